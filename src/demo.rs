@@ -1,0 +1,71 @@
+//! `--demo`: two simulated terminals on loopback and a registry pointing at
+//! them, so the API serves real data without hardware or a devices file.
+
+use std::sync::Arc;
+
+use serde_json::Map;
+
+use crate::registry::{DeviceConfig, Registry};
+use crate::sim::{SimConfig, Simulator};
+
+/// The demo terminals; keep them alive as long as the server runs.
+pub struct Demo {
+    pub simulators: Vec<Simulator>,
+    pub registry: Arc<Registry>,
+}
+
+/// Starts `principal` (40-byte records, 3 000 punches) and `bodega` (16-byte
+/// records over UDP, 2 400 punches).
+pub fn start() -> std::io::Result<Demo> {
+    let specs = [
+        (
+            "principal",
+            "Entrada Principal",
+            3000,
+            40,
+            72,
+            25,
+            11,
+            false,
+        ),
+        ("bodega", "Bodega", 2400, 16, 28, 12, 23, true),
+    ];
+    let mut simulators = Vec::new();
+    let mut entries = Vec::new();
+    for (id, name, records, att, user, users, seed, udp) in specs {
+        let sim = Simulator::start(SimConfig {
+            records,
+            users,
+            attendance_format: att,
+            user_format: user,
+            seed,
+            serial: format!("DEMO{seed:08}"),
+            device_name: name.to_string(),
+            ..SimConfig::default()
+        })?;
+        entries.push((
+            id.to_string(),
+            DeviceConfig {
+                ip: "127.0.0.1".into(),
+                port: sim.port(),
+                password: 0,
+                timeout: 5.0,
+                name: name.into(),
+                force_udp: udp,
+                encoding: "utf-8".into(),
+                created_at: Some(chrono::Local::now().format("%Y-%m-%d %H:%M:%S").to_string()),
+                updated_at: None,
+                raw: Map::new(),
+            },
+        ));
+        log::info!(
+            "demo terminal '{id}' on 127.0.0.1:{} ({records} punches, {att}-byte records)",
+            sim.port()
+        );
+        simulators.push(sim);
+    }
+    Ok(Demo {
+        simulators,
+        registry: Arc::new(Registry::in_memory(entries)),
+    })
+}

@@ -1,0 +1,221 @@
+//! Query-string filters of the attendance endpoints: `user_id`, `date`
+//! (prefix), `from`/`to`, `limit`/`offset`, `format`. Invalid values are
+//! rejected with a Spanish message naming the parameter.
+
+use crate::zk::{Attendance, ZkTime};
+
+/// Output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Json,
+    Csv,
+}
+
+/// Parsed attendance filters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttendanceQuery {
+    pub user_id: Option<String>,
+    /// Timestamp prefix: `YYYY`, `YYYY-MM` or `YYYY-MM-DD`.
+    pub date: Option<String>,
+    /// Inclusive lower bound (sort key of a time).
+    pub from: Option<u64>,
+    /// Inclusive upper bound (sort key of a time).
+    pub to: Option<u64>,
+    pub limit: Option<usize>,
+    pub offset: usize,
+    pub format: Format,
+}
+
+impl AttendanceQuery {
+    /// Reads the filters through `param` (a query-string lookup).
+    pub fn parse(param: impl Fn(&str) -> Option<String>) -> Result<AttendanceQuery, String> {
+        let get = |name: &str| {
+            param(name)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
+        let date = match get("date") {
+            Some(d) if valid_date_prefix(&d) => Some(d),
+            Some(d) => {
+                return Err(format!(
+                    "Parámetro 'date' inválido: '{d}'. Use YYYY, YYYY-MM o YYYY-MM-DD."
+                ))
+            }
+            None => None,
+        };
+        let bound = |name: &str, end_of_day: bool| -> Result<Option<u64>, String> {
+            match get(name) {
+                None => Ok(None),
+                Some(v) => parse_bound(&v, end_of_day).map(Some).ok_or_else(|| {
+                    format!(
+                        "Parámetro '{name}' inválido: '{v}'. Use YYYY-MM-DD o YYYY-MM-DD HH:MM:SS."
+                    )
+                }),
+            }
+        };
+        let count = |name: &str| -> Result<Option<usize>, String> {
+            match get(name) {
+                None => Ok(None),
+                Some(v) => v.parse::<usize>().map(Some).map_err(|_| {
+                    format!("Parámetro '{name}' inválido: '{v}'. Use un número entero mayor o igual a 0.")
+                }),
+            }
+        };
+        let format = match get("format").as_deref() {
+            None | Some("json") => Format::Json,
+            Some("csv") => Format::Csv,
+            Some(other) => {
+                return Err(format!(
+                    "Parámetro 'format' inválido: '{other}'. Use json o csv."
+                ))
+            }
+        };
+        Ok(AttendanceQuery {
+            user_id: get("user_id"),
+            date,
+            from: bound("from", false)?,
+            to: bound("to", true)?,
+            limit: count("limit")?,
+            offset: count("offset")?.unwrap_or(0),
+            format,
+        })
+    }
+
+    /// True when paging parameters were given (the response adds `matched`).
+    pub fn paged(&self) -> bool {
+        self.limit.is_some() || self.offset > 0
+    }
+
+    /// True when the record passes every filter.
+    pub fn matches(&self, rec: &Attendance) -> bool {
+        if let Some(u) = &self.user_id {
+            if rec.user_id != *u {
+                return false;
+            }
+        }
+        if let Some(d) = &self.date {
+            let mut text = [0u8; 19];
+            rec.time.write_to(&mut text);
+            if !text.starts_with(d.as_bytes()) {
+                return false;
+            }
+        }
+        let key = rec.time.sort_key();
+        self.from.is_none_or(|f| key >= f) && self.to.is_none_or(|t| key <= t)
+    }
+}
+
+fn digits(s: &str, n: usize) -> Option<u32> {
+    (s.len() == n && s.bytes().all(|b| b.is_ascii_digit())).then(|| s.parse().ok())?
+}
+
+/// `YYYY`, `YYYY-MM` or `YYYY-MM-DD` with a month 01–12 and day 01–31.
+fn valid_date_prefix(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('-').collect();
+    match parts.as_slice() {
+        [y] => digits(y, 4).is_some(),
+        [y, m] => digits(y, 4).is_some() && digits(m, 2).is_some_and(|m| (1..=12).contains(&m)),
+        [y, m, d] => {
+            digits(y, 4).is_some()
+                && digits(m, 2).is_some_and(|m| (1..=12).contains(&m))
+                && digits(d, 2).is_some_and(|d| (1..=31).contains(&d))
+        }
+        _ => false,
+    }
+}
+
+/// A `from`/`to` bound; a date alone means the start (or end) of that day.
+fn parse_bound(s: &str, end_of_day: bool) -> Option<u64> {
+    let s = s.replace('T', " ");
+    if let Ok(t) = chrono::NaiveDateTime::parse_from_str(&s, "%Y-%m-%d %H:%M:%S") {
+        return Some(ZkTime::from_naive(&t).sort_key());
+    }
+    let d = chrono::NaiveDate::parse_from_str(&s, "%Y-%m-%d").ok()?;
+    let t = if end_of_day {
+        d.and_hms_opt(23, 59, 59)?
+    } else {
+        d.and_hms_opt(0, 0, 0)?
+    };
+    Some(ZkTime::from_naive(&t).sort_key())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn parse(pairs: &[(&str, &str)]) -> Result<AttendanceQuery, String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        AttendanceQuery::parse(|k| map.get(k).cloned())
+    }
+
+    fn rec(user: &str, t: &str) -> Attendance {
+        Attendance {
+            uid: 1,
+            user_id: user.into(),
+            time: crate::zk::codec::parse_timestamp(t).unwrap(),
+            status: 1,
+            punch: 0,
+        }
+    }
+
+    #[test]
+    fn date_prefixes() {
+        for ok in ["2026", "2026-03", "2026-03-06", ""] {
+            assert!(parse(&[("date", ok)]).is_ok(), "{ok}");
+        }
+        for bad in [
+            "03/06/2026",
+            "2026-3",
+            "2026-13",
+            "2026-03-32",
+            "20266",
+            "2026-03-06x",
+            "abcd",
+        ] {
+            let err = parse(&[("date", bad)]).unwrap_err();
+            assert!(err.contains("'date'") && err.contains(bad), "{err}");
+        }
+        let q = parse(&[("date", "2026-03")]).unwrap();
+        assert!(q.matches(&rec("5", "2026-03-06 09:15:23")));
+        assert!(!q.matches(&rec("5", "2026-04-06 09:15:23")));
+    }
+
+    #[test]
+    fn user_and_range_filters() {
+        let q = parse(&[
+            ("user_id", "5"),
+            ("from", "2026-03-05"),
+            ("to", "2026-03-06"),
+        ])
+        .unwrap();
+        assert!(q.matches(&rec("5", "2026-03-06 23:59:59")));
+        assert!(q.matches(&rec("5", "2026-03-05 00:00:00")));
+        assert!(!q.matches(&rec("5", "2026-03-07 00:00:00")));
+        assert!(!q.matches(&rec("55", "2026-03-06 10:00:00")));
+        let q = parse(&[("from", "2026-03-05 12:00:00")]).unwrap();
+        assert!(!q.matches(&rec("5", "2026-03-05 11:59:59")));
+        assert!(parse(&[("from", "yesterday")])
+            .unwrap_err()
+            .contains("'from'"));
+        assert!(parse(&[("to", "2026-02-30")]).unwrap_err().contains("'to'"));
+    }
+
+    #[test]
+    fn paging_and_format() {
+        let q = parse(&[("limit", "50"), ("offset", "10"), ("format", "csv")]).unwrap();
+        assert_eq!(
+            (q.limit, q.offset, q.format, q.paged()),
+            (Some(50), 10, Format::Csv, true)
+        );
+        assert!(parse(&[("limit", "-1")]).unwrap_err().contains("'limit'"));
+        assert!(parse(&[("offset", "x")]).unwrap_err().contains("'offset'"));
+        assert!(parse(&[("format", "xml")])
+            .unwrap_err()
+            .contains("'format'"));
+        assert!(!parse(&[]).unwrap().paged());
+    }
+}

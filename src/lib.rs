@@ -1,0 +1,16 @@
+//! zkserver: serves ZKTeco time clocks' data as JSON over HTTP.
+//!
+//! Layers, each in its own module: `zk` speaks the terminals' binary protocol,
+//! `registry` holds the configured devices, `ops` runs one locked conversation
+//! with a terminal, `http` is the JSON API, and `sim` is a terminal simulator
+//! for tests, benchmarks and `--demo`.
+#![forbid(unsafe_code)]
+
+pub mod demo;
+pub mod http;
+pub mod ops;
+pub mod registry;
+pub mod server;
+pub mod sim;
+pub mod text;
+pub mod zk;

@@ -1,0 +1,325 @@
+//! `zkserver`: command line, logging, signals and the server loop.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use zkserver::http::App;
+use zkserver::registry::Registry;
+use zkserver::server::Server;
+use zkserver::sim::{Faults, SimConfig, Simulator, TcpFraming};
+use zkserver::zk::{ConnectOptions, Session};
+
+/// HTTP/JSON server for ZKTeco time clocks.
+#[derive(Parser, Debug)]
+#[command(name = "zkserver", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    serve: ServeArgs,
+    /// Log level: error, warn, info, debug, trace.
+    #[arg(long, global = true, env = "LOG_LEVEL", default_value = "info")]
+    log_level: log::LevelFilter,
+}
+
+#[derive(Args, Debug)]
+struct ServeArgs {
+    /// Devices file (JSON object keyed by device id).
+    #[arg(long, env = "DEVICES_FILE", default_value = "devices.json")]
+    config: PathBuf,
+    /// Address to listen on.
+    #[arg(long, env = "API_HOST", default_value = "0.0.0.0")]
+    host: String,
+    /// Port to listen on.
+    #[arg(long, env = "API_PORT", default_value_t = 5000)]
+    port: u16,
+    /// Seconds a request waits for a busy device before answering 503.
+    #[arg(long, env = "LOCK_TIMEOUT", default_value_t = 30.0)]
+    lock_timeout: f64,
+    /// Serve two built-in simulated terminals instead of the devices file.
+    #[arg(long)]
+    demo: bool,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run a simulated terminal (TCP and UDP on one port).
+    Simulate(SimulateArgs),
+    /// Diagnose a real terminal: connect, read its identity, counters and clock.
+    Probe(ProbeArgs),
+}
+
+#[derive(Args, Debug)]
+struct SimulateArgs {
+    #[arg(long, default_value = "127.0.0.1")]
+    host: String,
+    #[arg(long, default_value_t = 4370)]
+    port: u16,
+    /// Number of punches.
+    #[arg(long, default_value_t = 1000)]
+    records: usize,
+    /// Number of users.
+    #[arg(long, default_value_t = 20)]
+    users: usize,
+    /// Attendance record size: 8, 16, 40 or 49.
+    #[arg(long, default_value_t = 40, value_parser = attendance_format)]
+    att_format: usize,
+    /// User record size: 28 or 72.
+    #[arg(long, default_value_t = 72, value_parser = user_format)]
+    user_format: usize,
+    /// Comm key (0 = none).
+    #[arg(long, default_value_t = 0)]
+    comm_key: u32,
+    /// Seed of the generated data.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Datasets up to this many bytes are answered inline.
+    #[arg(long, default_value_t = 1024)]
+    inline_threshold: usize,
+    /// Send each READ_BUFFER chunk as one DATA frame instead of 1008-byte frames.
+    #[arg(long)]
+    single_frame: bool,
+    /// Put an impossible date (Feb 31) on every n-th punch.
+    #[arg(long, default_value_t = 0)]
+    bad_date_every: usize,
+    /// Fault: write TCP replies in random pieces of 1..=N bytes.
+    #[arg(long, default_value_t = 0)]
+    split_writes: usize,
+    /// Fault: delay before every packet, in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    latency_ms: u64,
+    /// Fault: stall this many seconds in the middle of a transfer.
+    #[arg(long)]
+    stall_secs: Option<f64>,
+    /// Fault: close the connection in the middle of a transfer.
+    #[arg(long)]
+    close_mid_transfer: bool,
+    /// Fault: answer ACK_ERROR to this command code (e.g. 1503).
+    #[arg(long)]
+    ack_error: Option<u16>,
+    /// Fault: drop every n-th UDP datagram.
+    #[arg(long, default_value_t = 0)]
+    udp_drop_every: u32,
+    /// Fault: duplicate every n-th UDP datagram.
+    #[arg(long, default_value_t = 0)]
+    udp_duplicate_every: u32,
+    /// Fault: add this to the record count GET_FREE_SIZES reports.
+    #[arg(long, default_value_t = 0, allow_hyphen_values = true)]
+    count_skew: i32,
+    /// Fault: demand AUTH even without a comm key (newer firmware).
+    #[arg(long)]
+    always_auth: bool,
+}
+
+#[derive(Args, Debug)]
+struct ProbeArgs {
+    /// Terminal IP address or host name.
+    ip: String,
+    #[arg(long, default_value_t = 4370)]
+    port: u16,
+    /// Comm key.
+    #[arg(long, default_value_t = 0)]
+    password: u32,
+    /// Use UDP.
+    #[arg(long)]
+    udp: bool,
+    /// Seconds per phase.
+    #[arg(long, default_value_t = 5.0)]
+    timeout: f64,
+}
+
+fn attendance_format(s: &str) -> Result<usize, String> {
+    match s.parse() {
+        Ok(n @ (8 | 16 | 40 | 49)) => Ok(n),
+        _ => Err("use 8, 16, 40 or 49".into()),
+    }
+}
+
+fn user_format(s: &str) -> Result<usize, String> {
+    match s.parse() {
+        Ok(n @ (28 | 72)) => Ok(n),
+        _ => Err("use 28 or 72".into()),
+    }
+}
+
+static STOP: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    STOP.store(true, Ordering::SeqCst);
+}
+
+fn install_signal_handlers() {
+    let handler = on_signal as extern "C" fn(libc::c_int);
+    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+    unsafe {
+        libc::signal(libc::SIGTERM, handler as libc::sighandler_t);
+        libc::signal(libc::SIGINT, handler as libc::sighandler_t);
+    }
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let _ = simplelog::WriteLogger::init(
+        cli.log_level,
+        simplelog::ConfigBuilder::new()
+            .set_time_format_rfc3339()
+            .set_target_level(log::LevelFilter::Off)
+            .build(),
+        std::io::stderr(),
+    );
+    let result = match cli.command {
+        Some(Command::Simulate(args)) => simulate(args),
+        Some(Command::Probe(args)) => probe(args),
+        None => serve(cli.serve),
+    };
+    if let Err(msg) = result {
+        log::error!("{msg}");
+        eprintln!("zkserver: {msg}");
+        std::process::exit(1);
+    }
+}
+
+fn serve(args: ServeArgs) -> Result<(), String> {
+    let mut _demo = None;
+    let registry = if args.demo {
+        let demo =
+            zkserver::demo::start().map_err(|e| format!("no se pudo iniciar el modo demo: {e}"))?;
+        let registry = demo.registry.clone();
+        _demo = Some(demo);
+        registry
+    } else {
+        Arc::new(Registry::load(&args.config)?)
+    };
+    if !(args.lock_timeout > 0.0 && args.lock_timeout <= 3600.0) {
+        return Err(format!("--lock-timeout inválido: {}", args.lock_timeout));
+    }
+    let ids = registry.ids();
+    let mut app = App::new(registry);
+    app.lock_timeout = Duration::from_secs_f64(args.lock_timeout);
+    let addr = format!("{}:{}", args.host, args.port);
+    let server = Server::bind(&addr, app)?;
+    install_signal_handlers();
+    log::info!(
+        "zkserver {} listening on http://{} with {} device(s): {}",
+        env!("CARGO_PKG_VERSION"),
+        server.addr(),
+        ids.len(),
+        ids.join(", ")
+    );
+    server.run_until(&STOP);
+    log::info!("stopped");
+    Ok(())
+}
+
+fn simulate(a: SimulateArgs) -> Result<(), String> {
+    let bind = format!("{}:{}", a.host, a.port)
+        .parse()
+        .map_err(|e| format!("dirección inválida {}:{}: {e}", a.host, a.port))?;
+    let config = SimConfig {
+        bind,
+        records: a.records,
+        users: a.users,
+        attendance_format: a.att_format,
+        user_format: a.user_format,
+        comm_key: a.comm_key,
+        seed: a.seed,
+        inline_threshold: a.inline_threshold,
+        tcp_framing: if a.single_frame {
+            TcpFraming::Single
+        } else {
+            TcpFraming::Multi
+        },
+        bad_date_every: a.bad_date_every,
+        faults: Faults {
+            split_writes: a.split_writes,
+            latency: Duration::from_millis(a.latency_ms),
+            stall: a.stall_secs.map(Duration::from_secs_f64),
+            close_mid_transfer: a.close_mid_transfer,
+            ack_error_for: a.ack_error,
+            udp_drop_every: a.udp_drop_every,
+            udp_duplicate_every: a.udp_duplicate_every,
+            count_skew: a.count_skew,
+            always_auth: a.always_auth,
+            silent: false,
+        },
+        ..SimConfig::default()
+    };
+    let sim = Simulator::start(config)
+        .map_err(|e| format!("no se pudo iniciar el simulador en {bind}: {e}"))?;
+    install_signal_handlers();
+    println!(
+        "simulated terminal on {} (TCP+UDP): {} punches ({}-byte), {} users ({}-byte), comm key {}",
+        sim.addr(),
+        a.records,
+        a.att_format,
+        a.users,
+        a.user_format,
+        a.comm_key
+    );
+    while !STOP.load(Ordering::SeqCst) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    if sim.is_disabled() {
+        println!("note: the terminal was left DISABLED by a client");
+    }
+    Ok(())
+}
+
+fn probe(a: ProbeArgs) -> Result<(), String> {
+    let opts = ConnectOptions {
+        host: a.ip.clone(),
+        port: a.port,
+        password: a.password,
+        timeout: Duration::from_secs_f64(a.timeout.clamp(0.1, 300.0)),
+        udp: a.udp,
+    };
+    let transport = if a.udp { "UDP" } else { "TCP" };
+    println!(
+        "probing {} over {transport} (timeout {}s)",
+        opts.address(),
+        a.timeout
+    );
+    let started = std::time::Instant::now();
+    let mut s = Session::connect(&opts).map_err(|e| format!("connect failed: {e}"))?;
+    println!("  connected in {:?}", started.elapsed());
+    let show = |label: &str, v: Result<Option<String>, zkserver::zk::Error>| match v {
+        Ok(Some(v)) => println!("  {label:<16} {v}"),
+        Ok(None) => println!("  {label:<16} (not reported)"),
+        Err(e) => println!("  {label:<16} error: {e}"),
+    };
+    show("firmware", s.firmware_version().map(Some));
+    for key in ["~SerialNumber", "~DeviceName", "~Platform", "~ZKFPVersion"] {
+        let v = s.option(key);
+        show(key.trim_start_matches('~'), v);
+    }
+    show("device time", s.get_time().map(|t| Some(t.to_string())));
+    match s.sizes() {
+        Ok(z) => println!(
+            "  users {}/{}  fingers {}/{}  records {}/{}",
+            z.users, z.users_cap, z.fingers, z.fingers_cap, z.records, z.records_cap
+        ),
+        Err(e) => println!("  sizes error: {e}"),
+    }
+    let t = std::time::Instant::now();
+    let log = {
+        let mut d = s.disable().map_err(|e| format!("disable failed: {e}"))?;
+        let log = d.read_attendance();
+        d.finish().map_err(|e| format!("re-enable failed: {e}"))?;
+        log
+    };
+    match log {
+        Ok(log) => println!(
+            "  attendance       {} records of {} bytes downloaded in {:?}",
+            log.records.len(),
+            log.record_size,
+            t.elapsed()
+        ),
+        Err(e) => println!("  attendance       error: {e}"),
+    }
+    s.exit().map_err(|e| format!("exit failed: {e}"))?;
+    println!("ok");
+    Ok(())
+}

@@ -1,0 +1,139 @@
+//! Deterministic, realistic terminal contents generated from a seed.
+
+use crate::zk::records::{Attendance, User};
+use crate::zk::ZkTime;
+
+/// A tiny xorshift generator: deterministic across platforms, no dependency.
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    /// Seeds the generator (0 is remapped, xorshift needs a non-zero state).
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+
+    /// Next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x
+    }
+
+    /// Uniform-ish value in `0..n` (n > 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n.max(1)
+    }
+}
+
+const FIRST: &[&str] = &[
+    "Ana", "Luis", "Carmen", "José", "María", "Jorge", "Lucía", "Pedro", "Sofía", "Diego", "Elena",
+    "Raúl", "Marta", "Iván", "Paula", "Hugo", "Rosa", "Óscar", "Noemí", "Tomás",
+];
+const LAST: &[&str] = &[
+    "García",
+    "López",
+    "Martínez",
+    "Sánchez",
+    "Pérez",
+    "Gómez",
+    "Ruiz",
+    "Díaz",
+    "Moreno",
+    "Muñoz",
+    "Álvarez",
+    "Romero",
+    "Navarro",
+    "Torres",
+    "Ramírez",
+    "Castro",
+];
+
+/// `count` users with uids 1.., numeric PINs starting at 1001 and Spanish names
+/// (UTF-8 bytes; truncated by the 28-byte layout's 8-byte name field).
+pub fn users(count: usize, seed: u64) -> Vec<User> {
+    let mut rng = Rng::new(seed ^ 0x5555);
+    (0..count)
+        .map(|i| {
+            let name = format!(
+                "{} {}",
+                FIRST[rng.below(FIRST.len() as u64) as usize],
+                LAST[rng.below(LAST.len() as u64) as usize]
+            );
+            User {
+                uid: (i + 1) as u16,
+                privilege: if i == 0 { 14 } else { 0 },
+                password: Vec::new(),
+                name: name.into_bytes(),
+                card: if rng.below(3) == 0 {
+                    10_000_000 + rng.below(9_000_000) as u32
+                } else {
+                    0
+                },
+                group: 1,
+                user_id: (1001 + i).to_string(),
+            }
+        })
+        .collect()
+}
+
+/// `count` punches by `users`, in device (chronological) order: on each
+/// working day every user checks in around 08:00 and out around 17:00.
+pub fn punches(count: usize, users: &[User], seed: u64) -> Vec<Attendance> {
+    let mut rng = Rng::new(seed);
+    let mut out = Vec::with_capacity(count);
+    if users.is_empty() {
+        return out;
+    }
+    let mut day = chrono::NaiveDate::from_ymd_opt(2025, 1, 2).unwrap_or_default();
+    while out.len() < count {
+        for (shift_hour, punch) in [(8u32, 0u8), (17, 1)] {
+            let mut shift: Vec<(u32, &User, u8)> = users
+                .iter()
+                .map(|u| {
+                    let secs = shift_hour * 3600 + rng.below(3600) as u32 - 1800;
+                    let verify = [1u8, 1, 1, 15, 4][rng.below(5) as usize];
+                    (secs, u, verify)
+                })
+                .collect();
+            shift.sort_by_key(|s| s.0);
+            for (secs, u, verify) in shift {
+                if out.len() == count {
+                    return out;
+                }
+                let t = day
+                    .and_hms_opt(secs / 3600, secs / 60 % 60, secs % 60)
+                    .unwrap_or_default();
+                out.push(Attendance {
+                    uid: u.uid,
+                    user_id: u.user_id.clone(),
+                    time: ZkTime::from_naive(&t),
+                    status: verify,
+                    punch,
+                });
+            }
+        }
+        day = day.succ_opt().unwrap_or(day);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generation_is_deterministic_and_exact() {
+        let u = users(20, 7);
+        assert_eq!(u, users(20, 7));
+        let p = punches(1001, &u, 7);
+        assert_eq!(p.len(), 1001);
+        assert_eq!(p, punches(1001, &u, 7));
+        assert!(p.iter().all(|a| a.time.is_valid()));
+        assert!(p.windows(2).all(|w| w[0].time <= w[1].time));
+        assert_ne!(p, punches(1001, &u, 8));
+    }
+}

@@ -1,0 +1,351 @@
+//! The simulated terminal's command handling, shared by TCP and UDP.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+
+use super::{Rng, SimConfig, State, TcpFraming};
+use crate::zk::codec::{commkey, u32_at, until_nul, ZkTime};
+use crate::zk::records::{self, Attendance, User};
+use crate::zk::wire::{cmd, Packet};
+
+/// Per-connection (TCP) or per-session (UDP) state.
+#[derive(Debug, Default)]
+pub struct Conn {
+    /// Session id handed out at CONNECT (0 before).
+    pub session_id: u16,
+    /// True once CONNECT (and AUTH if required) succeeded.
+    pub authed: bool,
+    /// Dataset prepared by PREPARE_BUFFER for READ_BUFFER.
+    pub buffer: Option<Vec<u8>>,
+    /// True for UDP.
+    pub udp: bool,
+    /// True once a mid-transfer fault fired on this connection.
+    pub fault_fired: bool,
+}
+
+/// What the network layer must do with a reply.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Send the packets.
+    Send,
+    /// Send the packets then close the connection.
+    Close,
+    /// Send the packets before `at`, wait `for_`, then send the rest.
+    StallAt { at: usize, for_: Duration },
+    /// Send the packets before `at`, then close the connection.
+    CloseAt { at: usize },
+}
+
+/// Packets to send back and how.
+#[derive(Debug)]
+pub struct Reply {
+    pub packets: Vec<Packet>,
+    pub action: Action,
+}
+
+impl Reply {
+    fn one(p: Packet) -> Reply {
+        Reply {
+            packets: vec![p],
+            action: Action::Send,
+        }
+    }
+    fn none() -> Reply {
+        Reply {
+            packets: Vec::new(),
+            action: Action::Send,
+        }
+    }
+}
+
+/// The terminal's protocol brain.
+pub struct Device {
+    config: SimConfig,
+    state: Arc<Mutex<State>>,
+    rng: Mutex<Rng>,
+}
+
+impl Device {
+    /// A device over shared state.
+    pub fn new(config: SimConfig, state: Arc<Mutex<State>>) -> Device {
+        let rng = Mutex::new(Rng::new(config.seed ^ 0xABCD));
+        Device { config, state, rng }
+    }
+
+    /// The shared state.
+    pub fn state(&self) -> &Arc<Mutex<State>> {
+        &self.state
+    }
+
+    /// Handles one request packet.
+    pub fn handle(&self, conn: &mut Conn, p: &Packet) -> Reply {
+        let faults = {
+            let mut st = self.state.lock();
+            if !p.checksum_ok() {
+                st.stats.bad_checksums += 1;
+                log::warn!("sim: bad checksum on command {}", p.command);
+            }
+            st.faults.clone()
+        };
+        if faults.silent {
+            return Reply::none();
+        }
+        let ack = |code: u16, data: Vec<u8>| Packet::new(code, conn.session_id, p.reply_id, data);
+        if p.command == cmd::CONNECT {
+            let id = (self.rng.lock().below(0xFFFE) + 1) as u16;
+            conn.session_id = id;
+            conn.authed = self.config.comm_key == 0 && !faults.always_auth;
+            let code = if conn.authed {
+                cmd::ACK_OK
+            } else {
+                cmd::ACK_UNAUTH
+            };
+            return Reply::one(Packet::new(code, id, p.reply_id, Vec::new()));
+        }
+        if p.command == cmd::AUTH {
+            let ok = match p.data.as_slice() {
+                [_, _, ticks, _] => {
+                    commkey(self.config.comm_key, conn.session_id, *ticks)[..] == p.data[..]
+                }
+                _ => false,
+            };
+            conn.authed = ok;
+            return Reply::one(ack(
+                if ok { cmd::ACK_OK } else { cmd::ACK_UNAUTH },
+                Vec::new(),
+            ));
+        }
+        if !conn.authed {
+            return Reply::one(ack(cmd::ACK_UNAUTH, Vec::new()));
+        }
+        if faults.ack_error_for == Some(p.command) {
+            return Reply::one(ack(cmd::ACK_ERROR, Vec::new()));
+        }
+        let ok = |data: Vec<u8>| Reply::one(ack(cmd::ACK_OK, data));
+        match p.command {
+            cmd::EXIT => Reply {
+                packets: vec![ack(cmd::ACK_OK, Vec::new())],
+                action: Action::Close,
+            },
+            cmd::ENABLE_DEVICE => {
+                let mut st = self.state.lock();
+                st.disabled = false;
+                st.stats.enables += 1;
+                ok(Vec::new())
+            }
+            cmd::DISABLE_DEVICE => {
+                let mut st = self.state.lock();
+                st.disabled = true;
+                st.stats.disables += 1;
+                ok(Vec::new())
+            }
+            cmd::GET_VERSION => ok(b"Ver 6.60 Apr 28 2015\0".to_vec()),
+            cmd::OPTIONS_RRQ => {
+                let key = String::from_utf8_lossy(until_nul(&p.data)).into_owned();
+                match self.option(&key) {
+                    Some(v) => ok(format!("{key}={v}\0").into_bytes()),
+                    None => Reply::one(ack(cmd::ACK_ERROR, Vec::new())),
+                }
+            }
+            cmd::GET_FREE_SIZES => ok(self.sizes()),
+            cmd::GET_TIME => ok(self.now().encode().to_le_bytes().to_vec()),
+            cmd::SET_TIME => match u32_at(&p.data, 0) {
+                Some(v) => {
+                    let wanted = ZkTime::decode(v);
+                    let now = chrono::Local::now().naive_local();
+                    let mut st = self.state.lock();
+                    if let Some(t) = chrono::NaiveDate::from_ymd_opt(
+                        i32::from(wanted.year),
+                        u32::from(wanted.month),
+                        u32::from(wanted.day),
+                    )
+                    .and_then(|d| {
+                        d.and_hms_opt(
+                            u32::from(wanted.hour),
+                            u32::from(wanted.minute),
+                            u32::from(wanted.second),
+                        )
+                    }) {
+                        st.clock_offset = (t - now).num_seconds();
+                    }
+                    ok(Vec::new())
+                }
+                None => Reply::one(ack(cmd::ACK_ERROR, Vec::new())),
+            },
+            cmd::PREPARE_BUFFER => self.prepare_buffer(conn, p),
+            cmd::READ_BUFFER => self.read_buffer(conn, p, &faults),
+            cmd::FREE_DATA => {
+                conn.buffer = None;
+                ok(Vec::new())
+            }
+            cmd::REFRESH_DATA | cmd::CANCEL_CAPTURE | cmd::START_VERIFY | cmd::REG_EVENT => {
+                ok(Vec::new())
+            }
+            _ => Reply::one(ack(cmd::ACK_UNKNOWN, Vec::new())),
+        }
+    }
+
+    fn option(&self, key: &str) -> Option<String> {
+        Some(match key {
+            "~SerialNumber" => self.config.serial.clone(),
+            "~DeviceName" => self.config.device_name.clone(),
+            "~Platform" => "ZEM560_TFT".into(),
+            "~ZKFPVersion" => "10".into(),
+            "~OS" => "1".into(),
+            "~ExtendFmt" => "0".into(),
+            _ => return None,
+        })
+    }
+
+    fn now(&self) -> ZkTime {
+        let offset = self.state.lock().clock_offset;
+        let t = chrono::Local::now().naive_local() + chrono::Duration::seconds(offset);
+        ZkTime::from_naive(&t)
+    }
+
+    fn sizes(&self) -> Vec<u8> {
+        let st = self.state.lock();
+        let records = (st.punches.len() as i64 + i64::from(st.faults.count_skew)).max(0) as u32;
+        let users = st.users.len() as u32;
+        let mut w = [0u32; 23];
+        w[4] = users;
+        w[8] = records;
+        w[12] = 1;
+        w[14] = 3000;
+        w[15] = 10_000;
+        w[16] = 200_000;
+        w[17] = 3000;
+        w[18] = 10_000u32.saturating_sub(users);
+        w[19] = 200_000u32.saturating_sub(records);
+        w.iter().flat_map(|v| v.to_le_bytes()).collect()
+    }
+
+    fn dataset(&self, inner: u16, fct: u32) -> Option<Vec<u8>> {
+        let mut st = self.state.lock();
+        match (inner, fct) {
+            (cmd::ATTLOG_RRQ, _) => {
+                st.stats.attendance_reads += 1;
+                let size = self.config.attendance_format;
+                let mut body = Vec::with_capacity(st.punches.len() * size);
+                for a in &st.punches {
+                    body.extend_from_slice(&records::encode_attendance(a, size));
+                }
+                Some(records::dataset(&body))
+            }
+            (cmd::USERTEMP_RRQ, 5) => {
+                let size = self.config.user_format;
+                let body: Vec<u8> = st
+                    .users
+                    .iter()
+                    .flat_map(|u| records::encode_user(u, size))
+                    .collect();
+                Some(records::dataset(&body))
+            }
+            _ => None,
+        }
+    }
+
+    fn prepare_buffer(&self, conn: &mut Conn, p: &Packet) -> Reply {
+        let ack = |code: u16, data: Vec<u8>| Packet::new(code, conn.session_id, p.reply_id, data);
+        let (inner, fct) = match p.data.as_slice() {
+            [1, c0, c1, f0, f1, f2, f3, ..] => (
+                u16::from_le_bytes([*c0, *c1]),
+                u32::from_le_bytes([*f0, *f1, *f2, *f3]),
+            ),
+            _ => return Reply::one(ack(cmd::ACK_ERROR, Vec::new())),
+        };
+        let Some(data) = self.dataset(inner, fct) else {
+            return Reply::one(ack(cmd::ACK_ERROR, Vec::new()));
+        };
+        if data.len() <= self.config.inline_threshold {
+            return Reply::one(ack(cmd::DATA, data));
+        }
+        let size = (data.len() as u32).to_le_bytes();
+        let mut stat = vec![0u8];
+        stat.extend_from_slice(&size);
+        stat.extend_from_slice(&size);
+        stat.extend_from_slice(&0x0023_EFCDu32.to_le_bytes());
+        conn.buffer = Some(data);
+        Reply::one(ack(cmd::ACK_OK, stat))
+    }
+
+    fn read_buffer(&self, conn: &mut Conn, p: &Packet, faults: &super::Faults) -> Reply {
+        let err = Packet::new(cmd::ACK_ERROR, conn.session_id, p.reply_id, Vec::new());
+        let (Some(offset), Some(len)) = (u32_at(&p.data, 0), u32_at(&p.data, 4)) else {
+            return Reply::one(err);
+        };
+        let (offset, len) = (offset as usize, len as usize);
+        let Some(chunk) = conn
+            .buffer
+            .as_ref()
+            .and_then(|b| b.get(offset..offset.checked_add(len)?))
+        else {
+            return Reply::one(err);
+        };
+        self.state.lock().stats.chunk_reads += 1;
+        let per_packet = if conn.udp { 1024 } else { 1008 };
+        let mut prep = (len as u32).to_le_bytes().to_vec();
+        prep.extend_from_slice(&(per_packet as u32).to_le_bytes());
+        let mut packets = vec![Packet::new(
+            cmd::PREPARE_DATA,
+            conn.session_id,
+            p.reply_id,
+            prep,
+        )];
+        if !conn.udp && self.config.tcp_framing == TcpFraming::Single {
+            packets.push(Packet::new(
+                cmd::DATA,
+                conn.session_id,
+                p.reply_id,
+                chunk.to_vec(),
+            ));
+        } else {
+            for (i, piece) in chunk.chunks(per_packet).enumerate() {
+                packets.push(Packet::new(cmd::DATA, i as u16, p.reply_id, piece.to_vec()));
+            }
+        }
+        packets.push(Packet::new(
+            cmd::ACK_OK,
+            conn.session_id,
+            p.reply_id,
+            Vec::new(),
+        ));
+        let at = packets.len() / 2;
+        let action = if conn.fault_fired {
+            Action::Send
+        } else if let Some(for_) = faults.stall {
+            conn.fault_fired = true;
+            Action::StallAt { at, for_ }
+        } else if faults.close_mid_transfer {
+            conn.fault_fired = true;
+            Action::CloseAt { at }
+        } else {
+            Action::Send
+        };
+        Reply { packets, action }
+    }
+}
+
+/// A punch as a client reading the configured format must report it: 16-byte
+/// records carry numeric user ids, 8-byte ones only a uid (resolved through the
+/// users), 40/49-byte ones a 24-byte string.
+pub fn as_seen_in_format(p: &Attendance, format: usize, users: &[User]) -> Attendance {
+    let mut a = p.clone();
+    match format {
+        8 => {
+            a.user_id = users
+                .iter()
+                .find(|u| u.uid == p.uid)
+                .map(|u| u.user_id.clone())
+                .unwrap_or_else(|| p.uid.to_string());
+        }
+        16 => {
+            a.uid = 0;
+            a.user_id = p.user_id.parse::<u32>().unwrap_or(0).to_string();
+        }
+        _ => a.user_id.truncate(24),
+    }
+    a
+}

@@ -1,0 +1,248 @@
+//! A ZKTeco terminal simulator: TCP and UDP on one port, configurable record
+//! formats and comm key, deterministic data, and fault injection. Used by the
+//! tests, the benchmark, `--demo` and `zkserver simulate`.
+
+mod data;
+mod device;
+mod net;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+
+pub use data::Rng;
+
+use crate::zk::records::{Attendance, User};
+
+/// How DATA replies to READ_BUFFER are framed over TCP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TcpFraming {
+    /// Frames of at most 1008 bytes, frame index in the session field (pyzk captures).
+    Multi,
+    /// One DATA frame carrying the whole chunk (pyzatt's F19).
+    Single,
+}
+
+/// Faults to inject; can be changed while the simulator runs.
+#[derive(Debug, Clone, Default)]
+pub struct Faults {
+    /// Write TCP replies in random segments of 1..=n bytes (0 = whole writes).
+    pub split_writes: usize,
+    /// Delay before each outgoing packet.
+    pub latency: Duration,
+    /// Stall for this long in the middle of the first READ_BUFFER transfer.
+    pub stall: Option<Duration>,
+    /// Close the connection in the middle of the first READ_BUFFER transfer.
+    pub close_mid_transfer: bool,
+    /// Answer ACK_ERROR to this command code.
+    pub ack_error_for: Option<u16>,
+    /// Drop every n-th outgoing UDP datagram (0 = never).
+    pub udp_drop_every: u32,
+    /// Send every n-th outgoing UDP datagram twice (0 = never).
+    pub udp_duplicate_every: u32,
+    /// Added to the record count reported by GET_FREE_SIZES.
+    pub count_skew: i32,
+    /// Reply ACK_UNAUTH to CONNECT even without a comm key (pyzk#1).
+    pub always_auth: bool,
+    /// Ignore commands entirely (never reply): a dead device.
+    pub silent: bool,
+}
+
+/// What the simulated terminal holds and how it talks.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    /// Address to bind TCP and UDP (port 0 = pick a free one).
+    pub bind: SocketAddr,
+    /// Number of punches.
+    pub records: usize,
+    /// Number of users.
+    pub users: usize,
+    /// Attendance record size: 8, 16, 40 or 49.
+    pub attendance_format: usize,
+    /// User record size: 28 or 72.
+    pub user_format: usize,
+    /// Comm key (0 = none).
+    pub comm_key: u32,
+    /// Seed of the generated data.
+    pub seed: u64,
+    /// Datasets up to this many bytes are answered inline to PREPARE_BUFFER.
+    pub inline_threshold: usize,
+    /// TCP DATA framing.
+    pub tcp_framing: TcpFraming,
+    /// Put one punch with an impossible date (Feb 31) every n records (0 = none).
+    pub bad_date_every: usize,
+    /// Serial number reported by `~SerialNumber`.
+    pub serial: String,
+    /// Device name reported by `~DeviceName`.
+    pub device_name: String,
+    /// Faults to start with.
+    pub faults: Faults,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            bind: ([127, 0, 0, 1], 0).into(),
+            records: 100,
+            users: 20,
+            attendance_format: 40,
+            user_format: 72,
+            comm_key: 0,
+            seed: 1,
+            inline_threshold: 1024,
+            tcp_framing: TcpFraming::Multi,
+            bad_date_every: 0,
+            serial: "SIM0000000001".into(),
+            device_name: "ZK Simulator".into(),
+            faults: Faults::default(),
+        }
+    }
+}
+
+/// Observable counters (for tests that assert how the client behaved).
+#[derive(Debug, Clone, Default)]
+pub struct Stats {
+    /// TCP connections accepted plus UDP sessions opened.
+    pub connections: u64,
+    /// Connections open right now.
+    pub active: u64,
+    /// Most connections ever open at once.
+    pub max_active: u64,
+    /// DISABLEDEVICE commands received.
+    pub disables: u64,
+    /// ENABLEDEVICE commands received.
+    pub enables: u64,
+    /// PREPARE_BUFFER requests for the attendance log.
+    pub attendance_reads: u64,
+    /// READ_BUFFER requests.
+    pub chunk_reads: u64,
+    /// Packets with a wrong checksum.
+    pub bad_checksums: u64,
+    /// (open, close) instants of finished TCP connections.
+    pub intervals: Vec<(Instant, Instant)>,
+}
+
+/// Mutable terminal state shared by all connections.
+#[derive(Debug)]
+pub struct State {
+    /// Users on the terminal.
+    pub users: Vec<User>,
+    /// Punches, in device order.
+    pub punches: Vec<Attendance>,
+    /// True while some client has the terminal disabled.
+    pub disabled: bool,
+    /// Clock offset from the host's local time, in seconds.
+    pub clock_offset: i64,
+    /// Fault injection settings.
+    pub faults: Faults,
+    /// Counters.
+    pub stats: Stats,
+}
+
+/// A running simulator. Dropping it stops accepting connections.
+pub struct Simulator {
+    addr: SocketAddr,
+    config: SimConfig,
+    state: Arc<Mutex<State>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Simulator {
+    /// Binds TCP and UDP on the same port and starts serving in background threads.
+    pub fn start(config: SimConfig) -> std::io::Result<Simulator> {
+        let users = data::users(config.users, config.seed);
+        let mut punches = data::punches(config.records, &users, config.seed);
+        if config.bad_date_every > 0 {
+            for p in punches.iter_mut().step_by(config.bad_date_every) {
+                p.time.month = 2;
+                p.time.day = 31;
+            }
+        }
+        let state = Arc::new(Mutex::new(State {
+            users,
+            punches,
+            disabled: false,
+            clock_offset: 0,
+            faults: config.faults.clone(),
+            stats: Stats::default(),
+        }));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (tcp, udp) = net::bind_pair(config.bind)?;
+        let addr = tcp.local_addr()?;
+        let device = Arc::new(device::Device::new(config.clone(), state.clone()));
+        net::spawn_tcp(tcp, device.clone(), stop.clone());
+        net::spawn_udp(udp, device, stop.clone());
+        Ok(Simulator {
+            addr,
+            config,
+            state,
+            stop,
+        })
+    }
+
+    /// The bound address (TCP and UDP share the port).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The port.
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    /// The configuration it was started with.
+    pub fn config(&self) -> &SimConfig {
+        &self.config
+    }
+
+    /// Whether the terminal is disabled right now.
+    pub fn is_disabled(&self) -> bool {
+        self.state.lock().disabled
+    }
+
+    /// A copy of the counters.
+    pub fn stats(&self) -> Stats {
+        self.state.lock().stats.clone()
+    }
+
+    /// Replaces the fault settings.
+    pub fn set_faults(&self, faults: Faults) {
+        self.state.lock().faults = faults;
+    }
+
+    /// Runs `f` with the state locked (to add punches, inspect users, …).
+    pub fn with_state<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
+        f(&mut self.state.lock())
+    }
+
+    /// The punches as the API must report them, in device order, with
+    /// user ids as the configured record format exposes them.
+    pub fn expected_attendance(&self) -> Vec<Attendance> {
+        let st = self.state.lock();
+        st.punches
+            .iter()
+            .map(|p| device::as_seen_in_format(p, self.config.attendance_format, &st.users))
+            .collect()
+    }
+
+    /// Waits until no connection is open (the client finished), at most `max`.
+    pub fn wait_idle(&self, max: Duration) -> bool {
+        let until = Instant::now() + max;
+        while Instant::now() < until {
+            if self.state.lock().stats.active == 0 {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        false
+    }
+}
+
+impl Drop for Simulator {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}

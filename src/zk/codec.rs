@@ -1,0 +1,304 @@
+//! Small codecs shared by the client and the simulator: a checked byte
+//! `Reader`, the packed ZK time, and the comm-key token.
+
+use std::fmt;
+
+/// A cursor over bytes whose every read is bounds-checked; errors name the
+/// field that was missing.
+pub struct Reader<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    /// Starts reading at the beginning of `bytes`.
+    pub fn new(bytes: &'a [u8]) -> Self {
+        Reader { bytes, pos: 0 }
+    }
+
+    /// Takes the next `n` bytes.
+    pub fn take(&mut self, n: usize, field: &'static str) -> Result<&'a [u8], String> {
+        let end = self.pos.checked_add(n).filter(|e| *e <= self.bytes.len());
+        match end {
+            Some(end) => {
+                let s = &self.bytes[self.pos..end];
+                self.pos = end;
+                Ok(s)
+            }
+            None => Err(format!(
+                "faltan bytes para '{field}' (se necesitan {n}, quedan {})",
+                self.rest_len()
+            )),
+        }
+    }
+
+    /// Next byte.
+    pub fn u8(&mut self, field: &'static str) -> Result<u8, String> {
+        Ok(self.take(1, field)?[0])
+    }
+
+    /// Next little-endian u16.
+    pub fn u16(&mut self, field: &'static str) -> Result<u16, String> {
+        match self.take(2, field)? {
+            [a, b] => Ok(u16::from_le_bytes([*a, *b])),
+            _ => unreachable!("take returned the requested length"),
+        }
+    }
+
+    /// Next little-endian u32.
+    pub fn u32(&mut self, field: &'static str) -> Result<u32, String> {
+        match self.take(4, field)? {
+            [a, b, c, d] => Ok(u32::from_le_bytes([*a, *b, *c, *d])),
+            _ => unreachable!("take returned the requested length"),
+        }
+    }
+
+    /// Bytes not read yet.
+    pub fn rest_len(&self) -> usize {
+        self.bytes.len() - self.pos
+    }
+}
+
+/// Little-endian u32 at `offset`, if the slice is long enough.
+pub fn u32_at(bytes: &[u8], offset: usize) -> Option<u32> {
+    match bytes.get(offset..offset.checked_add(4)?)? {
+        [a, b, c, d] => Some(u32::from_le_bytes([*a, *b, *c, *d])),
+        _ => None,
+    }
+}
+
+/// Little-endian u16 at `offset`, if the slice is long enough.
+pub fn u16_at(bytes: &[u8], offset: usize) -> Option<u16> {
+    match bytes.get(offset..offset.checked_add(2)?)? {
+        [a, b] => Some(u16::from_le_bytes([*a, *b])),
+        _ => None,
+    }
+}
+
+/// Bytes of a fixed-width NUL-padded field up to the first NUL.
+pub fn until_nul(bytes: &[u8]) -> &[u8] {
+    match bytes.iter().position(|b| *b == 0) {
+        Some(i) => &bytes[..i],
+        None => bytes,
+    }
+}
+
+/// A device wall-clock time as stored by the terminal (no zone). Components
+/// are kept raw, so an impossible date (Feb 31) survives decoding and printing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ZkTime {
+    pub year: u16,
+    pub month: u8,
+    pub day: u8,
+    pub hour: u8,
+    pub minute: u8,
+    pub second: u8,
+}
+
+impl ZkTime {
+    /// Decodes the packed u32 form (spec §3.6): never fails, may be impossible.
+    pub fn decode(mut v: u32) -> ZkTime {
+        let second = (v % 60) as u8;
+        v /= 60;
+        let minute = (v % 60) as u8;
+        v /= 60;
+        let hour = (v % 24) as u8;
+        v /= 24;
+        let day = (v % 31 + 1) as u8;
+        v /= 31;
+        let month = (v % 12 + 1) as u8;
+        v /= 12;
+        ZkTime {
+            year: (v + 2000) as u16,
+            month,
+            day,
+            hour,
+            minute,
+            second,
+        }
+    }
+
+    /// Encodes to the packed u32 form (year taken modulo 100, as devices do).
+    pub fn encode(&self) -> u32 {
+        let y = u32::from(self.year % 100);
+        let days = y * 12 * 31
+            + u32::from(self.month.saturating_sub(1)) * 31
+            + u32::from(self.day.saturating_sub(1));
+        days * 86400
+            + (u32::from(self.hour) * 60 + u32::from(self.minute)) * 60
+            + u32::from(self.second)
+    }
+
+    /// Builds a time from components (no validation).
+    pub fn new(year: u16, month: u8, day: u8, hour: u8, minute: u8, second: u8) -> ZkTime {
+        ZkTime {
+            year,
+            month,
+            day,
+            hour,
+            minute,
+            second,
+        }
+    }
+
+    /// The 6-byte realtime-event form `YY MM DD hh mm ss`.
+    pub fn from_event_bytes(b: [u8; 6]) -> ZkTime {
+        ZkTime::new(2000 + u16::from(b[0]), b[1], b[2], b[3], b[4], b[5])
+    }
+
+    /// From a chrono local time.
+    pub fn from_naive(t: &chrono::NaiveDateTime) -> ZkTime {
+        use chrono::{Datelike, Timelike};
+        ZkTime::new(
+            t.year().clamp(0, 9999) as u16,
+            t.month() as u8,
+            t.day() as u8,
+            t.hour() as u8,
+            t.minute() as u8,
+            t.second() as u8,
+        )
+    }
+
+    /// True when the date exists in the calendar and the time of day is valid.
+    pub fn is_valid(&self) -> bool {
+        chrono::NaiveDate::from_ymd_opt(
+            i32::from(self.year),
+            u32::from(self.month),
+            u32::from(self.day),
+        )
+        .is_some()
+            && self.hour < 24
+            && self.minute < 60
+            && self.second < 60
+    }
+
+    /// A sortable key (lexicographic on the components).
+    pub fn sort_key(&self) -> u64 {
+        ((u64::from(self.year) * 100 + u64::from(self.month)) * 100 + u64::from(self.day))
+            * 1_000_000
+            + u64::from(self.hour) * 10_000
+            + u64::from(self.minute) * 100
+            + u64::from(self.second)
+    }
+
+    /// Writes `YYYY-MM-DD HH:MM:SS` into a fixed buffer (fast path for big logs).
+    pub fn write_to(&self, out: &mut [u8; 19]) {
+        fn two(out: &mut [u8], v: u8) {
+            out[0] = b'0' + (v / 10) % 10;
+            out[1] = b'0' + v % 10;
+        }
+        let y = self.year.min(9999);
+        out[0] = b'0' + (y / 1000) as u8;
+        out[1] = b'0' + (y / 100 % 10) as u8;
+        out[2] = b'0' + (y / 10 % 10) as u8;
+        out[3] = b'0' + (y % 10) as u8;
+        out[4] = b'-';
+        two(&mut out[5..7], self.month);
+        out[7] = b'-';
+        two(&mut out[8..10], self.day);
+        out[10] = b' ';
+        two(&mut out[11..13], self.hour);
+        out[13] = b':';
+        two(&mut out[14..16], self.minute);
+        out[16] = b':';
+        two(&mut out[17..19], self.second);
+    }
+}
+
+impl fmt::Display for ZkTime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut buf = [0u8; 19];
+        self.write_to(&mut buf);
+        // write_to only emits ASCII.
+        f.write_str(std::str::from_utf8(&buf).unwrap_or("0000-00-00 00:00:00"))
+    }
+}
+
+/// Parses `YYYY-MM-DD HH:MM:SS` into a valid time.
+pub fn parse_timestamp(s: &str) -> Option<ZkTime> {
+    let t = chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").ok()?;
+    Some(ZkTime::from_naive(&t))
+}
+
+/// The 4-byte comm-key token sent with CMD_AUTH (spec §3.1, `make_commkey`).
+pub fn commkey(key: u32, session: u16, ticks: u8) -> [u8; 4] {
+    let k = key.reverse_bits().wrapping_add(u32::from(session));
+    let b = k.to_le_bytes();
+    let c = [b[0] ^ b'Z', b[1] ^ b'K', b[2] ^ b'S', b[3] ^ b'O'];
+    // Swap 16-bit halves: c2 c3 c0 c1; then XOR with ticks, byte 2 := ticks.
+    [c[2] ^ ticks, c[3] ^ ticks, ticks, c[1] ^ ticks]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::zk::wire::hex;
+    use proptest::prelude::*;
+
+    #[test]
+    fn commkey_vectors() {
+        assert_eq!(commkey(12, 0x45CF, 0x32).to_vec(), hex("614d323c"));
+        assert_eq!(commkey(45, 0x45CF, 0x32).to_vec(), hex("61c9323c"));
+        assert_eq!(commkey(0, 0x45CF, 0x32).to_vec(), hex("617d323c"));
+        assert_eq!(commkey(123456, 0x1234, 0x32).to_vec(), hex("267f32eb"));
+        assert_eq!(commkey(12, 0x45CF, 0x99).to_vec(), hex("cae69997"));
+    }
+
+    #[test]
+    fn time_vectors_section_h() {
+        let rows: &[(&str, &str)] = &[
+            ("6bb36823", "2018-06-25 17:50:35"),
+            ("c29b6823", "2018-06-25 16:09:38"),
+            ("b8ebc929", "2021-10-24 13:42:16"),
+            ("a8eba71e", "2016-01-01 19:02:00"),
+            ("d2414624", "2018-12-07 19:09:06"),
+            ("00000000", "2000-01-01 00:00:00"),
+            ("fff792bf", "2099-12-31 23:59:59"),
+        ];
+        for (wire, text) in rows {
+            let v = u32_at(&hex(wire), 0).unwrap();
+            let t = ZkTime::decode(v);
+            assert_eq!(t.to_string(), *text);
+            assert_eq!(t.encode(), v, "{text}");
+            assert_eq!(parse_timestamp(text), Some(t));
+        }
+        assert_eq!(ZkTime::decode(u32::MAX).to_string(), "2133-08-18 06:28:15");
+        assert_eq!(
+            ZkTime::from_event_bytes([0x12, 0x0c, 0x07, 0x13, 0x09, 0x06]).to_string(),
+            "2018-12-07 19:09:06"
+        );
+    }
+
+    #[test]
+    fn impossible_dates_are_kept_raw() {
+        let feb31 = ZkTime::new(2026, 2, 31, 8, 0, 0);
+        let t = ZkTime::decode(feb31.encode());
+        assert_eq!(t.to_string(), "2026-02-31 08:00:00");
+        assert!(!t.is_valid());
+        assert!(ZkTime::new(2024, 2, 29, 0, 0, 0).is_valid());
+    }
+
+    #[test]
+    fn reader_reports_missing_field() {
+        let mut r = Reader::new(&[1, 0, 2]);
+        assert_eq!(r.u16("uid").unwrap(), 1);
+        let err = r.u32("time").unwrap_err();
+        assert!(err.contains("time"), "{err}");
+        assert_eq!(u32_at(&[1, 2, 3], 0), None);
+        assert_eq!(u16_at(&[1, 2], usize::MAX), None);
+    }
+
+    proptest! {
+        #[test]
+        fn time_round_trips(v in 0u32..=0xBF92_F7FF) {
+            let t = ZkTime::decode(v);
+            prop_assert_eq!(t.encode(), v);
+        }
+
+        #[test]
+        fn sort_key_orders_like_text(a: u32, b: u32) {
+            let (ta, tb) = (ZkTime::decode(a), ZkTime::decode(b));
+            prop_assert_eq!(ta.sort_key().cmp(&tb.sort_key()), ta.to_string().cmp(&tb.to_string()));
+        }
+    }
+}
