@@ -219,8 +219,9 @@ fn send_udp(
     };
     reply.packets[..split].iter().for_each(&mut emit);
     match reply.action {
-        Action::Send => true,
-        Action::Close | Action::CloseAt { .. } => false,
+        // UDP has no connection to close: a cut transfer just stops.
+        Action::Send | Action::CloseAt { .. } => true,
+        Action::Close => false,
         Action::StallAt { .. } => {
             if let Some(d) = stall {
                 std::thread::sleep(d);

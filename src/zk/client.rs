@@ -385,7 +385,6 @@ impl Session {
         let reply = self.exchange(command, data, Phase::Reply, id)?;
         match reply.command {
             cmd::ACK_OK | cmd::ACK_DATA | cmd::DATA | cmd::PREPARE_DATA => Ok(reply.data),
-            cmd::ACK_UNAUTH => Err(Error::Unauthorized),
             code => Err(Error::Device { command, code }),
         }
     }
@@ -490,7 +489,6 @@ impl Session {
                     reply.data.len()
                 ))
             })? as usize,
-            cmd::ACK_UNAUTH => return Err(Error::Unauthorized),
             code => {
                 return Err(Error::Device {
                     command: cmd::PREPARE_BUFFER,
@@ -524,25 +522,36 @@ impl Session {
         Ok(out)
     }
 
-    /// Reads `len` bytes at `offset` of the prepared buffer into `out`.
+    /// Reads `len` bytes at `offset` of the prepared buffer into `out`. Over
+    /// UDP a failed exchange is retried for the bytes still missing, so lost
+    /// datagrams cost a partial re-read; only attempts that bring nothing new
+    /// count against the retry limit.
     fn read_chunk(&mut self, offset: usize, len: usize, out: &mut Vec<u8>) -> Result<()> {
-        let mut req = (offset as u32).to_le_bytes().to_vec();
-        req.extend_from_slice(&(len as u32).to_le_bytes());
         let udp = self.transport.is_udp();
-        let attempts = if udp { UDP_ATTEMPTS } else { 1 };
         let start = out.len();
-        let mut last = Error::Timeout(Phase::Data);
-        for attempt in 0..attempts {
-            out.truncate(start);
+        let mut fruitless = 0;
+        loop {
+            let done = out.len() - start;
+            if done == len {
+                return Ok(());
+            }
+            let before = out.len();
             let id = self.next_reply_id();
-            match self.transfer_chunk(&req, id, len, out) {
-                Ok(()) => return Ok(()),
+            match self.transfer_chunk(offset + done, len - done, id, out) {
+                Ok(()) => {}
                 Err(e) if udp && matches!(e, Error::Timeout(_) | Error::Protocol(_)) => {
                     log::debug!(
-                        "UDP chunk {offset}+{len} attempt {} failed: {e}",
-                        attempt + 1
+                        "UDP chunk {}+{} failed after {} new bytes: {e}",
+                        offset + done,
+                        len - done,
+                        out.len() - before
                     );
-                    last = e;
+                    if out.len() == before {
+                        fruitless += 1;
+                        if fruitless >= UDP_ATTEMPTS {
+                            return Err(e);
+                        }
+                    }
                 }
                 Err(e) => {
                     self.broken = true;
@@ -550,14 +559,22 @@ impl Session {
                 }
             }
         }
-        Err(last)
     }
 
     /// One READ_BUFFER exchange: PREPARE_DATA, DATA frames, closing ACK_OK
-    /// (or one plain DATA reply).
-    fn transfer_chunk(&mut self, req: &[u8], id: u16, len: usize, out: &mut Vec<u8>) -> Result<()> {
+    /// (or one plain DATA reply). On failure `out` keeps only bytes known to
+    /// be a correct prefix of the requested range.
+    fn transfer_chunk(
+        &mut self,
+        offset: usize,
+        len: usize,
+        id: u16,
+        out: &mut Vec<u8>,
+    ) -> Result<()> {
         let start = out.len();
-        let p = Packet::new(cmd::READ_BUFFER, self.session_id, id, req.to_vec());
+        let mut req = (offset as u32).to_le_bytes().to_vec();
+        req.extend_from_slice(&(len as u32).to_le_bytes());
+        let p = Packet::new(cmd::READ_BUFFER, self.session_id, id, req);
         self.transport.send(&p, Phase::Reply)?;
         let wait = self.attempt_wait();
         let first = self.wait_reply(id, Instant::now() + wait, Phase::Reply)?;
@@ -573,7 +590,6 @@ impl Session {
                 return Ok(());
             }
             cmd::PREPARE_DATA => {}
-            cmd::ACK_UNAUTH => return Err(Error::Unauthorized),
             code => {
                 return Err(Error::Device {
                     command: cmd::READ_BUFFER,
@@ -587,30 +603,34 @@ impl Session {
                 "PREPARE_DATA anuncia {announced} bytes, se pidieron {len}"
             )));
         }
-        // Frames may carry their index in the session field (0, 1, 2, …): when
-        // they do, duplicates are dropped and a gap fails the attempt.
+        // Frames may carry their index in the session field (0, 1, 2, …): then
+        // duplicates are dropped, a gap ends the attempt, and what arrived
+        // before the gap is kept. Without indexes only a complete chunk counts.
         let mut indexed: Option<bool> = None;
         let mut next_index: u16 = 0;
-        loop {
-            let p = self.wait_reply(id, Instant::now() + wait, Phase::Data)?;
+        let result = loop {
+            let p = match self.wait_reply(id, Instant::now() + wait, Phase::Data) {
+                Ok(p) => p,
+                Err(e) => break Err(e),
+            };
             match p.command {
                 cmd::DATA => {
-                    let is_indexed = *indexed.get_or_insert(p.session == 0);
-                    if is_indexed {
+                    if *indexed.get_or_insert(p.session == 0) {
                         if p.session < next_index {
                             log::debug!("dropping duplicate DATA frame {}", p.session);
                             continue;
                         }
                         if p.session > next_index {
-                            return Err(Error::Protocol(format!(
-                                "falta el paquete de datos {next_index} (llegó {})",
+                            break Err(Error::Protocol(format!(
+                                "falta el paquete de datos {next_index} (llegó el {})",
                                 p.session
                             )));
                         }
                         next_index = next_index.wrapping_add(1);
                     }
                     if out.len() - start + p.data.len() > len {
-                        return Err(Error::Protocol(format!(
+                        out.truncate(start);
+                        break Err(Error::Protocol(format!(
                             "el bloque supera los {len} bytes pedidos"
                         )));
                     }
@@ -619,21 +639,25 @@ impl Session {
                 cmd::ACK_OK => {
                     let got = out.len() - start;
                     if got != len {
-                        return Err(Error::Protocol(format!(
+                        break Err(Error::Protocol(format!(
                             "bloque incompleto: {got} de {len} bytes"
                         )));
                     }
-                    return Ok(());
+                    break Ok(());
                 }
                 cmd::PREPARE_DATA => continue,
                 code => {
-                    return Err(Error::Device {
+                    break Err(Error::Device {
                         command: cmd::READ_BUFFER,
                         code,
                     })
                 }
             }
+        };
+        if result.is_err() && indexed != Some(true) {
+            out.truncate(start);
         }
+        result
     }
 
     /// Reads and parses users (28- or 72-byte records). `count_hint` is the

@@ -1,0 +1,209 @@
+//! End to end: `GET /devices/{id}/attendance` against simulated terminals over
+//! real sockets, for every record format, both transports, with and without a
+//! comm key, and for logs of 0 to 100 000 records.
+
+mod common;
+
+use common::*;
+use zkserver::sim::{Faults, SimConfig, TcpFraming};
+
+fn sim(records: usize, format: usize) -> SimConfig {
+    SimConfig {
+        records,
+        attendance_format: format,
+        seed: records as u64 + format as u64,
+        ..SimConfig::default()
+    }
+}
+
+#[test]
+fn every_format_transport_and_comm_key_returns_the_whole_log() {
+    for format in [8, 16, 40, 49] {
+        for udp in [false, true] {
+            for key in [0u32, 123_456] {
+                for records in [0, 1, 1000] {
+                    let config = SimConfig {
+                        comm_key: key,
+                        user_format: if format == 8 { 28 } else { 72 },
+                        ..sim(records, format)
+                    };
+                    let env = single(
+                        config,
+                        Link {
+                            udp,
+                            password: key,
+                            ..Link::default()
+                        },
+                    );
+                    println!("format {format} udp {udp} key {key} records {records}");
+                    assert_complete(&env, 0, "principal", "Entrada Principal");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn hundred_thousand_records_over_tcp_and_udp() {
+    for (udp, format) in [(false, 40), (true, 40), (false, 49), (true, 16)] {
+        let env = single(
+            sim(100_000, format),
+            Link {
+                udp,
+                ..Link::default()
+            },
+        );
+        assert_complete(&env, 0, "principal", "Entrada Principal");
+        let stats = env.sims[0].stats();
+        assert_eq!(stats.attendance_reads, 1, "one download");
+        assert!(stats.chunk_reads > 10, "large logs are read in chunks");
+    }
+}
+
+#[test]
+fn small_logs_come_inline_and_large_ones_chunked() {
+    let env = single(sim(20, 40), Link::default());
+    assert_complete(&env, 0, "principal", "Entrada Principal");
+    assert_eq!(env.sims[0].stats().chunk_reads, 0, "20 × 40 B fits inline");
+
+    let env = single(sim(2000, 40), Link::default());
+    assert_complete(&env, 0, "principal", "Entrada Principal");
+    assert_eq!(
+        env.sims[0].stats().chunk_reads,
+        2,
+        "80 004 B = 2 chunks of ≤ 65 472 B"
+    );
+}
+
+#[test]
+fn tcp_replies_split_into_tiny_segments_and_single_frames() {
+    for split in [1, 3, 700] {
+        let config = SimConfig {
+            faults: Faults {
+                split_writes: split,
+                ..Faults::default()
+            },
+            ..sim(400, 40)
+        };
+        let env = single(config, Link::default());
+        assert_complete(&env, 0, "principal", "Entrada Principal");
+    }
+    let config = SimConfig {
+        tcp_framing: TcpFraming::Single,
+        ..sim(5000, 49)
+    };
+    let env = single(config, Link::default());
+    assert_complete(&env, 0, "principal", "Entrada Principal");
+}
+
+#[test]
+fn stale_record_count_does_not_lose_or_invent_records() {
+    for skew in [-1, 1, -500, 250, 9999] {
+        for format in [8, 16, 40, 49] {
+            let config = SimConfig {
+                faults: Faults {
+                    count_skew: skew,
+                    ..Faults::default()
+                },
+                user_format: 28,
+                ..sim(1000, format)
+            };
+            let env = single(config, Link::default());
+            assert_complete(&env, 0, "principal", "Entrada Principal");
+        }
+    }
+    // The terminal reports 0 records but holds some: they are still returned.
+    let config = SimConfig {
+        faults: Faults {
+            count_skew: -3,
+            ..Faults::default()
+        },
+        ..sim(3, 40)
+    };
+    assert_complete(
+        &single(config, Link::default()),
+        0,
+        "principal",
+        "Entrada Principal",
+    );
+}
+
+#[test]
+fn terminal_demanding_auth_without_key_gets_key_zero() {
+    let config = SimConfig {
+        faults: Faults {
+            always_auth: true,
+            ..Faults::default()
+        },
+        ..sim(300, 40)
+    };
+    for udp in [false, true] {
+        let env = single(
+            config.clone(),
+            Link {
+                udp,
+                ..Link::default()
+            },
+        );
+        assert_complete(&env, 0, "principal", "Entrada Principal");
+    }
+}
+
+#[test]
+fn udp_survives_dropped_and_duplicated_datagrams() {
+    for (drop, dup) in [(25, 0), (0, 7), (31, 5)] {
+        let faults = Faults {
+            udp_drop_every: drop,
+            udp_duplicate_every: dup,
+            ..Faults::default()
+        };
+        let env = single(
+            SimConfig {
+                faults,
+                ..sim(3000, 40)
+            },
+            Link {
+                udp: true,
+                timeout: 2.0,
+                ..Link::default()
+            },
+        );
+        assert_complete(&env, 0, "principal", "Entrada Principal");
+    }
+}
+
+#[test]
+fn impossible_dates_are_returned_raw() {
+    let config = SimConfig {
+        bad_date_every: 10,
+        ..sim(100, 40)
+    };
+    let env = single(config, Link::default());
+    assert_complete(&env, 0, "principal", "Entrada Principal");
+    let (_, body) = get(&format!(
+        "{}/devices/principal/attendance?date=2025-02-31",
+        env.base
+    ));
+    assert_eq!(body["total"], 10, "{body}");
+}
+
+#[test]
+fn per_packet_latency_is_tolerated() {
+    let faults = Faults {
+        latency: std::time::Duration::from_millis(2),
+        ..Faults::default()
+    };
+    for udp in [false, true] {
+        let env = single(
+            SimConfig {
+                faults: faults.clone(),
+                ..sim(1500, 40)
+            },
+            Link {
+                udp,
+                ..Link::default()
+            },
+        );
+        assert_complete(&env, 0, "principal", "Entrada Principal");
+    }
+}

@@ -1,0 +1,175 @@
+//! The `zkserver` binary: start-up errors, `--demo`, `simulate` + `probe`,
+//! environment variables and SIGTERM.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_zkserver");
+
+fn tempdir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("zkserver-cli-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Spawns the binary and waits for a stream line containing `marker`;
+/// returns the child and that line.
+fn spawn_until(mut cmd: Command, marker: &'static str, from_stdout: bool) -> (Child, String) {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = mpsc::channel();
+    let reader: Box<dyn std::io::Read + Send> = if from_stdout {
+        Box::new(child.stdout.take().unwrap())
+    } else {
+        Box::new(child.stderr.take().unwrap())
+    };
+    std::thread::spawn(move || {
+        for line in BufReader::new(reader).lines().map_while(Result::ok) {
+            if line.contains(marker) {
+                let _ = tx.send(line);
+            }
+        }
+    });
+    let line = rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("startup line");
+    (child, line)
+}
+
+fn addr_after(line: &str, prefix: &str) -> String {
+    let rest = &line[line.find(prefix).unwrap() + prefix.len()..];
+    rest.split_whitespace().next().unwrap().to_string()
+}
+
+fn terminate(child: &mut Child) -> i32 {
+    // SAFETY: plain kill(2) on our own child's pid.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    child.wait().unwrap().code().unwrap_or(-1)
+}
+
+#[test]
+fn invalid_devices_file_is_a_clear_startup_error() {
+    let dir = tempdir("bad");
+    let file = dir.join("devices.json");
+    std::fs::write(
+        &file,
+        r#"{"principal": {"ip": "10.0.0.1", "port": "muchos"}}"#,
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .arg("--config")
+        .arg(&file)
+        .arg("--port")
+        .arg("0")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("devices.json") && err.contains("'port'"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+
+    std::fs::write(&file, "{not json").unwrap();
+    let out = Command::new(BIN)
+        .env("DEVICES_FILE", &file)
+        .env("API_PORT", "0")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("JSON inválido"), "{err}");
+}
+
+#[test]
+fn busy_port_is_a_clear_startup_error() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let dir = tempdir("busy");
+    let out = Command::new(BIN)
+        .args(["--host", "127.0.0.1", "--port", &port, "--config"])
+        .arg(dir.join("none.json"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!("no se pudo escuchar en 127.0.0.1:{port}")),
+        "{err}"
+    );
+}
+
+#[test]
+fn demo_serves_real_data_and_sigterm_exits_cleanly() {
+    let mut cmd = Command::new(BIN);
+    cmd.args(["--demo", "--host", "127.0.0.1", "--port", "0"]);
+    let (mut child, line) = spawn_until(cmd, "listening on http://", false);
+    let addr = addr_after(&line, "listening on http://");
+    let resp = minreq::get(format!("http://{addr}/devices/principal/attendance"))
+        .with_timeout(30)
+        .send()
+        .unwrap();
+    assert_eq!(resp.status_code, 200);
+    let body: serde_json::Value = serde_json::from_str(resp.as_str().unwrap()).unwrap();
+    assert_eq!(body["total"], 3000);
+    let resp = minreq::get(format!("http://{addr}/attendance/all?limit=5"))
+        .with_timeout(30)
+        .send()
+        .unwrap();
+    let body: serde_json::Value = serde_json::from_str(resp.as_str().unwrap()).unwrap();
+    assert_eq!(
+        (
+            body["matched"].as_u64(),
+            body["errors"].as_object().map(|e| e.len())
+        ),
+        (Some(5400), Some(0))
+    );
+    assert_eq!(terminate(&mut child), 0);
+}
+
+#[test]
+fn probe_diagnoses_a_simulated_terminal() {
+    let mut cmd = Command::new(BIN);
+    cmd.args([
+        "simulate",
+        "--port",
+        "0",
+        "--records",
+        "1234",
+        "--att-format",
+        "49",
+        "--comm-key",
+        "77",
+    ]);
+    let (mut sim, line) = spawn_until(cmd, "simulated terminal on", true);
+    let addr = addr_after(&line, "simulated terminal on ");
+    let port = addr.rsplit(':').next().unwrap();
+    for udp in [false, true] {
+        let mut args = vec!["probe", "127.0.0.1", "--port", port, "--password", "77"];
+        if udp {
+            args.push("--udp");
+        }
+        let out = Command::new(BIN).args(&args).output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(text.contains("SerialNumber     SIM0000000001"), "{text}");
+        assert!(text.contains("1234 records of 49 bytes"), "{text}");
+    }
+    let out = Command::new(BIN)
+        .args(["probe", "127.0.0.1", "--port", port, "--password", "78"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("comm key rejected"));
+    assert_eq!(terminate(&mut sim), 0);
+}

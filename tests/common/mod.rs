@@ -1,0 +1,191 @@
+//! Shared helpers of the end-to-end tests: simulated terminals and a real
+//! server on 127.0.0.1, spoken to over real sockets.
+#![allow(dead_code)]
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{json, Map, Value};
+use zkserver::http::App;
+use zkserver::registry::{DeviceConfig, Registry};
+use zkserver::server::Server;
+use zkserver::sim::{SimConfig, Simulator};
+
+/// How the server is told to reach one simulated terminal.
+#[derive(Clone)]
+pub struct Link {
+    pub udp: bool,
+    pub password: u32,
+    pub timeout: f64,
+}
+
+impl Default for Link {
+    fn default() -> Self {
+        Link {
+            udp: false,
+            password: 0,
+            timeout: 5.0,
+        }
+    }
+}
+
+/// A running server with its simulated terminals.
+pub struct Env {
+    pub sims: Vec<Simulator>,
+    pub base: String,
+    stop: Arc<AtomicBool>,
+    handle: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+/// A device config pointing at `port` on loopback.
+pub fn device_config(name: &str, port: u16, link: &Link) -> DeviceConfig {
+    DeviceConfig {
+        ip: "127.0.0.1".into(),
+        port,
+        password: link.password,
+        timeout: link.timeout,
+        name: name.into(),
+        force_udp: link.udp,
+        encoding: "utf-8".into(),
+        created_at: Some("2026-03-01 08:00:00".into()),
+        updated_at: None,
+        raw: Map::new(),
+    }
+}
+
+/// Starts one simulator per spec and a server whose registry points at them.
+pub fn start(specs: Vec<(&str, &str, SimConfig, Link)>) -> Env {
+    start_with(specs, Vec::new(), Duration::from_secs(30))
+}
+
+/// Like `start`, plus extra registry entries (e.g. dead addresses) and a lock timeout.
+pub fn start_with(
+    specs: Vec<(&str, &str, SimConfig, Link)>,
+    extra: Vec<(String, DeviceConfig)>,
+    lock_timeout: Duration,
+) -> Env {
+    let mut sims = Vec::new();
+    let mut entries = Vec::new();
+    for (id, name, config, link) in specs {
+        let sim = Simulator::start(config).expect("simulator starts");
+        entries.push((id.to_string(), device_config(name, sim.port(), &link)));
+        sims.push(sim);
+    }
+    entries.extend(extra);
+    let mut app = App::new(Arc::new(Registry::in_memory(entries)));
+    app.lock_timeout = lock_timeout;
+    let server = Server::bind("127.0.0.1:0", app).expect("server binds");
+    let (addr, stop, handle) = server.spawn();
+    Env {
+        sims,
+        base: format!("http://{addr}"),
+        stop,
+        handle: Some(handle),
+    }
+}
+
+/// One terminal `principal` with the given simulator config and link.
+pub fn single(config: SimConfig, link: Link) -> Env {
+    start(vec![("principal", "Entrada Principal", config, link)])
+}
+
+/// GET returning (status, JSON body).
+pub fn get(url: &str) -> (i32, Value) {
+    let resp = minreq::get(url)
+        .with_timeout(120)
+        .send()
+        .expect("HTTP request");
+    let body: Value = serde_json::from_str(resp.as_str().expect("utf-8 body"))
+        .unwrap_or_else(|e| panic!("body of {url} is not JSON ({e}): {:?}", resp.as_str()));
+    (resp.status_code, body)
+}
+
+/// Any method, with an optional body, returning (status, JSON body).
+pub fn request(method: &str, url: &str, body: Option<&str>) -> (i32, Value) {
+    let mut req =
+        minreq::Request::new(minreq::Method::Custom(method.into()), url).with_timeout(120);
+    if let Some(b) = body {
+        req = req
+            .with_header("Content-Type", "application/json")
+            .with_body(b);
+    }
+    let resp = req.send().expect("HTTP request");
+    let body: Value =
+        serde_json::from_str(resp.as_str().expect("utf-8 body")).unwrap_or_else(|e| {
+            panic!(
+                "body of {method} {url} is not JSON ({e}): {:?}",
+                resp.as_str()
+            )
+        });
+    (resp.status_code, body)
+}
+
+/// What the API must return for a simulator's log: every punch, newest first,
+/// equal timestamps in device order.
+pub fn expected_rows(sim: &Simulator, id: &str, name: &str) -> Vec<Value> {
+    let mut rows: Vec<(u64, Value)> = sim
+        .expected_attendance()
+        .into_iter()
+        .map(|a| {
+            (
+                a.time.sort_key(),
+                json!({
+                    "user_id": a.user_id,
+                    "timestamp": a.time.to_string(),
+                    "status": a.status,
+                    "punch": a.punch,
+                    "device_id": id,
+                    "device_name": name,
+                }),
+            )
+        })
+        .collect();
+    rows.sort_by_key(|r| std::cmp::Reverse(r.0));
+    rows.into_iter().map(|r| r.1).collect()
+}
+
+/// Asserts a successful attendance response equal to the simulator's log.
+pub fn assert_complete(env: &Env, sim_index: usize, id: &str, name: &str) {
+    let (status, body) = get(&format!("{}/devices/{id}/attendance", env.base));
+    assert_eq!(status, 200, "{body}");
+    let want = expected_rows(&env.sims[sim_index], id, name);
+    let data = body["data"].as_array().expect("data array");
+    assert_eq!(body["success"], true);
+    assert_eq!(body["total"], want.len(), "total");
+    assert_eq!(data.len(), want.len(), "record count");
+    if let Some(i) = (0..want.len()).find(|&i| data[i] != want[i]) {
+        panic!("record {i} differs: got {} want {}", data[i], want[i]);
+    }
+    assert!(
+        env.sims[sim_index].wait_idle(Duration::from_secs(5)),
+        "connection left open"
+    );
+    assert!(!env.sims[sim_index].is_disabled(), "terminal left disabled");
+}
+
+/// Asserts a JSON 500 whose Spanish message contains `needle`, and that the
+/// terminal ended enabled.
+pub fn assert_fails_enabled(env: &Env, needle: &str) -> Value {
+    let (status, body) = get(&format!("{}/devices/principal/attendance", env.base));
+    assert_eq!(status, 500, "{body}");
+    assert_eq!(body["success"], false);
+    let msg = body["error"].as_str().expect("error message");
+    assert!(msg.contains(needle), "message {msg:?} lacks {needle:?}");
+    assert!(msg.contains("principal"), "message names the device: {msg}");
+    env.sims[0].wait_idle(Duration::from_secs(10));
+    assert!(
+        !env.sims[0].is_disabled(),
+        "terminal left disabled after: {msg}"
+    );
+    body
+}
