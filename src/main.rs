@@ -112,6 +112,9 @@ struct SimulateArgs {
     /// Fault: demand AUTH even without a comm key (newer firmware).
     #[arg(long)]
     always_auth: bool,
+    /// Print the users and punches a client must read, as JSON, and exit.
+    #[arg(long)]
+    dump: bool,
 }
 
 #[derive(Args, Debug)]
@@ -202,7 +205,8 @@ fn serve(args: ServeArgs) -> Result<(), String> {
     let addr = format!("{}:{}", args.host, args.port);
     let server = Server::bind(&addr, app)?;
     install_signal_handlers();
-    log::info!(
+    // Always shown, whatever the log level: people (and scripts) need the address.
+    eprintln!(
         "zkserver {} listening on http://{} with {} device(s): {}",
         env!("CARGO_PKG_VERSION"),
         server.addr(),
@@ -249,6 +253,10 @@ fn simulate(a: SimulateArgs) -> Result<(), String> {
     };
     let sim = Simulator::start(config)
         .map_err(|e| format!("no se pudo iniciar el simulador en {bind}: {e}"))?;
+    if a.dump {
+        println!("{}", dump_json(&sim));
+        return Ok(());
+    }
     install_signal_handlers();
     println!(
         "simulated terminal on {} (TCP+UDP): {} punches ({}-byte), {} users ({}-byte), comm key {}",
@@ -266,6 +274,28 @@ fn simulate(a: SimulateArgs) -> Result<(), String> {
         println!("note: the terminal was left DISABLED by a client");
     }
     Ok(())
+}
+
+/// The simulator's contents as a client must read them (for conformance checks).
+fn dump_json(sim: &Simulator) -> serde_json::Value {
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    let users: Vec<serde_json::Value> = sim
+        .expected_users()
+        .iter()
+        .map(|u| {
+            serde_json::json!({"uid": u.uid, "user_id": u.user_id, "name_hex": hex(&u.name),
+                               "privilege": u.privilege, "card": u.card})
+        })
+        .collect();
+    let attendance: Vec<serde_json::Value> = sim
+        .expected_attendance()
+        .iter()
+        .map(|a| {
+            serde_json::json!({"user_id": a.user_id, "timestamp": a.time.to_string(),
+                               "status": a.status, "punch": a.punch})
+        })
+        .collect();
+    serde_json::json!({"users": users, "attendance": attendance})
 }
 
 fn probe(a: ProbeArgs) -> Result<(), String> {

@@ -80,15 +80,20 @@ pub fn users(count: usize, seed: u64) -> Vec<User> {
         .collect()
 }
 
-/// `count` punches by `users`, in device (chronological) order: on each
-/// working day every user checks in around 08:00 and out around 17:00.
-pub fn punches(count: usize, users: &[User], seed: u64) -> Vec<Attendance> {
+/// `count` punches by `users`, in device (chronological) order from `start`:
+/// every day each user checks in around 08:00 and out around 17:00.
+pub fn punches(
+    count: usize,
+    users: &[User],
+    seed: u64,
+    start: chrono::NaiveDate,
+) -> Vec<Attendance> {
     let mut rng = Rng::new(seed);
     let mut out = Vec::with_capacity(count);
     if users.is_empty() {
         return out;
     }
-    let mut day = chrono::NaiveDate::from_ymd_opt(2025, 1, 2).unwrap_or_default();
+    let mut day = start;
     while out.len() < count {
         for (shift_hour, punch) in [(8u32, 0u8), (17, 1)] {
             let mut shift: Vec<(u32, &User, u8)> = users
@@ -129,11 +134,12 @@ mod tests {
     fn generation_is_deterministic_and_exact() {
         let u = users(20, 7);
         assert_eq!(u, users(20, 7));
-        let p = punches(1001, &u, 7);
+        let day = chrono::NaiveDate::from_ymd_opt(2025, 1, 2).unwrap();
+        let p = punches(1001, &u, 7, day);
         assert_eq!(p.len(), 1001);
-        assert_eq!(p, punches(1001, &u, 7));
+        assert_eq!(p, punches(1001, &u, 7, day));
         assert!(p.iter().all(|a| a.time.is_valid()));
         assert!(p.windows(2).all(|w| w[0].time <= w[1].time));
-        assert_ne!(p, punches(1001, &u, 8));
+        assert_ne!(p, punches(1001, &u, 8, day));
     }
 }

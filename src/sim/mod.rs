@@ -68,6 +68,8 @@ pub struct SimConfig {
     pub comm_key: u32,
     /// Seed of the generated data.
     pub seed: u64,
+    /// Day of the first generated punch.
+    pub start_date: chrono::NaiveDate,
     /// Datasets up to this many bytes are answered inline to PREPARE_BUFFER.
     pub inline_threshold: usize,
     /// TCP DATA framing.
@@ -92,6 +94,7 @@ impl Default for SimConfig {
             user_format: 72,
             comm_key: 0,
             seed: 1,
+            start_date: chrono::NaiveDate::from_ymd_opt(2025, 1, 2).unwrap_or_default(),
             inline_threshold: 1024,
             tcp_framing: TcpFraming::Multi,
             bad_date_every: 0,
@@ -154,7 +157,7 @@ impl Simulator {
     /// Binds TCP and UDP on the same port and starts serving in background threads.
     pub fn start(config: SimConfig) -> std::io::Result<Simulator> {
         let users = data::users(config.users, config.seed);
-        let mut punches = data::punches(config.records, &users, config.seed);
+        let mut punches = data::punches(config.records, &users, config.seed, config.start_date);
         if config.bad_date_every > 0 {
             for p in punches.iter_mut().step_by(config.bad_date_every) {
                 p.time.month = 2;
@@ -225,6 +228,19 @@ impl Simulator {
         st.punches
             .iter()
             .map(|p| device::as_seen_in_format(p, self.config.attendance_format, &st.users))
+            .collect()
+    }
+
+    /// The users as a client reading the configured user format must see
+    /// them (names and PINs cut to the layout's field widths).
+    pub fn expected_users(&self) -> Vec<User> {
+        let size = self.config.user_format;
+        let st = self.state.lock();
+        st.users
+            .iter()
+            .filter_map(|u| {
+                crate::zk::records::parse_user_record(&crate::zk::records::encode_user(u, size))
+            })
             .collect()
     }
 

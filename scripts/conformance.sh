@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Checks that pyzk (the Python client most deployments use, from PyPI) reads
+# users and attendance from our simulator exactly as the simulator holds them:
+# TCP and UDP, 40- and 16-byte records, with and without a comm key, inline and
+# chunked transfers. Installs pyzk into a venv; talks only to 127.0.0.1.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+VENV="${VENV:-.venv}"
+if [ ! -x "$VENV/bin/python" ]; then
+  python3 -m venv "$VENV"
+fi
+"$VENV/bin/pip" install --quiet --disable-pip-version-check "pyzk==0.9"
+
+cargo build --quiet --release
+BIN=target/release/zkserver
+work=$(mktemp -d)
+sim_pid=""
+cleanup() { [ -n "$sim_pid" ] && kill "$sim_pid" 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+
+passed=0
+failed=0
+run_case() { # transport format records users key user_format [extra simulator flags]
+  local transport=$1 format=$2 records=$3 users=$4 key=$5 ufmt=$6
+  shift 6
+  local args=(--records "$records" --users "$users" --att-format "$format" --user-format "$ufmt" --comm-key "$key" --seed "$records" "$@")
+  "$BIN" simulate --port 0 "${args[@]}" --dump > "$work/dump.json"
+  "$BIN" simulate --port 0 "${args[@]}" > "$work/sim.out" 2> "$work/sim.err" &
+  sim_pid=$!
+  for _ in $(seq 100); do grep -q "simulated terminal on" "$work/sim.out" 2>/dev/null && break; sleep 0.05; done
+  local port
+  port=$(sed -n 's/.*simulated terminal on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$work/sim.out")
+  printf '%-4s %2s-byte records=%-6s users=%-4s user-format=%s %-15s: ' "$transport" "$format" "$records" "$users" "$ufmt" "$*"
+  if "$VENV/bin/python" scripts/conformance.py "$port" "$key" "$transport" "$work/dump.json"; then
+    passed=$((passed + 1))
+  else
+    failed=$((failed + 1))
+  fi
+  kill "$sim_pid" 2>/dev/null || true
+  wait "$sim_pid" 2>/dev/null || true
+  sim_pid=""
+}
+
+# pyzk 0.9 reassembles multi-frame TCP chunks with one recv() per 1008-byte
+# frame, which only works when frames trickle in as they do from a real
+# terminal; frames that arrive all at once stall it (a pyzk bug our client does
+# not share). So chunked TCP cases run the simulator with 1 ms per packet, or
+# with single-frame chunks.
+for format in 40 16; do
+  for key in 0 12345; do
+    run_case tcp "$format" 5000 120 "$key" 72 --latency-ms 1   # chunked, 1008-byte frames
+    run_case tcp "$format" 5000 120 "$key" 72 --single-frame   # chunked, one frame per chunk
+    run_case tcp "$format" 10 3 "$key" 72                      # inline
+    run_case udp "$format" 5000 120 "$key" 72                  # chunked
+    run_case udp "$format" 10 3 "$key" 72                      # inline
+  done
+done
+run_case tcp 16 3000 50 0 28 --latency-ms 1
+run_case udp 16 3000 50 0 28
+run_case tcp 40 3000 50 0 72 --always-auth --single-frame
+
+echo "conformance: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
