@@ -211,7 +211,7 @@ fn silent_terminal_times_out_within_about_the_timeout() {
             body["error"]
                 .as_str()
                 .unwrap()
-                .contains("Tiempo de espera agotado"),
+                .contains("Tiempo de espera agotado al conectar con 'principal'"),
             "{body}"
         );
         assert!(

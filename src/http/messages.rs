@@ -3,7 +3,7 @@
 
 use crate::ops::OpError;
 use crate::registry::Device;
-use crate::zk::{wire::cmd, Error};
+use crate::zk::{wire::cmd, Error, Phase};
 
 /// The message for a failed device operation.
 pub fn device_error(device: &Device, err: &OpError) -> String {
@@ -14,6 +14,9 @@ pub fn device_error(device: &Device, err: &OpError) -> String {
             "Dispositivo '{id}' ocupado: otra operación está en curso con el terminal. Intente de nuevo en unos segundos."
         ),
         OpError::Zk(e) => match e {
+            Error::Timeout(Phase::Connect) => format!(
+                "Tiempo de espera agotado al conectar con '{id}' ({addr}): el terminal no responde; compruebe la IP, el puerto y la red."
+            ),
             Error::Timeout(_) => format!("Tiempo de espera agotado al comunicarse con '{id}' ({addr})."),
             Error::Refused => format!("No se pudo conectar con '{id}' ({addr}): conexión rechazada."),
             Error::Unreachable(_) => format!("No se pudo conectar con '{id}' ({addr}): dirección inalcanzable."),
