@@ -6,6 +6,7 @@
 //! for tests, benchmarks and `--demo`.
 #![forbid(unsafe_code)]
 
+pub mod atomic_file;
 pub mod demo;
 pub mod http;
 pub mod ops;

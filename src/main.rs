@@ -42,6 +42,41 @@ struct ServeArgs {
     /// Serve two built-in simulated terminals instead of the devices file.
     #[arg(long)]
     demo: bool,
+    /// File holding the API key required for writes (POST/PUT/DELETE).
+    #[arg(long, env = "API_KEY_FILE")]
+    api_key_file: Option<PathBuf>,
+    /// Accept writes without an API key when none is configured (trusted LANs only).
+    #[arg(long)]
+    allow_open_writes: bool,
+    /// Require the API key for reads too (`/health` stays open).
+    #[arg(long)]
+    protect_reads: bool,
+}
+
+/// The API key from `--api-key-file`, else the `API_KEY` variable.
+fn load_api_key(file: Option<&PathBuf>) -> Result<Option<String>, String> {
+    let key = match file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("no se pudo leer la clave API de {}: {e}", path.display()))?;
+            let key = text.trim().to_string();
+            if key.is_empty() {
+                return Err(format!(
+                    "el archivo de clave API {} está vacío",
+                    path.display()
+                ));
+            }
+            Some(key)
+        }
+        None => std::env::var("API_KEY")
+            .ok()
+            .map(|k| k.trim().to_string())
+            .filter(|k| !k.is_empty()),
+    };
+    if key.as_ref().is_some_and(|k| k.len() < 8) {
+        return Err("la clave API debe tener al menos 8 caracteres".into());
+    }
+    Ok(key)
 }
 
 #[derive(Subcommand, Debug)]
@@ -199,9 +234,31 @@ fn serve(args: ServeArgs) -> Result<(), String> {
     if !(args.lock_timeout > 0.0 && args.lock_timeout <= 3600.0) {
         return Err(format!("--lock-timeout inválido: {}", args.lock_timeout));
     }
+    let api_key = load_api_key(args.api_key_file.as_ref())?;
+    if args.protect_reads && api_key.is_none() {
+        return Err("--protect-reads requiere una clave API (--api-key-file o API_KEY)".into());
+    }
     let ids = registry.ids();
     let mut app = App::new(registry);
     app.lock_timeout = Duration::from_secs_f64(args.lock_timeout);
+    let writes = match (&api_key, args.allow_open_writes) {
+        (Some(_), _) => "writes need the API key",
+        (None, true) => "writes OPEN to anyone (--allow-open-writes)",
+        (None, false) => "writes disabled (no API key configured)",
+    };
+    log::info!(
+        "{writes}; reads {}",
+        if args.protect_reads {
+            "need the API key"
+        } else {
+            "open"
+        }
+    );
+    app.security = zkserver::http::auth::Security {
+        api_key,
+        allow_open_writes: args.allow_open_writes,
+        protect_reads: args.protect_reads,
+    };
     let addr = format!("{}:{}", args.host, args.port);
     let server = Server::bind(&addr, app)?;
     install_signal_handlers();

@@ -14,11 +14,24 @@ pub enum OpError {
     Busy,
     /// The terminal conversation failed.
     Zk(zk::Error),
+    /// The request cannot be done on this terminal's data (e.g. the user does
+    /// not exist): an HTTP status and a Spanish message.
+    Rejected(u16, String),
 }
 
 impl From<zk::Error> for OpError {
     fn from(e: zk::Error) -> Self {
         OpError::Zk(e)
+    }
+}
+
+impl std::fmt::Display for OpError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OpError::Busy => f.write_str("device busy"),
+            OpError::Zk(e) => write!(f, "{e} [{}]", e.kind()),
+            OpError::Rejected(status, msg) => write!(f, "rejected ({status}): {msg}"),
+        }
     }
 }
 
@@ -37,7 +50,7 @@ pub fn run<T>(
     lock_timeout: Duration,
     mode: Mode,
     what: &str,
-    work: impl FnOnce(&mut Session) -> zk::Result<T>,
+    work: impl FnOnce(&mut Session) -> Result<T, OpError>,
 ) -> Result<T, OpError> {
     let waited = Instant::now();
     let Some(_guard) = device.lock.try_lock_for(lock_timeout) else {
@@ -49,23 +62,22 @@ pub fn run<T>(
     };
     let started = Instant::now();
     let result = converse(device, mode, work);
+    let address = device.config.address();
+    let (took, wait) = (started.elapsed(), started - waited);
     match &result {
         Ok(_) => log::info!(
-            "device {} ({}): {what} ok in {:?} (lock wait {:?})",
-            device.id,
-            device.config.address(),
-            started.elapsed(),
-            started - waited
+            "device {} ({address}): {what} ok in {took:?} (lock wait {wait:?})",
+            device.id
         ),
+        Err(e @ OpError::Rejected(..)) => {
+            log::info!("device {} ({address}): {what}: {e}", device.id)
+        }
         Err(e) => log::error!(
-            "device {} ({}): {what} failed after {:?}: {e} [{}]",
-            device.id,
-            device.config.address(),
-            started.elapsed(),
-            e.kind()
+            "device {} ({address}): {what} failed after {took:?}: {e}",
+            device.id
         ),
     }
-    result.map_err(OpError::Zk)
+    result
 }
 
 /// Opens a session without the device lock (the ping endpoint does this).
@@ -73,14 +85,17 @@ pub fn unlocked<T>(
     device: &Device,
     work: impl FnOnce(&mut Session) -> zk::Result<T>,
 ) -> zk::Result<T> {
-    converse(device, Mode::Plain, work)
+    let mut session = Session::connect(&device.config.connect_options())?;
+    let out = work(&mut session)?;
+    let _ = session.exit();
+    Ok(out)
 }
 
 fn converse<T>(
     device: &Device,
     mode: Mode,
-    work: impl FnOnce(&mut Session) -> zk::Result<T>,
-) -> zk::Result<T> {
+    work: impl FnOnce(&mut Session) -> Result<T, OpError>,
+) -> Result<T, OpError> {
     let mut session = Session::connect(&device.config.connect_options())?;
     let out = match mode {
         Mode::Plain => work(&mut session),

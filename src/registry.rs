@@ -108,6 +108,37 @@ impl DeviceConfig {
         })
     }
 
+    /// The entry as written to the devices file: every field it was read
+    /// with (unknown ones included, in their order), known ones normalised.
+    pub fn to_json(&self) -> Map<String, Value> {
+        let mut obj = self.raw.clone();
+        obj.insert("ip".into(), Value::from(self.ip.clone()));
+        obj.insert("port".into(), Value::from(self.port));
+        obj.insert("password".into(), Value::from(self.password));
+        let timeout = if self.timeout.fract() == 0.0 {
+            Value::from(self.timeout as u64)
+        } else {
+            Value::from(self.timeout)
+        };
+        obj.insert("timeout".into(), timeout);
+        obj.insert("name".into(), Value::from(self.name.clone()));
+        if self.force_udp || obj.contains_key("force_udp") {
+            obj.insert("force_udp".into(), Value::from(self.force_udp));
+        }
+        if self.encoding != "utf-8" || obj.contains_key("encoding") {
+            obj.insert("encoding".into(), Value::from(self.encoding.clone()));
+        }
+        for (key, value) in [
+            ("created_at", &self.created_at),
+            ("updated_at", &self.updated_at),
+        ] {
+            if let Some(v) = value {
+                obj.insert(key.into(), Value::from(v.clone()));
+            }
+        }
+        obj
+    }
+
     /// How the ZK client reaches this terminal.
     pub fn connect_options(&self) -> ConnectOptions {
         ConnectOptions {
@@ -139,14 +170,29 @@ fn int_field(v: &Value) -> Option<i64> {
 pub struct Device {
     pub id: String,
     pub config: DeviceConfig,
-    /// Held for the whole conversation with the terminal.
-    pub lock: Mutex<()>,
+    /// Held for the whole conversation with the terminal. Shared by every
+    /// version of the device's configuration, so an update never lets two
+    /// conversations reach one terminal.
+    pub lock: Arc<Mutex<()>>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct Devices {
     order: Vec<String>,
     map: HashMap<String, Arc<Device>>,
+}
+
+/// Why a registry change was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteError {
+    /// The id is taken.
+    Exists(String),
+    /// No device has this id.
+    NotFound(String),
+    /// The requested change is invalid (the message names the field).
+    Invalid(String),
+    /// The devices file could not be written (nothing changed).
+    Io(String),
 }
 
 /// All configured terminals, in file order.
@@ -154,6 +200,10 @@ struct Devices {
 pub struct Registry {
     path: Option<PathBuf>,
     devices: RwLock<Devices>,
+    /// Serialises writers: read, modify, persist and swap happen under it.
+    writer: Mutex<()>,
+    /// One conversation lock per id ever seen.
+    locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
 }
 
 impl Registry {
@@ -165,27 +215,94 @@ impl Registry {
             Err(e) => return Err(format!("no se pudo leer {}: {e}", path.display())),
         };
         let entries = parse_devices(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-        let reg = Registry::in_memory(entries);
-        Ok(Registry {
-            path: Some(path.to_path_buf()),
-            ..reg
-        })
+        let mut reg = Registry::in_memory(entries);
+        reg.path = Some(path.to_path_buf());
+        Ok(reg)
     }
 
     /// A registry that lives only in memory (used by `--demo` and tests).
     pub fn in_memory(entries: Vec<(String, DeviceConfig)>) -> Registry {
+        let reg = Registry {
+            path: None,
+            devices: RwLock::new(Devices::default()),
+            writer: Mutex::new(()),
+            locks: Mutex::new(HashMap::new()),
+        };
         let mut devices = Devices::default();
         for (id, config) in entries {
             devices.order.push(id.clone());
-            let lock = Mutex::new(());
+            devices.map.insert(id.clone(), reg.make_device(id, config));
+        }
+        *reg.devices.write() = devices;
+        reg
+    }
+
+    fn make_device(&self, id: String, config: DeviceConfig) -> Arc<Device> {
+        let lock = self.locks.lock().entry(id.clone()).or_default().clone();
+        Arc::new(Device { id, config, lock })
+    }
+
+    /// Adds a device; refused if the id exists. Persists before it is visible.
+    pub fn insert(&self, id: &str, config: DeviceConfig) -> Result<Arc<Device>, WriteError> {
+        self.change(|devices| {
+            if devices.map.contains_key(id) {
+                return Err(WriteError::Exists(id.to_string()));
+            }
+            let device = self.make_device(id.to_string(), config);
+            devices.order.push(id.to_string());
+            devices.map.insert(id.to_string(), device.clone());
+            Ok(device)
+        })
+    }
+
+    /// Replaces a device's configuration with `edit(current)`; an `Err`
+    /// from `edit` leaves everything unchanged.
+    pub fn update(
+        &self,
+        id: &str,
+        edit: impl FnOnce(&DeviceConfig) -> Result<DeviceConfig, String>,
+    ) -> Result<Arc<Device>, WriteError> {
+        self.change(|devices| {
+            let current = devices
+                .map
+                .get(id)
+                .ok_or_else(|| WriteError::NotFound(id.to_string()))?;
+            let config = edit(&current.config).map_err(WriteError::Invalid)?;
+            let device = self.make_device(id.to_string(), config);
+            devices.map.insert(id.to_string(), device.clone());
+            Ok(device)
+        })
+    }
+
+    /// Removes a device. Requests already using it finish normally.
+    pub fn remove(&self, id: &str) -> Result<(), WriteError> {
+        self.change(|devices| {
             devices
                 .map
-                .insert(id.clone(), Arc::new(Device { id, config, lock }));
+                .remove(id)
+                .ok_or_else(|| WriteError::NotFound(id.to_string()))?;
+            devices.order.retain(|x| x != id);
+            Ok(())
+        })
+    }
+
+    /// Applies `edit` to a copy, writes the file, then publishes the copy.
+    fn change<T>(
+        &self,
+        edit: impl FnOnce(&mut Devices) -> Result<T, WriteError>,
+    ) -> Result<T, WriteError> {
+        let _writer = self.writer.lock();
+        let mut next = self.devices.read().clone();
+        let out = edit(&mut next)?;
+        if let Some(path) = &self.path {
+            let text = to_file_text(&next);
+            crate::atomic_file::write(path, text.as_bytes(), 0o600).map_err(|e| {
+                log::error!("could not write {}: {e}", path.display());
+                WriteError::Io(format!("{}: {e}", path.display()))
+            })?;
         }
-        Registry {
-            path: None,
-            devices: RwLock::new(devices),
-        }
+        *self.devices.write() = next;
+        Ok(out)
     }
 
     /// The file this registry persists to, if any.
@@ -211,6 +328,20 @@ impl Registry {
     pub fn ids(&self) -> Vec<String> {
         self.devices.read().order.clone()
     }
+}
+
+/// The devices file text: a pretty JSON object in registry order.
+fn to_file_text(devices: &Devices) -> String {
+    let mut obj = Map::new();
+    for id in &devices.order {
+        if let Some(d) = devices.map.get(id) {
+            obj.insert(id.clone(), Value::Object(d.config.to_json()));
+        }
+    }
+    let mut text =
+        serde_json::to_string_pretty(&Value::Object(obj)).unwrap_or_else(|_| "{}".into());
+    text.push('\n');
+    text
 }
 
 /// Parses the devices file text into entries in file order.
@@ -259,6 +390,73 @@ mod tests {
             let err = parse_devices(text).unwrap_err();
             assert!(err.contains(needle), "{text}: {err}");
         }
+    }
+
+    #[test]
+    fn changes_are_persisted_atomically_and_keep_unknown_fields() {
+        let dir = std::env::temp_dir().join(format!("zkserver-reg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("devices.json");
+        std::fs::write(
+            &path,
+            r#"{"a": {"ip": "10.0.0.1", "color": "red", "password": 5}}"#,
+        )
+        .unwrap();
+        let reg = Registry::load(&path).unwrap();
+        let b = DeviceConfig::from_json("b", &serde_json::json!({"ip": "10.0.0.2", "name": "B"}))
+            .unwrap();
+        reg.insert("b", b.clone()).unwrap();
+        assert_eq!(
+            reg.insert("b", b).unwrap_err(),
+            WriteError::Exists("b".into())
+        );
+        let old_lock = reg.get("a").unwrap().lock.clone();
+        reg.update("a", |c| {
+            Ok(DeviceConfig {
+                port: 4371,
+                ..c.clone()
+            })
+        })
+        .unwrap();
+        assert!(
+            Arc::ptr_eq(&old_lock, &reg.get("a").unwrap().lock),
+            "lock survives updates"
+        );
+        let reloaded = Registry::load(&path).unwrap();
+        assert_eq!(reloaded.ids(), vec!["a", "b"]);
+        let a = reloaded.get("a").unwrap();
+        assert_eq!((a.config.port, a.config.password), (4371, 5));
+        assert_eq!(a.config.raw["color"], "red");
+        reg.remove("a").unwrap();
+        assert_eq!(reg.remove("a"), Err(WriteError::NotFound("a".into())));
+        assert_eq!(Registry::load(&path).unwrap().ids(), vec!["b"]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn concurrent_writers_never_lose_an_update() {
+        let dir = std::env::temp_dir().join(format!("zkserver-reg-conc-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("devices.json");
+        let reg = Arc::new(Registry::load(&path).unwrap());
+        let handles: Vec<_> = (0..8)
+            .map(|t| {
+                let reg = reg.clone();
+                std::thread::spawn(move || {
+                    for i in 0..10 {
+                        let cfg =
+                            DeviceConfig::from_json("x", &serde_json::json!({"ip": "127.0.0.1"}))
+                                .unwrap();
+                        reg.insert(&format!("d{t}_{i}"), cfg).unwrap();
+                    }
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap();
+        }
+        assert_eq!(Registry::load(&path).unwrap().ids().len(), 80);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

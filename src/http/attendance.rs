@@ -18,7 +18,7 @@ pub fn download(ctx: &Ctx, device: &Device) -> Result<Vec<Attendance>, OpError> 
         ctx.app.lock_timeout,
         Mode::Disabled,
         "attendance download",
-        |s| s.read_attendance().map(|log| log.records),
+        |s| Ok(s.read_attendance()?.records),
     )
 }
 

@@ -13,6 +13,7 @@ pub fn device_error(device: &Device, err: &OpError) -> String {
         OpError::Busy => format!(
             "Dispositivo '{id}' ocupado: otra operación está en curso con el terminal. Intente de nuevo en unos segundos."
         ),
+        OpError::Rejected(_, msg) => msg.clone(),
         OpError::Zk(e) => match e {
             Error::Timeout(Phase::Connect) => format!(
                 "Tiempo de espera agotado al conectar con '{id}' ({addr}): el terminal no responde; compruebe la IP, el puerto y la red."

@@ -2,10 +2,15 @@
 //! request logging. Handlers live in the submodules.
 
 mod attendance;
+pub mod auth;
+pub mod body;
+mod devices;
 mod info;
 pub mod messages;
 pub mod query;
 pub mod response;
+mod terminal;
+mod users;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
@@ -25,6 +30,8 @@ pub struct App {
     pub started: Instant,
     /// How long a request waits for a busy device before answering 503.
     pub lock_timeout: Duration,
+    /// API key and what it protects.
+    pub security: auth::Security,
 }
 
 impl App {
@@ -34,6 +41,7 @@ impl App {
             registry,
             started: Instant::now(),
             lock_timeout: Duration::from_secs(30),
+            security: auth::Security::default(),
         }
     }
 }
@@ -69,7 +77,8 @@ impl Ctx<'_> {
         })
     }
 
-    /// The response for a failed device operation: 503 when busy, else 500.
+    /// The response for a failed device operation: 503 when busy, 500 for
+    /// a terminal failure, the rejection's own status otherwise.
     pub fn device_failure(&self, device: &Device, err: &OpError) -> Response {
         let message = messages::device_error(device, err);
         match err {
@@ -77,6 +86,7 @@ impl Ctx<'_> {
                 .error(503, &message)
                 .with_additional_header("Retry-After", "5"),
             OpError::Zk(_) => self.error(500, &message),
+            OpError::Rejected(status, _) => self.error(*status, &message),
         }
     }
 }
@@ -116,20 +126,73 @@ pub fn handle(app: &App, req: &Request) -> Response {
     resp
 }
 
+/// A handler bound to its path parameters.
+type Handler<'a> = Box<dyn FnOnce() -> Response + 'a>;
+
 fn route(ctx: &Ctx) -> Response {
     let path = ctx.req.url();
     let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-    let method = ctx.req.method();
-    let get = method == "GET" || method == "HEAD";
-    match segments.as_slice() {
-        [] if get => info::root(ctx),
-        ["health"] if get => info::health(ctx),
-        ["devices"] if get => info::list_devices(ctx),
-        ["devices", id, "attendance"] if get => attendance::device_attendance(ctx, id),
-        ["attendance", "all"] if get => attendance::all_attendance(ctx),
-        [] | ["health"] | ["devices"] | ["devices", _, "attendance"] | ["attendance", "all"] => {
-            ctx.error(405, messages::METHOD_NOT_ALLOWED)
+    let method = match ctx.req.method() {
+        "HEAD" => "GET",
+        m => m,
+    };
+    let Some(handler) = resolve(ctx, &segments, method) else {
+        return ctx.error(404, &messages::route_not_found(ctx.req.method(), &path));
+    };
+    let Some(handler) = handler else {
+        return ctx.error(405, messages::METHOD_NOT_ALLOWED);
+    };
+    let open = matches!(segments.as_slice(), ["health"]);
+    if !open {
+        if let Err(refused) = auth::check(ctx, method != "GET") {
+            return refused;
         }
-        _ => ctx.error(404, &messages::route_not_found(method, &path)),
+    }
+    handler()
+}
+
+/// `None`: no such path; `Some(None)`: the path exists but not with this method.
+fn resolve<'a>(ctx: &'a Ctx, segments: &'a [&'a str], method: &str) -> Option<Option<Handler<'a>>> {
+    let h = |f: Handler<'a>| Some(Some(f));
+    let wrong = Some(None);
+    match (segments, method) {
+        ([], "GET") => h(Box::new(|| info::root(ctx))),
+        (["health"], "GET") => h(Box::new(|| info::health(ctx))),
+        (["devices"], "GET") => h(Box::new(|| info::list_devices(ctx))),
+        (["devices"], "POST") => h(Box::new(|| devices::create(ctx))),
+        (["devices", id], "GET") => h(Box::new(move || devices::show(ctx, id))),
+        (["devices", id], "PUT") => h(Box::new(move || devices::update(ctx, id))),
+        (["devices", id], "DELETE") => h(Box::new(move || devices::delete(ctx, id))),
+        (["devices", id, "ping"], "GET") => h(Box::new(move || devices::ping(ctx, id))),
+        (["devices", id, "attendance"], "GET") => {
+            h(Box::new(move || attendance::device_attendance(ctx, id)))
+        }
+        (["devices", id, "info"], "GET") => h(Box::new(move || terminal::info(ctx, id))),
+        (["devices", id, "time"], "GET") => h(Box::new(move || terminal::time(ctx, id))),
+        (["devices", id, "sync-time"], "POST") => h(Box::new(move || terminal::sync_time(ctx, id))),
+        (["devices", id, "users"], "GET") => h(Box::new(move || users::list(ctx, id))),
+        (["devices", id, "users"], "POST") => h(Box::new(move || users::create(ctx, id))),
+        (["devices", id, "users", user], "PUT") => {
+            h(Box::new(move || users::update(ctx, id, user)))
+        }
+        (["devices", id, "users", user], "DELETE") => {
+            h(Box::new(move || users::delete(ctx, id, user)))
+        }
+        (["devices", id, "users", user, "enroll-finger"], "POST") => {
+            h(Box::new(move || users::enroll(ctx, id, user)))
+        }
+        (["devices", id, "users", user, "fingers"], "GET") => {
+            h(Box::new(move || users::fingers(ctx, id, user)))
+        }
+        (["attendance", "all"], "GET") => h(Box::new(|| attendance::all_attendance(ctx))),
+        ([] | ["health"] | ["devices"] | ["devices", _] | ["attendance", "all"], _) => wrong,
+        (["devices", _, "ping" | "attendance" | "info" | "time" | "sync-time" | "users"], _) => {
+            wrong
+        }
+        (
+            ["devices", _, "users", _] | ["devices", _, "users", _, "enroll-finger" | "fingers"],
+            _,
+        ) => wrong,
+        _ => None,
     }
 }

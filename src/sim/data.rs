@@ -1,6 +1,6 @@
 //! Deterministic, realistic terminal contents generated from a seed.
 
-use crate::zk::records::{Attendance, User};
+use crate::zk::records::{Attendance, Template, User};
 use crate::zk::ZkTime;
 
 /// A tiny xorshift generator: deterministic across platforms, no dependency.
@@ -122,6 +122,29 @@ pub fn punches(
             }
         }
         day = day.succ_opt().unwrap_or(day);
+    }
+    out
+}
+
+/// Fingerprint templates: most users have their right index finger (1)
+/// enrolled, every other one also the left index (6); every fourth has none.
+pub fn templates(users: &[User], seed: u64) -> Vec<Template> {
+    let mut rng = Rng::new(seed ^ 0x7777);
+    let mut out = Vec::new();
+    for u in users.iter().filter(|u| u.uid % 4 != 0) {
+        for finger in [1u8, 6]
+            .into_iter()
+            .take(if u.uid % 2 == 0 { 2 } else { 1 })
+        {
+            let len = 40 + rng.below(40) as usize;
+            let data = (0..len).map(|_| rng.below(256) as u8).collect();
+            out.push(Template {
+                uid: u.uid,
+                finger,
+                valid: 1,
+                data,
+            });
+        }
     }
     out
 }

@@ -209,14 +209,16 @@ impl Device {
         let st = self.state.lock();
         let records = (st.punches.len() as i64 + i64::from(st.faults.count_skew)).max(0) as u32;
         let users = st.users.len() as u32;
+        let fingers = st.templates.len() as u32;
         let mut w = [0u32; 23];
         w[4] = users;
+        w[6] = fingers;
         w[8] = records;
         w[12] = 1;
         w[14] = 3000;
         w[15] = 10_000;
         w[16] = 200_000;
-        w[17] = 3000;
+        w[17] = 3000u32.saturating_sub(fingers);
         w[18] = 10_000u32.saturating_sub(users);
         w[19] = 200_000u32.saturating_sub(records);
         w.iter().flat_map(|v| v.to_le_bytes()).collect()
@@ -240,6 +242,14 @@ impl Device {
                     .users
                     .iter()
                     .flat_map(|u| records::encode_user(u, size))
+                    .collect();
+                Some(records::dataset(&body))
+            }
+            (cmd::DB_RRQ, 2) => {
+                let body: Vec<u8> = st
+                    .templates
+                    .iter()
+                    .flat_map(records::encode_template)
                     .collect();
                 Some(records::dataset(&body))
             }

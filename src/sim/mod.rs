@@ -15,7 +15,7 @@ use parking_lot::Mutex;
 
 pub use data::Rng;
 
-use crate::zk::records::{Attendance, User};
+use crate::zk::records::{Attendance, Template, User};
 
 /// How DATA replies to READ_BUFFER are framed over TCP.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -135,6 +135,10 @@ pub struct State {
     pub users: Vec<User>,
     /// Punches, in device order.
     pub punches: Vec<Attendance>,
+    /// Fingerprint templates.
+    pub templates: Vec<Template>,
+    /// (user id, finger) of the last enrolment started, if any.
+    pub enrolling: Option<(String, u8)>,
     /// True while some client has the terminal disabled.
     pub disabled: bool,
     /// Clock offset from the host's local time, in seconds.
@@ -164,9 +168,12 @@ impl Simulator {
                 p.time.day = 31;
             }
         }
+        let templates = data::templates(&users, config.seed);
         let state = Arc::new(Mutex::new(State {
             users,
             punches,
+            templates,
+            enrolling: None,
             disabled: false,
             clock_offset: 0,
             faults: config.faults.clone(),

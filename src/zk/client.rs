@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use super::codec::{commkey, u32_at, until_nul, ZkTime};
 use super::error::{Error, Phase, Result};
-use super::records::{self, Attendance, User};
+use super::records::{self, Attendance, Template, User};
 use super::wire::{cmd, parse_tcp_frame, Packet};
 
 /// Largest chunk requested per READ_BUFFER over TCP (spec §1.8).
@@ -673,6 +673,60 @@ impl Session {
         }
         let size = records::infer_user_size(body, count_hint).map_err(Error::Protocol)?;
         Ok((records::parse_users(body, size), size))
+    }
+
+    /// Reads all users, with the record size the terminal uses (28 or 72).
+    pub fn users(&mut self) -> Result<(Vec<User>, usize)> {
+        let sizes = self.sizes()?;
+        match self.read_users(sizes.users) {
+            Ok(r) => Ok(r),
+            // Some firmware refuses a buffered read of an empty table.
+            Err(Error::Device { .. }) if sizes.users == 0 => Ok((Vec::new(), 0)),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Writes (creates or replaces, by uid) a user in the given layout, then
+    /// asks the terminal to apply it.
+    pub fn write_user(&mut self, user: &User, size: usize) -> Result<()> {
+        self.command(cmd::USER_WRQ, &records::encode_user(user, size))?;
+        self.command(cmd::REFRESH_DATA, &[]).map(|_| ())
+    }
+
+    /// Deletes the user in slot `uid` (and its templates).
+    pub fn delete_user(&mut self, uid: u16) -> Result<()> {
+        self.command(cmd::DELETE_USER, &uid.to_le_bytes())?;
+        self.command(cmd::REFRESH_DATA, &[]).map(|_| ())
+    }
+
+    /// Reads every fingerprint template entry.
+    pub fn templates(&mut self) -> Result<Vec<Template>> {
+        let sizes = self.sizes()?;
+        let data = match self.read_dataset(cmd::DB_RRQ, 2) {
+            Ok(d) => d,
+            Err(Error::Device { .. }) if sizes.fingers == 0 => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        let (body, _) = records::dataset_body(&data).map_err(Error::Protocol)?;
+        records::parse_templates(body).map_err(Error::Protocol)
+    }
+
+    /// Puts the terminal in enrolment mode for `user_id`'s finger (0–9): the
+    /// person then presents the finger three times on the terminal.
+    pub fn start_enroll(&mut self, user_id: &str, finger: u8) -> Result<()> {
+        let _ = self.command(cmd::CANCEL_CAPTURE, &[]);
+        let payload = if self.transport.is_udp() {
+            let mut p = user_id.parse::<u32>().unwrap_or(0).to_le_bytes().to_vec();
+            p.push(finger);
+            p
+        } else {
+            let mut p = vec![0u8; 24];
+            let id = user_id.as_bytes();
+            p[..id.len().min(24)].copy_from_slice(&id[..id.len().min(24)]);
+            p.extend_from_slice(&[finger, 1]);
+            p
+        };
+        self.command(cmd::START_ENROLL, &payload).map(|_| ())
     }
 
     /// Reads the whole attendance log (run it while disabled). Users are only

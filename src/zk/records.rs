@@ -321,6 +321,52 @@ pub fn resolve_user_ids(records: &mut [Attendance], users: &[User]) {
     }
 }
 
+/// One fingerprint template entry (spec §4.4).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Template {
+    /// Owner's uid.
+    pub uid: u16,
+    /// Finger 0–9.
+    pub finger: u8,
+    /// Validity flag as stored (1 = valid, 3 = duress on some firmware).
+    pub valid: u8,
+    /// Template bytes.
+    pub data: Vec<u8>,
+}
+
+/// Parses the template dataset body: repeated `u16 size (incl. the 6-byte
+/// header), u16 uid, u8 finger, u8 valid, template`.
+pub fn parse_templates(body: &[u8]) -> Result<Vec<Template>, String> {
+    let mut out = Vec::new();
+    let mut rest = body;
+    while !rest.is_empty() {
+        let size = u16_at(rest, 0).ok_or("entrada de plantilla truncada")? as usize;
+        let entry = rest
+            .get(..size)
+            .filter(|_| size >= 6)
+            .ok_or_else(|| format!("entrada de plantilla de tamaño inválido ({size} bytes)"))?;
+        out.push(Template {
+            uid: u16_at(entry, 2).unwrap_or(0),
+            finger: entry[4],
+            valid: entry[5],
+            data: entry[6..].to_vec(),
+        });
+        rest = &rest[size..];
+    }
+    Ok(out)
+}
+
+/// Encodes one template entry (used by the simulator).
+pub fn encode_template(t: &Template) -> Vec<u8> {
+    let mut out = Vec::with_capacity(6 + t.data.len());
+    out.extend_from_slice(&((6 + t.data.len()) as u16).to_le_bytes());
+    out.extend_from_slice(&t.uid.to_le_bytes());
+    out.push(t.finger);
+    out.push(t.valid);
+    out.extend_from_slice(&t.data);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -466,6 +512,29 @@ mod tests {
         }
     }
 
+    #[test]
+    fn template_entries() {
+        let t = Template {
+            uid: 7,
+            finger: 5,
+            valid: 1,
+            data: vec![1, 2, 3],
+        };
+        let mut body = encode_template(&t);
+        body.extend(encode_template(&Template {
+            uid: 8,
+            finger: 0,
+            valid: 1,
+            data: vec![],
+        }));
+        let back = parse_templates(&body).unwrap();
+        assert_eq!(back[0], t);
+        assert_eq!((back[1].uid, back[1].finger), (8, 0));
+        assert!(parse_templates(&[3, 0, 1]).is_err());
+        assert!(parse_templates(&[0, 0]).is_err());
+        assert!(parse_templates(&[200, 0, 1, 0, 0, 0]).is_err());
+    }
+
     proptest! {
         #[test]
         fn attendance_round_trip(size in prop::sample::select(ATTENDANCE_SIZES.to_vec()),
@@ -497,6 +566,7 @@ mod tests {
                 if let Ok(r) = infer_user_size(body, hint) {
                     let _ = parse_users(body, r);
                 }
+                let _ = parse_templates(body);
             }
         }
     }

@@ -74,6 +74,16 @@ pub fn start_with(
     extra: Vec<(String, DeviceConfig)>,
     lock_timeout: Duration,
 ) -> Env {
+    start_app(specs, extra, |app| app.lock_timeout = lock_timeout)
+}
+
+/// Starts simulators and a server whose `App` `configure` may adjust
+/// (security, lock timeout). Writes are open unless `configure` says otherwise.
+pub fn start_app(
+    specs: Vec<(&str, &str, SimConfig, Link)>,
+    extra: Vec<(String, DeviceConfig)>,
+    configure: impl FnOnce(&mut App),
+) -> Env {
     let mut sims = Vec::new();
     let mut entries = Vec::new();
     for (id, name, config, link) in specs {
@@ -82,8 +92,14 @@ pub fn start_with(
         sims.push(sim);
     }
     entries.extend(extra);
-    let mut app = App::new(Arc::new(Registry::in_memory(entries)));
-    app.lock_timeout = lock_timeout;
+    serve(sims, Registry::in_memory(entries), configure)
+}
+
+/// Serves `registry` (e.g. loaded from a file) next to the given simulators.
+pub fn serve(sims: Vec<Simulator>, registry: Registry, configure: impl FnOnce(&mut App)) -> Env {
+    let mut app = App::new(Arc::new(registry));
+    app.security.allow_open_writes = true;
+    configure(&mut app);
     let server = Server::bind("127.0.0.1:0", app).expect("server binds");
     let (addr, stop, handle) = server.spawn();
     Env {
@@ -97,6 +113,16 @@ pub fn start_with(
 /// One terminal `principal` with the given simulator config and link.
 pub fn single(config: SimConfig, link: Link) -> Env {
     start(vec![("principal", "Entrada Principal", config, link)])
+}
+
+/// POST/PUT/DELETE with a JSON body (or none), returning (status, JSON body).
+pub fn send(method: &str, url: &str, body: serde_json::Value) -> (i32, Value) {
+    let text = if body.is_null() {
+        None
+    } else {
+        Some(body.to_string())
+    };
+    request(method, url, text.as_deref())
 }
 
 /// GET returning (status, JSON body).

@@ -1,0 +1,115 @@
+//! Terminal data endpoints: identity and counters, clock, clock sync.
+
+use rouille::Response;
+use serde_json::json;
+
+use super::body::{self, Fields};
+use super::Ctx;
+use crate::ops::{self, Mode, OpError};
+use crate::zk::codec::parse_timestamp;
+use crate::zk::ZkTime;
+
+/// `GET /devices/{id}/info` (lock, disable).
+pub fn info(ctx: &Ctx, id: &str) -> Response {
+    let device = match ctx.device(id) {
+        Ok(d) => d,
+        Err(r) => return r,
+    };
+    let result = ops::run(&device, ctx.app.lock_timeout, Mode::Disabled, "info", |s| {
+        let firmware = s.firmware_version()?;
+        let serial = s.option("~SerialNumber")?;
+        let platform = s.option("~Platform")?;
+        let name = s.option("~DeviceName")?;
+        let sizes = s.sizes()?;
+        let time = s.get_time()?;
+        Ok(json!({
+            "id": device.id,
+            "name": device.config.name,
+            "ip": device.config.ip,
+            "serialnumber": serial,
+            "device_name": name,
+            "platform": platform,
+            "firmware_version": firmware,
+            "users_count": sizes.users,
+            "device_time": time.to_string(),
+            "records_count": sizes.records,
+            "records_capacity": sizes.records_cap,
+            "users_capacity": sizes.users_cap,
+            "fingers_count": sizes.fingers,
+        }))
+    });
+    match result {
+        Ok(data) => ctx.json(200, &json!({"success": true, "data": data})),
+        Err(e) => ctx.device_failure(&device, &e),
+    }
+}
+
+/// `GET /devices/{id}/time` (lock).
+pub fn time(ctx: &Ctx, id: &str) -> Response {
+    let device = match ctx.device(id) {
+        Ok(d) => d,
+        Err(r) => return r,
+    };
+    match ops::run(
+        &device,
+        ctx.app.lock_timeout,
+        Mode::Plain,
+        "get time",
+        |s| Ok(s.get_time()?),
+    ) {
+        Ok(t) => ctx.json(
+            200,
+            &json!({"success": true, "device_id": id, "device_time": t.to_string()}),
+        ),
+        Err(e) => ctx.device_failure(&device, &e),
+    }
+}
+
+/// `POST /devices/{id}/sync-time` (lock): the server's local time, or the
+/// body's `{"timestamp": "YYYY-MM-DD HH:MM:SS"}`.
+pub fn sync_time(ctx: &Ctx, id: &str) -> Response {
+    let device = match ctx.device(id) {
+        Ok(d) => d,
+        Err(r) => return r,
+    };
+    let body = match body::json_object(ctx, false) {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let wanted = match Fields(&body).text("timestamp", false) {
+        Ok(None) => None,
+        Ok(Some(t)) => match parse_timestamp(&t).filter(|t| (2000..=2099).contains(&t.year)) {
+            Some(t) => Some(t),
+            None => {
+                return ctx.error(
+                    400,
+                    &format!("Campo 'timestamp' inválido: '{t}'. Use YYYY-MM-DD HH:MM:SS (años 2000 a 2099)."),
+                )
+            }
+        },
+        Err(msg) => return ctx.error(400, &msg),
+    };
+    let result = ops::run(
+        &device,
+        ctx.app.lock_timeout,
+        Mode::Plain,
+        "sync time",
+        |s| {
+            // Taken under the lock, right before sending, so it is not stale.
+            let t =
+                wanted.unwrap_or_else(|| ZkTime::from_naive(&chrono::Local::now().naive_local()));
+            s.set_time(t)?;
+            if let Err(e) = s.command(crate::zk::wire::cmd::REFRESH_DATA, &[]) {
+                log::debug!("REFRESHDATA after SET_TIME failed: {e}");
+            }
+            Ok::<_, OpError>(t)
+        },
+    );
+    match result {
+        Ok(t) => ctx.json(
+            200,
+            &json!({"success": true, "message": format!("[{id}] Hora sincronizada."), "device_time": t.to_string()}),
+        ),
+        Err(e) => ctx.device_failure(&device, &e),
+    }
+}

@@ -1,0 +1,442 @@
+//! Users and fingerprints on a terminal: list, create, update, delete,
+//! start an enrolment, list enrolled fingers.
+
+use rouille::Response;
+use serde_json::{json, Map, Value};
+
+use super::body::{self, Fields};
+use super::Ctx;
+use crate::ops::{self, Mode, OpError};
+use crate::registry::Device;
+use crate::text::Encoding;
+use crate::zk::records::User;
+use crate::zk::Session;
+
+/// Finger names by index 0–9.
+pub const FINGER_NAMES: [&str; 10] = [
+    "Pulgar derecho",
+    "Indice derecho",
+    "Medio derecho",
+    "Anular derecho",
+    "Menique derecho",
+    "Pulgar izquierdo",
+    "Indice izquierdo",
+    "Medio izquierdo",
+    "Anular izquierdo",
+    "Menique izquierdo",
+];
+
+fn encoding(device: &Device) -> Encoding {
+    Encoding::parse(&device.config.encoding).unwrap_or(Encoding::Utf8)
+}
+
+/// The name as the original server showed it (pyzk): decoded, trimmed,
+/// `NN-<user_id>` when empty.
+fn display_name(user: &User, enc: Encoding) -> String {
+    let name = enc.decode(&user.name).trim().to_string();
+    if name.is_empty() {
+        format!("NN-{}", user.user_id)
+    } else {
+        name
+    }
+}
+
+fn not_found(user_id: &str) -> OpError {
+    OpError::Rejected(404, format!("Usuario '{user_id}' no encontrado."))
+}
+
+/// Reads the users while the terminal is disabled and finds `user_id`.
+fn find_user(s: &mut Session, user_id: &str) -> Result<(User, Vec<User>, usize), OpError> {
+    let (users, size) = s.users()?;
+    let user = users
+        .iter()
+        .find(|u| u.user_id == user_id)
+        .cloned()
+        .ok_or_else(|| not_found(user_id))?;
+    Ok((user, users, size))
+}
+
+/// User fields from a request body, validated for type and size.
+#[derive(Default)]
+struct UserInput {
+    user_id: Option<String>,
+    name: Option<String>,
+    password: Option<String>,
+    privilege: Option<u8>,
+    card: Option<u32>,
+}
+
+fn parse_input(body: &Map<String, Value>) -> Result<UserInput, String> {
+    let f = Fields(body);
+    let user_id = f.text("user_id", true)?;
+    if let Some(id) = &user_id {
+        if !(1..=24).contains(&id.len()) || !id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Err(format!(
+                "Campo 'user_id' inválido: '{id}'. Use de 1 a 24 letras o números."
+            ));
+        }
+    }
+    let name = f.text("name", true)?;
+    if let Some(n) = &name {
+        if !(1..=24).contains(&n.chars().count()) {
+            return Err("Campo 'name' inválido: debe tener de 1 a 24 caracteres.".into());
+        }
+    }
+    let password = f.text("password", true)?;
+    if let Some(p) = &password {
+        if p.len() > 8 || !p.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Err("Campo 'password' inválido: hasta 8 letras o números.".into());
+        }
+    }
+    Ok(UserInput {
+        user_id,
+        name,
+        password,
+        privilege: f.int("privilege", 0, 15)?.map(|v| v as u8),
+        card: f.int("card", 0, i64::from(u32::MAX))?.map(|v| v as u32),
+    })
+}
+
+/// Applies `input` to `user` for a terminal whose user records are `size`
+/// bytes; refuses what the layout cannot hold.
+fn apply_input(
+    user: &mut User,
+    input: &UserInput,
+    size: usize,
+    enc: Encoding,
+) -> Result<(), OpError> {
+    let (name_width, password_width) = if size == 28 { (8, 5) } else { (24, 8) };
+    if size == 28 && user.user_id.parse::<u32>().is_err() {
+        return Err(OpError::Rejected(
+            400,
+            format!(
+                "Campo 'user_id' inválido: '{}'. Este terminal solo admite user_id numéricos.",
+                user.user_id
+            ),
+        ));
+    }
+    if let Some(name) = &input.name {
+        let bytes = enc.encode(name);
+        if bytes.len() > name_width {
+            return Err(OpError::Rejected(
+                400,
+                format!(
+                    "Campo 'name' demasiado largo para este terminal: máximo {name_width} bytes."
+                ),
+            ));
+        }
+        user.name = bytes;
+    }
+    if let Some(p) = &input.password {
+        if p.len() > password_width {
+            return Err(OpError::Rejected(
+                400,
+                format!("Campo 'password' demasiado largo para este terminal: máximo {password_width} caracteres."),
+            ));
+        }
+        user.password = p.as_bytes().to_vec();
+    }
+    if let Some(p) = input.privilege {
+        user.privilege = p;
+    }
+    if let Some(c) = input.card {
+        user.card = c;
+    }
+    Ok(())
+}
+
+/// The next free uid: one past the highest, else the lowest unused.
+fn next_uid(users: &[User]) -> Option<u16> {
+    let max = users.iter().map(|u| u.uid).max().unwrap_or(0);
+    max.checked_add(1)
+        .or_else(|| (1..=u16::MAX).find(|uid| !users.iter().any(|u| u.uid == *uid)))
+}
+
+fn device_and_body(
+    ctx: &Ctx,
+    id: &str,
+    required: bool,
+) -> Result<(std::sync::Arc<Device>, Map<String, Value>), Response> {
+    let device = ctx.device(id)?;
+    let body = body::json_object(ctx, required)?;
+    Ok((device, body))
+}
+
+/// `GET /devices/{id}/users` (lock, disable).
+pub fn list(ctx: &Ctx, id: &str) -> Response {
+    let device = match ctx.device(id) {
+        Ok(d) => d,
+        Err(r) => return r,
+    };
+    let enc = encoding(&device);
+    match ops::run(
+        &device,
+        ctx.app.lock_timeout,
+        Mode::Disabled,
+        "read users",
+        |s| Ok(s.users()?.0),
+    ) {
+        Ok(users) => {
+            let data: Vec<Value> = users
+                .iter()
+                .map(|u| {
+                    json!({"uid": u.uid, "user_id": u.user_id, "name": display_name(u, enc),
+                           "privilege": u.privilege, "card": u.card, "device_id": id})
+                })
+                .collect();
+            ctx.json(
+                200,
+                &json!({"success": true, "total": data.len(), "data": data}),
+            )
+        }
+        Err(e) => ctx.device_failure(&device, &e),
+    }
+}
+
+/// `POST /devices/{id}/users` (lock, disable).
+pub fn create(ctx: &Ctx, id: &str) -> Response {
+    let (device, body) = match device_and_body(ctx, id, true) {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let input = match parse_input(&body) {
+        Ok(i) => i,
+        Err(msg) => return ctx.error(400, &msg),
+    };
+    let (Some(user_id), Some(name)) = (input.user_id.clone(), input.name.clone()) else {
+        return ctx.error(400, "user_id y name son requeridos.");
+    };
+    let enc = encoding(&device);
+    let udp = device.config.force_udp;
+    let result = ops::run(
+        &device,
+        ctx.app.lock_timeout,
+        Mode::Disabled,
+        "create user",
+        |s| {
+            let (users, size) = s.users()?;
+            if users.iter().any(|u| u.user_id == user_id) {
+                return Err(OpError::Rejected(
+                    409,
+                    format!("user_id '{user_id}' ya existe."),
+                ));
+            }
+            let size = match size {
+                0 if udp => 28,
+                0 => 72,
+                n => n,
+            };
+            let uid = next_uid(&users).ok_or_else(|| {
+                OpError::Rejected(
+                    409,
+                    "El terminal no tiene espacio para más usuarios.".into(),
+                )
+            })?;
+            let mut user = User {
+                uid,
+                user_id: user_id.clone(),
+                ..User::default()
+            };
+            apply_input(&mut user, &input, size, enc)?;
+            s.write_user(&user, size)?;
+            Ok(uid)
+        },
+    );
+    match result {
+        Ok(uid) => ctx.json(
+            200,
+            &json!({"success": true, "message": "Usuario registrado.",
+                    "data": {"user_id": user_id, "name": name, "device_id": id, "uid": uid}}),
+        ),
+        Err(e) => ctx.device_failure(&device, &e),
+    }
+}
+
+/// `PUT /devices/{id}/users/{user_id}` (lock, disable).
+pub fn update(ctx: &Ctx, id: &str, user_id: &str) -> Response {
+    let (device, body) = match device_and_body(ctx, id, true) {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let input = match parse_input(&body) {
+        Ok(i) => UserInput { user_id: None, ..i },
+        Err(msg) => return ctx.error(400, &msg),
+    };
+    let enc = encoding(&device);
+    let result = ops::run(
+        &device,
+        ctx.app.lock_timeout,
+        Mode::Disabled,
+        "update user",
+        |s| {
+            let (mut user, _, size) = find_user(s, user_id)?;
+            apply_input(&mut user, &input, size, enc)?;
+            s.write_user(&user, size)?;
+            Ok(())
+        },
+    );
+    match result {
+        Ok(()) => ctx.json(
+            200,
+            &json!({"success": true, "message": format!("Usuario '{user_id}' actualizado.")}),
+        ),
+        Err(e) => ctx.device_failure(&device, &e),
+    }
+}
+
+/// `DELETE /devices/{id}/users/{user_id}` (lock, disable).
+pub fn delete(ctx: &Ctx, id: &str, user_id: &str) -> Response {
+    let device = match ctx.device(id) {
+        Ok(d) => d,
+        Err(r) => return r,
+    };
+    let result = ops::run(
+        &device,
+        ctx.app.lock_timeout,
+        Mode::Disabled,
+        "delete user",
+        |s| {
+            let (user, _, _) = find_user(s, user_id)?;
+            s.delete_user(user.uid)?;
+            Ok(())
+        },
+    );
+    match result {
+        Ok(()) => ctx.json(
+            200,
+            &json!({"success": true, "message": format!("Usuario '{user_id}' eliminado.")}),
+        ),
+        Err(e) => ctx.device_failure(&device, &e),
+    }
+}
+
+/// `POST /devices/{id}/users/{user_id}/enroll-finger` (lock, disable): the
+/// user is looked up while the terminal is disabled; enrolment then starts
+/// with the terminal enabled, so the person can present the finger.
+pub fn enroll(ctx: &Ctx, id: &str, user_id: &str) -> Response {
+    let (device, body) = match device_and_body(ctx, id, false) {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let finger = match Fields(&body).int("finger_index", 0, 9) {
+        Ok(f) => f.unwrap_or(0) as u8,
+        Err(_) => return ctx.error(400, "finger_index debe ser 0-9."),
+    };
+    let result = ops::run(
+        &device,
+        ctx.app.lock_timeout,
+        Mode::Plain,
+        "start enroll",
+        |s| {
+            {
+                let mut disabled = s.disable()?;
+                let found = find_user(&mut disabled, user_id);
+                disabled.finish()?;
+                found?;
+            }
+            s.start_enroll(user_id, finger)?;
+            Ok(())
+        },
+    );
+    match result {
+        Ok(()) => ctx.json(
+            200,
+            &json!({"success": true,
+                    "message": "Modo enrolamiento activado. El usuario debe poner el dedo 3 veces.",
+                    "data": {"user_id": user_id, "device_id": id, "finger_index": finger,
+                             "finger_name": FINGER_NAMES[usize::from(finger)]}}),
+        ),
+        Err(e) => ctx.device_failure(&device, &e),
+    }
+}
+
+/// `GET /devices/{id}/users/{user_id}/fingers` (lock, disable).
+pub fn fingers(ctx: &Ctx, id: &str, user_id: &str) -> Response {
+    let device = match ctx.device(id) {
+        Ok(d) => d,
+        Err(r) => return r,
+    };
+    let enc = encoding(&device);
+    let result = ops::run(
+        &device,
+        ctx.app.lock_timeout,
+        Mode::Disabled,
+        "read fingers",
+        |s| {
+            let (user, _, _) = find_user(s, user_id)?;
+            let templates = s.templates()?;
+            Ok((user, templates))
+        },
+    );
+    match result {
+        Ok((user, templates)) => {
+            let mut mine: Vec<_> = templates.iter().filter(|t| t.uid == user.uid).collect();
+            mine.sort_by_key(|t| t.finger);
+            let data: Vec<Value> = mine
+                .iter()
+                .map(|t| {
+                    json!({"finger_index": t.finger,
+                           "finger_name": FINGER_NAMES.get(usize::from(t.finger)).copied().unwrap_or("Desconocido"),
+                           "valid": t.valid})
+                })
+                .collect();
+            ctx.json(
+                200,
+                &json!({"success": true, "user_id": user_id, "name": display_name(&user, enc), "device_id": id,
+                        "total_fingers": data.len(), "data": data}),
+            )
+        }
+        Err(e) => ctx.device_failure(&device, &e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uids_and_names() {
+        let u = |uid| User {
+            uid,
+            ..User::default()
+        };
+        assert_eq!(next_uid(&[]), Some(1));
+        assert_eq!(next_uid(&[u(1), u(7)]), Some(8));
+        assert_eq!(next_uid(&[u(1), u(65535)]), Some(2));
+        let nameless = User {
+            user_id: "808".into(),
+            ..User::default()
+        };
+        assert_eq!(display_name(&nameless, Encoding::Utf8), "NN-808");
+        let latin = User {
+            name: vec![0x4A, 0x6F, 0x73, 0xE9],
+            ..User::default()
+        };
+        assert_eq!(display_name(&latin, Encoding::Latin1), "José");
+        assert_eq!(display_name(&latin, Encoding::Utf8), "Jos\u{FFFD}");
+    }
+
+    #[test]
+    fn layouts_refuse_what_they_cannot_hold() {
+        let input = UserInput {
+            name: Some("Muñoz Álvarez".into()),
+            ..UserInput::default()
+        };
+        let mut user = User {
+            user_id: "12".into(),
+            ..User::default()
+        };
+        assert!(apply_input(&mut user, &input, 72, Encoding::Utf8).is_ok());
+        assert!(matches!(
+            apply_input(&mut user, &input, 28, Encoding::Utf8),
+            Err(OpError::Rejected(400, _))
+        ));
+        let mut alpha = User {
+            user_id: "A1".into(),
+            ..User::default()
+        };
+        assert!(
+            matches!(apply_input(&mut alpha, &UserInput::default(), 28, Encoding::Utf8), Err(OpError::Rejected(400, m)) if m.contains("user_id"))
+        );
+    }
+}
