@@ -2,21 +2,59 @@
 pyzk sees with what the simulator says it holds (`simulate --dump`).
 
 Usage: conformance.py PORT PASSWORD udp|tcp DUMP_JSON_FILE
-Exit status 0 when users and attendance match exactly, 1 otherwise.
+       conformance.py --api-user PORT udp|tcp SERVER_ADDR USER_FORMAT
+The second form creates a user through zkserver's API (POST
+/devices/t/users) and checks that pyzk reads it back with the same fields.
+Exit status 0 when everything matches, 1 otherwise.
 """
 import json
 import sys
+import urllib.request
 
 from zk import ZK
 
 
+def connect(port, password, transport):
+    zk = ZK("127.0.0.1", port=int(port), timeout=10, password=int(password),
+            force_udp=(transport == "udp"), ommit_ping=True)
+    return zk.connect()
+
+
+def api_user(port, transport, server, user_format):
+    small = user_format == "28"
+    sent = {"user_id": "777", "name": "Creado" if small else "Creado por API",
+            "privilege": 14, "card": 123456, "password": "4321"}
+    req = urllib.request.Request("http://%s/devices/t/users" % server, data=json.dumps(sent).encode(),
+                                 headers={"Content-Type": "application/json"}, method="POST")
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        answer = json.load(resp)
+    conn = connect(port, 0, transport)
+    try:
+        users = conn.get_users()
+    finally:
+        conn.disconnect()
+    found = [u for u in users if u.user_id == "777"]
+    label = "%s %s-byte users" % (transport, user_format)
+    if len(found) != 1:
+        print("FAIL %s: pyzk does not see the user created through the API (%s)" % (label, answer))
+        return 1
+    u = found[0]
+    got = {"user_id": u.user_id, "name": u.name, "privilege": u.privilege, "card": u.card,
+           "password": u.password}
+    if got != sent or u.uid != answer["data"]["uid"]:
+        print("FAIL %s: pyzk read %s uid %s, the API wrote %s uid %s" % (label, got, u.uid, sent, answer["data"]["uid"]))
+        return 1
+    print("ok   %s: pyzk reads the user created through the API identically (uid %d)" % (label, u.uid))
+    return 0
+
+
 def main():
+    if sys.argv[1] == "--api-user":
+        return api_user(*sys.argv[2:6])
     port, password, transport, dump_file = sys.argv[1:5]
     with open(dump_file, encoding="utf-8") as f:
         want = json.load(f)
-    zk = ZK("127.0.0.1", port=int(port), timeout=10, password=int(password),
-            force_udp=(transport == "udp"), ommit_ping=True)
-    conn = zk.connect()
+    conn = connect(port, password, transport)
     try:
         conn.disable_device()
         users = conn.get_users()

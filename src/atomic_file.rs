@@ -41,6 +41,35 @@ pub fn write(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
     result
 }
 
+/// Removes temporary files an interrupted `write` of `path` left behind
+/// (a crash between creating and renaming them).
+pub fn remove_stale_temps(path: &Path) {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name().and_then(|n| n.to_str())) else {
+        return;
+    };
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let prefix = format!(".{name}.tmp-");
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if entry
+            .file_name()
+            .to_str()
+            .is_some_and(|n| n.starts_with(&prefix))
+        {
+            match fs::remove_file(entry.path()) {
+                Ok(()) => log::info!("removed stale temporary file {}", entry.path().display()),
+                Err(e) => log::warn!("could not remove {}: {e}", entry.path().display()),
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -64,6 +93,15 @@ mod tests {
             .collect();
         assert_eq!(names.len(), 1, "{names:?}");
         assert!(write(&dir.join("missing/x.json"), b"x", 0o600).is_err());
+        fs::write(dir.join(".devices.json.tmp-1-2"), "half").unwrap();
+        fs::write(dir.join("other.json"), "keep").unwrap();
+        remove_stale_temps(&path);
+        let mut names: Vec<_> = fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["devices.json", "other.json"]);
         fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -215,6 +215,7 @@ impl Registry {
             Err(e) => return Err(format!("no se pudo leer {}: {e}", path.display())),
         };
         let entries = parse_devices(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        crate::atomic_file::remove_stale_temps(path);
         let mut reg = Registry::in_memory(entries);
         reg.path = Some(path.to_path_buf());
         Ok(reg)

@@ -173,3 +173,66 @@ fn probe_diagnoses_a_simulated_terminal() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("comm key rejected"));
     assert_eq!(terminate(&mut sim), 0);
 }
+
+#[test]
+fn devices_file_stays_valid_after_sigkill_during_writes() {
+    let dir = tempdir("kill");
+    let file = dir.join("devices.json");
+    std::fs::write(
+        &file,
+        r#"{"base": {"ip": "10.0.0.1", "name": "Base", "extra": {"keep": true}}}"#,
+    )
+    .unwrap();
+    for round in 0..3 {
+        let mut cmd = Command::new(BIN);
+        cmd.args([
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--allow-open-writes",
+            "--log-level",
+            "warn",
+            "--config",
+        ])
+        .arg(&file);
+        let (mut child, line) = spawn_until(cmd, "listening on http://", false);
+        let addr = addr_after(&line, "listening on http://");
+        let writers: Vec<_> = (0..4)
+            .map(|t| {
+                let addr = addr.clone();
+                std::thread::spawn(move || {
+                    for i in 0..1000 {
+                        let body = format!(
+                            r#"{{"id": "r{round}_{t}_{i}", "name": "Reloj", "ip": "10.0.0.2"}}"#
+                        );
+                        let sent = minreq::post(format!("http://{addr}/devices"))
+                            .with_body(body)
+                            .with_timeout(5)
+                            .send();
+                        if sent.is_err() {
+                            break;
+                        }
+                    }
+                })
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(300 + 100 * round));
+        // SAFETY: plain kill(2) on our own child's pid.
+        unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+        let _ = child.wait();
+        for w in writers {
+            let _ = w.join();
+        }
+        let text = std::fs::read_to_string(&file).unwrap();
+        let value: serde_json::Value =
+            serde_json::from_str(&text).expect("valid JSON after SIGKILL");
+        assert_eq!(value["base"]["extra"]["keep"], true);
+        assert!(
+            value.as_object().unwrap().len() > 1,
+            "some writes landed before the kill"
+        );
+        let reloaded = zkserver::registry::Registry::load(&file).expect("loads after SIGKILL");
+        assert_eq!(reloaded.ids().len(), value.as_object().unwrap().len());
+    }
+}

@@ -180,6 +180,44 @@ impl Device {
                 conn.buffer = None;
                 ok(Vec::new())
             }
+            cmd::USER_WRQ => match records::parse_user_record(&p.data) {
+                Some(user) => {
+                    let mut st = self.state.lock();
+                    match st.users.iter_mut().find(|u| u.uid == user.uid) {
+                        Some(existing) => *existing = user,
+                        None => st.users.push(user),
+                    }
+                    ok(Vec::new())
+                }
+                None => Reply::one(ack(cmd::ACK_ERROR, Vec::new())),
+            },
+            cmd::DELETE_USER => match p.data.as_slice() {
+                [a, b, ..] => {
+                    let uid = u16::from_le_bytes([*a, *b]);
+                    let mut st = self.state.lock();
+                    st.users.retain(|u| u.uid != uid);
+                    st.templates.retain(|t| t.uid != uid);
+                    ok(Vec::new())
+                }
+                _ => Reply::one(ack(cmd::ACK_ERROR, Vec::new())),
+            },
+            cmd::START_ENROLL => {
+                let (user_id, finger) = match p.data.as_slice() {
+                    [id @ .., finger, _flag] if id.len() == 24 => {
+                        (String::from_utf8_lossy(until_nul(id)).into_owned(), *finger)
+                    }
+                    [a, b, c, d, finger] => {
+                        (u32::from_le_bytes([*a, *b, *c, *d]).to_string(), *finger)
+                    }
+                    _ => return Reply::one(ack(cmd::ACK_ERROR, Vec::new())),
+                };
+                let mut st = self.state.lock();
+                if finger > 9 || !st.users.iter().any(|u| u.user_id == user_id) {
+                    return Reply::one(ack(cmd::ACK_ERROR, Vec::new()));
+                }
+                st.enrolling = Some((user_id, finger));
+                ok(Vec::new())
+            }
             cmd::REFRESH_DATA | cmd::CANCEL_CAPTURE | cmd::START_VERIFY | cmd::REG_EVENT => {
                 ok(Vec::new())
             }
