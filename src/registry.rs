@@ -112,28 +112,38 @@ impl DeviceConfig {
     /// with (unknown ones included, in their order), known ones normalised.
     pub fn to_json(&self) -> Map<String, Value> {
         let mut obj = self.raw.clone();
-        obj.insert("ip".into(), Value::from(self.ip.clone()));
-        obj.insert("port".into(), Value::from(self.port));
-        obj.insert("password".into(), Value::from(self.password));
         let timeout = if self.timeout.fract() == 0.0 {
             Value::from(self.timeout as u64)
         } else {
             Value::from(self.timeout)
         };
-        obj.insert("timeout".into(), timeout);
-        obj.insert("name".into(), Value::from(self.name.clone()));
-        if self.force_udp || obj.contains_key("force_udp") {
-            obj.insert("force_udp".into(), Value::from(self.force_udp));
-        }
-        if self.encoding != "utf-8" || obj.contains_key("encoding") {
-            obj.insert("encoding".into(), Value::from(self.encoding.clone()));
-        }
-        for (key, value) in [
-            ("created_at", &self.created_at),
-            ("updated_at", &self.updated_at),
-        ] {
+        let optional = |present: bool, v: Value| present.then_some(v);
+        let fields = [
+            ("name", Some(Value::from(self.name.clone()))),
+            ("ip", Some(Value::from(self.ip.clone()))),
+            ("port", Some(Value::from(self.port))),
+            ("password", Some(Value::from(self.password))),
+            ("timeout", Some(timeout)),
+            (
+                "force_udp",
+                optional(
+                    self.force_udp || obj.contains_key("force_udp"),
+                    Value::from(self.force_udp),
+                ),
+            ),
+            (
+                "encoding",
+                optional(
+                    self.encoding != "utf-8" || obj.contains_key("encoding"),
+                    Value::from(self.encoding.clone()),
+                ),
+            ),
+            ("created_at", self.created_at.clone().map(Value::from)),
+            ("updated_at", self.updated_at.clone().map(Value::from)),
+        ];
+        for (key, value) in fields {
             if let Some(v) = value {
-                obj.insert(key.into(), Value::from(v.clone()));
+                obj.insert(key.into(), v);
             }
         }
         obj

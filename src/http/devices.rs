@@ -99,7 +99,7 @@ fn apply_fields(body: &Map<String, Value>, cfg: &mut DeviceConfig) -> Result<(),
 /// A device as the API shows it: no comm key, `password_set` instead.
 pub fn public_json(device: &Device) -> Value {
     let mut obj = device.config.to_json();
-    obj.remove("password");
+    obj.shift_remove("password");
     obj.insert(
         "password_set".into(),
         Value::Bool(device.config.password != 0),

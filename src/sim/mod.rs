@@ -160,7 +160,18 @@ pub struct Simulator {
 impl Simulator {
     /// Binds TCP and UDP on the same port and starts serving in background threads.
     pub fn start(config: SimConfig) -> std::io::Result<Simulator> {
-        let users = data::users(config.users, config.seed);
+        let mut users = data::users(config.users, config.seed);
+        if config.user_format == 28 {
+            // The old layout holds 8-byte names: cut at a character boundary.
+            for u in &mut users {
+                let name = String::from_utf8_lossy(&u.name).into_owned();
+                let mut end = name.len().min(8);
+                while !name.is_char_boundary(end) {
+                    end -= 1;
+                }
+                u.name = name[..end].trim_end().as_bytes().to_vec();
+            }
+        }
         let mut punches = data::punches(config.records, &users, config.seed, config.start_date);
         if config.bad_date_every > 0 {
             for p in punches.iter_mut().step_by(config.bad_date_every) {
