@@ -5,6 +5,7 @@ mod attendance;
 pub mod auth;
 pub mod body;
 mod devices;
+pub mod front;
 mod info;
 pub mod messages;
 pub mod query;
@@ -115,9 +116,13 @@ pub fn handle(app: &App, req: &Request) -> Response {
             ctx.error(500, messages::INTERNAL_ERROR)
         }
     };
+    let peer = req
+        .header(front::PEER_HEADER)
+        .map(str::to_string)
+        .unwrap_or_else(|| req.remote_addr().to_string());
     log::info!(
         "{} {} {} -> {} in {:?}",
-        req.remote_addr(),
+        peer,
         req.method(),
         req.raw_url(),
         resp.status_code,

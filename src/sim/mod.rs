@@ -110,9 +110,11 @@ impl Default for SimConfig {
 pub struct Stats {
     /// TCP connections accepted plus UDP sessions opened.
     pub connections: u64,
-    /// Connections open right now.
+    /// TCP connections open right now.
+    pub open: u64,
+    /// TCP conversations (CONNECT … EXIT) in progress right now.
     pub active: u64,
-    /// Most connections ever open at once.
+    /// Most conversations ever in progress at once.
     pub max_active: u64,
     /// DISABLEDEVICE commands received.
     pub disables: u64,
@@ -124,7 +126,7 @@ pub struct Stats {
     pub chunk_reads: u64,
     /// Packets with a wrong checksum.
     pub bad_checksums: u64,
-    /// (open, close) instants of finished TCP connections.
+    /// (CONNECT, EXIT or close) instants of finished TCP conversations.
     pub intervals: Vec<(Instant, Instant)>,
 }
 
@@ -266,7 +268,7 @@ impl Simulator {
     pub fn wait_idle(&self, max: Duration) -> bool {
         let until = Instant::now() + max;
         while Instant::now() < until {
-            if self.state.lock().stats.active == 0 {
+            if self.state.lock().stats.open == 0 {
                 return true;
             }
             std::thread::sleep(Duration::from_millis(5));

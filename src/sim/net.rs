@@ -58,8 +58,7 @@ fn serve_tcp(mut stream: TcpStream, device: &Device) {
     {
         let mut st = device.state().lock();
         st.stats.connections += 1;
-        st.stats.active += 1;
-        st.stats.max_active = st.stats.max_active.max(st.stats.active);
+        st.stats.open += 1;
     }
     let _ = stream.set_nodelay(true);
     let _ = stream.set_read_timeout(Some(Duration::from_secs(300)));
@@ -67,11 +66,29 @@ fn serve_tcp(mut stream: TcpStream, device: &Device) {
     let mut rng = Rng::new(u64::from(opened.elapsed().subsec_nanos()) + 1);
     let mut buf: Vec<u8> = Vec::new();
     let mut tmp = vec![0u8; 65536];
+    // The conversation runs from CONNECT to EXIT (or the connection's end).
+    let mut conversation: Option<Instant> = None;
+    let end_conversation = |since: &mut Option<Instant>| {
+        if let Some(start) = since.take() {
+            let mut st = device.state().lock();
+            st.stats.active -= 1;
+            st.stats.intervals.push((start, Instant::now()));
+        }
+    };
     'conn: loop {
         loop {
             match parse_tcp_frame(&buf) {
                 Ok(Some((p, used))) => {
                     buf.drain(..used);
+                    if p.command == cmd::CONNECT && conversation.is_none() {
+                        conversation = Some(Instant::now());
+                        let mut st = device.state().lock();
+                        st.stats.active += 1;
+                        st.stats.max_active = st.stats.max_active.max(st.stats.active);
+                    }
+                    if p.command == cmd::EXIT {
+                        end_conversation(&mut conversation);
+                    }
                     let reply = device.handle(&mut conn, &p);
                     if !send_tcp(&mut stream, device, reply, &mut rng) {
                         break 'conn;
@@ -89,10 +106,9 @@ fn serve_tcp(mut stream: TcpStream, device: &Device) {
             Ok(n) => buf.extend_from_slice(&tmp[..n]),
         }
     }
+    end_conversation(&mut conversation);
     let _ = stream.shutdown(std::net::Shutdown::Both);
-    let mut st = device.state().lock();
-    st.stats.active -= 1;
-    st.stats.intervals.push((opened, Instant::now()));
+    device.state().lock().stats.open -= 1;
 }
 
 /// Writes a reply; returns false when the connection must end.

@@ -1,0 +1,480 @@
+//! The front door: our own listener in front of tiny_http (which has no
+//! socket timeouts, no header size limit, and drains an unread body with one
+//! allocation of the declared Content-Length). Each client connection gets a
+//! thread that reads request heads with size and time limits, refuses what
+//! tiny_http cannot take safely with a JSON error, and relays accepted
+//! requests to the rouille server on a private loopback port. Responses are
+//! pumped back byte for byte, so keep-alive, pipelining, HTTP/1.0 and
+//! `Expect: 100-continue` keep working.
+
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Header through which the front tells the server who the client is
+/// (any copy sent by the client is removed).
+pub const PEER_HEADER: &str = "X-Zk-Peer";
+
+/// Limits enforced on every client connection.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Connections served at once; more are answered 503 and closed.
+    pub max_connections: usize,
+    /// Largest request head (request line and headers).
+    pub max_head: usize,
+    /// Largest request body (the API takes at most 64 KiB of JSON).
+    pub max_body: u64,
+    /// Time allowed to send a whole request head once it has started.
+    pub head_timeout: Duration,
+    /// Time a connection may stay idle waiting for a request.
+    pub idle_timeout: Duration,
+    /// Time allowed between two pieces of a request body.
+    pub body_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_connections: 512,
+            max_head: 16 * 1024,
+            max_body: 64 * 1024,
+            head_timeout: Duration::from_secs(15),
+            idle_timeout: Duration::from_secs(60),
+            body_timeout: Duration::from_secs(15),
+        }
+    }
+}
+
+/// The running front door.
+pub struct Front {
+    addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    active: Arc<AtomicUsize>,
+}
+
+impl Front {
+    /// Serves `listener`, relaying to `backend`.
+    pub fn spawn(listener: TcpListener, backend: SocketAddr, limits: Limits) -> io::Result<Front> {
+        let addr = listener.local_addr()?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let active = Arc::new(AtomicUsize::new(0));
+        let (flag, count) = (stop.clone(), active.clone());
+        let limits = Arc::new(limits);
+        std::thread::Builder::new()
+            .name("http-accept".into())
+            .spawn(move || {
+                for conn in listener.incoming() {
+                    if flag.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    let Ok(client) = conn else { continue };
+                    let (count, limits) = (count.clone(), limits.clone());
+                    if count.fetch_add(1, Ordering::SeqCst) >= limits.max_connections {
+                        count.fetch_sub(1, Ordering::SeqCst);
+                        log::warn!(
+                            "refusing a connection: {} open already",
+                            limits.max_connections
+                        );
+                        let mut client = client;
+                        let _ = client.set_write_timeout(Some(Duration::from_secs(2)));
+                        let _ = client.write_all(&error_response(
+                            503,
+                            "Servidor ocupado: demasiadas conexiones abiertas.",
+                        ));
+                        continue;
+                    }
+                    let spawned = std::thread::Builder::new()
+                        .name("http-conn".into())
+                        .stack_size(128 * 1024)
+                        .spawn(move || {
+                            serve_connection(client, backend, &limits);
+                            count.fetch_sub(1, Ordering::SeqCst);
+                        });
+                    if spawned.is_err() {
+                        log::error!("could not start a connection thread");
+                    }
+                }
+                log::info!("stopped accepting connections");
+            })?;
+        Ok(Front { addr, stop, active })
+    }
+
+    /// The public address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Client connections open right now.
+    pub fn active(&self) -> usize {
+        self.active.load(Ordering::SeqCst)
+    }
+
+    /// Stops accepting new connections (the listener is closed).
+    pub fn stop_accepting(&self) {
+        if !self.stop.swap(true, Ordering::SeqCst) {
+            // Wake the blocking accept so it sees the flag.
+            let wake = match self.addr {
+                SocketAddr::V4(a) if a.ip().is_unspecified() => {
+                    SocketAddr::from(([127, 0, 0, 1], a.port()))
+                }
+                SocketAddr::V6(a) if a.ip().is_unspecified() => {
+                    SocketAddr::from(([0u16, 0, 0, 0, 0, 0, 0, 1], a.port()))
+                }
+                other => other,
+            };
+            let _ = TcpStream::connect_timeout(&wake, Duration::from_secs(1));
+        }
+    }
+}
+
+/// A complete JSON error response that closes the connection.
+pub fn error_response(status: u16, message: &str) -> Vec<u8> {
+    let reason = match status {
+        400 => "Bad Request",
+        408 => "Request Timeout",
+        411 => "Length Required",
+        413 => "Payload Too Large",
+        431 => "Request Header Fields Too Large",
+        503 => "Service Unavailable",
+        _ => "Error",
+    };
+    let body = format!(
+        "{{\n  \"success\": false,\n  \"error\": {}\n}}\n",
+        serde_json::Value::from(message)
+    );
+    format!(
+        "HTTP/1.1 {status} {reason}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+/// Why a request head was refused.
+#[derive(Debug, PartialEq, Eq)]
+enum Refusal {
+    /// Answer with this status and message, then close.
+    Respond(u16, &'static str),
+    /// Just close (client went away or stayed idle).
+    Close,
+}
+
+/// What the front needs from an accepted head.
+#[derive(Debug, PartialEq, Eq)]
+struct Head {
+    /// The head with `X-Zk-Peer` replaced, ready to forward.
+    bytes: Vec<u8>,
+    body_len: u64,
+}
+
+fn serve_connection(mut client: TcpStream, backend_addr: SocketAddr, limits: &Limits) {
+    let peer = client
+        .peer_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    let _ = client.set_nodelay(true);
+    let _ = client.set_write_timeout(Some(Duration::from_secs(60)));
+    let mut pending: Vec<u8> = Vec::new();
+    let mut backend: Option<(TcpStream, std::thread::JoinHandle<()>)> = None;
+    let refusal = loop {
+        let head = match read_head(&mut client, &mut pending, limits, &peer) {
+            Ok(h) => h,
+            Err(r) => break r,
+        };
+        if backend.is_none() {
+            match connect_backend(backend_addr, &client) {
+                Ok(b) => backend = Some(b),
+                Err(e) => {
+                    log::error!("cannot reach the HTTP backend: {e}");
+                    break Refusal::Respond(503, "Servidor no disponible.");
+                }
+            }
+        }
+        let Some((to_backend, _)) = backend.as_mut() else {
+            break Refusal::Close;
+        };
+        if to_backend.write_all(&head.bytes).is_err() {
+            break Refusal::Close;
+        }
+        if forward_body(&mut client, to_backend, &mut pending, head.body_len, limits).is_err() {
+            break Refusal::Close;
+        }
+    };
+    // Let the server finish what it was sent, then say our own last word.
+    if let Some((to_backend, pump)) = backend {
+        let _ = to_backend.shutdown(Shutdown::Write);
+        let _ = pump.join();
+    }
+    if let Refusal::Respond(status, message) = refusal {
+        log::warn!("{peer}: refused request ({status}: {message})");
+        let _ = client.write_all(&error_response(status, message));
+    }
+    let _ = client.shutdown(Shutdown::Both);
+}
+
+/// Connects to the server and starts pumping its responses to the client.
+fn connect_backend(
+    addr: SocketAddr,
+    client: &TcpStream,
+) -> io::Result<(TcpStream, std::thread::JoinHandle<()>)> {
+    let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+    let _ = stream.set_nodelay(true);
+    let mut from_backend = stream.try_clone()?;
+    let mut to_client = client.try_clone()?;
+    let pump = std::thread::Builder::new()
+        .name("http-pump".into())
+        .stack_size(128 * 1024)
+        .spawn(move || {
+            let mut buf = vec![0u8; 64 * 1024];
+            loop {
+                match from_backend.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        if to_client.write_all(&buf[..n]).is_err() {
+                            // The client is gone: stop the server's side too.
+                            let _ = from_backend.shutdown(Shutdown::Both);
+                            break;
+                        }
+                    }
+                }
+            }
+            let _ = to_client.shutdown(Shutdown::Write);
+        })?;
+    Ok((stream, pump))
+}
+
+/// Reads one request head from `client` (bytes already read are in `pending`).
+fn read_head(
+    client: &mut TcpStream,
+    pending: &mut Vec<u8>,
+    limits: &Limits,
+    peer: &str,
+) -> Result<Head, Refusal> {
+    let mut deadline = if pending.is_empty() {
+        Instant::now() + limits.idle_timeout
+    } else {
+        Instant::now() + limits.head_timeout
+    };
+    let mut started = !pending.is_empty();
+    let mut buf = [0u8; 8192];
+    loop {
+        if let Some(end) = head_end(pending) {
+            let head: Vec<u8> = pending.drain(..end).collect();
+            return parse_head(&head, peer, limits.max_body);
+        }
+        if pending.len() > limits.max_head {
+            return Err(Refusal::Respond(
+                431,
+                "Cabeceras de la petición demasiado grandes.",
+            ));
+        }
+        let wait = deadline
+            .checked_duration_since(Instant::now())
+            .filter(|d| !d.is_zero());
+        let Some(wait) = wait else {
+            return Err(if started {
+                Refusal::Respond(408, "Tiempo de espera agotado recibiendo la petición.")
+            } else {
+                Refusal::Close
+            });
+        };
+        let _ = client.set_read_timeout(Some(wait));
+        match client.read(&mut buf) {
+            Ok(0) => {
+                return Err(if pending.iter().all(u8::is_ascii_whitespace) {
+                    Refusal::Close
+                } else {
+                    Refusal::Respond(400, "Petición HTTP incompleta.")
+                })
+            }
+            Ok(n) => {
+                pending.extend_from_slice(&buf[..n]);
+                if !started && !pending.iter().all(u8::is_ascii_whitespace) {
+                    started = true;
+                    deadline = Instant::now() + limits.head_timeout;
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => return Err(Refusal::Close),
+        }
+    }
+}
+
+/// Index just past the blank line ending the head, if present.
+fn head_end(bytes: &[u8]) -> Option<usize> {
+    let crlf = bytes
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|i| i + 4);
+    let lf = bytes.windows(2).position(|w| w == b"\n\n").map(|i| i + 2);
+    match (crlf, lf) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+fn is_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+/// Validates a head and prepares it for forwarding.
+fn parse_head(head: &[u8], peer: &str, max_body: u64) -> Result<Head, Refusal> {
+    const BAD: Refusal = Refusal::Respond(400, "Petición HTTP inválida.");
+    let text = std::str::from_utf8(head).map_err(|_| BAD)?;
+    // Tolerate blank lines before the request line (RFC 9112 §2.2).
+    let text = text.trim_start_matches(['\r', '\n']);
+    let mut lines = text.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l));
+    let request_line = lines.next().ok_or(BAD)?;
+    let parts: Vec<&str> = request_line.split(' ').collect();
+    let [method, target, version] = parts.as_slice() else {
+        return Err(BAD);
+    };
+    if !is_token(method) || target.is_empty() || !matches!(*version, "HTTP/1.0" | "HTTP/1.1") {
+        return Err(BAD);
+    }
+    if target.bytes().any(|b| b.is_ascii_control() || b == b' ') {
+        return Err(BAD);
+    }
+    let mut out = format!("{request_line}\r\n");
+    let mut body_len: Option<u64> = None;
+    let mut count = 0;
+    for line in lines.filter(|l| !l.is_empty()) {
+        count += 1;
+        if count > 100 {
+            return Err(Refusal::Respond(
+                431,
+                "Demasiadas cabeceras en la petición.",
+            ));
+        }
+        let (name, value) = line.split_once(':').ok_or(BAD)?;
+        if !is_token(name) || value.bytes().any(|b| b.is_ascii_control() && b != b'\t') {
+            return Err(BAD);
+        }
+        let value = value.trim();
+        if name.eq_ignore_ascii_case("transfer-encoding") {
+            return Err(Refusal::Respond(
+                411,
+                "Se requiere Content-Length: no se aceptan cuerpos con Transfer-Encoding.",
+            ));
+        }
+        if name.eq_ignore_ascii_case("content-length") {
+            let n: u64 = value.parse().map_err(|_| BAD)?;
+            if body_len.is_some_and(|m| m != n) {
+                return Err(BAD);
+            }
+            body_len = Some(n);
+        }
+        if name.eq_ignore_ascii_case(PEER_HEADER) {
+            continue;
+        }
+        out.push_str(name);
+        out.push_str(": ");
+        out.push_str(value);
+        out.push_str("\r\n");
+    }
+    let body_len = body_len.unwrap_or(0);
+    if body_len > max_body {
+        return Err(Refusal::Respond(
+            413,
+            "Body demasiado grande: el máximo es 64 KiB.",
+        ));
+    }
+    out.push_str(&format!("{PEER_HEADER}: {peer}\r\n\r\n"));
+    Ok(Head {
+        bytes: out.into_bytes(),
+        body_len,
+    })
+}
+
+/// Copies exactly `len` body bytes from the client to the server.
+fn forward_body(
+    client: &mut TcpStream,
+    backend: &mut TcpStream,
+    pending: &mut Vec<u8>,
+    len: u64,
+    limits: &Limits,
+) -> io::Result<()> {
+    let mut left = len as usize;
+    let take = left.min(pending.len());
+    backend.write_all(&pending[..take])?;
+    pending.drain(..take);
+    left -= take;
+    let mut buf = [0u8; 16 * 1024];
+    while left > 0 {
+        client.set_read_timeout(Some(limits.body_timeout))?;
+        let n = client.read(&mut buf[..left.min(16 * 1024)])?;
+        if n == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        backend.write_all(&buf[..n])?;
+        left -= n;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Head, Refusal> {
+        parse_head(text.as_bytes(), "1.2.3.4:5", 64 * 1024)
+    }
+
+    #[test]
+    fn accepts_and_rewrites_heads() {
+        let h = parse("GET /devices HTTP/1.1\r\nHost: x\r\nX-Zk-Peer: forged\r\n\r\n").unwrap();
+        assert_eq!(
+            String::from_utf8(h.bytes).unwrap(),
+            "GET /devices HTTP/1.1\r\nHost: x\r\nX-Zk-Peer: 1.2.3.4:5\r\n\r\n"
+        );
+        let h = parse("\r\nPOST /devices HTTP/1.0\nContent-Length: 12\n\n").unwrap();
+        assert_eq!(h.body_len, 12);
+    }
+
+    #[test]
+    fn refuses_what_tiny_http_cannot_take() {
+        let too_big = Refusal::Respond(413, "Body demasiado grande: el máximo es 64 KiB.");
+        assert_eq!(
+            parse("GET / HTTP/1.1\r\nContent-Length: 99999999999\r\n\r\n"),
+            Err(too_big)
+        );
+        for bad in [
+            "\x16\x03\x01\x02\x00\x01\r\n\r\n",
+            "GET / HTTP/2.0\r\n\r\n",
+            "GET  / HTTP/1.1\r\n\r\n",
+            "GET / HTTP/1.1\r\nno colon\r\n\r\n",
+            "GET / HTTP/1.1\r\nContent-Length: -1\r\n\r\n",
+            "GET / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+        ] {
+            assert_eq!(
+                parse(bad),
+                Err(Refusal::Respond(400, "Petición HTTP inválida.")),
+                "{bad:?}"
+            );
+        }
+        assert!(matches!(
+            parse("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"),
+            Err(Refusal::Respond(411, _))
+        ));
+        let many: String = (0..101).map(|i| format!("H{i}: v\r\n")).collect();
+        assert!(matches!(
+            parse(&format!("GET / HTTP/1.1\r\n{many}\r\n")),
+            Err(Refusal::Respond(431, _))
+        ));
+    }
+
+    #[test]
+    fn finds_the_end_of_heads() {
+        assert_eq!(head_end(b"GET / HTTP/1.1\r\n\r\nrest"), Some(18));
+        assert_eq!(head_end(b"GET / HTTP/1.0\n\nrest"), Some(16));
+        assert_eq!(head_end(b"GET / HTTP/1.1\r\nHost: x\r\n"), None);
+    }
+}
