@@ -51,6 +51,15 @@ struct ServeArgs {
     /// Require the API key for reads too (`/health` stays open).
     #[arg(long)]
     protect_reads: bool,
+    /// Most client connections open at once (more get a 503).
+    #[arg(long, default_value_t = 512)]
+    max_connections: usize,
+    /// Seconds a client connection may stay idle between requests.
+    #[arg(long, default_value_t = 60.0)]
+    idle_timeout: f64,
+    /// Seconds a client may take to send a request's headers (and between body pieces).
+    #[arg(long, default_value_t = 15.0)]
+    header_timeout: f64,
 }
 
 /// The API key from `--api-key-file`, else the `API_KEY` variable.
@@ -260,7 +269,21 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         protect_reads: args.protect_reads,
     };
     let addr = format!("{}:{}", args.host, args.port);
-    let server = Server::bind(&addr, app)?;
+    let seconds = |name: &str, v: f64| {
+        if v > 0.0 && v <= 86_400.0 {
+            Ok(Duration::from_secs_f64(v))
+        } else {
+            Err(format!("--{name} inválido: {v}"))
+        }
+    };
+    let limits = zkserver::http::front::Limits {
+        max_connections: args.max_connections.max(1),
+        idle_timeout: seconds("idle-timeout", args.idle_timeout)?,
+        head_timeout: seconds("header-timeout", args.header_timeout)?,
+        body_timeout: seconds("header-timeout", args.header_timeout)?,
+        ..Default::default()
+    };
+    let server = Server::bind_with(&addr, app, limits)?;
     install_signal_handlers();
     // Always shown, whatever the log level: people (and scripts) need the address.
     eprintln!(

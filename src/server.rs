@@ -53,11 +53,16 @@ impl Server {
         }
         log::info!("shutting down: no new connections; finishing requests in flight");
         self.front.stop_accepting();
-        let grace = Instant::now() + Duration::from_secs(2);
-        while self.front.active() > 0 && Instant::now() < grace {
+        // Serve what already arrived; connections close once their responses
+        // are relayed (bounded, in case a client stops reading).
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
             self.inner.poll_timeout(Duration::from_millis(50));
+            self.front.drain();
+            if self.front.active() == 0 || Instant::now() > deadline {
+                break;
+            }
         }
-        self.inner.poll_timeout(Duration::from_millis(10));
         self.inner.join();
     }
 

@@ -1,55 +1,17 @@
 //! The `zkserver` binary: start-up errors, `--demo`, `simulate` + `probe`,
 //! environment variables and SIGTERM.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+mod common;
+
+use std::process::Command;
 use std::time::Duration;
 
-const BIN: &str = env!("CARGO_BIN_EXE_zkserver");
+use common::process::{addr_after, spawn_until, terminate, BIN};
 
 fn tempdir(name: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("zkserver-cli-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     dir
-}
-
-/// Spawns the binary and waits for a stream line containing `marker`;
-/// returns the child and that line.
-fn spawn_until(mut cmd: Command, marker: &'static str, from_stdout: bool) -> (Child, String) {
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (tx, rx) = mpsc::channel();
-    let reader: Box<dyn std::io::Read + Send> = if from_stdout {
-        Box::new(child.stdout.take().unwrap())
-    } else {
-        Box::new(child.stderr.take().unwrap())
-    };
-    std::thread::spawn(move || {
-        for line in BufReader::new(reader).lines().map_while(Result::ok) {
-            if line.contains(marker) {
-                let _ = tx.send(line);
-            }
-        }
-    });
-    let line = rx
-        .recv_timeout(Duration::from_secs(20))
-        .expect("startup line");
-    (child, line)
-}
-
-fn addr_after(line: &str, prefix: &str) -> String {
-    let rest = &line[line.find(prefix).unwrap() + prefix.len()..];
-    rest.split_whitespace().next().unwrap().to_string()
-}
-
-fn terminate(child: &mut Child) -> i32 {
-    // SAFETY: plain kill(2) on our own child's pid.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    child.wait().unwrap().code().unwrap_or(-1)
 }
 
 #[test]
@@ -235,4 +197,53 @@ fn devices_file_stays_valid_after_sigkill_during_writes() {
         let reloaded = zkserver::registry::Registry::load(&file).expect("loads after SIGKILL");
         assert_eq!(reloaded.ids().len(), value.as_object().unwrap().len());
     }
+}
+
+#[test]
+fn sigterm_during_a_download_finishes_it_and_exits_zero() {
+    use zkserver::sim::{Faults, SimConfig, Simulator};
+    let faults = Faults {
+        latency: Duration::from_micros(700),
+        ..Faults::default()
+    };
+    let sim = Simulator::start(SimConfig {
+        records: 100_000,
+        faults,
+        ..SimConfig::default()
+    })
+    .unwrap();
+    let dir = tempdir("sigterm");
+    let file = dir.join("devices.json");
+    std::fs::write(
+        &file,
+        format!(
+            r#"{{"principal": {{"ip": "127.0.0.1", "port": {}, "timeout": 10}}}}"#,
+            sim.port()
+        ),
+    )
+    .unwrap();
+    let (mut child, addr) = common::process::start_server(&["--config", file.to_str().unwrap()]);
+    let url = format!("http://{addr}/devices/principal/attendance?pretty=0");
+    let download = std::thread::spawn(move || minreq::get(url).with_timeout(120).send());
+    // Wait until the terminal is being read, then ask the server to stop.
+    let started = std::time::Instant::now();
+    while sim.stats().chunk_reads == 0 && started.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(sim.is_disabled(), "download in progress");
+    common::process::signal(&child, libc::SIGTERM);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        std::net::TcpStream::connect(&addr).is_err(),
+        "no new connections once stopping"
+    );
+    let resp = download
+        .join()
+        .unwrap()
+        .expect("the download in flight completes");
+    assert_eq!(resp.status_code, 200);
+    let body: serde_json::Value = serde_json::from_str(resp.as_str().unwrap()).unwrap();
+    assert_eq!(body["total"], 100_000);
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    assert!(!sim.is_disabled(), "terminal re-enabled");
 }

@@ -7,11 +7,14 @@
 //! pumped back byte for byte, so keep-alive, pipelining, HTTP/1.0 and
 //! `Expect: 100-continue` keep working.
 
+use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
 
 /// Header through which the front tells the server who the client is
 /// (any copy sent by the client is removed).
@@ -47,37 +50,49 @@ impl Default for Limits {
     }
 }
 
+/// State shared by the accept loop, the connection threads and `Front`.
+struct Shared {
+    limits: Limits,
+    stop: AtomicBool,
+    /// Set when shutting down: connections finish what they were sent and
+    /// take no further requests.
+    draining: AtomicBool,
+    active: AtomicUsize,
+    /// Connections waiting for their next request, to be woken when draining.
+    idle: Mutex<HashMap<u64, TcpStream>>,
+}
+
 /// The running front door.
 pub struct Front {
     addr: SocketAddr,
-    stop: Arc<AtomicBool>,
-    active: Arc<AtomicUsize>,
+    shared: Arc<Shared>,
 }
 
 impl Front {
     /// Serves `listener`, relaying to `backend`.
     pub fn spawn(listener: TcpListener, backend: SocketAddr, limits: Limits) -> io::Result<Front> {
         let addr = listener.local_addr()?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let active = Arc::new(AtomicUsize::new(0));
-        let (flag, count) = (stop.clone(), active.clone());
-        let limits = Arc::new(limits);
+        let shared = Arc::new(Shared {
+            limits,
+            stop: AtomicBool::new(false),
+            draining: AtomicBool::new(false),
+            active: AtomicUsize::new(0),
+            idle: Mutex::new(HashMap::new()),
+        });
+        let sh = shared.clone();
         std::thread::Builder::new()
             .name("http-accept".into())
             .spawn(move || {
+                let mut next_id: u64 = 0;
                 for conn in listener.incoming() {
-                    if flag.load(Ordering::SeqCst) {
+                    if sh.stop.load(Ordering::SeqCst) {
                         break;
                     }
-                    let Ok(client) = conn else { continue };
-                    let (count, limits) = (count.clone(), limits.clone());
-                    if count.fetch_add(1, Ordering::SeqCst) >= limits.max_connections {
-                        count.fetch_sub(1, Ordering::SeqCst);
-                        log::warn!(
-                            "refusing a connection: {} open already",
-                            limits.max_connections
-                        );
-                        let mut client = client;
+                    let Ok(mut client) = conn else { continue };
+                    let max = sh.limits.max_connections;
+                    if sh.active.fetch_add(1, Ordering::SeqCst) >= max {
+                        sh.active.fetch_sub(1, Ordering::SeqCst);
+                        log::warn!("refusing a connection: {max} open already");
                         let _ = client.set_write_timeout(Some(Duration::from_secs(2)));
                         let _ = client.write_all(&error_response(
                             503,
@@ -85,12 +100,14 @@ impl Front {
                         ));
                         continue;
                     }
+                    next_id += 1;
+                    let (id, sh) = (next_id, sh.clone());
                     let spawned = std::thread::Builder::new()
                         .name("http-conn".into())
                         .stack_size(128 * 1024)
                         .spawn(move || {
-                            serve_connection(client, backend, &limits);
-                            count.fetch_sub(1, Ordering::SeqCst);
+                            serve_connection(client, backend, &sh, id);
+                            sh.active.fetch_sub(1, Ordering::SeqCst);
                         });
                     if spawned.is_err() {
                         log::error!("could not start a connection thread");
@@ -98,7 +115,7 @@ impl Front {
                 }
                 log::info!("stopped accepting connections");
             })?;
-        Ok(Front { addr, stop, active })
+        Ok(Front { addr, shared })
     }
 
     /// The public address.
@@ -108,12 +125,12 @@ impl Front {
 
     /// Client connections open right now.
     pub fn active(&self) -> usize {
-        self.active.load(Ordering::SeqCst)
+        self.shared.active.load(Ordering::SeqCst)
     }
 
     /// Stops accepting new connections (the listener is closed).
     pub fn stop_accepting(&self) {
-        if !self.stop.swap(true, Ordering::SeqCst) {
+        if !self.shared.stop.swap(true, Ordering::SeqCst) {
             // Wake the blocking accept so it sees the flag.
             let wake = match self.addr {
                 SocketAddr::V4(a) if a.ip().is_unspecified() => {
@@ -125,6 +142,15 @@ impl Front {
                 other => other,
             };
             let _ = TcpStream::connect_timeout(&wake, Duration::from_secs(1));
+        }
+    }
+
+    /// Lets every connection finish the requests it already sent, then
+    /// close: connections waiting for a next request are closed now.
+    pub fn drain(&self) {
+        self.shared.draining.store(true, Ordering::SeqCst);
+        for stream in self.shared.idle.lock().values() {
+            let _ = stream.shutdown(Shutdown::Read);
         }
     }
 }
@@ -168,7 +194,8 @@ struct Head {
     body_len: u64,
 }
 
-fn serve_connection(mut client: TcpStream, backend_addr: SocketAddr, limits: &Limits) {
+fn serve_connection(mut client: TcpStream, backend_addr: SocketAddr, shared: &Shared, id: u64) {
+    let limits = &shared.limits;
     let peer = client
         .peer_addr()
         .map(|a| a.to_string())
@@ -178,7 +205,7 @@ fn serve_connection(mut client: TcpStream, backend_addr: SocketAddr, limits: &Li
     let mut pending: Vec<u8> = Vec::new();
     let mut backend: Option<(TcpStream, std::thread::JoinHandle<()>)> = None;
     let refusal = loop {
-        let head = match read_head(&mut client, &mut pending, limits, &peer) {
+        let head = match read_head(&mut client, &mut pending, shared, id, &peer) {
             Ok(h) => h,
             Err(r) => break r,
         };
@@ -208,7 +235,21 @@ fn serve_connection(mut client: TcpStream, backend_addr: SocketAddr, limits: &Li
     }
     if let Refusal::Respond(status, message) = refusal {
         log::warn!("{peer}: refused request ({status}: {message})");
-        let _ = client.write_all(&error_response(status, message));
+        if client.write_all(&error_response(status, message)).is_ok() {
+            // Lingering close: discard what the client is still sending for a
+            // moment, so closing does not reset the connection before it has
+            // read the answer.
+            let _ = client.shutdown(Shutdown::Write);
+            let _ = client.set_read_timeout(Some(Duration::from_millis(500)));
+            let mut sink = [0u8; 16 * 1024];
+            let mut drained = 0usize;
+            while drained < (1 << 20) {
+                match client.read(&mut sink) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => drained += n,
+                }
+            }
+        }
     }
     let _ = client.shutdown(Shutdown::Both);
 }
@@ -248,9 +289,11 @@ fn connect_backend(
 fn read_head(
     client: &mut TcpStream,
     pending: &mut Vec<u8>,
-    limits: &Limits,
+    shared: &Shared,
+    id: u64,
     peer: &str,
 ) -> Result<Head, Refusal> {
+    let limits = &shared.limits;
     let mut deadline = if pending.is_empty() {
         Instant::now() + limits.idle_timeout
     } else {
@@ -262,6 +305,9 @@ fn read_head(
         if let Some(end) = head_end(pending) {
             let head: Vec<u8> = pending.drain(..end).collect();
             return parse_head(&head, peer, limits.max_body);
+        }
+        if !plausible_start(pending) {
+            return Err(Refusal::Respond(400, "Petición HTTP inválida."));
         }
         if pending.len() > limits.max_head {
             return Err(Refusal::Respond(
@@ -280,7 +326,22 @@ fn read_head(
             });
         };
         let _ = client.set_read_timeout(Some(wait));
-        match client.read(&mut buf) {
+        // Between requests the connection is idle: when shutting down it is
+        // closed instead of waiting (registered first, so `drain` cannot miss it).
+        if !started {
+            if let Ok(clone) = client.try_clone() {
+                shared.idle.lock().insert(id, clone);
+            }
+            if shared.draining.load(Ordering::SeqCst) {
+                shared.idle.lock().remove(&id);
+                return Err(Refusal::Close);
+            }
+        }
+        let read = client.read(&mut buf);
+        if !started {
+            shared.idle.lock().remove(&id);
+        }
+        match read {
             Ok(0) => {
                 return Err(if pending.iter().all(u8::is_ascii_whitespace) {
                     Refusal::Close
@@ -304,6 +365,29 @@ fn read_head(
             Err(_) => return Err(Refusal::Close),
         }
     }
+}
+
+/// False as soon as the bytes received cannot start an HTTP/1 request
+/// (garbage, TLS, binary), so they are refused without waiting for more.
+fn plausible_start(bytes: &[u8]) -> bool {
+    let bytes = match bytes.iter().position(|b| !matches!(b, b'\r' | b'\n')) {
+        Some(i) => &bytes[i..],
+        None => return true,
+    };
+    let method_end = bytes.iter().position(|b| *b == b' ').unwrap_or(bytes.len());
+    let method_ok = method_end <= 32
+        && bytes[..method_end]
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(b));
+    let line_end = bytes.iter().position(|b| *b == b'\n');
+    let line_ok = match line_end {
+        Some(end) => {
+            let line = bytes[..end].strip_suffix(b"\r").unwrap_or(&bytes[..end]);
+            line.ends_with(b" HTTP/1.1") || line.ends_with(b" HTTP/1.0")
+        }
+        None => bytes.len() <= 8192,
+    };
+    method_ok && line_ok
 }
 
 /// Index just past the blank line ending the head, if present.
@@ -469,6 +553,16 @@ mod tests {
             parse(&format!("GET / HTTP/1.1\r\n{many}\r\n")),
             Err(Refusal::Respond(431, _))
         ));
+    }
+
+    #[test]
+    fn spots_garbage_early() {
+        assert!(plausible_start(b""));
+        assert!(plausible_start(b"\r\nGE"));
+        assert!(plausible_start(b"GET /devices HTTP/1.1\r\nHost"));
+        assert!(!plausible_start(b"\x16\x03\x01\x00"));
+        assert!(!plausible_start(b"GET / SPDY/3\r\n"));
+        assert!(!plausible_start(&[b'A'; 40]));
     }
 
     #[test]

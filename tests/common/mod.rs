@@ -2,6 +2,8 @@
 //! server on 127.0.0.1, spoken to over real sockets.
 #![allow(dead_code)]
 
+pub mod process;
+
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
