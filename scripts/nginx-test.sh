@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Runs zkserver --demo behind the shipped scripts/nginx.conf (real nginx,
+# TLS with a throw-away self-signed certificate, all on loopback) and throws
+# hostile clients at nginx while a legitimate client keeps being served.
+# Needs nginx and openssl (Debian packages); skips with a note without them.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if ! command -v nginx >/dev/null 2>&1 || ! command -v openssl >/dev/null 2>&1; then
+  echo "nginx test skipped: install nginx and openssl (apt-get install nginx openssl)"
+  exit 0
+fi
+cargo build --quiet --release
+BIN=target/release/zkserver
+dir=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$dir"; }
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+"$BIN" --demo --host 127.0.0.1 --port 0 --log-level warn 2> "$dir/zk.err" &
+pids+=($!)
+for _ in $(seq 100); do grep -q "listening on" "$dir/zk.err" && break; sleep 0.05; done
+backend=$(sed -n 's/.*listening on http:\/\/\([0-9.:]*\).*/\1/p' "$dir/zk.err")
+
+openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj "/CN=localhost" \
+  -keyout "$dir/key.pem" -out "$dir/cert.pem" 2>/dev/null
+tls_port=$(free_port)
+http_port=$(free_port)
+# The shipped site config, with loopback ports, the test certificate and the
+# demo server as upstream; everything else exactly as shipped.
+sed -e "s|listen 443 ssl;|listen 127.0.0.1:$tls_port ssl;|" \
+    -e "s|listen 80;|listen 127.0.0.1:$http_port;|" \
+    -e "/listen \[::\]/d" \
+    -e "s|/etc/ssl/certs/zkserver.crt|$dir/cert.pem|" \
+    -e "s|/etc/ssl/private/zkserver.key|$dir/key.pem|" \
+    -e "s|server 127.0.0.1:5000;|server $backend;|" \
+    scripts/nginx.conf > "$dir/site.conf"
+cat > "$dir/nginx.conf" <<CONF
+daemon off;
+worker_processes 1;
+pid $dir/nginx.pid;
+error_log $dir/error.log warn;
+events { worker_connections 2048; }
+http {
+    access_log off;
+    client_body_temp_path $dir/body;
+    proxy_temp_path $dir/proxy;
+    fastcgi_temp_path $dir/fastcgi;
+    uwsgi_temp_path $dir/uwsgi;
+    scgi_temp_path $dir/scgi;
+    include $dir/site.conf;
+}
+CONF
+nginx -t -c "$dir/nginx.conf" -p "$dir" 2>&1 | tail -1
+nginx -c "$dir/nginx.conf" -p "$dir" &
+pids+=($!)
+for _ in $(seq 100); do python3 -c "import socket; socket.create_connection(('127.0.0.1', $tls_port), 1)" 2>/dev/null && break; sleep 0.05; done
+
+echo "nginx (TLS on 127.0.0.1:$tls_port) -> zkserver on $backend; hostile clients vs a legitimate one:"
+if python3 scripts/hostile.py 127.0.0.1 "$tls_port" --tls; then
+  echo "nginx: 1 passed, 0 failed"
+else
+  echo "nginx: 0 passed, 1 failed"
+  exit 1
+fi
