@@ -8,6 +8,7 @@
 
 pub mod atomic_file;
 pub mod demo;
+pub mod downloads;
 pub mod http;
 pub mod ops;
 pub mod registry;

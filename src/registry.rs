@@ -184,6 +184,8 @@ pub struct Device {
     /// version of the device's configuration, so an update never lets two
     /// conversations reach one terminal.
     pub lock: Arc<Mutex<()>>,
+    /// Coordinates concurrent attendance downloads (shared like `lock`).
+    pub downloads: Arc<crate::downloads::Downloads>,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -191,6 +193,9 @@ struct Devices {
     order: Vec<String>,
     map: HashMap<String, Arc<Device>>,
 }
+
+/// What stays the same for a terminal id across configuration changes.
+type PerTerminal = (Arc<Mutex<()>>, Arc<crate::downloads::Downloads>);
 
 /// Why a registry change was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -212,8 +217,8 @@ pub struct Registry {
     devices: RwLock<Devices>,
     /// Serialises writers: read, modify, persist and swap happen under it.
     writer: Mutex<()>,
-    /// One conversation lock per id ever seen.
-    locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
+    /// One conversation lock and download coordinator per id ever seen.
+    locks: Mutex<HashMap<String, PerTerminal>>,
 }
 
 impl Registry {
@@ -249,8 +254,13 @@ impl Registry {
     }
 
     fn make_device(&self, id: String, config: DeviceConfig) -> Arc<Device> {
-        let lock = self.locks.lock().entry(id.clone()).or_default().clone();
-        Arc::new(Device { id, config, lock })
+        let (lock, downloads) = self.locks.lock().entry(id.clone()).or_default().clone();
+        Arc::new(Device {
+            id,
+            config,
+            lock,
+            downloads,
+        })
     }
 
     /// Adds a device; refused if the id exists. Persists before it is visible.

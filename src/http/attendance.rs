@@ -11,15 +11,18 @@ use crate::ops::{self, Mode, OpError};
 use crate::registry::Device;
 use crate::zk::Attendance;
 
-/// Downloads the whole attendance log of `device` (lock, disable).
-pub fn download(ctx: &Ctx, device: &Device) -> Result<Vec<Attendance>, OpError> {
-    ops::run(
-        device,
-        ctx.app.lock_timeout,
-        Mode::Disabled,
-        "attendance download",
-        |s| Ok(s.read_attendance()?.records),
-    )
+/// The whole attendance log of `device` (lock, disable), from a download
+/// that started after this call; concurrent callers share one download.
+pub fn download(ctx: &Ctx, device: &Device) -> Result<Arc<Vec<Attendance>>, OpError> {
+    device.downloads.fetch(|| {
+        ops::run(
+            device,
+            ctx.app.lock_timeout,
+            Mode::Disabled,
+            "attendance download",
+            |s| Ok(Arc::new(s.read_attendance()?.records)),
+        )
+    })
 }
 
 fn parse_query(ctx: &Ctx) -> Result<AttendanceQuery, Response> {
@@ -38,7 +41,7 @@ pub fn device_attendance(ctx: &Ctx, id: &str) -> Response {
     };
     match download(ctx, &device) {
         Ok(records) => {
-            let rows = select(records, 0, &query);
+            let rows = select(&records, 0, &query);
             respond(
                 ctx,
                 &query,
@@ -58,7 +61,7 @@ pub fn all_attendance(ctx: &Ctx) -> Response {
         Err(r) => return r,
     };
     let devices: Vec<Arc<Device>> = ctx.app.registry.all();
-    let results: Vec<Result<Vec<Attendance>, OpError>> = std::thread::scope(|scope| {
+    let results: Vec<Result<Arc<Vec<Attendance>>, OpError>> = std::thread::scope(|scope| {
         let handles: Vec<_> = devices
             .iter()
             .map(|d| scope.spawn(move || download(ctx, d)))
@@ -75,11 +78,13 @@ pub fn all_attendance(ctx: &Ctx) -> Response {
     let mut errors = Vec::new();
     for (i, (device, result)) in devices.iter().zip(results).enumerate() {
         match result {
-            Ok(records) => rows.extend(records.into_iter().map(|rec| Row {
-                key: rec.time.sort_key(),
-                rec,
-                device: i as u16,
-            })),
+            Ok(records) => rows.extend(records.iter().filter(|rec| query.matches(rec)).map(
+                |rec| Row {
+                    key: rec.time.sort_key(),
+                    rec: rec.clone(),
+                    device: i as u16,
+                },
+            )),
             Err(e) => errors.push((device.id.clone(), messages::device_error(device, &e))),
         }
     }
@@ -87,25 +92,25 @@ pub fn all_attendance(ctx: &Ctx) -> Response {
         .iter()
         .map(|d| (d.id.clone(), d.config.name.clone()))
         .collect();
-    respond(ctx, &query, finish(rows, &query), names, Some(errors))
+    respond(ctx, &query, newest_first(rows), names, Some(errors))
 }
 
 /// Filters and tags one device's records.
-fn select(records: Vec<Attendance>, device: u16, query: &AttendanceQuery) -> Vec<Row> {
+fn select(records: &[Attendance], device: u16, query: &AttendanceQuery) -> Vec<Row> {
     let rows = records
-        .into_iter()
+        .iter()
+        .filter(|rec| query.matches(rec))
         .map(|rec| Row {
             key: rec.time.sort_key(),
-            rec,
+            rec: rec.clone(),
             device,
         })
         .collect();
-    finish(rows, query)
+    newest_first(rows)
 }
 
-/// Keeps matching rows, newest first (equal times keep device order).
-fn finish(mut rows: Vec<Row>, query: &AttendanceQuery) -> Vec<Row> {
-    rows.retain(|r| query.matches(&r.rec));
+/// Sorts newest first; equal times keep device order.
+fn newest_first(mut rows: Vec<Row>) -> Vec<Row> {
     rows.sort_by_key(|r| std::cmp::Reverse(r.key));
     rows
 }

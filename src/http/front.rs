@@ -259,8 +259,7 @@ fn connect_backend(
     addr: SocketAddr,
     client: &TcpStream,
 ) -> io::Result<(TcpStream, std::thread::JoinHandle<()>)> {
-    let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
-    let _ = stream.set_nodelay(true);
+    let stream = picked_up_connection(addr)?;
     let mut from_backend = stream.try_clone()?;
     let mut to_client = client.try_clone()?;
     let pump = std::thread::Builder::new()
@@ -283,6 +282,65 @@ fn connect_backend(
             let _ = to_client.shutdown(Shutdown::Write);
         })?;
     Ok((stream, pump))
+}
+
+/// Value of `X-Zk-Peer` that marks the front's own probe request.
+pub const PROBE: &str = "probe";
+
+/// A backend connection that tiny_http is actually serving. Its thread pool
+/// can leave a new connection queued behind long-running ones when several
+/// arrive at once (a worker counted as idle has not woken yet), so each new
+/// connection is proven with a probe request first, and replaced by a fresh
+/// one (which makes the pool start another thread) if nobody answers.
+fn picked_up_connection(addr: SocketAddr) -> io::Result<TcpStream> {
+    for attempt in 0..6u32 {
+        let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+        let _ = stream.set_nodelay(true);
+        let wait = Duration::from_millis(100 << attempt.min(3));
+        if probe(&mut stream, wait)? {
+            let _ = stream.set_read_timeout(None);
+            return Ok(stream);
+        }
+        log::debug!("backend connection not served within {wait:?}; opening another");
+    }
+    Err(io::Error::new(
+        io::ErrorKind::TimedOut,
+        "el servidor HTTP interno no responde",
+    ))
+}
+
+/// Sends the probe and waits for its empty 204 answer.
+fn probe(stream: &mut TcpStream, wait: Duration) -> io::Result<bool> {
+    stream.write_all(
+        format!("GET /health HTTP/1.1\r\nHost: probe\r\n{PEER_HEADER}: {PROBE}\r\n\r\n").as_bytes(),
+    )?;
+    let deadline = Instant::now() + wait;
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 512];
+    while head_end(&answer).is_none() {
+        let Some(left) = deadline
+            .checked_duration_since(Instant::now())
+            .filter(|d| !d.is_zero())
+        else {
+            return Ok(false);
+        };
+        stream.set_read_timeout(Some(left))?;
+        match stream.read(&mut buf) {
+            Ok(0) => return Ok(false),
+            Ok(n) => answer.extend_from_slice(&buf[..n]),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                return Ok(false)
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(answer.starts_with(b"HTTP/1.1 204"))
 }
 
 /// Reads one request head from `client` (bytes already read are in `pending`).

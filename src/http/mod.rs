@@ -94,6 +94,9 @@ impl Ctx<'_> {
 
 /// Handles one request: routes it, turns a panic into a JSON 500, logs it.
 pub fn handle(app: &App, req: &Request) -> Response {
+    if req.header(front::PEER_HEADER) == Some(front::PROBE) {
+        return Response::empty_204();
+    }
     let started = Instant::now();
     let pretty = !matches!(
         req.get_param("pretty").as_deref(),
