@@ -10,6 +10,7 @@ pub mod atomic_file;
 pub mod demo;
 pub mod downloads;
 pub mod http;
+pub mod metrics;
 pub mod ops;
 pub mod registry;
 pub mod server;

@@ -52,18 +52,26 @@ pub fn run<T>(
     what: &str,
     work: impl FnOnce(&mut Session) -> Result<T, OpError>,
 ) -> Result<T, OpError> {
+    let metrics = crate::metrics::global();
     let waited = Instant::now();
     let Some(_guard) = device.lock.try_lock_for(lock_timeout) else {
         log::warn!(
             "device {}: {what} gave up waiting {lock_timeout:?} for the device lock",
             device.id
         );
+        metrics.lock_wait(&device.id, waited.elapsed(), true);
         return Err(OpError::Busy);
     };
     let started = Instant::now();
     let result = converse(device, mode, work);
     let address = device.config.address();
     let (took, wait) = (started.elapsed(), started - waited);
+    metrics.lock_wait(&device.id, wait, false);
+    let kind = match &result {
+        Err(OpError::Zk(e)) => Some(e.kind()),
+        _ => None,
+    };
+    metrics.operation(&device.id, what, took, kind);
     match &result {
         Ok(_) => log::info!(
             "device {} ({address}): {what} ok in {took:?} (lock wait {wait:?})",

@@ -260,3 +260,30 @@ fn errors_are_json_with_spanish_messages() {
     // The server still serves after all that.
     assert_complete(&env, 1, "bodega", "Bodega");
 }
+
+#[test]
+fn metrics_in_prometheus_format() {
+    let env = env();
+    get(&format!("{}/devices/principal/attendance?limit=1", env.base));
+    get(&format!("{}/devices/nope/attendance", env.base));
+    let resp = raw(&format!("{}/metrics", env.base));
+    assert_eq!(resp.status_code, 200);
+    assert_eq!(resp.headers["content-type"], "text/plain; version=0.0.4; charset=utf-8");
+    let text = resp.as_str().unwrap();
+    for needle in [
+        "# TYPE zkserver_requests_total counter",
+        "zkserver_requests_total{route=\"/devices/{id}/attendance\",status=\"200\"}",
+        "zkserver_requests_total{route=\"/devices/{id}/attendance\",status=\"404\"}",
+        "zkserver_device_operation_seconds_count{device=\"principal\",operation=\"attendance download\"}",
+        "zkserver_records_fetched_total{device=\"principal\"}",
+        "zkserver_lock_wait_seconds_count{device=\"principal\"}",
+        "zkserver_uptime_seconds ",
+    ] {
+        assert!(text.contains(needle), "missing {needle}:\n{text}");
+    }
+    // Every sample line is `name{labels} value` or `name value`.
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let value = line.rsplit(' ').next().unwrap();
+        assert!(value.parse::<f64>().is_ok(), "{line}");
+    }
+}

@@ -20,7 +20,11 @@ pub fn download(ctx: &Ctx, device: &Device) -> Result<Arc<Vec<Attendance>>, OpEr
             ctx.app.lock_timeout,
             Mode::Disabled,
             "attendance download",
-            |s| Ok(Arc::new(s.read_attendance()?.records)),
+            |s| {
+                let records = s.read_attendance()?.records;
+                crate::metrics::global().records(&device.id, records.len());
+                Ok(Arc::new(records))
+            },
         )
     })
 }

@@ -60,3 +60,9 @@ pub fn list_devices(ctx: &Ctx) -> Response {
         &json!({"success": true, "total": data.len(), "data": data}),
     )
 }
+
+/// `GET /metrics`: Prometheus text format.
+pub fn metrics(ctx: &Ctx) -> Response {
+    let text = crate::metrics::global().render(ctx.app.started.elapsed());
+    Response::from_data("text/plain; version=0.0.4; charset=utf-8", text)
+}

@@ -103,7 +103,8 @@ pub fn handle(app: &App, req: &Request) -> Response {
         Some("0" | "false" | "no")
     );
     let ctx = Ctx { app, req, pretty };
-    let resp = match catch_unwind(AssertUnwindSafe(|| route(&ctx))) {
+    let mut label = String::from("unmatched");
+    let resp = match catch_unwind(AssertUnwindSafe(|| route(&ctx, &mut label))) {
         Ok(r) => r,
         Err(panic) => {
             let what = panic
@@ -119,6 +120,7 @@ pub fn handle(app: &App, req: &Request) -> Response {
             ctx.error(500, messages::INTERNAL_ERROR)
         }
     };
+    crate::metrics::global().request(&label, resp.status_code);
     let peer = req
         .header(front::PEER_HEADER)
         .map(str::to_string)
@@ -137,7 +139,25 @@ pub fn handle(app: &App, req: &Request) -> Response {
 /// A handler bound to its path parameters.
 type Handler<'a> = Box<dyn FnOnce() -> Response + 'a>;
 
-fn route(ctx: &Ctx) -> Response {
+/// The route pattern of a path, for metrics: `/devices/{id}/users/{user_id}`.
+fn pattern(segments: &[&str]) -> String {
+    let mut out = String::new();
+    for (i, seg) in segments.iter().enumerate() {
+        out.push('/');
+        out.push_str(match (segments[0], i) {
+            ("devices", 1) => "{id}",
+            ("devices", 3) => "{user_id}",
+            _ => seg,
+        });
+    }
+    if out.is_empty() {
+        out.push('/');
+    }
+    out
+}
+
+/// Routes the request; `label` receives the matched route pattern.
+fn route(ctx: &Ctx, label: &mut String) -> Response {
     let path = ctx.req.url();
     let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     let method = match ctx.req.method() {
@@ -147,6 +167,7 @@ fn route(ctx: &Ctx) -> Response {
     let Some(handler) = resolve(ctx, &segments, method) else {
         return ctx.error(404, &messages::route_not_found(ctx.req.method(), &path));
     };
+    *label = pattern(&segments);
     let Some(handler) = handler else {
         return ctx.error(405, messages::METHOD_NOT_ALLOWED);
     };
@@ -166,6 +187,7 @@ fn resolve<'a>(ctx: &'a Ctx, segments: &'a [&'a str], method: &str) -> Option<Op
     match (segments, method) {
         ([], "GET") => h(Box::new(|| info::root(ctx))),
         (["health"], "GET") => h(Box::new(|| info::health(ctx))),
+        (["metrics"], "GET") => h(Box::new(|| info::metrics(ctx))),
         (["devices"], "GET") => h(Box::new(|| info::list_devices(ctx))),
         (["devices"], "POST") => h(Box::new(|| devices::create(ctx))),
         (["devices", id], "GET") => h(Box::new(move || devices::show(ctx, id))),
@@ -193,7 +215,10 @@ fn resolve<'a>(ctx: &'a Ctx, segments: &'a [&'a str], method: &str) -> Option<Op
             h(Box::new(move || users::fingers(ctx, id, user)))
         }
         (["attendance", "all"], "GET") => h(Box::new(|| attendance::all_attendance(ctx))),
-        ([] | ["health"] | ["devices"] | ["devices", _] | ["attendance", "all"], _) => wrong,
+        (
+            [] | ["health"] | ["metrics"] | ["devices"] | ["devices", _] | ["attendance", "all"],
+            _,
+        ) => wrong,
         (["devices", _, "ping" | "attendance" | "info" | "time" | "sync-time" | "users"], _) => {
             wrong
         }
