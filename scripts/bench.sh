@@ -8,36 +8,20 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS="${1:-7}"
-cargo build --quiet --release
-BIN=target/release/zkserver
-work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
-trap cleanup EXIT
-
-start_sim() { # records -> prints port
-  "$BIN" simulate --port 0 --records "$1" --users 200 --att-format 40 > "$work/sim$1.out" 2>/dev/null &
-  pids+=($!)
-  for _ in $(seq 200); do grep -q "simulated terminal on" "$work/sim$1.out" && break; sleep 0.05; done
-  sed -n 's/.*simulated terminal on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$work/sim$1.out"
-}
+source scripts/lib.sh
 
 sizes=(1000 10000 100000)
 declare -A port
-echo "{" > "$work/devices.json"
+echo "{" > "$WORK/devices.json"
 sep=""
 for n in "${sizes[@]}"; do
-  port[$n]=$(start_sim "$n")
-  printf '%s"log%s": {"ip": "127.0.0.1", "port": %s, "timeout": 10, "name": "Bench %s"}\n' "$sep" "$n" "${port[$n]}" "$n" >> "$work/devices.json"
+  start_sim "port[$n]" --records "$n" --users 200 --att-format 40
+  printf '%s"log%s": {"ip": "127.0.0.1", "port": %s, "timeout": 10, "name": "Bench %s"}\n' "$sep" "$n" "${port[$n]}" "$n" >> "$WORK/devices.json"
   sep=","
 done
-echo "}" >> "$work/devices.json"
-
-"$BIN" --config "$work/devices.json" --host 127.0.0.1 --port 0 --log-level warn 2> "$work/server.err" &
-server=$!
-pids+=($server)
-for _ in $(seq 100); do grep -q "listening on" "$work/server.err" && break; sleep 0.05; done
-addr=$(sed -n 's/.*listening on http:\/\/\([0-9.:]*\).*/\1/p' "$work/server.err")
+echo "}" >> "$WORK/devices.json"
+start_server addr --config "$WORK/devices.json" --log-level warn
+server=$LAST_PID
 
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
@@ -47,10 +31,10 @@ for n in "${sizes[@]}"; do
   curl -s -o /dev/null "$url"   # warm-up
   http=()
   for _ in $(seq "$RUNS"); do
-    http+=("$(curl -s -o "$work/body.json" -w '%{time_total}' "$url" | awk '{printf "%.1f", $1 * 1000}')")
+    http+=("$(curl -s -o "$WORK/body.json" -w '%{time_total}' "$url" | awk '{printf "%.1f", $1 * 1000}')")
   done
-  bytes=$(stat -c %s "$work/body.json")
-  total=$(python3 -c "import json,sys; print(json.load(open('$work/body.json'))['total'])")
+  bytes=$(stat -c %s "$WORK/body.json")
+  total=$(python3 -c "import json,sys; print(json.load(open('$WORK/body.json'))['total'])")
   [ "$total" = "$n" ] || { echo "wrong total $total for $n"; exit 1; }
   bare=()
   for _ in $(seq "$RUNS"); do

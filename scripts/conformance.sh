@@ -12,12 +12,7 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 "$VENV/bin/pip" install --quiet --disable-pip-version-check "pyzk==0.9"
 
-cargo build --quiet --release
-BIN=target/release/zkserver
-work=$(mktemp -d)
-sim_pid=""
-cleanup() { [ -n "$sim_pid" ] && kill "$sim_pid" 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
+source scripts/lib.sh
 
 passed=0
 failed=0
@@ -25,21 +20,16 @@ run_case() { # transport format records users key user_format [extra simulator f
   local transport=$1 format=$2 records=$3 users=$4 key=$5 ufmt=$6
   shift 6
   local args=(--records "$records" --users "$users" --att-format "$format" --user-format "$ufmt" --comm-key "$key" --seed "$records" "$@")
-  "$BIN" simulate --port 0 "${args[@]}" --dump > "$work/dump.json"
-  "$BIN" simulate --port 0 "${args[@]}" > "$work/sim.out" 2> "$work/sim.err" &
-  sim_pid=$!
-  for _ in $(seq 100); do grep -q "simulated terminal on" "$work/sim.out" 2>/dev/null && break; sleep 0.05; done
+  "$BIN" simulate --port 0 "${args[@]}" --dump > "$WORK/dump.json"
   local port
-  port=$(sed -n 's/.*simulated terminal on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$work/sim.out")
+  start_sim port "${args[@]}"
   printf '%-4s %2s-byte records=%-6s users=%-4s user-format=%s %-15s: ' "$transport" "$format" "$records" "$users" "$ufmt" "$*"
-  if "$VENV/bin/python" scripts/conformance.py "$port" "$key" "$transport" "$work/dump.json"; then
+  if "$VENV/bin/python" scripts/conformance.py "$port" "$key" "$transport" "$WORK/dump.json"; then
     passed=$((passed + 1))
   else
     failed=$((failed + 1))
   fi
-  kill "$sim_pid" 2>/dev/null || true
-  wait "$sim_pid" 2>/dev/null || true
-  sim_pid=""
+  stop "$LAST_PID"
 }
 
 # pyzk 0.9 reassembles multi-frame TCP chunks with one recv() per 1008-byte
@@ -64,26 +54,19 @@ run_case tcp 40 3000 50 0 72 --always-auth --single-frame
 api_user_case() { # transport user_format
   local transport=$1 ufmt=$2 udp=false
   [ "$transport" = udp ] && udp=true
-  "$BIN" simulate --port 0 --records 20 --users 5 --user-format "$ufmt" > "$work/sim.out" 2> "$work/sim.err" &
-  sim_pid=$!
-  for _ in $(seq 100); do grep -q "simulated terminal on" "$work/sim.out" 2>/dev/null && break; sleep 0.05; done
-  local port
-  port=$(sed -n 's/.*simulated terminal on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$work/sim.out")
-  printf '{"t": {"ip": "127.0.0.1", "port": %s, "force_udp": %s}}\n' "$port" "$udp" > "$work/devices.json"
-  "$BIN" --config "$work/devices.json" --host 127.0.0.1 --port 0 --allow-open-writes 2> "$work/server.err" &
-  local server_pid=$!
-  for _ in $(seq 100); do grep -q "listening on" "$work/server.err" && break; sleep 0.05; done
-  local addr
-  addr=$(sed -n 's/.*listening on http:\/\/\([0-9.:]*\).*/\1/p' "$work/server.err")
+  local port addr sim
+  start_sim port --records 20 --users 5 --user-format "$ufmt"
+  sim=$LAST_PID
+  printf '{"t": {"ip": "127.0.0.1", "port": %s, "force_udp": %s}}\n' "$port" "$udp" > "$WORK/devices.json"
+  start_server addr --config "$WORK/devices.json" --allow-open-writes
   printf '%-4s API-created user, %s-byte users: ' "$transport" "$ufmt"
   if "$VENV/bin/python" scripts/conformance.py --api-user "$port" "$transport" "$addr" "$ufmt"; then
     passed=$((passed + 1))
   else
     failed=$((failed + 1))
   fi
-  kill "$server_pid" "$sim_pid" 2>/dev/null || true
-  wait "$server_pid" "$sim_pid" 2>/dev/null || true
-  sim_pid=""
+  stop "$LAST_PID"
+  stop "$sim"
 }
 for transport in tcp udp; do
   for ufmt in 72 28; do

@@ -9,19 +9,12 @@ if ! command -v nginx >/dev/null 2>&1 || ! command -v openssl >/dev/null 2>&1; t
   echo "nginx test skipped: install nginx and openssl (apt-get install nginx openssl)"
   exit 0
 fi
-cargo build --quiet --release
-BIN=target/release/zkserver
-dir=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$dir"; }
-trap cleanup EXIT
+source scripts/lib.sh
+dir=$WORK
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-"$BIN" --demo --host 127.0.0.1 --port 0 --log-level warn 2> "$dir/zk.err" &
-pids+=($!)
-for _ in $(seq 100); do grep -q "listening on" "$dir/zk.err" && break; sleep 0.05; done
-backend=$(sed -n 's/.*listening on http:\/\/\([0-9.:]*\).*/\1/p' "$dir/zk.err")
+start_server backend --demo --log-level warn
 
 openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj "/CN=localhost" \
   -keyout "$dir/key.pem" -out "$dir/cert.pem" 2>/dev/null
@@ -54,7 +47,7 @@ http {
 CONF
 nginx -t -c "$dir/nginx.conf" -p "$dir" 2>&1 | tail -1
 nginx -c "$dir/nginx.conf" -p "$dir" &
-pids+=($!)
+PIDS+=($!)
 for _ in $(seq 100); do python3 -c "import socket; socket.create_connection(('127.0.0.1', $tls_port), 1)" 2>/dev/null && break; sleep 0.05; done
 
 echo "nginx (TLS on 127.0.0.1:$tls_port) -> zkserver on $backend; hostile clients vs a legitimate one:"

@@ -9,15 +9,9 @@ use common::*;
 use zkserver::sim::{Faults, SimConfig};
 
 fn slow(seed: u64) -> SimConfig {
-    let faults = Faults {
-        latency: Duration::from_millis(1),
-        ..Faults::default()
-    };
     SimConfig {
-        records: 2000,
         seed,
-        faults,
-        ..SimConfig::default()
+        ..slow_sim(2000, Duration::from_millis(1))
     }
 }
 
@@ -149,21 +143,9 @@ fn requests_to_two_devices_overlap_in_time() {
 
 #[test]
 fn busy_device_answers_503_after_the_lock_timeout() {
-    let faults = Faults {
-        latency: Duration::from_millis(3),
-        ..Faults::default()
-    };
+    let sim = slow_sim(3000, Duration::from_millis(3));
     let env = start_with(
-        vec![(
-            "principal",
-            "Entrada Principal",
-            SimConfig {
-                records: 3000,
-                faults,
-                ..SimConfig::default()
-            },
-            Link::default(),
-        )],
+        vec![("principal", "Entrada Principal", sim, Link::default())],
         vec![],
         Duration::from_millis(200),
     );

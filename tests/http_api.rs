@@ -264,11 +264,17 @@ fn errors_are_json_with_spanish_messages() {
 #[test]
 fn metrics_in_prometheus_format() {
     let env = env();
-    get(&format!("{}/devices/principal/attendance?limit=1", env.base));
+    get(&format!(
+        "{}/devices/principal/attendance?limit=1",
+        env.base
+    ));
     get(&format!("{}/devices/nope/attendance", env.base));
     let resp = raw(&format!("{}/metrics", env.base));
     assert_eq!(resp.status_code, 200);
-    assert_eq!(resp.headers["content-type"], "text/plain; version=0.0.4; charset=utf-8");
+    assert_eq!(
+        resp.headers["content-type"],
+        "text/plain; version=0.0.4; charset=utf-8"
+    );
     let text = resp.as_str().unwrap();
     for needle in [
         "# TYPE zkserver_requests_total counter",

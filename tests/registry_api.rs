@@ -306,23 +306,9 @@ fn ping_reports_time_or_503() {
 
 #[test]
 fn deleting_a_device_in_use_is_safe() {
-    let faults = zkserver::sim::Faults {
-        latency: std::time::Duration::from_millis(2),
-        ..Default::default()
-    };
-    let env = start_app(
-        vec![(
-            "principal",
-            "Entrada Principal",
-            SimConfig {
-                records: 3000,
-                faults,
-                ..SimConfig::default()
-            },
-            Link::default(),
-        )],
-        vec![],
-        |app| app.security.allow_open_writes = true,
+    let env = single(
+        slow_sim(3000, std::time::Duration::from_millis(2)),
+        Link::default(),
     );
     let url = format!("{}/devices/principal/attendance", env.base);
     let download = std::thread::spawn(move || get(&url));

@@ -14,6 +14,20 @@ use zkserver::registry::{DeviceConfig, Registry};
 use zkserver::server::Server;
 use zkserver::sim::{SimConfig, Simulator};
 
+/// A simulated terminal with `records` punches that waits `latency` before
+/// every packet (so conversations take measurable time).
+pub fn slow_sim(records: usize, latency: Duration) -> SimConfig {
+    let faults = zkserver::sim::Faults {
+        latency,
+        ..Default::default()
+    };
+    SimConfig {
+        records,
+        faults,
+        ..SimConfig::default()
+    }
+}
+
 /// How the server is told to reach one simulated terminal.
 #[derive(Clone)]
 pub struct Link {
