@@ -288,11 +288,6 @@ impl Session {
         Ok(s)
     }
 
-    /// The options this session was opened with.
-    pub fn options(&self) -> &ConnectOptions {
-        &self.opts
-    }
-
     fn next_reply_id(&mut self) -> u16 {
         // pyzk/node wrap rule: after 65534 comes 0.
         self.reply_id = if self.reply_id >= 65534 {

@@ -1,63 +1,7 @@
-//! Small codecs shared by the client and the simulator: a checked byte
-//! `Reader`, the packed ZK time, and the comm-key token.
+//! Small codecs shared by the client and the simulator: checked integer
+//! reads, the packed ZK time, and the comm-key token.
 
 use std::fmt;
-
-/// A cursor over bytes whose every read is bounds-checked; errors name the
-/// field that was missing.
-pub struct Reader<'a> {
-    bytes: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> Reader<'a> {
-    /// Starts reading at the beginning of `bytes`.
-    pub fn new(bytes: &'a [u8]) -> Self {
-        Reader { bytes, pos: 0 }
-    }
-
-    /// Takes the next `n` bytes.
-    pub fn take(&mut self, n: usize, field: &'static str) -> Result<&'a [u8], String> {
-        let end = self.pos.checked_add(n).filter(|e| *e <= self.bytes.len());
-        match end {
-            Some(end) => {
-                let s = &self.bytes[self.pos..end];
-                self.pos = end;
-                Ok(s)
-            }
-            None => Err(format!(
-                "faltan bytes para '{field}' (se necesitan {n}, quedan {})",
-                self.rest_len()
-            )),
-        }
-    }
-
-    /// Next byte.
-    pub fn u8(&mut self, field: &'static str) -> Result<u8, String> {
-        Ok(self.take(1, field)?[0])
-    }
-
-    /// Next little-endian u16.
-    pub fn u16(&mut self, field: &'static str) -> Result<u16, String> {
-        match self.take(2, field)? {
-            [a, b] => Ok(u16::from_le_bytes([*a, *b])),
-            _ => unreachable!("take returned the requested length"),
-        }
-    }
-
-    /// Next little-endian u32.
-    pub fn u32(&mut self, field: &'static str) -> Result<u32, String> {
-        match self.take(4, field)? {
-            [a, b, c, d] => Ok(u32::from_le_bytes([*a, *b, *c, *d])),
-            _ => unreachable!("take returned the requested length"),
-        }
-    }
-
-    /// Bytes not read yet.
-    pub fn rest_len(&self) -> usize {
-        self.bytes.len() - self.pos
-    }
-}
 
 /// Little-endian u32 at `offset`, if the slice is long enough.
 pub fn u32_at(bytes: &[u8], offset: usize) -> Option<u32> {
@@ -279,11 +223,8 @@ mod tests {
     }
 
     #[test]
-    fn reader_reports_missing_field() {
-        let mut r = Reader::new(&[1, 0, 2]);
-        assert_eq!(r.u16("uid").unwrap(), 1);
-        let err = r.u32("time").unwrap_err();
-        assert!(err.contains("time"), "{err}");
+    fn integer_reads_are_checked() {
+        assert_eq!(u16_at(&[1, 0, 2], 0), Some(1));
         assert_eq!(u32_at(&[1, 2, 3], 0), None);
         assert_eq!(u16_at(&[1, 2], usize::MAX), None);
     }

@@ -248,21 +248,6 @@ pub fn parse_tcp_frame(buf: &[u8]) -> Result<Option<(Packet, usize)>, WireError>
     }
 }
 
-/// Length of the frame announced by a complete 8-byte TCP prefix (for readers
-/// that want to size their buffer); validates magic and bounds.
-pub fn tcp_frame_len(prefix: &[u8; 8]) -> Result<usize, WireError> {
-    let magic = [prefix[0], prefix[1], prefix[2], prefix[3]];
-    if magic != TCP_MAGIC {
-        return Err(WireError::BadMagic(magic));
-    }
-    let length = u32::from_le_bytes([prefix[4], prefix[5], prefix[6], prefix[7]]);
-    let len = length as usize;
-    if !(HEADER_LEN..=MAX_TCP_FRAME).contains(&len) {
-        return Err(WireError::BadLength(length));
-    }
-    Ok(len)
-}
-
 /// Decodes a hex string with optional spaces and `|` separators (test helper,
 /// also used by the simulator's fixtures).
 pub fn hex(s: &str) -> Vec<u8> {
