@@ -275,3 +275,67 @@ fn one_failing_device_does_not_fail_attendance_all() {
     assert_eq!(got, want);
     assert!(!env.sims[0].is_disabled() && !env.sims[1].is_disabled());
 }
+
+/// A loopback port whose accept queue is full: connection attempts get no
+/// answer at all, like an unroutable address (without leaving loopback).
+fn black_hole() -> (i32, u16, Vec<std::net::TcpStream>) {
+    // SAFETY: plain socket calls on a descriptor this function owns.
+    unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0);
+        assert!(fd >= 0);
+        let mut addr: libc::sockaddr_in = std::mem::zeroed();
+        addr.sin_family = libc::AF_INET as libc::sa_family_t;
+        addr.sin_addr.s_addr = u32::from_ne_bytes([127, 0, 0, 1]);
+        let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+        assert_eq!(
+            libc::bind(fd, &addr as *const _ as *const libc::sockaddr, len),
+            0
+        );
+        assert_eq!(libc::listen(fd, 0), 0);
+        let mut bound: libc::sockaddr_in = std::mem::zeroed();
+        let mut blen = len;
+        libc::getsockname(fd, &mut bound as *mut _ as *mut libc::sockaddr, &mut blen);
+        let port = u16::from_be(bound.sin_port);
+        // Fill the queue; later SYNs are dropped.
+        let mut fillers = Vec::new();
+        for _ in 0..4 {
+            if let Ok(s) = std::net::TcpStream::connect_timeout(
+                &format!("127.0.0.1:{port}").parse().unwrap(),
+                Duration::from_millis(200),
+            ) {
+                fillers.push(s);
+            }
+        }
+        (fd, port, fillers)
+    }
+}
+
+#[test]
+fn unanswered_connect_is_a_connect_timeout_within_about_the_timeout() {
+    let (fd, port, _fillers) = black_hole();
+    let dead = device_config(
+        "Sin respuesta",
+        port,
+        &Link {
+            timeout: 1.0,
+            ..Link::default()
+        },
+    );
+    let env = start_with(
+        vec![],
+        vec![("principal".into(), dead)],
+        Duration::from_secs(30),
+    );
+    let started = Instant::now();
+    let (status, body) = get(&format!("{}/devices/principal/attendance", env.base));
+    let took = started.elapsed();
+    assert_eq!(status, 500);
+    let msg = body["error"].as_str().unwrap();
+    assert!(
+        msg.starts_with("Tiempo de espera agotado al conectar con 'principal' (127.0.0.1:"),
+        "{msg}"
+    );
+    assert!(took < Duration::from_secs(3), "took {took:?}");
+    // SAFETY: closing the descriptor black_hole opened.
+    unsafe { libc::close(fd) };
+}

@@ -121,10 +121,14 @@ pub fn handle(app: &App, req: &Request) -> Response {
         }
     };
     crate::metrics::global().request(&label, resp.status_code);
-    let peer = req
+    let mut peer = req
         .header(front::PEER_HEADER)
         .map(str::to_string)
         .unwrap_or_else(|| req.remote_addr().to_string());
+    // Behind nginx the peer is the proxy; show who it forwarded for.
+    if let Some(forwarded) = req.header("X-Forwarded-For") {
+        peer = format!("{} (via {peer})", forwarded.trim());
+    }
     log::info!(
         "{} {} {} -> {} in {:?}",
         peer,
