@@ -45,7 +45,7 @@ pub fn device_attendance(ctx: &Ctx, id: &str) -> Response {
     };
     match download(ctx, &device) {
         Ok(records) => {
-            let rows = select(&records, 0, &query);
+            let rows = select(records, 0, &query);
             respond(
                 ctx,
                 &query,
@@ -82,13 +82,7 @@ pub fn all_attendance(ctx: &Ctx) -> Response {
     let mut errors = Vec::new();
     for (i, (device, result)) in devices.iter().zip(results).enumerate() {
         match result {
-            Ok(records) => rows.extend(records.iter().filter(|rec| query.matches(rec)).map(
-                |rec| Row {
-                    key: rec.time.sort_key(),
-                    rec: rec.clone(),
-                    device: i as u16,
-                },
-            )),
+            Ok(records) => rows.extend(select(records, i as u16, &query)),
             Err(e) => errors.push((device.id.clone(), messages::device_error(device, &e))),
         }
     }
@@ -99,17 +93,28 @@ pub fn all_attendance(ctx: &Ctx) -> Response {
     respond(ctx, &query, newest_first(rows), names, Some(errors))
 }
 
-/// Filters and tags one device's records.
-fn select(records: &[Attendance], device: u16, query: &AttendanceQuery) -> Vec<Row> {
-    let rows = records
-        .iter()
-        .filter(|rec| query.matches(rec))
-        .map(|rec| Row {
-            key: rec.time.sort_key(),
-            rec: rec.clone(),
-            device,
-        })
-        .collect();
+/// Filters and tags one device's records, newest first. Records are moved
+/// when this request is their only user, cloned when a shared download is
+/// still being read by others.
+fn select(records: Arc<Vec<Attendance>>, device: u16, query: &AttendanceQuery) -> Vec<Row> {
+    let row = |rec: Attendance| Row {
+        key: rec.time.sort_key(),
+        rec,
+        device,
+    };
+    let rows = match Arc::try_unwrap(records) {
+        Ok(owned) => owned
+            .into_iter()
+            .filter(|r| query.matches(r))
+            .map(row)
+            .collect(),
+        Err(shared) => shared
+            .iter()
+            .filter(|r| query.matches(r))
+            .cloned()
+            .map(row)
+            .collect(),
+    };
     newest_first(rows)
 }
 

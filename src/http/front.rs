@@ -271,6 +271,7 @@ fn connect_backend(
                 match from_backend.read(&mut buf) {
                     Ok(0) | Err(_) => break,
                     Ok(n) => {
+                        quick_ack(&from_backend);
                         if to_client.write_all(&buf[..n]).is_err() {
                             // The client is gone: stop the server's side too.
                             let _ = from_backend.shutdown(Shutdown::Both);
@@ -282,6 +283,31 @@ fn connect_backend(
             let _ = to_client.shutdown(Shutdown::Write);
         })?;
     Ok((stream, pump))
+}
+
+/// Asks the kernel to acknowledge received data at once. tiny_http writes
+/// chunked bodies as small pieces without TCP_NODELAY; with delayed ACKs on
+/// our side, Nagle's algorithm held each piece up to 40 ms (a 1.8 MB response
+/// took 55 ms instead of 12). The flag does not stick, so it is set after
+/// every read.
+#[allow(unsafe_code)]
+fn quick_ack(stream: &TcpStream) {
+    use std::os::fd::AsRawFd;
+    let one: libc::c_int = 1;
+    // SAFETY: setsockopt on a socket this stream owns, with a pointer to a
+    // live c_int and its exact size.
+    let rc = unsafe {
+        libc::setsockopt(
+            stream.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_QUICKACK,
+            (&one as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        log::debug!("TCP_QUICKACK failed: {}", io::Error::last_os_error());
+    }
 }
 
 /// Value of `X-Zk-Peer` that marks the front's own probe request.
