@@ -78,6 +78,22 @@ impl Ctx<'_> {
         })
     }
 
+    /// Runs `work` on `device` under its lock (see `ops::run`) and answers
+    /// `ok(value)`, or the failure's JSON error.
+    pub fn operate<T>(
+        &self,
+        device: &Device,
+        mode: crate::ops::Mode,
+        what: &str,
+        work: impl FnOnce(&mut crate::zk::Session) -> Result<T, OpError>,
+        ok: impl FnOnce(T) -> Response,
+    ) -> Response {
+        match crate::ops::run(device, self.app.lock_timeout, mode, what, work) {
+            Ok(value) => ok(value),
+            Err(e) => self.device_failure(device, &e),
+        }
+    }
+
     /// The response for a failed device operation: 503 when busy, 500 for
     /// a terminal failure, the rejection's own status otherwise.
     pub fn device_failure(&self, device: &Device, err: &OpError) -> Response {

@@ -5,7 +5,7 @@ use serde_json::json;
 
 use super::body::{self, Fields};
 use super::Ctx;
-use crate::ops::{self, Mode, OpError};
+use crate::ops::{Mode, OpError};
 use crate::zk::codec::parse_timestamp;
 use crate::zk::ZkTime;
 
@@ -15,33 +15,35 @@ pub fn info(ctx: &Ctx, id: &str) -> Response {
         Ok(d) => d,
         Err(r) => return r,
     };
-    let result = ops::run(&device, ctx.app.lock_timeout, Mode::Disabled, "info", |s| {
-        let firmware = s.firmware_version()?;
-        let serial = s.option("~SerialNumber")?;
-        let platform = s.option("~Platform")?;
-        let name = s.option("~DeviceName")?;
-        let sizes = s.sizes()?;
-        let time = s.get_time()?;
-        Ok(json!({
-            "id": device.id,
-            "name": device.config.name,
-            "ip": device.config.ip,
-            "serialnumber": serial,
-            "device_name": name,
-            "platform": platform,
-            "firmware_version": firmware,
-            "users_count": sizes.users,
-            "device_time": time.to_string(),
-            "records_count": sizes.records,
-            "records_capacity": sizes.records_cap,
-            "users_capacity": sizes.users_cap,
-            "fingers_count": sizes.fingers,
-        }))
-    });
-    match result {
-        Ok(data) => ctx.json(200, &json!({"success": true, "data": data})),
-        Err(e) => ctx.device_failure(&device, &e),
-    }
+    ctx.operate(
+        &device,
+        Mode::Disabled,
+        "info",
+        |s| {
+            let firmware = s.firmware_version()?;
+            let serial = s.option("~SerialNumber")?;
+            let platform = s.option("~Platform")?;
+            let name = s.option("~DeviceName")?;
+            let sizes = s.sizes()?;
+            let time = s.get_time()?;
+            Ok(json!({
+                "id": device.id,
+                "name": device.config.name,
+                "ip": device.config.ip,
+                "serialnumber": serial,
+                "device_name": name,
+                "platform": platform,
+                "firmware_version": firmware,
+                "users_count": sizes.users,
+                "device_time": time.to_string(),
+                "records_count": sizes.records,
+                "records_capacity": sizes.records_cap,
+                "users_capacity": sizes.users_cap,
+                "fingers_count": sizes.fingers,
+            }))
+        },
+        |data| ctx.json(200, &json!({"success": true, "data": data})),
+    )
 }
 
 /// `GET /devices/{id}/time` (lock).
@@ -50,19 +52,18 @@ pub fn time(ctx: &Ctx, id: &str) -> Response {
         Ok(d) => d,
         Err(r) => return r,
     };
-    match ops::run(
+    ctx.operate(
         &device,
-        ctx.app.lock_timeout,
         Mode::Plain,
         "get time",
         |s| Ok(s.get_time()?),
-    ) {
-        Ok(t) => ctx.json(
-            200,
-            &json!({"success": true, "device_id": id, "device_time": t.to_string()}),
-        ),
-        Err(e) => ctx.device_failure(&device, &e),
-    }
+        |t| {
+            ctx.json(
+                200,
+                &json!({"success": true, "device_id": id, "device_time": t.to_string()}),
+            )
+        },
+    )
 }
 
 /// `POST /devices/{id}/sync-time` (lock): the server's local time, or the
@@ -89,9 +90,8 @@ pub fn sync_time(ctx: &Ctx, id: &str) -> Response {
         },
         Err(msg) => return ctx.error(400, &msg),
     };
-    let result = ops::run(
+    ctx.operate(
         &device,
-        ctx.app.lock_timeout,
         Mode::Plain,
         "sync time",
         |s| {
@@ -103,13 +103,8 @@ pub fn sync_time(ctx: &Ctx, id: &str) -> Response {
                 log::debug!("REFRESHDATA after SET_TIME failed: {e}");
             }
             Ok::<_, OpError>(t)
-        },
-    );
-    match result {
-        Ok(t) => ctx.json(
+        }, |t| ctx.json(
             200,
             &json!({"success": true, "message": format!("[{id}] Hora sincronizada."), "device_time": t.to_string()}),
-        ),
-        Err(e) => ctx.device_failure(&device, &e),
-    }
+        ))
 }

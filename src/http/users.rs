@@ -6,7 +6,7 @@ use serde_json::{json, Map, Value};
 
 use super::body::{self, Fields};
 use super::Ctx;
-use crate::ops::{self, Mode, OpError};
+use crate::ops::{Mode, OpError};
 use crate::registry::Device;
 use crate::text::Encoding;
 use crate::zk::records::User;
@@ -169,14 +169,12 @@ pub fn list(ctx: &Ctx, id: &str) -> Response {
         Err(r) => return r,
     };
     let enc = encoding(&device);
-    match ops::run(
+    ctx.operate(
         &device,
-        ctx.app.lock_timeout,
         Mode::Disabled,
         "read users",
         |s| Ok(s.users()?.0),
-    ) {
-        Ok(users) => {
+        |users| {
             let data: Vec<Value> = users
                 .iter()
                 .map(|u| {
@@ -188,9 +186,8 @@ pub fn list(ctx: &Ctx, id: &str) -> Response {
                 200,
                 &json!({"success": true, "total": data.len(), "data": data}),
             )
-        }
-        Err(e) => ctx.device_failure(&device, &e),
-    }
+        },
+    )
 }
 
 /// `POST /devices/{id}/users` (lock, disable).
@@ -208,9 +205,8 @@ pub fn create(ctx: &Ctx, id: &str) -> Response {
     };
     let enc = encoding(&device);
     let udp = device.config.force_udp;
-    let result = ops::run(
+    ctx.operate(
         &device,
-        ctx.app.lock_timeout,
         Mode::Disabled,
         "create user",
         |s| {
@@ -241,15 +237,14 @@ pub fn create(ctx: &Ctx, id: &str) -> Response {
             s.write_user(&user, size)?;
             Ok(uid)
         },
-    );
-    match result {
-        Ok(uid) => ctx.json(
-            200,
-            &json!({"success": true, "message": "Usuario registrado.",
+        |uid| {
+            ctx.json(
+                200,
+                &json!({"success": true, "message": "Usuario registrado.",
                     "data": {"user_id": user_id, "name": name, "device_id": id, "uid": uid}}),
-        ),
-        Err(e) => ctx.device_failure(&device, &e),
-    }
+            )
+        },
+    )
 }
 
 /// `PUT /devices/{id}/users/{user_id}` (lock, disable).
@@ -263,9 +258,8 @@ pub fn update(ctx: &Ctx, id: &str, user_id: &str) -> Response {
         Err(msg) => return ctx.error(400, &msg),
     };
     let enc = encoding(&device);
-    let result = ops::run(
+    ctx.operate(
         &device,
-        ctx.app.lock_timeout,
         Mode::Disabled,
         "update user",
         |s| {
@@ -274,14 +268,13 @@ pub fn update(ctx: &Ctx, id: &str, user_id: &str) -> Response {
             s.write_user(&user, size)?;
             Ok(())
         },
-    );
-    match result {
-        Ok(()) => ctx.json(
-            200,
-            &json!({"success": true, "message": format!("Usuario '{user_id}' actualizado.")}),
-        ),
-        Err(e) => ctx.device_failure(&device, &e),
-    }
+        |()| {
+            ctx.json(
+                200,
+                &json!({"success": true, "message": format!("Usuario '{user_id}' actualizado.")}),
+            )
+        },
+    )
 }
 
 /// `DELETE /devices/{id}/users/{user_id}` (lock, disable).
@@ -290,9 +283,8 @@ pub fn delete(ctx: &Ctx, id: &str, user_id: &str) -> Response {
         Ok(d) => d,
         Err(r) => return r,
     };
-    let result = ops::run(
+    ctx.operate(
         &device,
-        ctx.app.lock_timeout,
         Mode::Disabled,
         "delete user",
         |s| {
@@ -300,14 +292,13 @@ pub fn delete(ctx: &Ctx, id: &str, user_id: &str) -> Response {
             s.delete_user(user.uid)?;
             Ok(())
         },
-    );
-    match result {
-        Ok(()) => ctx.json(
-            200,
-            &json!({"success": true, "message": format!("Usuario '{user_id}' eliminado.")}),
-        ),
-        Err(e) => ctx.device_failure(&device, &e),
-    }
+        |()| {
+            ctx.json(
+                200,
+                &json!({"success": true, "message": format!("Usuario '{user_id}' eliminado.")}),
+            )
+        },
+    )
 }
 
 /// `POST /devices/{id}/users/{user_id}/enroll-finger` (lock, disable): the
@@ -322,9 +313,8 @@ pub fn enroll(ctx: &Ctx, id: &str, user_id: &str) -> Response {
         Ok(f) => f.unwrap_or(0) as u8,
         Err(_) => return ctx.error(400, "finger_index debe ser 0-9."),
     };
-    let result = ops::run(
+    ctx.operate(
         &device,
-        ctx.app.lock_timeout,
         Mode::Plain,
         "start enroll",
         |s| {
@@ -337,17 +327,16 @@ pub fn enroll(ctx: &Ctx, id: &str, user_id: &str) -> Response {
             s.start_enroll(user_id, finger)?;
             Ok(())
         },
-    );
-    match result {
-        Ok(()) => ctx.json(
-            200,
-            &json!({"success": true,
+        |()| {
+            ctx.json(
+                200,
+                &json!({"success": true,
                     "message": "Modo enrolamiento activado. El usuario debe poner el dedo 3 veces.",
                     "data": {"user_id": user_id, "device_id": id, "finger_index": finger,
                              "finger_name": FINGER_NAMES[usize::from(finger)]}}),
-        ),
-        Err(e) => ctx.device_failure(&device, &e),
-    }
+            )
+        },
+    )
 }
 
 /// `GET /devices/{id}/users/{user_id}/fingers` (lock, disable).
@@ -357,19 +346,15 @@ pub fn fingers(ctx: &Ctx, id: &str, user_id: &str) -> Response {
         Err(r) => return r,
     };
     let enc = encoding(&device);
-    let result = ops::run(
+    ctx.operate(
         &device,
-        ctx.app.lock_timeout,
         Mode::Disabled,
         "read fingers",
         |s| {
             let (user, _, _) = find_user(s, user_id)?;
             let templates = s.templates()?;
             Ok((user, templates))
-        },
-    );
-    match result {
-        Ok((user, templates)) => {
+        }, |(user, templates)| {
             let mut mine: Vec<_> = templates.iter().filter(|t| t.uid == user.uid).collect();
             mine.sort_by_key(|t| t.finger);
             let data: Vec<Value> = mine
@@ -385,9 +370,7 @@ pub fn fingers(ctx: &Ctx, id: &str, user_id: &str) -> Response {
                 &json!({"success": true, "user_id": user_id, "name": display_name(&user, enc), "device_id": id,
                         "total_fingers": data.len(), "data": data}),
             )
-        }
-        Err(e) => ctx.device_failure(&device, &e),
-    }
+        })
 }
 
 #[cfg(test)]
