@@ -144,6 +144,9 @@ struct SimulateArgs {
     /// Fault: answer ACK_ERROR to this command code (e.g. 1503).
     #[arg(long)]
     ack_error: Option<u16>,
+    /// Fault: never answer this command code (e.g. 1503, like firmware without it).
+    #[arg(long)]
+    no_reply_to: Option<u16>,
     /// Fault: drop every n-th UDP datagram.
     #[arg(long, default_value_t = 0)]
     udp_drop_every: u32,
@@ -323,6 +326,7 @@ fn simulate(a: SimulateArgs) -> Result<(), String> {
             stall: a.stall_secs.map(Duration::from_secs_f64),
             close_mid_transfer: a.close_mid_transfer,
             ack_error_for: a.ack_error,
+            no_reply_to: a.no_reply_to,
             udp_drop_every: a.udp_drop_every,
             udp_duplicate_every: a.udp_duplicate_every,
             count_skew: a.count_skew,

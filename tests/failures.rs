@@ -339,3 +339,46 @@ fn unanswered_connect_is_a_connect_timeout_within_about_the_timeout() {
     // SAFETY: closing the descriptor black_hole opened.
     unsafe { libc::close(fd) };
 }
+
+#[test]
+fn an_empty_log_is_empty_even_when_the_terminal_will_not_prepare_it() {
+    for faults in [
+        Faults {
+            ack_error_for: Some(cmd::PREPARE_BUFFER),
+            ..Faults::default()
+        },
+        Faults {
+            no_reply_to: Some(cmd::PREPARE_BUFFER),
+            ..Faults::default()
+        },
+    ] {
+        for udp in [false, true] {
+            let env = single(
+                SimConfig {
+                    records: 0,
+                    faults: faults.clone(),
+                    ..sim(0)
+                },
+                Link {
+                    udp,
+                    timeout: 1.0,
+                    ..Link::default()
+                },
+            );
+            let (status, body) = get(&format!("{}/devices/principal/attendance", env.base));
+            assert_eq!((status, body["total"].as_u64()), (200, Some(0)), "{body}");
+            env.sims[0].wait_idle(Duration::from_secs(5));
+            assert!(!env.sims[0].is_disabled());
+        }
+    }
+    // With records the same silence is a timeout, reported as such.
+    let env = with_fault(
+        Faults {
+            no_reply_to: Some(cmd::PREPARE_BUFFER),
+            ..Faults::default()
+        },
+        false,
+        1.0,
+    );
+    assert_fails_enabled(&env, "Tiempo de espera agotado al comunicarse");
+}

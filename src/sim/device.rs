@@ -120,6 +120,9 @@ impl Device {
         if !conn.authed {
             return Reply::one(ack(cmd::ACK_UNAUTH, Vec::new()));
         }
+        if faults.no_reply_to == Some(p.command) {
+            return Reply::none();
+        }
         if faults.ack_error_for == Some(p.command) {
             return Reply::one(ack(cmd::ACK_ERROR, Vec::new()));
         }

@@ -39,6 +39,8 @@ pub struct Faults {
     pub close_mid_transfer: bool,
     /// Answer ACK_ERROR to this command code.
     pub ack_error_for: Option<u16>,
+    /// Never answer this command code (firmware without it, pyzk#79).
+    pub no_reply_to: Option<u16>,
     /// Drop every n-th outgoing UDP datagram (0 = never).
     pub udp_drop_every: u32,
     /// Send every n-th outgoing UDP datagram twice (0 = never).

@@ -517,6 +517,21 @@ impl Session {
         Ok(out)
     }
 
+    /// Buffered read of a table the counters say holds `count` entries. The
+    /// table is read even at 0 (the counter may be stale), but some firmware
+    /// refuses, or never answers, a buffered read of an empty table: with a
+    /// count of 0 that means "no data" (`None`), not a failure.
+    fn read_table(&mut self, inner: u16, fct: u32, count: u32) -> Result<Option<Vec<u8>>> {
+        match self.read_dataset(inner, fct) {
+            Ok(data) => Ok(Some(data)),
+            Err(e @ (Error::Device { .. } | Error::Timeout(_))) if count == 0 => {
+                log::info!("empty table ({} {fct}) not read: {e}", cmd::name(inner));
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// Reads `len` bytes at `offset` of the prepared buffer into `out`. Over
     /// UDP a failed exchange is retried for the bytes still missing, so lost
     /// datagrams cost a partial re-read; only attempts that bring nothing new
@@ -658,7 +673,9 @@ impl Session {
     /// Reads and parses users (28- or 72-byte records). `count_hint` is the
     /// user count from GET_FREE_SIZES.
     pub fn read_users(&mut self, count_hint: u32) -> Result<(Vec<User>, usize)> {
-        let data = self.read_dataset(cmd::USERTEMP_RRQ, 5)?;
+        let Some(data) = self.read_table(cmd::USERTEMP_RRQ, 5, count_hint)? else {
+            return Ok((Vec::new(), 0));
+        };
         let (body, mismatch) = records::dataset_body(&data).map_err(Error::Protocol)?;
         if let Some(announced) = mismatch {
             log::warn!(
@@ -673,12 +690,7 @@ impl Session {
     /// Reads all users, with the record size the terminal uses (28 or 72).
     pub fn users(&mut self) -> Result<(Vec<User>, usize)> {
         let sizes = self.sizes()?;
-        match self.read_users(sizes.users) {
-            Ok(r) => Ok(r),
-            // Some firmware refuses a buffered read of an empty table.
-            Err(Error::Device { .. }) if sizes.users == 0 => Ok((Vec::new(), 0)),
-            Err(e) => Err(e),
-        }
+        self.read_users(sizes.users)
     }
 
     /// Writes (creates or replaces, by uid) a user in the given layout, then
@@ -697,10 +709,8 @@ impl Session {
     /// Reads every fingerprint template entry.
     pub fn templates(&mut self) -> Result<Vec<Template>> {
         let sizes = self.sizes()?;
-        let data = match self.read_dataset(cmd::DB_RRQ, 2) {
-            Ok(d) => d,
-            Err(Error::Device { .. }) if sizes.fingers == 0 => return Ok(Vec::new()),
-            Err(e) => return Err(e),
+        let Some(data) = self.read_table(cmd::DB_RRQ, 2, sizes.fingers)? else {
+            return Ok(Vec::new());
         };
         let (body, _) = records::dataset_body(&data).map_err(Error::Protocol)?;
         records::parse_templates(body).map_err(Error::Protocol)
@@ -728,16 +738,11 @@ impl Session {
     /// read when the record format carries uids instead of user ids (8 bytes).
     pub fn read_attendance(&mut self) -> Result<AttendanceLog> {
         let sizes = self.sizes()?;
-        let data = match self.read_dataset(cmd::ATTLOG_RRQ, 0) {
-            Ok(d) => d,
-            // Some firmware refuses a buffered read of an empty log.
-            Err(Error::Device { .. }) if sizes.records == 0 => {
-                return Ok(AttendanceLog {
-                    record_size: 40,
-                    records: Vec::new(),
-                })
-            }
-            Err(e) => return Err(e),
+        let Some(data) = self.read_table(cmd::ATTLOG_RRQ, 0, sizes.records)? else {
+            return Ok(AttendanceLog {
+                record_size: 40,
+                records: Vec::new(),
+            });
         };
         let (body, mismatch) = records::dataset_body(&data).map_err(Error::Protocol)?;
         if let Some(announced) = mismatch {
