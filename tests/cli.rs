@@ -247,3 +247,39 @@ fn sigterm_during_a_download_finishes_it_and_exits_zero() {
     assert_eq!(child.wait().unwrap().code(), Some(0));
     assert!(!sim.is_disabled(), "terminal re-enabled");
 }
+
+#[test]
+fn api_key_settings_are_checked_at_startup() {
+    let dir = tempdir("keys");
+    let devices = dir.join("devices.json");
+    let run = |args: &[&str], env: &[(&str, &str)]| {
+        let mut cmd = Command::new(BIN);
+        cmd.args(["--host", "127.0.0.1", "--port", "0", "--config"])
+            .arg(&devices)
+            .args(args);
+        cmd.env_remove("API_KEY");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, err) = run(&["--protect-reads"], &[]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("--protect-reads requiere una clave API"),
+        "{err}"
+    );
+    let (code, err) = run(&[], &[("API_KEY", "corta")]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("al menos 8 caracteres"), "{err}");
+    let empty = dir.join("empty-key");
+    std::fs::write(&empty, "\n").unwrap();
+    let (code, err) = run(&["--api-key-file", empty.to_str().unwrap()], &[]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("está vacío"), "{err}");
+    assert!(!err.contains("panicked"));
+}
