@@ -173,6 +173,32 @@ fn udp_survives_dropped_and_duplicated_datagrams() {
 }
 
 #[test]
+fn udp_without_frame_indexes_survives_drops_and_duplicates() {
+    // Terminals may put the session id, not a frame index, in UDP DATA.
+    for (drop, dup) in [(25, 0), (0, 7), (0, 2)] {
+        let faults = Faults {
+            udp_drop_every: drop,
+            udp_duplicate_every: dup,
+            ..Faults::default()
+        };
+        let config = SimConfig {
+            faults,
+            udp_frame_index: false,
+            ..sim(3000, 40)
+        };
+        let env = single(
+            config,
+            Link {
+                udp: true,
+                timeout: 2.0,
+                ..Link::default()
+            },
+        );
+        assert_complete(&env, 0, "principal", "Entrada Principal");
+    }
+}
+
+#[test]
 fn impossible_dates_are_returned_raw() {
     let config = SimConfig {
         bad_date_every: 10,

@@ -353,8 +353,10 @@ impl Device {
                 chunk.to_vec(),
             ));
         } else {
+            let indexed = !conn.udp || self.config.udp_frame_index;
             for (i, piece) in chunk.chunks(per_packet).enumerate() {
-                packets.push(Packet::new(cmd::DATA, i as u16, p.reply_id, piece.to_vec()));
+                let session = if indexed { i as u16 } else { conn.session_id };
+                packets.push(Packet::new(cmd::DATA, session, p.reply_id, piece.to_vec()));
             }
         }
         packets.push(Packet::new(

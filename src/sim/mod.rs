@@ -76,6 +76,9 @@ pub struct SimConfig {
     pub inline_threshold: usize,
     /// TCP DATA framing.
     pub tcp_framing: TcpFraming,
+    /// Put the frame index in the session field of UDP DATA datagrams (as in
+    /// TCP captures); false puts the session id there.
+    pub udp_frame_index: bool,
     /// Put one punch with an impossible date (Feb 31) every n records (0 = none).
     pub bad_date_every: usize,
     /// Serial number reported by `~SerialNumber`.
@@ -99,6 +102,7 @@ impl Default for SimConfig {
             start_date: chrono::NaiveDate::from_ymd_opt(2025, 1, 2).unwrap_or_default(),
             inline_threshold: 1024,
             tcp_framing: TcpFraming::Multi,
+            udp_frame_index: true,
             bad_date_every: 0,
             serial: "SIM0000000001".into(),
             device_name: "ZK Simulator".into(),

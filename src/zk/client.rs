@@ -15,6 +15,8 @@ use super::wire::{cmd, parse_tcp_frame, Packet};
 pub const TCP_CHUNK: usize = 0xFFC0;
 /// Largest chunk requested per READ_BUFFER over UDP.
 pub const UDP_CHUNK: usize = 16 * 1024;
+/// Data bytes terminals put in one UDP datagram.
+const UDP_DATAGRAM: usize = 1024;
 /// Attempts for a UDP command or chunk before giving up.
 const UDP_ATTEMPTS: u32 = 3;
 /// Largest dataset accepted (a full 200 000-record, 49-byte log is ~10 MB).
@@ -166,6 +168,29 @@ fn remaining(deadline: Instant) -> Option<Duration> {
     deadline
         .checked_duration_since(Instant::now())
         .filter(|d| !d.is_zero())
+}
+
+/// Removes from `out[start..]` every piece identical to the piece before it
+/// (a datagram the network delivered twice) when, and only when, that makes
+/// the chunk exactly `len` bytes; otherwise leaves `out` as it was.
+fn drop_repeated_pieces(out: &mut Vec<u8>, start: usize, pieces: &[(usize, usize)], len: usize) {
+    let mut kept: Vec<u8> = Vec::with_capacity(len);
+    let mut previous: Option<&[u8]> = None;
+    for &(at, n) in pieces {
+        let piece = &out[at..at + n];
+        if previous != Some(piece) {
+            kept.extend_from_slice(piece);
+        }
+        previous = Some(piece);
+    }
+    if kept.len() == len {
+        log::debug!(
+            "dropped {} duplicated bytes from a UDP chunk",
+            out.len() - start - len
+        );
+        out.truncate(start);
+        out.extend_from_slice(&kept);
+    }
 }
 
 /// Counters reported by CMD_GET_FREE_SIZES (spec §3.4).
@@ -533,30 +558,38 @@ impl Session {
     }
 
     /// Reads `len` bytes at `offset` of the prepared buffer into `out`. Over
-    /// UDP a failed exchange is retried for the bytes still missing, so lost
-    /// datagrams cost a partial re-read; only attempts that bring nothing new
-    /// count against the retry limit.
+    /// UDP a failed exchange is retried for the bytes still missing (so lost
+    /// datagrams cost a partial re-read) with smaller requests after garbled
+    /// ones; only attempts that bring nothing new at the smallest size count
+    /// against the retry limit.
     fn read_chunk(&mut self, offset: usize, len: usize, out: &mut Vec<u8>) -> Result<()> {
         let udp = self.transport.is_udp();
         let start = out.len();
         let mut fruitless = 0;
+        // A garbled UDP exchange is retried with smaller requests (fewer
+        // datagrams, fewer chances to lose one), down to one datagram's worth.
+        let mut request = len;
         loop {
             let done = out.len() - start;
             if done == len {
                 return Ok(());
             }
+            let want = request.min(len - done);
             let before = out.len();
             let id = self.next_reply_id();
-            match self.transfer_chunk(offset + done, len - done, id, out) {
-                Ok(()) => {}
+            match self.transfer_chunk(offset + done, want, id, out) {
+                Ok(()) => fruitless = 0,
                 Err(e) if udp && matches!(e, Error::Timeout(_) | Error::Protocol(_)) => {
                     log::debug!(
-                        "UDP chunk {}+{} failed after {} new bytes: {e}",
+                        "UDP chunk {}+{want} failed after {} new bytes: {e}",
                         offset + done,
-                        len - done,
                         out.len() - before
                     );
-                    if out.len() == before {
+                    if out.len() > before {
+                        fruitless = 0;
+                    } else if matches!(e, Error::Protocol(_)) && request > UDP_DATAGRAM {
+                        request = (request / 2).max(UDP_DATAGRAM);
+                    } else {
                         fruitless += 1;
                         if fruitless >= UDP_ATTEMPTS {
                             return Err(e);
@@ -615,9 +648,12 @@ impl Session {
         }
         // Frames may carry their index in the session field (0, 1, 2, …): then
         // duplicates are dropped, a gap ends the attempt, and what arrived
-        // before the gap is kept. Without indexes only a complete chunk counts.
+        // before the gap is kept. Without indexes only a complete chunk counts
+        // (after dropping datagrams that repeat the one before, if that is
+        // exactly what makes the length right).
         let mut indexed: Option<bool> = None;
         let mut next_index: u16 = 0;
+        let mut pieces: Vec<(usize, usize)> = Vec::new();
         let result = loop {
             let p = match self.wait_reply(id, Instant::now() + wait, Phase::Data) {
                 Ok(p) => p,
@@ -638,15 +674,20 @@ impl Session {
                         }
                         next_index = next_index.wrapping_add(1);
                     }
-                    if out.len() - start + p.data.len() > len {
+                    let limit = if indexed == Some(true) { len } else { 2 * len };
+                    if out.len() - start + p.data.len() > limit {
                         out.truncate(start);
                         break Err(Error::Protocol(format!(
                             "el bloque supera los {len} bytes pedidos"
                         )));
                     }
+                    pieces.push((out.len(), p.data.len()));
                     out.extend_from_slice(&p.data);
                 }
                 cmd::ACK_OK => {
+                    if indexed == Some(false) && out.len() - start > len {
+                        drop_repeated_pieces(out, start, &pieces, len);
+                    }
                     let got = out.len() - start;
                     if got != len {
                         break Err(Error::Protocol(format!(
@@ -835,5 +876,30 @@ impl Drop for Disabled<'_> {
                 );
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeated_datagrams_are_dropped_only_when_that_fixes_the_length() {
+        let pieces_of = |parts: &[&[u8]]| {
+            let mut out = vec![9u8];
+            let mut pieces = Vec::new();
+            for p in parts {
+                pieces.push((out.len(), p.len()));
+                out.extend_from_slice(p);
+            }
+            (out, pieces)
+        };
+        let (mut out, pieces) = pieces_of(&[b"ab", b"cd", b"cd", b"ef"]);
+        drop_repeated_pieces(&mut out, 1, &pieces, 6);
+        assert_eq!(out, b"\x09abcdef");
+        // Legitimately repeated content is kept when the length says so.
+        let (mut out, pieces) = pieces_of(&[b"ab", b"ab", b"cd"]);
+        drop_repeated_pieces(&mut out, 1, &pieces, 6);
+        assert_eq!(out, b"\x09ababcd");
     }
 }
