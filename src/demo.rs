@@ -15,7 +15,7 @@ pub struct Demo {
 }
 
 /// Starts `principal` (40-byte records, 3 000 punches) and `bodega` (16-byte
-/// records over UDP, 2 400 punches), both logs ending today.
+/// records over UDP, 2 400 punches), both logs ending yesterday.
 pub fn start() -> std::io::Result<Demo> {
     let specs = [
         (
@@ -39,8 +39,9 @@ pub fn start() -> std::io::Result<Demo> {
             attendance_format: att,
             user_format: user,
             seed,
+            // Whole days of punches ending yesterday (none in the future).
             start_date: chrono::Local::now().date_naive()
-                - chrono::Duration::days((records / (2 * users)) as i64 - 1),
+                - chrono::Duration::days((records / (2 * users)) as i64),
             serial: format!("DEMO{seed:08}"),
             device_name: name.to_string(),
             ..SimConfig::default()
