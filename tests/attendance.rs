@@ -149,33 +149,10 @@ fn terminal_demanding_auth_without_key_gets_key_zero() {
     }
 }
 
-#[test]
-fn udp_survives_dropped_and_duplicated_datagrams() {
-    for (drop, dup) in [(25, 0), (0, 7), (31, 5)] {
-        let faults = Faults {
-            udp_drop_every: drop,
-            udp_duplicate_every: dup,
-            ..Faults::default()
-        };
-        let env = single(
-            SimConfig {
-                faults,
-                ..sim(3000, 40)
-            },
-            Link {
-                udp: true,
-                timeout: 2.0,
-                ..Link::default()
-            },
-        );
-        assert_complete(&env, 0, "principal", "Entrada Principal");
-    }
-}
-
-#[test]
-fn udp_without_frame_indexes_survives_drops_and_duplicates() {
-    // Terminals may put the session id, not a frame index, in UDP DATA.
-    for (drop, dup) in [(25, 0), (0, 7), (0, 2)] {
+/// The whole log over UDP while every `drop`-th datagram is lost and every
+/// `dup`-th sent twice, for each (drop, dup) case.
+fn assert_complete_over_lossy_udp(cases: &[(u32, u32)], udp_frame_index: bool) {
+    for &(drop, dup) in cases {
         let faults = Faults {
             udp_drop_every: drop,
             udp_duplicate_every: dup,
@@ -183,7 +160,7 @@ fn udp_without_frame_indexes_survives_drops_and_duplicates() {
         };
         let config = SimConfig {
             faults,
-            udp_frame_index: false,
+            udp_frame_index,
             ..sim(3000, 40)
         };
         let env = single(
@@ -196,6 +173,17 @@ fn udp_without_frame_indexes_survives_drops_and_duplicates() {
         );
         assert_complete(&env, 0, "principal", "Entrada Principal");
     }
+}
+
+#[test]
+fn udp_survives_dropped_and_duplicated_datagrams() {
+    assert_complete_over_lossy_udp(&[(25, 0), (0, 7), (31, 5)], true);
+}
+
+#[test]
+fn udp_without_frame_indexes_survives_drops_and_duplicates() {
+    // Terminals may put the session id, not a frame index, in UDP DATA.
+    assert_complete_over_lossy_udp(&[(25, 0), (0, 7), (0, 2)], false);
 }
 
 #[test]
