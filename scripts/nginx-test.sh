@@ -2,13 +2,13 @@
 # Runs zkserver --demo behind the shipped scripts/nginx.conf (real nginx,
 # TLS with a throw-away self-signed certificate, all on loopback) and throws
 # hostile clients at nginx while a legitimate client keeps being served.
-# Needs nginx and openssl (Debian packages); skips with a note without them.
+# Needs nginx and openssl (Debian packages); scripts/test.sh says when it
+# could not run this for lack of them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if ! command -v nginx >/dev/null 2>&1 || ! command -v openssl >/dev/null 2>&1; then
-  echo "nginx test skipped: install nginx and openssl (apt-get install nginx openssl)"
-  exit 0
-fi
+for tool in nginx openssl; do
+  command -v "$tool" >/dev/null 2>&1 || { echo "nginx-test.sh: $tool is not installed" >&2; exit 1; }
+done
 source scripts/lib.sh
 dir=$WORK
 

@@ -3,10 +3,9 @@
 
 use std::sync::Arc;
 
-use serde_json::Map;
-
 use crate::registry::{DeviceConfig, Registry};
 use crate::sim::{SimConfig, Simulator};
+use crate::zk::{AttFormat, UserFormat};
 
 /// The demo terminals; keep them alive as long as the server runs.
 pub struct Demo {
@@ -22,13 +21,22 @@ pub fn start() -> std::io::Result<Demo> {
             "principal",
             "Entrada Principal",
             3000,
-            40,
-            72,
+            AttFormat::Full40,
+            UserFormat::Long72,
             25,
             11,
             false,
         ),
-        ("bodega", "Bodega", 2400, 16, 28, 12, 23, true),
+        (
+            "bodega",
+            "Bodega",
+            2400,
+            AttFormat::Pin16,
+            UserFormat::Short28,
+            12,
+            23,
+            true,
+        ),
     ];
     let mut simulators = Vec::new();
     let mut entries = Vec::new();
@@ -51,19 +59,15 @@ pub fn start() -> std::io::Result<Demo> {
             DeviceConfig {
                 ip: "127.0.0.1".into(),
                 port: sim.port(),
-                password: 0,
-                timeout: 5.0,
-                name: name.into(),
                 force_udp: udp,
-                encoding: "utf-8".into(),
                 created_at: Some(chrono::Local::now().format("%Y-%m-%d %H:%M:%S").to_string()),
-                updated_at: None,
-                raw: Map::new(),
+                ..DeviceConfig::new(name)
             },
         ));
         log::info!(
-            "demo terminal '{id}' on 127.0.0.1:{} ({records} punches, {att}-byte records)",
-            sim.port()
+            "demo terminal '{id}' on 127.0.0.1:{} ({records} punches, {}-byte records)",
+            sim.port(),
+            att.size()
         );
         simulators.push(sim);
     }

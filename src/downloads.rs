@@ -5,35 +5,52 @@
 
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::Arc;
 
 use parking_lot::{Condvar, Mutex};
 
-use crate::ops::OpError;
-use crate::zk::{Attendance, Error};
+/// The download panicked; its takers get this instead of a result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Panicked;
 
-/// The outcome of one download, shared by every request it answers.
-pub type Shared = Result<Arc<Vec<Attendance>>, OpError>;
+impl std::fmt::Display for Panicked {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the shared download panicked")
+    }
+}
 
-#[derive(Default)]
-struct State {
+struct State<T> {
     /// Downloads started so far (the current or last one's number).
     started: u64,
     running: bool,
     /// Requests (besides the one leading it) waiting for download N.
     takers: HashMap<u64, usize>,
     /// Finished downloads not yet picked up by all their takers.
-    results: HashMap<u64, (Shared, usize)>,
+    results: HashMap<u64, (Result<T, Panicked>, usize)>,
 }
 
-/// One terminal's download coordinator.
-#[derive(Default)]
-pub struct Downloads {
-    state: Mutex<State>,
+/// One terminal's download coordinator; `T` is what a download yields
+/// (cloned for each request it answers, so usually an `Arc` or a `Result`
+/// of one).
+pub struct Downloads<T> {
+    state: Mutex<State<T>>,
     finished: Condvar,
 }
 
-impl std::fmt::Debug for Downloads {
+impl<T> Default for Downloads<T> {
+    fn default() -> Self {
+        Downloads {
+            state: Mutex::new(State {
+                started: 0,
+                running: false,
+                takers: HashMap::new(),
+                results: HashMap::new(),
+            }),
+            finished: Condvar::new(),
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for Downloads<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let st = self.state.lock();
         f.debug_struct("Downloads")
@@ -43,10 +60,10 @@ impl std::fmt::Debug for Downloads {
     }
 }
 
-impl Downloads {
+impl<T: Clone> Downloads<T> {
     /// Returns the result of a download that started after this call began:
     /// runs `download` if none is running, else waits for the next one.
-    pub fn fetch(&self, download: impl FnOnce() -> Shared) -> Shared {
+    pub fn fetch(&self, download: impl FnOnce() -> T) -> Result<T, Panicked> {
         let mut st = self.state.lock();
         let wanted = st.started + 1;
         *st.takers.entry(wanted).or_default() += 1;
@@ -65,11 +82,7 @@ impl Downloads {
                 st.running = true;
                 let others = st.takers.remove(&wanted).unwrap_or(1).saturating_sub(1);
                 drop(st);
-                let result = catch_unwind(AssertUnwindSafe(download)).unwrap_or_else(|_| {
-                    Err(OpError::Zk(Error::Io(
-                        "fallo interno durante la descarga".into(),
-                    )))
-                });
+                let result = catch_unwind(AssertUnwindSafe(download)).map_err(|_| Panicked);
                 let mut st = self.state.lock();
                 st.running = false;
                 if others > 0 {
@@ -87,11 +100,12 @@ impl Downloads {
 mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
     use std::time::Duration;
 
     #[test]
     fn concurrent_requests_share_one_or_two_downloads() {
-        let downloads = Arc::new(Downloads::default());
+        let downloads: Arc<Downloads<Arc<Vec<usize>>>> = Arc::new(Downloads::default());
         let count = Arc::new(AtomicUsize::new(0));
         let handles: Vec<_> = (0..16)
             .map(|i| {
@@ -101,13 +115,7 @@ mod tests {
                     d.fetch(|| {
                         let n = c.fetch_add(1, Ordering::SeqCst);
                         std::thread::sleep(Duration::from_millis(80));
-                        Ok(Arc::new(vec![Attendance {
-                            uid: n as u16,
-                            user_id: n.to_string(),
-                            time: crate::zk::ZkTime::decode(0),
-                            status: 0,
-                            punch: 0,
-                        }]))
+                        Arc::new(vec![n])
                     })
                 })
             })
@@ -125,26 +133,23 @@ mod tests {
 
     #[test]
     fn a_request_arriving_mid_download_gets_the_next_one_and_errors_are_shared() {
-        let downloads = Arc::new(Downloads::default());
+        let downloads: Arc<Downloads<Result<usize, &str>>> = Arc::new(Downloads::default());
         let d = downloads.clone();
         let first = std::thread::spawn(move || {
             d.fetch(|| {
                 std::thread::sleep(Duration::from_millis(100));
-                Err(OpError::Busy)
+                Err("busy")
             })
         });
         std::thread::sleep(Duration::from_millis(30));
-        let second = downloads.fetch(|| Ok(Arc::new(Vec::new())));
-        assert_eq!(first.join().unwrap(), Err(OpError::Busy));
-        assert_eq!(
-            second.map(|v| v.len()),
-            Ok(0),
-            "the second request led a new download"
-        );
+        let second = downloads.fetch(|| Ok(0));
+        assert_eq!(first.join().unwrap(), Ok(Err("busy")));
+        assert_eq!(second, Ok(Ok(0)), "the second request led a new download");
         let panicked = downloads.fetch(|| panic!("boom"));
-        assert!(panicked.is_err());
-        assert!(
-            downloads.fetch(|| Ok(Arc::new(Vec::new()))).is_ok(),
+        assert_eq!(panicked, Err(Panicked), "a panic is its own outcome");
+        assert_eq!(
+            downloads.fetch(|| Ok(1)),
+            Ok(Ok(1)),
             "not stuck after a panic"
         );
     }

@@ -4,12 +4,12 @@
 //! `registry` holds the configured devices, `ops` runs one locked conversation
 //! with a terminal, `http` is the JSON API, and `sim` is a terminal simulator
 //! for tests, benchmarks and `--demo`.
-// No unsafe code, except one setsockopt call (`http::front::quick_ack`).
-#![deny(unsafe_code)]
+#![forbid(unsafe_code)]
 
 pub mod atomic_file;
 pub mod demo;
 pub mod downloads;
+pub mod fields;
 pub mod http;
 pub mod metrics;
 pub mod ops;

@@ -10,7 +10,7 @@ use zkserver::http::App;
 use zkserver::registry::Registry;
 use zkserver::server::Server;
 use zkserver::sim::{Faults, SimConfig, Simulator, TcpFraming};
-use zkserver::zk::{ConnectOptions, Session};
+use zkserver::zk::{AttFormat, ConnectOptions, Session, UserFormat};
 
 /// HTTP/JSON server for ZKTeco time clocks.
 #[derive(Parser, Debug)]
@@ -30,9 +30,9 @@ struct ServeArgs {
     /// Devices file (JSON object keyed by device id).
     #[arg(long, env = "DEVICES_FILE", default_value = "devices.json")]
     config: PathBuf,
-    /// Address to listen on.
-    #[arg(long, env = "API_HOST", default_value = "0.0.0.0")]
-    host: String,
+    /// Address to listen on [default: 0.0.0.0; 127.0.0.1 with --demo].
+    #[arg(long, env = "API_HOST")]
+    host: Option<String>,
     /// Port to listen on.
     #[arg(long, env = "API_PORT", default_value_t = 5000)]
     port: u16,
@@ -109,11 +109,11 @@ struct SimulateArgs {
     #[arg(long, default_value_t = 20)]
     users: usize,
     /// Attendance record size: 8, 16, 40 or 49.
-    #[arg(long, default_value_t = 40, value_parser = attendance_format)]
-    att_format: usize,
+    #[arg(long, default_value = "40", value_parser = attendance_format)]
+    att_format: AttFormat,
     /// User record size: 28 or 72.
-    #[arg(long, default_value_t = 72, value_parser = user_format)]
-    user_format: usize,
+    #[arg(long, default_value = "72", value_parser = user_format)]
+    user_format: UserFormat,
     /// Comm key (0 = none).
     #[arg(long, default_value_t = 0)]
     comm_key: u32,
@@ -181,33 +181,39 @@ struct ProbeArgs {
     timeout: f64,
 }
 
-fn attendance_format(s: &str) -> Result<usize, String> {
-    match s.parse() {
-        Ok(n @ (8 | 16 | 40 | 49)) => Ok(n),
-        _ => Err("use 8, 16, 40 or 49".into()),
-    }
+fn attendance_format(s: &str) -> Result<AttFormat, String> {
+    s.parse()
+        .ok()
+        .and_then(|n: usize| AttFormat::KNOWN.into_iter().find(|f| f.size() == n))
+        .ok_or_else(|| "use 8, 16, 40 or 49".into())
 }
 
-fn user_format(s: &str) -> Result<usize, String> {
-    match s.parse() {
-        Ok(n @ (28 | 72)) => Ok(n),
-        _ => Err("use 28 or 72".into()),
-    }
+fn user_format(s: &str) -> Result<UserFormat, String> {
+    s.parse()
+        .ok()
+        .and_then(UserFormat::from_size)
+        .ok_or_else(|| "use 28 or 72".into())
 }
 
-static STOP: AtomicBool = AtomicBool::new(false);
-
-extern "C" fn on_signal(_: libc::c_int) {
-    STOP.store(true, Ordering::SeqCst);
+/// A flag that SIGTERM and SIGINT set.
+fn stop_flag() -> Result<Arc<AtomicBool>, String> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(signal, stop.clone())
+            .map_err(|e| format!("no se pudo instalar el manejador de señales: {e}"))?;
+    }
+    Ok(stop)
 }
 
-fn install_signal_handlers() {
-    let handler = on_signal as extern "C" fn(libc::c_int);
-    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
-    unsafe {
-        libc::signal(libc::SIGTERM, handler as libc::sighandler_t);
-        libc::signal(libc::SIGINT, handler as libc::sighandler_t);
-    }
+/// Writes an INFO line in the logger's format whatever the log level:
+/// people and scripts need to see where the server listens.
+fn announce(message: &str) {
+    eprintln!("{} [INFO] {message}", log_time());
+}
+
+/// The time as the logger writes it.
+fn log_time() -> impl std::fmt::Display {
+    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.9fZ")
 }
 
 fn main() {
@@ -226,8 +232,8 @@ fn main() {
         None => serve(cli.serve),
     };
     if let Err(msg) = result {
-        log::error!("{msg}");
-        eprintln!("zkserver: {msg}");
+        // One line, in the log's format, whatever the log level.
+        eprintln!("{} [ERROR] zkserver: {msg}", log_time());
         std::process::exit(1);
     }
 }
@@ -252,7 +258,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
     }
     let ids = registry.ids();
     let mut app = App::new(registry);
-    app.lock_timeout = Duration::from_secs_f64(args.lock_timeout);
+    app.terminals.budget.lock_timeout = Duration::from_secs_f64(args.lock_timeout);
     let writes = match (&api_key, args.allow_open_writes) {
         (Some(_), _) => "writes need the API key",
         (None, true) => "writes OPEN to anyone (--allow-open-writes)",
@@ -271,7 +277,10 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         allow_open_writes: args.allow_open_writes,
         protect_reads: args.protect_reads,
     };
-    let addr = format!("{}:{}", args.host, args.port);
+    // The demo opens writes easily: keep it on this machine unless asked.
+    let default_host = if args.demo { "127.0.0.1" } else { "0.0.0.0" };
+    let host = args.host.as_deref().unwrap_or(default_host);
+    let addr = format!("{host}:{}", args.port);
     let seconds = |name: &str, v: f64| {
         if v > 0.0 && v <= 86_400.0 {
             Ok(Duration::from_secs_f64(v))
@@ -279,7 +288,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
             Err(format!("--{name} inválido: {v}"))
         }
     };
-    let limits = zkserver::http::front::Limits {
+    let limits = zkserver::http::conn::Limits {
         max_connections: args.max_connections.max(1),
         idle_timeout: seconds("idle-timeout", args.idle_timeout)?,
         head_timeout: seconds("header-timeout", args.header_timeout)?,
@@ -287,16 +296,15 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         ..Default::default()
     };
     let server = Server::bind_with(&addr, app, limits)?;
-    install_signal_handlers();
-    // Always shown, whatever the log level: people (and scripts) need the address.
-    eprintln!(
+    let stop = stop_flag()?;
+    announce(&format!(
         "zkserver {} listening on http://{} with {} device(s): {}",
         env!("CARGO_PKG_VERSION"),
         server.addr(),
         ids.len(),
         ids.join(", ")
-    );
-    server.run_until(&STOP);
+    ));
+    server.run_until(&stop);
     log::info!("stopped");
     Ok(())
 }
@@ -341,17 +349,17 @@ fn simulate(a: SimulateArgs) -> Result<(), String> {
         println!("{}", dump_json(&sim));
         return Ok(());
     }
-    install_signal_handlers();
+    let stop = stop_flag()?;
     println!(
         "simulated terminal on {} (TCP+UDP): {} punches ({}-byte), {} users ({}-byte), comm key {}",
         sim.addr(),
         a.records,
-        a.att_format,
+        a.att_format.size(),
         a.users,
-        a.user_format,
+        a.user_format.size(),
         a.comm_key
     );
-    while !STOP.load(Ordering::SeqCst) {
+    while !stop.load(Ordering::SeqCst) {
         std::thread::sleep(Duration::from_millis(100));
     }
     if sim.is_disabled() {
@@ -389,6 +397,7 @@ fn probe(a: ProbeArgs) -> Result<(), String> {
         password: a.password,
         timeout: Duration::from_secs_f64(a.timeout.clamp(0.1, 300.0)),
         udp: a.udp,
+        operation_limit: zkserver::zk::DEFAULT_OPERATION_LIMIT,
     };
     let transport = if a.udp { "UDP" } else { "TCP" };
     println!(
@@ -428,7 +437,7 @@ fn probe(a: ProbeArgs) -> Result<(), String> {
         Ok(log) => println!(
             "  attendance       {} records of {} bytes downloaded in {:?}",
             log.records.len(),
-            log.record_size,
+            log.format.size(),
             t.elapsed()
         ),
         Err(e) => println!("  attendance       error: {e}"),

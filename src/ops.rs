@@ -1,11 +1,39 @@
-//! Running one operation against a registered terminal: take the device lock
-//! (bounded wait), open a session, optionally disable the terminal, run the
-//! work, re-enable on every path, exit.
+//! Running operations against registered terminals. `Terminals` owns the
+//! runtime state of each terminal (its conversation lock, its shared
+//! downloads); `Terminals::run` takes the lock (bounded wait), opens a
+//! session, optionally disables the terminal, runs the work, re-enables it
+//! on every path, and exits.
 
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use parking_lot::Mutex;
+
+use crate::downloads::Downloads;
 use crate::registry::Device;
-use crate::zk::{self, Session};
+use crate::zk::{self, Attendance, Session};
+
+/// Why a request cannot be done on a terminal's data; the message is for
+/// the user, the kind says what sort of refusal it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rejection {
+    /// The request names something the terminal does not hold.
+    NotFound(String),
+    /// The request conflicts with what the terminal holds.
+    Conflict(String),
+    /// The request's values do not fit this terminal.
+    Invalid(String),
+}
+
+impl Rejection {
+    /// The user-facing message.
+    pub fn message(&self) -> &str {
+        match self {
+            Rejection::NotFound(m) | Rejection::Conflict(m) | Rejection::Invalid(m) => m,
+        }
+    }
+}
 
 /// Why a device operation failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,9 +42,10 @@ pub enum OpError {
     Busy,
     /// The terminal conversation failed.
     Zk(zk::Error),
-    /// The request cannot be done on this terminal's data (e.g. the user does
-    /// not exist): an HTTP status and a Spanish message.
-    Rejected(u16, String),
+    /// The request cannot be done on this terminal's data.
+    Rejected(Rejection),
+    /// The operation panicked (a bug); the terminal was re-enabled.
+    Panicked,
 }
 
 impl From<zk::Error> for OpError {
@@ -25,12 +54,19 @@ impl From<zk::Error> for OpError {
     }
 }
 
+impl From<Rejection> for OpError {
+    fn from(r: Rejection) -> Self {
+        OpError::Rejected(r)
+    }
+}
+
 impl std::fmt::Display for OpError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             OpError::Busy => f.write_str("device busy"),
             OpError::Zk(e) => write!(f, "{e} [{}]", e.kind()),
-            OpError::Rejected(status, msg) => write!(f, "rejected ({status}): {msg}"),
+            OpError::Rejected(r) => write!(f, "rejected: {r:?}"),
+            OpError::Panicked => f.write_str("internal error (panic)"),
         }
     }
 }
@@ -44,82 +80,166 @@ pub enum Mode {
     Disabled,
 }
 
-/// Runs `work` on `device` under its lock. `what` names the operation in logs.
-pub fn run<T>(
-    device: &Device,
-    lock_timeout: Duration,
-    mode: Mode,
-    what: &str,
-    work: impl FnOnce(&mut Session) -> Result<T, OpError>,
-) -> Result<T, OpError> {
-    let metrics = crate::metrics::global();
-    let waited = Instant::now();
-    let Some(_guard) = device.lock.try_lock_for(lock_timeout) else {
-        log::warn!(
-            "device {}: {what} gave up waiting {lock_timeout:?} for the device lock",
-            device.id
-        );
-        metrics.lock_wait(&device.id, waited.elapsed(), true);
-        return Err(OpError::Busy);
-    };
-    let started = Instant::now();
-    let result = converse(device, mode, work);
-    let address = device.config.address();
-    let (took, wait) = (started.elapsed(), started - waited);
-    metrics.lock_wait(&device.id, wait, false);
-    let kind = match &result {
-        Err(OpError::Zk(e)) => Some(e.kind()),
-        _ => None,
-    };
-    metrics.operation(&device.id, what, took, kind);
-    match &result {
-        Ok(_) => log::info!(
-            "device {} ({address}): {what} ok in {took:?} (lock wait {wait:?})",
-            device.id
-        ),
-        Err(e @ OpError::Rejected(..)) => {
-            log::info!("device {} ({address}): {what}: {e}", device.id)
+/// A whole attendance log as downloaded, shared by the requests it answers.
+pub type SharedLog = Result<Arc<Vec<Attendance>>, OpError>;
+
+/// Runtime state of one terminal id; it outlives configuration changes, so
+/// an update never lets two conversations reach one terminal.
+#[derive(Default)]
+pub struct Terminal {
+    /// Held for the whole conversation with the terminal.
+    lock: Mutex<()>,
+    /// Coordinates concurrent attendance downloads.
+    pub downloads: Downloads<SharedLog>,
+}
+
+/// How long operations may wait and take.
+#[derive(Debug, Clone, Copy)]
+pub struct Budget {
+    /// How long a request waits for a busy terminal before giving up.
+    pub lock_timeout: Duration,
+    /// How long one whole conversation may last, however steadily the
+    /// terminal keeps answering (a trickling terminal cannot hold the lock
+    /// forever). Re-enabling the terminal afterwards is not cut short.
+    pub operation_limit: Duration,
+}
+
+impl Default for Budget {
+    fn default() -> Self {
+        Budget {
+            lock_timeout: Duration::from_secs(30),
+            operation_limit: Duration::from_secs(300),
         }
-        Err(e) => log::error!(
-            "device {} ({address}): {what} failed after {took:?}: {e}",
-            device.id
-        ),
     }
-    result
 }
 
-/// Opens a session without the device lock (the ping endpoint does this).
-pub fn unlocked<T>(
-    device: &Device,
-    work: impl FnOnce(&mut Session) -> zk::Result<T>,
-) -> zk::Result<T> {
-    let mut session = Session::connect(&device.config.connect_options())?;
-    let out = work(&mut session)?;
-    let _ = session.exit();
-    Ok(out)
+/// The runtime state of every terminal id seen, and the operations on them.
+#[derive(Default)]
+pub struct Terminals {
+    states: Mutex<HashMap<String, Arc<Terminal>>>,
+    /// Waits and limits of every operation.
+    pub budget: Budget,
 }
 
-fn converse<T>(
-    device: &Device,
-    mode: Mode,
-    work: impl FnOnce(&mut Session) -> Result<T, OpError>,
-) -> Result<T, OpError> {
-    let mut session = Session::connect(&device.config.connect_options())?;
-    let out = match mode {
-        Mode::Plain => work(&mut session),
-        Mode::Disabled => {
-            let mut disabled = session.disable()?;
-            let out = work(&mut disabled);
-            if let Err(e) = disabled.finish() {
-                // The work's own result still stands; the guard already retried.
-                log::error!("device {}: re-enable after work failed: {e}", device.id);
+impl Terminals {
+    /// No terminals yet, with these limits.
+    pub fn new(budget: Budget) -> Terminals {
+        Terminals {
+            states: Mutex::new(HashMap::new()),
+            budget,
+        }
+    }
+
+    /// The state of terminal `id`, created on first use.
+    pub fn get(&self, id: &str) -> Arc<Terminal> {
+        self.states
+            .lock()
+            .entry(id.to_string())
+            .or_default()
+            .clone()
+    }
+
+    /// Runs `work` on `device` under its lock. `what` names the operation in logs.
+    pub fn run<T>(
+        &self,
+        device: &Device,
+        mode: Mode,
+        what: &str,
+        work: impl FnOnce(&mut Session) -> Result<T, OpError>,
+    ) -> Result<T, OpError> {
+        let metrics = crate::metrics::global();
+        let terminal = self.get(&device.id);
+        let lock_timeout = self.budget.lock_timeout;
+        let waited = Instant::now();
+        let Some(_guard) = terminal.lock.try_lock_for(lock_timeout) else {
+            log::warn!(
+                "device {}: {what} gave up waiting {lock_timeout:?} for the device lock",
+                device.id
+            );
+            metrics.lock_wait(&device.id, waited.elapsed(), true);
+            return Err(OpError::Busy);
+        };
+        let started = Instant::now();
+        let result = self.converse(device, mode, work);
+        let address = device.config.address();
+        let (took, wait) = (started.elapsed(), started - waited);
+        metrics.lock_wait(&device.id, wait, false);
+        let kind = match &result {
+            Err(OpError::Zk(e)) => Some(e.kind()),
+            _ => None,
+        };
+        metrics.operation(&device.id, what, took, kind);
+        match &result {
+            Ok(_) => log::info!(
+                "device {} ({address}): {what} ok in {took:?} (lock wait {wait:?})",
+                device.id
+            ),
+            Err(e @ OpError::Rejected(..)) => {
+                log::info!("device {} ({address}): {what}: {e}", device.id)
             }
-            out
+            Err(e) => log::error!(
+                "device {} ({address}): {what} failed after {took:?}: {e}",
+                device.id
+            ),
         }
-    };
-    let out = out?;
-    if let Err(e) = session.exit() {
-        log::debug!("device {}: EXIT failed: {e}", device.id);
+        result
     }
-    Ok(out)
+
+    /// Downloads `device`'s whole attendance log (lock, disable) in a
+    /// download that started after this call; concurrent callers share it.
+    pub fn attendance(&self, device: &Device) -> SharedLog {
+        let terminal = self.get(&device.id);
+        let shared = terminal.downloads.fetch(|| {
+            self.run(device, Mode::Disabled, "attendance download", |s| {
+                let records = s.read_attendance()?.records;
+                crate::metrics::global().records(&device.id, records.len());
+                Ok(Arc::new(records))
+            })
+        });
+        shared.unwrap_or(Err(OpError::Panicked))
+    }
+
+    /// Opens a session without the device lock (the ping endpoint does this).
+    pub fn unlocked<T>(
+        &self,
+        device: &Device,
+        work: impl FnOnce(&mut Session) -> zk::Result<T>,
+    ) -> zk::Result<T> {
+        let mut session = Session::connect(&self.connect_options(device))?;
+        let out = work(&mut session)?;
+        let _ = session.exit();
+        Ok(out)
+    }
+
+    fn connect_options(&self, device: &Device) -> zk::ConnectOptions {
+        let mut opts = device.config.connect_options();
+        opts.operation_limit = self.budget.operation_limit;
+        opts
+    }
+
+    fn converse<T>(
+        &self,
+        device: &Device,
+        mode: Mode,
+        work: impl FnOnce(&mut Session) -> Result<T, OpError>,
+    ) -> Result<T, OpError> {
+        let mut session = Session::connect(&self.connect_options(device))?;
+        let out = match mode {
+            Mode::Plain => work(&mut session),
+            Mode::Disabled => {
+                let mut disabled = session.disable()?;
+                let out = work(&mut disabled);
+                if let Err(e) = disabled.finish() {
+                    // The work's own result still stands; the guard already retried.
+                    log::error!("device {}: re-enable after work failed: {e}", device.id);
+                }
+                out
+            }
+        };
+        let out = out?;
+        if let Err(e) = session.exit() {
+            log::debug!("device {}: EXIT failed: {e}", device.id);
+        }
+        Ok(out)
+    }
 }

@@ -10,12 +10,18 @@ use std::time::Duration;
 use parking_lot::{Mutex, RwLock};
 use serde_json::{Map, Value};
 
+use crate::fields::Fields;
+use crate::text::Encoding;
 use crate::zk::ConnectOptions;
 
 /// Default ZK port.
 pub const DEFAULT_PORT: u16 = 4370;
 /// Default per-phase timeout, seconds.
 pub const DEFAULT_TIMEOUT: f64 = 5.0;
+/// Shortest per-phase timeout accepted, seconds.
+pub const MIN_TIMEOUT: f64 = 0.1;
+/// Longest per-phase timeout accepted, seconds.
+pub const MAX_TIMEOUT: f64 = 300.0;
 
 /// One configured terminal.
 #[derive(Debug, Clone, PartialEq)]
@@ -36,76 +42,82 @@ pub struct DeviceConfig {
 }
 
 impl DeviceConfig {
-    /// Reads an entry of the devices file; the error names the field.
+    /// A configuration with every setting at its default and no address.
+    pub fn new(name: &str) -> DeviceConfig {
+        DeviceConfig {
+            ip: String::new(),
+            port: DEFAULT_PORT,
+            password: 0,
+            timeout: DEFAULT_TIMEOUT,
+            name: name.to_string(),
+            force_udp: false,
+            encoding: "utf-8".into(),
+            created_at: None,
+            updated_at: None,
+            raw: Map::new(),
+        }
+    }
+
+    /// Reads an entry of the devices file; the error names the device and
+    /// the field. Accepts exactly what the registry API accepts.
     pub fn from_json(id: &str, value: &Value) -> Result<DeviceConfig, String> {
         let obj = value
             .as_object()
             .ok_or_else(|| format!("el dispositivo '{id}' no es un objeto JSON"))?;
-        let ip = match obj.get("ip") {
-            Some(Value::String(s)) if !s.trim().is_empty() => s.trim().to_string(),
-            _ => {
-                return Err(format!(
-                    "el dispositivo '{id}' no tiene un campo 'ip' válido"
-                ))
-            }
-        };
-        let port = match obj.get("port") {
-            None | Some(Value::Null) => DEFAULT_PORT,
-            Some(v) => int_field(v)
-                .filter(|p| (1..=65535).contains(p))
-                .ok_or_else(|| format!("el dispositivo '{id}' tiene un 'port' inválido: {v}"))?
-                as u16,
-        };
-        let password = match obj.get("password") {
-            None | Some(Value::Null) => 0,
-            Some(v) => int_field(v)
-                .filter(|p| (0..=i64::from(u32::MAX)).contains(p))
-                .ok_or_else(|| format!("el dispositivo '{id}' tiene un 'password' inválido"))?
-                as u32,
-        };
-        let timeout = match obj.get("timeout") {
-            None | Some(Value::Null) => DEFAULT_TIMEOUT,
-            Some(v) => v
-                .as_f64()
-                .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
-                .filter(|t| *t > 0.0 && *t <= 300.0)
-                .ok_or_else(|| format!("el dispositivo '{id}' tiene un 'timeout' inválido: {v}"))?,
-        };
-        let name = match obj.get("name") {
-            Some(Value::String(s)) => s.clone(),
-            _ => id.to_string(),
-        };
-        let force_udp = match obj.get("force_udp") {
-            None | Some(Value::Null) => false,
-            Some(Value::Bool(b)) => *b,
-            Some(v) => {
-                return Err(format!(
-                    "el dispositivo '{id}' tiene un 'force_udp' inválido: {v}"
-                ))
-            }
-        };
-        let encoding = match obj.get("encoding") {
-            None | Some(Value::Null) => "utf-8".to_string(),
-            Some(Value::String(s)) if crate::text::Encoding::parse(s).is_some() => s.clone(),
-            Some(v) => {
-                return Err(format!(
-                    "el dispositivo '{id}' tiene un 'encoding' no soportado: {v}"
-                ))
-            }
-        };
+        let mut config = DeviceConfig::new(id);
+        let named = |msg: String| format!("dispositivo '{id}': {msg}");
+        config.apply_settings(obj).map_err(named)?;
+        if config.ip.is_empty() {
+            return Err(named("falta el campo 'ip'.".into()));
+        }
         let text = |k: &str| obj.get(k).and_then(Value::as_str).map(str::to_string);
-        Ok(DeviceConfig {
-            ip,
-            port,
-            password,
-            timeout,
-            name,
-            force_udp,
-            encoding,
-            created_at: text("created_at"),
-            updated_at: text("updated_at"),
-            raw: obj.clone(),
-        })
+        config.created_at = text("created_at");
+        config.updated_at = text("updated_at");
+        config.raw = obj.clone();
+        Ok(config)
+    }
+
+    /// Applies the settings present in `fields` (`name`, `ip`, `port`,
+    /// `password`, `timeout`, `force_udp`, `encoding`): the one parser of
+    /// device settings, shared by the devices file and the registry API.
+    /// The error names the bad field.
+    pub fn apply_settings(&mut self, fields: &Map<String, Value>) -> Result<(), String> {
+        let f = Fields(fields);
+        if let Some(name) = f.text("name", true)? {
+            if name.is_empty() || name.chars().count() > 100 {
+                return Err("Campo 'name' inválido: debe tener de 1 a 100 caracteres.".into());
+            }
+            self.name = name;
+        }
+        if let Some(ip) = f.text("ip", false)? {
+            if !valid_host(&ip) {
+                return Err(format!(
+                    "Campo 'ip' inválido: '{ip}' no es una dirección IP ni un nombre de host."
+                ));
+            }
+            self.ip = ip;
+        }
+        if let Some(port) = f.int("port", 1, 65535)? {
+            self.port = port as u16;
+        }
+        if let Some(password) = f.int("password", 0, i64::from(u32::MAX))? {
+            self.password = password as u32;
+        }
+        if let Some(timeout) = f.number("timeout", MIN_TIMEOUT, MAX_TIMEOUT)? {
+            self.timeout = timeout;
+        }
+        if let Some(udp) = f.boolean("force_udp")? {
+            self.force_udp = udp;
+        }
+        if let Some(enc) = f.text("encoding", false)? {
+            if Encoding::parse(&enc).is_none() {
+                return Err(format!(
+                    "Campo 'encoding' inválido: '{enc}'. Use utf-8, latin1 o cp1252."
+                ));
+            }
+            self.encoding = enc;
+        }
+        Ok(())
     }
 
     /// The entry as written to the devices file: every field it was read
@@ -157,6 +169,7 @@ impl DeviceConfig {
             password: self.password,
             timeout: Duration::from_secs_f64(self.timeout),
             udp: self.force_udp,
+            operation_limit: crate::zk::DEFAULT_OPERATION_LIMIT,
         }
     }
 
@@ -166,26 +179,34 @@ impl DeviceConfig {
     }
 }
 
-/// An integer given as a JSON number or a numeric string.
-fn int_field(v: &Value) -> Option<i64> {
-    match v {
-        Value::Number(n) => n.as_i64(),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
+/// An IPv4/IPv6 address or a host name.
+pub fn valid_host(host: &str) -> bool {
+    if host.parse::<std::net::IpAddr>().is_ok() {
+        return true;
     }
+    // All digits and dots but not a valid IPv4: a typo, not a host name.
+    if host.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        return false;
+    }
+    (1..=253).contains(&host.len())
+        && host.split('.').all(|label| {
+            (1..=63).contains(&label.len())
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
 }
 
-/// A registered terminal and the lock that serialises conversations with it.
+/// A registered terminal: its id and configuration (runtime state such as
+/// its lock lives in `ops::Terminals`).
 #[derive(Debug)]
 pub struct Device {
+    /// The id, as in paths.
     pub id: String,
+    /// The configuration in force.
     pub config: DeviceConfig,
-    /// Held for the whole conversation with the terminal. Shared by every
-    /// version of the device's configuration, so an update never lets two
-    /// conversations reach one terminal.
-    pub lock: Arc<Mutex<()>>,
-    /// Coordinates concurrent attendance downloads (shared like `lock`).
-    pub downloads: Arc<crate::downloads::Downloads>,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -193,9 +214,6 @@ struct Devices {
     order: Vec<String>,
     map: HashMap<String, Arc<Device>>,
 }
-
-/// What stays the same for a terminal id across configuration changes.
-type PerTerminal = (Arc<Mutex<()>>, Arc<crate::downloads::Downloads>);
 
 /// Why a registry change was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -217,8 +235,6 @@ pub struct Registry {
     devices: RwLock<Devices>,
     /// Serialises writers: read, modify, persist and swap happen under it.
     writer: Mutex<()>,
-    /// One conversation lock and download coordinator per id ever seen.
-    locks: Mutex<HashMap<String, PerTerminal>>,
 }
 
 impl Registry {
@@ -242,25 +258,16 @@ impl Registry {
             path: None,
             devices: RwLock::new(Devices::default()),
             writer: Mutex::new(()),
-            locks: Mutex::new(HashMap::new()),
         };
         let mut devices = Devices::default();
         for (id, config) in entries {
             devices.order.push(id.clone());
-            devices.map.insert(id.clone(), reg.make_device(id, config));
+            devices
+                .map
+                .insert(id.clone(), Arc::new(Device { id, config }));
         }
         *reg.devices.write() = devices;
         reg
-    }
-
-    fn make_device(&self, id: String, config: DeviceConfig) -> Arc<Device> {
-        let (lock, downloads) = self.locks.lock().entry(id.clone()).or_default().clone();
-        Arc::new(Device {
-            id,
-            config,
-            lock,
-            downloads,
-        })
     }
 
     /// Adds a device; refused if the id exists. Persists before it is visible.
@@ -269,7 +276,10 @@ impl Registry {
             if devices.map.contains_key(id) {
                 return Err(WriteError::Exists(id.to_string()));
             }
-            let device = self.make_device(id.to_string(), config);
+            let device = Arc::new(Device {
+                id: id.to_string(),
+                config,
+            });
             devices.order.push(id.to_string());
             devices.map.insert(id.to_string(), device.clone());
             Ok(device)
@@ -289,7 +299,10 @@ impl Registry {
                 .get(id)
                 .ok_or_else(|| WriteError::NotFound(id.to_string()))?;
             let config = edit(&current.config).map_err(WriteError::Invalid)?;
-            let device = self.make_device(id.to_string(), config);
+            let device = Arc::new(Device {
+                id: id.to_string(),
+                config,
+            });
             devices.map.insert(id.to_string(), device.clone());
             Ok(device)
         })
@@ -324,11 +337,6 @@ impl Registry {
         }
         *self.devices.write() = next;
         Ok(out)
-    }
-
-    /// The file this registry persists to, if any.
-    pub fn path(&self) -> Option<&Path> {
-        self.path.as_deref()
     }
 
     /// A device by exact id.
@@ -402,6 +410,7 @@ mod tests {
     fn bad_entries_name_the_problem() {
         for (text, needle) in [
             (r#"{"a": {"port": 1}}"#, "'ip'"),
+            (r#"{"a": {"ip": ""}}"#, "'ip'"),
             (r#"{"a": {"ip": "x", "port": 70000}}"#, "'port'"),
             (r#"{"a": {"ip": "x", "timeout": -1}}"#, "'timeout'"),
             (r#"{"a": {"ip": "x", "encoding": "klingon"}}"#, "'encoding'"),
@@ -431,7 +440,6 @@ mod tests {
             reg.insert("b", b).unwrap_err(),
             WriteError::Exists("b".into())
         );
-        let old_lock = reg.get("a").unwrap().lock.clone();
         reg.update("a", |c| {
             Ok(DeviceConfig {
                 port: 4371,
@@ -439,10 +447,6 @@ mod tests {
             })
         })
         .unwrap();
-        assert!(
-            Arc::ptr_eq(&old_lock, &reg.get("a").unwrap().lock),
-            "lock survives updates"
-        );
         let reloaded = Registry::load(&path).unwrap();
         assert_eq!(reloaded.ids(), vec!["a", "b"]);
         let a = reloaded.get("a").unwrap();
@@ -478,6 +482,43 @@ mod tests {
         }
         assert_eq!(Registry::load(&path).unwrap().ids().len(), 80);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn hosts() {
+        for ok in ["192.168.1.205", "::1", "reloj-1.oficina.lan", "localhost"] {
+            assert!(valid_host(ok), "{ok}");
+        }
+        for bad in ["999.1.1.1", "1.2.3", "", "a..b", "-x", "with space", "a_b"] {
+            assert!(!valid_host(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_file_and_the_api_accept_the_same_settings() {
+        for (field, value) in [
+            ("timeout", serde_json::json!(0.05)),
+            ("timeout", serde_json::json!(301)),
+            ("ip", serde_json::json!("999.1.1.1")),
+            ("port", serde_json::json!(0)),
+            ("name", serde_json::json!("")),
+            ("force_udp", serde_json::json!("yes")),
+        ] {
+            let mut entry = serde_json::json!({"ip": "10.0.0.1"});
+            entry[field] = value.clone();
+            let from_file = DeviceConfig::from_json("a", &entry).unwrap_err();
+            let from_api = DeviceConfig::new("a")
+                .apply_settings(entry.as_object().unwrap())
+                .unwrap_err();
+            assert!(
+                from_file.ends_with(&from_api),
+                "{field}={value}: {from_file} / {from_api}"
+            );
+            assert!(from_api.contains(&format!("'{field}'")), "{from_api}");
+        }
+        let ok = serde_json::json!({"ip": "reloj.lan", "timeout": 0.1, "port": "4371"});
+        let config = DeviceConfig::from_json("a", &ok).unwrap();
+        assert_eq!((config.timeout, config.port), (0.1, 4371));
     }
 
     #[test]

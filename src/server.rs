@@ -1,22 +1,28 @@
-//! Starting and stopping the HTTP server: the front door (limits, timeouts)
-//! on the public address, rouille (thread per request) on a private loopback
-//! port behind it.
+//! Starting and stopping the HTTP server: one listener, one thread per
+//! client connection (which reads, handles and answers its requests
+//! itself), a cap on connections, and a graceful stop.
 
-use std::net::TcpListener;
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::http::front::{Front, Limits};
+use crate::http::conn::{self, error_response, Connections, Handler, Limits};
 use crate::http::{self, App};
 
-/// The request handler type rouille runs.
-type Handler = Box<dyn Fn(&rouille::Request) -> rouille::Response + Send + Sync>;
+/// Stack of a connection thread: handlers keep their data on the heap, and
+/// hundreds of open connections must fit a 32-bit board's address space.
+const CONNECTION_STACK: usize = 512 * 1024;
+
+/// How long a graceful stop waits for requests in flight.
+const DRAIN_LIMIT: Duration = Duration::from_secs(60);
 
 /// A bound, not yet running server.
 pub struct Server {
-    inner: rouille::Server<Handler>,
-    front: Front,
+    listener: TcpListener,
+    addr: SocketAddr,
+    handler: Arc<Handler>,
+    conns: Arc<Connections>,
 }
 
 impl Server {
@@ -30,54 +36,128 @@ impl Server {
     pub fn bind_with(addr: &str, app: App, limits: Limits) -> Result<Server, String> {
         let listener =
             TcpListener::bind(addr).map_err(|e| format!("no se pudo escuchar en {addr}: {e}"))?;
+        let local = listener
+            .local_addr()
+            .map_err(|e| format!("no se pudo escuchar en {addr}: {e}"))?;
         let app = Arc::new(app);
-        let handler: Handler = Box::new(move |req| http::handle(&app, req));
-        let inner = rouille::Server::new("127.0.0.1:0", handler)
-            .map_err(|e| format!("no se pudo iniciar el servidor HTTP interno: {e}"))?;
-        let front = Front::spawn(listener, inner.server_addr(), limits)
-            .map_err(|e| format!("no se pudo iniciar el servidor en {addr}: {e}"))?;
-        Ok(Server { inner, front })
+        Ok(Server {
+            listener,
+            addr: local,
+            handler: Arc::new(move |req: &http::Request| http::handle(&app, req)),
+            conns: Arc::new(Connections::new(limits)),
+        })
     }
 
-    /// The public address.
-    pub fn addr(&self) -> std::net::SocketAddr {
-        self.front.addr()
+    /// The listening address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
     }
 
     /// Serves until `stop` becomes true; then stops accepting connections,
-    /// serves what already arrived and waits for requests in flight (a
-    /// terminal download in progress completes and re-enables the terminal).
+    /// closes idle ones and waits (bounded) for requests in flight: a
+    /// terminal download in progress completes and re-enables the terminal.
     pub fn run_until(self, stop: &AtomicBool) {
+        let accepting = Arc::new(AtomicBool::new(true));
+        let acceptor = {
+            let (listener, handler, conns, accepting) = (
+                self.listener,
+                self.handler.clone(),
+                self.conns.clone(),
+                accepting.clone(),
+            );
+            std::thread::Builder::new()
+                .name("http-accept".into())
+                .spawn(move || accept_loop(listener, handler, conns, &accepting))
+        };
         while !stop.load(Ordering::SeqCst) {
-            self.inner.poll_timeout(Duration::from_millis(100));
+            std::thread::sleep(Duration::from_millis(50));
         }
         log::info!("shutting down: no new connections; finishing requests in flight");
-        self.front.stop_accepting();
-        // Serve what already arrived; connections close once their responses
-        // are relayed (bounded, in case a client stops reading).
-        let deadline = Instant::now() + Duration::from_secs(60);
+        accepting.store(false, Ordering::SeqCst);
+        let _ = TcpStream::connect_timeout(&wake_address(self.addr), Duration::from_secs(1));
+        if let Ok(acceptor) = acceptor {
+            let _ = acceptor.join();
+        }
+        let deadline = Instant::now() + DRAIN_LIMIT;
         loop {
-            self.inner.poll_timeout(Duration::from_millis(50));
-            self.front.drain();
-            if self.front.active() == 0 || Instant::now() > deadline {
+            self.conns.drain();
+            if self.conns.active() == 0 || Instant::now() > deadline {
                 break;
             }
+            std::thread::sleep(Duration::from_millis(20));
         }
-        self.inner.join();
     }
 
     /// Serves on a background thread until the returned flag is set (tests).
-    pub fn spawn(
-        self,
-    ) -> (
-        std::net::SocketAddr,
-        Arc<AtomicBool>,
-        std::thread::JoinHandle<()>,
-    ) {
+    pub fn spawn(self) -> (SocketAddr, Arc<AtomicBool>, std::thread::JoinHandle<()>) {
         let addr = self.addr();
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let handle = std::thread::spawn(move || self.run_until(&flag));
         (addr, stop, handle)
+    }
+}
+
+/// Where to connect to wake a blocking `accept` on `addr`.
+fn wake_address(addr: SocketAddr) -> SocketAddr {
+    match addr {
+        SocketAddr::V4(a) if a.ip().is_unspecified() => {
+            SocketAddr::from(([127, 0, 0, 1], a.port()))
+        }
+        SocketAddr::V6(a) if a.ip().is_unspecified() => {
+            SocketAddr::from(([0u16, 0, 0, 0, 0, 0, 0, 1], a.port()))
+        }
+        other => other,
+    }
+}
+
+fn accept_loop(
+    listener: TcpListener,
+    handler: Arc<Handler>,
+    conns: Arc<Connections>,
+    accepting: &AtomicBool,
+) {
+    let mut next_id: u64 = 0;
+    for conn in listener.incoming() {
+        if !accepting.load(Ordering::SeqCst) {
+            break;
+        }
+        let Ok(mut client) = conn else { continue };
+        if !conns.admit() {
+            log::warn!(
+                "refusing a connection: {} open already",
+                conns.limits.max_connections
+            );
+            let _ = client.set_write_timeout(Some(Duration::from_secs(2)));
+            let _ = std::io::Write::write_all(
+                &mut client,
+                &error_response(503, "Servidor ocupado: demasiadas conexiones abiertas."),
+            );
+            continue;
+        }
+        next_id += 1;
+        let (id, handler, shared) = (next_id, handler.clone(), conns.clone());
+        let spawned = std::thread::Builder::new()
+            .name("http-conn".into())
+            .stack_size(CONNECTION_STACK)
+            .spawn(move || {
+                // Counted out even if serving panics.
+                let _release = Release(&shared);
+                conn::serve(client, &*handler, &shared, id);
+            });
+        if spawned.is_err() {
+            conns.release();
+            log::error!("could not start a connection thread");
+        }
+    }
+    log::info!("stopped accepting connections");
+}
+
+/// Releases a connection slot when dropped.
+struct Release<'a>(&'a Connections);
+
+impl Drop for Release<'_> {
+    fn drop(&mut self) {
+        self.0.release();
     }
 }

@@ -2,80 +2,44 @@
 
 use std::sync::Arc;
 
-use rouille::Response;
-
+use super::listing::{Listing, Row};
 use super::query::{AttendanceQuery, Format};
-use super::response::{Listing, Row};
-use super::{messages, Ctx};
-use crate::ops::{self, Mode, OpError};
+use super::{messages, Answer, Ctx, Response};
+use crate::ops::SharedLog;
 use crate::registry::Device;
 use crate::zk::Attendance;
-
-/// The whole attendance log of `device` (lock, disable), from a download
-/// that started after this call; concurrent callers share one download.
-pub fn download(ctx: &Ctx, device: &Device) -> Result<Arc<Vec<Attendance>>, OpError> {
-    device.downloads.fetch(|| {
-        ops::run(
-            device,
-            ctx.app.lock_timeout,
-            Mode::Disabled,
-            "attendance download",
-            |s| {
-                let records = s.read_attendance()?.records;
-                crate::metrics::global().records(&device.id, records.len());
-                Ok(Arc::new(records))
-            },
-        )
-    })
-}
 
 fn parse_query(ctx: &Ctx) -> Result<AttendanceQuery, Response> {
     AttendanceQuery::parse(|k| ctx.req.get_param(k)).map_err(|msg| ctx.error(400, &msg))
 }
 
 /// `GET /devices/{id}/attendance`.
-pub fn device_attendance(ctx: &Ctx, id: &str) -> Response {
-    let query = match parse_query(ctx) {
-        Ok(q) => q,
-        Err(r) => return r,
-    };
-    let device = match ctx.device(id) {
-        Ok(d) => d,
-        Err(r) => return r,
-    };
-    match download(ctx, &device) {
-        Ok(records) => {
-            let rows = select(records, 0, &query);
-            respond(
-                ctx,
-                &query,
-                rows,
-                vec![(device.id.clone(), device.config.name.clone())],
-                None,
-            )
-        }
-        Err(e) => ctx.device_failure(&device, &e),
-    }
+pub fn device_attendance(ctx: &Ctx, id: &str) -> Answer {
+    let query = parse_query(ctx)?;
+    let device = ctx.device(id)?;
+    let records = ctx
+        .app
+        .terminals
+        .attendance(&device)
+        .map_err(|e| ctx.device_failure(&device, &e))?;
+    let rows = select(records, 0, &query);
+    let names = vec![(device.id.clone(), device.config.name.clone())];
+    Ok(respond(ctx, &query, rows, names, None))
 }
 
 /// `GET /attendance/all`: every device in parallel; failures go to `errors`.
-pub fn all_attendance(ctx: &Ctx) -> Response {
-    let query = match parse_query(ctx) {
-        Ok(q) => q,
-        Err(r) => return r,
-    };
+pub fn all_attendance(ctx: &Ctx) -> Answer {
+    let query = parse_query(ctx)?;
     let devices: Vec<Arc<Device>> = ctx.app.registry.all();
-    let results: Vec<Result<Arc<Vec<Attendance>>, OpError>> = std::thread::scope(|scope| {
+    let terminals = &ctx.app.terminals;
+    let results: Vec<SharedLog> = std::thread::scope(|scope| {
         let handles: Vec<_> = devices
             .iter()
-            .map(|d| scope.spawn(move || download(ctx, d)))
+            .map(|d| scope.spawn(move || terminals.attendance(d)))
             .collect();
         handles
             .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err(OpError::Zk(crate::zk::Error::Io("panic".into()))))
-            })
+            .map(|h| h.join().unwrap_or(Err(crate::ops::OpError::Panicked)))
             .collect()
     });
     let mut rows = Vec::new();
@@ -90,7 +54,13 @@ pub fn all_attendance(ctx: &Ctx) -> Response {
         .iter()
         .map(|d| (d.id.clone(), d.config.name.clone()))
         .collect();
-    respond(ctx, &query, newest_first(rows), names, Some(errors))
+    Ok(respond(
+        ctx,
+        &query,
+        newest_first(rows),
+        names,
+        Some(errors),
+    ))
 }
 
 /// Filters and tags one device's records, newest first. Records are moved

@@ -1,9 +1,7 @@
 //! Write protection: an API key for POST/PUT/DELETE (and optionally reads),
 //! compared in constant time and never logged.
 
-use rouille::Response;
-
-use super::Ctx;
+use super::{Ctx, Response};
 
 /// Who may do what.
 #[derive(Debug, Clone, Default)]
@@ -55,11 +53,11 @@ pub fn check(ctx: &Ctx, writes: bool) -> Result<(), Response> {
                     "{} {} {}: refused (missing or wrong API key)",
                     ctx.req.remote_addr(),
                     ctx.req.method(),
-                    ctx.req.url()
+                    ctx.req.path()
                 );
                 Err(ctx
                     .error(401, UNAUTHORIZED)
-                    .with_additional_header("WWW-Authenticate", "Bearer"))
+                    .with_header("WWW-Authenticate", "Bearer"))
             }
         },
         None if writes && !sec.allow_open_writes => Err(ctx.error(403, WRITES_DISABLED)),

@@ -1,12 +1,12 @@
 //! Server status and the device list: no terminal I/O.
 
-use rouille::Response;
 use serde_json::{json, Map, Value};
 
-use super::Ctx;
+use super::response::{Body, Response};
+use super::{Answer, Ctx};
 
 /// `GET /`: the original server's status document.
-pub fn root(ctx: &Ctx) -> Response {
+pub fn root(ctx: &Ctx) -> Answer {
     let devices = ctx.app.registry.all();
     let mut map = Map::new();
     for d in &devices {
@@ -15,7 +15,7 @@ pub fn root(ctx: &Ctx) -> Response {
             json!({"ip": d.config.ip, "name": d.config.name}),
         );
     }
-    ctx.json(
+    Ok(ctx.json(
         200,
         &json!({
             "status": "online",
@@ -23,23 +23,23 @@ pub fn root(ctx: &Ctx) -> Response {
             "total_dispositivos": devices.len(),
             "dispositivos": Value::Object(map),
         }),
-    )
+    ))
 }
 
 /// `GET /health`: liveness for nginx/systemd checks.
-pub fn health(ctx: &Ctx) -> Response {
-    ctx.json(
+pub fn health(ctx: &Ctx) -> Answer {
+    Ok(ctx.json(
         200,
         &json!({
             "status": "ok",
             "version": env!("CARGO_PKG_VERSION"),
             "uptime_s": ctx.app.started.elapsed().as_secs(),
         }),
-    )
+    ))
 }
 
 /// `GET /devices`: the registry, without comm keys.
-pub fn list_devices(ctx: &Ctx) -> Response {
+pub fn list_devices(ctx: &Ctx) -> Answer {
     let data: Vec<Value> = ctx
         .app
         .registry
@@ -55,14 +55,18 @@ pub fn list_devices(ctx: &Ctx) -> Response {
             })
         })
         .collect();
-    ctx.json(
+    Ok(ctx.json(
         200,
         &json!({"success": true, "total": data.len(), "data": data}),
-    )
+    ))
 }
 
 /// `GET /metrics`: Prometheus text format.
-pub fn metrics(ctx: &Ctx) -> Response {
+pub fn metrics(ctx: &Ctx) -> Answer {
     let text = crate::metrics::global().render(ctx.app.started.elapsed());
-    Response::from_data("text/plain; version=0.0.4; charset=utf-8", text)
+    Ok(Response::new(
+        200,
+        "text/plain; version=0.0.4; charset=utf-8",
+        Body::Bytes(text.into_bytes()),
+    ))
 }

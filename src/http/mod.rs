@@ -1,36 +1,46 @@
-//! The JSON HTTP API (see the README and api.md): routing, panic safety and
-//! request logging. Handlers live in the submodules.
+//! The JSON HTTP API (see the README): the route table, panic safety and
+//! request logging. Handlers live in the submodules; `conn` serves
+//! connections and `head` parses what clients send.
 
 mod attendance;
 pub mod auth;
-pub mod body;
+mod body;
+pub mod conn;
 mod devices;
-pub mod front;
+pub mod head;
 mod info;
+mod listing;
 pub mod messages;
 pub mod query;
+mod request;
 pub mod response;
 mod terminal;
 mod users;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use rouille::{Request, Response};
 use serde_json::{json, Value};
 
-use crate::ops::OpError;
+pub use request::Request;
+pub use response::Response;
+
+use crate::ops::{OpError, Terminals};
 use crate::registry::{Device, Registry};
+
+/// What a handler answers: `Err` carries an error response, so `?` ends a
+/// handler early with it.
+pub type Answer = Result<Response, Response>;
 
 /// Shared state of the HTTP server.
 pub struct App {
     /// The configured terminals.
     pub registry: Arc<Registry>,
+    /// Runtime state of the terminals and the limits of their operations.
+    pub terminals: Terminals,
     /// When the server started (for `/health`).
     pub started: Instant,
-    /// How long a request waits for a busy device before answering 503.
-    pub lock_timeout: Duration,
     /// API key and what it protects.
     pub security: auth::Security,
 }
@@ -40,8 +50,8 @@ impl App {
     pub fn new(registry: Arc<Registry>) -> App {
         App {
             registry,
+            terminals: Terminals::default(),
             started: Instant::now(),
-            lock_timeout: Duration::from_secs(30),
             security: auth::Security::default(),
         }
     }
@@ -49,7 +59,9 @@ impl App {
 
 /// Per-request context passed to handlers.
 pub struct Ctx<'a> {
+    /// The server state.
     pub app: &'a App,
+    /// The request being answered.
     pub req: &'a Request,
     /// Pretty-print JSON (default; `?pretty=0` turns it off).
     pub pretty: bool,
@@ -78,50 +90,44 @@ impl Ctx<'_> {
         })
     }
 
-    /// Runs `work` on `device` under its lock (see `ops::run`) and answers
-    /// `ok(value)`, or the failure's JSON error.
+    /// Runs `work` on `device` under its lock (see `Terminals::run`); a
+    /// failure becomes its JSON error response.
     pub fn operate<T>(
         &self,
         device: &Device,
         mode: crate::ops::Mode,
         what: &str,
         work: impl FnOnce(&mut crate::zk::Session) -> Result<T, OpError>,
-        ok: impl FnOnce(T) -> Response,
-    ) -> Response {
-        match crate::ops::run(device, self.app.lock_timeout, mode, what, work) {
-            Ok(value) => ok(value),
-            Err(e) => self.device_failure(device, &e),
-        }
+    ) -> Result<T, Response> {
+        self.app
+            .terminals
+            .run(device, mode, what, work)
+            .map_err(|e| self.device_failure(device, &e))
     }
 
     /// The response for a failed device operation: 503 when busy, 500 for
-    /// a terminal failure, the rejection's own status otherwise.
+    /// a terminal failure, the rejection kind's status otherwise.
     pub fn device_failure(&self, device: &Device, err: &OpError) -> Response {
         let message = messages::device_error(device, err);
         match err {
-            OpError::Busy => self
-                .error(503, &message)
-                .with_additional_header("Retry-After", "5"),
-            OpError::Zk(_) => self.error(500, &message),
-            OpError::Rejected(status, _) => self.error(*status, &message),
+            OpError::Busy => self.error(503, &message).with_header("Retry-After", "5"),
+            OpError::Zk(_) | OpError::Panicked => self.error(500, &message),
+            OpError::Rejected(r) => self.error(messages::rejection_status(r), &message),
         }
     }
 }
 
 /// Handles one request: routes it, turns a panic into a JSON 500, logs it.
 pub fn handle(app: &App, req: &Request) -> Response {
-    if req.header(front::PEER_HEADER) == Some(front::PROBE) {
-        return Response::empty_204();
-    }
     let started = Instant::now();
     let pretty = !matches!(
         req.get_param("pretty").as_deref(),
         Some("0" | "false" | "no")
     );
     let ctx = Ctx { app, req, pretty };
-    let mut label = String::from("unmatched");
+    let mut label = "unmatched";
     let resp = match catch_unwind(AssertUnwindSafe(|| route(&ctx, &mut label))) {
-        Ok(r) => r,
+        Ok(Ok(r) | Err(r)) => r,
         Err(panic) => {
             let what = panic
                 .downcast_ref::<&str>()
@@ -136,11 +142,8 @@ pub fn handle(app: &App, req: &Request) -> Response {
             ctx.error(500, messages::INTERNAL_ERROR)
         }
     };
-    crate::metrics::global().request(&label, resp.status_code);
-    let mut peer = req
-        .header(front::PEER_HEADER)
-        .map(str::to_string)
-        .unwrap_or_else(|| req.remote_addr().to_string());
+    crate::metrics::global().request(label, resp.status_code);
+    let mut peer = req.remote_addr().to_string();
     // Behind nginx the peer is the proxy; show who it forwarded for.
     if let Some(forwarded) = req.header("X-Forwarded-For") {
         peer = format!("{} (via {peer})", forwarded.trim());
@@ -156,96 +159,174 @@ pub fn handle(app: &App, req: &Request) -> Response {
     resp
 }
 
-/// A handler bound to its path parameters.
-type Handler<'a> = Box<dyn FnOnce() -> Response + 'a>;
+/// What a route does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Action {
+    Root,
+    Health,
+    Metrics,
+    ListDevices,
+    CreateDevice,
+    ShowDevice,
+    UpdateDevice,
+    DeleteDevice,
+    Ping,
+    Attendance,
+    AllAttendance,
+    Info,
+    Time,
+    SyncTime,
+    ListUsers,
+    CreateUser,
+    UpdateUser,
+    DeleteUser,
+    EnrollFinger,
+    Fingers,
+}
 
-/// The route pattern of a path, for metrics: `/devices/{id}/users/{user_id}`.
-fn pattern(segments: &[&str]) -> String {
-    let mut out = String::new();
-    for (i, seg) in segments.iter().enumerate() {
-        out.push('/');
-        out.push_str(match (segments[0], i) {
-            ("devices", 1) => "{id}",
-            ("devices", 3) => "{user_id}",
-            _ => seg,
-        });
+/// The route table: method, path pattern (`{name}` matches one segment),
+/// action. 404s, 405s and their `Allow` header all come from it.
+const ROUTES: &[(&str, &str, Action)] = &[
+    ("GET", "/", Action::Root),
+    ("GET", "/health", Action::Health),
+    ("GET", "/metrics", Action::Metrics),
+    ("GET", "/devices", Action::ListDevices),
+    ("POST", "/devices", Action::CreateDevice),
+    ("GET", "/devices/{id}", Action::ShowDevice),
+    ("PUT", "/devices/{id}", Action::UpdateDevice),
+    ("DELETE", "/devices/{id}", Action::DeleteDevice),
+    ("GET", "/devices/{id}/ping", Action::Ping),
+    ("GET", "/devices/{id}/attendance", Action::Attendance),
+    ("GET", "/devices/{id}/info", Action::Info),
+    ("GET", "/devices/{id}/time", Action::Time),
+    ("POST", "/devices/{id}/sync-time", Action::SyncTime),
+    ("GET", "/devices/{id}/users", Action::ListUsers),
+    ("POST", "/devices/{id}/users", Action::CreateUser),
+    ("PUT", "/devices/{id}/users/{user_id}", Action::UpdateUser),
+    (
+        "DELETE",
+        "/devices/{id}/users/{user_id}",
+        Action::DeleteUser,
+    ),
+    (
+        "POST",
+        "/devices/{id}/users/{user_id}/enroll-finger",
+        Action::EnrollFinger,
+    ),
+    (
+        "GET",
+        "/devices/{id}/users/{user_id}/fingers",
+        Action::Fingers,
+    ),
+    ("GET", "/attendance/all", Action::AllAttendance),
+];
+
+/// The parameters of `path` if it matches `pattern`.
+fn match_path<'p>(pattern: &str, path: &[&'p str]) -> Option<Vec<&'p str>> {
+    let parts: Vec<&str> = pattern.split('/').filter(|s| !s.is_empty()).collect();
+    if parts.len() != path.len() {
+        return None;
     }
-    if out.is_empty() {
-        out.push('/');
+    let mut params = Vec::new();
+    for (want, got) in parts.iter().zip(path) {
+        if want.starts_with('{') {
+            params.push(*got);
+        } else if want != got {
+            return None;
+        }
     }
-    out
+    Some(params)
 }
 
 /// Routes the request; `label` receives the matched route pattern.
-fn route(ctx: &Ctx, label: &mut String) -> Response {
-    let path = ctx.req.url();
+fn route(ctx: &Ctx, label: &mut &'static str) -> Answer {
+    let path = ctx.req.path();
     let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     let method = match ctx.req.method() {
         "HEAD" => "GET",
         m => m,
     };
-    let Some(handler) = resolve(ctx, &segments, method) else {
-        return ctx.error(404, &messages::route_not_found(ctx.req.method(), &path));
+    let matching: Vec<(&'static str, &'static str, Action, Vec<&str>)> = ROUTES
+        .iter()
+        .filter_map(|&(m, pattern, action)| {
+            match_path(pattern, &segments).map(|params| (m, pattern, action, params))
+        })
+        .collect();
+    let Some((_, pattern, _, _)) = matching.first() else {
+        return Err(ctx.error(404, &messages::route_not_found(ctx.req.method(), path)));
     };
-    *label = pattern(&segments);
-    let Some(handler) = handler else {
-        return ctx.error(405, messages::METHOD_NOT_ALLOWED);
-    };
-    let open = matches!(segments.as_slice(), ["health"]);
-    if !open {
-        if let Err(refused) = auth::check(ctx, method != "GET") {
-            return refused;
+    *label = pattern;
+    let Some((_, _, action, params)) = matching.iter().find(|r| r.0 == method) else {
+        let mut allowed: Vec<&str> = matching.iter().map(|r| r.0).collect();
+        if allowed.contains(&"GET") {
+            allowed.push("HEAD");
         }
+        return Err(ctx
+            .error(405, messages::METHOD_NOT_ALLOWED)
+            .with_header("Allow", &allowed.join(", ")));
+    };
+    if *action != Action::Health {
+        auth::check(ctx, method != "GET")?;
     }
-    handler()
+    dispatch(ctx, *action, params)
 }
 
-/// `None`: no such path; `Some(None)`: the path exists but not with this method.
-fn resolve<'a>(ctx: &'a Ctx, segments: &'a [&'a str], method: &str) -> Option<Option<Handler<'a>>> {
-    let h = |f: Handler<'a>| Some(Some(f));
-    let wrong = Some(None);
-    match (segments, method) {
-        ([], "GET") => h(Box::new(|| info::root(ctx))),
-        (["health"], "GET") => h(Box::new(|| info::health(ctx))),
-        (["metrics"], "GET") => h(Box::new(|| info::metrics(ctx))),
-        (["devices"], "GET") => h(Box::new(|| info::list_devices(ctx))),
-        (["devices"], "POST") => h(Box::new(|| devices::create(ctx))),
-        (["devices", id], "GET") => h(Box::new(move || devices::show(ctx, id))),
-        (["devices", id], "PUT") => h(Box::new(move || devices::update(ctx, id))),
-        (["devices", id], "DELETE") => h(Box::new(move || devices::delete(ctx, id))),
-        (["devices", id, "ping"], "GET") => h(Box::new(move || devices::ping(ctx, id))),
-        (["devices", id, "attendance"], "GET") => {
-            h(Box::new(move || attendance::device_attendance(ctx, id)))
+/// Runs the handler of `action` with the path parameters.
+fn dispatch(ctx: &Ctx, action: Action, params: &[&str]) -> Answer {
+    let id = params.first().copied().unwrap_or_default();
+    let user = params.get(1).copied().unwrap_or_default();
+    match action {
+        Action::Root => info::root(ctx),
+        Action::Health => info::health(ctx),
+        Action::Metrics => info::metrics(ctx),
+        Action::ListDevices => info::list_devices(ctx),
+        Action::CreateDevice => devices::create(ctx),
+        Action::ShowDevice => devices::show(ctx, id),
+        Action::UpdateDevice => devices::update(ctx, id),
+        Action::DeleteDevice => devices::delete(ctx, id),
+        Action::Ping => devices::ping(ctx, id),
+        Action::Attendance => attendance::device_attendance(ctx, id),
+        Action::AllAttendance => attendance::all_attendance(ctx),
+        Action::Info => terminal::info(ctx, id),
+        Action::Time => terminal::time(ctx, id),
+        Action::SyncTime => terminal::sync_time(ctx, id),
+        Action::ListUsers => users::list(ctx, id),
+        Action::CreateUser => users::create(ctx, id),
+        Action::UpdateUser => users::update(ctx, id, user),
+        Action::DeleteUser => users::delete(ctx, id, user),
+        Action::EnrollFinger => users::enroll(ctx, id, user),
+        Action::Fingers => users::fingers(ctx, id, user),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn route_patterns_match_segments() {
+        assert_eq!(match_path("/", &[]), Some(vec![]));
+        assert_eq!(
+            match_path(
+                "/devices/{id}/users/{user_id}",
+                &["devices", "a", "users", "7"]
+            ),
+            Some(vec!["a", "7"])
+        );
+        assert_eq!(match_path("/devices/{id}", &["devices"]), None);
+        assert_eq!(
+            match_path("/devices/{id}/ping", &["devices", "a", "pong"]),
+            None
+        );
+    }
+
+    #[test]
+    fn every_route_is_reachable_and_unique() {
+        for (i, (m, p, _)) in ROUTES.iter().enumerate() {
+            assert!(
+                !ROUTES[..i].iter().any(|(m2, p2, _)| m2 == m && p2 == p),
+                "{m} {p} twice"
+            );
         }
-        (["devices", id, "info"], "GET") => h(Box::new(move || terminal::info(ctx, id))),
-        (["devices", id, "time"], "GET") => h(Box::new(move || terminal::time(ctx, id))),
-        (["devices", id, "sync-time"], "POST") => h(Box::new(move || terminal::sync_time(ctx, id))),
-        (["devices", id, "users"], "GET") => h(Box::new(move || users::list(ctx, id))),
-        (["devices", id, "users"], "POST") => h(Box::new(move || users::create(ctx, id))),
-        (["devices", id, "users", user], "PUT") => {
-            h(Box::new(move || users::update(ctx, id, user)))
-        }
-        (["devices", id, "users", user], "DELETE") => {
-            h(Box::new(move || users::delete(ctx, id, user)))
-        }
-        (["devices", id, "users", user, "enroll-finger"], "POST") => {
-            h(Box::new(move || users::enroll(ctx, id, user)))
-        }
-        (["devices", id, "users", user, "fingers"], "GET") => {
-            h(Box::new(move || users::fingers(ctx, id, user)))
-        }
-        (["attendance", "all"], "GET") => h(Box::new(|| attendance::all_attendance(ctx))),
-        (
-            [] | ["health"] | ["metrics"] | ["devices"] | ["devices", _] | ["attendance", "all"],
-            _,
-        ) => wrong,
-        (["devices", _, "ping" | "attendance" | "info" | "time" | "sync-time" | "users"], _) => {
-            wrong
-        }
-        (
-            ["devices", _, "users", _] | ["devices", _, "users", _, "enroll-finger" | "fingers"],
-            _,
-        ) => wrong,
-        _ => None,
     }
 }

@@ -1,110 +1,88 @@
 //! Terminal data endpoints: identity and counters, clock, clock sync.
 
-use rouille::Response;
 use serde_json::json;
 
-use super::body::{self, Fields};
-use super::Ctx;
+use super::body;
+use super::{Answer, Ctx};
+use crate::fields::Fields;
 use crate::ops::{Mode, OpError};
 use crate::zk::codec::parse_timestamp;
 use crate::zk::ZkTime;
 
 /// `GET /devices/{id}/info` (lock, disable).
-pub fn info(ctx: &Ctx, id: &str) -> Response {
-    let device = match ctx.device(id) {
-        Ok(d) => d,
-        Err(r) => return r,
-    };
-    ctx.operate(
-        &device,
-        Mode::Disabled,
-        "info",
-        |s| {
-            let firmware = s.firmware_version()?;
-            let serial = s.option("~SerialNumber")?;
-            let platform = s.option("~Platform")?;
-            let name = s.option("~DeviceName")?;
-            let sizes = s.sizes()?;
-            let time = s.get_time()?;
-            Ok(json!({
-                "id": device.id,
-                "name": device.config.name,
-                "ip": device.config.ip,
-                "serialnumber": serial,
-                "device_name": name,
-                "platform": platform,
-                "firmware_version": firmware,
-                "users_count": sizes.users,
-                "device_time": time.to_string(),
-                "records_count": sizes.records,
-                "records_capacity": sizes.records_cap,
-                "users_capacity": sizes.users_cap,
-                "fingers_count": sizes.fingers,
-            }))
-        },
-        |data| ctx.json(200, &json!({"success": true, "data": data})),
-    )
+pub fn info(ctx: &Ctx, id: &str) -> Answer {
+    let device = ctx.device(id)?;
+    let data = ctx.operate(&device, Mode::Disabled, "info", |s| {
+        let firmware = s.firmware_version()?;
+        let serial = s.option("~SerialNumber")?;
+        let platform = s.option("~Platform")?;
+        let name = s.option("~DeviceName")?;
+        let sizes = s.sizes()?;
+        let time = s.get_time()?;
+        Ok(json!({
+            "id": device.id,
+            "name": device.config.name,
+            "ip": device.config.ip,
+            "serialnumber": serial,
+            "device_name": name,
+            "platform": platform,
+            "firmware_version": firmware,
+            "users_count": sizes.users,
+            "device_time": time.to_string(),
+            "records_count": sizes.records,
+            "records_capacity": sizes.records_cap,
+            "users_capacity": sizes.users_cap,
+            "fingers_count": sizes.fingers,
+        }))
+    })?;
+    Ok(ctx.json(200, &json!({"success": true, "data": data})))
 }
 
 /// `GET /devices/{id}/time` (lock).
-pub fn time(ctx: &Ctx, id: &str) -> Response {
-    let device = match ctx.device(id) {
-        Ok(d) => d,
-        Err(r) => return r,
-    };
-    ctx.operate(
-        &device,
-        Mode::Plain,
-        "get time",
-        |s| Ok(s.get_time()?),
-        |t| {
-            ctx.json(
-                200,
-                &json!({"success": true, "device_id": id, "device_time": t.to_string()}),
-            )
-        },
-    )
+pub fn time(ctx: &Ctx, id: &str) -> Answer {
+    let device = ctx.device(id)?;
+    let t = ctx.operate(&device, Mode::Plain, "get time", |s| Ok(s.get_time()?))?;
+    Ok(ctx.json(
+        200,
+        &json!({"success": true, "device_id": id, "device_time": t.to_string()}),
+    ))
 }
 
 /// `POST /devices/{id}/sync-time` (lock): the server's local time, or the
 /// body's `{"timestamp": "YYYY-MM-DD HH:MM:SS"}`.
-pub fn sync_time(ctx: &Ctx, id: &str) -> Response {
-    let device = match ctx.device(id) {
-        Ok(d) => d,
-        Err(r) => return r,
+pub fn sync_time(ctx: &Ctx, id: &str) -> Answer {
+    let device = ctx.device(id)?;
+    let body = body::json_object(ctx, false)?;
+    let wanted = match Fields(&body)
+        .text("timestamp", false)
+        .map_err(|msg| ctx.error(400, &msg))?
+    {
+        None => None,
+        Some(t) => Some(
+            parse_timestamp(&t)
+                .filter(|t| (2000..=2099).contains(&t.year) && t.is_valid())
+                .ok_or_else(|| {
+                    ctx.error(
+                        400,
+                        &format!(
+                            "Campo 'timestamp' inválido: '{}'. Use YYYY-MM-DD HH:MM:SS (años 2000 a 2099).",
+                            super::messages::echo(&t)
+                        ),
+                    )
+                })?,
+        ),
     };
-    let body = match body::json_object(ctx, false) {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    let wanted = match Fields(&body).text("timestamp", false) {
-        Ok(None) => None,
-        Ok(Some(t)) => match parse_timestamp(&t).filter(|t| (2000..=2099).contains(&t.year)) {
-            Some(t) => Some(t),
-            None => {
-                return ctx.error(
-                    400,
-                    &format!("Campo 'timestamp' inválido: '{t}'. Use YYYY-MM-DD HH:MM:SS (años 2000 a 2099)."),
-                )
-            }
-        },
-        Err(msg) => return ctx.error(400, &msg),
-    };
-    ctx.operate(
-        &device,
-        Mode::Plain,
-        "sync time",
-        |s| {
-            // Taken under the lock, right before sending, so it is not stale.
-            let t =
-                wanted.unwrap_or_else(|| ZkTime::from_naive(&chrono::Local::now().naive_local()));
-            s.set_time(t)?;
-            if let Err(e) = s.command(crate::zk::wire::cmd::REFRESH_DATA, &[]) {
-                log::debug!("REFRESHDATA after SET_TIME failed: {e}");
-            }
-            Ok::<_, OpError>(t)
-        }, |t| ctx.json(
-            200,
-            &json!({"success": true, "message": format!("[{id}] Hora sincronizada."), "device_time": t.to_string()}),
-        ))
+    let t = ctx.operate(&device, Mode::Plain, "sync time", |s| {
+        // Taken under the lock, right before sending, so it is not stale.
+        let t = wanted.unwrap_or_else(|| ZkTime::from_naive(&chrono::Local::now().naive_local()));
+        s.set_time(t)?;
+        if let Err(e) = s.command(crate::zk::wire::cmd::REFRESH_DATA, &[]) {
+            log::debug!("REFRESHDATA after SET_TIME failed: {e}");
+        }
+        Ok::<_, OpError>(t)
+    })?;
+    Ok(ctx.json(
+        200,
+        &json!({"success": true, "message": format!("[{id}] Hora sincronizada."), "device_time": t.to_string()}),
+    ))
 }

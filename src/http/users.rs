@@ -1,15 +1,15 @@
 //! Users and fingerprints on a terminal: list, create, update, delete,
 //! start an enrolment, list enrolled fingers.
 
-use rouille::Response;
 use serde_json::{json, Map, Value};
 
-use super::body::{self, Fields};
-use super::Ctx;
-use crate::ops::{Mode, OpError};
+use super::body;
+use super::{Answer, Ctx, Response};
+use crate::fields::Fields;
+use crate::ops::{Mode, OpError, Rejection};
 use crate::registry::Device;
 use crate::text::Encoding;
-use crate::zk::records::User;
+use crate::zk::records::{User, UserFormat};
 use crate::zk::Session;
 
 /// Finger names by index 0–9.
@@ -42,18 +42,22 @@ fn display_name(user: &User, enc: Encoding) -> String {
 }
 
 fn not_found(user_id: &str) -> OpError {
-    OpError::Rejected(404, format!("Usuario '{user_id}' no encontrado."))
+    OpError::Rejected(Rejection::NotFound(format!(
+        "Usuario '{}' no encontrado.",
+        super::messages::echo(user_id)
+    )))
 }
 
 /// Reads the users while the terminal is disabled and finds `user_id`.
-fn find_user(s: &mut Session, user_id: &str) -> Result<(User, Vec<User>, usize), OpError> {
-    let (users, size) = s.users()?;
+fn find_user(s: &mut Session, user_id: &str) -> Result<(User, Vec<User>, UserFormat), OpError> {
+    let (users, format) = s.users()?;
     let user = users
         .iter()
         .find(|u| u.user_id == user_id)
         .cloned()
         .ok_or_else(|| not_found(user_id))?;
-    Ok((user, users, size))
+    // A user was found, so the table was read and its layout is known.
+    Ok((user, users, format.unwrap_or(UserFormat::Long72)))
 }
 
 /// User fields from a request body, validated for type and size.
@@ -97,42 +101,35 @@ fn parse_input(body: &Map<String, Value>) -> Result<UserInput, String> {
     })
 }
 
-/// Applies `input` to `user` for a terminal whose user records are `size`
-/// bytes; refuses what the layout cannot hold.
+/// Applies `input` to `user` for a terminal whose user records are in
+/// `format`; refuses what the layout cannot hold.
 fn apply_input(
     user: &mut User,
     input: &UserInput,
-    size: usize,
+    format: UserFormat,
     enc: Encoding,
 ) -> Result<(), OpError> {
-    let (name_width, password_width) = if size == 28 { (8, 5) } else { (24, 8) };
-    if size == 28 && user.user_id.parse::<u32>().is_err() {
-        return Err(OpError::Rejected(
-            400,
-            format!(
-                "Campo 'user_id' inválido: '{}'. Este terminal solo admite user_id numéricos.",
-                user.user_id
-            ),
-        ));
+    let (name_width, password_width) = (format.name_width(), format.password_width());
+    if format.numeric_ids() && user.user_id.parse::<u32>().is_err() {
+        return Err(OpError::Rejected(Rejection::Invalid(format!(
+            "Campo 'user_id' inválido: '{}'. Este terminal solo admite user_id numéricos.",
+            user.user_id
+        ))));
     }
     if let Some(name) = &input.name {
         let bytes = enc.encode(name);
         if bytes.len() > name_width {
-            return Err(OpError::Rejected(
-                400,
-                format!(
-                    "Campo 'name' demasiado largo para este terminal: máximo {name_width} bytes."
-                ),
-            ));
+            return Err(OpError::Rejected(Rejection::Invalid(format!(
+                "Campo 'name' demasiado largo para este terminal: máximo {name_width} bytes."
+            ))));
         }
         user.name = bytes;
     }
     if let Some(p) = &input.password {
         if p.len() > password_width {
-            return Err(OpError::Rejected(
-                400,
-                format!("Campo 'password' demasiado largo para este terminal: máximo {password_width} caracteres."),
-            ));
+            return Err(OpError::Rejected(Rejection::Invalid(format!(
+                "Campo 'password' demasiado largo para este terminal: máximo {password_width} caracteres."
+            ))));
         }
         user.password = p.as_bytes().to_vec();
     }
@@ -163,214 +160,152 @@ fn device_and_body(
 }
 
 /// `GET /devices/{id}/users` (lock, disable).
-pub fn list(ctx: &Ctx, id: &str) -> Response {
-    let device = match ctx.device(id) {
-        Ok(d) => d,
-        Err(r) => return r,
-    };
+pub fn list(ctx: &Ctx, id: &str) -> Answer {
+    let device = ctx.device(id)?;
     let enc = encoding(&device);
-    ctx.operate(
-        &device,
-        Mode::Disabled,
-        "read users",
-        |s| Ok(s.users()?.0),
-        |users| {
-            let data: Vec<Value> = users
-                .iter()
-                .map(|u| {
-                    json!({"uid": u.uid, "user_id": u.user_id, "name": display_name(u, enc),
-                           "privilege": u.privilege, "card": u.card, "device_id": id})
-                })
-                .collect();
-            ctx.json(
-                200,
-                &json!({"success": true, "total": data.len(), "data": data}),
-            )
-        },
-    )
+    let users = ctx.operate(&device, Mode::Disabled, "read users", |s| Ok(s.users()?.0))?;
+    let data: Vec<Value> = users
+        .iter()
+        .map(|u| {
+            json!({"uid": u.uid, "user_id": u.user_id, "name": display_name(u, enc),
+                   "privilege": u.privilege, "card": u.card, "device_id": id})
+        })
+        .collect();
+    Ok(ctx.json(
+        200,
+        &json!({"success": true, "total": data.len(), "data": data}),
+    ))
 }
 
 /// `POST /devices/{id}/users` (lock, disable).
-pub fn create(ctx: &Ctx, id: &str) -> Response {
-    let (device, body) = match device_and_body(ctx, id, true) {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    let input = match parse_input(&body) {
-        Ok(i) => i,
-        Err(msg) => return ctx.error(400, &msg),
-    };
+pub fn create(ctx: &Ctx, id: &str) -> Answer {
+    let (device, body) = device_and_body(ctx, id, true)?;
+    let input = parse_input(&body).map_err(|msg| ctx.error(400, &msg))?;
     let (Some(user_id), Some(name)) = (input.user_id.clone(), input.name.clone()) else {
-        return ctx.error(400, "user_id y name son requeridos.");
+        return Err(ctx.error(400, "user_id y name son requeridos."));
     };
     let enc = encoding(&device);
     let udp = device.config.force_udp;
-    ctx.operate(
-        &device,
-        Mode::Disabled,
-        "create user",
-        |s| {
-            let (users, size) = s.users()?;
-            if users.iter().any(|u| u.user_id == user_id) {
-                return Err(OpError::Rejected(
-                    409,
-                    format!("user_id '{user_id}' ya existe."),
-                ));
-            }
-            let size = match size {
-                0 if udp => 28,
-                0 => 72,
-                n => n,
-            };
-            let uid = next_uid(&users).ok_or_else(|| {
-                OpError::Rejected(
-                    409,
-                    "El terminal no tiene espacio para más usuarios.".into(),
-                )
-            })?;
-            let mut user = User {
-                uid,
-                user_id: user_id.clone(),
-                ..User::default()
-            };
-            apply_input(&mut user, &input, size, enc)?;
-            s.write_user(&user, size)?;
-            Ok(uid)
-        },
-        |uid| {
-            ctx.json(
-                200,
-                &json!({"success": true, "message": "Usuario registrado.",
-                    "data": {"user_id": user_id, "name": name, "device_id": id, "uid": uid}}),
-            )
-        },
-    )
+    let uid = ctx.operate(&device, Mode::Disabled, "create user", |s| {
+        let (users, format) = s.users()?;
+        if users.iter().any(|u| u.user_id == user_id) {
+            return Err(OpError::Rejected(Rejection::Conflict(format!(
+                "user_id '{user_id}' ya existe."
+            ))));
+        }
+        // An empty table does not tell its layout: guess from the link
+        // (UDP-only terminals are the old 28-byte ones).
+        let format = format.unwrap_or(if udp {
+            UserFormat::Short28
+        } else {
+            UserFormat::Long72
+        });
+        let uid = next_uid(&users).ok_or_else(|| {
+            Rejection::Conflict("El terminal no tiene espacio para más usuarios.".into())
+        })?;
+        let mut user = User {
+            uid,
+            user_id: user_id.clone(),
+            ..User::default()
+        };
+        apply_input(&mut user, &input, format, enc)?;
+        s.write_user(&user, format)?;
+        Ok(uid)
+    })?;
+    Ok(ctx.json(
+        200,
+        &json!({"success": true, "message": "Usuario registrado.",
+            "data": {"user_id": user_id, "name": name, "device_id": id, "uid": uid}}),
+    ))
 }
 
 /// `PUT /devices/{id}/users/{user_id}` (lock, disable).
-pub fn update(ctx: &Ctx, id: &str, user_id: &str) -> Response {
-    let (device, body) = match device_and_body(ctx, id, true) {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    let input = match parse_input(&body) {
-        Ok(i) => UserInput { user_id: None, ..i },
-        Err(msg) => return ctx.error(400, &msg),
+pub fn update(ctx: &Ctx, id: &str, user_id: &str) -> Answer {
+    let (device, body) = device_and_body(ctx, id, true)?;
+    let input = parse_input(&body).map_err(|msg| ctx.error(400, &msg))?;
+    let input = UserInput {
+        user_id: None,
+        ..input
     };
     let enc = encoding(&device);
-    ctx.operate(
-        &device,
-        Mode::Disabled,
-        "update user",
-        |s| {
-            let (mut user, _, size) = find_user(s, user_id)?;
-            apply_input(&mut user, &input, size, enc)?;
-            s.write_user(&user, size)?;
-            Ok(())
-        },
-        |()| {
-            ctx.json(
-                200,
-                &json!({"success": true, "message": format!("Usuario '{user_id}' actualizado.")}),
-            )
-        },
-    )
+    ctx.operate(&device, Mode::Disabled, "update user", |s| {
+        let (mut user, _, format) = find_user(s, user_id)?;
+        apply_input(&mut user, &input, format, enc)?;
+        s.write_user(&user, format)?;
+        Ok(())
+    })?;
+    Ok(ctx.json(
+        200,
+        &json!({"success": true, "message": format!("Usuario '{user_id}' actualizado.")}),
+    ))
 }
 
 /// `DELETE /devices/{id}/users/{user_id}` (lock, disable).
-pub fn delete(ctx: &Ctx, id: &str, user_id: &str) -> Response {
-    let device = match ctx.device(id) {
-        Ok(d) => d,
-        Err(r) => return r,
-    };
-    ctx.operate(
-        &device,
-        Mode::Disabled,
-        "delete user",
-        |s| {
-            let (user, _, _) = find_user(s, user_id)?;
-            s.delete_user(user.uid)?;
-            Ok(())
-        },
-        |()| {
-            ctx.json(
-                200,
-                &json!({"success": true, "message": format!("Usuario '{user_id}' eliminado.")}),
-            )
-        },
-    )
+pub fn delete(ctx: &Ctx, id: &str, user_id: &str) -> Answer {
+    let device = ctx.device(id)?;
+    ctx.operate(&device, Mode::Disabled, "delete user", |s| {
+        let (user, _, _) = find_user(s, user_id)?;
+        s.delete_user(user.uid)?;
+        Ok(())
+    })?;
+    Ok(ctx.json(
+        200,
+        &json!({"success": true, "message": format!("Usuario '{user_id}' eliminado.")}),
+    ))
 }
 
 /// `POST /devices/{id}/users/{user_id}/enroll-finger` (lock, disable): the
 /// user is looked up while the terminal is disabled; enrolment then starts
 /// with the terminal enabled, so the person can present the finger.
-pub fn enroll(ctx: &Ctx, id: &str, user_id: &str) -> Response {
-    let (device, body) = match device_and_body(ctx, id, false) {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    let finger = match Fields(&body).int("finger_index", 0, 9) {
-        Ok(f) => f.unwrap_or(0) as u8,
-        Err(_) => return ctx.error(400, "finger_index debe ser 0-9."),
-    };
-    ctx.operate(
-        &device,
-        Mode::Plain,
-        "start enroll",
-        |s| {
-            {
-                let mut disabled = s.disable()?;
-                let found = find_user(&mut disabled, user_id);
-                disabled.finish()?;
-                found?;
-            }
-            s.start_enroll(user_id, finger)?;
-            Ok(())
-        },
-        |()| {
-            ctx.json(
-                200,
-                &json!({"success": true,
-                    "message": "Modo enrolamiento activado. El usuario debe poner el dedo 3 veces.",
-                    "data": {"user_id": user_id, "device_id": id, "finger_index": finger,
-                             "finger_name": FINGER_NAMES[usize::from(finger)]}}),
-            )
-        },
-    )
+pub fn enroll(ctx: &Ctx, id: &str, user_id: &str) -> Answer {
+    let (device, body) = device_and_body(ctx, id, false)?;
+    let finger = Fields(&body)
+        .int("finger_index", 0, 9)
+        .map_err(|_| ctx.error(400, "finger_index debe ser 0-9."))?
+        .unwrap_or(0) as u8;
+    ctx.operate(&device, Mode::Plain, "start enroll", |s| {
+        {
+            let mut disabled = s.disable()?;
+            let found = find_user(&mut disabled, user_id);
+            disabled.finish()?;
+            found?;
+        }
+        s.start_enroll(user_id, finger)?;
+        Ok(())
+    })?;
+    Ok(ctx.json(
+        200,
+        &json!({"success": true,
+            "message": "Modo enrolamiento activado. El usuario debe poner el dedo 3 veces.",
+            "data": {"user_id": user_id, "device_id": id, "finger_index": finger,
+                     "finger_name": FINGER_NAMES[usize::from(finger)]}}),
+    ))
 }
 
 /// `GET /devices/{id}/users/{user_id}/fingers` (lock, disable).
-pub fn fingers(ctx: &Ctx, id: &str, user_id: &str) -> Response {
-    let device = match ctx.device(id) {
-        Ok(d) => d,
-        Err(r) => return r,
-    };
+pub fn fingers(ctx: &Ctx, id: &str, user_id: &str) -> Answer {
+    let device = ctx.device(id)?;
     let enc = encoding(&device);
-    ctx.operate(
-        &device,
-        Mode::Disabled,
-        "read fingers",
-        |s| {
-            let (user, _, _) = find_user(s, user_id)?;
-            let templates = s.templates()?;
-            Ok((user, templates))
-        }, |(user, templates)| {
-            let mut mine: Vec<_> = templates.iter().filter(|t| t.uid == user.uid).collect();
-            mine.sort_by_key(|t| t.finger);
-            let data: Vec<Value> = mine
-                .iter()
-                .map(|t| {
-                    json!({"finger_index": t.finger,
-                           "finger_name": FINGER_NAMES.get(usize::from(t.finger)).copied().unwrap_or("Desconocido"),
-                           "valid": t.valid})
-                })
-                .collect();
-            ctx.json(
-                200,
-                &json!({"success": true, "user_id": user_id, "name": display_name(&user, enc), "device_id": id,
-                        "total_fingers": data.len(), "data": data}),
-            )
+    let (user, templates) = ctx.operate(&device, Mode::Disabled, "read fingers", |s| {
+        let (user, _, _) = find_user(s, user_id)?;
+        let templates = s.templates()?;
+        Ok((user, templates))
+    })?;
+    let mut mine: Vec<_> = templates.iter().filter(|t| t.uid == user.uid).collect();
+    mine.sort_by_key(|t| t.finger);
+    let data: Vec<Value> = mine
+        .iter()
+        .map(|t| {
+            json!({"finger_index": t.finger,
+                   "finger_name": FINGER_NAMES.get(usize::from(t.finger)).copied().unwrap_or("Desconocido"),
+                   "valid": t.valid})
         })
+        .collect();
+    Ok(ctx.json(
+        200,
+        &json!({"success": true, "user_id": user_id, "name": display_name(&user, enc), "device_id": id,
+                "total_fingers": data.len(), "data": data}),
+    ))
 }
 
 #[cfg(test)]
@@ -409,17 +344,17 @@ mod tests {
             user_id: "12".into(),
             ..User::default()
         };
-        assert!(apply_input(&mut user, &input, 72, Encoding::Utf8).is_ok());
+        assert!(apply_input(&mut user, &input, UserFormat::Long72, Encoding::Utf8).is_ok());
         assert!(matches!(
-            apply_input(&mut user, &input, 28, Encoding::Utf8),
-            Err(OpError::Rejected(400, _))
+            apply_input(&mut user, &input, UserFormat::Short28, Encoding::Utf8),
+            Err(OpError::Rejected(Rejection::Invalid(_)))
         ));
         let mut alpha = User {
             user_id: "A1".into(),
             ..User::default()
         };
         assert!(
-            matches!(apply_input(&mut alpha, &UserInput::default(), 28, Encoding::Utf8), Err(OpError::Rejected(400, m)) if m.contains("user_id"))
+            matches!(apply_input(&mut alpha, &UserInput::default(), UserFormat::Short28, Encoding::Utf8), Err(OpError::Rejected(Rejection::Invalid(m))) if m.contains("user_id"))
         );
     }
 }

@@ -183,7 +183,9 @@ impl Device {
                 conn.buffer = None;
                 ok(Vec::new())
             }
-            cmd::USER_WRQ => match records::parse_user_record(&p.data) {
+            cmd::USER_WRQ => match records::UserFormat::from_size(p.data.len())
+                .and_then(|format| records::parse_user_record(&p.data, format))
+            {
                 Some(user) => {
                     let mut st = self.state.lock();
                     match st.users.iter_mut().find(|u| u.uid == user.uid) {
@@ -270,19 +272,19 @@ impl Device {
         match (inner, fct) {
             (cmd::ATTLOG_RRQ, _) => {
                 st.stats.attendance_reads += 1;
-                let size = self.config.attendance_format;
-                let mut body = Vec::with_capacity(st.punches.len() * size);
+                let format = self.config.attendance_format;
+                let mut body = Vec::with_capacity(st.punches.len() * format.size());
                 for a in &st.punches {
-                    body.extend_from_slice(&records::encode_attendance(a, size));
+                    body.extend_from_slice(&records::encode_attendance(a, format));
                 }
                 Some(records::dataset(&body))
             }
             (cmd::USERTEMP_RRQ, 5) => {
-                let size = self.config.user_format;
+                let format = self.config.user_format;
                 let body: Vec<u8> = st
                     .users
                     .iter()
-                    .flat_map(|u| records::encode_user(u, size))
+                    .flat_map(|u| records::encode_user(u, format))
                     .collect();
                 Some(records::dataset(&body))
             }
@@ -384,17 +386,17 @@ impl Device {
 /// A punch as a client reading the configured format must report it: 16-byte
 /// records carry numeric user ids, 8-byte ones only a uid (resolved through the
 /// users), 40/49-byte ones a 24-byte string.
-pub fn as_seen_in_format(p: &Attendance, format: usize, users: &[User]) -> Attendance {
+pub fn as_seen_in_format(p: &Attendance, format: records::AttFormat, users: &[User]) -> Attendance {
     let mut a = p.clone();
     match format {
-        8 => {
+        records::AttFormat::Uid8 => {
             a.user_id = users
                 .iter()
                 .find(|u| u.uid == p.uid)
                 .map(|u| u.user_id.clone())
                 .unwrap_or_else(|| p.uid.to_string());
         }
-        16 => {
+        records::AttFormat::Pin16 => {
             a.uid = 0;
             a.user_id = p.user_id.parse::<u32>().unwrap_or(0).to_string();
         }

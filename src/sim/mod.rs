@@ -15,7 +15,7 @@ use parking_lot::Mutex;
 
 pub use data::Rng;
 
-use crate::zk::records::{Attendance, Template, User};
+use crate::zk::records::{self, AttFormat, Attendance, Template, User, UserFormat};
 
 /// How DATA replies to READ_BUFFER are framed over TCP.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,10 +62,10 @@ pub struct SimConfig {
     pub records: usize,
     /// Number of users.
     pub users: usize,
-    /// Attendance record size: 8, 16, 40 or 49.
-    pub attendance_format: usize,
-    /// User record size: 28 or 72.
-    pub user_format: usize,
+    /// Attendance record layout.
+    pub attendance_format: AttFormat,
+    /// User record layout.
+    pub user_format: UserFormat,
     /// Comm key (0 = none).
     pub comm_key: u32,
     /// Seed of the generated data.
@@ -95,8 +95,8 @@ impl Default for SimConfig {
             bind: ([127, 0, 0, 1], 0).into(),
             records: 100,
             users: 20,
-            attendance_format: 40,
-            user_format: 72,
+            attendance_format: AttFormat::Full40,
+            user_format: UserFormat::Long72,
             comm_key: 0,
             seed: 1,
             start_date: chrono::NaiveDate::from_ymd_opt(2025, 1, 2).unwrap_or_default(),
@@ -169,7 +169,7 @@ impl Simulator {
     /// Binds TCP and UDP on the same port and starts serving in background threads.
     pub fn start(config: SimConfig) -> std::io::Result<Simulator> {
         let mut users = data::users(config.users, config.seed);
-        if config.user_format == 28 {
+        if config.user_format == UserFormat::Short28 {
             // The old layout holds 8-byte names: cut at a character boundary.
             for u in &mut users {
                 let name = String::from_utf8_lossy(&u.name).into_owned();
@@ -260,13 +260,11 @@ impl Simulator {
     /// The users as a client reading the configured user format must see
     /// them (names and PINs cut to the layout's field widths).
     pub fn expected_users(&self) -> Vec<User> {
-        let size = self.config.user_format;
+        let format = self.config.user_format;
         let st = self.state.lock();
         st.users
             .iter()
-            .filter_map(|u| {
-                crate::zk::records::parse_user_record(&crate::zk::records::encode_user(u, size))
-            })
+            .filter_map(|u| records::parse_user_record(&records::encode_user(u, format), format))
             .collect()
     }
 

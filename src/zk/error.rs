@@ -25,6 +25,80 @@ impl fmt::Display for Phase {
     }
 }
 
+/// Bytes from a terminal that make no sense, by what was wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProtocolError {
+    /// A TCP frame or UDP datagram that is not a ZK packet.
+    Wire(super::wire::WireError),
+    /// A reply to `command` with too few data bytes.
+    ShortReply { command: u16, len: usize },
+    /// A dataset shorter than its 4-byte length header.
+    DatasetHeader { len: usize },
+    /// PREPARE_BUFFER announced more bytes than any terminal holds.
+    AbsurdSize { bytes: usize },
+    /// A READ_BUFFER answer of the wrong size.
+    ChunkLength { got: usize, wanted: usize },
+    /// PREPARE_DATA announced another size than the one asked for.
+    AnnouncedLength { announced: usize, wanted: usize },
+    /// DATA frames carried more than the chunk asked for.
+    ChunkOverflow { wanted: usize },
+    /// The chunk ended (ACK_OK) before all its bytes arrived.
+    ChunkIncomplete { got: usize, wanted: usize },
+    /// A numbered DATA frame is missing.
+    MissingFrame { expected: u16, got: u16 },
+    /// No known record size fits the attendance dataset.
+    AttendanceSize { bytes: usize, count: u32 },
+    /// No known record size fits the user dataset.
+    UserSize { bytes: usize, count: u32 },
+    /// A template entry's size field is impossible or cut short.
+    TemplateEntry { size: usize },
+}
+
+impl fmt::Display for ProtocolError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use super::wire::cmd::name;
+        match self {
+            ProtocolError::Wire(e) => write!(f, "{e}"),
+            ProtocolError::ShortReply { command, len } => {
+                write!(f, "{} reply of {len} bytes is too short", name(*command))
+            }
+            ProtocolError::DatasetHeader { len } => {
+                write!(f, "dataset of {len} bytes has no length header")
+            }
+            ProtocolError::AbsurdSize { bytes } => write!(f, "absurd dataset size {bytes}"),
+            ProtocolError::ChunkLength { got, wanted } => {
+                write!(f, "chunk of {got} bytes, asked for {wanted}")
+            }
+            ProtocolError::AnnouncedLength { announced, wanted } => {
+                write!(
+                    f,
+                    "PREPARE_DATA announces {announced} bytes, asked for {wanted}"
+                )
+            }
+            ProtocolError::ChunkOverflow { wanted } => {
+                write!(f, "DATA frames exceed the {wanted} bytes asked for")
+            }
+            ProtocolError::ChunkIncomplete { got, wanted } => {
+                write!(f, "incomplete chunk: {got} of {wanted} bytes")
+            }
+            ProtocolError::MissingFrame { expected, got } => {
+                write!(f, "DATA frame {expected} missing (got {got})")
+            }
+            ProtocolError::AttendanceSize { bytes, count } => write!(
+                f,
+                "no attendance record size fits {bytes} bytes ({count} records reported)"
+            ),
+            ProtocolError::UserSize { bytes, count } => write!(
+                f,
+                "no user record size fits {bytes} bytes ({count} users reported)"
+            ),
+            ProtocolError::TemplateEntry { size } => {
+                write!(f, "template entry of impossible size {size}")
+            }
+        }
+    }
+}
+
 /// Everything that can go wrong talking to a terminal.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Error {
@@ -39,11 +113,20 @@ pub enum Error {
     /// The terminal answered `code` to `command`.
     Device { command: u16, code: u16 },
     /// The terminal sent bytes that make no sense.
-    Protocol(String),
+    Protocol(ProtocolError),
     /// The terminal closed the connection.
     Closed(Phase),
     /// Any other socket error.
     Io(String),
+    /// The whole operation took longer than its limit (a terminal that
+    /// keeps answering, but too slowly to ever finish).
+    OperationLimit,
+}
+
+impl From<ProtocolError> for Error {
+    fn from(e: ProtocolError) -> Self {
+        Error::Protocol(e)
+    }
 }
 
 /// Result alias of the ZK client.
@@ -77,6 +160,7 @@ impl Error {
             Error::Protocol(_) => "protocol",
             Error::Closed(_) => "closed",
             Error::Io(_) => "io",
+            Error::OperationLimit => "operation_limit",
         }
     }
 }
@@ -98,6 +182,7 @@ impl fmt::Display for Error {
             Error::Protocol(d) => write!(f, "protocol error: {d}"),
             Error::Closed(p) => write!(f, "connection closed by the device in {p} phase"),
             Error::Io(e) => write!(f, "i/o error: {e}"),
+            Error::OperationLimit => write!(f, "operation took longer than its limit"),
         }
     }
 }

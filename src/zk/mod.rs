@@ -1,12 +1,24 @@
-//! The ZK binary protocol: framing, codecs, record layouts and a blocking client.
+//! The ZK binary protocol: framing, codecs, record layouts, transports and
+//! a blocking client.
+//!
+//! `wire` frames packets, `codec` decodes values, `records` knows the record
+//! layouts, `transport` moves packets over TCP or UDP, `session` holds one
+//! conversation, `chunk` assembles one READ_BUFFER answer, `buffered` reads
+//! whole datasets and `tables` turns them into users and punches.
 
-pub mod client;
+mod buffered;
+pub mod chunk;
 pub mod codec;
 pub mod error;
 pub mod records;
+mod session;
+mod tables;
+pub mod transport;
 pub mod wire;
 
-pub use client::{AttendanceLog, ConnectOptions, Disabled, Session, Sizes};
+pub use buffered::{TCP_CHUNK, UDP_CHUNK};
 pub use codec::ZkTime;
-pub use error::{Error, Phase, Result};
-pub use records::{Attendance, User};
+pub use error::{Error, Phase, ProtocolError, Result};
+pub use records::{AttFormat, Attendance, User, UserFormat};
+pub use session::{ConnectOptions, Disabled, Session, Sizes, DEFAULT_OPERATION_LIMIT};
+pub use tables::AttendanceLog;

@@ -106,9 +106,9 @@ pub enum WireError {
 impl fmt::Display for WireError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            WireError::TooShort(n) => write!(f, "paquete de {n} bytes, menor que la cabecera"),
-            WireError::BadMagic(m) => write!(f, "prefijo TCP inválido {m:02x?}"),
-            WireError::BadLength(n) => write!(f, "longitud de trama TCP inválida ({n})"),
+            WireError::TooShort(n) => write!(f, "packet of {n} bytes, shorter than a header"),
+            WireError::BadMagic(m) => write!(f, "bad TCP prefix {m:02x?}"),
+            WireError::BadLength(n) => write!(f, "bad TCP frame length ({n})"),
         }
     }
 }

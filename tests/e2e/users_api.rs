@@ -1,9 +1,7 @@
 //! Users, fingers and terminal data over HTTP against the simulator, over TCP
 //! and UDP, in the 72- and 28-byte user layouts.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 use zkserver::sim::SimConfig;
 use zkserver::text::Encoding;
@@ -12,7 +10,7 @@ fn env(user_format: usize, udp: bool) -> Env {
     let config = SimConfig {
         records: 50,
         users: 12,
-        user_format,
+        user_format: zkserver::zk::UserFormat::from_size(user_format).unwrap(),
         ..SimConfig::default()
     };
     single(

@@ -1,12 +1,10 @@
 //! The `zkserver` binary: start-up errors, `--demo`, `simulate` + `probe`,
 //! environment variables and SIGTERM.
 
-mod common;
-
 use std::process::Command;
 use std::time::Duration;
 
-use common::process::{addr_after, spawn_until, terminate, BIN};
+use crate::common::process::{addr_after, spawn_until, terminate, BIN};
 
 fn tempdir(name: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("zkserver-cli-{name}-{}", std::process::id()));
@@ -180,8 +178,7 @@ fn devices_file_stays_valid_after_sigkill_during_writes() {
             })
             .collect();
         std::thread::sleep(Duration::from_millis(300 + 100 * round));
-        // SAFETY: plain kill(2) on our own child's pid.
-        unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+        let _ = child.kill(); // SIGKILL
         let _ = child.wait();
         for w in writers {
             let _ = w.join();
@@ -222,7 +219,8 @@ fn sigterm_during_a_download_finishes_it_and_exits_zero() {
         ),
     )
     .unwrap();
-    let (mut child, addr) = common::process::start_server(&["--config", file.to_str().unwrap()]);
+    let (mut child, addr) =
+        crate::common::process::start_server(&["--config", file.to_str().unwrap()]);
     let url = format!("http://{addr}/devices/principal/attendance?pretty=0");
     let download = std::thread::spawn(move || minreq::get(url).with_timeout(120).send());
     // Wait until the terminal is being read, then ask the server to stop.
@@ -231,7 +229,7 @@ fn sigterm_during_a_download_finishes_it_and_exits_zero() {
         std::thread::sleep(Duration::from_millis(10));
     }
     assert!(sim.is_disabled(), "download in progress");
-    common::process::signal(&child, libc::SIGTERM);
+    crate::common::process::signal(&child, "TERM");
     std::thread::sleep(Duration::from_millis(300));
     assert!(
         std::net::TcpStream::connect(&addr).is_err(),

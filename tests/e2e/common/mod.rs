@@ -90,7 +90,9 @@ pub fn start_with(
     extra: Vec<(String, DeviceConfig)>,
     lock_timeout: Duration,
 ) -> Env {
-    start_app(specs, extra, |app| app.lock_timeout = lock_timeout)
+    start_app(specs, extra, |app| {
+        app.terminals.budget.lock_timeout = lock_timeout
+    })
 }
 
 /// Starts simulators and a server whose `App` `configure` may adjust

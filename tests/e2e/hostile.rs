@@ -3,14 +3,12 @@
 //! connections, HTTP/1.0 and pipelining. The server must not crash and must
 //! keep serving a legitimate client meanwhile.
 
-mod common;
-
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::Child;
 use std::time::{Duration, Instant};
 
-use common::process::{start_server, terminate};
+use crate::common::process::{start_server, terminate};
 
 fn server(extra: &[&str]) -> (Child, String) {
     let mut args = vec![

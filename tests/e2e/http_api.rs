@@ -1,9 +1,7 @@
 //! The HTTP contract: shapes, filters, paging, CSV, pretty printing, and JSON
 //! errors for unknown devices, routes and methods.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 use zkserver::sim::SimConfig;
 
@@ -24,7 +22,7 @@ fn env() -> Env {
             SimConfig {
                 records: 700,
                 seed: 5,
-                attendance_format: 16,
+                attendance_format: zkserver::zk::AttFormat::Pin16,
                 ..SimConfig::default()
             },
             Link::default(),

@@ -50,14 +50,18 @@ pub fn start_server(args: &[&str]) -> (Child, String) {
     (child, addr)
 }
 
-/// Sends a signal to the child.
-pub fn signal(child: &Child, sig: i32) {
-    // SAFETY: plain kill(2) on our own child's pid.
-    unsafe { libc::kill(child.id() as i32, sig) };
+/// Sends a signal (`TERM`, `INT`, `KILL`) to the child with kill(1).
+pub fn signal(child: &Child, name: &str) {
+    let status = Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(child.id().to_string())
+        .status()
+        .expect("kill runs");
+    assert!(status.success(), "kill -{name} failed");
 }
 
 /// SIGTERM, then the exit code.
 pub fn terminate(child: &mut Child) -> i32 {
-    signal(child, libc::SIGTERM);
+    signal(child, "TERM");
     child.wait().unwrap().code().unwrap_or(-1)
 }

@@ -2,12 +2,10 @@
 //! messages naming the field, the comm key never shown, atomic file writes,
 //! concurrent writers, ping, and hostile bodies.
 
-mod common;
-
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 use zkserver::registry::Registry;
 use zkserver::sim::{SimConfig, Simulator};

@@ -2,15 +2,14 @@
 //! real sockets, for every record format, both transports, with and without a
 //! comm key, and for logs of 0 to 100 000 records.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use zkserver::sim::{Faults, SimConfig, TcpFraming};
+use zkserver::zk::{AttFormat, UserFormat};
 
 fn sim(records: usize, format: usize) -> SimConfig {
     SimConfig {
         records,
-        attendance_format: format,
+        attendance_format: AttFormat::from_size(format).unwrap(),
         seed: records as u64 + format as u64,
         ..SimConfig::default()
     }
@@ -24,7 +23,11 @@ fn every_format_transport_and_comm_key_returns_the_whole_log() {
                 for records in [0, 1, 1000] {
                     let config = SimConfig {
                         comm_key: key,
-                        user_format: if format == 8 { 28 } else { 72 },
+                        user_format: if format == 8 {
+                            UserFormat::Short28
+                        } else {
+                            UserFormat::Long72
+                        },
                         ..sim(records, format)
                     };
                     let env = single(
@@ -105,7 +108,7 @@ fn stale_record_count_does_not_lose_or_invent_records() {
                     count_skew: skew,
                     ..Faults::default()
                 },
-                user_format: 28,
+                user_format: UserFormat::Short28,
                 ..sim(1000, format)
             };
             let env = single(config, Link::default());

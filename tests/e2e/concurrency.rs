@@ -1,11 +1,9 @@
 //! One conversation per terminal at a time; different terminals in parallel;
 //! a request that waits too long for a busy terminal gets a 503.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use zkserver::sim::{Faults, SimConfig};
 
 fn slow(seed: u64) -> SimConfig {

@@ -1,9 +1,7 @@
 //! Write protection: 403 without a configured key (unless open writes are
 //! allowed), 401 without the right key, both header forms, protected reads.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 use zkserver::sim::SimConfig;
 

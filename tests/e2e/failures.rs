@@ -1,12 +1,10 @@
 //! End to end: every failure answers a JSON 500 with a specific Spanish
 //! message, the terminal ends enabled, and the server keeps serving.
 
-mod common;
-
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use zkserver::sim::{Faults, SimConfig};
 use zkserver::zk::wire::cmd;
 
@@ -237,7 +235,7 @@ fn one_failing_device_does_not_fail_attendance_all() {
                 "Bodega",
                 SimConfig {
                     seed: 9,
-                    attendance_format: 16,
+                    attendance_format: zkserver::zk::AttFormat::Pin16,
                     ..sim(200)
                 },
                 Link {
@@ -278,41 +276,29 @@ fn one_failing_device_does_not_fail_attendance_all() {
 
 /// A loopback port whose accept queue is full: connection attempts get no
 /// answer at all, like an unroutable address (without leaving loopback).
-fn black_hole() -> (i32, u16, Vec<std::net::TcpStream>) {
-    // SAFETY: plain socket calls on a descriptor this function owns.
-    unsafe {
-        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0);
-        assert!(fd >= 0);
-        let mut addr: libc::sockaddr_in = std::mem::zeroed();
-        addr.sin_family = libc::AF_INET as libc::sa_family_t;
-        addr.sin_addr.s_addr = u32::from_ne_bytes([127, 0, 0, 1]);
-        let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
-        assert_eq!(
-            libc::bind(fd, &addr as *const _ as *const libc::sockaddr, len),
-            0
-        );
-        assert_eq!(libc::listen(fd, 0), 0);
-        let mut bound: libc::sockaddr_in = std::mem::zeroed();
-        let mut blen = len;
-        libc::getsockname(fd, &mut bound as *mut _ as *mut libc::sockaddr, &mut blen);
-        let port = u16::from_be(bound.sin_port);
-        // Fill the queue; later SYNs are dropped.
-        let mut fillers = Vec::new();
-        for _ in 0..4 {
-            if let Ok(s) = std::net::TcpStream::connect_timeout(
-                &format!("127.0.0.1:{port}").parse().unwrap(),
-                Duration::from_millis(200),
-            ) {
-                fillers.push(s);
-            }
+fn black_hole() -> (socket2::Socket, u16, Vec<std::net::TcpStream>) {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    let addr: std::net::SocketAddr = "127.0.0.1:0".parse().unwrap();
+    socket.bind(&addr.into()).unwrap();
+    socket.listen(0).unwrap();
+    let port = socket.local_addr().unwrap().as_socket().unwrap().port();
+    // Fill the queue; later SYNs are dropped.
+    let mut fillers = Vec::new();
+    for _ in 0..4 {
+        if let Ok(s) = std::net::TcpStream::connect_timeout(
+            &format!("127.0.0.1:{port}").parse().unwrap(),
+            Duration::from_millis(200),
+        ) {
+            fillers.push(s);
         }
-        (fd, port, fillers)
     }
+    (socket, port, fillers)
 }
 
 #[test]
 fn unanswered_connect_is_a_connect_timeout_within_about_the_timeout() {
-    let (fd, port, _fillers) = black_hole();
+    let (listener, port, _fillers) = black_hole();
     let dead = device_config(
         "Sin respuesta",
         port,
@@ -336,8 +322,7 @@ fn unanswered_connect_is_a_connect_timeout_within_about_the_timeout() {
         "{msg}"
     );
     assert!(took < Duration::from_secs(3), "took {took:?}");
-    // SAFETY: closing the descriptor black_hole opened.
-    unsafe { libc::close(fd) };
+    drop(listener);
 }
 
 #[test]

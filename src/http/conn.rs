@@ -1,0 +1,470 @@
+//! One client connection, served in its own thread: read a request head
+//! within size and time limits, read the bounded body, call the handler,
+//! write the response (Content-Length when the size is known, chunked and
+//! flushed piece by piece otherwise), and repeat while the connection is
+//! kept alive. Anything refused gets a JSON error and the connection closes.
+
+use std::collections::HashMap;
+use std::io::{self, BufWriter, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+
+use super::body::MAX_BODY;
+use super::head::{check_partial, head_end, parse_head, Head, Refusal};
+use super::request::Request;
+use super::response::{Body, Response};
+
+/// Limits enforced on every client connection.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Connections served at once; more are answered 503 and closed.
+    pub max_connections: usize,
+    /// Largest request head (request line and headers).
+    pub max_head: usize,
+    /// Time allowed to send a whole request head once it has started.
+    pub head_timeout: Duration,
+    /// Time a connection may stay idle waiting for a request.
+    pub idle_timeout: Duration,
+    /// Time allowed between two pieces of a request body.
+    pub body_timeout: Duration,
+    /// Time a write to the client may block (a client that stops reading).
+    pub write_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_connections: 512,
+            max_head: 16 * 1024,
+            head_timeout: Duration::from_secs(15),
+            idle_timeout: Duration::from_secs(60),
+            body_timeout: Duration::from_secs(15),
+            write_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// The request handler a server runs.
+pub type Handler = dyn Fn(&Request) -> Response + Send + Sync;
+
+/// State shared by the accept loop and the connection threads.
+pub struct Connections {
+    /// The limits in force.
+    pub limits: Limits,
+    /// Set when shutting down: connections finish the request they are
+    /// serving and take no further ones.
+    draining: AtomicBool,
+    active: AtomicUsize,
+    /// Connections waiting for their next request, closed when draining.
+    idle: Mutex<HashMap<u64, TcpStream>>,
+}
+
+impl Connections {
+    /// No connections yet.
+    pub fn new(limits: Limits) -> Connections {
+        Connections {
+            limits,
+            draining: AtomicBool::new(false),
+            active: AtomicUsize::new(0),
+            idle: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Client connections open right now.
+    pub fn active(&self) -> usize {
+        self.active.load(Ordering::SeqCst)
+    }
+
+    /// Counts a new connection; false (and not counted) when at the limit.
+    pub fn admit(&self) -> bool {
+        if self.active.fetch_add(1, Ordering::SeqCst) >= self.limits.max_connections {
+            self.active.fetch_sub(1, Ordering::SeqCst);
+            return false;
+        }
+        true
+    }
+
+    /// Forgets a connection counted by `admit`.
+    pub fn release(&self) {
+        self.active.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// Whether the server is shutting down.
+    pub fn draining(&self) -> bool {
+        self.draining.load(Ordering::SeqCst)
+    }
+
+    /// Lets every connection finish the request it is serving, then close;
+    /// connections waiting for a next request are closed now.
+    pub fn drain(&self) {
+        self.draining.store(true, Ordering::SeqCst);
+        for stream in self.idle.lock().values() {
+            let _ = stream.shutdown(Shutdown::Read);
+        }
+    }
+}
+
+/// A complete JSON error response that closes the connection.
+pub fn error_response(status: u16, message: &str) -> Vec<u8> {
+    let body = format!(
+        "{{\n  \"success\": false,\n  \"error\": {}\n}}\n",
+        serde_json::Value::from(message)
+    );
+    format!(
+        "HTTP/1.1 {status} {}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        reason(status),
+        body.len()
+    )
+    .into_bytes()
+}
+
+/// The reason phrase of a status code.
+fn reason(status: u16) -> &'static str {
+    match status {
+        100 => "Continue",
+        200 => "OK",
+        204 => "No Content",
+        304 => "Not Modified",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        409 => "Conflict",
+        411 => "Length Required",
+        413 => "Payload Too Large",
+        414 => "URI Too Long",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        503 => "Service Unavailable",
+        _ => "Status",
+    }
+}
+
+/// Why the request loop ended.
+enum End {
+    /// Answer with this refusal, then close.
+    Refuse(Refusal),
+    /// Just close (client went away, stayed idle, or asked to).
+    Close,
+}
+
+/// Serves `client` until it closes, stays idle, or the server drains.
+pub fn serve(mut client: TcpStream, handler: &Handler, conns: &Connections, id: u64) {
+    let limits = &conns.limits;
+    let peer = client
+        .peer_addr()
+        .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+    let _ = client.set_nodelay(true);
+    let _ = client.set_write_timeout(Some(limits.write_timeout));
+    let mut pending: Vec<u8> = Vec::new();
+    let end = loop {
+        let head = match read_head(&mut client, &mut pending, conns, id) {
+            Ok(h) => h,
+            Err(end) => break end,
+        };
+        let waits_for_continue = head.expects_continue() && pending.len() < head.body_len as usize;
+        if waits_for_continue && client.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").is_err() {
+            break End::Close;
+        }
+        let body = match read_body(&mut client, &mut pending, head.body_len, limits) {
+            Ok(b) => b,
+            Err(_) => break End::Close,
+        };
+        let head_only = head.method == "HEAD";
+        let keep_alive = head.keep_alive();
+        let http10 = head.http10;
+        let request = Request::new(peer, &head.method, &head.target, head.headers, body);
+        let response = handler(&request);
+        let keep = keep_alive && !conns.draining();
+        match write_response(&mut client, response, head_only, http10, keep) {
+            Ok(true) if !conns.draining() => {}
+            _ => break End::Close,
+        }
+    };
+    if let End::Refuse(Refusal(status, message)) = end {
+        log::warn!("{peer}: refused request ({status}: {message})");
+        if client.write_all(&error_response(status, message)).is_ok() {
+            linger(&mut client);
+        }
+    }
+    let _ = client.shutdown(Shutdown::Both);
+}
+
+/// Discards what the client is still sending for a moment, so closing does
+/// not reset the connection before it has read the answer.
+fn linger(client: &mut TcpStream) {
+    let _ = client.shutdown(Shutdown::Write);
+    let _ = client.set_read_timeout(Some(Duration::from_millis(500)));
+    let mut sink = [0u8; 16 * 1024];
+    let mut drained = 0usize;
+    while drained < (1 << 20) {
+        match client.read(&mut sink) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => drained += n,
+        }
+    }
+}
+
+/// Reads one request head from `client` (bytes already read are in `pending`).
+fn read_head(
+    client: &mut TcpStream,
+    pending: &mut Vec<u8>,
+    conns: &Connections,
+    id: u64,
+) -> Result<Head, End> {
+    let limits = &conns.limits;
+    let mut started = !pending.iter().all(u8::is_ascii_whitespace);
+    let mut deadline = Instant::now()
+        + if started {
+            limits.head_timeout
+        } else {
+            limits.idle_timeout
+        };
+    let mut buf = [0u8; 8192];
+    loop {
+        if let Some(end) = head_end(pending) {
+            check_partial(&pending[..end], limits.max_head).map_err(End::Refuse)?;
+            let head: Vec<u8> = pending.drain(..end).collect();
+            return parse_head(&head, MAX_BODY as u64).map_err(End::Refuse);
+        }
+        check_partial(pending, limits.max_head).map_err(End::Refuse)?;
+        let wait = deadline
+            .checked_duration_since(Instant::now())
+            .filter(|d| !d.is_zero());
+        let Some(wait) = wait else {
+            return Err(if started {
+                End::Refuse(Refusal(
+                    408,
+                    "Tiempo de espera agotado recibiendo la petición.",
+                ))
+            } else {
+                End::Close
+            });
+        };
+        let _ = client.set_read_timeout(Some(wait));
+        // Between requests the connection is idle: when shutting down it is
+        // closed instead of waiting (registered first, so `drain` cannot miss it).
+        if !started {
+            if let Ok(clone) = client.try_clone() {
+                conns.idle.lock().insert(id, clone);
+            }
+            if conns.draining() {
+                conns.idle.lock().remove(&id);
+                return Err(End::Close);
+            }
+        }
+        let read = client.read(&mut buf);
+        if !started {
+            conns.idle.lock().remove(&id);
+        }
+        match read {
+            Ok(0) => {
+                return Err(if started {
+                    End::Refuse(Refusal(400, "Petición HTTP incompleta."))
+                } else {
+                    End::Close
+                })
+            }
+            Ok(n) => {
+                pending.extend_from_slice(&buf[..n]);
+                if !started && !pending.iter().all(u8::is_ascii_whitespace) {
+                    started = true;
+                    deadline = Instant::now() + limits.head_timeout;
+                }
+            }
+            Err(e) if is_wait(&e) => {}
+            Err(_) => return Err(End::Close),
+        }
+    }
+}
+
+fn is_wait(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
+    )
+}
+
+/// Reads exactly `len` body bytes (some may already be in `pending`).
+fn read_body(
+    client: &mut TcpStream,
+    pending: &mut Vec<u8>,
+    len: u64,
+    limits: &Limits,
+) -> io::Result<Vec<u8>> {
+    let len = len as usize;
+    let take = len.min(pending.len());
+    let mut body: Vec<u8> = pending.drain(..take).collect();
+    body.reserve(len - take);
+    let mut buf = [0u8; 16 * 1024];
+    while body.len() < len {
+        client.set_read_timeout(Some(limits.body_timeout))?;
+        let want = (len - body.len()).min(buf.len());
+        let n = client.read(&mut buf[..want])?;
+        if n == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        body.extend_from_slice(&buf[..n]);
+    }
+    Ok(body)
+}
+
+/// Headers the connection writes itself; a handler's copies are dropped.
+fn is_framing_header(name: &str) -> bool {
+    ["content-length", "transfer-encoding", "connection"]
+        .iter()
+        .any(|h| name.eq_ignore_ascii_case(h))
+}
+
+/// Writes `response`; returns whether the connection may serve another
+/// request. A streamed body goes chunked to HTTP/1.1 clients (each piece
+/// flushed as soon as it is produced) and until close to HTTP/1.0 ones.
+fn write_response(
+    client: &mut TcpStream,
+    response: Response,
+    head_only: bool,
+    http10: bool,
+    keep_alive: bool,
+) -> io::Result<bool> {
+    let status = response.status_code;
+    let mut head = format!("HTTP/1.1 {status} {}\r\n", reason(status));
+    for (name, value) in response
+        .headers
+        .iter()
+        .filter(|(n, _)| !is_framing_header(n))
+    {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    let mut out = BufWriter::with_capacity(64 * 1024, client);
+    let keep = match response.body {
+        Body::Bytes(bytes) => {
+            head.push_str(&format!("Content-Length: {}\r\n", bytes.len()));
+            head.push_str(if keep_alive {
+                "\r\n"
+            } else {
+                "Connection: close\r\n\r\n"
+            });
+            out.write_all(head.as_bytes())?;
+            if !head_only {
+                out.write_all(&bytes)?;
+            }
+            out.flush()?;
+            keep_alive
+        }
+        Body::Stream(mut reader) => {
+            let chunked = !http10;
+            let keep = keep_alive && chunked;
+            if chunked {
+                head.push_str("Transfer-Encoding: chunked\r\n");
+            }
+            head.push_str(if keep {
+                "\r\n"
+            } else {
+                "Connection: close\r\n\r\n"
+            });
+            out.write_all(head.as_bytes())?;
+            out.flush()?;
+            if !head_only {
+                stream_body(&mut out, &mut *reader, chunked)?;
+            }
+            keep
+        }
+    };
+    Ok(keep)
+}
+
+/// Copies `reader` to `out`, flushing after every piece it produces.
+fn stream_body(out: &mut impl Write, reader: &mut dyn Read, chunked: bool) -> io::Result<()> {
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                // A half-sent body cannot become an error response: the
+                // client sees the connection close without the last chunk.
+                log::error!("response body failed mid-stream: {e}");
+                return Err(e);
+            }
+        };
+        if chunked {
+            write!(out, "{n:x}\r\n")?;
+            out.write_all(&buf[..n])?;
+            out.write_all(b"\r\n")?;
+        } else {
+            out.write_all(&buf[..n])?;
+        }
+        out.flush()?;
+    }
+    if chunked {
+        out.write_all(b"0\r\n\r\n")?;
+    }
+    out.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A reader that yields the given pieces, one per `read`.
+    struct Pieces(Vec<&'static [u8]>);
+
+    impl Read for Pieces {
+        fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+            if self.0.is_empty() {
+                return Ok(0);
+            }
+            let p = self.0.remove(0);
+            out[..p.len()].copy_from_slice(p);
+            Ok(p.len())
+        }
+    }
+
+    /// Counts flushes, to prove each piece is flushed as it is produced.
+    #[derive(Default)]
+    struct Sink {
+        bytes: Vec<u8>,
+        flushes: usize,
+    }
+
+    impl Write for Sink {
+        fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+            self.bytes.extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            self.flushes += 1;
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn streams_chunks_flushing_each_piece() {
+        let mut sink = Sink::default();
+        let mut reader = Pieces(vec![b"event: a\n\n", b"0123456789abcdef0"]);
+        stream_body(&mut sink, &mut reader, true).unwrap();
+        assert_eq!(
+            String::from_utf8(sink.bytes).unwrap(),
+            "a\r\nevent: a\n\n\r\n11\r\n0123456789abcdef0\r\n0\r\n\r\n"
+        );
+        assert!(sink.flushes >= 3, "flushed after each piece");
+        let mut sink = Sink::default();
+        stream_body(&mut sink, &mut Pieces(vec![b"raw"]), false).unwrap();
+        assert_eq!(sink.bytes, b"raw");
+    }
+
+    #[test]
+    fn error_responses_are_json() {
+        let text = String::from_utf8(error_response(414, "Larga.")).unwrap();
+        assert!(text.starts_with("HTTP/1.1 414 URI Too Long\r\n"), "{text}");
+        let body = &text[text.find("\r\n\r\n").unwrap() + 4..];
+        let v: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert_eq!(v["error"], "Larga.");
+    }
+}

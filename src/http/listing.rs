@@ -1,0 +1,290 @@
+//! The attendance listing (JSON or CSV), streamed a batch of rows at a
+//! time so the whole body is never held in memory.
+
+use std::io::Read;
+
+use serde_json::{Map, Value};
+
+use super::response::{Body, Response, JSON};
+use crate::zk::Attendance;
+
+const CSV: &str = "text/csv; charset=utf-8";
+
+/// One punch ready for output: sort key, record, and which device it came from.
+#[derive(Debug, Clone)]
+pub struct Row {
+    pub key: u64,
+    pub rec: Attendance,
+    pub device: u16,
+}
+
+/// Everything an attendance listing response carries.
+pub struct Listing {
+    /// Rows already filtered, sorted and paged.
+    pub rows: Vec<Row>,
+    /// (id, name) of each device a row can point to.
+    pub devices: Vec<(String, String)>,
+    /// Count before paging, when paging was asked for.
+    pub matched: Option<usize>,
+    /// Per-device errors (the all-devices endpoint), in registry order.
+    pub errors: Option<Vec<(String, String)>>,
+}
+
+impl Listing {
+    /// Streams the listing as JSON (200).
+    pub fn into_json(self, pretty: bool) -> Response {
+        let reader = ListingReader::new(self, pretty, false);
+        Response::new(200, JSON, Body::Stream(Box::new(reader)))
+    }
+
+    /// Streams the listing as CSV (200).
+    pub fn into_csv(self) -> Response {
+        let reader = ListingReader::new(self, false, true);
+        Response::new(200, CSV, Body::Stream(Box::new(reader)))
+    }
+}
+
+/// Produces the body a batch of rows at a time.
+struct ListingReader {
+    rows: std::vec::IntoIter<Row>,
+    /// Pre-escaped `"device_id": ..., "device_name": ...` tail per device.
+    device_tails: Vec<Vec<u8>>,
+    buf: Vec<u8>,
+    pos: usize,
+    first: bool,
+    done: bool,
+    pretty: bool,
+    csv: bool,
+}
+
+fn quote(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into())
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\r', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+impl ListingReader {
+    fn new(listing: Listing, pretty: bool, csv: bool) -> ListingReader {
+        let device_tails = listing
+            .devices
+            .iter()
+            .map(|(id, name)| {
+                if csv {
+                    format!(",{},{}\r\n", csv_field(id), csv_field(name)).into_bytes()
+                } else if pretty {
+                    format!(
+                        ",\n      \"device_id\": {},\n      \"device_name\": {}\n    }}",
+                        quote(id),
+                        quote(name)
+                    )
+                    .into_bytes()
+                } else {
+                    format!(
+                        ",\"device_id\":{},\"device_name\":{}}}",
+                        quote(id),
+                        quote(name)
+                    )
+                    .into_bytes()
+                }
+            })
+            .collect();
+        let mut head = String::new();
+        if csv {
+            head.push_str("user_id,timestamp,status,punch,device_id,device_name\r\n");
+        } else {
+            let (sep, nl, ind) = if pretty {
+                (": ", "\n", "  ")
+            } else {
+                (":", "", "")
+            };
+            head.push('{');
+            head.push_str(&format!("{nl}{ind}\"success\"{sep}true,"));
+            head.push_str(&format!("{nl}{ind}\"total\"{sep}{},", listing.rows.len()));
+            if let Some(m) = listing.matched {
+                head.push_str(&format!("{nl}{ind}\"matched\"{sep}{m},"));
+            }
+            if let Some(errors) = &listing.errors {
+                let obj: Map<String, Value> = errors
+                    .iter()
+                    .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                    .collect();
+                let text = if pretty {
+                    serde_json::to_string_pretty(&obj)
+                        .unwrap_or_default()
+                        .replace('\n', "\n  ")
+                } else {
+                    serde_json::to_string(&obj).unwrap_or_default()
+                };
+                head.push_str(&format!("{nl}{ind}\"errors\"{sep}{text},"));
+            }
+            head.push_str(&format!("{nl}{ind}\"data\"{sep}["));
+        }
+        ListingReader {
+            rows: listing.rows.into_iter(),
+            device_tails,
+            buf: head.into_bytes(),
+            pos: 0,
+            first: true,
+            done: false,
+            pretty,
+            csv,
+        }
+    }
+
+    fn write_row(&mut self, row: &Row) {
+        let mut ts = [0u8; 19];
+        row.rec.time.write_to(&mut ts);
+        let out = &mut self.buf;
+        if self.csv {
+            out.extend_from_slice(csv_field(&row.rec.user_id).as_bytes());
+            out.push(b',');
+            out.extend_from_slice(&ts);
+            out.extend_from_slice(format!(",{},{}", row.rec.status, row.rec.punch).as_bytes());
+        } else {
+            if !self.first {
+                out.push(b',');
+            }
+            let user = quote(&row.rec.user_id);
+            let ts = std::str::from_utf8(&ts).unwrap_or("");
+            let (s, p) = (row.rec.status, row.rec.punch);
+            let text = if self.pretty {
+                format!(
+                    "\n    {{\n      \"user_id\": {user},\n      \"timestamp\": \"{ts}\",\n      \"status\": {s},\n      \"punch\": {p}"
+                )
+            } else {
+                format!("{{\"user_id\":{user},\"timestamp\":\"{ts}\",\"status\":{s},\"punch\":{p}")
+            };
+            out.extend_from_slice(text.as_bytes());
+        }
+        if let Some(tail) = self.device_tails.get(usize::from(row.device)) {
+            out.extend_from_slice(tail);
+        }
+        self.first = false;
+    }
+
+    /// Refills the buffer; false when everything has been produced.
+    fn refill(&mut self) -> bool {
+        self.buf.clear();
+        self.pos = 0;
+        if self.done {
+            return false;
+        }
+        while self.buf.len() < 32 * 1024 {
+            match self.rows.next() {
+                Some(row) => self.write_row(&row),
+                None => {
+                    if !self.csv {
+                        let end: &[u8] = match (self.pretty, self.first) {
+                            (true, false) => b"\n  ]\n}\n",
+                            (true, true) => b"]\n}\n",
+                            (false, _) => b"]}\n",
+                        };
+                        self.buf.extend_from_slice(end);
+                    }
+                    self.done = true;
+                    break;
+                }
+            }
+        }
+        !self.buf.is_empty()
+    }
+}
+
+impl Read for ListingReader {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        if self.pos >= self.buf.len() && !self.refill() {
+            return Ok(0);
+        }
+        let n = out.len().min(self.buf.len() - self.pos);
+        out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::zk::codec::parse_timestamp;
+
+    fn listing(n: usize, errors: Option<Vec<(String, String)>>) -> Listing {
+        let rows = (0..n)
+            .map(|i| Row {
+                key: 0,
+                rec: Attendance {
+                    uid: 1,
+                    user_id: format!("u\"{i}"),
+                    time: parse_timestamp("2026-03-06 09:15:23").unwrap(),
+                    status: 1,
+                    punch: i as u8,
+                },
+                device: (i % 2) as u16,
+            })
+            .collect();
+        Listing {
+            rows,
+            devices: vec![
+                ("principal".into(), "Entrada Principal".into()),
+                ("b".into(), "Bodega, \"Sur\"".into()),
+            ],
+            matched: Some(9),
+            errors,
+        }
+    }
+
+    fn body(l: Listing, pretty: bool, csv: bool) -> String {
+        let mut s = String::new();
+        ListingReader::new(l, pretty, csv)
+            .read_to_string(&mut s)
+            .unwrap();
+        s
+    }
+
+    #[test]
+    fn streamed_json_equals_serde_json_output() {
+        for n in [0, 1, 3, 2000] {
+            for errors in [
+                None,
+                Some(vec![]),
+                Some(vec![("x".to_string(), "falló".to_string())]),
+            ] {
+                for pretty in [true, false] {
+                    let text = body(listing(n, errors.clone()), pretty, false);
+                    let v: Value = serde_json::from_str(&text).unwrap();
+                    let again = if pretty {
+                        serde_json::to_string_pretty(&v).unwrap()
+                    } else {
+                        serde_json::to_string(&v).unwrap()
+                    };
+                    assert_eq!(text.trim_end(), again, "n={n} pretty={pretty}");
+                    assert_eq!(v["total"], n);
+                    assert_eq!(v["data"].as_array().unwrap().len(), n);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn csv_quotes_fields() {
+        let text = body(listing(2, None), false, true);
+        let lines: Vec<&str> = text.split("\r\n").collect();
+        assert_eq!(
+            lines[0],
+            "user_id,timestamp,status,punch,device_id,device_name"
+        );
+        assert_eq!(
+            lines[1],
+            "\"u\"\"0\",2026-03-06 09:15:23,1,0,principal,Entrada Principal"
+        );
+        assert_eq!(
+            lines[2],
+            "\"u\"\"1\",2026-03-06 09:15:23,1,1,b,\"Bodega, \"\"Sur\"\"\""
+        );
+    }
+}

@@ -1,0 +1,15 @@
+//! End-to-end tests: the real server (in process, or the binary as a child
+//! process) against simulated terminals, over real sockets on 127.0.0.1.
+//! One test binary, one module per area.
+
+mod common;
+
+mod attendance;
+mod cli;
+mod concurrency;
+mod failures;
+mod hostile;
+mod http_api;
+mod registry_api;
+mod security;
+mod users_api;
