@@ -2,6 +2,7 @@
 //! (prefix), `from`/`to`, `limit`/`offset`, `format`. Invalid values are
 //! rejected with a Spanish message naming the parameter.
 
+use super::messages::echo;
 use crate::zk::{Attendance, ZkTime};
 
 /// Output format.
@@ -38,7 +39,8 @@ impl AttendanceQuery {
             Some(d) if valid_date_prefix(&d) => Some(d),
             Some(d) => {
                 return Err(format!(
-                    "Parámetro 'date' inválido: '{d}'. Use YYYY, YYYY-MM o YYYY-MM-DD."
+                    "Parámetro 'date' inválido: '{}'. Use YYYY, YYYY-MM o YYYY-MM-DD (una fecha que exista).",
+                    echo(&d)
                 ))
             }
             None => None,
@@ -48,7 +50,8 @@ impl AttendanceQuery {
                 None => Ok(None),
                 Some(v) => parse_bound(&v, end_of_day).map(Some).ok_or_else(|| {
                     format!(
-                        "Parámetro '{name}' inválido: '{v}'. Use YYYY-MM-DD o YYYY-MM-DD HH:MM:SS."
+                        "Parámetro '{name}' inválido: '{}'. Use YYYY-MM-DD o YYYY-MM-DD HH:MM:SS.",
+                        echo(&v)
                     )
                 }),
             }
@@ -57,24 +60,38 @@ impl AttendanceQuery {
             match get(name) {
                 None => Ok(None),
                 Some(v) => v.parse::<usize>().map(Some).map_err(|_| {
-                    format!("Parámetro '{name}' inválido: '{v}'. Use un número entero mayor o igual a 0.")
+                    format!(
+                        "Parámetro '{name}' inválido: '{}'. Use un número entero mayor o igual a 0.",
+                        echo(&v)
+                    )
                 }),
             }
         };
-        let format = match get("format").as_deref() {
+        let format = match get("format").map(|f| f.to_ascii_lowercase()).as_deref() {
             None | Some("json") => Format::Json,
             Some("csv") => Format::Csv,
-            Some(other) => {
+            Some(_) => {
                 return Err(format!(
-                    "Parámetro 'format' inválido: '{other}'. Use json o csv."
+                    "Parámetro 'format' inválido: '{}'. Use json o csv.",
+                    echo(&get("format").unwrap_or_default())
                 ))
             }
         };
+        let (from, to) = (bound("from", false)?, bound("to", true)?);
+        if let (Some(f), Some(t)) = (from, to) {
+            if f > t {
+                return Err(format!(
+                    "Parámetro 'from' inválido: '{}' es posterior a 'to' ('{}').",
+                    echo(&get("from").unwrap_or_default()),
+                    echo(&get("to").unwrap_or_default())
+                ));
+            }
+        }
         Ok(AttendanceQuery {
             user_id: get("user_id"),
             date,
-            from: bound("from", false)?,
-            to: bound("to", true)?,
+            from,
+            to,
             limit: count("limit")?,
             offset: count("offset")?.unwrap_or(0),
             format,
@@ -109,17 +126,19 @@ fn digits(s: &str, n: usize) -> Option<u32> {
     (s.len() == n && s.bytes().all(|b| b.is_ascii_digit())).then(|| s.parse().ok())?
 }
 
-/// `YYYY`, `YYYY-MM` or `YYYY-MM-DD` with a month 01–12 and day 01–31.
+/// `YYYY`, `YYYY-MM` with a month 01–12, or `YYYY-MM-DD` naming a day
+/// that exists (no February 30).
 fn valid_date_prefix(s: &str) -> bool {
     let parts: Vec<&str> = s.split('-').collect();
     match parts.as_slice() {
         [y] => digits(y, 4).is_some(),
         [y, m] => digits(y, 4).is_some() && digits(m, 2).is_some_and(|m| (1..=12).contains(&m)),
-        [y, m, d] => {
-            digits(y, 4).is_some()
-                && digits(m, 2).is_some_and(|m| (1..=12).contains(&m))
-                && digits(d, 2).is_some_and(|d| (1..=31).contains(&d))
-        }
+        [y, m, d] => match (digits(y, 4), digits(m, 2), digits(d, 2)) {
+            (Some(y), Some(m), Some(d)) => {
+                chrono::NaiveDate::from_ymd_opt(y as i32, m, d).is_some()
+            }
+            _ => false,
+        },
         _ => false,
     }
 }
@@ -164,7 +183,7 @@ mod tests {
 
     #[test]
     fn date_prefixes() {
-        for ok in ["2026", "2026-03", "2026-03-06", ""] {
+        for ok in ["2026", "2026-03", "2026-03-06", "2028-02-29", ""] {
             assert!(parse(&[("date", ok)]).is_ok(), "{ok}");
         }
         for bad in [
@@ -172,6 +191,8 @@ mod tests {
             "2026-3",
             "2026-13",
             "2026-03-32",
+            "2026-02-30",
+            "2025-02-29",
             "20266",
             "2026-03-06x",
             "abcd",
@@ -202,6 +223,12 @@ mod tests {
             .unwrap_err()
             .contains("'from'"));
         assert!(parse(&[("to", "2026-02-30")]).unwrap_err().contains("'to'"));
+        let err = parse(&[("from", "2026-03-07"), ("to", "2026-03-06")]).unwrap_err();
+        assert!(err.contains("'from'") && err.contains("'to'"), "{err}");
+        assert!(
+            parse(&[("from", "2026-03-06"), ("to", "2026-03-06")]).is_ok(),
+            "one day"
+        );
     }
 
     #[test]
@@ -213,6 +240,14 @@ mod tests {
         );
         assert!(parse(&[("limit", "-1")]).unwrap_err().contains("'limit'"));
         assert!(parse(&[("offset", "x")]).unwrap_err().contains("'offset'"));
+        for csv in ["CSV", "Csv", " csv "] {
+            assert_eq!(
+                parse(&[("format", csv)]).unwrap().format,
+                Format::Csv,
+                "{csv}"
+            );
+        }
+        assert_eq!(parse(&[("format", "JSON")]).unwrap().format, Format::Json);
         assert!(parse(&[("format", "xml")])
             .unwrap_err()
             .contains("'format'"));

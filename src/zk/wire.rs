@@ -12,7 +12,6 @@ pub mod cmd {
     pub const EXIT: u16 = 1001;
     pub const ENABLE_DEVICE: u16 = 1002;
     pub const DISABLE_DEVICE: u16 = 1003;
-    pub const RESTART: u16 = 1004;
     pub const REFRESH_DATA: u16 = 1013;
     pub const GET_VERSION: u16 = 1100;
     pub const AUTH: u16 = 1102;
@@ -25,9 +24,7 @@ pub mod cmd {
     pub const USER_WRQ: u16 = 8;
     pub const USERTEMP_RRQ: u16 = 9;
     pub const OPTIONS_RRQ: u16 = 11;
-    pub const OPTIONS_WRQ: u16 = 12;
     pub const ATTLOG_RRQ: u16 = 13;
-    pub const CLEAR_ATTLOG: u16 = 15;
     pub const DELETE_USER: u16 = 18;
     pub const GET_FREE_SIZES: u16 = 50;
     pub const START_VERIFY: u16 = 60;
@@ -50,7 +47,6 @@ pub mod cmd {
             EXIT => "EXIT",
             ENABLE_DEVICE => "ENABLEDEVICE",
             DISABLE_DEVICE => "DISABLEDEVICE",
-            RESTART => "RESTART",
             REFRESH_DATA => "REFRESHDATA",
             GET_VERSION => "GET_VERSION",
             AUTH => "AUTH",
@@ -62,9 +58,7 @@ pub mod cmd {
             USER_WRQ => "USER_WRQ",
             USERTEMP_RRQ => "USERTEMP_RRQ",
             OPTIONS_RRQ => "OPTIONS_RRQ",
-            OPTIONS_WRQ => "OPTIONS_WRQ",
             ATTLOG_RRQ => "ATTLOG_RRQ",
-            CLEAR_ATTLOG => "CLEAR_ATTLOG",
             DELETE_USER => "DELETE_USER",
             GET_FREE_SIZES => "GET_FREE_SIZES",
             START_VERIFY => "STARTVERIFY",
@@ -248,8 +242,9 @@ pub fn parse_tcp_frame(buf: &[u8]) -> Result<Option<(Packet, usize)>, WireError>
     }
 }
 
-/// Decodes a hex string with optional spaces and `|` separators (test helper,
-/// also used by the simulator's fixtures).
+/// Decodes a hex string with optional spaces and `|` separators (for tests
+/// built from the captures in the protocol notes).
+#[cfg(test)]
 pub fn hex(s: &str) -> Vec<u8> {
     let digits: Vec<u8> = s
         .bytes()

@@ -8,6 +8,7 @@ mod attendance;
 mod cli;
 mod concurrency;
 mod failures;
+mod findings;
 mod hostile;
 mod http_api;
 mod registry_api;
