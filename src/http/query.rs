@@ -39,7 +39,7 @@ impl AttendanceQuery {
             Some(d) if valid_date_prefix(&d) => Some(d),
             Some(d) => {
                 return Err(format!(
-                    "Parámetro 'date' inválido: '{}'. Use YYYY, YYYY-MM o YYYY-MM-DD (una fecha que exista).",
+                    "Parámetro 'date' inválido: '{}'. Use YYYY, YYYY-MM o YYYY-MM-DD.",
                     echo(&d)
                 ))
             }
