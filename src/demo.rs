@@ -14,7 +14,8 @@ pub struct Demo {
 }
 
 /// Starts `principal` (40-byte records, 3 000 punches) and `bodega` (16-byte
-/// records over UDP, 2 400 punches), both logs ending yesterday.
+/// records over UDP, 2 400 punches), both logs ending yesterday; from then
+/// on `principal` gets a punch every 4 s and `bodega` every 7 s.
 pub fn start() -> std::io::Result<Demo> {
     let specs = [
         (
@@ -52,6 +53,8 @@ pub fn start() -> std::io::Result<Demo> {
                 - chrono::Duration::days((records / (2 * users)) as i64),
             serial: format!("DEMO{seed:08}"),
             device_name: name.to_string(),
+            // A punch every few seconds, so live streams show life.
+            punch_every: Some(std::time::Duration::from_secs(if udp { 7 } else { 4 })),
             ..SimConfig::default()
         })?;
         entries.push((

@@ -7,14 +7,18 @@
 #![forbid(unsafe_code)]
 
 pub mod atomic_file;
+pub mod cursor;
+pub mod delivery;
 pub mod demo;
 pub mod downloads;
 pub mod fields;
 pub mod http;
+pub mod live;
 pub mod metrics;
 pub mod ops;
 pub mod registry;
 pub mod server;
 pub mod sim;
 pub mod text;
+pub mod url;
 pub mod zk;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use zkserver::http::App;
+use zkserver::http::{App, Settings};
 use zkserver::registry::Registry;
 use zkserver::server::Server;
 use zkserver::sim::{Faults, SimConfig, Simulator, TcpFraming};
@@ -60,6 +60,12 @@ struct ServeArgs {
     /// Seconds a client may take to send a request's headers (and between body pieces).
     #[arg(long, default_value_t = 15.0)]
     header_timeout: f64,
+    /// Seconds between reads of a watched terminal's log when no event came.
+    #[arg(long, env = "RECONCILE_INTERVAL", default_value_t = 60.0)]
+    reconcile_interval: f64,
+    /// Webhook for every terminal without its own "webhook" (http:// or https://).
+    #[arg(long, env = "WEBHOOK_URL")]
+    webhook: Option<String>,
 }
 
 /// The API key from `--api-key-file`, else the `API_KEY` variable.
@@ -195,6 +201,13 @@ fn user_format(s: &str) -> Result<UserFormat, String> {
         .ok_or_else(|| "use 28 or 72".into())
 }
 
+/// `<devices file>.state.json`: where webhook positions are kept.
+fn state_file_for(devices: &std::path::Path) -> PathBuf {
+    let mut name = devices.as_os_str().to_os_string();
+    name.push(".state.json");
+    PathBuf::from(name)
+}
+
 /// A flag that SIGTERM and SIGINT set.
 fn stop_flag() -> Result<Arc<AtomicBool>, String> {
     let stop = Arc::new(AtomicBool::new(false));
@@ -257,8 +270,25 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         return Err("--protect-reads requiere una clave API (--api-key-file o API_KEY)".into());
     }
     let ids = registry.ids();
-    let mut app = App::new(registry);
-    app.terminals.budget.lock_timeout = Duration::from_secs_f64(args.lock_timeout);
+    let seconds = |name: &str, v: f64| {
+        if v > 0.0 && v <= 86_400.0 {
+            Ok(Duration::from_secs_f64(v))
+        } else {
+            Err(format!("--{name} inválido: {v}"))
+        }
+    };
+    let webhook = args.webhook.filter(|w| !w.trim().is_empty());
+    if let Some(url) = &webhook {
+        zkserver::url::validate_webhook_url(url).map_err(|e| format!("--webhook: {e}"))?;
+    }
+    let mut settings = Settings {
+        reconcile_interval: seconds("reconcile-interval", args.reconcile_interval)?,
+        webhook,
+        // Beside the devices file; the demo keeps positions in memory.
+        state_file: (!args.demo).then(|| state_file_for(&args.config)),
+        ..Settings::default()
+    };
+    settings.budget.lock_timeout = Duration::from_secs_f64(args.lock_timeout);
     let writes = match (&api_key, args.allow_open_writes) {
         (Some(_), _) => "writes need the API key",
         (None, true) => "writes OPEN to anyone (--allow-open-writes)",
@@ -272,22 +302,16 @@ fn serve(args: ServeArgs) -> Result<(), String> {
             "open"
         }
     );
-    app.security = zkserver::http::auth::Security {
+    settings.security = zkserver::http::auth::Security {
         api_key,
         allow_open_writes: args.allow_open_writes,
         protect_reads: args.protect_reads,
     };
+    let app = App::new(registry, settings);
     // The demo opens writes easily: keep it on this machine unless asked.
     let default_host = if args.demo { "127.0.0.1" } else { "0.0.0.0" };
     let host = args.host.as_deref().unwrap_or(default_host);
     let addr = format!("{host}:{}", args.port);
-    let seconds = |name: &str, v: f64| {
-        if v > 0.0 && v <= 86_400.0 {
-            Ok(Duration::from_secs_f64(v))
-        } else {
-            Err(format!("--{name} inválido: {v}"))
-        }
-    };
     let limits = zkserver::http::conn::Limits {
         max_connections: args.max_connections.max(1),
         idle_timeout: seconds("idle-timeout", args.idle_timeout)?,

@@ -8,11 +8,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use parking_lot::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use parking_lot::{Mutex, MutexGuard};
 
 use crate::downloads::Downloads;
 use crate::registry::Device;
-use crate::zk::{self, Attendance, Session};
+use crate::zk::{self, Attendance, LogPosition, Session, TailMethod, TailRead};
 
 /// Why a request cannot be done on a terminal's data; the message is for
 /// the user, the kind says what sort of refusal it is.
@@ -80,8 +82,30 @@ pub enum Mode {
     Disabled,
 }
 
-/// A whole attendance log as downloaded, shared by the requests it answers.
-pub type SharedLog = Result<Arc<Vec<Attendance>>, OpError>;
+/// A whole attendance log as downloaded.
+#[derive(Debug, Clone)]
+pub struct Log {
+    /// Records in device order.
+    pub records: Vec<Attendance>,
+    /// The position just after the last record.
+    pub position: LogPosition,
+}
+
+/// A download's outcome, shared by the requests it answers.
+pub type SharedLog = Result<Arc<Log>, OpError>;
+
+/// What a safe clear found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClearOutcome {
+    /// The log was cleared; it held this many records.
+    Cleared(u32),
+    /// Records were stored after the cursor: nothing cleared.
+    NewerRecords(usize),
+    /// The log does not continue the cursor: nothing cleared.
+    Mismatch,
+    /// The caller's condition (e.g. the webhook) said no: nothing cleared.
+    Refused,
+}
 
 /// Runtime state of one terminal id; it outlives configuration changes, so
 /// an update never lets two conversations reach one terminal.
@@ -91,6 +115,22 @@ pub struct Terminal {
     lock: Mutex<()>,
     /// Coordinates concurrent attendance downloads.
     pub downloads: Downloads<SharedLog>,
+    /// The first tail-read method to try (what worked last time).
+    tail_method: Mutex<Option<TailMethod>>,
+    /// Requests waiting for the lock (a watcher holding it steps aside).
+    waiting: AtomicUsize,
+}
+
+impl Terminal {
+    /// Requests waiting for this terminal right now.
+    pub fn waiting(&self) -> usize {
+        self.waiting.load(Ordering::SeqCst)
+    }
+
+    /// Takes the conversation lock, waiting at most `wait` (the watcher).
+    pub fn try_lock_for(&self, wait: Duration) -> Option<MutexGuard<'_, ()>> {
+        self.lock.try_lock_for(wait)
+    }
 }
 
 /// How long operations may wait and take.
@@ -151,7 +191,10 @@ impl Terminals {
         let terminal = self.get(&device.id);
         let lock_timeout = self.budget.lock_timeout;
         let waited = Instant::now();
-        let Some(_guard) = terminal.lock.try_lock_for(lock_timeout) else {
+        terminal.waiting.fetch_add(1, Ordering::SeqCst);
+        let guard = terminal.lock.try_lock_for(lock_timeout);
+        terminal.waiting.fetch_sub(1, Ordering::SeqCst);
+        let Some(_guard) = guard else {
             log::warn!(
                 "device {}: {what} gave up waiting {lock_timeout:?} for the device lock",
                 device.id
@@ -191,12 +234,92 @@ impl Terminals {
         let terminal = self.get(&device.id);
         let shared = terminal.downloads.fetch(|| {
             self.run(device, Mode::Disabled, "attendance download", |s| {
-                let records = s.read_attendance()?.records;
-                crate::metrics::global().records(&device.id, records.len());
-                Ok(Arc::new(records))
+                let log = s.read_attendance()?;
+                crate::metrics::global().records(&device.id, log.records.len());
+                Ok(Arc::new(Log {
+                    records: log.records,
+                    position: log.position,
+                }))
             })
         });
         shared.unwrap_or(Err(OpError::Panicked))
+    }
+
+    /// Reads only the records stored after `since` (under the lock, with
+    /// the terminal disabled in `Mode::Disabled`), starting with the
+    /// tail-read method that worked last time for this terminal.
+    pub fn attendance_since(
+        &self,
+        device: &Device,
+        since: &LogPosition,
+        mode: Mode,
+    ) -> Result<TailRead, OpError> {
+        let read = self.run(device, mode, "attendance since cursor", |s| {
+            Ok(self.tail_read(&device.id, s, since)?)
+        })?;
+        crate::metrics::global().records(&device.id, read.records.len());
+        Ok(read)
+    }
+
+    /// A tail read on an open session, remembering per terminal what works:
+    /// a method is given up only when a full read proves the log continued
+    /// the position (the terminal, not the log, was the problem).
+    pub fn tail_read(
+        &self,
+        id: &str,
+        session: &mut Session,
+        since: &LogPosition,
+    ) -> zk::Result<TailRead> {
+        let terminal = self.get(id);
+        let first = terminal.tail_method.lock().unwrap_or(TailMethod::Exact);
+        let read = session.read_attendance_since(since, first)?;
+        if since.count > 0 && !read.reset && read.method != first {
+            log::info!("device {id}: tail reads now start with {:?}", read.method);
+            *terminal.tail_method.lock() = Some(read.method);
+        }
+        log::debug!(
+            "device {id}: tail read by {:?}: {} new records, {} bytes{}",
+            read.method,
+            read.records.len(),
+            read.bytes,
+            if read.reset { ", log reset" } else { "" }
+        );
+        Ok(read)
+    }
+
+    /// Clears the attendance log if nothing was stored after `cursor` and
+    /// `allowed()` agrees (checked under the lock, terminal disabled).
+    pub fn clear_attendance(
+        &self,
+        device: &Device,
+        cursor: &LogPosition,
+        allowed: impl FnOnce() -> bool,
+    ) -> Result<(ClearOutcome, LogPosition), OpError> {
+        self.run(device, Mode::Disabled, "clear attendance", |s| {
+            let read = self.tail_read(&device.id, s, cursor)?;
+            let outcome = if read.reset {
+                ClearOutcome::Mismatch
+            } else if !read.records.is_empty() {
+                ClearOutcome::NewerRecords(read.records.len())
+            } else if !allowed() {
+                ClearOutcome::Refused
+            } else {
+                s.command(zk::wire::cmd::CLEAR_ATTLOG, &[])?;
+                if let Err(e) = s.command(zk::wire::cmd::REFRESH_DATA, &[]) {
+                    log::debug!("REFRESHDATA after CLEAR_ATTLOG failed: {e}");
+                }
+                log::warn!(
+                    "device {}: attendance log cleared ({} records)",
+                    device.id,
+                    cursor.count
+                );
+                return Ok((
+                    ClearOutcome::Cleared(cursor.count),
+                    LogPosition::empty(cursor.format),
+                ));
+            };
+            Ok((outcome, read.position))
+        })
     }
 
     /// Opens a session without the device lock (the ping endpoint does this).
@@ -211,7 +334,8 @@ impl Terminals {
         Ok(out)
     }
 
-    fn connect_options(&self, device: &Device) -> zk::ConnectOptions {
+    /// How to reach `device`, with this server's operation limit.
+    pub fn connect_options(&self, device: &Device) -> zk::ConnectOptions {
         let mut opts = device.config.connect_options();
         opts.operation_limit = self.budget.operation_limit;
         opts

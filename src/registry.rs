@@ -37,6 +37,8 @@ pub struct DeviceConfig {
     pub encoding: String,
     pub created_at: Option<String>,
     pub updated_at: Option<String>,
+    /// Where new punches are POSTed (`http://` or `https://`), if anywhere.
+    pub webhook: Option<String>,
     /// Every field of the file entry, unknown ones included, kept for rewriting.
     pub raw: Map<String, Value>,
 }
@@ -54,6 +56,7 @@ impl DeviceConfig {
             encoding: "utf-8".into(),
             created_at: None,
             updated_at: None,
+            webhook: None,
             raw: Map::new(),
         }
     }
@@ -109,6 +112,16 @@ impl DeviceConfig {
         if let Some(udp) = f.boolean("force_udp")? {
             self.force_udp = udp;
         }
+        if fields.contains_key("webhook") {
+            self.webhook = match f.text("webhook", false)? {
+                None => None,
+                Some(url) if url.is_empty() => None,
+                Some(url) => {
+                    crate::url::validate_webhook_url(&url)?;
+                    Some(url)
+                }
+            };
+        }
         if let Some(enc) = f.text("encoding", false)? {
             if Encoding::parse(&enc).is_none() {
                 return Err(format!(
@@ -150,9 +163,13 @@ impl DeviceConfig {
                     Value::from(self.encoding.clone()),
                 ),
             ),
+            ("webhook", self.webhook.clone().map(Value::from)),
             ("created_at", self.created_at.clone().map(Value::from)),
             ("updated_at", self.updated_at.clone().map(Value::from)),
         ];
+        if self.webhook.is_none() {
+            obj.shift_remove("webhook");
+        }
         for (key, value) in fields {
             if let Some(v) = value {
                 obj.insert(key.into(), v);

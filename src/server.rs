@@ -21,6 +21,7 @@ const DRAIN_LIMIT: Duration = Duration::from_secs(60);
 pub struct Server {
     listener: TcpListener,
     addr: SocketAddr,
+    app: Arc<App>,
     handler: Arc<Handler>,
     conns: Arc<Connections>,
 }
@@ -40,10 +41,12 @@ impl Server {
             .local_addr()
             .map_err(|e| format!("no se pudo escuchar en {addr}: {e}"))?;
         let app = Arc::new(app);
+        let handler_app = app.clone();
         Ok(Server {
             listener,
             addr: local,
-            handler: Arc::new(move |req: &http::Request| http::handle(&app, req)),
+            app,
+            handler: Arc::new(move |req: &http::Request| http::handle(&handler_app, req)),
             conns: Arc::new(Connections::new(limits)),
         })
     }
@@ -78,6 +81,9 @@ impl Server {
         if let Ok(acceptor) = acceptor {
             let _ = acceptor.join();
         }
+        // Event streams end, watchers release their terminals, webhook
+        // retries are abandoned (delivery resumes from the state file).
+        self.app.stop();
         let deadline = Instant::now() + DRAIN_LIMIT;
         loop {
             self.conns.drain();

@@ -2,83 +2,194 @@
 
 use std::sync::Arc;
 
+use std::collections::HashMap;
+
+use serde_json::json;
+
 use super::listing::{Listing, Row};
 use super::query::{AttendanceQuery, Format};
 use super::{messages, Answer, Ctx, Response};
-use crate::ops::SharedLog;
+use crate::cursor::{self, CursorError};
+use crate::ops::{ClearOutcome, Log, Mode, OpError};
 use crate::registry::Device;
-use crate::zk::Attendance;
+use crate::zk::{Attendance, LogPosition};
 
 fn parse_query(ctx: &Ctx) -> Result<AttendanceQuery, Response> {
     AttendanceQuery::parse(|k| ctx.req.get_param(k)).map_err(|msg| ctx.error(400, &msg))
+}
+
+/// The `since` parameter, if given and not empty.
+fn since_param(ctx: &Ctx) -> Option<String> {
+    ctx.req
+        .get_param("since")
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+}
+
+/// 400 for a cursor that cannot be used here.
+pub fn bad_cursor(ctx: &Ctx, err: CursorError) -> Response {
+    ctx.error(400, &messages::bad_cursor(err))
+}
+
+/// One device's records for a request: its whole log (a shared download)
+/// or, with a position, only what follows it.
+struct Read {
+    records: Arc<Log>,
+    reset: bool,
+}
+
+fn read_device(ctx: &Ctx, device: &Device, since: Option<&LogPosition>) -> Result<Read, OpError> {
+    let terminals = &ctx.app.terminals;
+    match since {
+        None => Ok(Read {
+            records: terminals.attendance(device)?,
+            reset: false,
+        }),
+        Some(position) => {
+            let tail = terminals.attendance_since(device, position, Mode::Disabled)?;
+            Ok(Read {
+                records: Arc::new(Log {
+                    records: tail.records,
+                    position: tail.position,
+                }),
+                reset: tail.reset,
+            })
+        }
+    }
 }
 
 /// `GET /devices/{id}/attendance`.
 pub fn device_attendance(ctx: &Ctx, id: &str) -> Answer {
     let query = parse_query(ctx)?;
     let device = ctx.device(id)?;
-    let records = ctx
-        .app
-        .terminals
-        .attendance(&device)
-        .map_err(|e| ctx.device_failure(&device, &e))?;
-    let rows = select(records, 0, &query);
+    let since = since_param(ctx)
+        .map(|c| cursor::decode(&device.id, &c))
+        .transpose()
+        .map_err(|e| bad_cursor(ctx, e))?;
+    let read =
+        read_device(ctx, &device, since.as_ref()).map_err(|e| ctx.device_failure(&device, &e))?;
+    let cursor = cursor::encode(&device.id, &read.records.position);
+    let rows = select(read.records, 0, &query);
     let names = vec![(device.id.clone(), device.config.name.clone())];
-    Ok(respond(ctx, &query, rows, names, None))
+    let extra = Extra {
+        cursor,
+        reset: since.map(|_| (read.reset, None)),
+        errors: None,
+    };
+    Ok(respond(ctx, &query, rows, names, extra))
 }
 
 /// `GET /attendance/all`: every device in parallel; failures go to `errors`.
 pub fn all_attendance(ctx: &Ctx) -> Answer {
     let query = parse_query(ctx)?;
+    let since: Option<HashMap<String, LogPosition>> = since_param(ctx)
+        .map(|c| cursor::decode_composite(&c))
+        .transpose()
+        .map_err(|e| bad_cursor(ctx, e))?
+        .map(|list| list.into_iter().collect());
     let devices: Vec<Arc<Device>> = ctx.app.registry.all();
-    let terminals = &ctx.app.terminals;
-    let results: Vec<SharedLog> = std::thread::scope(|scope| {
+    let results: Vec<Result<Read, OpError>> = std::thread::scope(|scope| {
         let handles: Vec<_> = devices
             .iter()
-            .map(|d| scope.spawn(move || terminals.attendance(d)))
+            .map(|d| {
+                let known = since.as_ref().and_then(|m| m.get(&d.id));
+                scope.spawn(move || read_device(ctx, d, known))
+            })
             .collect();
         handles
             .into_iter()
-            .map(|h| h.join().unwrap_or(Err(crate::ops::OpError::Panicked)))
+            .map(|h| h.join().unwrap_or(Err(OpError::Panicked)))
             .collect()
     });
     let mut rows = Vec::new();
     let mut errors = Vec::new();
+    let mut positions = Vec::new();
+    let mut resets = Vec::new();
     for (i, (device, result)) in devices.iter().zip(results).enumerate() {
+        let known = since.as_ref().and_then(|m| m.get(&device.id));
         match result {
-            Ok(records) => rows.extend(select(records, i as u16, &query)),
-            Err(e) => errors.push((device.id.clone(), messages::device_error(device, &e))),
+            Ok(read) => {
+                // A device the cursor did not know starts over too.
+                if read.reset || (since.is_some() && known.is_none()) {
+                    resets.push(device.id.clone());
+                }
+                positions.push((device.id.clone(), read.records.position));
+                rows.extend(select(read.records, i as u16, &query));
+            }
+            Err(e) => {
+                errors.push((device.id.clone(), messages::device_error(device, &e)));
+                if let Some(p) = known {
+                    positions.push((device.id.clone(), *p));
+                }
+            }
         }
     }
     let names = devices
         .iter()
         .map(|d| (d.id.clone(), d.config.name.clone()))
         .collect();
-    Ok(respond(
-        ctx,
-        &query,
-        newest_first(rows),
-        names,
-        Some(errors),
-    ))
+    let extra = Extra {
+        cursor: cursor::encode_composite(&positions),
+        reset: since.map(|_| (!resets.is_empty(), Some(resets))),
+        errors: Some(errors),
+    };
+    Ok(respond(ctx, &query, newest_first(rows), names, extra))
+}
+
+/// `POST /devices/{id}/attendance/clear` (write): clears the log only when
+/// nothing is newer than the body's cursor and the webhook is not behind.
+pub fn clear(ctx: &Ctx, id: &str) -> Answer {
+    let device = ctx.device(id)?;
+    let body = super::body::json_object(ctx, false)?;
+    let text = crate::fields::Fields(&body)
+        .text("cursor", false)
+        .map_err(|m| ctx.error(400, &m))?
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| ctx.error(400, "Cursor requerido."))?;
+    let position = cursor::decode(&device.id, &text).map_err(|e| bad_cursor(ctx, e))?;
+    let delivery = &ctx.app.delivery;
+    let mut behind = 0;
+    let (outcome, after) = ctx
+        .app
+        .terminals
+        .clear_attendance(&device, &position, || {
+            behind = delivery.undelivered(&device.id, &position);
+            behind == 0
+        })
+        .map_err(|e| ctx.device_failure(&device, &e))?;
+    match outcome {
+        ClearOutcome::Cleared(n) => {
+            ctx.app.live.log_cleared(&device.id, &after);
+            Ok(ctx.json(
+                200,
+                &json!({"success": true, "message": format!("[{id}] Registros de asistencia borrados."),
+                        "cleared": n, "cursor": cursor::encode(&device.id, &after)}),
+            ))
+        }
+        ClearOutcome::NewerRecords(n) => Err(ctx.error(409, &messages::newer_records(n))),
+        ClearOutcome::Mismatch => Err(ctx.error(409, messages::CURSOR_MISMATCH)),
+        ClearOutcome::Refused => Err(ctx.error(409, &messages::webhook_behind(id, behind))),
+    }
 }
 
 /// Filters and tags one device's records, newest first. Records are moved
 /// when this request is their only user, cloned when a shared download is
 /// still being read by others.
-fn select(records: Arc<Vec<Attendance>>, device: u16, query: &AttendanceQuery) -> Vec<Row> {
+fn select(log: Arc<Log>, device: u16, query: &AttendanceQuery) -> Vec<Row> {
     let row = |rec: Attendance| Row {
         key: rec.time.sort_key(),
         rec,
         device,
     };
-    let rows = match Arc::try_unwrap(records) {
+    let rows = match Arc::try_unwrap(log) {
         Ok(owned) => owned
+            .records
             .into_iter()
             .filter(|r| query.matches(r))
             .map(row)
             .collect(),
         Err(shared) => shared
+            .records
             .iter()
             .filter(|r| query.matches(r))
             .cloned()
@@ -94,12 +205,19 @@ fn newest_first(mut rows: Vec<Row>) -> Vec<Row> {
     rows
 }
 
+/// What a listing carries besides its rows.
+struct Extra {
+    cursor: String,
+    reset: Option<(bool, Option<Vec<String>>)>,
+    errors: Option<Vec<(String, String)>>,
+}
+
 fn respond(
     ctx: &Ctx,
     query: &AttendanceQuery,
     mut rows: Vec<Row>,
     devices: Vec<(String, String)>,
-    errors: Option<Vec<(String, String)>>,
+    extra: Extra,
 ) -> Response {
     let matched = query.paged().then_some(rows.len());
     if query.paged() {
@@ -114,7 +232,9 @@ fn respond(
         rows,
         devices,
         matched,
-        errors,
+        errors: extra.errors,
+        cursor: Some(extra.cursor),
+        reset: extra.reset,
     };
     match query.format {
         Format::Json => listing.into_json(ctx.pretty),

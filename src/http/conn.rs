@@ -15,7 +15,7 @@ use parking_lot::Mutex;
 use super::body::MAX_BODY;
 use super::head::{check_partial, head_end, parse_head, Head, Refusal};
 use super::request::Request;
-use super::response::{Body, Response};
+use super::response::{Body, LiveBody, Poll, Response};
 
 /// Limits enforced on every client connection.
 #[derive(Debug, Clone)]
@@ -374,8 +374,73 @@ fn write_response(
             }
             keep
         }
+        Body::Live(mut live) => {
+            let chunked = !http10;
+            if chunked {
+                head.push_str("Transfer-Encoding: chunked\r\n");
+            }
+            head.push_str("Connection: close\r\n\r\n");
+            out.write_all(head.as_bytes())?;
+            out.flush()?;
+            if !head_only {
+                live_body(&mut out, &mut *live, chunked)?;
+            }
+            false
+        }
     };
     Ok(keep)
+}
+
+/// Sends a live body until it ends or the client goes away.
+fn live_body(
+    out: &mut BufWriter<&mut TcpStream>,
+    body: &mut dyn LiveBody,
+    chunked: bool,
+) -> io::Result<()> {
+    loop {
+        match body.poll(Duration::from_millis(250)) {
+            Poll::Data(bytes) => {
+                write_piece(out, &bytes, chunked)?;
+                out.flush()?;
+            }
+            Poll::Idle => {
+                if client_gone(out.get_ref()) {
+                    return Err(io::ErrorKind::ConnectionAborted.into());
+                }
+            }
+            Poll::End => break,
+        }
+    }
+    if chunked {
+        out.write_all(b"0\r\n\r\n")?;
+    }
+    out.flush()
+}
+
+/// Whether the client closed its side (a stream has nothing to read from
+/// it, so end of input means it left).
+fn client_gone(client: &TcpStream) -> bool {
+    if client.set_nonblocking(true).is_err() {
+        return true;
+    }
+    let gone = match client.peek(&mut [0u8; 1]) {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(e) => e.kind() != io::ErrorKind::WouldBlock,
+    };
+    let _ = client.set_nonblocking(false);
+    gone
+}
+
+/// Writes one piece of a body, as a chunk when `chunked`.
+fn write_piece(out: &mut impl Write, bytes: &[u8], chunked: bool) -> io::Result<()> {
+    if chunked {
+        write!(out, "{:x}\r\n", bytes.len())?;
+        out.write_all(bytes)?;
+        out.write_all(b"\r\n")
+    } else {
+        out.write_all(bytes)
+    }
 }
 
 /// Copies `reader` to `out`, flushing after every piece it produces.
@@ -393,13 +458,7 @@ fn stream_body(out: &mut impl Write, reader: &mut dyn Read, chunked: bool) -> io
                 return Err(e);
             }
         };
-        if chunked {
-            write!(out, "{n:x}\r\n")?;
-            out.write_all(&buf[..n])?;
-            out.write_all(b"\r\n")?;
-        } else {
-            out.write_all(&buf[..n])?;
-        }
+        write_piece(out, &buf[..n], chunked)?;
         out.flush()?;
     }
     if chunked {

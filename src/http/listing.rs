@@ -28,6 +28,11 @@ pub struct Listing {
     pub matched: Option<usize>,
     /// Per-device errors (the all-devices endpoint), in registry order.
     pub errors: Option<Vec<(String, String)>>,
+    /// The position after the newest record read (`"cursor"`, `X-Cursor`).
+    pub cursor: Option<String>,
+    /// With `since`: whether the log no longer continued it (`"reset"`),
+    /// and, for several devices, which ones (`"reset_devices"`).
+    pub reset: Option<(bool, Option<Vec<String>>)>,
 }
 
 impl Listing {
@@ -37,10 +42,20 @@ impl Listing {
         Response::new(200, JSON, Body::Stream(Box::new(reader)))
     }
 
-    /// Streams the listing as CSV (200).
+    /// Streams the listing as CSV (200); the cursor and reset flag go in
+    /// the `X-Cursor` and `X-Reset` headers.
     pub fn into_csv(self) -> Response {
+        let cursor = self.cursor.clone();
+        let reset = self.reset.as_ref().map(|r| r.0);
         let reader = ListingReader::new(self, false, true);
-        Response::new(200, CSV, Body::Stream(Box::new(reader)))
+        let mut response = Response::new(200, CSV, Body::Stream(Box::new(reader)));
+        if let Some(c) = cursor {
+            response = response.with_header("X-Cursor", &c);
+        }
+        if let Some(r) = reset {
+            response = response.with_header("X-Reset", if r { "true" } else { "false" });
+        }
+        response
     }
 }
 
@@ -108,6 +123,22 @@ impl ListingReader {
             head.push_str(&format!("{nl}{ind}\"total\"{sep}{},", listing.rows.len()));
             if let Some(m) = listing.matched {
                 head.push_str(&format!("{nl}{ind}\"matched\"{sep}{m},"));
+            }
+            if let Some(c) = &listing.cursor {
+                head.push_str(&format!("{nl}{ind}\"cursor\"{sep}{},", quote(c)));
+            }
+            if let Some((reset, devices)) = &listing.reset {
+                head.push_str(&format!("{nl}{ind}\"reset\"{sep}{reset},"));
+                if let Some(ids) = devices {
+                    let list = if pretty {
+                        serde_json::to_string_pretty(ids)
+                            .unwrap_or_default()
+                            .replace('\n', "\n  ")
+                    } else {
+                        serde_json::to_string(ids).unwrap_or_default()
+                    };
+                    head.push_str(&format!("{nl}{ind}\"reset_devices\"{sep}{list},"));
+                }
             }
             if let Some(errors) = &listing.errors {
                 let obj: Map<String, Value> = errors
@@ -235,6 +266,8 @@ mod tests {
             ],
             matched: Some(9),
             errors,
+            cursor: Some("AQ-_x".into()),
+            reset: Some((true, Some(vec!["a".into(), "b".into()]))),
         }
     }
 

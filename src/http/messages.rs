@@ -104,6 +104,39 @@ pub fn echo(text: &str) -> String {
     }
 }
 
+/// 400 for a cursor that cannot be used.
+pub fn bad_cursor(err: crate::cursor::CursorError) -> String {
+    use crate::cursor::CursorError;
+    let why = match err {
+        CursorError::Malformed => "no es un cursor de zkserver",
+        CursorError::OtherDevice => "es de otro dispositivo",
+        CursorError::WrongKind => {
+            "no es de este tipo (un dispositivo usa el cursor de su propio listado; /attendance/all y /events, el suyo)"
+        }
+    };
+    format!("Cursor inválido: {why}.")
+}
+
+/// 409 when records were stored after the clearing cursor.
+pub fn newer_records(n: usize) -> String {
+    if n == 1 {
+        "Hay 1 marcación nueva desde el cursor; descárguela antes de borrar.".into()
+    } else {
+        format!("Hay {n} marcaciones nuevas desde el cursor; descárguelas antes de borrar.")
+    }
+}
+
+/// 409 when the log does not continue the clearing cursor.
+pub const CURSOR_MISMATCH: &str =
+    "El registro del terminal no corresponde al cursor (fue borrado o reemplazado); descárguelo de nuevo antes de borrar.";
+
+/// 409 when the webhook has not delivered everything up to the cursor.
+pub fn webhook_behind(id: &str, behind: u32) -> String {
+    format!(
+        "El webhook de '{id}' aún no entregó {behind} marcación(es) hasta el cursor; espere a que las entregue antes de borrar."
+    )
+}
+
 /// 404 for an unknown device id.
 pub fn device_not_found(id: &str) -> String {
     format!("Dispositivo '{}' no encontrado.", echo(id))

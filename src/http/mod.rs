@@ -7,6 +7,7 @@ pub mod auth;
 mod body;
 pub mod conn;
 mod devices;
+mod events;
 pub mod head;
 mod info;
 mod listing;
@@ -18,27 +19,61 @@ mod terminal;
 mod users;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
 pub use request::Request;
 pub use response::Response;
 
-use crate::ops::{OpError, Terminals};
+use crate::delivery::Delivery;
+use crate::live::Live;
+use crate::ops::{Budget, OpError, Terminals};
 use crate::registry::{Device, Registry};
 
 /// What a handler answers: `Err` carries an error response, so `?` ends a
 /// handler early with it.
 pub type Answer = Result<Response, Response>;
 
+/// How the server is set up.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// API key and what it protects.
+    pub security: auth::Security,
+    /// Waits and limits of terminal operations.
+    pub budget: Budget,
+    /// How often a watched terminal's log is read without an event.
+    pub reconcile_interval: Duration,
+    /// Webhook for every terminal without its own (`--webhook`).
+    pub webhook: Option<String>,
+    /// Where delivered webhook positions are kept (none: in memory).
+    pub state_file: Option<PathBuf>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            security: auth::Security::default(),
+            budget: Budget::default(),
+            reconcile_interval: Duration::from_secs(60),
+            webhook: None,
+            state_file: None,
+        }
+    }
+}
+
 /// Shared state of the HTTP server.
 pub struct App {
     /// The configured terminals.
     pub registry: Arc<Registry>,
     /// Runtime state of the terminals and the limits of their operations.
-    pub terminals: Terminals,
+    pub terminals: Arc<Terminals>,
+    /// Live punches: watchers and their feeds.
+    pub live: Arc<Live>,
+    /// Webhook delivery.
+    pub delivery: Arc<Delivery>,
     /// When the server started (for `/health`).
     pub started: Instant,
     /// API key and what it protects.
@@ -46,14 +81,31 @@ pub struct App {
 }
 
 impl App {
-    /// A server state over `registry` with default settings.
-    pub fn new(registry: Arc<Registry>) -> App {
+    /// A server state over `registry`; starts webhook delivery.
+    pub fn new(registry: Arc<Registry>, settings: Settings) -> App {
+        let terminals = Arc::new(Terminals::new(settings.budget));
+        let live = Live::new(
+            registry.clone(),
+            terminals.clone(),
+            settings.reconcile_interval,
+        );
+        let delivery = Delivery::new(live.clone(), settings.state_file, settings.webhook);
+        delivery.start();
         App {
             registry,
-            terminals: Terminals::default(),
+            terminals,
+            live,
+            delivery,
             started: Instant::now(),
-            security: auth::Security::default(),
+            security: settings.security,
         }
+    }
+
+    /// Ends streams and watchers and stops webhook delivery (a graceful
+    /// stop calls it before waiting for requests in flight).
+    pub fn stop(&self) {
+        self.delivery.stop();
+        self.live.stop();
     }
 }
 
@@ -182,6 +234,9 @@ enum Action {
     DeleteUser,
     EnrollFinger,
     Fingers,
+    ClearAttendance,
+    DeviceEvents,
+    AllEvents,
 }
 
 /// The route table: method, path pattern (`{name}` matches one segment),
@@ -219,6 +274,13 @@ const ROUTES: &[(&str, &str, Action)] = &[
         Action::Fingers,
     ),
     ("GET", "/attendance/all", Action::AllAttendance),
+    (
+        "POST",
+        "/devices/{id}/attendance/clear",
+        Action::ClearAttendance,
+    ),
+    ("GET", "/devices/{id}/events", Action::DeviceEvents),
+    ("GET", "/events", Action::AllEvents),
 ];
 
 /// The parameters of `path` if it matches `pattern`.
@@ -296,6 +358,9 @@ fn dispatch(ctx: &Ctx, action: Action, params: &[&str]) -> Answer {
         Action::DeleteUser => users::delete(ctx, id, user),
         Action::EnrollFinger => users::enroll(ctx, id, user),
         Action::Fingers => users::fingers(ctx, id, user),
+        Action::ClearAttendance => attendance::clear(ctx, id),
+        Action::DeviceEvents => events::device_events(ctx, id),
+        Action::AllEvents => events::all_events(ctx),
     }
 }
 

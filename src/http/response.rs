@@ -16,6 +16,27 @@ pub enum Body {
     /// Produced while it is sent; each `read` result is written and flushed
     /// at once (chunked), so streams reach the client as they are produced.
     Stream(Box<dyn Read + Send>),
+    /// An open-ended stream (Server-Sent Events): polled for pieces, each
+    /// written and flushed at once; between pieces the connection checks
+    /// that the client is still there.
+    Live(Box<dyn LiveBody>),
+}
+
+/// What a live body has to send.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Poll {
+    /// These bytes, now.
+    Data(Vec<u8>),
+    /// Nothing yet.
+    Idle,
+    /// The stream is over.
+    End,
+}
+
+/// An open-ended response body.
+pub trait LiveBody: Send {
+    /// The next piece, waiting at most `wait` for one.
+    fn poll(&mut self, wait: std::time::Duration) -> Poll;
 }
 
 /// An HTTP response.

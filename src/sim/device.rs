@@ -5,8 +5,9 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 
-use super::{Rng, SimConfig, State, TcpFraming};
+use super::{EventFormat, Rng, SimConfig, State, TcpFraming};
 use crate::zk::codec::{commkey, u32_at, until_nul, ZkTime};
+use crate::zk::events::EF_ATTLOG;
 use crate::zk::records::{self, Attendance, User};
 use crate::zk::wire::{cmd, Packet};
 
@@ -23,6 +24,12 @@ pub struct Conn {
     pub udp: bool,
     /// True once a mid-transfer fault fired on this connection.
     pub fault_fired: bool,
+    /// True when `buffer` holds the attendance log.
+    pub buffer_is_attendance: bool,
+    /// Event mask registered with REG_EVENT (0 = none).
+    pub event_mask: u32,
+    /// Index of the first punch not yet sent as an event.
+    pub events_from: usize,
 }
 
 /// What the network layer must do with a reply.
@@ -79,6 +86,11 @@ impl Device {
         &self.state
     }
 
+    /// Whether only one TCP connection is served at a time.
+    pub fn one_connection(&self) -> bool {
+        self.config.one_connection
+    }
+
     /// Handles one request packet.
     pub fn handle(&self, conn: &mut Conn, p: &Packet) -> Reply {
         let faults = {
@@ -93,6 +105,11 @@ impl Device {
             return Reply::none();
         }
         let ack = |code: u16, data: Vec<u8>| Packet::new(code, conn.session_id, p.reply_id, data);
+        if p.command == cmd::ACK_OK {
+            // A client acknowledging an event: no answer.
+            self.state.lock().stats.event_acks += 1;
+            return Reply::none();
+        }
         if p.command == cmd::CONNECT {
             let id = (self.rng.lock().below(0xFFFE) + 1) as u16;
             conn.session_id = id;
@@ -223,11 +240,47 @@ impl Device {
                 st.enrolling = Some((user_id, finger));
                 ok(Vec::new())
             }
-            cmd::REFRESH_DATA | cmd::CANCEL_CAPTURE | cmd::START_VERIFY | cmd::REG_EVENT => {
+            cmd::REG_EVENT => {
+                conn.event_mask = u32_at(&p.data, 0).unwrap_or(0);
+                conn.events_from = self.state.lock().punches.len();
                 ok(Vec::new())
             }
+            cmd::CLEAR_ATTLOG => {
+                self.state.lock().punches.clear();
+                conn.events_from = 0;
+                ok(Vec::new())
+            }
+            cmd::REFRESH_DATA | cmd::CANCEL_CAPTURE | cmd::START_VERIFY => ok(Vec::new()),
             _ => Reply::one(ack(cmd::ACK_UNKNOWN, Vec::new())),
         }
+    }
+
+    /// Event packets for punches made since the connection last got any
+    /// (all in one reply, so several events can share one TCP segment).
+    pub fn pending_events(&self, conn: &mut Conn) -> Vec<Packet> {
+        if conn.event_mask & u32::from(EF_ATTLOG) == 0 || !self.config.events {
+            return Vec::new();
+        }
+        let mut st = self.state.lock();
+        if st.offline {
+            return Vec::new();
+        }
+        conn.events_from = conn.events_from.min(st.punches.len());
+        let format = match self.config.event_format {
+            EventFormat::Auto => match self.config.attendance_format {
+                records::AttFormat::Uid8 => EventFormat::Short10,
+                records::AttFormat::Pin16 => EventFormat::Pin12,
+                _ => EventFormat::Text32,
+            },
+            f => f,
+        };
+        let packets: Vec<Packet> = st.punches[conn.events_from..]
+            .iter()
+            .map(|a| Packet::new(cmd::REG_EVENT, EF_ATTLOG, 0, encode_event(a, format)))
+            .collect();
+        conn.events_from = st.punches.len();
+        st.stats.events_sent += packets.len() as u64;
+        packets
     }
 
     fn option(&self, key: &str) -> Option<String> {
@@ -312,7 +365,11 @@ impl Device {
         let Some(data) = self.dataset(inner, fct) else {
             return Reply::one(ack(cmd::ACK_ERROR, Vec::new()));
         };
+        conn.buffer_is_attendance = inner == cmd::ATTLOG_RRQ;
         if data.len() <= self.config.inline_threshold {
+            if conn.buffer_is_attendance {
+                self.state.lock().stats.attendance_bytes += data.len() as u64;
+            }
             return Reply::one(ack(cmd::DATA, data));
         }
         let size = (data.len() as u32).to_le_bytes();
@@ -329,7 +386,15 @@ impl Device {
         let (Some(offset), Some(len)) = (u32_at(&p.data, 0), u32_at(&p.data, 4)) else {
             return Reply::one(err);
         };
-        let (offset, len) = (offset as usize, len as usize);
+        let (mut offset, len) = (offset as usize, len as usize);
+        let alignment = if conn.udp { 16 * 1024 } else { 0xFFC0 };
+        if offset % alignment != 0 {
+            match self.config.offset_mode {
+                super::OffsetMode::Exact => {}
+                super::OffsetMode::RefuseUnaligned => return Reply::one(err),
+                super::OffsetMode::RoundDown => offset -= offset % alignment,
+            }
+        }
         let Some(chunk) = conn
             .buffer
             .as_ref()
@@ -337,7 +402,13 @@ impl Device {
         else {
             return Reply::one(err);
         };
-        self.state.lock().stats.chunk_reads += 1;
+        {
+            let mut st = self.state.lock();
+            st.stats.chunk_reads += 1;
+            if conn.buffer_is_attendance {
+                st.stats.attendance_bytes += chunk.len() as u64;
+            }
+        }
         let per_packet = if conn.udp { 1024 } else { 1008 };
         let mut prep = (len as u32).to_le_bytes().to_vec();
         prep.extend_from_slice(&(per_packet as u32).to_le_bytes());
@@ -403,4 +474,83 @@ pub fn as_seen_in_format(p: &Attendance, format: records::AttFormat, users: &[Us
         _ => a.user_id.truncate(24),
     }
     a
+}
+
+/// An EF_ATTLOG event payload for `a` in `format` (spec §3.11).
+pub fn encode_event(a: &Attendance, format: EventFormat) -> Vec<u8> {
+    let t = a.time;
+    let time = [
+        t.year.saturating_sub(2000) as u8,
+        t.month,
+        t.day,
+        t.hour,
+        t.minute,
+        t.second,
+    ];
+    let pin: u32 = a.user_id.parse().unwrap_or(0);
+    let mut out = Vec::new();
+    match format {
+        EventFormat::Short10 | EventFormat::Short14 => {
+            out.extend_from_slice(&(pin as u16).to_le_bytes());
+            out.extend_from_slice(&[a.status, a.punch]);
+            out.extend_from_slice(&time);
+            if format == EventFormat::Short14 {
+                out.extend_from_slice(&[0; 4]);
+            }
+        }
+        EventFormat::Pin12 => {
+            out.extend_from_slice(&pin.to_le_bytes());
+            out.extend_from_slice(&[a.status, a.punch]);
+            out.extend_from_slice(&time);
+        }
+        _ => {
+            let mut id = a.user_id.as_bytes()[..a.user_id.len().min(24)].to_vec();
+            id.resize(24, 0);
+            out.extend_from_slice(&id);
+            out.extend_from_slice(&[a.status, a.punch]);
+            out.extend_from_slice(&time);
+            let total = match format {
+                EventFormat::Text36 => 36,
+                EventFormat::Text37 => 37,
+                EventFormat::Text52 => 52,
+                _ => 32,
+            };
+            out.resize(total, 0);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::zk::events::parse_attlog;
+
+    #[test]
+    fn every_event_format_parses_back() {
+        let a = Attendance {
+            uid: 3,
+            user_id: "1003".into(),
+            time: crate::zk::codec::parse_timestamp("2026-11-27 08:01:02").unwrap(),
+            status: 15,
+            punch: 1,
+        };
+        for format in [
+            EventFormat::Short10,
+            EventFormat::Pin12,
+            EventFormat::Short14,
+            EventFormat::Text32,
+            EventFormat::Text36,
+            EventFormat::Text37,
+            EventFormat::Text52,
+        ] {
+            let p = parse_attlog(&encode_event(&a, format));
+            assert_eq!(p.len(), 1, "{format:?}");
+            assert_eq!(
+                (p[0].user_id.as_str(), p[0].status, p[0].punch, p[0].time),
+                ("1003", 15, 1, a.time),
+                "{format:?}"
+            );
+        }
+    }
 }

@@ -87,6 +87,52 @@ pub struct SimConfig {
     pub device_name: String,
     /// Faults to start with.
     pub faults: Faults,
+    /// How READ_BUFFER treats offsets that are not chunk-aligned.
+    pub offset_mode: OffsetMode,
+    /// Payload layout of realtime attendance events.
+    pub event_format: EventFormat,
+    /// Send realtime events to registered connections (false: firmware
+    /// that accepts REG_EVENT but never sends anything).
+    pub events: bool,
+    /// Serve one TCP connection at a time; further ones are closed at once
+    /// (counted in `Stats::refused`), as many terminals do.
+    pub one_connection: bool,
+    /// Make a punch this often by itself (the demo's live terminals).
+    pub punch_every: Option<Duration>,
+}
+
+/// How READ_BUFFER treats an offset that is not a multiple of the chunk
+/// size clients use (65 472 over TCP, 16 384 over UDP).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OffsetMode {
+    /// Any offset is served.
+    Exact,
+    /// Unaligned offsets are answered ACK_ERROR.
+    RefuseUnaligned,
+    /// Unaligned offsets are silently rounded down to the chunk boundary.
+    RoundDown,
+}
+
+/// Payload layout of EF_ATTLOG events (spec §3.11).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventFormat {
+    /// Follow the attendance format: 10 bytes for 8-byte records, 12 for
+    /// 16-byte ones, 32 for 40/49-byte ones.
+    Auto,
+    /// u16 user id, status, punch, time.
+    Short10,
+    /// u32 user id, status, punch, time.
+    Pin12,
+    /// As 10, plus 4 unknown bytes.
+    Short14,
+    /// 24-byte user id text, status, punch, time.
+    Text32,
+    /// As 32 plus 4 bytes.
+    Text36,
+    /// As 32 plus 5 bytes.
+    Text37,
+    /// As 32 plus 20 bytes.
+    Text52,
 }
 
 impl Default for SimConfig {
@@ -107,6 +153,11 @@ impl Default for SimConfig {
             serial: "SIM0000000001".into(),
             device_name: "ZK Simulator".into(),
             faults: Faults::default(),
+            offset_mode: OffsetMode::Exact,
+            event_format: EventFormat::Auto,
+            events: true,
+            one_connection: false,
+            punch_every: None,
         }
     }
 }
@@ -132,6 +183,14 @@ pub struct Stats {
     pub chunk_reads: u64,
     /// Packets with a wrong checksum.
     pub bad_checksums: u64,
+    /// Attendance data bytes sent (inline datasets and READ_BUFFER chunks).
+    pub attendance_bytes: u64,
+    /// Connections closed at once (one-connection mode, offline).
+    pub refused: u64,
+    /// Realtime events sent.
+    pub events_sent: u64,
+    /// Event ACKs received.
+    pub event_acks: u64,
     /// (CONNECT, EXIT or close) instants of finished TCP conversations.
     pub intervals: Vec<(Instant, Instant)>,
 }
@@ -155,6 +214,10 @@ pub struct State {
     pub faults: Faults,
     /// Counters.
     pub stats: Stats,
+    /// Bumped to cut every open connection (`drop_connections`).
+    pub link_generation: u64,
+    /// While true, connections are refused and datagrams ignored.
+    pub offline: bool,
 }
 
 /// A running simulator. Dropping it stops accepting connections.
@@ -197,6 +260,8 @@ impl Simulator {
             clock_offset: 0,
             faults: config.faults.clone(),
             stats: Stats::default(),
+            link_generation: 0,
+            offline: false,
         }));
         let stop = Arc::new(AtomicBool::new(false));
         let (tcp, udp) = net::bind_pair(config.bind)?;
@@ -204,6 +269,19 @@ impl Simulator {
         let device = Arc::new(device::Device::new(config.clone(), state.clone()));
         net::spawn_tcp(tcp, device.clone(), stop.clone());
         net::spawn_udp(udp, device, stop.clone());
+        if let Some(every) = config.punch_every {
+            let (state, stop) = (state.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut next = Instant::now() + every;
+                while !stop.load(Ordering::SeqCst) {
+                    std::thread::sleep(Duration::from_millis(50));
+                    if Instant::now() >= next {
+                        next += every;
+                        punch_now(&mut state.lock(), None);
+                    }
+                }
+            });
+        }
         Ok(Simulator {
             addr,
             config,
@@ -240,6 +318,25 @@ impl Simulator {
     /// Replaces the fault settings.
     pub fn set_faults(&self, faults: Faults) {
         self.state.lock().faults = faults;
+    }
+
+    /// Makes a punch now, as a person at the terminal would: `user_id` (or
+    /// the next user in turn), the terminal's clock, fingerprint. Returns it.
+    pub fn punch(&self, user_id: Option<&str>) -> Attendance {
+        punch_now(&mut self.state.lock(), user_id)
+    }
+
+    /// Cuts every open connection now (a dropped link); new ones work.
+    pub fn drop_connections(&self) {
+        self.state.lock().link_generation += 1;
+    }
+
+    /// Starts or ends an offline period: while offline, connections are
+    /// refused, datagrams ignored, and open connections are cut.
+    pub fn set_offline(&self, offline: bool) {
+        let mut st = self.state.lock();
+        st.offline = offline;
+        st.link_generation += 1;
     }
 
     /// Runs `f` with the state locked (to add punches, inspect users, …).
@@ -279,6 +376,32 @@ impl Simulator {
         }
         false
     }
+}
+
+/// Appends a punch of `user_id` (or the next user in turn) at the
+/// terminal's current time.
+fn punch_now(st: &mut State, user_id: Option<&str>) -> Attendance {
+    let n = st.punches.len();
+    let user = match user_id {
+        Some(id) => st.users.iter().find(|u| u.user_id == id).cloned(),
+        None if st.users.is_empty() => None,
+        None => Some(st.users[n % st.users.len()].clone()),
+    };
+    let (uid, pin) = match (user, user_id) {
+        (Some(u), _) => (u.uid, u.user_id),
+        (None, Some(id)) => (0, id.to_string()),
+        (None, None) => (0, "1".to_string()),
+    };
+    let now = chrono::Local::now().naive_local() + chrono::Duration::seconds(st.clock_offset);
+    let a = Attendance {
+        uid,
+        user_id: pin,
+        time: crate::zk::ZkTime::from_naive(&now),
+        status: 1,
+        punch: (n % 2) as u8,
+    };
+    st.punches.push(a.clone());
+    a
 }
 
 impl Drop for Simulator {

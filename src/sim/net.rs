@@ -37,6 +37,19 @@ pub fn spawn_tcp(listener: TcpListener, device: Arc<Device>, stop: Arc<AtomicBoo
             match listener.accept() {
                 Ok((stream, _)) => {
                     let _ = stream.set_nonblocking(false);
+                    {
+                        let mut st = device.state().lock();
+                        let busy = device.one_connection() && st.stats.open > 0;
+                        if st.offline || busy {
+                            st.stats.refused += 1;
+                            let _ = stream.shutdown(std::net::Shutdown::Both);
+                            continue;
+                        }
+                        // Counted here, so a second connection right behind
+                        // this one sees it.
+                        st.stats.connections += 1;
+                        st.stats.open += 1;
+                    }
                     let device = device.clone();
                     std::thread::spawn(move || serve_tcp(stream, &device));
                 }
@@ -53,15 +66,17 @@ pub fn spawn_tcp(listener: TcpListener, device: Arc<Device>, stop: Arc<AtomicBoo
     });
 }
 
+/// How often an open connection looks for events to push and cut links.
+const POLL: Duration = Duration::from_millis(5);
+/// An idle connection is closed after this long.
+const IDLE_LIMIT: Duration = Duration::from_secs(300);
+
 fn serve_tcp(mut stream: TcpStream, device: &Device) {
     let opened = Instant::now();
-    {
-        let mut st = device.state().lock();
-        st.stats.connections += 1;
-        st.stats.open += 1;
-    }
+    let generation = device.state().lock().link_generation;
     let _ = stream.set_nodelay(true);
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(300)));
+    let _ = stream.set_read_timeout(Some(POLL));
+    let mut last_read = Instant::now();
     let mut conn = Conn::default();
     let mut rng = Rng::new(u64::from(opened.elapsed().subsec_nanos()) + 1);
     let mut buf: Vec<u8> = Vec::new();
@@ -101,9 +116,37 @@ fn serve_tcp(mut stream: TcpStream, device: &Device) {
                 }
             }
         }
+        let events = device.pending_events(&mut conn);
+        if !events.is_empty() {
+            let reply = Reply {
+                packets: events,
+                action: Action::Send,
+            };
+            if !send_tcp(&mut stream, device, reply, &mut rng) {
+                break 'conn;
+            }
+        }
+        if device.state().lock().link_generation != generation {
+            log::debug!("sim: cutting a connection (link dropped)");
+            break;
+        }
         match stream.read(&mut tmp) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => buf.extend_from_slice(&tmp[..n]),
+            Ok(0) => break,
+            Ok(n) => {
+                last_read = Instant::now();
+                buf.extend_from_slice(&tmp[..n]);
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                if last_read.elapsed() > IDLE_LIMIT {
+                    break;
+                }
+            }
+            Err(_) => break,
         }
     }
     end_conversation(&mut conversation);
@@ -166,16 +209,31 @@ fn write_split(
 
 /// Serves UDP datagrams until `stop` is set; sessions are keyed by session id.
 pub fn spawn_udp(sock: UdpSocket, device: Arc<Device>, stop: Arc<AtomicBool>) {
-    let _ = sock.set_read_timeout(Some(Duration::from_millis(100)));
+    let _ = sock.set_read_timeout(Some(POLL));
     std::thread::spawn(move || {
         let mut sessions: HashMap<u16, Conn> = HashMap::new();
+        let mut peers: HashMap<u16, SocketAddr> = HashMap::new();
         let mut buf = vec![0u8; 65536];
         let mut sent: u64 = 0;
         while !stop.load(Ordering::SeqCst) {
+            // Realtime events for sessions registered for them.
+            for (id, conn) in sessions.iter_mut() {
+                let events = device.pending_events(conn);
+                if let (false, Some(peer)) = (events.is_empty(), peers.get(id)) {
+                    let reply = Reply {
+                        packets: events,
+                        action: Action::Send,
+                    };
+                    send_udp(&sock, *peer, &device, reply, &mut sent);
+                }
+            }
             let (n, peer) = match sock.recv_from(&mut buf) {
                 Ok(x) => x,
                 Err(_) => continue,
             };
+            if device.state().lock().offline {
+                continue;
+            }
             let Ok(p) = Packet::parse(&buf[..n]) else {
                 continue;
             };
@@ -197,7 +255,10 @@ pub fn spawn_udp(sock: UdpSocket, device: Arc<Device>, stop: Arc<AtomicBool>) {
             }
             let keep = send_udp(&sock, peer, &device, reply, &mut sent);
             if keep && conn.session_id != 0 {
+                peers.insert(conn.session_id, peer);
                 sessions.insert(conn.session_id, conn);
+            } else {
+                peers.remove(&conn.session_id);
             }
         }
     });

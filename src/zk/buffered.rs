@@ -20,11 +20,32 @@ const UDP_DATAGRAM: usize = 1024;
 /// Largest dataset accepted (a full 200 000-record, 49-byte log is ~10 MB).
 const MAX_DATASET: usize = 64 << 20;
 
+/// What PREPARE_BUFFER answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Prepared {
+    /// The whole dataset, inline (small tables).
+    Inline(Vec<u8>),
+    /// The dataset is in the terminal's buffer: `total` bytes to read.
+    Buffered { total: usize },
+}
+
 impl Session {
     /// Buffered bulk read (spec §3.7): PREPARE_BUFFER, then inline data or
     /// sequential READ_BUFFER chunks, then FREE_DATA. Returns the whole dataset
     /// (u32 length + records), checked to have exactly the announced size.
     pub fn read_dataset(&mut self, inner: u16, fct: u32) -> Result<Vec<u8>> {
+        match self.prepare(inner, fct)? {
+            Prepared::Inline(data) => Ok(data),
+            Prepared::Buffered { total } => {
+                let out = self.read_range(0, total)?;
+                self.free_buffer()?;
+                Ok(out)
+            }
+        }
+    }
+
+    /// PREPARE_BUFFER for a table: the dataset inline, or its size.
+    pub fn prepare(&mut self, inner: u16, fct: u32) -> Result<Prepared> {
         let mut req = vec![1u8];
         req.extend_from_slice(&inner.to_le_bytes());
         req.extend_from_slice(&fct.to_le_bytes());
@@ -32,7 +53,7 @@ impl Session {
         let id = self.next_reply_id();
         let reply = self.exchange(cmd::PREPARE_BUFFER, &req, Phase::Reply, id)?;
         let total = match reply.command {
-            cmd::DATA => return Ok(reply.data),
+            cmd::DATA => return Ok(Prepared::Inline(reply.data)),
             cmd::ACK_OK => u32_at(&reply.data, 1).ok_or(ProtocolError::ShortReply {
                 command: cmd::PREPARE_BUFFER,
                 len: reply.data.len(),
@@ -47,25 +68,42 @@ impl Session {
         if total > MAX_DATASET {
             return Err(ProtocolError::AbsurdSize { bytes: total }.into());
         }
-        let chunk = if self.transport.is_udp() {
+        Ok(Prepared::Buffered { total })
+    }
+
+    /// The largest READ_BUFFER request on this transport; also the offsets
+    /// every client reads from (multiples of it).
+    pub fn chunk_size(&self) -> usize {
+        if self.transport.is_udp() {
             UDP_CHUNK
         } else {
             TCP_CHUNK
-        };
-        let mut out = Vec::with_capacity(total);
-        let mut offset = 0;
-        while offset < total {
-            let len = chunk.min(total - offset);
+        }
+    }
+
+    /// Reads bytes `from..to` of the prepared buffer, chunk by chunk.
+    pub fn read_range(&mut self, from: usize, to: usize) -> Result<Vec<u8>> {
+        let chunk = self.chunk_size();
+        let mut out = Vec::with_capacity(to.saturating_sub(from));
+        let mut offset = from;
+        while offset < to {
+            let len = chunk.min(to - offset);
             self.read_chunk(offset, len, &mut out)?;
             offset += len;
         }
+        Ok(out)
+    }
+
+    /// FREE_DATA: releases the prepared buffer. A refusal is only logged;
+    /// a broken link is an error.
+    pub fn free_buffer(&mut self) -> Result<()> {
         if let Err(e) = self.command(cmd::FREE_DATA, &[]) {
             log::debug!("FREE_DATA failed: {e}");
             if self.broken {
                 return Err(e);
             }
         }
-        Ok(out)
+        Ok(())
     }
 
     /// Buffered read of a table the counters say holds `count` entries. The
@@ -127,6 +165,8 @@ impl Session {
                         }
                     }
                 }
+                // A refused request leaves the stream in step.
+                Err(e @ Error::Device { .. }) => return Err(e),
                 Err(e) => {
                     self.broken = true;
                     return Err(e);

@@ -4,15 +4,18 @@
 //! `wire` frames packets, `codec` decodes values, `records` knows the record
 //! layouts, `transport` moves packets over TCP or UDP, `session` holds one
 //! conversation, `chunk` assembles one READ_BUFFER answer, `buffered` reads
-//! whole datasets and `tables` turns them into users and punches.
+//! whole datasets and `tables` turns them into users and punches; `tail` reads only what follows
+//! a position in the attendance log; `events` parses realtime events.
 
 mod buffered;
 pub mod chunk;
 pub mod codec;
 pub mod error;
+pub mod events;
 pub mod records;
 mod session;
 mod tables;
+pub mod tail;
 pub mod transport;
 pub mod wire;
 
@@ -22,3 +25,4 @@ pub use error::{Error, Phase, ProtocolError, Result};
 pub use records::{AttFormat, Attendance, User, UserFormat};
 pub use session::{ConnectOptions, Disabled, Session, Sizes, DEFAULT_OPERATION_LIMIT};
 pub use tables::AttendanceLog;
+pub use tail::{LogPosition, TailMethod, TailRead};

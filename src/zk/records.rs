@@ -299,7 +299,7 @@ pub fn infer_attendance_format(body: &[u8], count_hint: u32) -> Result<AttFormat
 
 /// Fraction (0..=1000) of sampled records that look like real punches when
 /// `body` is read in `format`.
-fn plausibility(body: &[u8], format: AttFormat) -> u32 {
+pub(crate) fn plausibility(body: &[u8], format: AttFormat) -> u32 {
     let size = format.size();
     let n = body.len() / size;
     if n == 0 {

@@ -103,6 +103,8 @@ pub struct Session {
     exited: bool,
     /// When the whole operation must have ended.
     limit: Instant,
+    /// Events that arrived while waiting for a command's reply.
+    pub(super) pending_events: std::collections::VecDeque<Packet>,
 }
 
 impl Session {
@@ -118,6 +120,7 @@ impl Session {
             broken: false,
             exited: false,
             limit: Instant::now() + opts.operation_limit,
+            pending_events: std::collections::VecDeque::new(),
         };
         let reply = s.exchange(cmd::CONNECT, &[], Phase::Connect, 0)?;
         s.session_id = reply.session;
@@ -244,6 +247,9 @@ impl Session {
                 other => other?,
             };
             if p.command == cmd::REG_EVENT {
+                // Kept for `next_event`; acknowledged now, as the terminal expects.
+                self.ack_event()?;
+                self.pending_events.push_back(p);
                 continue;
             }
             if p.reply_id == reply_id {
@@ -268,6 +274,17 @@ impl Session {
             cmd::ACK_OK | cmd::ACK_DATA | cmd::DATA | cmd::PREPARE_DATA => Ok(reply.data),
             code => Err(Error::Device { command, code }),
         }
+    }
+
+    /// Starts a new operation on this session: it may last `limit` from now
+    /// (long-lived sessions, such as a watcher's, call this per operation).
+    pub fn limit_next(&mut self, limit: Duration) {
+        self.limit = Instant::now() + limit;
+    }
+
+    /// `host:port` of the terminal, for messages.
+    pub fn address(&self) -> String {
+        self.opts.address()
     }
 
     /// Disables the terminal's keypad/sensor; the guard re-enables it.
@@ -302,10 +319,15 @@ impl Session {
         fresh.exit()
     }
 
-    /// Sends EXIT and closes.
+    /// Sends EXIT and closes, once the terminal has closed its side (at
+    /// most a moment), so the terminal is free for the next connection.
     pub fn exit(mut self) -> Result<()> {
         self.exited = true;
-        self.command(cmd::EXIT, &[]).map(|_| ())
+        let out = self.command(cmd::EXIT, &[]).map(|_| ());
+        if out.is_ok() {
+            self.transport.wait_closed(Duration::from_millis(500));
+        }
+        out
     }
 
     /// Reads the counters of CMD_GET_FREE_SIZES.

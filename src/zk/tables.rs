@@ -4,6 +4,7 @@
 use super::error::Result;
 use super::records::{self, AttFormat, Attendance, Template, User, UserFormat};
 use super::session::Session;
+use super::tail::LogPosition;
 use super::wire::cmd;
 
 /// The attendance log as read from a terminal.
@@ -13,6 +14,8 @@ pub struct AttendanceLog {
     pub format: AttFormat,
     /// Records in device order, user ids resolved.
     pub records: Vec<Attendance>,
+    /// The position at the end of the log.
+    pub position: LogPosition,
 }
 
 impl Session {
@@ -92,6 +95,7 @@ impl Session {
             return Ok(AttendanceLog {
                 format: AttFormat::Full40,
                 records: Vec::new(),
+                position: LogPosition::empty(AttFormat::Full40),
             });
         };
         let (body, mismatch) = records::dataset_body(&data)?;
@@ -117,6 +121,7 @@ impl Session {
             );
         }
         let mut recs = records::parse_attendance(body, format);
+        let position = LogPosition::end_of(body, format);
         drop(data);
         if format == AttFormat::Uid8 {
             let (users, _) = self.read_users(sizes.users)?;
@@ -132,6 +137,7 @@ impl Session {
         Ok(AttendanceLog {
             format,
             records: recs,
+            position,
         })
     }
 }

@@ -18,6 +18,9 @@ pub trait Transport: Send {
     fn is_udp(&self) -> bool;
     /// Closes the connection (nothing more is sent).
     fn shutdown(&self);
+    /// Waits (at most `wait`) until the terminal closes its side, so that a
+    /// terminal taking one connection at a time is free once this returns.
+    fn wait_closed(&mut self, wait: Duration);
 }
 
 /// Opens the transport the options ask for.
@@ -118,6 +121,19 @@ impl Transport for Tcp {
     fn shutdown(&self) {
         let _ = self.stream.shutdown(Shutdown::Both);
     }
+
+    fn wait_closed(&mut self, wait: Duration) {
+        let _ = self.stream.shutdown(Shutdown::Write);
+        let _ = self.stream.set_read_timeout(Some(wait));
+        let mut sink = [0u8; 4096];
+        let until = Instant::now() + wait;
+        while Instant::now() < until {
+            match self.stream.read(&mut sink) {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    }
 }
 
 /// UDP: one packet a datagram; datagrams that are not packets are skipped.
@@ -174,4 +190,6 @@ impl Transport for Udp {
     }
 
     fn shutdown(&self) {}
+
+    fn wait_closed(&mut self, _wait: Duration) {}
 }

@@ -25,6 +25,7 @@ pub mod cmd {
     pub const USERTEMP_RRQ: u16 = 9;
     pub const OPTIONS_RRQ: u16 = 11;
     pub const ATTLOG_RRQ: u16 = 13;
+    pub const CLEAR_ATTLOG: u16 = 15;
     pub const DELETE_USER: u16 = 18;
     pub const GET_FREE_SIZES: u16 = 50;
     pub const START_VERIFY: u16 = 60;
@@ -59,6 +60,7 @@ pub mod cmd {
             USERTEMP_RRQ => "USERTEMP_RRQ",
             OPTIONS_RRQ => "OPTIONS_RRQ",
             ATTLOG_RRQ => "ATTLOG_RRQ",
+            CLEAR_ATTLOG => "CLEAR_ATTLOG",
             DELETE_USER => "DELETE_USER",
             GET_FREE_SIZES => "GET_FREE_SIZES",
             START_VERIFY => "STARTVERIFY",

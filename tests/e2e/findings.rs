@@ -157,7 +157,7 @@ fn a_trickling_terminal_cannot_hold_the_lock_forever() {
     let env = start_app(
         vec![("principal", "Entrada Principal", config, Link::default())],
         Vec::new(),
-        |app| app.terminals.budget.operation_limit = Duration::from_secs(2),
+        |s| s.budget.operation_limit = Duration::from_secs(2),
     );
     let started = Instant::now();
     let body = assert_fails_enabled(&env, "demasiado lento");

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{json, Map, Value};
-use zkserver::http::App;
+use zkserver::http::{App, Settings};
 use zkserver::registry::{DeviceConfig, Registry};
 use zkserver::server::Server;
 use zkserver::sim::{SimConfig, Simulator};
@@ -75,6 +75,7 @@ pub fn device_config(name: &str, port: u16, link: &Link) -> DeviceConfig {
         encoding: "utf-8".into(),
         created_at: Some("2026-03-01 08:00:00".into()),
         updated_at: None,
+        webhook: None,
         raw: Map::new(),
     }
 }
@@ -90,17 +91,16 @@ pub fn start_with(
     extra: Vec<(String, DeviceConfig)>,
     lock_timeout: Duration,
 ) -> Env {
-    start_app(specs, extra, |app| {
-        app.terminals.budget.lock_timeout = lock_timeout
-    })
+    start_app(specs, extra, |s| s.budget.lock_timeout = lock_timeout)
 }
 
-/// Starts simulators and a server whose `App` `configure` may adjust
-/// (security, lock timeout). Writes are open unless `configure` says otherwise.
+/// Starts simulators and a server whose `Settings` `configure` may adjust
+/// (security, limits, webhooks). Writes are open unless `configure` says
+/// otherwise.
 pub fn start_app(
     specs: Vec<(&str, &str, SimConfig, Link)>,
     extra: Vec<(String, DeviceConfig)>,
-    configure: impl FnOnce(&mut App),
+    configure: impl FnOnce(&mut Settings),
 ) -> Env {
     let mut sims = Vec::new();
     let mut entries = Vec::new();
@@ -114,10 +114,15 @@ pub fn start_app(
 }
 
 /// Serves `registry` (e.g. loaded from a file) next to the given simulators.
-pub fn serve(sims: Vec<Simulator>, registry: Registry, configure: impl FnOnce(&mut App)) -> Env {
-    let mut app = App::new(Arc::new(registry));
-    app.security.allow_open_writes = true;
-    configure(&mut app);
+pub fn serve(
+    sims: Vec<Simulator>,
+    registry: Registry,
+    configure: impl FnOnce(&mut Settings),
+) -> Env {
+    let mut settings = Settings::default();
+    settings.security.allow_open_writes = true;
+    configure(&mut settings);
+    let app = App::new(Arc::new(registry), settings);
     let server = Server::bind("127.0.0.1:0", app).expect("server binds");
     let (addr, stop, handle) = server.spawn();
     Env {

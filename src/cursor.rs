@@ -1,0 +1,249 @@
+//! Cursors: a reader's position in a terminal's attendance log, as an
+//! opaque, URL-safe text (base64url without padding).
+//!
+//! A device cursor (26 characters) encodes a version byte, the record size
+//! (u16), the record count (u32), the digest of the last record (u64) and a
+//! tag of the device id (u32), so a cursor made for one device is refused
+//! by another. A composite cursor (for `/attendance/all` and `/events`)
+//! lists device ids with their positions.
+
+use crate::zk::{AttFormat, LogPosition};
+
+const DEVICE_VERSION: u8 = 1;
+const COMPOSITE_VERSION: u8 = 2;
+const POSITION_LEN: usize = 2 + 4 + 8;
+
+/// Why a cursor was refused (the HTTP layer words it in Spanish).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CursorError {
+    /// Not a cursor this server makes.
+    Malformed,
+    /// A cursor made for another device.
+    OtherDevice,
+    /// A device cursor where a composite one is needed, or the reverse.
+    WrongKind,
+}
+
+/// A 32-bit tag of a device id.
+fn device_tag(id: &str) -> u32 {
+    crate::zk::tail::digest(id.as_bytes()) as u32
+}
+
+fn put_position(out: &mut Vec<u8>, p: &LogPosition) {
+    out.extend_from_slice(&(p.format.size() as u16).to_le_bytes());
+    out.extend_from_slice(&p.count.to_le_bytes());
+    out.extend_from_slice(&p.digest.to_le_bytes());
+}
+
+fn get_position(b: &[u8]) -> Result<LogPosition, CursorError> {
+    let [s0, s1, c0, c1, c2, c3, d @ ..] = b else {
+        return Err(CursorError::Malformed);
+    };
+    let digest: [u8; 8] = d.try_into().map_err(|_| CursorError::Malformed)?;
+    let format = AttFormat::from_size(usize::from(u16::from_le_bytes([*s0, *s1])))
+        .ok_or(CursorError::Malformed)?;
+    let count = u32::from_le_bytes([*c0, *c1, *c2, *c3]);
+    let digest = u64::from_le_bytes(digest);
+    if count == 0 && digest != 0 {
+        return Err(CursorError::Malformed);
+    }
+    Ok(LogPosition {
+        format,
+        count,
+        digest,
+    })
+}
+
+/// The cursor of `position` in device `id`'s log.
+pub fn encode(id: &str, position: &LogPosition) -> String {
+    let mut b = vec![DEVICE_VERSION];
+    put_position(&mut b, position);
+    b.extend_from_slice(&device_tag(id).to_le_bytes());
+    base64url(&b)
+}
+
+/// The position a cursor for device `id` holds.
+pub fn decode(id: &str, cursor: &str) -> Result<LogPosition, CursorError> {
+    let b = unbase64url(cursor.trim()).ok_or(CursorError::Malformed)?;
+    match b.first() {
+        Some(&DEVICE_VERSION) => {}
+        Some(&COMPOSITE_VERSION) => return Err(CursorError::WrongKind),
+        _ => return Err(CursorError::Malformed),
+    }
+    if b.len() != 1 + POSITION_LEN + 4 {
+        return Err(CursorError::Malformed);
+    }
+    let position = get_position(&b[1..1 + POSITION_LEN])?;
+    let tag = u32::from_le_bytes(
+        b[1 + POSITION_LEN..]
+            .try_into()
+            .map_err(|_| CursorError::Malformed)?,
+    );
+    if tag != device_tag(id) {
+        return Err(CursorError::OtherDevice);
+    }
+    Ok(position)
+}
+
+/// A composite cursor: positions of several devices, in order.
+pub fn encode_composite(positions: &[(String, LogPosition)]) -> String {
+    let mut b = vec![COMPOSITE_VERSION];
+    for (id, p) in positions {
+        let id = &id.as_bytes()[..id.len().min(255)];
+        b.push(id.len() as u8);
+        b.extend_from_slice(id);
+        put_position(&mut b, p);
+    }
+    base64url(&b)
+}
+
+/// The positions of a composite cursor.
+pub fn decode_composite(cursor: &str) -> Result<Vec<(String, LogPosition)>, CursorError> {
+    let b = unbase64url(cursor.trim()).ok_or(CursorError::Malformed)?;
+    match b.first() {
+        Some(&COMPOSITE_VERSION) => {}
+        Some(&DEVICE_VERSION) => return Err(CursorError::WrongKind),
+        _ => return Err(CursorError::Malformed),
+    }
+    let mut rest = &b[1..];
+    let mut out = Vec::new();
+    while let [len, tail @ ..] = rest {
+        let len = usize::from(*len);
+        let id = tail.get(..len).ok_or(CursorError::Malformed)?;
+        let id = std::str::from_utf8(id).map_err(|_| CursorError::Malformed)?;
+        let pos = tail
+            .get(len..len + POSITION_LEN)
+            .ok_or(CursorError::Malformed)?;
+        out.push((id.to_string(), get_position(pos)?));
+        rest = &tail[len + POSITION_LEN..];
+    }
+    Ok(out)
+}
+
+const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+/// base64url without padding.
+fn base64url(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
+        for i in 0..=chunk.len() {
+            out.push(char::from(ALPHABET[(n >> (18 - 6 * i) & 63) as usize]));
+        }
+    }
+    out
+}
+
+fn unbase64url(text: &str) -> Option<Vec<u8>> {
+    if text.len() % 4 == 1 || text.len() > 4096 {
+        return None;
+    }
+    let mut out = Vec::with_capacity(text.len() * 3 / 4);
+    for chunk in text.as_bytes().chunks(4) {
+        let mut n = 0u32;
+        for (i, c) in chunk.iter().enumerate() {
+            let v = ALPHABET.iter().position(|a| a == c)? as u32;
+            n |= v << (18 - 6 * i);
+        }
+        for i in 0..chunk.len() - 1 {
+            out.push((n >> (16 - 8 * i)) as u8);
+        }
+    }
+    // Canonical form only: re-encoding gives the same text.
+    (base64url(&out) == text).then_some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pos(count: u32) -> LogPosition {
+        LogPosition {
+            format: AttFormat::Full40,
+            count,
+            digest: if count == 0 { 0 } else { 0x1234_5678_9abc_def0 },
+        }
+    }
+
+    #[test]
+    fn device_cursors_round_trip_and_know_their_device() {
+        for p in [pos(0), pos(1), pos(199_999)] {
+            let c = encode("principal", &p);
+            assert_eq!(c.len(), 26, "{c}");
+            assert!(c
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+            assert_eq!(decode("principal", &c), Ok(p));
+            assert_eq!(decode("bodega", &c), Err(CursorError::OtherDevice));
+        }
+        let wide = LogPosition {
+            format: AttFormat::Wide(300),
+            ..pos(5)
+        };
+        assert_eq!(decode("x", &encode("x", &wide)), Ok(wide));
+    }
+
+    #[test]
+    fn malformed_cursors_are_refused() {
+        let good = encode("principal", &pos(3));
+        for bad in [
+            "",
+            "x",
+            "not a cursor",
+            "%%%%",
+            &good[..20],
+            &format!("{good}AA"),
+            "AQAAAAAAAAAAAAAAAAAAAAAAAA",
+        ] {
+            assert!(decode("principal", bad).is_err(), "{bad:?}");
+        }
+        // Count 0 with a digest cannot be made by the server.
+        let mut b = vec![DEVICE_VERSION];
+        put_position(
+            &mut b,
+            &LogPosition {
+                digest: 7,
+                ..pos(0)
+            },
+        );
+        b.extend_from_slice(&device_tag("p").to_le_bytes());
+        assert_eq!(decode("p", &base64url(&b)), Err(CursorError::Malformed));
+    }
+
+    #[test]
+    fn composite_cursors() {
+        let list = vec![
+            ("principal".to_string(), pos(10)),
+            ("bodega".to_string(), pos(0)),
+        ];
+        let c = encode_composite(&list);
+        assert_eq!(decode_composite(&c), Ok(list));
+        assert_eq!(decode_composite(&encode_composite(&[])), Ok(vec![]));
+        assert_eq!(decode("principal", &c), Err(CursorError::WrongKind));
+        assert_eq!(
+            decode_composite(&encode("principal", &pos(1))),
+            Err(CursorError::WrongKind)
+        );
+        assert!(decode_composite(&c[..c.len() - 3]).is_err());
+    }
+
+    #[test]
+    fn base64url_matches_the_rfc_examples() {
+        for (raw, text) in [
+            (&b""[..], ""),
+            (b"f", "Zg"),
+            (b"fo", "Zm8"),
+            (b"foo", "Zm9v"),
+            (b"foob", "Zm9vYg"),
+            (b"fooba", "Zm9vYmE"),
+            (b"foobar", "Zm9vYmFy"),
+            (&[0xfb, 0xff], "-_8"),
+        ] {
+            assert_eq!(base64url(raw), text);
+            assert_eq!(unbase64url(text).as_deref(), Some(raw));
+        }
+    }
+}

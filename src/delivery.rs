@@ -1,0 +1,498 @@
+//! Webhook delivery: for every terminal with a webhook (its own
+//! `"webhook"` or the server's `--webhook`), new punches are POSTed in
+//! batches of at most 500, oldest first, with `Idempotency-Key: <cursor>`.
+//! A batch is retried (1 s doubling to 5 min) until a 2xx answers, never
+//! skipped; the delivered position is stored atomically in the state file,
+//! so delivery resumes where it stopped after an outage or a restart.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use serde_json::{json, Map, Value};
+
+use crate::live::{After, Entry, Live, Mark, Next};
+use crate::zk::LogPosition;
+
+pub use crate::url::{validate_webhook_url, TLS};
+
+/// Most punches in one POST.
+pub const BATCH: usize = 500;
+/// How long one POST may take.
+const POST_TIMEOUT: Duration = Duration::from_secs(10);
+const RETRY_MIN: Duration = Duration::from_secs(1);
+const RETRY_MAX: Duration = Duration::from_secs(300);
+
+/// Counters of one terminal's delivery.
+#[derive(Debug, Default)]
+pub struct DeliveryStats {
+    /// Punches delivered (2xx).
+    pub delivered: AtomicU64,
+    /// Failed attempts.
+    pub failed: AtomicU64,
+    /// Punches known to wait for delivery.
+    pub backlog: AtomicU64,
+}
+
+/// What the state file keeps per terminal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Delivered {
+    url: String,
+    position: LogPosition,
+}
+
+/// The webhook delivery of the server.
+pub struct Delivery {
+    live: Arc<Live>,
+    state_file: Option<PathBuf>,
+    default_url: Option<String>,
+    delivered: Mutex<HashMap<String, Delivered>>,
+    workers: Mutex<HashMap<String, String>>,
+    stats: Mutex<HashMap<String, Arc<DeliveryStats>>>,
+    stopping: AtomicBool,
+}
+
+impl Delivery {
+    /// Delivery over `live`, keeping positions in `state_file` (none: in
+    /// memory only), with `default_url` for terminals without their own.
+    pub fn new(
+        live: Arc<Live>,
+        state_file: Option<PathBuf>,
+        default_url: Option<String>,
+    ) -> Arc<Delivery> {
+        let delivered = state_file
+            .as_ref()
+            .map(|p| load_state(p))
+            .unwrap_or_default();
+        Arc::new(Delivery {
+            live,
+            state_file,
+            default_url,
+            delivered: Mutex::new(delivered),
+            workers: Mutex::new(HashMap::new()),
+            stats: Mutex::new(HashMap::new()),
+            stopping: AtomicBool::new(false),
+        })
+    }
+
+    /// Starts the supervisor that keeps one worker per terminal with a webhook.
+    pub fn start(self: &Arc<Self>) {
+        let me = self.clone();
+        let spawned = std::thread::Builder::new()
+            .name("webhooks".into())
+            .spawn(move || {
+                let mut seen = me.live.changes();
+                while !me.stopping() {
+                    me.supervise();
+                    me.live.wait_change(&mut seen, Duration::from_secs(1));
+                }
+            });
+        if let Err(e) = spawned {
+            log::error!("could not start webhook delivery: {e}");
+        }
+    }
+
+    /// Stops delivery; retries in progress are abandoned, not waited for.
+    pub fn stop(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        self.live.notify();
+    }
+
+    fn stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
+    }
+
+    /// The webhook URL of terminal `id`, if any.
+    pub fn url_for(&self, id: &str) -> Option<String> {
+        let device = self.live.registry().get(id)?;
+        device
+            .config
+            .webhook
+            .clone()
+            .or_else(|| self.default_url.clone())
+    }
+
+    /// The counters of terminal `id`'s delivery.
+    pub fn stats(&self, id: &str) -> Arc<DeliveryStats> {
+        self.stats.lock().entry(id.to_string()).or_default().clone()
+    }
+
+    /// Ids with a webhook worker (for metrics).
+    pub fn ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self.stats.lock().keys().cloned().collect();
+        ids.sort();
+        ids
+    }
+
+    /// How many punches up to `position` the webhook of `id` has not
+    /// delivered (0 without a webhook).
+    pub fn undelivered(&self, id: &str, position: &LogPosition) -> u32 {
+        if self.url_for(id).is_none() {
+            return 0;
+        }
+        match self.delivered.lock().get(id) {
+            Some(d) => position.count.saturating_sub(d.position.count),
+            None => position.count.max(1),
+        }
+    }
+
+    /// Starts a worker for every terminal with a webhook that has none.
+    fn supervise(self: &Arc<Self>) {
+        for device in self.live.registry().all() {
+            let Some(url) = self.url_for(&device.id) else {
+                continue;
+            };
+            let mut workers = self.workers.lock();
+            if workers.get(&device.id) == Some(&url) {
+                continue;
+            }
+            workers.insert(device.id.clone(), url.clone());
+            let (me, id) = (self.clone(), device.id.clone());
+            let spawned = std::thread::Builder::new()
+                .name(format!("webhook-{id}"))
+                .spawn(move || {
+                    me.work(&id, &url);
+                    let mut workers = me.workers.lock();
+                    if workers.get(&id) == Some(&url) {
+                        workers.remove(&id);
+                    }
+                });
+            if let Err(e) = spawned {
+                log::error!("could not start the webhook of {}: {e}", device.id);
+                workers.remove(&device.id);
+            }
+        }
+    }
+
+    /// Whether the worker for (`id`, `url`) should go on.
+    fn current(&self, id: &str, url: &str) -> bool {
+        !self.stopping() && self.url_for(id).as_deref() == Some(url)
+    }
+
+    /// Delivers terminal `id`'s punches to `url` until the webhook changes
+    /// or the server stops.
+    fn work(&self, id: &str, url: &str) {
+        let _watching = self.live.watch(id);
+        let dev = self.live.device(id);
+        let stats = self.stats(id);
+        let agent = ureq::AgentBuilder::new().timeout(POST_TIMEOUT).build();
+        log::info!("device {id}: webhook delivery to {url} started");
+        let mut seen = self.live.changes();
+        let stored = self
+            .delivered
+            .lock()
+            .get(id)
+            .filter(|d| d.url == url)
+            .map(|d| d.position);
+        let mut mark = match stored {
+            Some(position) => {
+                // Punches made while zkserver was down, or a replaced log.
+                let from = Mark {
+                    epoch: dev.feed.epoch(),
+                    position,
+                };
+                match self.catch_up(id, url, &agent, &stats, from) {
+                    Some(mark) => mark,
+                    None => return,
+                }
+            }
+            None => loop {
+                // A new webhook starts with punches made from now on.
+                if !self.current(id, url) {
+                    return;
+                }
+                if let Some(head) = dev.feed.head() {
+                    self.store(id, url, head.position);
+                    break head;
+                }
+                self.live.wait_change(&mut seen, Duration::from_secs(1));
+            },
+        };
+        while self.current(id, url) {
+            match dev.feed.after(&mark) {
+                Next::Entries(entries) if !entries.is_empty() => {
+                    stats.backlog.store(entries.len() as u64, Ordering::Relaxed);
+                    match self.deliver(id, url, &agent, &stats, mark.epoch, &entries) {
+                        Some(m) => mark = m,
+                        None => return,
+                    }
+                }
+                Next::Behind(from) => {
+                    let from = Mark {
+                        epoch: dev.feed.epoch(),
+                        position: from,
+                    };
+                    match self.catch_up(id, url, &agent, &stats, from) {
+                        Some(m) => mark = m,
+                        None => return,
+                    }
+                }
+                _ => {
+                    stats.backlog.store(0, Ordering::Relaxed);
+                    self.live.wait_change(&mut seen, Duration::from_secs(1));
+                }
+            }
+        }
+        log::info!("device {id}: webhook delivery to {url} stopped");
+    }
+
+    /// Reads the log after `from` (under the terminal's lock) and delivers
+    /// it; retries the read with backoff. `None` when told to stop.
+    fn catch_up(
+        &self,
+        id: &str,
+        url: &str,
+        agent: &ureq::Agent,
+        stats: &DeliveryStats,
+        from: Mark,
+    ) -> Option<Mark> {
+        let mut wait = RETRY_MIN;
+        loop {
+            if !self.current(id, url) {
+                return None;
+            }
+            match self.live.read_after(id, &from.position) {
+                Ok(After {
+                    entries,
+                    reset,
+                    end,
+                }) => {
+                    if reset {
+                        log::warn!("device {id}: the log no longer continues the delivered position; delivering it all");
+                    }
+                    let epoch = self.live.device(id).feed.epoch();
+                    if entries.is_empty() {
+                        if reset {
+                            self.store(id, url, end);
+                        }
+                        return Some(Mark {
+                            epoch,
+                            position: end,
+                        });
+                    }
+                    stats.backlog.store(entries.len() as u64, Ordering::Relaxed);
+                    return self.deliver(id, url, agent, stats, epoch, &entries);
+                }
+                Err(e) => {
+                    log::warn!(
+                        "device {id}: webhook catch-up read failed: {e}; retrying in {wait:?}"
+                    );
+                    self.sleep(id, url, wait);
+                    wait = (wait * 2).min(RETRY_MAX);
+                }
+            }
+        }
+    }
+
+    /// Delivers `entries` in order, batch by batch, retrying each until it
+    /// is accepted. Returns the mark after the last, `None` when stopped.
+    fn deliver(
+        &self,
+        id: &str,
+        url: &str,
+        agent: &ureq::Agent,
+        stats: &DeliveryStats,
+        epoch: u64,
+        entries: &[Entry],
+    ) -> Option<Mark> {
+        let name = self
+            .live
+            .registry()
+            .get(id)
+            .map(|d| d.config.name.clone())
+            .unwrap_or_else(|| id.to_string());
+        let mut mark = None;
+        for batch in entries.chunks(BATCH) {
+            let last = batch.last()?.position;
+            let cursor = crate::cursor::encode(id, &last);
+            let data: Vec<Value> = batch
+                .iter()
+                .map(|e| record_json(&e.record, id, &name))
+                .collect();
+            let body =
+                json!({"device_id": id, "device_name": name, "cursor": cursor, "data": data})
+                    .to_string();
+            let mut wait = RETRY_MIN;
+            loop {
+                if !self.current(id, url) {
+                    return None;
+                }
+                let started = Instant::now();
+                match post(agent, url, &cursor, &body) {
+                    Ok(()) => {
+                        log::info!(
+                            "device {id}: webhook accepted {} punch(es) in {:?}",
+                            batch.len(),
+                            started.elapsed()
+                        );
+                        stats
+                            .delivered
+                            .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                        self.store(id, url, last);
+                        break;
+                    }
+                    Err(e) => {
+                        stats.failed.fetch_add(1, Ordering::Relaxed);
+                        log::warn!("device {id}: webhook {url} failed: {e}; retrying in {wait:?}");
+                        self.sleep(id, url, wait);
+                        wait = (wait * 2).min(RETRY_MAX);
+                    }
+                }
+            }
+            mark = Some(Mark {
+                epoch,
+                position: last,
+            });
+        }
+        mark
+    }
+
+    /// Sleeps `wait`, waking early when the worker must stop.
+    fn sleep(&self, id: &str, url: &str, wait: Duration) {
+        let until = Instant::now() + wait;
+        let mut seen = self.live.changes();
+        while self.current(id, url) {
+            let Some(left) = until.checked_duration_since(Instant::now()) else {
+                return;
+            };
+            self.live
+                .wait_change(&mut seen, left.min(Duration::from_millis(500)));
+        }
+    }
+
+    /// Records a delivered position, in memory and in the state file.
+    fn store(&self, id: &str, url: &str, position: LogPosition) {
+        let mut delivered = self.delivered.lock();
+        delivered.insert(
+            id.to_string(),
+            Delivered {
+                url: url.to_string(),
+                position,
+            },
+        );
+        if let Some(path) = &self.state_file {
+            let text = state_text(&delivered);
+            if let Err(e) = crate::atomic_file::write(path, text.as_bytes(), 0o600) {
+                log::error!("could not write {}: {e}", path.display());
+            }
+        }
+    }
+}
+
+/// One POST; `Err` says why it did not count as delivered.
+fn post(agent: &ureq::Agent, url: &str, key: &str, body: &str) -> Result<(), String> {
+    match agent
+        .post(url)
+        .set("Content-Type", "application/json")
+        .set("Idempotency-Key", key)
+        .set(
+            "User-Agent",
+            concat!("zkserver/", env!("CARGO_PKG_VERSION")),
+        )
+        .send_string(body)
+    {
+        Ok(resp) if (200..300).contains(&resp.status()) => Ok(()),
+        Ok(resp) => Err(format!("HTTP {}", resp.status())),
+        Err(ureq::Error::Status(code, _)) => Err(format!("HTTP {code}")),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// A punch as the attendance endpoints show it.
+pub fn record_json(a: &crate::zk::Attendance, id: &str, name: &str) -> Value {
+    json!({"user_id": a.user_id, "timestamp": a.time.to_string(), "status": a.status,
+           "punch": a.punch, "device_id": id, "device_name": name})
+}
+
+/// The state file's text: `{"webhooks": {"<id>": {"url", "cursor"}}}`.
+fn state_text(delivered: &HashMap<String, Delivered>) -> String {
+    let mut ids: Vec<&String> = delivered.keys().collect();
+    ids.sort();
+    let mut hooks = Map::new();
+    for id in ids {
+        let d = &delivered[id];
+        hooks.insert(
+            id.clone(),
+            json!({"url": d.url, "cursor": crate::cursor::encode(id, &d.position)}),
+        );
+    }
+    let mut text = serde_json::to_string_pretty(&json!({"webhooks": hooks})).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+/// Reads the state file; a missing or unreadable one is an empty state
+/// (logged), never a failure to start.
+fn load_state(path: &std::path::Path) -> HashMap<String, Delivered> {
+    crate::atomic_file::remove_stale_temps(path);
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return HashMap::new(),
+        Err(e) => {
+            log::error!(
+                "could not read {}: {e}; webhooks start from new punches",
+                path.display()
+            );
+            return HashMap::new();
+        }
+    };
+    let value: Value = serde_json::from_str(&text).unwrap_or_else(|e| {
+        log::error!(
+            "{} is not valid JSON ({e}); webhooks start from new punches",
+            path.display()
+        );
+        Value::Null
+    });
+    let mut out = HashMap::new();
+    if let Some(hooks) = value.get("webhooks").and_then(Value::as_object) {
+        for (id, entry) in hooks {
+            let url = entry.get("url").and_then(Value::as_str);
+            let cursor = entry.get("cursor").and_then(Value::as_str);
+            if let (Some(url), Some(Ok(position))) =
+                (url, cursor.map(|c| crate::cursor::decode(id, c)))
+            {
+                out.insert(
+                    id.clone(),
+                    Delivered {
+                        url: url.to_string(),
+                        position,
+                    },
+                );
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::zk::AttFormat;
+
+    #[test]
+    fn state_round_trips() {
+        let dir = std::env::temp_dir().join(format!("zkserver-state-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("devices.json.state.json");
+        let mut map = HashMap::new();
+        map.insert(
+            "principal".to_string(),
+            Delivered {
+                url: "http://h/x".into(),
+                position: LogPosition {
+                    format: AttFormat::Full40,
+                    count: 12,
+                    digest: 99,
+                },
+            },
+        );
+        std::fs::write(&path, state_text(&map)).unwrap();
+        assert_eq!(load_state(&path), map);
+        std::fs::write(&path, "{not json").unwrap();
+        assert!(load_state(&path).is_empty());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,267 @@
+//! Live punches as Server-Sent Events: `GET /devices/{id}/events` and
+//! `GET /events` (every device). Each punch is `event: punch` with the
+//! cursor just after it as `id`; `Last-Event-ID` or `?since=` replays what
+//! followed that cursor first, with no gap and no duplicate. Link changes
+//! are `event: status`; a `: keep-alive` comment goes out at least every
+//! 15 s.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use super::response::{Body, LiveBody, Poll, Response};
+use super::{attendance::bad_cursor, messages, Answer, Ctx};
+use crate::cursor;
+use crate::live::{DeviceLive, Interest, Live, Mark, Next};
+use crate::zk::LogPosition;
+
+/// Longest silence on a stream before a keep-alive comment.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+/// How long a stream waits before retrying a failed catch-up read.
+const RETRY: Duration = Duration::from_secs(2);
+
+/// The cursor a client resumes from: `Last-Event-ID` (what `EventSource`
+/// sends when it reconnects), else `?since=`.
+fn resume_cursor(ctx: &Ctx) -> Option<String> {
+    ctx.req
+        .header("Last-Event-ID")
+        .map(str::to_string)
+        .or_else(|| ctx.req.get_param("since"))
+        .map(|c| c.trim().to_string())
+        .filter(|c| !c.is_empty())
+}
+
+/// `GET /devices/{id}/events`.
+pub fn device_events(ctx: &Ctx, id: &str) -> Answer {
+    let device = ctx.device(id)?;
+    let from = resume_cursor(ctx)
+        .map(|c| cursor::decode(&device.id, &c))
+        .transpose()
+        .map_err(|e| bad_cursor(ctx, e))?;
+    let from: HashMap<String, LogPosition> =
+        from.map(|p| (device.id.clone(), p)).into_iter().collect();
+    let devices = vec![(device.id.clone(), device.config.name.clone())];
+    Ok(stream(ctx, devices, from, false))
+}
+
+/// `GET /events`: every registered device.
+pub fn all_events(ctx: &Ctx) -> Answer {
+    let from: HashMap<String, LogPosition> = resume_cursor(ctx)
+        .map(|c| cursor::decode_composite(&c))
+        .transpose()
+        .map_err(|e| bad_cursor(ctx, e))?
+        .unwrap_or_default()
+        .into_iter()
+        .collect();
+    let devices = ctx
+        .app
+        .registry
+        .all()
+        .iter()
+        .map(|d| (d.id.clone(), d.config.name.clone()))
+        .collect();
+    Ok(stream(ctx, devices, from, true))
+}
+
+fn stream(
+    ctx: &Ctx,
+    devices: Vec<(String, String)>,
+    mut from: HashMap<String, LogPosition>,
+    composite: bool,
+) -> Response {
+    let live = ctx.app.live.clone();
+    let subs = devices
+        .into_iter()
+        .map(|(id, name)| Sub {
+            dev: live.device(&id),
+            interest: live.watch(&id),
+            resume: from.remove(&id),
+            mark: None,
+            status_seq: 0,
+            retry_at: None,
+            id,
+            name,
+        })
+        .collect();
+    let body = EventStream {
+        seen: live.changes(),
+        live,
+        subs,
+        composite,
+        last_write: Instant::now(),
+        started: false,
+    };
+    Response::new(
+        200,
+        "text/event-stream; charset=utf-8",
+        Body::Live(Box::new(body)),
+    )
+    .with_header("Cache-Control", "no-cache")
+    .with_header("X-Accel-Buffering", "no")
+}
+
+/// One device of a stream.
+struct Sub {
+    id: String,
+    name: String,
+    dev: Arc<DeviceLive>,
+    #[allow(dead_code)] // held: keeps the terminal watched
+    interest: Interest,
+    /// Where the client asked to resume, until the first read.
+    resume: Option<LogPosition>,
+    /// The last punch sent (None until the start is known).
+    mark: Option<Mark>,
+    status_seq: u64,
+    retry_at: Option<Instant>,
+}
+
+/// A client's event stream.
+struct EventStream {
+    live: Arc<Live>,
+    subs: Vec<Sub>,
+    composite: bool,
+    seen: u64,
+    last_write: Instant,
+    started: bool,
+}
+
+impl EventStream {
+    /// Everything ready to send now.
+    fn collect(&mut self) -> Vec<u8> {
+        let mut out = Vec::new();
+        for i in 0..self.subs.len() {
+            self.status_of(i, &mut out);
+            self.punches_of(i, &mut out);
+        }
+        out
+    }
+
+    fn status_of(&mut self, i: usize, out: &mut Vec<u8>) {
+        let sub = &mut self.subs[i];
+        let (status, seq) = sub.dev.feed.status();
+        if seq == sub.status_seq {
+            return;
+        }
+        sub.status_seq = seq;
+        let Some(status) = status else { return };
+        let mut data =
+            json!({"device_id": sub.id, "state": if status.online { "online" } else { "offline" }});
+        if let Some(e) = &status.error {
+            let error = match self.live.registry().get(&sub.id) {
+                Some(d) => messages::device_error(&d, &crate::ops::OpError::Zk(e.clone())),
+                None => messages::device_not_found(&sub.id),
+            };
+            data["error"] = json!(error);
+        }
+        out.extend_from_slice(format!("event: status\ndata: {data}\n\n").as_bytes());
+    }
+
+    fn punches_of(&mut self, i: usize, out: &mut Vec<u8>) {
+        let sub = &mut self.subs[i];
+        if sub.retry_at.is_some_and(|t| Instant::now() < t) {
+            return;
+        }
+        // Where to continue from, and whether the log must confirm it.
+        let (from, verify) = match (sub.mark, sub.resume) {
+            (Some(m), _) => (m.position, false),
+            (None, Some(p)) => (p, !sub.dev.feed.knows(&p)),
+            (None, None) => {
+                // From now on.
+                sub.mark = sub.dev.feed.head();
+                return;
+            }
+        };
+        let mark = Mark {
+            epoch: sub.mark.map_or(sub.dev.feed.epoch(), |m| m.epoch),
+            position: from,
+        };
+        let next = if verify {
+            Next::Behind(from)
+        } else {
+            sub.dev.feed.after(&mark)
+        };
+        let (entries, end) = match next {
+            Next::Entries(e) => (e, None),
+            Next::Unknown => return,
+            Next::Behind(from) => match self.live.read_after(&sub.id, &from) {
+                Ok(after) => (after.entries, Some(after.end)),
+                Err(e) => {
+                    log::warn!("device {}: event stream catch-up failed: {e}", sub.id);
+                    sub.retry_at = Some(Instant::now() + RETRY);
+                    return;
+                }
+            },
+        };
+        let epoch = sub.dev.feed.epoch();
+        sub.resume = None;
+        sub.mark = Some(Mark {
+            epoch,
+            position: end.unwrap_or(from),
+        });
+        for entry in entries {
+            self.subs[i].mark = Some(Mark {
+                epoch,
+                position: entry.position,
+            });
+            let sub = &self.subs[i];
+            let data = crate::delivery::record_json(&entry.record, &sub.id, &sub.name);
+            let id = self.event_id(i);
+            out.extend_from_slice(format!("event: punch\nid: {id}\ndata: {data}\n\n").as_bytes());
+        }
+        if let Some(end) = end {
+            self.subs[i].mark = Some(Mark {
+                epoch,
+                position: end,
+            });
+        }
+    }
+
+    /// The id of an event just produced by device `i`: its cursor, or the
+    /// composite of every device's position on `/events`.
+    fn event_id(&self, i: usize) -> String {
+        if !self.composite {
+            let sub = &self.subs[i];
+            return sub
+                .mark
+                .map(|m| cursor::encode(&sub.id, &m.position))
+                .unwrap_or_default();
+        }
+        let positions: Vec<(String, LogPosition)> = self
+            .subs
+            .iter()
+            .filter_map(|s| {
+                let position = s.mark.map(|m| m.position).or(s.resume)?;
+                Some((s.id.clone(), position))
+            })
+            .collect();
+        cursor::encode_composite(&positions)
+    }
+}
+
+impl LiveBody for EventStream {
+    fn poll(&mut self, wait: Duration) -> Poll {
+        if self.live.stopping() {
+            return Poll::End;
+        }
+        if !self.started {
+            self.started = true;
+            self.last_write = Instant::now();
+            return Poll::Data(b"retry: 3000\n: conectado\n\n".to_vec());
+        }
+        let mut out = self.collect();
+        if out.is_empty() {
+            self.live.wait_change(&mut self.seen, wait);
+            out = self.collect();
+        }
+        if out.is_empty() && self.last_write.elapsed() >= KEEP_ALIVE {
+            out = b": keep-alive\n\n".to_vec();
+        }
+        if out.is_empty() {
+            return Poll::Idle;
+        }
+        self.last_write = Instant::now();
+        Poll::Data(out)
+    }
+}

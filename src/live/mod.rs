@@ -1,0 +1,225 @@
+//! Live punches: one watcher per terminal that has an interested party (an
+//! event stream or a webhook), feeding that terminal's [`Feed`]. The
+//! watcher holds the terminal's connection registered for realtime events
+//! and steps aside whenever an API request needs the terminal.
+
+pub mod feed;
+mod watcher;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::{Condvar, Mutex};
+
+pub use feed::{Entry, Feed, Mark, Next, Status};
+
+use crate::ops::{Mode, OpError, Terminals};
+use crate::registry::Registry;
+use crate::zk::LogPosition;
+
+/// What followed a position in a terminal's log.
+#[derive(Debug, Clone)]
+pub struct After {
+    /// The records after it, each with the position after it.
+    pub entries: Vec<Entry>,
+    /// The log no longer continued the position: `entries` is all of it.
+    pub reset: bool,
+    /// The position at the end of the log read.
+    pub end: LogPosition,
+}
+
+/// Counters of one terminal's watcher (for `/metrics`).
+#[derive(Debug, Default)]
+pub struct WatcherStats {
+    /// Realtime events received.
+    pub events: AtomicU64,
+    /// Periodic reconciliations (tail reads without an event).
+    pub reconciliations: AtomicU64,
+    /// Punches added to the feed.
+    pub punches: AtomicU64,
+    /// Connections that failed or broke.
+    pub failures: AtomicU64,
+}
+
+/// Everything live about one terminal.
+#[derive(Debug, Default)]
+pub struct DeviceLive {
+    /// Its punches.
+    pub feed: Feed,
+    /// Its watcher's counters.
+    pub stats: WatcherStats,
+    control: Mutex<Control>,
+}
+
+#[derive(Debug, Default)]
+struct Control {
+    interest: usize,
+    running: bool,
+}
+
+impl DeviceLive {
+    /// Whether a watcher is running for this terminal.
+    pub fn watching(&self) -> bool {
+        self.control.lock().running
+    }
+
+    /// Event streams and webhooks interested in this terminal.
+    pub fn interest(&self) -> usize {
+        self.control.lock().interest
+    }
+}
+
+/// The live-punch runtime of the server.
+pub struct Live {
+    registry: Arc<Registry>,
+    terminals: Arc<Terminals>,
+    /// How often a watcher reads the log's tail without an event.
+    pub reconcile_interval: Duration,
+    stopping: AtomicBool,
+    devices: Mutex<HashMap<String, Arc<DeviceLive>>>,
+    changes: Mutex<u64>,
+    changed: Condvar,
+}
+
+/// Keeps a terminal watched while held.
+pub struct Interest {
+    live: Arc<Live>,
+    id: String,
+}
+
+impl Drop for Interest {
+    fn drop(&mut self) {
+        let dev = self.live.device(&self.id);
+        let mut control = dev.control.lock();
+        control.interest = control.interest.saturating_sub(1);
+        drop(control);
+        self.live.notify();
+    }
+}
+
+impl Live {
+    /// The runtime over `registry` and `terminals`.
+    pub fn new(
+        registry: Arc<Registry>,
+        terminals: Arc<Terminals>,
+        reconcile_interval: Duration,
+    ) -> Arc<Live> {
+        Arc::new(Live {
+            registry,
+            terminals,
+            reconcile_interval,
+            stopping: AtomicBool::new(false),
+            devices: Mutex::new(HashMap::new()),
+            changes: Mutex::new(0),
+            changed: Condvar::new(),
+        })
+    }
+
+    /// The live state of terminal `id` (created on first use).
+    pub fn device(&self, id: &str) -> Arc<DeviceLive> {
+        self.devices
+            .lock()
+            .entry(id.to_string())
+            .or_default()
+            .clone()
+    }
+
+    /// Ids with live state, for metrics.
+    pub fn ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self.devices.lock().keys().cloned().collect();
+        ids.sort();
+        ids
+    }
+
+    /// Keeps terminal `id` watched until the returned guard is dropped.
+    pub fn watch(self: &Arc<Self>, id: &str) -> Interest {
+        let dev = self.device(id);
+        let mut control = dev.control.lock();
+        control.interest += 1;
+        if !control.running && !self.stopping() {
+            control.running = true;
+            let (live, id2, dev2) = (self.clone(), id.to_string(), dev.clone());
+            let spawned = std::thread::Builder::new()
+                .name(format!("watch-{id}"))
+                .spawn(move || watcher::run(&live, &id2, &dev2));
+            if let Err(e) = spawned {
+                log::error!("could not start the watcher of {id}: {e}");
+                control.running = false;
+            }
+        }
+        Interest {
+            live: self.clone(),
+            id: id.to_string(),
+        }
+    }
+
+    /// Wakes everyone waiting for a change (new punches, a status, a stop).
+    pub fn notify(&self) {
+        *self.changes.lock() += 1;
+        self.changed.notify_all();
+    }
+
+    /// Waits until something changed after `seen` (updated), at most `wait`.
+    pub fn wait_change(&self, seen: &mut u64, wait: Duration) {
+        let mut changes = self.changes.lock();
+        if *changes == *seen {
+            self.changed.wait_for(&mut changes, wait);
+        }
+        *seen = *changes;
+    }
+
+    /// The current change counter (to start waiting from).
+    pub fn changes(&self) -> u64 {
+        *self.changes.lock()
+    }
+
+    /// Stops every watcher (they release their terminals) and wakes waiters.
+    pub fn stop(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        self.notify();
+    }
+
+    /// Whether the server is stopping.
+    pub fn stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
+    }
+
+    /// The attendance log of `id` was cleared through the API: its feed
+    /// starts a new, empty epoch at `after`.
+    pub fn log_cleared(&self, id: &str, after: &LogPosition) {
+        self.device(id).feed.restart(&[], *after);
+        self.notify();
+    }
+
+    /// Reads what follows `from` in terminal `id`'s log (for a subscriber
+    /// older than the feed's history, or resuming from a position the feed
+    /// does not know), without disabling the terminal. When the log no
+    /// longer continues `from`, the entries are the whole log (`reset`).
+    pub fn read_after(&self, id: &str, from: &LogPosition) -> Result<After, OpError> {
+        let device = self
+            .registry
+            .get(id)
+            .ok_or_else(|| OpError::Zk(crate::zk::Error::Unreachable(format!("{id}: removed"))))?;
+        let read = self
+            .terminals
+            .attendance_since(&device, from, Mode::Plain)?;
+        let entries = read
+            .records
+            .into_iter()
+            .zip(read.positions)
+            .map(|(record, position)| Entry { record, position })
+            .collect();
+        Ok(After {
+            entries,
+            reset: read.reset,
+            end: read.position,
+        })
+    }
+
+    /// The registry (for names and webhooks).
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.registry
+    }
+}
