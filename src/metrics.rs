@@ -197,18 +197,19 @@ impl Metrics {
 }
 
 /// Writes a metric family's HELP and TYPE lines; returns its name.
-fn family<'a>(out: &mut String, name: &'a str, kind: &str, help: &str) -> &'a str {
+pub fn family<'a>(out: &mut String, name: &'a str, kind: &str, help: &str) -> &'a str {
     let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
     name
 }
 
-fn line(out: &mut String, text: std::fmt::Arguments) {
+/// Writes one sample line.
+pub fn line(out: &mut String, text: std::fmt::Arguments) {
     let _ = out.write_fmt(text);
     out.push('\n');
 }
 
 /// Escapes a label value.
-fn esc(v: &str) -> String {
+pub fn esc(v: &str) -> String {
     v.replace('\\', "\\\\")
         .replace('"', "\\\"")
         .replace('\n', "\\n")

@@ -63,10 +63,129 @@ pub fn list_devices(ctx: &Ctx) -> Answer {
 
 /// `GET /metrics`: Prometheus text format.
 pub fn metrics(ctx: &Ctx) -> Answer {
-    let text = crate::metrics::global().render(ctx.app.started.elapsed());
+    let mut text = crate::metrics::global().render(ctx.app.started.elapsed());
+    live_metrics(ctx, &mut text);
     Ok(Response::new(
         200,
         "text/plain; version=0.0.4; charset=utf-8",
         Body::Bytes(text.into_bytes()),
     ))
+}
+
+/// Watchers and webhooks, per device, in Prometheus text format.
+fn live_metrics(ctx: &Ctx, o: &mut String) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let live = &ctx.app.live;
+    let devices: Vec<_> = live
+        .ids()
+        .into_iter()
+        .map(|id| (live.device(&id), id))
+        .collect();
+    let gauge = "gauge";
+    per_device(
+        o,
+        "zkserver_watcher_running",
+        gauge,
+        "1 while a watcher follows the terminal.",
+        &devices,
+        |d| u64::from(d.watching()),
+    );
+    per_device(
+        o,
+        "zkserver_watcher_online",
+        gauge,
+        "1 while the watcher holds a working connection.",
+        &devices,
+        |d| u64::from(d.feed.status().0.is_some_and(|s| s.online)),
+    );
+    per_device(
+        o,
+        "zkserver_watcher_subscribers",
+        gauge,
+        "Event streams and webhooks following the terminal.",
+        &devices,
+        |d| d.interest() as u64,
+    );
+    let counter = "counter";
+    per_device(
+        o,
+        "zkserver_realtime_events_total",
+        counter,
+        "Realtime events received.",
+        &devices,
+        |d| d.stats.events.load(Relaxed),
+    );
+    per_device(
+        o,
+        "zkserver_reconciliations_total",
+        counter,
+        "Log reads made without an event (every reconcile interval).",
+        &devices,
+        |d| d.stats.reconciliations.load(Relaxed),
+    );
+    per_device(
+        o,
+        "zkserver_live_punches_total",
+        counter,
+        "Punches the watcher read.",
+        &devices,
+        |d| d.stats.punches.load(Relaxed),
+    );
+    per_device(
+        o,
+        "zkserver_watcher_failures_total",
+        counter,
+        "Watcher connections that failed or broke.",
+        &devices,
+        |d| d.stats.failures.load(Relaxed),
+    );
+    let delivery = &ctx.app.delivery;
+    let hooks: Vec<_> = delivery
+        .ids()
+        .into_iter()
+        .map(|id| (delivery.stats(&id), id))
+        .collect();
+    per_device(
+        o,
+        "zkserver_webhook_delivered_total",
+        counter,
+        "Punches the webhook accepted.",
+        &hooks,
+        |s| s.delivered.load(Relaxed),
+    );
+    per_device(
+        o,
+        "zkserver_webhook_failed_total",
+        counter,
+        "Webhook attempts that failed.",
+        &hooks,
+        |s| s.failed.load(Relaxed),
+    );
+    per_device(
+        o,
+        "zkserver_webhook_backlog",
+        gauge,
+        "Punches waiting for the webhook.",
+        &hooks,
+        |s| s.backlog.load(Relaxed),
+    );
+}
+
+/// One metric family with a sample per device.
+fn per_device<T>(
+    o: &mut String,
+    name: &str,
+    kind: &str,
+    help: &str,
+    items: &[(T, String)],
+    value: impl Fn(&T) -> u64,
+) {
+    use crate::metrics::{esc, family, line};
+    let n = family(o, name, kind, help);
+    for (item, id) in items {
+        line(
+            o,
+            format_args!("{n}{{device=\"{}\"}} {}", esc(id), value(item)),
+        );
+    }
 }

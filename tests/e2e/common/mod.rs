@@ -3,6 +3,8 @@
 #![allow(dead_code)]
 
 pub mod process;
+pub mod receiver;
+pub mod sse;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

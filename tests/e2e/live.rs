@@ -1,0 +1,330 @@
+//! Live punches over Server-Sent Events against the simulator: realtime
+//! events in every payload variant, coalesced events, a terminal that
+//! takes one connection at a time, dropped links and offline periods,
+//! reconnection with `Last-Event-ID`, reconciliation without events, and
+//! no thread or descriptor leak after many streams.
+
+use std::time::{Duration, Instant};
+
+use crate::common::sse::SseClient;
+use crate::common::*;
+use zkserver::sim::{EventFormat, SimConfig};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+fn users(events: &[crate::common::sse::Event]) -> Vec<String> {
+    events
+        .iter()
+        .map(|e| e.data["user_id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Opens a device stream and waits until its watcher is online.
+fn stream(env: &Env, last_event_id: Option<&str>) -> SseClient {
+    let mut s = SseClient::connect(&env.base, "/devices/principal/events", last_event_id);
+    assert!(s.head.starts_with("HTTP/1.1 200"), "{}", s.head);
+    assert!(s.head.contains("text/event-stream"), "{}", s.head);
+    assert!(s.status("online", WAIT).is_some(), "watcher online");
+    s
+}
+
+/// Waits until the watcher knows the log's end (so "from now on" is now).
+fn settle() {
+    std::thread::sleep(Duration::from_millis(300));
+}
+
+#[test]
+fn punches_arrive_live_in_every_event_payload_variant() {
+    for format in [
+        EventFormat::Short10,
+        EventFormat::Pin12,
+        EventFormat::Short14,
+        EventFormat::Text32,
+        EventFormat::Text36,
+        EventFormat::Text37,
+        EventFormat::Text52,
+    ] {
+        let env = single(
+            SimConfig {
+                event_format: format,
+                ..SimConfig::default()
+            },
+            Link::default(),
+        );
+        let mut s = stream(&env, None);
+        settle();
+        let started = Instant::now();
+        let made = env.sims[0].punch(None);
+        let got = s.punches(1, WAIT);
+        assert_eq!(users(&got), vec![made.user_id.clone()], "{format:?}");
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{format:?}: {:?}",
+            started.elapsed()
+        );
+        let row = &got[0].data;
+        assert_eq!(row["device_id"], "principal");
+        assert_eq!(row["device_name"], "Entrada Principal");
+        assert_eq!(row["timestamp"], made.time.to_string());
+        // The id is a cursor: the attendance endpoint continues from it.
+        let (status, body) = get(&format!(
+            "{}/devices/principal/attendance?since={}",
+            env.base, got[0].id
+        ));
+        assert_eq!((status, body["total"].as_u64()), (200, Some(0)), "{body}");
+        assert!(!env.sims[0].is_disabled());
+        assert!(
+            env.sims[0].stats().event_acks >= 1,
+            "events are acknowledged"
+        );
+    }
+}
+
+#[test]
+fn several_events_in_one_segment_all_arrive_in_order() {
+    let env = single(SimConfig::default(), Link::default());
+    let mut s = stream(&env, None);
+    settle();
+    // Made within microseconds: the simulator sends their events together,
+    // in one write (so several arrive in one TCP segment).
+    let made: Vec<String> = (0..5).map(|_| env.sims[0].punch(None).user_id).collect();
+    assert_eq!(users(&s.punches(5, WAIT)), made);
+}
+
+#[test]
+fn a_one_connection_terminal_keeps_serving_the_api_while_streaming() {
+    let env = single(
+        SimConfig {
+            one_connection: true,
+            records: 2000,
+            ..SimConfig::default()
+        },
+        Link::default(),
+    );
+    let mut s = stream(&env, None);
+    settle();
+    for path in ["attendance?limit=1", "users", "info", "time"] {
+        let started = Instant::now();
+        let (status, body) = get(&format!("{}/devices/principal/{path}", env.base));
+        assert_eq!(status, 200, "{path}: {body}");
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "{path}: {:?}",
+            started.elapsed()
+        );
+    }
+    let made = env.sims[0].punch(None).user_id;
+    assert_eq!(users(&s.punches(1, WAIT)), [made]);
+    let stats = env.sims[0].stats();
+    assert_eq!(stats.refused, 0, "never two connections at once");
+    assert_eq!(stats.max_active, 1);
+    assert!(!env.sims[0].is_disabled());
+}
+
+#[test]
+fn punches_made_while_the_link_was_down_arrive_after_it_returns() {
+    let env = single(SimConfig::default(), Link::default());
+    let mut s = stream(&env, None);
+    settle();
+    let first = env.sims[0].punch(None).user_id;
+    assert_eq!(users(&s.punches(1, WAIT)), [first]);
+    env.sims[0].set_offline(true);
+    let offline = s.status("offline", WAIT).expect("offline status");
+    assert!(
+        offline.data["error"]
+            .as_str()
+            .unwrap()
+            .contains("principal"),
+        "{:?}",
+        offline.data
+    );
+    let made: Vec<String> = (0..3).map(|_| env.sims[0].punch(None).user_id).collect();
+    std::thread::sleep(Duration::from_millis(500));
+    env.sims[0].set_offline(false);
+    assert!(
+        s.status("online", Duration::from_secs(40)).is_some(),
+        "back online"
+    );
+    assert_eq!(users(&s.punches(3, WAIT)), made);
+    // A cut connection (the terminal stays up) is caught up the same way.
+    env.sims[0].drop_connections();
+    let made = env.sims[0].punch(None).user_id;
+    assert_eq!(users(&s.punches(1, Duration::from_secs(40))), [made]);
+}
+
+#[test]
+fn reconnecting_with_last_event_id_replays_without_gap_or_duplicate() {
+    let env = single(SimConfig::default(), Link::default());
+    let mut a = stream(&env, None);
+    settle();
+    let first: Vec<String> = (0..2).map(|_| env.sims[0].punch(None).user_id).collect();
+    let got = a.punches(2, WAIT);
+    assert_eq!(users(&got), first);
+    let last_id = got[1].id.clone();
+    drop(a);
+    let missed: Vec<String> = (0..3).map(|_| env.sims[0].punch(None).user_id).collect();
+    let mut b = SseClient::connect(&env.base, "/devices/principal/events", Some(&last_id));
+    assert_eq!(users(&b.punches(3, WAIT)), missed);
+    let next = env.sims[0].punch(None).user_id;
+    assert_eq!(
+        users(&b.punches(1, WAIT)),
+        vec![next],
+        "then live, no duplicate"
+    );
+    // ?since= with a cursor from the attendance endpoint works the same.
+    let (_, body) = get(&format!(
+        "{}/devices/principal/attendance?limit=1",
+        env.base
+    ));
+    let cursor = body["cursor"].as_str().unwrap().to_string();
+    let later: Vec<String> = (0..2).map(|_| env.sims[0].punch(None).user_id).collect();
+    let mut c = SseClient::connect(
+        &env.base,
+        &format!("/devices/principal/events?since={cursor}"),
+        None,
+    );
+    assert_eq!(users(&c.punches(2, WAIT)), later);
+}
+
+#[test]
+fn a_stream_of_all_devices_resumes_each_one() {
+    let env = start(vec![
+        (
+            "principal",
+            "Entrada Principal",
+            SimConfig::default(),
+            Link::default(),
+        ),
+        (
+            "bodega",
+            "Bodega",
+            SimConfig {
+                seed: 4,
+                attendance_format: zkserver::zk::AttFormat::Pin16,
+                ..SimConfig::default()
+            },
+            Link {
+                udp: true,
+                ..Link::default()
+            },
+        ),
+    ]);
+    let mut s = SseClient::connect(&env.base, "/events", None);
+    assert!(s.status("online", WAIT).is_some());
+    assert!(s.status("online", WAIT).is_some());
+    settle();
+    let a = env.sims[0].punch(None).user_id;
+    let got = s.punches(1, WAIT);
+    assert_eq!(users(&got), [a]);
+    let b = env.sims[1].punch(None).user_id;
+    let got_b = s.punches(1, WAIT);
+    assert_eq!(
+        (users(&got_b), got_b[0].data["device_id"].as_str()),
+        (vec![b], Some("bodega"))
+    );
+    let last = got_b[0].id.clone();
+    drop(s);
+    let a2 = env.sims[0].punch(None).user_id;
+    let b2 = env.sims[1].punch(None).user_id;
+    let mut again = SseClient::connect(&env.base, "/events", Some(&last));
+    let mut got = users(&again.punches(2, WAIT));
+    got.sort();
+    let mut want = vec![a2, b2];
+    want.sort();
+    assert_eq!(got, want);
+}
+
+#[test]
+fn punches_arrive_by_reconciliation_when_the_terminal_sends_no_events() {
+    let env = start_app(
+        vec![(
+            "principal",
+            "Entrada Principal",
+            SimConfig {
+                events: false,
+                ..SimConfig::default()
+            },
+            Link::default(),
+        )],
+        Vec::new(),
+        |s| s.reconcile_interval = Duration::from_millis(300),
+    );
+    let mut s = stream(&env, None);
+    settle();
+    let made: Vec<String> = (0..2).map(|_| env.sims[0].punch(None).user_id).collect();
+    assert_eq!(users(&s.punches(2, WAIT)), made);
+    assert_eq!(env.sims[0].stats().events_sent, 0);
+}
+
+#[test]
+fn udp_terminals_stream_too() {
+    let env = single(
+        SimConfig {
+            attendance_format: zkserver::zk::AttFormat::Pin16,
+            ..SimConfig::default()
+        },
+        Link {
+            udp: true,
+            ..Link::default()
+        },
+    );
+    let mut s = stream(&env, None);
+    settle();
+    let made = env.sims[0].punch(None).user_id;
+    assert_eq!(users(&s.punches(1, WAIT)), [made]);
+}
+
+#[test]
+fn bad_stream_cursors_are_400s() {
+    let env = single(SimConfig::default(), Link::default());
+    let (status, body) = get(&format!("{}/devices/principal/events?since=zzz", env.base));
+    assert_eq!(status, 400, "{body}");
+    let (status, _) = get(&format!("{}/devices/nadie/events", env.base));
+    assert_eq!(status, 404);
+}
+
+/// Threads and descriptors of a process.
+fn resources(pid: u32) -> (usize, usize) {
+    let count = |dir: String| std::fs::read_dir(dir).map(|d| d.count()).unwrap_or(0);
+    (
+        count(format!("/proc/{pid}/task")),
+        count(format!("/proc/{pid}/fd")),
+    )
+}
+
+#[test]
+fn a_thousand_streams_opened_and_closed_leak_nothing() {
+    use crate::common::process::{start_server, terminate};
+    use std::io::{Read, Write};
+    let (mut child, addr) = start_server(&["--demo", "--log-level", "warn"]);
+    let pid = child.id();
+    // One stream first, so the lazily started parts exist in the baseline.
+    {
+        let mut s =
+            SseClient::connect(&format!("http://{addr}"), "/devices/principal/events", None);
+        assert!(s.status("online", WAIT).is_some());
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    let before = resources(pid);
+    for _ in 0..1000 {
+        let mut c = std::net::TcpStream::connect(&addr).unwrap();
+        c.write_all(b"GET /devices/principal/events HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        let mut head = [0u8; 64];
+        let _ = c.set_read_timeout(Some(Duration::from_secs(5)));
+        let n = c.read(&mut head).unwrap();
+        assert!(head[..n].starts_with(b"HTTP/1.1 200"));
+    }
+    let until = Instant::now() + Duration::from_secs(20);
+    let mut after = resources(pid);
+    while (after.0 > before.0 + 2 || after.1 > before.1 + 2) && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(200));
+        after = resources(pid);
+    }
+    assert!(after.0 <= before.0 + 2, "threads {before:?} -> {after:?}");
+    assert!(
+        after.1 <= before.1 + 2,
+        "descriptors {before:?} -> {after:?}"
+    );
+    assert_eq!(terminate(&mut child), 0);
+}

@@ -1,0 +1,217 @@
+//! Webhook delivery: new punches POSTed oldest first in batches of at most
+//! 500 with `Idempotency-Key`, retried in order through receiver outages,
+//! resumed after a zkserver restart from the state file; the registry
+//! field is validated.
+
+use std::time::{Duration, Instant};
+
+use crate::common::receiver::Receiver;
+use crate::common::*;
+use serde_json::json;
+use zkserver::sim::{SimConfig, Simulator};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+/// Waits until `/metrics` shows the watcher of `principal` online.
+fn wait_watching(base: &str) {
+    let until = Instant::now() + WAIT;
+    while Instant::now() < until {
+        if let Ok(r) = minreq::get(format!("{base}/metrics"))
+            .with_timeout(5)
+            .send()
+        {
+            if r.as_str()
+                .unwrap_or("")
+                .contains("zkserver_watcher_online{device=\"principal\"} 1")
+            {
+                // And the webhook knows where it starts.
+                std::thread::sleep(Duration::from_millis(300));
+                return;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("watcher never online");
+}
+
+#[test]
+fn new_punches_are_posted_oldest_first_with_idempotency_keys() {
+    let receiver = Receiver::start();
+    let url = receiver.url.clone();
+    let env = start_app(
+        vec![(
+            "principal",
+            "Entrada Principal",
+            SimConfig::default(),
+            Link::default(),
+        )],
+        Vec::new(),
+        |s| s.webhook = Some(url),
+    );
+    wait_watching(&env.base);
+    let made: Vec<String> = (0..3).map(|_| env.sims[0].punch(None).user_id).collect();
+    assert!(receiver.wait_for(WAIT, |p| p
+        .iter()
+        .map(|p| p.body["data"].as_array().unwrap().len())
+        .sum::<usize>()
+        >= 3));
+    assert_eq!(
+        receiver.accepted_users(),
+        made,
+        "only new punches, oldest first"
+    );
+    for post in receiver.posts() {
+        assert_eq!(post.body["device_id"], "principal");
+        assert_eq!(post.body["device_name"], "Entrada Principal");
+        assert_eq!(
+            post.key,
+            post.body["cursor"].as_str().unwrap(),
+            "Idempotency-Key is the cursor"
+        );
+        let row = &post.body["data"][0];
+        assert!(row["timestamp"].is_string() && row["status"].is_u64() && row["punch"].is_u64());
+    }
+    let (_, metrics) = {
+        let r = minreq::get(format!("{}/metrics", env.base)).send().unwrap();
+        (r.status_code, r.as_str().unwrap().to_string())
+    };
+    assert!(
+        metrics.contains("zkserver_webhook_delivered_total{device=\"principal\"} 3"),
+        "{metrics}"
+    );
+}
+
+#[test]
+fn a_receiver_outage_is_retried_in_order_in_batches_of_500() {
+    let receiver = Receiver::start();
+    let url = receiver.url.clone();
+    let env = start_app(
+        vec![(
+            "principal",
+            "Entrada Principal",
+            SimConfig::default(),
+            Link::default(),
+        )],
+        Vec::new(),
+        |s| s.webhook = Some(url),
+    );
+    wait_watching(&env.base);
+    receiver.set_failing(true);
+    let made: Vec<String> = (0..1200)
+        .map(|i| {
+            let id = format!("{}", 5000 + i);
+            env.sims[0].punch(Some(&id)).user_id
+        })
+        .collect();
+    assert!(
+        receiver.wait_for(WAIT, |p| p.len() >= 2),
+        "retried while failing"
+    );
+    receiver.set_failing(false);
+    assert!(receiver.wait_for(Duration::from_secs(30), |p| {
+        p.iter()
+            .filter(|p| p.accepted)
+            .map(|p| p.body["data"].as_array().unwrap().len())
+            .sum::<usize>()
+            >= 1200
+    }));
+    assert_eq!(
+        receiver.accepted_users(),
+        made,
+        "every punch, once, in order"
+    );
+    let sizes: Vec<usize> = receiver
+        .posts()
+        .iter()
+        .filter(|p| p.accepted)
+        .map(|p| p.body["data"].as_array().unwrap().len())
+        .collect();
+    assert!(sizes.iter().all(|n| *n <= 500), "{sizes:?}");
+    // Retries repeat the same batch with the same key.
+    let failed: Vec<String> = receiver
+        .posts()
+        .iter()
+        .filter(|p| !p.accepted)
+        .map(|p| p.key.clone())
+        .collect();
+    let first_ok = receiver
+        .posts()
+        .iter()
+        .find(|p| p.accepted)
+        .unwrap()
+        .key
+        .clone();
+    assert!(
+        failed.iter().all(|k| *k == failed[0]) && failed[0] == first_ok,
+        "{failed:?} then {first_ok}"
+    );
+}
+
+#[test]
+fn delivery_survives_a_receiver_outage_and_a_zkserver_restart() {
+    use crate::common::process::{start_server, terminate};
+    let receiver = Receiver::start();
+    let sim = Simulator::start(SimConfig::default()).unwrap();
+    let dir = std::env::temp_dir().join(format!("zkserver-webhook-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let devices = dir.join("devices.json");
+    std::fs::write(
+        &devices,
+        json!({"principal": {"ip": "127.0.0.1", "port": sim.port(), "name": "Entrada Principal",
+                             "webhook": receiver.url}})
+        .to_string(),
+    )
+    .unwrap();
+    let state = dir.join("devices.json.state.json");
+    let args = ["--config", devices.to_str().unwrap(), "--log-level", "warn"];
+    let (mut child, addr) = start_server(&args);
+    wait_watching(&format!("http://{addr}"));
+    assert!(state.exists(), "the starting position is stored");
+    let mut made: Vec<String> = (0..3).map(|_| sim.punch(None).user_id).collect();
+    assert!(receiver.wait_for(WAIT, |p| p.iter().filter(|p| p.accepted).count() >= 1));
+    receiver.set_failing(true);
+    made.extend((0..3).map(|_| sim.punch(None).user_id));
+    assert!(receiver.wait_for(WAIT, |p| p.iter().any(|p| !p.accepted)));
+    assert_eq!(
+        terminate(&mut child),
+        0,
+        "a graceful stop does not wait for retries"
+    );
+    // Punches made while zkserver is down.
+    made.extend((0..2).map(|_| sim.punch(None).user_id));
+    receiver.set_failing(false);
+    let (mut child, _) = start_server(&args);
+    assert!(receiver.wait_for(Duration::from_secs(30), |p| {
+        p.iter()
+            .filter(|p| p.accepted)
+            .map(|p| p.body["data"].as_array().unwrap().len())
+            .sum::<usize>()
+            >= 8
+    }));
+    let got = receiver.accepted_users();
+    assert_eq!(got, made, "every punch delivered, in order");
+    let text = std::fs::read_to_string(&state).unwrap();
+    let value: serde_json::Value = serde_json::from_str(&text).expect("state file is JSON");
+    assert!(
+        value["webhooks"]["principal"]["cursor"].is_string(),
+        "{text}"
+    );
+    assert_eq!(terminate(&mut child), 0);
+    assert!(!sim.is_disabled());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn the_registry_validates_webhooks() {
+    let env = single(SimConfig::default(), Link::default());
+    let url = format!("{}/devices/principal", env.base);
+    let (status, body) = send("PUT", &url, json!({"webhook": "ftp://x"}));
+    assert_eq!(status, 400, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("'webhook'"));
+    let (status, body) = send("PUT", &url, json!({"webhook": "http://127.0.0.1:9/h"}));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["webhook"], "http://127.0.0.1:9/h");
+    let (status, body) = send("PUT", &url, json!({"webhook": null}));
+    assert_eq!(status, 200, "{body}");
+    assert!(body["data"].get("webhook").is_none(), "removed: {body}");
+}
