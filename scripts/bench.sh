@@ -4,6 +4,9 @@
 #   - the server's end-to-end time for GET /devices/<id>/attendance (curl),
 #   - a bare protocol download of the same log (no HTTP, no JSON: `probe`),
 #   - the server's peak RSS (VmHWM) after all requests.
+# Then examples/live_bench.rs: `since` reads of a 100 000-record log with 0
+# and 10 new punches (time, bytes moved), punch-to-SSE and punch-to-webhook
+# latency, and 200 SSE clients on one device (terminal connections, RSS).
 # Everything runs on 127.0.0.1. Usage: scripts/bench.sh [runs per size, default 7]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -52,3 +55,6 @@ rss=$(awk '/VmHWM/ {print $2 " " $3}' "/proc/$server/status")
 echo
 echo "server peak RSS (VmHWM) after all requests: $rss"
 echo "medians of $RUNS runs; overhead = http - bare (HTTP, filtering, sorting, JSON)."
+
+cargo build --quiet --release --example live_bench
+target/release/examples/live_bench "$BIN"

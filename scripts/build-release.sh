@@ -38,6 +38,11 @@ else
   export CARGO_TARGET_ARMV7_UNKNOWN_LINUX_GNUEABIHF_RUSTFLAGS="-C target-feature=+crt-static -C relocation-model=static"
 fi
 export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER=aarch64-linux-gnu-gcc
+# C compilers for the crates that build C (ring, behind rustls: https webhooks).
+export CC_x86_64_unknown_linux_musl=gcc
+export CC_aarch64_unknown_linux_musl=aarch64-linux-gnu-gcc
+export CC_armv7_unknown_linux_musleabihf=arm-linux-gnueabihf-gcc
+export CC_armv7_unknown_linux_gnueabihf=arm-linux-gnueabihf-gcc
 # Non-PIE static executables: `file` reports them as "statically linked".
 export CARGO_TARGET_X86_64_UNKNOWN_LINUX_MUSL_RUSTFLAGS="-C target-feature=+crt-static -C relocation-model=static"
 export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_RUSTFLAGS="-C target-feature=+crt-static -C relocation-model=static"
@@ -89,9 +94,12 @@ build() { # target name runner...
 }
 
 build x86_64-unknown-linux-musl zkserver-x86_64
+# The cap was 2 MB until https:// webhooks: the TLS stack (rustls, ring and
+# the root certificates) adds about 1.1 MB; without it (cargo build
+# --no-default-features) the binary is about 1.7 MB.
 x86=$(stat -c %s "$OUT/zkserver-x86_64")
-if [ "$x86" -gt $((2 * 1024 * 1024)) ]; then
-  echo "  FAIL: x86_64 binary is over 2 MB"; failed=$((failed + 1))
+if [ "$x86" -gt $((3 * 1024 * 1024)) ]; then
+  echo "  FAIL: x86_64 binary is over 3 MB"; failed=$((failed + 1))
 fi
 build aarch64-unknown-linux-musl zkserver-aarch64 qemu-aarch64-static
 build "$ARM" zkserver-armv7 qemu-arm-static

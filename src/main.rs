@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand};
 use zkserver::http::{App, Settings};
 use zkserver::registry::Registry;
 use zkserver::server::Server;
-use zkserver::sim::{Faults, SimConfig, Simulator, TcpFraming};
+use zkserver::sim::{Faults, OffsetMode, SimConfig, Simulator, TcpFraming};
 use zkserver::zk::{AttFormat, ConnectOptions, Session, UserFormat};
 
 /// HTTP/JSON server for ZKTeco time clocks.
@@ -168,6 +168,18 @@ struct SimulateArgs {
     /// Print the users and punches a client must read, as JSON, and exit.
     #[arg(long)]
     dump: bool,
+    /// Make a punch every this many seconds (live punches for streams).
+    #[arg(long)]
+    punch_every: Option<f64>,
+    /// Serve one TCP connection at a time, as many terminals do.
+    #[arg(long)]
+    one_connection: bool,
+    /// Accept REG_EVENT but never send realtime events (old firmware).
+    #[arg(long)]
+    no_events: bool,
+    /// Unaligned READ_BUFFER offsets: exact, refuse or round-down.
+    #[arg(long, default_value = "exact", value_parser = offset_mode)]
+    offsets: OffsetMode,
 }
 
 #[derive(Args, Debug)]
@@ -185,6 +197,9 @@ struct ProbeArgs {
     /// Seconds per phase.
     #[arg(long, default_value_t = 5.0)]
     timeout: f64,
+    /// After the checks, print punches as they happen (until Ctrl+C).
+    #[arg(long)]
+    watch: bool,
 }
 
 fn attendance_format(s: &str) -> Result<AttFormat, String> {
@@ -192,6 +207,15 @@ fn attendance_format(s: &str) -> Result<AttFormat, String> {
         .ok()
         .and_then(|n: usize| AttFormat::KNOWN.into_iter().find(|f| f.size() == n))
         .ok_or_else(|| "use 8, 16, 40 or 49".into())
+}
+
+fn offset_mode(s: &str) -> Result<OffsetMode, String> {
+    match s {
+        "exact" => Ok(OffsetMode::Exact),
+        "refuse" => Ok(OffsetMode::RefuseUnaligned),
+        "round-down" => Ok(OffsetMode::RoundDown),
+        _ => Err("use exact, refuse or round-down".into()),
+    }
 }
 
 fn user_format(s: &str) -> Result<UserFormat, String> {
@@ -365,6 +389,13 @@ fn simulate(a: SimulateArgs) -> Result<(), String> {
             always_auth: a.always_auth,
             silent: false,
         },
+        punch_every: a
+            .punch_every
+            .filter(|s| *s > 0.0)
+            .map(Duration::from_secs_f64),
+        one_connection: a.one_connection,
+        events: !a.no_events,
+        offset_mode: a.offsets,
         ..SimConfig::default()
     };
     let sim = Simulator::start(config)
@@ -466,7 +497,44 @@ fn probe(a: ProbeArgs) -> Result<(), String> {
         ),
         Err(e) => println!("  attendance       error: {e}"),
     }
+    if a.watch {
+        return watch(s);
+    }
     s.exit().map_err(|e| format!("exit failed: {e}"))?;
     println!("ok");
+    Ok(())
+}
+
+/// `probe --watch`: registers for realtime attendance events and prints
+/// each punch as it happens, until Ctrl+C (then unregisters and exits).
+fn watch(mut s: Session) -> Result<(), String> {
+    use zkserver::zk::events::EF_ATTLOG;
+    let stop = stop_flag()?;
+    s.register_events(u32::from(EF_ATTLOG))
+        .map_err(|e| format!("the terminal refused realtime events: {e}"))?;
+    println!(
+        "watching {}: punch at the terminal (Ctrl+C to stop)",
+        s.address()
+    );
+    while !stop.load(Ordering::SeqCst) {
+        match s.next_event(Duration::from_millis(200)) {
+            Ok(Some(event)) if event.flag == EF_ATTLOG && event.punches.is_empty() => {
+                println!("  attendance event with an unknown payload");
+            }
+            Ok(Some(event)) => {
+                for p in event.punches {
+                    println!(
+                        "  {}  user {:<10} verify {:<3} state {}",
+                        p.time, p.user_id, p.status, p.punch
+                    );
+                }
+            }
+            Ok(None) => {}
+            Err(e) => return Err(format!("the link to the terminal failed: {e}")),
+        }
+    }
+    let _ = s.register_events(0);
+    s.exit().map_err(|e| format!("exit failed: {e}"))?;
+    println!("stopped");
     Ok(())
 }

@@ -246,7 +246,10 @@ impl Device {
                 ok(Vec::new())
             }
             cmd::CLEAR_ATTLOG => {
-                self.state.lock().punches.clear();
+                let mut st = self.state.lock();
+                st.punches.clear();
+                st.encoded_punches = None;
+                drop(st);
                 conn.events_from = 0;
                 ok(Vec::new())
             }
@@ -326,11 +329,18 @@ impl Device {
             (cmd::ATTLOG_RRQ, _) => {
                 st.stats.attendance_reads += 1;
                 let format = self.config.attendance_format;
-                let mut body = Vec::with_capacity(st.punches.len() * format.size());
-                for a in &st.punches {
+                let wanted = st.punches.len() * format.size();
+                let mut body = st.encoded_punches.take().unwrap_or_default();
+                // Encode only the punches the cache does not hold yet.
+                if body.len() > wanted || !body.len().is_multiple_of(format.size()) {
+                    body.clear();
+                }
+                for a in &st.punches[body.len() / format.size()..] {
                     body.extend_from_slice(&records::encode_attendance(a, format));
                 }
-                Some(records::dataset(&body))
+                let data = records::dataset(&body);
+                st.encoded_punches = Some(body);
+                Some(data)
             }
             (cmd::USERTEMP_RRQ, 5) => {
                 let format = self.config.user_format;

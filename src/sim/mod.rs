@@ -218,6 +218,10 @@ pub struct State {
     pub link_generation: u64,
     /// While true, connections are refused and datagrams ignored.
     pub offline: bool,
+    /// The punches encoded in the configured layout, kept while only new
+    /// punches are appended (a real terminal has its log ready; encoding
+    /// 100 000 records per read would make the simulator the bottleneck).
+    pub encoded_punches: Option<Vec<u8>>,
 }
 
 /// A running simulator. Dropping it stops accepting connections.
@@ -262,6 +266,7 @@ impl Simulator {
             stats: Stats::default(),
             link_generation: 0,
             offline: false,
+            encoded_punches: None,
         }));
         let stop = Arc::new(AtomicBool::new(false));
         let (tcp, udp) = net::bind_pair(config.bind)?;
@@ -341,7 +346,10 @@ impl Simulator {
 
     /// Runs `f` with the state locked (to add punches, inspect users, …).
     pub fn with_state<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
-        f(&mut self.state.lock())
+        let mut st = self.state.lock();
+        // `f` may change the punches in any way.
+        st.encoded_punches = None;
+        f(&mut st)
     }
 
     /// The punches as the API must report them, in device order, with
@@ -400,6 +408,7 @@ fn punch_now(st: &mut State, user_id: Option<&str>) -> Attendance {
         status: 1,
         punch: (n % 2) as u8,
     };
+    // Appended: the encoded cache stays valid for the punches before it.
     st.punches.push(a.clone());
     a
 }

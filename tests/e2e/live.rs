@@ -328,3 +328,35 @@ fn a_thousand_streams_opened_and_closed_leak_nothing() {
     );
     assert_eq!(terminate(&mut child), 0);
 }
+
+#[test]
+fn probe_watch_prints_punches_as_they_happen() {
+    use std::io::{BufRead, BufReader};
+    let sim = zkserver::sim::Simulator::start(SimConfig::default()).unwrap();
+    let mut child = std::process::Command::new(crate::common::process::BIN)
+        .args([
+            "probe",
+            "127.0.0.1",
+            "--port",
+            &sim.port().to_string(),
+            "--watch",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    for line in lines.by_ref() {
+        if line.unwrap().starts_with("watching") {
+            break;
+        }
+    }
+    let made = sim.punch(None);
+    let line = lines.next().unwrap().unwrap();
+    assert!(
+        line.contains(&made.user_id) && line.contains(&made.time.to_string()),
+        "{line}"
+    );
+    crate::common::process::signal(&child, "INT");
+    assert!(child.wait().unwrap().success());
+    assert!(!sim.is_disabled());
+}

@@ -1,5 +1,6 @@
 //! A webhook receiver for tests: a tiny HTTP server on 127.0.0.1 that
 //! records every POST and answers 200, or 500 while told to fail.
+//! (Also used by `examples/live_bench.rs`.)
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -19,6 +20,8 @@ pub struct Post {
     pub body: Value,
     /// Whether it was answered 2xx.
     pub accepted: bool,
+    /// When it arrived.
+    pub at: Instant,
 }
 
 /// A running receiver.
@@ -142,6 +145,7 @@ fn serve(mut stream: TcpStream, posts: &Mutex<Vec<Post>>, failing: &AtomicBool) 
             key: header("idempotency-key"),
             body,
             accepted,
+            at: Instant::now(),
         });
         let status = if accepted {
             "200 OK"

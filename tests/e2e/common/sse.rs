@@ -1,5 +1,6 @@
 //! A Server-Sent Events client for tests, over a raw socket: reads the
-//! chunked stream as it arrives and splits it into events.
+//! chunked stream as it arrives and splits it into events. (Also used by
+//! `examples/live_bench.rs`.)
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
