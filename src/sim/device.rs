@@ -545,15 +545,7 @@ mod tests {
             status: 15,
             punch: 1,
         };
-        for format in [
-            EventFormat::Short10,
-            EventFormat::Pin12,
-            EventFormat::Short14,
-            EventFormat::Text32,
-            EventFormat::Text36,
-            EventFormat::Text37,
-            EventFormat::Text52,
-        ] {
+        for format in EventFormat::ALL {
             let p = parse_attlog(&encode_event(&a, format));
             assert_eq!(p.len(), 1, "{format:?}");
             assert_eq!(

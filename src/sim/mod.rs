@@ -135,6 +135,19 @@ pub enum EventFormat {
     Text52,
 }
 
+impl EventFormat {
+    /// Every explicit layout (all but `Auto`).
+    pub const ALL: [EventFormat; 7] = [
+        EventFormat::Short10,
+        EventFormat::Pin12,
+        EventFormat::Short14,
+        EventFormat::Text32,
+        EventFormat::Text36,
+        EventFormat::Text37,
+        EventFormat::Text52,
+    ];
+}
+
 impl Default for SimConfig {
     fn default() -> Self {
         SimConfig {

@@ -35,15 +35,7 @@ fn settle() {
 
 #[test]
 fn punches_arrive_live_in_every_event_payload_variant() {
-    for format in [
-        EventFormat::Short10,
-        EventFormat::Pin12,
-        EventFormat::Short14,
-        EventFormat::Text32,
-        EventFormat::Text36,
-        EventFormat::Text37,
-        EventFormat::Text52,
-    ] {
+    for format in EventFormat::ALL {
         let env = single(
             SimConfig {
                 event_format: format,
@@ -188,27 +180,7 @@ fn reconnecting_with_last_event_id_replays_without_gap_or_duplicate() {
 
 #[test]
 fn a_stream_of_all_devices_resumes_each_one() {
-    let env = start(vec![
-        (
-            "principal",
-            "Entrada Principal",
-            SimConfig::default(),
-            Link::default(),
-        ),
-        (
-            "bodega",
-            "Bodega",
-            SimConfig {
-                seed: 4,
-                attendance_format: zkserver::zk::AttFormat::Pin16,
-                ..SimConfig::default()
-            },
-            Link {
-                udp: true,
-                ..Link::default()
-            },
-        ),
-    ]);
+    let env = two_terminals(4);
     let mut s = SseClient::connect(&env.base, "/events", None);
     assert!(s.status("online", WAIT).is_some());
     assert!(s.status("online", WAIT).is_some());

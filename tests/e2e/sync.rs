@@ -263,27 +263,7 @@ fn bad_cursors_are_400s() {
 
 #[test]
 fn all_devices_share_one_composite_cursor() {
-    let env = start(vec![
-        (
-            "principal",
-            "Entrada Principal",
-            SimConfig::default(),
-            Link::default(),
-        ),
-        (
-            "bodega",
-            "Bodega",
-            SimConfig {
-                seed: 9,
-                attendance_format: AttFormat::Pin16,
-                ..SimConfig::default()
-            },
-            Link {
-                udp: true,
-                ..Link::default()
-            },
-        ),
-    ]);
+    let env = two_terminals(9);
     let (status, body) = get(&format!("{}/attendance/all?limit=1", env.base));
     assert_eq!(status, 200);
     let cursor = body["cursor"].as_str().unwrap().to_string();
@@ -383,17 +363,7 @@ fn clearing_is_safe() {
 fn clearing_waits_for_the_webhook() {
     let receiver = crate::common::receiver::Receiver::start();
     receiver.set_failing(true);
-    let url = receiver.url.clone();
-    let env = start_app(
-        vec![(
-            "principal",
-            "Entrada Principal",
-            SimConfig::default(),
-            Link::default(),
-        )],
-        Vec::new(),
-        |s| s.webhook = Some(url),
-    );
+    let env = with_webhook(&receiver.url);
     // The webhook starts at the log's end; then a punch it cannot deliver.
     std::thread::sleep(Duration::from_millis(500));
     punch(&env, 1);

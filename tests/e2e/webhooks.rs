@@ -37,17 +37,7 @@ fn wait_watching(base: &str) {
 #[test]
 fn new_punches_are_posted_oldest_first_with_idempotency_keys() {
     let receiver = Receiver::start();
-    let url = receiver.url.clone();
-    let env = start_app(
-        vec![(
-            "principal",
-            "Entrada Principal",
-            SimConfig::default(),
-            Link::default(),
-        )],
-        Vec::new(),
-        |s| s.webhook = Some(url),
-    );
+    let env = with_webhook(&receiver.url);
     wait_watching(&env.base);
     let made: Vec<String> = (0..3).map(|_| env.sims[0].punch(None).user_id).collect();
     assert!(receiver.wait_for(WAIT, |p| p
@@ -84,17 +74,7 @@ fn new_punches_are_posted_oldest_first_with_idempotency_keys() {
 #[test]
 fn a_receiver_outage_is_retried_in_order_in_batches_of_500() {
     let receiver = Receiver::start();
-    let url = receiver.url.clone();
-    let env = start_app(
-        vec![(
-            "principal",
-            "Entrada Principal",
-            SimConfig::default(),
-            Link::default(),
-        )],
-        Vec::new(),
-        |s| s.webhook = Some(url),
-    );
+    let env = with_webhook(&receiver.url);
     wait_watching(&env.base);
     receiver.set_failing(true);
     let made: Vec<String> = (0..1200)

@@ -135,6 +135,47 @@ pub fn serve(
     }
 }
 
+/// One default terminal `principal` whose punches go to the webhook `url`.
+pub fn with_webhook(url: &str) -> Env {
+    let url = url.to_string();
+    start_app(
+        vec![(
+            "principal",
+            "Entrada Principal",
+            SimConfig::default(),
+            Link::default(),
+        )],
+        Vec::new(),
+        |s| s.webhook = Some(url),
+    )
+}
+
+/// Two terminals: `principal` (40-byte records, TCP) and `bodega` (16-byte
+/// records, UDP, simulator seed `seed`).
+pub fn two_terminals(seed: u64) -> Env {
+    start(vec![
+        (
+            "principal",
+            "Entrada Principal",
+            SimConfig::default(),
+            Link::default(),
+        ),
+        (
+            "bodega",
+            "Bodega",
+            SimConfig {
+                seed,
+                attendance_format: zkserver::zk::AttFormat::Pin16,
+                ..SimConfig::default()
+            },
+            Link {
+                udp: true,
+                ..Link::default()
+            },
+        ),
+    ])
+}
+
 /// One terminal `principal` with the given simulator config and link.
 pub fn single(config: SimConfig, link: Link) -> Env {
     start(vec![("principal", "Entrada Principal", config, link)])
