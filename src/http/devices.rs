@@ -138,7 +138,19 @@ pub fn delete(ctx: &Ctx, id: &str) -> Answer {
 /// `GET /devices/{id}/ping`: connect and read the clock; no lock, no disable.
 pub fn ping(ctx: &Ctx, id: &str) -> Answer {
     let device = ctx.device(id)?;
-    match ctx.app.terminals.unlocked(&device, |s| s.get_time()) {
+    let terminals = &ctx.app.terminals;
+    // A watched terminal may take one connection at a time: go through its
+    // lock, so the watcher steps aside (otherwise no lock, no waiting).
+    let time = if ctx.app.live.device(id).watching() {
+        terminals.run(&device, crate::ops::Mode::Plain, "ping", |s| {
+            Ok(s.get_time()?)
+        })
+    } else {
+        terminals
+            .unlocked(&device, |s| s.get_time())
+            .map_err(OpError::Zk)
+    };
+    match time {
         Ok(t) => Ok(ctx.json(
             200,
             &json!({"success": true, "message": format!("Conexion exitosa con '{id}'."),
@@ -146,7 +158,7 @@ pub fn ping(ctx: &Ctx, id: &str) -> Answer {
         )),
         Err(e) => {
             log::warn!("ping {id} ({}): {e}", device.config.address());
-            let msg = messages::device_error(&device, &OpError::Zk(e));
+            let msg = messages::device_error(&device, &e);
             Err(super::response::error(
                 503,
                 &msg,

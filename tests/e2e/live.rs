@@ -95,7 +95,7 @@ fn a_one_connection_terminal_keeps_serving_the_api_while_streaming() {
     );
     let mut s = stream(&env, None);
     settle();
-    for path in ["attendance?limit=1", "users", "info", "time"] {
+    for path in ["attendance?limit=1", "users", "info", "time", "ping"] {
         let started = Instant::now();
         let (status, body) = get(&format!("{}/devices/principal/{path}", env.base));
         assert_eq!(status, 200, "{path}: {body}");
