@@ -14,7 +14,8 @@ OUT=target/dist
 mkdir -p "$OUT"
 
 # --- tools -------------------------------------------------------------------
-packages=(gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf libc6-dev-armhf-cross qemu-user-static file python3)
+packages=(gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf libc6-dev-armhf-cross qemu-user-static file python3
+          dpkg-dev lintian adduser init-system-helpers curl)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -106,3 +107,47 @@ build "$ARM" zkserver-armv7 qemu-arm-static
 
 echo "release binaries: $((3 - failed)) passed, $failed failed"
 [ "$failed" -eq 0 ]
+
+# --- Debian packages ------------------------------------------------------------
+rm -f "$OUT"/zkserver_*.deb
+checked=0
+check_deb() { # deb debian-arch file-pattern
+  local deb=$1 arch=$2 pattern=$3 x
+  echo "== $deb"
+  dpkg-deb --info "$deb" | grep -E '^ (Package|Version|Architecture|Depends|Installed-Size):' | sed 's/^ /  /'
+  [ "$(dpkg-deb --field "$deb" Architecture)" = "$arch" ] || { echo "  FAIL: architecture"; return 1; }
+  local contents
+  contents=$(dpkg-deb --contents "$deb")
+  for f in ./usr/bin/zkserver ./lib/systemd/system/zkserver.service ./etc/zkserver/zkserver.env \
+           ./usr/share/doc/zkserver/copyright ./usr/share/man/man1/zkserver.1.gz; do
+    grep -q " $f\$" <<<"$contents" || { echo "  FAIL: $f missing"; return 1; }
+  done
+  x=$(mktemp -d)
+  dpkg-deb --control "$deb" "$x/DEBIAN"
+  grep -qx /etc/zkserver/zkserver.env "$x/DEBIAN/conffiles" || { echo "  FAIL: conffiles"; return 1; }
+  dpkg-deb -x "$deb" "$x/root"
+  local desc
+  desc=$(file -b "$x/root/usr/bin/zkserver")
+  rm -rf "$x"
+  echo "  /usr/bin/zkserver: $desc"
+  case "$desc" in *"statically linked"*) ;; *) echo "  FAIL: not static"; return 1 ;; esac
+  grep -q "$pattern" <<<"$desc" || { echo "  FAIL: not a $pattern binary"; return 1; }
+  echo "  ok: architecture, files, conffiles, static $pattern binary"
+}
+for pair in "amd64 zkserver-x86_64 x86-64" "arm64 zkserver-aarch64 aarch64" "armhf zkserver-armv7 ARM,"; do
+  read -r arch bin pattern <<<"$pair"
+  deb=$(scripts/build-deb.sh "$arch" "$OUT/$bin")
+  if check_deb "$deb" "$arch" "$pattern"; then checked=$((checked + 1)); fi
+done
+echo "== lintian"
+lintian --tag-display-limit 0 "$OUT"/zkserver_*.deb | sort | uniq -c || true
+if [ "$(id -u)" = 0 ]; then
+  scripts/deb-test.sh "$OUT"/zkserver_*_amd64.deb
+else
+  echo "deb lifecycle test skipped: it installs the package, run as root"
+fi
+(cd "$OUT" && sha256sum zkserver-* zkserver_*.deb > SHA256SUMS)
+echo "== $OUT/SHA256SUMS"
+sed 's/^/  /' "$OUT/SHA256SUMS"
+echo "debian packages: $checked passed, $((3 - checked)) failed"
+[ "$checked" -eq 3 ]
