@@ -187,9 +187,20 @@ impl Terminals {
         what: &str,
         work: impl FnOnce(&mut Session) -> Result<T, OpError>,
     ) -> Result<T, OpError> {
+        self.run_waiting(device, self.budget.lock_timeout, mode, what, work)
+    }
+
+    /// Like [`Terminals::run`], waiting at most `lock_timeout` for the lock.
+    pub fn run_waiting<T>(
+        &self,
+        device: &Device,
+        lock_timeout: Duration,
+        mode: Mode,
+        what: &str,
+        work: impl FnOnce(&mut Session) -> Result<T, OpError>,
+    ) -> Result<T, OpError> {
         let metrics = crate::metrics::global();
         let terminal = self.get(&device.id);
-        let lock_timeout = self.budget.lock_timeout;
         let waited = Instant::now();
         terminal.waiting.fetch_add(1, Ordering::SeqCst);
         let guard = terminal.lock.try_lock_for(lock_timeout);

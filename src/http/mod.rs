@@ -15,6 +15,7 @@ pub mod messages;
 pub mod query;
 mod request;
 pub mod response;
+mod status;
 mod terminal;
 mod users;
 
@@ -78,6 +79,8 @@ pub struct App {
     pub started: Instant,
     /// API key and what it protects.
     pub security: auth::Security,
+    /// The last status of each terminal.
+    pub status_cache: status::StatusCache,
 }
 
 impl App {
@@ -98,6 +101,7 @@ impl App {
             delivery,
             started: Instant::now(),
             security: settings.security,
+            status_cache: status::StatusCache::default(),
         }
     }
 
@@ -237,6 +241,7 @@ enum Action {
     ClearAttendance,
     DeviceEvents,
     AllEvents,
+    Status,
 }
 
 /// The route table: method, path pattern (`{name}` matches one segment),
@@ -280,6 +285,7 @@ const ROUTES: &[(&str, &str, Action)] = &[
         Action::ClearAttendance,
     ),
     ("GET", "/devices/{id}/events", Action::DeviceEvents),
+    ("GET", "/devices/{id}/status", Action::Status),
     ("GET", "/events", Action::AllEvents),
 ];
 
@@ -361,6 +367,7 @@ fn dispatch(ctx: &Ctx, action: Action, params: &[&str]) -> Answer {
         Action::ClearAttendance => attendance::clear(ctx, id),
         Action::DeviceEvents => events::device_events(ctx, id),
         Action::AllEvents => events::all_events(ctx),
+        Action::Status => status::status(ctx, id),
     }
 }
 

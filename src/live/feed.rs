@@ -58,6 +58,8 @@ struct Inner {
     entries: VecDeque<Entry>,
     status: Option<Status>,
     status_seq: u64,
+    /// The newest record known (for "last punch seen").
+    last: Option<Attendance>,
 }
 
 /// A terminal's feed.
@@ -100,6 +102,9 @@ impl Feed {
         while inner.entries.len() > HISTORY {
             inner.entries.pop_front();
         }
+        if let Some((record, _)) = records.last() {
+            inner.last = Some(record.clone());
+        }
         inner.head = Some(to);
         true
     }
@@ -119,16 +124,23 @@ impl Feed {
                 position: *position,
             });
         }
+        inner.last = records.last().map(|(r, _)| r.clone());
         inner.head = Some(to);
     }
 
-    /// Learns the log's end without records (a fresh watcher): the feed
-    /// starts there, in the current epoch.
-    pub fn start_at(&self, position: LogPosition) {
+    /// Learns the log's end (and its last record) without taking records
+    /// (a fresh watcher): the feed starts there, in the current epoch.
+    pub fn start_at(&self, position: LogPosition, last: Option<Attendance>) {
         let mut inner = self.inner.lock();
         if inner.head.is_none() {
             inner.head = Some(position);
+            inner.last = last;
         }
+    }
+
+    /// The newest record known, if any.
+    pub fn last(&self) -> Option<Attendance> {
+        self.inner.lock().last.clone()
     }
 
     /// What follows `mark`.
@@ -230,7 +242,7 @@ mod tests {
             position: pos(count),
         };
         assert_eq!(feed.after(&mark(0)), Next::Unknown);
-        feed.start_at(pos(10));
+        feed.start_at(pos(10), None);
         assert_eq!(ids(feed.after(&mark(10))), Vec::<String>::new());
         assert!(feed.append(&pos(10), &recs(10, 13), pos(13)));
         assert_eq!(ids(feed.after(&mark(10))), ["11", "12", "13"]);
@@ -251,7 +263,7 @@ mod tests {
     #[test]
     fn a_new_log_is_a_new_epoch() {
         let feed = Feed::default();
-        feed.start_at(pos(3));
+        feed.start_at(pos(3), None);
         feed.append(&pos(3), &recs(3, 5), pos(5));
         let old = Mark {
             epoch: 0,

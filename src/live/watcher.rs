@@ -153,9 +153,9 @@ fn converse(
 /// else the tail after the feed's head.
 fn catch_up(live: &Live, id: &str, dev: &DeviceLive, s: &mut Session) -> zk::Result<()> {
     let Some(head) = dev.feed.head() else {
-        let end = s.read_log_end()?;
+        let (end, last) = s.read_log_end()?;
         log::info!("device {id}: watching from record {}", end.count);
-        dev.feed.start_at(end);
+        dev.feed.start_at(end, last);
         live.notify();
         return Ok(());
     };

@@ -96,6 +96,25 @@ pub fn positions_after(from: &LogPosition, after: &[u8]) -> Vec<LogPosition> {
         .collect()
 }
 
+/// The end position of a whole log and its last record.
+fn end_and_last(body: &[u8], format: AttFormat) -> (LogPosition, Option<Attendance>) {
+    let position = LogPosition::end_of(body, format);
+    let n = position.count as usize * format.size();
+    let last = n
+        .checked_sub(format.size())
+        .and_then(|start| last_record(&body[start..n], format));
+    (position, last)
+}
+
+/// One record parsed for display (8-byte records show their uid).
+fn last_record(rec: &[u8], format: AttFormat) -> Option<Attendance> {
+    let mut a = records::parse_attendance_record(rec, format)?;
+    if a.user_id.is_empty() {
+        a.user_id = a.uid.to_string();
+    }
+    Some(a)
+}
+
 /// FNV-1a, 64 bits: a stable digest of a record's bytes.
 pub fn digest(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
@@ -169,17 +188,18 @@ impl Session {
         self.resolved(out, sizes.users)
     }
 
-    /// The position at the end of the attendance log, reading little: the
-    /// last chunk-aligned stretch of the log (at most about 70 KB) is enough
-    /// to tell the record layout and the last record. Falls back to a full
-    /// read when the stretch is not conclusive.
-    pub fn read_log_end(&mut self) -> Result<LogPosition> {
+    /// The position at the end of the attendance log and its last record,
+    /// reading little: the last chunk-aligned stretch of the log (at most
+    /// about 70 KB) is enough to tell the record layout and the last record.
+    /// Falls back to a full read when the stretch is not conclusive. (The
+    /// last record of an 8-byte log carries its uid as user id.)
+    pub fn read_log_end(&mut self) -> Result<(LogPosition, Option<Attendance>)> {
         let sizes = self.sizes()?;
         let prepared = match self.prepare(cmd::ATTLOG_RRQ, 0) {
             Ok(p) => p,
             Err(e @ (Error::Device { .. } | Error::Timeout(_))) if sizes.records == 0 => {
                 log::info!("empty attendance log not prepared: {e}");
-                return Ok(LogPosition::empty(AttFormat::Full40));
+                return Ok((LogPosition::empty(AttFormat::Full40), None));
             }
             Err(e) => return Err(e),
         };
@@ -187,7 +207,7 @@ impl Session {
             Prepared::Inline(data) => {
                 let (body, _) = records::dataset_body(&data)?;
                 let format = records::infer_attendance_format(body, sizes.records)?;
-                Ok(LogPosition::end_of(body, format))
+                Ok(end_and_last(body, format))
             }
             Prepared::Buffered { total } => self.end_of_buffer(total, sizes.records),
         };
@@ -197,7 +217,11 @@ impl Session {
         Ok(out)
     }
 
-    fn end_of_buffer(&mut self, total: usize, count_hint: u32) -> Result<LogPosition> {
+    fn end_of_buffer(
+        &mut self,
+        total: usize,
+        count_hint: u32,
+    ) -> Result<(LogPosition, Option<Attendance>)> {
         let body_len = total.saturating_sub(4);
         let want = total.saturating_sub(4096).max(4);
         let start = want - want % self.chunk_size();
@@ -227,11 +251,13 @@ impl Session {
         }
         if let Some((_, format)) = best {
             let size = format.size();
-            return Ok(LogPosition {
+            let last = &region[region.len() - size..];
+            let position = LogPosition {
                 format,
                 count: (body_len / size) as u32,
-                digest: digest(&region[region.len() - size..]),
-            });
+                digest: digest(last),
+            };
+            return Ok((position, last_record(last, format)));
         }
         // Not conclusive (an empty or unusual log): read it all.
         let data = if start == 0 {
@@ -241,7 +267,7 @@ impl Session {
         };
         let (body, _) = records::dataset_body(&data)?;
         let format = records::infer_attendance_format(body, count_hint)?;
-        Ok(LogPosition::end_of(body, format))
+        Ok(end_and_last(body, format))
     }
 
     /// The tail of a prepared buffer of `total` bytes.

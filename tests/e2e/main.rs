@@ -14,6 +14,7 @@ mod http_api;
 mod live;
 mod registry_api;
 mod security;
+mod status;
 mod sync;
 mod users_api;
 mod webhooks;

@@ -1,0 +1,100 @@
+//! `GET /devices/{id}/status`: a light look at a terminal for dashboards —
+//! connect, counters and clock, never disabling it. A terminal busy with
+//! another operation is not waited for: the last result is answered (marked
+//! `"cached": true`) when there is one.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use serde_json::{json, Value};
+
+use super::{messages, Answer, Ctx};
+use crate::ops::{Mode, OpError};
+use crate::zk::ZkTime;
+
+/// How long a status waits for a busy terminal.
+const BUSY_WAIT: Duration = Duration::from_millis(1500);
+
+/// The last status of each terminal (for busy terminals).
+#[derive(Default)]
+pub struct StatusCache {
+    last: Mutex<HashMap<String, (Instant, Value)>>,
+}
+
+/// `GET /devices/{id}/status`.
+pub fn status(ctx: &Ctx, id: &str) -> Answer {
+    let device = ctx.device(id)?;
+    let result = ctx
+        .app
+        .terminals
+        .run_waiting(&device, BUSY_WAIT, Mode::Plain, "status", |s| {
+            let sizes = s.sizes()?;
+            let time = s.get_time()?;
+            Ok((sizes, time))
+        });
+    let server = chrono::Local::now().naive_local();
+    let cache = &ctx.app.status_cache;
+    let mut data = json!({"id": device.id, "name": device.config.name, "ip": device.config.ip});
+    match result {
+        Ok((sizes, time)) => {
+            let offset = offset_seconds(&time, &server);
+            data["online"] = json!(true);
+            data["records"] = json!(sizes.records);
+            data["records_capacity"] = json!(sizes.records_cap);
+            data["users"] = json!(sizes.users);
+            data["users_capacity"] = json!(sizes.users_cap);
+            data["device_time"] = json!(time.to_string());
+            data["clock_offset_s"] = json!(offset);
+        }
+        Err(OpError::Busy) => {
+            if let Some((at, mut cached)) = cache.last.lock().get(id).cloned() {
+                cached["cached"] = json!(true);
+                cached["age_s"] = json!(at.elapsed().as_secs());
+                return Ok(ctx.json(200, &json!({"success": true, "data": cached})));
+            }
+            data["online"] = json!(true);
+            data["busy"] = json!(true);
+            data["error"] = json!(messages::device_error(&device, &OpError::Busy));
+        }
+        Err(e) => {
+            data["online"] = json!(false);
+            data["error"] = json!(messages::device_error(&device, &e));
+        }
+    }
+    data["server_time"] = json!(server.format("%Y-%m-%d %H:%M:%S").to_string());
+    data["last_punch"] = ctx
+        .app
+        .live
+        .device(id)
+        .feed
+        .last()
+        .map(|a| crate::delivery::record_json(&a, &device.id, &device.config.name))
+        .unwrap_or(Value::Null);
+    data["cached"] = json!(false);
+    if data.get("busy").is_none() {
+        cache
+            .last
+            .lock()
+            .insert(id.to_string(), (Instant::now(), data.clone()));
+    }
+    Ok(ctx.json(200, &json!({"success": true, "data": data})))
+}
+
+/// The terminal clock minus the server's, in seconds (an impossible
+/// terminal date gives 0).
+fn offset_seconds(device: &ZkTime, server: &chrono::NaiveDateTime) -> i64 {
+    let d = chrono::NaiveDate::from_ymd_opt(
+        i32::from(device.year),
+        u32::from(device.month),
+        u32::from(device.day),
+    )
+    .and_then(|d| {
+        d.and_hms_opt(
+            u32::from(device.hour),
+            u32::from(device.minute),
+            u32::from(device.second),
+        )
+    });
+    d.map_or(0, |d| (d - *server).num_seconds())
+}
