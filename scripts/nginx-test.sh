@@ -87,5 +87,14 @@ then
 else
   failed=$((failed + 1))
 fi
+echo "office panel through nginx:"
+if curl -fsSk -D "$dir/panel.headers" "https://127.0.0.1:$tls_port/panel" | grep -q "Relojes de asistencia" &&
+   grep -qi "^content-security-policy: default-src 'none'" "$dir/panel.headers"; then
+  echo "  /panel served with its Content-Security-Policy"
+  passed=$((passed + 1))
+else
+  echo "  /panel not served through nginx"
+  failed=$((failed + 1))
+fi
 echo "nginx: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

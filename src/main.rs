@@ -96,7 +96,8 @@ fn load_api_key(file: Option<&PathBuf>) -> Result<Option<String>, String> {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Run a simulated terminal (TCP and UDP on one port).
+    /// Run a simulated terminal (TCP and UDP on one port); `punch [user_id]` on
+    /// standard input makes a punch.
     Simulate(SimulateArgs),
     /// Diagnose a real terminal: connect, read its identity, counters and clock.
     Probe(ProbeArgs),
@@ -414,8 +415,25 @@ fn simulate(a: SimulateArgs) -> Result<(), String> {
         a.user_format.size(),
         a.comm_key
     );
+    // Lines on standard input act on the terminal: `punch [user_id]`.
+    let (lines, commands) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lines().map_while(Result::ok) {
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
     while !stop.load(Ordering::SeqCst) {
-        std::thread::sleep(Duration::from_millis(100));
+        let Ok(line) = commands.recv_timeout(Duration::from_millis(100)) else {
+            continue;
+        };
+        match line.split_whitespace().collect::<Vec<_>>().as_slice() {
+            ["punch"] => println!("punch {}", sim.punch(None).user_id),
+            ["punch", user] => println!("punch {}", sim.punch(Some(user)).user_id),
+            [] => {}
+            _ => println!("unknown command (use: punch [user_id])"),
+        }
     }
     if sim.is_disabled() {
         println!("note: the terminal was left DISABLED by a client");

@@ -12,6 +12,7 @@ pub mod head;
 mod info;
 mod listing;
 pub mod messages;
+mod panel;
 pub mod query;
 mod request;
 pub mod response;
@@ -242,6 +243,10 @@ enum Action {
     DeviceEvents,
     AllEvents,
     Status,
+    Panel,
+    PanelCss,
+    PanelJs,
+    PanelIcon,
 }
 
 /// The route table: method, path pattern (`{name}` matches one segment),
@@ -286,6 +291,11 @@ const ROUTES: &[(&str, &str, Action)] = &[
     ),
     ("GET", "/devices/{id}/events", Action::DeviceEvents),
     ("GET", "/devices/{id}/status", Action::Status),
+    ("GET", "/panel", Action::Panel),
+    ("GET", "/panel/app.css", Action::PanelCss),
+    ("GET", "/panel/app.js", Action::PanelJs),
+    ("GET", "/panel/icon.svg", Action::PanelIcon),
+    ("GET", "/favicon.ico", Action::PanelIcon),
     ("GET", "/events", Action::AllEvents),
 ];
 
@@ -333,7 +343,12 @@ fn route(ctx: &Ctx, label: &mut &'static str) -> Answer {
             .error(405, messages::METHOD_NOT_ALLOWED)
             .with_header("Allow", &allowed.join(", ")));
     };
-    if *action != Action::Health {
+    // Health checks and the panel's files (no data in them) need no key.
+    let open = matches!(
+        action,
+        Action::Health | Action::Panel | Action::PanelCss | Action::PanelJs | Action::PanelIcon
+    );
+    if !open {
         auth::check(ctx, method != "GET")?;
     }
     dispatch(ctx, *action, params)
@@ -368,6 +383,10 @@ fn dispatch(ctx: &Ctx, action: Action, params: &[&str]) -> Answer {
         Action::DeviceEvents => events::device_events(ctx, id),
         Action::AllEvents => events::all_events(ctx),
         Action::Status => status::status(ctx, id),
+        Action::Panel => panel::page(ctx),
+        Action::PanelCss => panel::stylesheet(ctx),
+        Action::PanelJs => panel::script(ctx),
+        Action::PanelIcon => panel::icon(ctx),
     }
 }
 
