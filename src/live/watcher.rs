@@ -122,7 +122,7 @@ fn converse(
         if !wanted(live, dev) || terminal.waiting() > 0 || changed {
             s.limit_next(opts.timeout * 2);
             let _ = s.register_events(0);
-            let _ = s.exit();
+            let _ = s.hand_over();
             return Ok(());
         }
         match s.next_event(EVENT_WAIT)? {

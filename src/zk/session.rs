@@ -319,9 +319,16 @@ impl Session {
         fresh.exit()
     }
 
-    /// Sends EXIT and closes, once the terminal has closed its side (at
-    /// most a moment), so the terminal is free for the next connection.
+    /// Sends EXIT and closes.
     pub fn exit(mut self) -> Result<()> {
+        self.exited = true;
+        self.command(cmd::EXIT, &[]).map(|_| ())
+    }
+
+    /// Sends EXIT and returns once the terminal has closed its side (at
+    /// most half a second), so that a terminal taking one connection at a
+    /// time is free for the next one (a watcher handing over to a request).
+    pub fn hand_over(mut self) -> Result<()> {
         self.exited = true;
         let out = self.command(cmd::EXIT, &[]).map(|_| ());
         if out.is_ok() {
