@@ -61,9 +61,13 @@ impl LogPosition {
         if n == 0 {
             return true;
         }
+        // Checked: a client's cursor may claim any count (32-bit builds too).
+        let Some(end) = n.checked_mul(size) else {
+            return false;
+        };
         body.len().is_multiple_of(size)
             && body
-                .get((n - 1) * size..n * size)
+                .get(end - size..end)
                 .is_some_and(|rec| digest(rec) == self.digest)
     }
 
@@ -281,7 +285,8 @@ impl Session {
         let size = since.format.size();
         let n = since.count as usize;
         let body_len = total.saturating_sub(4);
-        let could_continue = n > 0 && body_len >= n * size && body_len.is_multiple_of(size);
+        let known = n.checked_mul(size).filter(|k| *k <= body_len);
+        let could_continue = n > 0 && known.is_some() && body_len.is_multiple_of(size);
         let mut bytes = 0;
         if could_continue {
             // Dataset offset of the last record the position knows.
@@ -418,6 +423,14 @@ mod tests {
         assert_eq!(each[1], next);
         assert_eq!(pos.advanced(&[], 0), pos);
         assert!(LogPosition::empty(AttFormat::Full40).continued_by(&[]));
+        let absurd = LogPosition {
+            count: u32::MAX,
+            ..pos
+        };
+        assert!(
+            !absurd.continued_by(&body),
+            "a count past the log, without overflow"
+        );
         assert_eq!(
             LogPosition::end_of(&[], AttFormat::Full40),
             LogPosition::empty(AttFormat::Full40)
