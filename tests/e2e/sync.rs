@@ -259,6 +259,20 @@ fn bad_cursors_are_400s() {
         status, 400,
         "a device cursor is not a composite one: {body}"
     );
+    // Well formed, but past any log: the whole log, as a reset.
+    let absurd = zkserver::cursor::encode(
+        "principal",
+        &zkserver::zk::LogPosition {
+            format: AttFormat::Full40,
+            count: u32::MAX,
+            digest: 1,
+        },
+    );
+    let body = since(&env, &absurd);
+    assert_eq!(
+        (body["reset"].as_bool(), body["total"].as_u64()),
+        (Some(true), Some(100))
+    );
 }
 
 #[test]
