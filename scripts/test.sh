@@ -8,30 +8,36 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 skipped=()
+# needs "what" "packages" tool... -- command...: runs the command when the
+# tools are installed; else records the skip (an error under CI).
+needs() {
+  local what=$1 packages=$2
+  shift 2
+  local tools=()
+  while [ "$1" != "--" ]; do tools+=("$1"); shift; done
+  shift
+  for tool in "${tools[@]}"; do
+    if ! command -v "$tool" >/dev/null 2>&1; then
+      if [ "${CI:-}" = "true" ]; then
+        echo "$tool is required under CI (.ci/run installs $packages)" >&2
+        exit 1
+      fi
+      skipped+=("$what (apt-get install $packages)")
+      return 0
+    fi
+  done
+  "$@"
+}
 echo "== cargo fmt --check"
 cargo fmt --check
 echo "== cargo clippy --all-targets -- -D warnings"
 cargo clippy --quiet --all-targets -- -D warnings
 echo "== nginx in front, hostile clients"
-if command -v nginx >/dev/null 2>&1 && command -v openssl >/dev/null 2>&1; then
-  scripts/nginx-test.sh
-elif [ "${CI:-}" = "true" ]; then
-  echo "nginx and openssl are required under CI (.ci/run installs them)" >&2
-  exit 1
-else
-  skipped+=("nginx check (apt-get install nginx openssl)")
-fi
+needs "nginx check" "nginx openssl" nginx openssl -- scripts/nginx-test.sh
 echo "== pyzk conformance"
 scripts/conformance.sh
 echo "== office panel in a browser"
-if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; then
-  scripts/panel-test.sh
-elif [ "${CI:-}" = "true" ]; then
-  echo "chromium and chromium-driver are required under CI (.ci/run installs them)" >&2
-  exit 1
-else
-  skipped+=("panel browser test (apt-get install chromium chromium-driver)")
-fi
+needs "panel browser test" "chromium chromium-driver" chromium chromedriver -- scripts/panel-test.sh
 echo "== cargo test"
 cargo test
 

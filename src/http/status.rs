@@ -84,17 +84,5 @@ pub fn status(ctx: &Ctx, id: &str) -> Answer {
 /// The terminal clock minus the server's, in seconds (an impossible
 /// terminal date gives 0).
 fn offset_seconds(device: &ZkTime, server: &chrono::NaiveDateTime) -> i64 {
-    let d = chrono::NaiveDate::from_ymd_opt(
-        i32::from(device.year),
-        u32::from(device.month),
-        u32::from(device.day),
-    )
-    .and_then(|d| {
-        d.and_hms_opt(
-            u32::from(device.hour),
-            u32::from(device.minute),
-            u32::from(device.second),
-        )
-    });
-    d.map_or(0, |d| (d - *server).num_seconds())
+    device.to_naive().map_or(0, |d| (d - *server).num_seconds())
 }

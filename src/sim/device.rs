@@ -176,18 +176,7 @@ impl Device {
                     let wanted = ZkTime::decode(v);
                     let now = chrono::Local::now().naive_local();
                     let mut st = self.state.lock();
-                    if let Some(t) = chrono::NaiveDate::from_ymd_opt(
-                        i32::from(wanted.year),
-                        u32::from(wanted.month),
-                        u32::from(wanted.day),
-                    )
-                    .and_then(|d| {
-                        d.and_hms_opt(
-                            u32::from(wanted.hour),
-                            u32::from(wanted.minute),
-                            u32::from(wanted.second),
-                        )
-                    }) {
+                    if let Some(t) = wanted.to_naive() {
                         st.clock_offset = (t - now).num_seconds();
                     }
                     ok(Vec::new())

@@ -105,15 +105,21 @@ impl ZkTime {
 
     /// True when the date exists in the calendar and the time of day is valid.
     pub fn is_valid(&self) -> bool {
+        self.to_naive().is_some()
+    }
+
+    /// As a chrono local time; `None` for an impossible date or time.
+    pub fn to_naive(&self) -> Option<chrono::NaiveDateTime> {
         chrono::NaiveDate::from_ymd_opt(
             i32::from(self.year),
             u32::from(self.month),
             u32::from(self.day),
+        )?
+        .and_hms_opt(
+            u32::from(self.hour),
+            u32::from(self.minute),
+            u32::from(self.second),
         )
-        .is_some()
-            && self.hour < 24
-            && self.minute < 60
-            && self.second < 60
     }
 
     /// A sortable key (lexicographic on the components).
