@@ -22,6 +22,15 @@ pub struct Entry {
     pub position: LogPosition,
 }
 
+/// Pairs a tail read's records with the positions after them.
+pub fn entries(records: Vec<Attendance>, positions: Vec<LogPosition>) -> Vec<Entry> {
+    records
+        .into_iter()
+        .zip(positions)
+        .map(|(record, position)| Entry { record, position })
+        .collect()
+}
+
 /// A terminal's link as the watcher last saw it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Status {
@@ -81,29 +90,19 @@ impl Feed {
     /// Records read after `from` (each with the position after it), ending
     /// at `to`. Returns false (and changes nothing) when `from` is not the
     /// feed's head, i.e. another read already moved it.
-    pub fn append(
-        &self,
-        from: &LogPosition,
-        records: &[(Attendance, LogPosition)],
-        to: LogPosition,
-    ) -> bool {
+    pub fn append(&self, from: &LogPosition, records: &[Entry], to: LogPosition) -> bool {
         let mut inner = self.inner.lock();
         match inner.head {
             Some(head) if head == *from => {}
             None if records.is_empty() => {}
             _ => return false,
         }
-        for (record, position) in records {
-            inner.entries.push_back(Entry {
-                record: record.clone(),
-                position: *position,
-            });
-        }
+        inner.entries.extend(records.iter().cloned());
         while inner.entries.len() > HISTORY {
             inner.entries.pop_front();
         }
-        if let Some((record, _)) = records.last() {
-            inner.last = Some(record.clone());
+        if let Some(e) = records.last() {
+            inner.last = Some(e.record.clone());
         }
         inner.head = Some(to);
         true
@@ -111,20 +110,15 @@ impl Feed {
 
     /// The log no longer continues the head (or the head was unknown):
     /// starts a new epoch holding the whole log as read.
-    pub fn restart(&self, records: &[(Attendance, LogPosition)], to: LogPosition) {
+    pub fn restart(&self, records: &[Entry], to: LogPosition) {
         let mut inner = self.inner.lock();
         if inner.head.is_some() {
             inner.epoch += 1;
         }
         inner.entries.clear();
         let skip = records.len().saturating_sub(HISTORY);
-        for (record, position) in &records[skip..] {
-            inner.entries.push_back(Entry {
-                record: record.clone(),
-                position: *position,
-            });
-        }
-        inner.last = records.last().map(|(r, _)| r.clone());
+        inner.entries.extend(records[skip..].iter().cloned());
+        inner.last = records.last().map(|e| e.record.clone());
         inner.head = Some(to);
     }
 
@@ -212,7 +206,7 @@ mod tests {
         }
     }
 
-    fn recs(from: u32, to: u32) -> Vec<(Attendance, LogPosition)> {
+    fn recs(from: u32, to: u32) -> Vec<Entry> {
         (from + 1..=to)
             .map(|i| {
                 let a = Attendance {
@@ -222,7 +216,10 @@ mod tests {
                     status: 1,
                     punch: 0,
                 };
-                (a, pos(i))
+                Entry {
+                    record: a,
+                    position: pos(i),
+                }
             })
             .collect()
     }

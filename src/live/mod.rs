@@ -205,14 +205,8 @@ impl Live {
         let read = self
             .terminals
             .attendance_since(&device, from, Mode::Plain)?;
-        let entries = read
-            .records
-            .into_iter()
-            .zip(read.positions)
-            .map(|(record, position)| Entry { record, position })
-            .collect();
         Ok(After {
-            entries,
+            entries: feed::entries(read.records, read.positions),
             reset: read.reset,
             end: read.position,
         })

@@ -11,7 +11,7 @@ use super::{DeviceLive, Live, Status};
 use crate::ops::Terminal;
 use crate::registry::DeviceConfig;
 use crate::zk::events::EF_ATTLOG;
-use crate::zk::{self, Attendance, LogPosition, Session};
+use crate::zk::{self, Session};
 
 const BACKOFF_MIN: Duration = Duration::from_secs(1);
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
@@ -160,8 +160,7 @@ fn catch_up(live: &Live, id: &str, dev: &DeviceLive, s: &mut Session) -> zk::Res
         return Ok(());
     };
     let read = live.terminals.tail_read(id, s, &head.position)?;
-    let pairs: Vec<(Attendance, LogPosition)> =
-        read.records.into_iter().zip(read.positions).collect();
+    let pairs = super::feed::entries(read.records, read.positions);
     dev.stats
         .punches
         .fetch_add(pairs.len() as u64, std::sync::atomic::Ordering::Relaxed);

@@ -244,7 +244,8 @@ impl Session {
             // The first record boundary inside the region.
             let first = 4 + (start.saturating_sub(4)).div_ceil(size) * size;
             let score = records::plausibility(&region[first - start..], format);
-            let hinted = count_hint as usize * size == body_len;
+            // Checked: the count comes from the terminal (32-bit builds too).
+            let hinted = (count_hint as usize).checked_mul(size) == Some(body_len);
             let better = match best {
                 None => true,
                 Some((s, f)) => score > s || (score == s && hinted && f.size() != size),
