@@ -1,16 +1,14 @@
 //! `zkserver`: command line, logging, signals and the server loop.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use zkserver::cli::{self, probe, simulate};
 use zkserver::http::{App, Settings};
 use zkserver::registry::Registry;
 use zkserver::server::Server;
-use zkserver::sim::{Faults, OffsetMode, SimConfig, Simulator, TcpFraming};
-use zkserver::zk::{AttFormat, ConnectOptions, Session, UserFormat};
 
 /// HTTP/JSON server for ZKTeco time clocks.
 #[derive(Parser, Debug)]
@@ -98,132 +96,9 @@ fn load_api_key(file: Option<&PathBuf>) -> Result<Option<String>, String> {
 enum Command {
     /// Run a simulated terminal (TCP and UDP on one port); `punch [user_id]` on
     /// standard input makes a punch.
-    Simulate(SimulateArgs),
+    Simulate(simulate::SimulateArgs),
     /// Diagnose a real terminal: connect, read its identity, counters and clock.
-    Probe(ProbeArgs),
-}
-
-#[derive(Args, Debug)]
-struct SimulateArgs {
-    #[arg(long, default_value = "127.0.0.1")]
-    host: String,
-    #[arg(long, default_value_t = 4370)]
-    port: u16,
-    /// Number of punches.
-    #[arg(long, default_value_t = 1000)]
-    records: usize,
-    /// Number of users.
-    #[arg(long, default_value_t = 20)]
-    users: usize,
-    /// Attendance record size: 8, 16, 40 or 49.
-    #[arg(long, default_value = "40", value_parser = attendance_format)]
-    att_format: AttFormat,
-    /// User record size: 28 or 72.
-    #[arg(long, default_value = "72", value_parser = user_format)]
-    user_format: UserFormat,
-    /// Comm key (0 = none).
-    #[arg(long, default_value_t = 0)]
-    comm_key: u32,
-    /// Seed of the generated data.
-    #[arg(long, default_value_t = 1)]
-    seed: u64,
-    /// Datasets up to this many bytes are answered inline.
-    #[arg(long, default_value_t = 1024)]
-    inline_threshold: usize,
-    /// Send each READ_BUFFER chunk as one DATA frame instead of 1008-byte frames.
-    #[arg(long)]
-    single_frame: bool,
-    /// Put an impossible date (Feb 31) on every n-th punch.
-    #[arg(long, default_value_t = 0)]
-    bad_date_every: usize,
-    /// Fault: write TCP replies in random pieces of 1..=N bytes.
-    #[arg(long, default_value_t = 0)]
-    split_writes: usize,
-    /// Fault: delay before every packet, in milliseconds.
-    #[arg(long, default_value_t = 0)]
-    latency_ms: u64,
-    /// Fault: stall this many seconds in the middle of a transfer.
-    #[arg(long)]
-    stall_secs: Option<f64>,
-    /// Fault: close the connection in the middle of a transfer.
-    #[arg(long)]
-    close_mid_transfer: bool,
-    /// Fault: answer ACK_ERROR to this command code (e.g. 1503).
-    #[arg(long)]
-    ack_error: Option<u16>,
-    /// Fault: never answer this command code (e.g. 1503, like firmware without it).
-    #[arg(long)]
-    no_reply_to: Option<u16>,
-    /// Fault: drop every n-th UDP datagram.
-    #[arg(long, default_value_t = 0)]
-    udp_drop_every: u32,
-    /// Fault: duplicate every n-th UDP datagram.
-    #[arg(long, default_value_t = 0)]
-    udp_duplicate_every: u32,
-    /// Fault: add this to the record count GET_FREE_SIZES reports.
-    #[arg(long, default_value_t = 0, allow_hyphen_values = true)]
-    count_skew: i32,
-    /// Fault: demand AUTH even without a comm key (newer firmware).
-    #[arg(long)]
-    always_auth: bool,
-    /// Print the users and punches a client must read, as JSON, and exit.
-    #[arg(long)]
-    dump: bool,
-    /// Make a punch every this many seconds (live punches for streams).
-    #[arg(long)]
-    punch_every: Option<f64>,
-    /// Serve one TCP connection at a time, as many terminals do.
-    #[arg(long)]
-    one_connection: bool,
-    /// Accept REG_EVENT but never send realtime events (old firmware).
-    #[arg(long)]
-    no_events: bool,
-    /// Unaligned READ_BUFFER offsets: exact, refuse or round-down.
-    #[arg(long, default_value = "exact", value_parser = offset_mode)]
-    offsets: OffsetMode,
-}
-
-#[derive(Args, Debug)]
-struct ProbeArgs {
-    /// Terminal IP address or host name.
-    ip: String,
-    #[arg(long, default_value_t = 4370)]
-    port: u16,
-    /// Comm key.
-    #[arg(long, default_value_t = 0)]
-    password: u32,
-    /// Use UDP.
-    #[arg(long)]
-    udp: bool,
-    /// Seconds per phase.
-    #[arg(long, default_value_t = 5.0)]
-    timeout: f64,
-    /// After the checks, print punches as they happen (until Ctrl+C).
-    #[arg(long)]
-    watch: bool,
-}
-
-fn attendance_format(s: &str) -> Result<AttFormat, String> {
-    s.parse()
-        .ok()
-        .and_then(|n: usize| AttFormat::KNOWN.into_iter().find(|f| f.size() == n))
-        .ok_or_else(|| "use 8, 16, 40 or 49".into())
-}
-
-fn offset_mode(s: &str) -> Result<OffsetMode, String> {
-    match s {
-        "exact" => Ok(OffsetMode::Exact),
-        "refuse" => Ok(OffsetMode::RefuseUnaligned),
-        "round-down" => Ok(OffsetMode::RoundDown),
-        _ => Err("use exact, refuse or round-down".into()),
-    }
-}
-
-fn user_format(s: &str) -> Result<UserFormat, String> {
-    s.parse()
-        .ok()
-        .and_then(UserFormat::from_size)
-        .ok_or_else(|| "use 28 or 72".into())
+    Probe(probe::ProbeArgs),
 }
 
 /// `<devices file>.state.json`: where webhook positions are kept.
@@ -231,16 +106,6 @@ fn state_file_for(devices: &std::path::Path) -> PathBuf {
     let mut name = devices.as_os_str().to_os_string();
     name.push(".state.json");
     PathBuf::from(name)
-}
-
-/// A flag that SIGTERM and SIGINT set.
-fn stop_flag() -> Result<Arc<AtomicBool>, String> {
-    let stop = Arc::new(AtomicBool::new(false));
-    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
-        signal_hook::flag::register(signal, stop.clone())
-            .map_err(|e| format!("no se pudo instalar el manejador de señales: {e}"))?;
-    }
-    Ok(stop)
 }
 
 /// Writes an INFO line in the logger's format whatever the log level:
@@ -265,8 +130,8 @@ fn main() {
         std::io::stderr(),
     );
     let result = match cli.command {
-        Some(Command::Simulate(args)) => simulate(args),
-        Some(Command::Probe(args)) => probe(args),
+        Some(Command::Simulate(args)) => simulate::run(args),
+        Some(Command::Probe(args)) => probe::run(args),
         None => serve(cli.serve),
     };
     if let Err(msg) = result {
@@ -345,7 +210,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         ..Default::default()
     };
     let server = Server::bind_with(&addr, app, limits)?;
-    let stop = stop_flag()?;
+    let stop = cli::stop_flag()?;
     announce(&format!(
         "zkserver {} listening on http://{} with {} device(s): {}",
         env!("CARGO_PKG_VERSION"),
@@ -355,204 +220,5 @@ fn serve(args: ServeArgs) -> Result<(), String> {
     ));
     server.run_until(&stop);
     log::info!("stopped");
-    Ok(())
-}
-
-fn simulate(a: SimulateArgs) -> Result<(), String> {
-    let bind = format!("{}:{}", a.host, a.port)
-        .parse()
-        .map_err(|e| format!("dirección inválida {}:{}: {e}", a.host, a.port))?;
-    let config = SimConfig {
-        bind,
-        records: a.records,
-        users: a.users,
-        attendance_format: a.att_format,
-        user_format: a.user_format,
-        comm_key: a.comm_key,
-        seed: a.seed,
-        inline_threshold: a.inline_threshold,
-        tcp_framing: if a.single_frame {
-            TcpFraming::Single
-        } else {
-            TcpFraming::Multi
-        },
-        bad_date_every: a.bad_date_every,
-        faults: Faults {
-            split_writes: a.split_writes,
-            latency: Duration::from_millis(a.latency_ms),
-            stall: a.stall_secs.map(Duration::from_secs_f64),
-            close_mid_transfer: a.close_mid_transfer,
-            ack_error_for: a.ack_error,
-            no_reply_to: a.no_reply_to,
-            udp_drop_every: a.udp_drop_every,
-            udp_duplicate_every: a.udp_duplicate_every,
-            count_skew: a.count_skew,
-            always_auth: a.always_auth,
-            silent: false,
-        },
-        punch_every: a
-            .punch_every
-            .filter(|s| *s > 0.0)
-            .map(Duration::from_secs_f64),
-        one_connection: a.one_connection,
-        events: !a.no_events,
-        offset_mode: a.offsets,
-        ..SimConfig::default()
-    };
-    let sim = Simulator::start(config)
-        .map_err(|e| format!("no se pudo iniciar el simulador en {bind}: {e}"))?;
-    if a.dump {
-        println!("{}", dump_json(&sim));
-        return Ok(());
-    }
-    let stop = stop_flag()?;
-    println!(
-        "simulated terminal on {} (TCP+UDP): {} punches ({}-byte), {} users ({}-byte), comm key {}",
-        sim.addr(),
-        a.records,
-        a.att_format.size(),
-        a.users,
-        a.user_format.size(),
-        a.comm_key
-    );
-    // Lines on standard input act on the terminal: `punch [user_id]`.
-    let (lines, commands) = std::sync::mpsc::channel::<String>();
-    std::thread::spawn(move || {
-        for line in std::io::stdin().lines().map_while(Result::ok) {
-            if lines.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    while !stop.load(Ordering::SeqCst) {
-        let Ok(line) = commands.recv_timeout(Duration::from_millis(100)) else {
-            continue;
-        };
-        match line.split_whitespace().collect::<Vec<_>>().as_slice() {
-            ["punch"] => println!("punch {}", sim.punch(None).user_id),
-            ["punch", user] => println!("punch {}", sim.punch(Some(user)).user_id),
-            [] => {}
-            _ => println!("unknown command (use: punch [user_id])"),
-        }
-    }
-    if sim.is_disabled() {
-        println!("note: the terminal was left DISABLED by a client");
-    }
-    Ok(())
-}
-
-/// The simulator's contents as a client must read them (for conformance checks).
-fn dump_json(sim: &Simulator) -> serde_json::Value {
-    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
-    let users: Vec<serde_json::Value> = sim
-        .expected_users()
-        .iter()
-        .map(|u| {
-            serde_json::json!({"uid": u.uid, "user_id": u.user_id, "name_hex": hex(&u.name),
-                               "privilege": u.privilege, "card": u.card})
-        })
-        .collect();
-    let attendance: Vec<serde_json::Value> = sim
-        .expected_attendance()
-        .iter()
-        .map(|a| {
-            serde_json::json!({"user_id": a.user_id, "timestamp": a.time.to_string(),
-                               "status": a.status, "punch": a.punch})
-        })
-        .collect();
-    serde_json::json!({"users": users, "attendance": attendance})
-}
-
-fn probe(a: ProbeArgs) -> Result<(), String> {
-    let opts = ConnectOptions {
-        host: a.ip.clone(),
-        port: a.port,
-        password: a.password,
-        timeout: Duration::from_secs_f64(a.timeout.clamp(0.1, 300.0)),
-        udp: a.udp,
-        operation_limit: zkserver::zk::DEFAULT_OPERATION_LIMIT,
-    };
-    let transport = if a.udp { "UDP" } else { "TCP" };
-    println!(
-        "probing {} over {transport} (timeout {}s)",
-        opts.address(),
-        a.timeout
-    );
-    let started = std::time::Instant::now();
-    let mut s = Session::connect(&opts).map_err(|e| format!("connect failed: {e}"))?;
-    println!("  connected in {:?}", started.elapsed());
-    let show = |label: &str, v: Result<Option<String>, zkserver::zk::Error>| match v {
-        Ok(Some(v)) => println!("  {label:<16} {v}"),
-        Ok(None) => println!("  {label:<16} (not reported)"),
-        Err(e) => println!("  {label:<16} error: {e}"),
-    };
-    show("firmware", s.firmware_version().map(Some));
-    for key in ["~SerialNumber", "~DeviceName", "~Platform", "~ZKFPVersion"] {
-        let v = s.option(key);
-        show(key.trim_start_matches('~'), v);
-    }
-    show("device time", s.get_time().map(|t| Some(t.to_string())));
-    match s.sizes() {
-        Ok(z) => println!(
-            "  users {}/{}  fingers {}/{}  records {}/{}",
-            z.users, z.users_cap, z.fingers, z.fingers_cap, z.records, z.records_cap
-        ),
-        Err(e) => println!("  sizes error: {e}"),
-    }
-    let t = std::time::Instant::now();
-    let log = {
-        let mut d = s.disable().map_err(|e| format!("disable failed: {e}"))?;
-        let log = d.read_attendance();
-        d.finish().map_err(|e| format!("re-enable failed: {e}"))?;
-        log
-    };
-    match log {
-        Ok(log) => println!(
-            "  attendance       {} records of {} bytes downloaded in {:?}",
-            log.records.len(),
-            log.format.size(),
-            t.elapsed()
-        ),
-        Err(e) => println!("  attendance       error: {e}"),
-    }
-    if a.watch {
-        return watch(s);
-    }
-    s.exit().map_err(|e| format!("exit failed: {e}"))?;
-    println!("ok");
-    Ok(())
-}
-
-/// `probe --watch`: registers for realtime attendance events and prints
-/// each punch as it happens, until Ctrl+C (then unregisters and exits).
-fn watch(mut s: Session) -> Result<(), String> {
-    use zkserver::zk::events::EF_ATTLOG;
-    let stop = stop_flag()?;
-    s.register_events(u32::from(EF_ATTLOG))
-        .map_err(|e| format!("the terminal refused realtime events: {e}"))?;
-    println!(
-        "watching {}: punch at the terminal (Ctrl+C to stop)",
-        s.address()
-    );
-    while !stop.load(Ordering::SeqCst) {
-        match s.next_event(Duration::from_millis(200)) {
-            Ok(Some(event)) if event.flag == EF_ATTLOG && event.punches.is_empty() => {
-                println!("  attendance event with an unknown payload");
-            }
-            Ok(Some(event)) => {
-                for p in event.punches {
-                    println!(
-                        "  {}  user {:<10} verify {:<3} state {}",
-                        p.time, p.user_id, p.status, p.punch
-                    );
-                }
-            }
-            Ok(None) => {}
-            Err(e) => return Err(format!("the link to the terminal failed: {e}")),
-        }
-    }
-    let _ = s.register_events(0);
-    s.exit().map_err(|e| format!("exit failed: {e}"))?;
-    println!("stopped");
     Ok(())
 }
