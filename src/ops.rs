@@ -16,25 +16,31 @@ use crate::downloads::Downloads;
 use crate::registry::Device;
 use crate::zk::{self, Attendance, LogPosition, Session, TailMethod, TailRead};
 
-/// Why a request cannot be done on a terminal's data; the message is for
-/// the user, the kind says what sort of refusal it is.
+pub mod users;
+pub use users::UserChanges;
+
+/// Why a request cannot be done on a terminal's data (the `http` layer
+/// words it for people and picks the status code).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Rejection {
-    /// The request names something the terminal does not hold.
-    NotFound(String),
-    /// The request conflicts with what the terminal holds.
-    Conflict(String),
-    /// The request's values do not fit this terminal.
-    Invalid(String),
-}
-
-impl Rejection {
-    /// The user-facing message.
-    pub fn message(&self) -> &str {
-        match self {
-            Rejection::NotFound(m) | Rejection::Conflict(m) | Rejection::Invalid(m) => m,
-        }
-    }
+    /// The terminal holds no user with this user id.
+    UserNotFound(String),
+    /// The terminal already holds a user with this user id.
+    UserExists(String),
+    /// Every user slot (uid) is taken.
+    UsersFull,
+    /// The terminal's user layout only holds numeric user ids.
+    NumericUserIdsOnly(String),
+    /// The encoded name is longer than the layout's name field.
+    NameTooLong {
+        /// The field's width in bytes.
+        max_bytes: usize,
+    },
+    /// The password is longer than the layout's password field.
+    PasswordTooLong {
+        /// The field's width in characters.
+        max_chars: usize,
+    },
 }
 
 /// Why a device operation failed.
@@ -315,10 +321,7 @@ impl Terminals {
             } else if !allowed() {
                 ClearOutcome::Refused
             } else {
-                s.command(zk::wire::cmd::CLEAR_ATTLOG, &[])?;
-                if let Err(e) = s.command(zk::wire::cmd::REFRESH_DATA, &[]) {
-                    log::debug!("REFRESHDATA after CLEAR_ATTLOG failed: {e}");
-                }
+                s.clear_attendance()?;
                 log::warn!(
                     "device {}: attendance log cleared ({} records)",
                     device.id,

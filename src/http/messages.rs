@@ -13,7 +13,7 @@ pub fn device_error(device: &Device, err: &OpError) -> String {
         OpError::Busy => format!(
             "Dispositivo '{id}' ocupado: otra operación está en curso con el terminal. Intente de nuevo en unos segundos."
         ),
-        OpError::Rejected(r) => r.message().to_string(),
+        OpError::Rejected(r) => rejection(r),
         OpError::Panicked => INTERNAL_ERROR.to_string(),
         OpError::Zk(e) => match e {
             Error::Timeout(Phase::Connect) => format!(
@@ -80,13 +80,66 @@ fn protocol_detail(e: &ProtocolError) -> String {
     }
 }
 
-/// The HTTP status of a rejection kind.
+/// The HTTP status of a rejection.
 pub fn rejection_status(r: &Rejection) -> u16 {
     match r {
-        Rejection::NotFound(_) => 404,
-        Rejection::Conflict(_) => 409,
-        Rejection::Invalid(_) => 400,
+        Rejection::UserNotFound(_) => 404,
+        Rejection::UserExists(_) | Rejection::UsersFull => 409,
+        Rejection::NumericUserIdsOnly(_)
+        | Rejection::NameTooLong { .. }
+        | Rejection::PasswordTooLong { .. } => 400,
     }
+}
+
+/// The message for a rejection.
+pub fn rejection(r: &Rejection) -> String {
+    match r {
+        Rejection::UserNotFound(user_id) => format!("Usuario '{}' no encontrado.", echo(user_id)),
+        Rejection::UserExists(user_id) => format!("user_id '{}' ya existe.", echo(user_id)),
+        Rejection::UsersFull => "El terminal no tiene espacio para más usuarios.".into(),
+        Rejection::NumericUserIdsOnly(user_id) => format!(
+            "Campo 'user_id' inválido: '{}'. Este terminal solo admite user_id numéricos.",
+            echo(user_id)
+        ),
+        Rejection::NameTooLong { max_bytes } => {
+            format!("Campo 'name' demasiado largo para este terminal: máximo {max_bytes} bytes.")
+        }
+        Rejection::PasswordTooLong { max_chars } => format!(
+            "Campo 'password' demasiado largo para este terminal: máximo {max_chars} caracteres."
+        ),
+    }
+}
+
+/// 400 for a user id that is not 1–24 letters or digits.
+pub fn bad_user_id(user_id: &str) -> String {
+    format!(
+        "Campo 'user_id' inválido: '{}'. Use de 1 a 24 letras o números.",
+        echo(user_id)
+    )
+}
+
+/// 400 for a name of the wrong length.
+pub const BAD_USER_NAME: &str = "Campo 'name' inválido: debe tener de 1 a 24 caracteres.";
+/// 400 for a password that is not up to 8 letters or digits.
+pub const BAD_USER_PASSWORD: &str = "Campo 'password' inválido: hasta 8 letras o números.";
+/// 400 when creating a user without its id or name.
+pub const USER_ID_AND_NAME_REQUIRED: &str = "user_id y name son requeridos.";
+/// 400 for a finger index out of range.
+pub const BAD_FINGER_INDEX: &str = "finger_index debe ser 0-9.";
+/// 200 after creating a user.
+pub const USER_CREATED: &str = "Usuario registrado.";
+/// 200 after starting an enrolment.
+pub const ENROLL_STARTED: &str =
+    "Modo enrolamiento activado. El usuario debe poner el dedo 3 veces.";
+
+/// 200 after changing a user.
+pub fn user_updated(user_id: &str) -> String {
+    format!("Usuario '{}' actualizado.", echo(user_id))
+}
+
+/// 200 after deleting a user.
+pub fn user_deleted(user_id: &str) -> String {
+    format!("Usuario '{}' eliminado.", echo(user_id))
 }
 
 /// Longest piece of client input echoed in a message, in characters.

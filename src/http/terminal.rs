@@ -75,10 +75,7 @@ pub fn sync_time(ctx: &Ctx, id: &str) -> Answer {
     let t = ctx.operate(&device, Mode::Plain, "sync time", |s| {
         // Taken under the lock, right before sending, so it is not stale.
         let t = wanted.unwrap_or_else(|| ZkTime::from_naive(&chrono::Local::now().naive_local()));
-        s.set_time(t)?;
-        if let Err(e) = s.command(crate::zk::wire::cmd::REFRESH_DATA, &[]) {
-            log::debug!("REFRESHDATA after SET_TIME failed: {e}");
-        }
+        s.sync_time(t)?;
         Ok::<_, OpError>(t)
     })?;
     Ok(ctx.json(

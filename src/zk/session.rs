@@ -386,6 +386,13 @@ impl Session {
         self.command(cmd::SET_TIME, &t.encode().to_le_bytes())
             .map(|_| ())
     }
+
+    /// Sets the terminal's clock and asks it to show the new time at once.
+    pub fn sync_time(&mut self, t: ZkTime) -> Result<()> {
+        self.set_time(t)?;
+        self.refresh_data_quietly("SET_TIME");
+        Ok(())
+    }
 }
 
 impl Drop for Session {

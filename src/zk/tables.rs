@@ -87,6 +87,22 @@ impl Session {
         self.command(cmd::START_ENROLL, &payload).map(|_| ())
     }
 
+    /// Erases the attendance log (run it while disabled), then asks the
+    /// terminal to reload its data; a failed reload is only logged.
+    pub fn clear_attendance(&mut self) -> Result<()> {
+        self.command(cmd::CLEAR_ATTLOG, &[])?;
+        self.refresh_data_quietly("CLEAR_ATTLOG");
+        Ok(())
+    }
+
+    /// Asks the terminal to apply changed data (REFRESHDATA). Some firmware
+    /// refuses it where it is not needed, so a failure is only logged.
+    pub fn refresh_data_quietly(&mut self, after: &str) {
+        if let Err(e) = self.command(cmd::REFRESH_DATA, &[]) {
+            log::debug!("REFRESHDATA after {after} failed: {e}");
+        }
+    }
+
     /// Reads the whole attendance log (run it while disabled). Users are only
     /// read when the record format carries uids instead of user ids (8 bytes).
     pub fn read_attendance(&mut self) -> Result<AttendanceLog> {
