@@ -36,7 +36,8 @@ pub fn device_error(device: &Device, err: &OpError) -> String {
                 "El dispositivo '{id}' ({addr}) responde demasiado lento: la operación superó su tiempo máximo."
             ),
             Error::Closed(_) => format!("El dispositivo '{id}' ({addr}) cerró la conexión inesperadamente."),
-            Error::Io(detail) => format!("Error de comunicación con '{id}' ({addr}): {detail}."),
+            // The socket's own words are English: they go to the log only.
+            Error::Io(_) => format!("Error de comunicación con '{id}' ({addr}): fallo de red."),
         },
     }
 }

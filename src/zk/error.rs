@@ -3,6 +3,39 @@
 
 use std::fmt;
 use std::io;
+use std::sync::Arc;
+
+/// A socket error kept whole (its kind and source) while [`Error`] stays
+/// cheap to clone and compare.
+#[derive(Debug, Clone)]
+pub struct IoError(Arc<io::Error>);
+
+impl IoError {
+    /// The socket error's kind.
+    pub fn kind(&self) -> io::ErrorKind {
+        self.0.kind()
+    }
+}
+
+impl From<io::Error> for IoError {
+    fn from(e: io::Error) -> Self {
+        IoError(Arc::new(e))
+    }
+}
+
+impl PartialEq for IoError {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.kind() == other.0.kind() && self.0.to_string() == other.0.to_string()
+    }
+}
+
+impl Eq for IoError {}
+
+impl fmt::Display for IoError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
 
 /// Which part of a conversation was waiting when a timeout or close happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,7 +150,7 @@ pub enum Error {
     /// The terminal closed the connection.
     Closed(Phase),
     /// Any other socket error.
-    Io(String),
+    Io(IoError),
     /// The whole operation took longer than its limit (a terminal that
     /// keeps answering, but too slowly to ever finish).
     OperationLimit,
@@ -134,7 +167,7 @@ pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {
     /// Maps a socket error seen during `phase`.
-    pub fn from_io(e: &io::Error, phase: Phase) -> Error {
+    pub fn from_io(e: io::Error, phase: Phase) -> Error {
         use io::ErrorKind::*;
         match e.kind() {
             WouldBlock | TimedOut => Error::Timeout(phase),
@@ -145,7 +178,7 @@ impl Error {
             NetworkUnreachable | HostUnreachable | AddrNotAvailable => {
                 Error::Unreachable(e.to_string())
             }
-            _ => Error::Io(e.to_string()),
+            _ => Error::Io(e.into()),
         }
     }
 
@@ -187,4 +220,35 @@ impl fmt::Display for Error {
     }
 }
 
-impl std::error::Error for Error {}
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Io(e) => Some(&*e.0),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error as _;
+
+    #[test]
+    fn socket_errors_keep_their_kind_and_source() {
+        let e = Error::from_io(
+            io::Error::new(io::ErrorKind::PermissionDenied, "no way"),
+            Phase::Reply,
+        );
+        let Error::Io(inner) = &e else {
+            panic!("expected Io, got {e:?}")
+        };
+        assert_eq!(inner.kind(), io::ErrorKind::PermissionDenied);
+        assert_eq!(e.source().map(|s| s.to_string()).as_deref(), Some("no way"));
+        assert_eq!(e.clone(), e);
+        assert_eq!(
+            Error::from_io(io::Error::from(io::ErrorKind::WouldBlock), Phase::Data),
+            Error::Timeout(Phase::Data)
+        );
+    }
+}

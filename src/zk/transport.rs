@@ -61,7 +61,7 @@ impl Tcp {
     /// Connects within `timeout`.
     pub fn connect(addr: SocketAddr, timeout: Duration) -> Result<Tcp> {
         let stream = TcpStream::connect_timeout(&addr, timeout)
-            .map_err(|e| Error::from_io(&e, Phase::Connect))?;
+            .map_err(|e| Error::from_io(e, Phase::Connect))?;
         let _ = stream.set_nodelay(true);
         let _ = stream.set_write_timeout(Some(timeout));
         Ok(Tcp {
@@ -76,7 +76,7 @@ impl Transport for Tcp {
     fn send(&mut self, p: &Packet, phase: Phase) -> Result<()> {
         self.stream
             .write_all(&p.encode_tcp())
-            .map_err(|e| Error::from_io(&e, phase))
+            .map_err(|e| Error::from_io(e, phase))
     }
 
     fn recv(&mut self, deadline: Instant, phase: Phase) -> Result<Packet> {
@@ -100,7 +100,7 @@ impl Transport for Tcp {
             let wait = remaining(deadline).ok_or(Error::Timeout(phase))?;
             self.stream
                 .set_read_timeout(Some(wait))
-                .map_err(|e| Error::from_io(&e, phase))?;
+                .map_err(|e| Error::from_io(e, phase))?;
             let old = self.buf.len();
             self.buf.resize(old + 65536, 0);
             let n = self.stream.read(&mut self.buf[old..]);
@@ -109,7 +109,7 @@ impl Transport for Tcp {
                 Ok(0) => return Err(Error::Closed(phase)),
                 Ok(_) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(Error::from_io(&e, phase)),
+                Err(e) => return Err(Error::from_io(e, phase)),
             }
         }
     }
@@ -150,9 +150,9 @@ impl Udp {
         } else {
             ([0u16; 8], 0).into()
         };
-        let sock = UdpSocket::bind(local).map_err(|e| Error::from_io(&e, Phase::Connect))?;
+        let sock = UdpSocket::bind(local).map_err(|e| Error::from_io(e, Phase::Connect))?;
         sock.connect(addr)
-            .map_err(|e| Error::from_io(&e, Phase::Connect))?;
+            .map_err(|e| Error::from_io(e, Phase::Connect))?;
         Ok(Udp {
             sock,
             buf: vec![0; 65536],
@@ -165,7 +165,7 @@ impl Transport for Udp {
         self.sock
             .send(&p.encode())
             .map(|_| ())
-            .map_err(|e| Error::from_io(&e, phase))
+            .map_err(|e| Error::from_io(e, phase))
     }
 
     fn recv(&mut self, deadline: Instant, phase: Phase) -> Result<Packet> {
@@ -173,14 +173,14 @@ impl Transport for Udp {
             let wait = remaining(deadline).ok_or(Error::Timeout(phase))?;
             self.sock
                 .set_read_timeout(Some(wait))
-                .map_err(|e| Error::from_io(&e, phase))?;
+                .map_err(|e| Error::from_io(e, phase))?;
             match self.sock.recv(&mut self.buf) {
                 Ok(n) => match Packet::parse(&self.buf[..n]) {
                     Ok(p) => return Ok(p),
                     Err(e) => log::debug!("ignoring bad UDP datagram: {e}"),
                 },
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(Error::from_io(&e, phase)),
+                Err(e) => return Err(Error::from_io(e, phase)),
             }
         }
     }
