@@ -93,157 +93,201 @@ impl Device {
 
     /// Handles one request packet.
     pub fn handle(&self, conn: &mut Conn, p: &Packet) -> Reply {
-        let faults = {
-            let mut st = self.state.lock();
-            if !p.checksum_ok() {
-                st.stats.bad_checksums += 1;
-                log::warn!("sim: bad checksum on command {}", p.command);
-            }
-            st.faults.clone()
-        };
+        let faults = self.faults_seeing(p);
         if faults.silent {
             return Reply::none();
         }
-        let ack = |code: u16, data: Vec<u8>| Packet::new(code, conn.session_id, p.reply_id, data);
         if p.command == cmd::ACK_OK {
             // A client acknowledging an event: no answer.
             self.state.lock().stats.event_acks += 1;
             return Reply::none();
         }
-        if p.command == cmd::CONNECT {
-            let id = (self.rng.lock().below(0xFFFE) + 1) as u16;
-            conn.session_id = id;
-            conn.authed = self.config.comm_key == 0 && !faults.always_auth;
-            let code = if conn.authed {
-                cmd::ACK_OK
-            } else {
-                cmd::ACK_UNAUTH
-            };
-            return Reply::one(Packet::new(code, id, p.reply_id, Vec::new()));
-        }
-        if p.command == cmd::AUTH {
-            let ok = match p.data.as_slice() {
-                [_, _, ticks, _] => {
-                    commkey(self.config.comm_key, conn.session_id, *ticks)[..] == p.data[..]
-                }
-                _ => false,
-            };
-            conn.authed = ok;
-            return Reply::one(ack(
-                if ok { cmd::ACK_OK } else { cmd::ACK_UNAUTH },
-                Vec::new(),
-            ));
-        }
-        if !conn.authed {
-            return Reply::one(ack(cmd::ACK_UNAUTH, Vec::new()));
+        if let Some(reply) = self.handshake(conn, p, &faults) {
+            return reply;
         }
         if faults.no_reply_to == Some(p.command) {
             return Reply::none();
         }
+        let session = conn.session_id;
+        let ack = |code: u16, data: Vec<u8>| Packet::new(code, session, p.reply_id, data);
         if faults.ack_error_for == Some(p.command) {
             return Reply::one(ack(cmd::ACK_ERROR, Vec::new()));
         }
-        let ok = |data: Vec<u8>| Reply::one(ack(cmd::ACK_OK, data));
         match p.command {
             cmd::EXIT => Reply {
                 packets: vec![ack(cmd::ACK_OK, Vec::new())],
                 action: Action::Close,
             },
-            cmd::ENABLE_DEVICE => {
-                let mut st = self.state.lock();
-                st.disabled = false;
-                st.stats.enables += 1;
-                ok(Vec::new())
-            }
-            cmd::DISABLE_DEVICE => {
-                let mut st = self.state.lock();
-                st.disabled = true;
-                st.stats.disables += 1;
-                ok(Vec::new())
-            }
-            cmd::GET_VERSION => ok(b"Ver 6.60 Apr 28 2015\0".to_vec()),
-            cmd::OPTIONS_RRQ => {
-                let key = String::from_utf8_lossy(until_nul(&p.data)).into_owned();
-                match self.option(&key) {
-                    Some(v) => ok(format!("{key}={v}\0").into_bytes()),
-                    None => Reply::one(ack(cmd::ACK_ERROR, Vec::new())),
-                }
-            }
-            cmd::GET_FREE_SIZES => ok(self.sizes()),
-            cmd::GET_TIME => ok(self.now().encode().to_le_bytes().to_vec()),
-            cmd::SET_TIME => match u32_at(&p.data, 0) {
-                Some(v) => {
-                    let wanted = ZkTime::decode(v);
-                    let now = chrono::Local::now().naive_local();
-                    let mut st = self.state.lock();
-                    if let Some(t) = wanted.to_naive() {
-                        st.clock_offset = (t - now).num_seconds();
-                    }
-                    ok(Vec::new())
-                }
-                None => Reply::one(ack(cmd::ACK_ERROR, Vec::new())),
-            },
             cmd::PREPARE_BUFFER => self.prepare_buffer(conn, p),
             cmd::READ_BUFFER => self.read_buffer(conn, p, &faults),
+            _ => {
+                let answer = match self.device_command(conn, p) {
+                    Some(answer) => Some(answer),
+                    None => self.table_command(conn, p),
+                };
+                match answer {
+                    Some(Ok(data)) => Reply::one(ack(cmd::ACK_OK, data)),
+                    Some(Err(())) => Reply::one(ack(cmd::ACK_ERROR, Vec::new())),
+                    None => Reply::one(ack(cmd::ACK_UNKNOWN, Vec::new())),
+                }
+            }
+        }
+    }
+
+    /// Counts a bad checksum and takes a copy of the faults in force.
+    fn faults_seeing(&self, p: &Packet) -> super::Faults {
+        let mut st = self.state.lock();
+        if !p.checksum_ok() {
+            st.stats.bad_checksums += 1;
+            log::warn!("sim: bad checksum on command {}", p.command);
+        }
+        st.faults.clone()
+    }
+
+    /// CONNECT and AUTH, and the refusal of anything else before the comm
+    /// key was accepted; `None` for a command of an authorised session.
+    fn handshake(&self, conn: &mut Conn, p: &Packet, faults: &super::Faults) -> Option<Reply> {
+        let code = match p.command {
+            cmd::CONNECT => {
+                let id = (self.rng.lock().below(0xFFFE) + 1) as u16;
+                conn.session_id = id;
+                conn.authed = self.config.comm_key == 0 && !faults.always_auth;
+                return Some(Reply::one(Packet::new(
+                    if conn.authed {
+                        cmd::ACK_OK
+                    } else {
+                        cmd::ACK_UNAUTH
+                    },
+                    id,
+                    p.reply_id,
+                    Vec::new(),
+                )));
+            }
+            cmd::AUTH => {
+                conn.authed = match p.data.as_slice() {
+                    [_, _, ticks, _] => {
+                        commkey(self.config.comm_key, conn.session_id, *ticks)[..] == p.data[..]
+                    }
+                    _ => false,
+                };
+                if conn.authed {
+                    cmd::ACK_OK
+                } else {
+                    cmd::ACK_UNAUTH
+                }
+            }
+            _ if !conn.authed => cmd::ACK_UNAUTH,
+            _ => return None,
+        };
+        Some(Reply::one(Packet::new(
+            code,
+            conn.session_id,
+            p.reply_id,
+            Vec::new(),
+        )))
+    }
+
+    /// Commands about the terminal itself: state, identity, clock, events.
+    /// `None` when `p` is not one of them; `Err` answers ACK_ERROR.
+    fn device_command(&self, conn: &mut Conn, p: &Packet) -> Option<Result<Vec<u8>, ()>> {
+        let answer = match p.command {
+            cmd::ENABLE_DEVICE | cmd::DISABLE_DEVICE => {
+                let mut st = self.state.lock();
+                st.disabled = p.command == cmd::DISABLE_DEVICE;
+                if st.disabled {
+                    st.stats.disables += 1;
+                } else {
+                    st.stats.enables += 1;
+                }
+                Ok(Vec::new())
+            }
+            cmd::GET_VERSION => Ok(b"Ver 6.60 Apr 28 2015\0".to_vec()),
+            cmd::OPTIONS_RRQ => {
+                let key = String::from_utf8_lossy(until_nul(&p.data)).into_owned();
+                self.option(&key)
+                    .map(|v| format!("{key}={v}\0").into_bytes())
+                    .ok_or(())
+            }
+            cmd::GET_FREE_SIZES => Ok(self.sizes()),
+            cmd::GET_TIME => Ok(self.now().encode().to_le_bytes().to_vec()),
+            cmd::SET_TIME => u32_at(&p.data, 0)
+                .map(ZkTime::decode)
+                .ok_or(())
+                .map(|wanted| {
+                    if let Some(t) = wanted.to_naive() {
+                        let now = chrono::Local::now().naive_local();
+                        self.state.lock().clock_offset = (t - now).num_seconds();
+                    }
+                    Vec::new()
+                }),
             cmd::FREE_DATA => {
                 conn.buffer = None;
-                ok(Vec::new())
-            }
-            cmd::USER_WRQ => match records::UserFormat::from_size(p.data.len())
-                .and_then(|format| records::parse_user_record(&p.data, format))
-            {
-                Some(user) => {
-                    let mut st = self.state.lock();
-                    match st.users.iter_mut().find(|u| u.uid == user.uid) {
-                        Some(existing) => *existing = user,
-                        None => st.users.push(user),
-                    }
-                    ok(Vec::new())
-                }
-                None => Reply::one(ack(cmd::ACK_ERROR, Vec::new())),
-            },
-            cmd::DELETE_USER => match p.data.as_slice() {
-                [a, b, ..] => {
-                    let uid = u16::from_le_bytes([*a, *b]);
-                    let mut st = self.state.lock();
-                    st.users.retain(|u| u.uid != uid);
-                    st.templates.retain(|t| t.uid != uid);
-                    ok(Vec::new())
-                }
-                _ => Reply::one(ack(cmd::ACK_ERROR, Vec::new())),
-            },
-            cmd::START_ENROLL => {
-                let (user_id, finger) = match p.data.as_slice() {
-                    [id @ .., finger, _flag] if id.len() == 24 => {
-                        (String::from_utf8_lossy(until_nul(id)).into_owned(), *finger)
-                    }
-                    [a, b, c, d, finger] => {
-                        (u32::from_le_bytes([*a, *b, *c, *d]).to_string(), *finger)
-                    }
-                    _ => return Reply::one(ack(cmd::ACK_ERROR, Vec::new())),
-                };
-                let mut st = self.state.lock();
-                if finger > 9 || !st.users.iter().any(|u| u.user_id == user_id) {
-                    return Reply::one(ack(cmd::ACK_ERROR, Vec::new()));
-                }
-                st.enrolling = Some((user_id, finger));
-                ok(Vec::new())
+                Ok(Vec::new())
             }
             cmd::REG_EVENT => {
                 conn.event_mask = u32_at(&p.data, 0).unwrap_or(0);
                 conn.events_from = self.state.lock().punches.len();
-                ok(Vec::new())
+                Ok(Vec::new())
+            }
+            cmd::REFRESH_DATA | cmd::CANCEL_CAPTURE | cmd::START_VERIFY => Ok(Vec::new()),
+            _ => return None,
+        };
+        Some(answer)
+    }
+
+    /// Commands that change the terminal's tables: users, enrolment, the
+    /// attendance log. `None` when `p` is not one of them.
+    fn table_command(&self, conn: &mut Conn, p: &Packet) -> Option<Result<Vec<u8>, ()>> {
+        let mut st = self.state.lock();
+        match p.command {
+            cmd::USER_WRQ => {
+                let user = records::UserFormat::from_size(p.data.len())
+                    .and_then(|format| records::parse_user_record(&p.data, format))
+                    .ok_or(());
+                Some(user.map(|user| {
+                    match st.users.iter_mut().find(|u| u.uid == user.uid) {
+                        Some(existing) => *existing = user,
+                        None => st.users.push(user),
+                    }
+                    Vec::new()
+                }))
+            }
+            cmd::DELETE_USER => Some(match p.data.as_slice() {
+                [a, b, ..] => {
+                    let uid = u16::from_le_bytes([*a, *b]);
+                    st.users.retain(|u| u.uid != uid);
+                    st.templates.retain(|t| t.uid != uid);
+                    Ok(Vec::new())
+                }
+                _ => Err(()),
+            }),
+            cmd::START_ENROLL => {
+                let wanted = match p.data.as_slice() {
+                    [id @ .., finger, _flag] if id.len() == 24 => {
+                        Some((String::from_utf8_lossy(until_nul(id)).into_owned(), *finger))
+                    }
+                    [a, b, c, d, finger] => {
+                        Some((u32::from_le_bytes([*a, *b, *c, *d]).to_string(), *finger))
+                    }
+                    _ => None,
+                };
+                Some(match wanted {
+                    Some((user_id, finger))
+                        if finger <= 9 && st.users.iter().any(|u| u.user_id == user_id) =>
+                    {
+                        st.enrolling = Some((user_id, finger));
+                        Ok(Vec::new())
+                    }
+                    _ => Err(()),
+                })
             }
             cmd::CLEAR_ATTLOG => {
-                let mut st = self.state.lock();
                 st.punches.clear();
                 st.encoded_punches = None;
-                drop(st);
                 conn.events_from = 0;
-                ok(Vec::new())
+                Some(Ok(Vec::new()))
             }
-            cmd::REFRESH_DATA | cmd::CANCEL_CAPTURE | cmd::START_VERIFY => ok(Vec::new()),
-            _ => Reply::one(ack(cmd::ACK_UNKNOWN, Vec::new())),
+            _ => None,
         }
     }
 
