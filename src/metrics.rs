@@ -124,13 +124,22 @@ impl Metrics {
                 format_args!("{n}{{route=\"{}\",status=\"{status}\"}} {v}", esc(route)),
             );
         }
+        m.render_operations(o);
+        m.render_per_device(o);
+        out
+    }
+}
+
+impl Inner {
+    /// The operation latency histogram and the errors by kind.
+    fn render_operations(&self, o: &mut String) {
         let n = family(
             o,
             "zkserver_device_operation_seconds",
             "histogram",
             "Duration of terminal operations (lock held, connect to exit).",
         );
-        for ((device, op), h) in &m.operations {
+        for ((device, op), h) in &self.operations {
             let labels = format!("device=\"{}\",operation=\"{}\"", esc(device), esc(op));
             for (bound, c) in BUCKETS.iter().zip(h.counts) {
                 line(o, format_args!("{n}_bucket{{{labels},le=\"{bound}\"}} {c}"));
@@ -148,7 +157,7 @@ impl Metrics {
             "counter",
             "Failed terminal operations by kind.",
         );
-        for ((device, kind), v) in &m.errors {
+        for ((device, kind), v) in &self.errors {
             line(
                 o,
                 format_args!(
@@ -158,13 +167,17 @@ impl Metrics {
                 ),
             );
         }
+    }
+
+    /// Records fetched and lock waits, per device.
+    fn render_per_device(&self, o: &mut String) {
         let n = family(
             o,
             "zkserver_records_fetched_total",
             "counter",
             "Attendance records downloaded.",
         );
-        for (device, v) in &m.records {
+        for (device, v) in &self.records {
             line(o, format_args!("{n}{{device=\"{}\"}} {v}", esc(device)));
         }
         let n = family(
@@ -173,7 +186,7 @@ impl Metrics {
             "summary",
             "Time spent waiting for a device lock.",
         );
-        for (device, (count, sum)) in &m.lock_waits {
+        for (device, (count, sum)) in &self.lock_waits {
             line(
                 o,
                 format_args!("{n}_sum{{device=\"{}\"}} {sum:.6}", esc(device)),
@@ -189,10 +202,9 @@ impl Metrics {
             "counter",
             "Requests answered 503 because a device stayed busy.",
         );
-        for (device, v) in &m.lock_busy {
+        for (device, v) in &self.lock_busy {
             line(o, format_args!("{n}{{device=\"{}\"}} {v}", esc(device)));
         }
-        out
     }
 }
 
