@@ -6,7 +6,7 @@
 use std::time::Instant;
 
 use super::chunk::{ChunkAssembler, Step};
-use super::codec::u32_at;
+use super::codec::{len_u32, u32_at};
 use super::error::{Error, Phase, ProtocolError, Result};
 use super::session::{Session, UDP_ATTEMPTS};
 use super::wire::{cmd, Packet};
@@ -185,8 +185,8 @@ impl Session {
         id: u16,
         out: &mut Vec<u8>,
     ) -> Result<()> {
-        let mut req = (offset as u32).to_le_bytes().to_vec();
-        req.extend_from_slice(&(len as u32).to_le_bytes());
+        let mut req = len_u32(offset).to_le_bytes().to_vec();
+        req.extend_from_slice(&len_u32(len).to_le_bytes());
         let p = Packet::new(cmd::READ_BUFFER, self.session_id, id, req);
         self.transport.send(&p, Phase::Reply)?;
         let wait = self.attempt_wait();

@@ -193,7 +193,7 @@ mod tests {
         let frames = (0..6u16)
             .map(|i| {
                 let len = if i < 5 { 1008 } else { 4 };
-                data_frame(i, vec![i as u8 + 1; len])
+                data_frame(i, vec![u8::try_from(i).unwrap_or(0) + 1; len])
             })
             .collect();
         (prepare, frames)

@@ -42,18 +42,20 @@ pub struct ZkTime {
 impl ZkTime {
     /// Decodes the packed u32 form (spec §3.6): never fails, may be impossible.
     pub fn decode(mut v: u32) -> ZkTime {
-        let second = (v % 60) as u8;
-        v /= 60;
-        let minute = (v % 60) as u8;
-        v /= 60;
-        let hour = (v % 24) as u8;
-        v /= 24;
-        let day = (v % 31 + 1) as u8;
-        v /= 31;
-        let month = (v % 12 + 1) as u8;
-        v /= 12;
+        // Each remainder is below 60, so it always fits a byte.
+        let mut field = |modulus: u32| {
+            let part = u8::try_from(v % modulus).unwrap_or(u8::MAX);
+            v /= modulus;
+            part
+        };
+        let second = field(60);
+        let minute = field(60);
+        let hour = field(24);
+        let day = field(31) + 1;
+        let month = field(12) + 1;
         ZkTime {
-            year: (v + 2000) as u16,
+            // At most 2000 + u32::MAX / (60·60·24·31·12) = 2133.
+            year: u16::try_from(v + 2000).unwrap_or(u16::MAX),
             month,
             day,
             hour,
@@ -93,13 +95,14 @@ impl ZkTime {
     /// From a chrono local time.
     pub fn from_naive(t: &chrono::NaiveDateTime) -> ZkTime {
         use chrono::{Datelike, Timelike};
+        let small = |v: u32| u8::try_from(v).unwrap_or(u8::MAX);
         ZkTime::new(
-            t.year().clamp(0, 9999) as u16,
-            t.month() as u8,
-            t.day() as u8,
-            t.hour() as u8,
-            t.minute() as u8,
-            t.second() as u8,
+            u16::try_from(t.year().clamp(0, 9999)).unwrap_or(0),
+            small(t.month()),
+            small(t.day()),
+            small(t.hour()),
+            small(t.minute()),
+            small(t.second()),
         )
     }
 
@@ -177,6 +180,12 @@ pub fn commkey(key: u32, session: u16, ticks: u8) -> [u8; 4] {
     let c = [b[0] ^ b'Z', b[1] ^ b'K', b[2] ^ b'S', b[3] ^ b'O'];
     // Swap 16-bit halves: c2 c3 c0 c1; then XOR with ticks, byte 2 := ticks.
     [c[2] ^ ticks, c[3] ^ ticks, ticks, c[1] ^ ticks]
+}
+
+/// `n` as a u32 length or count, saturating: the protocol's lengths and
+/// counts are u32, and no buffer this client builds comes near 4 GiB.
+pub fn len_u32(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
 }
 
 #[cfg(test)]

@@ -6,6 +6,8 @@
 //! conversation, `chunk` assembles one READ_BUFFER answer, `buffered` reads
 //! whole datasets and `tables` turns them into users and punches; `tail` reads only what follows
 //! a position in the attendance log; `events` parses realtime events.
+// Device bytes never pass through a truncating `as`: conversions are checked.
+#![deny(clippy::cast_possible_truncation)]
 
 mod buffered;
 pub mod chunk;

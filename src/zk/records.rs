@@ -6,7 +6,7 @@
 
 use std::ops::Range;
 
-use super::codec::{u16_at, u32_at, until_nul, ZkTime};
+use super::codec::{len_u32, u16_at, u32_at, until_nul, ZkTime};
 use super::error::ProtocolError;
 
 /// Byte ranges of every record layout (spec §4.2, §4.3).
@@ -314,7 +314,7 @@ pub(crate) fn plausibility(body: &[u8], format: AttFormat) -> u32 {
             good += 1;
         }
     }
-    good * 1000 / samples as u32
+    good * 1000 / len_u32(samples)
 }
 
 fn plausible_time(v: Option<u32>) -> bool {
@@ -510,7 +510,7 @@ pub fn encode_user(u: &User, format: UserFormat) -> Vec<u8> {
 /// Wraps records in the dataset envelope (u32 byte count + records).
 pub fn dataset(records: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(records.len() + 4);
-    out.extend_from_slice(&(records.len() as u32).to_le_bytes());
+    out.extend_from_slice(&len_u32(records.len()).to_le_bytes());
     out.extend_from_slice(records);
     out
 }
@@ -567,7 +567,8 @@ pub fn parse_templates(body: &[u8]) -> Result<Vec<Template>, ProtocolError> {
 /// Encodes one template entry (used by the simulator).
 pub fn encode_template(t: &Template) -> Vec<u8> {
     let mut out = Vec::with_capacity(6 + t.data.len());
-    out.extend_from_slice(&((6 + t.data.len()) as u16).to_le_bytes());
+    let size = u16::try_from(6 + t.data.len()).unwrap_or(u16::MAX);
+    out.extend_from_slice(&size.to_le_bytes());
     out.extend_from_slice(&t.uid.to_le_bytes());
     out.push(t.finger);
     out.push(t.valid);
@@ -717,6 +718,7 @@ mod tests {
         assert_eq!(mismatch, Some(16));
     }
 
+    #[allow(clippy::cast_possible_truncation)]
     fn sample(n: usize) -> Vec<Attendance> {
         (0..n)
             .map(|i| Attendance {

@@ -11,6 +11,7 @@
 //! continue the position reports a reset.
 
 use super::buffered::Prepared;
+use super::codec::len_u32;
 use super::error::{Error, Result};
 use super::records::{self, AttFormat, Attendance};
 use super::session::Session;
@@ -46,7 +47,7 @@ impl LogPosition {
             0 => LogPosition::empty(format),
             n => LogPosition {
                 format,
-                count: n as u32,
+                count: len_u32(n),
                 digest: digest(&body[(n - 1) * size..n * size]),
             },
         }
@@ -80,7 +81,7 @@ impl LogPosition {
         }
         LogPosition {
             format: self.format,
-            count: self.count + k as u32,
+            count: self.count.saturating_add(len_u32(k)),
             digest: digest(&body_after[(k - 1) * size..k * size]),
         }
     }
@@ -94,7 +95,7 @@ pub fn positions_after(from: &LogPosition, after: &[u8]) -> Vec<LogPosition> {
         .enumerate()
         .map(|(i, rec)| LogPosition {
             format: from.format,
-            count: from.count + i as u32 + 1,
+            count: from.count.saturating_add(len_u32(i + 1)),
             digest: digest(rec),
         })
         .collect()
@@ -259,7 +260,7 @@ impl Session {
             let last = &region[region.len() - size..];
             let position = LogPosition {
                 format,
-                count: (body_len / size) as u32,
+                count: len_u32(body_len / size),
                 digest: digest(last),
             };
             return Ok((position, last_record(last, format)));

@@ -6,6 +6,8 @@
 
 use std::fmt;
 
+use super::codec::len_u32;
+
 /// Command and reply codes used by this project (protocol spec §2).
 pub mod cmd {
     pub const CONNECT: u16 = 1000;
@@ -147,7 +149,7 @@ impl Packet {
     pub fn encode_tcp(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(TCP_PREFIX_LEN + HEADER_LEN + self.data.len());
         out.extend_from_slice(&TCP_MAGIC);
-        out.extend_from_slice(&((HEADER_LEN + self.data.len()) as u32).to_le_bytes());
+        out.extend_from_slice(&len_u32(HEADER_LEN + self.data.len()).to_le_bytes());
         self.encode_into(&mut out);
         out
     }
@@ -208,7 +210,7 @@ pub fn checksum(bytes: &[u8]) -> u16 {
     while sum > 0xFFFF {
         sum = (sum & 0xFFFF) + (sum >> 16);
     }
-    !(sum as u16)
+    !u16::try_from(sum).unwrap_or(u16::MAX)
 }
 
 /// Tries to take one TCP frame from the front of `buf`.
