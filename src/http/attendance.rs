@@ -159,6 +159,7 @@ pub fn clear(ctx: &Ctx, id: &str) -> Answer {
         .map_err(|e| ctx.device_failure(&device, &e))?;
     match outcome {
         ClearOutcome::Cleared(n) => {
+            delivery.log_cleared(&device.id, &position, &after);
             ctx.app.live.log_cleared(&device.id, &after);
             Ok(ctx.json(
                 200,

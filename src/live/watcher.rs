@@ -65,6 +65,8 @@ fn keep_running(live: &Live, dev: &DeviceLive) -> bool {
     let mut control = dev.control.lock();
     if control.interest == 0 || live.stopping() {
         control.running = false;
+        // Under the control lock: a watcher started next attaches after this.
+        dev.feed.detach();
         return false;
     }
     true
@@ -106,8 +108,8 @@ fn converse(
     let mut opts = config.connect_options();
     opts.operation_limit = limit;
     let mut s = Session::connect(&opts)?;
-    set_status(live, dev, true, None);
-    catch_up(live, id, dev, &mut s)?;
+    // Registered before the read: a punch made during it is in the read or
+    // comes as an event (kept while the read runs), never in neither.
     s.limit_next(limit);
     if let Err(e) = s.register_events(u32::from(EF_ATTLOG)) {
         // Firmware without realtime events: reconciliation still delivers.
@@ -116,6 +118,10 @@ fn converse(
             return Err(e);
         }
     }
+    s.limit_next(limit);
+    catch_up(live, id, dev, &mut s)?;
+    dev.feed.attach();
+    set_status(live, dev, true, None);
     let mut last_read = Instant::now();
     loop {
         let changed = live.registry.get(id).is_none_or(|d| d.config != *config);

@@ -131,13 +131,11 @@ fn punches_made_while_the_link_was_down_arrive_after_it_returns() {
         offline.data
     );
     let made: Vec<String> = (0..3).map(|_| env.sims[0].punch(None).user_id).collect();
-    std::thread::sleep(Duration::from_millis(500));
     env.sims[0].set_offline(false);
-    assert!(
-        s.status("online", Duration::from_secs(40)).is_some(),
-        "back online"
-    );
-    assert_eq!(users(&s.punches(3, WAIT)), made);
+    // The punches read on reconnecting may come before or after `online`.
+    let (got, online) = s.punches_and_status(3, "online", Duration::from_secs(60));
+    assert!(online, "back online");
+    assert_eq!(users(&got), made);
     // A cut connection (the terminal stays up) is caught up the same way.
     env.sims[0].drop_connections();
     let made = env.sims[0].punch(None).user_id;
@@ -331,4 +329,44 @@ fn probe_watch_prints_punches_as_they_happen() {
     crate::common::process::signal(&child, "INT");
     assert!(child.wait().unwrap().success());
     assert!(!sim.is_disabled());
+}
+
+#[test]
+fn a_stream_open_across_a_clear_keeps_streaming() {
+    let env = single(SimConfig::default(), Link::default());
+    let mut s = stream(&env, None);
+    let first = env.sims[0].punch(None).user_id;
+    assert_eq!(users(&s.punches(1, WAIT)), [first]);
+    let (_, body) = get(&format!(
+        "{}/devices/principal/attendance?limit=1",
+        env.base
+    ));
+    let clear_url = format!("{}/devices/principal/attendance/clear", env.base);
+    let (status, body) = send(
+        "POST",
+        &clear_url,
+        serde_json::json!({ "cursor": body["cursor"] }),
+    );
+    assert_eq!(status, 200, "{body}");
+    let made: Vec<String> = (0..2).map(|_| env.sims[0].punch(None).user_id).collect();
+    assert_eq!(users(&s.punches(2, WAIT)), made, "the new log streams");
+}
+
+#[test]
+fn a_new_stream_starts_with_punches_made_from_then_on() {
+    let env = single(SimConfig::default(), Link::default());
+    {
+        let mut a = stream(&env, None);
+        let first = env.sims[0].punch(None).user_id;
+        assert_eq!(users(&a.punches(1, WAIT)), [first]);
+    }
+    crate::webhooks::wait_metric(
+        &env.base,
+        "zkserver_watcher_running{device=\"principal\"} 0",
+    );
+    // Made while nobody watched, before the next stream opens.
+    env.sims[0].punch(None);
+    let mut b = stream(&env, None);
+    let made: Vec<String> = (0..2).map(|_| env.sims[0].punch(None).user_id).collect();
+    assert_eq!(users(&b.punches(2, WAIT)), made, "no replay");
 }

@@ -12,26 +12,39 @@ use zkserver::sim::{SimConfig, Simulator};
 
 const WAIT: Duration = Duration::from_secs(20);
 
-/// Waits until `/metrics` shows the watcher of `principal` online.
-fn wait_watching(base: &str) {
-    let until = Instant::now() + WAIT;
-    while Instant::now() < until {
-        if let Ok(r) = minreq::get(format!("{base}/metrics"))
-            .with_timeout(5)
-            .send()
-        {
-            if r.as_str()
-                .unwrap_or("")
-                .contains("zkserver_watcher_online{device=\"principal\"} 1")
-            {
-                // And the webhook knows where it starts.
-                std::thread::sleep(Duration::from_millis(300));
-                return;
-            }
-        }
+/// The text of `/metrics`.
+pub(crate) fn metrics(base: &str) -> String {
+    minreq::get(format!("{base}/metrics"))
+        .with_timeout(30)
+        .send()
+        .map(|r| r.as_str().unwrap_or("").to_string())
+        .unwrap_or_default()
+}
+
+/// Waits until `/metrics` holds the line `line`; panics (with the metrics)
+/// when it does not within 30 s.
+pub(crate) fn wait_metric(base: &str, line: &str) {
+    let until = Instant::now() + Duration::from_secs(30);
+    let mut text = metrics(base);
+    while !text.lines().any(|l| l == line) {
+        assert!(Instant::now() < until, "never {line:?}:\n{text}");
         std::thread::sleep(Duration::from_millis(50));
+        text = metrics(base);
     }
-    panic!("watcher never online");
+}
+
+/// Waits until the watcher of `principal` is online: it has read the log's
+/// end, so every punch made from now on is delivered.
+pub(crate) fn wait_watching(base: &str) {
+    wait_metric(base, "zkserver_watcher_online{device=\"principal\"} 1");
+}
+
+/// Accepted punches so far.
+fn accepted(p: &[crate::common::receiver::Post]) -> usize {
+    p.iter()
+        .filter(|p| p.accepted)
+        .map(|p| p.body["data"].as_array().unwrap().len())
+        .sum()
 }
 
 #[test]
@@ -194,4 +207,87 @@ fn the_registry_validates_webhooks() {
     let (status, body) = send("PUT", &url, json!({"webhook": null}));
     assert_eq!(status, 200, "{body}");
     assert!(body["data"].get("webhook").is_none(), "removed: {body}");
+}
+
+#[test]
+fn a_safe_clear_does_not_repeat_deliveries() {
+    let receiver = Receiver::start();
+    let env = with_webhook(&receiver.url);
+    wait_watching(&env.base);
+    let mut made = vec![env.sims[0].punch(None).user_id];
+    assert!(receiver.wait_for(WAIT, |p| accepted(p) >= 1));
+    let (_, body) = get(&format!(
+        "{}/devices/principal/attendance?limit=1",
+        env.base
+    ));
+    let cursor = body["cursor"].as_str().unwrap().to_string();
+    let clear_url = format!("{}/devices/principal/attendance/clear", env.base);
+    // The 2xx is recorded just after the receiver answered it.
+    let until = Instant::now() + WAIT;
+    loop {
+        let (status, body) = send("POST", &clear_url, json!({ "cursor": cursor }));
+        if status == 200 {
+            break;
+        }
+        assert!(status == 409 && Instant::now() < until, "{status} {body}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for n in 2..=3 {
+        made.push(env.sims[0].punch(None).user_id);
+        assert!(receiver.wait_for(WAIT, |p| accepted(p) >= n), "{n}");
+    }
+    assert_eq!(receiver.accepted_users(), made, "each punch once");
+    assert_eq!(receiver.posts().len(), 3, "{:?}", receiver.posts());
+}
+
+#[test]
+fn a_new_webhook_starts_with_punches_made_after_it_was_set() {
+    let receiver = Receiver::start();
+    let env = single(SimConfig::default(), Link::default());
+    // A stream came and went: the server knew the log's end once.
+    {
+        let mut s =
+            crate::common::sse::SseClient::connect(&env.base, "/devices/principal/events", None);
+        assert!(s.status("online", WAIT).is_some());
+    }
+    wait_metric(
+        &env.base,
+        "zkserver_watcher_running{device=\"principal\"} 0",
+    );
+    env.sims[0].punch(None);
+    let url = format!("{}/devices/principal", env.base);
+    let (status, body) = send("PUT", &url, json!({ "webhook": receiver.url }));
+    assert_eq!(status, 200, "{body}");
+    wait_watching(&env.base);
+    let made: Vec<String> = (0..2).map(|_| env.sims[0].punch(None).user_id).collect();
+    assert!(receiver.wait_for(WAIT, |p| accepted(p) >= 2));
+    assert_eq!(
+        receiver.accepted_users(),
+        made,
+        "only punches made after the PUT"
+    );
+}
+
+#[test]
+fn the_backlog_counts_every_waiting_punch() {
+    let receiver = Receiver::start();
+    receiver.set_failing(true);
+    let env = with_webhook(&receiver.url);
+    wait_watching(&env.base);
+    env.sims[0].punch(None);
+    // The first punch is being retried when the others are made.
+    assert!(receiver.wait_for(WAIT, |p| !p.is_empty()));
+    for _ in 0..4 {
+        env.sims[0].punch(None);
+    }
+    wait_metric(
+        &env.base,
+        "zkserver_webhook_backlog{device=\"principal\"} 5",
+    );
+    receiver.set_failing(false);
+    assert!(receiver.wait_for(Duration::from_secs(30), |p| accepted(p) >= 5));
+    wait_metric(
+        &env.base,
+        "zkserver_webhook_backlog{device=\"principal\"} 0",
+    );
 }

@@ -147,4 +147,29 @@ impl SseClient {
             }
         }
     }
+
+    /// The next `n` punch events and whether a status event saying `state`
+    /// came too (before, between or after them), waiting at most `wait`
+    /// for both.
+    pub fn punches_and_status(
+        &mut self,
+        n: usize,
+        state: &str,
+        wait: Duration,
+    ) -> (Vec<Event>, bool) {
+        let until = Instant::now() + wait;
+        let (mut punches, mut seen) = (Vec::new(), false);
+        while punches.len() < n || !seen {
+            let Some(left) = until.checked_duration_since(Instant::now()) else {
+                break;
+            };
+            match self.next(left) {
+                Some(e) if e.kind == "punch" => punches.push(e),
+                Some(e) if e.kind == "status" && e.data["state"] == state => seen = true,
+                Some(_) => {}
+                None => break,
+            }
+        }
+        (punches, seen)
+    }
 }
