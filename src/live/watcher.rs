@@ -42,7 +42,7 @@ pub fn run(live: &Arc<Live>, id: &str, dev: &Arc<DeviceLive>) {
         let Some(guard) = terminal.try_lock_for(Duration::from_millis(200)) else {
             continue;
         };
-        let result = converse(live, id, dev, &terminal, &device.config);
+        let result = converse(live, id, dev, &terminal, &device.config, &mut backoff);
         drop(guard);
         match result {
             Ok(()) => backoff = BACKOFF_MIN,
@@ -94,7 +94,7 @@ fn set_status(live: &Live, dev: &DeviceLive, online: bool, error: Option<zk::Err
     }
 }
 
-/// One connection: catch up, register for events, follow them until the
+/// One connection: register for events, catch up, follow the events until the
 /// terminal is needed elsewhere, the configuration changes or nobody
 /// watches any more.
 fn converse(
@@ -103,6 +103,7 @@ fn converse(
     dev: &DeviceLive,
     terminal: &Terminal,
     config: &DeviceConfig,
+    backoff: &mut Duration,
 ) -> zk::Result<()> {
     let limit = live.terminals.budget.operation_limit;
     let mut opts = config.connect_options();
@@ -122,6 +123,9 @@ fn converse(
     catch_up(live, id, dev, &mut s)?;
     dev.feed.attach();
     set_status(live, dev, true, None);
+    // The link works: a later break is retried soon, not after the
+    // backoff an earlier outage grew.
+    *backoff = BACKOFF_MIN;
     let mut last_read = Instant::now();
     loop {
         let changed = live.registry.get(id).is_none_or(|d| d.config != *config);
