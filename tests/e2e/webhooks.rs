@@ -10,7 +10,8 @@ use crate::common::*;
 use serde_json::json;
 use zkserver::sim::{SimConfig, Simulator};
 
-const WAIT: Duration = Duration::from_secs(20);
+/// How long anything may take on a loaded machine.
+const WAIT: Duration = Duration::from_secs(30);
 
 /// The text of `/metrics`.
 pub(crate) fn metrics(base: &str) -> String {
@@ -34,7 +35,8 @@ pub(crate) fn wait_metric(base: &str, line: &str) {
 }
 
 /// Waits until the watcher of `principal` is online: it has read the log's
-/// end, so every punch made from now on is delivered.
+/// end, so every punch made from now on is delivered (the webhook took its
+/// interest in the terminal before: it started the watcher).
 pub(crate) fn wait_watching(base: &str) {
     wait_metric(base, "zkserver_watcher_online{device=\"principal\"} 1");
 }
@@ -53,11 +55,7 @@ fn new_punches_are_posted_oldest_first_with_idempotency_keys() {
     let env = with_webhook(&receiver.url);
     wait_watching(&env.base);
     let made: Vec<String> = (0..3).map(|_| env.sims[0].punch(None).user_id).collect();
-    assert!(receiver.wait_for(WAIT, |p| p
-        .iter()
-        .map(|p| p.body["data"].as_array().unwrap().len())
-        .sum::<usize>()
-        >= 3));
+    assert!(receiver.wait_for(WAIT, |p| accepted(p) >= 3));
     assert_eq!(
         receiver.accepted_users(),
         made,
@@ -74,13 +72,10 @@ fn new_punches_are_posted_oldest_first_with_idempotency_keys() {
         let row = &post.body["data"][0];
         assert!(row["timestamp"].is_string() && row["status"].is_u64() && row["punch"].is_u64());
     }
-    let (_, metrics) = {
-        let r = minreq::get(format!("{}/metrics", env.base)).send().unwrap();
-        (r.status_code, r.as_str().unwrap().to_string())
-    };
-    assert!(
-        metrics.contains("zkserver_webhook_delivered_total{device=\"principal\"} 3"),
-        "{metrics}"
+    // Counted once the 2xx is back (just after the receiver recorded it).
+    wait_metric(
+        &env.base,
+        "zkserver_webhook_delivered_total{device=\"principal\"} 3",
     );
 }
 
@@ -101,13 +96,7 @@ fn a_receiver_outage_is_retried_in_order_in_batches_of_500() {
         "retried while failing"
     );
     receiver.set_failing(false);
-    assert!(receiver.wait_for(Duration::from_secs(30), |p| {
-        p.iter()
-            .filter(|p| p.accepted)
-            .map(|p| p.body["data"].as_array().unwrap().len())
-            .sum::<usize>()
-            >= 1200
-    }));
+    assert!(receiver.wait_for(Duration::from_secs(90), |p| accepted(p) >= 1200));
     assert_eq!(
         receiver.accepted_users(),
         made,
@@ -159,7 +148,11 @@ fn delivery_survives_a_receiver_outage_and_a_zkserver_restart() {
     let args = ["--config", devices.to_str().unwrap(), "--log-level", "warn"];
     let (mut child, addr) = start_server(&args);
     wait_watching(&format!("http://{addr}"));
-    assert!(state.exists(), "the starting position is stored");
+    let until = Instant::now() + WAIT;
+    while !state.exists() {
+        assert!(Instant::now() < until, "the starting position is stored");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let mut made: Vec<String> = (0..3).map(|_| sim.punch(None).user_id).collect();
     assert!(receiver.wait_for(WAIT, |p| p.iter().filter(|p| p.accepted).count() >= 1));
     receiver.set_failing(true);
@@ -174,13 +167,7 @@ fn delivery_survives_a_receiver_outage_and_a_zkserver_restart() {
     made.extend((0..2).map(|_| sim.punch(None).user_id));
     receiver.set_failing(false);
     let (mut child, _) = start_server(&args);
-    assert!(receiver.wait_for(Duration::from_secs(30), |p| {
-        p.iter()
-            .filter(|p| p.accepted)
-            .map(|p| p.body["data"].as_array().unwrap().len())
-            .sum::<usize>()
-            >= 8
-    }));
+    assert!(receiver.wait_for(Duration::from_secs(60), |p| accepted(p) >= 8));
     let got = receiver.accepted_users();
     assert_eq!(got, made, "every punch delivered, in order");
     let text = std::fs::read_to_string(&state).unwrap();
@@ -285,7 +272,7 @@ fn the_backlog_counts_every_waiting_punch() {
         "zkserver_webhook_backlog{device=\"principal\"} 5",
     );
     receiver.set_failing(false);
-    assert!(receiver.wait_for(Duration::from_secs(30), |p| accepted(p) >= 5));
+    assert!(receiver.wait_for(WAIT, |p| accepted(p) >= 5));
     wait_metric(
         &env.base,
         "zkserver_webhook_backlog{device=\"principal\"} 0",

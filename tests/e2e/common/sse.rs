@@ -49,7 +49,7 @@ impl SseClient {
             raw: Vec::new(),
             head: String::new(),
         };
-        let until = Instant::now() + Duration::from_secs(10);
+        let until = Instant::now() + Duration::from_secs(30);
         while !client.raw.windows(4).any(|w| w == b"\r\n\r\n") && Instant::now() < until {
             client.fill(Duration::from_millis(200));
         }
