@@ -151,6 +151,9 @@ impl Delivery {
         let Some(url) = self.url_for(id) else {
             return 0;
         };
+        if position.count == 0 {
+            return 0; // An empty log has nothing to deliver.
+        }
         match self.delivered.lock().get(id).filter(|d| d.url == url) {
             Some(d) if d.position == *position => 0,
             Some(d)

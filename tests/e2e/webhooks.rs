@@ -278,3 +278,29 @@ fn the_backlog_counts_every_waiting_punch() {
         "zkserver_webhook_backlog{device=\"principal\"} 0",
     );
 }
+
+#[test]
+fn an_empty_log_clears_with_a_webhook_set() {
+    let receiver = Receiver::start();
+    let env = start_app(
+        vec![(
+            "principal",
+            "Entrada Principal",
+            SimConfig {
+                records: 0,
+                ..SimConfig::default()
+            },
+            Link::default(),
+        )],
+        Vec::new(),
+        |s| s.webhook = Some(receiver.url.clone()),
+    );
+    wait_watching(&env.base);
+    let (_, body) = get(&format!("{}/devices/principal/attendance", env.base));
+    let clear_url = format!("{}/devices/principal/attendance/clear", env.base);
+    let (status, body) = send("POST", &clear_url, json!({ "cursor": body["cursor"] }));
+    assert_eq!((status, body["cleared"].as_u64()), (200, Some(0)), "{body}");
+    let made = env.sims[0].punch(None).user_id;
+    assert!(receiver.wait_for(WAIT, |p| accepted(p) >= 1));
+    assert_eq!(receiver.accepted_users(), [made]);
+}
