@@ -168,14 +168,12 @@ impl Delivery {
     /// The log of `id` was cleared at `cursor` (which the webhook had
     /// delivered): delivery continues at `after`, the empty log's start.
     pub fn log_cleared(&self, id: &str, cursor: &LogPosition, after: &LogPosition) {
-        let url = self
-            .delivered
-            .lock()
-            .get(id)
-            .filter(|d| d.position == *cursor)
-            .map(|d| d.url.clone());
-        if let Some(url) = url {
-            self.store(id, &url, *after);
+        let mut delivered = self.delivered.lock();
+        // Checked and moved at once: a worker that already delivered from
+        // the new log is never moved back.
+        if let Some(d) = delivered.get_mut(id).filter(|d| d.position == *cursor) {
+            d.position = *after;
+            self.write_state(&delivered);
         }
     }
 
@@ -449,8 +447,13 @@ impl Delivery {
                 position,
             },
         );
+        self.write_state(&delivered);
+    }
+
+    /// Writes the state file (if any) with `delivered`.
+    fn write_state(&self, delivered: &HashMap<String, Delivered>) {
         if let Some(path) = &self.state_file {
-            let text = state_text(&delivered);
+            let text = state_text(delivered);
             if let Err(e) = crate::atomic_file::write(path, text.as_bytes(), 0o600) {
                 log::error!("could not write {}: {e}", path.display());
             }

@@ -160,7 +160,7 @@ pub fn clear(ctx: &Ctx, id: &str) -> Answer {
     match outcome {
         ClearOutcome::Cleared(n) => {
             delivery.log_cleared(&device.id, &position, &after);
-            ctx.app.live.log_cleared(&device.id, &after);
+            ctx.app.live.log_cleared(&device.id, &position, &after);
             Ok(ctx.json(
                 200,
                 &json!({"success": true, "message": format!("[{id}] Registros de asistencia borrados."),

@@ -154,6 +154,24 @@ impl Feed {
         inner.head = Some(to);
     }
 
+    /// The log was cleared at `cursor`: a new, empty epoch at `to`, when
+    /// the feed still follows the log that ended at `cursor`. A feed that
+    /// does not know `cursor` either already read the new log (a watcher
+    /// got to the terminal between the clear and this call) or is behind
+    /// the old one; either way its next read finds out, so it is left as
+    /// it is (false).
+    pub fn cleared(&self, cursor: &LogPosition, to: LogPosition) -> bool {
+        let mut inner = self.inner.lock();
+        if !inner.knows(cursor) {
+            return false;
+        }
+        inner.epoch += 1;
+        inner.entries.clear();
+        inner.last = None;
+        inner.head = Some(to);
+        true
+    }
+
     /// Learns the log's end (and its last record) without taking records
     /// (a fresh watcher): the feed starts there, in the current epoch.
     pub fn start_at(&self, position: LogPosition, last: Option<Attendance>) {
@@ -465,5 +483,20 @@ mod tests {
         );
         assert_eq!(feed.resume(&pos(13)).map(|m| m.position), Some(pos(13)));
         assert_eq!(feed.resume(&pos(99)), None);
+    }
+
+    #[test]
+    fn a_clear_starts_a_new_epoch_only_for_the_log_it_cleared() {
+        let empty = LogPosition::empty(AttFormat::Full40);
+        let feed = Feed::default();
+        feed.start_at(pos(5), None);
+        assert!(!feed.cleared(&pos(7), empty), "behind the cleared log");
+        assert_eq!(feed.epoch(), 0);
+        assert!(feed.cleared(&pos(5), empty));
+        assert_eq!((feed.epoch(), feed.head().unwrap().position), (1, empty));
+        // A watcher already read the new log: the feed is left as it is.
+        assert!(feed.append(&empty, &recs(0, 1), pos(1)));
+        assert!(!feed.cleared(&pos(5), empty));
+        assert_eq!((feed.epoch(), feed.head().unwrap().position), (1, pos(1)));
     }
 }

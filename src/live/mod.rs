@@ -199,11 +199,12 @@ impl Live {
         self.stopping.load(Ordering::SeqCst)
     }
 
-    /// The attendance log of `id` was cleared through the API: its feed
-    /// starts a new, empty epoch at `after`.
-    pub fn log_cleared(&self, id: &str, after: &LogPosition) {
-        self.device(id).feed.restart(&[], *after);
-        self.notify();
+    /// The attendance log of `id` was cleared through the API at `cursor`
+    /// (its end then): its feed starts a new, empty epoch at `after`.
+    pub fn log_cleared(&self, id: &str, cursor: &LogPosition, after: &LogPosition) {
+        if self.device(id).feed.cleared(cursor, *after) {
+            self.notify();
+        }
     }
 
     /// Reads what follows `from` in terminal `id`'s log (for a subscriber
