@@ -327,8 +327,9 @@ impl Delivery {
             if !self.current(id, url) {
                 return None;
             }
-            // The epoch before the read: a log replaced during it is a newer
-            // epoch, which the feed then delivers whole.
+            // The epoch before the read: if the log changes during it, the
+            // feed's newer epoch follows on from where this read ended when
+            // it knows that position, else from the new log's start.
             let epoch = self.live.device(id).feed.epoch();
             match self.live.read_after(id, &from.position) {
                 Ok(After {

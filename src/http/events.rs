@@ -197,8 +197,9 @@ impl EventStream {
     /// feed no longer holds it, or must not be trusted with it).
     fn read_after(&mut self, i: usize, from: LogPosition, out: &mut Vec<u8>) {
         let sub = &mut self.subs[i];
-        // The epoch before the read: a log that changes during it is a
-        // newer epoch, which the feed then delivers whole.
+        // The epoch before the read: if the log changes during it, the
+        // feed's newer epoch follows on from where this read ended when it
+        // knows that position, else from the new log's start.
         let epoch = sub.dev.feed.epoch();
         match self.live.read_after(&sub.id, &from) {
             Ok(after) => {
