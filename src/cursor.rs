@@ -7,6 +7,9 @@
 //! by another. A composite cursor (for `/attendance/all` and `/events`)
 //! lists device ids with their positions.
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+
 use crate::zk::{AttFormat, LogPosition};
 
 const DEVICE_VERSION: u8 = 1;
@@ -120,40 +123,21 @@ pub fn decode_composite(cursor: &str) -> Result<Vec<(String, LogPosition)>, Curs
     Ok(out)
 }
 
-const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+/// The longest cursor text accepted (a composite of many devices).
+const MAX_TEXT: usize = 4096;
 
 /// base64url without padding.
 fn base64url(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
-        for i in 0..=chunk.len() {
-            out.push(char::from(ALPHABET[(n >> (18 - 6 * i) & 63) as usize]));
-        }
-    }
-    out
+    URL_SAFE_NO_PAD.encode(bytes)
 }
 
+/// Decodes base64url without padding, in canonical form only (what
+/// [`base64url`] makes: no padding, no stray bits), at most `MAX_TEXT`.
 fn unbase64url(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 4 == 1 || text.len() > 4096 {
+    if text.len() > MAX_TEXT {
         return None;
     }
-    let mut out = Vec::with_capacity(text.len() * 3 / 4);
-    for chunk in text.as_bytes().chunks(4) {
-        let mut n = 0u32;
-        for (i, c) in chunk.iter().enumerate() {
-            let v = ALPHABET.iter().position(|a| a == c)? as u32;
-            n |= v << (18 - 6 * i);
-        }
-        for i in 0..chunk.len() - 1 {
-            out.push((n >> (16 - 8 * i)) as u8);
-        }
-    }
-    // Canonical form only: re-encoding gives the same text.
-    (base64url(&out) == text).then_some(out)
+    URL_SAFE_NO_PAD.decode(text).ok()
 }
 
 #[cfg(test)]
@@ -244,6 +228,65 @@ mod tests {
         ] {
             assert_eq!(base64url(raw), text);
             assert_eq!(unbase64url(text).as_deref(), Some(raw));
+        }
+    }
+
+    #[test]
+    fn non_canonical_base64_is_refused() {
+        // "Zh" decodes to "f" with stray bits; padding is not ours either.
+        assert_eq!(unbase64url("Zh"), None);
+        assert_eq!(unbase64url("Zg=="), None);
+        assert_eq!(unbase64url("Zm9v+/"), None, "the standard alphabet");
+        assert_eq!(unbase64url(&"A".repeat(MAX_TEXT + 4)), None);
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn format() -> impl Strategy<Value = AttFormat> {
+            prop_oneof![
+                Just(AttFormat::Full40),
+                Just(AttFormat::Pin16),
+                Just(AttFormat::Uid8),
+                (1usize..=u16::MAX as usize)
+                    .prop_filter_map("a size this server reads", AttFormat::from_size),
+            ]
+        }
+
+        fn position() -> impl Strategy<Value = LogPosition> {
+            (format(), any::<u32>(), any::<u64>()).prop_map(|(format, count, digest)| LogPosition {
+                format,
+                count,
+                digest: if count == 0 { 0 } else { digest },
+            })
+        }
+
+        proptest! {
+            #[test]
+            fn parsing_never_panics(text in ".{0,200}", bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+                let _ = decode("principal", &text);
+                let _ = decode_composite(&text);
+                // Any bytes, well encoded: still only Ok or Err.
+                let encoded = base64url(&bytes);
+                let _ = decode("principal", &encoded);
+                let _ = decode_composite(&encoded);
+            }
+
+            #[test]
+            fn device_cursors_round_trip(id in "[a-z0-9_-]{1,40}", p in position()) {
+                let c = encode(&id, &p);
+                prop_assert_eq!(decode(&id, &c), Ok(p));
+                prop_assert_eq!(decode_composite(&c), Err(CursorError::WrongKind));
+            }
+
+            #[test]
+            fn composite_cursors_round_trip(
+                list in proptest::collection::vec(("\\PC{0,60}", position()), 0..8)
+            ) {
+                let c = encode_composite(&list);
+                prop_assert_eq!(decode_composite(&c), Ok(list));
+            }
         }
     }
 }

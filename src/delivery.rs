@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 use serde_json::{json, Map, Value};
 
-use crate::live::{After, Entry, Live, Mark, Next};
+use crate::live::{After, DeviceLive, Entry, Live, Mark, Next};
+use crate::punch::Punch;
 use crate::zk::LogPosition;
 
 pub use crate::url::{validate_webhook_url, TLS};
@@ -33,8 +34,23 @@ pub struct DeliveryStats {
     pub delivered: AtomicU64,
     /// Failed attempts.
     pub failed: AtomicU64,
-    /// Punches known to wait for delivery.
-    pub backlog: AtomicU64,
+    /// The feed followed and the position delivered in it (for the backlog).
+    progress: Mutex<Option<(Arc<DeviceLive>, Mark)>>,
+}
+
+impl DeliveryStats {
+    /// Punches waiting for delivery: every punch the terminal's feed knows
+    /// after the delivered position (a batch being sent included).
+    pub fn backlog(&self) -> u64 {
+        match &*self.progress.lock() {
+            Some((dev, mark)) => dev.feed.count_after(mark),
+            None => 0,
+        }
+    }
+
+    fn set_progress(&self, progress: Option<(Arc<DeviceLive>, Mark)>) {
+        *self.progress.lock() = progress;
+    }
 }
 
 /// What the state file keeps per terminal.
@@ -127,15 +143,37 @@ impl Delivery {
         ids
     }
 
-    /// How many punches up to `position` the webhook of `id` has not
-    /// delivered (0 without a webhook).
+    /// How many punches up to `position` (the end of the log) the webhook
+    /// of `id` has not delivered (0 without a webhook). Only a delivered
+    /// position equal to `position` is caught up: one from another log (or
+    /// from another URL) has delivered none of this log.
     pub fn undelivered(&self, id: &str, position: &LogPosition) -> u32 {
-        if self.url_for(id).is_none() {
+        let Some(url) = self.url_for(id) else {
             return 0;
+        };
+        if position.count == 0 {
+            return 0; // An empty log has nothing to deliver.
         }
-        match self.delivered.lock().get(id) {
-            Some(d) => position.count.saturating_sub(d.position.count),
-            None => position.count.max(1),
+        match self.delivered.lock().get(id).filter(|d| d.url == url) {
+            Some(d) if d.position == *position => 0,
+            Some(d)
+                if d.position.format == position.format && d.position.count < position.count =>
+            {
+                position.count - d.position.count
+            }
+            _ => position.count.max(1),
+        }
+    }
+
+    /// The log of `id` was cleared at `cursor` (which the webhook had
+    /// delivered): delivery continues at `after`, the empty log's start.
+    pub fn log_cleared(&self, id: &str, cursor: &LogPosition, after: &LogPosition) {
+        let mut delivered = self.delivered.lock();
+        // Checked and moved at once: a worker that already delivered from
+        // the new log is never moved back.
+        if let Some(d) = delivered.get_mut(id).filter(|d| d.position == *cursor) {
+            d.position = *after;
+            self.write_state(&delivered);
         }
     }
 
@@ -175,68 +213,103 @@ impl Delivery {
     /// Delivers terminal `id`'s punches to `url` until the webhook changes
     /// or the server stops.
     fn work(&self, id: &str, url: &str) {
-        let _watching = self.live.watch(id);
+        let watching = self.live.watch(id);
         let dev = self.live.device(id);
         let stats = self.stats(id);
         let agent = ureq::AgentBuilder::new().timeout(POST_TIMEOUT).build();
         log::info!("device {id}: webhook delivery to {url} started");
-        let mut seen = self.live.changes();
         let stored = self
             .delivered
             .lock()
             .get(id)
             .filter(|d| d.url == url)
             .map(|d| d.position);
-        let mut mark = match stored {
+        let mark = match stored {
             Some(position) => {
                 // Punches made while zkserver was down, or a replaced log.
                 let from = Mark {
                     epoch: dev.feed.epoch(),
                     position,
                 };
-                match self.catch_up(id, url, &agent, &stats, from) {
-                    Some(mark) => mark,
-                    None => return,
-                }
+                stats.set_progress(Some((dev.clone(), from)));
+                self.catch_up(id, url, &agent, &stats, from)
             }
-            None => loop {
-                // A new webhook starts with punches made from now on.
-                if !self.current(id, url) {
-                    return;
-                }
-                if let Some(head) = dev.feed.head() {
-                    self.store(id, url, head.position);
-                    break head;
-                }
-                self.live.wait_change(&mut seen, Duration::from_secs(1));
-            },
+            // A new webhook starts with punches made from now on: where the
+            // log was when it took its interest in the terminal.
+            None => self.start_mark(id, url, &dev, watching.start()),
         };
+        if let Some(mark) = mark {
+            self.follow(id, url, &agent, &stats, &dev, mark);
+        }
+        stats.set_progress(None);
+        log::info!("device {id}: webhook delivery to {url} stopped");
+    }
+
+    /// Waits until the feed knows where `start` is, and stores it as the
+    /// delivered position. `None` when told to stop.
+    fn start_mark(
+        &self,
+        id: &str,
+        url: &str,
+        dev: &DeviceLive,
+        start: crate::live::Start,
+    ) -> Option<Mark> {
+        let mut seen = self.live.changes();
         while self.current(id, url) {
-            match dev.feed.after(&mark) {
-                Next::Entries(entries) if !entries.is_empty() => {
-                    stats.backlog.store(entries.len() as u64, Ordering::Relaxed);
-                    match self.deliver(id, url, &agent, &stats, mark.epoch, &entries) {
-                        Some(m) => mark = m,
-                        None => return,
+            if let Some(mark) = dev.feed.start_mark(start) {
+                self.store(id, url, mark.position);
+                return Some(mark);
+            }
+            self.live.wait_change(&mut seen, Duration::from_secs(1));
+        }
+        None
+    }
+
+    /// Delivers what follows `mark` in the feed, as it comes, until told
+    /// to stop.
+    fn follow(
+        &self,
+        id: &str,
+        url: &str,
+        agent: &ureq::Agent,
+        stats: &DeliveryStats,
+        dev: &Arc<DeviceLive>,
+        mut mark: Mark,
+    ) {
+        let mut seen = self.live.changes();
+        while self.current(id, url) {
+            stats.set_progress(Some((dev.clone(), mark)));
+            let next = match dev.feed.after(&mark) {
+                Next::Entries(entries, end) if !entries.is_empty() => {
+                    self.deliver(id, url, agent, stats, end.epoch, &entries)
+                }
+                Next::Entries(_, end) => {
+                    if end.position != mark.position {
+                        // A new log (cleared): delivery continues at its start.
+                        self.store(id, url, end.position);
                     }
+                    mark = end;
+                    stats.set_progress(Some((dev.clone(), mark)));
+                    self.live.wait_change(&mut seen, Duration::from_secs(1));
+                    continue;
                 }
                 Next::Behind(from) => {
                     let from = Mark {
                         epoch: dev.feed.epoch(),
                         position: from,
                     };
-                    match self.catch_up(id, url, &agent, &stats, from) {
-                        Some(m) => mark = m,
-                        None => return,
-                    }
+                    self.catch_up(id, url, agent, stats, from)
                 }
-                _ => {
-                    stats.backlog.store(0, Ordering::Relaxed);
+                Next::Unknown => {
                     self.live.wait_change(&mut seen, Duration::from_secs(1));
+                    continue;
                 }
+            };
+            match next {
+                Some(m) => mark = m,
+                None => return,
             }
         }
-        log::info!("device {id}: webhook delivery to {url} stopped");
     }
 
     /// Reads the log after `from` (under the terminal's lock) and delivers
@@ -254,6 +327,10 @@ impl Delivery {
             if !self.current(id, url) {
                 return None;
             }
+            // The epoch before the read: if the log changes during it, the
+            // feed's newer epoch follows on from where this read ended when
+            // it knows that position, else from the new log's start.
+            let epoch = self.live.device(id).feed.epoch();
             match self.live.read_after(id, &from.position) {
                 Ok(After {
                     entries,
@@ -263,7 +340,6 @@ impl Delivery {
                     if reset {
                         log::warn!("device {id}: the log no longer continues the delivered position; delivering it all");
                     }
-                    let epoch = self.live.device(id).feed.epoch();
                     if entries.is_empty() {
                         if reset {
                             self.store(id, url, end);
@@ -273,7 +349,6 @@ impl Delivery {
                             position: end,
                         });
                     }
-                    stats.backlog.store(entries.len() as u64, Ordering::Relaxed);
                     return self.deliver(id, url, agent, stats, epoch, &entries);
                 }
                 Err(e) => {
@@ -308,9 +383,9 @@ impl Delivery {
         for batch in entries.chunks(BATCH) {
             let last = batch.last()?.position;
             let cursor = crate::cursor::encode(id, &last);
-            let data: Vec<Value> = batch
+            let data: Vec<Punch> = batch
                 .iter()
-                .map(|e| record_json(&e.record, id, &name))
+                .map(|e| Punch::of(&e.record, id, &name))
                 .collect();
             let body =
                 json!({"device_id": id, "device_name": name, "cursor": cursor, "data": data})
@@ -373,8 +448,13 @@ impl Delivery {
                 position,
             },
         );
+        self.write_state(&delivered);
+    }
+
+    /// Writes the state file (if any) with `delivered`.
+    fn write_state(&self, delivered: &HashMap<String, Delivered>) {
         if let Some(path) = &self.state_file {
-            let text = state_text(&delivered);
+            let text = state_text(delivered);
             if let Err(e) = crate::atomic_file::write(path, text.as_bytes(), 0o600) {
                 log::error!("could not write {}: {e}", path.display());
             }
@@ -399,12 +479,6 @@ fn post(agent: &ureq::Agent, url: &str, key: &str, body: &str) -> Result<(), Str
         Err(ureq::Error::Status(code, _)) => Err(format!("HTTP {code}")),
         Err(e) => Err(e.to_string()),
     }
-}
-
-/// A punch as the attendance endpoints show it.
-pub fn record_json(a: &crate::zk::Attendance, id: &str, name: &str) -> Value {
-    json!({"user_id": a.user_id, "timestamp": a.time.to_string(), "status": a.status,
-           "punch": a.punch, "device_id": id, "device_name": name})
 }
 
 /// The state file's text: `{"webhooks": {"<id>": {"url", "cursor"}}}`.

@@ -17,6 +17,7 @@ pub mod http;
 pub mod live;
 pub mod metrics;
 pub mod ops;
+pub mod punch;
 pub mod registry;
 pub mod server;
 pub mod sim;

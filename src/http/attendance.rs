@@ -159,7 +159,8 @@ pub fn clear(ctx: &Ctx, id: &str) -> Answer {
         .map_err(|e| ctx.device_failure(&device, &e))?;
     match outcome {
         ClearOutcome::Cleared(n) => {
-            ctx.app.live.log_cleared(&device.id, &after);
+            delivery.log_cleared(&device.id, &position, &after);
+            ctx.app.live.log_cleared(&device.id, &position, &after);
             Ok(ctx.json(
                 200,
                 &json!({"success": true, "message": format!("[{id}] Registros de asistencia borrados."),

@@ -14,7 +14,8 @@ use serde_json::json;
 use super::response::{Body, LiveBody, Poll, Response};
 use super::{attendance::bad_cursor, messages, Answer, Ctx};
 use crate::cursor;
-use crate::live::{DeviceLive, Interest, Live, Mark, Next};
+use crate::live::{DeviceLive, Entry, Interest, Live, Mark, Next};
+use crate::punch::Punch;
 use crate::zk::LogPosition;
 
 /// Longest silence on a stream before a keep-alive comment.
@@ -107,7 +108,7 @@ struct Sub {
     id: String,
     name: String,
     dev: Arc<DeviceLive>,
-    #[allow(dead_code)] // held: keeps the terminal watched
+    /// Keeps the terminal watched while held; knows where "now" was.
     interest: Interest,
     /// Where the client asked to resume, until the first read.
     resume: Option<LogPosition>,
@@ -163,58 +164,71 @@ impl EventStream {
         if sub.retry_at.is_some_and(|t| Instant::now() < t) {
             return;
         }
-        // Where to continue from, and whether the log must confirm it.
-        let (from, verify) = match (sub.mark, sub.resume) {
-            (Some(m), _) => (m.position, false),
-            (None, Some(p)) => (p, !sub.dev.feed.knows(&p)),
-            (None, None) => {
-                // From now on.
-                sub.mark = sub.dev.feed.head();
-                return;
-            }
-        };
-        let mark = Mark {
-            epoch: sub.mark.map_or(sub.dev.feed.epoch(), |m| m.epoch),
-            position: from,
-        };
-        let next = if verify {
-            Next::Behind(from)
-        } else {
-            sub.dev.feed.after(&mark)
-        };
-        let (entries, end) = match next {
-            Next::Entries(e) => (e, None),
-            Next::Unknown => return,
-            Next::Behind(from) => match self.live.read_after(&sub.id, &from) {
-                Ok(after) => (after.entries, Some(after.end)),
-                Err(e) => {
-                    log::warn!("device {}: event stream catch-up failed: {e}", sub.id);
-                    sub.retry_at = Some(Instant::now() + RETRY);
-                    return;
-                }
+        let dev = sub.dev.clone();
+        let feed = &dev.feed;
+        let mark = match (sub.mark, sub.resume) {
+            (Some(mark), _) => mark,
+            // A resume point the feed holds is certainly in the current log;
+            // any other is confirmed by a read of the terminal's log.
+            (None, Some(p)) => match feed.resume(&p) {
+                Some(mark) => mark,
+                None => return self.read_after(i, p, out),
+            },
+            // From now on: where the watcher's log was when the stream came.
+            (None, None) => match feed.start_mark(sub.interest.start()) {
+                Some(mark) => mark,
+                None => return,
             },
         };
-        let epoch = sub.dev.feed.epoch();
         sub.resume = None;
-        sub.mark = Some(Mark {
-            epoch,
-            position: end.unwrap_or(from),
-        });
+        sub.mark = Some(mark);
+        match feed.after(&mark) {
+            Next::Entries(entries, end) => {
+                let epoch = end.epoch;
+                self.send(i, &entries, epoch, out);
+                self.subs[i].mark = Some(end);
+            }
+            Next::Behind(from) => self.read_after(i, from, out),
+            Next::Unknown => {}
+        }
+    }
+
+    /// Sends what follows `from` in the terminal's log (read from it: the
+    /// feed no longer holds it, or must not be trusted with it).
+    fn read_after(&mut self, i: usize, from: LogPosition, out: &mut Vec<u8>) {
+        let sub = &mut self.subs[i];
+        // The epoch before the read: if the log changes during it, the
+        // feed's newer epoch follows on from where this read ended when it
+        // knows that position, else from the new log's start.
+        let epoch = sub.dev.feed.epoch();
+        match self.live.read_after(&sub.id, &from) {
+            Ok(after) => {
+                sub.resume = None;
+                self.send(i, &after.entries, epoch, out);
+                self.subs[i].mark = Some(Mark {
+                    epoch,
+                    position: after.end,
+                });
+            }
+            Err(e) => {
+                log::warn!("device {}: event stream catch-up failed: {e}", sub.id);
+                sub.retry_at = Some(Instant::now() + RETRY);
+            }
+        }
+    }
+
+    /// Writes `entries` of device `i` as punch events, moving its mark.
+    fn send(&mut self, i: usize, entries: &[Entry], epoch: u64, out: &mut Vec<u8>) {
         for entry in entries {
             self.subs[i].mark = Some(Mark {
                 epoch,
                 position: entry.position,
             });
             let sub = &self.subs[i];
-            let data = crate::delivery::record_json(&entry.record, &sub.id, &sub.name);
+            let punch = Punch::of(&entry.record, &sub.id, &sub.name);
+            let data = serde_json::to_string(&punch).unwrap_or_default();
             let id = self.event_id(i);
             out.extend_from_slice(format!("event: punch\nid: {id}\ndata: {data}\n\n").as_bytes());
-        }
-        if let Some(end) = end {
-            self.subs[i].mark = Some(Mark {
-                epoch,
-                position: end,
-            });
         }
     }
 

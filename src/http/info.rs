@@ -167,7 +167,7 @@ fn live_metrics(ctx: &Ctx, o: &mut String) {
         gauge,
         "Punches waiting for the webhook.",
         &hooks,
-        |s| s.backlog.load(Relaxed),
+        |s| s.backlog(),
     );
 }
 

@@ -6,6 +6,7 @@ use std::io::Read;
 use serde_json::{Map, Value};
 
 use super::response::{Body, Response, JSON};
+use crate::punch::{Punch, CSV_HEADER};
 use crate::zk::Attendance;
 
 const CSV: &str = "text/csv; charset=utf-8";
@@ -62,8 +63,8 @@ impl Listing {
 /// Produces the body a batch of rows at a time.
 struct ListingReader {
     rows: std::vec::IntoIter<Row>,
-    /// Pre-escaped `"device_id": ..., "device_name": ...` tail per device.
-    device_tails: Vec<Vec<u8>>,
+    /// (id, name) of each device a row can point to.
+    devices: Vec<(String, String)>,
     buf: Vec<u8>,
     pos: usize,
     first: bool,
@@ -76,42 +77,12 @@ fn quote(s: &str) -> String {
     serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into())
 }
 
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\r', '\n']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
-}
-
 impl ListingReader {
     fn new(listing: Listing, pretty: bool, csv: bool) -> ListingReader {
-        let device_tails = listing
-            .devices
-            .iter()
-            .map(|(id, name)| {
-                if csv {
-                    format!(",{},{}\r\n", csv_field(id), csv_field(name)).into_bytes()
-                } else if pretty {
-                    format!(
-                        ",\n      \"device_id\": {},\n      \"device_name\": {}\n    }}",
-                        quote(id),
-                        quote(name)
-                    )
-                    .into_bytes()
-                } else {
-                    format!(
-                        ",\"device_id\":{},\"device_name\":{}}}",
-                        quote(id),
-                        quote(name)
-                    )
-                    .into_bytes()
-                }
-            })
-            .collect();
         let mut head = String::new();
         if csv {
-            head.push_str("user_id,timestamp,status,punch,device_id,device_name\r\n");
+            head.push_str(CSV_HEADER);
+            head.push_str("\r\n");
         } else {
             let (sep, nl, ind) = if pretty {
                 (": ", "\n", "  ")
@@ -158,7 +129,7 @@ impl ListingReader {
         }
         ListingReader {
             rows: listing.rows.into_iter(),
-            device_tails,
+            devices: listing.devices,
             buf: head.into_bytes(),
             pos: 0,
             first: true,
@@ -169,32 +140,24 @@ impl ListingReader {
     }
 
     fn write_row(&mut self, row: &Row) {
-        let mut ts = [0u8; 19];
-        row.rec.time.write_to(&mut ts);
+        let (id, name) = self
+            .devices
+            .get(usize::from(row.device))
+            .map_or(("", ""), |(id, name)| (id.as_str(), name.as_str()));
+        let punch = Punch::of(&row.rec, id, name);
         let out = &mut self.buf;
         if self.csv {
-            out.extend_from_slice(csv_field(&row.rec.user_id).as_bytes());
-            out.push(b',');
-            out.extend_from_slice(&ts);
-            out.extend_from_slice(format!(",{},{}", row.rec.status, row.rec.punch).as_bytes());
+            punch.write_csv(out);
         } else {
             if !self.first {
                 out.push(b',');
             }
-            let user = quote(&row.rec.user_id);
-            let ts = std::str::from_utf8(&ts).unwrap_or("");
-            let (s, p) = (row.rec.status, row.rec.punch);
-            let text = if self.pretty {
-                format!(
-                    "\n    {{\n      \"user_id\": {user},\n      \"timestamp\": \"{ts}\",\n      \"status\": {s},\n      \"punch\": {p}"
-                )
+            if self.pretty {
+                out.extend_from_slice(b"\n    ");
+                punch.write_json_pretty(out, "    ");
             } else {
-                format!("{{\"user_id\":{user},\"timestamp\":\"{ts}\",\"status\":{s},\"punch\":{p}")
-            };
-            out.extend_from_slice(text.as_bytes());
-        }
-        if let Some(tail) = self.device_tails.get(usize::from(row.device)) {
-            out.extend_from_slice(tail);
+                punch.write_json(out);
+            }
         }
         self.first = false;
     }

@@ -69,7 +69,7 @@ pub fn status(ctx: &Ctx, id: &str) -> Answer {
         .device(id)
         .feed
         .last()
-        .map(|a| crate::delivery::record_json(&a, &device.id, &device.config.name))
+        .map(|a| crate::punch::Punch::of(&a, &device.id, &device.config.name).to_value())
         .unwrap_or(Value::Null);
     data["cached"] = json!(false);
     if data.get("busy").is_none() {

@@ -52,12 +52,24 @@ pub struct Mark {
 /// What follows a mark.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Next {
-    /// These entries, in order (possibly none yet).
-    Entries(Vec<Entry>),
-    /// The mark is older than the history kept: read the log from it.
+    /// These entries, in order (possibly none yet), and the mark just
+    /// after them (in the feed's current epoch).
+    Entries(Vec<Entry>, Mark),
+    /// The mark is older than the history kept: read the log from this
+    /// position (of the current epoch).
     Behind(LogPosition),
     /// The log's end is not known yet (the watcher has not read it).
     Unknown,
+}
+
+/// Where a subscriber that asked for "punches from now on" starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    /// At this mark: the head of a log a watcher is following.
+    At(Mark),
+    /// Where the watcher's next attachment finds the log's end (nobody
+    /// followed the log when the subscriber came: the head was stale).
+    Next(u64),
 }
 
 #[derive(Debug, Default)]
@@ -69,6 +81,26 @@ struct Inner {
     status_seq: u64,
     /// The newest record known (for "last punch seen").
     last: Option<Attendance>,
+    /// Whether a watcher follows the log since it read the head (false
+    /// after a watcher stopped: punches may have been made since).
+    attached: bool,
+    /// Attachments so far, and the head at the last one.
+    attachments: u64,
+    origin: Option<Mark>,
+}
+
+impl Inner {
+    fn mark(&self, position: LogPosition) -> Mark {
+        Mark {
+            epoch: self.epoch,
+            position,
+        }
+    }
+
+    /// Whether `position` is the head or the position after an entry held.
+    fn knows(&self, position: &LogPosition) -> bool {
+        self.head.as_ref() == Some(position) || self.entries.iter().any(|e| e.position == *position)
+    }
 }
 
 /// A terminal's feed.
@@ -122,6 +154,24 @@ impl Feed {
         inner.head = Some(to);
     }
 
+    /// The log was cleared at `cursor`: a new, empty epoch at `to`, when
+    /// the feed still follows the log that ended at `cursor`. A feed that
+    /// does not know `cursor` either already read the new log (a watcher
+    /// got to the terminal between the clear and this call) or is behind
+    /// the old one; either way its next read finds out, so it is left as
+    /// it is (false).
+    pub fn cleared(&self, cursor: &LogPosition, to: LogPosition) -> bool {
+        let mut inner = self.inner.lock();
+        if !inner.knows(cursor) {
+            return false;
+        }
+        inner.epoch += 1;
+        inner.entries.clear();
+        inner.last = None;
+        inner.head = Some(to);
+        true
+    }
+
     /// Learns the log's end (and its last record) without taking records
     /// (a fresh watcher): the feed starts there, in the current epoch.
     pub fn start_at(&self, position: LogPosition, last: Option<Attendance>) {
@@ -137,37 +187,103 @@ impl Feed {
         self.inner.lock().last.clone()
     }
 
-    /// What follows `mark`.
+    /// What follows `mark`. A mark of an older epoch continues in the
+    /// current one only where the feed knows its position (a reader that
+    /// already read part of the new log); otherwise the whole new log
+    /// follows it.
     pub fn after(&self, mark: &Mark) -> Next {
         let inner = self.inner.lock();
         let Some(head) = inner.head else {
             return Next::Unknown;
         };
-        let from = if mark.epoch == inner.epoch {
+        let from = if mark.epoch == inner.epoch || inner.knows(&mark.position) {
             mark.position
         } else {
-            // A newer log: everything in it follows.
             LogPosition::empty(head.format)
         };
         if from.count >= head.count {
-            return Next::Entries(Vec::new());
+            return Next::Entries(Vec::new(), inner.mark(from));
         }
         let first = inner.entries.front().map(|e| e.position.count);
         match first {
             Some(first) if first <= from.count + 1 => {
                 let skip = (from.count + 1 - first) as usize;
-                Next::Entries(inner.entries.iter().skip(skip).cloned().collect())
+                let entries: Vec<Entry> = inner.entries.iter().skip(skip).cloned().collect();
+                let end = entries.last().map_or(from, |e| e.position);
+                Next::Entries(entries, inner.mark(end))
             }
             _ => Next::Behind(from),
         }
     }
 
-    /// Whether `position` is the head or the position after a punch the
-    /// feed holds (so it certainly belongs to the current log).
-    pub fn knows(&self, position: &LogPosition) -> bool {
+    /// How many punches follow `mark` (0 while the log's end is unknown).
+    pub fn count_after(&self, mark: &Mark) -> u64 {
         let inner = self.inner.lock();
-        inner.head.as_ref() == Some(position)
-            || inner.entries.iter().any(|e| e.position == *position)
+        let Some(head) = inner.head else {
+            return 0;
+        };
+        let from = if mark.epoch == inner.epoch || inner.knows(&mark.position) {
+            mark.position.count
+        } else {
+            0
+        };
+        u64::from(head.count.saturating_sub(from))
+    }
+
+    /// The mark of `position` when the feed knows it (the head or the
+    /// position after a punch it holds): a resume point certainly in the
+    /// current log.
+    pub fn resume(&self, position: &LogPosition) -> Option<Mark> {
+        let inner = self.inner.lock();
+        inner.knows(position).then(|| inner.mark(*position))
+    }
+
+    /// Where a subscriber asking for punches from now on starts.
+    pub fn start(&self) -> Start {
+        let inner = self.inner.lock();
+        match inner.head {
+            Some(head) if inner.attached => Start::At(inner.mark(head)),
+            _ => Start::Next(inner.attachments),
+        }
+    }
+
+    /// The mark `start` stands for, once known.
+    pub fn start_mark(&self, start: Start) -> Option<Mark> {
+        match start {
+            Start::At(mark) => Some(mark),
+            Start::Next(seen) => {
+                let inner = self.inner.lock();
+                if inner.attachments > seen {
+                    inner.origin
+                } else {
+                    None
+                }
+            }
+        }
+    }
+
+    /// A watcher follows the log from its head (it just read it, with
+    /// realtime events registered): subscribers waiting to start from now
+    /// on start here.
+    pub fn attach(&self) {
+        let mut inner = self.inner.lock();
+        if inner.attached {
+            return;
+        }
+        if let Some(head) = inner.head {
+            inner.attached = true;
+            inner.attachments += 1;
+            inner.origin = Some(inner.mark(head));
+        }
+    }
+
+    /// No watcher follows the log any more: its head may go stale, and
+    /// the link's state is unknown.
+    pub fn detach(&self) {
+        let mut inner = self.inner.lock();
+        inner.attached = false;
+        inner.status = None;
+        inner.status_seq += 1;
     }
 
     /// The epoch of the log now.
@@ -226,7 +342,7 @@ mod tests {
 
     fn ids(next: Next) -> Vec<String> {
         match next {
-            Next::Entries(e) => e.into_iter().map(|e| e.record.user_id).collect(),
+            Next::Entries(e, _) => e.into_iter().map(|e| e.record.user_id).collect(),
             other => panic!("{other:?}"),
         }
     }
@@ -280,5 +396,107 @@ mod tests {
         assert!(feed.set_status(status.clone()));
         assert!(!feed.set_status(status), "no change");
         assert_eq!(feed.status().1, 1);
+    }
+
+    fn mark_after(feed: &Feed, mark: &Mark) -> Mark {
+        match feed.after(mark) {
+            Next::Entries(_, end) => end,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_reader_of_an_old_log_moves_to_the_new_one_and_stays() {
+        let feed = Feed::default();
+        feed.start_at(pos(100), None);
+        let old = Mark {
+            epoch: 0,
+            position: pos(100),
+        };
+        // Cleared: a new, empty log; the reader moves to its start.
+        feed.restart(&[], LogPosition::empty(AttFormat::Full40));
+        let moved = mark_after(&feed, &old);
+        assert_eq!(
+            moved,
+            Mark {
+                epoch: 1,
+                position: LogPosition::empty(AttFormat::Full40)
+            }
+        );
+        assert!(feed.append(&moved.position, &recs(0, 1), pos(1)));
+        assert_eq!(ids(feed.after(&moved)), ["1"]);
+        let next = mark_after(&feed, &moved);
+        assert_eq!(next.epoch, 1);
+        assert_eq!(ids(feed.after(&next)), Vec::<String>::new(), "once");
+        assert_eq!(feed.count_after(&moved), 1);
+        assert_eq!(feed.count_after(&next), 0);
+        assert_eq!(feed.count_after(&old), 1, "all of the new log");
+        // A reader that read part of the new log itself continues there.
+        let read = Mark {
+            epoch: 0,
+            position: pos(1),
+        };
+        assert_eq!(mark_after(&feed, &read), next);
+    }
+
+    #[test]
+    fn from_now_on_starts_where_a_following_watcher_is() {
+        let feed = Feed::default();
+        let first = feed.start();
+        assert_eq!(first, Start::Next(0), "nothing known yet");
+        feed.start_at(pos(10), None);
+        assert_eq!(feed.start_mark(first), None, "not followed yet");
+        feed.attach();
+        let at10 = Mark {
+            epoch: 0,
+            position: pos(10),
+        };
+        assert_eq!(feed.start_mark(first), Some(at10));
+        assert!(feed.append(&pos(10), &recs(10, 12), pos(12)));
+        assert_eq!(
+            feed.start_mark(first),
+            Some(at10),
+            "punches after it follow"
+        );
+        assert_eq!(
+            feed.start(),
+            Start::At(Mark {
+                epoch: 0,
+                position: pos(12)
+            })
+        );
+        // The watcher stopped: the head is stale until it attaches again.
+        feed.detach();
+        assert_eq!(feed.status().0, None);
+        let stale = feed.start();
+        assert_eq!(stale, Start::Next(1));
+        assert!(feed.append(&pos(12), &recs(12, 15), pos(15)));
+        assert_eq!(feed.start_mark(stale), None);
+        feed.attach();
+        assert_eq!(
+            feed.start_mark(stale),
+            Some(Mark {
+                epoch: 0,
+                position: pos(15)
+            }),
+            "not the punches made while nobody watched"
+        );
+        assert_eq!(feed.resume(&pos(13)).map(|m| m.position), Some(pos(13)));
+        assert_eq!(feed.resume(&pos(99)), None);
+    }
+
+    #[test]
+    fn a_clear_starts_a_new_epoch_only_for_the_log_it_cleared() {
+        let empty = LogPosition::empty(AttFormat::Full40);
+        let feed = Feed::default();
+        feed.start_at(pos(5), None);
+        assert!(!feed.cleared(&pos(7), empty), "behind the cleared log");
+        assert_eq!(feed.epoch(), 0);
+        assert!(feed.cleared(&pos(5), empty));
+        assert_eq!((feed.epoch(), feed.head().unwrap().position), (1, empty));
+        // A watcher already read the new log: the feed is left as it is.
+        assert!(feed.append(&empty, &recs(0, 1), pos(1)));
+        assert!(!feed.cleared(&pos(5), empty));
+        assert_eq!((feed.epoch(), feed.head().unwrap().position), (1, pos(1)));
     }
 }

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use parking_lot::{Condvar, Mutex};
 
-pub use feed::{Entry, Feed, Mark, Next, Status};
+pub use feed::{Entry, Feed, Mark, Next, Start, Status};
 
 use crate::ops::{Mode, OpError, Terminals};
 use crate::registry::Registry;
@@ -87,6 +87,16 @@ pub struct Live {
 pub struct Interest {
     live: Arc<Live>,
     id: String,
+    start: Start,
+}
+
+impl Interest {
+    /// Where "punches from now on" start for the holder: the log's end
+    /// when the interest was taken, as a watcher following the log knew
+    /// it, else as the watcher it started (or restarted) first reads it.
+    pub fn start(&self) -> Start {
+        self.start
+    }
 }
 
 impl Drop for Interest {
@@ -138,6 +148,8 @@ impl Live {
         let dev = self.device(id);
         let mut control = dev.control.lock();
         control.interest += 1;
+        // Under the control lock: no watcher detaches meanwhile.
+        let start = dev.feed.start();
         if !control.running && !self.stopping() {
             control.running = true;
             let (live, id2, dev2) = (self.clone(), id.to_string(), dev.clone());
@@ -152,6 +164,7 @@ impl Live {
         Interest {
             live: self.clone(),
             id: id.to_string(),
+            start,
         }
     }
 
@@ -186,11 +199,12 @@ impl Live {
         self.stopping.load(Ordering::SeqCst)
     }
 
-    /// The attendance log of `id` was cleared through the API: its feed
-    /// starts a new, empty epoch at `after`.
-    pub fn log_cleared(&self, id: &str, after: &LogPosition) {
-        self.device(id).feed.restart(&[], *after);
-        self.notify();
+    /// The attendance log of `id` was cleared through the API at `cursor`
+    /// (its end then): its feed starts a new, empty epoch at `after`.
+    pub fn log_cleared(&self, id: &str, cursor: &LogPosition, after: &LogPosition) {
+        if self.device(id).feed.cleared(cursor, *after) {
+            self.notify();
+        }
     }
 
     /// Reads what follows `from` in terminal `id`'s log (for a subscriber

@@ -42,7 +42,7 @@ pub fn run(live: &Arc<Live>, id: &str, dev: &Arc<DeviceLive>) {
         let Some(guard) = terminal.try_lock_for(Duration::from_millis(200)) else {
             continue;
         };
-        let result = converse(live, id, dev, &terminal, &device.config);
+        let result = converse(live, id, dev, &terminal, &device.config, &mut backoff);
         drop(guard);
         match result {
             Ok(()) => backoff = BACKOFF_MIN,
@@ -65,6 +65,8 @@ fn keep_running(live: &Live, dev: &DeviceLive) -> bool {
     let mut control = dev.control.lock();
     if control.interest == 0 || live.stopping() {
         control.running = false;
+        // Under the control lock: a watcher started next attaches after this.
+        dev.feed.detach();
         return false;
     }
     true
@@ -92,7 +94,7 @@ fn set_status(live: &Live, dev: &DeviceLive, online: bool, error: Option<zk::Err
     }
 }
 
-/// One connection: catch up, register for events, follow them until the
+/// One connection: register for events, catch up, follow the events until the
 /// terminal is needed elsewhere, the configuration changes or nobody
 /// watches any more.
 fn converse(
@@ -101,13 +103,14 @@ fn converse(
     dev: &DeviceLive,
     terminal: &Terminal,
     config: &DeviceConfig,
+    backoff: &mut Duration,
 ) -> zk::Result<()> {
     let limit = live.terminals.budget.operation_limit;
     let mut opts = config.connect_options();
     opts.operation_limit = limit;
     let mut s = Session::connect(&opts)?;
-    set_status(live, dev, true, None);
-    catch_up(live, id, dev, &mut s)?;
+    // Registered before the read: a punch made during it is in the read or
+    // comes as an event (kept while the read runs), never in neither.
     s.limit_next(limit);
     if let Err(e) = s.register_events(u32::from(EF_ATTLOG)) {
         // Firmware without realtime events: reconciliation still delivers.
@@ -116,6 +119,13 @@ fn converse(
             return Err(e);
         }
     }
+    s.limit_next(limit);
+    catch_up(live, id, dev, &mut s)?;
+    dev.feed.attach();
+    set_status(live, dev, true, None);
+    // The link works: a later break is retried soon, not after the
+    // backoff an earlier outage grew.
+    *backoff = BACKOFF_MIN;
     let mut last_read = Instant::now();
     loop {
         let changed = live.registry.get(id).is_none_or(|d| d.config != *config);

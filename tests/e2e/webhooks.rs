@@ -10,28 +10,43 @@ use crate::common::*;
 use serde_json::json;
 use zkserver::sim::{SimConfig, Simulator};
 
-const WAIT: Duration = Duration::from_secs(20);
+/// How long anything may take on a loaded machine.
+const WAIT: Duration = Duration::from_secs(30);
 
-/// Waits until `/metrics` shows the watcher of `principal` online.
-fn wait_watching(base: &str) {
-    let until = Instant::now() + WAIT;
-    while Instant::now() < until {
-        if let Ok(r) = minreq::get(format!("{base}/metrics"))
-            .with_timeout(5)
-            .send()
-        {
-            if r.as_str()
-                .unwrap_or("")
-                .contains("zkserver_watcher_online{device=\"principal\"} 1")
-            {
-                // And the webhook knows where it starts.
-                std::thread::sleep(Duration::from_millis(300));
-                return;
-            }
-        }
+/// The text of `/metrics`.
+pub(crate) fn metrics(base: &str) -> String {
+    minreq::get(format!("{base}/metrics"))
+        .with_timeout(30)
+        .send()
+        .map(|r| r.as_str().unwrap_or("").to_string())
+        .unwrap_or_default()
+}
+
+/// Waits until `/metrics` holds the line `line`; panics (with the metrics)
+/// when it does not within 30 s.
+pub(crate) fn wait_metric(base: &str, line: &str) {
+    let until = Instant::now() + Duration::from_secs(30);
+    let mut text = metrics(base);
+    while !text.lines().any(|l| l == line) {
+        assert!(Instant::now() < until, "never {line:?}:\n{text}");
         std::thread::sleep(Duration::from_millis(50));
+        text = metrics(base);
     }
-    panic!("watcher never online");
+}
+
+/// Waits until the watcher of `principal` is online: it has read the log's
+/// end, so every punch made from now on is delivered (the webhook took its
+/// interest in the terminal before: it started the watcher).
+pub(crate) fn wait_watching(base: &str) {
+    wait_metric(base, "zkserver_watcher_online{device=\"principal\"} 1");
+}
+
+/// Accepted punches so far.
+fn accepted(p: &[crate::common::receiver::Post]) -> usize {
+    p.iter()
+        .filter(|p| p.accepted)
+        .map(|p| p.body["data"].as_array().unwrap().len())
+        .sum()
 }
 
 #[test]
@@ -40,11 +55,7 @@ fn new_punches_are_posted_oldest_first_with_idempotency_keys() {
     let env = with_webhook(&receiver.url);
     wait_watching(&env.base);
     let made: Vec<String> = (0..3).map(|_| env.sims[0].punch(None).user_id).collect();
-    assert!(receiver.wait_for(WAIT, |p| p
-        .iter()
-        .map(|p| p.body["data"].as_array().unwrap().len())
-        .sum::<usize>()
-        >= 3));
+    assert!(receiver.wait_for(WAIT, |p| accepted(p) >= 3));
     assert_eq!(
         receiver.accepted_users(),
         made,
@@ -61,13 +72,10 @@ fn new_punches_are_posted_oldest_first_with_idempotency_keys() {
         let row = &post.body["data"][0];
         assert!(row["timestamp"].is_string() && row["status"].is_u64() && row["punch"].is_u64());
     }
-    let (_, metrics) = {
-        let r = minreq::get(format!("{}/metrics", env.base)).send().unwrap();
-        (r.status_code, r.as_str().unwrap().to_string())
-    };
-    assert!(
-        metrics.contains("zkserver_webhook_delivered_total{device=\"principal\"} 3"),
-        "{metrics}"
+    // Counted once the 2xx is back (just after the receiver recorded it).
+    wait_metric(
+        &env.base,
+        "zkserver_webhook_delivered_total{device=\"principal\"} 3",
     );
 }
 
@@ -88,13 +96,7 @@ fn a_receiver_outage_is_retried_in_order_in_batches_of_500() {
         "retried while failing"
     );
     receiver.set_failing(false);
-    assert!(receiver.wait_for(Duration::from_secs(30), |p| {
-        p.iter()
-            .filter(|p| p.accepted)
-            .map(|p| p.body["data"].as_array().unwrap().len())
-            .sum::<usize>()
-            >= 1200
-    }));
+    assert!(receiver.wait_for(Duration::from_secs(90), |p| accepted(p) >= 1200));
     assert_eq!(
         receiver.accepted_users(),
         made,
@@ -146,7 +148,11 @@ fn delivery_survives_a_receiver_outage_and_a_zkserver_restart() {
     let args = ["--config", devices.to_str().unwrap(), "--log-level", "warn"];
     let (mut child, addr) = start_server(&args);
     wait_watching(&format!("http://{addr}"));
-    assert!(state.exists(), "the starting position is stored");
+    let until = Instant::now() + WAIT;
+    while !state.exists() {
+        assert!(Instant::now() < until, "the starting position is stored");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let mut made: Vec<String> = (0..3).map(|_| sim.punch(None).user_id).collect();
     assert!(receiver.wait_for(WAIT, |p| p.iter().filter(|p| p.accepted).count() >= 1));
     receiver.set_failing(true);
@@ -161,13 +167,7 @@ fn delivery_survives_a_receiver_outage_and_a_zkserver_restart() {
     made.extend((0..2).map(|_| sim.punch(None).user_id));
     receiver.set_failing(false);
     let (mut child, _) = start_server(&args);
-    assert!(receiver.wait_for(Duration::from_secs(30), |p| {
-        p.iter()
-            .filter(|p| p.accepted)
-            .map(|p| p.body["data"].as_array().unwrap().len())
-            .sum::<usize>()
-            >= 8
-    }));
+    assert!(receiver.wait_for(Duration::from_secs(60), |p| accepted(p) >= 8));
     let got = receiver.accepted_users();
     assert_eq!(got, made, "every punch delivered, in order");
     let text = std::fs::read_to_string(&state).unwrap();
@@ -194,4 +194,113 @@ fn the_registry_validates_webhooks() {
     let (status, body) = send("PUT", &url, json!({"webhook": null}));
     assert_eq!(status, 200, "{body}");
     assert!(body["data"].get("webhook").is_none(), "removed: {body}");
+}
+
+#[test]
+fn a_safe_clear_does_not_repeat_deliveries() {
+    let receiver = Receiver::start();
+    let env = with_webhook(&receiver.url);
+    wait_watching(&env.base);
+    let mut made = vec![env.sims[0].punch(None).user_id];
+    assert!(receiver.wait_for(WAIT, |p| accepted(p) >= 1));
+    let (_, body) = get(&format!(
+        "{}/devices/principal/attendance?limit=1",
+        env.base
+    ));
+    let cursor = body["cursor"].as_str().unwrap().to_string();
+    let clear_url = format!("{}/devices/principal/attendance/clear", env.base);
+    // The 2xx is recorded just after the receiver answered it.
+    let until = Instant::now() + WAIT;
+    loop {
+        let (status, body) = send("POST", &clear_url, json!({ "cursor": cursor }));
+        if status == 200 {
+            break;
+        }
+        assert!(status == 409 && Instant::now() < until, "{status} {body}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for n in 2..=3 {
+        made.push(env.sims[0].punch(None).user_id);
+        assert!(receiver.wait_for(WAIT, |p| accepted(p) >= n), "{n}");
+    }
+    assert_eq!(receiver.accepted_users(), made, "each punch once");
+    assert_eq!(receiver.posts().len(), 3, "{:?}", receiver.posts());
+}
+
+#[test]
+fn a_new_webhook_starts_with_punches_made_after_it_was_set() {
+    let receiver = Receiver::start();
+    let env = single(SimConfig::default(), Link::default());
+    // A stream came and went: the server knew the log's end once.
+    {
+        let mut s =
+            crate::common::sse::SseClient::connect(&env.base, "/devices/principal/events", None);
+        assert!(s.status("online", WAIT).is_some());
+    }
+    wait_metric(
+        &env.base,
+        "zkserver_watcher_running{device=\"principal\"} 0",
+    );
+    env.sims[0].punch(None);
+    let url = format!("{}/devices/principal", env.base);
+    let (status, body) = send("PUT", &url, json!({ "webhook": receiver.url }));
+    assert_eq!(status, 200, "{body}");
+    wait_watching(&env.base);
+    let made: Vec<String> = (0..2).map(|_| env.sims[0].punch(None).user_id).collect();
+    assert!(receiver.wait_for(WAIT, |p| accepted(p) >= 2));
+    assert_eq!(
+        receiver.accepted_users(),
+        made,
+        "only punches made after the PUT"
+    );
+}
+
+#[test]
+fn the_backlog_counts_every_waiting_punch() {
+    let receiver = Receiver::start();
+    receiver.set_failing(true);
+    let env = with_webhook(&receiver.url);
+    wait_watching(&env.base);
+    env.sims[0].punch(None);
+    // The first punch is being retried when the others are made.
+    assert!(receiver.wait_for(WAIT, |p| !p.is_empty()));
+    for _ in 0..4 {
+        env.sims[0].punch(None);
+    }
+    wait_metric(
+        &env.base,
+        "zkserver_webhook_backlog{device=\"principal\"} 5",
+    );
+    receiver.set_failing(false);
+    assert!(receiver.wait_for(WAIT, |p| accepted(p) >= 5));
+    wait_metric(
+        &env.base,
+        "zkserver_webhook_backlog{device=\"principal\"} 0",
+    );
+}
+
+#[test]
+fn an_empty_log_clears_with_a_webhook_set() {
+    let receiver = Receiver::start();
+    let env = start_app(
+        vec![(
+            "principal",
+            "Entrada Principal",
+            SimConfig {
+                records: 0,
+                ..SimConfig::default()
+            },
+            Link::default(),
+        )],
+        Vec::new(),
+        |s| s.webhook = Some(receiver.url.clone()),
+    );
+    wait_watching(&env.base);
+    let (_, body) = get(&format!("{}/devices/principal/attendance", env.base));
+    let clear_url = format!("{}/devices/principal/attendance/clear", env.base);
+    let (status, body) = send("POST", &clear_url, json!({ "cursor": body["cursor"] }));
+    assert_eq!((status, body["cleared"].as_u64()), (200, Some(0)), "{body}");
+    let made = env.sims[0].punch(None).user_id;
+    assert!(receiver.wait_for(WAIT, |p| accepted(p) >= 1));
+    assert_eq!(receiver.accepted_users(), [made]);
 }

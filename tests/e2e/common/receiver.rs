@@ -108,7 +108,7 @@ impl Receiver {
 }
 
 fn serve(mut stream: TcpStream, posts: &Mutex<Vec<Post>>, failing: &AtomicBool) {
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
     let mut buf = Vec::new();
     let mut tmp = [0u8; 8192];
     loop {

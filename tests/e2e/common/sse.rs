@@ -49,7 +49,7 @@ impl SseClient {
             raw: Vec::new(),
             head: String::new(),
         };
-        let until = Instant::now() + Duration::from_secs(10);
+        let until = Instant::now() + Duration::from_secs(30);
         while !client.raw.windows(4).any(|w| w == b"\r\n\r\n") && Instant::now() < until {
             client.fill(Duration::from_millis(200));
         }
@@ -146,5 +146,30 @@ impl SseClient {
                 None => return None,
             }
         }
+    }
+
+    /// The next `n` punch events and whether a status event saying `state`
+    /// came too (before, between or after them), waiting at most `wait`
+    /// for both.
+    pub fn punches_and_status(
+        &mut self,
+        n: usize,
+        state: &str,
+        wait: Duration,
+    ) -> (Vec<Event>, bool) {
+        let until = Instant::now() + wait;
+        let (mut punches, mut seen) = (Vec::new(), false);
+        while punches.len() < n || !seen {
+            let Some(left) = until.checked_duration_since(Instant::now()) else {
+                break;
+            };
+            match self.next(left) {
+                Some(e) if e.kind == "punch" => punches.push(e),
+                Some(e) if e.kind == "status" && e.data["state"] == state => seen = true,
+                Some(_) => {}
+                None => break,
+            }
+        }
+        (punches, seen)
     }
 }

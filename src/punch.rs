@@ -1,0 +1,152 @@
+//! A punch as every client sees it: the attendance listings (JSON and
+//! CSV), the live streams and the webhooks all write this one type, so the
+//! record's contract (its fields, their order and formats) is defined here
+//! once: `user_id`, `timestamp` (`YYYY-MM-DD HH:MM:SS`, the terminal's wall
+//! clock), `status`, `punch`, `device_id`, `device_name`.
+
+use std::borrow::Cow;
+
+use serde::{Serialize, Serializer};
+
+use crate::zk::{Attendance, ZkTime};
+
+/// The CSV header row (without the line break).
+pub const CSV_HEADER: &str = "user_id,timestamp,status,punch,device_id,device_name";
+
+/// One punch of one terminal, ready for output.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Punch<'a> {
+    /// The PIN people know.
+    pub user_id: Cow<'a, str>,
+    /// The terminal's wall-clock time.
+    #[serde(serialize_with = "timestamp")]
+    pub timestamp: ZkTime,
+    /// The verification mode byte (as the original server exposed it).
+    pub status: u8,
+    /// The punch state byte (check-in, check-out, ...).
+    pub punch: u8,
+    /// The terminal's id in the registry.
+    pub device_id: Cow<'a, str>,
+    /// The terminal's name in the registry.
+    pub device_name: Cow<'a, str>,
+}
+
+fn timestamp<S: Serializer>(t: &ZkTime, s: S) -> Result<S::Ok, S::Error> {
+    let mut buf = [0u8; 19];
+    t.write_to(&mut buf);
+    // write_to only emits ASCII.
+    s.serialize_str(std::str::from_utf8(&buf).unwrap_or("0000-00-00 00:00:00"))
+}
+
+impl<'a> Punch<'a> {
+    /// The punch `record` of terminal `device_id` named `device_name`.
+    pub fn of(record: &'a Attendance, device_id: &'a str, device_name: &'a str) -> Punch<'a> {
+        Punch {
+            user_id: Cow::Borrowed(&record.user_id),
+            timestamp: record.time,
+            status: record.status,
+            punch: record.punch,
+            device_id: Cow::Borrowed(device_id),
+            device_name: Cow::Borrowed(device_name),
+        }
+    }
+
+    /// The punch as a JSON value (for answers built with `json!`).
+    pub fn to_value(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or_default()
+    }
+
+    /// Appends the punch as compact JSON.
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        if let Err(e) = serde_json::to_writer(&mut *out, self) {
+            log::error!("could not serialize a punch: {e}");
+        }
+    }
+
+    /// Appends the punch as pretty JSON (2-space steps) whose lines after
+    /// the first are indented by `indent`, as when nested in a document.
+    pub fn write_json_pretty(&self, out: &mut Vec<u8>, indent: &str) {
+        let text = match serde_json::to_vec_pretty(self) {
+            Ok(text) => text,
+            Err(e) => {
+                log::error!("could not serialize a punch: {e}");
+                return;
+            }
+        };
+        // JSON strings escape line breaks, so every b'\n' is a line break.
+        for b in text {
+            out.push(b);
+            if b == b'\n' {
+                out.extend_from_slice(indent.as_bytes());
+            }
+        }
+    }
+
+    /// Appends the punch as a CSV row (RFC 4180 quoting, CRLF), in the
+    /// order of [`CSV_HEADER`].
+    pub fn write_csv(&self, out: &mut Vec<u8>) {
+        let mut ts = [0u8; 19];
+        self.timestamp.write_to(&mut ts);
+        csv_field(out, &self.user_id);
+        out.push(b',');
+        out.extend_from_slice(&ts);
+        out.extend_from_slice(format!(",{},{},", self.status, self.punch).as_bytes());
+        csv_field(out, &self.device_id);
+        out.push(b',');
+        csv_field(out, &self.device_name);
+        out.extend_from_slice(b"\r\n");
+    }
+}
+
+/// One CSV field, quoted when it holds a separator, a quote or a line break.
+fn csv_field(out: &mut Vec<u8>, s: &str) {
+    if s.contains([',', '"', '\r', '\n']) {
+        out.push(b'"');
+        out.extend_from_slice(s.replace('"', "\"\"").as_bytes());
+        out.push(b'"');
+    } else {
+        out.extend_from_slice(s.as_bytes());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::zk::codec::parse_timestamp;
+
+    fn record() -> Attendance {
+        Attendance {
+            uid: 3,
+            user_id: "10\"7".into(),
+            time: parse_timestamp("2026-03-06 09:15:23").unwrap(),
+            status: 1,
+            punch: 4,
+        }
+    }
+
+    #[test]
+    fn the_contract_fields_in_order() {
+        let r = record();
+        let p = Punch::of(&r, "principal", "Entrada, \"Norte\"");
+        assert_eq!(
+            serde_json::to_string(&p).unwrap(),
+            r#"{"user_id":"10\"7","timestamp":"2026-03-06 09:15:23","status":1,"punch":4,"device_id":"principal","device_name":"Entrada, \"Norte\""}"#
+        );
+        let mut compact = Vec::new();
+        p.write_json(&mut compact);
+        assert_eq!(compact, serde_json::to_vec(&p).unwrap());
+        let mut pretty = Vec::new();
+        p.write_json_pretty(&mut pretty, "  ");
+        let want = serde_json::to_string_pretty(&p)
+            .unwrap()
+            .replace('\n', "\n  ");
+        assert_eq!(String::from_utf8(pretty).unwrap(), want);
+        let mut csv = Vec::new();
+        p.write_csv(&mut csv);
+        assert_eq!(
+            String::from_utf8(csv).unwrap(),
+            "\"10\"\"7\",2026-03-06 09:15:23,1,4,principal,\"Entrada, \"\"Norte\"\"\"\r\n"
+        );
+        assert_eq!(p.to_value()["timestamp"], "2026-03-06 09:15:23");
+    }
+}
