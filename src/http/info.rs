@@ -1,9 +1,14 @@
 //! Server status and the device list: no terminal I/O.
 
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+
 use serde_json::{json, Map, Value};
 
 use super::response::{Body, Response};
 use super::{Answer, Ctx};
+use crate::delivery::DeliveryStats;
+use crate::live::DeviceLive;
 
 /// `GET /`: the original server's status document.
 pub fn root(ctx: &Ctx) -> Answer {
@@ -72,120 +77,110 @@ pub fn metrics(ctx: &Ctx) -> Answer {
     ))
 }
 
+/// A metric family with one sample per device, read from `T`.
+struct PerDevice<T> {
+    name: &'static str,
+    kind: &'static str,
+    help: &'static str,
+    value: fn(&T) -> u64,
+}
+
+/// What `/metrics` shows of each watched terminal.
+const WATCHER_METRICS: &[PerDevice<DeviceLive>] = &[
+    PerDevice {
+        name: "zkserver_watcher_running",
+        kind: "gauge",
+        help: "1 while a watcher follows the terminal.",
+        value: |d| u64::from(d.watching()),
+    },
+    PerDevice {
+        name: "zkserver_watcher_online",
+        kind: "gauge",
+        help: "1 while the watcher holds a working connection.",
+        value: |d| u64::from(d.feed.status().0.is_some_and(|s| s.online)),
+    },
+    PerDevice {
+        name: "zkserver_watcher_subscribers",
+        kind: "gauge",
+        help: "Event streams and webhooks following the terminal.",
+        value: |d| d.interest() as u64,
+    },
+    PerDevice {
+        name: "zkserver_realtime_events_total",
+        kind: "counter",
+        help: "Realtime events received.",
+        value: |d| d.stats.events.load(Relaxed),
+    },
+    PerDevice {
+        name: "zkserver_reconciliations_total",
+        kind: "counter",
+        help: "Log reads made without an event (every reconcile interval).",
+        value: |d| d.stats.reconciliations.load(Relaxed),
+    },
+    PerDevice {
+        name: "zkserver_live_punches_total",
+        kind: "counter",
+        help: "Punches the watcher read.",
+        value: |d| d.stats.punches.load(Relaxed),
+    },
+    PerDevice {
+        name: "zkserver_watcher_failures_total",
+        kind: "counter",
+        help: "Watcher connections that failed or broke.",
+        value: |d| d.stats.failures.load(Relaxed),
+    },
+];
+
+/// What `/metrics` shows of each terminal's webhook.
+const WEBHOOK_METRICS: &[PerDevice<DeliveryStats>] = &[
+    PerDevice {
+        name: "zkserver_webhook_delivered_total",
+        kind: "counter",
+        help: "Punches the webhook accepted.",
+        value: |s| s.delivered.load(Relaxed),
+    },
+    PerDevice {
+        name: "zkserver_webhook_failed_total",
+        kind: "counter",
+        help: "Webhook attempts that failed.",
+        value: |s| s.failed.load(Relaxed),
+    },
+    PerDevice {
+        name: "zkserver_webhook_backlog",
+        kind: "gauge",
+        help: "Punches waiting for the webhook.",
+        value: DeliveryStats::backlog,
+    },
+];
+
 /// Watchers and webhooks, per device, in Prometheus text format.
 fn live_metrics(ctx: &Ctx, o: &mut String) {
-    use std::sync::atomic::Ordering::Relaxed;
     let live = &ctx.app.live;
-    let devices: Vec<_> = live
+    let watchers: Vec<_> = live
         .ids()
         .into_iter()
         .map(|id| (live.device(&id), id))
         .collect();
-    let gauge = "gauge";
-    per_device(
-        o,
-        "zkserver_watcher_running",
-        gauge,
-        "1 while a watcher follows the terminal.",
-        &devices,
-        |d| u64::from(d.watching()),
-    );
-    per_device(
-        o,
-        "zkserver_watcher_online",
-        gauge,
-        "1 while the watcher holds a working connection.",
-        &devices,
-        |d| u64::from(d.feed.status().0.is_some_and(|s| s.online)),
-    );
-    per_device(
-        o,
-        "zkserver_watcher_subscribers",
-        gauge,
-        "Event streams and webhooks following the terminal.",
-        &devices,
-        |d| d.interest() as u64,
-    );
-    let counter = "counter";
-    per_device(
-        o,
-        "zkserver_realtime_events_total",
-        counter,
-        "Realtime events received.",
-        &devices,
-        |d| d.stats.events.load(Relaxed),
-    );
-    per_device(
-        o,
-        "zkserver_reconciliations_total",
-        counter,
-        "Log reads made without an event (every reconcile interval).",
-        &devices,
-        |d| d.stats.reconciliations.load(Relaxed),
-    );
-    per_device(
-        o,
-        "zkserver_live_punches_total",
-        counter,
-        "Punches the watcher read.",
-        &devices,
-        |d| d.stats.punches.load(Relaxed),
-    );
-    per_device(
-        o,
-        "zkserver_watcher_failures_total",
-        counter,
-        "Watcher connections that failed or broke.",
-        &devices,
-        |d| d.stats.failures.load(Relaxed),
-    );
+    render_table(o, WATCHER_METRICS, &watchers);
     let delivery = &ctx.app.delivery;
     let hooks: Vec<_> = delivery
         .ids()
         .into_iter()
         .map(|id| (delivery.stats(&id), id))
         .collect();
-    per_device(
-        o,
-        "zkserver_webhook_delivered_total",
-        counter,
-        "Punches the webhook accepted.",
-        &hooks,
-        |s| s.delivered.load(Relaxed),
-    );
-    per_device(
-        o,
-        "zkserver_webhook_failed_total",
-        counter,
-        "Webhook attempts that failed.",
-        &hooks,
-        |s| s.failed.load(Relaxed),
-    );
-    per_device(
-        o,
-        "zkserver_webhook_backlog",
-        gauge,
-        "Punches waiting for the webhook.",
-        &hooks,
-        |s| s.backlog(),
-    );
+    render_table(o, WEBHOOK_METRICS, &hooks);
 }
 
-/// One metric family with a sample per device.
-fn per_device<T>(
-    o: &mut String,
-    name: &str,
-    kind: &str,
-    help: &str,
-    items: &[(T, String)],
-    value: impl Fn(&T) -> u64,
-) {
+/// Every family of `table`, each with a sample per `(item, device id)`.
+fn render_table<T>(o: &mut String, table: &[PerDevice<T>], items: &[(Arc<T>, String)]) {
     use crate::metrics::{esc, family, line};
-    let n = family(o, name, kind, help);
-    for (item, id) in items {
-        line(
-            o,
-            format_args!("{n}{{device=\"{}\"}} {}", esc(id), value(item)),
-        );
+    for metric in table {
+        let n = family(o, metric.name, metric.kind, metric.help);
+        for (item, id) in items {
+            line(
+                o,
+                format_args!("{n}{{device=\"{}\"}} {}", esc(id), (metric.value)(item)),
+            );
+        }
     }
 }
