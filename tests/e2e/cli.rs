@@ -47,6 +47,86 @@ fn invalid_devices_file_is_a_clear_startup_error() {
     assert!(err.contains("JSON inválido"), "{err}");
 }
 
+/// Starts the server on `file`; its exit code (None: still running after
+/// 30 s, then killed) and its stderr.
+fn start_with(file: &std::path::Path) -> (Option<i32>, String) {
+    let mut child = Command::new(BIN)
+        .arg("--config")
+        .arg(file)
+        .args(["--host", "127.0.0.1", "--port", "0"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let code = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status.code();
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    (code, err)
+}
+
+/// An id twice used to start with the last entry, and the first API write
+/// then rewrote the file without the other terminal. Now the start fails,
+/// naming the file and the id, and no start ever rewrites the file.
+#[test]
+fn a_devices_file_with_an_id_twice_is_refused_and_never_rewritten() {
+    let dir = tempdir("dup");
+    let file = dir.join("devices.json");
+    let text = "{\n  \"principal\": {\"ip\": \"10.0.0.1\", \"name\": \"Entrada\"},\n  \"principal\": {\"ip\": \"10.0.0.2\", \"name\": \"Salida\"}\n}\n";
+    std::fs::write(&file, text).unwrap();
+    let (code, err) = start_with(&file);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains(&file.display().to_string()), "{err}");
+    assert!(err.contains("'principal' aparece más de una vez"), "{err}");
+    assert!(err.contains("renombre o borre"), "{err}");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), text);
+
+    for (bad, needle) in [
+        (
+            r#"{"Entrada Principal": {"ip": "10.0.0.1"}}"#,
+            "'entrada_principal'",
+        ),
+        (r#"[{"ip": "10.0.0.1"}]"#, "contiene un array"),
+        (
+            "{\"a\": {\"ip\": \"10.0.0.1\"} \"b\": 1}",
+            "se esperaba ',' o '}'",
+        ),
+    ] {
+        std::fs::write(&file, bad).unwrap();
+        let (code, err) = start_with(&file);
+        assert_eq!(code, Some(1), "{err}");
+        assert!(err.contains(needle), "{err}");
+        // One language in what the admin is told (serde's detail paraphrased).
+        assert!(
+            !err.contains("expected") && !err.contains(" at line"),
+            "{err}"
+        );
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), bad);
+    }
+
+    // A valid file, however it is laid out, is read and left byte for byte.
+    let odd = "{ \"a\":{\"ip\":\"10.0.0.1\",\"port\":\"4371\", \"color\": \"red\"} }";
+    std::fs::write(&file, odd).unwrap();
+    let mut cmd = Command::new(BIN);
+    cmd.arg("--config")
+        .arg(&file)
+        .args(["--host", "127.0.0.1", "--port", "0"]);
+    let (mut child, _) = spawn_until(cmd, "listening on http://", false);
+    assert_eq!(terminate(&mut child), 0);
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), odd);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn busy_port_is_a_clear_startup_error() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
