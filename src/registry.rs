@@ -554,13 +554,17 @@ const JSON_ERRORS_ES: &[(&str, &str)] = &[
     ),
 ];
 
-/// An I/O error in Spanish (the OS's text is English).
-fn io_error_es(e: &std::io::Error) -> String {
+/// An I/O error in Spanish (the OS's text is English), for startup errors
+/// that must not mix languages; the system's code stays for searching.
+pub fn io_error_es(e: &std::io::Error) -> String {
     use std::io::ErrorKind as K;
     let what = match e.kind() {
+        K::NotFound => "no existe",
         K::PermissionDenied => "permiso denegado",
         K::InvalidData => "el archivo no es texto UTF-8",
         K::IsADirectory => "es una carpeta, no un archivo",
+        K::AddrInUse => "la dirección ya está en uso",
+        K::AddrNotAvailable => "la dirección no pertenece a esta máquina",
         _ => "error de entrada/salida",
     };
     match e.raw_os_error() {
@@ -958,6 +962,21 @@ mod tests {
             "{err}"
         );
         assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn io_errors_are_spanish() {
+        let dir = std::env::temp_dir().join(format!("zkserver-reg-dir-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("devices.json")).unwrap();
+        let err = Registry::load(&dir.join("devices.json")).unwrap_err();
+        assert!(
+            err.contains("es una carpeta, no un archivo (código del sistema 21)"),
+            "{err}"
+        );
+        std::fs::write(dir.join("latin1.json"), b"{\"a\xf1\": 1}").unwrap();
+        let err = Registry::load(&dir.join("latin1.json")).unwrap_err();
+        assert!(err.ends_with("el archivo no es texto UTF-8"), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
