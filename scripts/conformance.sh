@@ -52,6 +52,7 @@ done
 run_case tcp 16 3000 50 0 28
 run_case udp 16 3000 50 0 28
 run_case tcp 40 3000 50 0 72 --always-auth --single-frame
+run_case tcp 40 3000 50 0 72 --split-writes 300   # frames cut into pieces on the wire
 
 # A user created through zkserver's API is read back identically by pyzk.
 api_user_case() { # transport user_format
