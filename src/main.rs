@@ -311,6 +311,9 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         webhook,
         // Beside the devices file; the demo keeps positions in memory.
         state_file: (!args.demo).then(|| state_file_for(&args.config)),
+        demo: _demo
+            .as_ref()
+            .map(|d: &zkserver::demo::Demo| d.terminals.clone()),
         ..Settings::default()
     };
     settings.budget.lock_timeout = Duration::from_secs_f64(args.lock_timeout);

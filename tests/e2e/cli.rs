@@ -361,3 +361,83 @@ fn api_key_settings_are_checked_at_startup() {
     assert!(err.contains("está vacío"), "{err}");
     assert!(!err.contains("panicked"));
 }
+
+/// `POST /demo/punch`: the demo terminal records a punch now (a write:
+/// the API key rule applies); without `--demo` the route does not exist.
+#[test]
+fn demo_punch_on_demand() {
+    let post = |addr: &str, body: &str, key: Option<&str>| {
+        let mut req = minreq::post(format!("http://{addr}/demo/punch"))
+            .with_body(body)
+            .with_timeout(30);
+        if let Some(key) = key {
+            req = req.with_header("X-API-Key", key);
+        }
+        let resp = req.send().unwrap();
+        let body: serde_json::Value = serde_json::from_str(resp.as_str().unwrap()).unwrap();
+        (resp.status_code, body)
+    };
+    // The demo also punches by itself every few seconds: look among the
+    // newest few records, not only at the newest.
+    let recorded = |addr: &str, device: &str, punch: &serde_json::Value| {
+        let url = format!("http://{addr}/devices/{device}/attendance?limit=10&pretty=0");
+        let resp = minreq::get(url).with_timeout(30).send().unwrap();
+        let body: serde_json::Value = serde_json::from_str(resp.as_str().unwrap()).unwrap();
+        body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["user_id"] == punch["user_id"] && r["timestamp"] == punch["timestamp"])
+    };
+
+    let mut cmd = Command::new(BIN);
+    cmd.args(["--demo", "--port", "0"])
+        .env("API_KEY", "clave-demo");
+    let (mut child, line) = spawn_until(cmd, "listening on http://", false);
+    let addr = addr_after(&line, "listening on http://");
+    assert_eq!(post(&addr, "", None).0, 401);
+
+    let (status, body) = post(&addr, "", Some("clave-demo"));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["device_id"], "principal");
+    assert!(recorded(&addr, "principal", &body["data"]), "{body}");
+
+    let (status, body) = post(
+        &addr,
+        r#"{"device_id": "bodega", "user_id": 1005}"#,
+        Some("clave-demo"),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        (&body["data"]["user_id"], &body["data"]["device_name"]),
+        (&serde_json::json!("1005"), &serde_json::json!("Bodega"))
+    );
+    assert!(recorded(&addr, "bodega", &body["data"]), "{body}");
+
+    let (status, body) = post(&addr, r#"{"device_id": "nada"}"#, Some("clave-demo"));
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(
+        body["disponibles"],
+        serde_json::json!(["principal", "bodega"])
+    );
+    let (status, body) = post(&addr, r#"{"user_id": "99999"}"#, Some("clave-demo"));
+    assert_eq!(status, 404, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("'99999'"),
+        "{body}"
+    );
+    let (status, _) = post(&addr, "[1]", Some("clave-demo"));
+    assert_eq!(status, 400);
+    assert_eq!(terminate(&mut child), 0);
+
+    // Without --demo there is nothing to punch.
+    let dir = tempdir("nodemo");
+    let mut cmd = Command::new(BIN);
+    cmd.args(["--host", "127.0.0.1", "--port", "0", "--allow-open-writes"])
+        .arg("--config")
+        .arg(dir.join("devices.json"));
+    let (mut child, line) = spawn_until(cmd, "listening on http://", false);
+    let addr = addr_after(&line, "listening on http://");
+    assert_eq!(post(&addr, "{}", None).0, 404);
+    assert_eq!(terminate(&mut child), 0);
+}
