@@ -441,3 +441,35 @@ fn demo_punch_on_demand() {
     assert_eq!(post(&addr, "{}", None).0, 404);
     assert_eq!(terminate(&mut child), 0);
 }
+
+/// The .deb names its maintainer once, the same in `control` and in the
+/// changelog's trailer, with an address lintian accepts (`.local` is a
+/// `bogus-mail-host` error) that is not a documentation placeholder
+/// (`example.org`): `.invalid` says plainly that no mailbox is published yet.
+#[test]
+fn the_package_names_one_maintainer_lintian_accepts() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("packaging/deb");
+    let control = std::fs::read_to_string(dir.join("control")).unwrap();
+    let changelog = std::fs::read_to_string(dir.join("changelog")).unwrap();
+    let maintainer = control
+        .lines()
+        .find_map(|l| l.strip_prefix("Maintainer: "))
+        .expect("a Maintainer field");
+    assert!(
+        changelog.contains(&format!(" -- {maintainer}  ")),
+        "{maintainer} / {changelog}"
+    );
+    let host = maintainer
+        .rsplit_once('@')
+        .and_then(|(_, h)| h.strip_suffix('>'))
+        .expect("name <user@host>");
+    for placeholder in [
+        "example.org",
+        "example.com",
+        "example.net",
+        ".local",
+        "localhost",
+    ] {
+        assert!(!host.ends_with(placeholder), "{maintainer}");
+    }
+}
