@@ -565,6 +565,10 @@ pub fn io_error_es(e: &std::io::Error) -> String {
         K::IsADirectory => "es una carpeta, no un archivo",
         K::AddrInUse => "la dirección ya está en uso",
         K::AddrNotAvailable => "la dirección no pertenece a esta máquina",
+        K::InvalidInput => "dirección no válida",
+        _ if e.to_string().starts_with("failed to lookup address") => {
+            "no se pudo resolver el nombre de host"
+        }
         _ => "error de entrada/salida",
     };
     match e.raw_os_error() {

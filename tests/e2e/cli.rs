@@ -140,9 +140,12 @@ fn busy_port_is_a_clear_startup_error() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(
-        err.contains(&format!("no se pudo escuchar en 127.0.0.1:{port}")),
+        err.contains(&format!(
+            "no se pudo escuchar en 127.0.0.1:{port}: la dirección ya está en uso"
+        )),
         "{err}"
     );
+    assert!(!err.contains("Address already in use"), "{err}");
 }
 
 #[test]
@@ -360,6 +363,12 @@ fn api_key_settings_are_checked_at_startup() {
     assert_eq!(code, Some(1), "{err}");
     assert!(err.contains("está vacío"), "{err}");
     assert!(!err.contains("panicked"));
+    // The OS's English reason is not quoted in a Spanish startup error.
+    let missing = dir.join("no-such-key");
+    let (code, err) = run(&["--api-key-file", missing.to_str().unwrap()], &[]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("no existe (código del sistema 2)"), "{err}");
+    assert!(!err.contains("No such file"), "{err}");
 }
 
 /// `POST /demo/punch`: the demo terminal records a punch now (a write:
