@@ -471,9 +471,10 @@ pub fn normalize_id(raw: &str) -> Result<String, String> {
     }
 }
 
-/// An id in the devices file must already be in normal form: the API
-/// normalises every id it is given, so any other id could never be read,
-/// changed or deleted through it.
+/// An id in the devices file must already be in normal form, the only form
+/// the registry API creates: `Entrada Principal` would need escaping in
+/// every URL, and `POST /devices` with that name would make a second
+/// terminal `entrada_principal` beside it.
 fn check_file_id(id: &str) -> Result<(), String> {
     match normalize_id(id) {
         Ok(normal) if normal == id => Ok(()),
