@@ -8,16 +8,78 @@ The second form creates a user through zkserver's API (POST
 Exit status 0 when everything matches, 1 otherwise.
 """
 import json
+import socket
+import struct
 import sys
 import urllib.request
 
+import zk.base
 from zk import ZK
+
+# The ZK TCP prefix: magic 0x5050, 0x7D82, then the u32 length of the packet.
+TCP_MAGIC = (0x5050, 0x7D82)
+# Larger than any frame a terminal sends (zk-protocol.md §1.3): corruption.
+MAX_FRAME = 1 << 20
+
+
+class FramePacedSocket:
+    """A TCP socket whose reads never cross a ZK frame boundary.
+
+    pyzk 0.9 reassembles a chunk sent as 1008-byte DATA frames (what real
+    terminals send: zk-vectors.md V13, V14) with one blocking recv() per
+    frame, and it never looks at the bytes it already holds before asking
+    for more (`__recieve_tcp_data`). When the frames arrive faster than pyzk
+    reads them -- always on loopback, and on a loaded machine even with a
+    delay between frames -- its buffer ends up holding the rest of the chunk
+    and the closing ACK, and its next recv() waits for bytes that were
+    already sent: it hangs until its timeout. That is pyzk's bug, not the
+    simulator's, so instead of slowing the simulator down and hoping, this
+    socket hands pyzk at most one frame per read, like a terminal whose
+    frames trickle in. The bytes are not changed; every frame's prefix is
+    checked, so a framing bug in the simulator still fails the run.
+    """
+
+    def __init__(self, *args):
+        self._sock = socket.socket(*args)
+        self._pending = b""
+
+    def __getattr__(self, name):
+        return getattr(self._sock, name)
+
+    def _read_exactly(self, n):
+        out = b""
+        while len(out) < n:
+            part = self._sock.recv(n - len(out))
+            if not part:
+                raise ConnectionError("the simulator closed the connection mid-frame")
+            out += part
+        return out
+
+    def recv(self, size):
+        if not self._pending:
+            prefix = self._read_exactly(8)
+            magic1, magic2, length = struct.unpack("<HHI", prefix)
+            if (magic1, magic2) != TCP_MAGIC or not 8 <= length <= MAX_FRAME:
+                raise ValueError("the simulator sent a bad TCP frame prefix %s" % prefix.hex())
+            self._pending = prefix + self._read_exactly(length)
+        out, self._pending = self._pending[:size], self._pending[size:]
+        return out
+
+
+def make_socket(family, kind):
+    """What pyzk gets instead of socket.socket: TCP sockets are frame-paced."""
+    if kind == socket.SOCK_STREAM:
+        return FramePacedSocket(family, kind)
+    return socket.socket(family, kind)
+
+
+zk.base.socket = make_socket
 
 
 def connect(port, password, transport):
-    zk = ZK("127.0.0.1", port=int(port), timeout=10, password=int(password),
-            force_udp=(transport == "udp"), ommit_ping=True)
-    return zk.connect()
+    zk_ = ZK("127.0.0.1", port=int(port), timeout=30, password=int(password),
+             force_udp=(transport == "udp"), ommit_ping=True)
+    return zk_.connect()
 
 
 def api_user(port, transport, server, user_format):

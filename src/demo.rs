@@ -5,12 +5,64 @@ use std::sync::Arc;
 
 use crate::registry::{DeviceConfig, Registry};
 use crate::sim::{SimConfig, Simulator};
+use crate::zk::records::Attendance;
 use crate::zk::{AttFormat, UserFormat};
 
 /// The demo terminals; keep them alive as long as the server runs.
 pub struct Demo {
-    pub simulators: Vec<Simulator>,
+    /// The simulated terminals, by device id (`POST /demo/punch` uses them).
+    pub terminals: Arc<Terminals>,
+    /// A registry pointing at them.
     pub registry: Arc<Registry>,
+}
+
+/// The demo's simulated terminals, by device id, in registry order.
+#[derive(Default)]
+pub struct Terminals(Vec<(String, Simulator)>);
+
+impl std::fmt::Debug for Terminals {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.0.iter().map(|(id, _)| id))
+            .finish()
+    }
+}
+
+/// Why a demo punch could not be made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PunchError {
+    /// No demo terminal has this id.
+    NoDevice(String),
+    /// The terminal has no user with this id.
+    NoUser(String),
+}
+
+impl Terminals {
+    /// The demo terminals' ids.
+    pub fn ids(&self) -> Vec<String> {
+        self.0.iter().map(|(id, _)| id.clone()).collect()
+    }
+
+    /// Makes terminal `device_id` (default: the first) record a punch now,
+    /// by `user_id` (default: the next enrolled user in turn), as a person at
+    /// the terminal would. Returns the terminal's id and the punch.
+    pub fn punch(
+        &self,
+        device_id: Option<&str>,
+        user_id: Option<&str>,
+    ) -> Result<(String, Attendance), PunchError> {
+        let (id, sim) = match device_id {
+            None => self.0.first(),
+            Some(want) => self.0.iter().find(|(id, _)| id == want),
+        }
+        .ok_or_else(|| PunchError::NoDevice(device_id.unwrap_or_default().to_string()))?;
+        if let Some(user) = user_id {
+            if !sim.expected_users().iter().any(|u| u.user_id == user) {
+                return Err(PunchError::NoUser(user.to_string()));
+            }
+        }
+        Ok((id.clone(), sim.punch(user_id)))
+    }
 }
 
 /// Starts `principal` (40-byte records, 3 000 punches) and `bodega` (16-byte
@@ -33,13 +85,15 @@ pub fn start() -> std::io::Result<Demo> {
             "Bodega",
             2400,
             AttFormat::Pin16,
-            UserFormat::Short28,
+            // The 28-byte layout's 8-byte name field would cut "Carmen
+            // Martínez" to "Carmen M": the demo shows whole names.
+            UserFormat::Long72,
             12,
             23,
             true,
         ),
     ];
-    let mut simulators = Vec::new();
+    let mut terminals = Vec::new();
     let mut entries = Vec::new();
     for (id, name, records, att, user, users, seed, udp) in specs {
         let sim = Simulator::start(SimConfig {
@@ -72,10 +126,61 @@ pub fn start() -> std::io::Result<Demo> {
             sim.port(),
             att.size()
         );
-        simulators.push(sim);
+        terminals.push((id.to_string(), sim));
     }
     Ok(Demo {
-        simulators,
+        terminals: Arc::new(Terminals(terminals)),
         registry: Arc::new(Registry::in_memory(entries)),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One person, one name: user 1005 is "Lucía …" on both terminals, the
+    /// whole name (the 28-byte layout cut names to 8 bytes).
+    #[test]
+    fn a_user_has_one_full_name_on_every_terminal() {
+        let demo = start().unwrap();
+        let users: Vec<Vec<_>> = demo
+            .terminals
+            .0
+            .iter()
+            .map(|(_, sim)| sim.expected_users())
+            .collect();
+        let mut shared = 0;
+        for u in &users[0] {
+            if let Some(other) = users[1].iter().find(|o| o.user_id == u.user_id) {
+                assert_eq!(u.name, other.name, "user {}", u.user_id);
+                shared += 1;
+            }
+        }
+        assert!(shared >= 10, "{shared}");
+        let all = users.iter().flatten();
+        assert!(all.clone().all(|u| u.name.contains(&b' ')));
+        assert!(all.clone().any(|u| u.name.len() > 8));
+    }
+
+    #[test]
+    fn punches_on_demand() {
+        let demo = start().unwrap();
+        let before = demo.terminals.0[1].1.expected_attendance().len();
+        let (id, punch) = demo.terminals.punch(Some("bodega"), Some("1003")).unwrap();
+        assert_eq!((id.as_str(), punch.user_id.as_str()), ("bodega", "1003"));
+        assert_eq!(
+            demo.terminals.0[1].1.expected_attendance().len(),
+            before + 1
+        );
+        let (id, _) = demo.terminals.punch(None, None).unwrap();
+        assert_eq!(id, "principal");
+        assert_eq!(
+            demo.terminals.punch(Some("x"), None).unwrap_err(),
+            PunchError::NoDevice("x".into())
+        );
+        assert_eq!(
+            demo.terminals.punch(None, Some("99999")).unwrap_err(),
+            PunchError::NoUser("99999".into())
+        );
+    }
 }

@@ -70,8 +70,13 @@ struct ServeArgs {
 fn load_api_key(file: Option<&PathBuf>) -> Result<Option<String>, String> {
     let key = match file {
         Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| format!("no se pudo leer la clave API de {}: {e}", path.display()))?;
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                format!(
+                    "no se pudo leer la clave API de {}: {}",
+                    path.display(),
+                    zkserver::registry::io_error_es(&e)
+                )
+            })?;
             let key = text.trim().to_string();
             if key.is_empty() {
                 return Err(format!(
@@ -144,8 +149,12 @@ fn main() {
 fn serve(args: ServeArgs) -> Result<(), String> {
     let mut _demo = None;
     let registry = if args.demo {
-        let demo =
-            zkserver::demo::start().map_err(|e| format!("no se pudo iniciar el modo demo: {e}"))?;
+        let demo = zkserver::demo::start().map_err(|e| {
+            format!(
+                "no se pudo iniciar el modo demo: {}",
+                zkserver::registry::io_error_es(&e)
+            )
+        })?;
         let registry = demo.registry.clone();
         _demo = Some(demo);
         registry
@@ -176,6 +185,9 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         webhook,
         // Beside the devices file; the demo keeps positions in memory.
         state_file: (!args.demo).then(|| state_file_for(&args.config)),
+        demo: _demo
+            .as_ref()
+            .map(|d: &zkserver::demo::Demo| d.terminals.clone()),
         ..Settings::default()
     };
     settings.budget.lock_timeout = Duration::from_secs_f64(args.lock_timeout);

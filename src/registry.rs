@@ -64,9 +64,12 @@ impl DeviceConfig {
     /// Reads an entry of the devices file; the error names the device and
     /// the field. Accepts exactly what the registry API accepts.
     pub fn from_json(id: &str, value: &Value) -> Result<DeviceConfig, String> {
-        let obj = value
-            .as_object()
-            .ok_or_else(|| format!("el dispositivo '{id}' no es un objeto JSON"))?;
+        let obj = value.as_object().ok_or_else(|| {
+            format!(
+                "el dispositivo '{id}' no es un objeto JSON: escriba sus datos como \
+                 {{\"ip\": \"192.168.1.205\", \"port\": 4370}}."
+            )
+        })?;
         let mut config = DeviceConfig::new(id);
         let named = |msg: String| format!("dispositivo '{id}': {msg}");
         config.apply_settings(obj).map_err(named)?;
@@ -255,14 +258,33 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// Loads the devices file; a missing file is an empty registry.
+    /// Loads the devices file; a missing file is an empty registry. Never
+    /// writes it: a file that cannot be read exactly as written (bad JSON,
+    /// an id twice, an id not in normal form, an unknown shape) is an error
+    /// naming the file and what to change, and the file is left as it is.
+    ///
+    /// The error is wholly Spanish, like the other startup errors and the
+    /// API's messages about the same settings (the parser is shared): the
+    /// admin reads it on the terminal or in the journal, so it must not mix
+    /// languages — serde's English detail is paraphrased (`json_error_es`).
     pub fn load(path: &Path) -> Result<Registry, String> {
         let text = match std::fs::read_to_string(path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::from("{}"),
-            Err(e) => return Err(format!("no se pudo leer {}: {e}", path.display())),
+            Err(e) => {
+                return Err(format!(
+                    "no se pudo leer {}: {}",
+                    path.display(),
+                    io_error_es(&e)
+                ))
+            }
         };
-        let entries = parse_devices(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        let entries = parse_devices(&text).map_err(|e| {
+            format!(
+                "{}: {e} El archivo no se modificó; corríjalo y vuelva a iniciar zkserver.",
+                path.display()
+            )
+        })?;
         crate::atomic_file::remove_stale_temps(path);
         let mut reg = Registry::in_memory(entries);
         reg.path = Some(path.to_path_buf());
@@ -390,20 +412,333 @@ fn to_file_text(devices: &Devices) -> String {
     text
 }
 
-/// Parses the devices file text into entries in file order.
+/// Parses the devices file text into entries in file order. Refuses what
+/// serde_json alone would accept silently: an id (or a field) written twice
+/// (it keeps the last one), ids the API could never address (not in the
+/// normal form of `normalize_id`), and anything but an object of objects.
 pub fn parse_devices(text: &str) -> Result<Vec<(String, DeviceConfig)>, String> {
-    let value: Value = serde_json::from_str(text).map_err(|e| format!("JSON inválido: {e}"))?;
-    let obj = value
-        .as_object()
-        .ok_or("se esperaba un objeto JSON con los dispositivos por id")?;
-    obj.iter()
-        .map(|(id, v)| Ok((id.clone(), DeviceConfig::from_json(id, v)?)))
+    let top = strict::parse(text).map_err(|e| match e {
+        strict::Error::Json(e) => json_error_es(&e),
+        strict::Error::Duplicate { device: None, key } => format!(
+            "el id '{key}' aparece más de una vez. Cada terminal necesita su propio id: \
+             renombre o borre una de las entradas '{key}'."
+        ),
+        strict::Error::Duplicate {
+            device: Some(id),
+            key,
+        } => format!(
+            "dispositivo '{id}': el campo '{key}' aparece más de una vez. \
+             Deje uno solo."
+        ),
+    })?;
+    let strict::Top::Object(entries) = top else {
+        return Err(format!(
+            "se esperaba un objeto JSON con un dispositivo por id, como \
+             {{\"principal\": {{\"ip\": \"192.168.1.205\"}}}}, y el archivo contiene {}.",
+            strict::describe(&top)
+        ));
+    };
+    entries
+        .into_iter()
+        .map(|(id, v)| {
+            check_file_id(&id)?;
+            let config = DeviceConfig::from_json(&id, &v)?;
+            Ok((id, config))
+        })
         .collect()
+}
+
+/// The rule for device ids, shared by the registry API and the devices
+/// file: trimmed, lower-cased, spaces to `_`; then `[a-z0-9_-]{1,64}`.
+pub fn normalize_id(raw: &str) -> Result<String, String> {
+    let id: String = raw
+        .trim()
+        .to_lowercase()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join("_");
+    let ok = (1..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+    if ok {
+        Ok(id)
+    } else {
+        Err(format!(
+            "Campo 'id' inválido: '{}'. Use de 1 a 64 caracteres: letras a-z, números, '_' o '-'.",
+            raw.trim()
+        ))
+    }
+}
+
+/// An id in the devices file must already be in normal form, the only form
+/// the registry API creates: `Entrada Principal` would need escaping in
+/// every URL, and `POST /devices` with that name would make a second
+/// terminal `entrada_principal` beside it.
+fn check_file_id(id: &str) -> Result<(), String> {
+    match normalize_id(id) {
+        Ok(normal) if normal == id => Ok(()),
+        Ok(normal) => Err(format!(
+            "el id '{id}' no está en forma normal: cámbielo por '{normal}' \
+             (minúsculas, números, '_' o '-'), que es como lo nombra la API."
+        )),
+        Err(_) => Err(format!(
+            "el id '{id}' no es válido: use de 1 a 64 caracteres: letras a-z (sin tildes), \
+             números, '_' o '-'."
+        )),
+    }
+}
+
+/// serde_json's error, in Spanish: where (line, column) and what, the
+/// common syntax errors paraphrased, anything else as a generic syntax error
+/// (its English text is for nobody: the position says where to look).
+pub fn json_error_es(e: &serde_json::Error) -> String {
+    let english = e.to_string();
+    let what = JSON_ERRORS_ES
+        .iter()
+        .find(|(en, _)| english.starts_with(en))
+        .map(|(_, es)| *es);
+    let what = match (what, e.classify()) {
+        (Some(es), _) => es,
+        (None, serde_json::error::Category::Eof) => "el texto termina antes de tiempo",
+        (None, _) => "error de sintaxis",
+    };
+    format!(
+        "JSON inválido en la línea {}, columna {}: {what}.",
+        e.line(),
+        e.column()
+    )
+}
+
+/// serde_json's messages (their start) and a Spanish paraphrase.
+const JSON_ERRORS_ES: &[(&str, &str)] = &[
+    (
+        "EOF while parsing",
+        "el texto termina antes de tiempo (falta cerrar algo)",
+    ),
+    ("expected `,` or `}`", "se esperaba ',' o '}'"),
+    ("expected `,` or `]`", "se esperaba ',' o ']'"),
+    ("expected `:`", "se esperaba ':'"),
+    ("expected value", "se esperaba un valor"),
+    ("expected ident", "se esperaba true, false o null"),
+    (
+        "key must be a string",
+        "los nombres de campo van entre comillas dobles",
+    ),
+    ("trailing comma", "sobra una coma antes del cierre"),
+    (
+        "trailing characters",
+        "hay texto después del final del objeto",
+    ),
+    (
+        "control character",
+        "una cadena contiene un carácter de control (p. ej. un salto de línea)",
+    ),
+    (
+        "invalid escape",
+        "secuencia de escape no válida en una cadena",
+    ),
+    ("invalid number", "número no válido"),
+    ("number out of range", "número fuera de rango"),
+    (
+        "invalid unicode code point",
+        "código Unicode no válido en una cadena",
+    ),
+    (
+        "lone leading surrogate",
+        "código Unicode no válido en una cadena",
+    ),
+    ("unexpected end of hex escape", "secuencia \\u incompleta"),
+    (
+        "recursion limit exceeded",
+        "demasiados niveles de anidamiento",
+    ),
+];
+
+/// An I/O error in Spanish (the OS's text is English), for startup errors
+/// that must not mix languages; the system's code stays for searching.
+pub fn io_error_es(e: &std::io::Error) -> String {
+    use std::io::ErrorKind as K;
+    let what = match e.kind() {
+        K::NotFound => "no existe",
+        K::PermissionDenied => "permiso denegado",
+        K::InvalidData => "el archivo no es texto UTF-8",
+        K::IsADirectory => "es una carpeta, no un archivo",
+        K::AddrInUse => "la dirección ya está en uso",
+        K::AddrNotAvailable => "la dirección no pertenece a esta máquina",
+        K::InvalidInput => "dirección no válida",
+        _ if e.to_string().starts_with("failed to lookup address") => {
+            "no se pudo resolver el nombre de host"
+        }
+        _ => "error de entrada/salida",
+    };
+    match e.raw_os_error() {
+        Some(code) => format!("{what} (código del sistema {code})"),
+        None => what.to_string(),
+    }
+}
+
+/// A JSON reader that, unlike `serde_json::from_str::<Value>`, notices a
+/// key written twice in an object (serde_json keeps the last one silently).
+mod strict {
+    use std::cell::RefCell;
+    use std::collections::HashSet;
+    use std::fmt;
+
+    use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+    use serde_json::Value;
+
+    /// The document's top level.
+    pub enum Top {
+        /// An object: its keys and values in order.
+        Object(Vec<(String, Value)>),
+        /// Anything else.
+        Other(Value),
+    }
+
+    /// Why the text was refused.
+    pub enum Error {
+        /// Not JSON.
+        Json(serde_json::Error),
+        /// `key` twice in the top-level object (`device: None`) or somewhere
+        /// inside the entry of `device`.
+        Duplicate { device: Option<String>, key: String },
+    }
+
+    /// "un array", "un número"…: what a top level that is not an object is.
+    pub fn describe(top: &Top) -> &'static str {
+        match top {
+            Top::Object(_) => "un objeto",
+            Top::Other(Value::Array(_)) => "un array",
+            Top::Other(Value::String(_)) => "una cadena",
+            Top::Other(Value::Number(_)) => "un número",
+            Top::Other(Value::Bool(_)) => "un booleano",
+            Top::Other(_) => "null",
+        }
+    }
+
+    /// Reads `text`; the first duplicate key found wins over the rest.
+    pub fn parse(text: &str) -> Result<Top, Error> {
+        let dup = RefCell::new(None);
+        let mut de = serde_json::Deserializer::from_str(text);
+        let top = Seed {
+            dup: &dup,
+            device: None,
+            depth: 0,
+        }
+        .deserialize(&mut de)
+        .and_then(|v| de.end().map(|()| v));
+        if let Some((device, key)) = dup.into_inner() {
+            return Err(Error::Duplicate { device, key });
+        }
+        match top.map_err(Error::Json)? {
+            Built::Top(entries) => Ok(Top::Object(entries)),
+            Built::Value(v) => Ok(Top::Other(v)),
+        }
+    }
+
+    enum Built {
+        Top(Vec<(String, Value)>),
+        Value(Value),
+    }
+
+    impl Built {
+        fn value(self) -> Value {
+            match self {
+                Built::Value(v) => v,
+                Built::Top(entries) => Value::Object(entries.into_iter().collect()),
+            }
+        }
+    }
+
+    /// Where a value sits: `depth` 0 is the document, 1 a device entry.
+    #[derive(Clone, Copy)]
+    struct Seed<'a> {
+        dup: &'a RefCell<Option<(Option<String>, String)>>,
+        device: Option<&'a str>,
+        depth: usize,
+    }
+
+    impl<'de> DeserializeSeed<'de> for Seed<'_> {
+        type Value = Built;
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Built, D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for Seed<'_> {
+        type Value = Built;
+
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("any JSON value")
+        }
+        fn visit_bool<E>(self, v: bool) -> Result<Built, E> {
+            Ok(Built::Value(Value::Bool(v)))
+        }
+        fn visit_i64<E>(self, v: i64) -> Result<Built, E> {
+            Ok(Built::Value(Value::from(v)))
+        }
+        fn visit_u64<E>(self, v: u64) -> Result<Built, E> {
+            Ok(Built::Value(Value::from(v)))
+        }
+        fn visit_f64<E>(self, v: f64) -> Result<Built, E> {
+            Ok(Built::Value(Value::from(v)))
+        }
+        fn visit_str<E>(self, v: &str) -> Result<Built, E> {
+            Ok(Built::Value(Value::from(v)))
+        }
+        fn visit_string<E>(self, v: String) -> Result<Built, E> {
+            Ok(Built::Value(Value::String(v)))
+        }
+        fn visit_unit<E>(self) -> Result<Built, E> {
+            Ok(Built::Value(Value::Null))
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Built, A::Error> {
+            let mut out = Vec::new();
+            let inner = Seed {
+                depth: self.depth + 1,
+                ..self
+            };
+            while let Some(v) = seq.next_element_seed(inner)? {
+                out.push(v.value());
+            }
+            Ok(Built::Value(Value::Array(out)))
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Built, A::Error> {
+            let mut entries: Vec<(String, Value)> = Vec::new();
+            let mut seen = HashSet::new();
+            while let Some(key) = map.next_key::<String>()? {
+                let device = if self.depth == 0 {
+                    Some(key.as_str())
+                } else {
+                    self.device
+                };
+                let value = map.next_value_seed(Seed {
+                    dup: self.dup,
+                    device,
+                    depth: self.depth + 1,
+                })?;
+                if !seen.insert(key.clone()) {
+                    let mut dup = self.dup.borrow_mut();
+                    if dup.is_none() {
+                        *dup = Some((self.device.map(str::to_string), key.clone()));
+                    }
+                }
+                entries.push((key, value.value()));
+            }
+            if self.depth == 0 {
+                Ok(Built::Top(entries))
+            } else {
+                Ok(Built::Value(Value::Object(entries.into_iter().collect())))
+            }
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     #[test]
     fn parses_the_original_format_keeping_order_and_unknown_fields() {
@@ -536,6 +871,188 @@ mod tests {
         let ok = serde_json::json!({"ip": "reloj.lan", "timeout": 0.1, "port": "4371"});
         let config = DeviceConfig::from_json("a", &ok).unwrap();
         assert_eq!((config.timeout, config.port), (0.1, 4371));
+    }
+
+    #[test]
+    fn an_id_twice_is_refused_not_silently_dropped() {
+        let text = r#"{"principal": {"ip": "10.0.0.1"}, "bodega": {"ip": "10.0.0.2"},
+                       "principal": {"ip": "10.0.0.3"}}"#;
+        let err = parse_devices(text).unwrap_err();
+        assert!(err.contains("'principal' aparece más de una vez"), "{err}");
+        assert!(err.contains("renombre o borre"), "{err}");
+        let text = r#"{"a": {"ip": "10.0.0.1", "port": 1, "ip": "10.0.0.2"}}"#;
+        let err = parse_devices(text).unwrap_err();
+        assert!(
+            err.contains("dispositivo 'a'") && err.contains("'ip'"),
+            "{err}"
+        );
+        let text = r#"{"a": {"ip": "10.0.0.1", "extra": {"k": 1, "k": 2}}}"#;
+        let err = parse_devices(text).unwrap_err();
+        assert!(
+            err.contains("dispositivo 'a'") && err.contains("'k'"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn ids_must_be_in_normal_form() {
+        let err = parse_devices(r#"{"Entrada Principal": {"ip": "10.0.0.1"}}"#).unwrap_err();
+        assert!(
+            err.contains("'Entrada Principal'") && err.contains("'entrada_principal'"),
+            "{err}"
+        );
+        let err = parse_devices(r#"{"ñandú": {"ip": "10.0.0.1"}}"#).unwrap_err();
+        assert!(err.contains("'ñandú' no es válido"), "{err}");
+        let err = parse_devices(r#"{"": {"ip": "10.0.0.1"}}"#).unwrap_err();
+        assert!(err.contains("no es válido"), "{err}");
+        assert!(parse_devices(r#"{"bodega-2_b": {"ip": "10.0.0.1"}}"#).is_ok());
+    }
+
+    #[test]
+    fn unknown_shapes_say_what_the_file_should_hold() {
+        for (text, what) in [
+            ("[]", "un array"),
+            ("5", "un número"),
+            ("null", "null"),
+            (r#""x""#, "una cadena"),
+        ] {
+            let err = parse_devices(text).unwrap_err();
+            assert!(
+                err.contains("se esperaba un objeto JSON con un dispositivo por id"),
+                "{err}"
+            );
+            assert!(err.ends_with(&format!("contiene {what}.")), "{err}");
+        }
+        let err = parse_devices(r#"{"devices": [{"ip": "10.0.0.1"}]}"#).unwrap_err();
+        assert!(err.contains("'devices' no es un objeto JSON"), "{err}");
+    }
+
+    /// Startup errors are read by the admin: Spanish throughout, with
+    /// serde_json's English detail paraphrased, never quoted.
+    #[test]
+    fn json_errors_are_spanish_throughout() {
+        for (text, want) in [
+            (r#"{"a": {"ip": "x"} "b": 1}"#, "se esperaba ',' o '}'"),
+            (r#"{"a" {"#, "se esperaba ':'"),
+            (r#"{"a": }"#, "se esperaba un valor"),
+            (r#"{"a": {"ip": "x"},}"#, "sobra una coma"),
+            (r#"{a: 1}"#, "comillas dobles"),
+            (r#"{"a": {"#, "termina antes de tiempo"),
+            ("{} x", "después del final"),
+            ("", "termina antes de tiempo"),
+        ] {
+            let err = parse_devices(text).unwrap_err();
+            assert!(
+                err.starts_with("JSON inválido en la línea 1, columna"),
+                "{err}"
+            );
+            assert!(err.contains(want), "{text}: {err}");
+            for english in ["expected", " at line", "EOF", "trailing", "key must"] {
+                assert!(!err.contains(english), "{text}: {err}");
+            }
+        }
+    }
+
+    #[test]
+    fn load_errors_name_the_file_and_leave_it_alone() {
+        let dir = std::env::temp_dir().join(format!("zkserver-reg-dup-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("devices.json");
+        let text = "{\"x\": {\"ip\": \"10.0.0.1\"},\n \"x\": {\"ip\": \"10.0.0.2\"}}";
+        std::fs::write(&path, text).unwrap();
+        let err = Registry::load(&path).unwrap_err();
+        assert!(err.starts_with(&path.display().to_string()), "{err}");
+        assert!(
+            err.contains("'x'") && err.contains("no se modificó"),
+            "{err}"
+        );
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn io_errors_are_spanish() {
+        let dir = std::env::temp_dir().join(format!("zkserver-reg-dir-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("devices.json")).unwrap();
+        let err = Registry::load(&dir.join("devices.json")).unwrap_err();
+        assert!(
+            err.contains("es una carpeta, no un archivo (código del sistema 21)"),
+            "{err}"
+        );
+        std::fs::write(dir.join("latin1.json"), b"{\"a\xf1\": 1}").unwrap();
+        let err = Registry::load(&dir.join("latin1.json")).unwrap_err();
+        assert!(err.ends_with("el archivo no es texto UTF-8"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    fn arb_config() -> impl Strategy<Value = (String, DeviceConfig)> {
+        (
+            "[a-z0-9_-]{1,64}",
+            "[A-Za-zÁÉÍÓÚáéíóúñÑ0-9 .\"\\\\]{1,40}",
+            prop::sample::select(vec!["10.0.0.1", "::1", "reloj-1.oficina.lan", "localhost"]),
+            1u16..,
+            any::<u32>(),
+            (1u32..3000).prop_map(|t| f64::from(t) / 10.0),
+            any::<bool>(),
+            prop::sample::select(vec!["utf-8", "latin1", "cp1252"]),
+            prop::option::of(prop::sample::select(vec![
+                "http://127.0.0.1:9000/hook",
+                "https://example.invalid/x?y=1",
+            ])),
+        )
+            .prop_map(|(id, name, ip, port, password, timeout, udp, enc, hook)| {
+                let config = DeviceConfig {
+                    ip: ip.into(),
+                    port,
+                    password,
+                    timeout,
+                    force_udp: udp,
+                    encoding: enc.into(),
+                    webhook: hook.map(str::to_string),
+                    ..DeviceConfig::new(name.trim())
+                };
+                (id, config)
+            })
+            .prop_filter("a name is 1 to 100 characters", |(_, c)| !c.name.is_empty())
+    }
+
+    proptest! {
+        #[test]
+        fn the_parser_never_panics(text in ".{0,300}") {
+            let _ = parse_devices(&text);
+        }
+
+        #[test]
+        fn the_parser_never_panics_on_near_json(
+            parts in prop::collection::vec(prop::sample::select(vec![
+                "{", "}", "[", "]", ",", ":", "\"a\"", "\"ip\"", "\"10.0.0.1\"", "1",
+                "-0.5e9", "null", "true", " ", "\"port\"", "\"\\u00e9\"", "\"Á b\"",
+            ]), 0..60)
+        ) {
+            let _ = parse_devices(&parts.concat());
+        }
+
+        #[test]
+        fn valid_files_round_trip(entries in prop::collection::vec(arb_config(), 0..6)) {
+            let mut seen = std::collections::HashSet::new();
+            let entries: Vec<_> =
+                entries.into_iter().filter(|(id, _)| seen.insert(id.clone())).collect();
+            let text = to_file_text(&Registry::in_memory(entries.clone()).devices.read());
+            let parsed = parse_devices(&text).unwrap();
+            prop_assert_eq!(parsed.len(), entries.len());
+            for ((id, want), (got_id, got)) in entries.iter().zip(&parsed) {
+                prop_assert_eq!(id, got_id);
+                prop_assert_eq!(&got.to_json(), &want.to_json());
+                prop_assert_eq!(
+                    (&got.ip, got.port, got.password, got.timeout, got.force_udp),
+                    (&want.ip, want.port, want.password, want.timeout, want.force_udp)
+                );
+                prop_assert_eq!((&got.name, &got.encoding), (&want.name, &want.encoding));
+                prop_assert_eq!(&got.webhook, &want.webhook);
+            }
+            let again = to_file_text(&Registry::in_memory(parsed).devices.read());
+            prop_assert_eq!(again, text);
+        }
     }
 
     #[test]

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use crate::http::conn::{self, error_response, Connections, Handler, Limits};
 use crate::http::{self, App};
+use crate::registry::io_error_es as io_es;
 
 /// Stack of a connection thread: handlers keep their data on the heap, and
 /// hundreds of open connections must fit a 32-bit board's address space.
@@ -35,11 +36,11 @@ impl Server {
 
     /// Binds `addr` with the given connection limits.
     pub fn bind_with(addr: &str, app: App, limits: Limits) -> Result<Server, String> {
-        let listener =
-            TcpListener::bind(addr).map_err(|e| format!("no se pudo escuchar en {addr}: {e}"))?;
+        let listener = TcpListener::bind(addr)
+            .map_err(|e| format!("no se pudo escuchar en {addr}: {}", io_es(&e)))?;
         let local = listener
             .local_addr()
-            .map_err(|e| format!("no se pudo escuchar en {addr}: {e}"))?;
+            .map_err(|e| format!("no se pudo escuchar en {addr}: {}", io_es(&e)))?;
         let app = Arc::new(app);
         let handler_app = app.clone();
         Ok(Server {

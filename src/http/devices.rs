@@ -9,26 +9,10 @@ use crate::ops::OpError;
 use crate::registry::{Device, DeviceConfig, WriteError};
 
 /// `id` as the original server normalised it: trimmed, lower-cased, spaces
-/// to `_`; then it must match `[a-z0-9_-]{1,64}`.
+/// to `_`; then it must match `[a-z0-9_-]{1,64}` (the rule lives in the
+/// registry, which also applies it to the devices file).
 pub fn normalize_id(raw: &str) -> Result<String, String> {
-    let id: String = raw
-        .trim()
-        .to_lowercase()
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join("_");
-    let ok = (1..=64).contains(&id.len())
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
-    if ok {
-        Ok(id)
-    } else {
-        Err(format!(
-            "Campo 'id' inválido: '{}'. Use de 1 a 64 caracteres: letras a-z, números, '_' o '-'.",
-            raw.trim()
-        ))
-    }
+    crate::registry::normalize_id(raw)
 }
 
 fn now() -> String {

@@ -201,6 +201,19 @@ pub fn route_not_found(method: &str, path: &str) -> String {
     format!("Ruta no encontrada: {} {}.", echo(method), echo(path))
 }
 
+/// 404 for a `POST /demo/punch` user the demo terminal does not have.
+pub fn demo_user_not_found(user_id: &str) -> String {
+    format!(
+        "Usuario '{}' no encontrado en el terminal de demostración.",
+        echo(user_id)
+    )
+}
+
+/// 200 for `POST /demo/punch`.
+pub fn demo_punch_recorded(id: &str) -> String {
+    format!("Marcación registrada en el terminal de demostración '{id}'.")
+}
+
 /// 405.
 pub const METHOD_NOT_ALLOWED: &str = "Método no permitido.";
 /// 500 after a handler panic.

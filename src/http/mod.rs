@@ -6,6 +6,7 @@ mod attendance;
 pub mod auth;
 mod body;
 pub mod conn;
+mod demo;
 mod devices;
 mod events;
 pub mod head;
@@ -52,6 +53,8 @@ pub struct Settings {
     pub webhook: Option<String>,
     /// Where delivered webhook positions are kept (none: in memory).
     pub state_file: Option<PathBuf>,
+    /// The `--demo` terminals (`POST /demo/punch`); none otherwise.
+    pub demo: Option<Arc<crate::demo::Terminals>>,
 }
 
 impl Default for Settings {
@@ -62,6 +65,7 @@ impl Default for Settings {
             reconcile_interval: Duration::from_secs(60),
             webhook: None,
             state_file: None,
+            demo: None,
         }
     }
 }
@@ -82,6 +86,8 @@ pub struct App {
     pub security: auth::Security,
     /// The last status of each terminal.
     pub status_cache: status::StatusCache,
+    /// The `--demo` terminals, if started with `--demo`.
+    pub demo: Option<Arc<crate::demo::Terminals>>,
 }
 
 impl App {
@@ -103,6 +109,7 @@ impl App {
             started: Instant::now(),
             security: settings.security,
             status_cache: status::StatusCache::default(),
+            demo: settings.demo,
         }
     }
 
@@ -247,6 +254,7 @@ enum Action {
     PanelCss,
     PanelJs,
     PanelIcon,
+    DemoPunch,
 }
 
 /// The route table: method, path pattern (`{name}` matches one segment),
@@ -297,6 +305,7 @@ const ROUTES: &[(&str, &str, Action)] = &[
     ("GET", "/panel/icon.svg", Action::PanelIcon),
     ("GET", "/favicon.ico", Action::PanelIcon),
     ("GET", "/events", Action::AllEvents),
+    ("POST", "/demo/punch", Action::DemoPunch),
 ];
 
 /// The parameters of `path` if it matches `pattern`.
@@ -387,6 +396,7 @@ fn dispatch(ctx: &Ctx, action: Action, params: &[&str]) -> Answer {
         Action::PanelCss => panel::stylesheet(ctx),
         Action::PanelJs => panel::script(ctx),
         Action::PanelIcon => panel::icon(ctx),
+        Action::DemoPunch => demo::punch(ctx),
     }
 }
 

@@ -52,22 +52,22 @@ const LAST: &[&str] = &[
     "Castro",
 ];
 
-/// `count` users with uids 1.., numeric PINs starting at 1001 and Spanish names
-/// (UTF-8 bytes; truncated by the 28-byte layout's 8-byte name field).
-pub fn users(count: usize, seed: u64) -> Vec<User> {
-    let mut rng = Rng::new(seed ^ 0x5555);
+/// `count` users with uids 1.., numeric PINs starting at 1001 and full
+/// Spanish names (UTF-8, at most 16 bytes: the 72-byte layout's 24-byte field
+/// holds them whole; the 28-byte layout's 8-byte one cuts them).
+///
+/// Who a user is depends only on their position, never on a terminal's
+/// seed: user 1005 has the same name and card on every simulated terminal,
+/// as one person enrolled on several real ones has.
+pub fn users(count: usize) -> Vec<User> {
     (0..count)
         .map(|i| {
-            let name = format!(
-                "{} {}",
-                FIRST[rng.below(FIRST.len() as u64) as usize],
-                LAST[rng.below(LAST.len() as u64) as usize]
-            );
+            let mut rng = Rng::new(0x5555 + i as u64);
             User {
                 uid: (i + 1) as u16,
                 privilege: if i == 0 { 14 } else { 0 },
                 password: Vec::new(),
-                name: name.into_bytes(),
+                name: full_name(i).into_bytes(),
                 card: if rng.below(3) == 0 {
                     10_000_000 + rng.below(9_000_000) as u32
                 } else {
@@ -78,6 +78,15 @@ pub fn users(count: usize, seed: u64) -> Vec<User> {
             }
         })
         .collect()
+}
+
+/// The `i`-th person's name: all 320 first/last name pairs are distinct
+/// for `i` below 320 (for each first name, `k` -> `(k + 5f) % 16` is a
+/// permutation of the last names).
+fn full_name(i: usize) -> String {
+    let f = i % FIRST.len();
+    let k = i / FIRST.len();
+    format!("{} {}", FIRST[f], LAST[(k + 5 * f) % LAST.len()])
 }
 
 /// `count` punches by `users`, in device (chronological) order from `start`:
@@ -155,8 +164,8 @@ mod tests {
 
     #[test]
     fn generation_is_deterministic_and_exact() {
-        let u = users(20, 7);
-        assert_eq!(u, users(20, 7));
+        let u = users(20);
+        assert_eq!(u, users(20));
         let day = chrono::NaiveDate::from_ymd_opt(2025, 1, 2).unwrap();
         let p = punches(1001, &u, 7, day);
         assert_eq!(p.len(), 1001);
@@ -164,5 +173,18 @@ mod tests {
         assert!(p.iter().all(|a| a.time.is_valid()));
         assert!(p.windows(2).all(|w| w[0].time <= w[1].time));
         assert_ne!(p, punches(1001, &u, 8, day));
+    }
+
+    #[test]
+    fn names_are_full_distinct_and_fit_the_72_byte_layout() {
+        let u = users(320);
+        let names: std::collections::HashSet<_> = u.iter().map(|u| u.name.clone()).collect();
+        assert_eq!(names.len(), 320);
+        assert!(u
+            .iter()
+            .all(|u| u.name.len() <= 24 && u.name.contains(&b' ')));
+        assert!(u.iter().any(|u| u.name.len() > 8));
+        // A person is the same whatever the terminal holds besides.
+        assert_eq!(users(12)[..], users(25)[..12]);
     }
 }

@@ -248,7 +248,7 @@ pub struct Simulator {
 impl Simulator {
     /// Binds TCP and UDP on the same port and starts serving in background threads.
     pub fn start(config: SimConfig) -> std::io::Result<Simulator> {
-        let mut users = data::users(config.users, config.seed);
+        let mut users = data::users(config.users);
         if config.user_format == UserFormat::Short28 {
             // The old layout holds 8-byte names: cut at a character boundary.
             for u in &mut users {

@@ -47,6 +47,86 @@ fn invalid_devices_file_is_a_clear_startup_error() {
     assert!(err.contains("JSON inválido"), "{err}");
 }
 
+/// Starts the server on `file`; its exit code (None: still running after
+/// 30 s, then killed) and its stderr.
+fn start_with(file: &std::path::Path) -> (Option<i32>, String) {
+    let mut child = Command::new(BIN)
+        .arg("--config")
+        .arg(file)
+        .args(["--host", "127.0.0.1", "--port", "0"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let code = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status.code();
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    (code, err)
+}
+
+/// An id twice used to start with the last entry, and the first API write
+/// then rewrote the file without the other terminal. Now the start fails,
+/// naming the file and the id, and no start ever rewrites the file.
+#[test]
+fn a_devices_file_with_an_id_twice_is_refused_and_never_rewritten() {
+    let dir = tempdir("dup");
+    let file = dir.join("devices.json");
+    let text = "{\n  \"principal\": {\"ip\": \"10.0.0.1\", \"name\": \"Entrada\"},\n  \"principal\": {\"ip\": \"10.0.0.2\", \"name\": \"Salida\"}\n}\n";
+    std::fs::write(&file, text).unwrap();
+    let (code, err) = start_with(&file);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains(&file.display().to_string()), "{err}");
+    assert!(err.contains("'principal' aparece más de una vez"), "{err}");
+    assert!(err.contains("renombre o borre"), "{err}");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), text);
+
+    for (bad, needle) in [
+        (
+            r#"{"Entrada Principal": {"ip": "10.0.0.1"}}"#,
+            "'entrada_principal'",
+        ),
+        (r#"[{"ip": "10.0.0.1"}]"#, "contiene un array"),
+        (
+            "{\"a\": {\"ip\": \"10.0.0.1\"} \"b\": 1}",
+            "se esperaba ',' o '}'",
+        ),
+    ] {
+        std::fs::write(&file, bad).unwrap();
+        let (code, err) = start_with(&file);
+        assert_eq!(code, Some(1), "{err}");
+        assert!(err.contains(needle), "{err}");
+        // One language in what the admin is told (serde's detail paraphrased).
+        assert!(
+            !err.contains("expected") && !err.contains(" at line"),
+            "{err}"
+        );
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), bad);
+    }
+
+    // A valid file, however it is laid out, is read and left byte for byte.
+    let odd = "{ \"a\":{\"ip\":\"10.0.0.1\",\"port\":\"4371\", \"color\": \"red\"} }";
+    std::fs::write(&file, odd).unwrap();
+    let mut cmd = Command::new(BIN);
+    cmd.arg("--config")
+        .arg(&file)
+        .args(["--host", "127.0.0.1", "--port", "0"]);
+    let (mut child, _) = spawn_until(cmd, "listening on http://", false);
+    assert_eq!(terminate(&mut child), 0);
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), odd);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn busy_port_is_a_clear_startup_error() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -60,9 +140,12 @@ fn busy_port_is_a_clear_startup_error() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(
-        err.contains(&format!("no se pudo escuchar en 127.0.0.1:{port}")),
+        err.contains(&format!(
+            "no se pudo escuchar en 127.0.0.1:{port}: la dirección ya está en uso"
+        )),
         "{err}"
     );
+    assert!(!err.contains("Address already in use"), "{err}");
 }
 
 #[test]
@@ -280,4 +363,122 @@ fn api_key_settings_are_checked_at_startup() {
     assert_eq!(code, Some(1), "{err}");
     assert!(err.contains("está vacío"), "{err}");
     assert!(!err.contains("panicked"));
+    // The OS's English reason is not quoted in a Spanish startup error.
+    let missing = dir.join("no-such-key");
+    let (code, err) = run(&["--api-key-file", missing.to_str().unwrap()], &[]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("no existe (código del sistema 2)"), "{err}");
+    assert!(!err.contains("No such file"), "{err}");
+}
+
+/// `POST /demo/punch`: the demo terminal records a punch now (a write:
+/// the API key rule applies); without `--demo` the route does not exist.
+#[test]
+fn demo_punch_on_demand() {
+    let post = |addr: &str, body: &str, key: Option<&str>| {
+        let mut req = minreq::post(format!("http://{addr}/demo/punch"))
+            .with_body(body)
+            .with_timeout(30);
+        if let Some(key) = key {
+            req = req.with_header("X-API-Key", key);
+        }
+        let resp = req.send().unwrap();
+        let body: serde_json::Value = serde_json::from_str(resp.as_str().unwrap()).unwrap();
+        (resp.status_code, body)
+    };
+    // The demo also punches by itself every few seconds: look among the
+    // newest few records, not only at the newest.
+    let recorded = |addr: &str, device: &str, punch: &serde_json::Value| {
+        let url = format!("http://{addr}/devices/{device}/attendance?limit=10&pretty=0");
+        let resp = minreq::get(url).with_timeout(30).send().unwrap();
+        let body: serde_json::Value = serde_json::from_str(resp.as_str().unwrap()).unwrap();
+        body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["user_id"] == punch["user_id"] && r["timestamp"] == punch["timestamp"])
+    };
+
+    let mut cmd = Command::new(BIN);
+    cmd.args(["--demo", "--port", "0"])
+        .env("API_KEY", "clave-demo");
+    let (mut child, line) = spawn_until(cmd, "listening on http://", false);
+    let addr = addr_after(&line, "listening on http://");
+    assert_eq!(post(&addr, "", None).0, 401);
+
+    let (status, body) = post(&addr, "", Some("clave-demo"));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["device_id"], "principal");
+    assert!(recorded(&addr, "principal", &body["data"]), "{body}");
+
+    let (status, body) = post(
+        &addr,
+        r#"{"device_id": "bodega", "user_id": 1005}"#,
+        Some("clave-demo"),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        (&body["data"]["user_id"], &body["data"]["device_name"]),
+        (&serde_json::json!("1005"), &serde_json::json!("Bodega"))
+    );
+    assert!(recorded(&addr, "bodega", &body["data"]), "{body}");
+
+    let (status, body) = post(&addr, r#"{"device_id": "nada"}"#, Some("clave-demo"));
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(
+        body["disponibles"],
+        serde_json::json!(["principal", "bodega"])
+    );
+    let (status, body) = post(&addr, r#"{"user_id": "99999"}"#, Some("clave-demo"));
+    assert_eq!(status, 404, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("'99999'"),
+        "{body}"
+    );
+    let (status, _) = post(&addr, "[1]", Some("clave-demo"));
+    assert_eq!(status, 400);
+    assert_eq!(terminate(&mut child), 0);
+
+    // Without --demo there is nothing to punch.
+    let dir = tempdir("nodemo");
+    let mut cmd = Command::new(BIN);
+    cmd.args(["--host", "127.0.0.1", "--port", "0", "--allow-open-writes"])
+        .arg("--config")
+        .arg(dir.join("devices.json"));
+    let (mut child, line) = spawn_until(cmd, "listening on http://", false);
+    let addr = addr_after(&line, "listening on http://");
+    assert_eq!(post(&addr, "{}", None).0, 404);
+    assert_eq!(terminate(&mut child), 0);
+}
+
+/// The .deb names its maintainer once, the same in `control` and in the
+/// changelog's trailer, with an address lintian accepts (`.local` is a
+/// `bogus-mail-host` error) that is not a documentation placeholder
+/// (`example.org`): `.invalid` says plainly that no mailbox is published yet.
+#[test]
+fn the_package_names_one_maintainer_lintian_accepts() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("packaging/deb");
+    let control = std::fs::read_to_string(dir.join("control")).unwrap();
+    let changelog = std::fs::read_to_string(dir.join("changelog")).unwrap();
+    let maintainer = control
+        .lines()
+        .find_map(|l| l.strip_prefix("Maintainer: "))
+        .expect("a Maintainer field");
+    assert!(
+        changelog.contains(&format!(" -- {maintainer}  ")),
+        "{maintainer} / {changelog}"
+    );
+    let host = maintainer
+        .rsplit_once('@')
+        .and_then(|(_, h)| h.strip_suffix('>'))
+        .expect("name <user@host>");
+    for placeholder in [
+        "example.org",
+        "example.com",
+        "example.net",
+        ".local",
+        "localhost",
+    ] {
+        assert!(!host.ends_with(placeholder), "{maintainer}");
+    }
 }
