@@ -115,9 +115,12 @@ fn user_format(s: &str) -> Result<UserFormat, String> {
 
 /// Runs the simulated terminal until SIGTERM/SIGINT (or prints its data with `--dump`).
 pub fn run(a: SimulateArgs) -> Result<(), String> {
-    let bind = format!("{}:{}", a.host, a.port)
-        .parse()
-        .map_err(|e| format!("dirección inválida {}:{}: {e}", a.host, a.port))?;
+    let bind = format!("{}:{}", a.host, a.port).parse().map_err(|_| {
+        format!(
+            "dirección inválida {}:{}: use una IP y un puerto",
+            a.host, a.port
+        )
+    })?;
     let config = SimConfig {
         bind,
         records: a.records,
@@ -155,8 +158,12 @@ pub fn run(a: SimulateArgs) -> Result<(), String> {
         offset_mode: a.offsets,
         ..SimConfig::default()
     };
-    let sim = Simulator::start(config)
-        .map_err(|e| format!("no se pudo iniciar el simulador en {bind}: {e}"))?;
+    let sim = Simulator::start(config).map_err(|e| {
+        format!(
+            "no se pudo iniciar el simulador en {bind}: {}",
+            crate::registry::io_error_es(&e)
+        )
+    })?;
     if a.dump {
         println!("{}", dump_json(&sim));
         return Ok(());
