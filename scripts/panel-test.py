@@ -24,7 +24,8 @@ import urllib.request
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
-from selenium.common.exceptions import StaleElementReferenceException
+from selenium.common.exceptions import (NoSuchElementException, StaleElementReferenceException,
+                                        TimeoutException)
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
@@ -64,9 +65,11 @@ def punch(user_id, fifo="PUNCH_FIFO"):
 
 def wait(driver, what, seconds=LIMIT):
     """What `what(driver)` returns once it is truthy, or None after `seconds`."""
-    try:
-        return WebDriverWait(driver, seconds, poll_frequency=0.1).until(lambda d: what(d))
-    except Exception:
+    try:  # cards are redrawn by every refresh: an element gone stale is looked for again
+        return WebDriverWait(driver, seconds, poll_frequency=0.1,
+                             ignored_exceptions=(StaleElementReferenceException, NoSuchElementException)
+                             ).until(lambda d: what(d))
+    except TimeoutException:
         return None
 
 
@@ -197,11 +200,9 @@ try:
     driver.execute_script("performance.setResourceTimingBufferSize(100000)")
 
     # Terminals at a glance.
-    card = wait(driver, lambda d: d.find_element(By.ID, "tarjeta-principal")
-                if "En línea" in text_of(d, "tarjeta-principal") else None)
-    text = card.text if card else ""
+    text = wait(driver, lambda d: (lambda t: t if "En línea" in t else None)(text_of(d, "tarjeta-principal")))
     check("the reachable terminal is shown online with its counters",
-          card and "Registros: 400 de 200.000" in text and "Usuarios: 7" in text
+          text and "Registros: 400 de 200.000" in text and "Usuarios: 7" in text
           and "Reloj: en hora" in text, text)
     sur = wait(driver, lambda d: (lambda t: t if "Reloj:" in t else None)(text_of(d, "tarjeta-sur")))
     check("a clock 3 minutes ahead says so in words", sur and "Reloj: adelantado 3 min" in sur, sur)
@@ -210,28 +211,24 @@ try:
     check("clock differences are in words, never a count of seconds",
           words == ["atrasado 270 días", "adelantado 3 min", "atrasado 45 s", "adelantado 2 s",
                     "atrasado 3 s", "adelantado 2 h 5 min", "adelantado 1 día 1 h"], words)
-    dead = wait(driver, lambda d: d.find_element(By.ID, "tarjeta-muerto")
-                if "Sin conexión" in text_of(d, "tarjeta-muerto") else None)
-    check("the unreachable terminal says why in words",
-          dead and "conexión rechazada" in dead.text, dead.text if dead else "")
+    dead = wait(driver, lambda d: (lambda t: t if "Sin conexión" in t else None)(text_of(d, "tarjeta-muerto")))
+    check("the unreachable terminal says why in words", dead and "conexión rechazada" in dead, dead)
     connected = wait(driver, lambda d: "Conectado" in text_of(d, "conexion"))
     check("the live stream is connected", connected)
 
     # A punch made at the terminal appears with the person's name, as text.
     started = time.time()
     punch("4242")
-    row = wait(driver, lambda d: [r for r in d.find_elements(By.CSS_SELECTOR, "#vivo tbody tr")
-                                  if "4242" in r.text])
+    row = wait(driver, lambda d: [r["text"] for r in live_rows(d) if r["user"] == "4242"])
     took = time.time() - started
-    person = row[0].find_element(By.CSS_SELECTOR, "td.persona").text if row else ""
-    check(f"the punch is in the live list with the name ({took:.1f} s)",
-          row and person == f"{ANA} (4242)", person)
+    named = wait(driver, lambda d: [c.text for c in d.find_elements(By.CSS_SELECTOR, "#vivo td.persona")
+                                    if c.text == f"{ANA} (4242)"])
+    check(f"the punch is in the live list with the name ({took:.1f} s)", row and named, row)
     check("the name is text, not HTML",
           driver.execute_script("return document.getElementById('x') === null && "
                                 "document.querySelectorAll('#vivo i').length === 0"))
     check("verification and in/out state are in words",
-          row and "Huella" in row[0].text and ("Entrada" in row[0].text or "Salida" in row[0].text),
-          row[0].text if row else "")
+          row and "Huella" in row[0] and ("Entrada" in row[0] or "Salida" in row[0]), row)
 
     # A person created after the page opened: the name is looked up at once.
     status, _, body = api("/devices/principal/users", "POST", {"user_id": "5151", "name": ELENA}, key=KEY)
@@ -241,7 +238,7 @@ try:
                                     if c.text == f"{ELENA} (5151)"], seconds=20)
     check(f"a person created after the page opened is shown by name ({time.time() - started:.1f} s)",
           status == 200 and named,
-          [c.text for c in driver.find_elements(By.CSS_SELECTOR, "#vivo td.persona")])
+          [r["text"] for r in live_rows(driver)])
 
     # An id with no user on the terminal is looked up once, not on every punch.
     before = users_reads(driver, "principal")
@@ -327,8 +324,15 @@ try:
           header[6:] == ["name", "status_text", "punch_text"] and lines
           and all(l[6] == ANA and l[7] == "Huella" and l[8] in ("Entrada", "Salida") for l in lines),
           (header, lines[:3]))
+    # The screenshots show a search by part of a name.
+    search(driver, "", "elena")
     driver.execute_script("window.scrollTo(0, 0)")
     driver.save_screenshot("target/screenshots/panel-desktop.png")
+    height = driver.execute_script("return document.body.scrollHeight")
+    driver.set_window_size(1280, min(height + 150, 6000))
+    driver.execute_script("window.scrollTo(0, 0)")
+    driver.save_screenshot("target/screenshots/panel-desktop-full.png")
+    driver.set_window_size(1280, 1000)
 
     # Syncing the clock: no key, a wrong key, the right key.
     def sync_message(device="principal"):
@@ -382,6 +386,8 @@ try:
         return bad.slice(0, 5);""")
     check("at 360 px table rows are cards with every column shown and named", not hidden, hidden)
     driver.save_screenshot("target/screenshots/panel-360.png")
+    driver.execute_script("document.getElementById('t-vivo').scrollIntoView()")
+    driver.save_screenshot("target/screenshots/panel-360-vivo.png")
     height = driver.execute_script("return document.body.scrollHeight")
     driver.set_window_size(360, min(height + 100, 6000))
     driver.execute_script("window.scrollTo(0, 0)")

@@ -44,10 +44,13 @@ echo "clave-de-prueba-123" > "$WORK/key"
 
 # The server, on a fixed port so the test can restart it (the panel must
 # reconnect and take the replayed punches in order). The test restarts it
-# with the same command and stops its own copy.
+# with the same command and stops its own copy. A punch whose realtime event
+# a watcher misses (made while it steps aside for an API request) comes with
+# the next reconciliation: every 5 s here, so the live checks need not wait
+# the default minute.
 port=$(free_port)
 server=("$BIN" --host 127.0.0.1 --port "$port" --config "$WORK/devices.json"
-        --api-key-file "$WORK/key" --log-level "${PANEL_LOG_LEVEL:-warn}")
+        --api-key-file "$WORK/key" --reconcile-interval 5 --log-level "${PANEL_LOG_LEVEL:-warn}")
 "${server[@]}" 2> "$WORK/server.err" &
 PIDS+=($!)
 server_pid=$!

@@ -21,7 +21,7 @@ const lecturas = new Map();          // terminal -> users reads (see lecturaDe)
 const mensajes = new Map();          // terminal -> {clase, texto} of its last action
 const ultimas = new Map();           // terminal -> {timestamp, usuario} of its newest punch seen
 const enLinea = new Map();           // terminal -> whether its last status answered
-let busqueda = null;                 // {path, params, page}
+let busqueda = null;                 // {path, params, page, terminal, quien} of the search shown
 
 /** An element with attributes and children (strings become text nodes). */
 function el(tag, attrs, ...children) {
@@ -355,8 +355,9 @@ function conectarVivo() {
     if (p && typeof p.timestamp === "string") agregarEnVivo(p);
   });
   fuente.addEventListener("status", (e) => {
-    const s = JSON.parse(e.data);
-    const t = terminalDe(s.device_id);
+    let s;
+    try { s = JSON.parse(e.data); } catch (error) { return; }
+    const t = s && terminalDe(s.device_id);
     if (t && s.state === "offline") pintarTarjeta(t, { online: false, error: s.error });
     else if (t) refrescarTerminales();
   });
