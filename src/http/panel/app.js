@@ -325,12 +325,13 @@ function agregarEnVivo(p) {
   const clave = `${p.device_id}|${p.user_id}|${p.timestamp}`;
   const filas = [...cuerpo.rows];
   if (filas.some((r) => r.dataset.clave === clave)) return;
-  for (const vieja of cuerpo.querySelectorAll("tr.nueva")) vieja.classList.remove("nueva");
-  const tr = fila(p, true);
   const siguiente = filas.find((r) => r.dataset.hora <= p.timestamp);
-  cuerpo.insertBefore(tr, siguiente || null);
-  while (cuerpo.rows.length > VIVO_MAX) cuerpo.deleteRow(-1);
-  $("vivo-vacio").hidden = cuerpo.rows.length > 0;
+  if (siguiente || filas.length < VIVO_MAX) { // else it is older than the whole full list
+    for (const vieja of cuerpo.querySelectorAll("tr.nueva")) vieja.classList.remove("nueva");
+    cuerpo.insertBefore(fila(p, true), siguiente || null);
+    while (cuerpo.rows.length > VIVO_MAX) cuerpo.deleteRow(-1);
+    $("vivo-vacio").hidden = true;
+  }
   const previa = ultimas.get(p.device_id);
   if (!previa || p.timestamp >= previa.timestamp) {
     ultimas.set(p.device_id, { timestamp: p.timestamp, usuario: String(p.user_id) });
