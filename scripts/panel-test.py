@@ -1,11 +1,22 @@
 """Browser test of the office panel, run by scripts/panel-test.sh.
 
-Usage: panel-test.py HOST:PORT API_KEY  (env PUNCH_FIFO: the simulator's stdin)
+Usage: panel-test.py HOST:PORT API_KEY
+Environment (set by panel-test.sh): PUNCH_FIFO and SUR_FIFO (the simulators'
+stdin), SUR_PORT (the second simulator, whose clock runs 3 min ahead),
+SERVER_PID, SERVER_CMD (JSON argv) and SERVER_LOG (to restart the server),
+DOWNLOADS (where the browser saves the CSV).
 Headless Debian Chromium + chromedriver through Selenium, all on 127.0.0.1.
+Every wait is on a condition, with generous limits (the machine may be loaded).
 Prints one line per check and a closing "panel: N passed, N failed".
 """
+import csv
+import datetime
+import io
 import json
 import os
+import signal
+import socket
+import subprocess
 import sys
 import time
 import urllib.parse
@@ -13,18 +24,24 @@ import urllib.request
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+from selenium.common.exceptions import (NoSuchElementException, StaleElementReferenceException,
+                                        TimeoutException)
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 ADDR, KEY = sys.argv[1], sys.argv[2]
 BASE = f"http://{ADDR}"
 ANA = "<i id=x>Ana</i>"
+ELENA = "Elena Ramírez"
+LIMIT = 30  # seconds for any condition to hold
+CODE_COLUMNS = ["user_id", "timestamp", "status", "punch", "device_id", "device_name"]
 results = []
+server = None  # the restarted server, stopped at the end
 
 
 def check(name, ok, detail=""):
     results.append(bool(ok))
-    print(f"  {'ok  ' if ok else 'FAIL'} {name}{'' if ok else ': ' + str(detail)}")
+    print(f"  {'ok  ' if ok else 'FAIL'} {name}{'' if ok else ': ' + str(detail)}", flush=True)
 
 
 def api(path, method="GET", body=None, key=None):
@@ -35,22 +52,122 @@ def api(path, method="GET", body=None, key=None):
     if key:
         req.add_header("X-API-Key", key)
     try:
-        with urllib.request.urlopen(req, timeout=30) as r:
+        with urllib.request.urlopen(req, timeout=60) as r:
             return r.status, r.headers, r.read()
     except urllib.error.HTTPError as e:
         return e.code, e.headers, e.read()
 
 
-def punch(user_id):
-    with open(os.environ["PUNCH_FIFO"], "w") as fifo:
-        fifo.write(f"punch {user_id}\n")
+def punch(user_id, fifo="PUNCH_FIFO"):
+    with open(os.environ[fifo], "w") as f:
+        f.write(f"punch {user_id}\n")
 
 
-def wait(driver, what, seconds=10):
-    try:
-        return WebDriverWait(driver, seconds, poll_frequency=0.1).until(lambda d: what(d))
-    except Exception:
+def wait(driver, what, seconds=LIMIT):
+    """What `what(driver)` returns once it is truthy, or None after `seconds`."""
+    try:  # cards are redrawn by every refresh: an element gone stale is looked for again
+        return WebDriverWait(driver, seconds, poll_frequency=0.1,
+                             ignored_exceptions=(StaleElementReferenceException, NoSuchElementException)
+                             ).until(lambda d: what(d))
+    except TimeoutException:
         return None
+
+
+def until(what, seconds=LIMIT):
+    """Polls a condition outside the browser."""
+    end = time.time() + seconds
+    while time.time() < end:
+        value = what()
+        if value:
+            return value
+        time.sleep(0.1)
+    return None
+
+
+def text_of(driver, element_id):
+    try:
+        return driver.find_element(By.ID, element_id).text
+    except Exception:
+        return ""
+
+
+def live_rows(driver):
+    """Each live row, top to bottom: {ts, terminal, user, text, key}."""
+    return driver.execute_script(
+        "return [...document.querySelectorAll('#vivo tbody tr')].map(r => ({ts: r.cells[0].textContent,"
+        " terminal: r.cells[2].textContent, user: r.cells[1].dataset.usuario, text: r.innerText,"
+        " key: r.cells[2].textContent + '|' + r.cells[1].dataset.usuario + '|' + r.cells[0].textContent}))")
+
+
+def live_row(driver, terminal, user_id, seen=()):
+    """The key of a live row of this terminal and user that is not in `seen`."""
+    for r in live_rows(driver):
+        if r["terminal"] == terminal and r["user"] == user_id and r["key"] not in seen:
+            return r["key"]
+    return None
+
+
+def newest_first(driver):
+    """Whether the live list is newest first with no punch twice, and its times."""
+    rows = live_rows(driver)
+    stamps = [r["ts"] for r in rows]
+    keys = [r["key"] for r in rows]
+    return stamps == sorted(stamps, reverse=True) and len(keys) == len(set(keys)), stamps
+
+
+def top_terminal(driver):
+    rows = live_rows(driver)
+    return rows[0]["terminal"] if rows else None
+
+
+def users_reads(driver, device):
+    return driver.execute_script(
+        "return performance.getEntriesByType('resource').filter("
+        "e => e.name.includes('/devices/' + arguments[0] + '/users')).length", device)
+
+
+def search(driver, terminal, person):
+    Select(driver.find_element(By.ID, "b-terminal")).select_by_value(terminal)
+    who = driver.find_element(By.ID, "b-persona")
+    who.clear()
+    who.send_keys(person)
+    driver.execute_script("document.getElementById('b-resumen').textContent = ''")
+    driver.find_element(By.CSS_SELECTOR, "#buscar button[type=submit]").click()
+    return wait(driver, lambda d: (lambda t: t if t and t != "Buscando…" else None)(text_of(d, "b-resumen")))
+
+
+def result_rows(driver):
+    return [r.text for r in driver.find_elements(By.CSS_SELECTOR, "#resultados tbody tr")]
+
+
+def restart_server():
+    """Stops the server and returns a function that starts it again."""
+    os.kill(int(os.environ["SERVER_PID"]), signal.SIGTERM)
+    host, port = ADDR.split(":")
+
+    def closed():
+        try:
+            socket.create_connection((host, int(port)), timeout=1).close()
+            return False
+        except OSError:
+            return True
+    return until(closed)
+
+
+def start_server():
+    global server
+    server = subprocess.Popen(json.loads(os.environ["SERVER_CMD"]), stdout=subprocess.DEVNULL,
+                              stderr=open(os.environ["SERVER_LOG"], "a"))
+    return until(lambda: api("/health")[0] == 200 if _port_open() else False)
+
+
+def _port_open():
+    host, port = ADDR.split(":")
+    try:
+        socket.create_connection((host, int(port)), timeout=1).close()
+        return True
+    except OSError:
+        return False
 
 
 # A user whose name is HTML, created through the API.
@@ -62,57 +179,127 @@ check("the page is served with a same-origin Content-Security-Policy",
       status == 200 and "default-src 'none'" in headers.get("Content-Security-Policy", "")
       and "script-src 'self'" in headers.get("Content-Security-Policy", ""), headers)
 
+downloads = os.environ["DOWNLOADS"]
+os.makedirs(downloads, exist_ok=True)
 options = webdriver.ChromeOptions()
 options.binary_location = "/usr/bin/chromium"
 for flag in ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
              "--disable-quic", "--no-first-run", "--disable-background-networking",
              "--disable-component-update", "--disable-sync", "--lang=es"]:
     options.add_argument(flag)
+options.add_experimental_option("prefs", {"download.default_directory": downloads,
+                                          "download.prompt_for_download": False})
 options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
 driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+driver.set_page_load_timeout(120)
+driver.set_script_timeout(60)
 try:
+    driver.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": downloads})
     driver.set_window_size(1280, 1000)
     driver.get(BASE + "/panel")
+    driver.execute_script("performance.setResourceTimingBufferSize(100000)")
 
     # Terminals at a glance.
-    card = wait(driver, lambda d: d.find_element(By.ID, "tarjeta-principal")
-                if "En línea" in d.find_element(By.ID, "tarjeta-principal").text else None)
-    text = card.text if card else ""
+    text = wait(driver, lambda d: (lambda t: t if "En línea" in t else None)(text_of(d, "tarjeta-principal")))
     check("the reachable terminal is shown online with its counters",
-          card and "Registros: 400 de 200.000" in text and "Usuarios: 7" in text
-          and "Reloj:" in text, text)
-    dead = wait(driver, lambda d: d.find_element(By.ID, "tarjeta-muerto")
-                if "Sin conexión" in d.find_element(By.ID, "tarjeta-muerto").text else None)
-    check("the unreachable terminal says why in words",
-          dead and "conexión rechazada" in dead.text, dead.text if dead else "")
-    connected = wait(driver, lambda d: "Conectado" in d.find_element(By.ID, "conexion").text)
+          text and "Registros: 400 de 200.000" in text and "Usuarios: 7" in text
+          and "Reloj: en hora" in text, text)
+    sur = wait(driver, lambda d: (lambda t: t if "Reloj:" in t else None)(text_of(d, "tarjeta-sur")))
+    check("a clock 3 minutes ahead says so in words", sur and "Reloj: adelantado 3 min" in sur, sur)
+    words = driver.execute_script(
+        "return typeof desfaseEnPalabras === 'function' &&"
+        " [-23365735, 180, -45, 2, -3, 7500, 90000].map(desfaseEnPalabras)")
+    check("clock differences are in words, never a count of seconds",
+          words == ["atrasado 270 días", "adelantado 3 min", "atrasado 45 s", "adelantado 2 s",
+                    "atrasado 3 s", "adelantado 2 h 5 min", "adelantado 1 día 1 h"], words)
+    dead = wait(driver, lambda d: (lambda t: t if "Sin conexión" in t else None)(text_of(d, "tarjeta-muerto")))
+    check("the unreachable terminal says why in words", dead and "conexión rechazada" in dead, dead)
+    connected = wait(driver, lambda d: "Conectado" in text_of(d, "conexion"))
     check("the live stream is connected", connected)
 
     # A punch made at the terminal appears with the person's name, as text.
-    time.sleep(1)
     started = time.time()
     punch("4242")
-    row = wait(driver, lambda d: [r for r in d.find_elements(By.CSS_SELECTOR, "#vivo tbody tr")
-                                  if "4242" in r.text], seconds=5)
+    row = wait(driver, lambda d: [r["text"] for r in live_rows(d) if r["user"] == "4242"])
     took = time.time() - started
-    person = row[0].find_element(By.CSS_SELECTOR, "td.persona").text if row else ""
-    check(f"the punch is in the live list with the name within 5 s ({took:.1f} s)",
-          row and person == f"{ANA} (4242)", person)
+    named = wait(driver, lambda d: [c.text for c in d.find_elements(By.CSS_SELECTOR, "#vivo td.persona")
+                                    if c.text == f"{ANA} (4242)"])
+    check(f"the punch is in the live list with the name ({took:.1f} s)", row and named, row)
     check("the name is text, not HTML",
           driver.execute_script("return document.getElementById('x') === null && "
                                 "document.querySelectorAll('#vivo i').length === 0"))
     check("verification and in/out state are in words",
-          row and "Huella" in row[0].text and ("Entrada" in row[0].text or "Salida" in row[0].text),
-          row[0].text if row else "")
+          row and "Huella" in row[0] and ("Entrada" in row[0] or "Salida" in row[0]), row)
+
+    # A person created after the page opened: the name is looked up at once.
+    status, _, body = api("/devices/principal/users", "POST", {"user_id": "5151", "name": ELENA}, key=KEY)
+    started = time.time()
+    punch("5151")
+    named = wait(driver, lambda d: [c.text for c in d.find_elements(By.CSS_SELECTOR, "#vivo td.persona")
+                                    if c.text == f"{ELENA} (5151)"], seconds=20)
+    check(f"a person created after the page opened is shown by name ({time.time() - started:.1f} s)",
+          status == 200 and named,
+          [r["text"] for r in live_rows(driver)])
+
+    # An id with no user on the terminal is looked up once, not on every punch.
+    before = users_reads(driver, "principal")
+    punch("9999")
+    wait(driver, lambda d: live_row(d, "Entrada Principal", "9999"))
+    once = wait(driver, lambda d: users_reads(d, "principal") == before + 1)
+    first = live_row(driver, "Entrada Principal", "9999")
+    # The next punch of the same person needs another second on the terminal's clock.
+    until(lambda: datetime.datetime.now(datetime.timezone.utc).strftime("%H:%M:%S")
+          not in (first or ""), seconds=5)
+    punch("9999")
+    again = wait(driver, lambda d: live_row(d, "Entrada Principal", "9999", seen={first}))
+    # No other read may follow: reads are at least 5 s apart, watch for 8 s.
+    extra = wait(driver, lambda d: users_reads(d, "principal") > before + 1, seconds=8)
+    check("an id with no user is looked up once, not on every punch",
+          once and again and not extra, (before, users_reads(driver, "principal"), again))
+
+    # Punches out of order: the terminal 3 minutes ahead, then this one.
+    punch("1001", "SUR_FIFO")
+    wait(driver, lambda d: live_row(d, "Oficina Sur", "1001"))
+    punch("1002")
+    both = wait(driver, lambda d: live_row(d, "Entrada Principal", "1002"))
+    ordered, stamps = newest_first(driver)
+    check("the live list stays newest first when punches arrive out of order",
+          both and ordered and top_terminal(driver) == "Oficina Sur", stamps)
+
+    # The server restarts: the panel reconnects and takes the replay in order.
+    stopped = restart_server()
+    down = wait(driver, lambda d: "Desconectado" in text_of(d, "conexion"))
+    punch("1003")  # made while nobody is listening: it comes in the replay
+    started_again = start_server()
+    back = wait(driver, lambda d: "Conectado" in text_of(d, "conexion"), seconds=60)
+    replayed = wait(driver, lambda d: live_row(d, "Entrada Principal", "1003"), seconds=60)
+    ordered, stamps = newest_first(driver)
+    check("after a server restart the panel reconnects and the replay keeps newest first",
+          stopped and down and started_again and back and replayed and ordered
+          and top_terminal(driver) == "Oficina Sur",
+          (bool(stopped), bool(down), bool(started_again), bool(back), bool(replayed), stamps))
+
+    # Search by part of a name, in any case and accent.
+    summary = search(driver, "principal", "elena")
+    rows = result_rows(driver)
+    _, _, expected = api("/devices/principal/attendance?user_id=5151&pretty=0")
+    expected = json.loads(expected)["total"]
+    check("searching 'elena' finds Elena Ramírez",
+          summary and ELENA in summary and len(rows) == expected >= 1
+          and all(f"{ELENA} (5151)" in r for r in rows), (summary, rows))
+    summary = search(driver, "", "RAMIREZ")
+    rows = result_rows(driver)
+    check("searching 'RAMIREZ' on every terminal finds her too (accents and case aside)",
+          summary and ELENA in summary and len(rows) == expected
+          and all("5151" in r for r in rows), (summary, rows))
+    summary = search(driver, "principal", "diego")
+    check("a name that matches several people asks to choose",
+          summary and "Hay 2 personas" in summary and "(1003)" in summary and "(1004)" in summary, summary)
+    summary = search(driver, "principal", "zzzz")
+    check("a name that matches nobody says so", summary and "ninguna persona" in summary.lower(), summary)
 
     # Search, and the CSV of the same search.
-    Select(driver.find_element(By.ID, "b-terminal")).select_by_value("principal")
-    who = driver.find_element(By.ID, "b-persona")
-    who.clear()
-    who.send_keys(f"{ANA} (4242)")
-    driver.find_element(By.CSS_SELECTOR, "#buscar button[type=submit]").click()
-    summary = wait(driver, lambda d: d.find_element(By.ID, "b-resumen").text
-                   if "marcaci" in d.find_element(By.ID, "b-resumen").text else None)
+    summary = search(driver, "principal", f"{ANA} (4242)")
     desde = driver.find_element(By.ID, "b-desde").get_attribute("value")
     hasta = driver.find_element(By.ID, "b-hasta").get_attribute("value")
     _, _, expected = api(f"/devices/principal/attendance?user_id=4242&from={desde}&to={hasta}&pretty=0")
@@ -121,22 +308,47 @@ try:
     check("the search shows the right rows",
           summary and len(rows) == expected["total"] >= 1
           and all("4242" in r.text for r in rows), f"{summary}; {len(rows)} rows vs {expected['total']}")
-    href = driver.find_element(By.ID, "b-csv").get_attribute("href")
-    query = urllib.parse.parse_qs(urllib.parse.urlparse(href).query)
-    status, headers, csv = api(urllib.parse.urlparse(href).path + "?" + urllib.parse.urlparse(href).query)
-    lines = csv.decode().strip().splitlines()
-    check("the CSV link downloads the same search",
-          status == 200 and query.get("format") == ["csv"] and query.get("user_id") == ["4242"]
-          and len(lines) == expected["total"] + 1 and all("4242" in l for l in lines[1:]), lines[:3])
+    for old in os.listdir(downloads):
+        os.remove(os.path.join(downloads, old))
+    driver.find_element(By.ID, "b-csv").click()
+    saved = until(lambda: [f for f in os.listdir(downloads) if f.endswith(".csv")], seconds=60)
+    table = []
+    if saved:
+        with open(os.path.join(downloads, saved[0]), encoding="utf-8-sig", newline="") as f:
+            table = list(csv.reader(f))
+    header, lines = (table[0], table[1:]) if table else ([], [])
+    want = [[r["user_id"], r["timestamp"], str(r["status"]), str(r["punch"]), r["device_id"], r["device_name"]]
+            for r in expected["data"]]
+    check("the CSV keeps the code columns of the same search",
+          header[:6] == CODE_COLUMNS and [l[:6] for l in lines] == want, (saved, header, lines[:3]))
+    check("the CSV adds the name and the words",
+          header[6:] == ["name", "status_text", "punch_text"] and lines
+          and all(l[6] == ANA and l[7] == "Huella" and l[8] in ("Entrada", "Salida") for l in lines),
+          (header, lines[:3]))
+    # The screenshots show a search by part of a name.
+    search(driver, "", "elena")
     driver.execute_script("window.scrollTo(0, 0)")
     driver.save_screenshot("target/screenshots/panel-desktop.png")
+    height = driver.execute_script("return document.body.scrollHeight")
+    driver.set_window_size(1280, min(height + 150, 6000))
+    driver.execute_script("window.scrollTo(0, 0)")
+    driver.save_screenshot("target/screenshots/panel-desktop-full.png")
+    driver.set_window_size(1280, 1000)
 
     # Syncing the clock: no key, a wrong key, the right key.
-    def sync_message():
-        card = driver.find_element(By.ID, "tarjeta-principal")
-        card.find_element(By.XPATH, ".//button[contains(., 'Sincronizar hora')]").click()
+    def sync_message(device="principal"):
+        driver.execute_script(
+            "document.querySelector('#tarjeta-' + arguments[0] + ' [role=status]').textContent = ''", device)
+        def click(d):  # the card is redrawn by every refresh: find the button again then
+            try:
+                d.find_element(By.ID, f"tarjeta-{device}").find_element(
+                    By.XPATH, ".//button[contains(., 'Sincronizar hora')]").click()
+                return True
+            except StaleElementReferenceException:
+                return False
+        wait(driver, click)
         return wait(driver, lambda d: (lambda t: t if t and t != "Sincronizando…" else None)(
-            d.find_element(By.ID, "tarjeta-principal").find_element(By.CSS_SELECTOR, "[role=status]").text))
+            d.find_element(By.ID, f"tarjeta-{device}").find_element(By.CSS_SELECTOR, "[role=status]").text))
 
     msg = sync_message()
     check("syncing without a key asks for it", msg and "clave API" in msg, msg)
@@ -151,26 +363,63 @@ try:
         else:
             check("a wrong key says so", msg and "no es correcta" in msg, msg)
 
-    # Phone width.
+    # Phone width: nothing scrolls sideways, every column of every row is shown.
     driver.set_window_size(360, 800)
     driver.execute_script("window.scrollTo(0, 0)")
-    time.sleep(0.5)
+    narrow = wait(driver, lambda d: d.execute_script("return document.documentElement.clientWidth <= 360"))
     overflow = driver.execute_script(
         "return document.documentElement.scrollWidth - document.documentElement.clientWidth")
-    check("usable at 360 px (no sideways scrolling of the page)", overflow <= 0, overflow)
+    check("usable at 360 px (no sideways scrolling of the page)", narrow and overflow <= 0, overflow)
+    hidden = driver.execute_script("""
+        const width = document.documentElement.clientWidth, bad = [];
+        for (const id of ['vivo', 'resultados']) {
+          const names = [...document.querySelectorAll('#' + id + ' thead th')].map(th => th.textContent);
+          const rows = document.querySelectorAll('#' + id + ' tbody tr');
+          if (!rows.length) bad.push(id + ': no rows');
+          for (const r of rows) [...r.cells].forEach((td, i) => {
+            const box = td.getBoundingClientRect();
+            const label = getComputedStyle(td, '::before').content;
+            if (box.width <= 0 || box.left < 0 || box.right > width + 0.5)
+              bad.push(id + ' ' + names[i] + ' outside: ' + box.left + '..' + box.right);
+            else if (!label.includes(names[i])) bad.push(id + ' ' + names[i] + ' unlabeled: ' + label);
+          });
+        }
+        return bad.slice(0, 5);""")
+    check("at 360 px table rows are cards with every column shown and named", not hidden, hidden)
     driver.save_screenshot("target/screenshots/panel-360.png")
+    driver.execute_script("document.getElementById('t-vivo').scrollIntoView()")
+    driver.save_screenshot("target/screenshots/panel-360-vivo.png")
     height = driver.execute_script("return document.body.scrollHeight")
-    driver.set_window_size(360, min(height + 100, 4000))
+    driver.set_window_size(360, min(height + 100, 6000))
     driver.execute_script("window.scrollTo(0, 0)")
     driver.save_screenshot("target/screenshots/panel-360-full.png")
+    driver.set_window_size(1280, 1000)
+
+    # A clock 270 days behind (set through the terminal's own protocol), then synced.
+    from zk import ZK
+    conn = ZK("127.0.0.1", port=int(os.environ["SUR_PORT"]), timeout=10, ommit_ping=True).connect()
+    try:
+        conn.set_time(datetime.datetime.now() - datetime.timedelta(days=270, minutes=3))
+    finally:
+        conn.disconnect()
+    driver.refresh()
+    sur = wait(driver, lambda d: (lambda t: t if "Reloj:" in t else None)(text_of(d, "tarjeta-sur")))
+    check("a clock 270 days behind says so in words", sur and "Reloj: atrasado 270 días" in sur, sur)
+    msg = sync_message("sur")
+    sur = wait(driver, lambda d: (lambda t: t if "Reloj: en hora" in t else None)(text_of(d, "tarjeta-sur")))
+    check("after syncing it the clock is in time", msg == "Hora sincronizada." and sur, (msg, text_of(driver, "tarjeta-sur")))
 
     # No console errors (failed requests the test caused on purpose aside:
-    # the wrong key's 401, the sync without a key is refused before asking).
+    # the wrong key's 401, and the requests refused while the server restarted).
     logs = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"
-            and not ("sync-time" in e["message"] and " 401 " in e["message"])]
+            and not ("sync-time" in e["message"] and " 401 " in e["message"])
+            and "ERR_CONNECTION_REFUSED" not in e["message"]]
     check("no console errors", not logs, logs)
 finally:
     driver.quit()
+    if server:
+        server.terminate()
+        server.wait(timeout=30)
 
 passed = sum(results)
 print(f"panel: {passed} passed, {len(results) - passed} failed")

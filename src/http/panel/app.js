@@ -9,13 +9,19 @@ const REFRESCO_MS = 30000;
 const VIVO_MAX = 100;
 const POR_PAGINA = 50;
 const CLAVE = "zkserver-clave";
+const NOMBRES_INTERVALO_MS = 5000;    // users reads of one terminal at least this far apart
+const NOMBRES_PAUSA_MAX_MS = 120000;  // and at most this far after failed reads
+const EN_HORA_S = 5;                  // a clock this close to the server's is "en hora"
+const CSV_CABECERA = "user_id,timestamp,status,punch,device_id,device_name,name,status_text,punch_text";
 
 const $ = (id) => document.getElementById(id);
 let terminales = [];                 // [{id, name, ip}]
 const nombres = new Map();           // terminal -> Map(user_id -> name)
-const nombresPedidos = new Map();    // terminal -> time of the last users read
+const lecturas = new Map();          // terminal -> users reads (see lecturaDe)
 const mensajes = new Map();          // terminal -> {clase, texto} of its last action
-let busqueda = null;                 // {path, params, page}
+const ultimas = new Map();           // terminal -> {timestamp, usuario} of its newest punch seen
+const enLinea = new Map();           // terminal -> whether its last status answered
+let busqueda = null;                 // {path, params, page, terminal, quien} of the search shown
 
 /** An element with attributes and children (strings become text nodes). */
 function el(tag, attrs, ...children) {
@@ -53,27 +59,80 @@ const terminalDe = (id) => terminales.find((t) => t.id === id);
 
 // --- names -----------------------------------------------------------------
 
+/**
+ * Per terminal: the names read from it, and the users reads. A user id with
+ * no name causes one more read of that terminal's users (a person created
+ * after the page opened), at most once per id, and reads of one terminal are
+ * at least NOMBRES_INTERVALO_MS apart (longer after a failed read).
+ */
+function lecturaDe(terminal) {
+  let l = lecturas.get(terminal);
+  if (!l) {
+    l = { vistos: new Set(), faltan: new Set(), enCurso: null, espera: null, ultima: 0, pausa: NOMBRES_INTERVALO_MS };
+    lecturas.set(terminal, l);
+  }
+  return l;
+}
+
+/** The name of a user, or null (then the terminal's users are read once more). */
 function nombre(terminal, userId) {
   const m = nombres.get(terminal);
   if (m && m.has(userId)) return m.get(userId);
-  cargarNombres(terminal);
+  const l = lecturaDe(terminal);
+  if (!l.vistos.has(userId)) {
+    l.vistos.add(userId);
+    l.faltan.add(userId);
+    pedirNombres(terminal);
+  }
   return null;
 }
 
-/** Reads a terminal's users (at most once a minute) and refreshes names shown. */
-async function cargarNombres(terminal) {
-  const antes = nombresPedidos.get(terminal);
-  if (antes && Date.now() - antes < 60000) return;
-  nombresPedidos.set(terminal, Date.now());
-  const { status, body } = await api(`/devices/${encodeURIComponent(terminal)}/users?pretty=0`);
-  if (status !== 200 || !body || !body.data) return;
+/** Starts a read of a terminal's users now, or when the rate allows. */
+function pedirNombres(terminal) {
+  const l = lecturaDe(terminal);
+  if (l.enCurso || l.espera) return; // the read in progress is followed by another if ids wait
+  const falta = l.ultima + l.pausa - Date.now();
+  if (l.ultima && falta > 0) {
+    l.espera = setTimeout(() => { l.espera = null; pedirNombres(terminal); }, falta);
+    return;
+  }
+  l.faltan.clear();
+  l.ultima = Date.now();
+  l.enCurso = leerNombres(terminal).then((ok) => {
+    l.pausa = ok ? NOMBRES_INTERVALO_MS : Math.min(l.pausa * 2, NOMBRES_PAUSA_MAX_MS);
+    l.enCurso = null;
+    const m = nombres.get(terminal) || new Map();
+    for (const id of l.faltan) if (m.has(id)) l.faltan.delete(id);
+    if (l.faltan.size) pedirNombres(terminal);
+  });
+}
+
+/** The names of a terminal, read once if they were never read (for searches). */
+async function asegurarNombres(terminal) {
+  if (nombres.has(terminal)) return;
+  const l = lecturaDe(terminal);
+  if (!l.enCurso && !l.espera) pedirNombres(terminal);
+  if (l.enCurso) await l.enCurso;
+}
+
+/** Reads a terminal's users and refreshes the names shown; false when it failed. */
+async function leerNombres(terminal) {
+  const { status, body } = await api(`/devices/${encodeURIComponent(terminal)}/users?pretty=0`)
+    .catch(() => ({ status: 0, body: null }));
+  if (status !== 200 || !body || !Array.isArray(body.data)) return false;
   const m = new Map();
   for (const u of body.data) m.set(String(u.user_id), String(u.name));
   nombres.set(terminal, m);
   for (const celda of document.querySelectorAll("td.persona")) {
-    if (celda.dataset.terminal === terminal) celda.textContent = persona(terminal, celda.dataset.usuario);
+    if (celda.dataset.terminal === terminal) {
+      celda.replaceChildren(persona(terminal, celda.dataset.usuario));
+    }
+  }
+  for (const ultima of document.querySelectorAll(`[data-ultima-terminal]`)) {
+    if (ultima.dataset.ultimaTerminal === terminal) pintarUltima(terminal);
   }
   actualizarPersonas();
+  return true;
 }
 
 function persona(terminal, userId) {
@@ -81,17 +140,36 @@ function persona(terminal, userId) {
   return n ? `${n} (${userId})` : userId;
 }
 
-function actualizarPersonas() {
-  const lista = $("personas");
-  const vistos = new Set();
-  lista.replaceChildren();
-  for (const m of nombres.values()) {
+/** Lower case, without accents or repeated spaces: "Ramírez" finds "ramirez". */
+function normalizar(texto) {
+  return String(texto).normalize("NFD").replace(/\p{M}/gu, "").toLowerCase().replace(/\s+/g, " ").trim();
+}
+
+/** The people whose name holds every word typed, in any case and accent: [[id, name]]. */
+function personasQueCoinciden(texto, terminal) {
+  const palabras = normalizar(texto).split(" ").filter(Boolean);
+  const encontradas = new Map();
+  if (!palabras.length) return [];
+  for (const [t, m] of nombres) {
+    if (terminal && t !== terminal) continue;
     for (const [id, n] of m) {
-      const texto = `${n} (${id})`;
-      if (vistos.has(texto)) continue;
-      vistos.add(texto);
-      lista.append(el("option", { value: texto }));
+      const nn = normalizar(n);
+      if (palabras.every((p) => nn.includes(p)) && !encontradas.has(id)) encontradas.set(id, n);
     }
+  }
+  return [...encontradas];
+}
+
+function actualizarPersonas(lista = null) {
+  const datalist = $("personas");
+  const vistos = new Set();
+  datalist.replaceChildren();
+  const todas = lista || [...nombres.values()].flatMap((m) => [...m]);
+  for (const [id, n] of todas) {
+    const texto = `${n} (${id})`;
+    if (vistos.has(texto)) continue;
+    vistos.add(texto);
+    datalist.append(el("option", { value: texto }));
   }
 }
 
@@ -108,6 +186,7 @@ function tarjeta(t) {
 
 function pintarTarjeta(t, s) {
   const card = tarjeta(t);
+  if (s) enLinea.set(t.id, Boolean(s.online));
   const hijos = [
     el("h3", { id: `nombre-${t.id}` }, t.name),
     el("p", { class: "ident" }, `${t.id} · ${t.ip}`),
@@ -118,7 +197,7 @@ function pintarTarjeta(t, s) {
     hijos.push(el("p", { class: "estado mal" }, "Sin conexión"));
     if (s.error) hijos.push(el("p", { class: "error" }, s.error));
   } else {
-    if (!nombresPedidos.has(t.id)) cargarNombres(t.id);
+    if (!nombres.has(t.id) && !lecturaDe(t.id).ultima) pedirNombres(t.id);
     hijos.push(el("p", { class: "estado ok" }, s.busy ? "En línea (ocupado)" : "En línea"));
     if (s.records !== undefined) {
       const cap = s.records_capacity || 0;
@@ -129,15 +208,18 @@ function pintarTarjeta(t, s) {
       hijos.push(barra);
       if (pct > 80) hijos.push(el("p", { class: "aviso" }, `El registro está al ${pct.toFixed(0)} %: descárguelo y bórrelo pronto.`));
       hijos.push(el("p", {}, `Usuarios: ${numero(s.users)}`));
-      const dif = s.clock_offset_s;
-      const texto = dif === 0 ? "en hora con el servidor" : `${dif > 0 ? "adelantado" : "atrasado"} ${Math.abs(dif)} s respecto del servidor`;
-      hijos.push(el("p", { class: Math.abs(dif) > 60 ? "aviso" : null }, `Reloj: ${texto}`));
+      const dif = Number(s.clock_offset_s) || 0;
+      const texto = Math.abs(dif) < EN_HORA_S ? "en hora" : `${desfaseEnPalabras(dif)} respecto del servidor`;
+      hijos.push(el("p", { class: Math.abs(dif) > 60 ? "aviso" : null, title: `${numero(dif)} s` }, `Reloj: ${texto}`));
     }
     if (s.cached) hijos.push(el("p", { class: "nota" }, `Datos de hace ${s.age_s} s (el terminal estaba ocupado).`));
   }
   const ultima = s && s.last_punch;
-  hijos.push(el("p", { id: `ultima-${t.id}` }, "Última marcación: ",
-    ultima ? `${ultima.timestamp} · ${persona(t.id, String(ultima.user_id))}` : "—"));
+  const previa = ultimas.get(t.id);
+  if (ultima && (!previa || ultima.timestamp >= previa.timestamp)) {
+    ultimas.set(t.id, { timestamp: String(ultima.timestamp), usuario: String(ultima.user_id) });
+  }
+  hijos.push(el("p", { id: `ultima-${t.id}`, "data-ultima-terminal": t.id }));
   const boton = el("button", { type: "button", class: "secundario" }, "Sincronizar hora");
   const previo = mensajes.get(t.id);
   const resultado = el("p", { class: previo ? previo.clase : "nota", role: "status", "aria-live": "polite" },
@@ -145,6 +227,38 @@ function pintarTarjeta(t, s) {
   boton.addEventListener("click", () => sincronizar(t, boton, resultado));
   hijos.push(boton, resultado);
   card.replaceChildren(...hijos);
+  pintarUltima(t.id);
+}
+
+/** "Última marcación" of a card: the newest punch seen (by its time), with the name. */
+function pintarUltima(terminal) {
+  const p = $(`ultima-${terminal}`);
+  if (!p) return;
+  const u = ultimas.get(terminal);
+  if (u) nombre(terminal, u.usuario);
+  p.replaceChildren(`Última marcación: ${u ? `${u.timestamp} · ${persona(terminal, u.usuario)}` : "—"}`);
+}
+
+/**
+ * A clock difference in words: "adelantado 3 min", "atrasado 270 días".
+ * Positive seconds: the terminal's clock is ahead of the server's.
+ */
+function desfaseEnPalabras(segundos) {
+  const d = Math.abs(Math.round(Number(segundos) || 0));
+  const sentido = segundos > 0 ? "adelantado" : "atrasado";
+  const plural = (n, uno, varios) => `${numero(n)} ${n === 1 ? uno : varios}`;
+  let texto;
+  const minutos = Math.round(d / 60);
+  const horas = Math.floor(minutos / 60);
+  const dias = Math.floor(d / 86400);
+  if (d < 60) texto = `${d} s`;
+  else if (minutos < 60) texto = `${minutos} min`;
+  else if (horas < 24) texto = `${horas} h${minutos % 60 ? ` ${minutos % 60} min` : ""}`;
+  else {
+    const resto = Math.round((d - dias * 86400) / 3600);
+    texto = plural(dias, "día", "días") + (dias < 7 && resto > 0 && resto < 24 ? ` ${resto} h` : "");
+  }
+  return `${sentido} ${texto}`;
 }
 
 async function refrescarTerminales() {
@@ -183,15 +297,46 @@ async function sincronizar(t, boton, resultado) {
 
 // --- live punches ------------------------------------------------------------
 
+const COLUMNAS = ["Hora", "Persona", "Terminal", "Verificación", "Tipo"];
+const verificacion = (codigo) => VERIFICACION[codigo] || `Código ${codigo}`;
+const tipo = (codigo) => TIPO[codigo] || `Código ${codigo}`;
+
+/** A table row for a punch; each cell carries its column name (shown on phones). */
 function fila(p, nueva) {
-  nombre(p.device_id, String(p.user_id)); // loads the names when this one is unknown
-  const tr = el("tr", { class: nueva ? "nueva" : null },
-    el("td", {}, p.timestamp),
-    el("td", { class: "persona", "data-terminal": p.device_id, "data-usuario": String(p.user_id) }, persona(p.device_id, String(p.user_id))),
-    el("td", {}, p.device_name),
-    el("td", {}, VERIFICACION[p.status] || `Código ${p.status}`),
-    el("td", {}, TIPO[p.punch] || `Código ${p.punch}`));
-  return tr;
+  const usuario = String(p.user_id);
+  nombre(p.device_id, usuario); // reads the terminal's users when this id has no name yet
+  const celda = (i, attrs, texto) => el("td", { ...attrs, role: "cell", "data-columna": COLUMNAS[i] }, texto);
+  return el("tr", { class: nueva ? "nueva" : null, role: "row", "data-hora": p.timestamp,
+    "data-clave": `${p.device_id}|${usuario}|${p.timestamp}` },
+  celda(0, {}, p.timestamp),
+  celda(1, { class: "persona", "data-terminal": p.device_id, "data-usuario": usuario }, persona(p.device_id, usuario)),
+  celda(2, {}, p.device_name),
+  celda(3, {}, verificacion(p.status)),
+  celda(4, {}, tipo(p.punch)));
+}
+
+/**
+ * Adds a punch to the live list in its place by time, newest first, whatever
+ * order punches arrive in (terminals with different clocks, a replay after a
+ * reconnection, a catch-up read); a punch already listed is not added again.
+ */
+function agregarEnVivo(p) {
+  const cuerpo = $("vivo").tBodies[0];
+  const clave = `${p.device_id}|${p.user_id}|${p.timestamp}`;
+  const filas = [...cuerpo.rows];
+  if (filas.some((r) => r.dataset.clave === clave)) return;
+  const siguiente = filas.find((r) => r.dataset.hora <= p.timestamp);
+  if (siguiente || filas.length < VIVO_MAX) { // else it is older than the whole full list
+    for (const vieja of cuerpo.querySelectorAll("tr.nueva")) vieja.classList.remove("nueva");
+    cuerpo.insertBefore(fila(p, true), siguiente || null);
+    while (cuerpo.rows.length > VIVO_MAX) cuerpo.deleteRow(-1);
+    $("vivo-vacio").hidden = true;
+  }
+  const previa = ultimas.get(p.device_id);
+  if (!previa || p.timestamp >= previa.timestamp) {
+    ultimas.set(p.device_id, { timestamp: p.timestamp, usuario: String(p.user_id) });
+    pintarUltima(p.device_id);
+  }
 }
 
 function conectarVivo() {
@@ -206,19 +351,14 @@ function conectarVivo() {
     estado.textContent = "Desconectado del servidor; reintentando…";
   });
   fuente.addEventListener("punch", (e) => {
-    const p = JSON.parse(e.data);
-    const cuerpo = document.querySelector("#vivo tbody");
-    for (const vieja of cuerpo.querySelectorAll("tr.nueva")) vieja.classList.remove("nueva");
-    cuerpo.prepend(fila(p, true));
-    while (cuerpo.rows.length > VIVO_MAX) cuerpo.deleteRow(-1);
-    $("vivo-vacio").hidden = true;
-    const t = terminalDe(p.device_id);
-    const ultima = $(`ultima-${p.device_id}`);
-    if (t && ultima) ultima.textContent = `Última marcación: ${p.timestamp} · ${persona(p.device_id, String(p.user_id))}`;
+    let p;
+    try { p = JSON.parse(e.data); } catch (error) { return; }
+    if (p && typeof p.timestamp === "string") agregarEnVivo(p);
   });
   fuente.addEventListener("status", (e) => {
-    const s = JSON.parse(e.data);
-    const t = terminalDe(s.device_id);
+    let s;
+    try { s = JSON.parse(e.data); } catch (error) { return; }
+    const t = s && terminalDe(s.device_id);
     if (t && s.state === "offline") pintarTarjeta(t, { online: false, error: s.error });
     else if (t) refrescarTerminales();
   });
@@ -226,16 +366,30 @@ function conectarVivo() {
 
 // --- search ------------------------------------------------------------------
 
-/** The user id a "Persona" entry means: "Name (id)", an id, or a name. */
-function usuarioBuscado(texto) {
+/**
+ * The user id a "Persona" entry means: {id} or {error}. "Name (id)" and an id
+ * are taken as they are; otherwise every word typed must be in the person's
+ * name (any case, any accents: "elena" finds "Elena Ramírez").
+ */
+async function usuarioBuscado(texto, terminal) {
   const t = texto.trim();
-  if (!t) return "";
+  if (!t) return { id: "" };
   const m = t.match(/\(([^()]+)\)$/);
-  if (m) return m[1];
-  for (const mapa of nombres.values()) {
-    for (const [id, n] of mapa) if (n.toLowerCase() === t.toLowerCase()) return id;
+  if (m) return { id: m[1].trim() };
+  const ids = terminal ? [terminal] : terminales.map((d) => d.id).filter((d) => enLinea.get(d) !== false);
+  if (![...nombres.entries()].some(([d, mapa]) => ids.includes(d) && mapa.has(t))) {
+    await Promise.all(ids.map(asegurarNombres));
   }
-  return t;
+  for (const [d, mapa] of nombres) if (ids.includes(d) && mapa.has(t)) return { id: t };
+  const halladas = personasQueCoinciden(t, terminal);
+  if (halladas.length === 1) return { id: halladas[0][0], nombre: halladas[0][1] };
+  if (halladas.length > 1) {
+    actualizarPersonas(halladas);
+    const muestra = halladas.slice(0, 6).map(([id, n]) => `${n} (${id})`).join("; ");
+    return { error: `Hay ${halladas.length} personas con «${t}»: ${muestra}${halladas.length > 6 ? "…" : ""}. Elija una de la lista.` };
+  }
+  if (/^\S+$/.test(t) && /\d/.test(t)) return { id: t };
+  return { error: `No hay ninguna persona con «${t}» en el nombre. Escriba parte del nombre o el número.` };
 }
 
 async function buscar(pagina) {
@@ -256,7 +410,7 @@ async function buscar(pagina) {
   busqueda.page = pagina;
   const total = body.matched !== undefined ? body.matched : body.total;
   const paginas = Math.max(1, Math.ceil(total / POR_PAGINA));
-  let resumen = marcaciones(total);
+  let resumen = `${busqueda.quien ? `${busqueda.quien}: ` : ""}${marcaciones(total)}`;
   if (body.errors && Object.keys(body.errors).length) {
     resumen += `. Sin respuesta: ${Object.entries(body.errors).map(([id, e]) => `${id} (${e})`).join("; ")}`;
   }
@@ -266,23 +420,79 @@ async function buscar(pagina) {
   $("b-pagina").textContent = `Página ${pagina + 1} de ${paginas}`;
   $("b-anterior").disabled = pagina === 0;
   $("b-siguiente").disabled = pagina + 1 >= paginas;
-  const csv = new URLSearchParams(params);
-  csv.set("format", "csv");
-  $("b-csv").href = `${path}?${csv}`;
+  $("b-csv-estado").textContent = "";
   $("b-paginas").hidden = false;
 }
 
-function iniciarBusqueda(e) {
+async function iniciarBusqueda(e) {
   e.preventDefault();
   const terminal = $("b-terminal").value;
   const params = {};
-  const usuario = usuarioBuscado($("b-persona").value);
-  if (usuario) params.user_id = usuario;
+  $("b-resumen").textContent = "Buscando…";
+  const usuario = await usuarioBuscado($("b-persona").value, terminal);
+  if (usuario.error) {
+    $("b-resumen").textContent = usuario.error;
+    $("resultados").hidden = true;
+    $("b-paginas").hidden = true;
+    return;
+  }
+  if (usuario.id) params.user_id = usuario.id;
   if ($("b-desde").value) params.from = $("b-desde").value;
   if ($("b-hasta").value) params.to = $("b-hasta").value;
   const path = terminal ? `/devices/${encodeURIComponent(terminal)}/attendance` : "/attendance/all";
-  busqueda = { path, params, page: 0 };
+  const quien = usuario.nombre ? `${usuario.nombre} (${usuario.id})` : "";
+  busqueda = { path, params, page: 0, terminal, quien };
   buscar(0);
+}
+
+// --- CSV ---------------------------------------------------------------------
+
+/** One CSV field (RFC 4180 quoting). */
+function campoCsv(valor) {
+  const s = String(valor === null || valor === undefined ? "" : valor);
+  return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
+/** Free text for a spreadsheet: a leading = + - @ would be read as a formula. */
+const textoHoja = (s) => (/^[=+\-@\t\r]/.test(s) ? `'${s}` : s);
+
+/** The CSV of punches: the server's code columns, then the name and the words. */
+function csv(datos) {
+  const lineas = [CSV_CABECERA];
+  for (const p of datos) {
+    const n = (nombres.get(p.device_id) || new Map()).get(String(p.user_id)) || "";
+    lineas.push([p.user_id, p.timestamp, p.status, p.punch, p.device_id, p.device_name,
+      textoHoja(n), verificacion(p.status), tipo(p.punch)].map(campoCsv).join(","));
+  }
+  return `\ufeff${lineas.join("\r\n")}\r\n`;
+}
+
+/** Downloads every punch of the current search (not only the page shown) as CSV. */
+async function descargarCsv() {
+  if (!busqueda) return;
+  const boton = $("b-csv");
+  const estado = $("b-csv-estado");
+  boton.disabled = true;
+  estado.textContent = "Preparando el CSV…";
+  const q = new URLSearchParams(busqueda.params);
+  q.set("pretty", "0");
+  const { status, body } = await api(`${busqueda.path}?${q}`).catch(() => ({ status: 0, body: null }));
+  if (status !== 200 || !body || !Array.isArray(body.data)) {
+    boton.disabled = false;
+    estado.textContent = (body && body.error) || "No se pudo preparar el CSV.";
+    return;
+  }
+  await Promise.all([...new Set(body.data.map((p) => p.device_id))].map(asegurarNombres));
+  const url = URL.createObjectURL(new Blob([csv(body.data)], { type: "text/csv;charset=utf-8" }));
+  const partes = ["marcaciones", busqueda.terminal || "todos", busqueda.params.user_id,
+    busqueda.params.from, busqueda.params.to].filter(Boolean);
+  const enlace = el("a", { href: url, download: `${partes.join("_").replace(/[^\w.-]+/g, "-")}.csv`, hidden: true });
+  document.body.append(enlace);
+  enlace.click();
+  enlace.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 60000);
+  boton.disabled = false;
+  estado.textContent = `CSV descargado: ${marcaciones(body.data.length)}.`;
 }
 
 // --- key ---------------------------------------------------------------------
@@ -297,6 +507,7 @@ async function iniciar() {
   $("buscar").addEventListener("submit", iniciarBusqueda);
   $("b-anterior").addEventListener("click", () => buscar(Math.max(0, busqueda.page - 1)));
   $("b-siguiente").addEventListener("click", () => buscar(busqueda.page + 1));
+  $("b-csv").addEventListener("click", descargarCsv);
   $("clave-form").addEventListener("submit", (e) => {
     e.preventDefault();
     const valor = $("clave").value.trim();
