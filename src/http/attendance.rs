@@ -145,7 +145,7 @@ pub fn clear(ctx: &Ctx, id: &str) -> Answer {
         .text("cursor", false)
         .map_err(|m| ctx.error(400, &m))?
         .filter(|c| !c.is_empty())
-        .ok_or_else(|| ctx.error(400, "Cursor requerido."))?;
+        .ok_or_else(|| ctx.error(400, messages::CURSOR_REQUIRED))?;
     let position = cursor::decode(&device.id, &text).map_err(|e| bad_cursor(ctx, e))?;
     let delivery = &ctx.app.delivery;
     let mut behind = 0;
@@ -163,7 +163,7 @@ pub fn clear(ctx: &Ctx, id: &str) -> Answer {
             ctx.app.live.log_cleared(&device.id, &position, &after);
             Ok(ctx.json(
                 200,
-                &json!({"success": true, "message": format!("[{id}] Registros de asistencia borrados."),
+                &json!({"success": true, "message": messages::attendance_cleared(id),
                         "cleared": n, "cursor": cursor::encode(&device.id, &after)}),
             ))
         }

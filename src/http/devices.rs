@@ -33,13 +33,10 @@ pub fn public_json(device: &Device) -> Value {
 
 fn write_failure(ctx: &Ctx, err: WriteError) -> Response {
     match err {
-        WriteError::Exists(id) => ctx.error(409, &format!("El id '{id}' ya existe.")),
+        WriteError::Exists(id) => ctx.error(409, &messages::device_exists(&id)),
         WriteError::NotFound(id) => ctx.error(404, &messages::device_not_found(&id)),
         WriteError::Invalid(msg) => ctx.error(400, &msg),
-        WriteError::Io(detail) => ctx.error(
-            500,
-            &format!("No se pudo guardar el archivo de dispositivos: {detail}."),
-        ),
+        WriteError::Io(detail) => ctx.error(500, &messages::devices_file_not_saved(&detail)),
     }
 }
 
@@ -53,7 +50,7 @@ pub fn create(ctx: &Ctx) -> Answer {
         Err(_) => false, // present but of the wrong type: named below
     });
     if missing {
-        return Err(ctx.error(400, "id, name e ip son requeridos."));
+        return Err(ctx.error(400, messages::DEVICE_FIELDS_REQUIRED));
     }
     let id = f
         .text("id", true)
@@ -71,7 +68,7 @@ pub fn create(ctx: &Ctx) -> Answer {
     log::info!("device '{id}' registered ({})", device.config.address());
     Ok(ctx.json(
         200,
-        &json!({"success": true, "message": format!("Dispositivo '{id}' registrado."), "data": public_json(&device)}),
+        &json!({"success": true, "message": messages::device_registered(&id), "data": public_json(&device)}),
     ))
 }
 
@@ -97,7 +94,7 @@ pub fn update(ctx: &Ctx, id: &str) -> Answer {
         .map_err(|e| write_failure(ctx, e))?;
     Ok(ctx.json(
         200,
-        &json!({"success": true, "message": format!("Dispositivo '{id}' actualizado."), "data": public_json(&device)}),
+        &json!({"success": true, "message": messages::device_updated(id), "data": public_json(&device)}),
     ))
 }
 
@@ -113,7 +110,7 @@ pub fn delete(ctx: &Ctx, id: &str) -> Answer {
             log::info!("device '{id}' deleted");
             Ok(ctx.json(
                 200,
-                &json!({"success": true, "message": format!("Dispositivo '{id}' eliminado.")}),
+                &json!({"success": true, "message": messages::device_deleted(id)}),
             ))
         }
     }
@@ -137,7 +134,7 @@ pub fn ping(ctx: &Ctx, id: &str) -> Answer {
     match time {
         Ok(t) => Ok(ctx.json(
             200,
-            &json!({"success": true, "message": format!("Conexion exitosa con '{id}'."),
+            &json!({"success": true, "message": messages::ping_ok(id),
                     "device_time": t.to_string(), "ip": device.config.ip}),
         )),
         Err(e) => {

@@ -219,6 +219,60 @@ pub const METHOD_NOT_ALLOWED: &str = "Método no permitido.";
 /// 500 after a handler panic.
 pub const INTERNAL_ERROR: &str = "Error interno del servidor.";
 
+/// 409 when registering an id that exists.
+pub fn device_exists(id: &str) -> String {
+    format!("El id '{}' ya existe.", echo(id))
+}
+
+/// 500 when the devices file could not be written (`detail`: what failed).
+pub fn devices_file_not_saved(detail: &str) -> String {
+    format!("No se pudo guardar el archivo de dispositivos: {detail}.")
+}
+
+/// 400 when registering a device without its required fields.
+pub const DEVICE_FIELDS_REQUIRED: &str = "id, name e ip son requeridos.";
+
+/// 200 after registering a device.
+pub fn device_registered(id: &str) -> String {
+    format!("Dispositivo '{id}' registrado.")
+}
+
+/// 200 after changing a device.
+pub fn device_updated(id: &str) -> String {
+    format!("Dispositivo '{id}' actualizado.")
+}
+
+/// 200 after deleting a device.
+pub fn device_deleted(id: &str) -> String {
+    format!("Dispositivo '{id}' eliminado.")
+}
+
+/// 200 for a terminal that answered a ping (the original's spelling).
+pub fn ping_ok(id: &str) -> String {
+    format!("Conexion exitosa con '{id}'.")
+}
+
+/// 200 after setting a terminal's clock.
+pub fn time_synced(id: &str) -> String {
+    format!("[{id}] Hora sincronizada.")
+}
+
+/// 400 for a clock time that cannot be set on a terminal.
+pub fn bad_sync_timestamp(t: &str) -> String {
+    format!(
+        "Campo 'timestamp' inválido: '{}'. Use YYYY-MM-DD HH:MM:SS (años 2000 a 2099).",
+        echo(t)
+    )
+}
+
+/// 400 when clearing without a cursor.
+pub const CURSOR_REQUIRED: &str = "Cursor requerido.";
+
+/// 200 after a safe clear.
+pub fn attendance_cleared(id: &str) -> String {
+    format!("[{id}] Registros de asistencia borrados.")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -61,15 +61,7 @@ pub fn sync_time(ctx: &Ctx, id: &str) -> Answer {
         Some(t) => Some(
             parse_timestamp(&t)
                 .filter(|t| (2000..=2099).contains(&t.year) && t.is_valid())
-                .ok_or_else(|| {
-                    ctx.error(
-                        400,
-                        &format!(
-                            "Campo 'timestamp' inválido: '{}'. Use YYYY-MM-DD HH:MM:SS (años 2000 a 2099).",
-                            super::messages::echo(&t)
-                        ),
-                    )
-                })?,
+                .ok_or_else(|| ctx.error(400, &super::messages::bad_sync_timestamp(&t)))?,
         ),
     };
     let t = ctx.operate(&device, Mode::Plain, "sync time", |s| {
@@ -80,6 +72,6 @@ pub fn sync_time(ctx: &Ctx, id: &str) -> Answer {
     })?;
     Ok(ctx.json(
         200,
-        &json!({"success": true, "message": format!("[{id}] Hora sincronizada."), "device_time": t.to_string()}),
+        &json!({"success": true, "message": super::messages::time_synced(id), "device_time": t.to_string()}),
     ))
 }
