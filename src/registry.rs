@@ -23,9 +23,39 @@ pub const MIN_TIMEOUT: f64 = 0.1;
 /// Longest per-phase timeout accepted, seconds.
 pub const MAX_TIMEOUT: f64 = 300.0;
 
+/// How zkserver and a terminal talk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DeviceMode {
+    /// zkserver connects to the terminal (ZK binary protocol, port 4370).
+    #[default]
+    Pull,
+    /// The terminal uploads to zkserver over HTTP (`/iclock`, "ADMS").
+    Push,
+}
+
+impl DeviceMode {
+    /// The name in the devices file and the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeviceMode::Pull => "pull",
+            DeviceMode::Push => "push",
+        }
+    }
+}
+
 /// One configured terminal.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeviceConfig {
+    /// Pull (we connect) or push (it uploads to us).
+    pub mode: DeviceMode,
+    /// A push terminal's serial number (how its uploads are recognised).
+    pub sn: Option<String>,
+    /// A push terminal's UTC offset (`-04:00`); `None`: the server's.
+    pub timezone: Option<String>,
+    /// A pull terminal whose punches are kept in the journal.
+    pub collect: bool,
+    /// Where a push terminal's `/iclock` requests are relayed, if anywhere.
+    pub push_forward: Option<String>,
     pub ip: String,
     pub port: u16,
     pub password: u32,
@@ -47,6 +77,11 @@ impl DeviceConfig {
     /// A configuration with every setting at its default and no address.
     pub fn new(name: &str) -> DeviceConfig {
         DeviceConfig {
+            mode: DeviceMode::Pull,
+            sn: None,
+            timezone: None,
+            collect: false,
+            push_forward: None,
             ip: String::new(),
             port: DEFAULT_PORT,
             password: 0,
@@ -73,9 +108,7 @@ impl DeviceConfig {
         let mut config = DeviceConfig::new(id);
         let named = |msg: String| format!("dispositivo '{id}': {msg}");
         config.apply_settings(obj).map_err(named)?;
-        if config.ip.is_empty() {
-            return Err(named("falta el campo 'ip'.".into()));
-        }
+        config.check_complete().map_err(named)?;
         let text = |k: &str| obj.get(k).and_then(Value::as_str).map(str::to_string);
         config.created_at = text("created_at");
         config.updated_at = text("updated_at");
@@ -83,12 +116,31 @@ impl DeviceConfig {
         Ok(config)
     }
 
+    /// Whether the settings say enough to reach the terminal: an `ip` for
+    /// a pull terminal, an `sn` for a push one. The error names the field.
+    pub fn check_complete(&self) -> Result<(), String> {
+        match self.mode {
+            DeviceMode::Pull if self.ip.is_empty() => Err("falta el campo 'ip'.".into()),
+            DeviceMode::Push if self.sn.is_none() => {
+                Err("falta el campo 'sn' (número de serie del terminal push).".into())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether this terminal uploads to us (`/iclock`).
+    pub fn is_push(&self) -> bool {
+        self.mode == DeviceMode::Push
+    }
+
     /// Applies the settings present in `fields` (`name`, `ip`, `port`,
-    /// `password`, `timeout`, `force_udp`, `encoding`): the one parser of
+    /// `password`, `timeout`, `force_udp`, `encoding`, `webhook`, `mode`,
+    /// `sn`, `timezone`, `collect`, `push_forward`): the one parser of
     /// device settings, shared by the devices file and the registry API.
     /// The error names the bad field.
     pub fn apply_settings(&mut self, fields: &Map<String, Value>) -> Result<(), String> {
         let f = Fields(fields);
+        self.apply_push_settings(&f)?;
         if let Some(name) = f.text("name", true)? {
             if name.is_empty() || name.chars().count() > 100 {
                 return Err("Campo 'name' inválido: debe tener de 1 a 100 caracteres.".into());
@@ -136,6 +188,60 @@ impl DeviceConfig {
         Ok(())
     }
 
+    /// `mode`, `sn`, `timezone`, `collect` and `push_forward`.
+    fn apply_push_settings(&mut self, f: &Fields) -> Result<(), String> {
+        if let Some(mode) = f.text("mode", false)? {
+            self.mode = match mode.as_str() {
+                "pull" => DeviceMode::Pull,
+                "push" => DeviceMode::Push,
+                _ => {
+                    return Err(format!(
+                        "Campo 'mode' inválido: '{}'. Use pull o push.",
+                        crate::text::cut(&mode, 80)
+                    ))
+                }
+            };
+        }
+        if let Some(sn) = f.text("sn", true)? {
+            if !valid_serial(&sn) {
+                return Err(format!(
+                    "Campo 'sn' inválido: '{}'. Use de 1 a 64 letras, números, '-' o '_'.",
+                    crate::text::cut(&sn, 80)
+                ));
+            }
+            self.sn = Some(sn);
+        }
+        if f.has("timezone") || f.0.get("timezone").is_some_and(Value::is_null) {
+            self.timezone = match f.text("timezone", false)? {
+                Some(tz) if !tz.is_empty() => {
+                    if parse_utc_offset(&tz).is_none() {
+                        return Err(format!(
+                            "Campo 'timezone' inválido: '{}'. Use un desfase UTC como -04:00 o +01:00.",
+                            crate::text::cut(&tz, 80)
+                        ));
+                    }
+                    Some(tz)
+                }
+                _ => None,
+            };
+        }
+        if let Some(collect) = f.boolean("collect")? {
+            self.collect = collect;
+        }
+        if f.0.contains_key("push_forward") {
+            self.push_forward = match f.text("push_forward", false)? {
+                Some(url) if !url.is_empty() => {
+                    // The same rule as webhooks: an http(s) URL with a host.
+                    crate::url::validate_webhook_url(&url)
+                        .map_err(|e| e.replace("'webhook'", "'push_forward'"))?;
+                    Some(url)
+                }
+                _ => None,
+            };
+        }
+        Ok(())
+    }
+
     /// The entry as written to the devices file: every field it was read
     /// with (unknown ones included, in their order), known ones normalised.
     pub fn to_json(&self) -> Map<String, Value> {
@@ -167,11 +273,35 @@ impl DeviceConfig {
                 ),
             ),
             ("webhook", self.webhook.clone().map(Value::from)),
+            (
+                "mode",
+                optional(
+                    self.is_push() || obj.contains_key("mode"),
+                    Value::from(self.mode.as_str()),
+                ),
+            ),
+            ("sn", self.sn.clone().map(Value::from)),
+            ("timezone", self.timezone.clone().map(Value::from)),
+            (
+                "collect",
+                optional(
+                    self.collect || obj.contains_key("collect"),
+                    Value::from(self.collect),
+                ),
+            ),
+            ("push_forward", self.push_forward.clone().map(Value::from)),
             ("created_at", self.created_at.clone().map(Value::from)),
             ("updated_at", self.updated_at.clone().map(Value::from)),
         ];
-        if self.webhook.is_none() {
-            obj.shift_remove("webhook");
+        for (key, absent) in [
+            ("webhook", self.webhook.is_none()),
+            ("sn", self.sn.is_none()),
+            ("timezone", self.timezone.is_none()),
+            ("push_forward", self.push_forward.is_none()),
+        ] {
+            if absent {
+                obj.shift_remove(key);
+            }
         }
         for (key, value) in fields {
             if let Some(v) = value {
@@ -197,6 +327,46 @@ impl DeviceConfig {
     pub fn address(&self) -> String {
         format!("{}:{}", self.ip, self.port)
     }
+
+    /// How the terminal is reached, for logs: `ip:port`, or `push SN …`.
+    pub fn describe(&self) -> String {
+        match (&self.mode, &self.sn) {
+            (DeviceMode::Push, Some(sn)) => format!("push SN {sn}"),
+            _ => self.address(),
+        }
+    }
+}
+
+/// A terminal serial number as push firmware sends it (`SN=`): 1–64
+/// ASCII letters, digits, `-` or `_`.
+pub fn valid_serial(sn: &str) -> bool {
+    (1..=64).contains(&sn.len())
+        && sn
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// A UTC offset `±HH:MM` (or `±HH`, `±HHMM`) in minutes, within ±14 h.
+pub fn parse_utc_offset(text: &str) -> Option<i32> {
+    let (sign, rest) = match text.as_bytes().first()? {
+        b'+' => (1, &text[1..]),
+        b'-' => (-1, &text[1..]),
+        _ => return None,
+    };
+    let digits: String = rest.chars().filter(|c| *c != ':').collect();
+    if !digits.bytes().all(|b| b.is_ascii_digit()) || rest.matches(':').count() > 1 {
+        return None;
+    }
+    let (hours, minutes) = match digits.len() {
+        2 => (digits.parse::<i32>().ok()?, 0),
+        4 => (
+            digits[..2].parse::<i32>().ok()?,
+            digits[2..].parse::<i32>().ok()?,
+        ),
+        _ => return None,
+    };
+    let total = hours * 60 + minutes;
+    (minutes < 60 && total <= 14 * 60).then_some(sign * total)
 }
 
 /// An IPv4/IPv6 address or a host name.
@@ -246,6 +416,13 @@ pub enum WriteError {
     Invalid(String),
     /// The devices file could not be written (nothing changed).
     Io(String),
+    /// Another device (`holder`) already has this push serial number.
+    SerialTaken {
+        /// The serial number.
+        sn: String,
+        /// The device that has it.
+        holder: String,
+    },
 }
 
 /// All configured terminals, in file order.
@@ -315,6 +492,7 @@ impl Registry {
             if devices.map.contains_key(id) {
                 return Err(WriteError::Exists(id.to_string()));
             }
+            devices.check_serial(id, &config)?;
             let device = Arc::new(Device {
                 id: id.to_string(),
                 config,
@@ -338,6 +516,8 @@ impl Registry {
                 .get(id)
                 .ok_or_else(|| WriteError::NotFound(id.to_string()))?;
             let config = edit(&current.config).map_err(WriteError::Invalid)?;
+            config.check_complete().map_err(WriteError::Invalid)?;
+            devices.check_serial(id, &config)?;
             let device = Arc::new(Device {
                 id: id.to_string(),
                 config,
@@ -396,6 +576,35 @@ impl Registry {
     pub fn ids(&self) -> Vec<String> {
         self.devices.read().order.clone()
     }
+
+    /// The push device registered with serial number `sn`.
+    pub fn by_serial(&self, sn: &str) -> Option<Arc<Device>> {
+        let d = self.devices.read();
+        d.map
+            .values()
+            .find(|dev| dev.config.is_push() && dev.config.sn.as_deref() == Some(sn))
+            .cloned()
+    }
+}
+
+impl Devices {
+    /// Refuses `config` for device `id` if another push device has its serial.
+    fn check_serial(&self, id: &str, config: &DeviceConfig) -> Result<(), WriteError> {
+        let Some(sn) = config.sn.as_deref().filter(|_| config.is_push()) else {
+            return Ok(());
+        };
+        match self
+            .map
+            .values()
+            .find(|d| d.id != id && d.config.is_push() && d.config.sn.as_deref() == Some(sn))
+        {
+            Some(holder) => Err(WriteError::SerialTaken {
+                sn: sn.to_string(),
+                holder: holder.id.clone(),
+            }),
+            None => Ok(()),
+        }
+    }
 }
 
 /// The devices file text: a pretty JSON object in registry order.
@@ -438,14 +647,33 @@ pub fn parse_devices(text: &str) -> Result<Vec<(String, DeviceConfig)>, String> 
             strict::describe(&top)
         ));
     };
-    entries
+    let devices = entries
         .into_iter()
         .map(|(id, v)| {
             check_file_id(&id)?;
             let config = DeviceConfig::from_json(&id, &v)?;
             Ok((id, config))
         })
-        .collect()
+        .collect::<Result<Vec<_>, String>>()?;
+    check_unique_serials(&devices)?;
+    Ok(devices)
+}
+
+/// Refuses a file where two push devices claim one serial number.
+fn check_unique_serials(devices: &[(String, DeviceConfig)]) -> Result<(), String> {
+    let mut seen: HashMap<&str, &str> = HashMap::new();
+    for (id, config) in devices.iter().filter(|(_, c)| c.is_push()) {
+        let Some(sn) = config.sn.as_deref() else {
+            continue;
+        };
+        if let Some(first) = seen.insert(sn, id) {
+            return Err(format!(
+                "el número de serie '{sn}' está en '{first}' y en '{id}'. Cada terminal \
+                 push tiene su propio número de serie: corrija o borre una de las entradas."
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The rule for device ids, shared by the registry API and the devices
@@ -1053,6 +1281,88 @@ mod tests {
             let again = to_file_text(&Registry::in_memory(parsed).devices.read());
             prop_assert_eq!(again, text);
         }
+    }
+
+    #[test]
+    fn push_devices_need_a_serial_not_an_address() {
+        let push = serde_json::json!({"mode": "push", "sn": "CKJ1234567", "name": "Recepción",
+                                      "timezone": "-04:00", "created_at": "2026-12-01 08:00:00"});
+        let cfg = DeviceConfig::from_json("recepcion", &push).unwrap();
+        assert!(cfg.is_push());
+        assert_eq!(cfg.sn.as_deref(), Some("CKJ1234567"));
+        assert_eq!(cfg.describe(), "push SN CKJ1234567");
+        let written = cfg.to_json();
+        assert_eq!(written["mode"], "push");
+        assert_eq!(written["timezone"], "-04:00");
+        assert!(!written.contains_key("collect"));
+        let no_sn = serde_json::json!({"mode": "push", "name": "x"});
+        let err = DeviceConfig::from_json("x", &no_sn).unwrap_err();
+        assert!(err.contains("'sn'"), "{err}");
+        for (field, value) in [
+            ("mode", "pulll"),
+            ("sn", "CK J"),
+            ("timezone", "UTC-4"),
+            ("timezone", "+15:00"),
+        ] {
+            let mut obj = push.as_object().unwrap().clone();
+            obj.insert(field.into(), value.into());
+            let err = DeviceConfig::from_json("x", &Value::Object(obj)).unwrap_err();
+            assert!(
+                err.contains(&format!("'{field}'")),
+                "{field}={value}: {err}"
+            );
+        }
+        let pull =
+            DeviceConfig::from_json("p", &serde_json::json!({"ip": "10.0.0.2", "collect": true}));
+        assert!(pull.unwrap().collect);
+    }
+
+    #[test]
+    fn utc_offsets() {
+        assert_eq!(parse_utc_offset("-04:00"), Some(-240));
+        assert_eq!(parse_utc_offset("+0530"), Some(330));
+        assert_eq!(parse_utc_offset("+01"), Some(60));
+        assert_eq!(parse_utc_offset("+14:00"), Some(840));
+        for bad in [
+            "", "04:00", "+4", "+04:60", "+14:01", "-04::00", "+ab:cd", "+é",
+        ] {
+            assert_eq!(parse_utc_offset(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_serial_belongs_to_one_device() {
+        let file = r#"{"a": {"mode": "push", "sn": "SN1", "name": "A"},
+                        "b": {"mode": "push", "sn": "SN1", "name": "B"}}"#;
+        let err = parse_devices(file).unwrap_err();
+        assert!(
+            err.contains("'SN1'") && err.contains("'a'") && err.contains("'b'"),
+            "{err}"
+        );
+        let reg =
+            Registry::in_memory(parse_devices(r#"{"a": {"mode": "push", "sn": "SN1"}}"#).unwrap());
+        assert_eq!(reg.by_serial("SN1").map(|d| d.id.clone()), Some("a".into()));
+        assert!(reg.by_serial("SN2").is_none());
+        let mut other = DeviceConfig::new("B");
+        other.mode = DeviceMode::Push;
+        other.sn = Some("SN1".into());
+        assert_eq!(
+            reg.insert("b", other.clone()).unwrap_err(),
+            WriteError::SerialTaken {
+                sn: "SN1".into(),
+                holder: "a".into()
+            }
+        );
+        other.sn = Some("SN2".into());
+        reg.insert("b", other).unwrap();
+        let taken = reg.update("b", |c| {
+            let mut c = c.clone();
+            c.sn = Some("SN1".into());
+            Ok(c)
+        });
+        assert!(matches!(taken, Err(WriteError::SerialTaken { .. })));
+        // A device keeps its own serial when it is updated.
+        assert!(reg.update("a", |c| Ok(c.clone())).is_ok());
     }
 
     #[test]

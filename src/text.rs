@@ -70,6 +70,18 @@ impl Encoding {
     }
 }
 
+/// `text` cut to `max` characters (with `…` when cut), so a message never
+/// echoes a huge input back.
+pub fn cut(text: &str, max: usize) -> String {
+    let mut chars = text.chars();
+    let shown: String = chars.by_ref().take(max).collect();
+    if chars.next().is_some() {
+        format!("{shown}…")
+    } else {
+        shown
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

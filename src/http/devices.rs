@@ -37,6 +37,9 @@ fn write_failure(ctx: &Ctx, err: WriteError) -> Response {
         WriteError::NotFound(id) => ctx.error(404, &messages::device_not_found(&id)),
         WriteError::Invalid(msg) => ctx.error(400, &msg),
         WriteError::Io(detail) => ctx.error(500, &messages::devices_file_not_saved(&detail)),
+        WriteError::SerialTaken { sn, holder } => {
+            ctx.error(409, &messages::serial_taken(&sn, &holder))
+        }
     }
 }
 
@@ -44,13 +47,27 @@ fn write_failure(ctx: &Ctx, err: WriteError) -> Response {
 pub fn create(ctx: &Ctx) -> Answer {
     let body = body::json_object(ctx, true)?;
     let f = Fields(&body);
-    let missing = ["id", "name", "ip"].iter().any(|k| match f.text(k, true) {
+    // A push terminal is found by its serial number, not an address.
+    let push = matches!(f.text("mode", false), Ok(Some(m)) if m == "push");
+    let required: &[&str] = if push {
+        &["id", "name", "sn"]
+    } else {
+        &["id", "name", "ip"]
+    };
+    let missing = required.iter().any(|k| match f.text(k, true) {
         Ok(Some(v)) => v.is_empty(),
         Ok(None) => true,
         Err(_) => false, // present but of the wrong type: named below
     });
     if missing {
-        return Err(ctx.error(400, messages::DEVICE_FIELDS_REQUIRED));
+        return Err(ctx.error(
+            400,
+            if push {
+                messages::PUSH_DEVICE_FIELDS_REQUIRED
+            } else {
+                messages::DEVICE_FIELDS_REQUIRED
+            },
+        ));
     }
     let id = f
         .text("id", true)
@@ -65,7 +82,7 @@ pub fn create(ctx: &Ctx) -> Answer {
         .registry
         .insert(&id, cfg)
         .map_err(|e| write_failure(ctx, e))?;
-    log::info!("device '{id}' registered ({})", device.config.address());
+    log::info!("device '{id}' registered ({})", device.config.describe());
     Ok(ctx.json(
         200,
         &json!({"success": true, "message": messages::device_registered(&id), "data": public_json(&device)}),

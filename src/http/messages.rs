@@ -149,13 +149,7 @@ const ECHO_LIMIT: usize = 80;
 /// `text` cut to [`ECHO_LIMIT`] characters (with `…` when cut), so an
 /// error never echoes a huge input back.
 pub fn echo(text: &str) -> String {
-    let mut chars = text.chars();
-    let shown: String = chars.by_ref().take(ECHO_LIMIT).collect();
-    if chars.next().is_some() {
-        format!("{shown}…")
-    } else {
-        shown
-    }
+    crate::text::cut(text, ECHO_LIMIT)
 }
 
 /// 400 for a cursor that cannot be used.
@@ -231,6 +225,16 @@ pub fn devices_file_not_saved(detail: &str) -> String {
 
 /// 400 when registering a device without its required fields.
 pub const DEVICE_FIELDS_REQUIRED: &str = "id, name e ip son requeridos.";
+/// 400 when registering a push device without its required fields.
+pub const PUSH_DEVICE_FIELDS_REQUIRED: &str = "id, name y sn son requeridos para un terminal push.";
+
+/// 409 when a push serial number belongs to another device.
+pub fn serial_taken(sn: &str, holder: &str) -> String {
+    format!(
+        "El número de serie '{}' ya está registrado en '{holder}'.",
+        echo(sn)
+    )
+}
 
 /// 200 after registering a device.
 pub fn device_registered(id: &str) -> String {

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use zkserver::http::{App, Settings};
 use zkserver::registry::{DeviceConfig, Registry};
 use zkserver::server::Server;
@@ -72,13 +72,9 @@ pub fn device_config(name: &str, port: u16, link: &Link) -> DeviceConfig {
         port,
         password: link.password,
         timeout: link.timeout,
-        name: name.into(),
         force_udp: link.udp,
-        encoding: "utf-8".into(),
         created_at: Some("2026-03-01 08:00:00".into()),
-        updated_at: None,
-        webhook: None,
-        raw: Map::new(),
+        ..DeviceConfig::new(name)
     }
 }
 
