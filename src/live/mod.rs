@@ -19,6 +19,9 @@ use crate::ops::{Mode, OpError, Terminals};
 use crate::registry::Registry;
 use crate::zk::LogPosition;
 
+/// Longest wait, in seconds, for where "from now on" starts.
+const START_LIMIT_MAX: f64 = 30.0;
+
 /// What followed a position in a terminal's log.
 #[derive(Debug, Clone)]
 pub struct After {
@@ -224,6 +227,28 @@ impl Live {
             reset: read.reset,
             end: read.position,
         })
+    }
+
+    /// How long the opening of a consumer (a stream without a cursor, a
+    /// new webhook) may wait for where "from now on" starts on terminal
+    /// `id`: the watcher connects, registers for events and reads the
+    /// log's end, each step within the terminal's timeout.
+    pub fn start_limit(&self, id: &str) -> Duration {
+        let timeout = self
+            .registry
+            .get(id)
+            .map_or(crate::registry::DEFAULT_TIMEOUT, |d| d.config.timeout);
+        Duration::from_secs_f64((timeout * 3.0 + 1.0).clamp(2.0, START_LIMIT_MAX))
+    }
+
+    /// Whether `start` (taken with an interest in `id`) is fixed yet, or
+    /// will not be soon: the watcher found the terminal offline (a
+    /// consumer then starts anyway and says so).
+    pub fn start_settled(&self, id: &str, start: Start) -> bool {
+        let feed = &self.device(id).feed;
+        feed.start_mark(start).is_some()
+            || matches!(feed.status().0, Some(Status { online: false, .. }))
+            || self.stopping()
     }
 
     /// The registry (for names and webhooks).

@@ -367,3 +367,31 @@ fn a_new_stream_starts_with_punches_made_from_then_on() {
     let made: Vec<String> = (0..2).map(|_| env.sims[0].punch(None).user_id).collect();
     assert_eq!(users(&b.punches(2, WAIT)), made, "no replay");
 }
+
+#[test]
+fn a_punch_made_as_soon_as_a_new_stream_answers_arrives() {
+    let env = single(SimConfig::default(), Link::default());
+    for round in 0..20 {
+        // No watcher runs: the stream's own opening starts one.
+        wait_no_watcher(&env);
+        let mut s = SseClient::connect(&env.base, "/devices/principal/events", None);
+        assert!(s.head.starts_with("HTTP/1.1 200"), "{}", s.head);
+        // The client saw the headers: from now on starts before this punch.
+        let made = env.sims[0].punch(None).user_id;
+        assert_eq!(users(&s.punches(1, WAIT)), [made], "round {round}");
+    }
+}
+
+/// Waits until no watcher runs for `principal` (none started yet, or the
+/// last one stopped).
+fn wait_no_watcher(env: &Env) {
+    let running = "zkserver_watcher_running{device=\"principal\"} 1";
+    let until = Instant::now() + WAIT;
+    while crate::webhooks::metrics(&env.base)
+        .lines()
+        .any(|l| l == running)
+    {
+        assert!(Instant::now() < until, "the watcher never stopped");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
