@@ -373,7 +373,7 @@ fn a_punch_made_as_soon_as_a_new_stream_answers_arrives() {
     let env = single(SimConfig::default(), Link::default());
     for round in 0..20 {
         // No watcher runs: the stream's own opening starts one.
-        wait_no_watcher(&env);
+        wait_no_watcher(&env.base);
         let mut s = SseClient::connect(&env.base, "/devices/principal/events", None);
         assert!(s.head.starts_with("HTTP/1.1 200"), "{}", s.head);
         // The client saw the headers: from now on starts before this punch.
@@ -384,13 +384,10 @@ fn a_punch_made_as_soon_as_a_new_stream_answers_arrives() {
 
 /// Waits until no watcher runs for `principal` (none started yet, or the
 /// last one stopped).
-fn wait_no_watcher(env: &Env) {
+pub(crate) fn wait_no_watcher(base: &str) {
     let running = "zkserver_watcher_running{device=\"principal\"} 1";
     let until = Instant::now() + WAIT;
-    while crate::webhooks::metrics(&env.base)
-        .lines()
-        .any(|l| l == running)
-    {
+    while crate::webhooks::metrics(base).lines().any(|l| l == running) {
         assert!(Instant::now() < until, "the watcher never stopped");
         std::thread::sleep(Duration::from_millis(50));
     }

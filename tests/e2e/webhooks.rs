@@ -304,3 +304,52 @@ fn an_empty_log_clears_with_a_webhook_set() {
     assert!(receiver.wait_for(WAIT, |p| accepted(p) >= 1));
     assert_eq!(receiver.accepted_users(), [made]);
 }
+
+#[test]
+fn a_punch_made_as_soon_as_a_webhook_is_set_is_delivered() {
+    let receiver = Receiver::start();
+    let env = single(SimConfig::default(), Link::default());
+    let url = format!("{}/devices/principal", env.base);
+    let mut made = Vec::new();
+    for round in 0..5 {
+        // No watcher runs: setting the webhook starts one.
+        crate::live::wait_no_watcher(&env.base);
+        let hook = format!("{}?round={round}", receiver.url);
+        let (status, body) = send("PUT", &url, json!({ "webhook": hook }));
+        assert_eq!(status, 200, "{body}");
+        made.push(env.sims[0].punch(None).user_id);
+        assert!(
+            receiver.wait_for(WAIT, |p| accepted(p) >= made.len()),
+            "round {round}"
+        );
+        let (status, body) = send("PUT", &url, json!({ "webhook": null }));
+        assert_eq!(status, 200, "{body}");
+    }
+    assert_eq!(receiver.accepted_users(), made, "each once, in order");
+    // A device registered with a webhook, the same way.
+    let sim = Simulator::start(SimConfig::default()).unwrap();
+    let (status, body) = send(
+        "POST",
+        &format!("{}/devices", env.base),
+        json!({"id": "segundo", "name": "Segundo", "ip": "127.0.0.1",
+               "port": sim.port(), "webhook": receiver.url}),
+    );
+    assert_eq!(status, 200, "{body}");
+    made.push(sim.punch(None).user_id);
+    assert!(receiver.wait_for(WAIT, |p| accepted(p) >= made.len()));
+    assert_eq!(receiver.accepted_users(), made);
+}
+
+#[test]
+fn a_punch_made_as_soon_as_the_server_with_a_webhook_is_up_is_delivered() {
+    for round in 0..5 {
+        let receiver = Receiver::start();
+        let env = with_webhook(&receiver.url);
+        let made = env.sims[0].punch(None).user_id;
+        assert!(
+            receiver.wait_for(WAIT, |p| accepted(p) >= 1),
+            "round {round}"
+        );
+        assert_eq!(receiver.accepted_users(), [made]);
+    }
+}
