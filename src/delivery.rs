@@ -393,15 +393,12 @@ impl Delivery {
             if !self.current(id, url) {
                 return None;
             }
-            // The epoch before the read: if the log changes during it, the
-            // feed's newer epoch follows on from where this read ended when
-            // it knows that position, else from the new log's start.
-            let epoch = self.live.device(id).feed.epoch();
             match self.live.read_after(id, &from.position) {
                 Ok(After {
                     entries,
                     reset,
                     end,
+                    mark,
                 }) => {
                     if reset {
                         log::warn!("device {id}: the log no longer continues the delivered position; delivering it all");
@@ -410,12 +407,9 @@ impl Delivery {
                         if reset {
                             self.store(id, url, end);
                         }
-                        return Some(Mark {
-                            epoch,
-                            position: end,
-                        });
+                        return Some(mark);
                     }
-                    return self.deliver(id, url, agent, stats, epoch, &entries);
+                    return self.deliver(id, url, agent, stats, mark.epoch, &entries);
                 }
                 Err(e) => {
                     log::warn!(

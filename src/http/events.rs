@@ -226,18 +226,11 @@ impl EventStream {
     /// feed no longer holds it, or must not be trusted with it).
     fn read_after(&mut self, i: usize, from: LogPosition, out: &mut Vec<u8>) {
         let sub = &mut self.subs[i];
-        // The epoch before the read: if the log changes during it, the
-        // feed's newer epoch follows on from where this read ended when it
-        // knows that position, else from the new log's start.
-        let epoch = sub.dev.feed.epoch();
         match self.live.read_after(&sub.id, &from) {
             Ok(after) => {
                 sub.resume = None;
-                self.send(i, &after.entries, epoch, out);
-                self.subs[i].mark = Some(Mark {
-                    epoch,
-                    position: after.end,
-                });
+                self.send(i, &after.entries, after.mark.epoch, out);
+                self.subs[i].mark = Some(after.mark);
             }
             Err(e) => {
                 log::warn!("device {}: event stream catch-up failed: {e}", sub.id);

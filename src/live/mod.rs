@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use parking_lot::{Condvar, Mutex};
 
-pub use feed::{Entry, Feed, Mark, Next, Start, Status};
+pub use feed::{Entry, Feed, Mark, Next, Snapshot, Start, Status};
 
 use crate::ops::{Mode, OpError, Terminals};
 use crate::registry::Registry;
@@ -31,6 +31,9 @@ pub struct After {
     pub reset: bool,
     /// The position at the end of the log read.
     pub end: LogPosition,
+    /// `end` as a mark in the terminal's feed (which the read updates when
+    /// it knew less; see [`Feed::read_by_subscriber`]).
+    pub mark: Mark,
 }
 
 /// Counters of one terminal's watcher (for `/metrics`).
@@ -219,13 +222,22 @@ impl Live {
             .registry
             .get(id)
             .ok_or_else(|| OpError::Zk(crate::zk::Error::Unreachable(format!("{id}: removed"))))?;
+        let feed = &self.device(id).feed;
+        let before = feed.snapshot();
         let read = self
             .terminals
             .attendance_since(&device, from, Mode::Plain)?;
+        let entries = feed::entries(read.records, read.positions);
+        let (mark, changed) =
+            feed.read_by_subscriber(before, from, &entries, read.reset, read.position);
+        if changed {
+            self.notify();
+        }
         Ok(After {
-            entries: feed::entries(read.records, read.positions),
+            entries,
             reset: read.reset,
             end: read.position,
+            mark,
         })
     }
 
