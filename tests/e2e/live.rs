@@ -392,3 +392,50 @@ pub(crate) fn wait_no_watcher(base: &str) {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+#[test]
+fn a_stream_resuming_in_a_replaced_log_sends_the_new_log_once() {
+    let env = single(
+        SimConfig {
+            records: 2,
+            ..SimConfig::default()
+        },
+        Link {
+            timeout: 1.0,
+            ..Link::default()
+        },
+    );
+    let (_, body) = get(&format!(
+        "{}/devices/principal/attendance?limit=1",
+        env.base
+    ));
+    let cursor = body["cursor"].as_str().unwrap().to_string();
+    {
+        let mut a = stream(&env, None);
+        let made: Vec<String> = ["9001", "9002", "9003"]
+            .iter()
+            .map(|id| env.sims[0].punch(Some(id)).user_id)
+            .collect();
+        assert_eq!(users(&a.punches(3, WAIT)), made);
+    }
+    wait_no_watcher(&env.base);
+    // Replaced behind zkserver's back; the watcher the next stream starts
+    // cannot follow it for now, so the server's copy stays stale while the
+    // stream reads the terminal itself (its cursor is older than the copy).
+    env.sims[0].with_state(|st| st.punches.clear());
+    let mut made: Vec<String> = ["9101", "9102"]
+        .iter()
+        .map(|id| env.sims[0].punch(Some(id)).user_id)
+        .collect();
+    env.sims[0].set_faults(zkserver::sim::Faults {
+        no_reply_to: Some(zkserver::zk::wire::cmd::REG_EVENT),
+        ..Default::default()
+    });
+    let mut b = SseClient::connect(&env.base, "/devices/principal/events", Some(&cursor));
+    let mut got = b.punches(2, WAIT);
+    env.sims[0].set_faults(zkserver::sim::Faults::default());
+    assert!(b.status("online", WAIT).is_some(), "watcher online");
+    made.push(env.sims[0].punch(Some("9103")).user_id);
+    got.extend(b.punches(1, WAIT));
+    assert_eq!(users(&got), made, "the new log, once");
+}
