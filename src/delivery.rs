@@ -11,10 +11,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use parking_lot::Mutex;
+use parking_lot::{Condvar, Mutex};
 use serde_json::{json, Map, Value};
 
-use crate::live::{After, DeviceLive, Entry, Live, Mark, Next};
+use crate::live::{After, DeviceLive, Entry, Live, Mark, Next, Status};
 use crate::punch::Punch;
 use crate::zk::LogPosition;
 
@@ -66,6 +66,8 @@ pub struct Delivery {
     state_file: Option<PathBuf>,
     default_url: Option<String>,
     delivered: Mutex<HashMap<String, Delivered>>,
+    /// Signalled whenever a delivered position is stored.
+    stored: Condvar,
     workers: Mutex<HashMap<String, String>>,
     stats: Mutex<HashMap<String, Arc<DeliveryStats>>>,
     stopping: AtomicBool,
@@ -88,14 +90,27 @@ impl Delivery {
             state_file,
             default_url,
             delivered: Mutex::new(delivered),
+            stored: Condvar::new(),
             workers: Mutex::new(HashMap::new()),
             stats: Mutex::new(HashMap::new()),
             stopping: AtomicBool::new(false),
         })
     }
 
-    /// Starts the supervisor that keeps one worker per terminal with a webhook.
+    /// Starts the supervisor that keeps one worker per terminal with a
+    /// webhook, once every new webhook knows where it starts (bounded, see
+    /// [`Delivery::await_start`]): a punch made once the server is up is
+    /// delivered.
     pub fn start(self: &Arc<Self>) {
+        self.supervise();
+        let hooks: Vec<(String, String)> = self
+            .live
+            .registry()
+            .all()
+            .iter()
+            .filter_map(|d| Some((d.id.clone(), self.url_for(&d.id)?)))
+            .collect();
+        self.await_starts(&hooks);
         let me = self.clone();
         let spawned = std::thread::Builder::new()
             .name("webhooks".into())
@@ -129,6 +144,57 @@ impl Delivery {
             .webhook
             .clone()
             .or_else(|| self.default_url.clone())
+    }
+
+    /// The webhook of `id` was set (it was `before`): when it is a new one,
+    /// starts its worker and waits (bounded by the terminal's timeouts)
+    /// until it stored where it starts, so a punch made once the caller
+    /// answers is delivered. A terminal found offline does not wait: its
+    /// webhook starts where the watcher first reads the log.
+    pub fn await_start(self: &Arc<Self>, id: &str, before: Option<&str>) {
+        let Some(url) = self.url_for(id) else {
+            return;
+        };
+        if before == Some(url.as_str()) {
+            return;
+        }
+        self.supervise();
+        self.await_starts(&[(id.to_string(), url)]);
+    }
+
+    /// Waits until every (id, url) webhook knows where it starts, or will
+    /// not soon (offline, changed, stopping), at most the longest of their
+    /// terminals' start limits.
+    fn await_starts(&self, hooks: &[(String, String)]) {
+        let limit = hooks
+            .iter()
+            .map(|(id, _)| self.live.start_limit(id))
+            .max()
+            .unwrap_or_default();
+        let until = Instant::now() + limit;
+        while let Some((id, url)) = hooks.iter().find(|(id, url)| !self.start_settled(id, url)) {
+            let Some(left) = until.checked_duration_since(Instant::now()) else {
+                log::warn!("device {id}: webhook {url} set before its start was known");
+                return;
+            };
+            let mut delivered = self.delivered.lock();
+            if delivered.get(id).is_none_or(|d| d.url != *url) {
+                self.stored
+                    .wait_for(&mut delivered, left.min(Duration::from_millis(100)));
+            }
+        }
+    }
+
+    /// Whether the webhook (`id`, `url`) stored where it starts, or will
+    /// not soon.
+    fn start_settled(&self, id: &str, url: &str) -> bool {
+        let offline = matches!(
+            self.live.device(id).feed.status().0,
+            Some(Status { online: false, .. })
+        );
+        offline
+            || !self.current(id, url)
+            || self.delivered.lock().get(id).is_some_and(|d| d.url == url)
     }
 
     /// The counters of terminal `id`'s delivery.
@@ -327,15 +393,12 @@ impl Delivery {
             if !self.current(id, url) {
                 return None;
             }
-            // The epoch before the read: if the log changes during it, the
-            // feed's newer epoch follows on from where this read ended when
-            // it knows that position, else from the new log's start.
-            let epoch = self.live.device(id).feed.epoch();
             match self.live.read_after(id, &from.position) {
                 Ok(After {
                     entries,
                     reset,
                     end,
+                    mark,
                 }) => {
                     if reset {
                         log::warn!("device {id}: the log no longer continues the delivered position; delivering it all");
@@ -344,12 +407,9 @@ impl Delivery {
                         if reset {
                             self.store(id, url, end);
                         }
-                        return Some(Mark {
-                            epoch,
-                            position: end,
-                        });
+                        return Some(mark);
                     }
-                    return self.deliver(id, url, agent, stats, epoch, &entries);
+                    return self.deliver(id, url, agent, stats, mark.epoch, &entries);
                 }
                 Err(e) => {
                     log::warn!(
@@ -438,9 +498,14 @@ impl Delivery {
         }
     }
 
-    /// Records a delivered position, in memory and in the state file.
+    /// Records a delivered position, in memory and in the state file,
+    /// while `url` is still the webhook of `id` (a worker whose webhook was
+    /// just replaced never overwrites the new one's position).
     fn store(&self, id: &str, url: &str, position: LogPosition) {
         let mut delivered = self.delivered.lock();
+        if self.url_for(id).as_deref() != Some(url) {
+            return;
+        }
         delivered.insert(
             id.to_string(),
             Delivered {
@@ -449,6 +514,7 @@ impl Delivery {
             },
         );
         self.write_state(&delivered);
+        self.stored.notify_all();
     }
 
     /// Writes the state file (if any) with `delivered`.

@@ -83,6 +83,7 @@ pub fn create(ctx: &Ctx) -> Answer {
         .insert(&id, cfg)
         .map_err(|e| write_failure(ctx, e))?;
     log::info!("device '{id}' registered ({})", device.config.describe());
+    ctx.app.delivery.await_start(&id, None);
     Ok(ctx.json(
         200,
         &json!({"success": true, "message": messages::device_registered(&id), "data": public_json(&device)}),
@@ -99,6 +100,7 @@ pub fn show(ctx: &Ctx, id: &str) -> Answer {
 pub fn update(ctx: &Ctx, id: &str) -> Answer {
     ctx.device(id)?;
     let body = body::json_object(ctx, true)?;
+    let webhook_before = ctx.app.delivery.url_for(id);
     let device = ctx
         .app
         .registry
@@ -109,6 +111,7 @@ pub fn update(ctx: &Ctx, id: &str) -> Answer {
             Ok(cfg)
         })
         .map_err(|e| write_failure(ctx, e))?;
+    ctx.app.delivery.await_start(id, webhook_before.as_deref());
     Ok(ctx.json(
         200,
         &json!({"success": true, "message": messages::device_updated(id), "data": public_json(&device)}),

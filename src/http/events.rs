@@ -73,7 +73,7 @@ fn stream(
     composite: bool,
 ) -> Response {
     let live = ctx.app.live.clone();
-    let subs = devices
+    let subs: Vec<Sub> = devices
         .into_iter()
         .map(|(id, name)| Sub {
             dev: live.device(&id),
@@ -86,6 +86,7 @@ fn stream(
             name,
         })
         .collect();
+    await_starts(&live, &subs);
     let body = EventStream {
         seen: live.changes(),
         live,
@@ -101,6 +102,34 @@ fn stream(
     )
     .with_header("Cache-Control", "no-cache")
     .with_header("X-Accel-Buffering", "no")
+}
+
+/// Waits (bounded) until every device streamed from now on knows where
+/// "now" is: the watcher started for it has read the log's end. The
+/// answer's head goes out only then, so a punch made once the client has it
+/// is after the start and is sent. A terminal found offline starts anyway
+/// (its `event: status` says so); so does one still unsettled at the limit.
+fn await_starts(live: &Live, subs: &[Sub]) {
+    let pending =
+        |sub: &&Sub| sub.resume.is_none() && !live.start_settled(&sub.id, sub.interest.start());
+    let limit = subs
+        .iter()
+        .filter(|s| s.resume.is_none())
+        .map(|s| live.start_limit(&s.id))
+        .max()
+        .unwrap_or_default();
+    let until = Instant::now() + limit;
+    let mut seen = live.changes();
+    while let Some(sub) = subs.iter().find(pending) {
+        let Some(left) = until.checked_duration_since(Instant::now()) else {
+            log::warn!(
+                "device {}: event stream opened before its watcher read the log's end",
+                sub.id
+            );
+            return;
+        };
+        live.wait_change(&mut seen, left.min(Duration::from_millis(200)));
+    }
 }
 
 /// One device of a stream.
@@ -197,18 +226,11 @@ impl EventStream {
     /// feed no longer holds it, or must not be trusted with it).
     fn read_after(&mut self, i: usize, from: LogPosition, out: &mut Vec<u8>) {
         let sub = &mut self.subs[i];
-        // The epoch before the read: if the log changes during it, the
-        // feed's newer epoch follows on from where this read ended when it
-        // knows that position, else from the new log's start.
-        let epoch = sub.dev.feed.epoch();
         match self.live.read_after(&sub.id, &from) {
             Ok(after) => {
                 sub.resume = None;
-                self.send(i, &after.entries, epoch, out);
-                self.subs[i].mark = Some(Mark {
-                    epoch,
-                    position: after.end,
-                });
+                self.send(i, &after.entries, after.mark.epoch, out);
+                self.subs[i].mark = Some(after.mark);
             }
             Err(e) => {
                 log::warn!("device {}: event stream catch-up failed: {e}", sub.id);

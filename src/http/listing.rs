@@ -6,7 +6,7 @@ use std::io::Read;
 use serde_json::{Map, Value};
 
 use super::response::{Body, Response, JSON};
-use crate::punch::{Punch, CSV_HEADER};
+use crate::punch::{RowWriter, Style, CSV_HEADER};
 use crate::zk::Attendance;
 
 const CSV: &str = "text/csv; charset=utf-8";
@@ -63,8 +63,8 @@ impl Listing {
 /// Produces the body a batch of rows at a time.
 struct ListingReader {
     rows: std::vec::IntoIter<Row>,
-    /// (id, name) of each device a row can point to.
-    devices: Vec<(String, String)>,
+    /// Writes the rows of the devices they can point to.
+    writer: RowWriter,
     buf: Vec<u8>,
     pos: usize,
     first: bool,
@@ -79,6 +79,11 @@ fn quote(s: &str) -> String {
 
 impl ListingReader {
     fn new(listing: Listing, pretty: bool, csv: bool) -> ListingReader {
+        let style = match (csv, pretty) {
+            (true, _) => Style::Csv,
+            (false, true) => Style::Pretty,
+            (false, false) => Style::Compact,
+        };
         let mut head = String::new();
         if csv {
             head.push_str(CSV_HEADER);
@@ -129,7 +134,7 @@ impl ListingReader {
         }
         ListingReader {
             rows: listing.rows.into_iter(),
-            devices: listing.devices,
+            writer: RowWriter::new(&listing.devices, style),
             buf: head.into_bytes(),
             pos: 0,
             first: true,
@@ -140,25 +145,11 @@ impl ListingReader {
     }
 
     fn write_row(&mut self, row: &Row) {
-        let (id, name) = self
-            .devices
-            .get(usize::from(row.device))
-            .map_or(("", ""), |(id, name)| (id.as_str(), name.as_str()));
-        let punch = Punch::of(&row.rec, id, name);
-        let out = &mut self.buf;
-        if self.csv {
-            punch.write_csv(out);
-        } else {
-            if !self.first {
-                out.push(b',');
-            }
-            if self.pretty {
-                out.extend_from_slice(b"\n    ");
-                punch.write_json_pretty(out, "    ");
-            } else {
-                punch.write_json(out);
-            }
+        if !self.csv && !self.first {
+            self.buf.push(b',');
         }
+        self.writer
+            .write(&mut self.buf, &row.rec, usize::from(row.device));
         self.first = false;
     }
 

@@ -72,6 +72,20 @@ pub enum Start {
     Next(u64),
 }
 
+/// What a feed knew when a subscriber started reading the log itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Snapshot {
+    epoch: u64,
+    head: Option<LogPosition>,
+}
+
+impl Snapshot {
+    /// The epoch then.
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+}
+
 #[derive(Debug, Default)]
 struct Inner {
     epoch: u64,
@@ -95,6 +109,36 @@ impl Inner {
             epoch: self.epoch,
             position,
         }
+    }
+
+    /// See [`Feed::append`].
+    fn append(&mut self, from: &LogPosition, records: &[Entry], to: LogPosition) -> bool {
+        match self.head {
+            Some(head) if head == *from => {}
+            None if records.is_empty() => {}
+            _ => return false,
+        }
+        self.entries.extend(records.iter().cloned());
+        while self.entries.len() > HISTORY {
+            self.entries.pop_front();
+        }
+        if let Some(e) = records.last() {
+            self.last = Some(e.record.clone());
+        }
+        self.head = Some(to);
+        true
+    }
+
+    /// See [`Feed::restart`].
+    fn restart(&mut self, records: &[Entry], to: LogPosition) {
+        if self.head.is_some() {
+            self.epoch += 1;
+        }
+        self.entries.clear();
+        let skip = records.len().saturating_sub(HISTORY);
+        self.entries.extend(records[skip..].iter().cloned());
+        self.last = records.last().map(|e| e.record.clone());
+        self.head = Some(to);
     }
 
     /// Whether `position` is the head or the position after an entry held.
@@ -123,35 +167,89 @@ impl Feed {
     /// at `to`. Returns false (and changes nothing) when `from` is not the
     /// feed's head, i.e. another read already moved it.
     pub fn append(&self, from: &LogPosition, records: &[Entry], to: LogPosition) -> bool {
-        let mut inner = self.inner.lock();
-        match inner.head {
-            Some(head) if head == *from => {}
-            None if records.is_empty() => {}
-            _ => return false,
-        }
-        inner.entries.extend(records.iter().cloned());
-        while inner.entries.len() > HISTORY {
-            inner.entries.pop_front();
-        }
-        if let Some(e) = records.last() {
-            inner.last = Some(e.record.clone());
-        }
-        inner.head = Some(to);
-        true
+        self.inner.lock().append(from, records, to)
     }
 
     /// The log no longer continues the head (or the head was unknown):
     /// starts a new epoch holding the whole log as read.
     pub fn restart(&self, records: &[Entry], to: LogPosition) {
-        let mut inner = self.inner.lock();
-        if inner.head.is_some() {
-            inner.epoch += 1;
+        self.inner.lock().restart(records, to);
+    }
+
+    /// What the feed knows now, before a subscriber reads the log itself
+    /// (see [`Feed::read_by_subscriber`]).
+    pub fn snapshot(&self) -> Snapshot {
+        let inner = self.inner.lock();
+        Snapshot {
+            epoch: inner.epoch,
+            head: inner.head,
         }
-        inner.entries.clear();
-        let skip = records.len().saturating_sub(HISTORY);
-        inner.entries.extend(records[skip..].iter().cloned());
-        inner.last = records.last().map(|e| e.record.clone());
-        inner.head = Some(to);
+    }
+
+    /// A subscriber read the log itself, from `from` (a position of
+    /// `before`'s epoch) to `end`, finding `records` (the whole log when
+    /// `reset`). Returns the mark of `end` in the feed, and whether the
+    /// feed changed.
+    ///
+    /// A position from such a read belongs to the log the terminal holds,
+    /// which is not necessarily the one the feed holds: a feed whose
+    /// watcher has not read the terminal since its log was replaced still
+    /// holds the old log in the same epoch, and its records after `end`'s
+    /// count are not what follows `end`. So, when the feed learned nothing
+    /// during the read, it takes what the read found: the records after
+    /// its head when the read passed it, or (the read found a log that
+    /// does not continue the head) a new epoch holding the whole log read.
+    /// When the feed did learn something, it is newer than the read, and
+    /// the mark stays in `before`'s epoch: a newer epoch continues from
+    /// `end` only where it knows it.
+    pub fn read_by_subscriber(
+        &self,
+        before: Snapshot,
+        from: &LogPosition,
+        records: &[Entry],
+        reset: bool,
+        end: LogPosition,
+    ) -> (Mark, bool) {
+        let mut inner = self.inner.lock();
+        if inner.knows(&end) {
+            return (inner.mark(end), false);
+        }
+        let unchanged = inner.epoch == before.epoch && inner.head == before.head;
+        let Some(head) = inner.head.filter(|_| unchanged) else {
+            let mark = Mark {
+                epoch: before.epoch,
+                position: end,
+            };
+            return (mark, false);
+        };
+        let continues = if reset {
+            head == LogPosition::empty(end.format)
+        } else {
+            head == *from
+        };
+        let after_head = if continues {
+            Some(0)
+        } else {
+            records
+                .iter()
+                .position(|e| e.position == head)
+                .map(|i| i + 1)
+        };
+        match after_head {
+            Some(i) => {
+                inner.append(&head, &records[i..], end);
+            }
+            None if reset => inner.restart(records, end),
+            // The read did not pass the head: no proof of either log.
+            None => {
+                let mark = Mark {
+                    epoch: before.epoch,
+                    position: end,
+                };
+                return (mark, false);
+            }
+        }
+        (inner.mark(end), true)
     }
 
     /// The log was cleared at `cursor`: a new, empty epoch at `to`, when
@@ -483,6 +581,77 @@ mod tests {
         );
         assert_eq!(feed.resume(&pos(13)).map(|m| m.position), Some(pos(13)));
         assert_eq!(feed.resume(&pos(99)), None);
+    }
+
+    /// Entries of another log (other digests) from `from` + 1 to `to`.
+    fn other_log(from: u32, to: u32) -> Vec<Entry> {
+        recs(from, to)
+            .into_iter()
+            .map(|mut e| {
+                e.position.digest += 1000;
+                e.record.user_id = format!("new{}", e.position.count);
+                e
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_subscribers_read_of_a_replaced_log_updates_a_stale_feed() {
+        let empty = LogPosition::empty(AttFormat::Full40);
+        let feed = Feed::default();
+        feed.start_at(empty, None);
+        assert!(feed.append(&empty, &recs(0, 3), pos(3)));
+        // The log was replaced; the feed does not know yet. A subscriber
+        // resuming at the old head reads the whole new log itself.
+        let before = feed.snapshot();
+        let new = other_log(0, 1);
+        let (mark, changed) = feed.read_by_subscriber(before, &pos(3), &new, true, new[0].position);
+        assert!(changed);
+        assert_eq!(
+            mark,
+            Mark {
+                epoch: 1,
+                position: new[0].position
+            }
+        );
+        assert_eq!(
+            ids(feed.after(&mark)),
+            Vec::<String>::new(),
+            "not the old log's 2..3"
+        );
+        // A read that passes the head extends the feed.
+        let before = feed.snapshot();
+        let more = other_log(0, 3);
+        let (mark, changed) =
+            feed.read_by_subscriber(before, &empty, &more, true, more[2].position);
+        assert!(changed);
+        assert_eq!(
+            mark,
+            Mark {
+                epoch: 1,
+                position: more[2].position
+            }
+        );
+        assert_eq!(feed.head(), Some(mark));
+        // The feed learned something during the read: it is newer; the
+        // mark stays in the epoch the read began in.
+        let before = feed.snapshot();
+        let later = other_log(3, 5);
+        assert!(feed.append(&more[2].position, &later[..1], later[0].position));
+        let stale = other_log(0, 9);
+        let (mark, changed) = feed.read_by_subscriber(before, &empty, &stale, true, pos(9));
+        assert!(!changed);
+        assert_eq!(
+            mark,
+            Mark {
+                epoch: 1,
+                position: pos(9)
+            }
+        );
+        // A position the feed knows is its own, whatever the read.
+        let (mark, changed) =
+            feed.read_by_subscriber(before, &empty, &[], false, later[0].position);
+        assert_eq!((mark.epoch, changed), (1, false));
     }
 
     #[test]

@@ -13,11 +13,14 @@ use std::time::Duration;
 
 use parking_lot::{Condvar, Mutex};
 
-pub use feed::{Entry, Feed, Mark, Next, Start, Status};
+pub use feed::{Entry, Feed, Mark, Next, Snapshot, Start, Status};
 
 use crate::ops::{Mode, OpError, Terminals};
 use crate::registry::Registry;
 use crate::zk::LogPosition;
+
+/// Longest wait, in seconds, for where "from now on" starts.
+const START_LIMIT_MAX: f64 = 30.0;
 
 /// What followed a position in a terminal's log.
 #[derive(Debug, Clone)]
@@ -28,6 +31,9 @@ pub struct After {
     pub reset: bool,
     /// The position at the end of the log read.
     pub end: LogPosition,
+    /// `end` as a mark in the terminal's feed (which the read updates when
+    /// it knew less; see [`Feed::read_by_subscriber`]).
+    pub mark: Mark,
 }
 
 /// Counters of one terminal's watcher (for `/metrics`).
@@ -216,14 +222,45 @@ impl Live {
             .registry
             .get(id)
             .ok_or_else(|| OpError::Zk(crate::zk::Error::Unreachable(format!("{id}: removed"))))?;
+        let feed = &self.device(id).feed;
+        let before = feed.snapshot();
         let read = self
             .terminals
             .attendance_since(&device, from, Mode::Plain)?;
+        let entries = feed::entries(read.records, read.positions);
+        let (mark, changed) =
+            feed.read_by_subscriber(before, from, &entries, read.reset, read.position);
+        if changed {
+            self.notify();
+        }
         Ok(After {
-            entries: feed::entries(read.records, read.positions),
+            entries,
             reset: read.reset,
             end: read.position,
+            mark,
         })
+    }
+
+    /// How long the opening of a consumer (a stream without a cursor, a
+    /// new webhook) may wait for where "from now on" starts on terminal
+    /// `id`: the watcher connects, registers for events and reads the
+    /// log's end, each step within the terminal's timeout.
+    pub fn start_limit(&self, id: &str) -> Duration {
+        let timeout = self
+            .registry
+            .get(id)
+            .map_or(crate::registry::DEFAULT_TIMEOUT, |d| d.config.timeout);
+        Duration::from_secs_f64((timeout * 3.0 + 1.0).clamp(2.0, START_LIMIT_MAX))
+    }
+
+    /// Whether `start` (taken with an interest in `id`) is fixed yet, or
+    /// will not be soon: the watcher found the terminal offline (a
+    /// consumer then starts anyway and says so).
+    pub fn start_settled(&self, id: &str, start: Start) -> bool {
+        let feed = &self.device(id).feed;
+        feed.start_mark(start).is_some()
+            || matches!(feed.status().0, Some(Status { online: false, .. }))
+            || self.stopping()
     }
 
     /// The registry (for names and webhooks).

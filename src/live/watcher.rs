@@ -160,14 +160,28 @@ fn converse(
 }
 
 /// Reads what the feed does not have yet: the log's end for a new feed,
-/// else the tail after the feed's head.
+/// else the tail after the feed's head. A read whose records the feed no
+/// longer takes (a subscriber's own read moved its head meanwhile) is made
+/// again from the new head, a few times at most, so what an event
+/// announced is not left for the next reconciliation.
 fn catch_up(live: &Live, id: &str, dev: &DeviceLive, s: &mut Session) -> zk::Result<()> {
+    for _ in 0..3 {
+        if read_tail(live, id, dev, s)? {
+            return Ok(());
+        }
+        log::debug!("device {id}: feed moved during the read; reading again");
+    }
+    Ok(())
+}
+
+/// One read for [`catch_up`]; false when the feed's head moved during it.
+fn read_tail(live: &Live, id: &str, dev: &DeviceLive, s: &mut Session) -> zk::Result<bool> {
     let Some(head) = dev.feed.head() else {
         let (end, last) = s.read_log_end()?;
         log::info!("device {id}: watching from record {}", end.count);
         dev.feed.start_at(end, last);
         live.notify();
-        return Ok(());
+        return Ok(true);
     };
     let read = live.terminals.tail_read(id, s, &head.position)?;
     let pairs = super::feed::entries(read.records, read.positions);
@@ -182,10 +196,10 @@ fn catch_up(live: &Live, id: &str, dev: &DeviceLive, s: &mut Session) -> zk::Res
         );
         dev.feed.restart(&pairs, read.position);
     } else if !pairs.is_empty() && !dev.feed.append(&head.position, &pairs, read.position) {
-        log::debug!("device {id}: feed moved during the read; the next read catches up");
+        return Ok(false);
     }
     if !pairs.is_empty() || read.reset {
         live.notify();
     }
-    Ok(())
+    Ok(true)
 }

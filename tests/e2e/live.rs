@@ -367,3 +367,75 @@ fn a_new_stream_starts_with_punches_made_from_then_on() {
     let made: Vec<String> = (0..2).map(|_| env.sims[0].punch(None).user_id).collect();
     assert_eq!(users(&b.punches(2, WAIT)), made, "no replay");
 }
+
+#[test]
+fn a_punch_made_as_soon_as_a_new_stream_answers_arrives() {
+    let env = single(SimConfig::default(), Link::default());
+    for round in 0..20 {
+        // No watcher runs: the stream's own opening starts one.
+        wait_no_watcher(&env.base);
+        let mut s = SseClient::connect(&env.base, "/devices/principal/events", None);
+        assert!(s.head.starts_with("HTTP/1.1 200"), "{}", s.head);
+        // The client saw the headers: from now on starts before this punch.
+        let made = env.sims[0].punch(None).user_id;
+        assert_eq!(users(&s.punches(1, WAIT)), [made], "round {round}");
+    }
+}
+
+/// Waits until no watcher runs for `principal` (none started yet, or the
+/// last one stopped).
+pub(crate) fn wait_no_watcher(base: &str) {
+    let running = "zkserver_watcher_running{device=\"principal\"} 1";
+    let until = Instant::now() + WAIT;
+    while crate::webhooks::metrics(base).lines().any(|l| l == running) {
+        assert!(Instant::now() < until, "the watcher never stopped");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_stream_resuming_in_a_replaced_log_sends_the_new_log_once() {
+    let env = single(
+        SimConfig {
+            records: 2,
+            ..SimConfig::default()
+        },
+        Link {
+            timeout: 1.0,
+            ..Link::default()
+        },
+    );
+    let (_, body) = get(&format!(
+        "{}/devices/principal/attendance?limit=1",
+        env.base
+    ));
+    let cursor = body["cursor"].as_str().unwrap().to_string();
+    {
+        let mut a = stream(&env, None);
+        let made: Vec<String> = ["9001", "9002", "9003"]
+            .iter()
+            .map(|id| env.sims[0].punch(Some(id)).user_id)
+            .collect();
+        assert_eq!(users(&a.punches(3, WAIT)), made);
+    }
+    wait_no_watcher(&env.base);
+    // Replaced behind zkserver's back; the watcher the next stream starts
+    // cannot follow it for now, so the server's copy stays stale while the
+    // stream reads the terminal itself (its cursor is older than the copy).
+    env.sims[0].with_state(|st| st.punches.clear());
+    let mut made: Vec<String> = ["9101", "9102"]
+        .iter()
+        .map(|id| env.sims[0].punch(Some(id)).user_id)
+        .collect();
+    env.sims[0].set_faults(zkserver::sim::Faults {
+        no_reply_to: Some(zkserver::zk::wire::cmd::REG_EVENT),
+        ..Default::default()
+    });
+    let mut b = SseClient::connect(&env.base, "/devices/principal/events", Some(&cursor));
+    let mut got = b.punches(2, WAIT);
+    env.sims[0].set_faults(zkserver::sim::Faults::default());
+    assert!(b.status("online", WAIT).is_some(), "watcher online");
+    made.push(env.sims[0].punch(Some("9103")).user_id);
+    got.extend(b.punches(1, WAIT));
+    assert_eq!(users(&got), made, "the new log, once");
+}

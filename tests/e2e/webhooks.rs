@@ -304,3 +304,108 @@ fn an_empty_log_clears_with_a_webhook_set() {
     assert!(receiver.wait_for(WAIT, |p| accepted(p) >= 1));
     assert_eq!(receiver.accepted_users(), [made]);
 }
+
+#[test]
+fn a_punch_made_as_soon_as_a_webhook_is_set_is_delivered() {
+    let receiver = Receiver::start();
+    let env = single(SimConfig::default(), Link::default());
+    let url = format!("{}/devices/principal", env.base);
+    let mut made = Vec::new();
+    for round in 0..5 {
+        // No watcher runs: setting the webhook starts one.
+        crate::live::wait_no_watcher(&env.base);
+        let hook = format!("{}?round={round}", receiver.url);
+        let (status, body) = send("PUT", &url, json!({ "webhook": hook }));
+        assert_eq!(status, 200, "{body}");
+        made.push(env.sims[0].punch(None).user_id);
+        assert!(
+            receiver.wait_for(WAIT, |p| accepted(p) >= made.len()),
+            "round {round}"
+        );
+        let (status, body) = send("PUT", &url, json!({ "webhook": null }));
+        assert_eq!(status, 200, "{body}");
+    }
+    assert_eq!(receiver.accepted_users(), made, "each once, in order");
+    // A device registered with a webhook, the same way.
+    let sim = Simulator::start(SimConfig::default()).unwrap();
+    let (status, body) = send(
+        "POST",
+        &format!("{}/devices", env.base),
+        json!({"id": "segundo", "name": "Segundo", "ip": "127.0.0.1",
+               "port": sim.port(), "webhook": receiver.url}),
+    );
+    assert_eq!(status, 200, "{body}");
+    made.push(sim.punch(None).user_id);
+    assert!(receiver.wait_for(WAIT, |p| accepted(p) >= made.len()));
+    assert_eq!(receiver.accepted_users(), made);
+}
+
+#[test]
+fn a_punch_made_as_soon_as_the_server_with_a_webhook_is_up_is_delivered() {
+    for round in 0..5 {
+        let receiver = Receiver::start();
+        let env = with_webhook(&receiver.url);
+        let made = env.sims[0].punch(None).user_id;
+        assert!(
+            receiver.wait_for(WAIT, |p| accepted(p) >= 1),
+            "round {round}"
+        );
+        assert_eq!(receiver.accepted_users(), [made]);
+    }
+}
+
+#[test]
+fn a_webhook_set_again_after_the_log_was_replaced_sends_each_punch_once() {
+    let receiver = Receiver::start();
+    let env = start_app(
+        vec![(
+            "principal",
+            "Entrada Principal",
+            SimConfig {
+                records: 0,
+                ..SimConfig::default()
+            },
+            Link {
+                timeout: 1.0,
+                ..Link::default()
+            },
+        )],
+        Vec::new(),
+        |_| {},
+    );
+    let url = format!("{}/devices/principal", env.base);
+    let set = |hook: serde_json::Value| {
+        let (status, body) = send("PUT", &url, json!({ "webhook": hook }));
+        assert_eq!(status, 200, "{body}");
+    };
+    set(json!(receiver.url));
+    let mut made: Vec<String> = ["9001", "9002", "9003"]
+        .iter()
+        .map(|id| env.sims[0].punch(Some(id)).user_id)
+        .collect();
+    assert!(receiver.wait_for(WAIT, |p| accepted(p) >= 3));
+    // Removed: nobody watches; the server's copy of the log goes stale.
+    set(json!(null));
+    crate::live::wait_no_watcher(&env.base);
+    // The log is replaced behind zkserver's back (cleared at the terminal).
+    env.sims[0].with_state(|st| st.punches.clear());
+    made.push(env.sims[0].punch(Some("9101")).user_id);
+    // The watcher cannot follow the log for now (no answer to its event
+    // registration): the server's copy stays stale while the webhook,
+    // set again, reads the terminal itself. It resumes from its stored
+    // position, which the new log does not continue: the whole new log
+    // follows, once.
+    env.sims[0].set_faults(zkserver::sim::Faults {
+        no_reply_to: Some(zkserver::zk::wire::cmd::REG_EVENT),
+        ..Default::default()
+    });
+    set(json!(receiver.url));
+    assert!(receiver.wait_for(WAIT, |p| accepted(p) >= 4));
+    env.sims[0].set_faults(zkserver::sim::Faults::default());
+    crate::webhooks::wait_watching(&env.base);
+    made.push(env.sims[0].punch(Some("9102")).user_id);
+    assert!(receiver.wait_for(WAIT, |p| p
+        .iter()
+        .any(|p| p.accepted && p.body["data"].to_string().contains("9102"))));
+    assert_eq!(receiver.accepted_users(), made, "each punch once, in order");
+}
