@@ -14,6 +14,7 @@ pub mod downloads;
 pub mod fields;
 pub mod http;
 pub mod live;
+pub mod logging;
 pub mod metrics;
 pub mod ops;
 pub mod registry;

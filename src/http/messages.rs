@@ -152,6 +152,10 @@ pub const METHOD_NOT_ALLOWED: &str = "Método no permitido.";
 /// 500 after a handler panic.
 pub const INTERNAL_ERROR: &str = "Error interno del servidor.";
 
+/// 503 when the process has no file descriptor left for a connection.
+pub const OUT_OF_DESCRIPTORS: &str =
+    "Servidor ocupado: sin descriptores de archivo libres; intente de nuevo en unos segundos.";
+
 #[cfg(test)]
 mod tests {
     use super::*;
