@@ -229,7 +229,9 @@ fn origin_form(target: &str) -> Result<String, Refusal> {
     if target.starts_with('/') || target == "*" {
         return Ok(target.to_string());
     }
-    let scheme = target.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
+    let scheme = target
+        .split_once("://")
+        .map(|(s, _)| s.to_ascii_lowercase());
     if !matches!(scheme.as_deref(), Some("http" | "https")) {
         return Err(BAD_REQUEST);
     }
@@ -376,7 +378,7 @@ mod tests {
         assert_eq!(end(b"GET / HTTP/1.0\n\nrest"), Some(16));
         assert_eq!(
             end(b"GET / HTTP/1.1\nHost: x\n\r\nrest"),
-            Some(26),
+            Some(25),
             "LF CRLF ends it, as for nginx"
         );
         assert_eq!(end(b"GET / HTTP/1.1\r\nHost: x\r\n"), None);
