@@ -193,6 +193,16 @@ fn spare_descriptor() -> Option<File> {
     File::open("/dev/null").ok()
 }
 
+/// A client already waiting to be accepted, without blocking for one.
+fn accept_now(listener: &TcpListener) -> Option<TcpStream> {
+    listener.set_nonblocking(true).ok()?;
+    let accepted = listener.accept();
+    let _ = listener.set_nonblocking(false);
+    let client = accepted.ok()?.0;
+    let _ = client.set_nonblocking(false);
+    Some(client)
+}
+
 /// Answers 503 and closes: the server cannot take `client` now.
 fn refuse(mut client: TcpStream, message: &str) {
     let _ = client.set_write_timeout(Some(Duration::from_secs(2)));
@@ -222,9 +232,10 @@ fn accept_loop(
                         open_files_limit().map_or("unknown".into(), |l| l.to_string())
                     );
                 }
-                // Use the spare descriptor to tell one waiting client.
+                // Use the spare descriptor to tell one waiting client (without
+                // waiting for one: a shutdown must still get through).
                 if spare.take().is_some() {
-                    if let Ok((client, _)) = listener.accept() {
+                    if let Some(client) = accept_now(&listener) {
                         refuse(client, messages::OUT_OF_DESCRIPTORS);
                     }
                 }

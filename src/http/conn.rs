@@ -241,21 +241,32 @@ pub fn serve(client: TcpStream, handler: &Handler, conns: &Connections, id: u64)
     let _ = client.shutdown(Shutdown::Both);
 }
 
-/// Discards what the client is still sending for a moment, so closing does
-/// not reset the connection before it has read the answer.
+/// Discards what the client is still sending for a moment (at most
+/// [`LINGER`] and 1 MiB), so closing does not reset the connection before
+/// it has read the answer.
 fn linger(client: &TcpStream) {
     let _ = client.shutdown(Shutdown::Write);
-    let _ = client.set_read_timeout(Some(Duration::from_millis(500)));
+    let deadline = Instant::now() + LINGER;
     let mut sink = [0u8; 16 * 1024];
     let mut drained = 0usize;
     let mut reader = client;
     while drained < (1 << 20) {
+        let Some(left) = deadline
+            .checked_duration_since(Instant::now())
+            .filter(|d| !d.is_zero())
+        else {
+            break;
+        };
+        let _ = client.set_read_timeout(Some(left.min(Duration::from_millis(500))));
         match reader.read(&mut sink) {
             Ok(0) | Err(_) => break,
             Ok(n) => drained += n,
         }
     }
 }
+
+/// Longest time a refused connection is drained before it closes.
+const LINGER: Duration = Duration::from_secs(2);
 
 /// Reads one request head from `client` (bytes already read are in
 /// `pending`); returns it with the deadline of the whole request.
