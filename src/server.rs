@@ -23,6 +23,9 @@ use crate::http::{self, App};
 /// hundreds of open connections must fit a 32-bit board's address space.
 const CONNECTION_STACK: usize = 512 * 1024;
 
+/// How long a graceful stop tries to wake the accept loop.
+const WAKE_LIMIT: Duration = Duration::from_secs(10);
+
 /// How long a graceful stop waits for requests in flight.
 const DRAIN_LIMIT: Duration = Duration::from_secs(60);
 
@@ -87,9 +90,11 @@ impl Server {
         }
         log::info!("shutting down: no new connections; finishing requests in flight");
         accepting.store(false, Ordering::SeqCst);
-        let _ = TcpStream::connect_timeout(&wake_address(self.addr), Duration::from_secs(1));
         if let Ok(acceptor) = acceptor {
-            let _ = acceptor.join();
+            wake_acceptor(self.addr, &self.conns, &acceptor);
+            if acceptor.is_finished() {
+                let _ = acceptor.join();
+            }
         }
         // Event streams end, watchers release their terminals, webhook
         // retries are abandoned (delivery resumes from the state file).
@@ -111,6 +116,24 @@ impl Server {
         let flag = stop.clone();
         let handle = std::thread::spawn(move || self.run_until(&flag));
         (addr, stop, handle)
+    }
+}
+
+/// Connects to the listener until the accept loop, blocked in `accept`,
+/// sees it must stop. Out of descriptors the connection may fail: idle
+/// connections are closed to free some, and after [`WAKE_LIMIT`] the
+/// loop is left behind (the process is ending).
+fn wake_acceptor(addr: SocketAddr, conns: &Connections, acceptor: &std::thread::JoinHandle<()>) {
+    let deadline = Instant::now() + WAKE_LIMIT;
+    while !acceptor.is_finished() {
+        if Instant::now() > deadline {
+            log::warn!("the accept loop did not stop; leaving it");
+            return;
+        }
+        if TcpStream::connect_timeout(&wake_address(addr), Duration::from_secs(1)).is_err() {
+            conns.drain();
+        }
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 

@@ -571,3 +571,73 @@ fn out_of_descriptors_the_server_answers_503_and_does_not_spin() {
     drop(held);
     assert_eq!(terminate(&mut child), 0);
 }
+
+#[test]
+fn a_slow_reader_meets_the_response_deadline() {
+    use std::sync::Arc;
+    use zkserver::http::conn::Limits;
+    use zkserver::http::{App, Settings};
+    use zkserver::registry::Registry;
+    use zkserver::server::Server;
+    use zkserver::sim::{SimConfig, Simulator};
+
+    let sim = Simulator::start(SimConfig {
+        records: 40_000,
+        ..SimConfig::default()
+    })
+    .expect("simulator starts");
+    let config =
+        crate::common::device_config("Entrada", sim.port(), &crate::common::Link::default());
+    let registry = Registry::in_memory(vec![("principal".to_string(), config)]);
+    let app = App::new(Arc::new(registry), Settings::default());
+    // 2 s plus 1 s per MB: a ~7 MB answer must be taken within ~10 s of
+    // blocked writes, however the client paces its reads.
+    let limits = Limits {
+        write_timeout: Duration::from_secs(2),
+        min_send_rate: 1 << 20,
+        ..Limits::default()
+    };
+    let server = Server::bind_with("127.0.0.1:0", app, limits).expect("server binds");
+    let (addr, stop, handle) = server.spawn();
+
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    socket.connect(&addr.into()).unwrap();
+    let mut s: TcpStream = socket.into();
+    s.write_all(
+        b"GET /devices/principal/attendance HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let started = Instant::now();
+    let mut received = 0usize;
+    let mut buf = [0u8; 1024];
+    // About 10 KB/s: the whole answer would take over ten minutes.
+    let ended = loop {
+        if started.elapsed() > Duration::from_secs(90) {
+            break false;
+        }
+        match s.read(&mut buf) {
+            Ok(0) => break true,
+            Ok(n) => received += n,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                panic!("no data for 30 s after {received} bytes")
+            }
+            Err(_) => break true,
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(ended, "still sending after {:?}", started.elapsed());
+    assert!(received > 0, "the answer started");
+    assert!(
+        received < 3 << 20,
+        "the answer was cut, not completed ({received} bytes)"
+    );
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let _ = handle.join();
+}

@@ -220,8 +220,7 @@ fn client_input_cannot_forge_log_lines() {
     assert!(resp.starts_with("HTTP/1.1 401"), "{resp}");
     let resp = raw_exchange(
         &addr,
-        format!("GET /nope%0aFORGED-404%1b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            .as_bytes(),
+        b"GET /nope%0aFORGED-404%1b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
     );
     assert!(resp.starts_with("HTTP/1.1 404"), "{resp}");
     crate::common::process::terminate(&mut child);
