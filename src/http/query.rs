@@ -306,4 +306,28 @@ mod tests {
             .contains("'format'"));
         assert!(!parse(&[]).unwrap().paged());
     }
+
+    proptest::proptest! {
+        /// Any values of the filters are either accepted or refused with a
+        /// message naming a parameter; never a panic.
+        #[test]
+        fn any_filter_values_are_judged(
+            values in proptest::collection::vec("\\PC{0,24}|[0-9-]{0,12}|[0-9]{15,25}", 7),
+        ) {
+            let names = ["user_id", "date", "from", "to", "limit", "offset", "format"];
+            let pairs: Vec<(&str, &str)> =
+                names.iter().copied().zip(values.iter().map(String::as_str)).collect();
+            if let Err(msg) = parse(&pairs) {
+                proptest::prop_assert!(names.iter().any(|n| msg.contains(&format!("'{n}'"))), "{}", msg);
+            }
+        }
+
+        /// Counts that fit are read back exactly.
+        #[test]
+        fn counts_round_trip(n in proptest::num::usize::ANY) {
+            let text = n.to_string();
+            let q = parse(&[("limit", &text), ("offset", &text)]).unwrap();
+            proptest::prop_assert_eq!((q.limit, q.offset), (Some(n), n));
+        }
+    }
 }
