@@ -192,6 +192,8 @@ pub fn serve(client: TcpStream, handler: &Handler, conns: &Connections, id: u64)
         .peer_addr()
         .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
     let _ = client.set_nodelay(true);
+    // Bounds the small writes outside a response (`100 Continue`).
+    let _ = client.set_write_timeout(Some(limits.write_timeout));
     let client = Arc::new(client);
     let mut pending: Vec<u8> = Vec::new();
     let end = loop {
