@@ -4,6 +4,9 @@
 #   - the server's end-to-end time for GET /devices/<id>/attendance (curl),
 #   - a bare protocol download of the same log (no HTTP, no JSON: `probe`),
 #   - the server's peak RSS (VmHWM) after all requests.
+# Then GET /health requests per second at the default log level (info: one
+# access-log line per request), with wrk (installed from apt when missing;
+# 2 threads, 16 keep-alive connections, 5 s).
 # Then examples/live_bench.rs: `since` reads of a 100 000-record log with 0
 # and 10 new punches (time, bytes moved), punch-to-SSE and punch-to-webhook
 # latency, and 200 SSE clients on one device (terminal connections, RSS).
@@ -55,6 +58,28 @@ rss=$(awk '/VmHWM/ {print $2 " " $3}' "/proc/$server/status")
 echo
 echo "server peak RSS (VmHWM) after all requests: $rss"
 echo "medians of $RUNS runs; overhead = http - bare (HTTP, filtering, sorting, JSON)."
+
+stop "$server"
+
+# /health throughput with the access log on (the default level).
+if ! command -v wrk >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  apt-get install -y -qq wrk >/dev/null 2>&1 || true
+fi
+start_server haddr --demo
+health=$LAST_PID
+health_log=$(ls -t "$WORK"/server.* | head -1)
+if command -v wrk >/dev/null 2>&1; then
+  timeout 60 wrk -t2 -c16 -d5s "http://$haddr/health" > "$WORK/wrk.txt"
+  rps=$(awk '/Requests\/sec/ {printf "%d", $2}' "$WORK/wrk.txt")
+  errors=$(grep -E "Non-2xx|Socket errors" "$WORK/wrk.txt" || true)
+  echo
+  echo "GET /health at the default log level (info): $rps req/s (wrk, 2 threads, 16 connections, 5 s)${errors:+; $errors}"
+else
+  echo
+  echo "GET /health req/s: skipped (wrk is missing; apt-get install wrk)"
+fi
+stop "$health"
+echo "access-log lines written for /health: $(grep -c '/health -> 200' "$health_log" || true)"
 
 cargo build --quiet --release --example live_bench
 target/release/examples/live_bench "$BIN"

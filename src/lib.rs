@@ -15,6 +15,7 @@ pub mod downloads;
 pub mod fields;
 pub mod http;
 pub mod live;
+pub mod logging;
 pub mod metrics;
 pub mod ops;
 pub mod punch;

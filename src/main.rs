@@ -58,6 +58,9 @@ struct ServeArgs {
     /// Seconds a client may take to send a request's headers (and between body pieces).
     #[arg(long, default_value_t = 15.0)]
     header_timeout: f64,
+    /// Seconds a client may take to send a whole request, head and body.
+    #[arg(long, default_value_t = 30.0)]
+    request_timeout: f64,
     /// Seconds between reads of a watched terminal's log when no event came.
     #[arg(long, env = "RECONCILE_INTERVAL", default_value_t = 60.0)]
     reconcile_interval: f64,
@@ -126,14 +129,7 @@ fn log_time() -> impl std::fmt::Display {
 
 fn main() {
     let cli = Cli::parse();
-    let _ = simplelog::WriteLogger::init(
-        cli.log_level,
-        simplelog::ConfigBuilder::new()
-            .set_time_format_rfc3339()
-            .set_target_level(log::LevelFilter::Off)
-            .build(),
-        std::io::stderr(),
-    );
+    let _log = zkserver::logging::init(cli.log_level);
     let result = match cli.command {
         Some(Command::Simulate(args)) => simulate::run(args),
         Some(Command::Probe(args)) => probe::run(args),
@@ -141,6 +137,7 @@ fn main() {
     };
     if let Err(msg) = result {
         // One line, in the log's format, whatever the log level.
+        zkserver::logging::flush();
         eprintln!("{} [ERROR] zkserver: {msg}", log_time());
         std::process::exit(1);
     }
@@ -219,6 +216,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         idle_timeout: seconds("idle-timeout", args.idle_timeout)?,
         head_timeout: seconds("header-timeout", args.header_timeout)?,
         body_timeout: seconds("header-timeout", args.header_timeout)?,
+        request_timeout: seconds("request-timeout", args.request_timeout)?,
         ..Default::default()
     };
     let server = Server::bind_with(&addr, app, limits)?;

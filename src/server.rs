@@ -1,19 +1,31 @@
 //! Starting and stopping the HTTP server: one listener, one thread per
 //! client connection (which reads, handles and answers its requests
 //! itself), a cap on connections, and a graceful stop.
+//!
+//! File descriptors: the cap on connections is kept within what the
+//! process may open (`RLIMIT_NOFILE`, read from `/proc/self/limits`), and
+//! should the process run out anyway the accept loop backs off instead of
+//! spinning, answering 503 to waiting clients with a descriptor kept spare
+//! for that.
 
+use std::fs::File;
+use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::http::conn::{self, error_response, Connections, Handler, Limits};
+use crate::http::messages;
 use crate::http::{self, App};
 use crate::registry::io_error_es as io_es;
 
 /// Stack of a connection thread: handlers keep their data on the heap, and
 /// hundreds of open connections must fit a 32-bit board's address space.
 const CONNECTION_STACK: usize = 512 * 1024;
+
+/// How long a graceful stop tries to wake the accept loop.
+const WAKE_LIMIT: Duration = Duration::from_secs(10);
 
 /// How long a graceful stop waits for requests in flight.
 const DRAIN_LIMIT: Duration = Duration::from_secs(60);
@@ -35,7 +47,8 @@ impl Server {
     }
 
     /// Binds `addr` with the given connection limits.
-    pub fn bind_with(addr: &str, app: App, limits: Limits) -> Result<Server, String> {
+    pub fn bind_with(addr: &str, app: App, mut limits: Limits) -> Result<Server, String> {
+        limits.max_connections = fit_connections(limits.max_connections);
         let listener = TcpListener::bind(addr)
             .map_err(|e| format!("no se pudo escuchar en {addr}: {}", io_es(&e)))?;
         let local = listener
@@ -78,9 +91,11 @@ impl Server {
         }
         log::info!("shutting down: no new connections; finishing requests in flight");
         accepting.store(false, Ordering::SeqCst);
-        let _ = TcpStream::connect_timeout(&wake_address(self.addr), Duration::from_secs(1));
         if let Ok(acceptor) = acceptor {
-            let _ = acceptor.join();
+            wake_acceptor(self.addr, &self.conns, &acceptor);
+            if acceptor.is_finished() {
+                let _ = acceptor.join();
+            }
         }
         // Event streams end, watchers release their terminals, webhook
         // retries are abandoned (delivery resumes from the state file).
@@ -105,6 +120,24 @@ impl Server {
     }
 }
 
+/// Connects to the listener until the accept loop, blocked in `accept`,
+/// sees it must stop. Out of descriptors the connection may fail: idle
+/// connections are closed to free some, and after [`WAKE_LIMIT`] the
+/// loop is left behind (the process is ending).
+fn wake_acceptor(addr: SocketAddr, conns: &Connections, acceptor: &std::thread::JoinHandle<()>) {
+    let deadline = Instant::now() + WAKE_LIMIT;
+    while !acceptor.is_finished() {
+        if Instant::now() > deadline {
+            log::warn!("the accept loop did not stop; leaving it");
+            return;
+        }
+        if TcpStream::connect_timeout(&wake_address(addr), Duration::from_secs(1)).is_err() {
+            conns.drain();
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// Where to connect to wake a blocking `accept` on `addr`.
 fn wake_address(addr: SocketAddr) -> SocketAddr {
     match addr {
@@ -118,6 +151,88 @@ fn wake_address(addr: SocketAddr) -> SocketAddr {
     }
 }
 
+/// Descriptors kept for everything but client connections: the listener,
+/// log, files, webhooks, event watchers.
+const RESERVED_FDS: u64 = 32;
+
+/// The soft limit on open files (`ulimit -n`), from `/proc/self/limits`;
+/// `None` when unknown or unlimited.
+pub fn open_files_limit() -> Option<u64> {
+    parse_open_files(&std::fs::read_to_string("/proc/self/limits").ok()?)
+}
+
+/// The soft "Max open files" of a `/proc/<pid>/limits` text.
+fn parse_open_files(text: &str) -> Option<u64> {
+    let line = text.lines().find(|l| l.starts_with("Max open files"))?;
+    line["Max open files".len()..]
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// Descriptors open right now (`/proc/self/fd`), when known.
+fn open_files() -> Option<u64> {
+    Some(std::fs::read_dir("/proc/self/fd").ok()?.count() as u64)
+}
+
+/// Connections that fit in `limit` descriptors with `open` already open:
+/// each connection holds one, and one more while it talks to a terminal.
+pub fn connections_within(limit: u64, open: u64) -> usize {
+    let free = limit.saturating_sub(open.saturating_add(RESERVED_FDS));
+    usize::try_from(free / 2).unwrap_or(usize::MAX).max(1)
+}
+
+/// `wanted` connections, lowered (with a warning) to what the process may
+/// open.
+fn fit_connections(wanted: usize) -> usize {
+    let Some(limit) = open_files_limit() else {
+        return wanted;
+    };
+    let fit = connections_within(limit, open_files().unwrap_or(16));
+    if wanted <= fit {
+        return wanted;
+    }
+    log::warn!(
+        "--max-connections {wanted} lowered to {fit}: the process may open only {limit} files (ulimit -n / LimitNOFILE); raise that limit to serve more"
+    );
+    fit
+}
+
+/// Whether an `accept` failed for want of descriptors or memory, which
+/// retrying at once cannot cure.
+fn out_of_resources(e: &io::Error) -> bool {
+    // EMFILE, ENFILE, ENOBUFS, ENOMEM.
+    matches!(e.raw_os_error(), Some(24 | 23 | 105 | 12))
+}
+
+/// The next wait after a failed `accept`: 10 ms, doubling up to 1 s.
+fn next_backoff(previous: Duration) -> Duration {
+    (previous * 2).clamp(Duration::from_millis(10), Duration::from_secs(1))
+}
+
+/// A descriptor held in reserve: released to accept one waiting client and
+/// tell it 503 when the process has no other.
+fn spare_descriptor() -> Option<File> {
+    File::open("/dev/null").ok()
+}
+
+/// A client already waiting to be accepted, without blocking for one.
+fn accept_now(listener: &TcpListener) -> Option<TcpStream> {
+    listener.set_nonblocking(true).ok()?;
+    let accepted = listener.accept();
+    let _ = listener.set_nonblocking(false);
+    let client = accepted.ok()?.0;
+    let _ = client.set_nonblocking(false);
+    Some(client)
+}
+
+/// Answers 503 and closes: the server cannot take `client` now.
+fn refuse(mut client: TcpStream, message: &str) {
+    let _ = client.set_write_timeout(Some(Duration::from_secs(2)));
+    let _ = io::Write::write_all(&mut client, &error_response(503, message));
+}
+
 fn accept_loop(
     listener: TcpListener,
     handler: Arc<Handler>,
@@ -125,21 +240,46 @@ fn accept_loop(
     accepting: &AtomicBool,
 ) {
     let mut next_id: u64 = 0;
-    for conn in listener.incoming() {
+    let mut spare = spare_descriptor();
+    let mut backoff = Duration::ZERO;
+    loop {
+        let conn = listener.accept();
         if !accepting.load(Ordering::SeqCst) {
             break;
         }
-        let Ok(mut client) = conn else { continue };
+        let client = match conn {
+            Ok((client, _)) => client,
+            Err(e) if out_of_resources(&e) => {
+                if backoff.is_zero() {
+                    log::error!(
+                        "cannot accept connections: {e} (open files limit {}); answering 503 and retrying",
+                        open_files_limit().map_or("unknown".into(), |l| l.to_string())
+                    );
+                }
+                // Use the spare descriptor to tell one waiting client (without
+                // waiting for one: a shutdown must still get through).
+                if spare.take().is_some() {
+                    if let Some(client) = accept_now(&listener) {
+                        refuse(client, messages::OUT_OF_DESCRIPTORS);
+                    }
+                }
+                spare = spare.or_else(spare_descriptor);
+                backoff = next_backoff(backoff);
+                std::thread::sleep(backoff);
+                continue;
+            }
+            Err(_) => continue,
+        };
+        backoff = Duration::ZERO;
+        if spare.is_none() {
+            spare = spare_descriptor();
+        }
         if !conns.admit() {
             log::warn!(
                 "refusing a connection: {} open already",
                 conns.limits.max_connections
             );
-            let _ = client.set_write_timeout(Some(Duration::from_secs(2)));
-            let _ = std::io::Write::write_all(
-                &mut client,
-                &error_response(503, "Servidor ocupado: demasiadas conexiones abiertas."),
-            );
+            refuse(client, "Servidor ocupado: demasiadas conexiones abiertas.");
             continue;
         }
         next_id += 1;
@@ -166,5 +306,54 @@ struct Release<'a>(&'a Connections);
 impl Drop for Release<'_> {
     fn drop(&mut self) {
         self.0.release();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_open_files_limit() {
+        let text = "Limit                     Soft Limit           Hard Limit           Units     \nMax cpu time              unlimited            unlimited            seconds   \nMax open files            1024                 524288               files     \n";
+        assert_eq!(parse_open_files(text), Some(1024));
+        assert_eq!(
+            parse_open_files("Max open files  unlimited unlimited files"),
+            None
+        );
+        assert_eq!(parse_open_files(""), None);
+        assert!(
+            open_files_limit().is_some(),
+            "this Linux has /proc/self/limits"
+        );
+    }
+
+    #[test]
+    fn connections_fit_the_descriptors() {
+        assert_eq!(connections_within(1024, 20), 486);
+        assert_eq!(connections_within(64, 20), 6);
+        assert_eq!(connections_within(16, 20), 1, "at least one");
+    }
+
+    #[test]
+    fn failed_accepts_back_off() {
+        let emfile = io::Error::from_raw_os_error(24);
+        assert!(out_of_resources(&emfile));
+        assert!(out_of_resources(&io::Error::from_raw_os_error(23)));
+        assert!(!out_of_resources(&io::Error::from(
+            io::ErrorKind::ConnectionAborted
+        )));
+        let mut wait = Duration::ZERO;
+        let mut total = Duration::ZERO;
+        for _ in 0..20 {
+            wait = next_backoff(wait);
+            total += wait;
+        }
+        assert_eq!(next_backoff(Duration::ZERO), Duration::from_millis(10));
+        assert_eq!(wait, Duration::from_secs(1), "capped");
+        assert!(
+            total > Duration::from_secs(10),
+            "20 failures wait, not spin"
+        );
     }
 }

@@ -3,29 +3,37 @@
 /// Whether this build can deliver to `https://` URLs.
 pub const TLS: bool = cfg!(feature = "tls");
 
-/// Checks a webhook URL: `http://` or `https://` (when built with TLS),
-/// a host, no spaces or control characters. The error is for people.
+/// Checks a webhook URL with the `url` crate (WHATWG parsing, as the HTTP
+/// client will read it): `http://` or `https://` (when built with TLS), a
+/// host, no credentials, no spaces or control characters anywhere in what
+/// was written. The error is for people.
 pub fn validate_webhook_url(url: &str) -> Result<(), String> {
-    let rest = if let Some(r) = url.strip_prefix("http://") {
-        r
-    } else if let Some(r) = url.strip_prefix("https://") {
-        if !TLS {
+    const NO_HOST: &str = "Campo 'webhook' inválido: la URL no tiene un host válido.";
+    // The parser would quietly strip or encode these; refuse them instead.
+    if url.len() > 2000 || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(NO_HOST.into());
+    }
+    let scheme = url.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
+    match scheme.as_deref() {
+        Some("http") => {}
+        Some("https") if TLS => {}
+        Some("https") => {
             return Err(
                 "Campo 'webhook' inválido: este binario no incluye TLS; use una URL http:// (por ejemplo, un proxy local)."
                     .into(),
-            );
+            )
         }
-        r
-    } else {
-        return Err("Campo 'webhook' inválido: use una URL http:// o https://.".into());
-    };
-    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
-    let host_ok = !host.is_empty() && !host.starts_with(':') && !host.contains('@');
-    let chars_ok = url.len() <= 2000 && !url.chars().any(|c| c.is_whitespace() || c.is_control());
-    if host_ok && chars_ok {
+        _ => return Err("Campo 'webhook' inválido: use una URL http:// o https://.".into()),
+    }
+    let parsed = url::Url::parse(url).map_err(|_| NO_HOST.to_string())?;
+    let host_ok = parsed.host_str().is_some_and(|h| !h.is_empty());
+    let authority = &url[url.find("://").map_or(0, |i| i + 3)..];
+    let written_host = authority.split(['/', '?', '#']).next().unwrap_or("");
+    let credentials = !parsed.username().is_empty() || parsed.password().is_some();
+    if host_ok && !credentials && !written_host.is_empty() && !written_host.starts_with(':') {
         Ok(())
     } else {
-        Err("Campo 'webhook' inválido: la URL no tiene un host válido.".into())
+        Err(NO_HOST.into())
     }
 }
 
@@ -35,7 +43,12 @@ mod tests {
 
     #[test]
     fn urls_are_checked() {
-        for ok in ["http://10.0.0.5:8080/hook", "http://nomina.lan/api?x=1"] {
+        for ok in [
+            "http://10.0.0.5:8080/hook",
+            "http://nomina.lan/api?x=1",
+            "HTTP://Nomina.LAN/x",
+            "http://[::1]:9000/h",
+        ] {
             assert!(validate_webhook_url(ok).is_ok(), "{ok}");
         }
         assert_eq!(validate_webhook_url("https://example.com/h").is_ok(), TLS);
@@ -46,6 +59,13 @@ mod tests {
             "http://a b",
             "nomina.lan",
             "http://u@h/",
+            "http://u:p@h/",
+            "http://:80/x",
+            "http://exa mple.com/",
+            "http://a\tb.com/",
+            "http://[::1/",
+            "http://300.1.1.1/",
+            "http://%zz/",
         ] {
             assert!(
                 validate_webhook_url(bad).unwrap_err().contains("'webhook'"),

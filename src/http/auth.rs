@@ -29,14 +29,22 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// The key the client presented, from `Authorization: Bearer` or `X-API-Key`.
+/// Works on bytes: a multi-byte character anywhere is just a wrong key.
 fn presented_key(ctx: &Ctx) -> Option<String> {
     if let Some(v) = ctx.req.header("Authorization") {
-        let v = v.trim();
-        if v.len() > 7 && v[..7].eq_ignore_ascii_case("bearer ") {
-            return Some(v[7..].trim().to_string());
+        if let Some(key) = bearer_token(v) {
+            return Some(key.to_string());
         }
     }
     ctx.req.header("X-API-Key").map(|v| v.trim().to_string())
+}
+
+/// The token of an `Authorization: Bearer <token>` value (scheme matched
+/// case-insensitively), never slicing inside a character.
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim().split_once([' ', '\t'])?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
 /// Checks a request for a route that `writes` (or reads) data.
@@ -53,7 +61,7 @@ pub fn check(ctx: &Ctx, writes: bool) -> Result<(), Response> {
                     "{} {} {}: refused (missing or wrong API key)",
                     ctx.req.remote_addr(),
                     ctx.req.method(),
-                    ctx.req.path()
+                    ctx.req.raw_path()
                 );
                 Err(ctx
                     .error(401, UNAUTHORIZED)
@@ -67,7 +75,28 @@ pub fn check(ctx: &Ctx, writes: bool) -> Result<(), Response> {
 
 #[cfg(test)]
 mod tests {
-    use super::constant_time_eq;
+    use super::{bearer_token, constant_time_eq};
+
+    #[test]
+    fn bearer_tokens_never_slice_inside_a_character() {
+        assert_eq!(bearer_token("Bearer abc"), Some("abc"));
+        assert_eq!(bearer_token("  bearer   abc  "), Some("abc"));
+        assert_eq!(bearer_token("BEARER\tabc"), Some("abc"));
+        assert_eq!(bearer_token("Basic abc"), None);
+        assert_eq!(bearer_token("Bearer"), None);
+        assert_eq!(bearer_token("Bearer "), None);
+        for odd in [
+            "Beareré",
+            "Beareré key",
+            "Bearé key",
+            "ééééééé",
+            "é",
+            "Bearer\u{fffd}",
+        ] {
+            let _ = bearer_token(odd);
+        }
+        assert_eq!(bearer_token("Bearer clé"), Some("clé"));
+    }
 
     #[test]
     fn compares_keys() {

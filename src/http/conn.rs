@@ -3,17 +3,28 @@
 //! write the response (Content-Length when the size is known, chunked and
 //! flushed piece by piece otherwise), and repeat while the connection is
 //! kept alive. Anything refused gets a JSON error and the connection closes.
+//!
+//! Deadlines: a request (head and body together) must arrive within
+//! `request_timeout` of its first byte, and a response must be sent within
+//! `write_timeout` plus its size at `min_send_rate` — whatever the client's
+//! pace, a connection cannot hold its thread longer. Event streams are
+//! open-ended by design and only bound each write.
+//!
+//! A connection holds one file descriptor: the idle list that lets a
+//! shutdown close waiting connections shares the socket, it does not
+//! duplicate it.
 
 use std::collections::HashMap;
 use std::io::{self, BufWriter, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
 use super::body::MAX_BODY;
-use super::head::{check_partial, head_end, parse_head, Head, Refusal};
+use super::head::{self, Head, Refusal};
 use super::request::Request;
 use super::response::{Body, LiveBody, Poll, Response};
 
@@ -26,12 +37,18 @@ pub struct Limits {
     pub max_head: usize,
     /// Time allowed to send a whole request head once it has started.
     pub head_timeout: Duration,
+    /// Time allowed for a whole request, head and body, from its first byte.
+    pub request_timeout: Duration,
     /// Time a connection may stay idle waiting for a request.
     pub idle_timeout: Duration,
     /// Time allowed between two pieces of a request body.
     pub body_timeout: Duration,
-    /// Time a write to the client may block (a client that stops reading).
+    /// Time a response may take beyond what its size allows at
+    /// `min_send_rate` (and the most one write to an event stream may block).
     pub write_timeout: Duration,
+    /// Slowest pace, in bytes per second, a response is sent at before the
+    /// connection is dropped.
+    pub min_send_rate: u64,
 }
 
 impl Default for Limits {
@@ -40,9 +57,11 @@ impl Default for Limits {
             max_connections: 512,
             max_head: 16 * 1024,
             head_timeout: Duration::from_secs(15),
+            request_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(60),
             body_timeout: Duration::from_secs(15),
             write_timeout: Duration::from_secs(60),
+            min_send_rate: 32 * 1024,
         }
     }
 }
@@ -58,8 +77,9 @@ pub struct Connections {
     /// serving and take no further ones.
     draining: AtomicBool,
     active: AtomicUsize,
-    /// Connections waiting for their next request, closed when draining.
-    idle: Mutex<HashMap<u64, TcpStream>>,
+    /// Connections waiting for their next request, closed when draining
+    /// (the same sockets the connections own, not duplicates).
+    idle: Mutex<HashMap<u64, Arc<TcpStream>>>,
 }
 
 impl Connections {
@@ -107,18 +127,27 @@ impl Connections {
     }
 }
 
-/// A complete JSON error response that closes the connection.
+/// A complete JSON error response that closes the connection (without
+/// its body when answering a `HEAD` request).
 pub fn error_response(status: u16, message: &str) -> Vec<u8> {
+    refusal_response(status, message, false)
+}
+
+/// [`error_response`], with the body left out when `head_only`.
+pub fn refusal_response(status: u16, message: &str, head_only: bool) -> Vec<u8> {
     let body = format!(
         "{{\n  \"success\": false,\n  \"error\": {}\n}}\n",
         serde_json::Value::from(message)
     );
-    format!(
-        "HTTP/1.1 {status} {}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+    let mut out = format!(
+        "HTTP/1.1 {status} {}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         reason(status),
         body.len()
-    )
-    .into_bytes()
+    );
+    if !head_only {
+        out.push_str(&body);
+    }
+    out.into_bytes()
 }
 
 /// The reason phrase of a status code.
@@ -145,103 +174,136 @@ fn reason(status: u16) -> &'static str {
     }
 }
 
+/// Refusal for a request not received in time.
+const TOO_SLOW: Refusal = Refusal(408, "Tiempo de espera agotado recibiendo la petición.");
+
 /// Why the request loop ended.
 enum End {
-    /// Answer with this refusal, then close.
-    Refuse(Refusal),
+    /// Answer with this refusal (without a body to a `HEAD`), then close.
+    Refuse(Refusal, bool),
     /// Just close (client went away, stayed idle, or asked to).
     Close,
 }
 
 /// Serves `client` until it closes, stays idle, or the server drains.
-pub fn serve(mut client: TcpStream, handler: &Handler, conns: &Connections, id: u64) {
+pub fn serve(client: TcpStream, handler: &Handler, conns: &Connections, id: u64) {
     let limits = &conns.limits;
     let peer = client
         .peer_addr()
         .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
     let _ = client.set_nodelay(true);
+    // Bounds the small writes outside a response (`100 Continue`).
     let _ = client.set_write_timeout(Some(limits.write_timeout));
+    let client = Arc::new(client);
     let mut pending: Vec<u8> = Vec::new();
     let end = loop {
-        let head = match read_head(&mut client, &mut pending, conns, id) {
+        let (head, deadline) = match read_head(&client, &mut pending, conns, id) {
             Ok(h) => h,
             Err(end) => break end,
         };
+        let head_only = head.method == "HEAD";
         let waits_for_continue = head.expects_continue() && pending.len() < head.body_len as usize;
-        if waits_for_continue && client.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").is_err() {
+        if waits_for_continue
+            && (&*client)
+                .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
+                .is_err()
+        {
             break End::Close;
         }
-        let body = match read_body(&mut client, &mut pending, head.body_len, limits) {
+        let body = match read_body(&client, &mut pending, head.body_len, limits, deadline) {
             Ok(b) => b,
+            Err(e) if is_wait(&e) => break End::Refuse(TOO_SLOW, head_only),
             Err(_) => break End::Close,
         };
-        let head_only = head.method == "HEAD";
         let keep_alive = head.keep_alive();
         let http10 = head.http10;
         let request = Request::new(peer, &head.method, &head.target, head.headers, body);
         let response = handler(&request);
         let keep = keep_alive && !conns.draining();
-        match write_response(&mut client, response, head_only, http10, keep) {
+        let framing = Framing {
+            head_only,
+            http10,
+            keep_alive: keep,
+        };
+        match write_response(&client, response, framing, limits) {
             Ok(true) if !conns.draining() => {}
             _ => break End::Close,
         }
     };
-    if let End::Refuse(Refusal(status, message)) = end {
+    if let End::Refuse(Refusal(status, message), head_only) = end {
         log::warn!("{peer}: refused request ({status}: {message})");
-        if client.write_all(&error_response(status, message)).is_ok() {
-            linger(&mut client);
+        let _ = client.set_write_timeout(Some(Duration::from_secs(5)));
+        if (&*client)
+            .write_all(&refusal_response(status, message, head_only))
+            .is_ok()
+        {
+            linger(&client);
         }
     }
     let _ = client.shutdown(Shutdown::Both);
 }
 
-/// Discards what the client is still sending for a moment, so closing does
-/// not reset the connection before it has read the answer.
-fn linger(client: &mut TcpStream) {
+/// Discards what the client is still sending for a moment (at most
+/// [`LINGER`] and 1 MiB), so closing does not reset the connection before
+/// it has read the answer.
+fn linger(client: &TcpStream) {
     let _ = client.shutdown(Shutdown::Write);
-    let _ = client.set_read_timeout(Some(Duration::from_millis(500)));
+    let deadline = Instant::now() + LINGER;
     let mut sink = [0u8; 16 * 1024];
     let mut drained = 0usize;
+    let mut reader = client;
     while drained < (1 << 20) {
-        match client.read(&mut sink) {
+        let Some(left) = deadline
+            .checked_duration_since(Instant::now())
+            .filter(|d| !d.is_zero())
+        else {
+            break;
+        };
+        let _ = client.set_read_timeout(Some(left.min(Duration::from_millis(500))));
+        match reader.read(&mut sink) {
             Ok(0) | Err(_) => break,
             Ok(n) => drained += n,
         }
     }
 }
 
-/// Reads one request head from `client` (bytes already read are in `pending`).
+/// Longest time a refused connection is drained before it closes.
+const LINGER: Duration = Duration::from_secs(2);
+
+/// Reads one request head from `client` (bytes already read are in
+/// `pending`); returns it with the deadline of the whole request.
 fn read_head(
-    client: &mut TcpStream,
+    client: &Arc<TcpStream>,
     pending: &mut Vec<u8>,
     conns: &Connections,
     id: u64,
-) -> Result<Head, End> {
+) -> Result<(Head, Instant), End> {
     let limits = &conns.limits;
     let mut started = !pending.iter().all(u8::is_ascii_whitespace);
+    let mut request_deadline = Instant::now() + limits.request_timeout;
     let mut deadline = Instant::now()
         + if started {
-            limits.head_timeout
+            limits.head_timeout.min(limits.request_timeout)
         } else {
             limits.idle_timeout
         };
     let mut buf = [0u8; 8192];
     loop {
-        if let Some(end) = head_end(pending) {
-            check_partial(&pending[..end], limits.max_head).map_err(End::Refuse)?;
-            let head: Vec<u8> = pending.drain(..end).collect();
-            return parse_head(&head, MAX_BODY as u64).map_err(End::Refuse);
+        let refuse = |r: Refusal| End::Refuse(r, head::is_head_request(pending));
+        match head::parse(pending, limits.max_head, MAX_BODY as u64) {
+            Ok(Some((head, len))) => {
+                pending.drain(..len);
+                return Ok((head, request_deadline));
+            }
+            Ok(None) => {}
+            Err(r) => return Err(refuse(r)),
         }
-        check_partial(pending, limits.max_head).map_err(End::Refuse)?;
         let wait = deadline
             .checked_duration_since(Instant::now())
             .filter(|d| !d.is_zero());
         let Some(wait) = wait else {
             return Err(if started {
-                End::Refuse(Refusal(
-                    408,
-                    "Tiempo de espera agotado recibiendo la petición.",
-                ))
+                refuse(TOO_SLOW)
             } else {
                 End::Close
             });
@@ -250,22 +312,20 @@ fn read_head(
         // Between requests the connection is idle: when shutting down it is
         // closed instead of waiting (registered first, so `drain` cannot miss it).
         if !started {
-            if let Ok(clone) = client.try_clone() {
-                conns.idle.lock().insert(id, clone);
-            }
+            conns.idle.lock().insert(id, client.clone());
             if conns.draining() {
                 conns.idle.lock().remove(&id);
                 return Err(End::Close);
             }
         }
-        let read = client.read(&mut buf);
+        let read = (&**client).read(&mut buf);
         if !started {
             conns.idle.lock().remove(&id);
         }
         match read {
             Ok(0) => {
                 return Err(if started {
-                    End::Refuse(Refusal(400, "Petición HTTP incompleta."))
+                    refuse(Refusal(400, "Petición HTTP incompleta."))
                 } else {
                     End::Close
                 })
@@ -274,7 +334,9 @@ fn read_head(
                 pending.extend_from_slice(&buf[..n]);
                 if !started && !pending.iter().all(u8::is_ascii_whitespace) {
                     started = true;
-                    deadline = Instant::now() + limits.head_timeout;
+                    let now = Instant::now();
+                    request_deadline = now + limits.request_timeout;
+                    deadline = now + limits.head_timeout.min(limits.request_timeout);
                 }
             }
             Err(e) if is_wait(&e) => {}
@@ -290,25 +352,34 @@ fn is_wait(e: &io::Error) -> bool {
     )
 }
 
-/// Reads exactly `len` body bytes (some may already be in `pending`).
+/// Reads exactly `len` body bytes (some may already be in `pending`), each
+/// piece within `body_timeout` and all of them before `deadline`.
 fn read_body(
-    client: &mut TcpStream,
+    client: &TcpStream,
     pending: &mut Vec<u8>,
     len: u64,
     limits: &Limits,
+    deadline: Instant,
 ) -> io::Result<Vec<u8>> {
     let len = len as usize;
     let take = len.min(pending.len());
     let mut body: Vec<u8> = pending.drain(..take).collect();
     body.reserve(len - take);
     let mut buf = [0u8; 16 * 1024];
+    let mut reader = client;
     while body.len() < len {
-        client.set_read_timeout(Some(limits.body_timeout))?;
+        let left = deadline
+            .checked_duration_since(Instant::now())
+            .filter(|d| !d.is_zero())
+            .ok_or(io::ErrorKind::TimedOut)?;
+        client.set_read_timeout(Some(left.min(limits.body_timeout)))?;
         let want = (len - body.len()).min(buf.len());
-        let n = client.read(&mut buf[..want])?;
-        if n == 0 {
-            return Err(io::ErrorKind::UnexpectedEof.into());
-        }
+        let n = match reader.read(&mut buf[..want]) {
+            Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
         body.extend_from_slice(&buf[..n]);
     }
     Ok(body)
@@ -321,16 +392,108 @@ fn is_framing_header(name: &str) -> bool {
         .any(|h| name.eq_ignore_ascii_case(h))
 }
 
+/// How a response is framed for the request it answers.
+#[derive(Debug, Clone, Copy)]
+struct Framing {
+    /// Answering `HEAD`: headers only.
+    head_only: bool,
+    /// The client speaks HTTP/1.0 (no chunked encoding).
+    http10: bool,
+    /// The connection may serve another request afterwards.
+    keep_alive: bool,
+}
+
+/// The `Connection` header and blank line ending a response head: HTTP/1.1
+/// keeps alive by default, HTTP/1.0 only when told.
+fn end_of_head(keep: bool, http10: bool) -> &'static str {
+    match (keep, http10) {
+        (true, false) => "\r\n",
+        (true, true) => "Connection: keep-alive\r\n\r\n",
+        (false, _) => "Connection: close\r\n\r\n",
+    }
+}
+
+/// Writes to the client within a time that grows with what is sent: the
+/// time spent blocked in writes may reach `write_timeout` plus the bytes
+/// sent at `min_send_rate` (time spent producing the body does not count).
+/// With no rate (event streams) only each write is bounded, by
+/// `write_timeout`.
+struct Deadline<'a> {
+    client: &'a TcpStream,
+    base: Duration,
+    /// Bytes per second; 0 for no overall deadline.
+    rate: u64,
+    written: u64,
+    blocked: Duration,
+}
+
+impl<'a> Deadline<'a> {
+    fn new(client: &'a TcpStream, limits: &Limits) -> Deadline<'a> {
+        Deadline {
+            client,
+            base: limits.write_timeout,
+            rate: limits.min_send_rate,
+            written: 0,
+            blocked: Duration::ZERO,
+        }
+    }
+
+    /// Only each write is bounded (an open-ended stream).
+    fn per_write(client: &'a TcpStream, limits: &Limits) -> Deadline<'a> {
+        Deadline {
+            rate: 0,
+            ..Deadline::new(client, limits)
+        }
+    }
+
+    /// Time a write of `more` bytes may still block.
+    fn left(&self, more: usize) -> Option<Duration> {
+        if self.rate == 0 {
+            return Some(self.base);
+        }
+        let bytes = self.written.saturating_add(more as u64);
+        let allowance = self.base + Duration::from_secs_f64(bytes as f64 / self.rate as f64);
+        allowance.checked_sub(self.blocked).filter(|d| !d.is_zero())
+    }
+}
+
+impl Write for Deadline<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let Some(left) = self.left(buf.len()) else {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "response deadline passed",
+            ));
+        };
+        self.client.set_write_timeout(Some(left))?;
+        let started = Instant::now();
+        let mut out = self.client;
+        let written = out.write(buf);
+        self.blocked += started.elapsed();
+        let n = written?;
+        self.written += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Writes `response`; returns whether the connection may serve another
 /// request. A streamed body goes chunked to HTTP/1.1 clients (each piece
 /// flushed as soon as it is produced) and until close to HTTP/1.0 ones.
 fn write_response(
-    client: &mut TcpStream,
+    client: &TcpStream,
     response: Response,
-    head_only: bool,
-    http10: bool,
-    keep_alive: bool,
+    framing: Framing,
+    limits: &Limits,
 ) -> io::Result<bool> {
+    let Framing {
+        head_only,
+        http10,
+        keep_alive,
+    } = framing;
     let status = response.status_code;
     let mut head = format!("HTTP/1.1 {status} {}\r\n", reason(status));
     for (name, value) in response
@@ -340,15 +503,11 @@ fn write_response(
     {
         head.push_str(&format!("{name}: {value}\r\n"));
     }
-    let mut out = BufWriter::with_capacity(64 * 1024, client);
     let keep = match response.body {
         Body::Bytes(bytes) => {
             head.push_str(&format!("Content-Length: {}\r\n", bytes.len()));
-            head.push_str(if keep_alive {
-                "\r\n"
-            } else {
-                "Connection: close\r\n\r\n"
-            });
+            head.push_str(end_of_head(keep_alive, http10));
+            let mut out = BufWriter::with_capacity(64 * 1024, Deadline::new(client, limits));
             out.write_all(head.as_bytes())?;
             if !head_only {
                 out.write_all(&bytes)?;
@@ -362,11 +521,8 @@ fn write_response(
             if chunked {
                 head.push_str("Transfer-Encoding: chunked\r\n");
             }
-            head.push_str(if keep {
-                "\r\n"
-            } else {
-                "Connection: close\r\n\r\n"
-            });
+            head.push_str(end_of_head(keep, http10));
+            let mut out = BufWriter::with_capacity(64 * 1024, Deadline::new(client, limits));
             out.write_all(head.as_bytes())?;
             out.flush()?;
             if !head_only {
@@ -380,10 +536,11 @@ fn write_response(
                 head.push_str("Transfer-Encoding: chunked\r\n");
             }
             head.push_str("Connection: close\r\n\r\n");
+            let mut out = BufWriter::with_capacity(64 * 1024, Deadline::per_write(client, limits));
             out.write_all(head.as_bytes())?;
             out.flush()?;
             if !head_only {
-                live_body(&mut out, &mut *live, chunked)?;
+                live_body(&mut out, client, &mut *live, chunked)?;
             }
             false
         }
@@ -393,7 +550,8 @@ fn write_response(
 
 /// Sends a live body until it ends or the client goes away.
 fn live_body(
-    out: &mut BufWriter<&mut TcpStream>,
+    out: &mut impl Write,
+    client: &TcpStream,
     body: &mut dyn LiveBody,
     chunked: bool,
 ) -> io::Result<()> {
@@ -404,7 +562,7 @@ fn live_body(
                 out.flush()?;
             }
             Poll::Idle => {
-                if client_gone(out.get_ref()) {
+                if client_gone(client) {
                     return Err(io::ErrorKind::ConnectionAborted.into());
                 }
             }

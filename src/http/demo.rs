@@ -14,7 +14,7 @@ pub fn punch(ctx: &Ctx) -> Answer {
     let Some(terminals) = &ctx.app.demo else {
         return Err(ctx.error(
             404,
-            &messages::route_not_found(ctx.req.method(), ctx.req.path()),
+            &messages::route_not_found(ctx.req.method(), &ctx.req.path()),
         ));
     };
     let body = body::json_object(ctx, false)?;

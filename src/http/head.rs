@@ -107,72 +107,98 @@ pub fn plausible_start(bytes: &[u8]) -> bool {
     method_ok && line_ok
 }
 
-/// Index just past the blank line ending the head, if present.
-pub fn head_end(bytes: &[u8]) -> Option<usize> {
-    let crlf = bytes
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .map(|i| i + 4);
-    let lf = bytes.windows(2).position(|w| w == b"\n\n").map(|i| i + 2);
-    match (crlf, lf) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    }
+/// Whether the bytes of a head (complete or not) are a `HEAD` request, so
+/// even a refusal is sent without a body.
+pub fn is_head_request(bytes: &[u8]) -> bool {
+    let start = bytes
+        .iter()
+        .position(|b| !matches!(b, b'\r' | b'\n'))
+        .unwrap_or(bytes.len());
+    bytes[start..].starts_with(b"HEAD ")
 }
 
 fn is_tchar(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
-fn is_token(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(is_tchar)
+/// Refusal for a missing or repeated `Host` header (RFC 9112 §3.2).
+pub const BAD_HOST: Refusal = Refusal(
+    400,
+    "Petición HTTP inválida: se requiere exactamente una cabecera Host.",
+);
+
+/// Tries to parse a head from the start of `bytes` (httparse does the
+/// parsing, per RFC 9112: CRLF or bare LF line ends, so `\n\r\n` ends a
+/// head as it does for nginx). `Ok(None)`: not complete yet (and within the
+/// limits); `Ok(Some((head, len)))`: a checked head of `len` bytes.
+pub fn parse(
+    bytes: &[u8],
+    max_head: usize,
+    max_body: u64,
+) -> Result<Option<(Head, usize)>, Refusal> {
+    let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut slots);
+    match req.parse(bytes) {
+        Ok(httparse::Status::Complete(len)) => {
+            check_partial(&bytes[..len], max_head)?;
+            check_request(&req, max_body).map(|head| Some((head, len)))
+        }
+        Ok(httparse::Status::Partial) => check_partial(bytes, max_head).map(|()| None),
+        Err(httparse::Error::TooManyHeaders) => {
+            check_partial(bytes, max_head)?;
+            Err(Refusal(431, "Demasiadas cabeceras en la petición."))
+        }
+        Err(_) => {
+            check_partial(bytes, max_head)?;
+            Err(BAD_REQUEST)
+        }
+    }
 }
 
-/// Parses and validates a complete head (the bytes up to [`head_end`]).
+/// Parses and validates a complete head (tests and callers that hold one).
 pub fn parse_head(head: &[u8], max_body: u64) -> Result<Head, Refusal> {
-    let text = std::str::from_utf8(head).map_err(|_| BAD_REQUEST)?;
-    // Tolerate blank lines before the request line (RFC 9112 §2.2).
-    let text = text.trim_start_matches(['\r', '\n']);
-    let mut lines = text.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l));
-    let request_line = lines.next().ok_or(BAD_REQUEST)?;
-    if request_line.len() > MAX_REQUEST_LINE {
-        return Err(URI_TOO_LONG);
+    match parse(head, usize::MAX, max_body)? {
+        Some((head, _)) => Ok(head),
+        None => Err(BAD_REQUEST),
     }
-    let parts: Vec<&str> = request_line.split(' ').collect();
-    let [method, target, version] = parts.as_slice() else {
+}
+
+/// Checks what httparse read: target form, headers, framing.
+fn check_request(req: &httparse::Request, max_body: u64) -> Result<Head, Refusal> {
+    let (Some(method), Some(target), Some(version)) = (req.method, req.path, req.version) else {
         return Err(BAD_REQUEST);
     };
-    if !is_token(method) || target.is_empty() || !matches!(*version, "HTTP/1.0" | "HTTP/1.1") {
-        return Err(BAD_REQUEST);
+    if target.len() > MAX_REQUEST_LINE {
+        return Err(URI_TOO_LONG);
     }
-    if target.bytes().any(|b| b.is_ascii_control() || b == b' ') {
-        return Err(BAD_REQUEST);
-    }
-    let mut headers = Vec::new();
+    let http10 = version == 0;
+    let mut headers = Vec::with_capacity(req.headers.len());
     let mut body_len: Option<u64> = None;
-    for line in lines.filter(|l| !l.is_empty()) {
-        if headers.len() >= MAX_HEADERS {
-            return Err(Refusal(431, "Demasiadas cabeceras en la petición."));
-        }
-        let (name, value) = line.split_once(':').ok_or(BAD_REQUEST)?;
-        if !is_token(name) || value.bytes().any(|b| b.is_ascii_control() && b != b'\t') {
-            return Err(BAD_REQUEST);
-        }
-        let value = value.trim();
-        if name.eq_ignore_ascii_case("transfer-encoding") {
+    let mut hosts = 0;
+    for h in req.headers.iter() {
+        let value = std::str::from_utf8(h.value)
+            .map_err(|_| BAD_REQUEST)?
+            .trim();
+        if h.name.eq_ignore_ascii_case("transfer-encoding") {
             return Err(Refusal(
                 411,
                 "Se requiere Content-Length: no se aceptan cuerpos con Transfer-Encoding.",
             ));
         }
-        if name.eq_ignore_ascii_case("content-length") {
-            let n: u64 = value.parse().map_err(|_| BAD_REQUEST)?;
+        if h.name.eq_ignore_ascii_case("content-length") {
+            let n = content_length(value)?;
             if body_len.is_some_and(|m| m != n) {
                 return Err(BAD_REQUEST);
             }
             body_len = Some(n);
         }
-        headers.push((name.to_string(), value.to_string()));
+        if h.name.eq_ignore_ascii_case("host") {
+            hosts += 1;
+        }
+        headers.push((h.name.to_string(), value.to_string()));
+    }
+    if hosts > 1 || (!http10 && hosts == 0) {
+        return Err(BAD_HOST);
     }
     let body_len = body_len.unwrap_or(0);
     if body_len > max_body {
@@ -180,10 +206,42 @@ pub fn parse_head(head: &[u8], max_body: u64) -> Result<Head, Refusal> {
     }
     Ok(Head {
         method: method.to_string(),
-        target: target.to_string(),
-        http10: *version == "HTTP/1.0",
+        target: origin_form(target)?,
+        http10,
         headers,
         body_len,
+    })
+}
+
+/// A `Content-Length` value: digits only (no sign, no spaces, no list).
+/// A number too large for any body is too large, not malformed.
+fn content_length(value: &str) -> Result<u64, Refusal> {
+    if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(BAD_REQUEST);
+    }
+    value.parse().map_err(|_| BODY_TOO_LARGE)
+}
+
+/// The origin form (`/path?query`) of a request target: as sent, or taken
+/// from an absolute-form target (`http://host/path?query`, RFC 9112 §3.2.2);
+/// `*` stays `*` (nothing routes to it).
+fn origin_form(target: &str) -> Result<String, Refusal> {
+    if target.starts_with('/') || target == "*" {
+        return Ok(target.to_string());
+    }
+    let scheme = target
+        .split_once("://")
+        .map(|(s, _)| s.to_ascii_lowercase());
+    if !matches!(scheme.as_deref(), Some("http" | "https")) {
+        return Err(BAD_REQUEST);
+    }
+    let url = url::Url::parse(target).map_err(|_| BAD_REQUEST)?;
+    if url.host().is_none() {
+        return Err(BAD_REQUEST);
+    }
+    Ok(match url.query() {
+        Some(q) => format!("{}?{q}", url.path()),
+        None => url.path().to_string(),
     })
 }
 
@@ -207,28 +265,68 @@ mod tests {
         let h = parse("\r\nPOST /devices HTTP/1.0\nContent-Length: 12\n\n").unwrap();
         assert_eq!(h.body_len, 12);
         assert!(h.http10 && !h.keep_alive() && !h.expects_continue());
-        let h = parse("POST / HTTP/1.1\r\nExpect: 100-Continue\r\n\r\n").unwrap();
+        let h = parse("POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-Continue\r\n\r\n").unwrap();
         assert!(h.keep_alive() && h.expects_continue());
+        let h =
+            parse("GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\n");
+        assert_eq!(h.unwrap().body_len, 3, "equal duplicates agree");
+    }
+
+    #[test]
+    fn absolute_form_targets_route_on_their_path() {
+        let h = parse("GET http://zk.lan:5000/devices/a%2Fb?x=1 HTTP/1.1\r\nHost: zk.lan\r\n\r\n")
+            .unwrap();
+        assert_eq!(h.target, "/devices/a%2Fb?x=1");
+        let h = parse("GET HTTPS://zk.lan HTTP/1.1\r\nHost: zk.lan\r\n\r\n").unwrap();
+        assert_eq!(h.target, "/");
+        for bad in ["ftp://zk.lan/x", "zk.lan:80", "http:/x", "devices"] {
+            let head = format!("GET {bad} HTTP/1.1\r\nHost: x\r\n\r\n");
+            assert_eq!(parse(&head), Err(BAD_REQUEST), "{bad}");
+        }
+    }
+
+    #[test]
+    fn host_is_required_once_in_http11() {
+        assert_eq!(parse("GET / HTTP/1.1\r\n\r\n"), Err(BAD_HOST));
+        assert_eq!(
+            parse("GET / HTTP/1.1\r\nHost: a\r\nhost: b\r\n\r\n"),
+            Err(BAD_HOST)
+        );
+        assert_eq!(
+            parse("GET / HTTP/1.0\r\nHost: a\r\nHost: a\r\n\r\n"),
+            Err(BAD_HOST)
+        );
+        assert!(parse("GET / HTTP/1.0\r\n\r\n").is_ok(), "optional in 1.0");
     }
 
     #[test]
     fn refuses_what_is_not_safe_to_take() {
-        assert_eq!(
-            parse("GET / HTTP/1.1\r\nContent-Length: 99999999999\r\n\r\n"),
-            Err(BODY_TOO_LARGE)
-        );
+        for huge in [
+            "99999999999",
+            "18446744073709551616",
+            "123456789012345678901234567890",
+        ] {
+            let head = format!("GET / HTTP/1.1\r\nHost: x\r\nContent-Length: {huge}\r\n\r\n");
+            assert_eq!(parse(&head), Err(BODY_TOO_LARGE), "{huge}");
+        }
         for bad in [
             "\x16\x03\x01\x02\x00\x01\r\n\r\n",
-            "GET / HTTP/2.0\r\n\r\n",
-            "GET  / HTTP/1.1\r\n\r\n",
-            "GET / HTTP/1.1\r\nno colon\r\n\r\n",
-            "GET / HTTP/1.1\r\nContent-Length: -1\r\n\r\n",
-            "GET / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+            "GET / HTTP/2.0\r\nHost: x\r\n\r\n",
+            "GET  / HTTP/1.1\r\nHost: x\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: x\r\nno colon\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: x\r\nContent-Length: +3\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 3, 3\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 0x3\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: x\r\nContent-Length:\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: x\r\nX: a\r\n folded\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost : x\r\n\r\n",
         ] {
             assert_eq!(parse(bad), Err(BAD_REQUEST), "{bad:?}");
         }
         assert!(matches!(
-            parse("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"),
+            parse("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"),
             Err(Refusal(411, _))
         ));
         let many: String = (0..101).map(|i| format!("H{i}: v\r\n")).collect();
@@ -254,6 +352,11 @@ mod tests {
         let big = format!("GET / HTTP/1.1\r\nX: {}\r\n", "v".repeat(20_000));
         assert_eq!(check_partial(big.as_bytes(), 16384), Err(HEAD_TOO_LARGE));
         assert_eq!(check_partial(b"\x16\x03\x01\x00", 16384), Err(BAD_REQUEST));
+        assert_eq!(
+            super::parse(b"GET / HTTP/1.1\r\nHost: x\r\n", 16384, 0),
+            Ok(None)
+        );
+        assert_eq!(super::parse(b"\x16\x03\x01", 16384, 0), Err(BAD_REQUEST));
     }
 
     #[test]
@@ -264,12 +367,98 @@ mod tests {
         assert!(!plausible_start(b"\x16\x03\x01\x00"));
         assert!(!plausible_start(b"GET / SPDY/3\r\n"));
         assert!(!plausible_start(&[b'A'; 40]));
+        assert!(is_head_request(b"\r\nHEAD / HTTP/1.1"));
+        assert!(!is_head_request(b"GET / HTTP/1.1"));
     }
 
     #[test]
     fn finds_the_end_of_heads() {
-        assert_eq!(head_end(b"GET / HTTP/1.1\r\n\r\nrest"), Some(18));
-        assert_eq!(head_end(b"GET / HTTP/1.0\n\nrest"), Some(16));
-        assert_eq!(head_end(b"GET / HTTP/1.1\r\nHost: x\r\n"), None);
+        let end = |b: &[u8]| super::parse(b, 16384, 0).unwrap().map(|(_, n)| n);
+        assert_eq!(end(b"GET / HTTP/1.1\r\nHost: x\r\n\r\nrest"), Some(27));
+        assert_eq!(end(b"GET / HTTP/1.0\n\nrest"), Some(16));
+        assert_eq!(
+            end(b"GET / HTTP/1.1\nHost: x\n\r\nrest"),
+            Some(25),
+            "LF CRLF ends it, as for nginx"
+        );
+        assert_eq!(end(b"GET / HTTP/1.1\r\nHost: x\r\n"), None);
+    }
+
+    /// Bytes that could be a head: a request line and headers from small
+    /// alphabets, with mixed line ends.
+    fn heady() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
+        use proptest::prelude::*;
+        let line = prop_oneof![
+            Just(b"GET / HTTP/1.1".to_vec()),
+            Just(b"HEAD http://h/x HTTP/1.0".to_vec()),
+            Just(b"Host: h".to_vec()),
+            Just(b"Content-Length: 3".to_vec()),
+            Just(b"Transfer-Encoding: chunked".to_vec()),
+            proptest::collection::vec(any::<u8>(), 0..20),
+        ];
+        let end = prop_oneof![
+            Just(b"\r\n".to_vec()),
+            Just(b"\n".to_vec()),
+            Just(b"\r".to_vec())
+        ];
+        proptest::collection::vec((line, end), 0..8)
+            .prop_map(|v| v.into_iter().flat_map(|(l, e)| [l, e]).flatten().collect())
+    }
+
+    proptest::proptest! {
+        /// No byte string makes the parser panic, and a parsed head's length
+        /// is within the input.
+        #[test]
+        fn never_panics(bytes in proptest::collection::vec(proptest::arbitrary::any::<u8>(), 0..300)) {
+            if let Ok(Some((_, n))) = super::parse(&bytes, 16384, 65536) {
+                proptest::prop_assert!(n <= bytes.len());
+            }
+            let _ = is_head_request(&bytes);
+        }
+
+        #[test]
+        fn never_panics_on_near_heads(bytes in heady()) {
+            if let Ok(Some((head, n))) = super::parse(&bytes, 16384, 65536) {
+                proptest::prop_assert!(n <= bytes.len());
+                proptest::prop_assert!(head.target.starts_with('/') || head.target == "*");
+            }
+        }
+
+        /// A head written from parts parses back to those parts, whatever
+        /// follows it.
+        #[test]
+        fn heads_round_trip(
+            method in "[A-Z]{1,8}",
+            path in "(/[a-zA-Z0-9%._~-]{0,10}){1,4}(\\?[a-z0-9=&%+]{0,20})?",
+            names in proptest::collection::vec("X-[A-Za-z0-9-]{1,10}", 0..5),
+            value in "[ -~]{0,30}",
+            len in 0u64..70_000,
+            lf in proptest::bool::ANY,
+            rest in proptest::collection::vec(proptest::arbitrary::any::<u8>(), 0..20),
+        ) {
+            let eol = if lf { "\n" } else { "\r\n" };
+            let mut text = format!("{method} {path} HTTP/1.1{eol}Host: h{eol}Content-Length: {len}{eol}");
+            for n in &names {
+                text.push_str(&format!("{n}: {value}{eol}"));
+            }
+            text.push_str(eol);
+            let mut bytes = text.clone().into_bytes();
+            bytes.extend_from_slice(&rest);
+            match super::parse(&bytes, 16384, 65536) {
+                Ok(Some((head, n))) => {
+                    proptest::prop_assert!(len <= 65536);
+                    proptest::prop_assert_eq!(n, text.len());
+                    proptest::prop_assert_eq!(&head.method, &method);
+                    proptest::prop_assert_eq!(&head.target, &path);
+                    proptest::prop_assert_eq!(head.body_len, len);
+                    proptest::prop_assert_eq!(head.headers.len(), names.len() + 2);
+                    for (n, (k, v)) in names.iter().zip(&head.headers[2..]) {
+                        proptest::prop_assert_eq!(n, k);
+                        proptest::prop_assert_eq!(v.as_str(), value.trim());
+                    }
+                }
+                other => proptest::prop_assert!(len > 65536 && other == Err(BODY_TOO_LARGE), "{:?}", other),
+            }
+        }
     }
 }

@@ -277,6 +277,10 @@ pub fn attendance_cleared(id: &str) -> String {
     format!("[{id}] Registros de asistencia borrados.")
 }
 
+/// 503 when the process has no file descriptor left for a connection.
+pub const OUT_OF_DESCRIPTORS: &str =
+    "Servidor ocupado: sin descriptores de archivo libres; intente de nuevo en unos segundos.";
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -193,11 +193,8 @@ pub fn handle(app: &App, req: &Request) -> Response {
     let resp = match catch_unwind(AssertUnwindSafe(|| route(&ctx, &mut label))) {
         Ok(Ok(r) | Err(r)) => r,
         Err(panic) => {
-            let what = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_default();
+            // Never the whole message: it may quote a header (an API key).
+            let what = crate::logging::panic_summary(crate::logging::panic_message(&*panic));
             log::error!(
                 "handler panic on {} {}: {what}",
                 req.method(),
@@ -327,8 +324,9 @@ fn match_path<'p>(pattern: &str, path: &[&'p str]) -> Option<Vec<&'p str>> {
 
 /// Routes the request; `label` receives the matched route pattern.
 fn route(ctx: &Ctx, label: &mut &'static str) -> Answer {
-    let path = ctx.req.path();
-    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    // Split on the raw path, then decoded segment by segment: an encoded
+    // `/` (`%2F`) stays inside its segment and cannot change the route.
+    let segments: Vec<&str> = ctx.req.segments().iter().map(String::as_str).collect();
     let method = match ctx.req.method() {
         "HEAD" => "GET",
         m => m,
@@ -340,6 +338,7 @@ fn route(ctx: &Ctx, label: &mut &'static str) -> Answer {
         })
         .collect();
     let Some((_, pattern, _, _)) = matching.first() else {
+        let path = ctx.req.raw_path();
         return Err(ctx.error(404, &messages::route_not_found(ctx.req.method(), path)));
     };
     *label = pattern;

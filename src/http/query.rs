@@ -37,6 +37,12 @@ impl AttendanceQuery {
         };
         let date = match get("date") {
             Some(d) if valid_date_prefix(&d) => Some(d),
+            Some(d) if is_impossible_day(&d) => {
+                return Err(format!(
+                    "Parámetro 'date' inválido: '{}': ese día no existe.",
+                    echo(&d)
+                ))
+            }
             Some(d) => {
                 return Err(format!(
                     "Parámetro 'date' inválido: '{}'. Use YYYY, YYYY-MM o YYYY-MM-DD.",
@@ -59,11 +65,19 @@ impl AttendanceQuery {
         let count = |name: &str| -> Result<Option<usize>, String> {
             match get(name) {
                 None => Ok(None),
-                Some(v) => v.parse::<usize>().map(Some).map_err(|_| {
-                    format!(
-                        "Parámetro '{name}' inválido: '{}'. Use un número entero mayor o igual a 0.",
-                        echo(&v)
-                    )
+                Some(v) => parse_count(&v).map(Some).map_err(|too_large| {
+                    if too_large {
+                        format!(
+                            "Parámetro '{name}' inválido: '{}' es demasiado grande (máximo {}).",
+                            echo(&v),
+                            usize::MAX
+                        )
+                    } else {
+                        format!(
+                            "Parámetro '{name}' inválido: '{}'. Use un número entero mayor o igual a 0.",
+                            echo(&v)
+                        )
+                    }
                 }),
             }
         };
@@ -119,6 +133,32 @@ impl AttendanceQuery {
         }
         let key = rec.time.sort_key();
         self.from.is_none_or(|f| key >= f) && self.to.is_none_or(|t| key <= t)
+    }
+}
+
+/// A count (`limit`, `offset`): decimal digits. `Err(true)` when it has
+/// only digits but is too large, `Err(false)` when it is not a number.
+fn parse_count(v: &str) -> Result<usize, bool> {
+    if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(false);
+    }
+    v.parse().map_err(|_| true)
+}
+
+/// `YYYY-MM-DD` well formed, with a month 01–12 and a day 01–31, that
+/// names no day of the calendar (`2026-02-30`, `2025-02-29`, `2026-04-31`).
+fn is_impossible_day(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('-').collect();
+    let [y, m, d] = parts.as_slice() else {
+        return false;
+    };
+    match (digits(y, 4), digits(m, 2), digits(d, 2)) {
+        (Some(y), Some(m), Some(d)) => {
+            (1..=12).contains(&m)
+                && (1..=31).contains(&d)
+                && chrono::NaiveDate::from_ymd_opt(y as i32, m, d).is_none()
+        }
+        _ => false,
     }
 }
 
@@ -200,6 +240,12 @@ mod tests {
             let err = parse(&[("date", bad)]).unwrap_err();
             assert!(err.contains("'date'") && err.contains(bad), "{err}");
         }
+        for missing in ["2026-02-30", "2025-02-29", "2026-04-31"] {
+            let err = parse(&[("date", missing)]).unwrap_err();
+            assert!(err.contains("ese día no existe"), "{err}");
+        }
+        let err = parse(&[("date", "2026-03-32")]).unwrap_err();
+        assert!(err.contains("Use YYYY"), "{err}");
         let q = parse(&[("date", "2026-03")]).unwrap();
         assert!(q.matches(&rec("5", "2026-03-06 09:15:23")));
         assert!(!q.matches(&rec("5", "2026-04-06 09:15:23")));
@@ -240,6 +286,13 @@ mod tests {
         );
         assert!(parse(&[("limit", "-1")]).unwrap_err().contains("'limit'"));
         assert!(parse(&[("offset", "x")]).unwrap_err().contains("'offset'"));
+        let err = parse(&[("limit", "99999999999999999999")]).unwrap_err();
+        assert!(
+            err.contains("demasiado grande") && !err.contains("mayor o igual"),
+            "{err}"
+        );
+        let err = parse(&[("limit", "+5")]).unwrap_err();
+        assert!(err.contains("mayor o igual"), "{err}");
         for csv in ["CSV", "Csv", " csv "] {
             assert_eq!(
                 parse(&[("format", csv)]).unwrap().format,
@@ -252,5 +305,29 @@ mod tests {
             .unwrap_err()
             .contains("'format'"));
         assert!(!parse(&[]).unwrap().paged());
+    }
+
+    proptest::proptest! {
+        /// Any values of the filters are either accepted or refused with a
+        /// message naming a parameter; never a panic.
+        #[test]
+        fn any_filter_values_are_judged(
+            values in proptest::collection::vec("\\PC{0,24}|[0-9-]{0,12}|[0-9]{15,25}", 7),
+        ) {
+            let names = ["user_id", "date", "from", "to", "limit", "offset", "format"];
+            let pairs: Vec<(&str, &str)> =
+                names.iter().copied().zip(values.iter().map(String::as_str)).collect();
+            if let Err(msg) = parse(&pairs) {
+                proptest::prop_assert!(names.iter().any(|n| msg.contains(&format!("'{n}'"))), "{}", msg);
+            }
+        }
+
+        /// Counts that fit are read back exactly.
+        #[test]
+        fn counts_round_trip(n in proptest::num::usize::ANY) {
+            let text = n.to_string();
+            let q = parse(&[("limit", &text), ("offset", &text)]).unwrap();
+            proptest::prop_assert_eq!((q.limit, q.offset), (Some(n), n));
+        }
     }
 }

@@ -8,14 +8,19 @@ use std::net::SocketAddr;
 pub struct Request {
     method: String,
     target: String,
-    path: String,
+    /// Length of the path part of `target` (before any `?`).
+    path_len: usize,
+    /// The path's segments, split on `/` first and then percent-decoded
+    /// (so `%2F` stays inside its segment); empty segments dropped.
+    segments: Vec<String>,
     headers: Vec<(String, String)>,
     body: Vec<u8>,
     peer: SocketAddr,
 }
 
 impl Request {
-    /// A request from `peer`; `target` is the raw request target (`/a?b=c`).
+    /// A request from `peer`; `target` is the origin-form request target
+    /// (`/a?b=c`) as sent.
     pub fn new(
         peer: SocketAddr,
         method: &str,
@@ -23,11 +28,12 @@ impl Request {
         headers: Vec<(String, String)>,
         body: Vec<u8>,
     ) -> Request {
-        let raw_path = target.split_once('?').map_or(target, |(p, _)| p);
+        let path_len = target.find('?').unwrap_or(target.len());
         Request {
             method: method.to_string(),
             target: target.to_string(),
-            path: percent_decode(raw_path, false),
+            path_len,
+            segments: split_path(&target[..path_len]),
             headers,
             body,
             peer,
@@ -44,20 +50,30 @@ impl Request {
         &self.target
     }
 
-    /// The path, percent-decoded, without the query.
-    pub fn path(&self) -> &str {
-        &self.path
+    /// The path as sent (still percent-encoded), without the query.
+    pub fn raw_path(&self) -> &str {
+        &self.target[..self.path_len]
     }
 
-    /// The first value of query parameter `name`, decoded (`+` is a space).
-    /// A parameter given without `=` has the empty value.
+    /// The path's segments, each percent-decoded (routing uses these).
+    pub fn segments(&self) -> &[String] {
+        &self.segments
+    }
+
+    /// The path decoded for people to read (segments joined by `/`; an
+    /// encoded `/` inside a segment is shown decoded, so do not route on it).
+    pub fn path(&self) -> String {
+        format!("/{}", self.segments.join("/"))
+    }
+
+    /// The first value of query parameter `name`, decoded as a form
+    /// (`+` is a space; invalid escapes stay as they are). A parameter given
+    /// without `=` has the empty value.
     pub fn get_param(&self, name: &str) -> Option<String> {
-        let query = self.target.split_once('?')?.1;
-        query
-            .split('&')
-            .map(|pair| pair.split_once('=').unwrap_or((pair, "")))
-            .find(|(k, _)| percent_decode(k, true) == name)
-            .map(|(_, v)| percent_decode(v, true))
+        let query = self.target.get(self.path_len + 1..)?;
+        form_urlencoded::parse(query.as_bytes())
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
     }
 
     /// The first header called `name` (case-insensitive).
@@ -79,29 +95,17 @@ impl Request {
     }
 }
 
-/// Decodes `%XX` escapes (and `+` as a space in query parts); invalid
-/// escapes stay as they are and invalid UTF-8 becomes U+FFFD.
-fn percent_decode(s: &str, plus_is_space: bool) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        match bytes[i] {
-            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                (Some(h), Some(l)) => {
-                    out.push((h * 16 + l) as u8);
-                    i += 3;
-                    continue;
-                }
-                _ => out.push(b'%'),
-            },
-            b'+' if plus_is_space => out.push(b' '),
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+/// Splits a raw path on `/`, then decodes each segment (invalid UTF-8
+/// becomes U+FFFD).
+fn split_path(raw: &str) -> Vec<String> {
+    raw.split('/')
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            percent_encoding::percent_decode_str(s)
+                .decode_utf8_lossy()
+                .into_owned()
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -124,6 +128,7 @@ mod tests {
             "/devices/a%20b/attendance?from=2026-03-01+08%3A00%3A00&date=&flag&x=a=b&bad=%zz%4",
         );
         assert_eq!(r.path(), "/devices/a b/attendance");
+        assert_eq!(r.raw_path(), "/devices/a%20b/attendance");
         assert_eq!(r.get_param("from").as_deref(), Some("2026-03-01 08:00:00"));
         assert_eq!(r.get_param("date").as_deref(), Some(""));
         assert_eq!(r.get_param("flag").as_deref(), Some(""));
@@ -133,5 +138,33 @@ mod tests {
         assert_eq!(r.header("x-api-key"), Some("k"));
         assert_eq!(req("/%ff").path(), "/\u{fffd}");
         assert_eq!(req("/a+b").path(), "/a+b");
+        assert_eq!(
+            req("/devices/a%2Fb/ping").segments(),
+            ["devices", "a/b", "ping"]
+        );
+        assert_eq!(req("//devices///x/").segments(), ["devices", "x"]);
+        assert_eq!(req("/x?").get_param("a"), None);
+        assert_eq!(req("/x?a=%C3%B1&a=2").get_param("a").as_deref(), Some("ñ"));
+    }
+
+    proptest::proptest! {
+        /// Query strings never panic, and form-encoded pairs read back as written.
+        #[test]
+        fn query_strings_round_trip(
+            pairs in proptest::collection::vec(("[a-z]{1,6}", "\\PC{0,12}"), 0..6),
+            junk in "\\PC{0,40}",
+        ) {
+            let _ = req(&format!("/x?{junk}")).get_param("a");
+            let _ = req(&format!("/{junk}")).segments();
+            let mut ser = form_urlencoded::Serializer::new(String::new());
+            for (k, v) in &pairs {
+                ser.append_pair(k, v);
+            }
+            let r = req(&format!("/x?{}", ser.finish()));
+            for (k, _) in &pairs {
+                let first = pairs.iter().find(|(k2, _)| k2 == k).map(|(_, v)| v.clone());
+                proptest::prop_assert_eq!(r.get_param(k), first);
+            }
+        }
     }
 }

@@ -11,10 +11,15 @@ use std::time::{Duration, Instant};
 use crate::common::process::{start_server, terminate};
 
 fn server(extra: &[&str]) -> (Child, String) {
+    server_idle("2", extra)
+}
+
+/// A demo server whose idle connections are kept `idle` seconds.
+fn server_idle(idle: &str, extra: &[&str]) -> (Child, String) {
     let mut args = vec![
         "--demo",
         "--idle-timeout",
-        "2",
+        idle,
         "--header-timeout",
         "2",
         "--log-level",
@@ -89,10 +94,14 @@ fn huge_content_length_is_refused_without_crashing() {
     }
     let resp = exchange(
         &addr,
-        b"GET /health HTTP/1.1\r\nContent-Length: 123456789012345678901234567890\r\n\r\n",
+        b"GET /health HTTP/1.1\r\nHost: x\r\nContent-Length: 123456789012345678901234567890\r\n\r\n",
         Duration::from_secs(5),
     );
-    assert_eq!(status_of(&resp), Some(400), "{resp}");
+    assert_eq!(
+        status_of(&resp),
+        Some(413),
+        "too large, not malformed: {resp}"
+    );
     assert_alive(&mut child, &addr);
     assert_eq!(terminate(&mut child), 0);
 }
@@ -241,4 +250,394 @@ fn http10_and_pipelined_requests() {
     );
     assert_alive(&mut child, &addr);
     assert_eq!(terminate(&mut child), 0);
+}
+
+/// One request on a fresh connection, answered within 10 s.
+fn ask(addr: &str, bytes: &[u8]) -> String {
+    exchange(addr, bytes, Duration::from_secs(10))
+}
+
+/// The body of a response (after the blank line), if complete.
+fn body_of(response: &str) -> &str {
+    response.split_once("\r\n\r\n").map_or("", |(_, b)| b)
+}
+
+#[test]
+fn framing_follows_rfc_9112() {
+    let (mut child, addr) = server(&[]);
+    // A sign is not part of a Content-Length.
+    let resp = ask(
+        &addr,
+        b"POST /devices HTTP/1.1\r\nHost: x\r\nContent-Length: +3\r\n\r\n{}\n",
+    );
+    assert_eq!(status_of(&resp), Some(400), "{resp}");
+    // LF then CRLF ends a head, as it does for nginx: answered at once.
+    let started = Instant::now();
+    let resp = ask(
+        &addr,
+        b"GET /health HTTP/1.1\nHost: x\nConnection: close\n\r\n",
+    );
+    assert_eq!(status_of(&resp), Some(200), "{resp}");
+    assert!(started.elapsed() < Duration::from_secs(2), "not a timeout");
+    // HTTP/1.1 needs exactly one Host.
+    for bad in [
+        &b"GET /health HTTP/1.1\r\n\r\n"[..],
+        b"GET /health HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+    ] {
+        let resp = ask(&addr, bad);
+        assert_eq!(status_of(&resp), Some(400), "{resp}");
+        assert!(body_of(&resp).contains("Host"), "{resp}");
+    }
+    // Absolute-form targets are served by their path and query.
+    let resp = ask(
+        &addr,
+        b"GET http://zk.example:5000/devices?pretty=0 HTTP/1.1\r\nHost: zk.example:5000\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(status_of(&resp), Some(200), "{resp}");
+    assert!(body_of(&resp).contains("\"total\":2"), "{resp}");
+    assert_alive(&mut child, &addr);
+    assert_eq!(terminate(&mut child), 0);
+}
+
+#[test]
+fn http10_keep_alive_is_announced_and_kept() {
+    let (mut child, addr) = server(&[]);
+    let mut s = TcpStream::connect(&addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let req = b"GET /health HTTP/1.0\r\nConnection: keep-alive\r\n\r\n";
+    let mut answers = Vec::new();
+    for _ in 0..2 {
+        s.write_all(req).unwrap();
+        answers.push(read_one_response(&mut s));
+    }
+    for resp in &answers {
+        assert_eq!(status_of(resp), Some(200), "{resp}");
+        assert!(
+            resp.to_ascii_lowercase()
+                .contains("\r\nconnection: keep-alive\r\n"),
+            "an HTTP/1.0 client is told the connection stays: {resp}"
+        );
+    }
+    assert_eq!(terminate(&mut child), 0);
+}
+
+/// Reads one response with a Content-Length from `s`.
+fn read_one_response(s: &mut TcpStream) -> String {
+    let mut out = Vec::new();
+    let mut byte = [0u8; 1];
+    while !out.ends_with(b"\r\n\r\n") {
+        assert_eq!(s.read(&mut byte).expect("response head"), 1, "closed early");
+        out.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&out).into_owned();
+    let len: usize = head
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-length:")
+                .map(|v| v.trim().parse().unwrap())
+        })
+        .expect("content-length");
+    let mut body = vec![0u8; len];
+    s.read_exact(&mut body).unwrap();
+    head + &String::from_utf8_lossy(&body)
+}
+
+#[test]
+fn refusals_to_head_requests_carry_no_body() {
+    let (mut child, addr) = server(&[]);
+    for req in [
+        &b"HEAD /health HTTP/1.1\r\n\r\n"[..],
+        b"HEAD /health HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999\r\n\r\n",
+        b"HEAD /health HTTP/1.1\r\nHost: x\r\nContent-Length: +1\r\n\r\n",
+    ] {
+        let resp = ask(&addr, req);
+        assert!(matches!(status_of(&resp), Some(400 | 413)), "{resp}");
+        assert!(
+            resp.ends_with("\r\n\r\n"),
+            "no body after the head: {resp:?}"
+        );
+    }
+    assert_eq!(terminate(&mut child), 0);
+}
+
+#[test]
+fn an_encoded_slash_does_not_change_the_route() {
+    let (mut child, addr) = server(&[]);
+    let get = |path: &str| {
+        ask(
+            &addr,
+            format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
+    };
+    let resp = get("/devices/principal");
+    assert_eq!(status_of(&resp), Some(200), "{resp}");
+    let resp = get("/devices%2Fprincipal");
+    assert_eq!(status_of(&resp), Some(404), "{resp}");
+    assert!(body_of(&resp).contains("Ruta no encontrada"), "{resp}");
+    // One segment, `principal/ping`: the device route, an unknown device.
+    let resp = get("/devices/principal%2Fping");
+    assert_eq!(status_of(&resp), Some(404), "{resp}");
+    assert!(body_of(&resp).contains("principal/ping"), "{resp}");
+    assert!(body_of(&resp).contains("disponibles"), "{resp}");
+    assert_eq!(terminate(&mut child), 0);
+}
+
+#[test]
+fn a_trickling_body_meets_the_request_deadline() {
+    let (mut child, addr) = server(&["--request-timeout", "3"]);
+    let mut s = TcpStream::connect(&addr).unwrap();
+    s.write_all(b"POST /devices HTTP/1.1\r\nHost: x\r\nContent-Length: 200\r\n\r\n")
+        .unwrap();
+    let started = Instant::now();
+    // One byte every 300 ms: each piece well within the 2 s between pieces.
+    let mut closed = false;
+    for _ in 0..200 {
+        std::thread::sleep(Duration::from_millis(300));
+        if s.write_all(b" ").is_err() {
+            closed = true;
+            break;
+        }
+        if started.elapsed() > Duration::from_secs(30) {
+            break;
+        }
+    }
+    let resp = read_until_close(&mut s, Duration::from_secs(5));
+    assert!(
+        closed || status_of(&resp) == Some(408),
+        "the request is cut at its deadline: {resp}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert_alive(&mut child, &addr);
+    assert_eq!(terminate(&mut child), 0);
+}
+
+/// The server's CPU time (user + system) in clock ticks.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 here.
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+/// Descriptors the process holds.
+fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .count()
+}
+
+/// Waits (up to 20 s) for `check` to hold.
+fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn an_idle_keep_alive_connection_holds_one_descriptor() {
+    let (mut child, addr) = server_idle("60", &[]);
+    let pid = child.id();
+    let before = open_fds(pid);
+    let mut conns = Vec::new();
+    for _ in 0..20 {
+        let mut s = TcpStream::connect(&addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        assert_eq!(status_of(&read_one_response(&mut s)), Some(200));
+        conns.push(s);
+    }
+    // Now all 20 wait idle for a next request.
+    let held = open_fds(pid) - before;
+    assert!(held <= 22, "20 idle connections hold {held} descriptors");
+    drop(conns);
+    assert_eq!(terminate(&mut child), 0);
+}
+
+#[test]
+fn connections_are_capped_below_the_open_files_limit() {
+    let mut cmd = std::process::Command::new("sh");
+    cmd.args(["-c", "ulimit -n 64 && exec \"$0\" \"$@\""])
+        .arg(crate::common::process::BIN)
+        .args([
+            "--demo",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--log-level",
+            "warn",
+        ])
+        .args(["--max-connections", "512", "--idle-timeout", "30"]);
+    let (mut child, line) = crate::common::process::spawn_until(cmd, "listening on http://", false);
+    let addr = crate::common::process::addr_after(&line, "listening on http://");
+    let pid = child.id();
+    // Far more connections than 64 descriptors allow: the extra ones are
+    // answered 503 at once, none is left hanging.
+    let mut held = Vec::new();
+    let mut refused = 0;
+    for _ in 0..80 {
+        let mut s = TcpStream::connect(&addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_millis(300)))
+            .unwrap();
+        let mut buf = [0u8; 512];
+        match s.read(&mut buf) {
+            Ok(n) if n > 0 => {
+                assert!(
+                    buf.starts_with(b"HTTP/1.1 503"),
+                    "{:?}",
+                    String::from_utf8_lossy(&buf[..n])
+                );
+                refused += 1;
+            }
+            _ => held.push(s),
+        }
+    }
+    assert!(refused >= 40, "only {refused} of 80 refused");
+    assert!(open_fds(pid) <= 64);
+    // A refused client is told promptly.
+    let started = Instant::now();
+    let resp = ask(&addr, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(status_of(&resp), Some(503), "{resp}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    drop(held);
+    wait_for("a free slot", || {
+        status_of(&ask(
+            &addr,
+            b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        )) == Some(200)
+    });
+    assert!(child.try_wait().unwrap().is_none(), "server process died");
+    let _ = cpu_ticks(pid);
+    assert_eq!(terminate(&mut child), 0);
+}
+
+#[test]
+fn out_of_descriptors_the_server_answers_503_and_does_not_spin() {
+    let (mut child, addr) = server_idle("60", &[]);
+    let pid = child.id();
+    // Leave the server three descriptors more than it holds now.
+    let limit = open_fds(pid) + 3;
+    let status = std::process::Command::new("prlimit")
+        .args([
+            "--pid",
+            &pid.to_string(),
+            &format!("--nofile={limit}:{limit}"),
+        ])
+        .status()
+        .expect("prlimit (util-linux) runs");
+    assert!(status.success());
+    let mut held = Vec::new();
+    let mut answered = 0;
+    for _ in 0..10 {
+        let mut s = TcpStream::connect(&addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let _ = s.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n");
+        let mut buf = [0u8; 512];
+        match s.read(&mut buf) {
+            Ok(n) if n > 0 => {
+                let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+                assert!(
+                    text.starts_with("HTTP/1.1 200") || text.starts_with("HTTP/1.1 503"),
+                    "{text}"
+                );
+                answered += usize::from(text.starts_with("HTTP/1.1 503"));
+            }
+            Ok(_) => {}
+            Err(e) => panic!("a client was left waiting: {e}"),
+        }
+        held.push(s);
+    }
+    assert!(answered >= 5, "only {answered} clients told 503");
+    // At the limit, with nothing to accept, the server must sleep, not spin.
+    let before = cpu_ticks(pid);
+    let started = Instant::now();
+    std::thread::sleep(Duration::from_secs(3));
+    let used = cpu_ticks(pid) - before;
+    let window = started.elapsed().as_secs_f64();
+    assert!(
+        (used as f64) < 0.25 * 100.0 * window,
+        "{used} ticks of CPU in {window:.1} s: the accept loop spins"
+    );
+    assert!(child.try_wait().unwrap().is_none(), "server process died");
+    drop(held);
+    assert_eq!(terminate(&mut child), 0);
+}
+
+#[test]
+fn a_slow_reader_meets_the_response_deadline() {
+    use std::sync::Arc;
+    use zkserver::http::conn::Limits;
+    use zkserver::http::{App, Settings};
+    use zkserver::registry::Registry;
+    use zkserver::server::Server;
+    use zkserver::sim::{SimConfig, Simulator};
+
+    let sim = Simulator::start(SimConfig {
+        records: 40_000,
+        ..SimConfig::default()
+    })
+    .expect("simulator starts");
+    let config =
+        crate::common::device_config("Entrada", sim.port(), &crate::common::Link::default());
+    let registry = Registry::in_memory(vec![("principal".to_string(), config)]);
+    let app = App::new(Arc::new(registry), Settings::default());
+    // 2 s plus 1 s per MB: a ~7 MB answer must be taken within ~10 s of
+    // blocked writes, however the client paces its reads.
+    let limits = Limits {
+        write_timeout: Duration::from_secs(2),
+        min_send_rate: 1 << 20,
+        ..Limits::default()
+    };
+    let server = Server::bind_with("127.0.0.1:0", app, limits).expect("server binds");
+    let (addr, stop, handle) = server.spawn();
+
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    socket.connect(&addr.into()).unwrap();
+    let mut s: TcpStream = socket.into();
+    s.write_all(
+        b"GET /devices/principal/attendance HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let started = Instant::now();
+    let mut received = Vec::new();
+    let mut buf = [0u8; 1024];
+    // About 10 KB/s for 30 s: the whole answer would take over ten minutes.
+    while started.elapsed() < Duration::from_secs(30) {
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => received.extend_from_slice(&buf[..n]),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                panic!("no data for 30 s after {} bytes", received.len())
+            }
+            Err(_) => break,
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Then read fast: what the kernel still held arrives, and the stream
+    // ends without its last chunk, because the server gave up on it.
+    let _ = s.read_to_end(&mut received);
+    assert!(received.starts_with(b"HTTP/1.1 200"), "the answer started");
+    assert!(
+        !received.ends_with(b"\r\n0\r\n\r\n"),
+        "the whole answer ({} bytes) was sent to a client reading 10 KB/s",
+        received.len()
+    );
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let _ = handle.join();
 }

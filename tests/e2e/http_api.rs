@@ -291,3 +291,22 @@ fn metrics_in_prometheus_format() {
         assert!(value.parse::<f64>().is_ok(), "{line}");
     }
 }
+
+#[test]
+fn too_large_counts_and_missing_days_are_named() {
+    let env = env();
+    let (status, body) = get(&format!(
+        "{}/devices/principal/attendance?limit=99999999999999999999",
+        env.base
+    ));
+    assert_eq!(status, 400);
+    let msg = body["error"].as_str().unwrap();
+    assert!(
+        msg.contains("'limit'") && msg.contains("demasiado grande"),
+        "{msg}"
+    );
+    let (status, body) = get(&format!("{}/attendance/all?date=2026-02-30", env.base));
+    assert_eq!(status, 400);
+    let msg = body["error"].as_str().unwrap();
+    assert!(msg.contains("'date'") && msg.contains("no existe"), "{msg}");
+}

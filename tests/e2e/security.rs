@@ -115,3 +115,126 @@ fn protected_reads_need_the_key_but_health_does_not() {
     assert_eq!(resp.status_code, 200);
     assert_eq!(get(&format!("{}/no/such/route", env.base)).0, 404);
 }
+
+/// The binary with `API_KEY` set, at log level info, and every line it
+/// writes to stderr.
+fn logged_server(
+    extra: &[&str],
+) -> (
+    std::process::Child,
+    String,
+    std::thread::JoinHandle<Vec<String>>,
+) {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(crate::common::process::BIN)
+        .args([
+            "--demo",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--log-level",
+            "info",
+        ])
+        .args(extra)
+        .env("API_KEY", SECRET)
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut lines = Vec::new();
+        for line in std::io::BufReader::new(stderr).split(b'\n') {
+            let line = String::from_utf8_lossy(&line.unwrap()).into_owned();
+            if line.contains("listening on http://") {
+                let _ = tx.send(line.clone());
+            }
+            lines.push(line);
+        }
+        lines
+    });
+    let line = rx
+        .recv_timeout(std::time::Duration::from_secs(20))
+        .expect("startup line");
+    let addr = crate::common::process::addr_after(&line, "listening on http://");
+    (child, addr, reader)
+}
+
+const SECRET: &str = "s3creta-clave-larga";
+
+/// Sends raw bytes and returns the answer (the server closes after it).
+fn raw_exchange(addr: &str, bytes: &[u8]) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
+    s.write_all(bytes).unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[test]
+fn odd_authorization_headers_neither_panic_nor_log_the_key() {
+    let (mut child, addr, reader) = logged_server(&[]);
+    for auth in [
+        format!("Beareré {SECRET}"),
+        format!("Bearé {SECRET}"),
+        format!("ééééé{SECRET}"),
+        format!("Bearer {SECRET}é"),
+    ] {
+        let req = format!(
+            "POST /devices HTTP/1.1\r\nHost: x\r\nAuthorization: {auth}\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{{}}"
+        );
+        let resp = raw_exchange(&addr, req.as_bytes());
+        assert!(resp.starts_with("HTTP/1.1 401"), "{auth}: {resp}");
+    }
+    crate::common::process::terminate(&mut child);
+    let lines = reader.join().unwrap();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("refused (missing or wrong API key)")),
+        "refusals are logged: {lines:#?}"
+    );
+    for line in &lines {
+        assert!(!line.contains(SECRET), "the key reached the log: {line}");
+        assert!(!line.contains("panic"), "{line}");
+    }
+}
+
+#[test]
+fn client_input_cannot_forge_log_lines() {
+    let (mut child, addr, reader) = logged_server(&["--protect-reads"]);
+    let forged = "2026-01-01T00:00:00.000000000Z [ERROR] FORGED";
+    let path = format!(
+        "/devices/x%0a{}%1b%5b2K%e2%80%ae/attendance",
+        forged.replace(' ', "%20")
+    );
+    let req = format!(
+        "GET {path} HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 10.0.0.1\u{85}\u{202e}FORGED-XFF\r\nConnection: close\r\n\r\n"
+    );
+    let resp = raw_exchange(&addr, req.as_bytes());
+    assert!(resp.starts_with("HTTP/1.1 401"), "{resp}");
+    let resp = raw_exchange(
+        &addr,
+        b"GET /nope%0aFORGED-404%1b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    assert!(resp.starts_with("HTTP/1.1 404"), "{resp}");
+    crate::common::process::terminate(&mut child);
+    let lines = reader.join().unwrap();
+    let with_forgery: Vec<&String> = lines.iter().filter(|l| l.contains("FORGED")).collect();
+    assert!(with_forgery.len() >= 2, "requests are logged: {lines:#?}");
+    for line in &lines {
+        assert!(
+            !line.starts_with("2026-01-01T00:00:00") && !line.starts_with("FORGED"),
+            "a client forged a log line: {line:?}"
+        );
+        assert!(
+            !line.contains(['\x1b', '\u{85}', '\u{202e}', '\r']),
+            "raw control character in the log: {line:?}"
+        );
+    }
+}
