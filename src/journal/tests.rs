@@ -501,7 +501,10 @@ fn readers_run_while_batches_are_ingested() {
     let mut last = 0;
     while !writer.is_finished() {
         let n = j.count_punches("a").expect("count");
-        assert!(n >= last && n.is_multiple_of(500), "whole batches only: {n}");
+        assert!(
+            n >= last && n.is_multiple_of(500),
+            "whole batches only: {n}"
+        );
         last = n;
     }
     writer.join().expect("writer");
