@@ -161,14 +161,16 @@ impl Journal {
                     [sn],
                     |r| super::count(r, 0),
                 )?;
+                let id = super::punches::device_number(&tx, device)?;
                 let stored = tx.execute(
                     "INSERT OR IGNORE INTO punches
                          (device, user_id, time, status, punch, workcode, received_at)
                      SELECT ?2, user_id, time, status, punch, workcode, received_at
                      FROM pending_punches WHERE sn = ?1 ORDER BY seq",
-                    params![sn, device],
+                    params![sn, id],
                 )?;
                 let last_seq = (stored > 0).then(|| tx.last_insert_rowid());
+                super::punches::add_to_count(&tx, id, stored)?;
                 tx.execute("DELETE FROM pending_punches WHERE sn = ?1", [sn])?;
                 tx.execute("DELETE FROM pending_serials WHERE sn = ?1", [sn])?;
                 tx.commit()?;

@@ -78,21 +78,42 @@ pub struct PunchPage {
     pub punches: Vec<StoredPunch>,
 }
 
-/// Columns read by [`from_row`].
-const COLUMNS: &str = "seq, device, user_id, time, status, punch, workcode, received_at";
+/// Columns read by [`reader`].
+const COLUMNS: &str = "seq, user_id, time, status, punch, workcode, received_at";
 
-/// Reads one punch row selected with [`COLUMNS`].
-fn from_row(r: &Row<'_>) -> rusqlite::Result<StoredPunch> {
-    Ok(StoredPunch {
-        seq: r.get(0)?,
-        device: r.get(1)?,
-        user_id: r.get(2)?,
-        time: r.get(3)?,
-        status: r.get(4)?,
-        punch: r.get(5)?,
-        workcode: r.get(6)?,
-        received_at: r.get(7)?,
-    })
+/// The device number of a device name, for `WHERE device = …` (`?1` is the name).
+const DEVICE_ID: &str = "(SELECT id FROM devices WHERE name = ?1)";
+
+/// Reads punch rows of `device` selected with [`COLUMNS`].
+fn reader(device: &str) -> impl Fn(&Row<'_>) -> rusqlite::Result<StoredPunch> + '_ {
+    move |r| {
+        Ok(StoredPunch {
+            seq: r.get(0)?,
+            device: device.to_string(),
+            user_id: r.get(1)?,
+            time: r.get(2)?,
+            status: r.get(3)?,
+            punch: r.get(4)?,
+            workcode: r.get(5)?,
+            received_at: r.get(6)?,
+        })
+    }
+}
+
+/// The number of device `name`, created on first use (inside a write).
+pub(super) fn device_number(tx: &Transaction<'_>, name: &str) -> rusqlite::Result<i64> {
+    tx.prepare_cached("INSERT INTO devices (name) VALUES (?1) ON CONFLICT (name) DO NOTHING")?
+        .execute([name])?;
+    tx.prepare_cached("SELECT id FROM devices WHERE name = ?1")?
+        .query_row([name], |r| r.get(0))
+}
+
+/// Adds `n` stored punches to the count of device number `id`.
+pub(super) fn add_to_count(tx: &Transaction<'_>, id: i64, n: usize) -> rusqlite::Result<()> {
+    let n = i64::try_from(n).unwrap_or(i64::MAX);
+    tx.prepare_cached("UPDATE devices SET punches = punches + ?2 WHERE id = ?1")?
+        .execute(params![id, n])?;
+    Ok(())
 }
 
 /// A punch with its time already formatted.
@@ -183,9 +204,9 @@ impl Journal {
             |conn| {
                 let mut stmt = conn.prepare_cached(&format!(
                     "SELECT {COLUMNS} FROM punches INDEXED BY punches_by_device
-                     WHERE device = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3"
+                     WHERE device = {DEVICE_ID} AND seq > ?2 ORDER BY seq LIMIT ?3"
                 ))?;
-                let rows = stmt.query_map(params![device, seq, limit], from_row)?;
+                let rows = stmt.query_map(params![device, seq, limit], reader(device))?;
                 rows.collect()
             },
             "reading punches after a position",
@@ -197,7 +218,7 @@ impl Journal {
         self.read(
             |conn| {
                 conn.query_row(
-                    "SELECT max(seq) FROM punches WHERE device = ?1",
+                    &format!("SELECT max(seq) FROM punches WHERE device = {DEVICE_ID}"),
                     [device],
                     |r| r.get::<_, Option<i64>>(0),
                 )
@@ -223,7 +244,7 @@ impl Journal {
         self.read(
             |conn| {
                 conn.query_row(
-                    "SELECT count(*) FROM punches WHERE device = ?1",
+                    "SELECT coalesce((SELECT punches FROM devices WHERE name = ?1), 0)",
                     [device],
                     |r| super::count(r, 0),
                 )
@@ -240,6 +261,7 @@ pub(super) fn insert_rows(
     rows: &[Prepared<'_>],
     received: &str,
 ) -> rusqlite::Result<InsertOutcome> {
+    let id = device_number(tx, device)?;
     let mut stmt = tx.prepare_cached(
         "INSERT OR IGNORE INTO punches
              (device, user_id, time, status, punch, workcode, received_at)
@@ -249,7 +271,7 @@ pub(super) fn insert_rows(
     for row in rows {
         let p = row.punch;
         let n = stmt.execute(params![
-            device, p.user_id, row.time, p.status, p.punch, p.workcode, received
+            id, p.user_id, row.time, p.status, p.punch, p.workcode, received
         ])?;
         if n == 1 {
             outcome.stored += 1;
@@ -258,6 +280,7 @@ pub(super) fn insert_rows(
             outcome.duplicates += 1;
         }
     }
+    add_to_count(tx, id, outcome.stored)?;
     Ok(outcome)
 }
 
@@ -274,12 +297,21 @@ fn query(
     let user = filter.user_id.as_deref();
     // Two spellings so that SQLite can use the (device, user, time) index.
     let matches = if user.is_some() {
-        "device = ?1 AND user_id = ?4 AND time >= ?2 AND time <= ?3"
+        format!("device = {DEVICE_ID} AND user_id = ?4 AND time >= ?2 AND time <= ?3")
     } else {
-        "device = ?1 AND time >= ?2 AND time <= ?3 AND ?4 IS NULL"
+        format!("device = {DEVICE_ID} AND time >= ?2 AND time <= ?3 AND ?4 IS NULL")
+    };
+    let unfiltered = filter.from.is_none() && filter.to.is_none() && user.is_none();
+    // The device's count answers an unfiltered total without a scan.
+    let count_sql = if unfiltered {
+        "SELECT coalesce((SELECT punches FROM devices WHERE name = ?1), 0)
+         WHERE ?2 IS NOT NULL AND ?3 IS NOT NULL AND ?4 IS NULL"
+            .to_string()
+    } else {
+        format!("SELECT count(*) FROM punches WHERE {matches}")
     };
     let total: u64 = conn
-        .prepare_cached(&format!("SELECT count(*) FROM punches WHERE {matches}"))?
+        .prepare_cached(&count_sql)?
         .query_row(params![device, from, to, user], |r| super::count(r, 0))?;
     let limit = filter
         .limit
@@ -291,7 +323,10 @@ fn query(
          ORDER BY time DESC, seq ASC LIMIT ?5 OFFSET ?6"
     ))?;
     let punches = stmt
-        .query_map(params![device, from, to, user, limit, offset], from_row)?
+        .query_map(
+            params![device, from, to, user, limit, offset],
+            reader(device),
+        )?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(PunchPage { total, punches })
 }

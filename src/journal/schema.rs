@@ -24,10 +24,16 @@ const SQLITE_HEADER: &[u8; 16] = b"SQLite format 3\0";
 
 /// Schema steps; step `i` brings version `i` to `i + 1`. Append only.
 const MIGRATIONS: &[&str] = &[
-    // 1: punches, users copy, pending serials, stamps, command queue.
-    "CREATE TABLE punches (
+    // 1: punches (devices by number, with their punch count), users copy,
+    // pending serials, stamps, command queue.
+    "CREATE TABLE devices (
+         id INTEGER PRIMARY KEY,
+         name TEXT NOT NULL UNIQUE,
+         punches INTEGER NOT NULL DEFAULT 0
+     );
+     CREATE TABLE punches (
          seq INTEGER PRIMARY KEY AUTOINCREMENT,
-         device TEXT NOT NULL,
+         device INTEGER NOT NULL REFERENCES devices (id),
          user_id TEXT NOT NULL,
          time TEXT NOT NULL,
          status INTEGER NOT NULL,

@@ -254,6 +254,15 @@ fn one_hundred_thousand_punches_in_batches_are_stored_exactly_once() {
         .expect("overlap");
     assert_eq!(overlap.stored, 0);
     assert_eq!(j.count_punches("a").expect("count"), 100_000);
+    // The kept count agrees with a counted total.
+    let counted = PunchFilter {
+        from: Some(at(1, 0, 0, 0)),
+        ..PunchFilter::default()
+    };
+    assert_eq!(
+        j.query_punches("a", &counted).expect("query").total,
+        100_000
+    );
     let page = j
         .query_punches("a", &PunchFilter::default())
         .expect("query");
@@ -453,10 +462,11 @@ fn a_reader_is_not_blocked_by_an_open_write() {
     // Hold an uncommitted write transaction on the writer connection.
     let mut writer = j.writer.lock();
     let tx = writer.transaction().expect("begin");
-    tx.execute(
+    tx.execute_batch(
         "INSERT INTO punches (device, user_id, time, status, punch, received_at)
-         VALUES ('a', '2', '2026-03-01 09:00:00', 1, 0, '2026-03-31 12:00:00')",
-        [],
+         VALUES ((SELECT id FROM devices WHERE name = 'a'), '2', '2026-03-01 09:00:00', 1, 0,
+                 '2026-03-31 12:00:00');
+         UPDATE devices SET punches = punches + 1 WHERE name = 'a';",
     )
     .expect("uncommitted insert");
     let reader = Arc::clone(&j);
@@ -592,6 +602,10 @@ fn pending_serials_are_recorded_and_adopted_without_duplicates() {
     assert_eq!((adopted.stored, adopted.duplicates), (1, 1));
     assert_eq!(adopted.last_seq, j.newest_seq("recepcion").expect("newest"));
     assert_eq!(j.count_punches("recepcion").expect("count"), 2);
+    let all = j
+        .query_punches("recepcion", &PunchFilter::default())
+        .expect("query");
+    assert_eq!((all.total, all.punches.len()), (2, 2));
     let list = j.list_pending().expect("list");
     assert_eq!(list.len(), 1);
     assert_eq!(list[0].sn, "ZZ9");
@@ -717,4 +731,49 @@ fn pending_commands_expire_after_the_age_limit() {
     assert!(counts.contains(&(CommandStatus::Caducado, 1)));
     assert!(counts.contains(&(CommandStatus::Pendiente, 1)));
     assert!(counts.contains(&(CommandStatus::Enviado, 1)));
+}
+
+// --- query plans --------------------------------------------------------------------
+
+/// The plan SQLite picks for `sql`, one detail per line.
+fn plan(j: &Journal, sql: &str) -> String {
+    let conn = j.writer.lock();
+    let mut stmt = conn
+        .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+        .expect("explain");
+    let rows = stmt
+        .query_map(
+            rusqlite::params![
+                "a",
+                "2026-03-01 00:00:00",
+                "2026-03-01 23:59:59",
+                "1",
+                10,
+                0
+            ],
+            |r| r.get::<_, String>(3),
+        )
+        .expect("plan");
+    rows.map(|r| r.expect("row")).collect::<Vec<_>>().join("\n")
+}
+
+#[test]
+fn day_user_and_cursor_reads_use_indexes() {
+    let dir = TempDir::new();
+    let j = open(&dir);
+    j.insert_punches("a", &[punch("1", at(1, 8, 0, 0))], now())
+        .expect("insert");
+    let day = plan(
+        &j,
+        "SELECT seq FROM punches WHERE device = (SELECT id FROM devices WHERE name = ?1)
+         AND time >= ?2 AND time <= ?3 AND ?4 IS NULL ORDER BY time DESC, seq ASC LIMIT ?5 OFFSET ?6",
+    );
+    assert!(day.contains("punches_by_time"), "{day}");
+    assert!(!day.contains("TEMP B-TREE"), "no sort step: {day}");
+    let user = plan(
+        &j,
+        "SELECT count(*) FROM punches WHERE device = (SELECT id FROM devices WHERE name = ?1)
+         AND user_id = ?4 AND time >= ?2 AND time <= ?3 AND ?5 AND ?6",
+    );
+    assert!(user.contains("sqlite_autoindex_punches_1"), "{user}");
 }
