@@ -777,3 +777,74 @@ fn day_user_and_cursor_reads_use_indexes() {
     );
     assert!(user.contains("sqlite_autoindex_punches_1"), "{user}");
 }
+
+// --- a full disk ----------------------------------------------------------------------
+
+/// A small tmpfs mounted for one test (needs root and mount permission).
+struct SmallDisk(PathBuf);
+
+impl SmallDisk {
+    fn mount(dir: &TempDir, size: &str) -> Option<SmallDisk> {
+        let point = dir.file("disk");
+        std::fs::create_dir_all(&point).ok()?;
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(&point)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then_some(SmallDisk(point))
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// Fills the file system of `path` with a ballast file until it is full.
+fn fill(path: &std::path::Path) {
+    use std::io::Write;
+    let mut f = std::fs::File::create(path).expect("ballast");
+    let block = vec![0u8; 4096];
+    while f.write_all(&block).is_ok() {}
+    let _ = f.sync_all();
+}
+
+#[test]
+fn a_full_disk_fails_the_batch_whole_and_the_batch_stores_later() {
+    let dir = TempDir::new();
+    let Some(disk) = SmallDisk::mount(&dir, "2m") else {
+        eprintln!("skipped: cannot mount a small tmpfs here (needs root)");
+        return;
+    };
+    let j = Journal::open(disk.0.join("punches.db")).expect("open");
+    j.insert_punches("a", &[punch("0", at(1, 7, 0, 0))], now())
+        .expect("insert while there is room");
+    let ballast = disk.0.join("ballast");
+    fill(&ballast);
+    let batch: Vec<NewPunch> = (0..5_000i64)
+        .map(|i| punch(&i.to_string(), at(1, 8, 0, 0) + Duration::seconds(i)))
+        .collect();
+    let err = j.insert_punches("a", &batch, now()).expect_err("disk full");
+    assert!(
+        matches!(&err, JournalError::Sqlite { source, .. }
+            if source.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull)),
+        "{err}"
+    );
+    assert!(err.to_string().contains("punches.db"), "{err}");
+    assert_eq!(
+        j.count_punches("a").expect("count"),
+        1,
+        "nothing of the batch stored"
+    );
+    std::fs::remove_file(&ballast).expect("free space");
+    let later = j
+        .insert_punches("a", &batch, now())
+        .expect("stores once there is room");
+    assert_eq!((later.stored, later.duplicates), (5_000, 0));
+    assert_eq!(j.count_punches("a").expect("count"), 5_001);
+    drop(j);
+    drop(disk);
+}
