@@ -166,10 +166,9 @@ fn classify(conn: &Connection, path: &Path) -> Result<Kind, JournalError> {
     })
 }
 
-/// The first few table names in the database.
+/// The first few names of tables, indexes, views or triggers in the database.
 fn table_names(conn: &Connection) -> rusqlite::Result<Vec<String>> {
-    let mut stmt =
-        conn.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name LIMIT 10")?;
+    let mut stmt = conn.prepare("SELECT name FROM sqlite_master ORDER BY name LIMIT 10")?;
     let names = stmt.query_map([], |r| r.get(0))?;
     names.collect()
 }
@@ -201,6 +200,27 @@ pub fn sqlite<'a>(
         path: path.to_path_buf(),
         action,
         source,
+    }
+}
+
+/// Checks an existing, non-empty file through a read-only connection
+/// before anything opens it for writing (a read-write open of another
+/// application's WAL database could checkpoint into it when it closes).
+pub fn inspect_read_only(path: &Path) -> Result<(), JournalError> {
+    let non_empty = std::fs::metadata(path).is_ok_and(|m| m.len() > 0);
+    if !non_empty {
+        return Ok(());
+    }
+    let flags =
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags).map_err(|e| inspect_error(path, e))?;
+    match classify(&conn, path)? {
+        Kind::Journal(v) if v > CURRENT_VERSION => Err(JournalError::NewerVersion {
+            path: path.to_path_buf(),
+            found: v,
+            supported: CURRENT_VERSION,
+        }),
+        _ => Ok(()),
     }
 }
 

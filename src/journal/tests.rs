@@ -124,7 +124,10 @@ fn assert_refused(bytes: &[u8]) -> JournalError {
         err.to_string().contains(&path.display().to_string()),
         "error names the file: {err}"
     );
-    assert_eq!(std::fs::read(&path).expect("read"), bytes, "file untouched");
+    assert!(
+        std::fs::read(&path).expect("read") == bytes,
+        "file untouched"
+    );
     err
 }
 
@@ -177,6 +180,38 @@ fn another_applications_database_is_refused_and_left_untouched() {
         "PRAGMA user_version = 3; CREATE TABLE t (x); DROP TABLE t;",
     ));
     assert!(matches!(err, JournalError::Foreign { .. }), "{err}");
+}
+
+#[test]
+fn another_applications_wal_database_with_a_live_wal_is_left_untouched() {
+    let src = TempDir::new();
+    let other = src.file("other.db");
+    let conn = rusqlite::Connection::open(&other).expect("open");
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = 0;
+         CREATE TABLE orders (id INTEGER PRIMARY KEY); INSERT INTO orders DEFAULT VALUES;",
+    )
+    .expect("sql");
+    // Copy the file and its WAL while the other application still has it open.
+    let dir = TempDir::new();
+    let path = dir.file("punches.db");
+    std::fs::copy(&other, &path).expect("copy db");
+    std::fs::copy(src.file("other.db-wal"), dir.file("punches.db-wal")).expect("copy wal");
+    drop(conn);
+    let before = std::fs::read(&path).expect("read");
+    let wal_before = std::fs::read(dir.file("punches.db-wal")).expect("read wal");
+    let err = Journal::open(&path).expect_err("must refuse");
+    assert!(matches!(err, JournalError::Foreign { .. }), "{err}");
+    assert_eq!(
+        std::fs::read(&path).expect("read"),
+        before,
+        "file untouched"
+    );
+    assert_eq!(
+        std::fs::read(dir.file("punches.db-wal")).expect("read wal"),
+        wal_before,
+        "its WAL untouched"
+    );
 }
 
 #[test]
