@@ -2,8 +2,9 @@
 # Builds fully static release binaries of zkserver:
 #   x86_64-unknown-linux-musl      (PCs)
 #   aarch64-unknown-linux-musl     (Raspberry Pi 3/4/5 with a 64-bit OS)
-#   armv7 for Raspberry Pi OS armhf (musl when the toolchain can be had,
-#                                    else armv7-unknown-linux-gnueabihf with +crt-static)
+#   armv7 for Raspberry Pi OS armhf (armv7-unknown-linux-gnueabihf with +crt-static;
+#                                    musl only with ZK_ARMV7_MUSL=1 and a musl C
+#                                    cross compiler in CC_armv7_unknown_linux_musleabihf)
 # installs the Rust targets, cross linkers and qemu-user it needs, prints each
 # binary's size, checks that `file` calls it statically linked, and smoke-tests
 # each one (natively or under qemu-user): `--demo` and one attendance request
@@ -28,11 +29,14 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
 fi
 rustup target add x86_64-unknown-linux-musl aarch64-unknown-linux-musl >/dev/null
-if rustup target add armv7-unknown-linux-musleabihf >/dev/null 2>&1; then
+# The bundled SQLite must be compiled against the libc it links with: on
+# 32-bit ARM, glibc headers and musl disagree on off_t and struct stat, and
+# Debian has no musl cross compiler for armhf. So glibc (static) by default.
+if [ "${ZK_ARMV7_MUSL:-0}" = 1 ] && rustup target add armv7-unknown-linux-musleabihf >/dev/null 2>&1; then
   ARM=armv7-unknown-linux-musleabihf
   export CARGO_TARGET_ARMV7_UNKNOWN_LINUX_MUSLEABIHF_LINKER=arm-linux-gnueabihf-gcc
 else
-  echo "note: armv7 musl target unavailable here; using armv7-unknown-linux-gnueabihf with +crt-static"
+  echo "note: armv7: using armv7-unknown-linux-gnueabihf with +crt-static"
   rustup target add armv7-unknown-linux-gnueabihf >/dev/null
   ARM=armv7-unknown-linux-gnueabihf
   export CARGO_TARGET_ARMV7_UNKNOWN_LINUX_GNUEABIHF_LINKER=arm-linux-gnueabihf-gcc
@@ -42,8 +46,14 @@ export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER=aarch64-linux-gnu-gcc
 # C compilers for the crates that build C (ring, behind rustls: https webhooks).
 export CC_x86_64_unknown_linux_musl=gcc
 export CC_aarch64_unknown_linux_musl=aarch64-linux-gnu-gcc
-export CC_armv7_unknown_linux_musleabihf=arm-linux-gnueabihf-gcc
+export CC_armv7_unknown_linux_musleabihf=${CC_armv7_unknown_linux_musleabihf:-arm-linux-gnueabihf-gcc}
 export CC_armv7_unknown_linux_gnueabihf=arm-linux-gnueabihf-gcc
+# Bundled SQLite (the punch journal) is compiled with these glibc-header
+# compilers for musl: its large-file mode would call open64/stat64/pread64…,
+# which musl 1.2.4+ no longer exports (undefined references at link time).
+# On the 64-bit targets off_t is 64-bit anyway, so plain open/stat lose nothing.
+export CFLAGS_x86_64_unknown_linux_musl="-DSQLITE_DISABLE_LFS"
+export CFLAGS_aarch64_unknown_linux_musl="-DSQLITE_DISABLE_LFS"
 # Non-PIE static executables: `file` reports them as "statically linked".
 export CARGO_TARGET_X86_64_UNKNOWN_LINUX_MUSL_RUSTFLAGS="-C target-feature=+crt-static -C relocation-model=static"
 export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_RUSTFLAGS="-C target-feature=+crt-static -C relocation-model=static"

@@ -1,0 +1,126 @@
+//! The punch journal: zkserver's own durable store (SQLite, WAL).
+//!
+//! It keeps every punch once (unique on device, user, time) with a
+//! journal position (`seq`) that only grows, the journal's copy of push
+//! terminals' users, pending serials with their punches, upload stamps and
+//! the command queue for push terminals. A write returns only after its
+//! transaction is committed to disk (`synchronous=FULL`).
+//!
+//! One writer connection (behind a mutex) and a small pool of read-only
+//! connections: in WAL mode readers see the last commit and never wait for
+//! an open write.
+
+mod commands;
+mod error;
+mod pending;
+mod punches;
+mod schema;
+mod stamps;
+mod time;
+mod users;
+
+use std::path::{Path, PathBuf};
+
+use parking_lot::Mutex;
+use rusqlite::{Connection, OpenFlags};
+
+pub use commands::{Command, CommandStatus, MarkOutcome};
+pub use error::JournalError;
+pub use pending::{PendingSerial, PendingSighting};
+pub use punches::{InsertOutcome, NewPunch, PunchFilter, PunchPage, StoredPunch};
+pub use schema::{APPLICATION_ID, CURRENT_VERSION};
+pub use stamps::StampTable;
+pub use time::format_time;
+pub use users::JournalUser;
+
+/// Read connections kept open for reuse.
+const READER_POOL: usize = 4;
+
+/// An open journal. `Sync`: share it behind an `Arc`.
+pub struct Journal {
+    path: PathBuf,
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+}
+
+impl std::fmt::Debug for Journal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Journal").field("path", &self.path).finish()
+    }
+}
+
+impl Journal {
+    /// Opens (or creates) the journal at `path`, migrating an older schema.
+    /// A file that is not a zkserver journal — garbage, another
+    /// application's database, a newer schema — is an error naming the file,
+    /// and the file is not modified.
+    pub fn open(path: impl AsRef<Path>) -> Result<Journal, JournalError> {
+        let path = path.as_ref().to_path_buf();
+        schema::check_header(&path)?;
+        schema::inspect_read_only(&path)?;
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let mut conn =
+            Connection::open_with_flags(&path, flags).map_err(schema::sqlite(&path, "opening"))?;
+        schema::configure_common(&conn, &path)?;
+        schema::prepare(&mut conn, &path)?;
+        Ok(Journal {
+            path,
+            writer: Mutex::new(conn),
+            readers: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// The journal file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `f` with the writer connection (one writer at a time).
+    fn write<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>,
+        action: &'static str,
+    ) -> Result<T, JournalError> {
+        let mut conn = self.writer.lock();
+        f(&mut conn).map_err(schema::sqlite(&self.path, action))
+    }
+
+    /// Runs `f` with a read-only connection from the pool; never waits for
+    /// the writer.
+    fn read<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+        action: &'static str,
+    ) -> Result<T, JournalError> {
+        let conn = match self.readers.lock().pop() {
+            Some(c) => c,
+            None => self.open_reader()?,
+        };
+        let result = f(&conn).map_err(schema::sqlite(&self.path, action));
+        let mut pool = self.readers.lock();
+        if pool.len() < READER_POOL {
+            pool.push(conn);
+        }
+        result
+    }
+
+    /// Opens one more read-only connection.
+    fn open_reader(&self) -> Result<Connection, JournalError> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(&self.path, flags)
+            .map_err(schema::sqlite(&self.path, "opening a reader"))?;
+        schema::configure_common(&conn, &self.path)?;
+        Ok(conn)
+    }
+}
+
+/// Reads a `count(*)` column (never negative) as `u64`.
+fn count(row: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<u64> {
+    row.get::<_, i64>(index)
+        .map(|n| u64::try_from(n).unwrap_or(0))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,188 @@
+//! Pending serials: push terminals that reached zkserver before anyone
+//! registered them. Their punches wait in `pending_punches` and move into
+//! the journal proper when the serial is adopted by a device.
+
+use chrono::NaiveDateTime;
+use rusqlite::{params, Row};
+
+use super::punches::InsertOutcome;
+use super::time::format_time;
+use super::{Journal, JournalError, NewPunch};
+
+/// One contact from an unknown serial.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingSighting {
+    /// The terminal's serial number.
+    pub sn: String,
+    /// Address it came from.
+    pub ip: String,
+    /// Its `User-Agent`.
+    pub user_agent: String,
+    /// Its `pushver` (empty: not sent).
+    pub pushver: String,
+    /// When it was seen.
+    pub seen_at: NaiveDateTime,
+}
+
+/// An unknown serial as listed by `GET /push/pending`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingSerial {
+    /// The terminal's serial number.
+    pub sn: String,
+    /// Last address it came from.
+    pub ip: String,
+    /// First contact, `YYYY-MM-DD HH:MM:SS`.
+    pub first_seen: String,
+    /// Last saved contact, `YYYY-MM-DD HH:MM:SS`.
+    pub last_seen: String,
+    /// Punches waiting for adoption.
+    pub punches: u64,
+    /// Last `User-Agent`.
+    pub user_agent: String,
+    /// Last `pushver`.
+    pub pushver: String,
+}
+
+/// Reads a row of the pending list query.
+fn from_row(r: &Row<'_>) -> rusqlite::Result<PendingSerial> {
+    Ok(PendingSerial {
+        sn: r.get(0)?,
+        ip: r.get(1)?,
+        first_seen: r.get(2)?,
+        last_seen: r.get(3)?,
+        punches: super::count(r, 4)?,
+        user_agent: r.get(5)?,
+        pushver: r.get(6)?,
+    })
+}
+
+impl Journal {
+    /// Records (or refreshes) an unknown serial. Call it on the first
+    /// contact and when saving in-memory contact data, not on every poll.
+    pub fn record_pending(&self, s: &PendingSighting) -> Result<(), JournalError> {
+        let seen = format_time(&s.seen_at).unwrap_or_default();
+        self.write(
+            |conn| {
+                conn.execute(
+                    "INSERT INTO pending_serials (sn, ip, first_seen, last_seen, user_agent, pushver)
+                     VALUES (?1, ?2, ?3, ?3, ?4, ?5)
+                     ON CONFLICT (sn) DO UPDATE SET ip = excluded.ip,
+                         last_seen = max(last_seen, excluded.last_seen),
+                         user_agent = excluded.user_agent, pushver = excluded.pushver",
+                    params![s.sn, s.ip, seen, s.user_agent, s.pushver],
+                )
+                .map(drop)
+            },
+            "recording a pending serial",
+        )
+    }
+
+    /// Every pending serial, first seen first, with its punch count.
+    pub fn list_pending(&self) -> Result<Vec<PendingSerial>, JournalError> {
+        self.read(
+            |conn| {
+                let mut stmt = conn.prepare_cached(
+                    "SELECT s.sn, s.ip, s.first_seen, s.last_seen,
+                            (SELECT count(*) FROM pending_punches p WHERE p.sn = s.sn),
+                            s.user_agent, s.pushver
+                     FROM pending_serials s ORDER BY s.first_seen, s.sn",
+                )?;
+                let rows = stmt.query_map([], from_row)?;
+                rows.collect()
+            },
+            "listing pending serials",
+        )
+    }
+
+    /// Pending serials and pending punches in all (for the caps).
+    pub fn pending_totals(&self) -> Result<(u64, u64), JournalError> {
+        self.read(
+            |conn| {
+                conn.query_row(
+                    "SELECT (SELECT count(*) FROM pending_serials),
+                            (SELECT count(*) FROM pending_punches)",
+                    [],
+                    |r| Ok((super::count(r, 0)?, super::count(r, 1)?)),
+                )
+            },
+            "counting pending serials",
+        )
+    }
+
+    /// Stores punches of an unknown serial in one transaction. `last_seq`
+    /// of the outcome is a position in the pending table, not the journal.
+    pub fn insert_pending_punches(
+        &self,
+        sn: &str,
+        punches: &[NewPunch],
+        received_at: NaiveDateTime,
+    ) -> Result<InsertOutcome, JournalError> {
+        let rows = self.prepare(punches)?;
+        let received = format_time(&received_at).unwrap_or_default();
+        self.write(
+            |conn| {
+                let tx = conn.transaction()?;
+                let mut outcome = InsertOutcome::default();
+                {
+                    let mut stmt = tx.prepare_cached(
+                        "INSERT OR IGNORE INTO pending_punches
+                             (sn, user_id, time, status, punch, workcode, received_at)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    )?;
+                    for row in &rows {
+                        let p = row.punch;
+                        let n = stmt.execute(params![
+                            sn, p.user_id, row.time, p.status, p.punch, p.workcode, received
+                        ])?;
+                        if n == 1 {
+                            outcome.stored += 1;
+                            outcome.last_seq = Some(tx.last_insert_rowid());
+                        } else {
+                            outcome.duplicates += 1;
+                        }
+                    }
+                }
+                tx.commit()?;
+                Ok(outcome)
+            },
+            "storing pending punches",
+        )
+    }
+
+    /// Moves the punches of pending serial `sn` into `device` (in the order
+    /// they arrived; those the device already has are not stored twice) and
+    /// removes `sn` from the pending list, in one transaction.
+    pub fn adopt_pending(&self, sn: &str, device: &str) -> Result<InsertOutcome, JournalError> {
+        self.write(
+            |conn| {
+                let tx = conn.transaction()?;
+                let waiting = tx.query_row(
+                    "SELECT count(*) FROM pending_punches WHERE sn = ?1",
+                    [sn],
+                    |r| super::count(r, 0),
+                )?;
+                let id = super::punches::device_number(&tx, device)?;
+                let stored = tx.execute(
+                    "INSERT OR IGNORE INTO punches
+                         (device, user_id, time, status, punch, workcode, received_at)
+                     SELECT ?2, user_id, time, status, punch, workcode, received_at
+                     FROM pending_punches WHERE sn = ?1 ORDER BY seq",
+                    params![sn, id],
+                )?;
+                let last_seq = (stored > 0).then(|| tx.last_insert_rowid());
+                super::punches::add_to_count(&tx, id, stored)?;
+                tx.execute("DELETE FROM pending_punches WHERE sn = ?1", [sn])?;
+                tx.execute("DELETE FROM pending_serials WHERE sn = ?1", [sn])?;
+                tx.commit()?;
+                Ok(InsertOutcome {
+                    stored,
+                    duplicates: usize::try_from(waiting)
+                        .unwrap_or(usize::MAX)
+                        .saturating_sub(stored),
+                    last_seq,
+                })
+            },
+            "adopting a pending serial",
+        )
+    }
+}

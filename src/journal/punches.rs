@@ -1,0 +1,332 @@
+//! Punches: batch insert (one transaction, duplicates ignored), filtered
+//! pages newest first, and reads after a journal position.
+
+use chrono::NaiveDateTime;
+use rusqlite::{params, Connection, Row, Transaction};
+
+use super::time::format_time;
+use super::{Journal, JournalError};
+
+/// A punch to store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewPunch {
+    /// The PIN people know.
+    pub user_id: String,
+    /// Terminal wall-clock time.
+    pub time: NaiveDateTime,
+    /// How the person was identified (push `Verify`).
+    pub status: u8,
+    /// In/out state (push `Status`; 255 = none).
+    pub punch: u8,
+    /// Work code, when the terminal sent one.
+    pub workcode: Option<String>,
+}
+
+/// A punch as the journal holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredPunch {
+    /// Journal position: grows with every stored punch, never reused.
+    pub seq: i64,
+    /// Device id.
+    pub device: String,
+    /// The PIN people know.
+    pub user_id: String,
+    /// Terminal wall-clock time, `YYYY-MM-DD HH:MM:SS`.
+    pub time: String,
+    /// How the person was identified.
+    pub status: u8,
+    /// In/out state.
+    pub punch: u8,
+    /// Work code, if any.
+    pub workcode: Option<String>,
+    /// When the journal stored it, `YYYY-MM-DD HH:MM:SS`.
+    pub received_at: String,
+}
+
+/// What one insert did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct InsertOutcome {
+    /// Punches that were new.
+    pub stored: usize,
+    /// Punches already in the journal (or repeated within the batch).
+    pub duplicates: usize,
+    /// Position of the last punch stored by this insert; `None` if nothing new.
+    pub last_seq: Option<i64>,
+}
+
+/// Which punches a page holds. Bounds are inclusive.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PunchFilter {
+    /// Earliest time.
+    pub from: Option<NaiveDateTime>,
+    /// Latest time.
+    pub to: Option<NaiveDateTime>,
+    /// Only this user.
+    pub user_id: Option<String>,
+    /// Matches to skip (newest first).
+    pub offset: u64,
+    /// At most this many; `None` = all.
+    pub limit: Option<u64>,
+}
+
+/// One page of matches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PunchPage {
+    /// Matches in all pages.
+    pub total: u64,
+    /// This page, newest first; equal times in the order received.
+    pub punches: Vec<StoredPunch>,
+}
+
+/// Columns read by [`reader`].
+const COLUMNS: &str = "seq, user_id, time, status, punch, workcode, received_at";
+
+/// The device number of a device name, for `WHERE device = …` (`?1` is the name).
+const DEVICE_ID: &str = "(SELECT id FROM devices WHERE name = ?1)";
+
+/// Reads punch rows of `device` selected with [`COLUMNS`].
+fn reader(device: &str) -> impl Fn(&Row<'_>) -> rusqlite::Result<StoredPunch> + '_ {
+    move |r| {
+        Ok(StoredPunch {
+            seq: r.get(0)?,
+            device: device.to_string(),
+            user_id: r.get(1)?,
+            time: r.get(2)?,
+            status: r.get(3)?,
+            punch: r.get(4)?,
+            workcode: r.get(5)?,
+            received_at: r.get(6)?,
+        })
+    }
+}
+
+/// The number of device `name`, created on first use (inside a write).
+pub(super) fn device_number(tx: &Transaction<'_>, name: &str) -> rusqlite::Result<i64> {
+    tx.prepare_cached("INSERT INTO devices (name) VALUES (?1) ON CONFLICT (name) DO NOTHING")?
+        .execute([name])?;
+    tx.prepare_cached("SELECT id FROM devices WHERE name = ?1")?
+        .query_row([name], |r| r.get(0))
+}
+
+/// Adds `n` stored punches to the count of device number `id`.
+pub(super) fn add_to_count(tx: &Transaction<'_>, id: i64, n: usize) -> rusqlite::Result<()> {
+    let n = i64::try_from(n).unwrap_or(i64::MAX);
+    tx.prepare_cached("UPDATE devices SET punches = punches + ?2 WHERE id = ?1")?
+        .execute(params![id, n])?;
+    Ok(())
+}
+
+/// A punch with its time already formatted.
+pub(super) struct Prepared<'a> {
+    pub punch: &'a NewPunch,
+    pub time: String,
+}
+
+impl Journal {
+    /// Formats every punch's time, refusing the batch if one cannot be stored.
+    pub(super) fn prepare<'a>(
+        &self,
+        punches: &'a [NewPunch],
+    ) -> Result<Vec<Prepared<'a>>, JournalError> {
+        punches
+            .iter()
+            .map(|p| {
+                format_time(&p.time)
+                    .map(|time| Prepared { punch: p, time })
+                    .ok_or_else(|| JournalError::InvalidTime {
+                        path: self.path.clone(),
+                        time: p.time.to_string(),
+                    })
+            })
+            .collect()
+    }
+
+    /// Stores `punches` of `device` in one transaction; returns after the
+    /// commit is on disk. Punches already stored are counted, not stored.
+    pub fn insert_punches(
+        &self,
+        device: &str,
+        punches: &[NewPunch],
+        received_at: NaiveDateTime,
+    ) -> Result<InsertOutcome, JournalError> {
+        self.insert_batch(device, punches, received_at, None)
+    }
+
+    /// Like [`Journal::insert_punches`], also saving the upload's stamp for
+    /// `table` in the same transaction (stamp and punches commit together).
+    pub fn insert_batch(
+        &self,
+        device: &str,
+        punches: &[NewPunch],
+        received_at: NaiveDateTime,
+        stamp: Option<(super::StampTable, &str)>,
+    ) -> Result<InsertOutcome, JournalError> {
+        let rows = self.prepare(punches)?;
+        let received = format_time(&received_at).unwrap_or_default();
+        self.write(
+            |conn| {
+                let tx = conn.transaction()?;
+                let outcome = insert_rows(&tx, device, &rows, &received)?;
+                if let Some((table, value)) = stamp {
+                    super::stamps::set(&tx, device, table, value)?;
+                }
+                tx.commit()?;
+                Ok(outcome)
+            },
+            "storing punches",
+        )
+    }
+
+    /// A page of `device`'s punches matching `filter`, newest first.
+    pub fn query_punches(
+        &self,
+        device: &str,
+        filter: &PunchFilter,
+    ) -> Result<PunchPage, JournalError> {
+        let from = filter.from.as_ref().and_then(format_time);
+        let to = filter.to.as_ref().and_then(format_time);
+        self.read(
+            |conn| query(conn, device, from, to, filter),
+            "querying punches",
+        )
+    }
+
+    /// Up to `limit` punches of `device` stored after position `seq`, in
+    /// journal order (for cursors and streams).
+    pub fn punches_after(
+        &self,
+        device: &str,
+        seq: i64,
+        limit: u64,
+    ) -> Result<Vec<StoredPunch>, JournalError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.read(
+            |conn| {
+                let mut stmt = conn.prepare_cached(&format!(
+                    "SELECT {COLUMNS} FROM punches INDEXED BY punches_by_device
+                     WHERE device = {DEVICE_ID} AND seq > ?2 ORDER BY seq LIMIT ?3"
+                ))?;
+                let rows = stmt.query_map(params![device, seq, limit], reader(device))?;
+                rows.collect()
+            },
+            "reading punches after a position",
+        )
+    }
+
+    /// The newest journal position of `device` (`None`: no punches yet).
+    pub fn newest_seq(&self, device: &str) -> Result<Option<i64>, JournalError> {
+        self.read(
+            |conn| {
+                conn.query_row(
+                    &format!("SELECT max(seq) FROM punches WHERE device = {DEVICE_ID}"),
+                    [device],
+                    |r| r.get::<_, Option<i64>>(0),
+                )
+            },
+            "reading the newest position",
+        )
+    }
+
+    /// The newest journal position over all devices (`None`: empty journal).
+    pub fn newest_seq_all(&self) -> Result<Option<i64>, JournalError> {
+        self.read(
+            |conn| {
+                conn.query_row("SELECT max(seq) FROM punches", [], |r| {
+                    r.get::<_, Option<i64>>(0)
+                })
+            },
+            "reading the newest position",
+        )
+    }
+
+    /// How many punches `device` has in the journal.
+    pub fn count_punches(&self, device: &str) -> Result<u64, JournalError> {
+        self.read(
+            |conn| {
+                conn.query_row(
+                    "SELECT coalesce((SELECT punches FROM devices WHERE name = ?1), 0)",
+                    [device],
+                    |r| super::count(r, 0),
+                )
+            },
+            "counting punches",
+        )
+    }
+}
+
+/// Inserts prepared rows with `INSERT OR IGNORE`, counting what was new.
+pub(super) fn insert_rows(
+    tx: &Transaction<'_>,
+    device: &str,
+    rows: &[Prepared<'_>],
+    received: &str,
+) -> rusqlite::Result<InsertOutcome> {
+    let id = device_number(tx, device)?;
+    let mut stmt = tx.prepare_cached(
+        "INSERT OR IGNORE INTO punches
+             (device, user_id, time, status, punch, workcode, received_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?;
+    let mut outcome = InsertOutcome::default();
+    for row in rows {
+        let p = row.punch;
+        let n = stmt.execute(params![
+            id, p.user_id, row.time, p.status, p.punch, p.workcode, received
+        ])?;
+        if n == 1 {
+            outcome.stored += 1;
+            outcome.last_seq = Some(tx.last_insert_rowid());
+        } else {
+            outcome.duplicates += 1;
+        }
+    }
+    add_to_count(tx, id, outcome.stored)?;
+    Ok(outcome)
+}
+
+/// Counts and pages the matching punches.
+fn query(
+    conn: &Connection,
+    device: &str,
+    from: Option<String>,
+    to: Option<String>,
+    filter: &PunchFilter,
+) -> rusqlite::Result<PunchPage> {
+    let from = from.unwrap_or_default();
+    let to = to.unwrap_or_else(|| "9999-99-99".to_string());
+    let user = filter.user_id.as_deref();
+    // Two spellings so that SQLite can use the (device, user, time) index.
+    let matches = if user.is_some() {
+        format!("device = {DEVICE_ID} AND user_id = ?4 AND time >= ?2 AND time <= ?3")
+    } else {
+        format!("device = {DEVICE_ID} AND time >= ?2 AND time <= ?3 AND ?4 IS NULL")
+    };
+    let unfiltered = filter.from.is_none() && filter.to.is_none() && user.is_none();
+    // The device's count answers an unfiltered total without a scan.
+    let count_sql = if unfiltered {
+        "SELECT coalesce((SELECT punches FROM devices WHERE name = ?1), 0)
+         WHERE ?2 IS NOT NULL AND ?3 IS NOT NULL AND ?4 IS NULL"
+            .to_string()
+    } else {
+        format!("SELECT count(*) FROM punches WHERE {matches}")
+    };
+    let total: u64 = conn
+        .prepare_cached(&count_sql)?
+        .query_row(params![device, from, to, user], |r| super::count(r, 0))?;
+    let limit = filter
+        .limit
+        .and_then(|l| i64::try_from(l).ok())
+        .unwrap_or(-1);
+    let offset = i64::try_from(filter.offset).unwrap_or(i64::MAX);
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM punches WHERE {matches}
+         ORDER BY time DESC, seq ASC LIMIT ?5 OFFSET ?6"
+    ))?;
+    let punches = stmt
+        .query_map(
+            params![device, from, to, user, limit, offset],
+            reader(device),
+        )?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(PunchPage { total, punches })
+}

@@ -1,0 +1,291 @@
+//! The journal's schema: how a file is recognised as ours, the migrations
+//! that bring it to the current version, and the connection settings
+//! (WAL, `synchronous=FULL`).
+//!
+//! A file is ours when its `application_id` is [`APPLICATION_ID`]; its schema
+//! version is `PRAGMA user_version`. An empty file (or a new one) is
+//! initialised. Anything else — garbage bytes, another application's
+//! database, a newer schema — is an error and the file is not written:
+//! nothing is changed before the checks pass.
+
+use std::fs::File;
+use std::io::Read;
+use std::path::Path;
+
+use rusqlite::{Connection, ErrorCode};
+
+use super::JournalError;
+
+/// `PRAGMA application_id` of a zkserver journal ("ZKSJ").
+pub const APPLICATION_ID: i64 = 0x5A4B_534A;
+
+/// The first 16 bytes of every SQLite database file.
+const SQLITE_HEADER: &[u8; 16] = b"SQLite format 3\0";
+
+/// Schema steps; step `i` brings version `i` to `i + 1`. Append only.
+const MIGRATIONS: &[&str] = &[
+    // 1: punches (devices by number, with their punch count), users copy,
+    // pending serials, stamps, command queue.
+    "CREATE TABLE devices (
+         id INTEGER PRIMARY KEY,
+         name TEXT NOT NULL UNIQUE,
+         punches INTEGER NOT NULL DEFAULT 0
+     );
+     CREATE TABLE punches (
+         seq INTEGER PRIMARY KEY AUTOINCREMENT,
+         device INTEGER NOT NULL REFERENCES devices (id),
+         user_id TEXT NOT NULL,
+         time TEXT NOT NULL,
+         status INTEGER NOT NULL,
+         punch INTEGER NOT NULL,
+         workcode TEXT,
+         received_at TEXT NOT NULL,
+         UNIQUE (device, user_id, time)
+     );
+     CREATE INDEX punches_by_time ON punches (device, time DESC, seq);
+     CREATE INDEX punches_by_device ON punches (device);
+     CREATE TABLE users (
+         device TEXT NOT NULL,
+         user_id TEXT NOT NULL,
+         uid INTEGER,
+         name TEXT NOT NULL,
+         privilege INTEGER NOT NULL,
+         card TEXT NOT NULL,
+         password TEXT,
+         grp TEXT,
+         updated_at TEXT NOT NULL,
+         PRIMARY KEY (device, user_id)
+     );
+     CREATE TABLE pending_serials (
+         sn TEXT PRIMARY KEY,
+         ip TEXT NOT NULL,
+         first_seen TEXT NOT NULL,
+         last_seen TEXT NOT NULL,
+         user_agent TEXT NOT NULL,
+         pushver TEXT NOT NULL
+     );
+     CREATE TABLE pending_punches (
+         seq INTEGER PRIMARY KEY AUTOINCREMENT,
+         sn TEXT NOT NULL,
+         user_id TEXT NOT NULL,
+         time TEXT NOT NULL,
+         status INTEGER NOT NULL,
+         punch INTEGER NOT NULL,
+         workcode TEXT,
+         received_at TEXT NOT NULL,
+         UNIQUE (sn, user_id, time)
+     );
+     CREATE TABLE stamps (
+         device TEXT NOT NULL,
+         tbl TEXT NOT NULL,
+         stamp TEXT NOT NULL,
+         PRIMARY KEY (device, tbl)
+     );
+     CREATE TABLE commands (
+         id INTEGER PRIMARY KEY AUTOINCREMENT,
+         device TEXT NOT NULL,
+         command TEXT NOT NULL,
+         status TEXT NOT NULL CHECK (status IN
+             ('pendiente', 'enviado', 'completado', 'fallido', 'caducado')),
+         return_code INTEGER,
+         created_at TEXT NOT NULL,
+         sent_at TEXT,
+         done_at TEXT
+     );
+     CREATE INDEX commands_by_device ON commands (device, status, id);",
+];
+
+/// The schema version this build writes.
+pub const CURRENT_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Checks the first bytes of an existing file before SQLite sees it:
+/// a non-empty file must start with the SQLite header.
+pub fn check_header(path: &Path) -> Result<(), JournalError> {
+    let mut file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => {
+            return Err(JournalError::NotADatabase {
+                path: path.to_path_buf(),
+                detail: format!("cannot read it: {e}"),
+            })
+        }
+    };
+    let mut head = Vec::with_capacity(SQLITE_HEADER.len());
+    let read = file
+        .by_ref()
+        .take(SQLITE_HEADER.len() as u64)
+        .read_to_end(&mut head);
+    match read {
+        Ok(0) => Ok(()),
+        Ok(_) if head.as_slice() == SQLITE_HEADER => Ok(()),
+        Ok(n) => Err(JournalError::NotADatabase {
+            path: path.to_path_buf(),
+            detail: format!("its first {n} bytes are not the SQLite header"),
+        }),
+        Err(e) => Err(JournalError::NotADatabase {
+            path: path.to_path_buf(),
+            detail: format!("cannot read it: {e}"),
+        }),
+    }
+}
+
+/// What an opened file turned out to be.
+#[derive(Debug, PartialEq, Eq)]
+enum Kind {
+    /// No tables, no marks: a new journal.
+    Empty,
+    /// Ours, at this schema version.
+    Journal(i64),
+}
+
+/// Reads the marks of an open database without writing anything.
+fn classify(conn: &Connection, path: &Path) -> Result<Kind, JournalError> {
+    let read = |sql: &str| -> Result<i64, JournalError> {
+        conn.query_row(sql, [], |r| r.get(0))
+            .map_err(|e| inspect_error(path, e))
+    };
+    let app = read("PRAGMA application_id")?;
+    let version = read("PRAGMA user_version")?;
+    let tables = table_names(conn).map_err(|e| inspect_error(path, e))?;
+    if app == APPLICATION_ID {
+        return Ok(Kind::Journal(version));
+    }
+    if app == 0 && version == 0 && tables.is_empty() {
+        return Ok(Kind::Empty);
+    }
+    Err(JournalError::Foreign {
+        path: path.to_path_buf(),
+        tables: if tables.is_empty() {
+            vec![format!(
+                "none; application_id {app}, user_version {version}"
+            )]
+        } else {
+            tables
+        },
+    })
+}
+
+/// The first few names of tables, indexes, views or triggers in the database.
+fn table_names(conn: &Connection) -> rusqlite::Result<Vec<String>> {
+    let mut stmt = conn.prepare("SELECT name FROM sqlite_master ORDER BY name LIMIT 10")?;
+    let names = stmt.query_map([], |r| r.get(0))?;
+    names.collect()
+}
+
+/// Maps an error met while inspecting a file: "not a database" and
+/// corruption are a bad file, anything else an SQLite failure.
+fn inspect_error(path: &Path, e: rusqlite::Error) -> JournalError {
+    match e.sqlite_error_code() {
+        Some(ErrorCode::NotADatabase) | Some(ErrorCode::DatabaseCorrupt) => {
+            JournalError::NotADatabase {
+                path: path.to_path_buf(),
+                detail: e.to_string(),
+            }
+        }
+        _ => JournalError::Sqlite {
+            path: path.to_path_buf(),
+            action: "reading the schema",
+            source: e,
+        },
+    }
+}
+
+/// Wraps an SQLite error with the file and the action.
+pub fn sqlite<'a>(
+    path: &'a Path,
+    action: &'static str,
+) -> impl Fn(rusqlite::Error) -> JournalError + 'a {
+    move |source| JournalError::Sqlite {
+        path: path.to_path_buf(),
+        action,
+        source,
+    }
+}
+
+/// Checks an existing, non-empty file through a read-only connection
+/// before anything opens it for writing (a read-write open of another
+/// application's WAL database could checkpoint into it when it closes).
+pub fn inspect_read_only(path: &Path) -> Result<(), JournalError> {
+    let non_empty = std::fs::metadata(path).is_ok_and(|m| m.len() > 0);
+    if !non_empty {
+        return Ok(());
+    }
+    let flags =
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags).map_err(|e| inspect_error(path, e))?;
+    match classify(&conn, path)? {
+        Kind::Journal(v) if v > CURRENT_VERSION => Err(JournalError::NewerVersion {
+            path: path.to_path_buf(),
+            found: v,
+            supported: CURRENT_VERSION,
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Checks what the writer connection opened, then (only if it is a new or
+/// an older zkserver journal) turns on WAL and migrates it.
+pub fn prepare(conn: &mut Connection, path: &Path) -> Result<(), JournalError> {
+    let version = match classify(conn, path)? {
+        Kind::Empty => 0,
+        Kind::Journal(v) if v > CURRENT_VERSION => {
+            return Err(JournalError::NewerVersion {
+                path: path.to_path_buf(),
+                found: v,
+                supported: CURRENT_VERSION,
+            })
+        }
+        Kind::Journal(v) => v,
+    };
+    configure_writer(conn, path)?;
+    migrate(conn, path, version)
+}
+
+/// WAL so readers never wait for the writer; `synchronous=FULL` so that in
+/// WAL mode every commit syncs the WAL: a committed transaction survives a
+/// power loss (NORMAL would only guarantee consistency, not the last commits).
+fn configure_writer(conn: &Connection, path: &Path) -> Result<(), JournalError> {
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+        .map_err(sqlite(path, "enabling WAL"))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(JournalError::Sqlite {
+            path: path.to_path_buf(),
+            action: "enabling WAL",
+            source: rusqlite::Error::InvalidParameterName(format!("journal_mode stayed {mode}")),
+        });
+    }
+    conn.execute_batch("PRAGMA synchronous = FULL;")
+        .map_err(sqlite(path, "setting synchronous=FULL"))
+}
+
+/// Settings every connection gets: wait rather than fail on a brief lock
+/// (checkpoints, the one writer).
+pub fn configure_common(conn: &Connection, path: &Path) -> Result<(), JournalError> {
+    conn.busy_timeout(std::time::Duration::from_secs(10))
+        .map_err(sqlite(path, "setting busy_timeout"))
+}
+
+/// Applies the migrations after `from`, each in its own transaction with
+/// its version bump.
+fn migrate(conn: &mut Connection, path: &Path, from: i64) -> Result<(), JournalError> {
+    for (i, step) in MIGRATIONS.iter().enumerate() {
+        let to = i as i64 + 1;
+        if to <= from {
+            continue;
+        }
+        let tx = conn.transaction().map_err(sqlite(path, "migrating"))?;
+        tx.execute_batch(step).map_err(sqlite(path, "migrating"))?;
+        tx.execute_batch(&format!(
+            "PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {to};"
+        ))
+        .map_err(sqlite(path, "migrating"))?;
+        tx.commit().map_err(sqlite(path, "migrating"))?;
+        log::info!(
+            "journal {}: schema migrated to version {to}",
+            path.display()
+        );
+    }
+    Ok(())
+}

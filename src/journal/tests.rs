@@ -1,0 +1,885 @@
+//! Unit tests of the journal against real files in a temporary directory.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+
+use chrono::{Duration, NaiveDate, NaiveDateTime};
+
+use super::*;
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// A fresh directory removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> TempDir {
+        let dir = std::env::temp_dir().join(format!(
+            "zkserver-journal-{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        TempDir(dir)
+    }
+
+    fn file(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn at(day: u32, h: u32, m: u32, s: u32) -> NaiveDateTime {
+    NaiveDate::from_ymd_opt(2026, 3, day)
+        .and_then(|d| d.and_hms_opt(h, m, s))
+        .expect("valid test time")
+}
+
+fn now() -> NaiveDateTime {
+    at(31, 12, 0, 0)
+}
+
+fn punch(user: &str, time: NaiveDateTime) -> NewPunch {
+    NewPunch {
+        user_id: user.to_string(),
+        time,
+        status: 1,
+        punch: 0,
+        workcode: None,
+    }
+}
+
+fn open(dir: &TempDir) -> Journal {
+    Journal::open(dir.file("punches.db")).expect("open journal")
+}
+
+// --- opening, schema, foreign and corrupt files --------------------------------
+
+#[test]
+fn new_journal_is_wal_full_sync_and_current_version() {
+    let dir = TempDir::new();
+    let j = open(&dir);
+    let conn = j.writer.lock();
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .expect("journal_mode");
+    let sync: i64 = conn
+        .query_row("PRAGMA synchronous", [], |r| r.get(0))
+        .expect("synchronous");
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .expect("user_version");
+    let app: i64 = conn
+        .query_row("PRAGMA application_id", [], |r| r.get(0))
+        .expect("application_id");
+    assert_eq!(mode, "wal");
+    assert_eq!(sync, 2, "synchronous=FULL");
+    assert_eq!(version, CURRENT_VERSION);
+    assert_eq!(app, APPLICATION_ID);
+}
+
+#[test]
+fn reopening_keeps_punches_and_positions() {
+    let dir = TempDir::new();
+    let first = {
+        let j = open(&dir);
+        j.insert_punches("a", &[punch("1", at(1, 8, 0, 0))], now())
+            .expect("insert")
+    };
+    let j = open(&dir);
+    assert_eq!(j.newest_seq("a").expect("newest"), first.last_seq);
+    let again = j
+        .insert_punches(
+            "a",
+            &[punch("1", at(1, 8, 0, 0)), punch("2", at(1, 8, 0, 0))],
+            now(),
+        )
+        .expect("insert");
+    assert_eq!((again.stored, again.duplicates), (1, 1));
+    assert!(again.last_seq > first.last_seq);
+}
+
+#[test]
+fn an_empty_file_becomes_a_journal() {
+    let dir = TempDir::new();
+    std::fs::write(dir.file("punches.db"), b"").expect("write");
+    let j = open(&dir);
+    assert_eq!(j.count_punches("a").expect("count"), 0);
+}
+
+/// Opening `bytes` as a journal fails with an error naming the file, and the
+/// file keeps exactly its bytes.
+fn assert_refused(bytes: &[u8]) -> JournalError {
+    let dir = TempDir::new();
+    let path = dir.file("punches.db");
+    std::fs::write(&path, bytes).expect("write");
+    let err = Journal::open(&path).expect_err("must refuse");
+    assert!(
+        err.to_string().contains(&path.display().to_string()),
+        "error names the file: {err}"
+    );
+    assert!(
+        std::fs::read(&path).expect("read") == bytes,
+        "file untouched"
+    );
+    err
+}
+
+#[test]
+fn garbage_bytes_are_refused_and_left_untouched() {
+    let garbage: Vec<u8> = (0..8192u32).map(|i| (i * 7919 % 251) as u8).collect();
+    let err = assert_refused(&garbage);
+    assert!(matches!(err, JournalError::NotADatabase { .. }), "{err}");
+    let err = assert_refused(b"hello\n");
+    assert!(matches!(err, JournalError::NotADatabase { .. }), "{err}");
+}
+
+#[test]
+fn a_damaged_database_behind_a_valid_header_is_refused_and_left_untouched() {
+    let mut bytes = b"SQLite format 3\0".to_vec();
+    bytes.extend((0..4080u32).map(|i| (i * 31 % 256) as u8));
+    let err = assert_refused(&bytes);
+    assert!(
+        matches!(
+            err,
+            JournalError::NotADatabase { .. } | JournalError::Sqlite { .. }
+        ),
+        "{err}"
+    );
+}
+
+/// Bytes of an SQLite database made by `sql` (in rollback-journal mode).
+fn database_bytes(sql: &str) -> Vec<u8> {
+    let dir = TempDir::new();
+    let path = dir.file("other.db");
+    let conn = rusqlite::Connection::open(&path).expect("open");
+    conn.execute_batch(sql).expect("sql");
+    drop(conn);
+    std::fs::read(&path).expect("read")
+}
+
+#[test]
+fn another_applications_database_is_refused_and_left_untouched() {
+    let bytes = database_bytes(
+        "CREATE TABLE invoices (id INTEGER PRIMARY KEY, total REAL);
+         INSERT INTO invoices (total) VALUES (12.5);",
+    );
+    let err = assert_refused(&bytes);
+    match err {
+        JournalError::Foreign { tables, .. } => assert_eq!(tables, vec!["invoices".to_string()]),
+        other => panic!("expected Foreign, got {other}"),
+    }
+    // Another application's marks without tables are foreign too.
+    let err = assert_refused(&database_bytes(
+        "PRAGMA user_version = 3; CREATE TABLE t (x); DROP TABLE t;",
+    ));
+    assert!(matches!(err, JournalError::Foreign { .. }), "{err}");
+}
+
+#[test]
+fn another_applications_wal_database_with_a_live_wal_is_left_untouched() {
+    let src = TempDir::new();
+    let other = src.file("other.db");
+    let conn = rusqlite::Connection::open(&other).expect("open");
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = 0;
+         CREATE TABLE orders (id INTEGER PRIMARY KEY); INSERT INTO orders DEFAULT VALUES;",
+    )
+    .expect("sql");
+    // Copy the file and its WAL while the other application still has it open.
+    let dir = TempDir::new();
+    let path = dir.file("punches.db");
+    std::fs::copy(&other, &path).expect("copy db");
+    std::fs::copy(src.file("other.db-wal"), dir.file("punches.db-wal")).expect("copy wal");
+    drop(conn);
+    let before = std::fs::read(&path).expect("read");
+    let wal_before = std::fs::read(dir.file("punches.db-wal")).expect("read wal");
+    let err = Journal::open(&path).expect_err("must refuse");
+    assert!(matches!(err, JournalError::Foreign { .. }), "{err}");
+    assert_eq!(
+        std::fs::read(&path).expect("read"),
+        before,
+        "file untouched"
+    );
+    assert_eq!(
+        std::fs::read(dir.file("punches.db-wal")).expect("read wal"),
+        wal_before,
+        "its WAL untouched"
+    );
+}
+
+#[test]
+fn a_newer_schema_is_refused_and_left_untouched() {
+    let bytes = database_bytes(&format!(
+        "PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {};
+         CREATE TABLE future (x);",
+        CURRENT_VERSION + 1
+    ));
+    let err = assert_refused(&bytes);
+    assert!(
+        matches!(err, JournalError::NewerVersion { found, .. } if found == CURRENT_VERSION + 1),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_marked_journal_at_version_zero_is_migrated() {
+    let dir = TempDir::new();
+    let path = dir.file("punches.db");
+    std::fs::write(
+        &path,
+        database_bytes(&format!("PRAGMA application_id = {APPLICATION_ID};")),
+    )
+    .expect("write");
+    let j = Journal::open(&path).expect("migrates");
+    j.insert_punches("a", &[punch("1", at(1, 8, 0, 0))], now())
+        .expect("insert");
+}
+
+// --- punches ----------------------------------------------------------------------
+
+#[test]
+fn a_batch_is_stored_once_and_duplicates_are_counted() {
+    let dir = TempDir::new();
+    let j = open(&dir);
+    let batch = vec![
+        punch("1", at(1, 8, 0, 0)),
+        punch("2", at(1, 8, 0, 0)),
+        punch("1", at(1, 8, 0, 0)), // repeated inside the batch
+    ];
+    let first = j.insert_punches("a", &batch, now()).expect("insert");
+    assert_eq!((first.stored, first.duplicates), (2, 1));
+    let again = j.insert_punches("a", &batch, now()).expect("insert");
+    assert_eq!(
+        (again.stored, again.duplicates, again.last_seq),
+        (0, 3, None)
+    );
+    // The same punch on another device is another punch.
+    let other = j.insert_punches("b", &batch[..1], now()).expect("insert");
+    assert_eq!(other.stored, 1);
+    assert_eq!(j.count_punches("a").expect("count"), 2);
+}
+
+#[test]
+fn one_hundred_thousand_punches_in_batches_are_stored_exactly_once() {
+    let dir = TempDir::new();
+    let j = open(&dir);
+    let start = at(1, 0, 0, 0);
+    let all: Vec<NewPunch> = (0..100_000i64)
+        .map(|i| punch(&(i % 50).to_string(), start + Duration::seconds(i)))
+        .collect();
+    let mut stored = 0;
+    for batch in all.chunks(10_000) {
+        stored += j.insert_punches("a", batch, now()).expect("insert").stored;
+    }
+    assert_eq!(stored, 100_000);
+    // A re-sent batch (and an overlapping one) stores nothing new.
+    let again = j
+        .insert_punches("a", &all[40_000..50_000], now())
+        .expect("again");
+    assert_eq!((again.stored, again.duplicates), (0, 10_000));
+    let overlap = j
+        .insert_punches("a", &all[95_000..], now())
+        .expect("overlap");
+    assert_eq!(overlap.stored, 0);
+    assert_eq!(j.count_punches("a").expect("count"), 100_000);
+    // The kept count agrees with a counted total.
+    let counted = PunchFilter {
+        from: Some(at(1, 0, 0, 0)),
+        ..PunchFilter::default()
+    };
+    assert_eq!(
+        j.query_punches("a", &counted).expect("query").total,
+        100_000
+    );
+    let page = j
+        .query_punches("a", &PunchFilter::default())
+        .expect("query");
+    assert_eq!(page.total, 100_000);
+    let mut seqs: Vec<i64> = page.punches.iter().map(|p| p.seq).collect();
+    seqs.sort_unstable();
+    seqs.dedup();
+    assert_eq!(seqs.len(), 100_000);
+}
+
+#[test]
+fn pages_are_newest_first_with_ties_in_arrival_order() {
+    let dir = TempDir::new();
+    let j = open(&dir);
+    j.insert_punches(
+        "a",
+        &[punch("9", at(2, 9, 0, 0)), punch("1", at(1, 8, 0, 0))],
+        now(),
+    )
+    .expect("insert");
+    j.insert_punches(
+        "a",
+        &[punch("3", at(2, 9, 0, 0)), punch("2", at(3, 7, 0, 0))],
+        now(),
+    )
+    .expect("insert");
+    let page = j
+        .query_punches("a", &PunchFilter::default())
+        .expect("query");
+    let order: Vec<&str> = page.punches.iter().map(|p| p.user_id.as_str()).collect();
+    assert_eq!(order, ["2", "9", "3", "1"]);
+    assert_eq!(page.punches[0].time, "2026-03-03 07:00:00");
+    assert_eq!(page.punches[0].received_at, "2026-03-31 12:00:00");
+}
+
+#[test]
+fn filters_and_paging() {
+    let dir = TempDir::new();
+    let j = open(&dir);
+    let mut batch = Vec::new();
+    for day in 1..=5 {
+        for user in ["1", "2"] {
+            batch.push(punch(user, at(day, 8, 0, 0)));
+            batch.push(punch(user, at(day, 17, 0, 0)));
+        }
+    }
+    j.insert_punches("a", &batch, now()).expect("insert");
+    j.insert_punches("b", &batch, now()).expect("insert");
+    let day2 = PunchFilter {
+        from: Some(at(2, 0, 0, 0)),
+        to: Some(at(2, 23, 59, 59)),
+        ..PunchFilter::default()
+    };
+    let page = j.query_punches("a", &day2).expect("query");
+    assert_eq!(page.total, 4);
+    assert!(page
+        .punches
+        .iter()
+        .all(|p| p.time.starts_with("2026-03-02") && p.device == "a"));
+    let user2 = PunchFilter {
+        user_id: Some("2".into()),
+        from: Some(at(2, 17, 0, 0)),
+        ..PunchFilter::default()
+    };
+    let page = j.query_punches("a", &user2).expect("query");
+    assert_eq!(page.total, 7);
+    assert!(page.punches.iter().all(|p| p.user_id == "2"));
+    let paged = PunchFilter {
+        offset: 3,
+        limit: Some(4),
+        ..PunchFilter::default()
+    };
+    let page = j.query_punches("a", &paged).expect("query");
+    assert_eq!((page.total, page.punches.len()), (20, 4));
+    let all = j
+        .query_punches("a", &PunchFilter::default())
+        .expect("query");
+    assert_eq!(page.punches, all.punches[3..7]);
+    let beyond = PunchFilter {
+        offset: 100,
+        ..PunchFilter::default()
+    };
+    assert!(j
+        .query_punches("a", &beyond)
+        .expect("query")
+        .punches
+        .is_empty());
+    assert_eq!(
+        j.query_punches("zz", &PunchFilter::default())
+            .expect("q")
+            .total,
+        0
+    );
+}
+
+#[test]
+fn after_a_position_reads_in_journal_order() {
+    let dir = TempDir::new();
+    let j = open(&dir);
+    assert_eq!(j.newest_seq("a").expect("newest"), None);
+    assert_eq!(j.newest_seq_all().expect("newest"), None);
+    let first = j
+        .insert_punches(
+            "a",
+            &[punch("1", at(5, 8, 0, 0)), punch("2", at(1, 8, 0, 0))],
+            now(),
+        )
+        .expect("insert");
+    j.insert_punches("b", &[punch("1", at(1, 8, 0, 0))], now())
+        .expect("insert");
+    let pos = first.last_seq.expect("stored");
+    let second = j
+        .insert_punches("a", &[punch("3", at(2, 8, 0, 0))], now())
+        .expect("insert");
+    let after = j.punches_after("a", pos, 100).expect("after");
+    assert_eq!(after.len(), 1);
+    assert_eq!(after[0].user_id, "3");
+    assert_eq!(Some(after[0].seq), second.last_seq);
+    let from_start = j.punches_after("a", 0, 100).expect("after");
+    let users: Vec<&str> = from_start.iter().map(|p| p.user_id.as_str()).collect();
+    assert_eq!(users, ["1", "2", "3"]);
+    assert_eq!(j.punches_after("a", 0, 2).expect("after").len(), 2);
+    assert_eq!(j.newest_seq("a").expect("newest"), second.last_seq);
+    assert_eq!(j.newest_seq_all().expect("newest"), second.last_seq);
+}
+
+#[test]
+fn workcodes_and_status_bytes_round_trip() {
+    let dir = TempDir::new();
+    let j = open(&dir);
+    let p = NewPunch {
+        user_id: "20156107".into(),
+        time: at(2, 23, 10, 5),
+        status: 15,
+        punch: 255,
+        workcode: Some("7".into()),
+    };
+    j.insert_punches("a", std::slice::from_ref(&p), now())
+        .expect("insert");
+    let got = &j
+        .query_punches("a", &PunchFilter::default())
+        .expect("q")
+        .punches[0];
+    assert_eq!(
+        (got.status, got.punch, got.workcode.as_deref()),
+        (15, 255, Some("7"))
+    );
+}
+
+#[test]
+fn a_time_that_cannot_be_stored_refuses_the_whole_batch() {
+    let dir = TempDir::new();
+    let j = open(&dir);
+    let far = NaiveDate::from_ymd_opt(12026, 1, 1)
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .expect("date");
+    let err = j
+        .insert_punches("a", &[punch("1", at(1, 8, 0, 0)), punch("2", far)], now())
+        .expect_err("refused");
+    assert!(matches!(err, JournalError::InvalidTime { .. }), "{err}");
+    assert_eq!(j.count_punches("a").expect("count"), 0);
+}
+
+#[test]
+fn a_stamp_commits_with_its_batch() {
+    let dir = TempDir::new();
+    let j = open(&dir);
+    assert_eq!(j.stamp("a", StampTable::AttLog).expect("stamp"), None);
+    j.insert_batch(
+        "a",
+        &[punch("1", at(1, 8, 0, 0))],
+        now(),
+        Some((StampTable::AttLog, "9999")),
+    )
+    .expect("insert");
+    j.set_stamp("a", StampTable::OperLog, "12").expect("set");
+    j.set_stamp("a", StampTable::OperLog, "13").expect("set");
+    assert_eq!(
+        j.stamp("a", StampTable::AttLog).expect("s").as_deref(),
+        Some("9999")
+    );
+    assert_eq!(
+        j.stamp("a", StampTable::OperLog).expect("s").as_deref(),
+        Some("13")
+    );
+    assert_eq!(j.stamp("b", StampTable::AttLog).expect("s"), None);
+}
+
+// --- concurrency ------------------------------------------------------------------
+
+#[test]
+fn a_reader_is_not_blocked_by_an_open_write() {
+    let dir = TempDir::new();
+    let j = Arc::new(open(&dir));
+    j.insert_punches("a", &[punch("1", at(1, 8, 0, 0))], now())
+        .expect("insert");
+    // Hold an uncommitted write transaction on the writer connection.
+    let mut writer = j.writer.lock();
+    let tx = writer.transaction().expect("begin");
+    tx.execute_batch(
+        "INSERT INTO punches (device, user_id, time, status, punch, received_at)
+         VALUES ((SELECT id FROM devices WHERE name = 'a'), '2', '2026-03-01 09:00:00', 1, 0,
+                 '2026-03-31 12:00:00');
+         UPDATE devices SET punches = punches + 1 WHERE name = 'a';",
+    )
+    .expect("uncommitted insert");
+    let reader = Arc::clone(&j);
+    let (send, recv) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = send.send(
+            reader
+                .query_punches("a", &PunchFilter::default())
+                .map(|p| p.total),
+        );
+    });
+    // A generous limit: a blocked reader would wait on the writer forever
+    // (the writer is held until after this check).
+    let total = recv
+        .recv_timeout(std::time::Duration::from_secs(30))
+        .expect("reader answered while the write was open")
+        .expect("query");
+    assert_eq!(
+        total, 1,
+        "the reader sees the last commit, not the open write"
+    );
+    tx.commit().expect("commit");
+    drop(writer);
+    assert_eq!(j.count_punches("a").expect("count"), 2);
+}
+
+#[test]
+fn readers_run_while_batches_are_ingested() {
+    let dir = TempDir::new();
+    let j = Arc::new(open(&dir));
+    let writer = {
+        let j = Arc::clone(&j);
+        std::thread::spawn(move || {
+            for b in 0..20i64 {
+                let batch: Vec<NewPunch> = (0..500)
+                    .map(|i| punch("1", at(1, 0, 0, 0) + Duration::seconds(b * 500 + i)))
+                    .collect();
+                j.insert_punches("a", &batch, now()).expect("insert");
+            }
+        })
+    };
+    let mut last = 0;
+    while !writer.is_finished() {
+        let n = j.count_punches("a").expect("count");
+        assert!(
+            n >= last && n.is_multiple_of(500),
+            "whole batches only: {n}"
+        );
+        last = n;
+    }
+    writer.join().expect("writer");
+    assert_eq!(j.count_punches("a").expect("count"), 10_000);
+}
+
+// --- users ------------------------------------------------------------------------
+
+fn user(pin: &str, name: &str) -> JournalUser {
+    JournalUser {
+        user_id: pin.into(),
+        name: name.into(),
+        ..JournalUser::default()
+    }
+}
+
+#[test]
+fn users_are_upserted_listed_and_deleted() {
+    let dir = TempDir::new();
+    let j = open(&dir);
+    j.upsert_users("a", &[user("10", "Ana"), user("9", "Luis")], now())
+        .expect("upsert");
+    let mut pedro = user("10", "Pedro");
+    pedro.privilege = 14;
+    pedro.card = "123".into();
+    pedro.password = Some("1".into());
+    j.upsert_users("a", std::slice::from_ref(&pedro), now())
+        .expect("upsert");
+    j.upsert_users("b", &[user("1", "Otro")], now())
+        .expect("upsert");
+    let list = j.list_users("a").expect("list");
+    assert_eq!(list, vec![user("9", "Luis"), pedro.clone()]);
+    assert_eq!(j.get_user("a", "10").expect("get"), Some(pedro));
+    assert!(j.delete_user("a", "9").expect("delete"));
+    assert!(!j.delete_user("a", "9").expect("delete"));
+    assert_eq!(j.list_users("a").expect("list").len(), 1);
+    assert_eq!(j.list_users("b").expect("list").len(), 1);
+}
+
+// --- pending serials --------------------------------------------------------------
+
+fn sighting(sn: &str, ip: &str, seen_at: NaiveDateTime) -> PendingSighting {
+    PendingSighting {
+        sn: sn.into(),
+        ip: ip.into(),
+        user_agent: "iClock Proxy/1.09".into(),
+        pushver: "2.4.1".into(),
+        seen_at,
+    }
+}
+
+#[test]
+fn pending_serials_are_recorded_and_adopted_without_duplicates() {
+    let dir = TempDir::new();
+    let j = open(&dir);
+    j.record_pending(&sighting("AB1", "10.0.0.5", at(1, 8, 0, 0)))
+        .expect("record");
+    j.record_pending(&sighting("AB1", "10.0.0.6", at(1, 9, 0, 0)))
+        .expect("record");
+    j.record_pending(&sighting("ZZ9", "10.0.0.7", at(2, 8, 0, 0)))
+        .expect("record");
+    let batch = [punch("1", at(1, 8, 0, 0)), punch("2", at(1, 8, 5, 0))];
+    let first = j
+        .insert_pending_punches("AB1", &batch, now())
+        .expect("pending");
+    let again = j
+        .insert_pending_punches("AB1", &batch, now())
+        .expect("pending");
+    assert_eq!((first.stored, again.stored, again.duplicates), (2, 0, 2));
+    let list = j.list_pending().expect("list");
+    assert_eq!(list.len(), 2);
+    assert_eq!(
+        (list[0].sn.as_str(), list[0].ip.as_str(), list[0].punches),
+        ("AB1", "10.0.0.6", 2)
+    );
+    assert_eq!(
+        (list[0].first_seen.as_str(), list[0].last_seen.as_str()),
+        ("2026-03-01 08:00:00", "2026-03-01 09:00:00")
+    );
+    assert_eq!(j.pending_totals().expect("totals"), (2, 2));
+    // The device already has one of them (e.g. sent again after registration).
+    j.insert_punches("recepcion", &batch[..1], now())
+        .expect("insert");
+    let adopted = j.adopt_pending("AB1", "recepcion").expect("adopt");
+    assert_eq!((adopted.stored, adopted.duplicates), (1, 1));
+    assert_eq!(adopted.last_seq, j.newest_seq("recepcion").expect("newest"));
+    assert_eq!(j.count_punches("recepcion").expect("count"), 2);
+    let all = j
+        .query_punches("recepcion", &PunchFilter::default())
+        .expect("query");
+    assert_eq!((all.total, all.punches.len()), (2, 2));
+    let list = j.list_pending().expect("list");
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0].sn, "ZZ9");
+    assert_eq!(j.pending_totals().expect("totals"), (1, 0));
+    // Adopting an unknown serial stores nothing.
+    let none = j.adopt_pending("NOPE", "recepcion").expect("adopt");
+    assert_eq!(none, InsertOutcome::default());
+}
+
+// --- commands ---------------------------------------------------------------------
+
+#[test]
+fn commands_flow_in_order_and_survive_reopening() {
+    let dir = TempDir::new();
+    let (c1, c2) = {
+        let j = open(&dir);
+        let c1 = j
+            .enqueue_command("a", "CHECK", at(1, 8, 0, 0))
+            .expect("enqueue");
+        let c2 = j
+            .enqueue_command("a", "DATA DELETE USERINFO PIN=5", at(1, 8, 0, 1))
+            .expect("enqueue");
+        j.enqueue_command("b", "CHECK", at(1, 8, 0, 2))
+            .expect("enqueue");
+        (c1, c2)
+    };
+    assert_eq!(c1.status, CommandStatus::Pendiente);
+    assert_eq!(c1.created_at, "2026-03-01 08:00:00");
+    assert!(c2.id > c1.id);
+    let j = open(&dir);
+    let next = j.next_commands("a", 10).expect("next");
+    assert_eq!(
+        next.iter().map(|c| c.id).collect::<Vec<_>>(),
+        [c1.id, c2.id]
+    );
+    assert_eq!(j.next_commands("a", 1).expect("next").len(), 1);
+    assert_eq!(
+        j.mark_sent("a", &[c1.id, c2.id], at(1, 8, 1, 0))
+            .expect("sent"),
+        2
+    );
+    assert!(j.next_commands("a", 10).expect("next").is_empty());
+    match j
+        .mark_result("a", c1.id, 0, at(1, 8, 2, 0))
+        .expect("result")
+    {
+        MarkOutcome::Updated(c) => {
+            assert_eq!(c.status, CommandStatus::Completado);
+            assert_eq!(c.return_code, Some(0));
+            assert_eq!(c.sent_at.as_deref(), Some("2026-03-01 08:01:00"));
+            assert_eq!(c.done_at.as_deref(), Some("2026-03-01 08:02:00"));
+        }
+        other => panic!("{other:?}"),
+    }
+    match j
+        .mark_result("a", c2.id, -10, at(1, 8, 2, 0))
+        .expect("result")
+    {
+        MarkOutcome::Updated(c) => assert_eq!(
+            (c.status, c.return_code),
+            (CommandStatus::Fallido, Some(-10))
+        ),
+        other => panic!("{other:?}"),
+    }
+    // A result reported twice leaves the first one.
+    assert!(matches!(
+        j.mark_result("a", c2.id, 0, at(1, 9, 0, 0)).expect("result"),
+        MarkOutcome::AlreadyDone(c) if c.status == CommandStatus::Fallido
+    ));
+    // Unknown ids, and another device's command, are unknown.
+    assert_eq!(
+        j.mark_result("a", 999, 0, now()).expect("r"),
+        MarkOutcome::Unknown
+    );
+    let b = j.next_commands("b", 10).expect("next");
+    assert_eq!(
+        j.mark_result("a", b[0].id, 0, now()).expect("r"),
+        MarkOutcome::Unknown
+    );
+    let list = j.list_commands("a").expect("list");
+    assert_eq!(
+        list.iter().map(|c| c.id).collect::<Vec<_>>(),
+        [c2.id, c1.id]
+    );
+    assert_eq!(
+        j.get_command("a", c1.id).expect("get").map(|c| c.status),
+        Some(CommandStatus::Completado)
+    );
+    assert_eq!(j.get_command("b", c1.id).expect("get"), None);
+}
+
+#[test]
+fn pending_commands_expire_after_the_age_limit() {
+    let dir = TempDir::new();
+    let j = open(&dir);
+    let old = j
+        .enqueue_command("a", "CHECK", at(1, 8, 0, 0))
+        .expect("enqueue");
+    let sent = j
+        .enqueue_command("a", "INFO", at(1, 8, 0, 0))
+        .expect("enqueue");
+    j.mark_sent("a", &[sent.id], at(1, 8, 0, 5)).expect("sent");
+    let fresh = j
+        .enqueue_command("a", "LOG", at(8, 8, 0, 0))
+        .expect("enqueue");
+    let expired = j
+        .expire_commands(at(8, 9, 0, 0), Duration::days(7))
+        .expect("expire");
+    assert_eq!(expired, 1);
+    let status = |id| j.get_command("a", id).expect("get").map(|c| c.status);
+    assert_eq!(status(old.id), Some(CommandStatus::Caducado));
+    assert_eq!(status(sent.id), Some(CommandStatus::Enviado));
+    assert_eq!(status(fresh.id), Some(CommandStatus::Pendiente));
+    assert_eq!(
+        j.next_commands("a", 10)
+            .expect("next")
+            .iter()
+            .map(|c| c.id)
+            .collect::<Vec<_>>(),
+        [fresh.id]
+    );
+    let counts = j.command_counts().expect("counts");
+    assert!(counts.contains(&(CommandStatus::Caducado, 1)));
+    assert!(counts.contains(&(CommandStatus::Pendiente, 1)));
+    assert!(counts.contains(&(CommandStatus::Enviado, 1)));
+}
+
+// --- query plans --------------------------------------------------------------------
+
+/// The plan SQLite picks for `sql`, one detail per line.
+fn plan(j: &Journal, sql: &str) -> String {
+    let conn = j.writer.lock();
+    let mut stmt = conn
+        .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+        .expect("explain");
+    let rows = stmt
+        .query_map(
+            rusqlite::params![
+                "a",
+                "2026-03-01 00:00:00",
+                "2026-03-01 23:59:59",
+                "1",
+                10,
+                0
+            ],
+            |r| r.get::<_, String>(3),
+        )
+        .expect("plan");
+    rows.map(|r| r.expect("row")).collect::<Vec<_>>().join("\n")
+}
+
+#[test]
+fn day_user_and_cursor_reads_use_indexes() {
+    let dir = TempDir::new();
+    let j = open(&dir);
+    j.insert_punches("a", &[punch("1", at(1, 8, 0, 0))], now())
+        .expect("insert");
+    let day = plan(
+        &j,
+        "SELECT seq FROM punches WHERE device = (SELECT id FROM devices WHERE name = ?1)
+         AND time >= ?2 AND time <= ?3 AND ?4 IS NULL ORDER BY time DESC, seq ASC LIMIT ?5 OFFSET ?6",
+    );
+    assert!(day.contains("punches_by_time"), "{day}");
+    assert!(!day.contains("TEMP B-TREE"), "no sort step: {day}");
+    let user = plan(
+        &j,
+        "SELECT count(*) FROM punches WHERE device = (SELECT id FROM devices WHERE name = ?1)
+         AND user_id = ?4 AND time >= ?2 AND time <= ?3 AND ?5 AND ?6",
+    );
+    assert!(user.contains("sqlite_autoindex_punches_1"), "{user}");
+}
+
+// --- a full disk ----------------------------------------------------------------------
+
+/// A small tmpfs mounted for one test (needs root and mount permission).
+struct SmallDisk(PathBuf);
+
+impl SmallDisk {
+    fn mount(dir: &TempDir, size: &str) -> Option<SmallDisk> {
+        let point = dir.file("disk");
+        std::fs::create_dir_all(&point).ok()?;
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(&point)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then_some(SmallDisk(point))
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// Fills the file system of `path` with a ballast file until it is full.
+fn fill(path: &std::path::Path) {
+    use std::io::Write;
+    let mut f = std::fs::File::create(path).expect("ballast");
+    let block = vec![0u8; 4096];
+    while f.write_all(&block).is_ok() {}
+    let _ = f.sync_all();
+}
+
+#[test]
+fn a_full_disk_fails_the_batch_whole_and_the_batch_stores_later() {
+    let dir = TempDir::new();
+    let Some(disk) = SmallDisk::mount(&dir, "2m") else {
+        eprintln!("skipped: cannot mount a small tmpfs here (needs root)");
+        return;
+    };
+    let j = Journal::open(disk.0.join("punches.db")).expect("open");
+    j.insert_punches("a", &[punch("0", at(1, 7, 0, 0))], now())
+        .expect("insert while there is room");
+    let ballast = disk.0.join("ballast");
+    fill(&ballast);
+    let batch: Vec<NewPunch> = (0..5_000i64)
+        .map(|i| punch(&i.to_string(), at(1, 8, 0, 0) + Duration::seconds(i)))
+        .collect();
+    let err = j.insert_punches("a", &batch, now()).expect_err("disk full");
+    assert!(
+        matches!(&err, JournalError::Sqlite { source, .. }
+            if source.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull)),
+        "{err}"
+    );
+    assert!(err.to_string().contains("punches.db"), "{err}");
+    assert_eq!(
+        j.count_punches("a").expect("count"),
+        1,
+        "nothing of the batch stored"
+    );
+    std::fs::remove_file(&ballast).expect("free space");
+    let later = j
+        .insert_punches("a", &batch, now())
+        .expect("stores once there is room");
+    assert_eq!((later.stored, later.duplicates), (5_000, 0));
+    assert_eq!(j.count_punches("a").expect("count"), 5_001);
+    drop(j);
+    drop(disk);
+}

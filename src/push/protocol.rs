@@ -1,0 +1,25 @@
+//! The push ("ADMS"/"iclock") protocol's texts, parsed and rendered with no
+//! I/O (`../shared/protocol/push-protocol.md`). Every parser takes untrusted
+//! bytes and never panics; a line it cannot use is skipped and reported
+//! with a [`Skipped`] reason, never failing the rest of the body.
+
+mod attlog;
+mod command;
+mod devicecmd;
+mod handshake;
+mod lines;
+mod operlog;
+mod query;
+
+pub use attlog::{parse_attlog, render_attlog_line, AttlogBatch, AttlogRecord};
+pub use command::{
+    command_line, parse_command_line, render_poll, CommandError, PushCommand, MAX_POLL_BYTES,
+    MAX_POLL_COMMANDS,
+};
+pub use devicecmd::{parse_devicecmd, render_command_result, CommandResult, DevicecmdBatch};
+pub use handshake::{
+    parse_handshake, parse_options_body, render_handshake, HandshakeOptions, PushTimeZone,
+};
+pub use lines::{SkipReason, Skipped};
+pub use operlog::{parse_operlog, render_user_line, OperlogBatch, PushUser};
+pub use query::{parse_query, DeviceInfo, IclockQuery, QueryError, Table};
