@@ -107,7 +107,7 @@ build() { # target name runner...
 # Size caps: 5 MB each (issue 14). History: 2 MB until https:// webhooks (the
 # TLS stack, rustls + ring + root certificates, adds about 1.1 MB; without it,
 # cargo build --no-default-features, x86_64 is about 1.7 MB), then 3 MB for
-# x86_64; the bundled SQLite of the punch journal adds about 1.1 MB once used
+# x86_64; the bundled SQLite of the punch journal adds 0.7-1.1 MB once used
 # (measured: x86_64 3.84 MB, aarch64 3.52 MB, armv7 3.22 MB).
 cap() { # name
   local size
