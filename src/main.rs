@@ -7,6 +7,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use zkserver::cli::{self, probe, simulate};
 use zkserver::http::{App, Settings};
+use zkserver::journal::Journal;
 use zkserver::registry::Registry;
 use zkserver::server::Server;
 
@@ -64,6 +65,9 @@ struct ServeArgs {
     /// Seconds between reads of a watched terminal's log when no event came.
     #[arg(long, env = "RECONCILE_INTERVAL", default_value_t = 60.0)]
     reconcile_interval: f64,
+    /// The punch journal (SQLite) [default: punches.db beside the devices file].
+    #[arg(long, env = "JOURNAL_FILE")]
+    journal: Option<PathBuf>,
     /// Webhook for every terminal without its own "webhook" (http:// or https://).
     #[arg(long, env = "WEBHOOK_URL")]
     webhook: Option<String>,
@@ -114,6 +118,43 @@ fn state_file_for(devices: &std::path::Path) -> PathBuf {
     let mut name = devices.as_os_str().to_os_string();
     name.push(".state.json");
     PathBuf::from(name)
+}
+
+/// Where the journal lives: `--journal`, else `punches.db` beside the
+/// devices file; the demo keeps one in a scratch folder of its own.
+fn journal_path(args: &ServeArgs) -> PathBuf {
+    if let Some(path) = &args.journal {
+        return path.clone();
+    }
+    if args.demo {
+        return std::env::temp_dir()
+            .join(format!("zkserver-demo-{}", std::process::id()))
+            .join("punches.db");
+    }
+    match args.config.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.join("punches.db"),
+        _ => PathBuf::from("punches.db"),
+    }
+}
+
+/// Opens the journal (creating it and its folder if needed); a file that
+/// is not a zkserver journal is a startup error naming it, never replaced.
+fn open_journal(path: &std::path::Path) -> Result<Arc<Journal>, String> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            format!(
+                "no se pudo crear la carpeta del diario {}: {}",
+                dir.display(),
+                zkserver::registry::io_error_es(&e)
+            )
+        })?;
+    }
+    let journal = Journal::open(path).map_err(|e| {
+        log::error!("{e}");
+        zkserver::http::messages::journal_not_opened(&e)
+    })?;
+    log::info!("punch journal: {}", path.display());
+    Ok(Arc::new(journal))
 }
 
 /// Writes an INFO line in the logger's format whatever the log level:
@@ -173,11 +214,13 @@ fn serve(args: ServeArgs) -> Result<(), String> {
             Err(format!("--{name} inválido: {v}"))
         }
     };
+    let journal = open_journal(&journal_path(&args))?;
     let webhook = args.webhook.filter(|w| !w.trim().is_empty());
     if let Some(url) = &webhook {
         zkserver::url::validate_webhook_url(url).map_err(|e| format!("--webhook: {e}"))?;
     }
     let mut settings = Settings {
+        journal: Some(journal),
         reconcile_interval: seconds("reconcile-interval", args.reconcile_interval)?,
         webhook,
         // Beside the devices file; the demo keeps positions in memory.

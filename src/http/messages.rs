@@ -281,6 +281,31 @@ pub fn attendance_cleared(id: &str) -> String {
 pub const OUT_OF_DESCRIPTORS: &str =
     "Servidor ocupado: sin descriptores de archivo libres; intente de nuevo en unos segundos.";
 
+/// Startup error for a journal that cannot be opened (the log line
+/// keeps SQLite's own words).
+pub fn journal_not_opened(e: &crate::journal::JournalError) -> String {
+    use crate::journal::JournalError as E;
+    let keep = "No se modificó; muévalo o indique otro archivo con --journal.";
+    match e {
+        E::NotADatabase { path, .. } => format!(
+            "el archivo del diario {} no es una base de datos SQLite. {keep}",
+            path.display()
+        ),
+        E::Foreign { path, .. } => format!(
+            "el archivo del diario {} es una base de datos de otra aplicación. {keep}",
+            path.display()
+        ),
+        E::NewerVersion { path, found, supported } => format!(
+            "el diario {} tiene la versión {found} del esquema, más nueva que la {supported} que conoce este zkserver; actualice zkserver. {keep}",
+            path.display()
+        ),
+        E::InvalidTime { path, .. } | E::Sqlite { path, .. } => format!(
+            "no se pudo abrir el diario {} (permisos, disco lleno o archivo bloqueado; el registro tiene el detalle).",
+            path.display()
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -32,6 +32,7 @@ pub use request::Request;
 pub use response::Response;
 
 use crate::delivery::Delivery;
+use crate::journal::Journal;
 use crate::live::Live;
 use crate::ops::{Budget, OpError, Terminals};
 use crate::registry::{Device, Registry};
@@ -55,6 +56,8 @@ pub struct Settings {
     pub state_file: Option<PathBuf>,
     /// The `--demo` terminals (`POST /demo/punch`); none otherwise.
     pub demo: Option<Arc<crate::demo::Terminals>>,
+    /// The punch journal (none: push terminals and `source=journal` are off).
+    pub journal: Option<Arc<Journal>>,
 }
 
 impl Default for Settings {
@@ -66,6 +69,7 @@ impl Default for Settings {
             webhook: None,
             state_file: None,
             demo: None,
+            journal: None,
         }
     }
 }
@@ -88,6 +92,8 @@ pub struct App {
     pub status_cache: status::StatusCache,
     /// The `--demo` terminals, if started with `--demo`.
     pub demo: Option<Arc<crate::demo::Terminals>>,
+    /// The punch journal, if one is open.
+    pub journal: Option<Arc<Journal>>,
 }
 
 impl App {
@@ -110,6 +116,7 @@ impl App {
             security: settings.security,
             status_cache: status::StatusCache::default(),
             demo: settings.demo,
+            journal: settings.journal,
         }
     }
 

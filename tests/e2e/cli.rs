@@ -482,3 +482,30 @@ fn the_package_names_one_maintainer_lintian_accepts() {
         assert!(!host.ends_with(placeholder), "{maintainer}");
     }
 }
+
+#[test]
+fn a_journal_that_is_not_ours_is_refused_and_left_alone() {
+    let dir = tempdir("journal");
+    let file = dir.join("devices.json");
+    std::fs::write(&file, "{}").unwrap();
+    // The default journal sits beside the devices file.
+    let journal = dir.join("punches.db");
+    let garbage = b"these are not the punches you are looking for".repeat(100);
+    std::fs::write(&journal, &garbage).unwrap();
+    let (code, err) = start_with(&file);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains(&journal.display().to_string()), "{err}");
+    assert!(err.contains("no es una base de datos SQLite"), "{err}");
+    assert_eq!(std::fs::read(&journal).unwrap(), garbage);
+
+    // A fresh folder gets a new journal at the default place.
+    std::fs::remove_file(&journal).unwrap();
+    let mut cmd = Command::new(BIN);
+    cmd.arg("--config")
+        .arg(&file)
+        .args(["--host", "127.0.0.1", "--port", "0"]);
+    let (mut child, _) = spawn_until(cmd, "listening on http://", false);
+    assert_eq!(terminate(&mut child), 0);
+    assert!(journal.exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}
