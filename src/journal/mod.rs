@@ -21,7 +21,9 @@ mod users;
 
 use std::path::{Path, PathBuf};
 
-use parking_lot::Mutex;
+use std::time::Duration;
+
+use parking_lot::{Condvar, Mutex};
 use rusqlite::{Connection, OpenFlags};
 
 pub use commands::{Command, CommandStatus, MarkOutcome};
@@ -41,6 +43,9 @@ pub struct Journal {
     path: PathBuf,
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
+    /// Counts commits that stored punches; readers wait on it.
+    stored: Mutex<u64>,
+    stored_changed: Condvar,
 }
 
 impl std::fmt::Debug for Journal {
@@ -69,7 +74,36 @@ impl Journal {
             path,
             writer: Mutex::new(conn),
             readers: Mutex::new(Vec::new()),
+            stored: Mutex::new(0),
+            stored_changed: Condvar::new(),
         })
+    }
+
+    /// How many commits have stored punches so far (a change counter for
+    /// [`Journal::wait_stored`]).
+    pub fn stored_commits(&self) -> u64 {
+        *self.stored.lock()
+    }
+
+    /// Waits at most `timeout` for a commit that stores punches after the
+    /// counter value `seen`; updates `seen` and says whether one came.
+    /// Streams and deliveries wake on it instead of polling the file.
+    pub fn wait_stored(&self, seen: &mut u64, timeout: Duration) -> bool {
+        let mut stored = self.stored.lock();
+        if *stored == *seen {
+            self.stored_changed.wait_for(&mut stored, timeout);
+        }
+        let changed = *stored != *seen;
+        *seen = *stored;
+        changed
+    }
+
+    /// Wakes the waiters after a commit that stored `n` punches.
+    fn announce_stored(&self, n: usize) {
+        if n > 0 {
+            *self.stored.lock() += 1;
+            self.stored_changed.notify_all();
+        }
     }
 
     /// The journal file.

@@ -153,7 +153,7 @@ impl Journal {
     /// they arrived; those the device already has are not stored twice) and
     /// removes `sn` from the pending list, in one transaction.
     pub fn adopt_pending(&self, sn: &str, device: &str) -> Result<InsertOutcome, JournalError> {
-        self.write(
+        let outcome = self.write(
             |conn| {
                 let tx = conn.transaction()?;
                 let waiting = tx.query_row(
@@ -183,6 +183,8 @@ impl Journal {
                 })
             },
             "adopting a pending serial",
-        )
+        )?;
+        self.announce_stored(outcome.stored);
+        Ok(outcome)
     }
 }

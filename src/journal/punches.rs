@@ -163,7 +163,7 @@ impl Journal {
     ) -> Result<InsertOutcome, JournalError> {
         let rows = self.prepare(punches)?;
         let received = format_time(&received_at).unwrap_or_default();
-        self.write(
+        let outcome = self.write(
             |conn| {
                 let tx = conn.transaction()?;
                 let outcome = insert_rows(&tx, device, &rows, &received)?;
@@ -174,7 +174,9 @@ impl Journal {
                 Ok(outcome)
             },
             "storing punches",
-        )
+        )?;
+        self.announce_stored(outcome.stored);
+        Ok(outcome)
     }
 
     /// A page of `device`'s punches matching `filter`, newest first.

@@ -883,3 +883,24 @@ fn a_full_disk_fails_the_batch_whole_and_the_batch_stores_later() {
     drop(j);
     drop(disk);
 }
+
+#[test]
+fn waiters_wake_when_a_commit_stores_punches() {
+    let dir = TempDir::new();
+    let journal = Arc::new(open(&dir));
+    let mut seen = journal.stored_commits();
+    assert!(!journal.wait_stored(&mut seen, std::time::Duration::from_millis(1)));
+    let writer = {
+        let journal = journal.clone();
+        std::thread::spawn(move || {
+            let p = punch("7", at(2, 8, 0, 0));
+            journal.insert_punches("a", std::slice::from_ref(&p), now()).unwrap();
+            // The same punch again stores nothing and wakes no one.
+            journal.insert_punches("a", &[p], now()).unwrap();
+        })
+    };
+    assert!(journal.wait_stored(&mut seen, std::time::Duration::from_secs(30)));
+    writer.join().unwrap();
+    assert_eq!(seen, 1);
+    assert_eq!(journal.stored_commits(), 1);
+}
