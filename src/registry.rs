@@ -231,9 +231,7 @@ impl DeviceConfig {
         if f.0.contains_key("push_forward") {
             self.push_forward = match f.text("push_forward", false)? {
                 Some(url) if !url.is_empty() => {
-                    // The same rule as webhooks: an http(s) URL with a host.
-                    crate::url::validate_webhook_url(&url)
-                        .map_err(|e| e.replace("'webhook'", "'push_forward'"))?;
+                    crate::url::validate_forward_url(&url)?;
                     Some(url)
                 }
                 _ => None,

@@ -1,4 +1,5 @@
-//! Webhook URLs: what the registry and `--webhook` accept.
+//! HTTP URLs the registry accepts: webhooks (`webhook`, `--webhook`) and
+//! push forwarding targets (`push_forward`, `--push-forward`).
 
 /// Whether this build can deliver to `https://` URLs.
 pub const TLS: bool = cfg!(feature = "tls");
@@ -8,24 +9,37 @@ pub const TLS: bool = cfg!(feature = "tls");
 /// host, no credentials, no spaces or control characters anywhere in what
 /// was written. The error is for people.
 pub fn validate_webhook_url(url: &str) -> Result<(), String> {
-    const NO_HOST: &str = "Campo 'webhook' inválido: la URL no tiene un host válido.";
+    validate_http_url("webhook", url)
+}
+
+/// Checks a `push_forward` URL by the same rules as a webhook's.
+pub fn validate_forward_url(url: &str) -> Result<(), String> {
+    validate_http_url("push_forward", url)
+}
+
+/// The rules of [`validate_webhook_url`]; errors name `field`.
+fn validate_http_url(field: &str, url: &str) -> Result<(), String> {
+    let no_host = format!("Campo '{field}' inválido: la URL no tiene un host válido.");
     // The parser would quietly strip or encode these; refuse them instead.
     if url.len() > 2000 || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(NO_HOST.into());
+        return Err(no_host);
     }
     let scheme = url.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
     match scheme.as_deref() {
         Some("http") => {}
         Some("https") if TLS => {}
         Some("https") => {
-            return Err(
-                "Campo 'webhook' inválido: este binario no incluye TLS; use una URL http:// (por ejemplo, un proxy local)."
-                    .into(),
-            )
+            return Err(format!(
+                "Campo '{field}' inválido: este binario no incluye TLS; use una URL http:// (por ejemplo, un proxy local)."
+            ))
         }
-        _ => return Err("Campo 'webhook' inválido: use una URL http:// o https://.".into()),
+        _ => {
+            return Err(format!(
+                "Campo '{field}' inválido: use una URL http:// o https://."
+            ))
+        }
     }
-    let parsed = url::Url::parse(url).map_err(|_| NO_HOST.to_string())?;
+    let parsed = url::Url::parse(url).map_err(|_| no_host.clone())?;
     let host_ok = parsed.host_str().is_some_and(|h| !h.is_empty());
     let authority = &url[url.find("://").map_or(0, |i| i + 3)..];
     let written_host = authority.split(['/', '?', '#']).next().unwrap_or("");
@@ -33,7 +47,7 @@ pub fn validate_webhook_url(url: &str) -> Result<(), String> {
     if host_ok && !credentials && !written_host.is_empty() && !written_host.starts_with(':') {
         Ok(())
     } else {
-        Err(NO_HOST.into())
+        Err(no_host)
     }
 }
 
