@@ -64,8 +64,7 @@ fn remove(path: &Path) {
 fn main() {
     let dir = std::env::args()
         .nth(1)
-        .map(PathBuf::from)
-        .unwrap_or_else(std::env::temp_dir);
+        .map_or_else(std::env::temp_dir, PathBuf::from);
     let dir = dir.join(format!("zkserver-journal-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("bench dir");
 
@@ -112,7 +111,7 @@ fn main() {
         rows = page.punches.len();
         assert_eq!(page.total as usize, rows);
     }
-    times.sort_by(|a, b| a.total_cmp(b));
+    times.sort_by(f64::total_cmp);
     println!(
         "query: one day ({rows} punches) out of 1000000: median {:.2} ms, worst {:.2} ms (30 days)",
         times[times.len() / 2],

@@ -25,7 +25,7 @@ use serde_json::Value;
 use zkserver::sim::{SimConfig, Simulator};
 
 fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
+    v.sort_by(f64::total_cmp);
     v[v.len() / 2]
 }
 
@@ -225,14 +225,14 @@ fn main() {
     let mut clients: Vec<sse::SseClient> = (0..200)
         .map(|_| sse::SseClient::connect(&base, "/devices/principal/events", None))
         .collect();
-    for c in clients.iter_mut() {
+    for c in &mut clients {
         c.status("online", Duration::from_secs(10)).expect("online");
     }
     std::thread::sleep(Duration::from_secs(1));
     let t0 = Instant::now();
     sim.punch(Some("777777"));
     let mut got_all = 0;
-    for c in clients.iter_mut() {
+    for c in &mut clients {
         if c.punches(1, Duration::from_secs(10)).len() == 1 {
             got_all += 1;
         }

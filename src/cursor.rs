@@ -76,7 +76,7 @@ pub fn decode(id: &str, cursor: &str) -> Result<LogPosition, CursorError> {
     if b.len() != 1 + POSITION_LEN + 4 {
         return Err(CursorError::Malformed);
     }
-    let position = get_position(&b[1..1 + POSITION_LEN])?;
+    let position = get_position(&b[1..=POSITION_LEN])?;
     let tag = u32::from_le_bytes(
         b[1 + POSITION_LEN..]
             .try_into()

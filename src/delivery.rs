@@ -437,8 +437,7 @@ impl Delivery {
             .live
             .registry()
             .get(id)
-            .map(|d| d.config.name.clone())
-            .unwrap_or_else(|| id.to_string());
+            .map_or_else(|| id.to_string(), |d| d.config.name.clone());
         let mut mark = None;
         for batch in entries.chunks(BATCH) {
             let last = batch.last()?.position;

@@ -4,7 +4,6 @@
 //! `registry` holds the configured devices, `ops` runs one locked conversation
 //! with a terminal, `http` is the JSON API, and `sim` is a terminal simulator
 //! for tests, benchmarks and `--demo`.
-#![forbid(unsafe_code)]
 
 pub mod atomic_file;
 pub mod cli;

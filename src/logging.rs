@@ -47,7 +47,10 @@ struct Shared {
 impl Shared {
     /// Takes what is buffered (with a note of dropped lines).
     fn take(&self) -> Vec<u8> {
-        let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        let mut p = self
+            .pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut bytes = std::mem::take(&mut p.bytes);
         if p.dropped > 0 {
             let _ = writeln!(
@@ -63,7 +66,10 @@ impl Shared {
 
     /// Writes everything buffered, then `extra`.
     fn write_out(&self, extra: &[u8]) {
-        let _out = self.out.lock().unwrap_or_else(|e| e.into_inner());
+        let _out = self
+            .out
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let bytes = self.take();
         let mut err = std::io::stderr().lock();
         let _ = err.write_all(&bytes);
@@ -106,7 +112,7 @@ impl log::Log for Logger {
                 .shared
                 .pending
                 .lock()
-                .unwrap_or_else(|e| e.into_inner());
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             if p.bytes.len() + line.len() > MAX_BUFFER {
                 p.dropped += 1;
                 return;
@@ -219,7 +225,10 @@ pub fn init(level: log::LevelFilter) -> Guard {
 fn writer(shared: &Shared) {
     loop {
         {
-            let p = shared.pending.lock().unwrap_or_else(|e| e.into_inner());
+            let p = shared
+                .pending
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             let _ = shared
                 .wake
                 .wait_timeout_while(p, FLUSH_EVERY, |p| p.bytes.len() < FLUSH_SIZE);

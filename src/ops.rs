@@ -235,7 +235,7 @@ impl Terminals {
                 device.id
             ),
             Err(e @ OpError::Rejected(..)) => {
-                log::info!("device {} ({address}): {what}: {e}", device.id)
+                log::info!("device {} ({address}): {what}: {e}", device.id);
             }
             Err(e) => log::error!(
                 "device {} ({address}): {what} failed after {took:?}: {e}",

@@ -61,8 +61,7 @@ impl Encoding {
                         _ => CP1252_HIGH
                             .iter()
                             .position(|h| u32::from(*h) == cp && cp != 0)
-                            .map(|i| 0x80 + i as u8)
-                            .unwrap_or(b'?'),
+                            .map_or(b'?', |i| 0x80 + i as u8),
                     }
                 })
                 .collect(),

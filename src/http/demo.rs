@@ -40,8 +40,7 @@ pub fn punch(ctx: &Ctx) -> Answer {
         .app
         .registry
         .get(&id)
-        .map(|d| d.config.name.clone())
-        .unwrap_or_else(|| id.clone());
+        .map_or_else(|| id.clone(), |d| d.config.name.clone());
     log::info!("demo: '{id}' recorded a punch by user {}", punch.user_id);
     Ok(ctx.json(
         200,

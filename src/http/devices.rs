@@ -148,7 +148,7 @@ pub fn ping(ctx: &Ctx, id: &str) -> Answer {
         })
     } else {
         terminals
-            .unlocked(&device, |s| s.get_time())
+            .unlocked(&device, crate::zk::Session::get_time)
             .map_err(OpError::Zk)
     };
     match time {

@@ -161,20 +161,19 @@ impl ListingReader {
             return false;
         }
         while self.buf.len() < 32 * 1024 {
-            match self.rows.next() {
-                Some(row) => self.write_row(&row),
-                None => {
-                    if !self.csv {
-                        let end: &[u8] = match (self.pretty, self.first) {
-                            (true, false) => b"\n  ]\n}\n",
-                            (true, true) => b"]\n}\n",
-                            (false, _) => b"]}\n",
-                        };
-                        self.buf.extend_from_slice(end);
-                    }
-                    self.done = true;
-                    break;
+            if let Some(row) = self.rows.next() {
+                self.write_row(&row);
+            } else {
+                if !self.csv {
+                    let end: &[u8] = match (self.pretty, self.first) {
+                        (true, false) => b"\n  ]\n}\n",
+                        (true, true) => b"]\n}\n",
+                        (false, _) => b"]}\n",
+                    };
+                    self.buf.extend_from_slice(end);
                 }
+                self.done = true;
+                break;
             }
         }
         !self.buf.is_empty()

@@ -69,8 +69,9 @@ pub fn status(ctx: &Ctx, id: &str) -> Answer {
         .device(id)
         .feed
         .last()
-        .map(|a| crate::punch::Punch::of(&a, &device.id, &device.config.name).to_value())
-        .unwrap_or(Value::Null);
+        .map_or(Value::Null, |a| {
+            crate::punch::Punch::of(&a, &device.id, &device.config.name).to_value()
+        });
     data["cached"] = json!(false);
     if data.get("busy").is_none() {
         cache

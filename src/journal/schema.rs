@@ -177,12 +177,10 @@ fn table_names(conn: &Connection) -> rusqlite::Result<Vec<String>> {
 /// corruption are a bad file, anything else an SQLite failure.
 fn inspect_error(path: &Path, e: rusqlite::Error) -> JournalError {
     match e.sqlite_error_code() {
-        Some(ErrorCode::NotADatabase) | Some(ErrorCode::DatabaseCorrupt) => {
-            JournalError::NotADatabase {
-                path: path.to_path_buf(),
-                detail: e.to_string(),
-            }
-        }
+        Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => JournalError::NotADatabase {
+            path: path.to_path_buf(),
+            detail: e.to_string(),
+        },
         _ => JournalError::Sqlite {
             path: path.to_path_buf(),
             action: "reading the schema",

@@ -507,8 +507,7 @@ pub fn as_seen_in_format(p: &Attendance, format: records::AttFormat, users: &[Us
             a.user_id = users
                 .iter()
                 .find(|u| u.uid == p.uid)
-                .map(|u| u.user_id.clone())
-                .unwrap_or_else(|| p.uid.to_string());
+                .map_or_else(|| p.uid.to_string(), |u| u.user_id.clone());
         }
         records::AttFormat::Pin16 => {
             a.uid = 0;

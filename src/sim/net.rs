@@ -171,7 +171,10 @@ fn send_tcp(stream: &mut TcpStream, device: &Device, reply: Reply, rng: &mut Rng
             }
             return true;
         }
-        let bytes: Vec<u8> = packets.iter().flat_map(|p| p.encode_tcp()).collect();
+        let bytes: Vec<u8> = packets
+            .iter()
+            .flat_map(super::super::zk::wire::Packet::encode_tcp)
+            .collect();
         write_split(stream, &bytes, faults.split_writes, rng).is_ok()
     };
     if !write(stream, &reply.packets[..split], rng) {
@@ -217,7 +220,7 @@ pub fn spawn_udp(sock: UdpSocket, device: Arc<Device>, stop: Arc<AtomicBool>) {
         let mut sent: u64 = 0;
         while !stop.load(Ordering::SeqCst) {
             // Realtime events for sessions registered for them.
-            for (id, conn) in sessions.iter_mut() {
+            for (id, conn) in &mut sessions {
                 let events = device.pending_events(conn);
                 if let (false, Some(peer)) = (events.is_empty(), peers.get(id)) {
                     let reply = Reply {
@@ -227,9 +230,8 @@ pub fn spawn_udp(sock: UdpSocket, device: Arc<Device>, stop: Arc<AtomicBool>) {
                     send_udp(&sock, *peer, &device, reply, &mut sent);
                 }
             }
-            let (n, peer) = match sock.recv_from(&mut buf) {
-                Ok(x) => x,
-                Err(_) => continue,
+            let Ok((n, peer)) = sock.recv_from(&mut buf) else {
+                continue;
             };
             if device.state().lock().offline {
                 continue;

@@ -244,7 +244,10 @@ mod tests {
             panic!("expected Io, got {e:?}")
         };
         assert_eq!(inner.kind(), io::ErrorKind::PermissionDenied);
-        assert_eq!(e.source().map(|s| s.to_string()).as_deref(), Some("no way"));
+        assert_eq!(
+            e.source().map(std::string::ToString::to_string).as_deref(),
+            Some("no way")
+        );
         assert_eq!(e.clone(), e);
         assert_eq!(
             Error::from_io(io::Error::from(io::ErrorKind::WouldBlock), Phase::Data),

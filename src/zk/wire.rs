@@ -252,7 +252,7 @@ pub fn parse_tcp_frame(buf: &[u8]) -> Result<Option<(Packet, usize)>, WireError>
 pub fn hex(s: &str) -> Vec<u8> {
     let digits: Vec<u8> = s
         .bytes()
-        .filter(|b| b.is_ascii_hexdigit())
+        .filter(u8::is_ascii_hexdigit)
         .map(|b| match b {
             b'0'..=b'9' => b - b'0',
             b'a'..=b'f' => b - b'a' + 10,

@@ -169,7 +169,7 @@ fn demo_serves_real_data_and_sigterm_exits_cleanly() {
     assert_eq!(
         (
             body["matched"].as_u64(),
-            body["errors"].as_object().map(|e| e.len())
+            body["errors"].as_object().map(serde_json::Map::len)
         ),
         (Some(5400), Some(0))
     );

@@ -250,7 +250,7 @@ fn bad_stream_cursors_are_400s() {
 
 /// Threads and descriptors of a process.
 fn resources(pid: u32) -> (usize, usize) {
-    let count = |dir: String| std::fs::read_dir(dir).map(|d| d.count()).unwrap_or(0);
+    let count = |dir: String| std::fs::read_dir(dir).map_or(0, std::iter::Iterator::count);
     (
         count(format!("/proc/{pid}/task")),
         count(format!("/proc/{pid}/fd")),

@@ -219,7 +219,7 @@ fn a_cleared_or_replaced_log_is_a_reset() {
     // A log replaced by another of the same length.
     let (cursor, _) = full(&env);
     env.sims[0].with_state(|st| {
-        for p in st.punches.iter_mut() {
+        for p in &mut st.punches {
             p.status = p.status.wrapping_add(1);
         }
     });

@@ -69,7 +69,7 @@ fn parse_line(line: &str) -> Result<AttlogRecord, SkipReason> {
     let workcode = rest
         .first()
         .filter(|w| !w.is_empty() && !w.chars().any(char::is_control))
-        .map(|w| w.to_string());
+        .map(std::string::ToString::to_string);
     Ok(AttlogRecord {
         user_id: pin.to_string(),
         time,

@@ -257,7 +257,7 @@ mod tests {
             pin: "1".into(),
             name: "Ana".into(),
             privilege: 0,
-            password: "".into(),
+            password: String::new(),
             card: "4321".into(),
         };
         let cases = [
@@ -300,8 +300,8 @@ mod tests {
             pin: "1".into(),
             name: name.into(),
             privilege: 0,
-            password: "".into(),
-            card: "".into(),
+            password: String::new(),
+            card: String::new(),
         };
         assert_eq!(
             inject("a\tPri=14").render(),

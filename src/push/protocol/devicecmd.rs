@@ -47,7 +47,7 @@ pub fn parse_devicecmd(body: &[u8]) -> DevicecmdBatch {
         }
         match (batch.results.last_mut(), line.split_once('=')) {
             (Some(last), Some((k, v))) => {
-                last.info.push((k.trim().to_string(), v.trim().to_string()))
+                last.info.push((k.trim().to_string(), v.trim().to_string()));
             }
             _ => batch.skipped.push(Skipped {
                 line: n,
