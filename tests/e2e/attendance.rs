@@ -232,3 +232,32 @@ fn per_packet_latency_is_tolerated() {
         assert_complete(&env, 0, "principal", "Entrada Principal");
     }
 }
+
+#[test]
+fn impossible_days_and_reversed_ranges_are_refused() {
+    let env = small_env();
+    let url = |q: &str| format!("{}/devices/principal/attendance?{q}", env.base);
+    for (query, param) in [
+        ("date=2026-02-30", "'date'"),
+        ("date=2025-02-29", "'date'"),
+        ("from=2026-03-07&to=2026-03-06", "'from'"),
+        ("from=2026-02-30", "'from'"),
+    ] {
+        let (status, body) = get(&url(query));
+        assert_eq!(status, 400, "{query}: {body}");
+        assert!(
+            body["error"].as_str().unwrap().contains(param),
+            "{query}: {body}"
+        );
+    }
+    let resp = minreq::get(url("format=CSV&limit=2"))
+        .with_timeout(30)
+        .send()
+        .unwrap();
+    assert_eq!(resp.status_code, 200);
+    assert_eq!(
+        resp.headers.get("content-type").map(String::as_str),
+        Some("text/csv; charset=utf-8")
+    );
+    assert_eq!(resp.as_str().unwrap().lines().count(), 3, "header + 2 rows");
+}

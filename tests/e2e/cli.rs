@@ -509,3 +509,41 @@ fn a_journal_that_is_not_ours_is_refused_and_left_alone() {
     assert!(journal.exists());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn demo_listens_on_loopback_and_logs_in_one_format() {
+    let mut cmd = std::process::Command::new(BIN);
+    cmd.args(["--demo", "--port", "0", "--log-level", "warn"]);
+    let (mut child, line) = spawn_until(cmd, "listening on http://", false);
+    let addr = addr_after(&line, "listening on http://");
+    assert!(addr.starts_with("127.0.0.1:"), "{line}");
+    let stamp = line.split_whitespace().next().unwrap();
+    assert!(
+        stamp.len() > 20 && stamp.ends_with('Z') && stamp.contains('T'),
+        "timestamped: {line}"
+    );
+    assert!(line.contains(" [INFO] "), "with a level: {line}");
+    assert_eq!(terminate(&mut child), 0);
+}
+
+#[test]
+fn probe_reports_a_failure_once_in_english() {
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = dead.local_addr().unwrap().port().to_string();
+    drop(dead);
+    let out = std::process::Command::new(BIN)
+        .args(["probe", "127.0.0.1", "--port", &port, "--timeout", "1"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let all = format!("{stdout}{stderr}");
+    assert_eq!(
+        all.matches("connection refused").count(),
+        1,
+        "said once: {all}"
+    );
+    assert!(stderr.contains("[ERROR]"), "{stderr}");
+    assert!(!all.contains("no se pudo"), "one language: {all}");
+}

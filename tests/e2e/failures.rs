@@ -367,3 +367,30 @@ fn an_empty_log_is_empty_even_when_the_terminal_will_not_prepare_it() {
     );
     assert_fails_enabled(&env, "Tiempo de espera agotado al comunicarse");
 }
+
+#[test]
+fn a_trickling_terminal_cannot_hold_the_lock_forever() {
+    // Every packet arrives well within the per-phase timeout, but a whole
+    // download would take over a minute; the 2 s operation limit ends it
+    // long before (the bound below leaves room for a loaded machine).
+    let config = SimConfig {
+        records: 10_000,
+        faults: Faults {
+            latency: Duration::from_millis(200),
+            ..Faults::default()
+        },
+        ..SimConfig::default()
+    };
+    let env = start_app(
+        vec![("principal", "Entrada Principal", config, Link::default())],
+        Vec::new(),
+        |s| s.budget.operation_limit = Duration::from_secs(2),
+    );
+    let started = Instant::now();
+    let body = assert_fails_enabled(&env, "demasiado lento");
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(40), "took {took:?}: {body}");
+    // The lock is free again: a quick operation is served at once.
+    let (status, _) = get(&format!("{}/devices/principal/time", env.base));
+    assert_eq!(status, 200);
+}

@@ -9,6 +9,7 @@ use std::process::Child;
 use std::time::{Duration, Instant};
 
 use crate::common::process::{start_server, terminate};
+use crate::common::{raw_exchange, small_env, status_line};
 
 fn server(extra: &[&str]) -> (Child, String) {
     server_idle("2", extra)
@@ -640,4 +641,29 @@ fn a_slow_reader_meets_the_response_deadline() {
     );
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
     let _ = handle.join();
+}
+
+#[test]
+fn head_limits_are_the_documented_ones() {
+    let env = small_env();
+    // A 20 KB header is over the 16 KiB head limit, even though it fits
+    // in the buffer a read fills.
+    let big = format!(
+        "GET /health HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
+        "v".repeat(20_000)
+    );
+    let resp = raw_exchange(&env.base, big.as_bytes());
+    assert!(status_line(&resp).starts_with("HTTP/1.1 431"), "{resp}");
+    assert!(resp.contains("\"success\": false"), "JSON error: {resp}");
+    // A 17 000-byte request line is a URI that is too long.
+    let long = format!("GET /{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(17_000));
+    let resp = raw_exchange(&env.base, long.as_bytes());
+    assert!(status_line(&resp).starts_with("HTTP/1.1 414"), "{resp}");
+    // Just under the limits is served.
+    let fine = format!(
+        "GET /health HTTP/1.1\r\nHost: x\r\nX-Pad: {}\r\nConnection: close\r\n\r\n",
+        "v".repeat(15_000)
+    );
+    let resp = raw_exchange(&env.base, fine.as_bytes());
+    assert!(status_line(&resp).starts_with("HTTP/1.1 200"), "{resp}");
 }

@@ -310,3 +310,55 @@ fn too_large_counts_and_missing_days_are_named() {
     let msg = body["error"].as_str().unwrap();
     assert!(msg.contains("'date'") && msg.contains("no existe"), "{msg}");
 }
+
+#[test]
+fn unknown_ids_are_not_echoed_in_full() {
+    let env = small_env();
+    let id = "x".repeat(7_000);
+    let (status, body) = get(&format!("{}/devices/{id}/attendance", env.base));
+    assert_eq!(status, 404);
+    let msg = body["error"].as_str().unwrap();
+    assert!(msg.len() < 150, "{} bytes", msg.len());
+    assert!(
+        msg.starts_with("Dispositivo 'xxxx") && msg.contains('…'),
+        "{msg}"
+    );
+    let (status, body) = get(&format!("{}/{id}", env.base));
+    assert_eq!(status, 404);
+    assert!(body["error"].as_str().unwrap().len() < 200);
+}
+
+#[test]
+fn wrong_methods_say_what_is_allowed_and_head_has_no_body() {
+    let env = small_env();
+    let resp = minreq::delete(format!("{}/devices/principal/users", env.base))
+        .with_timeout(30)
+        .send()
+        .unwrap();
+    assert_eq!(resp.status_code, 405);
+    assert_eq!(
+        resp.headers.get("allow").map(String::as_str),
+        Some("GET, POST, HEAD")
+    );
+    let resp = minreq::post(format!("{}/health", env.base))
+        .with_timeout(30)
+        .send()
+        .unwrap();
+    assert_eq!(resp.status_code, 405);
+    assert_eq!(
+        resp.headers.get("allow").map(String::as_str),
+        Some("GET, HEAD")
+    );
+
+    let resp = raw_exchange(
+        &env.base,
+        b"HEAD /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    let (head, body) = resp.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{resp}");
+    assert!(
+        head.to_ascii_lowercase().contains("content-length: "),
+        "{head}"
+    );
+    assert!(body.is_empty(), "HEAD has no body: {body:?}");
+}

@@ -8,7 +8,6 @@ mod attendance;
 mod cli;
 mod concurrency;
 mod failures;
-mod findings;
 mod hostile;
 mod http_api;
 mod live;

@@ -277,3 +277,31 @@ pub fn assert_fails_enabled(env: &Env, needle: &str) -> Value {
     );
     body
 }
+
+/// One terminal with 300 punches behind an in-process server.
+pub fn small_env() -> Env {
+    single(
+        SimConfig {
+            records: 300,
+            ..SimConfig::default()
+        },
+        Link::default(),
+    )
+}
+
+/// Sends raw bytes and reads the answer until the server closes.
+pub fn raw_exchange(base: &str, bytes: &[u8]) -> String {
+    use std::io::{Read, Write};
+    let addr = base.trim_start_matches("http://");
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let _ = s.write_all(bytes);
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The first line of a raw response.
+pub fn status_line(resp: &str) -> &str {
+    resp.lines().next().unwrap_or("")
+}
