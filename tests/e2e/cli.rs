@@ -313,11 +313,9 @@ fn sigterm_during_a_download_finishes_it_and_exits_zero() {
     }
     assert!(sim.is_disabled(), "download in progress");
     crate::common::process::signal(&child, "TERM");
-    std::thread::sleep(Duration::from_millis(300));
-    assert!(
-        std::net::TcpStream::connect(&addr).is_err(),
-        "no new connections once stopping"
-    );
+    crate::common::wait_until("no new connections once stopping", || {
+        std::net::TcpStream::connect(&addr).is_err()
+    });
     let resp = download
         .join()
         .unwrap()

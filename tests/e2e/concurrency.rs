@@ -152,7 +152,9 @@ fn busy_device_answers_503_after_the_lock_timeout() {
         let url = url.clone();
         std::thread::spawn(move || get(&url))
     };
-    std::thread::sleep(Duration::from_millis(50));
+    wait_until("the download holds the terminal", || {
+        env.sims[0].is_disabled()
+    });
     // Another operation on the same terminal gives up after the lock timeout.
     let time_url = format!("{}/devices/principal/time", env.base);
     let resp = minreq::get(&time_url).with_timeout(60).send().unwrap();

@@ -63,7 +63,9 @@ fn a_busy_terminal_is_answered_from_the_last_result() {
     let base = env.base.clone();
     let download =
         std::thread::spawn(move || get(&format!("{base}/devices/principal/attendance?limit=1")));
-    std::thread::sleep(Duration::from_millis(300));
+    wait_until("the download holds the terminal", || {
+        env.sims[0].is_disabled()
+    });
     let started = Instant::now();
     let busy = status(&env, "principal");
     assert!(
@@ -104,9 +106,12 @@ fn the_last_punch_comes_from_the_live_feed() {
     let env = single(SimConfig::default(), Link::default());
     let mut stream = SseClient::connect(&env.base, "/devices/principal/events", None);
     assert!(stream.status("online", Duration::from_secs(10)).is_some());
-    std::thread::sleep(Duration::from_millis(300));
-    let before = status(&env, "principal");
     let last = env.sims[0].expected_attendance().last().cloned().unwrap();
+    let mut before = serde_json::Value::Null;
+    wait_until("the feed knows the last punch", || {
+        before = status(&env, "principal");
+        before["last_punch"]["user_id"] == last.user_id.as_str()
+    });
     assert_eq!(
         before["last_punch"]["user_id"],
         last.user_id.as_str(),

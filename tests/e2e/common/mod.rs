@@ -305,3 +305,16 @@ pub fn raw_exchange(base: &str, bytes: &[u8]) -> String {
 pub fn status_line(resp: &str) -> &str {
     resp.lines().next().unwrap_or("")
 }
+
+/// Waits (30 s at most, checking often) until `ready()` holds; panics
+/// naming `what` otherwise. Tests wait on conditions, never on time.
+pub fn wait_until(what: &str, mut ready: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !ready() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting until {what}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
