@@ -59,6 +59,9 @@ serve_as_service_user() {
 }
 check "the service user runs it with the key and saves devices" serve_as_service_user
 check "devices.json is still private after a save" test "$(mode /var/lib/zkserver/devices.json)" = "600 zkserver:zkserver"
+check "the punch journal lives in /var/lib/zkserver, the service user's" \
+  test "$(stat -c %U /var/lib/zkserver/punches.db)" = "zkserver"
+journal_sum=$(sha256sum < /var/lib/zkserver/punches.db)
 
 echo "== install again over itself (upgrade path)"
 echo '{"reloj": {"ip": "192.0.2.10", "name": "Reloj"}}' > /var/lib/zkserver/devices.json
@@ -66,6 +69,7 @@ echo "LOG_LEVEL=debug  # changed by the admin" >> /etc/zkserver/zkserver.env
 dpkg -i "$deb"
 check "the key is kept" test "$(cat /etc/zkserver/api-key)" = "$key"
 check "the devices are kept" grep -q reloj /var/lib/zkserver/devices.json
+check "the journal is kept on upgrade" test "$(sha256sum < /var/lib/zkserver/punches.db)" = "$journal_sum"
 check "the changed settings are kept" grep -q "changed by the admin" /etc/zkserver/zkserver.env
 
 echo "== remove"
@@ -73,12 +77,13 @@ dpkg -r zkserver
 check "the binary is gone" test ! -e /usr/bin/zkserver
 check "the unit is gone" test ! -e /lib/systemd/system/zkserver.service
 check "the devices are kept" grep -q reloj /var/lib/zkserver/devices.json
+check "the journal is kept on remove" test "$(sha256sum < /var/lib/zkserver/punches.db)" = "$journal_sum"
 check "the key is kept" test "$(cat /etc/zkserver/api-key)" = "$key"
 check "the settings are kept" test -f /etc/zkserver/zkserver.env
 
 echo "== purge"
 dpkg -P zkserver
-check "the data is gone" test ! -e /var/lib/zkserver
+check "the data (devices, journal) is gone" test ! -e /var/lib/zkserver
 check "the settings and key are gone" test ! -e /etc/zkserver
 check "the user is gone" bash -c '! getent passwd zkserver'
 check "dpkg forgot the package" bash -c '! dpkg -s zkserver'
