@@ -1,4 +1,6 @@
 //! Push terminals (the ZKTeco "ADMS"/"iclock" HTTP protocol): the terminal
-//! is the HTTP client. `protocol` parses and renders its texts, with no I/O.
+//! is the HTTP client. `protocol` parses and renders its texts, with no I/O;
+//! `forward` relays requests to another server.
 
+pub mod forward;
 pub mod protocol;
