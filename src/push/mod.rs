@@ -1,4 +1,5 @@
 //! Push terminals (the ZKTeco "ADMS"/"iclock" HTTP protocol): the terminal
 //! is the HTTP client. `protocol` parses and renders its texts, with no I/O.
 
+pub mod commands;
 pub mod protocol;
