@@ -71,6 +71,9 @@ struct ServeArgs {
     /// Webhook for every terminal without its own "webhook" (http:// or https://).
     #[arg(long, env = "WEBHOOK_URL")]
     webhook: Option<String>,
+    /// Relay every push terminal's /iclock exchanges to this server (e.g. BioTime), which then sends their commands.
+    #[arg(long, env = "PUSH_FORWARD")]
+    push_forward: Option<String>,
 }
 
 /// The API key from `--api-key-file`, else the `API_KEY` variable.
@@ -219,7 +222,17 @@ fn serve(args: ServeArgs) -> Result<(), String> {
     if let Some(url) = &webhook {
         zkserver::url::validate_webhook_url(url).map_err(|e| format!("--webhook: {e}"))?;
     }
+    let push_forward = args.push_forward.filter(|u| !u.trim().is_empty());
+    if let Some(url) = &push_forward {
+        zkserver::url::validate_webhook_url(url).map_err(|e| {
+            format!(
+                "--push-forward: {}",
+                e.replace("Campo 'webhook' inválido", "URL inválida")
+            )
+        })?;
+    }
     let mut settings = Settings {
+        push_forward,
         journal: Some(journal),
         reconcile_interval: seconds("reconcile-interval", args.reconcile_interval)?,
         webhook,

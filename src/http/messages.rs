@@ -143,6 +143,124 @@ pub fn user_deleted(user_id: &str) -> String {
     format!("Usuario '{}' eliminado.", echo(user_id))
 }
 
+// --- push terminals: queued commands -------------------------------------------
+
+/// 202 after queueing a command for a push terminal.
+pub fn command_queued(id: &str) -> String {
+    format!("Comando encolado para '{id}'.")
+}
+
+/// 404 for a command id the device does not have.
+pub fn command_not_found(id: &str, n: &str) -> String {
+    format!("Comando '{}' no encontrado en '{id}'.", echo(n))
+}
+
+/// 409 for the command endpoints of a pull terminal.
+pub fn pull_has_no_commands(id: &str) -> String {
+    format!(
+        "El dispositivo '{id}' es un terminal pull: se le habla directamente y no tiene cola de comandos."
+    )
+}
+
+/// 409 for the command endpoints of a forwarded push terminal.
+pub fn commands_from_upstream(id: &str, upstream: &str) -> String {
+    format!("El terminal '{id}' recibe sus comandos de {upstream}.")
+}
+
+/// 503 when push terminals are asked for without a journal open.
+pub fn journal_off(id: &str) -> String {
+    format!("El terminal push '{id}' necesita el diario de marcaciones, y este servidor funciona sin él.")
+}
+
+/// 503 when the journal could not be read or written (the log has why).
+pub const JOURNAL_FAILED: &str =
+    "No se pudo leer o escribir el diario de marcaciones; intente de nuevo (el registro del servidor tiene el detalle).";
+
+/// What a push terminal cannot do from the API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PushLimit {
+    /// Start a fingerprint enrolment.
+    Enroll,
+    /// List a user's fingers.
+    Fingers,
+    /// Answer a direct query (`/info`).
+    Info,
+    /// Read its clock on demand (`/time`).
+    Time,
+    /// Take an arbitrary clock time (`sync-time` with `timestamp`).
+    Timestamp,
+}
+
+/// 409 for an operation a push terminal cannot do, with what to do instead.
+pub fn push_unsupported(id: &str, limit: PushLimit) -> String {
+    let what = match limit {
+        PushLimit::Enroll => {
+            "no admite iniciar el enrolamiento de huellas desde el servidor; enrole en el propio terminal.".to_string()
+        }
+        PushLimit::Fingers => "no informa al servidor las huellas de cada usuario.".to_string(),
+        PushLimit::Info => format!(
+            "no se le puede consultar directamente; vea /devices/{id}/status (datos de su último contacto)."
+        ),
+        PushLimit::Time => format!(
+            "su hora no se puede leer a pedido; POST /devices/{id}/sync-time la iguala a la del servidor."
+        ),
+        PushLimit::Timestamp => {
+            "toma la hora del servidor al sincronizar y no admite 'timestamp'; envíe el body vacío.".to_string()
+        }
+    };
+    format!("El terminal '{id}' es push: {what}")
+}
+
+/// 400 for a user field a push command cannot carry.
+pub fn bad_command_field(e: &crate::push::protocol::CommandError) -> String {
+    use crate::push::protocol::CommandError as E;
+    match e {
+        E::ControlCharacter(field) => {
+            let name = match *field {
+                "Name" => "name",
+                "Passwd" => "password",
+                "Card" => "card",
+                _ => "user_id",
+            };
+            format!("Campo '{name}' inválido: no puede contener tabuladores, saltos de línea ni otros caracteres de control.")
+        }
+        E::EmptyPin | E::BadId(_) => "Campo 'user_id' inválido: no puede estar vacío.".into(),
+    }
+}
+
+/// The message shown with a command's status: why it failed or expired.
+pub fn command_outcome(status: crate::journal::CommandStatus, code: Option<i64>) -> Option<String> {
+    use crate::journal::CommandStatus as S;
+    match status {
+        S::Fallido => Some(return_code(code.unwrap_or(-1))),
+        S::Caducado => Some(format!(
+            "El terminal no recogió el comando en {} días.",
+            crate::push::commands::MAX_AGE_DAYS
+        )),
+        S::Pendiente | S::Enviado | S::Completado => None,
+    }
+}
+
+/// What a push terminal's return code means.
+pub fn return_code(code: i64) -> String {
+    use crate::push::commands::ReturnCode as R;
+    match R::from_code(code) {
+        R::Ok => "Completado.",
+        R::ParameterOrNoData => "Parámetros inválidos o sin datos que coincidan.",
+        R::ReadWrite => "Error de lectura o escritura en el terminal.",
+        R::NoSuchUser => "El usuario no existe en el terminal.",
+        R::CapacityExceeded => "Capacidad del terminal excedida.",
+        R::NotSupported => "No soportado por el terminal.",
+        R::Timeout => "Tiempo de espera agotado en el terminal.",
+        R::Mismatch => "Los datos no coinciden con la configuración del terminal.",
+        R::Busy => "El terminal está ocupado.",
+        R::TooLong => "Datos demasiado largos para el terminal.",
+        R::OutOfMemory => "El terminal se quedó sin memoria.",
+        R::Other(n) => return format!("El terminal respondió con el código de error {n}."),
+    }
+    .to_string()
+}
+
 /// Longest piece of client input echoed in a message, in characters.
 const ECHO_LIMIT: usize = 80;
 

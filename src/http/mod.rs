@@ -5,6 +5,7 @@
 mod attendance;
 pub mod auth;
 mod body;
+mod commands;
 pub mod conn;
 mod demo;
 mod devices;
@@ -58,6 +59,8 @@ pub struct Settings {
     pub demo: Option<Arc<crate::demo::Terminals>>,
     /// The punch journal (none: push terminals and `source=journal` are off).
     pub journal: Option<Arc<Journal>>,
+    /// Where every push terminal's `/iclock` exchanges are relayed (`--push-forward`).
+    pub push_forward: Option<String>,
 }
 
 impl Default for Settings {
@@ -70,6 +73,7 @@ impl Default for Settings {
             state_file: None,
             demo: None,
             journal: None,
+            push_forward: None,
         }
     }
 }
@@ -94,6 +98,10 @@ pub struct App {
     pub demo: Option<Arc<crate::demo::Terminals>>,
     /// The punch journal, if one is open.
     pub journal: Option<Arc<Journal>>,
+    /// Where every push terminal's `/iclock` exchanges are relayed (`--push-forward`).
+    pub push_forward: Option<String>,
+    /// Expires push commands their terminal never took (with a journal).
+    pub command_expiry: Option<crate::push::commands::ExpirySweep>,
 }
 
 impl App {
@@ -107,6 +115,13 @@ impl App {
         );
         let delivery = Delivery::new(live.clone(), settings.state_file, settings.webhook);
         delivery.start();
+        let command_expiry = settings.journal.clone().map(|journal| {
+            crate::push::commands::ExpirySweep::start(
+                journal,
+                crate::push::commands::SWEEP_INTERVAL,
+                Arc::new(crate::push::commands::local_now),
+            )
+        });
         App {
             registry,
             terminals,
@@ -117,6 +132,8 @@ impl App {
             status_cache: status::StatusCache::default(),
             demo: settings.demo,
             journal: settings.journal,
+            push_forward: settings.push_forward,
+            command_expiry,
         }
     }
 
@@ -125,6 +142,9 @@ impl App {
     pub fn stop(&self) {
         self.delivery.stop();
         self.live.stop();
+        if let Some(sweep) = &self.command_expiry {
+            sweep.stop();
+        }
     }
 }
 
@@ -259,6 +279,8 @@ enum Action {
     PanelJs,
     PanelIcon,
     DemoPunch,
+    Commands,
+    Command,
 }
 
 /// The route table: method, path pattern (`{name}` matches one segment),
@@ -310,6 +332,8 @@ const ROUTES: &[(&str, &str, Action)] = &[
     ("GET", "/favicon.ico", Action::PanelIcon),
     ("GET", "/events", Action::AllEvents),
     ("POST", "/demo/punch", Action::DemoPunch),
+    ("GET", "/devices/{id}/commands", Action::Commands),
+    ("GET", "/devices/{id}/commands/{n}", Action::Command),
 ];
 
 /// The parameters of `path` if it matches `pattern`.
@@ -403,6 +427,8 @@ fn dispatch(ctx: &Ctx, action: Action, params: &[&str]) -> Answer {
         Action::PanelJs => panel::script(ctx),
         Action::PanelIcon => panel::icon(ctx),
         Action::DemoPunch => demo::punch(ctx),
+        Action::Commands => commands::list(ctx, id),
+        Action::Command => commands::show(ctx, id, user),
     }
 }
 

@@ -1,8 +1,10 @@
-//! Terminal data endpoints: identity and counters, clock, clock sync.
+//! Terminal data endpoints: identity and counters, clock, clock sync (a
+//! queued `CHECK` on a push terminal).
 
 use serde_json::json;
 
-use super::body;
+use super::messages::PushLimit;
+use super::{body, commands};
 use super::{Answer, Ctx};
 use crate::fields::Fields;
 use crate::ops::{Mode, OpError};
@@ -12,6 +14,7 @@ use crate::zk::ZkTime;
 /// `GET /devices/{id}/info` (lock, disable).
 pub fn info(ctx: &Ctx, id: &str) -> Answer {
     let device = ctx.device(id)?;
+    commands::refuse_push(ctx, &device, PushLimit::Info)?;
     let data = ctx.operate(&device, Mode::Disabled, "info", |s| {
         let firmware = s.firmware_version()?;
         let serial = s.option("~SerialNumber")?;
@@ -41,6 +44,7 @@ pub fn info(ctx: &Ctx, id: &str) -> Answer {
 /// `GET /devices/{id}/time` (lock).
 pub fn time(ctx: &Ctx, id: &str) -> Answer {
     let device = ctx.device(id)?;
+    commands::refuse_push(ctx, &device, PushLimit::Time)?;
     let t = ctx.operate(&device, Mode::Plain, "get time", |s| Ok(s.get_time()?))?;
     Ok(ctx.json(
         200,
@@ -49,9 +53,11 @@ pub fn time(ctx: &Ctx, id: &str) -> Answer {
 }
 
 /// `POST /devices/{id}/sync-time` (lock): the server's local time, or the
-/// body's `{"timestamp": "YYYY-MM-DD HH:MM:SS"}`.
+/// body's `{"timestamp": "YYYY-MM-DD HH:MM:SS"}`. A push terminal gets a
+/// queued `CHECK` (it sets its clock from the server's answer).
 pub fn sync_time(ctx: &Ctx, id: &str) -> Answer {
     let device = ctx.device(id)?;
+    let queue = commands::push_queue(ctx, &device)?;
     let body = body::json_object(ctx, false)?;
     let wanted = match Fields(&body)
         .text("timestamp", false)
@@ -64,6 +70,17 @@ pub fn sync_time(ctx: &Ctx, id: &str) -> Answer {
                 .ok_or_else(|| ctx.error(400, &super::messages::bad_sync_timestamp(&t)))?,
         ),
     };
+    if let Some(journal) = queue {
+        if wanted.is_some() {
+            commands::refuse_push(ctx, &device, PushLimit::Timestamp)?;
+        }
+        return commands::enqueue(
+            ctx,
+            &device,
+            journal,
+            &crate::push::commands::sync_time_command(),
+        );
+    }
     let t = ctx.operate(&device, Mode::Plain, "sync time", |s| {
         // Taken under the lock, right before sending, so it is not stale.
         let t = wanted.unwrap_or_else(|| ZkTime::from_naive(&chrono::Local::now().naive_local()));

@@ -1,12 +1,15 @@
 //! Users and fingerprints on a terminal: list, create, update, delete,
-//! start an enrolment, list enrolled fingers.
+//! start an enrolment, list enrolled fingers. On a push terminal the
+//! changes are queued as commands (202) and the list is the journal's copy.
 
 use serde_json::{json, Map, Value};
 
-use super::{body, messages};
+use super::messages::PushLimit;
+use super::{body, commands, messages};
 use super::{Answer, Ctx, Response};
 use crate::fields::Fields;
 use crate::ops::users::{self, UserChanges};
+use crate::push::commands as push;
 use crate::registry::Device;
 
 /// Finger names by index 0–9.
@@ -81,6 +84,9 @@ fn device_and_body(
 /// `GET /devices/{id}/users` (lock, disable).
 pub fn list(ctx: &Ctx, id: &str) -> Answer {
     let device = ctx.device(id)?;
+    if device.config.is_push() {
+        return commands::list_users(ctx, &device);
+    }
     let enc = users::encoding(&device);
     let users = ctx
         .app
@@ -100,13 +106,20 @@ pub fn list(ctx: &Ctx, id: &str) -> Answer {
     ))
 }
 
-/// `POST /devices/{id}/users` (lock, disable).
+/// `POST /devices/{id}/users` (lock, disable; push: queued).
 pub fn create(ctx: &Ctx, id: &str) -> Answer {
-    let (device, body) = device_and_body(ctx, id, true)?;
+    let device = ctx.device(id)?;
+    let queue = commands::push_queue(ctx, &device)?;
+    let body = body::json_object(ctx, true)?;
     let input = parse_input(&body).map_err(|msg| ctx.error(400, &msg))?;
     let (Some(user_id), Some(name)) = (&input.user_id, &input.changes.name) else {
         return Err(ctx.error(400, messages::USER_ID_AND_NAME_REQUIRED));
     };
+    if let Some(journal) = queue {
+        let text = push::create_user_command(user_id, &input.changes)
+            .map_err(|e| commands::bad_field(ctx, &e))?;
+        return commands::enqueue(ctx, &device, journal, &text);
+    }
     let uid = ctx
         .app
         .terminals
@@ -119,10 +132,19 @@ pub fn create(ctx: &Ctx, id: &str) -> Answer {
     ))
 }
 
-/// `PUT /devices/{id}/users/{user_id}` (lock, disable).
+/// `PUT /devices/{id}/users/{user_id}` (lock, disable; push: queued with
+/// the journal's copy of the user merged under the changes).
 pub fn update(ctx: &Ctx, id: &str, user_id: &str) -> Answer {
-    let (device, body) = device_and_body(ctx, id, true)?;
+    let device = ctx.device(id)?;
+    let queue = commands::push_queue(ctx, &device)?;
+    let body = body::json_object(ctx, true)?;
     let input = parse_input(&body).map_err(|msg| ctx.error(400, &msg))?;
+    if let Some(journal) = queue {
+        let known = commands::known_user(ctx, &device, journal, user_id)?;
+        let text = push::update_user_command(&known, &input.changes)
+            .map_err(|e| commands::bad_field(ctx, &e))?;
+        return commands::enqueue(ctx, &device, journal, &text);
+    }
     ctx.app
         .terminals
         .update_user(&device, user_id, &input.changes)
@@ -133,9 +155,15 @@ pub fn update(ctx: &Ctx, id: &str, user_id: &str) -> Answer {
     ))
 }
 
-/// `DELETE /devices/{id}/users/{user_id}` (lock, disable).
+/// `DELETE /devices/{id}/users/{user_id}` (lock, disable; push: queued).
 pub fn delete(ctx: &Ctx, id: &str, user_id: &str) -> Answer {
     let device = ctx.device(id)?;
+    if let Some(journal) = commands::push_queue(ctx, &device)? {
+        let known = commands::known_user(ctx, &device, journal, user_id)?;
+        let text =
+            push::delete_user_command(&known.user_id).map_err(|e| commands::bad_field(ctx, &e))?;
+        return commands::enqueue(ctx, &device, journal, &text);
+    }
     ctx.app
         .terminals
         .delete_user(&device, user_id)
@@ -151,6 +179,7 @@ pub fn delete(ctx: &Ctx, id: &str, user_id: &str) -> Answer {
 /// with the terminal enabled, so the person can present the finger.
 pub fn enroll(ctx: &Ctx, id: &str, user_id: &str) -> Answer {
     let (device, body) = device_and_body(ctx, id, false)?;
+    commands::refuse_push(ctx, &device, PushLimit::Enroll)?;
     let finger = Fields(&body)
         .int("finger_index", 0, 9)
         .map_err(|_| ctx.error(400, messages::BAD_FINGER_INDEX))?
@@ -172,6 +201,7 @@ pub fn enroll(ctx: &Ctx, id: &str, user_id: &str) -> Answer {
 /// `GET /devices/{id}/users/{user_id}/fingers` (lock, disable).
 pub fn fingers(ctx: &Ctx, id: &str, user_id: &str) -> Answer {
     let device = ctx.device(id)?;
+    commands::refuse_push(ctx, &device, PushLimit::Fingers)?;
     let enc = users::encoding(&device);
     let (user, mine) = ctx
         .app

@@ -1,6 +1,8 @@
 //! Push terminals (the ZKTeco "ADMS"/"iclock" HTTP protocol): the terminal
 //! is the HTTP client. `protocol` parses and renders its texts, with no I/O;
+//! `commands` maps API requests to queued commands and their results;
 //! `forward` relays requests to another server.
 
+pub mod commands;
 pub mod forward;
 pub mod protocol;

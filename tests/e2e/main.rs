@@ -6,6 +6,7 @@ mod common;
 
 mod attendance;
 mod cli;
+mod commands;
 mod concurrency;
 mod failures;
 mod hostile;
