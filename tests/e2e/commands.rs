@@ -8,7 +8,6 @@
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use crate::common::process::{start_server, terminate};
 use crate::common::*;
@@ -393,6 +392,22 @@ fn the_queue_shows_statuses_and_return_code_messages_newest_first() {
         404,
         "Dispositivo 'nadie' no encontrado.",
     );
+    // /metrics counts commands of every device by state.
+    let metrics = minreq::get(format!("{}/metrics", env.base))
+        .with_timeout(30)
+        .send()
+        .expect("metrics");
+    let text = metrics.as_str().expect("text");
+    for state in ["pendiente", "enviado", "completado", "fallido", "caducado"] {
+        assert!(
+            text.contains(&format!("zkserver_push_commands{{state=\"{state}\"}} ")),
+            "{state}: {text}"
+        );
+    }
+    assert!(
+        !text.contains("zkserver_push_commands{state=\"pendiente\"} 0\n"),
+        "the queued CHECK of 'otro' is pending: {text}"
+    );
 }
 
 #[test]
@@ -467,15 +482,6 @@ fn pull_forwarded_and_unsupported_cases_answer_409() {
         upstream,
     );
     assert!(journal.list_commands("recepcion").expect("list").is_empty());
-}
-
-/// Waits (generously) until `done` holds.
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting: {what}");
-        std::thread::sleep(Duration::from_millis(25));
-    }
 }
 
 #[test]
