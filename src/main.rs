@@ -71,6 +71,15 @@ struct ServeArgs {
     /// Webhook for every terminal without its own "webhook" (http:// or https://).
     #[arg(long, env = "WEBHOOK_URL")]
     webhook: Option<String>,
+    /// Seconds between push terminals' command polls (the handshake's Delay).
+    #[arg(long, env = "PUSH_DELAY", default_value_t = 10)]
+    push_delay: u32,
+    /// Unknown push serials: "pending" (kept until registered) or "reject" (403).
+    #[arg(long, env = "PUSH_UNKNOWN", default_value = "pending")]
+    push_unknown: String,
+    /// A second port serving only /iclock/* (push terminals), e.g. to publish through nginx.
+    #[arg(long, env = "PUSH_PORT")]
+    push_port: Option<u16>,
 }
 
 /// The API key from `--api-key-file`, else the `API_KEY` variable.
@@ -157,6 +166,35 @@ fn open_journal(path: &std::path::Path) -> Result<Arc<Journal>, String> {
     Ok(Arc::new(journal))
 }
 
+/// The push receiver's settings from the command line; contacts are
+/// saved beside the journal (`<journal>.contacts.json`).
+fn push_settings(
+    args: &ServeArgs,
+    journal: &std::path::Path,
+) -> Result<zkserver::push::receiver::PushSettings, String> {
+    use zkserver::push::receiver::{PushSettings, UnknownSerials};
+    let unknown = match args.push_unknown.as_str() {
+        "pending" => UnknownSerials::Pending,
+        "reject" => UnknownSerials::Reject,
+        other => {
+            return Err(format!(
+                "--push-unknown inválido: '{other}'. Use pending o reject."
+            ))
+        }
+    };
+    if !(1..=3600).contains(&args.push_delay) {
+        return Err(format!("--push-delay inválido: {}", args.push_delay));
+    }
+    let mut contacts = journal.as_os_str().to_os_string();
+    contacts.push(".contacts.json");
+    Ok(PushSettings {
+        delay: args.push_delay,
+        unknown,
+        contacts_file: Some(PathBuf::from(contacts)),
+        ..PushSettings::default()
+    })
+}
+
 /// Writes an INFO line in the logger's format whatever the log level:
 /// people and scripts need to see where the server listens.
 fn announce(message: &str) {
@@ -214,13 +252,16 @@ fn serve(args: ServeArgs) -> Result<(), String> {
             Err(format!("--{name} inválido: {v}"))
         }
     };
-    let journal = open_journal(&journal_path(&args))?;
+    let journal_file = journal_path(&args);
+    let journal = open_journal(&journal_file)?;
+    let push = push_settings(&args, &journal_file)?;
     let webhook = args.webhook.filter(|w| !w.trim().is_empty());
     if let Some(url) = &webhook {
         zkserver::url::validate_webhook_url(url).map_err(|e| format!("--webhook: {e}"))?;
     }
     let mut settings = Settings {
         journal: Some(journal),
+        push,
         reconcile_interval: seconds("reconcile-interval", args.reconcile_interval)?,
         webhook,
         // Beside the devices file; the demo keeps positions in memory.
@@ -262,7 +303,13 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         request_timeout: seconds("request-timeout", args.request_timeout)?,
         ..Default::default()
     };
-    let server = Server::bind_with(&addr, app, limits)?;
+    let mut server = Server::bind_with(&addr, app, limits)?;
+    if let Some(port) = args.push_port {
+        let push_addr = server.add_push_listener(&format!("{host}:{port}"))?;
+        announce(&format!(
+            "push terminals (/iclock only) also on http://{push_addr}"
+        ));
+    }
     let stop = cli::stop_flag()?;
     announce(&format!(
         "zkserver {} listening on http://{} with {} device(s): {}",

@@ -10,10 +10,12 @@ mod demo;
 mod devices;
 mod events;
 pub mod head;
+mod iclock;
 mod info;
 mod listing;
 pub mod messages;
 mod panel;
+mod push;
 pub mod query;
 mod request;
 pub mod response;
@@ -58,6 +60,8 @@ pub struct Settings {
     pub demo: Option<Arc<crate::demo::Terminals>>,
     /// The punch journal (none: push terminals and `source=journal` are off).
     pub journal: Option<Arc<Journal>>,
+    /// The push receiver's settings (used when a journal is open).
+    pub push: crate::push::receiver::PushSettings,
 }
 
 impl Default for Settings {
@@ -70,6 +74,7 @@ impl Default for Settings {
             state_file: None,
             demo: None,
             journal: None,
+            push: Default::default(),
         }
     }
 }
@@ -94,6 +99,8 @@ pub struct App {
     pub demo: Option<Arc<crate::demo::Terminals>>,
     /// The punch journal, if one is open.
     pub journal: Option<Arc<Journal>>,
+    /// The push receiver (`/iclock`), when a journal is open.
+    pub push: Option<Arc<crate::push::receiver::Receiver>>,
 }
 
 impl App {
@@ -107,6 +114,13 @@ impl App {
         );
         let delivery = Delivery::new(live.clone(), settings.state_file, settings.webhook);
         delivery.start();
+        let push = settings.journal.as_ref().map(|j| {
+            Arc::new(crate::push::receiver::Receiver::new(
+                j.clone(),
+                registry.clone(),
+                settings.push.clone(),
+            ))
+        });
         App {
             registry,
             terminals,
@@ -117,6 +131,7 @@ impl App {
             status_cache: status::StatusCache::default(),
             demo: settings.demo,
             journal: settings.journal,
+            push,
         }
     }
 
@@ -125,6 +140,9 @@ impl App {
     pub fn stop(&self) {
         self.delivery.stop();
         self.live.stop();
+        if let Some(push) = &self.push {
+            push.save(true);
+        }
     }
 }
 
@@ -227,6 +245,29 @@ pub fn handle(app: &App, req: &Request) -> Response {
     resp
 }
 
+/// Handles a request on the `--push-port` listener: `/iclock/*` only,
+/// everything else 404.
+pub fn handle_push_only(app: &App, req: &Request) -> Response {
+    if req.segments().first().map(String::as_str) == Some("iclock") {
+        return handle(app, req);
+    }
+    let ctx = Ctx {
+        app,
+        req,
+        pretty: true,
+    };
+    log::info!(
+        "{} {} {} -> 404 (push port serves /iclock only)",
+        req.remote_addr(),
+        req.method(),
+        req.raw_url()
+    );
+    ctx.error(
+        404,
+        &messages::route_not_found(req.method(), req.raw_path()),
+    )
+}
+
 /// What a route does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Action {
@@ -259,6 +300,12 @@ enum Action {
     PanelJs,
     PanelIcon,
     DemoPunch,
+    IclockHandshake,
+    IclockUpload,
+    IclockPoll,
+    IclockResults,
+    IclockPing,
+    PushPending,
 }
 
 /// The route table: method, path pattern (`{name}` matches one segment),
@@ -310,6 +357,12 @@ const ROUTES: &[(&str, &str, Action)] = &[
     ("GET", "/favicon.ico", Action::PanelIcon),
     ("GET", "/events", Action::AllEvents),
     ("POST", "/demo/punch", Action::DemoPunch),
+    ("GET", "/iclock/cdata", Action::IclockHandshake),
+    ("POST", "/iclock/cdata", Action::IclockUpload),
+    ("GET", "/iclock/getrequest", Action::IclockPoll),
+    ("POST", "/iclock/devicecmd", Action::IclockResults),
+    ("GET", "/iclock/ping", Action::IclockPing),
+    ("GET", "/push/pending", Action::PushPending),
 ];
 
 /// The parameters of `path` if it matches `pattern`.
@@ -359,10 +412,11 @@ fn route(ctx: &Ctx, label: &mut &'static str) -> Answer {
             .with_header("Allow", &allowed.join(", ")));
     };
     // Health checks and the panel's files (no data in them) need no key.
+    // Push terminals cannot send a key: `/iclock` is always open.
     let open = matches!(
         action,
         Action::Health | Action::Panel | Action::PanelCss | Action::PanelJs | Action::PanelIcon
-    );
+    ) || is_iclock(*action);
     if !open {
         auth::check(ctx, method != "GET")?;
     }
@@ -403,7 +457,25 @@ fn dispatch(ctx: &Ctx, action: Action, params: &[&str]) -> Answer {
         Action::PanelJs => panel::script(ctx),
         Action::PanelIcon => panel::icon(ctx),
         Action::DemoPunch => demo::punch(ctx),
+        Action::IclockHandshake => iclock::cdata_get(ctx),
+        Action::IclockUpload => iclock::cdata_post(ctx),
+        Action::IclockPoll => iclock::getrequest(ctx),
+        Action::IclockResults => iclock::devicecmd(ctx),
+        Action::IclockPing => iclock::ping(ctx),
+        Action::PushPending => push::pending(ctx),
     }
+}
+
+/// The push terminals' routes (`/iclock/*`).
+fn is_iclock(action: Action) -> bool {
+    matches!(
+        action,
+        Action::IclockHandshake
+            | Action::IclockUpload
+            | Action::IclockPoll
+            | Action::IclockResults
+            | Action::IclockPing
+    )
 }
 
 #[cfg(test)]

@@ -2,3 +2,4 @@
 //! is the HTTP client. `protocol` parses and renders its texts, with no I/O.
 
 pub mod protocol;
+pub mod receiver;
