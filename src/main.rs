@@ -117,7 +117,7 @@ fn load_api_key(file: Option<&PathBuf>) -> Result<Option<String>, String> {
 enum Command {
     /// Run a simulated terminal (TCP and UDP on one port); `punch [user_id]` on
     /// standard input makes a punch.
-    Simulate(simulate::SimulateArgs),
+    Simulate(Box<simulate::SimulateArgs>),
     /// Diagnose a real terminal: connect, read its identity, counters and clock.
     Probe(probe::ProbeArgs),
 }
@@ -210,7 +210,7 @@ fn main() {
     let cli = Cli::parse();
     let _log = zkserver::logging::init(cli.log_level);
     let result = match cli.command {
-        Some(Command::Simulate(args)) => simulate::run(args),
+        Some(Command::Simulate(args)) => simulate::run(*args),
         Some(Command::Probe(args)) => probe::run(args),
         None => serve(cli.serve),
     };
@@ -311,6 +311,13 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         ));
     }
     let stop = cli::stop_flag()?;
+    let _push_demo = if args.demo {
+        let sim = zkserver::demo::start_push(server.addr())
+            .map_err(|e| format!("no se pudo iniciar el terminal push de la demo: {e}"))?;
+        Some(sim)
+    } else {
+        None
+    };
     announce(&format!(
         "zkserver {} listening on http://{} with {} device(s): {}",
         env!("CARGO_PKG_VERSION"),
