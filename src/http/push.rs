@@ -116,3 +116,78 @@ fn contact_json(ctx: &Ctx, device: &Device) -> Value {
     data["seconds_since_contact"] = json!(c.age().map(|a| a.as_secs()));
     data
 }
+
+/// The push receiver's part of `/metrics`: uploads and lines, pending
+/// serials and punches, push terminals online, journal size.
+pub fn metrics(ctx: &Ctx, out: &mut String) {
+    use crate::metrics::{family, line};
+    let Some(receiver) = &ctx.app.push else {
+        return;
+    };
+    crate::push::receiver::PushStats::global().render(out);
+    let journal = receiver.journal();
+    if let Ok((serials, punches)) = journal.pending_totals() {
+        let n = family(
+            out,
+            "zkserver_push_pending_serials",
+            "gauge",
+            "Unknown serials kept pending.",
+        );
+        line(out, format_args!("{n} {serials}"));
+        let n = family(
+            out,
+            "zkserver_push_pending_punches",
+            "gauge",
+            "Punches kept for pending serials.",
+        );
+        line(out, format_args!("{n} {punches}"));
+    }
+    if let Ok(counts) = journal.command_counts() {
+        let n = family(
+            out,
+            "zkserver_push_commands",
+            "gauge",
+            "Push commands in the journal by state.",
+        );
+        for (status, v) in counts {
+            line(
+                out,
+                format_args!("{n}{{status=\"{}\"}} {v}", status.as_str()),
+            );
+        }
+    }
+    let online = ctx
+        .app
+        .registry
+        .all()
+        .iter()
+        .filter(|d| d.config.is_push())
+        .filter(|d| {
+            receiver
+                .contact_of(d)
+                .is_some_and(|c| receiver.is_online(&c))
+        })
+        .count();
+    let n = family(
+        out,
+        "zkserver_push_terminals_online",
+        "gauge",
+        "Push terminals heard from recently.",
+    );
+    line(out, format_args!("{n} {online}"));
+    let size: u64 = ["", "-wal"]
+        .iter()
+        .filter_map(|suffix| {
+            let mut p = journal.path().as_os_str().to_os_string();
+            p.push(suffix);
+            std::fs::metadata(p).ok().map(|m| m.len())
+        })
+        .sum();
+    let n = family(
+        out,
+        "zkserver_journal_bytes",
+        "gauge",
+        "Size of the journal file and its WAL.",
+    );
+    line(out, format_args!("{n} {size}"));
+}

@@ -59,6 +59,9 @@ pub struct PushSettings {
     pub unknown: UnknownSerials,
     /// Where contacts are saved (none: kept in memory only).
     pub contacts_file: Option<PathBuf>,
+    /// The shortest time a terminal counts as online after its last
+    /// contact (30 s; tests shorten it).
+    pub min_online: Duration,
 }
 
 impl Default for PushSettings {
@@ -68,6 +71,7 @@ impl Default for PushSettings {
             error_delay: ERROR_DELAY,
             unknown: UnknownSerials::Pending,
             contacts_file: None,
+            min_online: Duration::from_secs(30),
         }
     }
 }
@@ -168,7 +172,7 @@ impl Receiver {
     /// How long after its last contact a terminal counts as online:
     /// 3 × `Delay`, at least 30 s.
     pub fn online_window(&self) -> Duration {
-        Duration::from_secs(u64::from(self.settings.delay) * 3).max(Duration::from_secs(30))
+        Duration::from_secs(u64::from(self.settings.delay) * 3).max(self.settings.min_online)
     }
 
     /// The last contact of push device `device` (by its serial), if any.
