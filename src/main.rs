@@ -41,6 +41,9 @@ struct ServeArgs {
     /// Serve two built-in simulated terminals instead of the devices file.
     #[arg(long)]
     demo: bool,
+    /// With --demo, leave the push terminal silent (tests that count connections).
+    #[arg(long, hide = true)]
+    no_demo_push: bool,
     /// File holding the API key required for writes (POST/PUT/DELETE).
     #[arg(long, env = "API_KEY_FILE")]
     api_key_file: Option<PathBuf>,
@@ -311,7 +314,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         ));
     }
     let stop = cli::stop_flag()?;
-    let _push_demo = if args.demo {
+    let _push_demo = if args.demo && !args.no_demo_push {
         let sim = zkserver::demo::start_push(server.addr())
             .map_err(|e| format!("no se pudo iniciar el terminal push de la demo: {e}"))?;
         Some(sim)

@@ -101,8 +101,10 @@ impl PushSim {
         let stats = Arc::new(PushSimStats::default());
         let stop = Arc::new(AtomicBool::new(false));
         let mut term = Terminal {
+            // Terminals close every connection (`Connection: close`).
             agent: ureq::AgentBuilder::new()
                 .timeout(Duration::from_secs(60))
+                .max_idle_connections(0)
                 .build(),
             cfg,
             state: state.clone(),
@@ -295,6 +297,7 @@ impl Terminal {
             self.agent
                 .get(&self.url(path, query))
                 .set("User-Agent", "iClock Proxy/1.09")
+                .set("Connection", "close")
                 .call(),
         )
     }
@@ -304,6 +307,7 @@ impl Terminal {
             self.agent
                 .post(&self.url(path, query))
                 .set("User-Agent", "iClock Proxy/1.09")
+                .set("Connection", "close")
                 .set("Content-Type", "text/plain")
                 .send_bytes(body.as_bytes()),
         )
