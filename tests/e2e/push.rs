@@ -787,3 +787,45 @@ fn a_full_disk_answers_503_and_the_batch_arrives_later() {
     drop(env);
     drop(journal);
 }
+
+#[test]
+fn last_contact_is_kept_in_memory_and_saved_at_shutdown() {
+    let dir = tempdir("contacts");
+    std::fs::write(
+        dir.join("devices.json"),
+        r#"{"rec": {"mode": "push", "sn": "SNSAVE", "name": "Rec"}}"#,
+    )
+    .unwrap();
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut child = start_binary(&dir, port, &[]);
+    let contacts = dir.join("punches.db.contacts.json");
+    for _ in 0..20 {
+        let r = iclock(
+            &base,
+            "GET",
+            "/iclock/getrequest?SN=SNSAVE&INFO=Ver%201.2,5,3,42,10.0.0.9",
+            b"",
+            false,
+        );
+        assert_eq!(r.body, "OK");
+    }
+    // Polls write nothing to disk.
+    assert!(!contacts.exists(), "a poll wrote the contacts file");
+    assert_eq!(crate::common::process::terminate(&mut child), 0);
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&contacts).expect("saved at shutdown"))
+            .unwrap();
+    assert_eq!(saved["SNSAVE"]["records"], 42);
+    let mut child = start_binary(&dir, port, &[]);
+    let (_, status) = get(&format!("{base}/devices/rec/status"));
+    let data = &status["data"];
+    assert_eq!(
+        (data["online"].as_bool(), data["firmware"].as_str()),
+        (Some(false), Some("Ver 1.2")),
+        "{status}"
+    );
+    assert!(data["last_seen"].is_string());
+    signal(&child, "KILL");
+    let _ = child.wait();
+}
