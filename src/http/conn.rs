@@ -291,10 +291,12 @@ fn read_head(
     let mut buf = [0u8; 8192];
     loop {
         let refuse = |r: Refusal| End::Refuse(r, head::is_head_request(pending));
-        match head::parse(pending, limits.max_head, PUSH_MAX_BODY as u64) {
+        // Any length parses; the limit depends on the route.
+        match head::parse(pending, limits.max_head, u64::MAX) {
             Ok(Some((head, len))) => {
-                if head.body_len > body_limit(&head.target) as u64 {
-                    return Err(refuse(head::BODY_TOO_LARGE));
+                let (limit, refusal) = body_limit(&head.target);
+                if head.body_len > limit as u64 {
+                    return Err(refuse(refusal));
                 }
                 pending.drain(..len);
                 return Ok((head, request_deadline));
@@ -349,13 +351,13 @@ fn read_head(
     }
 }
 
-/// Largest body for a request to `target`: push terminals' uploads
+/// Largest body for a request to `target` and the refusal beyond it: push terminals' uploads
 /// (`/iclock/…`) may carry 16 MiB, everything else [`MAX_BODY`].
-fn body_limit(target: &str) -> usize {
+fn body_limit(target: &str) -> (usize, head::Refusal) {
     if target.starts_with("/iclock/") {
-        PUSH_MAX_BODY
+        (PUSH_MAX_BODY, head::PUSH_BODY_TOO_LARGE)
     } else {
-        MAX_BODY
+        (MAX_BODY, head::BODY_TOO_LARGE)
     }
 }
 

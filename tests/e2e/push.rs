@@ -544,7 +544,9 @@ fn body_limits_depend_on_the_route() {
         "POST /iclock/cdata?SN=SNLIM1&table=ATTLOG HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
         16 * 1024 * 1024 + 1
     );
-    assert_eq!(raw(&env.base, head.as_bytes()).status, 413);
+    let refused = raw(&env.base, head.as_bytes());
+    assert_eq!(refused.status, 413);
+    assert!(refused.body.contains("16 MiB"), "{}", refused.body);
     // 1 MiB of photo on /iclock is fine; 100 KiB on the API is not.
     let photo = vec![b'A'; 1024 * 1024];
     let r = iclock(
