@@ -445,7 +445,7 @@ impl Receiver {
                 self.journal.insert_batch(&d.id, &punches, now(), stamp)
             }
             Caller::Pending => {
-                if let Some(refusal) = self.pending_full(q, n) {
+                if let Some(refusal) = self.pending_full(q, &punches) {
                     return refusal;
                 }
                 self.journal.insert_pending_punches(&q.sn, &punches, now())
@@ -466,10 +466,20 @@ impl Receiver {
         Reply::ok(format!("OK:{n}"))
     }
 
-    /// The 403 for a pending upload that would pass the pending cap.
-    fn pending_full(&self, q: &IclockQuery, n: usize) -> Option<Reply> {
+    /// The 403 for a pending upload that would pass the pending cap (a
+    /// batch whose punches are all stored already passes: it is answered
+    /// OK, else the terminal would send it forever).
+    fn pending_full(&self, q: &IclockQuery, batch: &[NewPunch]) -> Option<Reply> {
         let (_, punches) = match self.journal.pending_totals() {
             Ok(t) => t,
+            Err(e) => return Some(Reply::journal_failed(&e)),
+        };
+        if punches + batch.len() as u64 <= MAX_PENDING_PUNCHES {
+            return None;
+        }
+        let n = match self.journal.pending_missing(&q.sn, batch) {
+            Ok(0) => return None,
+            Ok(missing) => missing,
             Err(e) => return Some(Reply::journal_failed(&e)),
         };
         if punches + n as u64 <= MAX_PENDING_PUNCHES {

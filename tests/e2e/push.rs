@@ -462,6 +462,17 @@ fn unknown_serials_pending_capped_adopted_and_rejected() {
         false,
     );
     assert_eq!(r.status, 403, "cap reached: {}", r.body);
+    // A batch sent again at the cap is all stored already: OK, or the
+    // terminal would send it forever.
+    let again: String = body.lines().take(500).map(|l| format!("{l}\n")).collect();
+    let r = iclock(
+        &env.base,
+        "POST",
+        "/iclock/cdata?SN=UNK000&table=ATTLOG",
+        again.as_bytes(),
+        false,
+    );
+    assert_eq!((r.status, r.body.as_str()), (200, "OK:500"));
     let (code, pending) = get(&format!("{}/push/pending", env.base));
     assert_eq!((code, pending["total"].as_u64()), (200, Some(32)));
     let first = &pending["data"][0];
