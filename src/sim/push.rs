@@ -73,6 +73,8 @@ struct State {
     results: Vec<String>,
     /// The handshake is to be done again (`CHECK`, or after an error).
     handshake_due: bool,
+    /// The users are to be uploaded (at start and on `DATA QUERY USERINFO`).
+    users_due: bool,
 }
 
 /// Counters a test reads.
@@ -185,6 +187,7 @@ fn initial_state(cfg: &PushSimConfig) -> State {
     let users = cfg.users.max(1);
     let mut st = State {
         handshake_due: true,
+        users_due: true,
         ..State::default()
     };
     for u in 0..users {
@@ -230,14 +233,13 @@ impl Terminal {
     fn run(&mut self, stop: &AtomicBool) {
         let mut next_poll = Instant::now();
         let mut next_punch = self.cfg.punch_every.map(|d| Instant::now() + d);
-        let mut users_sent = false;
         while !stop.load(Ordering::SeqCst) {
             if self.state.lock().handshake_due && !self.handshake() {
                 self.pause(stop, self.error_delay);
                 continue;
             }
-            if !users_sent {
-                users_sent = self.upload_users();
+            if self.state.lock().users_due && self.upload_users() {
+                self.state.lock().users_due = false;
             }
             if let Some(at) = next_punch.filter(|at| Instant::now() >= *at) {
                 self.make_punch();
@@ -501,7 +503,10 @@ impl Terminal {
                 st.outbox.extend(found);
                 (code, "DATA", String::new())
             }
-            PushCommand::QueryUsers => (0, "DATA", String::new()),
+            PushCommand::QueryUsers => {
+                st.users_due = true;
+                (0, "DATA", String::new())
+            }
             PushCommand::Check => {
                 st.handshake_due = true;
                 (0, "CHECK", String::new())

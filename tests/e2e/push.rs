@@ -395,6 +395,14 @@ fn the_simulator_executes_commands_and_resends_a_queried_range() {
         })
     });
     assert!(journal.get_user("rec", "900").unwrap().is_some());
+    // DATA QUERY USERINFO: the terminal uploads its users (OPERLOG USER lines).
+    assert!(journal.delete_user("rec", "3").unwrap());
+    journal
+        .enqueue_command("rec", "DATA QUERY USERINFO", now)
+        .unwrap();
+    wait_for("the users again", Duration::from_secs(60), || {
+        journal.get_user("rec", "3").unwrap().is_some()
+    });
     wait_for("the re-sent range", Duration::from_secs(60), || {
         sim.unsent() == 0
     });
