@@ -11,6 +11,9 @@ for tool in nginx openssl; do
 done
 source scripts/lib.sh
 dir=$WORK
+# nginx's workers (another user when run as root) write large upload bodies
+# to a temporary folder inside it.
+chmod 755 "$dir"
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
@@ -94,6 +97,61 @@ if curl -fsSk -D "$dir/panel.headers" "https://127.0.0.1:$tls_port/panel" | grep
   passed=$((passed + 1))
 else
   echo "  /panel not served through nginx"
+  failed=$((failed + 1))
+fi
+echo "push terminals (/iclock) through nginx:"
+if python3 - "$tls_port" "$http_port" <<'PY'
+import socket, ssl, sys
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+def exchange(port, tls, request):
+    raw = socket.create_connection(("127.0.0.1", int(port)), 10)
+    s = ctx.wrap_socket(raw, server_hostname="localhost") if tls else raw
+    s.settimeout(60)
+    s.sendall(request)
+    got = b""
+    while True:
+        try:
+            chunk = s.recv(65536)
+        except (socket.timeout, ConnectionResetError, ssl.SSLError):
+            break
+        if not chunk:
+            break
+        got += chunk
+    head, _, body = got.partition(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    status = int(lines[0].split()[1]) if lines and lines[0] else 0
+    headers = {l.split(b":", 1)[0].strip().lower(): l.split(b":", 1)[1].strip() for l in lines[1:] if b":" in l}
+    return status, headers, body
+def req(method, target, body=b"", version="HTTP/1.0"):
+    return (f"{method} {target} {version}\r\nHost: localhost\r\nUser-Agent: iClock Proxy/1.09\r\n"
+            f"Connection: close\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
+ok = True
+def check(name, cond):
+    global ok
+    print(("  ok   " if cond else "  FAIL ") + name)
+    ok = ok and cond
+tls, http = sys.argv[1], sys.argv[2]
+for port, is_tls, label in [(tls, True, "https"), (http, False, "http")]:
+    st, h, body = exchange(port, is_tls, req("GET", "/iclock/cdata?SN=DEMOPUSH0001&options=all&pushver=2.4.1"))
+    check(f"{label}: handshake answered with options, Content-Length and Date",
+          st == 200 and b"GET OPTION FROM: DEMOPUSH0001" in body and b"TimeZone=" in body
+          and b"content-length" in h and b"date" in h and b"transfer-encoding" not in h)
+# A 2 MiB upload (over the API's 64 KiB) passes; 17 MiB does not.
+lines = b"".join(b"%d\t2024-%02d-%02d %02d:%02d:00\t0\t1\t\t0\t0\n" % (900000 + i, 1 + i % 12, 1 + i % 28, i % 24, i % 60) for i in range(60000))
+st, h, body = exchange(http, False, req("POST", "/iclock/cdata?SN=DEMOPUSH0001&table=ATTLOG&Stamp=1", lines, "HTTP/1.1"))
+check(f"{len(lines) // 1024} KiB ATTLOG upload over plain http stored (OK:n): {st} {body[:60]!r}", st == 200 and body.startswith(b"OK:"))
+st, h, body = exchange(tls, True, req("POST", "/iclock/cdata?SN=DEMOPUSH0001&table=ATTPHOTO", b"A" * (17 * 1024 * 1024)))
+check("17 MiB upload refused with 413", st == 413)
+st, h, body = exchange(http, False, req("GET", "/devices"))
+check("plain http outside /iclock redirects to https", st == 301)
+sys.exit(0 if ok else 1)
+PY
+then
+  passed=$((passed + 1))
+else
+  tail -5 "$dir/error.log" >&2 || true
   failed=$((failed + 1))
 fi
 echo "nginx: $passed passed, $failed failed"

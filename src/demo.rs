@@ -128,10 +128,50 @@ pub fn start() -> std::io::Result<Demo> {
         );
         terminals.push((id.to_string(), sim));
     }
+    entries.push((PUSH_ID.to_string(), push_device()));
     Ok(Demo {
         terminals: Arc::new(Terminals(terminals)),
         registry: Arc::new(Registry::in_memory(entries)),
     })
+}
+
+/// The demo's push terminal: its id and serial.
+pub const PUSH_ID: &str = "recepcion";
+/// Serial of the demo's push terminal.
+pub const PUSH_SERIAL: &str = "DEMOPUSH0001";
+
+/// The registry entry of the demo's push terminal.
+fn push_device() -> DeviceConfig {
+    let mut cfg = DeviceConfig::new("Recepción");
+    cfg.mode = crate::registry::DeviceMode::Push;
+    cfg.sn = Some(PUSH_SERIAL.to_string());
+    cfg.created_at = Some(chrono::Local::now().format("%Y-%m-%d %H:%M:%S").to_string());
+    cfg
+}
+
+/// Starts the demo's push terminal, pushing to the server at `server`
+/// (a backlog of a few days, then a punch every few seconds, commands
+/// polled every 2 s). Stops when dropped.
+pub fn start_push(server: std::net::SocketAddr) -> std::io::Result<crate::sim::push::PushSim> {
+    let host = match server.ip() {
+        ip if ip.is_unspecified() => "127.0.0.1".to_string(),
+        ip => ip.to_string(),
+    };
+    let mut cfg = crate::sim::push::PushSimConfig::new(
+        &format!("http://{host}:{}", server.port()),
+        PUSH_SERIAL,
+    );
+    cfg.records = 300;
+    cfg.users = 8;
+    cfg.start = chrono::Local::now().naive_local() - chrono::Duration::minutes(400);
+    cfg.punch_every = Some(std::time::Duration::from_secs(5));
+    cfg.poll_every = Some(std::time::Duration::from_secs(2));
+    cfg.retry_after = Some(std::time::Duration::from_secs(3));
+    log::info!(
+        "demo push terminal '{PUSH_ID}' (SN {PUSH_SERIAL}) pushes to {host}:{}",
+        server.port()
+    );
+    crate::sim::push::PushSim::start(cfg)
 }
 
 #[cfg(test)]

@@ -41,6 +41,9 @@ struct ServeArgs {
     /// Serve two built-in simulated terminals instead of the devices file.
     #[arg(long)]
     demo: bool,
+    /// With --demo, leave the push terminal silent (tests that count connections).
+    #[arg(long, hide = true)]
+    no_demo_push: bool,
     /// File holding the API key required for writes (POST/PUT/DELETE).
     #[arg(long, env = "API_KEY_FILE")]
     api_key_file: Option<PathBuf>,
@@ -74,6 +77,15 @@ struct ServeArgs {
     /// Relay every push terminal's /iclock exchanges to this server (e.g. BioTime), which then sends their commands.
     #[arg(long, env = "PUSH_FORWARD")]
     push_forward: Option<String>,
+    /// Seconds between push terminals' command polls (the handshake's Delay).
+    #[arg(long, env = "PUSH_DELAY", default_value_t = 10)]
+    push_delay: u32,
+    /// Unknown push serials: "pending" (kept until registered) or "reject" (403).
+    #[arg(long, env = "PUSH_UNKNOWN", default_value = "pending")]
+    push_unknown: String,
+    /// A second port serving only /iclock/* (push terminals), e.g. to publish through nginx.
+    #[arg(long, env = "PUSH_PORT")]
+    push_port: Option<u16>,
 }
 
 /// The API key from `--api-key-file`, else the `API_KEY` variable.
@@ -111,7 +123,7 @@ fn load_api_key(file: Option<&PathBuf>) -> Result<Option<String>, String> {
 enum Command {
     /// Run a simulated terminal (TCP and UDP on one port); `punch [user_id]` on
     /// standard input makes a punch.
-    Simulate(simulate::SimulateArgs),
+    Simulate(Box<simulate::SimulateArgs>),
     /// Diagnose a real terminal: connect, read its identity, counters and clock.
     Probe(probe::ProbeArgs),
 }
@@ -160,6 +172,35 @@ fn open_journal(path: &std::path::Path) -> Result<Arc<Journal>, String> {
     Ok(Arc::new(journal))
 }
 
+/// The push receiver's settings from the command line; contacts are
+/// saved beside the journal (`<journal>.contacts.json`).
+fn push_settings(
+    args: &ServeArgs,
+    journal: &std::path::Path,
+) -> Result<zkserver::push::receiver::PushSettings, String> {
+    use zkserver::push::receiver::{PushSettings, UnknownSerials};
+    let unknown = match args.push_unknown.as_str() {
+        "pending" => UnknownSerials::Pending,
+        "reject" => UnknownSerials::Reject,
+        other => {
+            return Err(format!(
+                "--push-unknown inválido: '{other}'. Use pending o reject."
+            ))
+        }
+    };
+    if !(1..=3600).contains(&args.push_delay) {
+        return Err(format!("--push-delay inválido: {}", args.push_delay));
+    }
+    let mut contacts = journal.as_os_str().to_os_string();
+    contacts.push(".contacts.json");
+    Ok(PushSettings {
+        delay: args.push_delay,
+        unknown,
+        contacts_file: Some(PathBuf::from(contacts)),
+        ..PushSettings::default()
+    })
+}
+
 /// Writes an INFO line in the logger's format whatever the log level:
 /// people and scripts need to see where the server listens.
 fn announce(message: &str) {
@@ -175,7 +216,7 @@ fn main() {
     let cli = Cli::parse();
     let _log = zkserver::logging::init(cli.log_level);
     let result = match cli.command {
-        Some(Command::Simulate(args)) => simulate::run(args),
+        Some(Command::Simulate(args)) => simulate::run(*args),
         Some(Command::Probe(args)) => probe::run(args),
         None => serve(cli.serve),
     };
@@ -217,7 +258,9 @@ fn serve(args: ServeArgs) -> Result<(), String> {
             Err(format!("--{name} inválido: {v}"))
         }
     };
-    let journal = open_journal(&journal_path(&args))?;
+    let journal_file = journal_path(&args);
+    let journal = open_journal(&journal_file)?;
+    let push = push_settings(&args, &journal_file)?;
     let webhook = args.webhook.filter(|w| !w.trim().is_empty());
     if let Some(url) = &webhook {
         zkserver::url::validate_webhook_url(url).map_err(|e| format!("--webhook: {e}"))?;
@@ -234,6 +277,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
     let mut settings = Settings {
         push_forward,
         journal: Some(journal),
+        push,
         reconcile_interval: seconds("reconcile-interval", args.reconcile_interval)?,
         webhook,
         // Beside the devices file; the demo keeps positions in memory.
@@ -275,8 +319,21 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         request_timeout: seconds("request-timeout", args.request_timeout)?,
         ..Default::default()
     };
-    let server = Server::bind_with(&addr, app, limits)?;
+    let mut server = Server::bind_with(&addr, app, limits)?;
+    if let Some(port) = args.push_port {
+        let push_addr = server.add_push_listener(&format!("{host}:{port}"))?;
+        announce(&format!(
+            "push terminals (/iclock only) also on http://{push_addr}"
+        ));
+    }
     let stop = cli::stop_flag()?;
+    let _push_demo = if args.demo && !args.no_demo_push {
+        let sim = zkserver::demo::start_push(server.addr())
+            .map_err(|e| format!("no se pudo iniciar el terminal push de la demo: {e}"))?;
+        Some(sim)
+    } else {
+        None
+    };
     announce(&format!(
         "zkserver {} listening on http://{} with {} device(s): {}",
         env!("CARGO_PKG_VERSION"),

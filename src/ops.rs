@@ -41,6 +41,8 @@ pub enum Rejection {
         /// The field's width in characters.
         max_chars: usize,
     },
+    /// The device (this id) is a push terminal: nobody connects to it.
+    PushTerminal(String),
 }
 
 /// Why a device operation failed.
@@ -205,6 +207,15 @@ impl Terminals {
         what: &str,
         work: impl FnOnce(&mut Session) -> Result<T, OpError>,
     ) -> Result<T, OpError> {
+        if device.config.is_push() {
+            log::warn!(
+                "device {}: {what} refused: a push terminal is never dialled",
+                device.id
+            );
+            return Err(OpError::Rejected(Rejection::PushTerminal(
+                device.id.clone(),
+            )));
+        }
         let metrics = crate::metrics::global();
         let terminal = self.get(&device.id);
         let waited = Instant::now();

@@ -37,6 +37,8 @@ pub struct Server {
     app: Arc<App>,
     handler: Arc<Handler>,
     conns: Arc<Connections>,
+    /// The `--push-port` listener (serves only `/iclock/*`).
+    push: Option<(TcpListener, SocketAddr)>,
 }
 
 impl Server {
@@ -62,7 +64,26 @@ impl Server {
             app,
             handler: Arc::new(move |req: &http::Request| http::handle(&handler_app, req)),
             conns: Arc::new(Connections::new(limits)),
+            push: None,
         })
+    }
+
+    /// Also listens on `addr` for push terminals only: that listener
+    /// serves `/iclock/*` and answers 404 to everything else (so `/iclock`
+    /// can be published, e.g. through nginx, without the API).
+    pub fn add_push_listener(&mut self, addr: &str) -> Result<SocketAddr, String> {
+        let listener = TcpListener::bind(addr)
+            .map_err(|e| format!("no se pudo escuchar en {addr}: {}", io_es(&e)))?;
+        let local = listener
+            .local_addr()
+            .map_err(|e| format!("no se pudo escuchar en {addr}: {}", io_es(&e)))?;
+        self.push = Some((listener, local));
+        Ok(local)
+    }
+
+    /// The `--push-port` listener's address, if any.
+    pub fn push_addr(&self) -> Option<SocketAddr> {
+        self.push.as_ref().map(|(_, a)| *a)
     }
 
     /// The listening address.
@@ -86,6 +107,16 @@ impl Server {
                 .name("http-accept".into())
                 .spawn(move || accept_loop(listener, handler, conns, &accepting))
         };
+        let push_acceptor = self.push.map(|(listener, addr)| {
+            let app = self.app.clone();
+            let handler: Arc<Handler> =
+                Arc::new(move |req: &http::Request| http::handle_push_only(&app, req));
+            let (conns, accepting) = (self.conns.clone(), accepting.clone());
+            let spawned = std::thread::Builder::new()
+                .name("push-accept".into())
+                .spawn(move || accept_loop(listener, handler, conns, &accepting));
+            (addr, spawned)
+        });
         while !stop.load(Ordering::SeqCst) {
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -93,6 +124,12 @@ impl Server {
         accepting.store(false, Ordering::SeqCst);
         if let Ok(acceptor) = acceptor {
             wake_acceptor(self.addr, &self.conns, &acceptor);
+            if acceptor.is_finished() {
+                let _ = acceptor.join();
+            }
+        }
+        if let Some((addr, Ok(acceptor))) = push_acceptor {
+            wake_acceptor(addr, &self.conns, &acceptor);
             if acceptor.is_finished() {
                 let _ = acceptor.join();
             }

@@ -88,6 +88,21 @@ pub struct SimulateArgs {
     /// Unaligned READ_BUFFER offsets: exact, refuse or round-down.
     #[arg(long, default_value = "exact", value_parser = offset_mode)]
     offsets: OffsetMode,
+    /// Run a push (ADMS/iclock) terminal instead, uploading to this server URL (http://host:port).
+    #[arg(long, requires = "sn")]
+    push: Option<String>,
+    /// The push terminal's serial number (with --push).
+    #[arg(long)]
+    sn: Option<String>,
+    /// Lines per ATTLOG upload of the push terminal.
+    #[arg(long, default_value_t = 1000)]
+    batch: usize,
+    /// Seconds the push terminal waits after a refused upload [default: the server's ErrorDelay].
+    #[arg(long)]
+    retry_after: Option<f64>,
+    /// Seconds between the push terminal's command polls [default: the server's Delay].
+    #[arg(long)]
+    poll_every: Option<f64>,
 }
 
 fn attendance_format(s: &str) -> Result<AttFormat, String> {
@@ -115,6 +130,9 @@ fn user_format(s: &str) -> Result<UserFormat, String> {
 
 /// Runs the simulated terminal until SIGTERM/SIGINT (or prints its data with `--dump`).
 pub fn run(a: SimulateArgs) -> Result<(), String> {
+    if let Some(server) = &a.push {
+        return run_push(&a, server);
+    }
     let bind = format!("{}:{}", a.host, a.port).parse().map_err(|_| {
         format!(
             "dirección inválida {}:{}: use una IP y un puerto",
@@ -201,6 +219,64 @@ pub fn run(a: SimulateArgs) -> Result<(), String> {
     if sim.is_disabled() {
         println!("note: the terminal was left DISABLED by a client");
     }
+    Ok(())
+}
+
+/// Runs a simulated push terminal until SIGTERM/SIGINT; `punch [user_id]`
+/// on standard input makes a punch.
+fn run_push(a: &SimulateArgs, server: &str) -> Result<(), String> {
+    let sn = a.sn.clone().unwrap_or_default();
+    if !crate::registry::valid_serial(&sn) {
+        return Err(format!(
+            "--sn inválido: '{sn}'. Use letras, dígitos, - o _."
+        ));
+    }
+    if !server.starts_with("http://") {
+        return Err(format!(
+            "--push inválido: '{server}'. Use http://host:puerto."
+        ));
+    }
+    let secs = |v: Option<f64>| v.filter(|s| *s > 0.0).map(Duration::from_secs_f64);
+    let mut cfg = crate::sim::push::PushSimConfig::new(server, &sn);
+    cfg.records = a.records;
+    cfg.users = a.users;
+    cfg.batch = a.batch.max(1);
+    cfg.punch_every = secs(a.punch_every);
+    cfg.retry_after = secs(a.retry_after);
+    cfg.poll_every = secs(a.poll_every);
+    let stop = super::stop_flag()?;
+    let sim = crate::sim::push::PushSim::start(cfg)
+        .map_err(|e| format!("no se pudo iniciar el terminal push: {e}"))?;
+    println!(
+        "simulated push terminal SN {sn} -> {server}: {} punches in the backlog, {} users",
+        a.records, a.users
+    );
+    let (lines, commands) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lines().map_while(Result::ok) {
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut reported = u64::MAX;
+    while !stop.load(Ordering::SeqCst) {
+        let acknowledged = sim.stats().acknowledged.load(Ordering::SeqCst);
+        if acknowledged != reported && sim.unsent() == 0 {
+            println!("acknowledged {acknowledged}");
+            reported = acknowledged;
+        }
+        let Ok(line) = commands.recv_timeout(Duration::from_millis(100)) else {
+            continue;
+        };
+        match line.split_whitespace().collect::<Vec<_>>().as_slice() {
+            ["punch"] => sim.punch("1"),
+            ["punch", user] => sim.punch(user),
+            [] => {}
+            _ => println!("unknown command (use: punch [user_id])"),
+        }
+    }
+    sim.stop();
     Ok(())
 }
 

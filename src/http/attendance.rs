@@ -87,7 +87,14 @@ pub fn all_attendance(ctx: &Ctx) -> Answer {
         .transpose()
         .map_err(|e| bad_cursor(ctx, e))?
         .map(|list| list.into_iter().collect());
-    let devices: Vec<Arc<Device>> = ctx.app.registry.all();
+    // Push terminals are never dialled: their punches are in the journal.
+    let devices: Vec<Arc<Device>> = ctx
+        .app
+        .registry
+        .all()
+        .into_iter()
+        .filter(|d| !d.config.is_push())
+        .collect();
     let results: Vec<Result<Read, OpError>> = std::thread::scope(|scope| {
         let handles: Vec<_> = devices
             .iter()

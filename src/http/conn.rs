@@ -27,6 +27,7 @@ use super::body::MAX_BODY;
 use super::head::{self, Head, Refusal};
 use super::request::Request;
 use super::response::{Body, LiveBody, Poll, Response};
+use crate::push::receiver::MAX_PUSH_BODY as PUSH_MAX_BODY;
 
 /// Limits enforced on every client connection.
 #[derive(Debug, Clone)]
@@ -290,8 +291,13 @@ fn read_head(
     let mut buf = [0u8; 8192];
     loop {
         let refuse = |r: Refusal| End::Refuse(r, head::is_head_request(pending));
-        match head::parse(pending, limits.max_head, MAX_BODY as u64) {
+        // Any length parses; the limit depends on the route.
+        match head::parse(pending, limits.max_head, u64::MAX) {
             Ok(Some((head, len))) => {
+                let (limit, refusal) = body_limit(&head.target);
+                if head.body_len > limit as u64 {
+                    return Err(refuse(refusal));
+                }
                 pending.drain(..len);
                 return Ok((head, request_deadline));
             }
@@ -342,6 +348,16 @@ fn read_head(
             Err(e) if is_wait(&e) => {}
             Err(_) => return Err(End::Close),
         }
+    }
+}
+
+/// Largest body for a request to `target` and the refusal beyond it: push terminals' uploads
+/// (`/iclock/…`) may carry 16 MiB, everything else [`MAX_BODY`].
+fn body_limit(target: &str) -> (usize, head::Refusal) {
+    if target.starts_with("/iclock/") {
+        (PUSH_MAX_BODY, head::PUSH_BODY_TOO_LARGE)
+    } else {
+        (MAX_BODY, head::BODY_TOO_LARGE)
     }
 }
 

@@ -83,6 +83,7 @@ pub fn create(ctx: &Ctx) -> Answer {
         .insert(&id, cfg)
         .map_err(|e| write_failure(ctx, e))?;
     log::info!("device '{id}' registered ({})", device.config.describe());
+    super::push::adopt(ctx, &device);
     ctx.app.delivery.await_start(&id, None);
     Ok(ctx.json(
         200,
@@ -111,6 +112,7 @@ pub fn update(ctx: &Ctx, id: &str) -> Answer {
             Ok(cfg)
         })
         .map_err(|e| write_failure(ctx, e))?;
+    super::push::adopt(ctx, &device);
     ctx.app.delivery.await_start(id, webhook_before.as_deref());
     Ok(ctx.json(
         200,
@@ -139,6 +141,9 @@ pub fn delete(ctx: &Ctx, id: &str) -> Answer {
 /// `GET /devices/{id}/ping`: connect and read the clock; no lock, no disable.
 pub fn ping(ctx: &Ctx, id: &str) -> Answer {
     let device = ctx.device(id)?;
+    if device.config.is_push() {
+        return super::push::ping(ctx, &device);
+    }
     let terminals = &ctx.app.terminals;
     // A watched terminal may take one connection at a time: go through its
     // lock, so the watcher steps aside (otherwise no lock, no waiting).

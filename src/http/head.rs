@@ -21,6 +21,12 @@ pub const HEAD_TOO_LARGE: Refusal = Refusal(431, "Cabeceras de la petición dema
 /// Refusal for a body over the size limit.
 pub const BODY_TOO_LARGE: Refusal = Refusal(413, "Body demasiado grande: el máximo es 64 KiB.");
 
+/// Refusal for a push terminal's upload over 16 MiB (`/iclock/…`).
+pub const PUSH_BODY_TOO_LARGE: Refusal = Refusal(
+    413,
+    "Body demasiado grande: el máximo en /iclock es 16 MiB.",
+);
+
 /// A checked request head.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Head {

@@ -70,6 +70,7 @@ pub fn list_devices(ctx: &Ctx) -> Answer {
 pub fn metrics(ctx: &Ctx) -> Answer {
     let mut text = crate::metrics::global().render(ctx.app.started.elapsed());
     live_metrics(ctx, &mut text);
+    super::push::metrics(ctx, &mut text);
     Ok(Response::new(
         200,
         "text/plain; version=0.0.4; charset=utf-8",

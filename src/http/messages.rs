@@ -85,7 +85,7 @@ fn protocol_detail(e: &ProtocolError) -> String {
 pub fn rejection_status(r: &Rejection) -> u16 {
     match r {
         Rejection::UserNotFound(_) => 404,
-        Rejection::UserExists(_) | Rejection::UsersFull => 409,
+        Rejection::UserExists(_) | Rejection::UsersFull | Rejection::PushTerminal(_) => 409,
         Rejection::NumericUserIdsOnly(_)
         | Rejection::NameTooLong { .. }
         | Rejection::PasswordTooLong { .. } => 400,
@@ -108,6 +108,7 @@ pub fn rejection(r: &Rejection) -> String {
         Rejection::PasswordTooLong { max_chars } => format!(
             "Campo 'password' demasiado largo para este terminal: máximo {max_chars} caracteres."
         ),
+        Rejection::PushTerminal(id) => push_terminal(id),
     }
 }
 
@@ -422,6 +423,30 @@ pub fn journal_not_opened(e: &crate::journal::JournalError) -> String {
             path.display()
         ),
     }
+}
+
+/// 409 for `/push/pending` when no journal is open.
+pub const JOURNAL_DISABLED: &str = "El diario de marcaciones no está activo en este servidor.";
+
+/// 500 when the journal cannot be read.
+pub const JOURNAL_UNREADABLE: &str =
+    "No se pudo leer el diario de marcaciones; revise el registro del servidor.";
+
+/// `/ping` of a push terminal heard from recently.
+pub fn push_ping_ok(id: &str) -> String {
+    format!("El terminal push '{id}' está en línea (contacto reciente).")
+}
+
+/// `/ping` of a push terminal not heard from recently.
+pub fn push_offline(id: &str) -> String {
+    format!("El terminal push '{id}' no se ha comunicado recientemente con el servidor.")
+}
+
+/// 409 for an operation that would connect to a push terminal.
+pub fn push_terminal(id: &str) -> String {
+    format!(
+        "'{id}' es un terminal push: el servidor no se conecta a él; sus datos llegan por /iclock."
+    )
 }
 
 #[cfg(test)]

@@ -11,10 +11,12 @@ mod demo;
 mod devices;
 mod events;
 pub mod head;
+mod iclock;
 mod info;
 mod listing;
 pub mod messages;
 mod panel;
+mod push;
 pub mod query;
 mod request;
 pub mod response;
@@ -61,6 +63,8 @@ pub struct Settings {
     pub journal: Option<Arc<Journal>>,
     /// Where every push terminal's `/iclock` exchanges are relayed (`--push-forward`).
     pub push_forward: Option<String>,
+    /// The push receiver's settings (used when a journal is open).
+    pub push: crate::push::receiver::PushSettings,
 }
 
 impl Default for Settings {
@@ -74,6 +78,7 @@ impl Default for Settings {
             demo: None,
             journal: None,
             push_forward: None,
+            push: Default::default(),
         }
     }
 }
@@ -102,6 +107,8 @@ pub struct App {
     pub push_forward: Option<String>,
     /// Expires push commands their terminal never took (with a journal).
     pub command_expiry: Option<crate::push::commands::ExpirySweep>,
+    /// The push receiver (`/iclock`), when a journal is open.
+    pub push: Option<Arc<crate::push::receiver::Receiver>>,
 }
 
 impl App {
@@ -122,6 +129,13 @@ impl App {
                 Arc::new(crate::push::commands::local_now),
             )
         });
+        let push = settings.journal.as_ref().map(|j| {
+            Arc::new(crate::push::receiver::Receiver::new(
+                j.clone(),
+                registry.clone(),
+                settings.push.clone(),
+            ))
+        });
         App {
             registry,
             terminals,
@@ -134,6 +148,7 @@ impl App {
             journal: settings.journal,
             push_forward: settings.push_forward,
             command_expiry,
+            push,
         }
     }
 
@@ -144,6 +159,9 @@ impl App {
         self.live.stop();
         if let Some(sweep) = &self.command_expiry {
             sweep.stop();
+        }
+        if let Some(push) = &self.push {
+            push.save(true);
         }
     }
 }
@@ -247,6 +265,29 @@ pub fn handle(app: &App, req: &Request) -> Response {
     resp
 }
 
+/// Handles a request on the `--push-port` listener: `/iclock/*` only,
+/// everything else 404.
+pub fn handle_push_only(app: &App, req: &Request) -> Response {
+    if req.segments().first().map(String::as_str) == Some("iclock") {
+        return handle(app, req);
+    }
+    let ctx = Ctx {
+        app,
+        req,
+        pretty: true,
+    };
+    log::info!(
+        "{} {} {} -> 404 (push port serves /iclock only)",
+        req.remote_addr(),
+        req.method(),
+        req.raw_url()
+    );
+    ctx.error(
+        404,
+        &messages::route_not_found(req.method(), req.raw_path()),
+    )
+}
+
 /// What a route does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Action {
@@ -281,6 +322,12 @@ enum Action {
     DemoPunch,
     Commands,
     Command,
+    IclockHandshake,
+    IclockUpload,
+    IclockPoll,
+    IclockResults,
+    IclockPing,
+    PushPending,
 }
 
 /// The route table: method, path pattern (`{name}` matches one segment),
@@ -334,6 +381,12 @@ const ROUTES: &[(&str, &str, Action)] = &[
     ("POST", "/demo/punch", Action::DemoPunch),
     ("GET", "/devices/{id}/commands", Action::Commands),
     ("GET", "/devices/{id}/commands/{n}", Action::Command),
+    ("GET", "/iclock/cdata", Action::IclockHandshake),
+    ("POST", "/iclock/cdata", Action::IclockUpload),
+    ("GET", "/iclock/getrequest", Action::IclockPoll),
+    ("POST", "/iclock/devicecmd", Action::IclockResults),
+    ("GET", "/iclock/ping", Action::IclockPing),
+    ("GET", "/push/pending", Action::PushPending),
 ];
 
 /// The parameters of `path` if it matches `pattern`.
@@ -383,10 +436,11 @@ fn route(ctx: &Ctx, label: &mut &'static str) -> Answer {
             .with_header("Allow", &allowed.join(", ")));
     };
     // Health checks and the panel's files (no data in them) need no key.
+    // Push terminals cannot send a key: `/iclock` is always open.
     let open = matches!(
         action,
         Action::Health | Action::Panel | Action::PanelCss | Action::PanelJs | Action::PanelIcon
-    );
+    ) || is_iclock(*action);
     if !open {
         auth::check(ctx, method != "GET")?;
     }
@@ -429,7 +483,25 @@ fn dispatch(ctx: &Ctx, action: Action, params: &[&str]) -> Answer {
         Action::DemoPunch => demo::punch(ctx),
         Action::Commands => commands::list(ctx, id),
         Action::Command => commands::show(ctx, id, user),
+        Action::IclockHandshake => iclock::cdata_get(ctx),
+        Action::IclockUpload => iclock::cdata_post(ctx),
+        Action::IclockPoll => iclock::getrequest(ctx),
+        Action::IclockResults => iclock::devicecmd(ctx),
+        Action::IclockPing => iclock::ping(ctx),
+        Action::PushPending => push::pending(ctx),
     }
+}
+
+/// The push terminals' routes (`/iclock/*`).
+fn is_iclock(action: Action) -> bool {
+    matches!(
+        action,
+        Action::IclockHandshake
+            | Action::IclockUpload
+            | Action::IclockPoll
+            | Action::IclockResults
+            | Action::IclockPing
+    )
 }
 
 #[cfg(test)]

@@ -25,6 +25,9 @@ pub struct StatusCache {
 /// `GET /devices/{id}/status`.
 pub fn status(ctx: &Ctx, id: &str) -> Answer {
     let device = ctx.device(id)?;
+    if device.config.is_push() {
+        return super::push::status(ctx, &device);
+    }
     let result = ctx
         .app
         .terminals

@@ -149,6 +149,27 @@ impl Journal {
         )
     }
 
+    /// How many of `punches` pending serial `sn` does not have yet (a
+    /// batch sent again over the cap is all there: it is answered OK).
+    pub fn pending_missing(&self, sn: &str, punches: &[NewPunch]) -> Result<usize, JournalError> {
+        let rows = self.prepare(punches)?;
+        self.read(
+            |conn| {
+                let mut stmt = conn.prepare_cached(
+                    "SELECT count(*) FROM pending_punches WHERE sn = ?1 AND user_id = ?2 AND time = ?3",
+                )?;
+                let mut missing = 0;
+                for row in &rows {
+                    let n: i64 =
+                        stmt.query_row(params![sn, row.punch.user_id, row.time], |r| r.get(0))?;
+                    missing += usize::from(n == 0);
+                }
+                Ok(missing)
+            },
+            "checking pending punches",
+        )
+    }
+
     /// Moves the punches of pending serial `sn` into `device` (in the order
     /// they arrived; those the device already has are not stored twice) and
     /// removes `sn` from the pending list, in one transaction.

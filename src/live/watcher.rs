@@ -39,6 +39,12 @@ pub fn run(live: &Arc<Live>, id: &str, dev: &Arc<DeviceLive>) {
             pause(live, dev, Duration::from_secs(1));
             continue;
         };
+        // A push terminal is never dialled: its punches come through the
+        // journal (the journal's streams wake on `Journal::wait_stored`).
+        if device.config.is_push() {
+            pause(live, dev, Duration::from_secs(1));
+            continue;
+        }
         let Some(guard) = terminal.try_lock_for(Duration::from_millis(200)) else {
             continue;
         };

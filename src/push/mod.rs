@@ -6,3 +6,4 @@
 pub mod commands;
 pub mod forward;
 pub mod protocol;
+pub mod receiver;

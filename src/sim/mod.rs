@@ -5,6 +5,7 @@
 mod data;
 mod device;
 mod net;
+pub mod push;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -12,6 +12,7 @@ mod failures;
 mod hostile;
 mod http_api;
 mod live;
+mod push;
 mod registry_api;
 mod security;
 mod status;

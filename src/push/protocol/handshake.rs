@@ -11,6 +11,9 @@ pub struct PushTimeZone {
 }
 
 impl PushTimeZone {
+    /// UTC (offset 0).
+    pub const UTC: PushTimeZone = PushTimeZone { minutes: 0 };
+
     /// An offset east of UTC in minutes; `None` outside −12:00…+14:00 or
     /// not on a quarter hour (no real zone is).
     pub fn from_minutes(minutes: i32) -> Option<PushTimeZone> {

@@ -1,0 +1,120 @@
+//! `/iclock/*`: the push terminals' endpoints, thin wrappers around
+//! `push::Receiver`. Every answer is `text/plain` with a `Content-Length`
+//! (the connection writes it) and a correct `Date` — terminals set their
+//! clock from it. These routes never need the API key.
+
+use super::response::{Body, Response};
+use super::{Answer, Ctx};
+use crate::push::receiver::{Exchange, Receiver, Reply};
+
+/// Content type of every push answer.
+const TEXT: &str = "text/plain";
+
+/// `GET /iclock/cdata`: the handshake.
+pub fn cdata_get(ctx: &Ctx) -> Answer {
+    serve(ctx, Receiver::handshake)
+}
+
+/// `POST /iclock/cdata`: an upload.
+pub fn cdata_post(ctx: &Ctx) -> Answer {
+    serve(ctx, Receiver::upload)
+}
+
+/// `GET /iclock/getrequest`: a command poll.
+pub fn getrequest(ctx: &Ctx) -> Answer {
+    serve(ctx, Receiver::poll)
+}
+
+/// `POST /iclock/devicecmd`: command results.
+pub fn devicecmd(ctx: &Ctx) -> Answer {
+    serve(ctx, Receiver::results)
+}
+
+/// `GET /iclock/ping`: a terminal busy uploading says it is alive.
+pub fn ping(ctx: &Ctx) -> Answer {
+    serve(ctx, Receiver::ping)
+}
+
+/// Builds the exchange, runs `f` on the receiver, answers as text.
+fn serve(
+    ctx: &Ctx,
+    f: impl FnOnce(&crate::push::receiver::Receiver, &Exchange<'_>) -> Reply,
+) -> Answer {
+    let Some(receiver) = ctx.app.push.as_deref() else {
+        return Ok(text(503, "ERROR: push terminals are not enabled"));
+    };
+    let query = query_pairs(ctx.req.raw_url());
+    let ex = Exchange {
+        query: &query,
+        ip: client_ip(ctx),
+        user_agent: ctx.req.header("User-Agent").unwrap_or_default().to_string(),
+        body: ctx.req.body(),
+    };
+    let reply = f(receiver, &ex);
+    Ok(text(reply.status, &reply.body))
+}
+
+/// The decoded query pairs of `target` (form decoding: `+` is a space).
+fn query_pairs(target: &str) -> Vec<(String, String)> {
+    let Some((_, query)) = target.split_once('?') else {
+        return Vec::new();
+    };
+    form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .take(64)
+        .collect()
+}
+
+/// Who sent the request: behind nginx the address it forwarded for.
+fn client_ip(ctx: &Ctx) -> String {
+    let forwarded = ctx
+        .req
+        .header("X-Real-IP")
+        .or_else(|| ctx.req.header("X-Forwarded-For"))
+        .and_then(|v| v.split(',').next())
+        .map(str::trim)
+        .filter(|v| v.parse::<std::net::IpAddr>().is_ok());
+    match forwarded {
+        Some(ip) => ip.to_string(),
+        None => ctx.req.remote_addr().ip().to_string(),
+    }
+}
+
+/// A plain-text answer with the `Date` header.
+pub fn text(status: u16, body: &str) -> Response {
+    Response::new(status, TEXT, Body::Bytes(body.as_bytes().to_vec()))
+        .with_header("Date", &http_date(chrono::Utc::now()))
+}
+
+/// An HTTP date (RFC 9110 IMF-fixdate): `Tue, 01 Dec 2026 22:31:35 GMT`.
+pub fn http_date(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%a, %d %b %Y %H:%M:%S GMT").to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn dates_are_imf_fixdate() {
+        let t = chrono::Utc
+            .with_ymd_and_hms(2026, 3, 5, 7, 8, 9)
+            .single()
+            .expect("valid");
+        assert_eq!(http_date(t), "Thu, 05 Mar 2026 07:08:09 GMT");
+    }
+
+    #[test]
+    fn query_pairs_are_decoded_in_order() {
+        assert_eq!(
+            query_pairs("/iclock/cdata?SN=AB1&table=ATTLOG&Stamp=9%3A9"),
+            vec![
+                ("SN".to_string(), "AB1".to_string()),
+                ("table".to_string(), "ATTLOG".to_string()),
+                ("Stamp".to_string(), "9:9".to_string())
+            ]
+        );
+        assert!(query_pairs("/iclock/cdata").is_empty());
+    }
+}

@@ -1,0 +1,193 @@
+//! The API's view of push terminals: `GET /push/pending`, adoption of a
+//! pending serial's punches when a device is registered with it, and the
+//! `/status` and `/ping` of a push device, answered from its last contact
+//! (no terminal I/O: the terminal is the one who connects).
+
+use serde_json::{json, Value};
+
+use super::{messages, Answer, Ctx};
+use crate::registry::Device;
+
+/// `GET /push/pending`: unknown serials and their waiting punches.
+pub fn pending(ctx: &Ctx) -> Answer {
+    let (Some(journal), Some(receiver)) = (&ctx.app.journal, &ctx.app.push) else {
+        return Err(ctx.error(409, messages::JOURNAL_DISABLED));
+    };
+    let list = journal.list_pending().map_err(|e| {
+        log::error!("listing pending serials: {e}");
+        ctx.error(500, messages::JOURNAL_UNREADABLE)
+    })?;
+    let data: Vec<Value> = list
+        .into_iter()
+        .map(|p| {
+            // The in-memory contact is fresher than the saved one.
+            let c = receiver.contacts().get(&p.sn);
+            let last_seen = c
+                .as_ref()
+                .map(|c| c.last_seen.format("%Y-%m-%d %H:%M:%S").to_string())
+                .filter(|t| *t > p.last_seen)
+                .unwrap_or(p.last_seen);
+            let ip = c.as_ref().map(|c| c.ip.clone()).unwrap_or(p.ip);
+            json!({"sn": p.sn, "ip": ip, "first_seen": p.first_seen, "last_seen": last_seen,
+                   "punches": p.punches, "user_agent": p.user_agent, "pushver": p.pushver})
+        })
+        .collect();
+    Ok(ctx.json(
+        200,
+        &json!({"success": true, "total": data.len(), "data": data}),
+    ))
+}
+
+/// After `device` was registered or changed: a push device whose serial
+/// was pending takes over its punches.
+pub fn adopt(ctx: &Ctx, device: &Device) {
+    let (Some(journal), Some(sn)) = (&ctx.app.journal, device.config.sn.as_deref()) else {
+        return;
+    };
+    if !device.config.is_push() {
+        return;
+    }
+    match journal.adopt_pending(sn, &device.id) {
+        Ok(o) if o.stored + o.duplicates > 0 => log::info!(
+            "device '{}' adopted pending serial {sn}: {} punch(es) stored, {} already there",
+            device.id,
+            o.stored,
+            o.duplicates
+        ),
+        Ok(_) => {}
+        Err(e) => log::error!(
+            "device '{}': adopting the punches of pending serial {sn} failed (they stay pending): {e}",
+            device.id
+        ),
+    }
+    if let Some(r) = &ctx.app.push {
+        r.contacts().adopted(sn);
+    }
+}
+
+/// `GET /devices/{id}/status` of a push device: from its last contact.
+pub fn status(ctx: &Ctx, device: &Device) -> Answer {
+    let mut data = contact_json(ctx, device);
+    data["server_time"] = json!(chrono::Local::now().format("%Y-%m-%d %H:%M:%S").to_string());
+    if let Some(journal) = &ctx.app.journal {
+        if let Ok(n) = journal.count_punches(&device.id) {
+            data["journal_punches"] = json!(n);
+        }
+    }
+    data["cached"] = json!(false);
+    Ok(ctx.json(200, &json!({"success": true, "data": data})))
+}
+
+/// `GET /devices/{id}/ping` of a push device: online from its last contact.
+pub fn ping(ctx: &Ctx, device: &Device) -> Answer {
+    let data = contact_json(ctx, device);
+    let online = data["online"].as_bool().unwrap_or(false);
+    let mut body = json!({"success": online, "mode": "push", "online": online,
+                          "last_seen": data["last_seen"], "ip": data["ip"]});
+    if online {
+        body["message"] = json!(messages::push_ping_ok(&device.id));
+        Ok(ctx.json(200, &body))
+    } else {
+        body["error"] = json!(messages::push_offline(&device.id));
+        Err(ctx.json(503, &body))
+    }
+}
+
+/// What the last contact says of `device`.
+fn contact_json(ctx: &Ctx, device: &Device) -> Value {
+    let mut data = json!({"id": device.id, "name": device.config.name, "mode": "push",
+                          "sn": device.config.sn, "online": false, "last_seen": null, "ip": null});
+    let Some(receiver) = &ctx.app.push else {
+        return data;
+    };
+    let Some(c) = receiver.contact_of(device) else {
+        return data;
+    };
+    let online = receiver.is_online(&c);
+    let mut contact = c.to_json();
+    if let Some(obj) = contact.as_object_mut() {
+        obj.remove("sn");
+        obj.remove("first_seen");
+        for (k, v) in obj.iter() {
+            data[k] = v.clone();
+        }
+    }
+    data["online"] = json!(online);
+    data["seconds_since_contact"] = json!(c.age().map(|a| a.as_secs()));
+    data
+}
+
+/// The push receiver's part of `/metrics`: uploads and lines, pending
+/// serials and punches, push terminals online, journal size.
+pub fn metrics(ctx: &Ctx, out: &mut String) {
+    use crate::metrics::{family, line};
+    let Some(receiver) = &ctx.app.push else {
+        return;
+    };
+    crate::push::receiver::PushStats::global().render(out);
+    let journal = receiver.journal();
+    if let Ok((serials, punches)) = journal.pending_totals() {
+        let n = family(
+            out,
+            "zkserver_push_pending_serials",
+            "gauge",
+            "Unknown serials kept pending.",
+        );
+        line(out, format_args!("{n} {serials}"));
+        let n = family(
+            out,
+            "zkserver_push_pending_punches",
+            "gauge",
+            "Punches kept for pending serials.",
+        );
+        line(out, format_args!("{n} {punches}"));
+    }
+    if let Ok(counts) = journal.command_counts() {
+        let n = family(
+            out,
+            "zkserver_push_commands",
+            "gauge",
+            "Push commands in the journal by state.",
+        );
+        for (status, v) in counts {
+            line(
+                out,
+                format_args!("{n}{{status=\"{}\"}} {v}", status.as_str()),
+            );
+        }
+    }
+    let online = ctx
+        .app
+        .registry
+        .all()
+        .iter()
+        .filter(|d| d.config.is_push())
+        .filter(|d| {
+            receiver
+                .contact_of(d)
+                .is_some_and(|c| receiver.is_online(&c))
+        })
+        .count();
+    let n = family(
+        out,
+        "zkserver_push_terminals_online",
+        "gauge",
+        "Push terminals heard from recently.",
+    );
+    line(out, format_args!("{n} {online}"));
+    let size: u64 = ["", "-wal"]
+        .iter()
+        .filter_map(|suffix| {
+            let mut p = journal.path().as_os_str().to_os_string();
+            p.push(suffix);
+            std::fs::metadata(p).ok().map(|m| m.len())
+        })
+        .sum();
+    let n = family(
+        out,
+        "zkserver_journal_bytes",
+        "gauge",
+        "Size of the journal file and its WAL.",
+    );
+    line(out, format_args!("{n} {size}"));
+}

@@ -1,0 +1,591 @@
+//! The push receiver: what zkserver answers a push terminal's `/iclock`
+//! requests, end to end, with no HTTP types (the thin handlers live in
+//! `http::iclock`). Uploads are stored in the journal in one durable
+//! transaction before `OK:<n>` is answered; only a failed journal write
+//! answers non-OK (503), so the terminal keeps the batch and retries.
+//!
+//! Who is calling is decided by the serial: a registered push device, an
+//! unknown serial kept as *pending* (capped), or a refused one. Last
+//! contact, address, firmware and counts live in memory ([`contacts`]) and
+//! are saved at most every few minutes and at shutdown, never per poll.
+
+pub mod contacts;
+mod stats;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::NaiveDateTime;
+
+use crate::journal::{Journal, JournalError, JournalUser, MarkOutcome, NewPunch, StampTable};
+use crate::push::protocol::{
+    self, parse_attlog, parse_devicecmd, parse_operlog, parse_options_body, render_handshake,
+    render_poll, HandshakeOptions, IclockQuery, PushCommand, PushTimeZone, Skipped, Table,
+    MAX_POLL_COMMANDS,
+};
+use crate::registry::{Device, Registry};
+
+pub use contacts::{Contact, Contacts};
+pub use stats::PushStats;
+
+/// Most unknown serials kept pending at once.
+pub const MAX_PENDING_SERIALS: u64 = 32;
+/// Most punches kept for unknown serials, in all.
+pub const MAX_PENDING_PUNCHES: u64 = 100_000;
+/// Largest `/iclock` request body.
+pub const MAX_PUSH_BODY: usize = 16 * 1024 * 1024;
+/// `ErrorDelay` announced in the handshake (seconds).
+pub const ERROR_DELAY: u32 = 30;
+
+/// What to do with serials no device is registered with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum UnknownSerials {
+    /// Answer them and keep their punches as pending (the default).
+    #[default]
+    Pending,
+    /// Answer them 403.
+    Reject,
+}
+
+/// How the receiver is set up.
+#[derive(Debug, Clone)]
+pub struct PushSettings {
+    /// `Delay`: seconds between a terminal's command polls (`--push-delay`).
+    pub delay: u32,
+    /// `ErrorDelay`: seconds a terminal waits after a failed exchange.
+    pub error_delay: u32,
+    /// Unknown serials (`--push-unknown`).
+    pub unknown: UnknownSerials,
+    /// Where contacts are saved (none: kept in memory only).
+    pub contacts_file: Option<PathBuf>,
+    /// The shortest time a terminal counts as online after its last
+    /// contact (30 s; tests shorten it).
+    pub min_online: Duration,
+}
+
+impl Default for PushSettings {
+    fn default() -> Self {
+        PushSettings {
+            delay: 10,
+            error_delay: ERROR_DELAY,
+            unknown: UnknownSerials::Pending,
+            contacts_file: None,
+            min_online: Duration::from_secs(30),
+        }
+    }
+}
+
+/// One `/iclock` request as the receiver sees it.
+#[derive(Debug, Clone)]
+pub struct Exchange<'a> {
+    /// The decoded query pairs, in order.
+    pub query: &'a [(String, String)],
+    /// The client's address (the terminal, or who a proxy forwarded for).
+    pub ip: String,
+    /// `User-Agent` (empty when absent).
+    pub user_agent: String,
+    /// The request body.
+    pub body: &'a [u8],
+}
+
+/// The answer to a terminal: status and plain-text body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    /// HTTP status.
+    pub status: u16,
+    /// Plain-text body.
+    pub body: String,
+}
+
+impl Reply {
+    fn ok(body: impl Into<String>) -> Reply {
+        Reply {
+            status: 200,
+            body: body.into(),
+        }
+    }
+
+    fn error(status: u16, detail: &str) -> Reply {
+        Reply {
+            status,
+            body: format!("ERROR: {detail}"),
+        }
+    }
+
+    /// 503 for a journal that could not be written.
+    fn journal_failed(e: &JournalError) -> Reply {
+        log::error!("push: journal write failed, answering 503: {e}");
+        stats::global().journal_failure();
+        Reply::error(503, "journal unavailable, retry later")
+    }
+}
+
+/// Who sent a request.
+enum Caller {
+    /// A registered push device.
+    Device(Arc<Device>),
+    /// An unknown serial kept as pending.
+    Pending,
+}
+
+/// The push receiver.
+pub struct Receiver {
+    journal: Arc<Journal>,
+    registry: Arc<Registry>,
+    settings: PushSettings,
+    contacts: Contacts,
+    last_save: parking_lot::Mutex<Instant>,
+}
+
+/// Time between saves of the contacts.
+const SAVE_EVERY: Duration = Duration::from_secs(300);
+
+impl Receiver {
+    /// A receiver storing into `journal` for the devices of `registry`.
+    pub fn new(journal: Arc<Journal>, registry: Arc<Registry>, settings: PushSettings) -> Receiver {
+        let contacts = Contacts::load(settings.contacts_file.as_deref());
+        Receiver {
+            journal,
+            registry,
+            settings,
+            contacts,
+            last_save: parking_lot::Mutex::new(Instant::now()),
+        }
+    }
+
+    /// The settings in force.
+    pub fn settings(&self) -> &PushSettings {
+        &self.settings
+    }
+
+    /// The in-memory contacts.
+    pub fn contacts(&self) -> &Contacts {
+        &self.contacts
+    }
+
+    /// The journal.
+    pub fn journal(&self) -> &Arc<Journal> {
+        &self.journal
+    }
+
+    /// How long after its last contact a terminal counts as online:
+    /// 3 × `Delay`, at least 30 s.
+    pub fn online_window(&self) -> Duration {
+        Duration::from_secs(u64::from(self.settings.delay) * 3).max(self.settings.min_online)
+    }
+
+    /// The last contact of push device `device` (by its serial), if any.
+    pub fn contact_of(&self, device: &Device) -> Option<Contact> {
+        self.contacts.get(device.config.sn.as_deref()?)
+    }
+
+    /// Whether `contact` is recent enough to call the terminal online.
+    pub fn is_online(&self, contact: &Contact) -> bool {
+        contact.age().is_some_and(|a| a <= self.online_window())
+    }
+
+    /// `GET /iclock/cdata`: the handshake options.
+    pub fn handshake(&self, ex: &Exchange<'_>) -> Reply {
+        let (q, caller) = match self.identify(ex) {
+            Ok(x) => x,
+            Err(r) => return r,
+        };
+        if let Some(key) = &q.push_comm_key {
+            self.contacts
+                .update(&q.sn, |c| c.push_comm_key = Some(key.clone()));
+        }
+        let (att, oper, timezone) = match &caller {
+            Caller::Device(d) => (
+                self.stamp(&d.id, StampTable::AttLog),
+                self.stamp(&d.id, StampTable::OperLog),
+                device_timezone(d),
+            ),
+            Caller::Pending => (None, None, server_timezone()),
+        };
+        Reply::ok(render_handshake(&HandshakeOptions {
+            serial: &q.sn,
+            attlog_stamp: att.as_deref(),
+            operlog_stamp: oper.as_deref(),
+            error_delay: self.settings.error_delay,
+            delay: self.settings.delay,
+            timezone,
+        }))
+    }
+
+    /// `POST /iclock/cdata`: an upload (ATTLOG, OPERLOG, options, photos…).
+    pub fn upload(&self, ex: &Exchange<'_>) -> Reply {
+        let (q, caller) = match self.identify(ex) {
+            Ok(x) => x,
+            Err(r) => return r,
+        };
+        stats::global().upload();
+        match q.table.clone().unwrap_or(Table::Other(String::new())) {
+            Table::AttLog => self.attlog(&q, &caller, ex.body),
+            Table::OperLog => self.operlog(&q, &caller, ex.body),
+            Table::Options => {
+                let options = parse_options_body(ex.body);
+                self.contacts.update(&q.sn, |c| c.merge_options(&options));
+                Reply::ok("OK")
+            }
+            Table::AttPhoto | Table::BioData => Reply::ok("OK"),
+            Table::Other(name) => {
+                log::info!(
+                    "push {}: upload of table {:?} accepted, not stored ({} bytes)",
+                    q.sn,
+                    crate::text::cut(&name, 40),
+                    ex.body.len()
+                );
+                Reply::ok("OK")
+            }
+        }
+    }
+
+    /// `GET /iclock/getrequest`: the queued commands, or `OK`.
+    pub fn poll(&self, ex: &Exchange<'_>) -> Reply {
+        let (q, caller) = match self.identify(ex) {
+            Ok(x) => x,
+            Err(r) => return r,
+        };
+        if let Some(info) = &q.info {
+            self.contacts.update(&q.sn, |c| c.info = Some(info.clone()));
+        }
+        let Caller::Device(device) = caller else {
+            return Reply::ok("OK");
+        };
+        let queued = match self
+            .journal
+            .next_commands(&device.id, MAX_POLL_COMMANDS as u32)
+        {
+            Ok(c) => c,
+            Err(e) => return Reply::journal_failed(&e),
+        };
+        if queued.is_empty() {
+            return Reply::ok("OK");
+        }
+        let pairs: Vec<(i64, String)> = queued.into_iter().map(|c| (c.id, c.command)).collect();
+        let (body, ids) = render_poll(&pairs);
+        if ids.is_empty() {
+            return Reply::ok(body);
+        }
+        // Marked before it is answered: a command is never sent twice.
+        if let Err(e) = self.journal.mark_sent(&device.id, &ids, now()) {
+            return Reply::journal_failed(&e);
+        }
+        log::info!(
+            "push {}: sent {} command(s) to '{}'",
+            q.sn,
+            ids.len(),
+            device.id
+        );
+        Reply::ok(body)
+    }
+
+    /// `POST /iclock/devicecmd`: command results.
+    pub fn results(&self, ex: &Exchange<'_>) -> Reply {
+        let (q, caller) = match self.identify(ex) {
+            Ok(x) => x,
+            Err(r) => return r,
+        };
+        let batch = parse_devicecmd(ex.body);
+        log_skipped(&q.sn, "devicecmd", &batch.skipped);
+        let Caller::Device(device) = caller else {
+            return Reply::ok("OK");
+        };
+        for result in &batch.results {
+            if !result.info.is_empty() {
+                self.contacts
+                    .update(&q.sn, |c| c.merge_options(&result.info));
+            }
+            let Some(id) = result.numeric_id() else {
+                log::warn!(
+                    "push {}: result for command id {:?} that zkserver never sent",
+                    q.sn,
+                    result.id
+                );
+                continue;
+            };
+            match self
+                .journal
+                .mark_result(&device.id, id, result.return_code, now())
+            {
+                Ok(MarkOutcome::Updated(cmd)) => {
+                    log::info!(
+                        "push {}: command {id} of '{}' -> {} (Return={})",
+                        q.sn,
+                        device.id,
+                        cmd.status.as_str(),
+                        result.return_code
+                    );
+                    if result.return_code == 0 {
+                        if let Err(e) = self.apply_user_command(&device.id, &cmd.command) {
+                            return Reply::journal_failed(&e);
+                        }
+                    }
+                }
+                Ok(MarkOutcome::AlreadyDone(_)) => {
+                    log::info!("push {}: result for command {id} again, ignored", q.sn);
+                }
+                Ok(MarkOutcome::Unknown) => log::warn!(
+                    "push {}: result for unknown command id {id} of '{}' ignored",
+                    q.sn,
+                    device.id
+                ),
+                Err(e) => return Reply::journal_failed(&e),
+            }
+        }
+        Reply::ok("OK")
+    }
+
+    /// `GET /iclock/ping`: the terminal is busy uploading; just `OK`.
+    pub fn ping(&self, ex: &Exchange<'_>) -> Reply {
+        match self.identify(ex) {
+            Ok(_) => Reply::ok("OK"),
+            Err(r) => r,
+        }
+    }
+
+    /// Saves the contacts (and refreshes pending serials) if the last
+    /// save is older than a few minutes; `force` saves now (shutdown).
+    pub fn save(&self, force: bool) {
+        {
+            let mut last = self.last_save.lock();
+            if !force && last.elapsed() < SAVE_EVERY {
+                return;
+            }
+            *last = Instant::now();
+        }
+        self.contacts
+            .save(self.settings.contacts_file.as_deref(), &self.journal);
+    }
+
+    /// Parses the query, records the contact and decides who is calling;
+    /// `Err` is the answer for a refused request.
+    fn identify(&self, ex: &Exchange<'_>) -> Result<(IclockQuery, Caller), Reply> {
+        let q = protocol::parse_query(ex.query).map_err(|e| {
+            log::warn!("push request from {} refused: {e}", ex.ip);
+            Reply::error(400, &e.to_string())
+        })?;
+        let caller = match self.registry.by_serial(&q.sn) {
+            Some(device) => Caller::Device(device),
+            None => self.unknown(&q, ex)?,
+        };
+        let first = self.contacts.touch(&q.sn, ex, q.pushver.as_deref());
+        if first {
+            if let Caller::Device(d) = &caller {
+                log::info!(
+                    "push terminal '{}' (SN {}) in contact from {}",
+                    d.id,
+                    q.sn,
+                    ex.ip
+                );
+            }
+        }
+        self.save(false);
+        Ok((q, caller))
+    }
+
+    /// Decides about an unknown serial: refused (`--push-unknown reject`,
+    /// or the 33rd serial), or pending (recorded on its first request).
+    fn unknown(&self, q: &IclockQuery, ex: &Exchange<'_>) -> Result<Caller, Reply> {
+        if self.settings.unknown == UnknownSerials::Reject {
+            log::warn!("push: unknown serial {} from {} refused", q.sn, ex.ip);
+            return Err(Reply::error(403, "unknown serial number"));
+        }
+        if self.contacts.is_pending(&q.sn) {
+            return Ok(Caller::Pending);
+        }
+        let pending = self
+            .journal
+            .list_pending()
+            .map_err(|e| Reply::journal_failed(&e))?;
+        if !pending.iter().any(|p| p.sn == q.sn) {
+            if pending.len() as u64 >= MAX_PENDING_SERIALS {
+                log::warn!(
+                    "push: unknown serial {} from {} refused: {} serials already pending",
+                    q.sn,
+                    ex.ip,
+                    pending.len()
+                );
+                return Err(Reply::error(403, "too many unknown serial numbers"));
+            }
+            let sighting = crate::journal::PendingSighting {
+                sn: q.sn.clone(),
+                ip: ex.ip.clone(),
+                user_agent: ex.user_agent.clone(),
+                pushver: q.pushver.clone().unwrap_or_default(),
+                seen_at: now(),
+            };
+            self.journal
+                .record_pending(&sighting)
+                .map_err(|e| Reply::journal_failed(&e))?;
+            log::warn!(
+                "push: unknown serial {} from {} is pending; register a device with \"sn\": \"{}\" to adopt its punches",
+                q.sn,
+                ex.ip,
+                q.sn
+            );
+        }
+        self.contacts.mark_pending(&q.sn);
+        Ok(Caller::Pending)
+    }
+
+    /// Stores an ATTLOG upload, then answers `OK:<n>`.
+    fn attlog(&self, q: &IclockQuery, caller: &Caller, body: &[u8]) -> Reply {
+        let batch = parse_attlog(body);
+        log_skipped(&q.sn, "ATTLOG", &batch.skipped);
+        let st = stats::global();
+        st.rejected(batch.skipped.len());
+        let n = batch.records.len();
+        let punches: Vec<NewPunch> = batch.records.into_iter().map(NewPunch::from).collect();
+        let started = Instant::now();
+        let outcome = match caller {
+            Caller::Device(d) => {
+                let stamp = q.upload_stamp().map(|s| (StampTable::AttLog, s));
+                self.journal.insert_batch(&d.id, &punches, now(), stamp)
+            }
+            Caller::Pending => {
+                if let Some(refusal) = self.pending_full(q, &punches) {
+                    return refusal;
+                }
+                self.journal.insert_pending_punches(&q.sn, &punches, now())
+            }
+        };
+        let outcome = match outcome {
+            Ok(o) => o,
+            Err(e) => return Reply::journal_failed(&e),
+        };
+        st.committed(outcome.stored, outcome.duplicates, started.elapsed());
+        log::info!(
+            "push {}: ATTLOG {n} line(s): {} new, {} already stored, {} skipped",
+            q.sn,
+            outcome.stored,
+            outcome.duplicates,
+            batch.skipped.len()
+        );
+        Reply::ok(format!("OK:{n}"))
+    }
+
+    /// The 403 for a pending upload that would pass the pending cap (a
+    /// batch whose punches are all stored already passes: it is answered
+    /// OK, else the terminal would send it forever).
+    fn pending_full(&self, q: &IclockQuery, batch: &[NewPunch]) -> Option<Reply> {
+        let (_, punches) = match self.journal.pending_totals() {
+            Ok(t) => t,
+            Err(e) => return Some(Reply::journal_failed(&e)),
+        };
+        if punches + batch.len() as u64 <= MAX_PENDING_PUNCHES {
+            return None;
+        }
+        let n = match self.journal.pending_missing(&q.sn, batch) {
+            Ok(0) => return None,
+            Ok(missing) => missing,
+            Err(e) => return Some(Reply::journal_failed(&e)),
+        };
+        if punches + n as u64 <= MAX_PENDING_PUNCHES {
+            return None;
+        }
+        log::warn!(
+            "push: upload of {n} punch(es) from unknown serial {} refused: {punches} pending punches already (max {MAX_PENDING_PUNCHES})",
+            q.sn
+        );
+        Some(Reply::error(403, "too many pending punches"))
+    }
+
+    /// Stores OPERLOG `USER` lines in the users copy, then answers `OK:<n>`.
+    fn operlog(&self, q: &IclockQuery, caller: &Caller, body: &[u8]) -> Reply {
+        let batch = parse_operlog(body);
+        log_skipped(&q.sn, "OPERLOG", &batch.skipped);
+        if let Caller::Device(d) = caller {
+            let users: Vec<JournalUser> =
+                batch.users.iter().cloned().map(JournalUser::from).collect();
+            if !users.is_empty() {
+                if let Err(e) = self.journal.upsert_users(&d.id, &users, now()) {
+                    return Reply::journal_failed(&e);
+                }
+            }
+            if let Some(stamp) = q.upload_stamp() {
+                if let Err(e) = self.journal.set_stamp(&d.id, StampTable::OperLog, stamp) {
+                    return Reply::journal_failed(&e);
+                }
+            }
+        }
+        Reply::ok(format!("OK:{}", batch.accepted()))
+    }
+
+    /// Applies a completed user command to the journal's users copy.
+    fn apply_user_command(&self, device: &str, text: &str) -> Result<(), JournalError> {
+        match PushCommand::parse(text) {
+            Some(PushCommand::UpdateUser {
+                pin,
+                name,
+                privilege,
+                password,
+                card,
+            }) => {
+                let user = JournalUser {
+                    user_id: pin,
+                    uid: None,
+                    name,
+                    privilege,
+                    card,
+                    password: Some(password).filter(|p| !p.is_empty()),
+                    group: None,
+                };
+                self.journal.upsert_users(device, &[user], now())
+            }
+            Some(PushCommand::DeleteUser { pin }) => {
+                self.journal.delete_user(device, &pin).map(drop)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// A stored stamp; a journal that cannot be read gives none (the
+    /// terminal then sends everything again, which the journal dedupes).
+    fn stamp(&self, device: &str, table: StampTable) -> Option<String> {
+        self.journal.stamp(device, table).unwrap_or_else(|e| {
+            log::warn!("push: could not read the {table:?} stamp of '{device}': {e}");
+            None
+        })
+    }
+}
+
+/// The device's `timezone`, else the server's offset.
+fn device_timezone(device: &Device) -> PushTimeZone {
+    device
+        .config
+        .timezone
+        .as_deref()
+        .and_then(crate::registry::parse_utc_offset)
+        .and_then(PushTimeZone::from_minutes)
+        .unwrap_or_else(server_timezone)
+}
+
+/// The server's current UTC offset (UTC if it is not a real zone).
+pub fn server_timezone() -> PushTimeZone {
+    let secs = chrono::Local::now().offset().local_minus_utc();
+    PushTimeZone::from_minutes(secs / 60).unwrap_or(PushTimeZone::UTC)
+}
+
+/// The server's local wall time.
+fn now() -> NaiveDateTime {
+    chrono::Local::now().naive_local()
+}
+
+/// Logs skipped lines (the first few in detail).
+fn log_skipped(sn: &str, what: &str, skipped: &[Skipped]) {
+    for s in skipped.iter().take(5) {
+        log::warn!(
+            "push {sn}: {what} line {} skipped: {}",
+            s.line,
+            s.reason.as_str()
+        );
+    }
+    if skipped.len() > 5 {
+        log::warn!(
+            "push {sn}: {what}: {} more lines skipped",
+            skipped.len() - 5
+        );
+    }
+}
