@@ -21,8 +21,7 @@ use chrono::NaiveDateTime;
 use crate::journal::{Journal, JournalError, JournalUser, MarkOutcome, NewPunch, StampTable};
 use crate::push::protocol::{
     self, parse_attlog, parse_devicecmd, parse_operlog, parse_options_body, render_handshake,
-    render_poll, HandshakeOptions, IclockQuery, PushCommand, PushTimeZone, Skipped, Table,
-    MAX_POLL_COMMANDS,
+    render_poll, HandshakeOptions, IclockQuery, PushTimeZone, Skipped, Table, MAX_POLL_COMMANDS,
 };
 use crate::registry::{Device, Registry};
 
@@ -317,10 +316,9 @@ impl Receiver {
                         cmd.status.as_str(),
                         result.return_code
                     );
-                    if result.return_code == 0 {
-                        if let Err(e) = self.apply_user_command(&device.id, &cmd.command) {
-                            return Reply::journal_failed(&e);
-                        }
+                    // A completed user command changes the journal's copy.
+                    if let Err(e) = super::commands::apply_completed(&self.journal, &cmd, now()) {
+                        return Reply::journal_failed(&e);
                     }
                 }
                 Ok(MarkOutcome::AlreadyDone(_)) => {
@@ -511,34 +509,6 @@ impl Receiver {
             }
         }
         Reply::ok(format!("OK:{}", batch.accepted()))
-    }
-
-    /// Applies a completed user command to the journal's users copy.
-    fn apply_user_command(&self, device: &str, text: &str) -> Result<(), JournalError> {
-        match PushCommand::parse(text) {
-            Some(PushCommand::UpdateUser {
-                pin,
-                name,
-                privilege,
-                password,
-                card,
-            }) => {
-                let user = JournalUser {
-                    user_id: pin,
-                    uid: None,
-                    name,
-                    privilege,
-                    card,
-                    password: Some(password).filter(|p| !p.is_empty()),
-                    group: None,
-                };
-                self.journal.upsert_users(device, &[user], now())
-            }
-            Some(PushCommand::DeleteUser { pin }) => {
-                self.journal.delete_user(device, &pin).map(drop)
-            }
-            _ => Ok(()),
-        }
     }
 
     /// A stored stamp; a journal that cannot be read gives none (the
