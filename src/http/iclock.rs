@@ -5,6 +5,7 @@
 
 use super::response::{Body, Response};
 use super::{Answer, Ctx};
+use crate::push::forward::Relay;
 use crate::push::receiver::{Exchange, Receiver, Reply};
 
 /// Content type of every push answer.
@@ -12,32 +13,45 @@ const TEXT: &str = "text/plain";
 
 /// `GET /iclock/cdata`: the handshake.
 pub fn cdata_get(ctx: &Ctx) -> Answer {
-    serve(ctx, Receiver::handshake)
+    serve(ctx, Forwarded::Relay, Receiver::handshake)
 }
 
 /// `POST /iclock/cdata`: an upload.
 pub fn cdata_post(ctx: &Ctx) -> Answer {
-    serve(ctx, Receiver::upload)
+    serve(ctx, Forwarded::StoreThenRelay, Receiver::upload)
 }
 
 /// `GET /iclock/getrequest`: a command poll.
 pub fn getrequest(ctx: &Ctx) -> Answer {
-    serve(ctx, Receiver::poll)
+    serve(ctx, Forwarded::Relay, Receiver::poll)
 }
 
 /// `POST /iclock/devicecmd`: command results.
 pub fn devicecmd(ctx: &Ctx) -> Answer {
-    serve(ctx, Receiver::results)
+    serve(ctx, Forwarded::Relay, Receiver::results)
 }
 
 /// `GET /iclock/ping`: a terminal busy uploading says it is alive.
 pub fn ping(ctx: &Ctx) -> Answer {
-    serve(ctx, Receiver::ping)
+    serve(ctx, Forwarded::Relay, Receiver::ping)
 }
 
-/// Builds the exchange, runs `f` on the receiver, answers as text.
+/// What an endpoint does for a terminal whose exchanges are forwarded.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Forwarded {
+    /// Only the upstream answers (options, `Date`, commands and results
+    /// are the upstream's business); zkserver just notes the contact.
+    Relay,
+    /// zkserver journals the upload first, then relays it; the terminal
+    /// gets the upstream's answer only after both.
+    StoreThenRelay,
+}
+
+/// Builds the exchange, runs `f` on the receiver (or relays the request
+/// for a forwarded terminal), answers as text.
 fn serve(
     ctx: &Ctx,
+    forwarded: Forwarded,
     f: impl FnOnce(&crate::push::receiver::Receiver, &Exchange<'_>) -> Reply,
 ) -> Answer {
     let Some(receiver) = ctx.app.push.as_deref() else {
@@ -50,8 +64,60 @@ fn serve(
         user_agent: ctx.req.header("User-Agent").unwrap_or_default().to_string(),
         body: ctx.req.body(),
     };
+    if let Some(upstream) = forward_target(ctx, &query) {
+        // Journal (or just note the contact) first: a failure here is the
+        // terminal's cue to send it again, and the upstream never sees it.
+        let local = match forwarded {
+            Forwarded::StoreThenRelay => f(receiver, &ex),
+            Forwarded::Relay => receiver.ping(&ex),
+        };
+        if local.status != 200 {
+            return Ok(text(local.status, &local.body));
+        }
+        return Ok(relay(ctx, &upstream));
+    }
     let reply = f(receiver, &ex);
     Ok(text(reply.status, &reply.body))
+}
+
+/// The upstream of the registered push device whose serial the request
+/// carries, when its exchanges are forwarded.
+fn forward_target(ctx: &Ctx, query: &[(String, String)]) -> Option<String> {
+    let sn = query
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("SN"))
+        .map(|(_, v)| v.as_str())?;
+    let device = ctx.app.registry.by_serial(sn)?;
+    crate::push::commands::forward_target(&device.config, ctx.app.push_forward.as_deref())
+        .map(str::to_string)
+}
+
+/// Sends the request on to `upstream` and answers with what it said; an
+/// upstream that does not answer is a 502, so the terminal keeps its data
+/// and tries again (what it uploaded meanwhile is already journaled once).
+fn relay(ctx: &Ctx, upstream: &str) -> Response {
+    let request = Relay {
+        method: ctx.req.method(),
+        target: ctx.req.raw_url(),
+        body: ctx.req.body(),
+        user_agent: ctx.req.header("User-Agent"),
+        content_type: ctx.req.header("Content-Type"),
+    };
+    match ctx.app.forwarder.relay(upstream, &request) {
+        Ok(answer) => {
+            let date = answer.date.unwrap_or_else(|| http_date(chrono::Utc::now()));
+            let content_type = answer.content_type.unwrap_or_else(|| TEXT.to_string());
+            Response::new(answer.status, &content_type, Body::Bytes(answer.body))
+                .with_header("Date", &date)
+        }
+        Err(e) => {
+            log::warn!(
+                "push: relaying {} to {upstream} failed: {e}",
+                ctx.req.path()
+            );
+            text(502, "ERROR: upstream server unavailable, retry later")
+        }
+    }
 }
 
 /// The decoded query pairs of `target` (form decoding: `+` is a space).

@@ -109,6 +109,8 @@ pub struct App {
     pub command_expiry: Option<crate::push::commands::ExpirySweep>,
     /// The push receiver (`/iclock`), when a journal is open.
     pub push: Option<Arc<crate::push::receiver::Receiver>>,
+    /// Relays forwarded push terminals' requests to their upstream.
+    pub forwarder: crate::push::forward::Forwarder,
 }
 
 impl App {
@@ -149,6 +151,7 @@ impl App {
             push_forward: settings.push_forward,
             command_expiry,
             push,
+            forwarder: crate::push::forward::Forwarder::default(),
         }
     }
 

@@ -858,3 +858,122 @@ fn last_contact_is_kept_in_memory_and_saved_at_shutdown() {
     signal(&child, "KILL");
     let _ = child.wait();
 }
+
+/// A stand-in for the vendor's server: records each request (request line
+/// and body) and answers `reply` with its own `Date`.
+struct Upstream {
+    seen: Arc<parking_lot::Mutex<Vec<(String, String)>>>,
+}
+
+impl Upstream {
+    /// Listens on `port` (127.0.0.1) and answers every request.
+    fn start(port: u16, reply: &'static str) -> Upstream {
+        let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+        let seen = Arc::new(parking_lot::Mutex::new(Vec::new()));
+        let log = seen.clone();
+        std::thread::spawn(move || {
+            for mut s in listener.incoming().map_while(Result::ok) {
+                let _ = s.set_read_timeout(Some(Duration::from_secs(30)));
+                let mut buf = Vec::new();
+                let mut tmp = [0u8; 65536];
+                let (line, body) = loop {
+                    let Ok(n) = s.read(&mut tmp) else {
+                        break (String::new(), String::new());
+                    };
+                    if n == 0 {
+                        break (String::new(), String::new());
+                    }
+                    buf.extend_from_slice(&tmp[..n]);
+                    let text = String::from_utf8_lossy(&buf).to_string();
+                    let Some((head, rest)) = text.split_once("\r\n\r\n") else {
+                        continue;
+                    };
+                    let len = head
+                        .lines()
+                        .find_map(|l| {
+                            let (k, v) = l.split_once(':')?;
+                            k.eq_ignore_ascii_case("content-length")
+                                .then(|| v.trim().parse().ok())?
+                        })
+                        .unwrap_or(0usize);
+                    if rest.len() >= len {
+                        let line = head.lines().next().unwrap_or_default().to_string();
+                        break (line, rest[..len].to_string());
+                    }
+                };
+                log.lock().push((line, body));
+                let _ = s.write_all(
+                    format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nDate: Sat, 05 Dec 2026 10:00:00 GMT\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{reply}",
+                        reply.len()
+                    )
+                    .as_bytes(),
+                );
+            }
+        });
+        Upstream { seen }
+    }
+
+    fn requests(&self) -> Vec<(String, String)> {
+        self.seen.lock().clone()
+    }
+}
+
+#[test]
+fn forwarded_terminals_are_journaled_and_answered_by_their_upstream() {
+    let dir = tempdir("forward");
+    let port = free_port();
+    let mut cfg = push_device("Sucursal", "FWD0001", None);
+    cfg.push_forward = Some(format!("http://127.0.0.1:{port}"));
+    let (env, journal) = push_env(&dir, vec![("sucursal", cfg)], |_| {});
+    let batch = b"7\t2026-12-01 08:00:00\t0\t1\t\t0\n8\t2026-12-01 08:01:00\t0\t1\t\t0\n";
+    let upload = "/iclock/cdata?SN=FWD0001&table=ATTLOG&Stamp=100";
+
+    // The upstream is down: the batch is journaled once, the terminal is
+    // told to try again, and the upstream never saw it.
+    let down = iclock(&env.base, "POST", upload, batch, false);
+    assert_eq!(down.status, 502, "{}", down.body);
+    assert!(down.body.starts_with("ERROR"), "{}", down.body);
+    assert_eq!(journal.count_punches("sucursal").unwrap(), 2);
+
+    // Back up: the terminal sends the batch again and gets the upstream's
+    // answer, Date included; the journal stores nothing twice.
+    let upstream = Upstream::start(port, "OK:2");
+    let again = iclock(&env.base, "POST", upload, batch, false);
+    assert_eq!((again.status, again.body.as_str()), (200, "OK:2"));
+    assert_eq!(again.header("Date"), Some("Sat, 05 Dec 2026 10:00:00 GMT"));
+    assert_eq!(journal.count_punches("sucursal").unwrap(), 2);
+    let seen = upstream.requests();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!(seen[0].0, format!("POST {upload} HTTP/1.1"));
+    assert_eq!(seen[0].1.as_bytes(), batch);
+
+    // Polls and handshakes are the upstream's: zkserver's own queue is not
+    // delivered, and the answer is the upstream's.
+    journal
+        .enqueue_command("sucursal", "CHECK", chrono::Local::now().naive_local())
+        .unwrap();
+    let poll = iclock(&env.base, "GET", "/iclock/getrequest?SN=FWD0001", b"", true);
+    assert_eq!((poll.status, poll.body.as_str()), (200, "OK:2"));
+    let hello = iclock(
+        &env.base,
+        "GET",
+        "/iclock/cdata?SN=FWD0001&options=all",
+        b"",
+        true,
+    );
+    assert_eq!(hello.body, "OK:2", "the upstream's options, not ours");
+    assert_eq!(upstream.requests().len(), 3);
+    assert!(journal.list_commands("sucursal").unwrap()[0]
+        .sent_at
+        .is_none());
+
+    // Punches reach zkserver's own API as for any push terminal.
+    let (status, body) = get(&format!(
+        "{}/devices/sucursal/attendance?pretty=0",
+        env.base
+    ));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["total"], 2, "{body}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
