@@ -306,6 +306,25 @@ pub fn journal_not_opened(e: &crate::journal::JournalError) -> String {
     }
 }
 
+/// 409 for a pull terminal whose punches are not kept in the journal.
+pub fn not_collected(id: &str) -> String {
+    format!("El dispositivo '{id}' no guarda sus marcaciones en el diario; active \"collect\".")
+}
+
+/// 400 for a `source` parameter that is not `journal` or `terminal`.
+pub fn bad_source(value: &str) -> String {
+    format!(
+        "Parámetro 'source' inválido: '{}'. Use journal o terminal.",
+        echo(value)
+    )
+}
+
+/// 503 when the journal could not be read or written (the log has the detail).
+pub const JOURNAL_FAILED: &str = "No se pudo leer o escribir el diario de marcaciones.";
+
+/// 503 when the server runs without a journal.
+pub const NO_JOURNAL: &str = "El servidor no tiene diario de marcaciones.";
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,6 +3,7 @@
 //! connections and `head` parses what clients send.
 
 mod attendance;
+mod attendance_journal;
 pub mod auth;
 mod body;
 pub mod conn;
@@ -58,6 +59,8 @@ pub struct Settings {
     pub demo: Option<Arc<crate::demo::Terminals>>,
     /// The punch journal (none: push terminals and `source=journal` are off).
     pub journal: Option<Arc<Journal>>,
+    /// Which pull terminals are collected into the journal, and how often.
+    pub collect: crate::collect::CollectSettings,
 }
 
 impl Default for Settings {
@@ -70,6 +73,7 @@ impl Default for Settings {
             state_file: None,
             demo: None,
             journal: None,
+            collect: Default::default(),
         }
     }
 }
@@ -94,6 +98,8 @@ pub struct App {
     pub demo: Option<Arc<crate::demo::Terminals>>,
     /// The punch journal, if one is open.
     pub journal: Option<Arc<Journal>>,
+    /// Which pull terminals are collected into the journal, and how often.
+    pub collect: crate::collect::CollectSettings,
 }
 
 impl App {
@@ -117,6 +123,7 @@ impl App {
             status_cache: status::StatusCache::default(),
             demo: settings.demo,
             journal: settings.journal,
+            collect: settings.collect,
         }
     }
 

@@ -894,7 +894,9 @@ fn waiters_wake_when_a_commit_stores_punches() {
         let journal = journal.clone();
         std::thread::spawn(move || {
             let p = punch("7", at(2, 8, 0, 0));
-            journal.insert_punches("a", std::slice::from_ref(&p), now()).unwrap();
+            journal
+                .insert_punches("a", std::slice::from_ref(&p), now())
+                .unwrap();
             // The same punch again stores nothing and wakes no one.
             journal.insert_punches("a", &[p], now()).unwrap();
         })
