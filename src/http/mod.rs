@@ -111,6 +111,9 @@ impl App {
             terminals.clone(),
             settings.reconcile_interval,
         );
+        if let Some(journal) = &settings.journal {
+            live.follow_journal(journal.clone());
+        }
         let delivery = Delivery::new(live.clone(), settings.state_file, settings.webhook);
         delivery.start();
         App {
