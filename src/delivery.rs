@@ -256,6 +256,20 @@ impl Delivery {
         )
     }
 
+    /// How many journal punches of `id` its webhook has not delivered.
+    pub fn undelivered_journal(&self, id: &str, journal: &crate::journal::Journal) -> u32 {
+        let Some(url) = self.url_for(id) else {
+            return 0;
+        };
+        let seq = match self.stored_position(id, &url) {
+            Some(Position::Journal(seq)) => seq,
+            _ => 0,
+        };
+        journal
+            .punches_after(id, seq, u64::from(u32::MAX))
+            .map_or(0, |p| u32::try_from(p.len()).unwrap_or(u32::MAX))
+    }
+
     /// The log of `id` was cleared at `cursor` (which the webhook had
     /// delivered): delivery continues at `after`, the empty log's start.
     pub fn log_cleared(&self, id: &str, cursor: &LogPosition, after: &LogPosition) {

@@ -71,6 +71,12 @@ struct ServeArgs {
     /// Webhook for every terminal without its own "webhook" (http:// or https://).
     #[arg(long, env = "WEBHOOK_URL")]
     webhook: Option<String>,
+    /// Keep every pull terminal's punches in the journal (as "collect": true does for one).
+    #[arg(long)]
+    collect: bool,
+    /// Seconds between two reads of a collected terminal's log.
+    #[arg(long, default_value_t = 300.0)]
+    collect_interval: f64,
 }
 
 /// The API key from `--api-key-file`, else the `API_KEY` variable.
@@ -231,6 +237,10 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         ..Settings::default()
     };
     settings.budget.lock_timeout = Duration::from_secs_f64(args.lock_timeout);
+    settings.collect = zkserver::collect::CollectSettings {
+        all: args.collect,
+        interval: seconds("collect-interval", args.collect_interval)?,
+    };
     let writes = match (&api_key, args.allow_open_writes) {
         (Some(_), _) => "writes need the API key",
         (None, true) => "writes OPEN to anyone (--allow-open-writes)",

@@ -260,7 +260,25 @@ pub fn clear(ctx: &Ctx, id: &str) -> Answer {
         .map_err(|m| ctx.error(400, &m))?
         .filter(|c| !c.is_empty())
         .ok_or_else(|| ctx.error(400, messages::CURSOR_REQUIRED))?;
+    if device.config.is_push() {
+        let position = cursor::decode_any(&device.id, &text).map_err(|e| bad_cursor(ctx, e))?;
+        return aj::clear_push(ctx, &device, position);
+    }
     let position = cursor::decode(&device.id, &text).map_err(|e| bad_cursor(ctx, e))?;
+    // A collected terminal's journal first gets everything up to the
+    // cursor, so clearing the log loses nothing.
+    if let Some(collector) = ctx
+        .app
+        .collector
+        .as_ref()
+        .filter(|_| ctx.app.collect.collected(&device))
+    {
+        use crate::collect::run::ReadError;
+        collector.read_terminal(&device).map_err(|e| match e {
+            ReadError::Terminal(e) => ctx.device_failure(&device, &e),
+            ReadError::Journal(e) => aj::failure(ctx, id, &e),
+        })?;
+    }
     let delivery = &ctx.app.delivery;
     let mut behind = 0;
     let (outcome, after) = ctx

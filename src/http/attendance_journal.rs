@@ -213,6 +213,153 @@ fn prefix_range(prefix: &str) -> Option<(NaiveDateTime, NaiveDateTime)> {
     Some((start.and_hms_opt(0, 0, 0)?, end.and_hms_opt(23, 59, 59)?))
 }
 
+/// `POST /devices/{id}/attendance/backfill` `{"from", "to"}` (write): a
+/// collected pull terminal's log, in that range, is read into the journal
+/// (200 with the count stored); a push terminal is asked to upload that
+/// range again (202, a `DATA QUERY ATTLOG` command); a pull terminal that
+/// is not collected is refused (409).
+pub fn backfill(ctx: &Ctx, id: &str) -> super::Answer {
+    let device = ctx.device(id)?;
+    let body = super::body::json_object(ctx, false)?;
+    let (from, to) = backfill_range(ctx, &body)?;
+    let journal = journal_for(ctx, &device)?;
+    if device.config.is_push() {
+        let command = crate::push::protocol::PushCommand::QueryAttlog {
+            start: from,
+            end: to,
+        };
+        return queue(ctx, journal, &device.id, &command);
+    }
+    let log = ctx
+        .app
+        .terminals
+        .attendance(&device)
+        .map_err(|e| ctx.device_failure(&device, &e))?;
+    let records: Vec<crate::zk::Attendance> = log
+        .records
+        .iter()
+        .filter(|r| r.time.to_naive().is_some_and(|t| from <= t && t <= to))
+        .cloned()
+        .collect();
+    let outcome = crate::collect::run::store(journal, &device.id, &records)
+        .map_err(|e| failure(ctx, &device.id, &e))?;
+    log::info!(
+        "device {}: backfill {from}..{to}: {} read, {} new",
+        device.id,
+        records.len(),
+        outcome.stored
+    );
+    Ok(ctx.json(
+        200,
+        &serde_json::json!({
+            "success": true,
+            "message": messages::backfilled(&device.id, outcome.stored),
+            "stored": outcome.stored,
+            "read": records.len(),
+        }),
+    ))
+}
+
+/// The `from` and `to` of a backfill body (a date-only `to` is the end
+/// of that day).
+fn backfill_range(
+    ctx: &Ctx,
+    body: &serde_json::Map<String, serde_json::Value>,
+) -> Result<(NaiveDateTime, NaiveDateTime), Response> {
+    let bound = |name: &str, end_of_day: bool| {
+        let text = crate::fields::Fields(body)
+            .text(name, false)
+            .map_err(|m| ctx.error(400, &m))?
+            .filter(|t| !t.trim().is_empty());
+        let Some(text) = text else {
+            return Err(ctx.error(400, &messages::bad_backfill_bound(name, None)));
+        };
+        parse_bound(text.trim(), end_of_day)
+            .ok_or_else(|| ctx.error(400, &messages::bad_backfill_bound(name, Some(&text))))
+    };
+    let (from, to) = (bound("from", false)?, bound("to", true)?);
+    if from > to {
+        return Err(ctx.error(400, messages::BACKFILL_RANGE));
+    }
+    Ok((from, to))
+}
+
+/// `YYYY-MM-DD HH:MM:SS`, or `YYYY-MM-DD` (its start, or its end).
+fn parse_bound(text: &str, end_of_day: bool) -> Option<NaiveDateTime> {
+    let text = text.replace('T', " ");
+    if let Ok(t) = NaiveDateTime::parse_from_str(&text, "%Y-%m-%d %H:%M:%S") {
+        return Some(t);
+    }
+    let day = NaiveDate::parse_from_str(&text, "%Y-%m-%d").ok()?;
+    if end_of_day {
+        day.and_hms_opt(23, 59, 59)
+    } else {
+        day.and_hms_opt(0, 0, 0)
+    }
+}
+
+/// Stores `command` for push terminal `id`: 202 with the command.
+pub fn queue(
+    ctx: &Ctx,
+    journal: &Journal,
+    id: &str,
+    command: &crate::push::protocol::PushCommand,
+) -> super::Answer {
+    let text = command.render().map_err(|e| {
+        log::error!("device {id}: command cannot be rendered: {e:?}");
+        ctx.error(500, messages::INTERNAL_ERROR)
+    })?;
+    let stored = journal
+        .enqueue_command(id, &text, chrono::Local::now().naive_local())
+        .map_err(|e| failure(ctx, id, &e))?;
+    log::info!("device {id}: command {} queued: {text:?}", stored.id);
+    Ok(ctx.json(
+        202,
+        &serde_json::json!({
+            "success": true,
+            "message": messages::queued(id),
+            "command": {
+                "id": stored.id,
+                "status": stored.status.as_str(),
+                "created_at": stored.created_at,
+            },
+        }),
+    ))
+}
+
+/// `POST /devices/{id}/attendance/clear` on a push terminal: `CLEAR LOG`
+/// is queued (202) only when `position` is the journal's newest for it and
+/// its webhook delivered everything; else 409 as for pull terminals.
+pub fn clear_push(ctx: &Ctx, device: &Device, position: crate::cursor::Position) -> super::Answer {
+    let journal = journal_for(ctx, device)?;
+    let crate::cursor::Position::Journal(seq) = position else {
+        return Err(super::attendance::bad_cursor(
+            ctx,
+            crate::cursor::CursorError::WrongKind,
+        ));
+    };
+    let newest = journal
+        .newest_seq(&device.id)
+        .map_err(|e| failure(ctx, &device.id, &e))?;
+    if newest.unwrap_or(0) > seq {
+        let newer = journal
+            .punches_after(&device.id, seq, u64::MAX)
+            .map_err(|e| failure(ctx, &device.id, &e))?
+            .len();
+        return Err(ctx.error(409, &messages::newer_records(newer)));
+    }
+    if !ctx.app.delivery.caught_up_journal(&device.id, newest) {
+        let behind = ctx.app.delivery.undelivered_journal(&device.id, journal);
+        return Err(ctx.error(409, &messages::webhook_behind(&device.id, behind)));
+    }
+    queue(
+        ctx,
+        journal,
+        &device.id,
+        &crate::push::protocol::PushCommand::ClearLog,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

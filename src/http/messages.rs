@@ -325,6 +325,30 @@ pub const JOURNAL_FAILED: &str = "No se pudo leer o escribir el diario de marcac
 /// 503 when the server runs without a journal.
 pub const NO_JOURNAL: &str = "El servidor no tiene diario de marcaciones.";
 
+/// 202: a command stored for a push terminal.
+pub fn queued(id: &str) -> String {
+    format!("Comando encolado para '{id}'.")
+}
+
+/// 200 of a backfill of a collected terminal.
+pub fn backfilled(id: &str, stored: usize) -> String {
+    format!("[{id}] {stored} marcación(es) nueva(s) guardada(s) en el diario.")
+}
+
+/// 400 for a backfill bound that is missing or not a date.
+pub fn bad_backfill_bound(name: &str, value: Option<&str>) -> String {
+    match value {
+        None => format!("Falta '{name}' (YYYY-MM-DD o YYYY-MM-DD HH:MM:SS)."),
+        Some(v) => format!(
+            "Parámetro '{name}' inválido: '{}'. Use YYYY-MM-DD o YYYY-MM-DD HH:MM:SS.",
+            echo(v)
+        ),
+    }
+}
+
+/// 400 for a backfill whose `from` is after its `to`.
+pub const BACKFILL_RANGE: &str = "'from' es posterior a 'to'.";
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -100,6 +100,8 @@ pub struct App {
     pub journal: Option<Arc<Journal>>,
     /// Which pull terminals are collected into the journal, and how often.
     pub collect: crate::collect::CollectSettings,
+    /// The collectors (with a journal).
+    pub collector: Option<Arc<crate::collect::run::Collector>>,
 }
 
 impl App {
@@ -116,6 +118,15 @@ impl App {
         }
         let delivery = Delivery::new(live.clone(), settings.state_file, settings.webhook);
         delivery.start();
+        let collector = settings.journal.as_ref().map(|journal| {
+            crate::collect::run::Collector::start(
+                registry.clone(),
+                terminals.clone(),
+                live.clone(),
+                journal.clone(),
+                settings.collect,
+            )
+        });
         App {
             registry,
             terminals,
@@ -127,6 +138,7 @@ impl App {
             demo: settings.demo,
             journal: settings.journal,
             collect: settings.collect,
+            collector,
         }
     }
 
@@ -261,6 +273,7 @@ enum Action {
     EnrollFinger,
     Fingers,
     ClearAttendance,
+    BackfillAttendance,
     DeviceEvents,
     AllEvents,
     Status,
@@ -310,6 +323,11 @@ const ROUTES: &[(&str, &str, Action)] = &[
         "POST",
         "/devices/{id}/attendance/clear",
         Action::ClearAttendance,
+    ),
+    (
+        "POST",
+        "/devices/{id}/attendance/backfill",
+        Action::BackfillAttendance,
     ),
     ("GET", "/devices/{id}/events", Action::DeviceEvents),
     ("GET", "/devices/{id}/status", Action::Status),
@@ -405,6 +423,7 @@ fn dispatch(ctx: &Ctx, action: Action, params: &[&str]) -> Answer {
         Action::EnrollFinger => users::enroll(ctx, id, user),
         Action::Fingers => users::fingers(ctx, id, user),
         Action::ClearAttendance => attendance::clear(ctx, id),
+        Action::BackfillAttendance => attendance_journal::backfill(ctx, id),
         Action::DeviceEvents => events::device_events(ctx, id),
         Action::AllEvents => events::all_events(ctx),
         Action::Status => status::status(ctx, id),
