@@ -11,6 +11,7 @@ mod failures;
 mod findings;
 mod hostile;
 mod http_api;
+mod journal;
 mod live;
 mod registry_api;
 mod security;
