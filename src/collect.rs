@@ -154,8 +154,7 @@ pub mod run {
         /// learns in between (the watcher's live punches).
         fn collect(&self, id: &str) {
             log::info!("device {id}: collecting its punches into the journal");
-            let dev = self.live.device(id);
-            let mut mark: Option<Mark> = dev.feed.head();
+            let mut mark: Option<Mark> = None;
             let mut next_read = Instant::now();
             let mut seen = self.live.changes();
             while !self.live.stopping() {
@@ -169,7 +168,7 @@ pub mod run {
                     }
                     next_read = Instant::now() + self.settings.interval;
                 }
-                mark = self.take_feed(id, mark);
+                mark = self.take_feed(&device, mark);
                 let left = next_read.saturating_duration_since(Instant::now());
                 self.live
                     .wait_change(&mut seen, left.min(Duration::from_secs(5)));
@@ -179,8 +178,19 @@ pub mod run {
 
         /// Stores what the feed holds after `mark` (the watcher's live
         /// punches); returns the new mark.
-        fn take_feed(&self, id: &str, mark: Option<Mark>) -> Option<Mark> {
+        fn take_feed(&self, device: &Device, mark: Option<Mark>) -> Option<Mark> {
+            let id = device.id.as_str();
             let feed = &self.live.device(id).feed;
+            // The feed continues from where this collector's own read of
+            // the log ended (a watcher that started since may already hold
+            // punches after it).
+            let mark = mark.or_else(|| {
+                feed.head()?;
+                Some(Mark {
+                    epoch: feed.epoch(),
+                    position: self.position(id)?,
+                })
+            });
             let Some(mark) = mark else {
                 return feed.head();
             };
@@ -198,8 +208,17 @@ pub mod run {
                         }
                     }
                 }
-                // Older than the feed keeps: the next terminal read has them.
-                Next::Behind(_) => feed.head(),
+                // Older than what the feed keeps (or the watcher's first
+                // read already held them): read the terminal after the
+                // collected position now.
+                Next::Behind(_) => {
+                    let head = feed.head();
+                    if let Err(e) = self.read_terminal(device) {
+                        log::warn!("device {id}: collecting read failed: {e}");
+                        return Some(mark);
+                    }
+                    head
+                }
                 Next::Unknown => Some(mark),
             }
         }

@@ -36,12 +36,21 @@ fn resume_cursor(ctx: &Ctx) -> Option<String> {
 /// `GET /devices/{id}/events`.
 pub fn device_events(ctx: &Ctx, id: &str) -> Answer {
     let device = ctx.device(id)?;
-    let from = resume_cursor(ctx)
+    let mut from = resume_cursor(ctx)
         .map(|c| cursor::decode_any(&device.id, &c))
         .transpose()
         .map_err(|e| bad_cursor(ctx, e))?;
-    if matches!(from, Some(Position::Journal(_))) || device.config.is_push() {
-        super::attendance_journal::journal_for(ctx, &device)?;
+    let asked = super::attendance_journal::source_param(ctx)?;
+    let journal_wanted = asked == Some(super::attendance_journal::Source::Journal);
+    if matches!(from, Some(Position::Journal(_))) || device.config.is_push() || journal_wanted {
+        let journal = super::attendance_journal::journal_for(ctx, &device)?;
+        // `?source=journal` without a cursor: journal punches from now on.
+        if from.is_none() && journal_wanted {
+            let newest = journal
+                .newest_seq(&device.id)
+                .map_err(|e| super::attendance_journal::failure(ctx, &device.id, &e))?;
+            from = Some(Position::Journal(newest.unwrap_or(0)));
+        }
     }
     let from: HashMap<String, Position> =
         from.map(|p| (device.id.clone(), p)).into_iter().collect();

@@ -190,6 +190,9 @@ pub struct JournalSource {
     journal: Arc<Journal>,
     id: String,
     seq: i64,
+    /// For a collected pull terminal: keeps it watched, so what its
+    /// watcher sees reaches the journal (through the collector) at once.
+    _interest: Option<Interest>,
 }
 
 impl JournalSource {
@@ -207,7 +210,14 @@ impl JournalSource {
             journal,
             id: id.to_string(),
             seq,
+            _interest: None,
         }
+    }
+
+    /// Keeps the pull terminal watched while the source lives.
+    pub fn watching(mut self, interest: Interest) -> JournalSource {
+        self._interest = Some(interest);
+        self
     }
 }
 
@@ -260,7 +270,12 @@ impl Live {
         let push = self.registry.get(id).is_some_and(|d| d.config.is_push());
         match from {
             Some(Position::Journal(seq)) => {
-                Some(Box::new(JournalSource::new(self.journal()?, id, Some(seq))))
+                let source = JournalSource::new(self.journal()?, id, Some(seq));
+                Some(Box::new(if push {
+                    source
+                } else {
+                    source.watching(self.watch(id))
+                }))
             }
             _ if push => Some(Box::new(JournalSource::new(self.journal()?, id, None))),
             Some(Position::Log(p)) => Some(Box::new(FeedSource::new(self, id, Some(p)))),

@@ -505,3 +505,44 @@ fn backfill_reads_a_collected_terminal_once_and_queues_a_push_query() {
     drop(env);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_collected_terminal_streams_its_punches_through_the_journal() {
+    let dir = tempdir("collected-sse");
+    let Setup { env, journal } = setup(&dir, two_sims(), |_| {});
+    let n = distinct(&env.sims[0]) as u64;
+    wait_count(&journal, "principal", n);
+    let (_, body) = get(&format!(
+        "{}/devices/principal/attendance?source=journal",
+        env.base
+    ));
+    let cursor = body["cursor"].as_str().unwrap().to_string();
+    let mut sse = SseClient::connect(&env.base, "/devices/principal/events?source=journal", None);
+    // The watcher the stream started sees it; the collector journals it.
+    let made = env.sims[0].punch(None);
+    let got = sse.punches(1, WAIT);
+    assert_eq!(
+        got.len(),
+        1,
+        "the punch arrives (journal: {} of {n}; head {:?})",
+        journal.count_punches("principal").unwrap(),
+        sse.head
+    );
+    assert_eq!(got[0].data["user_id"], made.user_id.as_str());
+    assert_eq!(got[0].data["timestamp"], made.time.to_string());
+    // Its id is a journal cursor: the same punch follows the listing's.
+    let (_, body) = get(&format!(
+        "{}/devices/principal/attendance?since={cursor}",
+        env.base
+    ));
+    assert_eq!(body["source"], "journal", "{body}");
+    assert_eq!(body["total"], 1);
+    let (_, body) = get(&format!(
+        "{}/devices/principal/attendance?since={}",
+        env.base, got[0].id
+    ));
+    assert_eq!(body["total"], 0, "{body}");
+    drop(sse);
+    drop(env);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
