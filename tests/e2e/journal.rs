@@ -546,3 +546,83 @@ fn a_collected_terminal_streams_its_punches_through_the_journal() {
     drop(env);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_journal_stream_resumes_across_a_server_restart() {
+    let dir = tempdir("sse-restart");
+    let Setup { env, journal } = setup(&dir, Vec::new(), |_| {});
+    let mut sse = SseClient::connect(&env.base, "/devices/recepcion/events", None);
+    push(&journal, &[("1", "2026-03-03 08:00:00")]);
+    let got = sse.punches(1, WAIT);
+    assert_eq!(got.len(), 1);
+    let id = got[0].id.clone();
+    drop(sse);
+    drop(env);
+    // Stored while the server is down.
+    push(
+        &journal,
+        &[("2", "2026-03-03 08:00:01"), ("3", "2026-03-03 08:00:02")],
+    );
+    drop(journal);
+    let Setup { env, journal } = setup(&dir, Vec::new(), |_| {});
+    let mut sse = SseClient::connect(&env.base, "/devices/recepcion/events", Some(&id));
+    let replay = sse.punches(2, WAIT);
+    let users: Vec<&str> = replay
+        .iter()
+        .map(|e| e.data["user_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(users, ["2", "3"], "no gap, no duplicate");
+    push(&journal, &[("4", "2026-03-03 08:00:03")]);
+    assert_eq!(sse.punches(1, WAIT)[0].data["user_id"], "4");
+    drop(sse);
+    drop(env);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_push_clear_waits_for_the_webhook() {
+    let dir = tempdir("clear-webhook");
+    let receiver = Receiver::start();
+    receiver.set_failing(true);
+    let url = receiver.url.clone();
+    let Setup { env, journal } = setup(&dir, Vec::new(), |s| s.webhook = Some(url));
+    // The webhook started before the punch: it must deliver it.
+    let state = dir.join("devices.json.state.json");
+    let until = Instant::now() + WAIT;
+    while !std::fs::read_to_string(&state).is_ok_and(|t| t.contains("recepcion")) {
+        assert!(Instant::now() < until, "the starting position is stored");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    push(&journal, &[("1", "2026-03-03 08:00:00")]);
+    assert!(receiver.wait_for(WAIT, |p| p.iter().any(|p| !p.accepted)));
+    let (_, body) = get(&format!("{}/devices/recepcion/attendance", env.base));
+    let cursor = body["cursor"].as_str().unwrap().to_string();
+    let clear = format!("{}/devices/recepcion/attendance/clear", env.base);
+    let (status, body) = send("POST", &clear, json!({ "cursor": cursor }));
+    assert_eq!(status, 409, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("webhook"),
+        "{body}"
+    );
+    assert!(journal.list_commands("recepcion").unwrap().is_empty());
+    receiver.set_failing(false);
+    assert!(receiver.wait_for(WAIT, |p| accepted(p) >= 1));
+    let until = Instant::now() + WAIT;
+    loop {
+        let (status, body) = send("POST", &clear, json!({ "cursor": cursor }));
+        if status == 202 {
+            break;
+        }
+        assert!(Instant::now() < until, "{status} {body}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // A terminal-log cursor is not a journal position.
+    let (status, _) = send(
+        "POST",
+        &clear,
+        json!({ "cursor": "AQAAAAAAAAAAAAAAAAAAAAAAAA" }),
+    );
+    assert_eq!(status, 400);
+    drop(env);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
