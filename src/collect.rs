@@ -213,9 +213,9 @@ pub mod run {
                 // collected position now.
                 Next::Behind(_) => {
                     let head = feed.head();
+                    // On failure the next interval's read has them.
                     if let Err(e) = self.read_terminal(device) {
                         log::warn!("device {id}: collecting read failed: {e}");
-                        return Some(mark);
                     }
                     head
                 }
