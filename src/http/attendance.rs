@@ -164,7 +164,8 @@ pub fn all_attendance(ctx: &Ctx) -> Answer {
     let mut errors = Vec::new();
     let mut positions = Vec::new();
     let mut resets = Vec::new();
-    let mut journaled = false;
+    // Parts answered from the journal and from terminals.
+    let (mut journaled, mut terminal) = (0, 0);
     for (device, part) in devices.iter().zip(parts) {
         let known = since.as_ref().and_then(|m| m.get(&device.id));
         match part {
@@ -173,7 +174,10 @@ pub fn all_attendance(ctx: &Ctx) -> Answer {
                 position,
                 reset,
             } => {
-                journaled |= matches!(position, Position::Journal(_));
+                match position {
+                    Position::Journal(_) => journaled += 1,
+                    Position::Log(_) => terminal += 1,
+                }
                 // A device the cursor did not know starts over too.
                 if reset || (since.is_some() && known.is_none()) {
                     resets.push(device.id.clone());
@@ -197,7 +201,9 @@ pub fn all_attendance(ctx: &Ctx) -> Answer {
         cursor: cursor::encode_composite_any(&positions),
         reset: since.map(|_| (!resets.is_empty(), Some(resets))),
         errors: Some(errors),
-        source: (asked == Some(aj::Source::Journal) || journaled).then_some("journal"),
+        // "journal" when asked, or when every device read was answered from it.
+        source: (asked == Some(aj::Source::Journal) || (journaled > 0 && terminal == 0))
+            .then_some("journal"),
     };
     Ok(respond(ctx, &query, newest_first(rows), names, extra))
 }
