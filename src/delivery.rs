@@ -342,7 +342,14 @@ impl Delivery {
         };
         match source {
             Some(mut source) => self.follow(id, url, &agent, &stats, source.as_mut()),
-            None => log::error!("device {id}: webhook needs the punch journal, which is not open"),
+            None => {
+                log::error!("device {id}: webhook needs the punch journal, which is not open");
+                // Kept (idle) until the webhook changes: no respawn loop.
+                let mut seen = self.live.changes();
+                while self.current(id, url) {
+                    self.live.wait_change(&mut seen, Duration::from_secs(5));
+                }
+            }
         }
         stats.set_progress(None);
         log::info!("device {id}: webhook delivery to {url} stopped");

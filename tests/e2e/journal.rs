@@ -626,3 +626,55 @@ fn a_push_clear_waits_for_the_webhook() {
     drop(env);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn the_binary_collects_every_terminal_with_collect_each_interval() {
+    use crate::common::process::{start_server, terminate};
+    let dir = tempdir("cli-collect");
+    let sim = Simulator::start(SimConfig::default()).unwrap();
+    let devices = dir.join("devices.json");
+    std::fs::write(
+        &devices,
+        json!({"principal": {"ip": "127.0.0.1", "port": sim.port(), "name": "Entrada Principal"}})
+            .to_string(),
+    )
+    .unwrap();
+    let args = [
+        "--config",
+        devices.to_str().unwrap(),
+        "--log-level",
+        "warn",
+        "--collect",
+        "--collect-interval",
+        "1",
+    ];
+    let (mut child, addr) = start_server(&args);
+    let url = format!("http://{addr}/devices/principal/attendance?source=journal");
+    let total = || get(&url).1["total"].as_u64().unwrap_or(0);
+    let wait_total = |n: u64| {
+        let until = Instant::now() + WAIT;
+        while total() != n {
+            assert!(
+                Instant::now() < until,
+                "{} in the journal, not {n}",
+                total()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    let n = distinct(&sim) as u64;
+    wait_total(n);
+    // Nobody watches the terminal: the interval's since read brings it.
+    sim.punch(None);
+    wait_total(n + 1);
+    assert_eq!(terminate(&mut child), 0);
+    // The journal file is where it belongs, and keeps them after a restart.
+    assert!(dir.join("punches.db").exists());
+    let (mut child, addr) = start_server(&args[..4]);
+    let (status, body) = get(&format!(
+        "http://{addr}/devices/principal/attendance?source=journal"
+    ));
+    assert_eq!(status, 409, "not collected any more: {body}");
+    assert_eq!(terminate(&mut child), 0);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
