@@ -10,6 +10,9 @@
 # Then examples/live_bench.rs: `since` reads of a 100 000-record log with 0
 # and 10 new punches (time, bytes moved), punch-to-SSE and punch-to-webhook
 # latency, and 200 SSE clients on one device (terminal connections, RSS).
+# Then one day's punches out of a 1 000 000-punch journal through
+# GET /devices/<push id>/attendance?source=journal (target <= 20 ms; the
+# journal is filled by examples/journal_fill.rs).
 # Everything runs on 127.0.0.1. Usage: scripts/bench.sh [runs per size, default 7]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -83,3 +86,20 @@ echo "access-log lines written for /health: $(grep -c '/health -> 200' "$health_
 
 cargo build --quiet --release --example live_bench
 target/release/examples/live_bench "$BIN"
+
+# One day out of a 1 000 000-punch journal, answered from the journal.
+cargo build --quiet --release --example journal_fill
+day=$(target/release/examples/journal_fill "$WORK/punches.db" recepcion 1000000)
+printf '{"recepcion": {"mode": "push", "sn": "BENCHSN1", "name": "Recepcion"}}\n' > "$WORK/push.json"
+start_server jaddr --config "$WORK/push.json" --journal "$WORK/punches.db" --log-level warn
+jserver=$LAST_PID
+jurl="http://$jaddr/devices/recepcion/attendance?source=journal&date=$day"
+curl -s -o /dev/null "$jurl"   # warm-up
+jt=()
+for _ in $(seq "$RUNS"); do
+  jt+=("$(curl -s -o "$WORK/day.json" -w '%{time_total}' "$jurl" | awk '{printf "%.1f", $1 * 1000}')")
+done
+jtotal=$(python3 -c "import json; print(json.load(open('$WORK/day.json'))['total'])")
+echo
+echo "one day ($day, $jtotal punches) out of a 1000000-punch journal, ?source=journal: median $(printf '%s\n' "${jt[@]}" | median) ms, min $(printf '%s\n' "${jt[@]}" | sort -n | head -1) ms over $RUNS runs (target <= 20 ms)"
+stop "$jserver"

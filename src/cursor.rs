@@ -6,6 +6,11 @@
 //! tag of the device id (u32), so a cursor made for one device is refused
 //! by another. A composite cursor (for `/attendance/all` and `/events`)
 //! lists device ids with their positions.
+//!
+//! A journal cursor (18 characters) is a position in zkserver's own punch
+//! journal (the journal's `seq` of the last punch it covers) with the
+//! device's tag; it never needs a reset. Composite cursors may mix both
+//! kinds (a mixed composite has its own version byte).
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -15,6 +20,19 @@ use crate::zk::{AttFormat, LogPosition};
 const DEVICE_VERSION: u8 = 1;
 const COMPOSITE_VERSION: u8 = 2;
 const POSITION_LEN: usize = 2 + 4 + 8;
+const JOURNAL_VERSION: u8 = 3;
+const MIXED_COMPOSITE_VERSION: u8 = 4;
+const SEQ_LEN: usize = 8;
+
+/// A reader's position of either kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Position {
+    /// A position in the terminal's own log.
+    Log(LogPosition),
+    /// A position in the journal: the `seq` of the last punch covered
+    /// (0: before every punch).
+    Journal(i64),
+}
 
 /// Why a cursor was refused (the HTTP layer words it in Spanish).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,7 +88,9 @@ pub fn decode(id: &str, cursor: &str) -> Result<LogPosition, CursorError> {
     let b = unbase64url(cursor.trim()).ok_or(CursorError::Malformed)?;
     match b.first() {
         Some(&DEVICE_VERSION) => {}
-        Some(&COMPOSITE_VERSION) => return Err(CursorError::WrongKind),
+        Some(&COMPOSITE_VERSION | &JOURNAL_VERSION | &MIXED_COMPOSITE_VERSION) => {
+            return Err(CursorError::WrongKind)
+        }
         _ => return Err(CursorError::Malformed),
     }
     if b.len() != 1 + POSITION_LEN + 4 {
@@ -105,7 +125,9 @@ pub fn decode_composite(cursor: &str) -> Result<Vec<(String, LogPosition)>, Curs
     let b = unbase64url(cursor.trim()).ok_or(CursorError::Malformed)?;
     match b.first() {
         Some(&COMPOSITE_VERSION) => {}
-        Some(&DEVICE_VERSION) => return Err(CursorError::WrongKind),
+        Some(&DEVICE_VERSION | &JOURNAL_VERSION | &MIXED_COMPOSITE_VERSION) => {
+            return Err(CursorError::WrongKind)
+        }
         _ => return Err(CursorError::Malformed),
     }
     let mut rest = &b[1..];
@@ -119,6 +141,127 @@ pub fn decode_composite(cursor: &str) -> Result<Vec<(String, LogPosition)>, Curs
             .ok_or(CursorError::Malformed)?;
         out.push((id.to_string(), get_position(pos)?));
         rest = &tail[len + POSITION_LEN..];
+    }
+    Ok(out)
+}
+
+/// The journal cursor of position `seq` for device `id`.
+pub fn encode_journal(id: &str, seq: i64) -> String {
+    let mut b = vec![JOURNAL_VERSION];
+    b.extend_from_slice(&seq.to_le_bytes());
+    b.extend_from_slice(&device_tag(id).to_le_bytes());
+    base64url(&b)
+}
+
+/// The cursor of `position` (either kind) for device `id`.
+pub fn encode_any(id: &str, position: &Position) -> String {
+    match position {
+        Position::Log(p) => encode(id, p),
+        Position::Journal(seq) => encode_journal(id, *seq),
+    }
+}
+
+/// The position a device cursor of either kind holds for device `id`.
+pub fn decode_any(id: &str, cursor: &str) -> Result<Position, CursorError> {
+    let b = unbase64url(cursor.trim()).ok_or(CursorError::Malformed)?;
+    if b.first() != Some(&JOURNAL_VERSION) {
+        return decode(id, cursor).map(Position::Log);
+    }
+    if b.len() != 1 + SEQ_LEN + 4 {
+        return Err(CursorError::Malformed);
+    }
+    let seq = get_seq(&b[1..=SEQ_LEN])?;
+    let tag = u32::from_le_bytes(
+        b[1 + SEQ_LEN..]
+            .try_into()
+            .map_err(|_| CursorError::Malformed)?,
+    );
+    if tag != device_tag(id) {
+        return Err(CursorError::OtherDevice);
+    }
+    Ok(Position::Journal(seq))
+}
+
+fn get_seq(b: &[u8]) -> Result<i64, CursorError> {
+    let raw: [u8; 8] = b.try_into().map_err(|_| CursorError::Malformed)?;
+    let seq = i64::from_le_bytes(raw);
+    if seq < 0 {
+        return Err(CursorError::Malformed);
+    }
+    Ok(seq)
+}
+
+/// A composite cursor of positions of either kind; the plain composite
+/// form when every position is a log position (so old readers keep it).
+pub fn encode_composite_any(positions: &[(String, Position)]) -> String {
+    let logs: Option<Vec<(String, LogPosition)>> = positions
+        .iter()
+        .map(|(id, p)| match p {
+            Position::Log(l) => Some((id.clone(), *l)),
+            Position::Journal(_) => None,
+        })
+        .collect();
+    if let Some(logs) = logs {
+        return encode_composite(&logs);
+    }
+    let mut b = vec![MIXED_COMPOSITE_VERSION];
+    for (id, p) in positions {
+        let id = &id.as_bytes()[..id.len().min(255)];
+        match p {
+            Position::Log(l) => {
+                b.push(DEVICE_VERSION);
+                b.push(id.len() as u8);
+                b.extend_from_slice(id);
+                put_position(&mut b, l);
+            }
+            Position::Journal(seq) => {
+                b.push(JOURNAL_VERSION);
+                b.push(id.len() as u8);
+                b.extend_from_slice(id);
+                b.extend_from_slice(&seq.to_le_bytes());
+            }
+        }
+    }
+    base64url(&b)
+}
+
+/// The positions of a composite cursor of either form.
+pub fn decode_composite_any(cursor: &str) -> Result<Vec<(String, Position)>, CursorError> {
+    let b = unbase64url(cursor.trim()).ok_or(CursorError::Malformed)?;
+    match b.first() {
+        Some(&MIXED_COMPOSITE_VERSION) => {}
+        Some(&COMPOSITE_VERSION) => {
+            return decode_composite(cursor).map(|list| {
+                list.into_iter()
+                    .map(|(id, p)| (id, Position::Log(p)))
+                    .collect()
+            })
+        }
+        Some(&DEVICE_VERSION | &JOURNAL_VERSION) => return Err(CursorError::WrongKind),
+        _ => return Err(CursorError::Malformed),
+    }
+    let mut rest = &b[1..];
+    let mut out = Vec::new();
+    while let [kind, len, tail @ ..] = rest {
+        let len = usize::from(*len);
+        let id = tail.get(..len).ok_or(CursorError::Malformed)?;
+        let id = std::str::from_utf8(id).map_err(|_| CursorError::Malformed)?;
+        let size = match *kind {
+            DEVICE_VERSION => POSITION_LEN,
+            JOURNAL_VERSION => SEQ_LEN,
+            _ => return Err(CursorError::Malformed),
+        };
+        let raw = tail.get(len..len + size).ok_or(CursorError::Malformed)?;
+        let position = if *kind == DEVICE_VERSION {
+            Position::Log(get_position(raw)?)
+        } else {
+            Position::Journal(get_seq(raw)?)
+        };
+        out.push((id.to_string(), position));
+        rest = &tail[len + size..];
+    }
+    if !rest.is_empty() {
+        return Err(CursorError::Malformed);
     }
     Ok(out)
 }
@@ -215,6 +358,40 @@ mod tests {
     }
 
     #[test]
+    fn journal_cursors_know_their_device_and_mix_in_composites() {
+        for seq in [0, 1, 1_000_000, i64::MAX] {
+            let c = encode_journal("recepcion", seq);
+            assert_eq!(c.len(), 18, "{c}");
+            assert_eq!(decode_any("recepcion", &c), Ok(Position::Journal(seq)));
+            assert_eq!(decode_any("bodega", &c), Err(CursorError::OtherDevice));
+            assert_eq!(decode("recepcion", &c), Err(CursorError::WrongKind));
+            assert_eq!(decode_composite_any(&c), Err(CursorError::WrongKind));
+        }
+        let log = encode("principal", &pos(4));
+        assert_eq!(decode_any("principal", &log), Ok(Position::Log(pos(4))));
+        let mixed = vec![
+            ("principal".to_string(), Position::Log(pos(10))),
+            ("recepcion".to_string(), Position::Journal(77)),
+        ];
+        let c = encode_composite_any(&mixed);
+        assert_eq!(decode_composite_any(&c), Ok(mixed));
+        assert_eq!(decode_composite(&c), Err(CursorError::WrongKind));
+        assert!(decode_composite_any(&c[..c.len() - 2]).is_err());
+        // All log positions: the plain composite form.
+        let plain = vec![("principal".to_string(), Position::Log(pos(1)))];
+        let c = encode_composite_any(&plain);
+        assert_eq!(decode_composite(&c).unwrap().len(), 1);
+        assert_eq!(decode_composite_any(&c), Ok(plain));
+        let negative = {
+            let mut b = vec![JOURNAL_VERSION];
+            b.extend_from_slice(&(-1i64).to_le_bytes());
+            b.extend_from_slice(&device_tag("p").to_le_bytes());
+            base64url(&b)
+        };
+        assert_eq!(decode_any("p", &negative), Err(CursorError::Malformed));
+    }
+
+    #[test]
     fn base64url_matches_the_rfc_examples() {
         for (raw, text) in [
             (&b""[..], ""),
@@ -271,6 +448,9 @@ mod tests {
                 let encoded = base64url(&bytes);
                 let _ = decode("principal", &encoded);
                 let _ = decode_composite(&encoded);
+                let _ = decode_any("principal", &encoded);
+                let _ = decode_composite_any(&encoded);
+                let _ = decode_composite_any(&text);
             }
 
             #[test]

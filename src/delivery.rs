@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 use parking_lot::{Condvar, Mutex};
 use serde_json::{json, Map, Value};
 
-use crate::live::{After, DeviceLive, Entry, Live, Mark, Next, Status};
+use crate::cursor::Position;
+use crate::live::{Counter, FeedSource, Item, Live, PunchSource, Status};
 use crate::punch::Punch;
 use crate::zk::LogPosition;
 
@@ -28,27 +29,33 @@ const RETRY_MIN: Duration = Duration::from_secs(1);
 const RETRY_MAX: Duration = Duration::from_secs(300);
 
 /// Counters of one terminal's delivery.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct DeliveryStats {
     /// Punches delivered (2xx).
     pub delivered: AtomicU64,
     /// Failed attempts.
     pub failed: AtomicU64,
-    /// The feed followed and the position delivered in it (for the backlog).
-    progress: Mutex<Option<(Arc<DeviceLive>, Mark)>>,
+    /// Counts the punches after the delivered position.
+    progress: Mutex<Option<Counter>>,
+}
+
+impl std::fmt::Debug for DeliveryStats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeliveryStats")
+            .field("delivered", &self.delivered)
+            .field("failed", &self.failed)
+            .finish()
+    }
 }
 
 impl DeliveryStats {
-    /// Punches waiting for delivery: every punch the terminal's feed knows
-    /// after the delivered position (a batch being sent included).
+    /// Punches waiting for delivery: every punch known after the delivered
+    /// position (a batch being sent included).
     pub fn backlog(&self) -> u64 {
-        match &*self.progress.lock() {
-            Some((dev, mark)) => dev.feed.count_after(mark),
-            None => 0,
-        }
+        self.progress.lock().as_ref().map_or(0, |count| count())
     }
 
-    fn set_progress(&self, progress: Option<(Arc<DeviceLive>, Mark)>) {
+    fn set_progress(&self, progress: Option<Counter>) {
         *self.progress.lock() = progress;
     }
 }
@@ -57,7 +64,7 @@ impl DeliveryStats {
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Delivered {
     url: String,
-    position: LogPosition,
+    position: Position,
 }
 
 /// The webhook delivery of the server.
@@ -220,15 +227,47 @@ impl Delivery {
         if position.count == 0 {
             return 0; // An empty log has nothing to deliver.
         }
-        match self.delivered.lock().get(id).filter(|d| d.url == url) {
-            Some(d) if d.position == *position => 0,
-            Some(d)
-                if d.position.format == position.format && d.position.count < position.count =>
-            {
-                position.count - d.position.count
+        let delivered = self.delivered.lock();
+        match delivered
+            .get(id)
+            .filter(|d| d.url == url)
+            .map(|d| d.position)
+        {
+            Some(Position::Log(d)) if d == *position => 0,
+            Some(Position::Log(d)) if d.format == position.format && d.count < position.count => {
+                position.count - d.count
             }
             _ => position.count.max(1),
         }
+    }
+
+    /// Whether the webhook of `id` (if any) delivered every journal punch
+    /// up to position `newest` (`None`: the device has none).
+    pub fn caught_up_journal(&self, id: &str, newest: Option<i64>) -> bool {
+        let Some(url) = self.url_for(id) else {
+            return true;
+        };
+        let Some(newest) = newest else {
+            return true;
+        };
+        matches!(
+            self.delivered.lock().get(id).filter(|d| d.url == url).map(|d| d.position),
+            Some(Position::Journal(seq)) if seq >= newest
+        )
+    }
+
+    /// How many journal punches of `id` its webhook has not delivered.
+    pub fn undelivered_journal(&self, id: &str, journal: &crate::journal::Journal) -> u32 {
+        let Some(url) = self.url_for(id) else {
+            return 0;
+        };
+        let seq = match self.stored_position(id, &url) {
+            Some(Position::Journal(seq)) => seq,
+            _ => 0,
+        };
+        journal
+            .punches_after(id, seq, u64::from(u32::MAX))
+            .map_or(0, |p| u32::try_from(p.len()).unwrap_or(u32::MAX))
     }
 
     /// The log of `id` was cleared at `cursor` (which the webhook had
@@ -237,8 +276,11 @@ impl Delivery {
         let mut delivered = self.delivered.lock();
         // Checked and moved at once: a worker that already delivered from
         // the new log is never moved back.
-        if let Some(d) = delivered.get_mut(id).filter(|d| d.position == *cursor) {
-            d.position = *after;
+        if let Some(d) = delivered
+            .get_mut(id)
+            .filter(|d| d.position == Position::Log(*cursor))
+        {
+            d.position = Position::Log(*after);
             self.write_state(&delivered);
         }
     }
@@ -279,137 +321,85 @@ impl Delivery {
     /// Delivers terminal `id`'s punches to `url` until the webhook changes
     /// or the server stops.
     fn work(&self, id: &str, url: &str) {
-        let watching = self.live.watch(id);
-        let dev = self.live.device(id);
         let stats = self.stats(id);
         let agent = ureq::AgentBuilder::new().timeout(POST_TIMEOUT).build();
         log::info!("device {id}: webhook delivery to {url} started");
-        let stored = self
-            .delivered
-            .lock()
+        let stored = self.stored_position(id, url);
+        let push = self
+            .live
+            .registry()
             .get(id)
-            .filter(|d| d.url == url)
-            .map(|d| d.position);
-        let mark = match stored {
-            Some(position) => {
-                // Punches made while zkserver was down, or a replaced log.
-                let from = Mark {
-                    epoch: dev.feed.epoch(),
-                    position,
-                };
-                stats.set_progress(Some((dev.clone(), from)));
-                self.catch_up(id, url, &agent, &stats, from)
-            }
-            // A new webhook starts with punches made from now on: where the
-            // log was when it took its interest in the terminal.
-            None => self.start_mark(id, url, &dev, watching.start()),
+            .is_some_and(|d| d.config.is_push());
+        let source: Option<Box<dyn PunchSource>> = match stored {
+            // Punches made while zkserver was down, or a replaced log: the
+            // terminal's log is read to resume.
+            Some(Position::Log(p)) if !push => Some(Box::new(FeedSource::resuming_from_terminal(
+                &self.live, id, p,
+            ))),
+            Some(Position::Log(_)) => self.live.source(id, None),
+            // A new webhook starts with punches made from now on.
+            other => self.live.source(id, other),
         };
-        if let Some(mark) = mark {
-            self.follow(id, url, &agent, &stats, &dev, mark);
+        if let Some(mut source) = source {
+            self.follow(id, url, &agent, &stats, source.as_mut());
+        } else {
+            log::error!("device {id}: webhook needs the punch journal, which is not open");
+            // Kept (idle) until the webhook changes: no respawn loop.
+            let mut seen = self.live.changes();
+            while self.current(id, url) {
+                self.live.wait_change(&mut seen, Duration::from_secs(5));
+            }
         }
         stats.set_progress(None);
         log::info!("device {id}: webhook delivery to {url} stopped");
     }
 
-    /// Waits until the feed knows where `start` is, and stores it as the
-    /// delivered position. `None` when told to stop.
-    fn start_mark(
-        &self,
-        id: &str,
-        url: &str,
-        dev: &DeviceLive,
-        start: crate::live::Start,
-    ) -> Option<Mark> {
-        let mut seen = self.live.changes();
-        while self.current(id, url) {
-            if let Some(mark) = dev.feed.start_mark(start) {
-                self.store(id, url, mark.position);
-                return Some(mark);
-            }
-            self.live.wait_change(&mut seen, Duration::from_secs(1));
-        }
-        None
+    /// The position stored for the webhook (`id`, `url`), if any.
+    fn stored_position(&self, id: &str, url: &str) -> Option<Position> {
+        self.delivered
+            .lock()
+            .get(id)
+            .filter(|d| d.url == url)
+            .map(|d| d.position)
     }
 
-    /// Delivers what follows `mark` in the feed, as it comes, until told
-    /// to stop.
+    /// Delivers what `source` supplies, as it comes, until told to stop.
+    /// Where the source stands while it has nothing to deliver (its start,
+    /// the start of a new log) is stored as delivered.
     fn follow(
         &self,
         id: &str,
         url: &str,
         agent: &ureq::Agent,
         stats: &DeliveryStats,
-        dev: &Arc<DeviceLive>,
-        mut mark: Mark,
+        source: &mut dyn PunchSource,
     ) {
         let mut seen = self.live.changes();
-        while self.current(id, url) {
-            stats.set_progress(Some((dev.clone(), mark)));
-            let next = match dev.feed.after(&mark) {
-                Next::Entries(entries, end) if !entries.is_empty() => {
-                    self.deliver(id, url, agent, stats, end.epoch, &entries)
-                }
-                Next::Entries(_, end) => {
-                    if end.position != mark.position {
-                        // A new log (cleared): delivery continues at its start.
-                        self.store(id, url, end.position);
-                    }
-                    mark = end;
-                    stats.set_progress(Some((dev.clone(), mark)));
-                    self.live.wait_change(&mut seen, Duration::from_secs(1));
-                    continue;
-                }
-                Next::Behind(from) => {
-                    let from = Mark {
-                        epoch: dev.feed.epoch(),
-                        position: from,
-                    };
-                    self.catch_up(id, url, agent, stats, from)
-                }
-                Next::Unknown => {
-                    self.live.wait_change(&mut seen, Duration::from_secs(1));
-                    continue;
-                }
-            };
-            match next {
-                Some(m) => mark = m,
-                None => return,
-            }
-        }
-    }
-
-    /// Reads the log after `from` (under the terminal's lock) and delivers
-    /// it; retries the read with backoff. `None` when told to stop.
-    fn catch_up(
-        &self,
-        id: &str,
-        url: &str,
-        agent: &ureq::Agent,
-        stats: &DeliveryStats,
-        from: Mark,
-    ) -> Option<Mark> {
         let mut wait = RETRY_MIN;
-        loop {
-            if !self.current(id, url) {
-                return None;
+        while self.current(id, url) {
+            if let Some(p) = source.start() {
+                if self.stored_position(id, url) != Some(p) {
+                    self.store(id, url, p);
+                }
             }
-            match self.live.read_after(id, &from.position) {
-                Ok(After {
-                    entries,
-                    reset,
-                    end,
-                    mark,
-                }) => {
-                    if reset {
-                        log::warn!("device {id}: the log no longer continues the delivered position; delivering it all");
+            // The source stands at the delivered position here.
+            stats.set_progress(Some(source.backlog_counter()));
+            match source.next() {
+                Ok(items) if !items.is_empty() => {
+                    wait = RETRY_MIN;
+                    if !self.deliver(id, url, agent, stats, &items) {
+                        return;
                     }
-                    if entries.is_empty() {
-                        if reset {
-                            self.store(id, url, end);
+                }
+                Ok(_) => {
+                    wait = RETRY_MIN;
+                    if let Some(p) = source.position() {
+                        if self.stored_position(id, url) != Some(p) {
+                            self.store(id, url, p);
                         }
-                        return Some(mark);
                     }
-                    return self.deliver(id, url, agent, stats, mark.epoch, &entries);
+                    stats.set_progress(Some(source.backlog_counter()));
+                    self.live.wait_change(&mut seen, Duration::from_secs(1));
                 }
                 Err(e) => {
                     log::warn!(
@@ -422,26 +412,26 @@ impl Delivery {
         }
     }
 
-    /// Delivers `entries` in order, batch by batch, retrying each until it
-    /// is accepted. Returns the mark after the last, `None` when stopped.
+    /// Delivers `items` in order, batch by batch, retrying each until it
+    /// is accepted. False when told to stop first.
     fn deliver(
         &self,
         id: &str,
         url: &str,
         agent: &ureq::Agent,
         stats: &DeliveryStats,
-        epoch: u64,
-        entries: &[Entry],
-    ) -> Option<Mark> {
+        items: &[Item],
+    ) -> bool {
         let name = self
             .live
             .registry()
             .get(id)
             .map_or_else(|| id.to_string(), |d| d.config.name.clone());
-        let mut mark = None;
-        for batch in entries.chunks(BATCH) {
-            let last = batch.last()?.position;
-            let cursor = crate::cursor::encode(id, &last);
+        for batch in items.chunks(BATCH) {
+            let Some(last) = batch.last().map(|i| i.position) else {
+                continue;
+            };
+            let cursor = crate::cursor::encode_any(id, &last);
             let data: Vec<Punch> = batch
                 .iter()
                 .map(|e| Punch::of(&e.record, id, &name))
@@ -452,7 +442,7 @@ impl Delivery {
             let mut wait = RETRY_MIN;
             loop {
                 if !self.current(id, url) {
-                    return None;
+                    return false;
                 }
                 let started = Instant::now();
                 match post(agent, url, &cursor, &body) {
@@ -476,12 +466,8 @@ impl Delivery {
                     }
                 }
             }
-            mark = Some(Mark {
-                epoch,
-                position: last,
-            });
         }
-        mark
+        true
     }
 
     /// Sleeps `wait`, waking early when the worker must stop.
@@ -500,7 +486,7 @@ impl Delivery {
     /// Records a delivered position, in memory and in the state file,
     /// while `url` is still the webhook of `id` (a worker whose webhook was
     /// just replaced never overwrites the new one's position).
-    fn store(&self, id: &str, url: &str, position: LogPosition) {
+    fn store(&self, id: &str, url: &str, position: Position) {
         let mut delivered = self.delivered.lock();
         if self.url_for(id).as_deref() != Some(url) {
             return;
@@ -555,7 +541,7 @@ fn state_text(delivered: &HashMap<String, Delivered>) -> String {
         let d = &delivered[id];
         hooks.insert(
             id.clone(),
-            json!({"url": d.url, "cursor": crate::cursor::encode(id, &d.position)}),
+            json!({"url": d.url, "cursor": crate::cursor::encode_any(id, &d.position)}),
         );
     }
     let mut text = serde_json::to_string_pretty(&json!({"webhooks": hooks})).unwrap_or_default();
@@ -591,7 +577,7 @@ fn load_state(path: &std::path::Path) -> HashMap<String, Delivered> {
             let url = entry.get("url").and_then(Value::as_str);
             let cursor = entry.get("cursor").and_then(Value::as_str);
             if let (Some(url), Some(Ok(position))) =
-                (url, cursor.map(|c| crate::cursor::decode(id, c)))
+                (url, cursor.map(|c| crate::cursor::decode_any(id, c)))
             {
                 out.insert(
                     id.clone(),
@@ -621,11 +607,18 @@ mod tests {
             "principal".to_string(),
             Delivered {
                 url: "http://h/x".into(),
-                position: LogPosition {
+                position: Position::Log(LogPosition {
                     format: AttFormat::Full40,
                     count: 12,
                     digest: 99,
-                },
+                }),
+            },
+        );
+        map.insert(
+            "recepcion".to_string(),
+            Delivered {
+                url: "http://h/y".into(),
+                position: Position::Journal(41),
             },
         );
         std::fs::write(&path, state_text(&map)).unwrap();

@@ -7,6 +7,7 @@
 
 pub mod atomic_file;
 pub mod cli;
+pub mod collect;
 pub mod cursor;
 pub mod delivery;
 pub mod demo;

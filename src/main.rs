@@ -86,6 +86,12 @@ struct ServeArgs {
     /// A second port serving only /iclock/* (push terminals), e.g. to publish through nginx.
     #[arg(long, env = "PUSH_PORT")]
     push_port: Option<u16>,
+    /// Keep every pull terminal's punches in the journal (as "collect": true does for one).
+    #[arg(long)]
+    collect: bool,
+    /// Seconds between two reads of a collected terminal's log.
+    #[arg(long, default_value_t = 300.0)]
+    collect_interval: f64,
 }
 
 /// The API key from `--api-key-file`, else the `API_KEY` variable.
@@ -288,6 +294,10 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         ..Settings::default()
     };
     settings.budget.lock_timeout = Duration::from_secs_f64(args.lock_timeout);
+    settings.collect = zkserver::collect::CollectSettings {
+        all: args.collect,
+        interval: seconds("collect-interval", args.collect_interval)?,
+    };
     let writes = match (&api_key, args.allow_open_writes) {
         (Some(_), _) => "writes need the API key",
         (None, true) => "writes OPEN to anyone (--allow-open-writes)",

@@ -6,10 +6,11 @@ use std::collections::HashMap;
 
 use serde_json::json;
 
+use super::attendance_journal as aj;
 use super::listing::{Listing, Row};
 use super::query::{AttendanceQuery, Format};
 use super::{messages, Answer, Ctx, Response};
-use crate::cursor::{self, CursorError};
+use crate::cursor::{self, CursorError, Position};
 use crate::ops::{ClearOutcome, Log, Mode, OpError};
 use crate::registry::Device;
 use crate::zk::{Attendance, LogPosition};
@@ -62,10 +63,19 @@ fn read_device(ctx: &Ctx, device: &Device, since: Option<&LogPosition>) -> Resul
 pub fn device_attendance(ctx: &Ctx, id: &str) -> Answer {
     let query = parse_query(ctx)?;
     let device = ctx.device(id)?;
+    let asked = aj::source_param(ctx)?;
     let since = since_param(ctx)
-        .map(|c| cursor::decode(&device.id, &c))
+        .map(|c| cursor::decode_any(&device.id, &c))
         .transpose()
         .map_err(|e| bad_cursor(ctx, e))?;
+    let journal_cursor = matches!(since, Some(Position::Journal(_)));
+    if aj::from_journal(&device, asked, journal_cursor) {
+        return device_from_journal(ctx, &device, &query, since);
+    }
+    let since = match since {
+        Some(Position::Log(p)) => Some(p),
+        _ => None,
+    };
     let read =
         read_device(ctx, &device, since.as_ref()).map_err(|e| ctx.device_failure(&device, &e))?;
     let cursor = cursor::encode(&device.id, &read.records.position);
@@ -75,56 +85,108 @@ pub fn device_attendance(ctx: &Ctx, id: &str) -> Answer {
         cursor,
         reset: since.map(|_| (read.reset, None)),
         errors: None,
+        source: None,
     };
     Ok(respond(ctx, &query, rows, names, extra))
 }
 
-/// `GET /attendance/all`: every device in parallel; failures go to `errors`.
+/// One device answered from the journal (paging done by the journal).
+fn device_from_journal(
+    ctx: &Ctx,
+    device: &Device,
+    query: &AttendanceQuery,
+    since: Option<Position>,
+) -> Answer {
+    let journal = aj::journal_for(ctx, device)?;
+    let since = match since {
+        None => None,
+        Some(Position::Journal(seq)) => Some(seq),
+        Some(Position::Log(_)) => return Err(bad_cursor(ctx, CursorError::WrongKind)),
+    };
+    let paged_in_sql = since.is_none();
+    let read = aj::read(journal, &device.id, 0, query, since, paged_in_sql)
+        .map_err(|e| aj::failure(ctx, &device.id, &e))?;
+    let names = vec![(device.id.clone(), device.config.name.clone())];
+    let extra = Extra {
+        cursor: cursor::encode_journal(&device.id, read.newest),
+        reset: since.map(|_| (false, None)),
+        errors: None,
+        source: Some("journal"),
+    };
+    if paged_in_sql {
+        let matched = query.paged().then_some(read.matched as usize);
+        return Ok(listing(ctx, query, read.rows, names, extra, matched));
+    }
+    Ok(respond(ctx, query, read.rows, names, extra))
+}
+
+/// What one device contributed to `/attendance/all`.
+enum Part {
+    Rows {
+        rows: Vec<Row>,
+        position: Position,
+        reset: bool,
+    },
+    Failed(String),
+}
+
+/// `GET /attendance/all`: every device in parallel; failures go to
+/// `errors`. Push terminals (and, with `source=journal`, every terminal)
+/// are answered from the journal.
 pub fn all_attendance(ctx: &Ctx) -> Answer {
     let query = parse_query(ctx)?;
-    let since: Option<HashMap<String, LogPosition>> = since_param(ctx)
-        .map(|c| cursor::decode_composite(&c))
+    let asked = aj::source_param(ctx)?;
+    let since: Option<HashMap<String, Position>> = since_param(ctx)
+        .map(|c| cursor::decode_composite_any(&c))
         .transpose()
         .map_err(|e| bad_cursor(ctx, e))?
         .map(|list| list.into_iter().collect());
-    // Push terminals are never dialled: their punches are in the journal.
-    let devices: Vec<Arc<Device>> = ctx
-        .app
-        .registry
-        .all()
-        .into_iter()
-        .filter(|d| !d.config.is_push())
-        .collect();
-    let results: Vec<Result<Read, OpError>> = std::thread::scope(|scope| {
+    let devices: Vec<Arc<Device>> = ctx.app.registry.all();
+    let parts: Vec<Part> = std::thread::scope(|scope| {
         let handles: Vec<_> = devices
             .iter()
-            .map(|d| {
-                let known = since.as_ref().and_then(|m| m.get(&d.id));
-                scope.spawn(move || read_device(ctx, d, known))
+            .enumerate()
+            .map(|(i, d)| {
+                let known = since.as_ref().and_then(|m| m.get(&d.id)).copied();
+                let query = &query;
+                scope.spawn(move || part_of(ctx, d, i as u16, query, asked, known))
             })
             .collect();
         handles
             .into_iter()
-            .map(|h| h.join().unwrap_or(Err(OpError::Panicked)))
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Part::Failed(messages::INTERNAL_ERROR.to_string()))
+            })
             .collect()
     });
     let mut rows = Vec::new();
     let mut errors = Vec::new();
     let mut positions = Vec::new();
     let mut resets = Vec::new();
-    for (i, (device, result)) in devices.iter().zip(results).enumerate() {
+    // Parts answered from the journal and from terminals.
+    let (mut journaled, mut terminal) = (0, 0);
+    for (device, part) in devices.iter().zip(parts) {
         let known = since.as_ref().and_then(|m| m.get(&device.id));
-        match result {
-            Ok(read) => {
+        match part {
+            Part::Rows {
+                rows: mine,
+                position,
+                reset,
+            } => {
+                match position {
+                    Position::Journal(_) => journaled += 1,
+                    Position::Log(_) => terminal += 1,
+                }
                 // A device the cursor did not know starts over too.
-                if read.reset || (since.is_some() && known.is_none()) {
+                if reset || (since.is_some() && known.is_none()) {
                     resets.push(device.id.clone());
                 }
-                positions.push((device.id.clone(), read.records.position));
-                rows.extend(select(read.records, i as u16, &query));
+                positions.push((device.id.clone(), position));
+                rows.extend(mine);
             }
-            Err(e) => {
-                errors.push((device.id.clone(), messages::device_error(device, &e)));
+            Part::Failed(message) => {
+                errors.push((device.id.clone(), message));
                 if let Some(p) = known {
                     positions.push((device.id.clone(), *p));
                 }
@@ -136,11 +198,62 @@ pub fn all_attendance(ctx: &Ctx) -> Answer {
         .map(|d| (d.id.clone(), d.config.name.clone()))
         .collect();
     let extra = Extra {
-        cursor: cursor::encode_composite(&positions),
+        cursor: cursor::encode_composite_any(&positions),
         reset: since.map(|_| (!resets.is_empty(), Some(resets))),
         errors: Some(errors),
+        // "journal" when asked, or when every device read was answered from it.
+        source: (asked == Some(aj::Source::Journal) || (journaled > 0 && terminal == 0))
+            .then_some("journal"),
     };
     Ok(respond(ctx, &query, newest_first(rows), names, extra))
+}
+
+/// One device's part of `/attendance/all`.
+fn part_of(
+    ctx: &Ctx,
+    device: &Device,
+    index: u16,
+    query: &AttendanceQuery,
+    asked: Option<aj::Source>,
+    known: Option<Position>,
+) -> Part {
+    let journal_cursor = matches!(known, Some(Position::Journal(_)));
+    if aj::from_journal(device, asked, journal_cursor) {
+        if !ctx.app.collect.journaled(device) {
+            return Part::Failed(messages::not_collected(&device.id));
+        }
+        let Some(journal) = ctx.app.journal.as_deref() else {
+            return Part::Failed(messages::NO_JOURNAL.to_string());
+        };
+        // A terminal-log position does not name a journal one: start over.
+        let since = match known {
+            Some(Position::Journal(seq)) => Some(seq),
+            _ => None,
+        };
+        return match aj::read(journal, &device.id, index, query, since, false) {
+            Ok(read) => Part::Rows {
+                rows: read.rows,
+                position: Position::Journal(read.newest),
+                reset: known.is_some() && since.is_none(),
+            },
+            Err(e) => {
+                log::error!("device {}: journal read failed: {e}", device.id);
+                Part::Failed(messages::JOURNAL_FAILED.to_string())
+            }
+        };
+    }
+    let since = match known {
+        Some(Position::Log(p)) => Some(p),
+        _ => None,
+    };
+    match read_device(ctx, device, since.as_ref()) {
+        Ok(read) => Part::Rows {
+            position: Position::Log(read.records.position),
+            reset: read.reset || (known.is_some() && since.is_none()),
+            rows: select(read.records, index, query),
+        },
+        Err(e) => Part::Failed(messages::device_error(device, &e)),
+    }
 }
 
 /// `POST /devices/{id}/attendance/clear` (write): clears the log only when
@@ -153,7 +266,25 @@ pub fn clear(ctx: &Ctx, id: &str) -> Answer {
         .map_err(|m| ctx.error(400, &m))?
         .filter(|c| !c.is_empty())
         .ok_or_else(|| ctx.error(400, messages::CURSOR_REQUIRED))?;
+    if device.config.is_push() {
+        let position = cursor::decode_any(&device.id, &text).map_err(|e| bad_cursor(ctx, e))?;
+        return aj::clear_push(ctx, &device, position);
+    }
     let position = cursor::decode(&device.id, &text).map_err(|e| bad_cursor(ctx, e))?;
+    // A collected terminal's journal first gets everything up to the
+    // cursor, so clearing the log loses nothing.
+    if let Some(collector) = ctx
+        .app
+        .collector
+        .as_ref()
+        .filter(|_| ctx.app.collect.collected(&device))
+    {
+        use crate::collect::run::ReadError;
+        collector.read_terminal(&device).map_err(|e| match e {
+            ReadError::Terminal(e) => ctx.device_failure(&device, &e),
+            ReadError::Journal(e) => aj::failure(ctx, id, &e),
+        })?;
+    }
     let delivery = &ctx.app.delivery;
     let mut behind = 0;
     let (outcome, after) = ctx
@@ -218,6 +349,7 @@ struct Extra {
     cursor: String,
     reset: Option<(bool, Option<Vec<String>>)>,
     errors: Option<Vec<(String, String)>>,
+    source: Option<&'static str>,
 }
 
 fn respond(
@@ -236,6 +368,18 @@ fn respond(
         rows.truncate(end);
         rows.drain(..start);
     }
+    listing(ctx, query, rows, devices, extra, matched)
+}
+
+/// The listing of rows already paged, `matched` before paging.
+fn listing(
+    ctx: &Ctx,
+    query: &AttendanceQuery,
+    rows: Vec<Row>,
+    devices: Vec<(String, String)>,
+    extra: Extra,
+    matched: Option<usize>,
+) -> Response {
     let listing = Listing {
         rows,
         devices,
@@ -243,6 +387,7 @@ fn respond(
         errors: extra.errors,
         cursor: Some(extra.cursor),
         reset: extra.reset,
+        source: extra.source,
     };
     match query.format {
         Format::Json => listing.into_json(ctx.pretty),

@@ -13,10 +13,9 @@ use serde_json::json;
 
 use super::response::{Body, LiveBody, Poll, Response};
 use super::{attendance::bad_cursor, messages, Answer, Ctx};
-use crate::cursor;
-use crate::live::{DeviceLive, Entry, Interest, Live, Mark, Next};
+use crate::cursor::{self, Position};
+use crate::live::{DeviceLive, Item, Live, PunchSource};
 use crate::punch::Punch;
-use crate::zk::LogPosition;
 
 /// Longest silence on a stream before a keep-alive comment.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
@@ -37,11 +36,23 @@ fn resume_cursor(ctx: &Ctx) -> Option<String> {
 /// `GET /devices/{id}/events`.
 pub fn device_events(ctx: &Ctx, id: &str) -> Answer {
     let device = ctx.device(id)?;
-    let from = resume_cursor(ctx)
-        .map(|c| cursor::decode(&device.id, &c))
+    let mut from = resume_cursor(ctx)
+        .map(|c| cursor::decode_any(&device.id, &c))
         .transpose()
         .map_err(|e| bad_cursor(ctx, e))?;
-    let from: HashMap<String, LogPosition> =
+    let asked = super::attendance_journal::source_param(ctx)?;
+    let journal_wanted = asked == Some(super::attendance_journal::Source::Journal);
+    if matches!(from, Some(Position::Journal(_))) || device.config.is_push() || journal_wanted {
+        let journal = super::attendance_journal::journal_for(ctx, &device)?;
+        // `?source=journal` without a cursor: journal punches from now on.
+        if from.is_none() && journal_wanted {
+            let newest = journal
+                .newest_seq(&device.id)
+                .map_err(|e| super::attendance_journal::failure(ctx, &device.id, &e))?;
+            from = Some(Position::Journal(newest.unwrap_or(0)));
+        }
+    }
+    let from: HashMap<String, Position> =
         from.map(|p| (device.id.clone(), p)).into_iter().collect();
     let devices = vec![(device.id.clone(), device.config.name.clone())];
     Ok(stream(ctx, devices, from, false))
@@ -49,8 +60,8 @@ pub fn device_events(ctx: &Ctx, id: &str) -> Answer {
 
 /// `GET /events`: every registered device.
 pub fn all_events(ctx: &Ctx) -> Answer {
-    let from: HashMap<String, LogPosition> = resume_cursor(ctx)
-        .map(|c| cursor::decode_composite(&c))
+    let from: HashMap<String, Position> = resume_cursor(ctx)
+        .map(|c| cursor::decode_composite_any(&c))
         .transpose()
         .map_err(|e| bad_cursor(ctx, e))?
         .unwrap_or_default()
@@ -69,21 +80,26 @@ pub fn all_events(ctx: &Ctx) -> Answer {
 fn stream(
     ctx: &Ctx,
     devices: Vec<(String, String)>,
-    mut from: HashMap<String, LogPosition>,
+    mut from: HashMap<String, Position>,
     composite: bool,
 ) -> Response {
     let live = ctx.app.live.clone();
     let subs: Vec<Sub> = devices
         .into_iter()
-        .map(|(id, name)| Sub {
-            dev: live.device(&id),
-            interest: live.watch(&id),
-            resume: from.remove(&id),
-            mark: None,
-            status_seq: 0,
-            retry_at: None,
-            id,
-            name,
+        .filter_map(|(id, name)| {
+            let resume = from.remove(&id);
+            let Some(source) = live.source(&id, resume) else {
+                log::warn!("device {id}: its punches are in a journal this server does not have");
+                return None;
+            };
+            Some(Sub {
+                dev: live.device(&id),
+                source,
+                status_seq: 0,
+                retry_at: None,
+                id,
+                name,
+            })
         })
         .collect();
     await_starts(&live, &subs);
@@ -110,11 +126,10 @@ fn stream(
 /// is after the start and is sent. A terminal found offline starts anyway
 /// (its `event: status` says so); so does one still unsettled at the limit.
 fn await_starts(live: &Live, subs: &[Sub]) {
-    let pending =
-        |sub: &&Sub| sub.resume.is_none() && !live.start_settled(&sub.id, sub.interest.start());
+    let pending = |sub: &&Sub| !sub.source.settled();
     let limit = subs
         .iter()
-        .filter(|s| s.resume.is_none())
+        .filter(pending)
         .map(|s| live.start_limit(&s.id))
         .max()
         .unwrap_or_default();
@@ -136,13 +151,10 @@ fn await_starts(live: &Live, subs: &[Sub]) {
 struct Sub {
     id: String,
     name: String,
+    /// Its live state (for link changes).
     dev: Arc<DeviceLive>,
-    /// Keeps the terminal watched while held; knows where "now" was.
-    interest: Interest,
-    /// Where the client asked to resume, until the first read.
-    resume: Option<LogPosition>,
-    /// The last punch sent (None until the start is known).
-    mark: Option<Mark>,
+    /// Its punches (the terminal's feed or the journal).
+    source: Box<dyn PunchSource>,
     status_seq: u64,
     retry_at: Option<Instant>,
 }
@@ -193,44 +205,10 @@ impl EventStream {
         if sub.retry_at.is_some_and(|t| Instant::now() < t) {
             return;
         }
-        let dev = sub.dev.clone();
-        let feed = &dev.feed;
-        let mark = match (sub.mark, sub.resume) {
-            (Some(mark), _) => mark,
-            // A resume point the feed holds is certainly in the current log;
-            // any other is confirmed by a read of the terminal's log.
-            (None, Some(p)) => match feed.resume(&p) {
-                Some(mark) => mark,
-                None => return self.read_after(i, p, out),
-            },
-            // From now on: where the watcher's log was when the stream came.
-            (None, None) => match feed.start_mark(sub.interest.start()) {
-                Some(mark) => mark,
-                None => return,
-            },
-        };
-        sub.resume = None;
-        sub.mark = Some(mark);
-        match feed.after(&mark) {
-            Next::Entries(entries, end) => {
-                let epoch = end.epoch;
-                self.send(i, &entries, epoch, out);
-                self.subs[i].mark = Some(end);
-            }
-            Next::Behind(from) => self.read_after(i, from, out),
-            Next::Unknown => {}
-        }
-    }
-
-    /// Sends what follows `from` in the terminal's log (read from it: the
-    /// feed no longer holds it, or must not be trusted with it).
-    fn read_after(&mut self, i: usize, from: LogPosition, out: &mut Vec<u8>) {
-        let sub = &mut self.subs[i];
-        match self.live.read_after(&sub.id, &from) {
-            Ok(after) => {
-                sub.resume = None;
-                self.send(i, &after.entries, after.mark.epoch, out);
-                self.subs[i].mark = Some(after.mark);
+        match sub.source.next() {
+            Ok(items) => {
+                sub.retry_at = None;
+                self.send(i, &items, out);
             }
             Err(e) => {
                 log::warn!("device {}: event stream catch-up failed: {e}", sub.id);
@@ -239,40 +217,37 @@ impl EventStream {
         }
     }
 
-    /// Writes `entries` of device `i` as punch events, moving its mark.
-    fn send(&mut self, i: usize, entries: &[Entry], epoch: u64, out: &mut Vec<u8>) {
-        for entry in entries {
-            self.subs[i].mark = Some(Mark {
-                epoch,
-                position: entry.position,
-            });
-            let sub = &self.subs[i];
-            let punch = Punch::of(&entry.record, &sub.id, &sub.name);
+    /// Writes `items` of device `i` as punch events.
+    fn send(&self, i: usize, items: &[Item], out: &mut Vec<u8>) {
+        let sub = &self.subs[i];
+        for item in items {
+            let punch = Punch::of(&item.record, &sub.id, &sub.name);
             let data = serde_json::to_string(&punch).unwrap_or_default();
-            let id = self.event_id(i);
+            let id = self.event_id(i, &item.position);
             out.extend_from_slice(format!("event: punch\nid: {id}\ndata: {data}\n\n").as_bytes());
         }
     }
 
-    /// The id of an event just produced by device `i`: its cursor, or the
-    /// composite of every device's position on `/events`.
-    fn event_id(&self, i: usize) -> String {
+    /// The id of an event of device `i` ending at `position`: its cursor,
+    /// or the composite of every device's position on `/events`.
+    fn event_id(&self, i: usize, position: &Position) -> String {
         if !self.composite {
-            let sub = &self.subs[i];
-            return sub
-                .mark
-                .map(|m| cursor::encode(&sub.id, &m.position))
-                .unwrap_or_default();
+            return cursor::encode_any(&self.subs[i].id, position);
         }
-        let positions: Vec<(String, LogPosition)> = self
+        let positions: Vec<(String, Position)> = self
             .subs
             .iter()
-            .filter_map(|s| {
-                let position = s.mark.map(|m| m.position).or(s.resume)?;
-                Some((s.id.clone(), position))
+            .enumerate()
+            .filter_map(|(j, s)| {
+                let p = if j == i {
+                    *position
+                } else {
+                    s.source.position()?
+                };
+                Some((s.id.clone(), p))
             })
             .collect();
-        cursor::encode_composite(&positions)
+        cursor::encode_composite_any(&positions)
     }
 }
 

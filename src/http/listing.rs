@@ -34,6 +34,8 @@ pub struct Listing {
     /// With `since`: whether the log no longer continued it (`"reset"`),
     /// and, for several devices, which ones (`"reset_devices"`).
     pub reset: Option<(bool, Option<Vec<String>>)>,
+    /// `"source": "journal"` when answered from the journal.
+    pub source: Option<&'static str>,
 }
 
 impl Listing {
@@ -48,6 +50,7 @@ impl Listing {
     pub fn into_csv(self) -> Response {
         let cursor = self.cursor.clone();
         let reset = self.reset.as_ref().map(|r| r.0);
+        let source = self.source;
         let reader = ListingReader::new(self, false, true);
         let mut response = Response::new(200, CSV, Body::Stream(Box::new(reader)));
         if let Some(c) = cursor {
@@ -55,6 +58,9 @@ impl Listing {
         }
         if let Some(r) = reset {
             response = response.with_header("X-Reset", if r { "true" } else { "false" });
+        }
+        if let Some(s) = source {
+            response = response.with_header("X-Source", s);
         }
         response
     }
@@ -115,6 +121,9 @@ impl ListingReader {
                     };
                     head.push_str(&format!("{nl}{ind}\"reset_devices\"{sep}{list},"));
                 }
+            }
+            if let Some(source) = listing.source {
+                head.push_str(&format!("{nl}{ind}\"source\"{sep}{},", quote(source)));
             }
             if let Some(errors) = &listing.errors {
                 let obj: Map<String, Value> = errors
@@ -221,6 +230,7 @@ mod tests {
             errors,
             cursor: Some("AQ-_x".into()),
             reset: Some((true, Some(vec!["a".into(), "b".into()]))),
+            source: Some("journal"),
         }
     }
 

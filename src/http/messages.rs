@@ -425,13 +425,6 @@ pub fn journal_not_opened(e: &crate::journal::JournalError) -> String {
     }
 }
 
-/// 409 for `/push/pending` when no journal is open.
-pub const JOURNAL_DISABLED: &str = "El diario de marcaciones no está activo en este servidor.";
-
-/// 500 when the journal cannot be read.
-pub const JOURNAL_UNREADABLE: &str =
-    "No se pudo leer el diario de marcaciones; revise el registro del servidor.";
-
 /// `/ping` of a push terminal heard from recently.
 pub fn push_ping_ok(id: &str) -> String {
     format!("El terminal push '{id}' está en línea (contacto reciente).")
@@ -448,6 +441,41 @@ pub fn push_terminal(id: &str) -> String {
         "'{id}' es un terminal push: el servidor no se conecta a él; sus datos llegan por /iclock."
     )
 }
+
+/// 409 for a pull terminal whose punches are not kept in the journal.
+pub fn not_collected(id: &str) -> String {
+    format!("El dispositivo '{id}' no guarda sus marcaciones en el diario; active \"collect\".")
+}
+
+/// 400 for a `source` parameter that is not `journal` or `terminal`.
+pub fn bad_source(value: &str) -> String {
+    format!(
+        "Parámetro 'source' inválido: '{}'. Use journal o terminal.",
+        echo(value)
+    )
+}
+
+/// When the server runs without a journal.
+pub const NO_JOURNAL: &str = "El diario de marcaciones no está activo en este servidor.";
+
+/// 200 of a backfill of a collected terminal.
+pub fn backfilled(id: &str, stored: usize) -> String {
+    format!("[{id}] {stored} marcación(es) nueva(s) guardada(s) en el diario.")
+}
+
+/// 400 for a backfill bound that is missing or not a date.
+pub fn bad_backfill_bound(name: &str, value: Option<&str>) -> String {
+    match value {
+        None => format!("Falta '{name}' (YYYY-MM-DD o YYYY-MM-DD HH:MM:SS)."),
+        Some(v) => format!(
+            "Parámetro '{name}' inválido: '{}'. Use YYYY-MM-DD o YYYY-MM-DD HH:MM:SS.",
+            echo(v)
+        ),
+    }
+}
+
+/// 400 for a backfill whose `from` is after its `to`.
+pub const BACKFILL_RANGE: &str = "'from' es posterior a 'to'.";
 
 #[cfg(test)]
 mod tests {

@@ -3,6 +3,7 @@
 //! connections and `head` parses what clients send.
 
 mod attendance;
+mod attendance_journal;
 pub mod auth;
 mod body;
 mod commands;
@@ -65,6 +66,8 @@ pub struct Settings {
     pub push_forward: Option<String>,
     /// The push receiver's settings (used when a journal is open).
     pub push: crate::push::receiver::PushSettings,
+    /// Which pull terminals are collected into the journal, and how often.
+    pub collect: crate::collect::CollectSettings,
 }
 
 impl Default for Settings {
@@ -79,6 +82,7 @@ impl Default for Settings {
             journal: None,
             push_forward: None,
             push: Default::default(),
+            collect: Default::default(),
         }
     }
 }
@@ -111,6 +115,10 @@ pub struct App {
     pub push: Option<Arc<crate::push::receiver::Receiver>>,
     /// Relays forwarded push terminals' requests to their upstream.
     pub forwarder: crate::push::forward::Forwarder,
+    /// Which pull terminals are collected into the journal, and how often.
+    pub collect: crate::collect::CollectSettings,
+    /// The collectors (with a journal).
+    pub collector: Option<Arc<crate::collect::run::Collector>>,
 }
 
 impl App {
@@ -122,6 +130,9 @@ impl App {
             terminals.clone(),
             settings.reconcile_interval,
         );
+        if let Some(journal) = &settings.journal {
+            live.follow_journal(journal.clone());
+        }
         let delivery = Delivery::new(live.clone(), settings.state_file, settings.webhook);
         delivery.start();
         let command_expiry = settings.journal.clone().map(|journal| {
@@ -138,6 +149,15 @@ impl App {
                 settings.push.clone(),
             ))
         });
+        let collector = settings.journal.as_ref().map(|journal| {
+            crate::collect::run::Collector::start(
+                registry.clone(),
+                terminals.clone(),
+                live.clone(),
+                journal.clone(),
+                settings.collect,
+            )
+        });
         App {
             registry,
             terminals,
@@ -152,6 +172,8 @@ impl App {
             command_expiry,
             push,
             forwarder: crate::push::forward::Forwarder::default(),
+            collect: settings.collect,
+            collector,
         }
     }
 
@@ -315,6 +337,7 @@ enum Action {
     EnrollFinger,
     Fingers,
     ClearAttendance,
+    BackfillAttendance,
     DeviceEvents,
     AllEvents,
     Status,
@@ -372,6 +395,11 @@ const ROUTES: &[(&str, &str, Action)] = &[
         "POST",
         "/devices/{id}/attendance/clear",
         Action::ClearAttendance,
+    ),
+    (
+        "POST",
+        "/devices/{id}/attendance/backfill",
+        Action::BackfillAttendance,
     ),
     ("GET", "/devices/{id}/events", Action::DeviceEvents),
     ("GET", "/devices/{id}/status", Action::Status),
@@ -476,6 +504,7 @@ fn dispatch(ctx: &Ctx, action: Action, params: &[&str]) -> Answer {
         Action::EnrollFinger => users::enroll(ctx, id, user),
         Action::Fingers => users::fingers(ctx, id, user),
         Action::ClearAttendance => attendance::clear(ctx, id),
+        Action::BackfillAttendance => attendance_journal::backfill(ctx, id),
         Action::DeviceEvents => events::device_events(ctx, id),
         Action::AllEvents => events::all_events(ctx),
         Action::Status => status::status(ctx, id),

@@ -11,11 +11,11 @@ use crate::registry::Device;
 /// `GET /push/pending`: unknown serials and their waiting punches.
 pub fn pending(ctx: &Ctx) -> Answer {
     let (Some(journal), Some(receiver)) = (&ctx.app.journal, &ctx.app.push) else {
-        return Err(ctx.error(409, messages::JOURNAL_DISABLED));
+        return Err(ctx.error(409, messages::NO_JOURNAL));
     };
     let list = journal.list_pending().map_err(|e| {
         log::error!("listing pending serials: {e}");
-        ctx.error(500, messages::JOURNAL_UNREADABLE)
+        ctx.error(503, messages::JOURNAL_FAILED)
     })?;
     let data: Vec<Value> = list
         .into_iter()

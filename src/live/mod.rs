@@ -4,6 +4,7 @@
 //! and steps aside whenever an API request needs the terminal.
 
 pub mod feed;
+pub mod source;
 mod watcher;
 
 use std::collections::HashMap;
@@ -14,6 +15,7 @@ use std::time::Duration;
 use parking_lot::{Condvar, Mutex};
 
 pub use feed::{Entry, Feed, Mark, Next, Snapshot, Start, Status};
+pub use source::{Counter, FeedSource, Item, JournalSource, PunchSource};
 
 use crate::ops::{Mode, OpError, Terminals};
 use crate::registry::Registry;
@@ -87,6 +89,7 @@ pub struct Live {
     devices: Mutex<HashMap<String, Arc<DeviceLive>>>,
     changes: Mutex<u64>,
     changed: Condvar,
+    journal: Mutex<Option<Arc<crate::journal::Journal>>>,
 }
 
 /// Keeps a terminal watched while held.
@@ -130,7 +133,33 @@ impl Live {
             devices: Mutex::new(HashMap::new()),
             changes: Mutex::new(0),
             changed: Condvar::new(),
+            journal: Mutex::new(None),
         })
+    }
+
+    /// Serves journal punches too: every commit that stores punches wakes
+    /// the streams and webhooks (a thread waits on the journal's commits).
+    pub fn follow_journal(self: &Arc<Self>, journal: Arc<crate::journal::Journal>) {
+        *self.journal.lock() = Some(journal.clone());
+        let live = self.clone();
+        let spawned = std::thread::Builder::new()
+            .name("journal-wake".into())
+            .spawn(move || {
+                let mut seen = journal.stored_commits();
+                while !live.stopping() {
+                    if journal.wait_stored(&mut seen, Duration::from_secs(1)) {
+                        live.notify();
+                    }
+                }
+            });
+        if let Err(e) = spawned {
+            log::error!("could not start the journal's wake-up thread: {e}");
+        }
+    }
+
+    /// The journal, when the server has one.
+    pub fn journal(&self) -> Option<Arc<crate::journal::Journal>> {
+        self.journal.lock().clone()
     }
 
     /// The live state of terminal `id` (created on first use).

@@ -11,6 +11,7 @@ mod concurrency;
 mod failures;
 mod hostile;
 mod http_api;
+mod journal;
 mod live;
 mod push;
 mod registry_api;

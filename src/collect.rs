@@ -1,0 +1,290 @@
+//! Collecting pull terminals into the journal: which terminals are
+//! collected (`"collect": true` or `--collect`), and how often their log is
+//! read (`--collect-interval`).
+
+use std::time::Duration;
+
+use crate::registry::Device;
+
+/// Default seconds between two collecting reads of a terminal.
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(300);
+
+/// How pull terminals are collected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CollectSettings {
+    /// `--collect`: every pull terminal, whatever its own setting.
+    pub all: bool,
+    /// Time between two reads of a collected terminal.
+    pub interval: Duration,
+}
+
+impl Default for CollectSettings {
+    fn default() -> Self {
+        CollectSettings {
+            all: false,
+            interval: DEFAULT_INTERVAL,
+        }
+    }
+}
+
+impl CollectSettings {
+    /// Whether `device` is a pull terminal whose punches go to the journal.
+    pub fn collected(&self, device: &Device) -> bool {
+        !device.config.is_push() && (self.all || device.config.collect)
+    }
+
+    /// Whether `device`'s punches are in the journal (push, or collected).
+    pub fn journaled(&self, device: &Device) -> bool {
+        device.config.is_push() || self.collected(device)
+    }
+}
+
+/// Collecting pull terminals into the journal (see the module doc).
+pub mod run {
+    use std::collections::HashMap;
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    use parking_lot::Mutex;
+
+    use super::CollectSettings;
+    use crate::journal::{InsertOutcome, Journal, JournalError, NewPunch};
+    use crate::live::{Live, Mark, Next};
+    use crate::ops::{Mode, OpError, Terminals};
+    use crate::registry::{Device, Registry};
+    use crate::zk::{Attendance, LogPosition};
+
+    /// Why a collecting read failed.
+    #[derive(Debug)]
+    pub enum ReadError {
+        /// The terminal could not be read.
+        Terminal(OpError),
+        /// The journal could not be written.
+        Journal(JournalError),
+    }
+
+    impl std::fmt::Display for ReadError {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            match self {
+                ReadError::Terminal(e) => write!(f, "terminal read failed: {e}"),
+                ReadError::Journal(e) => write!(f, "journal write failed: {e}"),
+            }
+        }
+    }
+
+    /// The collectors of the server: one thread per collected terminal.
+    pub struct Collector {
+        registry: Arc<Registry>,
+        terminals: Arc<Terminals>,
+        live: Arc<Live>,
+        journal: Arc<Journal>,
+        settings: CollectSettings,
+        /// The terminal-log position each collector read up to.
+        positions: Mutex<HashMap<String, LogPosition>>,
+        running: Mutex<HashMap<String, ()>>,
+    }
+
+    impl Collector {
+        /// Starts collecting every collected terminal of `registry` (and
+        /// those added later) into `journal`.
+        pub fn start(
+            registry: Arc<Registry>,
+            terminals: Arc<Terminals>,
+            live: Arc<Live>,
+            journal: Arc<Journal>,
+            settings: CollectSettings,
+        ) -> Arc<Collector> {
+            let me = Arc::new(Collector {
+                registry,
+                terminals,
+                live,
+                journal,
+                settings,
+                positions: Mutex::new(HashMap::new()),
+                running: Mutex::new(HashMap::new()),
+            });
+            let sup = me.clone();
+            let spawned = std::thread::Builder::new()
+                .name("collect".into())
+                .spawn(move || {
+                    let mut seen = sup.live.changes();
+                    while !sup.live.stopping() {
+                        sup.supervise();
+                        sup.live.wait_change(&mut seen, Duration::from_secs(5));
+                    }
+                });
+            if let Err(e) = spawned {
+                log::error!("could not start collecting: {e}");
+            }
+            me
+        }
+
+        /// The terminal-log position collected up to for `id`, if any.
+        pub fn position(&self, id: &str) -> Option<LogPosition> {
+            self.positions.lock().get(id).copied()
+        }
+
+        /// Starts a collector for every collected terminal without one.
+        fn supervise(self: &Arc<Self>) {
+            for device in self.registry.all() {
+                if !self.settings.collected(&device) {
+                    continue;
+                }
+                let mut running = self.running.lock();
+                if running.contains_key(&device.id) {
+                    continue;
+                }
+                running.insert(device.id.clone(), ());
+                let (me, id) = (self.clone(), device.id.clone());
+                let spawned = std::thread::Builder::new()
+                    .name(format!("collect-{id}"))
+                    .spawn(move || {
+                        me.collect(&id);
+                        me.running.lock().remove(&id);
+                    });
+                if let Err(e) = spawned {
+                    log::error!("could not start collecting {}: {e}", device.id);
+                    running.remove(&device.id);
+                }
+            }
+        }
+
+        /// Collects terminal `id` while it stays collected: a read of its
+        /// log every interval (the first one whole), and what its feed
+        /// learns in between (the watcher's live punches).
+        fn collect(&self, id: &str) {
+            log::info!("device {id}: collecting its punches into the journal");
+            let mut mark: Option<Mark> = None;
+            let mut next_read = Instant::now();
+            let mut seen = self.live.changes();
+            while !self.live.stopping() {
+                let Some(device) = self.registry.get(id).filter(|d| self.settings.collected(d))
+                else {
+                    break;
+                };
+                if Instant::now() >= next_read {
+                    if let Err(e) = self.read_terminal(&device) {
+                        log::warn!("device {id}: collecting read failed: {e}");
+                    }
+                    next_read = Instant::now() + self.settings.interval;
+                }
+                mark = self.take_feed(&device, mark);
+                let left = next_read.saturating_duration_since(Instant::now());
+                self.live
+                    .wait_change(&mut seen, left.min(Duration::from_secs(5)));
+            }
+            log::info!("device {id}: no longer collected");
+        }
+
+        /// Stores what the feed holds after `mark` (the watcher's live
+        /// punches); returns the new mark.
+        fn take_feed(&self, device: &Device, mark: Option<Mark>) -> Option<Mark> {
+            let id = device.id.as_str();
+            let feed = &self.live.device(id).feed;
+            // The feed continues from where this collector's own read of
+            // the log ended (a watcher that started since may already hold
+            // punches after it).
+            let mark = mark.or_else(|| {
+                feed.head()?;
+                Some(Mark {
+                    epoch: feed.epoch(),
+                    position: self.position(id)?,
+                })
+            });
+            let Some(mark) = mark else {
+                return feed.head();
+            };
+            match feed.after(&mark) {
+                Next::Entries(entries, end) => {
+                    if entries.is_empty() {
+                        return Some(end);
+                    }
+                    let records: Vec<Attendance> = entries.into_iter().map(|e| e.record).collect();
+                    match store(&self.journal, id, &records) {
+                        Ok(_) => Some(end),
+                        Err(e) => {
+                            log::error!("device {id}: could not journal live punches: {e}");
+                            Some(mark)
+                        }
+                    }
+                }
+                // Older than what the feed keeps (or the watcher's first
+                // read already held them): read the terminal after the
+                // collected position now.
+                Next::Behind(_) => {
+                    let head = feed.head();
+                    // On failure the next interval's read has them.
+                    if let Err(e) = self.read_terminal(device) {
+                        log::warn!("device {id}: collecting read failed: {e}");
+                    }
+                    head
+                }
+                Next::Unknown => Some(mark),
+            }
+        }
+
+        /// Reads the terminal's log after the collected position (all of
+        /// it the first time, or when it no longer continues) into the
+        /// journal.
+        pub fn read_terminal(&self, device: &Device) -> Result<InsertOutcome, ReadError> {
+            let known = self.position(&device.id);
+            let (records, position) = match known {
+                None => {
+                    let log = self
+                        .terminals
+                        .attendance(device)
+                        .map_err(ReadError::Terminal)?;
+                    (log.records.clone(), log.position)
+                }
+                Some(p) => {
+                    let tail = self
+                        .terminals
+                        .attendance_since(device, &p, Mode::Plain)
+                        .map_err(ReadError::Terminal)?;
+                    (tail.records, tail.position)
+                }
+            };
+            let outcome = store(&self.journal, &device.id, &records).map_err(ReadError::Journal)?;
+            self.positions.lock().insert(device.id.clone(), position);
+            if outcome.stored > 0 {
+                log::info!(
+                    "device {}: collected {} new punch(es)",
+                    device.id,
+                    outcome.stored
+                );
+            }
+            Ok(outcome)
+        }
+    }
+
+    /// Stores terminal records in the journal (a record with an impossible
+    /// date cannot be stored: skipped and logged).
+    pub fn store(
+        journal: &Journal,
+        id: &str,
+        records: &[Attendance],
+    ) -> Result<InsertOutcome, JournalError> {
+        let punches: Vec<NewPunch> = records
+            .iter()
+            .filter_map(|r| {
+                if let Some(time) = r.time.to_naive() {
+                    Some(NewPunch {
+                        user_id: r.user_id.clone(),
+                        time,
+                        status: r.status,
+                        punch: r.punch,
+                        workcode: None,
+                    })
+                } else {
+                    log::warn!(
+                        "device {id}: punch of user {} at impossible time {} not journaled",
+                        r.user_id,
+                        r.time
+                    );
+                    None
+                }
+            })
+            .collect();
+        journal.insert_punches(id, &punches, chrono::Local::now().naive_local())
+    }
+}
