@@ -166,13 +166,14 @@ fn demo_serves_real_data_and_sigterm_exits_cleanly() {
         .send()
         .unwrap();
     let body: serde_json::Value = serde_json::from_str(resp.as_str().unwrap()).unwrap();
+    // The two pull terminals hold 3 000 + 2 400 punches; the push terminal
+    // "recepcion" adds what it has uploaded so far (it keeps punching).
     assert_eq!(
-        (
-            body["matched"].as_u64(),
-            body["errors"].as_object().map(serde_json::Map::len)
-        ),
-        (Some(5400), Some(0))
+        body["errors"].as_object().map(serde_json::Map::len),
+        Some(0),
+        "{body}"
     );
+    assert!(body["matched"].as_u64().unwrap_or(0) >= 5400, "{body}");
     assert_eq!(terminate(&mut child), 0);
 }
 
