@@ -115,6 +115,8 @@ pub struct App {
     pub push: Option<Arc<crate::push::receiver::Receiver>>,
     /// Relays forwarded push terminals' requests to their upstream.
     pub forwarder: crate::push::forward::Forwarder,
+    /// Online/offline events of push terminals (with a receiver).
+    pub presence: Option<crate::push::presence::Presence>,
     /// Which pull terminals are collected into the journal, and how often.
     pub collect: crate::collect::CollectSettings,
     /// The collectors (with a journal).
@@ -158,6 +160,9 @@ impl App {
                 settings.collect,
             )
         });
+        let presence = push.as_ref().map(|receiver| {
+            crate::push::presence::Presence::start(receiver.clone(), registry.clone(), live.clone())
+        });
         App {
             registry,
             terminals,
@@ -172,6 +177,7 @@ impl App {
             command_expiry,
             push,
             forwarder: crate::push::forward::Forwarder::default(),
+            presence,
             collect: settings.collect,
             collector,
         }
@@ -184,6 +190,9 @@ impl App {
         self.live.stop();
         if let Some(sweep) = &self.command_expiry {
             sweep.stop();
+        }
+        if let Some(presence) = &self.presence {
+            presence.stop();
         }
         if let Some(push) = &self.push {
             push.save(true);

@@ -1,9 +1,11 @@
 //! Push terminals (the ZKTeco "ADMS"/"iclock" HTTP protocol): the terminal
 //! is the HTTP client. `protocol` parses and renders its texts, with no I/O;
 //! `commands` maps API requests to queued commands and their results;
-//! `forward` relays requests to another server.
+//! `forward` relays requests to another server; `presence` turns last
+//! contacts into online/offline events.
 
 pub mod commands;
 pub mod forward;
+pub mod presence;
 pub mod protocol;
 pub mod receiver;

@@ -977,3 +977,36 @@ fn forwarded_terminals_are_journaled_and_answered_by_their_upstream() {
     assert_eq!(body["total"], 2, "{body}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn streams_say_when_a_push_terminal_comes_and_goes() {
+    let dir = tempdir("presence");
+    let (env, _j) = push_env(
+        &dir,
+        vec![("rec", push_device("Rec", "SNPR1", None))],
+        |p| {
+            p.delay = 1;
+            p.min_online = Duration::from_secs(1);
+        },
+    );
+    let mut stream = common::sse::SseClient::connect(&env.base, "/devices/rec/events", None);
+    let wait = Duration::from_secs(30);
+    assert!(stream.status("offline", wait).is_some(), "never heard from");
+    let r = iclock(
+        &env.base,
+        "GET",
+        "/iclock/cdata?SN=SNPR1&options=all",
+        b"",
+        false,
+    );
+    assert_eq!(r.status, 200);
+    let online = stream.status("online", wait).expect("online after contact");
+    assert_eq!(online.data["device_id"], "rec");
+    // Silence for longer than 3 × Delay: offline again, on /events too.
+    let mut all = common::sse::SseClient::connect(&env.base, "/events", None);
+    assert!(
+        stream.status("offline", wait).is_some(),
+        "offline after silence"
+    );
+    assert!(all.status("offline", wait).is_some());
+}
