@@ -14,11 +14,6 @@ pub struct Security {
     pub protect_reads: bool,
 }
 
-/// Message for a refused key.
-pub const UNAUTHORIZED: &str = "No autorizado.";
-/// Message for writes with no key configured.
-pub const WRITES_DISABLED: &str = "Escrituras deshabilitadas: configure una clave API con --api-key-file o la variable API_KEY (y envíela en 'Authorization: Bearer <clave>' o 'X-API-Key'), o inicie el servidor con --allow-open-writes.";
-
 /// Equality that takes the same time wherever the first difference is.
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     let mut diff = u8::from(a.len() != b.len());
@@ -64,11 +59,13 @@ pub fn check(ctx: &Ctx, writes: bool) -> Result<(), Response> {
                     ctx.req.raw_path()
                 );
                 Err(ctx
-                    .error(401, UNAUTHORIZED)
+                    .error(401, super::messages::UNAUTHORIZED)
                     .with_header("WWW-Authenticate", "Bearer"))
             }
         },
-        None if writes && !sec.allow_open_writes => Err(ctx.error(403, WRITES_DISABLED)),
+        None if writes && !sec.allow_open_writes => {
+            Err(ctx.error(403, super::messages::WRITES_DISABLED))
+        }
         None => Ok(()),
     }
 }

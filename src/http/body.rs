@@ -3,14 +3,11 @@
 
 use serde_json::{Map, Value};
 
-use super::{Ctx, Response};
+use super::{messages, Ctx, Response};
 
 /// Largest accepted request body (the connection refuses larger ones
 /// before reading them).
 pub const MAX_BODY: usize = 64 * 1024;
-
-/// Message for a missing body.
-pub const BODY_REQUIRED: &str = "Body JSON requerido.";
 
 /// Reads the body as a JSON object. With `required` false an empty body is
 /// an empty object.
@@ -21,21 +18,14 @@ pub fn json_object(ctx: &Ctx, required: bool) -> Result<Map<String, Value>, Resp
     }
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return if required {
-            Err(ctx.error(400, BODY_REQUIRED))
+            Err(ctx.error(400, messages::BODY_REQUIRED))
         } else {
             Ok(Map::new())
         };
     }
     match serde_json::from_slice::<Value>(bytes) {
         Ok(Value::Object(map)) => Ok(map),
-        Ok(_) => Err(ctx.error(400, "El body debe ser un objeto JSON.")),
-        Err(e) => Err(ctx.error(
-            400,
-            &format!(
-                "Body JSON inválido (línea {}, columna {}).",
-                e.line(),
-                e.column()
-            ),
-        )),
+        Ok(_) => Err(ctx.error(400, messages::BODY_NOT_OBJECT)),
+        Err(e) => Err(ctx.error(400, &messages::bad_json_body(e.line(), e.column()))),
     }
 }

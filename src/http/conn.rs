@@ -25,6 +25,7 @@ use parking_lot::Mutex;
 
 use super::body::MAX_BODY;
 use super::head::{self, Head, Refusal};
+use super::messages;
 use super::request::Request;
 use super::response::{Body, LiveBody, Poll, Response};
 use crate::push::receiver::MAX_PUSH_BODY as PUSH_MAX_BODY;
@@ -176,7 +177,7 @@ fn reason(status: u16) -> &'static str {
 }
 
 /// Refusal for a request not received in time.
-const TOO_SLOW: Refusal = Refusal(408, "Tiempo de espera agotado recibiendo la petición.");
+const TOO_SLOW: Refusal = Refusal(408, messages::HTTP_TOO_SLOW);
 
 /// Why the request loop ended.
 enum End {
@@ -331,7 +332,7 @@ fn read_head(
         match read {
             Ok(0) => {
                 return Err(if started {
-                    refuse(Refusal(400, "Petición HTTP incompleta."))
+                    refuse(Refusal(400, messages::HTTP_INCOMPLETE))
                 } else {
                     End::Close
                 })

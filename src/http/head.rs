@@ -2,6 +2,8 @@
 //! whether bytes can start a request at all, and the checked request line
 //! and headers. Pure functions; the connection enforces sizes and times.
 
+use super::messages;
+
 /// Longest request line accepted (longer → 414).
 pub const MAX_REQUEST_LINE: usize = 8 * 1024;
 /// Most header lines accepted (more → 431).
@@ -13,19 +15,16 @@ pub const MAX_HEADERS: usize = 100;
 pub struct Refusal(pub u16, pub &'static str);
 
 /// Refusal for bytes that are not an HTTP/1 request.
-pub const BAD_REQUEST: Refusal = Refusal(400, "Petición HTTP inválida.");
+pub const BAD_REQUEST: Refusal = Refusal(400, messages::HTTP_BAD_REQUEST);
 /// Refusal for a request line over [`MAX_REQUEST_LINE`].
-pub const URI_TOO_LONG: Refusal = Refusal(414, "La URL de la petición es demasiado larga.");
+pub const URI_TOO_LONG: Refusal = Refusal(414, messages::HTTP_URI_TOO_LONG);
 /// Refusal for a head over the size limit.
-pub const HEAD_TOO_LARGE: Refusal = Refusal(431, "Cabeceras de la petición demasiado grandes.");
+pub const HEAD_TOO_LARGE: Refusal = Refusal(431, messages::HTTP_HEAD_TOO_LARGE);
 /// Refusal for a body over the size limit.
-pub const BODY_TOO_LARGE: Refusal = Refusal(413, "Body demasiado grande: el máximo es 64 KiB.");
+pub const BODY_TOO_LARGE: Refusal = Refusal(413, messages::HTTP_BODY_TOO_LARGE);
 
 /// Refusal for a push terminal's upload over 16 MiB (`/iclock/…`).
-pub const PUSH_BODY_TOO_LARGE: Refusal = Refusal(
-    413,
-    "Body demasiado grande: el máximo en /iclock es 16 MiB.",
-);
+pub const PUSH_BODY_TOO_LARGE: Refusal = Refusal(413, messages::HTTP_PUSH_BODY_TOO_LARGE);
 
 /// A checked request head.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -128,10 +127,7 @@ fn is_tchar(b: u8) -> bool {
 }
 
 /// Refusal for a missing or repeated `Host` header (RFC 9112 §3.2).
-pub const BAD_HOST: Refusal = Refusal(
-    400,
-    "Petición HTTP inválida: se requiere exactamente una cabecera Host.",
-);
+pub const BAD_HOST: Refusal = Refusal(400, messages::HTTP_BAD_HOST);
 
 /// Tries to parse a head from the start of `bytes` (httparse does the
 /// parsing, per RFC 9112: CRLF or bare LF line ends, so `\n\r\n` ends a
@@ -152,7 +148,7 @@ pub fn parse(
         Ok(httparse::Status::Partial) => check_partial(bytes, max_head).map(|()| None),
         Err(httparse::Error::TooManyHeaders) => {
             check_partial(bytes, max_head)?;
-            Err(Refusal(431, "Demasiadas cabeceras en la petición."))
+            Err(Refusal(431, messages::HTTP_TOO_MANY_HEADERS))
         }
         Err(_) => {
             check_partial(bytes, max_head)?;
@@ -186,10 +182,7 @@ fn check_request(req: &httparse::Request, max_body: u64) -> Result<Head, Refusal
             .map_err(|_| BAD_REQUEST)?
             .trim();
         if h.name.eq_ignore_ascii_case("transfer-encoding") {
-            return Err(Refusal(
-                411,
-                "Se requiere Content-Length: no se aceptan cuerpos con Transfer-Encoding.",
-            ));
+            return Err(Refusal(411, messages::HTTP_NO_CHUNKED));
         }
         if h.name.eq_ignore_ascii_case("content-length") {
             let n = content_length(value)?;

@@ -477,6 +477,107 @@ pub fn bad_backfill_bound(name: &str, value: Option<&str>) -> String {
 /// 400 for a backfill whose `from` is after its `to`.
 pub const BACKFILL_RANGE: &str = "'from' es posterior a 'to'.";
 
+// --- request bodies and the API key ---
+
+/// 400 for a write without the body it needs.
+pub const BODY_REQUIRED: &str = "Body JSON requerido.";
+
+/// 400 for a body that is not JSON, with where the parser stopped.
+pub fn bad_json_body(line: usize, column: usize) -> String {
+    format!("Body JSON inválido (línea {line}, columna {column}).")
+}
+
+/// 401 for a missing or wrong API key.
+pub const UNAUTHORIZED: &str = "No autorizado.";
+/// 403 for writes when no API key is configured.
+pub const WRITES_DISABLED: &str = "Escrituras deshabilitadas: configure una clave API con --api-key-file o la variable API_KEY (y envíela en 'Authorization: Bearer <clave>' o 'X-API-Key'), o inicie el servidor con --allow-open-writes.";
+
+// --- the connection layer: refusals of malformed or oversized requests ---
+
+/// 400: bytes that are not an HTTP/1 request.
+pub const HTTP_BAD_REQUEST: &str = "Petición HTTP inválida.";
+/// 414: a request line over the limit.
+pub const HTTP_URI_TOO_LONG: &str = "La URL de la petición es demasiado larga.";
+/// 431: a request head over the limit.
+pub const HTTP_HEAD_TOO_LARGE: &str = "Cabeceras de la petición demasiado grandes.";
+/// 413: a body over the API limit.
+pub const HTTP_BODY_TOO_LARGE: &str = "Body demasiado grande: el máximo es 64 KiB.";
+/// 413: an upload over the `/iclock` limit.
+pub const HTTP_PUSH_BODY_TOO_LARGE: &str = "Body demasiado grande: el máximo en /iclock es 16 MiB.";
+/// 400: an HTTP/1.1 request without exactly one `Host`.
+pub const HTTP_BAD_HOST: &str =
+    "Petición HTTP inválida: se requiere exactamente una cabecera Host.";
+/// 431: too many header lines.
+pub const HTTP_TOO_MANY_HEADERS: &str = "Demasiadas cabeceras en la petición.";
+/// 411: a body sent with `Transfer-Encoding`.
+pub const HTTP_NO_CHUNKED: &str =
+    "Se requiere Content-Length: no se aceptan cuerpos con Transfer-Encoding.";
+/// 408: a request not received within its deadline.
+pub const HTTP_TOO_SLOW: &str = "Tiempo de espera agotado recibiendo la petición.";
+/// 400: a connection closed in the middle of a request.
+pub const HTTP_INCOMPLETE: &str = "Petición HTTP incompleta.";
+/// 400: a JSON body that is not an object.
+pub const BODY_NOT_OBJECT: &str = "El body debe ser un objeto JSON.";
+
+// --- query parameters of the attendance endpoints ---
+
+/// 400 for a `date` whose day does not exist (`2026-02-30`).
+pub fn date_does_not_exist(value: &str) -> String {
+    format!(
+        "Parámetro 'date' inválido: '{}': ese día no existe.",
+        echo(value)
+    )
+}
+
+/// 400 for a `date` that is not `YYYY`, `YYYY-MM` or `YYYY-MM-DD`.
+pub fn bad_date(value: &str) -> String {
+    format!(
+        "Parámetro 'date' inválido: '{}'. Use YYYY, YYYY-MM o YYYY-MM-DD.",
+        echo(value)
+    )
+}
+
+/// 400 for a `from`/`to` that is not a date or date and time.
+pub fn bad_bound(name: &str, value: &str) -> String {
+    format!(
+        "Parámetro '{name}' inválido: '{}'. Use YYYY-MM-DD o YYYY-MM-DD HH:MM:SS.",
+        echo(value)
+    )
+}
+
+/// 400 for a `limit`/`offset` larger than any count.
+pub fn count_too_large(name: &str, value: &str, max: usize) -> String {
+    format!(
+        "Parámetro '{name}' inválido: '{}' es demasiado grande (máximo {max}).",
+        echo(value)
+    )
+}
+
+/// 400 for a `limit`/`offset` that is not a whole number ≥ 0.
+pub fn bad_count(name: &str, value: &str) -> String {
+    format!(
+        "Parámetro '{name}' inválido: '{}'. Use un número entero mayor o igual a 0.",
+        echo(value)
+    )
+}
+
+/// 400 for a `format` other than json or csv.
+pub fn bad_format(value: &str) -> String {
+    format!(
+        "Parámetro 'format' inválido: '{}'. Use json o csv.",
+        echo(value)
+    )
+}
+
+/// 400 for a `from` later than `to`.
+pub fn from_after_to(from: &str, to: &str) -> String {
+    format!(
+        "Parámetro 'from' inválido: '{}' es posterior a 'to' ('{}').",
+        echo(from),
+        echo(to)
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,7 +2,7 @@
 //! (prefix), `from`/`to`, `limit`/`offset`, `format`. Invalid values are
 //! rejected with a Spanish message naming the parameter.
 
-use super::messages::echo;
+use super::messages;
 use crate::zk::{Attendance, ZkTime};
 
 /// Output format.
@@ -37,29 +37,16 @@ impl AttendanceQuery {
         };
         let date = match get("date") {
             Some(d) if valid_date_prefix(&d) => Some(d),
-            Some(d) if is_impossible_day(&d) => {
-                return Err(format!(
-                    "Parámetro 'date' inválido: '{}': ese día no existe.",
-                    echo(&d)
-                ))
-            }
-            Some(d) => {
-                return Err(format!(
-                    "Parámetro 'date' inválido: '{}'. Use YYYY, YYYY-MM o YYYY-MM-DD.",
-                    echo(&d)
-                ))
-            }
+            Some(d) if is_impossible_day(&d) => return Err(messages::date_does_not_exist(&d)),
+            Some(d) => return Err(messages::bad_date(&d)),
             None => None,
         };
         let bound = |name: &str, end_of_day: bool| -> Result<Option<u64>, String> {
             match get(name) {
                 None => Ok(None),
-                Some(v) => parse_bound(&v, end_of_day).map(Some).ok_or_else(|| {
-                    format!(
-                        "Parámetro '{name}' inválido: '{}'. Use YYYY-MM-DD o YYYY-MM-DD HH:MM:SS.",
-                        echo(&v)
-                    )
-                }),
+                Some(v) => parse_bound(&v, end_of_day)
+                    .map(Some)
+                    .ok_or_else(|| messages::bad_bound(name, &v)),
             }
         };
         let count = |name: &str| -> Result<Option<usize>, String> {
@@ -67,16 +54,9 @@ impl AttendanceQuery {
                 None => Ok(None),
                 Some(v) => parse_count(&v).map(Some).map_err(|too_large| {
                     if too_large {
-                        format!(
-                            "Parámetro '{name}' inválido: '{}' es demasiado grande (máximo {}).",
-                            echo(&v),
-                            usize::MAX
-                        )
+                        messages::count_too_large(name, &v, usize::MAX)
                     } else {
-                        format!(
-                            "Parámetro '{name}' inválido: '{}'. Use un número entero mayor o igual a 0.",
-                            echo(&v)
-                        )
+                        messages::bad_count(name, &v)
                     }
                 }),
             }
@@ -84,20 +64,14 @@ impl AttendanceQuery {
         let format = match get("format").map(|f| f.to_ascii_lowercase()).as_deref() {
             None | Some("json") => Format::Json,
             Some("csv") => Format::Csv,
-            Some(_) => {
-                return Err(format!(
-                    "Parámetro 'format' inválido: '{}'. Use json o csv.",
-                    echo(&get("format").unwrap_or_default())
-                ))
-            }
+            Some(_) => return Err(messages::bad_format(&get("format").unwrap_or_default())),
         };
         let (from, to) = (bound("from", false)?, bound("to", true)?);
         if let (Some(f), Some(t)) = (from, to) {
             if f > t {
-                return Err(format!(
-                    "Parámetro 'from' inválido: '{}' es posterior a 'to' ('{}').",
-                    echo(&get("from").unwrap_or_default()),
-                    echo(&get("to").unwrap_or_default())
+                return Err(messages::from_after_to(
+                    &get("from").unwrap_or_default(),
+                    &get("to").unwrap_or_default(),
                 ));
             }
         }
