@@ -413,7 +413,12 @@ pub enum WriteError {
     /// The requested change is invalid (the message names the field).
     Invalid(String),
     /// The devices file could not be written (nothing changed).
-    Io(String),
+    Io {
+        /// The devices file.
+        path: PathBuf,
+        /// What the system said.
+        error: crate::zk::error::IoError,
+    },
     /// Another device (`holder`) already has this push serial number.
     SerialTaken {
         /// The serial number.
@@ -549,7 +554,10 @@ impl Registry {
             let text = to_file_text(&next);
             crate::atomic_file::write(path, text.as_bytes(), 0o600).map_err(|e| {
                 log::error!("could not write {}: {e}", path.display());
-                WriteError::Io(format!("{}: {e}", path.display()))
+                WriteError::Io {
+                    path: path.clone(),
+                    error: e.into(),
+                }
             })?;
         }
         *self.devices.write() = next;
@@ -1361,6 +1369,24 @@ mod tests {
         assert!(matches!(taken, Err(WriteError::SerialTaken { .. })));
         // A device keeps its own serial when it is updated.
         assert!(reg.update("a", |c| Ok(c.clone())).is_ok());
+    }
+
+    #[test]
+    fn a_file_that_cannot_be_written_changes_nothing_and_keeps_the_cause() {
+        let dir = std::env::temp_dir().join(format!("zkserver-reg-io-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let reg = Registry::load(&dir.join("devices.json")).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        let cfg = DeviceConfig::from_json("x", &serde_json::json!({"ip": "10.0.0.1"})).unwrap();
+        match reg.insert("x", cfg) {
+            Err(WriteError::Io { path, error }) => {
+                assert_eq!(path, dir.join("devices.json"));
+                assert_eq!(error.kind(), std::io::ErrorKind::NotFound);
+                assert!(io_error_es(error.get()).starts_with("no existe"));
+            }
+            other => panic!("expected an I/O error, got {other:?}"),
+        }
+        assert!(reg.all().is_empty(), "nothing changed");
     }
 
     #[test]

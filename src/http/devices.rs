@@ -36,7 +36,14 @@ fn write_failure(ctx: &Ctx, err: WriteError) -> Response {
         WriteError::Exists(id) => ctx.error(409, &messages::device_exists(&id)),
         WriteError::NotFound(id) => ctx.error(404, &messages::device_not_found(&id)),
         WriteError::Invalid(msg) => ctx.error(400, &msg),
-        WriteError::Io(detail) => ctx.error(500, &messages::devices_file_not_saved(&detail)),
+        WriteError::Io { path, error } => ctx.error(
+            500,
+            &messages::devices_file_not_saved(&format!(
+                "{}: {}",
+                path.display(),
+                crate::registry::io_error_es(error.get())
+            )),
+        ),
         WriteError::SerialTaken { sn, holder } => {
             ctx.error(409, &messages::serial_taken(&sn, &holder))
         }

@@ -15,6 +15,11 @@ impl IoError {
     pub fn kind(&self) -> io::ErrorKind {
         self.0.kind()
     }
+
+    /// The error itself.
+    pub fn get(&self) -> &io::Error {
+        &self.0
+    }
 }
 
 impl From<io::Error> for IoError {
