@@ -167,6 +167,7 @@ fn stop(mut child: Child) {
 fn polling(addr: &str, pid: u32) {
     let t0 = Instant::now() + Duration::from_millis(500);
     let errors = Arc::new(AtomicU64::new(0));
+    let cpu0 = cpu_ms(pid);
     let mut peak_rss = 0.0f64;
     let threads: Vec<_> = (0..POLL_THREADS)
         .map(|t| {
@@ -202,7 +203,7 @@ fn polling(addr: &str, pid: u32) {
             })
         })
         .collect();
-    while !threads.iter().all(|t| t.is_finished()) {
+    while !threads.iter().all(std::thread::JoinHandle::is_finished) {
         peak_rss = peak_rss.max(rss(pid).0);
         std::thread::sleep(Duration::from_millis(250));
     }
@@ -218,10 +219,11 @@ fn polling(addr: &str, pid: u32) {
     let p99 = quantile(&mut lat, 0.99);
     let max = quantile(&mut lat, 1.0);
     let (now, hwm) = rss(pid);
+    let cpu = (cpu_ms(pid) - cpu0) / 1000.0;
     println!(
         "500 terminals polling 1/s for {POLL_SECONDS} s ({n} requests, {POLL_THREADS} client threads, new connection each): \
          p50 {p50:.1} ms, p99 {p99:.1} ms (target <= 20 ms), max {max:.1} ms, errors {} (target 0), \
-         client lag max {:.0} ms",
+         client lag max {:.0} ms, server CPU {cpu:.1} s",
         errors.load(Ordering::Relaxed),
         ms(late)
     );
@@ -258,6 +260,19 @@ fn push_to_sse(addr: &str) {
     );
 }
 
+/// CPU time (user + system) a process has used so far, in ms.
+fn cpu_ms(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which ends with ')'): utime is the 12th, stime the 13th.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<f64> = rest
+        .split_whitespace()
+        .map(|v| v.parse().unwrap_or(0.0))
+        .collect();
+    let ticks = f.get(11).copied().unwrap_or(0.0) + f.get(12).copied().unwrap_or(0.0);
+    ticks * 10.0 // USER_HZ is 100 on Linux
+}
+
 fn main() {
     let bin = std::env::args()
         .nth(1)
@@ -290,6 +305,7 @@ fn main() {
     let (child, addr) = start(&bin, &dir, "punches.db");
     // 1. One 10 000-line POST, 5 times with new punches (terminal 0).
     let mut one = Vec::new();
+    let cpu0 = cpu_ms(child.id());
     for r in 0..5u64 {
         let body = attlog(r * 10_000, 10_000);
         let t0 = Instant::now();
@@ -298,8 +314,9 @@ fn main() {
     }
     let med = quantile(&mut one, 0.5);
     let min = quantile(&mut one, 0.0);
+    let cpu = (cpu_ms(child.id()) - cpu0) / 5.0;
     println!(
-        "one 10 000-line ATTLOG POST until OK:10000: median {med:.1} ms of 5, min {min:.1} ms (target <= 200 ms)"
+        "one 10 000-line ATTLOG POST until OK:10000: median {med:.1} ms of 5, min {min:.1} ms (target <= 200 ms); server CPU {cpu:.0} ms per POST"
     );
 
     // 2. Sustained: terminals 1..=4, 10 batches of 10 000 each, bodies built first.
@@ -307,6 +324,7 @@ fn main() {
         .map(|_| (0..10u64).map(|b| attlog(b * 10_000, 10_000)).collect())
         .collect();
     let t0 = Instant::now();
+    let cpu0 = cpu_ms(child.id());
     let workers: Vec<_> = bodies
         .into_iter()
         .enumerate()
@@ -323,8 +341,9 @@ fn main() {
         w.join().unwrap();
     }
     let took = t0.elapsed().as_secs_f64();
+    let cpu = (cpu_ms(child.id()) - cpu0) / 1000.0;
     println!(
-        "sustained ingest, 4 terminals x 10 POSTs x 10 000 lines: 400000 punches in {took:.2} s = {:.0} punches/s (target >= 20000/s)",
+        "sustained ingest, 4 terminals x 10 POSTs x 10 000 lines: 400000 punches in {took:.2} s = {:.0} punches/s (target >= 20000/s); server CPU {cpu:.1} s",
         400_000.0 / took
     );
 
