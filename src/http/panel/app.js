@@ -4,7 +4,7 @@
 "use strict";
 
 const VERIFICACION = { 0: "Clave", 1: "Huella", 2: "Tarjeta", 3: "Clave", 4: "Tarjeta", 15: "Rostro", 25: "Palma" };
-const TIPO = { 0: "Entrada", 1: "Salida", 2: "Salida a descanso", 3: "Regreso de descanso", 4: "Entrada horas extra", 5: "Salida horas extra" };
+const TIPO = { 0: "Entrada", 1: "Salida", 2: "Salida a descanso", 3: "Regreso de descanso", 4: "Entrada horas extra", 5: "Salida horas extra", 255: "Sin tipo" };
 const REFRESCO_MS = 30000;
 const VIVO_MAX = 100;
 const POR_PAGINA = 50;
