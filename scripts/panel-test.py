@@ -312,6 +312,7 @@ try:
     ready = until(push_ready, seconds=60)
     check("the push simulators reach the server (online, punches and users in the journal)", ready)
     driver.refresh()  # rather than waiting for the 30 s refresh
+    punch("1004")  # the reloaded live list has a pull punch too (the 360 px check reads rows)
     card = wait(driver, lambda d: (lambda t: t if "En línea" in t and "Último contacto" in t
                                    and "Marcaciones guardadas" in t and "Usuarios: 2" in t else None)(
         text_of(d, "tarjeta-caja")))
