@@ -312,7 +312,11 @@ try:
     ready = until(push_ready, seconds=60)
     check("the push simulators reach the server (online, punches and users in the journal)", ready)
     driver.refresh()  # rather than waiting for the 30 s refresh
-    punch("1004")  # the reloaded live list has a pull punch too (the 360 px check reads rows)
+    # The reloaded live list gets a pull punch too (the 360 px check reads rows).
+    reconnected = wait(driver, lambda d: "Conectado" in text_of(d, "conexion"))
+    punch("1004")
+    pulled = wait(driver, lambda d: live_row(d, "Entrada Principal", "1004"))
+    check("after a reload the live list takes punches again", reconnected and pulled)
     card = wait(driver, lambda d: (lambda t: t if "En línea" in t and "Último contacto" in t
                                    and "Marcaciones guardadas" in t and "Usuarios: 2" in t else None)(
         text_of(d, "tarjeta-caja")))
