@@ -4,7 +4,10 @@ Usage: panel-test.py HOST:PORT API_KEY
 Environment (set by panel-test.sh): PUNCH_FIFO and SUR_FIFO (the simulators'
 stdin), SUR_PORT (the second simulator, whose clock runs 3 min ahead),
 SERVER_PID, SERVER_CMD (JSON argv) and SERVER_LOG (to restart the server),
-DOWNLOADS (where the browser saves the CSV).
+DOWNLOADS (where the browser saves the CSV), ZKSERVER_BIN (to run push
+simulators) and SCRATCH (a folder for their output). The devices file has a
+push terminal 'caja' (serial CAJA0001); the test runs its simulator and one
+with a serial nobody registered (NUEVO0002), then registers it.
 Headless Debian Chromium + chromedriver through Selenium, all on 127.0.0.1.
 Every wait is on a condition, with generous limits (the machine may be loaded).
 Prints one line per check and a closing "panel: N passed, N failed".
@@ -14,6 +17,8 @@ import datetime
 import io
 import json
 import os
+import re
+import shlex
 import signal
 import socket
 import subprocess
@@ -37,6 +42,7 @@ LIMIT = 30  # seconds for any condition to hold
 CODE_COLUMNS = ["user_id", "timestamp", "status", "punch", "device_id", "device_name"]
 results = []
 server = None  # the restarted server, stopped at the end
+sims = []  # push simulators, stopped at the end
 
 
 def check(name, ok, detail=""):
@@ -138,6 +144,22 @@ def search(driver, terminal, person):
 
 def result_rows(driver):
     return [r.text for r in driver.find_elements(By.CSS_SELECTOR, "#resultados tbody tr")]
+
+
+def push_sim(sn):
+    """Starts a simulated push terminal with serial `sn` (20 punches, one every 2 s)."""
+    out = open(os.path.join(os.environ["SCRATCH"], f"push-{sn}.out"), "w")
+    sims.append(subprocess.Popen([os.environ["ZKSERVER_BIN"], "simulate", "--push", BASE, "--sn", sn,
+                                  "--records", "20", "--punch-every", "2"],
+                                 stdout=out, stderr=subprocess.STDOUT))
+
+
+def api_json(path):
+    status, _, body = api(path)
+    try:
+        return json.loads(body) if status == 200 else None
+    except ValueError:
+        return None
 
 
 def restart_server():
@@ -279,6 +301,80 @@ try:
           and top_terminal(driver) == "Oficina Sur",
           (bool(stopped), bool(down), bool(started_again), bool(back), bool(replayed), stamps))
 
+    # Push terminals: 'caja' is registered, NUEVO0002 is not.
+    push_sim("CAJA0001")
+    push_sim("NUEVO0002")
+    def push_ready():
+        s = (api_json("/devices/caja/status?pretty=0") or {}).get("data") or {}
+        users = (api_json("/devices/caja/users?pretty=0") or {}).get("total", 0)
+        pending = [p["sn"] for p in (api_json("/push/pending?pretty=0") or {}).get("data", [])]
+        return s.get("online") and s.get("journal_punches", 0) >= 20 and users >= 20 and "NUEVO0002" in pending
+    ready = until(push_ready, seconds=60)
+    check("the push simulators reach the server (online, punches and users in the journal)", ready)
+    driver.refresh()  # rather than waiting for the 30 s refresh
+    # The reloaded live list gets a pull punch too (the 360 px check reads rows).
+    reconnected = wait(driver, lambda d: "Conectado" in text_of(d, "conexion"))
+    punch("1004")
+    pulled = wait(driver, lambda d: live_row(d, "Entrada Principal", "1004"))
+    check("after a reload the live list takes punches again", reconnected and pulled)
+    card = wait(driver, lambda d: (lambda t: t if "En línea" in t and "Último contacto" in t
+                                   and "Marcaciones guardadas" in t and "Usuarios: 2" in t else None)(
+        text_of(d, "tarjeta-caja")))
+    badge = driver.execute_script("const b = document.querySelector('#tarjeta-caja .insignia');"
+                                  " return b && b.textContent")
+    saved = re.search(r"Marcaciones guardadas: ([\d.]+)", card or "")
+    check("the push card shows Push, online, last contact in words, users and punches kept",
+          card and badge == "Push" and re.search(r"Último contacto: hace \d+ (s|min)\b", card)
+          and "Usuarios: 20" in card and saved and int(saved.group(1).replace(".", "")) >= 20
+          and "SN CAJA0001" in card and "Sincronizar hora" in card, (badge, card))
+    ages = driver.execute_script(
+        "return typeof haceEnPalabras === 'function' &&"
+        " [0, 5, 59, 60, 3599, 3 * 3600 + 5, 86400, 3 * 86400 + 7].map(haceEnPalabras)")
+    check("ages are in words", ages == ["hace 0 s", "hace 5 s", "hace 59 s", "hace 1 min", "hace 59 min",
+                                        "hace 3 h", "hace 1 día", "hace 3 días"], ages)
+    pending = wait(driver, lambda d: d.execute_script(
+        "const s = document.getElementById('pendientes');"
+        " const a = document.querySelector('#lista-pendientes [data-sn=NUEVO0002]');"
+        " return s && !s.hidden && a && a.offsetHeight > 0 && a.innerText"))
+    command = driver.execute_script(
+        "const c = document.querySelector('#lista-pendientes [data-sn=NUEVO0002] pre code');"
+        " return c && c.textContent")
+    check("the unknown serial is listed with how to register it",
+          pending and "SN NUEVO0002" in pending and "Marcaciones en espera" in pending
+          and "Para registrarlo" in pending and command and command.startswith("curl -X POST ")
+          and '"mode":"push"' in command and '"sn":"NUEVO0002"' in command
+          and command.endswith(f"{BASE}/devices"), (pending, command))
+    row = wait(driver, lambda d: [r["text"] for r in live_rows(d) if r["terminal"] == "Caja Push"
+                                  and re.search(r"Usuario \d+ \(\d+\)", r["text"])])
+    check("a push punch is in the live list with the name", row, [r["text"] for r in live_rows(driver)][:5])
+    driver.execute_script("window.scrollTo(0, 0)")
+    height = driver.execute_script("return document.body.scrollHeight")
+    driver.set_window_size(1280, min(height + 150, 6000))
+    driver.execute_script("window.scrollTo(0, 0)")
+    driver.save_screenshot("target/screenshots/panel-push.png")
+    driver.set_window_size(360, 800)
+    narrow = wait(driver, lambda d: d.execute_script("return document.documentElement.clientWidth <= 360"))
+    overflow = driver.execute_script(
+        "return document.documentElement.scrollWidth - document.documentElement.clientWidth")
+    check("the push card and the pending list fit 360 px", narrow and overflow <= 0, overflow)
+    driver.execute_script("document.getElementById('pendientes').scrollIntoView()")
+    driver.save_screenshot("target/screenshots/panel-360-push.png")
+    driver.set_window_size(1280, 1000)
+
+    # Registering it with the command the page shows (the key put in) adopts it:
+    # it leaves the pending list and gets its card at the next refresh.
+    argv = [a.replace("SU_CLAVE_API", KEY) for a in shlex.split(command or "false")]
+    done = subprocess.run(argv + ["-s", "-o", "/dev/null", "-w", "%{http_code}"], capture_output=True,
+                          text=True, timeout=60)
+    check("the page's command registers the serial", done.stdout == "200", (done.stdout, done.stderr))
+    gone = wait(driver, lambda d: d.execute_script(
+        "return document.getElementById('pendientes').hidden &&"
+        " !document.querySelector('#lista-pendientes [data-sn=NUEVO0002]')"), seconds=90)
+    new_card = wait(driver, lambda d: (lambda t: t if "Push" in t and "En línea" in t else None)(
+        text_of(d, "tarjeta-nuevo0002")), seconds=60)
+    check("after registering, the pending entry goes and the terminal gets its card",
+          gone and new_card, (gone, new_card))
+
     # Search by part of a name, in any case and accent.
     summary = search(driver, "principal", "elena")
     rows = result_rows(driver)
@@ -362,6 +458,8 @@ try:
         msg = sync_message()
         if key == KEY:
             check("syncing with the key works", msg == "Hora sincronizada.", msg)
+            msg = sync_message("caja")
+            check("syncing a push terminal queues the command", msg and msg.startswith("Comando encolado"), msg)
         else:
             check("a wrong key says so", msg and "no es correcta" in msg, msg)
 
@@ -419,6 +517,9 @@ try:
     check("no console errors", not logs, logs)
 finally:
     driver.quit()
+    for sim in sims:
+        sim.terminate()
+        sim.wait(timeout=30)
     if server:
         server.terminate()
         server.wait(timeout=30)

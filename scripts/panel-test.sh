@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Browser test of the office panel (/panel): headless Chromium driven by
 # Selenium (Debian's chromium and chromium-driver, selenium from PyPI in the
-# venv), against a simulated terminal and an unreachable one, on 127.0.0.1.
+# venv), against simulated terminals (two pull, two push) and an unreachable
+# one, on 127.0.0.1.
 # Saves screenshots to target/screenshots/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,10 +36,14 @@ sur_port=$(sed -n 's/.*simulated terminal on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$W
 # And one that does not answer (a closed port).
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 dead_port=$(free_port)
+# And a push terminal (its simulator is started by the test, which also
+# runs one with a serial nobody registered). The journal is punches.db
+# beside the devices file.
 cat > "$WORK/devices.json" <<JSON
 {"principal": {"ip": "127.0.0.1", "port": $sim_port, "name": "Entrada Principal", "timeout": 2},
  "muerto": {"ip": "127.0.0.1", "port": $dead_port, "name": "Bodega Norte", "timeout": 1},
- "sur": {"ip": "127.0.0.1", "port": $sur_port, "name": "Oficina Sur", "timeout": 2}}
+ "sur": {"ip": "127.0.0.1", "port": $sur_port, "name": "Oficina Sur", "timeout": 2},
+ "caja": {"mode": "push", "sn": "CAJA0001", "name": "Caja Push"}}
 JSON
 echo "clave-de-prueba-123" > "$WORK/key"
 
@@ -60,7 +65,7 @@ mkdir -p target/screenshots
 PUNCH_FIFO="$WORK/sim.in" SUR_FIFO="$WORK/sur.in" SUR_PORT="$sur_port" \
   SERVER_PID="$server_pid" SERVER_LOG="$WORK/server.err" \
   SERVER_CMD="$(python3 -c 'import json,sys; print(json.dumps(sys.argv[1:]))' "${server[@]}")" \
-  DOWNLOADS="$WORK/downloads" \
+  DOWNLOADS="$WORK/downloads" ZKSERVER_BIN="$BIN" SCRATCH="$WORK" \
   "$VENV/bin/python" scripts/panel-test.py "127.0.0.1:$port" "clave-de-prueba-123" || {
   echo "panel-test.sh: the server's log ends with:" >&2
   tail -n 40 "$WORK/server.err" >&2

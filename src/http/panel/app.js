@@ -4,7 +4,7 @@
 "use strict";
 
 const VERIFICACION = { 0: "Clave", 1: "Huella", 2: "Tarjeta", 3: "Clave", 4: "Tarjeta", 15: "Rostro", 25: "Palma" };
-const TIPO = { 0: "Entrada", 1: "Salida", 2: "Salida a descanso", 3: "Regreso de descanso", 4: "Entrada horas extra", 5: "Salida horas extra" };
+const TIPO = { 0: "Entrada", 1: "Salida", 2: "Salida a descanso", 3: "Regreso de descanso", 4: "Entrada horas extra", 5: "Salida horas extra", 255: "Sin tipo" };
 const REFRESCO_MS = 30000;
 const VIVO_MAX = 100;
 const POR_PAGINA = 50;
@@ -15,12 +15,15 @@ const EN_HORA_S = 5;                  // a clock this close to the server's is "
 const CSV_CABECERA = "user_id,timestamp,status,punch,device_id,device_name,name,status_text,punch_text";
 
 const $ = (id) => document.getElementById(id);
-let terminales = [];                 // [{id, name, ip}]
+let terminales = [];                 // [{id, name, ip}] (ip is empty for push terminals)
 const nombres = new Map();           // terminal -> Map(user_id -> name)
 const lecturas = new Map();          // terminal -> users reads (see lecturaDe)
 const mensajes = new Map();          // terminal -> {clase, texto} of its last action
 const ultimas = new Map();           // terminal -> {timestamp, usuario} of its newest punch seen
 const enLinea = new Map();           // terminal -> whether its last status answered
+const usuarios = new Map();          // terminal -> how many users its last users read listed
+const contactos = new Map();         // push terminal -> {edad (s), leido (ms)}: age of its last contact
+const SN_VALIDO = /^[A-Za-z0-9_-]{1,64}$/; // what the server accepts as a serial
 let busqueda = null;                 // {path, params, page, terminal, quien} of the search shown
 
 /** An element with attributes and children (strings become text nodes). */
@@ -123,6 +126,9 @@ async function leerNombres(terminal) {
   const m = new Map();
   for (const u of body.data) m.set(String(u.user_id), String(u.name));
   nombres.set(terminal, m);
+  usuarios.set(terminal, Number(body.total !== undefined ? body.total : body.data.length));
+  const cuenta = $(`usuarios-${terminal}`);
+  if (cuenta) cuenta.textContent = `Usuarios: ${numero(usuarios.get(terminal))}`;
   for (const celda of document.querySelectorAll("td.persona")) {
     if (celda.dataset.terminal === terminal) {
       celda.replaceChildren(persona(terminal, celda.dataset.usuario));
@@ -187,11 +193,18 @@ function tarjeta(t) {
 function pintarTarjeta(t, s) {
   const card = tarjeta(t);
   if (s) enLinea.set(t.id, Boolean(s.online));
+  if (s && s.mode === "push") t.push = true;
+  const ident = t.push
+    ? [t.id, s && s.sn ? `SN ${s.sn}` : null, s && s.ip ? s.ip : null]
+    : [t.id, t.ip || null];
   const hijos = [
-    el("h3", { id: `nombre-${t.id}` }, t.name),
-    el("p", { class: "ident" }, `${t.id} · ${t.ip}`),
+    el("div", { class: "titulo" }, el("h3", { id: `nombre-${t.id}` }, t.name),
+      t.push ? el("span", { class: "insignia", title: "Terminal push: envía sus marcaciones al servidor" }, "Push") : null),
+    el("p", { class: "ident" }, ident.filter(Boolean).join(" · ")),
   ];
-  if (!s) {
+  if (s && t.push) {
+    hijos.push(...detallesPush(t, s));
+  } else if (!s) {
     hijos.push(el("p", { class: "nota" }, "Consultando…"));
   } else if (!s.online) {
     hijos.push(el("p", { class: "estado mal" }, "Sin conexión"));
@@ -230,6 +243,52 @@ function pintarTarjeta(t, s) {
   pintarUltima(t.id);
 }
 
+/** The lines of a push terminal's card: state, last contact, users, punches kept. */
+function detallesPush(t, s) {
+  const hijos = [el("p", { class: s.online ? "estado ok" : "estado mal" }, s.online ? "En línea" : "Sin conexión")];
+  const edad = s.seconds_since_contact;
+  if (edad === null || edad === undefined) {
+    contactos.delete(t.id);
+    hijos.push(el("p", { class: "nota" }, "Aún no se ha comunicado con el servidor."));
+  } else {
+    contactos.set(t.id, { edad: Number(edad), leido: Date.now() });
+    hijos.push(el("p", { id: `contacto-${t.id}`, title: s.last_seen ? String(s.last_seen) : null },
+      textoContacto(t.id)));
+  }
+  pedirNombres(t.id); // the journal's copy, no terminal I/O: read again on every refresh
+  const n = usuarios.has(t.id) ? usuarios.get(t.id) : s.users;
+  hijos.push(el("p", { id: `usuarios-${t.id}` }, `Usuarios: ${n === null || n === undefined ? "—" : numero(n)}`));
+  if (s.journal_punches !== undefined) {
+    hijos.push(el("p", {}, `Marcaciones guardadas: ${numero(s.journal_punches)}`));
+  }
+  return hijos;
+}
+
+/** "Último contacto: hace 5 s" of a push terminal, counted from when it was read. */
+function textoContacto(terminal) {
+  const c = contactos.get(terminal);
+  if (!c) return "";
+  return `Último contacto: ${haceEnPalabras(c.edad + (Date.now() - c.leido) / 1000)}`;
+}
+
+/** An age in words: "hace 5 s", "hace 3 min", "hace 3 h", "hace 2 días". */
+function haceEnPalabras(segundos) {
+  const d = Math.max(0, Math.floor(Number(segundos) || 0));
+  if (d < 60) return `hace ${d} s`;
+  if (d < 3600) return `hace ${Math.floor(d / 60)} min`;
+  if (d < 86400) return `hace ${Math.floor(d / 3600)} h`;
+  const dias = Math.floor(d / 86400);
+  return `hace ${numero(dias)} ${dias === 1 ? "día" : "días"}`;
+}
+
+/** "Último contacto" of every push card, kept current between refreshes. */
+function pintarContactos() {
+  for (const terminal of contactos.keys()) {
+    const p = $(`contacto-${terminal}`);
+    if (p) p.textContent = textoContacto(terminal);
+  }
+}
+
 /** "Última marcación" of a card: the newest punch seen (by its time), with the name. */
 function pintarUltima(terminal) {
   const p = $(`ultima-${terminal}`);
@@ -261,6 +320,74 @@ function desfaseEnPalabras(segundos) {
   return `${sentido} ${texto}`;
 }
 
+/**
+ * Reads the list of terminals again: cards for new ones (a pending serial
+ * just registered), none for removed ones. False when it could not be read.
+ */
+async function leerTerminales() {
+  const { status, body } = await api("/devices?pretty=0").catch(() => ({ status: 0, body: null }));
+  if (status !== 200 || !body || !Array.isArray(body.data)) {
+    $("actualizado").textContent = (body && body.error) || "No se pudo leer la lista de terminales.";
+    return false;
+  }
+  const lista = body.data.map((d) => ({ id: String(d.id), name: String(d.name), ip: d.ip ? String(d.ip) : "" }));
+  const ids = new Set(lista.map((t) => t.id));
+  for (const t of terminales) {
+    if (ids.has(t.id)) continue;
+    const card = $(`tarjeta-${t.id}`);
+    if (card) card.remove();
+    const opcion = [...$("b-terminal").options].find((o) => o.value === t.id);
+    if (opcion) opcion.remove();
+  }
+  terminales = lista.map((t) => {
+    const previo = terminalDe(t.id);
+    if (previo) return Object.assign(previo, { name: t.name, ip: t.ip });
+    $("b-terminal").append(el("option", { value: t.id }, t.name));
+    pintarTarjeta(t, null);
+    return t;
+  });
+  $("sin-terminales").hidden = terminales.length > 0;
+  return true;
+}
+
+/** Everything the page refreshes every 30 s. */
+async function refrescar() {
+  if (await leerTerminales()) await Promise.all([refrescarTerminales(), refrescarPendientes()]);
+}
+
+/** The registration command of a pending serial (the key left for the reader). */
+function comandoRegistro(sn) {
+  const cuerpo = JSON.stringify({ id: sn.toLowerCase(), name: `Terminal ${sn}`, mode: "push", sn });
+  return `curl -X POST -H "X-API-Key: SU_CLAVE_API" -H 'Content-Type: application/json' -d '${cuerpo}' ${location.origin}/devices`;
+}
+
+/** Push terminals that call the server with a serial nobody registered. */
+async function refrescarPendientes() {
+  const { status, body } = await api("/push/pending?pretty=0").catch(() => ({ status: 0, body: null }));
+  const seccion = $("pendientes");
+  if (status !== 200 || !body || !Array.isArray(body.data) || !body.data.length) {
+    seccion.hidden = true; // no journal (no push terminals), or none waiting
+    $("lista-pendientes").replaceChildren();
+    return;
+  }
+  $("lista-pendientes").replaceChildren(...body.data.map((p) => {
+    const sn = String(p.sn);
+    const hijos = [
+      el("div", { class: "titulo" }, el("h3", {}, `SN ${sn}`), el("span", { class: "insignia" }, "Push")),
+      el("p", { class: "ident" }, [p.ip, p.user_agent, p.pushver ? `push ${p.pushver}` : null].filter(Boolean).join(" · ")),
+      el("p", {}, `Primera llamada: ${p.first_seen} · última: ${p.last_seen}`),
+      el("p", {}, `Marcaciones en espera: ${numero(p.punches)}`),
+    ];
+    if (SN_VALIDO.test(sn)) {
+      hijos.push(el("p", { class: "nota" },
+        "Para registrarlo, ejecute este comando cambiando SU_CLAVE_API por la clave API (el id y el nombre se pueden cambiar); sus marcaciones en espera pasan al nuevo terminal:"),
+      el("pre", { class: "comando" }, el("code", {}, comandoRegistro(sn))));
+    }
+    return el("article", { class: "tarjeta pendiente", "data-sn": sn }, ...hijos);
+  }));
+  seccion.hidden = false;
+}
+
 async function refrescarTerminales() {
   await Promise.all(terminales.map(async (t) => {
     const { status, body } = await api(`/devices/${encodeURIComponent(t.id)}/status?pretty=0`).catch(() => ({}));
@@ -288,6 +415,8 @@ async function sincronizar(t, boton, resultado) {
   if (status === 200) {
     decir("estado ok", "Hora sincronizada.");
     refrescarTerminales();
+  } else if (status === 202) {
+    decir("estado ok", "Comando encolado: el terminal tomará la hora del servidor en su próxima consulta.");
   } else if (status === 401) {
     decir("error", "La clave API no es correcta.");
   } else {
@@ -359,7 +488,7 @@ function conectarVivo() {
     let s;
     try { s = JSON.parse(e.data); } catch (error) { return; }
     const t = s && terminalDe(s.device_id);
-    if (t && s.state === "offline") pintarTarjeta(t, { online: false, error: s.error });
+    if (t && s.state === "offline" && !t.push) pintarTarjeta(t, { online: false, error: s.error });
     else if (t) refrescarTerminales();
   });
 }
@@ -525,20 +654,12 @@ async function iniciar() {
   $("b-hasta").value = local(hoy);
   $("b-desde").value = local(new Date(hoy.getTime() - 6 * 86400000));
 
-  const { status, body } = await api("/devices?pretty=0").catch(() => ({ status: 0, body: null }));
-  if (status !== 200 || !body) {
-    $("actualizado").textContent = (body && body.error) || "No se pudo leer la lista de terminales.";
-    return;
-  }
-  terminales = body.data.map((d) => ({ id: String(d.id), name: String(d.name), ip: String(d.ip) }));
-  for (const t of terminales) {
-    $("b-terminal").append(el("option", { value: t.id }, t.name));
-    pintarTarjeta(t, null);
-  }
-  if (!terminales.length) $("terminales").append(el("p", { class: "nota" }, "No hay terminales registrados."));
+  if (!(await leerTerminales())) return;
   conectarVivo();
   refrescarTerminales();
-  setInterval(refrescarTerminales, REFRESCO_MS);
+  refrescarPendientes();
+  setInterval(refrescar, REFRESCO_MS);
+  setInterval(pintarContactos, 1000);
 }
 
 document.addEventListener("DOMContentLoaded", iniciar);
