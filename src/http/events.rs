@@ -102,8 +102,15 @@ fn stream(
             })
         })
         .collect();
+    // Where the journal stood when the stream opened: a push terminal
+    // registered later (a pending serial adopted) joins from there.
+    let journal_at_open = live
+        .journal()
+        .and_then(|j| j.newest_seq_all().ok())
+        .map(|seq| seq.unwrap_or(0));
     await_starts(&live, &subs);
     let body = EventStream {
+        journal_at_open,
         seen: live.changes(),
         live,
         subs,
@@ -161,6 +168,8 @@ struct Sub {
 
 /// A client's event stream.
 struct EventStream {
+    /// The journal's newest position when the stream opened.
+    journal_at_open: Option<i64>,
     live: Arc<Live>,
     subs: Vec<Sub>,
     composite: bool,
@@ -172,12 +181,44 @@ struct EventStream {
 impl EventStream {
     /// Everything ready to send now.
     fn collect(&mut self) -> Vec<u8> {
+        if self.composite {
+            self.add_new_devices();
+        }
         let mut out = Vec::new();
         for i in 0..self.subs.len() {
             self.status_of(i, &mut out);
             self.punches_of(i, &mut out);
         }
         out
+    }
+
+    /// `/events` follows every device: one registered while the stream is
+    /// open joins it — a push terminal with every punch the journal stored
+    /// since the stream opened (its adopted pending punches too), a pull
+    /// terminal from now on.
+    fn add_new_devices(&mut self) {
+        for device in self.live.registry().all() {
+            if self.subs.iter().any(|s| s.id == device.id) {
+                continue;
+            }
+            let from = if device.config.is_push() {
+                self.journal_at_open.map(cursor::Position::Journal)
+            } else {
+                None
+            };
+            let Some(source) = self.live.source(&device.id, from) else {
+                continue;
+            };
+            log::debug!("device {}: joins an open /events stream", device.id);
+            self.subs.push(Sub {
+                dev: self.live.device(&device.id),
+                source,
+                status_seq: 0,
+                retry_at: None,
+                id: device.id.clone(),
+                name: device.config.name.clone(),
+            });
+        }
     }
 
     fn status_of(&mut self, i: usize, out: &mut Vec<u8>) {

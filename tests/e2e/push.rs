@@ -1010,3 +1010,41 @@ fn streams_say_when_a_push_terminal_comes_and_goes() {
     );
     assert!(all.status("offline", wait).is_some());
 }
+
+#[test]
+fn a_terminal_registered_while_events_stream_joins_the_stream() {
+    let dir = tempdir("joins");
+    let (env, _journal) = push_env(&dir, vec![], |_| {});
+    let mut all = common::sse::SseClient::connect(&env.base, "/events", None);
+    // An unknown serial uploads two punches: they wait as pending.
+    let r = iclock(
+        &env.base,
+        "POST",
+        "/iclock/cdata?SN=LATE01&table=ATTLOG&Stamp=1",
+        b"21\t2026-12-01 08:00:00\t0\t1\n22\t2026-12-01 08:01:00\t0\t1\n",
+        false,
+    );
+    assert_eq!((r.status, r.body.as_str()), (200, "OK:2"));
+    let (code, body) = send(
+        "POST",
+        &format!("{}/devices", env.base),
+        json!({"id": "tarde", "name": "Tarde", "mode": "push", "sn": "LATE01"}),
+    );
+    assert_eq!(code, 200, "{body}");
+    // The adopted punches and a new one reach the stream opened before.
+    let r = iclock(
+        &env.base,
+        "POST",
+        "/iclock/cdata?SN=LATE01&table=ATTLOG&Stamp=2",
+        b"23\t2026-12-01 08:02:00\t0\t1\n",
+        false,
+    );
+    assert_eq!(r.status, 200);
+    let got = all.punches(3, Duration::from_secs(30));
+    let users: Vec<&str> = got
+        .iter()
+        .map(|e| e.data["user_id"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(users, ["21", "22", "23"], "{got:?}");
+    assert!(got.iter().all(|e| e.data["device_id"] == "tarde"));
+}
