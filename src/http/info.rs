@@ -170,44 +170,6 @@ fn live_metrics(ctx: &Ctx, o: &mut String) {
         .map(|id| (delivery.stats(&id), id))
         .collect();
     render_table(o, WEBHOOK_METRICS, &hooks);
-    if let Some(journal) = &ctx.app.journal {
-        command_metrics(journal, o);
-    }
-}
-
-/// Push terminals' commands by state, every state shown (0 when none).
-fn command_metrics(journal: &crate::journal::Journal, o: &mut String) {
-    use crate::journal::CommandStatus;
-    use crate::metrics::{family, line};
-    let counts = match journal.command_counts() {
-        Ok(c) => c,
-        Err(e) => {
-            log::warn!("/metrics: {e}");
-            return;
-        }
-    };
-    let n = family(
-        o,
-        "zkserver_push_commands",
-        "gauge",
-        "Commands for push terminals by state.",
-    );
-    for state in [
-        CommandStatus::Pendiente,
-        CommandStatus::Enviado,
-        CommandStatus::Completado,
-        CommandStatus::Fallido,
-        CommandStatus::Caducado,
-    ] {
-        let count = counts
-            .iter()
-            .find(|(s, _)| *s == state)
-            .map_or(0, |(_, n)| *n);
-        line(
-            o,
-            format_args!("{n}{{state=\"{}\"}} {count}", state.as_str()),
-        );
-    }
 }
 
 /// Every family of `table`, each with a sample per `(item, device id)`.

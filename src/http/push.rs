@@ -142,20 +142,7 @@ pub fn metrics(ctx: &Ctx, out: &mut String) {
         );
         line(out, format_args!("{n} {punches}"));
     }
-    if let Ok(counts) = journal.command_counts() {
-        let n = family(
-            out,
-            "zkserver_push_commands",
-            "gauge",
-            "Push commands in the journal by state.",
-        );
-        for (status, v) in counts {
-            line(
-                out,
-                format_args!("{n}{{status=\"{}\"}} {v}", status.as_str()),
-            );
-        }
-    }
+    command_metrics(journal, out);
     let online = ctx
         .app
         .registry
@@ -190,4 +177,39 @@ pub fn metrics(ctx: &Ctx, out: &mut String) {
         "Size of the journal file and its WAL.",
     );
     line(out, format_args!("{n} {size}"));
+}
+
+/// Push terminals' commands by state, every state shown (0 when none).
+fn command_metrics(journal: &crate::journal::Journal, o: &mut String) {
+    use crate::journal::CommandStatus;
+    use crate::metrics::{family, line};
+    let counts = match journal.command_counts() {
+        Ok(c) => c,
+        Err(e) => {
+            log::warn!("/metrics: {e}");
+            return;
+        }
+    };
+    let n = family(
+        o,
+        "zkserver_push_commands",
+        "gauge",
+        "Commands for push terminals by state.",
+    );
+    for state in [
+        CommandStatus::Pendiente,
+        CommandStatus::Enviado,
+        CommandStatus::Completado,
+        CommandStatus::Fallido,
+        CommandStatus::Caducado,
+    ] {
+        let count = counts
+            .iter()
+            .find(|(s, _)| *s == state)
+            .map_or(0, |(_, n)| *n);
+        line(
+            o,
+            format_args!("{n}{{state=\"{}\"}} {count}", state.as_str()),
+        );
+    }
 }

@@ -404,6 +404,12 @@ fn the_queue_shows_statuses_and_return_code_messages_newest_first() {
             "{state}: {text}"
         );
     }
+    // Every family once: Prometheus refuses a family declared twice.
+    let mut families: Vec<&str> = text.lines().filter(|l| l.starts_with("# TYPE ")).collect();
+    let declared = families.len();
+    families.sort_unstable();
+    families.dedup();
+    assert_eq!(families.len(), declared, "{text}");
     assert!(
         !text.contains("zkserver_push_commands{state=\"pendiente\"} 0\n"),
         "the queued CHECK of 'otro' is pending: {text}"
