@@ -122,26 +122,15 @@ impl Journal {
         self.write(
             |conn| {
                 let tx = conn.transaction()?;
-                let mut outcome = InsertOutcome::default();
-                {
-                    let mut stmt = tx.prepare_cached(
-                        "INSERT OR IGNORE INTO pending_punches
-                             (sn, user_id, time, status, punch, workcode, received_at)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                    )?;
-                    for row in &rows {
-                        let p = row.punch;
-                        let n = stmt.execute(params![
-                            sn, p.user_id, row.time, p.status, p.punch, p.workcode, received
-                        ])?;
-                        if n == 1 {
-                            outcome.stored += 1;
-                            outcome.last_seq = Some(tx.last_insert_rowid());
-                        } else {
-                            outcome.duplicates += 1;
-                        }
-                    }
-                }
+                let outcome = super::punches::insert_each(
+                    &tx,
+                    "INSERT OR IGNORE INTO pending_punches
+                         (sn, user_id, time, status, punch, workcode, received_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    sn,
+                    &rows,
+                    &received,
+                )?;
                 tx.commit()?;
                 Ok(outcome)
             },

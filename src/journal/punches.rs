@@ -264,16 +264,35 @@ pub(super) fn insert_rows(
     received: &str,
 ) -> rusqlite::Result<InsertOutcome> {
     let id = device_number(tx, device)?;
-    let mut stmt = tx.prepare_cached(
+    let outcome = insert_each(
+        tx,
         "INSERT OR IGNORE INTO punches
              (device, user_id, time, status, punch, workcode, received_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        id,
+        rows,
+        received,
     )?;
+    add_to_count(tx, id, outcome.stored)?;
+    Ok(outcome)
+}
+
+/// Runs `insert` (an `INSERT OR IGNORE` taking the owner, then the punch's
+/// fields and the receive time) for each row, counting new rows and
+/// duplicates; `last_seq` is the rowid of the last new one.
+pub(super) fn insert_each(
+    tx: &Transaction<'_>,
+    insert: &str,
+    owner: impl rusqlite::ToSql,
+    rows: &[Prepared<'_>],
+    received: &str,
+) -> rusqlite::Result<InsertOutcome> {
+    let mut stmt = tx.prepare_cached(insert)?;
     let mut outcome = InsertOutcome::default();
     for row in rows {
         let p = row.punch;
         let n = stmt.execute(params![
-            id, p.user_id, row.time, p.status, p.punch, p.workcode, received
+            owner, p.user_id, row.time, p.status, p.punch, p.workcode, received
         ])?;
         if n == 1 {
             outcome.stored += 1;
@@ -282,7 +301,6 @@ pub(super) fn insert_rows(
             outcome.duplicates += 1;
         }
     }
-    add_to_count(tx, id, outcome.stored)?;
     Ok(outcome)
 }
 
