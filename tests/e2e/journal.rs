@@ -376,19 +376,7 @@ fn a_push_devices_webhook_gets_every_punch_once_in_order_across_an_outage_and_a_
     receiver.set_failing(false);
     let Setup { env, journal } = setup(&dir, Vec::new(), |s| s.webhook = Some(url.clone()));
     assert!(receiver.wait_for(WAIT, |p| accepted(p) >= 8));
-    let got: Vec<String> = receiver
-        .posts()
-        .iter()
-        .filter(|p| p.accepted)
-        .flat_map(|p| {
-            p.body["data"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|r| r["timestamp"].as_str().unwrap().to_string())
-                .collect::<Vec<_>>()
-        })
-        .collect();
+    let got = receiver.accepted_field("timestamp");
     assert_eq!(got, made, "every punch once, in order");
     let post = &receiver.posts()[0];
     assert_eq!(post.body["device_id"], "recepcion");

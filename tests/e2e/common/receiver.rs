@@ -80,6 +80,12 @@ impl Receiver {
 
     /// User ids of the accepted punches, in the order delivered.
     pub fn accepted_users(&self) -> Vec<String> {
+        self.accepted_field("user_id")
+    }
+
+    /// One text field (`user_id`, `timestamp`…) of every accepted punch,
+    /// in the order delivered.
+    pub fn accepted_field(&self, field: &str) -> Vec<String> {
         self.posts()
             .iter()
             .filter(|p| p.accepted)
@@ -88,7 +94,7 @@ impl Receiver {
                     .as_array()
                     .unwrap()
                     .iter()
-                    .map(|r| r["user_id"].as_str().unwrap().to_string())
+                    .map(|r| r[field].as_str().unwrap().to_string())
                     .collect::<Vec<_>>()
             })
             .collect()
