@@ -277,7 +277,7 @@ pub fn handle(app: &App, req: &Request) -> Response {
             log::error!(
                 "handler panic on {} {}: {what}",
                 req.method(),
-                req.raw_url()
+                req.loggable_url()
             );
             ctx.error(500, messages::INTERNAL_ERROR)
         }
@@ -292,7 +292,7 @@ pub fn handle(app: &App, req: &Request) -> Response {
         "{} {} {} -> {} in {:?}",
         peer,
         req.method(),
-        req.raw_url(),
+        req.loggable_url(),
         resp.status_code,
         started.elapsed()
     );
@@ -314,7 +314,7 @@ pub fn handle_push_only(app: &App, req: &Request) -> Response {
         "{} {} {} -> 404 (push port serves /iclock only)",
         req.remote_addr(),
         req.method(),
-        req.raw_url()
+        req.loggable_url()
     );
     ctx.error(
         404,

@@ -50,6 +50,23 @@ impl Request {
         &self.target
     }
 
+    /// The target as the access log shows it: the values of query
+    /// parameters that carry secrets (a push terminal's `pushcommkey`, a
+    /// key someone put in a URL) replaced by `***`.
+    pub fn loggable_url(&self) -> String {
+        let Some((path, query)) = self.target.split_once('?') else {
+            return self.target.clone();
+        };
+        let pairs: Vec<String> = query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((name, _)) if is_secret_param(name) => format!("{name}=***"),
+                _ => pair.to_string(),
+            })
+            .collect();
+        format!("{path}?{}", pairs.join("&"))
+    }
+
     /// The path as sent (still percent-encoded), without the query.
     pub fn raw_path(&self) -> &str {
         &self.target[..self.path_len]
@@ -108,6 +125,22 @@ fn split_path(raw: &str) -> Vec<String> {
         .collect()
 }
 
+/// Query parameters whose values never reach a log line.
+fn is_secret_param(name: &str) -> bool {
+    const SECRET: [&str; 6] = [
+        "pushcommkey",
+        "key",
+        "api_key",
+        "apikey",
+        "password",
+        "token",
+    ];
+    let name = name.to_ascii_lowercase();
+    SECRET
+        .iter()
+        .any(|s| name == *s || name.ends_with(&format!("_{s}")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -145,6 +178,20 @@ mod tests {
         assert_eq!(req("//devices///x/").segments(), ["devices", "x"]);
         assert_eq!(req("/x?").get_param("a"), None);
         assert_eq!(req("/x?a=%C3%B1&a=2").get_param("a").as_deref(), Some("ñ"));
+    }
+
+    #[test]
+    fn secrets_in_the_query_are_hidden_from_the_log() {
+        assert_eq!(
+            req("/iclock/cdata?SN=AB1&options=all&pushcommkey=4a9f&language=69").loggable_url(),
+            "/iclock/cdata?SN=AB1&options=all&pushcommkey=***&language=69"
+        );
+        assert_eq!(
+            req("/x?API_KEY=s3cret&key=k&Token=t&user_password=p&keys=ok").loggable_url(),
+            "/x?API_KEY=***&key=***&Token=***&user_password=***&keys=ok"
+        );
+        assert_eq!(req("/health").loggable_url(), "/health");
+        assert_eq!(req("/x?since=abc&").loggable_url(), "/x?since=abc&");
     }
 
     proptest::proptest! {

@@ -223,8 +223,21 @@ fn client_input_cannot_forge_log_lines() {
         b"GET /nope%0aFORGED-404%1b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
     );
     assert!(resp.starts_with("HTTP/1.1 404"), "{resp}");
+    // A push terminal's key in its handshake's query stays out of the log.
+    let _ = raw_exchange(
+        &addr,
+        b"GET /iclock/cdata?SN=LOGKEY1&options=all&pushcommkey=PUSHSECRET42 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
     crate::common::process::terminate(&mut child);
     let lines = reader.join().unwrap();
+    assert!(
+        lines.iter().any(|l| l.contains("pushcommkey=***")),
+        "the handshake is logged: {lines:#?}"
+    );
+    assert!(
+        !lines.iter().any(|l| l.contains("PUSHSECRET42")),
+        "a push key in the log: {lines:#?}"
+    );
     let with_forgery: Vec<&String> = lines.iter().filter(|l| l.contains("FORGED")).collect();
     assert!(with_forgery.len() >= 2, "requests are logged: {lines:#?}");
     for line in &lines {
