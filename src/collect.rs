@@ -14,6 +14,9 @@ pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(300);
 pub struct CollectSettings {
     /// `--collect`: every pull terminal, whatever its own setting.
     pub all: bool,
+    /// Pull terminals without a `"collect"` setting are collected (set
+    /// with `--postgres`).
+    pub by_default: bool,
     /// Time between two reads of a collected terminal.
     pub interval: Duration,
 }
@@ -22,6 +25,7 @@ impl Default for CollectSettings {
     fn default() -> Self {
         CollectSettings {
             all: false,
+            by_default: false,
             interval: DEFAULT_INTERVAL,
         }
     }
@@ -30,7 +34,9 @@ impl Default for CollectSettings {
 impl CollectSettings {
     /// Whether `device` is a pull terminal whose punches go to the journal.
     pub fn collected(&self, device: &Device) -> bool {
-        !device.config.is_push() && (self.all || device.config.collect)
+        let unset = !device.config.raw.contains_key("collect");
+        !device.config.is_push()
+            && (self.all || device.config.collect || (self.by_default && unset))
     }
 
     /// Whether `device`'s punches are in the journal (push, or collected).
@@ -82,6 +88,17 @@ pub mod run {
         /// The terminal-log position each collector read up to.
         positions: Mutex<HashMap<String, LogPosition>>,
         running: Mutex<HashMap<String, ()>>,
+        /// How each terminal's last read went, and its last good read.
+        reads: Mutex<HashMap<String, LastRead>>,
+    }
+
+    /// How a collected terminal's last read went.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub struct LastRead {
+        /// Whether the last read worked.
+        pub ok: bool,
+        /// When a read last worked, if ever.
+        pub last_ok: Option<chrono::DateTime<chrono::Local>>,
     }
 
     impl Collector {
@@ -102,6 +119,7 @@ pub mod run {
                 settings,
                 positions: Mutex::new(HashMap::new()),
                 running: Mutex::new(HashMap::new()),
+                reads: Mutex::new(HashMap::new()),
             });
             let sup = me.clone();
             let spawned = std::thread::Builder::new()
@@ -117,6 +135,23 @@ pub mod run {
                 log::error!("could not start collecting: {e}");
             }
             me
+        }
+
+        /// How the last collecting read of `id` went, if there was one.
+        pub fn last_read(&self, id: &str) -> Option<LastRead> {
+            self.reads.lock().get(id).copied()
+        }
+
+        /// Records how a read of `id` went.
+        fn record_read(&self, id: &str, ok: bool) {
+            let mut reads = self.reads.lock();
+            let previous = reads.get(id).and_then(|r| r.last_ok);
+            let last_ok = if ok {
+                Some(chrono::Local::now())
+            } else {
+                previous
+            };
+            reads.insert(id.to_string(), LastRead { ok, last_ok });
         }
 
         /// The terminal-log position collected up to for `id`, if any.
@@ -163,9 +198,11 @@ pub mod run {
                     break;
                 };
                 if Instant::now() >= next_read {
-                    if let Err(e) = self.read_terminal(&device) {
+                    let read = self.read_terminal(&device);
+                    if let Err(e) = &read {
                         log::warn!("device {id}: collecting read failed: {e}");
                     }
+                    self.record_read(id, read.is_ok());
                     next_read = Instant::now() + self.settings.interval;
                 }
                 mark = self.take_feed(&device, mark);

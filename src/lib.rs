@@ -19,6 +19,7 @@ pub mod live;
 pub mod logging;
 pub mod metrics;
 pub mod ops;
+pub mod postgres;
 pub mod punch;
 pub mod push;
 pub mod registry;

@@ -92,6 +92,17 @@ struct ServeArgs {
     /// Seconds between two reads of a collected terminal's log.
     #[arg(long, default_value_t = 300.0)]
     collect_interval: f64,
+    /// Deliver every punch into this PostgreSQL database
+    /// (postgresql://user:pass@host:port/db?sslmode=verify-full&sslrootcert=ca.pem).
+    /// Prefer POSTGRES_URL or --postgres-file: a password here shows in `ps`.
+    #[arg(long, env = "POSTGRES_URL", hide_env_values = true)]
+    postgres: Option<String>,
+    /// File holding the PostgreSQL URL (instead of --postgres).
+    #[arg(long, env = "POSTGRES_FILE", conflicts_with = "postgres")]
+    postgres_file: Option<PathBuf>,
+    /// This server's name in the shared database [default: the host name].
+    #[arg(long, env = "ZK_SITE")]
+    site: Option<String>,
 }
 
 /// The API key from `--api-key-file`, else the `API_KEY` variable.
@@ -134,11 +145,63 @@ enum Command {
     Probe(probe::ProbeArgs),
 }
 
-/// `<devices file>.state.json`: where webhook positions are kept.
-fn state_file_for(devices: &std::path::Path) -> PathBuf {
+/// `<devices file><suffix>`: where delivery positions are kept
+/// (`.state.json` for webhooks, `.postgres.json` for the database).
+fn state_file_for(devices: &std::path::Path, suffix: &str) -> PathBuf {
     let mut name = devices.as_os_str().to_os_string();
-    name.push(".state.json");
+    name.push(suffix);
     PathBuf::from(name)
+}
+
+/// The PostgreSQL delivery settings from `--postgres`/`--postgres-file`
+/// and `--site`; `None` when no database is configured.
+fn postgres_settings(args: &ServeArgs) -> Result<Option<zkserver::postgres::PgSettings>, String> {
+    let url = match (&args.postgres, &args.postgres_file) {
+        (_, Some(path)) => std::fs::read_to_string(path)
+            .map_err(|e| {
+                format!(
+                    "no se pudo leer la URL de PostgreSQL de {}: {}",
+                    path.display(),
+                    zkserver::registry::io_error_es(&e)
+                )
+            })?
+            .trim()
+            .to_string(),
+        (Some(url), None) => url.trim().to_string(),
+        (None, None) => return Ok(None),
+    };
+    if url.is_empty() {
+        return Ok(None);
+    }
+    let target = zkserver::postgres::Target::parse(&url).map_err(|e| format!("--postgres: {e}"))?;
+    let site = match &args.site {
+        Some(site) => site.trim().to_string(),
+        None => host_name(),
+    };
+    if site.is_empty() || site.len() > 100 || site.chars().any(char::is_control) {
+        return Err(format!(
+            "--site inválido: '{}' (un nombre de 1 a 100 caracteres)",
+            site.escape_debug()
+        ));
+    }
+    Ok(Some(zkserver::postgres::PgSettings {
+        target,
+        site,
+        state_file: (!args.demo).then(|| state_file_for(&args.config, ".postgres.json")),
+    }))
+}
+
+/// This machine's name (the default site name).
+fn host_name() -> String {
+    let from_file = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .ok();
+    from_file
+        .or_else(|| std::env::var("COMPUTERNAME").ok())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "zkserver".into())
 }
 
 /// Where the journal lives: `--journal`, else `punches.db` beside the
@@ -264,6 +327,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
             Err(format!("--{name} inválido: {v}"))
         }
     };
+    let postgres = postgres_settings(&args)?;
     let journal_file = journal_path(&args);
     let journal = open_journal(&journal_file)?;
     let push = push_settings(&args, &journal_file)?;
@@ -287,7 +351,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         reconcile_interval: seconds("reconcile-interval", args.reconcile_interval)?,
         webhook,
         // Beside the devices file; the demo keeps positions in memory.
-        state_file: (!args.demo).then(|| state_file_for(&args.config)),
+        state_file: (!args.demo).then(|| state_file_for(&args.config, ".state.json")),
         demo: _demo
             .as_ref()
             .map(|d: &zkserver::demo::Demo| d.terminals.clone()),
@@ -296,8 +360,12 @@ fn serve(args: ServeArgs) -> Result<(), String> {
     settings.budget.lock_timeout = Duration::from_secs_f64(args.lock_timeout);
     settings.collect = zkserver::collect::CollectSettings {
         all: args.collect,
+        // A database wants every punch: pull terminals too, unless one says
+        // "collect": false.
+        by_default: postgres.is_some(),
         interval: seconds("collect-interval", args.collect_interval)?,
     };
+    settings.postgres = postgres;
     let writes = match (&api_key, args.allow_open_writes) {
         (Some(_), _) => "writes need the API key",
         (None, true) => "writes OPEN to anyone (--allow-open-writes)",

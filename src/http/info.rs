@@ -33,14 +33,15 @@ pub fn root(ctx: &Ctx) -> Answer {
 
 /// `GET /health`: liveness for nginx/systemd checks.
 pub fn health(ctx: &Ctx) -> Answer {
-    Ok(ctx.json(
-        200,
-        &json!({
-            "status": "ok",
-            "version": env!("CARGO_PKG_VERSION"),
-            "uptime_s": ctx.app.started.elapsed().as_secs(),
-        }),
-    ))
+    let mut body = json!({
+        "status": "ok",
+        "version": env!("CARGO_PKG_VERSION"),
+        "uptime_s": ctx.app.started.elapsed().as_secs(),
+    });
+    if let Some(postgres) = &ctx.app.postgres {
+        body["postgres"] = json!(postgres.health());
+    }
+    Ok(ctx.json(200, &body))
 }
 
 /// `GET /devices`: the registry, without comm keys.
@@ -170,6 +171,50 @@ fn live_metrics(ctx: &Ctx, o: &mut String) {
         .map(|id| (delivery.stats(&id), id))
         .collect();
     render_table(o, WEBHOOK_METRICS, &hooks);
+    if let Some(postgres) = &ctx.app.postgres {
+        postgres_metrics(postgres, o);
+    }
+}
+
+/// What `/metrics` shows of delivery into PostgreSQL.
+fn postgres_metrics(postgres: &crate::postgres::PgDelivery, o: &mut String) {
+    use crate::metrics::{family, line};
+    let rows: [(&str, &str, &str, u64); 5] = [
+        (
+            "zkserver_postgres_up",
+            "gauge",
+            "1 while the last exchange with PostgreSQL worked.",
+            u64::from(postgres.is_up()),
+        ),
+        (
+            "zkserver_postgres_delivered_total",
+            "counter",
+            "Punches committed to PostgreSQL since start.",
+            postgres.delivered(),
+        ),
+        (
+            "zkserver_postgres_failures_total",
+            "counter",
+            "Failed connections and batches.",
+            postgres.failures(),
+        ),
+        (
+            "zkserver_postgres_backlog",
+            "gauge",
+            "Journal punches not yet in PostgreSQL.",
+            postgres.backlog(None),
+        ),
+        (
+            "zkserver_postgres_position",
+            "gauge",
+            "The last journal position committed to PostgreSQL.",
+            u64::try_from(postgres.position()).unwrap_or(0),
+        ),
+    ];
+    for (name, kind, help, value) in rows {
+        let n = family(o, name, kind, help);
+        line(o, format_args!("{n} {value}"));
+    }
 }
 
 /// Every family of `table`, each with a sample per `(item, device id)`.

@@ -30,6 +30,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use chrono::TimeZone;
 use serde_json::{json, Value};
 
 pub use request::Request;
@@ -68,6 +69,8 @@ pub struct Settings {
     pub push: crate::push::receiver::PushSettings,
     /// Which pull terminals are collected into the journal, and how often.
     pub collect: crate::collect::CollectSettings,
+    /// Delivery into PostgreSQL (`--postgres`; needs the journal).
+    pub postgres: Option<crate::postgres::PgSettings>,
 }
 
 impl Default for Settings {
@@ -83,6 +86,7 @@ impl Default for Settings {
             push_forward: None,
             push: Default::default(),
             collect: Default::default(),
+            postgres: None,
         }
     }
 }
@@ -121,6 +125,8 @@ pub struct App {
     pub collect: crate::collect::CollectSettings,
     /// The collectors (with a journal).
     pub collector: Option<Arc<crate::collect::run::Collector>>,
+    /// Delivery into PostgreSQL, when configured.
+    pub postgres: Option<Arc<crate::postgres::PgDelivery>>,
 }
 
 impl App {
@@ -163,6 +169,15 @@ impl App {
         let presence = push.as_ref().map(|receiver| {
             crate::push::presence::Presence::start(receiver.clone(), registry.clone(), live.clone())
         });
+        let postgres = settings
+            .postgres
+            .zip(settings.journal.clone())
+            .map(|(pg, journal)| {
+                let states = device_states(&registry, &live, push.clone(), collector.clone());
+                let delivery = Arc::new(crate::postgres::PgDelivery::new(pg, journal, states));
+                delivery.start();
+                delivery
+            });
         App {
             registry,
             terminals,
@@ -180,6 +195,7 @@ impl App {
             presence,
             collect: settings.collect,
             collector,
+            postgres,
         }
     }
 
@@ -187,6 +203,9 @@ impl App {
     /// stop calls it before waiting for requests in flight).
     pub fn stop(&self) {
         self.delivery.stop();
+        if let Some(postgres) = &self.postgres {
+            postgres.stop();
+        }
         self.live.stop();
         if let Some(sweep) = &self.command_expiry {
             sweep.stop();
@@ -198,6 +217,49 @@ impl App {
             push.save(true);
         }
     }
+}
+
+/// The terminals' rows for `zk_devices`: registry entries with what the
+/// watchers (pull) and the push contacts know of them.
+fn device_states(
+    registry: &Arc<Registry>,
+    live: &Arc<Live>,
+    push: Option<Arc<crate::push::receiver::Receiver>>,
+    collector: Option<Arc<crate::collect::run::Collector>>,
+) -> crate::postgres::DeviceStates {
+    let (registry, live) = (registry.clone(), live.clone());
+    Arc::new(move || {
+        registry
+            .all()
+            .iter()
+            .map(|d| {
+                let (online, last_seen) = if d.config.is_push() {
+                    let contact = push.as_ref().and_then(|p| Some((p, p.contact_of(d)?)));
+                    match contact {
+                        Some((p, c)) => (
+                            Some(p.is_online(&c)),
+                            chrono::Local.from_local_datetime(&c.last_seen).earliest(),
+                        ),
+                        None => (None, None),
+                    }
+                } else if let Some(read) = collector.as_ref().and_then(|c| c.last_read(&d.id)) {
+                    (Some(read.ok), read.last_ok)
+                } else {
+                    let online = live.status_of(&d.id).map(|s| s.online);
+                    let seen = online.filter(|o| *o).map(|_| chrono::Local::now());
+                    (online, seen)
+                };
+                crate::postgres::DeviceRow {
+                    device_id: d.id.clone(),
+                    name: d.config.name.clone(),
+                    mode: d.config.mode.as_str().to_string(),
+                    serial: d.config.sn.clone(),
+                    online,
+                    last_seen,
+                }
+            })
+            .collect()
+    })
 }
 
 /// Per-request context passed to handlers.

@@ -75,6 +75,7 @@ pub fn status(ctx: &Ctx, device: &Device) -> Answer {
         }
     }
     data["cached"] = json!(false);
+    super::status::add_database(ctx, &device.id, &mut data);
     Ok(ctx.json(200, &json!({"success": true, "data": data})))
 }
 

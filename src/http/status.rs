@@ -54,6 +54,7 @@ pub fn status(ctx: &Ctx, id: &str) -> Answer {
             if let Some((at, mut cached)) = cache.last.lock().get(id).cloned() {
                 cached["cached"] = json!(true);
                 cached["age_s"] = json!(at.elapsed().as_secs());
+                add_database(ctx, id, &mut cached);
                 return Ok(ctx.json(200, &json!({"success": true, "data": cached})));
             }
             data["online"] = json!(true);
@@ -82,7 +83,15 @@ pub fn status(ctx: &Ctx, id: &str) -> Answer {
             .lock()
             .insert(id.to_string(), (Instant::now(), data.clone()));
     }
+    add_database(ctx, id, &mut data);
     Ok(ctx.json(200, &json!({"success": true, "data": data})))
+}
+
+/// Adds where PostgreSQL delivery stands for terminal `id` (with `--postgres`).
+pub fn add_database(ctx: &Ctx, id: &str, data: &mut Value) {
+    if let Some(postgres) = &ctx.app.postgres {
+        data["postgres"] = postgres.status_of(id);
+    }
 }
 
 /// The terminal clock minus the server's, in seconds (an impossible

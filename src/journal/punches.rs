@@ -215,6 +215,61 @@ impl Journal {
         )
     }
 
+    /// Up to `limit` punches of every device stored after position `seq`,
+    /// in journal order (for delivery to a database).
+    pub fn punches_after_all(
+        &self,
+        seq: i64,
+        limit: u64,
+    ) -> Result<Vec<StoredPunch>, JournalError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.read(
+            |conn| {
+                let mut stmt = conn.prepare_cached(
+                    "SELECT p.seq, p.user_id, p.time, p.status, p.punch, p.workcode,
+                            p.received_at, d.name
+                       FROM punches p JOIN devices d ON d.id = p.device
+                      WHERE p.seq > ?1 ORDER BY p.seq LIMIT ?2",
+                )?;
+                let rows = stmt.query_map(params![seq, limit], |r| {
+                    Ok(StoredPunch {
+                        seq: r.get(0)?,
+                        user_id: r.get(1)?,
+                        time: r.get(2)?,
+                        status: r.get(3)?,
+                        punch: r.get(4)?,
+                        workcode: r.get(5)?,
+                        received_at: r.get(6)?,
+                        device: r.get(7)?,
+                    })
+                })?;
+                rows.collect()
+            },
+            "reading punches after a position",
+        )
+    }
+
+    /// How many punches were stored after position `seq`: of `device`, or
+    /// of every device.
+    pub fn count_after(&self, device: Option<&str>, seq: i64) -> Result<u64, JournalError> {
+        self.read(
+            |conn| match device {
+                Some(device) => conn.query_row(
+                    &format!(
+                        "SELECT count(*) FROM punches INDEXED BY punches_by_device
+                          WHERE device = {DEVICE_ID} AND seq > ?2"
+                    ),
+                    params![device, seq],
+                    |r| super::count(r, 0),
+                ),
+                None => conn.query_row("SELECT count(*) FROM punches WHERE seq > ?1", [seq], |r| {
+                    super::count(r, 0)
+                }),
+            },
+            "counting punches after a position",
+        )
+    }
+
     /// The newest journal position of `device` (`None`: no punches yet).
     pub fn newest_seq(&self, device: &str) -> Result<Option<i64>, JournalError> {
         self.read(

@@ -171,6 +171,13 @@ impl Live {
             .clone()
     }
 
+    /// The watcher's status of terminal `id`, without creating live state
+    /// for it (`None`: not watched, or no status yet).
+    pub fn status_of(&self, id: &str) -> Option<Status> {
+        let device = self.devices.lock().get(id).cloned()?;
+        device.feed.status().0
+    }
+
     /// Ids with live state, for metrics.
     pub fn ids(&self) -> Vec<String> {
         let mut ids: Vec<String> = self.devices.lock().keys().cloned().collect();

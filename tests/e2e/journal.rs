@@ -64,8 +64,8 @@ fn setup(dir: &Path, sims: Vec<Simulator>, configure: impl FnOnce(&mut Settings)
         s.journal = Some(j);
         s.state_file = Some(state);
         s.collect = CollectSettings {
-            all: false,
             interval: Duration::from_secs(3600),
+            ..CollectSettings::default()
         };
         configure(s);
     });

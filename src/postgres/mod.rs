@@ -1,0 +1,333 @@
+//! Delivery into PostgreSQL (`--postgres`): every punch that enters the
+//! journal (push terminals, collected pull terminals) is inserted into
+//! `zk_punches`, in journal order, in batches of one transaction each
+//! (`ON CONFLICT DO NOTHING`), and `zk_devices` is kept current. The
+//! delivered position advances only after a commit and is stored in
+//! `<devices file>.postgres.json` (as webhook positions are), so outages of
+//! the database and restarts of zkserver lose nothing and duplicate
+//! nothing. Failures retry with the webhooks' backoff; each change of state
+//! is logged once and shown on `/health`.
+
+pub mod errors;
+pub mod schema;
+pub mod target;
+#[cfg(feature = "tls")]
+pub mod tls;
+mod writer;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::{Condvar, Mutex};
+use serde_json::{json, Value};
+
+use crate::journal::Journal;
+pub use target::Target;
+pub use writer::DeviceRow;
+
+/// Most punches in one transaction.
+pub const BATCH: usize = 5000;
+const RETRY_MIN: Duration = Duration::from_secs(1);
+const RETRY_MAX: Duration = Duration::from_secs(300);
+/// How often terminal states are compared with what `zk_devices` holds.
+const DEVICE_CHECK: Duration = Duration::from_secs(1);
+
+/// The terminals' rows as they are now (supplied by the HTTP layer, which
+/// knows the registry, the watchers and the push contacts).
+pub type DeviceStates = Arc<dyn Fn() -> Vec<DeviceRow> + Send + Sync>;
+
+/// What `--postgres` and `--site` configure.
+#[derive(Debug, Clone)]
+pub struct PgSettings {
+    /// The database.
+    pub target: Target,
+    /// This zkserver's name in the shared tables.
+    pub site: String,
+    /// Where the delivered position is kept (none: in memory).
+    pub state_file: Option<PathBuf>,
+}
+
+/// The state of the link to the database, as `/health` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Health {
+    Connecting,
+    Ok,
+    Failing(String),
+}
+
+/// The delivery of the server's journal into PostgreSQL.
+pub struct PgDelivery {
+    settings: PgSettings,
+    journal: Arc<Journal>,
+    states: DeviceStates,
+    /// The last journal position committed to the database.
+    position: AtomicI64,
+    delivered: AtomicU64,
+    failures: AtomicU64,
+    health: Mutex<Health>,
+    stopping: AtomicBool,
+    wake: Condvar,
+    wake_lock: Mutex<()>,
+}
+
+impl PgDelivery {
+    /// Delivery of `journal` as `settings` say, resuming at the stored
+    /// position; not started.
+    pub fn new(settings: PgSettings, journal: Arc<Journal>, states: DeviceStates) -> PgDelivery {
+        let position = load_position(&settings, &journal);
+        PgDelivery {
+            settings,
+            journal,
+            states,
+            position: AtomicI64::new(position),
+            delivered: AtomicU64::new(0),
+            failures: AtomicU64::new(0),
+            health: Mutex::new(Health::Connecting),
+            stopping: AtomicBool::new(false),
+            wake: Condvar::new(),
+            wake_lock: Mutex::new(()),
+        }
+    }
+
+    /// Starts the delivery thread.
+    pub fn start(self: &Arc<Self>) {
+        let me = self.clone();
+        let spawned = std::thread::Builder::new()
+            .name("postgres".into())
+            .spawn(move || me.run());
+        if let Err(e) = spawned {
+            log::error!("could not start PostgreSQL delivery: {e}");
+        }
+    }
+
+    /// Stops delivery (a batch in flight is finished or rolled back).
+    pub fn stop(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        let _guard = self.wake_lock.lock();
+        self.wake.notify_all();
+    }
+
+    fn stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
+    }
+
+    /// `"ok"`, or what is wrong, in words (for `/health`).
+    pub fn health(&self) -> String {
+        match &*self.health.lock() {
+            Health::Ok => "ok".into(),
+            Health::Connecting => format!("conectando con {}", self.settings.target.label),
+            Health::Failing(message) => message.clone(),
+        }
+    }
+
+    /// Whether the last exchange with the database worked.
+    pub fn is_up(&self) -> bool {
+        *self.health.lock() == Health::Ok
+    }
+
+    /// The last journal position committed to the database.
+    pub fn position(&self) -> i64 {
+        self.position.load(Ordering::SeqCst)
+    }
+
+    /// Punches inserted since start (duplicates the table already had included).
+    pub fn delivered(&self) -> u64 {
+        self.delivered.load(Ordering::Relaxed)
+    }
+
+    /// Failed attempts (connections, batches) since start.
+    pub fn failures(&self) -> u64 {
+        self.failures.load(Ordering::Relaxed)
+    }
+
+    /// Journal punches not yet in the database: of `device`, or of all.
+    pub fn backlog(&self, device: Option<&str>) -> u64 {
+        self.journal
+            .count_after(device, self.position())
+            .unwrap_or_default()
+    }
+
+    /// What `GET /devices/{id}/status` shows of the database for `device`.
+    pub fn status_of(&self, device: &str) -> Value {
+        json!({
+            "site": self.settings.site,
+            "database": self.settings.target.label,
+            "state": self.health(),
+            "position": self.position(),
+            "backlog": self.backlog(Some(device)),
+        })
+    }
+
+    /// The delivery loop: connect, bring the schema up to date, then insert
+    /// what the journal stores, until stopped.
+    fn run(&self) {
+        log::info!(
+            "PostgreSQL delivery to {} as site '{}' from journal position {}",
+            self.settings.target.label,
+            self.settings.site,
+            self.position()
+        );
+        let mut link: Option<writer::Link> = None;
+        let mut wait = RETRY_MIN;
+        let mut seen = self.journal.stored_commits();
+        while !self.stopping() {
+            let step = match link.as_mut() {
+                Some(link) => self.step(link),
+                None => self.connect().map(|l| {
+                    link = Some(l);
+                    true
+                }),
+            };
+            match step {
+                Ok(busy) => {
+                    wait = RETRY_MIN;
+                    self.set_health(Health::Ok, None);
+                    if !busy {
+                        self.journal.wait_stored(&mut seen, DEVICE_CHECK);
+                    }
+                }
+                Err((message, detail)) => {
+                    link = None;
+                    self.failures.fetch_add(1, Ordering::Relaxed);
+                    self.set_health(Health::Failing(message), Some(&detail));
+                    log::debug!("PostgreSQL: retrying in {wait:?}");
+                    self.sleep(wait);
+                    wait = (wait * 2).min(RETRY_MAX);
+                }
+            }
+        }
+        log::info!("PostgreSQL delivery stopped");
+    }
+
+    /// Connects and prepares the schema.
+    fn connect(&self) -> Result<writer::Link, (String, String)> {
+        writer::Link::open(&self.settings)
+    }
+
+    /// One step: keeps `zk_devices` current, then inserts the next batch.
+    /// True when a batch was delivered (there may be more).
+    fn step(&self, link: &mut writer::Link) -> Result<bool, (String, String)> {
+        link.sync_devices(&(self.states)())?;
+        let from = self.position();
+        let batch = self
+            .journal
+            .punches_after_all(from, BATCH as u64)
+            .map_err(|e| {
+                (
+                    format!("no se pudo leer el diario de marcaciones: {e}"),
+                    e.to_string(),
+                )
+            })?;
+        let Some(last) = batch.last().map(|p| p.seq) else {
+            return Ok(false);
+        };
+        let started = std::time::Instant::now();
+        link.insert(&batch)?;
+        self.position.store(last, Ordering::SeqCst);
+        self.store_position(last);
+        self.delivered
+            .fetch_add(batch.len() as u64, Ordering::Relaxed);
+        log::info!(
+            "PostgreSQL: {} punch(es) committed up to journal position {last} in {:?}",
+            batch.len(),
+            started.elapsed()
+        );
+        Ok(true)
+    }
+
+    /// Records a new state, logging it once when it changed.
+    fn set_health(&self, next: Health, detail: Option<&str>) {
+        let mut health = self.health.lock();
+        if *health == next {
+            return;
+        }
+        let label = &self.settings.target.label;
+        match &next {
+            Health::Ok => log::info!(
+                "PostgreSQL {label}: connected, delivering as site '{}'",
+                self.settings.site
+            ),
+            Health::Failing(message) => log::error!(
+                "PostgreSQL {label}: {message} ({}); retrying with backoff",
+                detail.unwrap_or_default()
+            ),
+            Health::Connecting => {}
+        }
+        *health = next;
+    }
+
+    /// Sleeps `wait`, waking early when stopped.
+    fn sleep(&self, wait: Duration) {
+        let deadline = std::time::Instant::now() + wait;
+        let mut guard = self.wake_lock.lock();
+        while !self.stopping() && std::time::Instant::now() < deadline {
+            self.wake.wait_until(&mut guard, deadline);
+        }
+    }
+
+    /// Writes the delivered position to the state file (if any).
+    fn store_position(&self, seq: i64) {
+        let Some(path) = &self.settings.state_file else {
+            return;
+        };
+        let text = format!(
+            "{}\n",
+            serde_json::to_string_pretty(&json!({
+                "postgres": {
+                    "database": self.settings.target.label,
+                    "site": self.settings.site,
+                    "position": seq,
+                }
+            }))
+            .unwrap_or_default()
+        );
+        if let Err(e) = crate::atomic_file::write(path, text.as_bytes(), 0o600) {
+            log::error!("could not write {}: {e}", path.display());
+        }
+    }
+}
+
+/// The stored position for this database and site; 0 (the whole journal,
+/// duplicates ignored by the table's key) when there is none, it is for
+/// another database or site, or it is beyond the journal (a new journal).
+fn load_position(settings: &PgSettings, journal: &Journal) -> i64 {
+    let Some(path) = &settings.state_file else {
+        return 0;
+    };
+    crate::atomic_file::remove_stale_temps(path);
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return 0,
+        Err(e) => {
+            log::error!(
+                "could not read {}: {e}; PostgreSQL delivery starts at the journal's beginning",
+                path.display()
+            );
+            return 0;
+        }
+    };
+    let value: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+    let entry = &value["postgres"];
+    let same = entry["database"].as_str() == Some(settings.target.label.as_str())
+        && entry["site"].as_str() == Some(settings.site.as_str());
+    let Some(position) = entry["position"].as_i64().filter(|_| same) else {
+        log::info!(
+            "{}: no position for {} as site '{}'; delivering the whole journal",
+            path.display(),
+            settings.target.label,
+            settings.site
+        );
+        return 0;
+    };
+    let newest = journal.newest_seq_all().ok().flatten().unwrap_or(0);
+    if position > newest {
+        log::warn!(
+            "{}: position {position} is beyond the journal's newest ({newest}): a new journal; delivering it whole",
+            path.display()
+        );
+        return 0;
+    }
+    position
+}

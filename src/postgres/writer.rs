@@ -1,0 +1,300 @@
+//! One connection to the database and what is written through it: batches
+//! of punches (one transaction each) and the terminals' rows.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Local, NaiveDateTime, TimeZone};
+use postgres::Client;
+
+use super::errors;
+use super::schema;
+use super::target::TlsMode;
+use super::PgSettings;
+use crate::journal::StoredPunch;
+
+/// A terminal's row of `zk_devices`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceRow {
+    /// Device id (the key of the devices file).
+    pub device_id: String,
+    /// Its name.
+    pub name: String,
+    /// `pull` or `push`.
+    pub mode: String,
+    /// A push terminal's serial number.
+    pub serial: Option<String>,
+    /// Whether it answers (`None`: not known, e.g. a pull terminal nobody reads).
+    pub online: Option<bool>,
+    /// When zkserver last heard from it, if known.
+    pub last_seen: Option<DateTime<Local>>,
+}
+
+/// A row's `last_seen` is rewritten when it moved this much.
+const LAST_SEEN_STEP: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
+
+/// A failure: the message for people, the detail for the log.
+pub type Failure = (String, String);
+
+/// An open connection with the schema checked.
+pub struct Link {
+    client: Client,
+    site: String,
+    target: super::Target,
+    /// What `zk_devices` holds for this site, as last written.
+    written: HashMap<String, DeviceRow>,
+    /// Device names by id (for punches).
+    names: HashMap<String, String>,
+    /// Whether the rows were written once through this connection.
+    synced: bool,
+}
+
+const INSERT_PUNCHES: &str = "INSERT INTO zk_punches
+       (site, device_id, user_id, punched_at, status, punch, workcode, device_name, received_at)
+     SELECT $1, d, u, t::timestamp, s, p, w, n, r::timestamptz
+       FROM unnest($2::text[], $3::text[], $4::text[], $5::int2[], $6::int2[], $7::text[],
+                   $8::text[], $9::text[]) AS x (d, u, t, s, p, w, n, r)
+     ON CONFLICT DO NOTHING";
+
+const UPSERT_DEVICE: &str = "INSERT INTO zk_devices
+       (site, device_id, name, mode, serial, online, last_seen, registered, updated_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7::text::timestamptz, true, now())
+     ON CONFLICT (site, device_id) DO UPDATE SET
+       name = EXCLUDED.name, mode = EXCLUDED.mode, serial = EXCLUDED.serial,
+       online = EXCLUDED.online,
+       last_seen = coalesce(EXCLUDED.last_seen, zk_devices.last_seen),
+       registered = true, updated_at = now()";
+
+const UNREGISTER_OTHERS: &str = "UPDATE zk_devices
+        SET registered = false, online = NULL, updated_at = now()
+      WHERE site = $1 AND registered AND NOT (device_id = ANY ($2::text[]))";
+
+impl Link {
+    /// Connects to the target and brings its schema up to date.
+    pub fn open(settings: &PgSettings) -> Result<Link, Failure> {
+        let target = &settings.target;
+        let mut client = connect(target)?;
+        let before = schema::prepare(&mut client).map_err(|e| {
+            (
+                errors::describe_schema(&e, target),
+                match &e {
+                    schema::SchemaError::Db(db) => errors::chain_of(db),
+                    other => format!("{other:?}"),
+                },
+            )
+        })?;
+        if before < schema::latest() {
+            log::info!(
+                "PostgreSQL {}: schema brought from version {before} to {}",
+                target.label,
+                schema::latest()
+            );
+        }
+        Ok(Link {
+            client,
+            site: settings.site.clone(),
+            target: target.clone(),
+            written: HashMap::new(),
+            names: HashMap::new(),
+            synced: false,
+        })
+    }
+
+    fn failure(&self, e: &postgres::Error) -> Failure {
+        (errors::describe(e, &self.target), errors::chain_of(e))
+    }
+
+    /// Inserts `batch` in one transaction; returns once it is committed.
+    pub fn insert(&mut self, batch: &[StoredPunch]) -> Result<(), Failure> {
+        let mut columns = Columns::default();
+        for p in batch {
+            let name = self.names.get(&p.device).unwrap_or(&p.device);
+            columns.push(p, name);
+        }
+        let result = (|| {
+            let mut tx = self.client.transaction()?;
+            tx.execute(
+                INSERT_PUNCHES,
+                &[
+                    &self.site,
+                    &columns.devices,
+                    &columns.users,
+                    &columns.times,
+                    &columns.statuses,
+                    &columns.punches,
+                    &columns.workcodes,
+                    &columns.names,
+                    &columns.received,
+                ],
+            )?;
+            tx.commit()
+        })();
+        result.map_err(|e| self.failure(&e))
+    }
+
+    /// Writes the rows of `devices` that changed since last written, and
+    /// marks this site's other rows as no longer registered.
+    pub fn sync_devices(&mut self, devices: &[DeviceRow]) -> Result<(), Failure> {
+        let changed: Vec<&DeviceRow> = devices
+            .iter()
+            .filter(|d| needs_write(self.written.get(&d.device_id), d))
+            .collect();
+        let gone = self
+            .written
+            .keys()
+            .any(|id| !devices.iter().any(|d| &d.device_id == id));
+        if changed.is_empty() && !gone && self.synced {
+            return Ok(());
+        }
+        let ids: Vec<String> = devices.iter().map(|d| d.device_id.clone()).collect();
+        let result = (|| {
+            let mut tx = self.client.transaction()?;
+            for d in &changed {
+                let last_seen = d.last_seen.map(|t| t.to_rfc3339());
+                tx.execute(
+                    UPSERT_DEVICE,
+                    &[
+                        &self.site,
+                        &clean(&d.device_id),
+                        &clean(&d.name),
+                        &d.mode,
+                        &d.serial.as_deref().map(clean),
+                        &d.online,
+                        &last_seen,
+                    ],
+                )?;
+            }
+            tx.execute(UNREGISTER_OTHERS, &[&self.site, &ids])?;
+            tx.commit()
+        })();
+        result.map_err(|e| self.failure(&e))?;
+        self.written = devices
+            .iter()
+            .map(|d| {
+                let mut kept = d.clone();
+                // A row not rewritten keeps the last_seen it was written with.
+                if !changed.iter().any(|c| c.device_id == d.device_id) {
+                    kept.last_seen = self
+                        .written
+                        .get(&d.device_id)
+                        .and_then(|w| w.last_seen)
+                        .or(d.last_seen);
+                }
+                (d.device_id.clone(), kept)
+            })
+            .collect();
+        self.names = devices
+            .iter()
+            .map(|d| (d.device_id.clone(), d.name.clone()))
+            .collect();
+        self.synced = true;
+        Ok(())
+    }
+}
+
+/// Whether `now` differs from what was `written` enough to rewrite it.
+fn needs_write(written: Option<&DeviceRow>, now: &DeviceRow) -> bool {
+    let Some(w) = written else {
+        return true;
+    };
+    let moved = match (w.last_seen, now.last_seen) {
+        (Some(a), Some(b)) => b - a >= LAST_SEEN_STEP,
+        (None, Some(_)) => true,
+        _ => false,
+    };
+    (&w.name, &w.mode, &w.serial, w.online) != (&now.name, &now.mode, &now.serial, now.online)
+        || moved
+}
+
+/// Connects with the TLS the target asks for.
+fn connect(target: &super::Target) -> Result<Client, Failure> {
+    let failed = |e: postgres::Error| (errors::describe(&e, target), errors::chain_of(&e));
+    if target.tls == TlsMode::Disable {
+        return target.config.connect(postgres::NoTls).map_err(failed);
+    }
+    #[cfg(feature = "tls")]
+    {
+        let tls = super::tls::RustlsConnect::new(target).map_err(|m| (m.clone(), m))?;
+        target.config.connect(tls).map_err(failed)
+    }
+    #[cfg(not(feature = "tls"))]
+    {
+        let m = "este binario no incluye TLS: use sslmode=disable".to_string();
+        Err((m.clone(), m))
+    }
+}
+
+/// PostgreSQL text cannot hold NUL: a terminal's stray NUL becomes U+FFFD
+/// (a batch that can never be inserted would stop delivery for good).
+fn clean(text: &str) -> String {
+    text.replace('\0', "\u{FFFD}")
+}
+
+/// A batch as one array per column (one `unnest` insert).
+#[derive(Default)]
+struct Columns {
+    devices: Vec<String>,
+    users: Vec<String>,
+    times: Vec<String>,
+    statuses: Vec<i16>,
+    punches: Vec<i16>,
+    workcodes: Vec<Option<String>>,
+    names: Vec<String>,
+    received: Vec<String>,
+}
+
+impl Columns {
+    fn push(&mut self, p: &StoredPunch, name: &str) {
+        self.devices.push(clean(&p.device));
+        self.users.push(clean(&p.user_id));
+        self.times.push(p.time.clone());
+        self.statuses.push(i16::from(p.status));
+        self.punches.push(i16::from(p.punch));
+        self.workcodes.push(p.workcode.as_deref().map(clean));
+        self.names.push(clean(name));
+        self.received.push(local_to_rfc3339(&p.received_at));
+    }
+}
+
+/// A journal time (`YYYY-MM-DD HH:MM:SS`, this machine's wall clock) with
+/// this machine's UTC offset, for a `timestamptz` column.
+fn local_to_rfc3339(text: &str) -> String {
+    NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S")
+        .ok()
+        .and_then(|naive| Local.from_local_datetime(&naive).earliest())
+        .map_or_else(|| Local::now().to_rfc3339(), |t| t.to_rfc3339())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(online: Option<bool>, seen: Option<i64>) -> DeviceRow {
+        DeviceRow {
+            device_id: "a".into(),
+            name: "A".into(),
+            mode: "push".into(),
+            serial: Some("SN".into()),
+            online,
+            last_seen: seen.map(|s| Local.timestamp_opt(s, 0).unwrap()),
+        }
+    }
+
+    #[test]
+    fn rows_are_rewritten_on_changes_not_on_every_contact() {
+        assert!(needs_write(None, &row(None, None)));
+        let w = row(Some(true), Some(1000));
+        assert!(!needs_write(Some(&w), &row(Some(true), Some(1010))));
+        assert!(needs_write(Some(&w), &row(Some(true), Some(1060))));
+        assert!(needs_write(Some(&w), &row(Some(false), Some(1010))));
+        let mut renamed = row(Some(true), Some(1000));
+        renamed.name = "B".into();
+        assert!(needs_write(Some(&w), &renamed));
+    }
+
+    #[test]
+    fn text_is_made_storable() {
+        assert_eq!(clean("a\0b"), "a\u{FFFD}b");
+        let t = local_to_rfc3339("2026-03-06 09:15:23");
+        assert!(t.starts_with("2026-03-06T09:15:23"), "{t}");
+    }
+}
