@@ -143,6 +143,9 @@ enum Command {
     Simulate(Box<simulate::SimulateArgs>),
     /// Diagnose a real terminal: connect, read its identity, counters and clock.
     Probe(probe::ProbeArgs),
+    /// Print the SQL of the PostgreSQL tables (for an administrator who
+    /// creates them before giving zkserver a role without CREATE rights).
+    PostgresSchema,
 }
 
 /// `<devices file><suffix>`: where delivery positions are kept
@@ -287,6 +290,10 @@ fn main() {
     let result = match cli.command {
         Some(Command::Simulate(args)) => simulate::run(*args),
         Some(Command::Probe(args)) => probe::run(args),
+        Some(Command::PostgresSchema) => {
+            print!("{}", zkserver::postgres::schema::sql());
+            Ok(())
+        }
         None => serve(cli.serve),
     };
     if let Err(msg) = result {

@@ -142,6 +142,16 @@ impl PushSim {
         self.state.lock().log.len()
     }
 
+    /// The terminal's log as (user id, `YYYY-MM-DD HH:MM:SS`) pairs.
+    pub fn log_keys(&self) -> Vec<(String, String)> {
+        self.state
+            .lock()
+            .log
+            .iter()
+            .map(|r| (r.user_id.clone(), r.time.format("%Y-%m-%d %H:%M:%S").to_string()))
+            .collect()
+    }
+
     /// Makes a punch now (uploaded at once).
     pub fn punch(&self, user_id: &str) {
         let record = AttlogRecord {

@@ -1,0 +1,558 @@
+//! Delivery into a real PostgreSQL (`--postgres`), the binary against
+//! throwaway clusters on 127.0.0.1: two sites at once, the database down
+//! and back, zkserver killed mid-delivery, altered tables and a newer
+//! schema, TLS modes, an upgrade and a least-privilege role. The final
+//! table is checked against the terminals' logs, row for row.
+
+use std::collections::BTreeSet;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use zkserver::sim::push::{PushSim, PushSimConfig};
+use zkserver::sim::{SimConfig, Simulator};
+
+use crate::common::postgres::{available_or_skip, PgCluster, ADMIN_PASSWORD, ADMIN_USER};
+use crate::common::process::{signal, BIN};
+use crate::common::{expected_rows, get};
+
+/// A fresh folder for one test.
+fn tempdir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("zkserver-pg-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Waits (up to `limit`) for `cond`, checking often.
+fn wait_for(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A port free right now on loopback.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A zkserver process with its log in a file.
+struct Zk {
+    child: Child,
+    base: String,
+    log: PathBuf,
+}
+
+impl Zk {
+    /// Starts the binary with `dir`'s devices file and journal, the
+    /// database URL in `POSTGRES_URL` (never on the command line) and `extra`.
+    fn start(dir: &Path, url: Option<&str>, site: &str, extra: &[&str]) -> Zk {
+        let port = free_port();
+        let log = dir.join(format!("zkserver-{port}.log"));
+        let mut cmd = Command::new(BIN);
+        cmd.args(["--host", "127.0.0.1", "--port", &port.to_string()])
+            .arg("--config")
+            .arg(dir.join("devices.json"))
+            .arg("--journal")
+            .arg(dir.join("punches.db"))
+            .args(["--allow-open-writes", "--site", site, "--push-delay", "1"])
+            .args(extra)
+            .env_remove("POSTGRES_URL")
+            .stdout(Stdio::null())
+            .stderr(File::create(&log).unwrap());
+        if let Some(url) = url {
+            cmd.env("POSTGRES_URL", url);
+        }
+        let child = cmd.spawn().unwrap();
+        let zk = Zk {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            log,
+        };
+        wait_for("zkserver to listen", Duration::from_secs(30), || {
+            zk.log_text().contains("listening on http://")
+        });
+        zk
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// `/health`'s `postgres` field.
+    fn health(&self) -> String {
+        let (code, body) = get(&format!("{}/health", self.base));
+        assert_eq!(code, 200, "{body}");
+        body["postgres"].as_str().unwrap_or_default().to_string()
+    }
+
+    /// One sample of `/metrics`.
+    fn metric(&self, name: &str) -> f64 {
+        let text = minreq::get(format!("{}/metrics", self.base))
+            .send()
+            .unwrap()
+            .as_str()
+            .unwrap()
+            .to_string();
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(-1.0)
+    }
+
+    fn kill(mut self) {
+        signal(&self.child, "KILL");
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Zk {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A cluster with database `zk`.
+fn cluster(tls: bool) -> PgCluster {
+    let cluster = PgCluster::start(tls);
+    cluster.create_database("zk").unwrap();
+    cluster
+}
+
+/// The superuser's URL of database `zk`, plain TCP.
+fn admin_url(cluster: &PgCluster) -> String {
+    cluster.url_with(ADMIN_USER, ADMIN_PASSWORD, "zk", &[("sslmode", "disable")])
+}
+
+/// `SELECT` through psql.
+fn query(cluster: &PgCluster, sql: &str) -> String {
+    cluster.psql("zk", sql).unwrap()
+}
+
+/// Rows of `zk_punches` (0 while the table does not exist yet).
+fn count(cluster: &PgCluster, site: &str) -> usize {
+    cluster
+        .psql(
+            "zk",
+            &format!("SELECT count(*) FROM zk_punches WHERE site = '{site}'"),
+        )
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+/// (device, user, time) of every row of `site`.
+fn rows(cluster: &PgCluster, site: &str) -> BTreeSet<(String, String, String)> {
+    let text = query(
+        cluster,
+        &format!(
+            "SELECT device_id, user_id, to_char(punched_at, 'YYYY-MM-DD HH24:MI:SS')
+               FROM zk_punches WHERE site = '{site}'"
+        ),
+    );
+    text.lines()
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            let mut parts = l.split('|').map(str::to_string);
+            (
+                parts.next().unwrap(),
+                parts.next().unwrap(),
+                parts.next().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// The push simulator's log as table rows of `device`.
+fn push_rows(sim: &PushSim, device: &str) -> BTreeSet<(String, String, String)> {
+    sim.log_keys()
+        .into_iter()
+        .map(|(user, time)| (device.to_string(), user, time))
+        .collect()
+}
+
+/// A push terminal `rec` (serial `sn`) in `dir`'s devices file.
+fn push_site(dir: &Path, sn: &str) {
+    std::fs::write(
+        dir.join("devices.json"),
+        format!(r#"{{"rec": {{"mode": "push", "sn": "{sn}", "name": "Recepción"}}}}"#),
+    )
+    .unwrap();
+}
+
+/// A push simulator uploading `records` punches to `zk`.
+fn push_sim(zk: &Zk, sn: &str, records: usize) -> PushSim {
+    let mut cfg = PushSimConfig::new(&zk.base, sn);
+    cfg.records = records;
+    cfg.batch = 2000;
+    cfg.retry_after = Some(Duration::from_millis(300));
+    cfg.poll_every = Some(Duration::from_millis(200));
+    PushSim::start(cfg).unwrap()
+}
+
+#[test]
+fn two_sites_deliver_the_union_of_their_terminals_once() {
+    if !available_or_skip("two_sites_deliver_the_union_of_their_terminals_once") {
+        return;
+    }
+    let db = cluster(false);
+    let url = admin_url(&db);
+    // Site "norte": a push terminal. Site "sur": a pull terminal, collected
+    // because a database is configured.
+    let north = tempdir("north");
+    push_site(&north, "SNNORTE");
+    let south = tempdir("south");
+    let pull = Simulator::start(SimConfig {
+        records: 2000,
+        ..SimConfig::default()
+    })
+    .unwrap();
+    std::fs::write(
+        south.join("devices.json"),
+        format!(
+            r#"{{"reloj": {{"ip": "127.0.0.1", "port": {}, "name": "Reloj Sur", "timeout": 10}}}}"#,
+            pull.port()
+        ),
+    )
+    .unwrap();
+    // Both start at once: the schema is created by one of them.
+    let (zn, zs) = std::thread::scope(|s| {
+        let n = s.spawn(|| Zk::start(&north, Some(&url), "norte", &[]));
+        let z = s.spawn(|| Zk::start(&south, Some(&url), "sur", &["--collect-interval", "1"]));
+        (n.join().unwrap(), z.join().unwrap())
+    });
+    let push = push_sim(&zn, "SNNORTE", 3000);
+    wait_for("both sites delivered", Duration::from_secs(180), || {
+        count(&db, "norte") == 3000 && count(&db, "sur") >= 2000
+    });
+    assert_eq!(rows(&db, "norte"), push_rows(&push, "rec"));
+    let want_south: BTreeSet<_> = expected_rows(&pull, "reloj", "Reloj Sur")
+        .iter()
+        .map(|r| {
+            (
+                "reloj".to_string(),
+                r["user_id"].as_str().unwrap().to_string(),
+                r["timestamp"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    wait_for("the south terminal's log", Duration::from_secs(60), || {
+        rows(&db, "sur") == want_south
+    });
+    // New punches arrive on both sites.
+    push.punch("501");
+    pull.punch(Some("502"));
+    wait_for("the new punches", Duration::from_secs(60), || {
+        count(&db, "norte") == 3001 && count(&db, "sur") == want_south.len() + 1
+    });
+    assert_eq!(rows(&db, "norte"), push_rows(&push, "rec"));
+    // The terminals' rows: names, modes, serial, online.
+    let devices = query(
+        &db,
+        "SELECT site, device_id, name, mode, coalesce(serial, ''), online, registered
+           FROM zk_devices ORDER BY site",
+    );
+    assert_eq!(
+        devices,
+        "norte|rec|Recepción|push|SNNORTE|t|t\nsur|reloj|Reloj Sur|pull||t|t",
+        "{devices}"
+    );
+    assert_eq!(query(&db, "SELECT version FROM zk_schema_version"), "2");
+    assert_eq!(zn.health(), "ok");
+    assert_eq!(zn.metric("zkserver_postgres_backlog"), 0.0);
+    let (_, status) = get(&format!("{}/devices/rec/status", zn.base));
+    assert_eq!(status["data"]["postgres"]["backlog"], 0, "{status}");
+    assert_eq!(status["data"]["postgres"]["site"], "norte", "{status}");
+    // The password never reaches the log.
+    assert!(!zn.log_text().contains(ADMIN_PASSWORD));
+    push.stop();
+}
+
+#[test]
+fn a_database_outage_loses_nothing_and_is_logged_once_per_change() {
+    if !available_or_skip("a_database_outage_loses_nothing_and_is_logged_once_per_change") {
+        return;
+    }
+    let mut db = cluster(false);
+    let dir = tempdir("outage");
+    push_site(&dir, "SNOUT");
+    let zk = Zk::start(&dir, Some(&admin_url(&db)), "central", &[]);
+    let push = push_sim(&zk, "SNOUT", 500);
+    wait_for("the first punches", Duration::from_secs(120), || {
+        count(&db, "central") == 500
+    });
+    db.stop();
+    wait_for("/health to tell", Duration::from_secs(60), || {
+        zk.health() != "ok"
+    });
+    let down = zk.health();
+    assert!(down.contains("PostgreSQL"), "{down}");
+    for i in 0..40 {
+        push.punch(&format!("9{i:02}"));
+    }
+    wait_for("the journal to hold them", Duration::from_secs(60), || {
+        push.unsent() == 0
+    });
+    wait_for("the backlog to show", Duration::from_secs(30), || {
+        zk.metric("zkserver_postgres_backlog") == 40.0
+    });
+    db.start_again();
+    wait_for("delivery after the outage", Duration::from_secs(120), || {
+        count(&db, "central") == 540
+    });
+    assert_eq!(rows(&db, "central"), push_rows(&push, "rec"));
+    wait_for("/health ok", Duration::from_secs(30), || zk.health() == "ok");
+    // Each state was logged once, not once per retry.
+    let log = zk.log_text();
+    let errors: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("[ERROR]") && l.contains("PostgreSQL"))
+        .map(|l| l.split_once("PostgreSQL ").map_or(l, |x| x.1))
+        .collect();
+    assert!(!errors.is_empty(), "{log}");
+    for pair in errors.windows(2) {
+        assert_ne!(pair[0], pair[1], "the same state logged twice:\n{log}");
+    }
+    assert!(zk.metric("zkserver_postgres_failures_total") >= errors.len() as f64);
+    push.stop();
+}
+
+#[test]
+fn sigkill_during_delivery_then_restart_gives_every_punch_exactly_once() {
+    if !available_or_skip("sigkill_during_delivery_then_restart_gives_every_punch_exactly_once")
+    {
+        return;
+    }
+    let db = cluster(false);
+    let dir = tempdir("kill");
+    push_site(&dir, "SNKILLPG");
+    // A journal of 100 000 punches, taken in while no database was set.
+    let zk = Zk::start(&dir, None, "central", &[]);
+    let mut cfg = PushSimConfig::new(&zk.base, "SNKILLPG");
+    cfg.records = 100_000;
+    cfg.batch = 5000;
+    let push = PushSim::start(cfg).unwrap();
+    wait_for("the journal to fill", Duration::from_secs(300), || {
+        push.unsent() == 0
+    });
+    assert_eq!(push.stats().acknowledged.load(Ordering::SeqCst), 100_000);
+    zk.kill();
+    let url = admin_url(&db);
+    let zk = Zk::start(&dir, Some(&url), "central", &[]);
+    wait_for("delivery under way", Duration::from_secs(120), || {
+        zk.metric("zkserver_postgres_position") > 0.0
+    });
+    zk.kill();
+    let at_kill = count(&db, "central");
+    assert!(at_kill < 100_000, "killed before the end ({at_kill})");
+    let zk = Zk::start(&dir, Some(&url), "central", &[]);
+    wait_for("the whole journal", Duration::from_secs(300), || {
+        count(&db, "central") == 100_000
+    });
+    assert_eq!(rows(&db, "central"), push_rows(&push, "rec"));
+    wait_for("backlog 0", Duration::from_secs(30), || {
+        zk.metric("zkserver_postgres_backlog") == 0.0
+    });
+    push.stop();
+}
+
+#[test]
+fn altered_tables_and_a_newer_schema_stop_delivery_clearly_and_lose_nothing() {
+    if !available_or_skip("altered_tables_and_a_newer_schema_stop_delivery_clearly") {
+        return;
+    }
+    let db = cluster(false);
+    let dir = tempdir("altered");
+    push_site(&dir, "SNALT");
+    let url = admin_url(&db);
+    let zk = Zk::start(&dir, Some(&url), "central", &[]);
+    let push = push_sim(&zk, "SNALT", 100);
+    wait_for("the first punches", Duration::from_secs(120), || {
+        count(&db, "central") == 100
+    });
+    query(&db, "ALTER TABLE zk_punches RENAME COLUMN workcode TO codigo");
+    for i in 0..10 {
+        push.punch(&format!("7{i}"));
+    }
+    wait_for("/health to name the table", Duration::from_secs(60), || {
+        zk.health().contains("zk_punches")
+    });
+    let message = zk.health();
+    assert!(message.contains("workcode"), "{message}");
+    wait_for("the journal to hold them", Duration::from_secs(60), || {
+        push.unsent() == 0
+    });
+    assert_eq!(count(&db, "central"), 100);
+    query(&db, "ALTER TABLE zk_punches RENAME COLUMN codigo TO workcode");
+    wait_for("delivery after the fix", Duration::from_secs(120), || {
+        count(&db, "central") == 110
+    });
+    // A schema from a newer zkserver: nothing is written, /health says why.
+    zk.kill();
+    query(&db, "UPDATE zk_schema_version SET version = 99");
+    let zk = Zk::start(&dir, Some(&url), "central", &[]);
+    wait_for("/health to name the version", Duration::from_secs(60), || {
+        zk.health().contains("99")
+    });
+    let push2 = push_sim(&zk, "SNALT", 0);
+    for i in 0..5 {
+        push2.punch(&format!("8{i}"));
+    }
+    wait_for("the journal to hold them", Duration::from_secs(60), || {
+        push2.unsent() == 0
+    });
+    assert_eq!(count(&db, "central"), 110);
+    query(&db, "UPDATE zk_schema_version SET version = 2");
+    wait_for("delivery after the fix", Duration::from_secs(400), || {
+        count(&db, "central") == 115
+    });
+    let mut want = push_rows(&push, "rec");
+    want.extend(push_rows(&push2, "rec"));
+    assert_eq!(rows(&db, "central"), want);
+    push.stop();
+    push2.stop();
+}
+
+#[test]
+fn tls_verify_full_works_and_refusals_are_explained() {
+    if !available_or_skip("tls_verify_full_works_and_refusals_are_explained") {
+        return;
+    }
+    let db = cluster(true);
+    let ca = db.ca_file().display().to_string();
+    let other = db.other_ca_file().display().to_string();
+    let dir = tempdir("tls");
+    push_site(&dir, "SNTLS");
+    let full = db.url_with(
+        ADMIN_USER,
+        ADMIN_PASSWORD,
+        "zk",
+        &[("sslmode", "verify-full"), ("sslrootcert", &ca)],
+    );
+    let zk = Zk::start(&dir, Some(&full), "central", &[]);
+    let push = push_sim(&zk, "SNTLS", 200);
+    wait_for("delivery over TLS", Duration::from_secs(120), || {
+        count(&db, "central") == 200
+    });
+    assert_eq!(zk.health(), "ok");
+    zk.kill();
+    push.stop();
+    let refused = |params: &[(&str, &str)], needle: &str| {
+        let dir = tempdir(&format!("tls-{}", needle.len()));
+        push_site(&dir, "SNTLS2");
+        let url = db.url_with(ADMIN_USER, ADMIN_PASSWORD, "zk", params);
+        let zk = Zk::start(&dir, Some(&url), "otro", &[]);
+        wait_for(needle, Duration::from_secs(60), || {
+            zk.health().contains(needle)
+        });
+        // Still serving, not crash-looping.
+        assert_eq!(get(&format!("{}/health", zk.base)).0, 200);
+    };
+    // A plain connection is refused by the server (it requires TLS).
+    refused(&[("sslmode", "disable")], "pg_hba");
+    // The server's certificate is not from this CA.
+    refused(
+        &[("sslmode", "verify-full"), ("sslrootcert", &other)],
+        "no está firmado por la CA",
+    );
+    // require: encrypted without checking the certificate (libpq's meaning).
+    let dir = tempdir("tls-require");
+    push_site(&dir, "SNTLS3");
+    let url = db.url_with(ADMIN_USER, ADMIN_PASSWORD, "zk", &[("sslmode", "require")]);
+    let zk = Zk::start(&dir, Some(&url), "tres", &[]);
+    wait_for("connected with require", Duration::from_secs(60), || {
+        zk.health() == "ok"
+    });
+}
+
+#[test]
+fn sslmode_require_refuses_a_server_without_tls() {
+    if !available_or_skip("sslmode_require_refuses_a_server_without_tls") {
+        return;
+    }
+    let db = cluster(false);
+    let dir = tempdir("notls");
+    push_site(&dir, "SNNOTLS");
+    let url = db.url_with(ADMIN_USER, ADMIN_PASSWORD, "zk", &[("sslmode", "require")]);
+    let zk = Zk::start(&dir, Some(&url), "central", &[]);
+    wait_for("/health to tell", Duration::from_secs(60), || {
+        zk.health().contains("no acepta TLS")
+    });
+    // A wrong password and a missing database, in plain words.
+    let dir = tempdir("wrongpw");
+    push_site(&dir, "SNPW");
+    let url = db.url_with(ADMIN_USER, "not-the-password", "zk", &[("sslmode", "disable")]);
+    let zk = Zk::start(&dir, Some(&url), "central", &[]);
+    wait_for("/health to tell", Duration::from_secs(60), || {
+        zk.health().contains("rechazó la contraseña")
+    });
+    assert!(!zk.log_text().contains("not-the-password"));
+    let dir = tempdir("nodb");
+    push_site(&dir, "SNNODB");
+    let url = db.url_with(ADMIN_USER, ADMIN_PASSWORD, "nada", &[("sslmode", "disable")]);
+    let zk = Zk::start(&dir, Some(&url), "central", &[]);
+    wait_for("/health to tell", Duration::from_secs(60), || {
+        zk.health().contains("la base de datos 'nada' no existe")
+    });
+}
+
+#[test]
+fn an_old_schema_is_upgraded_and_a_least_privilege_role_delivers() {
+    if !available_or_skip("an_old_schema_is_upgraded_and_a_least_privilege_role_delivers") {
+        return;
+    }
+    let db = cluster(false);
+    // Version 1 as an older zkserver left it, with a row.
+    let sql = String::from_utf8(
+        Command::new(BIN)
+            .arg("postgres-schema")
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let v1 = &sql[..sql.find("-- version 2").unwrap()];
+    query(&db, &format!("{v1} UPDATE zk_schema_version SET version = 1;"));
+    query(
+        &db,
+        "INSERT INTO zk_punches VALUES ('viejo', 'x', '1', '2025-01-01 08:00:00', 1, 0, NULL, 'X', now())",
+    );
+    let dir = tempdir("upgrade");
+    push_site(&dir, "SNUP");
+    let zk = Zk::start(&dir, Some(&admin_url(&db)), "central", &[]);
+    wait_for("the upgrade", Duration::from_secs(60), || zk.health() == "ok");
+    assert_eq!(query(&db, "SELECT version FROM zk_schema_version"), "2");
+    assert_eq!(count(&db, "viejo"), 1, "old rows kept");
+    assert!(zk.log_text().contains("schema brought from version 1 to 2"));
+    zk.kill();
+    // A role that may only read, insert and update zkserver's tables.
+    db.create_role("zk_sitio", "clave-sitio").unwrap();
+    query(
+        &db,
+        "GRANT CONNECT ON DATABASE zk TO zk_sitio;
+         GRANT SELECT, INSERT, UPDATE ON zk_punches, zk_devices, zk_schema_version TO zk_sitio;",
+    );
+    let dir = tempdir("role");
+    push_site(&dir, "SNROLE");
+    let url = db.url_with("zk_sitio", "clave-sitio", "zk", &[("sslmode", "disable")]);
+    let zk = Zk::start(&dir, Some(&url), "limitado", &[]);
+    let push = push_sim(&zk, "SNROLE", 300);
+    wait_for("delivery as the limited role", Duration::from_secs(120), || {
+        count(&db, "limitado") == 300
+    });
+    assert_eq!(zk.health(), "ok");
+    assert_eq!(
+        query(&db, "SELECT count(*) FROM zk_devices WHERE site = 'limitado'"),
+        "1"
+    );
+    push.stop();
+}
