@@ -226,6 +226,7 @@ impl PgCluster {
         if let Err(e) = available() {
             panic!("PostgreSQL is not usable here: {e}");
         }
+        sweep_stale_clusters();
         let mut cluster = PgCluster {
             root: unique_dir(),
             port: 0,
@@ -643,6 +644,44 @@ fn unique_dir() -> PathBuf {
         std::env::temp_dir().join(format!("zkserver-pg-{}-{n}-{nanos:x}", std::process::id()));
     fs::create_dir(&dir).unwrap_or_else(|e| panic!("{}", io_err(&dir, &e)));
     dir
+}
+
+/// Once per test process: stops and removes clusters left behind by test
+/// processes that died without dropping them (killed mid-run); clusters of
+/// live processes are left alone.
+fn sweep_stale_clusters() {
+    static SWEPT: OnceLock<()> = OnceLock::new();
+    SWEPT.get_or_init(|| {
+        if !Path::new("/proc/self").exists() {
+            return; // no way to tell dead processes from live ones
+        }
+        let Ok(entries) = fs::read_dir(std::env::temp_dir()) else {
+            return;
+        };
+        for entry in entries.filter_map(Result::ok) {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(pid) = name
+                .strip_prefix("zkserver-pg-")
+                .and_then(|rest| rest.split('-').next())
+            else {
+                continue;
+            };
+            if !pid.is_empty() && !Path::new("/proc").join(pid).exists() {
+                remove_stale(&entry.path());
+            }
+        }
+    });
+}
+
+/// Stops (immediately) a left-behind cluster and removes its directory.
+fn remove_stale(root: &Path) {
+    let stale = PgCluster {
+        root: root.to_path_buf(),
+        port: 0,
+        options: PgOptions::default(),
+        running: root.join("data").join("postmaster.pid").exists(),
+    };
+    drop(stale);
 }
 
 /// A port free on 127.0.0.1 right now (bound, read, released).
