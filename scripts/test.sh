@@ -38,11 +38,23 @@ echo "== pyzk conformance"
 scripts/conformance.sh
 echo "== office panel in a browser"
 needs "panel browser test" "chromium chromium-driver" chromium chromedriver -- scripts/panel-test.sh
+echo "== PostgreSQL for the delivery tests"
+# The e2e tests start their own PostgreSQL clusters; without PostgreSQL they
+# fail unless ZKSERVER_SKIP_POSTGRES=1 (a skip, named below; an error under CI).
+if pg_bindir=$(scripts/pg-bindir.sh); then
+  echo "PostgreSQL programs in $pg_bindir"
+elif [ "${CI:-}" = "true" ]; then
+  echo "PostgreSQL (initdb, pg_ctl, postgres, psql) is required under CI (.ci/run installs postgresql)" >&2
+  exit 1
+else
+  export ZKSERVER_SKIP_POSTGRES=1
+  skipped+=("PostgreSQL delivery tests (apt-get install postgresql)")
+fi
 echo "== cargo test"
 cargo test
 
 if [ ${#skipped[@]} -gt 0 ]; then
   echo "test.sh: passed, but SKIPPED: ${skipped[*]}"
 else
-  echo "test.sh: every check ran and passed (fmt, clippy, nginx, pyzk conformance, panel, cargo test)"
+  echo "test.sh: every check ran and passed (fmt, clippy, nginx, pyzk conformance, panel, cargo test with PostgreSQL)"
 fi
