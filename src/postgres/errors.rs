@@ -43,7 +43,8 @@ pub fn describe(err: &postgres::Error, target: &Target) -> String {
     let lower = detail.to_ascii_lowercase();
     if lower.contains("server does not support tls") {
         "conexión TLS rechazada: el servidor PostgreSQL no acepta TLS y el sslmode de la URL lo exige".to_string()
-    } else if lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake") {
+    } else if lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake")
+    {
         format!("conexión TLS rechazada: {}", tls_words(&lower))
     } else if lower.contains("connection refused") {
         format!(

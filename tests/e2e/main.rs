@@ -13,6 +13,7 @@ mod hostile;
 mod http_api;
 mod journal;
 mod live;
+mod postgres;
 mod postgres_harness;
 mod push;
 mod registry_api;
