@@ -588,3 +588,50 @@ fn an_old_schema_is_upgraded_and_a_least_privilege_role_delivers() {
     );
     push.stop();
 }
+
+#[test]
+fn the_readme_setup_and_queries_run_on_a_real_database() {
+    if !available_or_skip("the_readme_setup_and_queries_run_on_a_real_database") {
+        return;
+    }
+    let db = cluster(false);
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let section = &readme[readme.find("### Queries people need").unwrap()..];
+    let start = section.find("```sql\n").unwrap() + 7;
+    let queries = &section[start..start + section[start..].find("```").unwrap()];
+    let schema = Command::new(BIN).arg("postgres-schema").output().unwrap();
+    query(&db, &String::from_utf8(schema.stdout).unwrap());
+    query(
+        &db,
+        "INSERT INTO zk_punches VALUES
+           ('norte', 'rec', '5', current_date + time '08:01', 1, 0, NULL, 'Recepción', now()),
+           ('norte', 'rec', '5', current_date + time '17:30', 1, 1, NULL, 'Recepción', now()),
+           ('sur', 'reloj', '7', current_date - 1 + time '08:00', 1, 0, NULL, 'Reloj', now());
+         INSERT INTO zk_devices VALUES
+           ('sur', 'reloj', 'Reloj', 'pull', NULL, false, now(), true, now());",
+    );
+    let statements: Vec<&str> = queries
+        .split(';')
+        .map(str::trim)
+        .filter(|q| {
+            q.lines()
+                .any(|l| !l.trim().is_empty() && !l.trim_start().starts_with("--"))
+        })
+        .collect();
+    assert_eq!(statements.len(), 5, "{queries}");
+    let answers: Vec<String> = statements.iter().map(|q| query(&db, q)).collect();
+    assert!(
+        answers[0].contains("norte|5|08:01:00|Recepción|entrada"),
+        "{}",
+        answers[0]
+    );
+    assert!(
+        answers[1].contains("|08:01:00|17:30:00|2"),
+        "{}",
+        answers[1]
+    );
+    assert_eq!(answers[2], "sur|7", "who has not punched today");
+    assert!(answers[3].starts_with("norte|"), "{}", answers[3]);
+    assert!(answers[4].starts_with("sur|reloj|Reloj|"), "{}", answers[4]);
+}
