@@ -25,8 +25,10 @@ pub use crate::url::{validate_webhook_url, TLS};
 pub const BATCH: usize = 500;
 /// How long one POST may take.
 const POST_TIMEOUT: Duration = Duration::from_secs(10);
-const RETRY_MIN: Duration = Duration::from_secs(1);
-const RETRY_MAX: Duration = Duration::from_secs(300);
+/// First wait after a failed delivery (doubling each time)…
+pub const RETRY_MIN: Duration = Duration::from_secs(1);
+/// …up to this (also the backoff of PostgreSQL delivery).
+pub const RETRY_MAX: Duration = Duration::from_secs(300);
 
 /// Counters of one terminal's delivery.
 #[derive(Default)]

@@ -23,14 +23,13 @@ use std::time::Duration;
 use parking_lot::{Condvar, Mutex};
 use serde_json::{json, Value};
 
+use crate::delivery::{RETRY_MAX, RETRY_MIN};
 use crate::journal::Journal;
 pub use target::Target;
 pub use writer::DeviceRow;
 
 /// Most punches in one transaction.
 pub const BATCH: usize = 5000;
-const RETRY_MIN: Duration = Duration::from_secs(1);
-const RETRY_MAX: Duration = Duration::from_secs(300);
 /// How often terminal states are compared with what `zk_devices` holds.
 const DEVICE_CHECK: Duration = Duration::from_secs(1);
 
