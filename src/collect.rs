@@ -45,6 +45,54 @@ impl CollectSettings {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::{DeviceConfig, DeviceMode};
+
+    fn device(collect: Option<bool>, push: bool) -> Device {
+        let mut config = DeviceConfig::new("x");
+        if let Some(c) = collect {
+            config.collect = c;
+            config.raw.insert("collect".into(), c.into());
+        }
+        if push {
+            config.mode = DeviceMode::Push;
+        }
+        Device {
+            id: "x".into(),
+            config,
+        }
+    }
+
+    #[test]
+    fn a_database_collects_pull_terminals_unless_one_says_no() {
+        let plain = CollectSettings::default();
+        let database = CollectSettings {
+            by_default: true,
+            ..CollectSettings::default()
+        };
+        let all = CollectSettings {
+            all: true,
+            ..CollectSettings::default()
+        };
+        for (settings, unset, yes, no) in [
+            (plain, false, true, false),
+            (database, true, true, false),
+            (all, true, true, true),
+        ] {
+            assert_eq!(settings.collected(&device(None, false)), unset);
+            assert_eq!(settings.collected(&device(Some(true), false)), yes);
+            assert_eq!(settings.collected(&device(Some(false), false)), no);
+            assert!(
+                !settings.collected(&device(None, true)),
+                "push: never collected"
+            );
+            assert!(settings.journaled(&device(None, true)));
+        }
+    }
+}
+
 /// Collecting pull terminals into the journal (see the module doc).
 pub mod run {
     use std::collections::HashMap;
