@@ -2,7 +2,8 @@
 //! release binary (`target/release/zkserver`, or the path given as the first
 //! argument) and the database whose URL is the second argument (a fresh,
 //! empty database: `scripts/bench.sh` starts a throwaway cluster on
-//! 127.0.0.1 for it). Everything runs on 127.0.0.1, bounded in time:
+//! 127.0.0.1 for it); the journal goes in the folder given as the third
+//! argument (default: a new one in the temp dir), removed at the end. Everything runs on 127.0.0.1, bounded in time:
 //!
 //! 1. backlog drain: a journal of 200 000 punches is filled through the push
 //!    receiver by a simulated push terminal (`PushSim`, 10 000-line ATTLOG
@@ -15,7 +16,7 @@
 //!    row is visible in `zk_punches` through a persistent connection polled
 //!    every millisecond (median and p95; target <= 100 ms median).
 //!
-//! Run by `scripts/bench.sh`; `cargo run --release --example pg_bench -- BIN URL`.
+//! Run by `scripts/bench.sh`; `cargo run --release --example pg_bench -- BIN URL [DIR]`.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -279,10 +280,13 @@ fn main() {
         .next()
         .unwrap_or_else(|| "target/release/zkserver".into());
     let Some(url) = args.next() else {
-        eprintln!("usage: pg_bench ZKSERVER_BINARY POSTGRES_URL (an empty database)");
+        eprintln!("usage: pg_bench ZKSERVER_BINARY POSTGRES_URL [WORK_DIR] (an empty database)");
         std::process::exit(2);
     };
-    let dir = std::env::temp_dir().join(format!("zkserver-pg-bench-{}", std::process::id()));
+    let dir = args.next().map_or_else(
+        || std::env::temp_dir().join(format!("zkserver-pg-bench-{}", std::process::id())),
+        std::path::PathBuf::from,
+    );
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(

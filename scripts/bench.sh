@@ -74,7 +74,7 @@ postgres_bench() {
     -c "SELECT 'fsync ' || current_setting('fsync') || ', synchronous_commit ' || current_setting('synchronous_commit')")
   echo
   echo "PostgreSQL $("$PGBIN/postgres" --version | awk '{print $3}') on 127.0.0.1:$port (throwaway cluster in $PGDIR; $fsync)"
-  target/release/examples/pg_bench "$BIN" "postgresql://zkbench:$pw@127.0.0.1:$port/zk?sslmode=disable"
+  target/release/examples/pg_bench "$BIN" "postgresql://zkbench:$pw@127.0.0.1:$port/zk?sslmode=disable" "$WORK/pg"
   echo "rows in zk_punches at the end (psql; 200000 drained + 50 latency punches): $(pg_as "$PGBIN/psql" -X -A -t -h "$PGDIR" -p "$port" -U zkbench -d zk -c 'SELECT count(*) FROM zk_punches')"
   pg_cleanup
   PGDIR=""
