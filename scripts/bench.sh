@@ -17,11 +17,72 @@
 # sustained ingest from 4 terminals (target >= 20 000 punches/s), 500
 # terminals polling every second (target p99 <= 20 ms, 0 errors, RSS <= 64 MB)
 # and push punch -> SSE event (target <= 50 ms median).
-# Everything runs on 127.0.0.1. Usage: scripts/bench.sh [runs per size, default 7]
+# Last, examples/pg_bench.rs against a throwaway PostgreSQL cluster (port free
+# on 127.0.0.1, in a temp dir, fsync on): draining a 200 000-punch journal
+# into zk_punches (target >= 20 000 punches/s) and punch -> row latency
+# (target <= 100 ms median); skipped when PostgreSQL is not installed.
+# Everything runs on 127.0.0.1.
+# Usage: scripts/bench.sh [runs per size, default 7] [postgres: only that part]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS="${1:-7}"
 source scripts/lib.sh
+
+# PostgreSQL part: a throwaway cluster (initdb as the postgres user when run
+# as root), examples/pg_bench.rs against it, the cluster removed on exit.
+PGDIR=""
+pg_cleanup() {
+  [ -n "$PGDIR" ] || return 0
+  if [ -f "$PGDIR/data/postmaster.pid" ]; then
+    pg_as "$PGBIN/pg_ctl" -D "$PGDIR/data" -w -t 60 -m fast stop >/dev/null 2>&1 || true
+  fi
+  rm -rf "$PGDIR"
+}
+trap 'pg_cleanup; stop_all' EXIT
+pg_as() {
+  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+postgres_bench() {
+  if ! PGBIN=$(scripts/pg-bindir.sh 2>/dev/null); then
+    echo
+    echo "PostgreSQL delivery: skipped (PostgreSQL is not installed; apt-get install postgresql)"
+    return 0
+  fi
+  cargo build --quiet --release --example pg_bench
+  PGDIR=$(mktemp -d /tmp/zkserver-pg-bench.XXXXXX)
+  local pw port ok=""
+  pw=$(od -An -tx1 -N12 /dev/urandom | tr -d ' \n')
+  echo "$pw" > "$PGDIR/pwfile"
+  [ "$(id -u)" = 0 ] && chown -R postgres: "$PGDIR"
+  pg_as "$PGBIN/initdb" -D "$PGDIR/data" -U zkbench --pwfile="$PGDIR/pwfile" \
+    -A scram-sha-256 --auth-local=trust -E UTF8 --locale=C --no-instructions >/dev/null
+  rm -f "$PGDIR/pwfile"
+  # Defaults otherwise: fsync, synchronous_commit and full_page_writes on.
+  printf "listen_addresses = '127.0.0.1'\nunix_socket_directories = '%s'\n" "$PGDIR" \
+    | pg_as tee -a "$PGDIR/data/postgresql.conf" >/dev/null
+  for _ in 1 2 3 4 5; do
+    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    if pg_as "$PGBIN/pg_ctl" -D "$PGDIR/data" -l "$PGDIR/server.log" -o "-p $port" -w -t 60 start >/dev/null; then
+      ok=1
+      break
+    fi
+  done
+  [ -n "$ok" ] || { echo "PostgreSQL did not start:"; tail -20 "$PGDIR/server.log"; return 1; }
+  pg_as "$PGBIN/psql" -X -q -h "$PGDIR" -p "$port" -U zkbench -d postgres -c "CREATE DATABASE zk"
+  local fsync
+  fsync=$(pg_as "$PGBIN/psql" -X -A -t -h "$PGDIR" -p "$port" -U zkbench -d zk \
+    -c "SELECT 'fsync ' || current_setting('fsync') || ', synchronous_commit ' || current_setting('synchronous_commit')")
+  echo
+  echo "PostgreSQL $("$PGBIN/postgres" --version | awk '{print $3}') on 127.0.0.1:$port (throwaway cluster in $PGDIR; $fsync)"
+  target/release/examples/pg_bench "$BIN" "postgresql://zkbench:$pw@127.0.0.1:$port/zk?sslmode=disable" "$WORK/pg"
+  echo "rows in zk_punches at the end (psql; 200000 drained + 50 latency punches): $(pg_as "$PGBIN/psql" -X -A -t -h "$PGDIR" -p "$port" -U zkbench -d zk -c 'SELECT count(*) FROM zk_punches')"
+  pg_cleanup
+  PGDIR=""
+}
+if [ "${2:-}" = postgres ]; then
+  postgres_bench
+  exit 0
+fi
 
 sizes=(1000 10000 100000)
 declare -A port
@@ -111,3 +172,5 @@ stop "$jserver"
 # Push receiver: ingest, 500 polling terminals, push punch -> SSE.
 cargo build --quiet --release --example push_bench
 target/release/examples/push_bench "$BIN"
+
+postgres_bench
