@@ -169,3 +169,19 @@ echo "== $OUT/SHA256SUMS"
 sed 's/^/  /' "$OUT/SHA256SUMS"
 echo "debian packages: $checked passed, $((3 - checked)) failed"
 [ "$checked" -eq 3 ]
+
+# --- Windows packages (zip, MSI) and their test under Wine ----------------------
+# Runs when the Windows exe has been cross-built (above). Needs wixl, msitools,
+# zip, unzip, wine, wine64 and gcc-mingw-w64-x86-64 (installed by .ci/run).
+WIN_EXE=target/x86_64-pc-windows-gnu/release/zkserver.exe
+if [ -f "$WIN_EXE" ]; then
+  echo "== Windows packages"
+  scripts/package-windows.sh "$WIN_EXE" "$OUT" | sed 's/^/  /'
+  grep -v -e '-windows-x86_64\.zip$' -e '-x64\.msi$' "$OUT/SHA256SUMS" > "$OUT/SHA256SUMS.tmp" || true
+  cat "$OUT/SHA256SUMS-windows" >> "$OUT/SHA256SUMS.tmp"
+  mv "$OUT/SHA256SUMS.tmp" "$OUT/SHA256SUMS"
+  ls -l "$OUT"/zkserver-*-windows-x86_64.zip "$OUT"/zkserver-*-x64.msi | awk '{printf "  %s: %d bytes\n", $NF, $5}'
+  scripts/windows-msi-test.sh
+else
+  echo "Windows packages skipped: no $WIN_EXE"
+fi
