@@ -117,7 +117,8 @@ installed_checks() { # label
   start=$(wine reg query "$SVC_KEY" /v Start 2>/dev/null | tr -d '\r' | sed -n 's/.*Start *REG_DWORD *//p')
   echo "  ImagePath: $image; Start: $start"
   case "$image" in
-    *'\zkserver\zkserver.exe'*' service run'|*'\zkserver\zkserver.exe" service run') ok "$1: service ImagePath runs 'zkserver.exe service run'" ;;
+    # Wine writes it unquoted; Windows Installer quotes a path with spaces.
+    *'\zkserver\zkserver.exe'*' service run') ok "$1: service ImagePath runs 'zkserver.exe service run'" ;;
     *) bad "$1: service ImagePath" ;;
   esac
   check "$1: service starts automatically (Start=0x2)" test "$start" = 0x2
