@@ -82,6 +82,11 @@ PROGRAM_DATA=$(winepath -u "$(winpath '%ProgramData%')")
 echo "  %ProgramFiles% = $(winpath '%ProgramFiles%'), %ProgramData% = $(winpath '%ProgramData%')"
 EXE="$PROGRAM_FILES/zkserver/zkserver.exe"
 DATA="$PROGRAM_DATA/zkserver"
+# Where the service itself keeps its data (devices, punches.db, logs\zkserver.log):
+# %ProgramData%\zkserver as the service sees it. On Windows that is the MSI's
+# folder; Wine's services.exe resolves %ProgramData% to C:\users\Public, so
+# the test looks in both.
+SERVICE_DATA=("$DATA" "$(winepath -u 'C:\users\Public')/zkserver")
 EXE_W='%ProgramFiles%\zkserver\zkserver.exe'
 DATA_W='%ProgramData%\zkserver'
 MSI_WIN=$(winepath -w "$MSI")
@@ -97,19 +102,36 @@ msiexec() { # args... (log in the prefix; printed on failure)
   return "$rc"
 }
 service_state() { wine sc query zkserver 2>/dev/null | tr -d '\r' | sed -n 's/.*STATE *: *[0-9]* *\([A-Z_]*\).*/\1/p'; }
-health() { # waits up to 30 s for {"status": ...} on /health
+health() { # waits up to 30 s for {"status": "ok"} on /health
   local body=""
   for _ in $(seq 60); do
     body=$(curl -s -m 2 "http://127.0.0.1:$PORT/health" || true)
     [ -n "$body" ] && break
     sleep 0.5
   done
-  echo "  /health: ${body:-no answer}"
-  [ -n "$body" ] && python3 -c 'import json,sys; json.loads(sys.argv[1])' "$body" 2>/dev/null
+  body=$(python3 -c 'import json,sys; print(json.dumps(json.loads(sys.argv[1])))' "$body" 2>/dev/null || echo "${body:-no answer}")
+  echo "  /health: $body"
+  case "$body" in *'"status": "ok"'*) ;; *) return 1 ;; esac
+}
+service_log() { # starts: waits up to 30 s for logs\zkserver.log to show that many service starts
+  local d n=0
+  for _ in $(seq 60); do
+    for d in "${SERVICE_DATA[@]}"; do
+      [ -s "$d/logs/zkserver.log" ] || continue
+      n=$(grep -c 'service zkserver starting' "$d/logs/zkserver.log" || true)
+      if [ "$n" -ge "$1" ]; then
+        echo "  service log: $(winepath -w "$d/logs/zkserver.log" 2>/dev/null): $n starts, last: $(grep 'service zkserver starting' "$d/logs/zkserver.log" | tail -n1 | cut -c1-100)"
+        return 0
+      fi
+    done
+    sleep 0.5
+  done
+  echo "  service log: $n starts seen, wanted $1"
+  return 1
 }
 products() { wine reg query 'HKLM\Software\Microsoft\Windows\CurrentVersion\Uninstall' 2>/dev/null \
   | tr -d '\r' | grep -c '\\{' || true; }
-installed_checks() { # label
+installed_checks() { # label service-starts-so-far
   check "$1: $EXE_W" test -f "$EXE"
   check "$1: $DATA_W\\logs is a folder" test -d "$DATA/logs"
   local image start
@@ -130,12 +152,13 @@ installed_checks() { # label
   done
   check "$1: service state $state" test "$state" = RUNNING
   check "$1: answers /health on 127.0.0.1:$PORT" health
+  check "$1: the service (re)started and logs in its data folder's logs\\zkserver.log" service_log "$2"
 }
 
 # 1. install
 echo "-- msiexec /i $(basename "$MSI") /qn"
 check "install exits 0" msiexec /i "$MSI_WIN"
-installed_checks install
+installed_checks install 1
 check "install: devices.json is {}" test "$(tr -d '\r\n ' < "$DATA/devices.json")" = "{}"
 check "install: one product registered" test "$(products)" = 1
 
@@ -150,7 +173,7 @@ msibuild "$REBUILT" -q "UPDATE \`Property\` SET \`Value\` = '$(new_guid)' WHERE 
 msibuild "$REBUILT" -s zkserver zkserver 'x64;1033' "$(new_guid)"
 echo "-- msiexec /i rebuilt.msi /qn (same version, new ProductCode: a major upgrade)"
 check "upgrade exits 0" msiexec /i "$(winepath -w "$REBUILT")"
-installed_checks upgrade
+installed_checks upgrade 2
 check "upgrade: one product registered (the old one removed)" test "$(products)" = 1
 check "upgrade: the user's devices.json is untouched" test "$(sha256sum < "$DATA/devices.json")" = "$user_sum"
 
@@ -171,6 +194,7 @@ check "reinstall: service state RUNNING" bash -c "for i in \$(seq 60); do [ \"\$
 check "reinstall: the existing devices.json is untouched" test "$(sha256sum < "$DATA/devices.json")" = "$user_sum"
 check "final uninstall exits 0" msiexec /x "$MSI_WIN"
 check "final uninstall: $EXE_W removed, data kept" bash -c "test ! -e '$EXE' && test -f '$DATA/devices.json'"
+check "final uninstall: the service's log kept (3 starts)" service_log 3
 
 echo "windows packages: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
