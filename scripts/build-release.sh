@@ -171,11 +171,20 @@ echo "debian packages: $checked passed, $((3 - checked)) failed"
 [ "$checked" -eq 3 ]
 
 # --- Windows packages (zip, MSI) and their test under Wine ----------------------
-# Runs when the Windows exe has been cross-built (above). Needs wixl, msitools,
-# zip, unzip, wine, wine64 and gcc-mingw-w64-x86-64 (installed by .ci/run).
+# Runs when the Windows exe has been cross-built (above). Installs what it
+# needs (wixl, msitools, zip, wine, mingw for the test-only shim) when missing.
 WIN_EXE=target/x86_64-pc-windows-gnu/release/zkserver.exe
 if [ -f "$WIN_EXE" ]; then
   echo "== Windows packages"
+  win_missing=()
+  for p in wixl msitools zip unzip curl wine wine64 gcc-mingw-w64-x86-64; do
+    dpkg -s "$p" >/dev/null 2>&1 || win_missing+=("$p")
+  done
+  if [ ${#win_missing[@]} -gt 0 ]; then
+    [ "$(id -u)" = 0 ] || { echo "missing packages: sudo apt-get install ${win_missing[*]}" >&2; exit 1; }
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${win_missing[@]}" >/dev/null
+  fi
   scripts/package-windows.sh "$WIN_EXE" "$OUT" | sed 's/^/  /'
   grep -v -e '-windows-x86_64\.zip$' -e '-x64\.msi$' "$OUT/SHA256SUMS" > "$OUT/SHA256SUMS.tmp" || true
   cat "$OUT/SHA256SUMS-windows" >> "$OUT/SHA256SUMS.tmp"
