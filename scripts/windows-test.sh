@@ -18,6 +18,8 @@ cd "$(dirname "$0")/.."
 
 TARGET=x86_64-pc-windows-gnu
 rustup target add "$TARGET" >/dev/null
+echo "== cargo clippy --target $TARGET --all-targets -- -D warnings"
+cargo clippy --quiet --target "$TARGET" --all-targets -- -D warnings
 echo "== cargo build --release --target $TARGET"
 cargo build --quiet --release --target "$TARGET"
 EXE=target/$TARGET/release/zkserver.exe
