@@ -171,6 +171,15 @@ mod windows {
         };
         let manager =
             manager(ServiceManagerAccess::CONNECT | ServiceManagerAccess::CREATE_SERVICE)?;
+        // Asked first: not every service manager refuses a second one (Wine's).
+        if manager
+            .open_service(SERVICE_NAME, ServiceAccess::QUERY_STATUS)
+            .is_ok()
+        {
+            return Err(error_es(&windows_service::Error::Winapi(
+                std::io::Error::from_raw_os_error(1073),
+            )));
+        }
         let service = manager
             .create_service(&info, ServiceAccess::CHANGE_CONFIG)
             .map_err(|e| error_es(&e))?;
@@ -194,27 +203,36 @@ mod windows {
         ))
     }
 
-    /// Waits (up to [`WAIT`]) until the service leaves `pending`; returns
-    /// the state it reached.
-    fn wait_while(
+    /// Waits (up to [`WAIT`]) until `done` holds for the service's status;
+    /// returns the last status.
+    fn wait_for(
         service: &windows_service::service::Service,
-        pending: ServiceState,
+        done: impl Fn(&ServiceStatus) -> bool,
     ) -> Result<ServiceStatus, String> {
         let deadline = Instant::now() + WAIT;
         loop {
             let status = service.query_status().map_err(|e| error_es(&e))?;
-            if status.current_state != pending || Instant::now() > deadline {
+            if done(&status) || Instant::now() > deadline {
                 return Ok(status);
             }
             std::thread::sleep(Duration::from_millis(200));
         }
     }
 
+    /// Whether a stopped service reported a failure (not "never started",
+    /// which it says until it has started).
+    fn failed(status: &ServiceStatus) -> bool {
+        status.current_state == ServiceState::Stopped
+            && !matches!(status.exit_code, ServiceExitCode::Win32(0 | 1077))
+    }
+
     /// `service start`: starts it and waits until it runs.
     pub fn start() -> Result<String, String> {
         let service = open(ServiceAccess::START | ServiceAccess::QUERY_STATUS)?;
         service.start(&[] as &[&OsStr]).map_err(|e| error_es(&e))?;
-        let status = wait_while(&service, ServiceState::StartPending)?;
+        let status = wait_for(&service, |s| {
+            s.current_state == ServiceState::Running || failed(s)
+        })?;
         match status.current_state {
             ServiceState::Running => Ok(format!("servicio {SERVICE_NAME} en ejecución")),
             other => Err(format!(
@@ -228,7 +246,7 @@ mod windows {
     /// Asks a running service to stop and waits until it has.
     fn stop_and_wait(service: &windows_service::service::Service) -> Result<(), String> {
         service.stop().map_err(|e| error_es(&e))?;
-        let status = wait_while(service, ServiceState::StopPending)?;
+        let status = wait_for(service, |s| s.current_state == ServiceState::Stopped)?;
         if status.current_state == ServiceState::Stopped {
             Ok(())
         } else {
