@@ -16,7 +16,7 @@ mkdir -p "$OUT"
 
 # --- tools -------------------------------------------------------------------
 packages=(gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf libc6-dev-armhf-cross qemu-user-static file python3
-          dpkg-dev lintian adduser init-system-helpers curl)
+          dpkg-dev lintian adduser init-system-helpers curl gcc-mingw-w64-x86-64)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -28,7 +28,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     exit 1
   fi
 fi
-rustup target add x86_64-unknown-linux-musl aarch64-unknown-linux-musl >/dev/null
+rustup target add x86_64-unknown-linux-musl aarch64-unknown-linux-musl x86_64-pc-windows-gnu >/dev/null
 # The bundled SQLite must be compiled against the libc it links with: on
 # 32-bit ARM, glibc headers and musl disagree on off_t and struct stat, and
 # Debian has no musl cross compiler for armhf. So glibc (static) by default.
@@ -128,6 +128,29 @@ cap zkserver-armv7
 echo "release binaries: $((3 - failed)) passed, $failed failed"
 [ "$failed" -eq 0 ]
 
+# --- Windows: zkserver.exe --------------------------------------------------------
+# Cross-built with mingw-w64 (its default linker and C compiler for this
+# target; the bundled SQLite compiles with it), the same release profile. No
+# DLL beyond Windows's own. Its tests under Wine: scripts/windows-test.sh
+# (part of scripts/test.sh). Cap: 6 MB.
+echo "== zkserver.exe (x86_64-pc-windows-gnu)"
+cargo build --quiet --release --target x86_64-pc-windows-gnu
+cp target/x86_64-pc-windows-gnu/release/zkserver.exe "$OUT/zkserver.exe"
+exe_size=$(stat -c %s "$OUT/zkserver.exe")
+exe_desc=$(file -b "$OUT/zkserver.exe")
+printf '  %s: %d bytes (%s MB)\n  file: %s\n' "$OUT/zkserver.exe" "$exe_size" \
+  "$(awk -v s="$exe_size" 'BEGIN {printf "%.2f", s / 1048576}')" "$exe_desc"
+case "$exe_desc" in
+  *"PE32+ executable"*x86-64*) ;;
+  *) echo "  FAIL: not a 64-bit Windows executable"; exit 1 ;;
+esac
+[ "$exe_size" -le $((6 * 1024 * 1024)) ] || { echo "  FAIL: zkserver.exe is over 6 MB"; exit 1; }
+dlls=$(x86_64-w64-mingw32-objdump -p "$OUT/zkserver.exe" | sed -n 's/.*DLL Name: //p' | sort -fu | tr '\n' ' ')
+echo "  imports: $dlls"
+if grep -qiE 'libgcc|libwinpthread|libstdc' <<<"$dlls"; then
+  echo "  FAIL: needs a mingw DLL"; exit 1
+fi
+
 # --- Debian packages ------------------------------------------------------------
 rm -f "$OUT"/zkserver_*.deb
 checked=0
@@ -166,8 +189,33 @@ if [ "$(id -u)" = 0 ]; then
 else
   echo "deb lifecycle test skipped: it installs the package, run as root"
 fi
-(cd "$OUT" && sha256sum zkserver-* zkserver_*.deb > SHA256SUMS)
+(cd "$OUT" && sha256sum zkserver-* zkserver.exe zkserver_*.deb > SHA256SUMS)
 echo "== $OUT/SHA256SUMS"
 sed 's/^/  /' "$OUT/SHA256SUMS"
 echo "debian packages: $checked passed, $((3 - checked)) failed"
 [ "$checked" -eq 3 ]
+
+# --- Windows packages (zip, MSI) and their test under Wine ----------------------
+# Runs when the Windows exe has been cross-built (above). Installs what it
+# needs (wixl, msitools, zip, wine, mingw for the test-only shim) when missing.
+WIN_EXE=target/x86_64-pc-windows-gnu/release/zkserver.exe
+if [ -f "$WIN_EXE" ]; then
+  echo "== Windows packages"
+  win_missing=()
+  for p in wixl msitools zip unzip curl wine wine64 gcc-mingw-w64-x86-64; do
+    dpkg -s "$p" >/dev/null 2>&1 || win_missing+=("$p")
+  done
+  if [ ${#win_missing[@]} -gt 0 ]; then
+    [ "$(id -u)" = 0 ] || { echo "missing packages: sudo apt-get install ${win_missing[*]}" >&2; exit 1; }
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${win_missing[@]}" >/dev/null
+  fi
+  scripts/package-windows.sh "$WIN_EXE" "$OUT" | sed 's/^/  /'
+  grep -v -e '-windows-x86_64\.zip$' -e '-x64\.msi$' "$OUT/SHA256SUMS" > "$OUT/SHA256SUMS.tmp" || true
+  cat "$OUT/SHA256SUMS-windows" >> "$OUT/SHA256SUMS.tmp"
+  mv "$OUT/SHA256SUMS.tmp" "$OUT/SHA256SUMS"
+  ls -l "$OUT"/zkserver-*-windows-x86_64.zip "$OUT"/zkserver-*-x64.msi | awk '{printf "  %s: %d bytes\n", $NF, $5}'
+  scripts/windows-msi-test.sh
+else
+  echo "Windows packages skipped: no $WIN_EXE"
+fi

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The project's test command (the README's, and what CI runs): formatting,
 # lints, unit + end-to-end tests, the pyzk conformance check, the nginx
-# hostile-client check and the panel's browser test. Talks only to loopback addresses. A part that cannot
+# hostile-client check, the panel's browser test and the Windows build's
+# end-to-end tests under Wine. Talks only to loopback addresses. A part that cannot
 # run here (a tool missing) is named in the last line; under CI nothing may
 # be skipped.
 set -euo pipefail
@@ -52,9 +53,11 @@ else
 fi
 echo "== cargo test"
 cargo test
+echo "== Windows build under Wine"
+needs "Windows build under Wine" "gcc-mingw-w64-x86-64 wine wine64" x86_64-w64-mingw32-gcc wine wineserver winepath -- scripts/windows-test.sh
 
 if [ ${#skipped[@]} -gt 0 ]; then
   echo "test.sh: passed, but SKIPPED: ${skipped[*]}"
 else
-  echo "test.sh: every check ran and passed (fmt, clippy, nginx, pyzk conformance, panel, cargo test with PostgreSQL)"
+  echo "test.sh: every check ran and passed (fmt, clippy, nginx, pyzk conformance, panel, cargo test with PostgreSQL, Windows under Wine)"
 fi

@@ -12,6 +12,8 @@
 //! - The panic hook logs where a panic happened and its message up to any
 //!   quoted value (Rust quotes the string a bad slice came from, which may be
 //!   a secret header), escaped.
+//! - Where: stderr, or (the Windows service, which has no console) a file
+//!   rotated by size ([`to_file`]).
 
 use std::fmt::{self, Write as _};
 use std::io::Write;
@@ -40,8 +42,106 @@ struct Pending {
 struct Shared {
     pending: Mutex<Pending>,
     wake: Condvar,
-    /// Serialises writes to stderr (the writer thread and direct writes).
-    out: Mutex<()>,
+    /// Where lines go; its lock serialises writes (the writer thread and
+    /// direct writes).
+    out: Mutex<Output>,
+}
+
+/// Where log lines are written.
+#[derive(Default)]
+enum Output {
+    /// Standard error (a console, a terminal, journald).
+    #[default]
+    Stderr,
+    /// A file rotated by size.
+    File(RotatingFile),
+}
+
+/// A log file that, once over `max_bytes`, is renamed to `<name>.1` (the
+/// older ones shifting to `.2`, `.3`, …) and started anew; `files` files
+/// are kept in all, the oldest removed.
+pub struct RotatingFile {
+    path: std::path::PathBuf,
+    file: Option<std::fs::File>,
+    size: u64,
+    max_bytes: u64,
+    files: usize,
+}
+
+impl RotatingFile {
+    /// Opens (appends to) `path`, creating it and its folder if needed.
+    pub fn open(
+        path: &std::path::Path,
+        max_bytes: u64,
+        files: usize,
+    ) -> std::io::Result<RotatingFile> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
+        let mut log = RotatingFile {
+            path: path.to_path_buf(),
+            file: None,
+            size: 0,
+            max_bytes: max_bytes.max(1),
+            files: files.max(1),
+        };
+        log.reopen()?;
+        Ok(log)
+    }
+
+    /// Opens the current file for appending and reads its size.
+    fn reopen(&mut self) -> std::io::Result<()> {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)?;
+        self.size = file.metadata()?.len();
+        self.file = Some(file);
+        Ok(())
+    }
+
+    /// `<path>.<n>`: the n-th older file.
+    fn older(&self, n: usize) -> std::path::PathBuf {
+        let mut name = self.path.as_os_str().to_os_string();
+        name.push(format!(".{n}"));
+        name.into()
+    }
+
+    /// Shifts the files (`.1` → `.2`, …; the oldest removed) and starts
+    /// the current one anew.
+    fn rotate(&mut self) -> std::io::Result<()> {
+        self.file = None;
+        if self.files > 1 {
+            let _ = std::fs::remove_file(self.older(self.files - 1));
+            for n in (1..self.files - 1).rev() {
+                let _ = std::fs::rename(self.older(n), self.older(n + 1));
+            }
+            std::fs::rename(&self.path, self.older(1))?;
+        } else {
+            std::fs::remove_file(&self.path)?;
+        }
+        self.reopen()
+    }
+
+    /// Appends `bytes`, rotating first when they would pass the size cap.
+    fn write_all(&mut self, bytes: &[u8]) {
+        if bytes.is_empty() {
+            return;
+        }
+        if self.size > 0 && self.size + bytes.len() as u64 > self.max_bytes {
+            if let Err(e) = self.rotate() {
+                eprintln!("{} [ERROR] log rotation failed: {e}", now());
+                if self.file.is_none() {
+                    let _ = self.reopen();
+                }
+            }
+        }
+        if let Some(file) = &mut self.file {
+            if file.write_all(bytes).is_ok() {
+                self.size += bytes.len() as u64;
+            }
+        }
+    }
 }
 
 impl Shared {
@@ -66,15 +166,23 @@ impl Shared {
 
     /// Writes everything buffered, then `extra`.
     fn write_out(&self, extra: &[u8]) {
-        let _out = self
+        let mut out = self
             .out
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let bytes = self.take();
-        let mut err = std::io::stderr().lock();
-        let _ = err.write_all(&bytes);
-        let _ = err.write_all(extra);
-        let _ = err.flush();
+        match &mut *out {
+            Output::Stderr => {
+                let mut err = std::io::stderr().lock();
+                let _ = err.write_all(&bytes);
+                let _ = err.write_all(extra);
+                let _ = err.flush();
+            }
+            Output::File(file) => {
+                file.write_all(&bytes);
+                file.write_all(extra);
+            }
+        }
     }
 }
 
@@ -203,6 +311,32 @@ pub fn flush() {
     }
 }
 
+/// Sends the log to `file` from now on (after what is buffered), instead
+/// of stderr. Needs [`init`] first; returns false without it.
+pub fn to_file(file: RotatingFile) -> bool {
+    let Some(shared) = SHARED.get() else {
+        return false;
+    };
+    shared.write_out(&[]);
+    *shared
+        .out
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = Output::File(file);
+    true
+}
+
+/// Writes an INFO line whatever the log level (where the server listens:
+/// people and scripts need to see it), after what is buffered; on stderr
+/// when the logger is not installed.
+pub fn announce(message: &str) {
+    let mut line = String::new();
+    format_line(&mut line, log::Level::Info, &format_args!("{message}"));
+    match SHARED.get() {
+        Some(shared) => shared.write_out(line.as_bytes()),
+        None => eprint!("{line}"),
+    }
+}
+
 /// Installs the logger at `level` and the panic hook; returns a guard that
 /// flushes the log when dropped. A second call only returns a guard.
 pub fn init(level: log::LevelFilter) -> Guard {
@@ -296,6 +430,33 @@ mod tests {
         );
         assert!(out.ends_with(" [INFO] GET /x\\x0a2026 [ERROR] forged -> 404\n"));
         assert_eq!(out.matches('\n').count(), 1);
+    }
+
+    #[test]
+    fn log_files_rotate_by_size_and_keep_a_bounded_number() {
+        let dir = std::env::temp_dir().join(format!("zkserver-logrot-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let path = dir.join("logs").join("zkserver.log");
+        let mut log = RotatingFile::open(&path, 100, 3).unwrap();
+        for i in 0..10 {
+            log.write_all(format!("line {i:02} {}\n", "x".repeat(40)).as_bytes());
+        }
+        let read = |p: &std::path::Path| std::fs::read_to_string(p).unwrap_or_default();
+        assert!(read(&path).contains("line 09"), "{}", read(&path));
+        assert!(read(&path).len() <= 100);
+        assert!(read(&log.older(1)).contains("line 07"));
+        assert!(read(&log.older(2)).contains("line 05"));
+        assert!(!log.older(3).exists(), "3 files in all");
+        drop(log);
+        let mut again = RotatingFile::open(&path, 100, 3).unwrap();
+        assert_eq!(
+            again.size,
+            read(&path).len() as u64,
+            "appends after a restart"
+        );
+        again.write_all(b"after restart\n");
+        assert!(read(&path).ends_with("after restart\n"));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

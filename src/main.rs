@@ -146,6 +146,32 @@ enum Command {
     /// Print the SQL of the PostgreSQL tables (for an administrator who
     /// creates them before giving zkserver a role without CREATE rights).
     PostgresSchema,
+    /// Windows service `zkserver`: install [server flags], uninstall, start,
+    /// stop, status; `run` is what the service manager starts.
+    Service(ServiceArgs),
+}
+
+#[derive(Args, Debug)]
+struct ServiceArgs {
+    #[command(subcommand)]
+    action: Option<ServiceAction>,
+}
+
+#[derive(Subcommand, Debug)]
+enum ServiceAction {
+    /// Install the service (automatic start) with these server flags;
+    /// relative paths are relative to %ProgramData%\zkserver.
+    Install(Box<ServeArgs>),
+    /// Stop and remove the service (its data folder stays).
+    Uninstall,
+    /// Start the service.
+    Start,
+    /// Stop the service (a graceful stop).
+    Stop,
+    /// Show the service's state.
+    Status,
+    /// The service's entry point (run by the service manager, not by hand).
+    Run(Box<ServeArgs>),
 }
 
 /// `<devices file><suffix>`: where delivery positions are kept
@@ -276,7 +302,7 @@ fn push_settings(
 /// Writes an INFO line in the logger's format whatever the log level:
 /// people and scripts need to see where the server listens.
 fn announce(message: &str) {
-    eprintln!("{} [INFO] {message}", log_time());
+    zkserver::logging::announce(message);
 }
 
 /// The time as the logger writes it.
@@ -294,7 +320,8 @@ fn main() {
             print!("{}", zkserver::postgres::schema::sql());
             Ok(())
         }
-        None => serve(cli.serve),
+        Some(Command::Service(args)) => service(args.action),
+        None => cli::stop_flag().and_then(|stop| serve(cli.serve, stop)),
     };
     if let Err(msg) = result {
         // One line, in the log's format, whatever the log level.
@@ -304,7 +331,56 @@ fn main() {
     }
 }
 
-fn serve(args: ServeArgs) -> Result<(), String> {
+/// `zkserver service …` outside Windows: a clear error, exit code 2.
+#[cfg(not(windows))]
+fn service(_action: Option<ServiceAction>) -> Result<(), String> {
+    zkserver::logging::flush();
+    eprintln!(
+        "{} [ERROR] zkserver: {}",
+        log_time(),
+        zkserver::cli::service::NOT_WINDOWS
+    );
+    std::process::exit(2);
+}
+
+/// `zkserver service …`: the Windows service.
+#[cfg(windows)]
+fn service(action: Option<ServiceAction>) -> Result<(), String> {
+    use zkserver::cli::service as svc;
+    let done = match action {
+        Some(ServiceAction::Install(_)) => svc::install(&install_flags())?,
+        Some(ServiceAction::Uninstall) => svc::uninstall()?,
+        Some(ServiceAction::Start) => svc::start()?,
+        Some(ServiceAction::Stop) => svc::stop()?,
+        Some(ServiceAction::Status) => svc::status()?,
+        Some(ServiceAction::Run(args)) => {
+            return svc::run(Box::new(move |stop| serve(*args, stop)));
+        }
+        None => {
+            return Err(
+                "falta la acción: zkserver service install|uninstall|start|stop|status".into(),
+            )
+        }
+    };
+    println!("{done}");
+    Ok(())
+}
+
+/// The server flags of `service install …`, as typed (after `install`),
+/// to be stored as the service's arguments; clap has checked them.
+#[cfg(windows)]
+fn install_flags() -> Vec<std::ffi::OsString> {
+    let args: Vec<_> = std::env::args_os().collect();
+    let service = args.iter().position(|a| a == "service").unwrap_or(0);
+    let install = args
+        .iter()
+        .skip(service)
+        .position(|a| a == "install")
+        .map_or(args.len(), |i| service + i + 1);
+    args[install..].to_vec()
+}
+
+fn serve(args: ServeArgs, stop: Arc<std::sync::atomic::AtomicBool>) -> Result<(), String> {
     let mut _demo = None;
     let registry = if args.demo {
         let demo = zkserver::demo::start().map_err(|e| {
@@ -411,7 +487,6 @@ fn serve(args: ServeArgs) -> Result<(), String> {
             "push terminals (/iclock only) also on http://{push_addr}"
         ));
     }
-    let stop = cli::stop_flag()?;
     let _push_demo = if args.demo && !args.no_demo_push {
         let sim = zkserver::demo::start_push(server.addr())
             .map_err(|e| format!("no se pudo iniciar el terminal push de la demo: {e}"))?;

@@ -6,7 +6,9 @@
 //! process may open (`RLIMIT_NOFILE`, read from `/proc/self/limits`), and
 //! should the process run out anyway the accept loop backs off instead of
 //! spinning, answering 503 to waiting clients with a descriptor kept spare
-//! for that.
+//! for that. On Windows there is no such limit to read (sockets are
+//! handles, not descriptors): the cap stays as asked, and the accept loop
+//! backs off on the Winsock equivalents (WSAEMFILE, WSAENOBUFS).
 
 use std::fs::File;
 use std::io;
@@ -238,9 +240,17 @@ fn fit_connections(wanted: usize) -> usize {
 
 /// Whether an `accept` failed for want of descriptors or memory, which
 /// retrying at once cannot cure.
+#[cfg(not(windows))]
 fn out_of_resources(e: &io::Error) -> bool {
     // EMFILE, ENFILE, ENOBUFS, ENOMEM.
     matches!(e.raw_os_error(), Some(24 | 23 | 105 | 12))
+}
+
+/// Whether an `accept` failed for want of sockets or memory (Winsock).
+#[cfg(windows)]
+fn out_of_resources(e: &io::Error) -> bool {
+    // WSAEMFILE, WSAENOBUFS, ERROR_NOT_ENOUGH_MEMORY, ERROR_OUTOFMEMORY.
+    matches!(e.raw_os_error(), Some(10024 | 10055 | 8 | 14))
 }
 
 /// The next wait after a failed `accept`: 10 ms, doubling up to 1 s.
@@ -251,7 +261,7 @@ fn next_backoff(previous: Duration) -> Duration {
 /// A descriptor held in reserve: released to accept one waiting client and
 /// tell it 503 when the process has no other.
 fn spare_descriptor() -> Option<File> {
-    File::open("/dev/null").ok()
+    File::open(if cfg!(windows) { "NUL" } else { "/dev/null" }).ok()
 }
 
 /// A client already waiting to be accepted, without blocking for one.
@@ -374,9 +384,13 @@ mod tests {
 
     #[test]
     fn failed_accepts_back_off() {
-        let emfile = io::Error::from_raw_os_error(24);
-        assert!(out_of_resources(&emfile));
-        assert!(out_of_resources(&io::Error::from_raw_os_error(23)));
+        let (emfile, other) = if cfg!(windows) {
+            (10024, 10055)
+        } else {
+            (24, 23)
+        };
+        assert!(out_of_resources(&io::Error::from_raw_os_error(emfile)));
+        assert!(out_of_resources(&io::Error::from_raw_os_error(other)));
         assert!(!out_of_resources(&io::Error::from(
             io::ErrorKind::ConnectionAborted
         )));

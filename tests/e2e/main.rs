@@ -8,12 +8,15 @@ mod attendance;
 mod cli;
 mod commands;
 mod concurrency;
+mod exe;
 mod failures;
 mod hostile;
 mod http_api;
 mod journal;
 mod live;
+#[cfg(unix)]
 mod postgres;
+#[cfg(unix)]
 mod postgres_harness;
 mod push;
 mod registry_api;

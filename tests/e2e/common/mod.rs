@@ -2,6 +2,7 @@
 //! server on 127.0.0.1, spoken to over real sockets.
 #![allow(dead_code)]
 
+#[cfg(unix)]
 pub mod postgres;
 pub mod process;
 pub mod receiver;

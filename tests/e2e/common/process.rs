@@ -1,4 +1,9 @@
 //! Running the `zkserver` binary as a child process.
+//!
+//! The program is the binary cargo built, or `ZKSERVER_EXE` when set, run
+//! through `ZKSERVER_RUNNER` when set: `ZKSERVER_EXE=zkserver.exe
+//! ZKSERVER_RUNNER=wine` runs these tests against the Windows build under
+//! Wine (`scripts/windows-test.sh`).
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -7,6 +12,37 @@ use std::time::Duration;
 
 /// Path of the binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_zkserver");
+
+/// A command running the program under test (see the module's doc).
+pub fn command() -> Command {
+    let exe = std::env::var_os("ZKSERVER_EXE")
+        .filter(|e| !e.is_empty())
+        .unwrap_or_else(|| BIN.into());
+    match std::env::var_os("ZKSERVER_RUNNER").filter(|r| !r.is_empty()) {
+        Some(runner) => {
+            let mut cmd = Command::new(runner);
+            cmd.arg(exe);
+            cmd
+        }
+        None => Command::new(exe),
+    }
+}
+
+/// Whether the program under test is a Windows build (under a runner).
+pub fn windows() -> bool {
+    std::env::var_os("ZKSERVER_RUNNER").is_some_and(|r| !r.is_empty())
+}
+
+/// `path` as the program under test names it: as it is on Linux, on
+/// Wine's `Z:` drive (the Linux root) for a Windows build.
+pub fn host_path(path: &std::path::Path) -> String {
+    let text = path.to_str().expect("UTF-8 path");
+    if windows() && text.starts_with('/') {
+        format!("Z:{}", text.replace('/', "\\"))
+    } else {
+        text.to_string()
+    }
+}
 
 /// Spawns `cmd` and waits for an output line containing `marker` (stdout
 /// or stderr); returns the child and that line.
@@ -43,7 +79,7 @@ pub fn addr_after(line: &str, prefix: &str) -> String {
 
 /// Starts `zkserver` with `args` and returns it with its `host:port`.
 pub fn start_server(args: &[&str]) -> (Child, String) {
-    let mut cmd = Command::new(BIN);
+    let mut cmd = command();
     cmd.args(["--host", "127.0.0.1", "--port", "0"]).args(args);
     let (child, line) = spawn_until(cmd, "listening on http://", false);
     let addr = addr_after(&line, "listening on http://");
@@ -60,8 +96,9 @@ pub fn signal(child: &Child, name: &str) {
     assert!(status.success(), "kill -{name} failed");
 }
 
-/// SIGTERM, then the exit code.
+/// SIGTERM (SIGINT for a Windows build: Wine turns it into the console's
+/// Ctrl+C event), then the exit code.
 pub fn terminate(child: &mut Child) -> i32 {
-    signal(child, "TERM");
+    signal(child, if windows() { "INT" } else { "TERM" });
     child.wait().unwrap().code().unwrap_or(-1)
 }
