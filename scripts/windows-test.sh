@@ -7,6 +7,8 @@
 # against it, in a temporary Wine prefix. The simulated terminals stay native
 # in the test process; every byte goes over 127.0.0.1.
 #
+# Also runs the unit tests (cargo test --lib) compiled for Windows under Wine.
+#
 # Needs: gcc-mingw-w64-x86-64, wine, wine64 (apt); the Rust target is added
 # here. Test filters may be given as arguments (default: below).
 #
@@ -54,6 +56,17 @@ mkfifo "$WORK/keep"
 wine cmd < "$WORK/keep" >/dev/null 2>&1 &
 exec 9> "$WORK/keep"
 wine "$WORK/bin/zkserver.exe" --version
+
+# The unit tests, compiled for Windows and run under Wine: cargo's runner is
+# a wrapper that copies each test program beside the shim first.
+cat > "$WORK/run-exe.sh" <<RUNNER
+#!/bin/sh
+cp "\$1" "$WORK/bin/" && p="$WORK/bin/\$(basename "\$1")" && shift && exec wine "\$p" "\$@"
+RUNNER
+chmod +x "$WORK/run-exe.sh"
+echo "== cargo test --lib --target $TARGET (under wine)"
+CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER="$WORK/run-exe.sh" \
+  cargo test --quiet --lib --target "$TARGET"
 
 filters=("$@")
 # Default: the tests that spawn the program (in-process ones would only run
