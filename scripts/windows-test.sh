@@ -2,12 +2,15 @@
 # The Windows build under Wine: cross-builds zkserver.exe (release profile,
 # x86_64-pc-windows-gnu with mingw-w64) and runs the end-to-end tests that
 # spawn the program (tests/e2e/exe.rs: attendance, users, the devices file,
-# sync, SSE, webhooks, panel, Ctrl+C, the Windows service's life cycle)
+# sync, SSE, webhooks, panel, Ctrl+C, the Windows service's life cycle;
+# hostile clients; a restart; collection into the journal)
 # against it, in a temporary Wine prefix. The simulated terminals stay native
 # in the test process; every byte goes over 127.0.0.1.
 #
+# Also runs the unit tests (cargo test --lib) compiled for Windows under Wine.
+#
 # Needs: gcc-mingw-w64-x86-64, wine, wine64 (apt); the Rust target is added
-# here. Extra test filters may be given as arguments (default: exe::).
+# here. Test filters may be given as arguments (default: below).
 #
 # TEST ONLY: Debian 12's Wine 8 lacks bcryptprimitives.dll (ProcessPrng),
 # which Rust's standard library calls on Windows, so a tiny shim
@@ -54,8 +57,24 @@ wine cmd < "$WORK/keep" >/dev/null 2>&1 &
 exec 9> "$WORK/keep"
 wine "$WORK/bin/zkserver.exe" --version
 
+# The unit tests, compiled for Windows and run under Wine: cargo's runner is
+# a wrapper that copies each test program beside the shim first.
+cat > "$WORK/run-exe.sh" <<RUNNER
+#!/bin/sh
+cp "\$1" "$WORK/bin/" && p="$WORK/bin/\$(basename "\$1")" && shift && exec wine "\$p" "\$@"
+RUNNER
+chmod +x "$WORK/run-exe.sh"
+echo "== cargo test --lib --target $TARGET (under wine)"
+CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER="$WORK/run-exe.sh" \
+  cargo test --quiet --lib --target "$TARGET"
+
 filters=("$@")
-[ ${#filters[@]} -eq 0 ] && filters=(exe::)
+# Default: the tests that spawn the program (in-process ones would only run
+# the native code again): exe::, the hostile clients, a restart keeping
+# queued commands, collection into the journal.
+[ ${#filters[@]} -eq 0 ] && filters=(exe:: hostile::
+  commands::queued_commands_survive_a_restart_of_the_binary
+  journal::the_binary_collects_every_terminal_with_collect_each_interval)
 echo "== cargo test --test e2e ${filters[*]} (zkserver.exe under wine)"
 ZKSERVER_EXE="$WORK/bin/zkserver.exe" ZKSERVER_RUNNER=wine ZKSERVER_SERVICE_TEST=1 \
   cargo test --quiet --test e2e -- "${filters[@]}"

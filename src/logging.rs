@@ -456,6 +456,7 @@ mod tests {
         );
         again.write_all(b"after restart\n");
         assert!(read(&path).ends_with("after restart\n"));
+        drop(again); // Windows removes no folder holding an open file
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -455,7 +455,7 @@ impl Registry {
                 return Err(format!(
                     "no se pudo leer {}: {}",
                     path.display(),
-                    io_error_es(&e)
+                    read_error_es(path, &e)
                 ))
             }
         };
@@ -809,6 +809,20 @@ pub fn io_error_es(e: &std::io::Error) -> String {
     match e.raw_os_error() {
         Some(code) => format!("{what} (código del sistema {code})"),
         None => what.to_string(),
+    }
+}
+
+/// [`io_error_es`] for a file that could not be read, naming a folder
+/// given for the file as such (Windows answers "access denied" there).
+fn read_error_es(path: &Path, e: &std::io::Error) -> String {
+    if e.kind() == std::io::ErrorKind::PermissionDenied && path.is_dir() {
+        let what = io_error_es(&std::io::Error::from(std::io::ErrorKind::IsADirectory));
+        match e.raw_os_error() {
+            Some(code) => format!("{what} (código del sistema {code})"),
+            None => what,
+        }
+    } else {
+        io_error_es(e)
     }
 }
 
@@ -1209,8 +1223,11 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("zkserver-reg-dir-{}", std::process::id()));
         std::fs::create_dir_all(dir.join("devices.json")).unwrap();
         let err = Registry::load(&dir.join("devices.json")).unwrap_err();
+        let code = if cfg!(windows) { 5 } else { 21 };
         assert!(
-            err.contains("es una carpeta, no un archivo (código del sistema 21)"),
+            err.contains(&format!(
+                "es una carpeta, no un archivo (código del sistema {code})"
+            )),
             "{err}"
         );
         std::fs::write(dir.join("latin1.json"), b"{\"a\xf1\": 1}").unwrap();
