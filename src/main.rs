@@ -354,7 +354,14 @@ fn service(action: Option<ServiceAction>) -> Result<(), String> {
         Some(ServiceAction::Stop) => svc::stop()?,
         Some(ServiceAction::Status) => svc::status()?,
         Some(ServiceAction::Run(args)) => {
-            return svc::run(Box::new(move |stop| serve(*args, stop)));
+            let mut args = *args;
+            // Writes need the data folder's key unless the service was
+            // installed with its own key or with open writes.
+            let own_key = args.api_key_file.is_some() || std::env::var_os("API_KEY").is_some();
+            if !own_key && !args.allow_open_writes {
+                args.api_key_file = Some(PathBuf::from(svc::API_KEY_FILE));
+            }
+            return svc::run(Box::new(move |stop| serve(args, stop)));
         }
         None => {
             return Err(

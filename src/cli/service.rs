@@ -84,6 +84,34 @@ mod windows {
             })?;
         }
         secure_dir(dir);
+        ensure_api_key(&dir.join(API_KEY_FILE))?;
+        Ok(())
+    }
+
+    /// The service's API key file in its data folder (made once, like the
+    /// Debian package's `/etc/zkserver/api-key`): writes need it unless the
+    /// service was installed with its own key or `--allow-open-writes`.
+    pub const API_KEY_FILE: &str = "api.key";
+
+    /// Writes a new random key to `path` when there is none (never replaced).
+    fn ensure_api_key(path: &Path) -> Result<(), String> {
+        if path.exists() {
+            return Ok(());
+        }
+        let mut bytes = [0u8; 24];
+        rustls::crypto::ring::default_provider()
+            .secure_random
+            .fill(&mut bytes)
+            .map_err(|_| "no se pudo generar una clave API aleatoria".to_string())?;
+        let key: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        crate::atomic_file::write(path, format!("{key}\n").as_bytes(), 0o600).map_err(|e| {
+            format!(
+                "no se pudo crear la clave API {}: {}",
+                path.display(),
+                crate::registry::io_error_es(&e)
+            )
+        })?;
+        log::info!("made a new API key in {}", path.display());
         Ok(())
     }
 
