@@ -16,7 +16,7 @@ use zkserver::sim::{SimConfig, Simulator};
 
 use crate::common::postgres::{available_or_skip, PgCluster, ADMIN_PASSWORD, ADMIN_USER};
 use crate::common::process::{signal, BIN};
-use crate::common::{expected_rows, get};
+use crate::common::{expected_rows, free_port, get};
 
 /// A fresh folder for one test.
 fn tempdir(name: &str) -> PathBuf {
@@ -33,15 +33,6 @@ fn wait_for(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(50));
     }
-}
-
-/// A port free right now on loopback.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// A zkserver process with its log in a file.

@@ -15,7 +15,7 @@ use zkserver::registry::{DeviceConfig, DeviceMode, Registry};
 use zkserver::sim::push::{PushSim, PushSimConfig};
 
 use crate::common::process::{signal, spawn_until, BIN};
-use crate::common::{self, get, send, Env};
+use crate::common::{self, free_port, get, send, Env};
 
 /// A fresh folder for one test.
 fn tempdir(name: &str) -> PathBuf {
@@ -633,15 +633,6 @@ fn status_and_ping_from_the_last_contact_online_then_offline() {
     wait_for("offline", Duration::from_secs(30), || {
         get(&format!("{}/devices/rec/status", env.base)).1["data"]["online"] == false
     });
-}
-
-/// A port free right now on loopback.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// Starts the binary on `port` (and `extra` args) with `dir`'s files.

@@ -308,6 +308,15 @@ pub fn status_line(resp: &str) -> &str {
     resp.lines().next().unwrap_or("")
 }
 
+/// A port free right now on loopback.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// Waits (30 s at most, checking often) until `ready()` holds; panics
 /// naming `what` otherwise. Tests wait on conditions, never on time.
 pub fn wait_until(what: &str, mut ready: impl FnMut() -> bool) {

@@ -16,7 +16,6 @@
 
 use std::fs;
 use std::io::Write;
-use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -581,7 +580,7 @@ impl PgCluster {
     fn start_on_free_port(&mut self) {
         let mut last = String::new();
         for _ in 0..PORT_ATTEMPTS {
-            self.port = free_port();
+            self.port = super::free_port();
             match self.pg_ctl_start() {
                 Ok(()) => return,
                 Err(e) if e.contains("Address already in use") => last = e,
@@ -682,14 +681,6 @@ fn remove_stale(root: &Path) {
         running: root.join("data").join("postmaster.pid").exists(),
     };
     drop(stale);
-}
-
-/// A port free on 127.0.0.1 right now (bound, read, released).
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port on 127.0.0.1")
 }
 
 /// A self-signed CA: `<name>.key`, `<name>.pem` in `dir`.
