@@ -129,6 +129,20 @@ service_log() { # starts: waits up to 30 s for logs\zkserver.log to show that ma
   echo "  service log: $n starts seen, wanted $1"
   return 1
 }
+writes_need_the_key() { # the service made api.key; writes need it
+  local d key code
+  code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -d '{}' "http://127.0.0.1:$PORT/devices")
+  [ "$code" = 401 ] || { echo "  POST /devices without a key: $code"; return 1; }
+  for d in "${SERVICE_DATA[@]}"; do
+    [ -s "$d/api.key" ] || continue
+    key=$(tr -d '\r\n' < "$d/api.key")
+    # An empty body is refused by validation (400), i.e. after the key was accepted.
+    code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H "X-API-Key: $key" -d '{}' "http://127.0.0.1:$PORT/devices")
+    [ "$code" = 400 ] && return 0
+  done
+  echo "  no api.key in ${SERVICE_DATA[*]} that the service accepts (last answer $code)"
+  return 1
+}
 products() { wine reg query 'HKLM\Software\Microsoft\Windows\CurrentVersion\Uninstall' 2>/dev/null \
   | tr -d '\r' | grep -c '\\{' || true; }
 installed_checks() { # label service-starts-so-far
@@ -160,6 +174,7 @@ echo "-- msiexec /i $(basename "$MSI") /qn"
 check "install exits 0" msiexec /i "$MSI_WIN"
 installed_checks install 1
 check "install: devices.json is {}" test "$(tr -d '\r\n ' < "$DATA/devices.json")" = "{}"
+check "install: writes need the API key the service made in its data folder" writes_need_the_key
 check "install: one product registered" test "$(products)" = 1
 
 # 2. a rebuilt MSI of the same version (new ProductCode and package code)
