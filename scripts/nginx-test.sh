@@ -91,7 +91,10 @@ else
   failed=$((failed + 1))
 fi
 echo "office panel through nginx:"
-if curl -fsSk -D "$dir/panel.headers" "https://127.0.0.1:$tls_port/panel" | grep -q "Relojes de asistencia" &&
+# To a file first: `grep -q` stops reading at the first match, and curl then
+# fails writing the rest of a large page (exit 23, a failed pipeline).
+if curl -fsSk -D "$dir/panel.headers" -o "$dir/panel.html" "https://127.0.0.1:$tls_port/panel" &&
+   grep -q "Relojes de asistencia" "$dir/panel.html" &&
    grep -qi "^content-security-policy: default-src 'none'" "$dir/panel.headers"; then
   echo "  /panel served with its Content-Security-Policy"
   passed=$((passed + 1))
