@@ -172,14 +172,17 @@ impl PgDelivery {
         let mut wait = RETRY_MIN;
         let mut seen = self.journal.stored_commits();
         while !self.stopping() {
-            let step = match link.as_mut() {
-                Some(link) => self.step(link),
-                None => self.connect().map(|l| {
-                    link = Some(l);
-                    true
-                }),
+            // A connection alone proves nothing (a batch the database
+            // refuses fails on every new one): only a step that worked
+            // resets the backoff and the state.
+            let Some(open) = link.as_mut() else {
+                match self.connect() {
+                    Ok(opened) => link = Some(opened),
+                    Err(failure) => self.retry_later(failure, &mut wait),
+                }
+                continue;
             };
-            match step {
+            match self.step(open) {
                 Ok(busy) => {
                     wait = RETRY_MIN;
                     self.set_health(Health::Ok, None);
@@ -187,17 +190,22 @@ impl PgDelivery {
                         self.journal.wait_stored(&mut seen, DEVICE_CHECK);
                     }
                 }
-                Err((message, detail)) => {
+                Err(failure) => {
                     link = None;
-                    self.failures.fetch_add(1, Ordering::Relaxed);
-                    self.set_health(Health::Failing(message), Some(&detail));
-                    log::debug!("PostgreSQL: retrying in {wait:?}");
-                    self.sleep(wait);
-                    wait = (wait * 2).min(RETRY_MAX);
+                    self.retry_later(failure, &mut wait);
                 }
             }
         }
         log::info!("PostgreSQL delivery stopped");
+    }
+
+    /// Counts and shows a failure, then waits `wait` (doubled for next time).
+    fn retry_later(&self, (message, detail): (String, String), wait: &mut Duration) {
+        self.failures.fetch_add(1, Ordering::Relaxed);
+        self.set_health(Health::Failing(message), Some(&detail));
+        log::debug!("PostgreSQL: retrying in {wait:?}");
+        self.sleep(*wait);
+        *wait = (*wait * 2).min(RETRY_MAX);
     }
 
     /// Connects and prepares the schema.

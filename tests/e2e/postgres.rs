@@ -626,3 +626,42 @@ fn the_readme_setup_and_queries_run_on_a_real_database() {
     assert!(answers[3].starts_with("norte|"), "{}", answers[3]);
     assert!(answers[4].starts_with("sur|reloj|Reloj|"), "{}", answers[4]);
 }
+
+#[test]
+fn a_batch_the_database_refuses_is_retried_with_backoff_and_logged_once() {
+    if !available_or_skip("a_batch_the_database_refuses_is_retried_with_backoff") {
+        return;
+    }
+    let db = cluster(false);
+    let dir = tempdir("refused");
+    push_site(&dir, "SNREF");
+    let zk = Zk::start(&dir, Some(&admin_url(&db)), "central", &[]);
+    let push = push_sim(&zk, "SNREF", 20);
+    wait_for("the first punches", Duration::from_secs(120), || {
+        count(&db, "central") == 20
+    });
+    // The connection works, the batch never does (a rule the DBA added).
+    query(
+        &db,
+        "ALTER TABLE zk_punches ADD CONSTRAINT zk_no_999 CHECK (user_id <> '999') NOT VALID",
+    );
+    push.punch("999");
+    wait_for("four failed attempts", Duration::from_secs(120), || {
+        zk.metric("zkserver_postgres_failures_total") >= 4.0
+    });
+    let health = zk.health();
+    assert!(health.contains("23514"), "{health}");
+    let log = zk.log_text();
+    let lines = |what: &str| log.lines().filter(|l| l.contains(what)).count();
+    assert_eq!(
+        lines("23514"),
+        1,
+        "one line per change, not per retry:\n{log}"
+    );
+    assert_eq!(lines("connected, delivering"), 1, "{log}");
+    query(&db, "ALTER TABLE zk_punches DROP CONSTRAINT zk_no_999");
+    wait_for("delivery after the fix", Duration::from_secs(120), || {
+        count(&db, "central") == 21
+    });
+    push.stop();
+}
