@@ -665,3 +665,18 @@ fn a_batch_the_database_refuses_is_retried_with_backoff_and_logged_once() {
     });
     push.stop();
 }
+
+#[test]
+fn the_readme_puts_the_url_where_the_service_reads_it() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let readme = std::fs::read_to_string(format!("{root}/README.md")).unwrap();
+    let unit = std::fs::read_to_string(format!("{root}/scripts/zkserver.service")).unwrap();
+    // The comment above the README's example names the settings file.
+    let at = readme.find("\nPOSTGRES_URL=postgresql://").unwrap();
+    let line = readme[..at].lines().last().unwrap();
+    let file = line.trim_start_matches("# ").split(' ').next().unwrap();
+    assert!(
+        unit.contains(&format!("EnvironmentFile=-{file}\n")),
+        "README says {file}; the service reads:\n{unit}"
+    );
+}
