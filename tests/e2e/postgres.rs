@@ -680,3 +680,26 @@ fn the_readme_puts_the_url_where_the_service_reads_it() {
         "README says {file}; the service reads:\n{unit}"
     );
 }
+
+#[test]
+fn a_server_that_accepts_and_never_answers_is_a_failure_not_connecting_forever() {
+    // Accepts TCP, never says a word (a hung server, a wrong service).
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let held = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let keep = held.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            keep.lock().unwrap().push(stream);
+        }
+    });
+    let dir = tempdir("silent");
+    push_site(&dir, "SNSILENT");
+    let url = format!("postgresql://zk:pw@127.0.0.1:{port}/zk?sslmode=disable");
+    let zk = Zk::start(&dir, Some(&url), "central", &[]);
+    wait_for("/health to tell", Duration::from_secs(120), || {
+        zk.health().contains("no responde")
+    });
+    assert!(zk.metric("zkserver_postgres_failures_total") >= 1.0);
+    assert!(!held.lock().unwrap().is_empty());
+}
