@@ -289,6 +289,7 @@ impl PgDelivery {
                 )
             })?;
         let Some(last) = batch.last().map(|p| p.seq) else {
+            link.check_idle()?;
             return Ok(false);
         };
         let started = std::time::Instant::now();

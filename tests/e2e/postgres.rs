@@ -703,3 +703,26 @@ fn a_server_that_accepts_and_never_answers_is_a_failure_not_connecting_forever()
     assert!(zk.metric("zkserver_postgres_failures_total") >= 1.0);
     assert!(!held.lock().unwrap().is_empty());
 }
+
+#[test]
+fn health_tells_a_database_went_away_while_there_was_nothing_to_write() {
+    if !available_or_skip("health_tells_a_database_went_away_while_idle") {
+        return;
+    }
+    let mut db = cluster(false);
+    let dir = tempdir("idle");
+    std::fs::write(dir.join("devices.json"), "{}").unwrap();
+    let zk = Zk::start(&dir, Some(&admin_url(&db)), "central", &[]);
+    wait_for("/health ok", Duration::from_secs(60), || {
+        zk.health() == "ok"
+    });
+    db.stop();
+    wait_for("/health to tell", Duration::from_secs(60), || {
+        zk.health() != "ok"
+    });
+    assert_eq!(zk.metric("zkserver_postgres_up"), 0.0);
+    db.start_again();
+    wait_for("/health ok again", Duration::from_secs(120), || {
+        zk.health() == "ok"
+    });
+}
