@@ -17,8 +17,9 @@ mod writer;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 use serde_json::{json, Value};
@@ -32,6 +33,14 @@ pub use writer::DeviceRow;
 pub const BATCH: usize = 5000;
 /// How often terminal states are compared with what `zk_devices` holds.
 const DEVICE_CHECK: Duration = Duration::from_secs(1);
+
+/// Longest wait for a connection with its schema checked. The driver's
+/// connect timeout covers the TCP connect only: a server that accepts and
+/// then never answers would otherwise hold delivery "connecting" forever.
+const OPEN_LIMIT: Duration = Duration::from_secs(30);
+
+/// A connection attempt running in its own thread.
+type Attempt = Receiver<Result<writer::Link, writer::Failure>>;
 
 /// The terminals' rows as they are now (supplied by the HTTP layer, which
 /// knows the registry, the watchers and the push contacts).
@@ -169,17 +178,21 @@ impl PgDelivery {
             self.position()
         );
         let mut link: Option<writer::Link> = None;
+        let mut attempt: Option<Attempt> = None;
         let mut wait = RETRY_MIN;
         let mut seen = self.journal.stored_commits();
         while !self.stopping() {
-            let step = match link.as_mut() {
-                Some(link) => self.step(link),
-                None => self.connect().map(|l| {
-                    link = Some(l);
-                    true
-                }),
+            // A connection alone proves nothing (a batch the database
+            // refuses fails on every new one): only a step that worked
+            // resets the backoff and the state.
+            let Some(open) = link.as_mut() else {
+                match self.connect(&mut attempt) {
+                    Ok(opened) => link = opened,
+                    Err(failure) => self.retry_later(failure, &mut wait),
+                }
+                continue;
             };
-            match step {
+            match self.step(open) {
                 Ok(busy) => {
                     wait = RETRY_MIN;
                     self.set_health(Health::Ok, None);
@@ -187,22 +200,78 @@ impl PgDelivery {
                         self.journal.wait_stored(&mut seen, DEVICE_CHECK);
                     }
                 }
-                Err((message, detail)) => {
+                Err(failure) => {
                     link = None;
-                    self.failures.fetch_add(1, Ordering::Relaxed);
-                    self.set_health(Health::Failing(message), Some(&detail));
-                    log::debug!("PostgreSQL: retrying in {wait:?}");
-                    self.sleep(wait);
-                    wait = (wait * 2).min(RETRY_MAX);
+                    self.retry_later(failure, &mut wait);
                 }
             }
         }
         log::info!("PostgreSQL delivery stopped");
     }
 
-    /// Connects and prepares the schema.
-    fn connect(&self) -> Result<writer::Link, (String, String)> {
-        writer::Link::open(&self.settings)
+    /// Counts and shows a failure, then waits `wait` (doubled for next time).
+    fn retry_later(&self, (message, detail): (String, String), wait: &mut Duration) {
+        self.failures.fetch_add(1, Ordering::Relaxed);
+        self.set_health(Health::Failing(message), Some(&detail));
+        log::debug!("PostgreSQL: retrying in {wait:?}");
+        self.sleep(*wait);
+        *wait = (*wait * 2).min(RETRY_MAX);
+    }
+
+    /// Connects and prepares the schema in a helper thread, waiting at most
+    /// [`OPEN_LIMIT`] and not past a stop (`Ok(None)`). An attempt still
+    /// running then is waited for again next time, never started twice.
+    fn connect(
+        &self,
+        attempt: &mut Option<Attempt>,
+    ) -> Result<Option<writer::Link>, writer::Failure> {
+        let rx = match attempt.take() {
+            Some(rx) => rx,
+            None => self.start_attempt()?,
+        };
+        let deadline = Instant::now() + OPEN_LIMIT;
+        loop {
+            match rx.recv_timeout(Duration::from_millis(200)) {
+                Ok(result) => return result.map(Some),
+                Err(RecvTimeoutError::Disconnected) => {
+                    let m = "el intento de conexión con PostgreSQL terminó sin respuesta";
+                    return Err((m.into(), "connection thread ended".into()));
+                }
+                Err(RecvTimeoutError::Timeout) if self.stopping() => {
+                    *attempt = Some(rx);
+                    return Ok(None);
+                }
+                Err(RecvTimeoutError::Timeout) if Instant::now() >= deadline => {
+                    *attempt = Some(rx);
+                    return Err((
+                        format!(
+                            "no se pudo conectar a PostgreSQL en {}: el servidor no responde",
+                            self.settings.target.label
+                        ),
+                        format!("no answer within {OPEN_LIMIT:?} after the TCP connect"),
+                    ));
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+            }
+        }
+    }
+
+    /// Starts connecting in a thread of its own.
+    fn start_attempt(&self) -> Result<Attempt, writer::Failure> {
+        let (tx, rx) = mpsc::channel();
+        let settings = self.settings.clone();
+        std::thread::Builder::new()
+            .name("postgres-connect".into())
+            .spawn(move || {
+                let _ = tx.send(writer::Link::open(&settings));
+            })
+            .map_err(|e| {
+                (
+                    format!("no se pudo iniciar la conexión con PostgreSQL: {e}"),
+                    e.to_string(),
+                )
+            })?;
+        Ok(rx)
     }
 
     /// One step: keeps `zk_devices` current, then inserts the next batch.
@@ -220,6 +289,7 @@ impl PgDelivery {
                 )
             })?;
         let Some(last) = batch.last().map(|p| p.seq) else {
+            link.check_idle()?;
             return Ok(false);
         };
         let started = std::time::Instant::now();

@@ -127,9 +127,15 @@ fn split_tls_options(url: &str) -> Result<(String, TlsMode, Option<PathBuf>), St
     let (base, query) = url.split_once('?').unwrap_or((url, ""));
     let mut mode = None;
     let mut ca_file = None;
-    let mut kept = form_urlencoded::Serializer::new(String::new());
-    for (key, value) in form_urlencoded::parse(query.as_bytes()) {
-        match key.as_ref() {
+    let mut kept: Vec<&str> = Vec::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        // libpq decodes `%XX` only: a `+` stays a `+` (not a space).
+        let value = percent_encoding::percent_decode_str(value).decode_utf8_lossy();
+        match percent_encoding::percent_decode_str(key)
+            .decode_utf8_lossy()
+            .as_ref()
+        {
             "sslmode" => {
                 mode = Some(match value.as_ref() {
                     "disable" => TlsMode::Disable,
@@ -146,9 +152,8 @@ fn split_tls_options(url: &str) -> Result<(String, TlsMode, Option<PathBuf>), St
                 });
             }
             "sslrootcert" => ca_file = Some(PathBuf::from(value.as_ref())),
-            _ => {
-                kept.append_pair(&key, &value);
-            }
+            // Kept exactly as written (the `postgres` crate decodes it).
+            _ => kept.push(pair),
         }
     }
     // libpq: `require` with a CA file given checks the chain.
@@ -156,11 +161,10 @@ fn split_tls_options(url: &str) -> Result<(String, TlsMode, Option<PathBuf>), St
         (TlsMode::Require, Some(_)) => TlsMode::VerifyCa,
         (m, _) => m,
     };
-    let rest = kept.finish();
-    let base = if rest.is_empty() {
+    let base = if kept.is_empty() {
         base.to_string()
     } else {
-        format!("{base}?{rest}")
+        format!("{base}?{}", kept.join("&"))
     };
     Ok((base, mode, ca_file))
 }
@@ -230,6 +234,57 @@ mod tests {
             let err = Target::parse(bad).unwrap_err();
             assert!(!err.contains("topsecret") && !err.contains("pw@"), "{err}");
         }
+    }
+
+    #[test]
+    fn other_parameters_reach_the_driver_as_written() {
+        // libpq decodes `%20` as a space and leaves `+` alone.
+        let t = Target::parse(
+            "postgresql://zk@h/db?application_name=Sede%20Norte&options=-c%20search_path%3Dzk&sslmode=disable&password=a%20b+c",
+        )
+        .unwrap();
+        assert_eq!(t.config.get_application_name(), Some("Sede Norte"));
+        assert_eq!(t.config.get_options(), Some("-c search_path=zk"));
+        assert_eq!(t.config.get_password(), Some(&b"a b+c"[..]));
+        let t =
+            Target::parse("postgresql://zk@h/db?sslmode=verify-ca&sslrootcert=/etc/a+b%20c.pem")
+                .unwrap();
+        assert_eq!(t.ca_file, Some(PathBuf::from("/etc/a+b c.pem")));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn odd_urls_never_panic_nor_show_the_password(
+            user in "[a-z]{1,8}",
+            password in "Zq[a-zA-Z0-9]{10}",
+            rest in "[a-z0-9:/?&=%+,\\[\\]._ -]{0,60}|\\PC{0,40}",
+        ) {
+            let url = format!("postgresql://{user}:{password}@{rest}");
+            match Target::parse(&url) {
+                Ok(t) => {
+                    proptest::prop_assert!(!t.label.contains(&password), "{}", t.label);
+                    let debug = format!("{t:?}");
+                    proptest::prop_assert!(!debug.contains(&password), "{}", debug);
+                }
+                Err(e) => proptest::prop_assert!(!e.contains(&password), "{}", e),
+            }
+        }
+    }
+
+    #[test]
+    fn odd_hosts_are_read() {
+        let t = Target::parse("postgresql://zk@[::1]:6432/db").unwrap();
+        assert_eq!(t.label, "zk@[::1]:6432/db");
+        #[cfg(unix)]
+        {
+            let t = Target::parse("postgresql://zk@%2Fvar%2Frun%2Fpostgresql/db").unwrap();
+            assert_eq!(t.label, "zk@/var/run/postgresql:5432/db");
+        }
+        let t = Target::parse("postgresql://zk@a:1,b:2/db").unwrap();
+        assert_eq!(t.label, "zk@a:1/db");
+        assert_eq!(t.config.get_hosts().len(), 2);
+        let long = "x".repeat(100_000);
+        assert!(Target::parse(&format!("postgresql://zk@{long}/{long}")).is_ok());
     }
 
     #[test]

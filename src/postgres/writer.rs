@@ -32,6 +32,10 @@ pub struct DeviceRow {
 /// A row's `last_seen` is rewritten when it moved this much.
 const LAST_SEEN_STEP: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
 
+/// An idle connection is checked this often (so that `/health` tells when
+/// the database went away while there was nothing to write).
+const PING_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// A failure: the message for people, the detail for the log.
 pub type Failure = (String, String);
 
@@ -46,6 +50,8 @@ pub struct Link {
     names: HashMap<String, String>,
     /// Whether the rows were written once through this connection.
     synced: bool,
+    /// When the database last answered.
+    answered: std::time::Instant,
 }
 
 const INSERT_PUNCHES: &str = "INSERT INTO zk_punches
@@ -96,7 +102,21 @@ impl Link {
             written: HashMap::new(),
             names: HashMap::new(),
             synced: false,
+            answered: std::time::Instant::now(),
         })
+    }
+
+    /// Checks that the database still answers, when nothing was exchanged
+    /// for [`PING_EVERY`].
+    pub fn check_idle(&mut self) -> Result<(), Failure> {
+        if self.answered.elapsed() < PING_EVERY {
+            return Ok(());
+        }
+        self.client
+            .is_valid(PING_EVERY)
+            .map_err(|e| self.failure(&e))?;
+        self.answered = std::time::Instant::now();
+        Ok(())
     }
 
     fn failure(&self, e: &postgres::Error) -> Failure {
@@ -128,7 +148,9 @@ impl Link {
             )?;
             tx.commit()
         })();
-        result.map_err(|e| self.failure(&e))
+        result.map_err(|e| self.failure(&e))?;
+        self.answered = std::time::Instant::now();
+        Ok(())
     }
 
     /// Writes the rows of `devices` that changed since last written, and

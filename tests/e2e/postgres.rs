@@ -626,3 +626,103 @@ fn the_readme_setup_and_queries_run_on_a_real_database() {
     assert!(answers[3].starts_with("norte|"), "{}", answers[3]);
     assert!(answers[4].starts_with("sur|reloj|Reloj|"), "{}", answers[4]);
 }
+
+#[test]
+fn a_batch_the_database_refuses_is_retried_with_backoff_and_logged_once() {
+    if !available_or_skip("a_batch_the_database_refuses_is_retried_with_backoff") {
+        return;
+    }
+    let db = cluster(false);
+    let dir = tempdir("refused");
+    push_site(&dir, "SNREF");
+    let zk = Zk::start(&dir, Some(&admin_url(&db)), "central", &[]);
+    let push = push_sim(&zk, "SNREF", 20);
+    wait_for("the first punches", Duration::from_secs(120), || {
+        count(&db, "central") == 20
+    });
+    // The connection works, the batch never does (a rule the DBA added).
+    query(
+        &db,
+        "ALTER TABLE zk_punches ADD CONSTRAINT zk_no_999 CHECK (user_id <> '999') NOT VALID",
+    );
+    push.punch("999");
+    wait_for("four failed attempts", Duration::from_secs(120), || {
+        zk.metric("zkserver_postgres_failures_total") >= 4.0
+    });
+    let health = zk.health();
+    assert!(health.contains("23514"), "{health}");
+    let log = zk.log_text();
+    let lines = |what: &str| log.lines().filter(|l| l.contains(what)).count();
+    assert_eq!(
+        lines("23514"),
+        1,
+        "one line per change, not per retry:\n{log}"
+    );
+    assert_eq!(lines("connected, delivering"), 1, "{log}");
+    query(&db, "ALTER TABLE zk_punches DROP CONSTRAINT zk_no_999");
+    wait_for("delivery after the fix", Duration::from_secs(120), || {
+        count(&db, "central") == 21
+    });
+    push.stop();
+}
+
+#[test]
+fn the_readme_puts_the_url_where_the_service_reads_it() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let readme = std::fs::read_to_string(format!("{root}/README.md")).unwrap();
+    let unit = std::fs::read_to_string(format!("{root}/scripts/zkserver.service")).unwrap();
+    // The comment above the README's example names the settings file.
+    let at = readme.find("\nPOSTGRES_URL=postgresql://").unwrap();
+    let line = readme[..at].lines().last().unwrap();
+    let file = line.trim_start_matches("# ").split(' ').next().unwrap();
+    assert!(
+        unit.contains(&format!("EnvironmentFile=-{file}\n")),
+        "README says {file}; the service reads:\n{unit}"
+    );
+}
+
+#[test]
+fn a_server_that_accepts_and_never_answers_is_a_failure_not_connecting_forever() {
+    // Accepts TCP, never says a word (a hung server, a wrong service).
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let held = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let keep = held.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            keep.lock().unwrap().push(stream);
+        }
+    });
+    let dir = tempdir("silent");
+    push_site(&dir, "SNSILENT");
+    let url = format!("postgresql://zk:pw@127.0.0.1:{port}/zk?sslmode=disable");
+    let zk = Zk::start(&dir, Some(&url), "central", &[]);
+    wait_for("/health to tell", Duration::from_secs(120), || {
+        zk.health().contains("no responde")
+    });
+    assert!(zk.metric("zkserver_postgres_failures_total") >= 1.0);
+    assert!(!held.lock().unwrap().is_empty());
+}
+
+#[test]
+fn health_tells_a_database_went_away_while_there_was_nothing_to_write() {
+    if !available_or_skip("health_tells_a_database_went_away_while_idle") {
+        return;
+    }
+    let mut db = cluster(false);
+    let dir = tempdir("idle");
+    std::fs::write(dir.join("devices.json"), "{}").unwrap();
+    let zk = Zk::start(&dir, Some(&admin_url(&db)), "central", &[]);
+    wait_for("/health ok", Duration::from_secs(60), || {
+        zk.health() == "ok"
+    });
+    db.stop();
+    wait_for("/health to tell", Duration::from_secs(60), || {
+        zk.health() != "ok"
+    });
+    assert_eq!(zk.metric("zkserver_postgres_up"), 0.0);
+    db.start_again();
+    wait_for("/health ok again", Duration::from_secs(120), || {
+        zk.health() == "ok"
+    });
+}
