@@ -28,6 +28,13 @@ pub fn describe(err: &postgres::Error, target: &Target) -> String {
                 target.user(),
                 db.message()
             )
+        } else if *code == SqlState::QUERY_CANCELED {
+            "PostgreSQL tardó más de 2 minutos en guardar un lote; se reintentará".to_string()
+        } else if *code == SqlState::LOCK_NOT_AVAILABLE {
+            format!(
+                "una tabla de zkserver está bloqueada por otra sesión de PostgreSQL: {}",
+                db.message()
+            )
         } else if *code == SqlState::UNDEFINED_TABLE || *code == SqlState::UNDEFINED_COLUMN {
             format!(
                 "las tablas de zkserver fueron modificadas: {}",

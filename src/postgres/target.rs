@@ -65,6 +65,15 @@ impl Target {
                     .into(),
             );
         }
+        let authority = url
+            .split_once("://")
+            .map_or("", |(_, rest)| rest.split(['/', '?']).next().unwrap_or(""));
+        if authority.matches('@').count() > 1 {
+            return Err(
+                "la URL de PostgreSQL tiene más de una @: escriba una @ de la contraseña como %40"
+                    .into(),
+            );
+        }
         let (base, tls, ca_file) = split_tls_options(url)?;
         let mut config = postgres::Config::from_str(&base).map_err(|e| {
             format!(
@@ -93,6 +102,9 @@ impl Target {
         }
         config.keepalives(true);
         config.keepalives_idle(Duration::from_secs(30));
+        // Data unacknowledged this long means the link is dead (Linux; a
+        // batch in flight otherwise waits out the system's ~15 min).
+        config.tcp_user_timeout(Duration::from_secs(60));
         if config.get_application_name().is_none() {
             config.application_name("zkserver");
         }
@@ -229,6 +241,7 @@ mod tests {
             "postgresql://zk:pw@h/db?sslmode=sometimes",
             "postgresql://:pw@h/db",
             "postgresql://zk:topsecret@h:99999/db",
+            "postgresql://zk:pw@d@h/db",
             "",
         ] {
             let err = Target::parse(bad).unwrap_err();

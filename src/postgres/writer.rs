@@ -79,6 +79,11 @@ impl Link {
     pub fn open(settings: &PgSettings) -> Result<Link, Failure> {
         let target = &settings.target;
         let mut client = connect(target)?;
+        // A batch never waits without end: on a lock (another session's
+        // ALTER, say) or on a server too busy to answer.
+        client
+            .batch_execute("SET lock_timeout = '60s'; SET statement_timeout = '120s'")
+            .map_err(|e| (errors::describe(&e, target), errors::chain_of(&e)))?;
         let before = schema::prepare(&mut client).map_err(|e| {
             (
                 errors::describe_schema(&e, target),
