@@ -187,7 +187,11 @@ impl PgDelivery {
             // resets the backoff and the state.
             let Some(open) = link.as_mut() else {
                 match self.connect(&mut attempt) {
-                    Ok(opened) => link = opened,
+                    Ok(Some(mut opened)) => match self.agree_position(&mut opened) {
+                        Ok(()) => link = Some(opened),
+                        Err(failure) => self.retry_later(failure, &mut wait),
+                    },
+                    Ok(None) => {}
                     Err(failure) => self.retry_later(failure, &mut wait),
                 }
                 continue;
@@ -207,6 +211,24 @@ impl PgDelivery {
             }
         }
         log::info!("PostgreSQL delivery stopped");
+    }
+
+    /// Starts from the database's own record of this site when it is behind
+    /// ours: restored from a backup, a replica promoted before it had the
+    /// last batches, or a new database (no record: the whole journal, rows
+    /// it already has are ignored by the key).
+    fn agree_position(&self, link: &mut writer::Link) -> Result<(), writer::Failure> {
+        let ours = self.position();
+        let theirs = link.recorded_position()?.unwrap_or(0);
+        if theirs < ours {
+            log::warn!(
+                "PostgreSQL {}: the database has site '{}' up to journal position {theirs}, not {ours} (a new or restored database): delivering again from there",
+                self.settings.target.label,
+                self.settings.site
+            );
+            self.position.store(theirs, Ordering::SeqCst);
+        }
+        Ok(())
     }
 
     /// Counts and shows a failure, then waits `wait` (doubled for next time).
@@ -293,7 +315,7 @@ impl PgDelivery {
             return Ok(false);
         };
         let started = std::time::Instant::now();
-        link.insert(&batch)?;
+        link.insert(&batch, last)?;
         self.position.store(last, Ordering::SeqCst);
         self.store_position(last);
         self.delivered

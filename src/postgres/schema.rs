@@ -38,6 +38,14 @@ pub const MIGRATIONS: &[&str] = &[
          updated_at timestamptz NOT NULL,
          PRIMARY KEY (site, device_id)
      );",
+    // 3: each site's delivered journal position, committed with its rows,
+    // so a database restored from a backup (or a promoted replica that
+    // lagged) gets again what it lost.
+    "CREATE TABLE zk_sites (
+         site       text        PRIMARY KEY,
+         position   bigint      NOT NULL,
+         updated_at timestamptz NOT NULL
+     );",
 ];
 
 /// The schema version this zkserver writes.
@@ -65,6 +73,9 @@ const COLUMNS: &[(&str, &str, &str)] = &[
     ("zk_devices", "last_seen", "timestamp with time zone"),
     ("zk_devices", "registered", "boolean"),
     ("zk_devices", "updated_at", "timestamp with time zone"),
+    ("zk_sites", "site", "text"),
+    ("zk_sites", "position", "bigint"),
+    ("zk_sites", "updated_at", "timestamp with time zone"),
 ];
 
 /// Why the database's tables cannot be written.
@@ -123,7 +134,7 @@ pub fn check(client: &mut Client) -> Result<(), SchemaError> {
         "SELECT table_name::text, column_name::text, data_type::text
            FROM information_schema.columns
           WHERE table_schema = current_schema()
-            AND table_name IN ('zk_punches', 'zk_devices')",
+            AND table_name IN ('zk_punches', 'zk_devices', 'zk_sites')",
         &[],
     )?;
     let found: Vec<(String, String, String)> = rows

@@ -61,6 +61,10 @@ const INSERT_PUNCHES: &str = "INSERT INTO zk_punches
                    $8::text[], $9::text[]) AS x (d, u, t, s, p, w, n, r)
      ON CONFLICT DO NOTHING";
 
+const RECORD_POSITION: &str = "INSERT INTO zk_sites (site, position, updated_at)
+     VALUES ($1, $2, now())
+     ON CONFLICT (site) DO UPDATE SET position = EXCLUDED.position, updated_at = now()";
+
 const UPSERT_DEVICE: &str = "INSERT INTO zk_devices
        (site, device_id, name, mode, serial, online, last_seen, registered, updated_at)
      VALUES ($1, $2, $3, $4, $5, $6, $7::text::timestamptz, true, now())
@@ -128,8 +132,9 @@ impl Link {
         (errors::describe(e, &self.target), errors::chain_of(e))
     }
 
-    /// Inserts `batch` in one transaction; returns once it is committed.
-    pub fn insert(&mut self, batch: &[StoredPunch]) -> Result<(), Failure> {
+    /// Inserts `batch` and records `position` (its last journal position)
+    /// as this site's, in one transaction; returns once it is committed.
+    pub fn insert(&mut self, batch: &[StoredPunch], position: i64) -> Result<(), Failure> {
         let mut columns = Columns::default();
         for p in batch {
             let name = self.names.get(&p.device).unwrap_or(&p.device);
@@ -151,11 +156,23 @@ impl Link {
                     &columns.received,
                 ],
             )?;
+            tx.execute(RECORD_POSITION, &[&self.site, &position])?;
             tx.commit()
         })();
         result.map_err(|e| self.failure(&e))?;
         self.answered = std::time::Instant::now();
         Ok(())
+    }
+
+    /// The journal position the database says this site delivered (`None`:
+    /// none recorded, e.g. a new database or one from before version 3).
+    pub fn recorded_position(&mut self) -> Result<Option<i64>, Failure> {
+        let row = self.client.query_opt(
+            "SELECT position FROM zk_sites WHERE site = $1",
+            &[&self.site],
+        );
+        row.map(|r| r.map(|r| r.get(0)))
+            .map_err(|e| self.failure(&e))
     }
 
     /// Writes the rows of `devices` that changed since last written, and

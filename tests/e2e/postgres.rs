@@ -256,7 +256,7 @@ fn two_sites_deliver_the_union_of_their_terminals_once() {
         devices, "norte|rec|Recepción|push|SNNORTE|t|t\nsur|reloj|Reloj Sur|pull||t|t",
         "{devices}"
     );
-    assert_eq!(query(&db, "SELECT version FROM zk_schema_version"), "2");
+    assert_eq!(query(&db, "SELECT version FROM zk_schema_version"), "3");
     assert_eq!(zn.health(), "ok");
     assert_eq!(zn.metric("zkserver_postgres_backlog"), 0.0);
     let (_, status) = get(&format!("{}/devices/rec/status", zn.base));
@@ -412,7 +412,7 @@ fn altered_tables_and_a_newer_schema_stop_delivery_clearly_and_lose_nothing() {
         push2.unsent() == 0
     });
     assert_eq!(count(&db, "central"), 110);
-    query(&db, "UPDATE zk_schema_version SET version = 2");
+    query(&db, "UPDATE zk_schema_version SET version = 3");
     wait_for("delivery after the fix", Duration::from_secs(400), || {
         count(&db, "central") == 115
     });
@@ -546,10 +546,10 @@ fn an_old_schema_is_upgraded_and_a_least_privilege_role_delivers() {
     wait_for("the upgrade", Duration::from_secs(60), || {
         zk.health() == "ok"
     });
-    assert_eq!(query(&db, "SELECT version FROM zk_schema_version"), "2");
+    assert_eq!(query(&db, "SELECT version FROM zk_schema_version"), "3");
     assert_eq!(count(&db, "viejo"), 1, "old rows kept");
     wait_for("the upgrade in the log", Duration::from_secs(30), || {
-        zk.log_text().contains("schema brought from version 1 to 2")
+        zk.log_text().contains("schema brought from version 1 to 3")
     });
     zk.kill();
     // A role that may only read, insert and update zkserver's tables.
@@ -557,7 +557,7 @@ fn an_old_schema_is_upgraded_and_a_least_privilege_role_delivers() {
     query(
         &db,
         "GRANT CONNECT ON DATABASE zk TO zk_sitio;
-         GRANT SELECT, INSERT, UPDATE ON zk_punches, zk_devices, zk_schema_version TO zk_sitio;",
+         GRANT SELECT, INSERT, UPDATE ON zk_punches, zk_devices, zk_sites, zk_schema_version TO zk_sitio;",
     );
     let dir = tempdir("role");
     push_site(&dir, "SNROLE");
@@ -725,4 +725,43 @@ fn health_tells_a_database_went_away_while_there_was_nothing_to_write() {
     wait_for("/health ok again", Duration::from_secs(120), || {
         zk.health() == "ok"
     });
+}
+
+#[test]
+fn a_database_restored_from_an_older_backup_gets_again_what_it_lost() {
+    if !available_or_skip("a_database_restored_from_an_older_backup_gets_again_what_it_lost") {
+        return;
+    }
+    let mut db = cluster(false);
+    let dir = tempdir("restored");
+    push_site(&dir, "SNREST");
+    let zk = Zk::start(&dir, Some(&admin_url(&db)), "central", &[]);
+    let push = push_sim(&zk, "SNREST", 300);
+    wait_for("the punches", Duration::from_secs(120), || {
+        count(&db, "central") == 300
+    });
+    assert_eq!(
+        query(&db, "SELECT position FROM zk_sites WHERE site = 'central'"),
+        "300"
+    );
+    // The database as a backup taken 100 punches earlier has it (rows and
+    // the site's position from one moment), e.g. a replica promoted while
+    // it lagged. zkserver's own position still says 300.
+    query(
+        &db,
+        "DELETE FROM zk_punches WHERE site = 'central' AND punched_at IN
+           (SELECT punched_at FROM zk_punches WHERE site = 'central'
+             ORDER BY punched_at DESC LIMIT 100);
+         UPDATE zk_sites SET position = 200 WHERE site = 'central';",
+    );
+    assert_eq!(count(&db, "central"), 200);
+    db.restart_same_port();
+    wait_for("the lost punches again", Duration::from_secs(120), || {
+        count(&db, "central") == 300
+    });
+    assert_eq!(rows(&db, "central"), push_rows(&push, "rec"));
+    wait_for("the resend in the log", Duration::from_secs(30), || {
+        zk.log_text().contains("delivering again from there")
+    });
+    push.stop();
 }
