@@ -40,6 +40,8 @@ const READER_POOL: usize = 4;
 
 /// An open journal. `Sync`: share it behind an `Arc`.
 pub struct Journal {
+    /// See [`Journal::id`].
+    id: String,
     path: PathBuf,
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
@@ -70,7 +72,13 @@ impl Journal {
             Connection::open_with_flags(&path, flags).map_err(schema::sqlite(&path, "opening"))?;
         schema::configure_common(&conn, &path)?;
         schema::prepare(&mut conn, &path)?;
+        let id = conn
+            .query_row("SELECT value FROM meta WHERE key = 'journal_id'", [], |r| {
+                r.get(0)
+            })
+            .map_err(schema::sqlite(&path, "reading the journal's identity"))?;
         Ok(Journal {
+            id,
             path,
             writer: Mutex::new(conn),
             readers: Mutex::new(Vec::new()),
@@ -104,6 +112,12 @@ impl Journal {
             *self.stored.lock() += 1;
             self.stored_changed.notify_all();
         }
+    }
+
+    /// The journal's identity: random, made when it was created (or
+    /// migrated to version 2), never reused by another journal.
+    pub fn id(&self) -> &str {
+        &self.id
     }
 
     /// The journal file.

@@ -93,6 +93,13 @@ const MIGRATIONS: &[&str] = &[
          done_at TEXT
      );
      CREATE INDEX commands_by_device ON commands (device, status, id);",
+    // 2: the journal's identity (random, made once), so what was delivered
+    // from one journal is never taken for a position in another.
+    "CREATE TABLE meta (
+         key TEXT PRIMARY KEY,
+         value TEXT NOT NULL
+     );
+     INSERT INTO meta (key, value) VALUES ('journal_id', lower(hex(randomblob(16))));",
 ];
 
 /// The schema version this build writes.

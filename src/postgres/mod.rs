@@ -282,10 +282,11 @@ impl PgDelivery {
     fn start_attempt(&self) -> Result<Attempt, writer::Failure> {
         let (tx, rx) = mpsc::channel();
         let settings = self.settings.clone();
+        let journal = self.journal.id().to_string();
         std::thread::Builder::new()
             .name("postgres-connect".into())
             .spawn(move || {
-                let _ = tx.send(writer::Link::open(&settings));
+                let _ = tx.send(writer::Link::open(&settings, &journal));
             })
             .map_err(|e| {
                 (
@@ -369,6 +370,7 @@ impl PgDelivery {
                 "postgres": {
                     "database": self.settings.target.label,
                     "site": self.settings.site,
+                    "journal": self.journal.id(),
                     "position": seq,
                 }
             }))
@@ -380,9 +382,10 @@ impl PgDelivery {
     }
 }
 
-/// The stored position for this database and site; 0 (the whole journal,
-/// duplicates ignored by the table's key) when there is none, it is for
-/// another database or site, or it is beyond the journal (a new journal).
+/// The stored position for this database, site and journal; 0 (the whole
+/// journal, duplicates ignored by the table's key) when there is none, or it
+/// is for another database, site or journal (one replaced or copied from
+/// another machine: its positions mean nothing here).
 fn load_position(settings: &PgSettings, journal: &Journal) -> i64 {
     let Some(path) = &settings.state_file else {
         return 0;
@@ -402,23 +405,17 @@ fn load_position(settings: &PgSettings, journal: &Journal) -> i64 {
     let value: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
     let entry = &value["postgres"];
     let same = entry["database"].as_str() == Some(settings.target.label.as_str())
-        && entry["site"].as_str() == Some(settings.site.as_str());
+        && entry["site"].as_str() == Some(settings.site.as_str())
+        && entry["journal"].as_str() == Some(journal.id());
     let Some(position) = entry["position"].as_i64().filter(|_| same) else {
         log::info!(
-            "{}: no position for {} as site '{}'; delivering the whole journal",
+            "{}: no position for {} as site '{}' from journal {}; delivering the whole journal",
             path.display(),
             settings.target.label,
-            settings.site
+            settings.site,
+            journal.id()
         );
         return 0;
     };
-    let newest = journal.newest_seq_all().ok().flatten().unwrap_or(0);
-    if position > newest {
-        log::warn!(
-            "{}: position {position} is beyond the journal's newest ({newest}): a new journal; delivering it whole",
-            path.display()
-        );
-        return 0;
-    }
     position
 }

@@ -43,6 +43,7 @@ pub const MIGRATIONS: &[&str] = &[
     // lagged) gets again what it lost.
     "CREATE TABLE zk_sites (
          site       text        PRIMARY KEY,
+         journal    text        NOT NULL,
          position   bigint      NOT NULL,
          updated_at timestamptz NOT NULL
      );",
@@ -74,6 +75,7 @@ const COLUMNS: &[(&str, &str, &str)] = &[
     ("zk_devices", "registered", "boolean"),
     ("zk_devices", "updated_at", "timestamp with time zone"),
     ("zk_sites", "site", "text"),
+    ("zk_sites", "journal", "text"),
     ("zk_sites", "position", "bigint"),
     ("zk_sites", "updated_at", "timestamp with time zone"),
 ];

@@ -43,6 +43,8 @@ pub type Failure = (String, String);
 pub struct Link {
     client: Client,
     site: String,
+    /// The identity of the journal delivered from (see `Journal::id`).
+    journal: String,
     target: super::Target,
     /// What `zk_devices` holds for this site, as last written.
     written: HashMap<String, DeviceRow>,
@@ -61,9 +63,10 @@ const INSERT_PUNCHES: &str = "INSERT INTO zk_punches
                    $8::text[], $9::text[]) AS x (d, u, t, s, p, w, n, r)
      ON CONFLICT DO NOTHING";
 
-const RECORD_POSITION: &str = "INSERT INTO zk_sites (site, position, updated_at)
-     VALUES ($1, $2, now())
-     ON CONFLICT (site) DO UPDATE SET position = EXCLUDED.position, updated_at = now()";
+const RECORD_POSITION: &str = "INSERT INTO zk_sites (site, journal, position, updated_at)
+     VALUES ($1, $2, $3, now())
+     ON CONFLICT (site) DO UPDATE SET
+       journal = EXCLUDED.journal, position = EXCLUDED.position, updated_at = now()";
 
 const UPSERT_DEVICE: &str = "INSERT INTO zk_devices
        (site, device_id, name, mode, serial, online, last_seen, registered, updated_at)
@@ -80,7 +83,7 @@ const UNREGISTER_OTHERS: &str = "UPDATE zk_devices
 
 impl Link {
     /// Connects to the target and brings its schema up to date.
-    pub fn open(settings: &PgSettings) -> Result<Link, Failure> {
+    pub fn open(settings: &PgSettings, journal: &str) -> Result<Link, Failure> {
         let target = &settings.target;
         let mut client = connect(target)?;
         // A batch never waits without end: on a lock (another session's
@@ -107,6 +110,7 @@ impl Link {
         Ok(Link {
             client,
             site: settings.site.clone(),
+            journal: journal.to_string(),
             target: target.clone(),
             written: HashMap::new(),
             names: HashMap::new(),
@@ -156,7 +160,7 @@ impl Link {
                     &columns.received,
                 ],
             )?;
-            tx.execute(RECORD_POSITION, &[&self.site, &position])?;
+            tx.execute(RECORD_POSITION, &[&self.site, &self.journal, &position])?;
             tx.commit()
         })();
         result.map_err(|e| self.failure(&e))?;
@@ -164,12 +168,13 @@ impl Link {
         Ok(())
     }
 
-    /// The journal position the database says this site delivered (`None`:
-    /// none recorded, e.g. a new database or one from before version 3).
+    /// The position in this journal the database says this site delivered
+    /// (`None`: none recorded, e.g. a new database, or one recorded from
+    /// another journal).
     pub fn recorded_position(&mut self) -> Result<Option<i64>, Failure> {
         let row = self.client.query_opt(
-            "SELECT position FROM zk_sites WHERE site = $1",
-            &[&self.site],
+            "SELECT position FROM zk_sites WHERE site = $1 AND journal = $2",
+            &[&self.site, &self.journal],
         );
         row.map(|r| r.map(|r| r.get(0)))
             .map_err(|e| self.failure(&e))

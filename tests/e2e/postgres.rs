@@ -765,3 +765,48 @@ fn a_database_restored_from_an_older_backup_gets_again_what_it_lost() {
     });
     push.stop();
 }
+
+#[test]
+fn a_position_from_another_journal_is_never_taken_for_this_one() {
+    if !available_or_skip("a_position_from_another_journal_is_never_taken_for_this_one") {
+        return;
+    }
+    let db = cluster(false);
+    let url = admin_url(&db);
+    // Site "central" delivers 300 punches from its journal A.
+    let a = tempdir("journal-a");
+    push_site(&a, "SNJA");
+    let zk = Zk::start(&a, Some(&url), "central", &[]);
+    let push = push_sim(&zk, "SNJA", 300);
+    wait_for("journal A delivered", Duration::from_secs(120), || {
+        count(&db, "central") == 300
+    });
+    push.stop();
+    zk.kill();
+    // Another machine's folder: journal B with 500 other punches, taken in
+    // without a database...
+    let b = tempdir("journal-b");
+    push_site(&b, "SNJB");
+    let zk = Zk::start(&b, None, "central", &[]);
+    let mut cfg = PushSimConfig::new(&zk.base, "SNJB");
+    cfg.records = 500;
+    cfg.start = chrono::NaiveDate::from_ymd_opt(2025, 6, 1)
+        .and_then(|d| d.and_hms_opt(7, 0, 0))
+        .unwrap();
+    let other = PushSim::start(cfg).unwrap();
+    wait_for("journal B to fill", Duration::from_secs(120), || {
+        other.unsent() == 0
+    });
+    other.stop();
+    zk.kill();
+    // ...then given A's position file (copied along with the configuration).
+    std::fs::copy(
+        a.join("devices.json.postgres.json"),
+        b.join("devices.json.postgres.json"),
+    )
+    .unwrap();
+    let _zk = Zk::start(&b, Some(&url), "central", &[]);
+    wait_for("all of journal B", Duration::from_secs(120), || {
+        count(&db, "central") == 800
+    });
+}
