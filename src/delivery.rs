@@ -268,8 +268,8 @@ impl Delivery {
             _ => 0,
         };
         journal
-            .punches_after(id, seq, u64::from(u32::MAX))
-            .map_or(0, |p| u32::try_from(p.len()).unwrap_or(u32::MAX))
+            .count_after(Some(id), seq)
+            .map_or(0, |n| u32::try_from(n).unwrap_or(u32::MAX))
     }
 
     /// The log of `id` was cleared at `cursor` (which the webhook had

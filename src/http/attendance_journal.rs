@@ -340,9 +340,9 @@ pub fn clear_push(ctx: &Ctx, device: &Device, position: crate::cursor::Position)
         .map_err(|e| failure(ctx, &device.id, &e))?;
     if newest.unwrap_or(0) > seq {
         let newer = journal
-            .punches_after(&device.id, seq, u64::MAX)
-            .map_err(|e| failure(ctx, &device.id, &e))?
-            .len();
+            .count_after(Some(&device.id), seq)
+            .map_err(|e| failure(ctx, &device.id, &e))?;
+        let newer = usize::try_from(newer).unwrap_or(usize::MAX);
         return Err(ctx.error(409, &messages::newer_records(newer)));
     }
     if !ctx.app.delivery.caught_up_journal(&device.id, newest) {

@@ -86,18 +86,21 @@ const DEVICE_ID: &str = "(SELECT id FROM devices WHERE name = ?1)";
 
 /// Reads punch rows of `device` selected with [`COLUMNS`].
 fn reader(device: &str) -> impl Fn(&Row<'_>) -> rusqlite::Result<StoredPunch> + '_ {
-    move |r| {
-        Ok(StoredPunch {
-            seq: r.get(0)?,
-            device: device.to_string(),
-            user_id: r.get(1)?,
-            time: r.get(2)?,
-            status: r.get(3)?,
-            punch: r.get(4)?,
-            workcode: r.get(5)?,
-            received_at: r.get(6)?,
-        })
-    }
+    move |r| stored_punch(r, device.to_string())
+}
+
+/// A row selected with [`COLUMNS`] as the punch of `device`.
+fn stored_punch(r: &Row<'_>, device: String) -> rusqlite::Result<StoredPunch> {
+    Ok(StoredPunch {
+        seq: r.get(0)?,
+        device,
+        user_id: r.get(1)?,
+        time: r.get(2)?,
+        status: r.get(3)?,
+        punch: r.get(4)?,
+        workcode: r.get(5)?,
+        received_at: r.get(6)?,
+    })
 }
 
 /// The number of device `name`, created on first use (inside a write).
@@ -225,24 +228,14 @@ impl Journal {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         self.read(
             |conn| {
-                let mut stmt = conn.prepare_cached(
-                    "SELECT p.seq, p.user_id, p.time, p.status, p.punch, p.workcode,
-                            p.received_at, d.name
-                       FROM punches p JOIN devices d ON d.id = p.device
-                      WHERE p.seq > ?1 ORDER BY p.seq LIMIT ?2",
-                )?;
-                let rows = stmt.query_map(params![seq, limit], |r| {
-                    Ok(StoredPunch {
-                        seq: r.get(0)?,
-                        user_id: r.get(1)?,
-                        time: r.get(2)?,
-                        status: r.get(3)?,
-                        punch: r.get(4)?,
-                        workcode: r.get(5)?,
-                        received_at: r.get(6)?,
-                        device: r.get(7)?,
-                    })
-                })?;
+                // The device's name after COLUMNS (every column is unique
+                // to `punches` but `device`, which `devices` names `id`).
+                let mut stmt = conn.prepare_cached(&format!(
+                    "SELECT {COLUMNS}, devices.name
+                       FROM punches JOIN devices ON devices.id = punches.device
+                      WHERE seq > ?1 ORDER BY seq LIMIT ?2"
+                ))?;
+                let rows = stmt.query_map(params![seq, limit], |r| stored_punch(r, r.get(7)?))?;
                 rows.collect()
             },
             "reading punches after a position",

@@ -251,8 +251,8 @@ impl PunchSource for JournalSource {
         let (journal, id, seq) = (self.journal.clone(), self.id.clone(), self.seq);
         Box::new(move || {
             journal
-                .punches_after(&id, seq, 100_000)
-                .map_or(0, |p| p.len() as u64)
+                .count_after(Some(&id), seq)
+                .map_or(0, |n| n.min(100_000))
         })
     }
 }
