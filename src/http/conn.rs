@@ -369,6 +369,10 @@ fn is_wait(e: &io::Error) -> bool {
     )
 }
 
+/// Most of a request body reserved before its bytes arrive; beyond it the
+/// buffer grows with the data received.
+const INITIAL_BODY_RESERVE: usize = 64 * 1024;
+
 /// Reads exactly `len` body bytes (some may already be in `pending`), each
 /// piece within `body_timeout` and all of them before `deadline`.
 fn read_body(
@@ -381,7 +385,10 @@ fn read_body(
     let len = len as usize;
     let take = len.min(pending.len());
     let mut body: Vec<u8> = pending.drain(..take).collect();
-    body.reserve(len - take);
+    // Memory follows the data, not the declaration: a client that declares
+    // 16 MiB and sends 10 bytes holds 64 KiB (on a 32-bit board, hundreds
+    // of such clients would otherwise exhaust the address space).
+    body.reserve((len - take).min(INITIAL_BODY_RESERVE));
     let mut buf = [0u8; 16 * 1024];
     let mut reader = client;
     while body.len() < len {

@@ -680,3 +680,64 @@ fn head_limits_are_the_documented_ones() {
     let resp = raw_exchange(&env.base, fine.as_bytes());
     assert!(status_line(&resp).starts_with("HTTP/1.1 200"), "{resp}");
 }
+
+/// A line of `/proc/<pid>/status` in kB (`VmSize`, `VmRSS`).
+fn proc_status_kb(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or_else(|| panic!("{field} in /proc/{pid}/status"))
+}
+
+/// A demo server started with glibc's malloc limited to one arena, so its
+/// address space follows what it allocates (not per-thread arenas).
+fn server_one_arena(extra: &[&str]) -> (Child, String) {
+    let mut cmd = crate::common::process::command();
+    cmd.env("MALLOC_ARENA_MAX", "1")
+        .args(["--host", "127.0.0.1", "--port", "0"])
+        .args(["--demo", "--no-demo-push", "--log-level", "warn"])
+        .args(extra);
+    let (child, line) = crate::common::process::spawn_until(cmd, "listening on http://", false);
+    let addr = crate::common::process::addr_after(&line, "listening on http://");
+    (child, addr)
+}
+
+#[test]
+fn a_declared_body_length_is_not_reserved_before_the_data_arrives() {
+    if crate::common::process::windows() {
+        return; // /proc
+    }
+    let (mut child, addr) = server_one_arena(&[]);
+    let pid = child.id();
+    assert_serves(&addr);
+    let before = proc_status_kb(pid, "VmSize");
+    // 40 uploads that declare 16 000 000 bytes and send 10: the server
+    // answers 100 Continue once it has their heads, then waits for data.
+    let mut held = Vec::new();
+    for _ in 0..40 {
+        let mut s = TcpStream::connect(&addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s.write_all(
+            b"POST /iclock/cdata?SN=NOPE&table=ATTLOG HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 16000000\r\n\r\n",
+        )
+        .unwrap();
+        let mut buf = [0u8; 64];
+        let n = s.read(&mut buf).unwrap();
+        assert!(buf[..n].starts_with(b"HTTP/1.1 100"), "{:?}", &buf[..n]);
+        s.write_all(b"0123456789").unwrap();
+        held.push(s);
+    }
+    assert_serves(&addr);
+    let grown_mb = proc_status_kb(pid, "VmSize").saturating_sub(before) / 1024;
+    // Reserved up front, 40 × 16 MB = 640 MB; as data arrives, a few MB
+    // (buffers and thread stacks).
+    assert!(
+        grown_mb < 200,
+        "40 slow uploads grew the address space by {grown_mb} MB"
+    );
+    drop(held);
+    assert_alive(&mut child, &addr);
+    assert_eq!(terminate(&mut child), 0);
+}
