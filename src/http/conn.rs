@@ -352,7 +352,8 @@ fn read_head(
     }
 }
 
-/// Largest body for a request to `target` and the refusal beyond it: push terminals' uploads
+/// Largest body for a request to `target` (normalized by the head parser,
+/// as routing sees it) and the refusal beyond it: push terminals' uploads
 /// (`/iclock/…`) may carry 16 MiB, everything else [`MAX_BODY`].
 fn body_limit(target: &str) -> (usize, head::Refusal) {
     if target.starts_with("/iclock/") {

@@ -205,7 +205,7 @@ fn check_request(req: &httparse::Request, max_body: u64) -> Result<Head, Refusal
     }
     Ok(Head {
         method: method.to_string(),
-        target: origin_form(target)?,
+        target: normalize_target(&origin_form(target)?),
         http10,
         headers,
         body_len,
@@ -242,6 +242,57 @@ fn origin_form(target: &str) -> Result<String, Refusal> {
         Some(q) => format!("{}?{q}", url.path()),
         None => url.path().to_string(),
     })
+}
+
+/// The one form of a request target that both the route and its limits
+/// are decided on: runs of `/` in the path collapsed to one, and
+/// percent-encoded unreserved characters (`%69` for `i`) decoded, so
+/// `//iclock/cdata` and `/%69clock/cdata` are `/iclock/cdata` everywhere.
+/// Reserved escapes (`%2F`) stay encoded; the query is left as sent.
+pub fn normalize_target(target: &str) -> String {
+    let (path, query) = match target.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (target, None),
+    };
+    let mut out = String::with_capacity(target.len());
+    let bytes = path.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'/' if out.ends_with('/') => i += 1,
+            b'%' => {
+                if let Some(c) = decoded_unreserved(&bytes[i..]) {
+                    out.push(c);
+                    i += 3;
+                } else {
+                    out.push('%');
+                    i += 1;
+                }
+            }
+            _ => {
+                // Copy the whole character (paths may hold raw UTF-8).
+                let ch = path
+                    .get(i..)
+                    .and_then(|p| p.chars().next())
+                    .unwrap_or('\u{fffd}');
+                out.push(ch);
+                i += ch.len_utf8().max(1);
+            }
+        }
+    }
+    if let Some(q) = query {
+        out.push('?');
+        out.push_str(q);
+    }
+    out
+}
+
+/// The unreserved character (RFC 3986 §2.3) an escape at the start of
+/// `bytes` encodes, if it is one.
+fn decoded_unreserved(bytes: &[u8]) -> Option<char> {
+    let hex = std::str::from_utf8(bytes.get(1..3)?).ok()?;
+    let byte = u8::from_str_radix(hex, 16).ok()?;
+    (byte.is_ascii_alphanumeric() || b"-._~".contains(&byte)).then_some(char::from(byte))
 }
 
 #[cfg(test)]
@@ -282,6 +333,23 @@ mod tests {
             let head = format!("GET {bad} HTTP/1.1\r\nHost: x\r\n\r\n");
             assert_eq!(parse(&head), Err(BAD_REQUEST), "{bad}");
         }
+    }
+
+    #[test]
+    fn targets_are_normalized_once() {
+        for (sent, seen) in [
+            ("//iclock/cdata?SN=A//B", "/iclock/cdata?SN=A//B"),
+            ("/%69clock/cdata", "/iclock/cdata"),
+            ("/%49CLOCK///%63data", "/ICLOCK/cdata"),
+            ("/devices/a%2Fb/%7E%2e", "/devices/a%2Fb/~."),
+            ("/x%zz/%4", "/x%zz/%4"),
+            ("/caf\u{e9}//%C3%B1", "/caf\u{e9}/%C3%B1"),
+            ("*", "*"),
+        ] {
+            assert_eq!(normalize_target(sent), seen, "{sent}");
+        }
+        let h = parse("POST //%69clock/cdata?SN=1 HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        assert_eq!(h.target, "/iclock/cdata?SN=1");
     }
 
     #[test]
@@ -448,7 +516,7 @@ mod tests {
                     proptest::prop_assert!(len <= 65536);
                     proptest::prop_assert_eq!(n, text.len());
                     proptest::prop_assert_eq!(&head.method, &method);
-                    proptest::prop_assert_eq!(&head.target, &path);
+                    proptest::prop_assert_eq!(&head.target, &normalize_target(&path));
                     proptest::prop_assert_eq!(head.body_len, len);
                     proptest::prop_assert_eq!(head.headers.len(), names.len() + 2);
                     for (n, (k, v)) in names.iter().zip(&head.headers[2..]) {

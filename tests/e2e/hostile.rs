@@ -741,3 +741,44 @@ fn a_declared_body_length_is_not_reserved_before_the_data_arrives() {
     assert_alive(&mut child, &addr);
     assert_eq!(terminate(&mut child), 0);
 }
+
+#[test]
+fn an_upload_path_gets_the_same_route_and_limit_however_it_is_spelled() {
+    let (mut child, addr) = server(&[]);
+    // ~100 KiB of punches: over the API's 64 KiB, within an upload's 16 MiB.
+    let lines: String = (0..2000)
+        .map(|i| {
+            format!(
+                "{}\t2024-03-01 08:{:02}:{:02}\t0\t1\t\t0\t0\n",
+                700 + i,
+                i / 60 % 60,
+                i % 60
+            )
+        })
+        .collect();
+    let lines = lines.repeat(2);
+    assert!(lines.len() > 64 * 1024, "{}", lines.len());
+    for path in [
+        "/iclock/cdata",
+        "//iclock/cdata",
+        "/%69clock/cdata",
+        "/iclock//%63data",
+    ] {
+        let req = format!(
+            "POST {path}?SN=DEMOPUSH0001&table=ATTLOG&Stamp=1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{lines}",
+            lines.len()
+        );
+        let resp = ask(&addr, req.as_bytes());
+        assert_eq!(status_of(&resp), Some(200), "{path}: {resp}");
+        assert!(body_of(&resp).starts_with("OK:"), "{path}: {resp}");
+    }
+    // Spelled any way, an API path keeps the API's limit.
+    let req = format!(
+        "POST //%64evices HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
+        lines.len()
+    );
+    let resp = ask(&addr, req.as_bytes());
+    assert_eq!(status_of(&resp), Some(413), "{resp}");
+    assert!(body_of(&resp).contains("64 KiB"), "{resp}");
+    assert_eq!(terminate(&mut child), 0);
+}
