@@ -1,8 +1,12 @@
-//! The attendance endpoints: one device, or all devices in parallel.
-
-use std::sync::Arc;
+//! The attendance endpoints: one device, or all devices (read by a bounded
+//! pool of threads).
 
 use std::collections::HashMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 
 use serde_json::json;
 
@@ -130,7 +134,8 @@ enum Part {
     Failed(String),
 }
 
-/// `GET /attendance/all`: every device in parallel; failures go to
+/// `GET /attendance/all`: every device, a few at a time (see
+/// [`read_parts`]); failures go to
 /// `errors`. Push terminals (and, with `source=journal`, every terminal)
 /// are answered from the journal.
 pub fn all_attendance(ctx: &Ctx) -> Answer {
@@ -142,23 +147,9 @@ pub fn all_attendance(ctx: &Ctx) -> Answer {
         .map_err(|e| bad_cursor(ctx, e))?
         .map(|list| list.into_iter().collect());
     let devices: Vec<Arc<Device>> = ctx.app.registry.all();
-    let parts: Vec<Part> = std::thread::scope(|scope| {
-        let handles: Vec<_> = devices
-            .iter()
-            .enumerate()
-            .map(|(i, d)| {
-                let known = since.as_ref().and_then(|m| m.get(&d.id)).copied();
-                let query = &query;
-                scope.spawn(move || part_of(ctx, d, i as u16, query, asked, known))
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Part::Failed(messages::INTERNAL_ERROR.to_string()))
-            })
-            .collect()
+    let parts = read_parts(&devices, |i, d| {
+        let known = since.as_ref().and_then(|m| m.get(&d.id)).copied();
+        part_of(ctx, d, i as u16, &query, asked, known)
     });
     let mut rows = Vec::new();
     let mut errors = Vec::new();
@@ -206,6 +197,77 @@ pub fn all_attendance(ctx: &Ctx) -> Answer {
             .then_some("journal"),
     };
     Ok(respond(ctx, &query, newest_first(rows), names, extra))
+}
+
+/// Devices one `/attendance/all` request reads at once (its own thread
+/// and helpers).
+const READERS_PER_REQUEST: usize = 8;
+
+/// Helper threads reading devices for every `/attendance/all` request
+/// together; a request that finds none free reads on its own thread.
+const HELPERS_OVERALL: usize = 32;
+
+/// Helper threads running now (all requests).
+static HELPERS: AtomicUsize = AtomicUsize::new(0);
+
+/// Takes up to `want` helper threads from the overall budget; returns how
+/// many were granted (released when dropped).
+fn take_helpers(want: usize) -> Helpers {
+    let mut granted = 0;
+    let _ = HELPERS.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |running| {
+        granted = want.min(HELPERS_OVERALL.saturating_sub(running));
+        Some(running + granted)
+    });
+    Helpers(granted)
+}
+
+/// Helper threads granted to one request.
+struct Helpers(usize);
+
+impl Drop for Helpers {
+    fn drop(&mut self) {
+        HELPERS.fetch_sub(self.0, Ordering::SeqCst);
+    }
+}
+
+/// Reads every device's part with a bounded pool: the request's thread
+/// plus at most `READERS_PER_REQUEST - 1` helpers, within the overall
+/// budget. Parts come back in device order; a read that panics is an
+/// internal error for its device only.
+fn read_parts<F>(devices: &[Arc<Device>], read: F) -> Vec<Part>
+where
+    F: Fn(usize, &Device) -> Part + Sync,
+{
+    let next = AtomicUsize::new(0);
+    let slots: Vec<Mutex<Option<Part>>> = devices.iter().map(|_| Mutex::new(None)).collect();
+    let work = || loop {
+        let i = next.fetch_add(1, Ordering::SeqCst);
+        let Some(device) = devices.get(i) else { break };
+        let part = catch_unwind(AssertUnwindSafe(|| read(i, device)))
+            .unwrap_or_else(|_| Part::Failed(messages::INTERNAL_ERROR.to_string()));
+        *slots[i].lock() = Some(part);
+    };
+    let wanted = devices.len().min(READERS_PER_REQUEST).saturating_sub(1);
+    let helpers = take_helpers(wanted);
+    std::thread::scope(|scope| {
+        for _ in 0..helpers.0 {
+            let spawned = std::thread::Builder::new()
+                .name("attendance-read".into())
+                .spawn_scoped(scope, work);
+            if spawned.is_err() {
+                log::error!("could not start an attendance reader thread");
+            }
+        }
+        work();
+    });
+    drop(helpers);
+    slots
+        .into_iter()
+        .map(|slot| {
+            slot.into_inner()
+                .unwrap_or_else(|| Part::Failed(messages::INTERNAL_ERROR.to_string()))
+        })
+        .collect()
 }
 
 /// One device's part of `/attendance/all`.

@@ -782,3 +782,67 @@ fn an_upload_path_gets_the_same_route_and_limit_however_it_is_spelled() {
     assert!(body_of(&resp).contains("64 KiB"), "{resp}");
     assert_eq!(terminate(&mut child), 0);
 }
+
+/// Threads of process `pid`.
+fn thread_count(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/task")).map_or(0, Iterator::count)
+}
+
+#[test]
+fn attendance_all_reads_terminals_with_a_bounded_pool_of_threads() {
+    use zkserver::sim::Simulator;
+    if crate::common::process::windows() {
+        return; // /proc
+    }
+    let sims: Vec<Simulator> = (0..20)
+        .map(|_| {
+            Simulator::start(crate::common::slow_sim(20, Duration::from_millis(20)))
+                .expect("simulator starts")
+        })
+        .collect();
+    let dir = std::env::temp_dir().join(format!("zk-attendance-pool-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let devices: serde_json::Map<String, serde_json::Value> = sims
+        .iter()
+        .enumerate()
+        .map(|(i, sim)| {
+            let entry = serde_json::json!({"ip": "127.0.0.1", "port": sim.port(), "timeout": 20});
+            (format!("t{i}"), entry)
+        })
+        .collect();
+    let file = dir.join("devices.json");
+    std::fs::write(&file, serde_json::Value::Object(devices).to_string()).unwrap();
+    let (mut child, addr) = crate::common::process::start_server(&[
+        "--config",
+        file.to_str().unwrap(),
+        "--log-level",
+        "warn",
+    ]);
+    let pid = child.id();
+    let before = thread_count(pid);
+    // 10 requests at once, each over 20 slow terminals: one thread per
+    // terminal per request would be 200 more threads.
+    let clients: Vec<_> = (0..10)
+        .map(|_| {
+            let url = format!("http://{addr}/attendance/all?pretty=0");
+            std::thread::spawn(move || minreq::get(url).with_timeout(120).send())
+        })
+        .collect();
+    let mut peak = 0;
+    while clients.iter().any(|c| !c.is_finished()) {
+        peak = peak.max(thread_count(pid));
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    for client in clients {
+        let resp = client.join().unwrap().expect("answered");
+        assert_eq!(resp.status_code, 200);
+        let body: serde_json::Value = serde_json::from_str(resp.as_str().unwrap()).unwrap();
+        assert_eq!(body["total"], 20 * 20, "every terminal read: {body}");
+    }
+    // 10 connection threads and at most 32 readers (plus what the server
+    // keeps for the terminals it has met).
+    let grown = peak.saturating_sub(before);
+    assert!(grown <= 80, "{grown} more threads for 10 requests");
+    assert_eq!(terminate(&mut child), 0);
+    let _ = std::fs::remove_dir_all(&dir);
+}
