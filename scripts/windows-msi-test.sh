@@ -137,7 +137,7 @@ writes_need_the_key() { # the service made api.key; writes need it
     [ -s "$d/api.key" ] || continue
     key=$(tr -d '\r\n' < "$d/api.key")
     # An empty body is refused by validation (400), i.e. after the key was accepted.
-    code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H "X-API-Key: $key" -d '{}' "http://127.0.0.1:$PORT/devices")
+    code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H "X-API-Key: $key" -H 'Content-Type: application/json' -d '{}' "http://127.0.0.1:$PORT/devices")
     [ "$code" = 400 ] && return 0
   done
   echo "  no api.key in ${SERVICE_DATA[*]} that the service accepts (last answer $code)"

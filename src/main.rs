@@ -53,6 +53,15 @@ struct ServeArgs {
     /// Require the API key for reads too (`/health` stays open).
     #[arg(long)]
     protect_reads: bool,
+    /// A reverse proxy (address or network, e.g. 127.0.0.1, 10.0.0.0/8) whose
+    /// X-Real-IP / X-Forwarded-For name the client and whose Host is not
+    /// checked; repeatable [default: 127.0.0.1 and ::1].
+    #[arg(long = "trusted-proxy", value_name = "IP[/BITS]")]
+    trusted_proxies: Vec<String>,
+    /// A name browsers reach this server by (besides IP addresses and
+    /// localhost), e.g. relojes.lan; repeatable. Other names are refused.
+    #[arg(long = "host-name", value_name = "NAME")]
+    host_names: Vec<String>,
     /// Most client connections open at once (more get a 503).
     #[arg(long, default_value_t = 512)]
     max_connections: usize,
@@ -469,10 +478,24 @@ fn serve(args: ServeArgs, stop: Arc<std::sync::atomic::AtomicBool>) -> Result<()
             "open"
         }
     );
+    let trusted_proxies = if args.trusted_proxies.is_empty() {
+        zkserver::http::proxy::default_trusted()
+    } else {
+        args.trusted_proxies
+            .iter()
+            .map(|p| zkserver::http::proxy::ProxyNet::parse(p))
+            .collect::<Result<_, _>>()?
+    };
     settings.security = zkserver::http::auth::Security {
         api_key,
         allow_open_writes: args.allow_open_writes,
         protect_reads: args.protect_reads,
+        trusted_proxies,
+        host_names: args
+            .host_names
+            .iter()
+            .map(|h| h.trim().trim_end_matches('.').to_ascii_lowercase())
+            .collect(),
     };
     let app = App::new(registry, settings);
     // The demo opens writes easily: keep it on this machine unless asked.

@@ -4,7 +4,7 @@
 use super::{Ctx, Response};
 
 /// Who may do what.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Security {
     /// The API key, when one is configured.
     pub api_key: Option<String>,
@@ -12,6 +12,24 @@ pub struct Security {
     pub allow_open_writes: bool,
     /// Require the key for reads too (except `/health`).
     pub protect_reads: bool,
+    /// Reverse proxies (`--trusted-proxy`) whose requests name their client
+    /// and whose `Host` is not checked (default: this machine).
+    pub trusted_proxies: Vec<super::proxy::ProxyNet>,
+    /// Names this server is reached by (`--host-name`), besides IP literals
+    /// and `localhost`; any other `Host` is refused (DNS rebinding).
+    pub host_names: Vec<String>,
+}
+
+impl Default for Security {
+    fn default() -> Self {
+        Security {
+            api_key: None,
+            allow_open_writes: false,
+            protect_reads: false,
+            trusted_proxies: super::proxy::default_trusted(),
+            host_names: Vec::new(),
+        }
+    }
 }
 
 /// Equality that takes the same time wherever the first difference is.

@@ -491,6 +491,17 @@ pub fn bad_json_body(line: usize, column: usize) -> String {
 pub const UNAUTHORIZED: &str = "No autorizado.";
 /// 403 for writes when no API key is configured.
 pub const WRITES_DISABLED: &str = "Escrituras deshabilitadas: configure una clave API con --api-key-file o la variable API_KEY (y envíela en 'Authorization: Bearer <clave>' o 'X-API-Key'), o inicie el servidor con --allow-open-writes.";
+/// 403 for a write from a page on another site (`Origin`).
+pub const FOREIGN_ORIGIN: &str = "Escritura rechazada: la petición viene de una página de otro sitio (cabecera Origin). Use el panel de zkserver o la API desde un programa.";
+/// 415 for a write whose body is not declared JSON.
+pub const JSON_CONTENT_TYPE_REQUIRED: &str = "El cuerpo debe ser JSON y declararse con la cabecera 'Content-Type: application/json' (con curl: -H 'Content-Type: application/json').";
+
+/// 403 for a `Host` that is not a name of this server (DNS rebinding).
+pub fn host_not_allowed(name: &str) -> String {
+    format!(
+        "Nombre de servidor no permitido: '{name}'. Acceda por la dirección IP, por 'localhost' o por un nombre configurado con --host-name (ej. --host-name {name} si es el nombre de este servidor)."
+    )
+}
 
 // --- the connection layer: refusals of malformed or oversized requests ---
 

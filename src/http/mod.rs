@@ -6,6 +6,7 @@ mod attendance;
 mod attendance_journal;
 pub mod auth;
 mod body;
+mod browser;
 mod commands;
 pub mod conn;
 mod demo;
@@ -17,6 +18,7 @@ mod info;
 mod listing;
 pub mod messages;
 mod panel;
+pub mod proxy;
 mod push;
 pub mod query;
 mod request;
@@ -537,6 +539,15 @@ fn route(ctx: &Ctx, label: &mut &'static str) -> Answer {
             .error(405, messages::METHOD_NOT_ALLOWED)
             .with_header("Allow", &allowed.join(", ")));
     };
+    let writes = method != "GET";
+    // Push terminals are no browsers (and name this server as configured
+    // on them); health checks show nothing a foreign page could use.
+    if !is_iclock(*action) && *action != Action::Health {
+        browser::check_host(ctx)?;
+        if writes {
+            browser::check_origin(ctx)?;
+        }
+    }
     // Health checks and the panel's files (no data in them) need no key.
     // Push terminals cannot send a key: `/iclock` is always open.
     let open = matches!(
@@ -544,7 +555,10 @@ fn route(ctx: &Ctx, label: &mut &'static str) -> Answer {
         Action::Health | Action::Panel | Action::PanelCss | Action::PanelJs | Action::PanelIcon
     ) || is_iclock(*action);
     if !open {
-        auth::check(ctx, method != "GET")?;
+        auth::check(ctx, writes)?;
+        if writes {
+            browser::check_content_type(ctx)?;
+        }
     }
     dispatch(ctx, *action, params)
 }

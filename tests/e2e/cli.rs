@@ -251,6 +251,7 @@ fn devices_file_stays_valid_after_sigkill_during_writes() {
                             r#"{{"id": "r{round}_{t}_{i}", "name": "Reloj", "ip": "10.0.0.2"}}"#
                         );
                         let sent = minreq::post(format!("http://{addr}/devices"))
+                            .with_header("Content-Type", "application/json")
                             .with_body(body)
                             .with_timeout(5)
                             .send();
@@ -376,6 +377,7 @@ fn api_key_settings_are_checked_at_startup() {
 fn demo_punch_on_demand() {
     let post = |addr: &str, body: &str, key: Option<&str>| {
         let mut req = minreq::post(format!("http://{addr}/demo/punch"))
+            .with_header("Content-Type", "application/json")
             .with_body(body)
             .with_timeout(30);
         if let Some(key) = key {

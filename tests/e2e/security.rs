@@ -20,6 +20,7 @@ fn env(key: Option<&str>, open: bool, protect_reads: bool) -> Env {
 
 fn post_device(env: &Env, headers: &[(&str, &str)]) -> (i32, Value) {
     let mut req = minreq::post(format!("{}/devices", env.base))
+        .with_header("Content-Type", "application/json")
         .with_body(json!({"id": "nuevo", "name": "N", "ip": "10.0.0.1"}).to_string());
     for (k, v) in headers {
         req = req.with_header(*k, *v);
@@ -250,4 +251,155 @@ fn client_input_cannot_forge_log_lines() {
             "raw control character in the log: {line:?}"
         );
     }
+}
+
+/// Sends `request` from the loopback address `from` (127.0.0.x: another
+/// client than 127.0.0.1) and reads the answer until the server closes.
+fn exchange_from(from: [u8; 4], addr: &str, request: &str) -> String {
+    use std::io::{Read, Write};
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket
+        .bind(&std::net::SocketAddr::from((from, 0)).into())
+        .unwrap();
+    let target: std::net::SocketAddr = addr.parse().unwrap();
+    socket.connect(&target.into()).unwrap();
+    let mut s: std::net::TcpStream = socket.into();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    s.write_all(request.as_bytes()).unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The status code of a raw response.
+fn status_code(response: &str) -> u16 {
+    response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+/// A write with `headers` and `body` to `path`, from 127.0.0.2.
+fn write_from_browser(addr: &str, path: &str, headers: &str, body: &str) -> String {
+    exchange_from(
+        [127, 0, 0, 2],
+        addr,
+        &format!(
+            "POST {path} HTTP/1.1\r\nHost: {addr}\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        ),
+    )
+}
+
+#[test]
+fn pages_on_other_sites_cannot_write_through_a_browser() {
+    let (mut child, addr) = crate::common::process::start_server(&[
+        "--demo",
+        "--no-demo-push",
+        "--allow-open-writes",
+        "--log-level",
+        "warn",
+    ]);
+    let device = |id: &str| format!(r#"{{"id": "{id}", "name": "N", "ip": "192.0.2.1"}}"#);
+    // A form or a "simple" fetch can send text/plain: refused.
+    let resp = write_from_browser(
+        &addr,
+        "/devices",
+        "Content-Type: text/plain\r\n",
+        &device("a"),
+    );
+    assert_eq!(status_code(&resp), 415, "{resp}");
+    assert!(resp.contains("application/json"), "{resp}");
+    let resp = write_from_browser(&addr, "/devices", "", &device("a"));
+    assert_eq!(status_code(&resp), 415, "no Content-Type: {resp}");
+    // JSON from another site's page: refused by its Origin.
+    for origin in [
+        "http://evil.example",
+        "null",
+        &format!("http://{addr}.evil.example"),
+    ] {
+        let headers = format!("Content-Type: application/json\r\nOrigin: {origin}\r\n");
+        let resp = write_from_browser(&addr, "/devices", &headers, &device("b"));
+        assert_eq!(status_code(&resp), 403, "{origin}: {resp}");
+        assert!(resp.contains("Origin"), "{resp}");
+    }
+    // A body-less write from another site too; without Origin it goes on.
+    let resp = write_from_browser(
+        &addr,
+        "/devices/principal/sync-time",
+        "Origin: http://evil.example\r\n",
+        "",
+    );
+    assert_eq!(status_code(&resp), 403, "{resp}");
+    let resp = write_from_browser(&addr, "/devices/principal/sync-time", "", "");
+    assert_eq!(status_code(&resp), 200, "{resp}");
+    // The office panel's own origin, and programs (no Origin), may write.
+    let headers =
+        format!("Content-Type: application/json; charset=utf-8\r\nOrigin: http://{addr}\r\n");
+    let resp = write_from_browser(&addr, "/devices", &headers, &device("c"));
+    assert!(matches!(status_code(&resp), 200 | 201), "{resp}");
+    let resp = write_from_browser(
+        &addr,
+        "/devices",
+        "Content-Type: application/json\r\n",
+        &device("d"),
+    );
+    assert!(matches!(status_code(&resp), 200 | 201), "{resp}");
+    // Push terminals are no browsers: /iclock keeps taking what they send.
+    let resp = write_from_browser(
+        &addr,
+        "/iclock/cdata?SN=DEMOPUSH0001&table=ATTLOG&Stamp=1",
+        "Content-Type: text/plain\r\nOrigin: http://evil.example\r\n",
+        "1\t2024-03-01 08:00:00\t0\t1\t\t0\t0\n",
+    );
+    assert_eq!(status_code(&resp), 200, "{resp}");
+    assert_eq!(crate::common::process::terminate(&mut child), 0);
+}
+
+#[test]
+fn a_foreign_host_name_is_refused_unless_configured_or_proxied() {
+    let (mut child, addr) = crate::common::process::start_server(&[
+        "--demo",
+        "--no-demo-push",
+        "--host-name",
+        "relojes.lan",
+        "--log-level",
+        "warn",
+    ]);
+    let port = addr.rsplit(':').next().unwrap();
+    let get = |from: [u8; 4], path: &str, host: &str| {
+        exchange_from(
+            from,
+            &addr,
+            &format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"),
+        )
+    };
+    // A page of evil.example, re-resolved to this server (DNS rebinding).
+    let resp = get([127, 0, 0, 2], "/devices", &format!("evil.example:{port}"));
+    assert_eq!(status_code(&resp), 403, "{resp}");
+    assert!(resp.contains("--host-name"), "{resp}");
+    for host in [
+        format!("127.0.0.1:{port}"),
+        format!("localhost:{port}"),
+        format!("RELOJES.lan:{port}"),
+        format!("[::1]:{port}"),
+    ] {
+        let resp = get([127, 0, 0, 2], "/devices", &host);
+        assert_eq!(status_code(&resp), 200, "{host}: {resp}");
+    }
+    // Through the trusted proxy (nginx on 127.0.0.1), the proxy checks names.
+    let resp = get([127, 0, 0, 1], "/devices", "relojes.example.com");
+    assert_eq!(status_code(&resp), 200, "{resp}");
+    // Terminals name the server as configured on them; health checks too.
+    let resp = get(
+        [127, 0, 0, 2],
+        "/iclock/cdata?SN=DEMOPUSH0001&options=all",
+        "relojes.example.com",
+    );
+    assert_eq!(status_code(&resp), 200, "{resp}");
+    let resp = get([127, 0, 0, 2], "/health", "monitor.example");
+    assert_eq!(status_code(&resp), 200, "{resp}");
+    assert_eq!(crate::common::process::terminate(&mut child), 0);
 }
