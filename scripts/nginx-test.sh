@@ -90,6 +90,38 @@ then
 else
   failed=$((failed + 1))
 fi
+echo "event streams per client through nginx:"
+if python3 - "$tls_port" <<'PY'
+import socket, ssl, sys
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+def open_stream(path):
+    raw = socket.create_connection(("127.0.0.1", int(sys.argv[1])), 5)
+    s = ctx.wrap_socket(raw, server_hostname="localhost")
+    s.settimeout(10)
+    s.sendall(b"GET " + path + b" HTTP/1.1\r\nHost: localhost\r\nAccept: text/event-stream\r\n\r\n")
+    got = b""
+    while b"\r\n\r\n" not in got:
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        got += chunk
+    return s, int(got.split()[1]) if got.startswith(b"HTTP/") else 0
+# One address opens 6 streams: nginx lets 4 through, the others get 503.
+streams = [open_stream(b"/events") for _ in range(6)]
+statuses = sorted(status for _, status in streams)
+ok = statuses == [200, 200, 200, 200, 503, 503]
+s, status = open_stream(b"/health")
+ok = ok and status == 200
+print("  6 streams from one address: %s; /health meanwhile: %d" % (statuses, status))
+sys.exit(0 if ok else 1)
+PY
+then
+  passed=$((passed + 1))
+else
+  failed=$((failed + 1))
+fi
 echo "office panel through nginx:"
 # To a file first: `grep -q` stops reading at the first match, and curl then
 # fails writing the rest of a large page (exit 23, a failed pipeline).

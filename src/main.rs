@@ -65,6 +65,10 @@ struct ServeArgs {
     /// Most client connections open at once (more get a 503).
     #[arg(long, default_value_t = 512)]
     max_connections: usize,
+    /// Event streams (/events) one client may hold open at once; all streams
+    /// together take at most a quarter of --max-connections.
+    #[arg(long, default_value_t = 8)]
+    max_streams_per_client: usize,
     /// Seconds a client connection may stay idle between requests.
     #[arg(long, default_value_t = 60.0)]
     idle_timeout: f64,
@@ -490,7 +494,7 @@ fn serve(args: ServeArgs, stop: Arc<std::sync::atomic::AtomicBool>) -> Result<()
         api_key,
         allow_open_writes: args.allow_open_writes,
         protect_reads: args.protect_reads,
-        trusted_proxies,
+        trusted_proxies: trusted_proxies.clone(),
         host_names: args
             .host_names
             .iter()
@@ -508,6 +512,8 @@ fn serve(args: ServeArgs, stop: Arc<std::sync::atomic::AtomicBool>) -> Result<()
         head_timeout: seconds("header-timeout", args.header_timeout)?,
         body_timeout: seconds("header-timeout", args.header_timeout)?,
         request_timeout: seconds("request-timeout", args.request_timeout)?,
+        trusted_proxies,
+        streams_per_client: args.max_streams_per_client.max(1),
         ..Default::default()
     };
     let mut server = Server::bind_with(&addr, app, limits)?;

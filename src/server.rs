@@ -286,7 +286,6 @@ fn accept_loop(
     conns: Arc<Connections>,
     accepting: &AtomicBool,
 ) {
-    let mut next_id: u64 = 0;
     let mut spare = spare_descriptor();
     let mut backoff = Duration::ZERO;
     loop {
@@ -321,38 +320,40 @@ fn accept_loop(
         if spare.is_none() {
             spare = spare_descriptor();
         }
-        if !conns.admit() {
+        let client = Arc::new(client);
+        let Some(id) = conns.admit(&client) else {
             log::warn!(
-                "refusing a connection: {} open already",
+                "refusing a connection: {} open already, all doing work",
                 conns.limits.max_connections
             );
-            refuse(client, "Servidor ocupado: demasiadas conexiones abiertas.");
+            if let Ok(client) = Arc::try_unwrap(client) {
+                refuse(client, "Servidor ocupado: demasiadas conexiones abiertas.");
+            }
             continue;
-        }
-        next_id += 1;
-        let (id, handler, shared) = (next_id, handler.clone(), conns.clone());
+        };
+        let (handler, shared) = (handler.clone(), conns.clone());
         let spawned = std::thread::Builder::new()
             .name("http-conn".into())
             .stack_size(CONNECTION_STACK)
             .spawn(move || {
                 // Counted out even if serving panics.
-                let _release = Release(&shared);
+                let _release = Release(&shared, id);
                 conn::serve(client, &*handler, &shared, id);
             });
         if spawned.is_err() {
-            conns.release();
+            conns.release(id);
             log::error!("could not start a connection thread");
         }
     }
     log::info!("stopped accepting connections");
 }
 
-/// Releases a connection slot when dropped.
-struct Release<'a>(&'a Connections);
+/// Releases connection `.1`'s slot when dropped.
+struct Release<'a>(&'a Connections, u64);
 
 impl Drop for Release<'_> {
     fn drop(&mut self) {
-        self.0.release();
+        self.0.release(self.1);
     }
 }
 

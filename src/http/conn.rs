@@ -17,7 +17,7 @@
 use std::collections::HashMap;
 use std::io::{self, BufWriter, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -26,15 +26,26 @@ use parking_lot::Mutex;
 use super::body::MAX_BODY;
 use super::head::{self, Head, Refusal};
 use super::messages;
+use super::proxy::{self, ProxyNet};
 use super::request::Request;
 use super::response::{Body, LiveBody, Poll, Response};
+use super::slots::{Budgets, Class, Slots};
 use crate::push::receiver::MAX_PUSH_BODY as PUSH_MAX_BODY;
 
 /// Limits enforced on every client connection.
 #[derive(Debug, Clone)]
 pub struct Limits {
-    /// Connections served at once; more are answered 503 and closed.
+    /// Connections served at once, shared out between push terminals, the
+    /// API and event streams (see [`Budgets::of`]); when all are taken the
+    /// oldest connection doing nothing is closed, or else the new one is
+    /// answered 503.
     pub max_connections: usize,
+    /// Reverse proxies whose `X-Real-IP` / `X-Forwarded-For` name the client
+    /// (per-client stream caps), and whose idle connections are not capped
+    /// per address.
+    pub trusted_proxies: Vec<ProxyNet>,
+    /// Event streams one client may hold open (`--max-streams-per-client`).
+    pub streams_per_client: usize,
     /// Largest request head (request line and headers).
     pub max_head: usize,
     /// Time allowed to send a whole request head once it has started.
@@ -57,6 +68,8 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_connections: 512,
+            trusted_proxies: proxy::default_trusted(),
+            streams_per_client: 8,
             max_head: 16 * 1024,
             head_timeout: Duration::from_secs(15),
             request_timeout: Duration::from_secs(30),
@@ -78,7 +91,10 @@ pub struct Connections {
     /// Set when shutting down: connections finish the request they are
     /// serving and take no further ones.
     draining: AtomicBool,
-    active: AtomicUsize,
+    /// Who holds the connection slots.
+    slots: Slots,
+    /// The next connection's id (both listeners share the numbering).
+    next_id: AtomicU64,
     /// Connections waiting for their next request, closed when draining
     /// (the same sockets the connections own, not duplicates).
     idle: Mutex<HashMap<u64, Arc<TcpStream>>>,
@@ -87,31 +103,42 @@ pub struct Connections {
 impl Connections {
     /// No connections yet.
     pub fn new(limits: Limits) -> Connections {
+        let slots = Slots::new(
+            Budgets::of(limits.max_connections, limits.streams_per_client),
+            limits.trusted_proxies.clone(),
+        );
         Connections {
             limits,
             draining: AtomicBool::new(false),
-            active: AtomicUsize::new(0),
+            slots,
+            next_id: AtomicU64::new(1),
             idle: Mutex::new(HashMap::new()),
         }
     }
 
     /// Client connections open right now.
     pub fn active(&self) -> usize {
-        self.active.load(Ordering::SeqCst)
+        self.slots.len()
     }
 
-    /// Counts a new connection; false (and not counted) when at the limit.
-    pub fn admit(&self) -> bool {
-        if self.active.fetch_add(1, Ordering::SeqCst) >= self.limits.max_connections {
-            self.active.fetch_sub(1, Ordering::SeqCst);
-            return false;
-        }
-        true
+    /// How the connections are shared out.
+    pub fn budgets(&self) -> Budgets {
+        self.slots.budgets()
     }
 
-    /// Forgets a connection counted by `admit`.
-    pub fn release(&self) {
-        self.active.fetch_sub(1, Ordering::SeqCst);
+    /// Gives a new connection a slot and its id (closing the oldest idle
+    /// connection if all are taken); `None` when every slot is doing work.
+    pub fn admit(&self, socket: &Arc<TcpStream>) -> Option<u64> {
+        let peer = socket
+            .peer_addr()
+            .map_or(std::net::IpAddr::from([0, 0, 0, 0]), |a| a.ip());
+        let id = self.next_id.fetch_add(1, Ordering::SeqCst);
+        self.slots.admit(id, peer, socket.clone()).then_some(id)
+    }
+
+    /// Frees the slot of connection `id` (admitted by `admit`).
+    pub fn release(&self, id: u64) {
+        self.slots.release(id);
     }
 
     /// Whether the server is shutting down.
@@ -187,8 +214,9 @@ enum End {
     Close,
 }
 
-/// Serves `client` until it closes, stays idle, or the server drains.
-pub fn serve(client: TcpStream, handler: &Handler, conns: &Connections, id: u64) {
+/// Serves `client` (admitted as connection `id`) until it closes, stays
+/// idle, or the server drains.
+pub fn serve(client: Arc<TcpStream>, handler: &Handler, conns: &Connections, id: u64) {
     let limits = &conns.limits;
     let peer = client
         .peer_addr()
@@ -196,7 +224,6 @@ pub fn serve(client: TcpStream, handler: &Handler, conns: &Connections, id: u64)
     let _ = client.set_nodelay(true);
     // Bounds the small writes outside a response (`100 Continue`).
     let _ = client.set_write_timeout(Some(limits.write_timeout));
-    let client = Arc::new(client);
     let mut pending: Vec<u8> = Vec::new();
     let end = loop {
         let (head, deadline) = match read_head(&client, &mut pending, conns, id) {
@@ -204,6 +231,14 @@ pub fn serve(client: TcpStream, handler: &Handler, conns: &Connections, id: u64)
             Err(end) => break end,
         };
         let head_only = head.method == "HEAD";
+        let class = Class::of(&head.method, &head.target);
+        let for_client =
+            proxy::forwarded_client(peer.ip(), |n| head.header(n), &limits.trusted_proxies);
+        match take_slot(conns, id, class, for_client) {
+            Ok(()) => {}
+            Err(Some(refusal)) => break End::Refuse(refusal, head_only),
+            Err(None) => break End::Close,
+        }
         let waits_for_continue = head.expects_continue() && pending.len() < head.body_len as usize;
         if waits_for_continue
             && (&*client)
@@ -228,7 +263,7 @@ pub fn serve(client: TcpStream, handler: &Handler, conns: &Connections, id: u64)
             keep_alive: keep,
         };
         match write_response(&client, response, framing, limits) {
-            Ok(true) if !conns.draining() => {}
+            Ok(true) if !conns.draining() => conns.slots.finish(id),
             _ => break End::Close,
         }
     };
@@ -243,6 +278,34 @@ pub fn serve(client: TcpStream, handler: &Handler, conns: &Connections, id: u64)
         }
     }
     let _ = client.shutdown(Shutdown::Both);
+}
+
+/// How long a stream waits for a stream slot before it is refused: a
+/// client reconnecting may find its old stream not yet noticed as closed.
+const STREAM_SLOT_WAIT: Duration = Duration::from_secs(1);
+
+/// Moves connection `id` to `class` (see [`Slots::begin`]); a stream waits
+/// up to [`STREAM_SLOT_WAIT`] for room.
+fn take_slot(
+    conns: &Connections,
+    id: u64,
+    class: Class,
+    client: std::net::IpAddr,
+) -> Result<(), Option<Refusal>> {
+    let wait = if class == Class::Stream {
+        STREAM_SLOT_WAIT
+    } else {
+        Duration::ZERO
+    };
+    let deadline = Instant::now() + wait;
+    loop {
+        match conns.slots.begin(id, class, client) {
+            Err(Some(_)) if Instant::now() < deadline && !conns.draining() => {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            other => return other,
+        }
+    }
 }
 
 /// Discards what the client is still sending for a moment (at most

@@ -505,6 +505,17 @@ pub fn host_not_allowed(name: &str) -> String {
 
 // --- the connection layer: refusals of malformed or oversized requests ---
 
+/// 503: every connection kept for push terminals is busy.
+pub const HTTP_PUSH_BUSY: &str = "Servidor ocupado: demasiadas peticiones de terminales push en curso. Intente de nuevo en unos segundos.";
+/// 503: every connection kept for the API is busy.
+pub const HTTP_API_BUSY: &str =
+    "Servidor ocupado: demasiadas peticiones en curso. Intente de nuevo en unos segundos.";
+/// 503: every connection kept for event streams is taken.
+pub const HTTP_STREAMS_FULL: &str =
+    "Servidor ocupado: demasiados flujos de eventos abiertos. Intente de nuevo más tarde.";
+/// 503: this client has its share of event streams open.
+pub const HTTP_STREAMS_PER_CLIENT: &str = "Demasiados flujos de eventos abiertos desde esta dirección: cierre alguno antes de abrir otro.";
+
 /// 400: bytes that are not an HTTP/1 request.
 pub const HTTP_BAD_REQUEST: &str = "Petición HTTP inválida.";
 /// 414: a request line over the limit.

@@ -23,6 +23,7 @@ mod push;
 pub mod query;
 mod request;
 pub mod response;
+pub mod slots;
 mod status;
 mod terminal;
 mod users;

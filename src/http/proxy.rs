@@ -85,13 +85,21 @@ pub fn is_trusted(trusted: &[ProxyNet], ip: IpAddr) -> bool {
 /// the proxy names (`X-Real-IP`, else the last `X-Forwarded-For` entry,
 /// the one the proxy itself added); otherwise the peer.
 pub fn client_ip(req: &Request, trusted: &[ProxyNet]) -> IpAddr {
-    let peer = req.remote_addr().ip();
+    forwarded_client(req.remote_addr().ip(), |name| req.header(name), trusted)
+}
+
+/// [`client_ip`] for a connection from `peer` whose request has `header`s.
+pub fn forwarded_client<'a>(
+    peer: IpAddr,
+    header: impl Fn(&str) -> Option<&'a str>,
+    trusted: &[ProxyNet],
+) -> IpAddr {
     if !is_trusted(trusted, peer) {
         return peer;
     }
-    let real_ip = req.header("X-Real-IP").and_then(|v| v.trim().parse().ok());
+    let real_ip = header("X-Real-IP").and_then(|v| v.trim().parse().ok());
     let forwarded = || {
-        req.header("X-Forwarded-For")?
+        header("X-Forwarded-For")?
             .rsplit(',')
             .next()?
             .trim()
