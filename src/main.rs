@@ -75,6 +75,10 @@ struct ServeArgs {
     /// Seconds a client may take to send a request's headers (and between body pieces).
     #[arg(long, default_value_t = 15.0)]
     header_timeout: f64,
+    /// Seconds a client may take no byte of an answer before it is dropped
+    /// (also the base of the time allowed for a whole answer).
+    #[arg(long, default_value_t = 30.0)]
+    write_timeout: f64,
     /// Seconds a client may take to send a whole request, head and body.
     #[arg(long, default_value_t = 30.0)]
     request_timeout: f64,
@@ -512,6 +516,7 @@ fn serve(args: ServeArgs, stop: Arc<std::sync::atomic::AtomicBool>) -> Result<()
         head_timeout: seconds("header-timeout", args.header_timeout)?,
         body_timeout: seconds("header-timeout", args.header_timeout)?,
         request_timeout: seconds("request-timeout", args.request_timeout)?,
+        write_timeout: seconds("write-timeout", args.write_timeout)?,
         trusted_proxies,
         streams_per_client: args.max_streams_per_client.max(1),
         ..Default::default()

@@ -17,7 +17,7 @@ use super::{messages, Answer, Ctx, Response};
 use crate::cursor::{self, CursorError, Position};
 use crate::ops::{ClearOutcome, Log, Mode, OpError};
 use crate::registry::Device;
-use crate::zk::{Attendance, LogPosition};
+use crate::zk::LogPosition;
 
 fn parse_query(ctx: &Ctx) -> Result<AttendanceQuery, Response> {
     AttendanceQuery::parse(|k| ctx.req.get_param(k)).map_err(|msg| ctx.error(400, &msg))
@@ -373,30 +373,17 @@ pub fn clear(ctx: &Ctx, id: &str) -> Answer {
     }
 }
 
-/// Filters and tags one device's records, newest first. Records are moved
-/// when this request is their only user, cloned when a shared download is
-/// still being read by others.
+/// Filters and tags one device's records, newest first. Rows point into
+/// the download (shared by the requests it answers) rather than copy it:
+/// a request holds a few bytes per punch, whoever else reads the log.
 fn select(log: Arc<Log>, device: u16, query: &AttendanceQuery) -> Vec<Row> {
-    let row = |rec: Attendance| Row {
-        key: rec.time.sort_key(),
-        rec,
-        device,
-    };
-    let rows = match Arc::try_unwrap(log) {
-        Ok(owned) => owned
-            .records
-            .into_iter()
-            .filter(|r| query.matches(r))
-            .map(row)
-            .collect(),
-        Err(shared) => shared
-            .records
-            .iter()
-            .filter(|r| query.matches(r))
-            .cloned()
-            .map(row)
-            .collect(),
-    };
+    let rows = log
+        .records
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| query.matches(r))
+        .filter_map(|(i, _)| Row::shared(&log, i, device))
+        .collect();
     newest_first(rows)
 }
 

@@ -114,14 +114,7 @@ pub fn read(
     };
     let rows = punches
         .iter()
-        .map(|p| {
-            let rec = crate::punch::attendance_of(p);
-            Row {
-                key: rec.time.sort_key(),
-                rec,
-                device: index,
-            }
-        })
+        .map(|p| Row::owned(crate::punch::attendance_of(p), index))
         .collect();
     Ok(JournalRead {
         rows,

@@ -7,8 +7,12 @@
 //! Deadlines: a request (head and body together) must arrive within
 //! `request_timeout` of its first byte, and a response must be sent within
 //! `write_timeout` plus its size at `min_send_rate` — whatever the client's
-//! pace, a connection cannot hold its thread longer. Event streams are
-//! open-ended by design and only bound each write.
+//! pace, a connection cannot hold its thread longer. A client that takes no
+//! byte for `write_timeout` is dropped at once, with what its answer held
+//! (a reader that stops reading cannot pin megabytes for minutes). Event
+//! streams are open-ended by design and only bound each write. Responses
+//! are written through one 64 KiB buffer per connection; listings are
+//! produced as they are sent.
 //!
 //! A connection holds one file descriptor: the idle list that lets a
 //! shutdown close waiting connections shares the socket, it does not
@@ -56,8 +60,9 @@ pub struct Limits {
     pub idle_timeout: Duration,
     /// Time allowed between two pieces of a request body.
     pub body_timeout: Duration,
-    /// Time a response may take beyond what its size allows at
-    /// `min_send_rate` (and the most one write to an event stream may block).
+    /// The most one write may block: a client that takes nothing for this
+    /// long is dropped. Also what a response may take beyond what its size
+    /// allows at `min_send_rate`.
     pub write_timeout: Duration,
     /// Slowest pace, in bytes per second, a response is sent at before the
     /// connection is dropped.
@@ -75,7 +80,7 @@ impl Default for Limits {
             request_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(60),
             body_timeout: Duration::from_secs(15),
-            write_timeout: Duration::from_secs(60),
+            write_timeout: Duration::from_secs(30),
             min_send_rate: 32 * 1024,
         }
     }
@@ -503,9 +508,10 @@ fn end_of_head(keep: bool, http10: bool) -> &'static str {
 
 /// Writes to the client within a time that grows with what is sent: the
 /// time spent blocked in writes may reach `write_timeout` plus the bytes
-/// sent at `min_send_rate` (time spent producing the body does not count).
-/// With no rate (event streams) only each write is bounded, by
-/// `write_timeout`.
+/// sent at `min_send_rate` (time spent producing the body does not count),
+/// and no single write may block longer than `write_timeout` (a client
+/// that takes nothing for that long is gone). With no rate (event streams)
+/// only each write is bounded.
 struct Deadline<'a> {
     client: &'a TcpStream,
     base: Duration,
@@ -534,14 +540,18 @@ impl<'a> Deadline<'a> {
         }
     }
 
-    /// Time a write of `more` bytes may still block.
+    /// Time a write of `more` bytes may still block: what is left of the
+    /// response's allowance, and never more than `base` at once.
     fn left(&self, more: usize) -> Option<Duration> {
         if self.rate == 0 {
             return Some(self.base);
         }
         let bytes = self.written.saturating_add(more as u64);
         let allowance = self.base + Duration::from_secs_f64(bytes as f64 / self.rate as f64);
-        allowance.checked_sub(self.blocked).filter(|d| !d.is_zero())
+        let left = allowance
+            .checked_sub(self.blocked)
+            .filter(|d| !d.is_zero())?;
+        Some(left.min(self.base))
     }
 }
 
@@ -762,6 +772,29 @@ mod tests {
         let mut sink = Sink::default();
         stream_body(&mut sink, &mut Pieces(vec![b"raw"]), false).unwrap();
         assert_eq!(sink.bytes, b"raw");
+    }
+
+    #[test]
+    fn no_write_blocks_longer_than_the_write_timeout() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let limits = Limits {
+            write_timeout: Duration::from_secs(2),
+            min_send_rate: 1000,
+            ..Limits::default()
+        };
+        let mut deadline = Deadline::new(&client, &limits);
+        // 10 MB at 1 kB/s would allow hours; one write still waits 2 s at most.
+        deadline.written = 10_000_000;
+        assert_eq!(deadline.left(1), Some(Duration::from_secs(2)));
+        deadline.blocked = Duration::from_secs(10_001);
+        assert_eq!(deadline.left(1), Some(Duration::from_millis(1001)));
+        deadline.blocked = Duration::from_secs(10_003);
+        assert_eq!(deadline.left(1), None, "the allowance is spent");
+        assert_eq!(
+            Deadline::per_write(&client, &limits).left(1 << 20),
+            Some(Duration::from_secs(2))
+        );
     }
 
     #[test]

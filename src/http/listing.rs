@@ -2,10 +2,12 @@
 //! time so the whole body is never held in memory.
 
 use std::io::Read;
+use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
 use super::response::{Body, Response, JSON};
+use crate::ops::Log;
 use crate::punch::{RowWriter, Style, CSV_HEADER};
 use crate::zk::Attendance;
 
@@ -15,8 +17,48 @@ const CSV: &str = "text/csv; charset=utf-8";
 #[derive(Debug, Clone)]
 pub struct Row {
     pub key: u64,
-    pub rec: Attendance,
+    pub rec: Rec,
     pub device: u16,
+}
+
+/// A row's record: its own, or one of a downloaded log that several
+/// requests share (so a request holds an index, not a copy of the log).
+#[derive(Debug, Clone)]
+pub enum Rec {
+    /// A record of this request only (e.g. read from the journal).
+    Owned(Box<Attendance>),
+    /// Record `.1` of a shared download.
+    Shared(Arc<Log>, u32),
+}
+
+impl Row {
+    /// A row of its own record.
+    pub fn owned(rec: Attendance, device: u16) -> Row {
+        Row {
+            key: rec.time.sort_key(),
+            rec: Rec::Owned(Box::new(rec)),
+            device,
+        }
+    }
+
+    /// A row for record `index` of `log` (a copy if the index does not fit).
+    pub fn shared(log: &Arc<Log>, index: usize, device: u16) -> Option<Row> {
+        let rec = log.records.get(index)?;
+        let key = rec.time.sort_key();
+        let rec = match u32::try_from(index) {
+            Ok(i) => Rec::Shared(log.clone(), i),
+            Err(_) => Rec::Owned(Box::new(rec.clone())),
+        };
+        Some(Row { key, rec, device })
+    }
+
+    /// The record.
+    pub fn record(&self) -> Option<&Attendance> {
+        match &self.rec {
+            Rec::Owned(rec) => Some(rec),
+            Rec::Shared(log, i) => log.records.get(*i as usize),
+        }
+    }
 }
 
 /// Everything an attendance listing response carries.
@@ -154,11 +196,14 @@ impl ListingReader {
     }
 
     fn write_row(&mut self, row: &Row) {
+        let Some(rec) = row.record() else {
+            return;
+        };
         if !self.csv && !self.first {
             self.buf.push(b',');
         }
         self.writer
-            .write(&mut self.buf, &row.rec, usize::from(row.device));
+            .write(&mut self.buf, rec, usize::from(row.device));
         self.first = false;
     }
 
@@ -208,16 +253,15 @@ mod tests {
 
     fn listing(n: usize, errors: Option<Vec<(String, String)>>) -> Listing {
         let rows = (0..n)
-            .map(|i| Row {
-                key: 0,
-                rec: Attendance {
+            .map(|i| {
+                let rec = Attendance {
                     uid: 1,
                     user_id: format!("u\"{i}"),
                     time: parse_timestamp("2026-03-06 09:15:23").unwrap(),
                     status: 1,
                     punch: i as u8,
-                },
-                device: (i % 2) as u16,
+                };
+                Row::owned(rec, (i % 2) as u16)
             })
             .collect();
         Listing {

@@ -748,10 +748,15 @@ fn proc_status_kb(pid: u32, field: &str) -> u64 {
 /// A demo server started with glibc's malloc limited to one arena, so its
 /// address space follows what it allocates (not per-thread arenas).
 fn server_one_arena(extra: &[&str]) -> (Child, String) {
+    server_one_arena_with(&["--demo", "--no-demo-push"], extra)
+}
+
+/// A server started with `args` and glibc's malloc limited to one arena.
+fn server_one_arena_with(args: &[&str], extra: &[&str]) -> (Child, String) {
     let mut cmd = crate::common::process::command();
     cmd.env("MALLOC_ARENA_MAX", "1")
-        .args(["--host", "127.0.0.1", "--port", "0"])
-        .args(["--demo", "--no-demo-push", "--log-level", "warn"])
+        .args(["--host", "127.0.0.1", "--port", "0", "--log-level", "warn"])
+        .args(args)
         .args(extra);
     let (child, line) = crate::common::process::spawn_until(cmd, "listening on http://", false);
     let addr = crate::common::process::addr_after(&line, "listening on http://");
@@ -1035,4 +1040,85 @@ fn event_streams_are_capped_per_client_and_overall() {
     }
     drop(open);
     assert_eq!(terminate(&mut child), 0);
+}
+
+#[test]
+fn readers_that_stop_reading_are_dropped_with_what_their_answers_held() {
+    use zkserver::sim::{SimConfig, Simulator};
+    if crate::common::process::windows() {
+        return; // /proc
+    }
+    let sim = Simulator::start(SimConfig {
+        records: 100_000,
+        ..SimConfig::default()
+    })
+    .expect("simulator starts");
+    let dir = std::env::temp_dir().join(format!("zk-stalled-readers-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("devices.json");
+    let devices = format!(
+        r#"{{"principal": {{"ip": "127.0.0.1", "port": {}, "timeout": 20}}}}"#,
+        sim.port()
+    );
+    std::fs::write(&file, devices).unwrap();
+    let (mut child, addr) = server_one_arena_with(
+        &["--config", file.to_str().unwrap()],
+        &["--write-timeout", "2"],
+    );
+    let pid = child.id();
+    let url = format!("http://{addr}/devices/principal/attendance?limit=1");
+    assert_eq!(
+        minreq::get(url)
+            .with_timeout(60)
+            .send()
+            .unwrap()
+            .status_code,
+        200
+    );
+    let (rss_before, fds_before) = (proc_status_kb(pid, "VmRSS"), open_fds(pid));
+    // 16 clients ask for the 100 000 punches (~12 MB of JSON each) and
+    // never read.
+    let started = Instant::now();
+    let readers: Vec<TcpStream> = (0..16)
+        .map(|_| {
+            let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+            socket.set_recv_buffer_size(4096).unwrap();
+            socket.connect(&addr.parse::<std::net::SocketAddr>().unwrap().into()).unwrap();
+            let mut s: TcpStream = socket.into();
+            s.write_all(b"GET /devices/principal/attendance HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                .unwrap();
+            s
+        })
+        .collect();
+    let mut peak = 0;
+    crate::common::wait_until("the readers are served", || {
+        peak = peak.max(proc_status_kb(pid, "VmRSS"));
+        open_fds(pid) >= fds_before + 16
+    });
+    crate::common::wait_until("the stalled readers are dropped", || {
+        peak = peak.max(proc_status_kb(pid, "VmRSS"));
+        open_fds(pid) <= fds_before
+    });
+    let held = started.elapsed();
+    // A few seconds to download and prepare the answers, then 2 s without
+    // progress drops each reader (it used to be held for minutes).
+    assert!(held < Duration::from_secs(25), "held {held:?}");
+    // The readers share one or two downloads and hold a few bytes per punch
+    // each (a copy each was ~11 MB: 16 of them, over 170 MB).
+    let grown_mb = peak.saturating_sub(rss_before) / 1024;
+    assert!(grown_mb < 140, "16 stalled readers took {grown_mb} MB");
+    drop(readers);
+    assert_alive_plain(&mut child, &addr);
+    assert_eq!(terminate(&mut child), 0);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The server process is alive and answers `/health`.
+fn assert_alive_plain(child: &mut Child, addr: &str) {
+    assert!(child.try_wait().unwrap().is_none(), "server process died");
+    let resp = minreq::get(format!("http://{addr}/health"))
+        .with_timeout(10)
+        .send()
+        .unwrap();
+    assert_eq!(resp.status_code, 200);
 }
