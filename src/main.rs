@@ -56,13 +56,25 @@ struct ServeArgs {
     /// A reverse proxy (address or network, e.g. 127.0.0.1, 10.0.0.0/8) whose
     /// X-Real-IP / X-Forwarded-For name the client and whose Host is not
     /// checked; repeatable [default: 127.0.0.1 and ::1].
-    #[arg(long = "trusted-proxy", value_name = "IP[/BITS]")]
+    #[arg(
+        long = "trusted-proxy",
+        env = "TRUSTED_PROXIES",
+        value_name = "IP[/BITS]",
+        value_delimiter = ','
+    )]
     trusted_proxies: Vec<String>,
     /// A name browsers reach this server by (besides IP addresses and
     /// localhost), e.g. relojes.lan; repeatable. Other names are refused.
-    #[arg(long = "host-name", value_name = "NAME")]
+    #[arg(
+        long = "host-name",
+        env = "HOST_NAMES",
+        value_name = "NAME",
+        value_delimiter = ','
+    )]
     host_names: Vec<String>,
-    /// Most client connections open at once (more get a 503).
+    /// Most client connections open at once: a quarter for push terminals, a
+    /// quarter for event streams, the rest for API calls (a full share
+    /// answers 503); the longest idle connection is closed to make room.
     #[arg(long, default_value_t = 512)]
     max_connections: usize,
     /// Event streams (/events) one client may hold open at once; all streams
