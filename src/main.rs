@@ -116,7 +116,7 @@ fn load_api_key(file: Option<&PathBuf>) -> Result<Option<String>, String> {
                     zkserver::registry::io_error_es(&e)
                 )
             })?;
-            let key = text.trim().to_string();
+            let key = zkserver::registry::without_bom(&text).trim().to_string();
             if key.is_empty() {
                 return Err(format!(
                     "el archivo de clave API {} está vacío",
@@ -193,9 +193,8 @@ fn postgres_settings(args: &ServeArgs) -> Result<Option<zkserver::postgres::PgSe
                     path.display(),
                     zkserver::registry::io_error_es(&e)
                 )
-            })?
-            .trim()
-            .to_string(),
+            })
+            .map(|text| zkserver::registry::without_bom(&text).trim().to_string())?,
         (Some(url), None) => url.trim().to_string(),
         (None, None) => return Ok(None),
     };
