@@ -87,10 +87,16 @@ pub fn status(ctx: &Ctx, id: &str) -> Answer {
     Ok(ctx.json(200, &json!({"success": true, "data": data})))
 }
 
-/// Adds where PostgreSQL delivery stands for terminal `id` (with `--postgres`).
+/// Adds where PostgreSQL delivery stands for terminal `id` (with
+/// `--postgres`); the connection (role, host, port, database) only for a
+/// request that presents the API key.
 pub fn add_database(ctx: &Ctx, id: &str, data: &mut Value) {
     if let Some(postgres) = &ctx.app.postgres {
-        data["postgres"] = postgres.status_of(id);
+        data["postgres"] = if super::auth::presents_key(ctx) {
+            postgres.status_of(id)
+        } else {
+            postgres.public_status_of(id)
+        };
     }
 }
 
