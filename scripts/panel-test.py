@@ -423,6 +423,14 @@ try:
           header[6:] == ["name", "status_text", "punch_text"] and lines
           and all(l[6] == ANA and l[7] == "Huella" and l[8] in ("Entrada", "Salida") for l in lines),
           (header, lines[:3]))
+    # Every text cell of the panel's CSV is neutralised (OWASP CSV injection),
+    # the user id and the terminal's id and name too, not only the name.
+    sample = driver.execute_script(
+        "return csv([{user_id: '=1+2', timestamp: '2026-03-06 09:15:23', status: 1, punch: 0,"
+        " device_id: '-x', device_name: '@Sala'}])")
+    cells = list(csv.reader(io.StringIO(sample.lstrip("\ufeff"))))[1]
+    check("the panel's CSV neutralises formulas in every text cell",
+          cells[:6] == ["'=1+2", "2026-03-06 09:15:23", "1", "0", "'-x", "'@Sala"], cells)
     # The screenshots show a search by part of a name.
     search(driver, "", "elena")
     driver.execute_script("window.scrollTo(0, 0)")

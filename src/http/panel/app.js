@@ -590,7 +590,9 @@ function csv(datos) {
   const lineas = [CSV_CABECERA];
   for (const p of datos) {
     const n = (nombres.get(p.device_id) || new Map()).get(String(p.user_id)) || "";
-    lineas.push([p.user_id, p.timestamp, p.status, p.punch, p.device_id, p.device_name,
+    // Every cell of text origin is neutralised, the user id included.
+    lineas.push([textoHoja(String(p.user_id)), p.timestamp, p.status, p.punch,
+      textoHoja(p.device_id), textoHoja(p.device_name),
       textoHoja(n), verificacion(p.status), tipo(p.punch)].map(campoCsv).join(","));
   }
   return `\ufeff${lineas.join("\r\n")}\r\n`;
