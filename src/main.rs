@@ -253,7 +253,7 @@ fn journal_path(args: &ServeArgs) -> PathBuf {
 /// is not a zkserver journal is a startup error naming it, never replaced.
 fn open_journal(path: &std::path::Path) -> Result<Arc<Journal>, String> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| {
+        zkserver::journal::create_private_dir(dir).map_err(|e| {
             format!(
                 "no se pudo crear la carpeta del diario {}: {}",
                 dir.display(),
