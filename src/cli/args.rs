@@ -72,7 +72,7 @@ struct Context<'a> {
     env: &'a dyn Fn(&str) -> Option<OsString>,
 }
 
-impl Context<'_> {
+impl<'a> Context<'a> {
     /// One piece of the error's context, as text ("" when absent).
     fn string(&self, kind: ContextKind) -> String {
         self.strings(kind).join(", ")
@@ -125,16 +125,8 @@ impl Context<'_> {
 
     /// The argument named `--long`, in the subcommand or the program.
     fn find_arg(&self, long: &str) -> Option<&Arg> {
-        let named = |cmd: &'_ Command| {
-            cmd.get_arguments()
-                .find(|a| a.get_long() == Some(long))
-                .cloned()
-        };
-        let found = named(self.cmd).or_else(|| named(self.root))?;
-        self.cmd
-            .get_arguments()
-            .chain(self.root.get_arguments())
-            .find(|a| a.get_id() == found.get_id())
+        let named = |cmd: &'a Command| cmd.get_arguments().find(|a| a.get_long() == Some(long));
+        named(self.cmd).or_else(|| named(self.root))
     }
 
     /// A value that is not one the flag takes: which, and what it takes.
@@ -173,7 +165,7 @@ impl Context<'_> {
         let by_type = flag
             .strip_prefix("--")
             .and_then(|long| self.find_arg(long))
-            .and_then(|arg| expected_by_type(arg));
+            .and_then(expected_by_type);
         if let Some(text) = by_type {
             return text.into();
         }
