@@ -665,3 +665,29 @@ fn help_and_the_readme_flag_table_agree() {
         );
     }
 }
+
+/// The journal holds keypad passwords: `--journal` in folders that do not
+/// exist yet makes them 0700 and the journal (and its -wal/-shm) 0600.
+#[cfg(unix)]
+#[test]
+fn the_journal_and_the_folders_made_for_it_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let dir = tempdir("private");
+    let journal = dir.join("datos/diario/punches.db");
+    let mut cmd = Command::new(BIN);
+    cmd.args(["--host", "127.0.0.1", "--port", "0", "--config"])
+        .arg(dir.join("devices.json"))
+        .arg("--journal")
+        .arg(&journal);
+    let (mut child, _) = spawn_until(cmd, "listening on http://", false);
+    for folder in [dir.join("datos"), dir.join("datos/diario")] {
+        assert_eq!(mode(&folder), 0o700, "{}", folder.display());
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        let file = std::path::PathBuf::from(format!("{}{suffix}", journal.display()));
+        assert_eq!(mode(&file), 0o600, "{}", file.display());
+    }
+    assert_eq!(terminate(&mut child), 0);
+    let _ = std::fs::remove_dir_all(&dir);
+}
