@@ -61,7 +61,11 @@ check "the service user runs it with the key and saves devices" serve_as_service
 check "devices.json is still private after a save" test "$(mode /var/lib/zkserver/devices.json)" = "600 zkserver:zkserver"
 check "the punch journal lives in /var/lib/zkserver, the service user's" \
   test "$(stat -c %U /var/lib/zkserver/punches.db)" = "zkserver"
+check "the punch journal is private (it holds keypad passwords)" \
+  test "$(mode /var/lib/zkserver/punches.db)" = "600 zkserver:zkserver"
 journal_sum=$(sha256sum < /var/lib/zkserver/punches.db)
+# A journal left readable by an older version is made private on upgrade.
+chmod 0644 /var/lib/zkserver/punches.db
 
 echo "== install again over itself (upgrade path)"
 echo '{"reloj": {"ip": "192.0.2.10", "name": "Reloj"}}' > /var/lib/zkserver/devices.json
@@ -70,6 +74,8 @@ dpkg -i "$deb"
 check "the key is kept" test "$(cat /etc/zkserver/api-key)" = "$key"
 check "the devices are kept" grep -q reloj /var/lib/zkserver/devices.json
 check "the journal is kept on upgrade" test "$(sha256sum < /var/lib/zkserver/punches.db)" = "$journal_sum"
+check "the journal is private again after the upgrade" \
+  test "$(mode /var/lib/zkserver/punches.db)" = "600 zkserver:zkserver"
 check "the changed settings are kept" grep -q "changed by the admin" /etc/zkserver/zkserver.env
 
 echo "== remove"

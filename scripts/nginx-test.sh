@@ -17,7 +17,10 @@ chmod 755 "$dir"
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-start_server backend --demo --log-level warn
+# With --push-port, as the README tells: nginx sends /iclock to that port.
+start_server backend --demo --log-level warn --push-port 0
+push_backend=$(sed -n 's/.*push terminals (\/iclock only) also on http:\/\/\([0-9.:]*\).*/\1/p' "$WORK"/server.*)
+[ -n "$push_backend" ] || { echo "nginx-test.sh: the push port was not announced" >&2; exit 1; }
 
 openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj "/CN=localhost" \
   -keyout "$dir/key.pem" -out "$dir/cert.pem" 2>/dev/null
@@ -30,6 +33,7 @@ sed -e "s|listen 443 ssl;|listen 127.0.0.1:$tls_port ssl;|" \
     -e "/listen \[::\]/d" \
     -e "s|/etc/ssl/certs/zkserver.crt|$dir/cert.pem|" \
     -e "s|/etc/ssl/private/zkserver.key|$dir/key.pem|" \
+    -e "/upstream zkserver_push/,/}/ s|server 127.0.0.1:5000;|server $push_backend;|" \
     -e "s|server 127.0.0.1:5000;|server $backend;|" \
     scripts/nginx.conf > "$dir/site.conf"
 cat > "$dir/nginx.conf" <<CONF
@@ -49,6 +53,10 @@ http {
 }
 CONF
 nginx -t -c "$dir/nginx.conf" -p "$dir" 2>&1 | tail -1
+# Both /iclock locations go to the push upstream, and it to --push-port.
+[ "$(grep -c 'proxy_pass http://zkserver_push;' "$dir/site.conf")" = 2 ] &&
+  grep -A1 'upstream zkserver_push' "$dir/site.conf" | grep -q "server $push_backend;" ||
+  { echo "nginx-test.sh: /iclock does not go to the --push-port upstream" >&2; exit 1; }
 nginx -c "$dir/nginx.conf" -p "$dir" &
 PIDS+=($!)
 for _ in $(seq 100); do python3 -c "import socket; socket.create_connection(('127.0.0.1', $tls_port), 1)" 2>/dev/null && break; sleep 0.05; done
@@ -177,6 +185,20 @@ for port, is_tls, label in [(tls, True, "https"), (http, False, "http")]:
 lines = b"".join(b"%d\t2024-%02d-%02d %02d:%02d:00\t0\t1\t\t0\t0\n" % (900000 + i, 1 + i % 12, 1 + i % 28, i % 24, i % 60) for i in range(60000))
 st, h, body = exchange(http, False, req("POST", "/iclock/cdata?SN=DEMOPUSH0001&table=ATTLOG&Stamp=1", lines, "HTTP/1.1"))
 check(f"{len(lines) // 1024} KiB ATTLOG upload over plain http stored (OK:n): {st} {body[:60]!r}", st == 200 and body.startswith(b"OK:"))
+# A backlog from many terminals behind one NAT: 300 uploads, 60 at a time,
+# from one address, none refused (no request rate limit on /iclock; a 503
+# costs a terminal 30 s).
+import concurrent.futures
+def upload(i):
+    body = b"%d\t2025-01-%02d %02d:%02d:%02d\t0\t1\t\t0\t0\n" % (800000 + i, 1 + i % 28, i % 24, i % 60, i % 60)
+    port, is_tls = (tls, True) if i % 2 else (http, False)
+    st, h, answer = exchange(port, is_tls, req("POST", "/iclock/cdata?SN=DEMOPUSH0001&table=ATTLOG&Stamp=%d" % (i + 2), body, "HTTP/1.1"))
+    return st, answer[:40]
+with concurrent.futures.ThreadPoolExecutor(60) as pool:
+    results = list(pool.map(upload, range(300)))
+refused = [r for r in results if not (r[0] == 200 and r[1].startswith(b"OK"))]
+check(f"a burst of {len(results)} uploads (60 at a time, one address) never refused: {len(refused)} refused {refused[:3]}",
+      not refused)
 st, h, body = exchange(tls, True, req("POST", "/iclock/cdata?SN=DEMOPUSH0001&table=ATTPHOTO", b"A" * (17 * 1024 * 1024)))
 check("17 MiB upload refused with 413", st == 413)
 st, h, body = exchange(http, False, req("GET", "/devices"))

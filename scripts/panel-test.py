@@ -113,12 +113,35 @@ def live_row(driver, terminal, user_id, seen=()):
     return None
 
 
+# The UTC offset (minutes) of each terminal's clock: the server and the pull
+# terminals run on UTC; the branch is 4 hours west.
+ZONES = {"Sucursal Oeste": -240}
+
+
+def instant(row):
+    """A live row's punch as a UTC instant (its terminal's wall clock and zone)."""
+    wall = datetime.datetime.strptime(row["ts"], "%Y-%m-%d %H:%M:%S")
+    return wall - datetime.timedelta(minutes=ZONES.get(row["terminal"], 0))
+
+
 def newest_first(driver):
-    """Whether the live list is newest first with no punch twice, and its times."""
+    """Whether the live list is newest first (by instant) with no punch twice, and its times."""
     rows = live_rows(driver)
     stamps = [r["ts"] for r in rows]
+    instants = [instant(r) for r in rows]
     keys = [r["key"] for r in rows]
-    return stamps == sorted(stamps, reverse=True) and len(keys) == len(set(keys)), stamps
+    return instants == sorted(instants, reverse=True) and len(keys) == len(set(keys)), stamps
+
+
+def iclock(path, body=None):
+    """A push terminal's request: its status and body."""
+    req = urllib.request.Request(BASE + path, method="POST" if body is not None else "GET", data=body)
+    req.add_header("User-Agent", "iClock Proxy/1.09")
+    try:
+        with urllib.request.urlopen(req, timeout=60) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
 
 
 def top_terminal(driver):
@@ -221,6 +244,18 @@ try:
     driver.get(BASE + "/panel")
     driver.execute_script("performance.setResourceTimingBufferSize(100000)")
 
+    # At 1366 px (a common laptop) the Persona field shows its whole
+    # placeholder, with room for the list's arrow.
+    driver.set_window_size(1366, 1000)
+    room = wait(driver, lambda d: d.execute_script(
+        "return document.documentElement.clientWidth > 1300 && (() => {"
+        " const i = document.getElementById('b-persona'), cs = getComputedStyle(i);"
+        " const c = document.createElement('canvas').getContext('2d'); c.font = cs.font;"
+        " return [i.clientWidth, Math.ceil(c.measureText(i.placeholder).width"
+        " + parseFloat(cs.paddingLeft) + parseFloat(cs.paddingRight) + 24)]; })()"))
+    check("at 1366 px the Persona placeholder is not cut", room and room[0] >= room[1], room)
+    driver.set_window_size(1280, 1000)
+
     # Terminals at a glance.
     text = wait(driver, lambda d: (lambda t: t if "En línea" in t else None)(text_of(d, "tarjeta-principal")))
     check("the reachable terminal is shown online with its counters",
@@ -265,6 +300,7 @@ try:
 
     # An id with no user on the terminal is looked up once, not on every punch.
     before = users_reads(driver, "principal")
+    started_9999 = time.time()
     punch("9999")
     wait(driver, lambda d: live_row(d, "Entrada Principal", "9999"))
     once = wait(driver, lambda d: users_reads(d, "principal") == before + 1)
@@ -279,6 +315,16 @@ try:
     check("an id with no user is looked up once, not on every punch",
           once and again and not extra, (before, users_reads(driver, "principal"), again))
 
+    # That id gets a name after its first punches: its next punch, once
+    # 20 s have passed since the last look-up, shows the name.
+    status, _, body = api("/devices/principal/users", "POST", {"user_id": "9999", "name": "Rosa Nueva"}, key=KEY)
+    until(lambda: time.time() - started_9999 >= 23, seconds=30)
+    punch("9999")
+    renamed = wait(driver, lambda d: [c.text for c in d.find_elements(By.CSS_SELECTOR, "#vivo td.persona")
+                                      if c.text == "Rosa Nueva (9999)"], seconds=30)
+    check("a person named after the page first looked the id up is shown by name at the next punch",
+          status == 200 and renamed, [r["text"] for r in live_rows(driver)][:5])
+
     # Punches out of order: the terminal 3 minutes ahead, then this one.
     punch("1001", "SUR_FIFO")
     wait(driver, lambda d: live_row(d, "Oficina Sur", "1001"))
@@ -287,6 +333,21 @@ try:
     ordered, stamps = newest_first(driver)
     check("the live list stays newest first when punches arrive out of order",
           both and ordered and top_terminal(driver) == "Oficina Sur", stamps)
+
+    # A branch 4 hours west (a push terminal with "timezone": "-04:00"): its
+    # punch made now reads 4 hours less on its clock, yet it is newer than the
+    # head office's punch just made, and goes above it (by the instant).
+    branch_clock = (datetime.datetime.now(datetime.timezone.utc)
+                    - datetime.timedelta(hours=4)).strftime("%Y-%m-%d %H:%M:%S")
+    iclock("/iclock/cdata?SN=SUC0001&options=all&pushver=2.4.1")
+    stored = iclock("/iclock/cdata?SN=SUC0001&table=ATTLOG&Stamp=1",
+                    f"1005\t{branch_clock}\t0\t1\t\t0\t0\n".encode())
+    branch = wait(driver, lambda d: live_row(d, "Sucursal Oeste", "1005"))
+    keys = [r["key"] for r in live_rows(driver)]
+    ordered, stamps = newest_first(driver)
+    check("a punch of a terminal in another time zone sorts by the instant, not the clock's reading",
+          stored[0] == 200 and branch and both in keys and keys.index(branch) < keys.index(both) and ordered,
+          (stored, stamps))
 
     # The server restarts: the panel reconnects and takes the replay in order.
     stopped = restart_server()
@@ -357,6 +418,25 @@ try:
     overflow = driver.execute_script(
         "return document.documentElement.scrollWidth - document.documentElement.clientWidth")
     check("the push card and the pending list fit 360 px", narrow and overflow <= 0, overflow)
+    # The registration command wraps between its parts, never inside the
+    # serial or a word (each stays on one line).
+    split = driver.execute_script("""
+        const code = document.querySelector('#lista-pendientes [data-sn=NUEVO0002] pre code');
+        if (!code) return ['no command'];
+        const bad = [], walker = document.createTreeWalker(code, NodeFilter.SHOW_TEXT);
+        for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+          for (const word of ['NUEVO0002', 'nuevo0002', 'Terminal', 'SU_CLAVE_API', 'application/json']) {
+            for (let i = n.data.indexOf(word); i >= 0; i = n.data.indexOf(word, i + 1)) {
+              const r = document.createRange();
+              r.setStart(n, i);
+              r.setEnd(n, i + word.length);
+              const tops = new Set([...r.getClientRects()].map((b) => Math.round(b.top)));
+              if (tops.size !== 1) bad.push(word);
+            }
+          }
+        }
+        return bad;""")
+    check("at 360 px the registration command never breaks inside the serial or a word", not split, split)
     driver.execute_script("document.getElementById('pendientes').scrollIntoView()")
     driver.save_screenshot("target/screenshots/panel-360-push.png")
     driver.set_window_size(1280, 1000)
@@ -423,6 +503,14 @@ try:
           header[6:] == ["name", "status_text", "punch_text"] and lines
           and all(l[6] == ANA and l[7] == "Huella" and l[8] in ("Entrada", "Salida") for l in lines),
           (header, lines[:3]))
+    # Every text cell of the panel's CSV is neutralised (OWASP CSV injection),
+    # the user id and the terminal's id and name too, not only the name.
+    sample = driver.execute_script(
+        "return csv([{user_id: '=1+2', timestamp: '2026-03-06 09:15:23', status: 1, punch: 0,"
+        " device_id: '-x', device_name: '@Sala'}])")
+    cells = list(csv.reader(io.StringIO(sample.lstrip("\ufeff"))))[1]
+    check("the panel's CSV neutralises formulas in every text cell",
+          cells[:6] == ["'=1+2", "2026-03-06 09:15:23", "1", "0", "'-x", "'@Sala"], cells)
     # The screenshots show a search by part of a name.
     search(driver, "", "elena")
     driver.execute_script("window.scrollTo(0, 0)")

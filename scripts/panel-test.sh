@@ -43,7 +43,8 @@ cat > "$WORK/devices.json" <<JSON
 {"principal": {"ip": "127.0.0.1", "port": $sim_port, "name": "Entrada Principal", "timeout": 2},
  "muerto": {"ip": "127.0.0.1", "port": $dead_port, "name": "Bodega Norte", "timeout": 1},
  "sur": {"ip": "127.0.0.1", "port": $sur_port, "name": "Oficina Sur", "timeout": 2},
- "caja": {"mode": "push", "sn": "CAJA0001", "name": "Caja Push"}}
+ "caja": {"mode": "push", "sn": "CAJA0001", "name": "Caja Push"},
+ "sucursal": {"mode": "push", "sn": "SUC0001", "name": "Sucursal Oeste", "timezone": "-04:00"}}
 JSON
 echo "clave-de-prueba-123" > "$WORK/key"
 

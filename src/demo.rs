@@ -1,5 +1,6 @@
-//! `--demo`: two simulated terminals on loopback and a registry pointing at
-//! them, so the API serves real data without hardware or a devices file.
+//! `--demo`: three simulated terminals (two pull, one push) on loopback and
+//! a registry pointing at them, so the API serves real data without
+//! hardware or a devices file.
 
 use std::sync::Arc;
 

@@ -38,7 +38,7 @@ struct ServeArgs {
     /// Seconds a request waits for a busy device before answering 503.
     #[arg(long, env = "LOCK_TIMEOUT", default_value_t = 30.0)]
     lock_timeout: f64,
-    /// Serve two built-in simulated terminals instead of the devices file.
+    /// Serve three built-in simulated terminals (two pull, one push) instead of the devices file.
     #[arg(long)]
     demo: bool,
     /// With --demo, leave the push terminal silent (tests that count connections).
@@ -145,7 +145,7 @@ fn load_api_key(file: Option<&PathBuf>) -> Result<Option<String>, String> {
                     zkserver::registry::io_error_es(&e)
                 )
             })?;
-            let key = text.trim().to_string();
+            let key = zkserver::registry::without_bom(&text).trim().to_string();
             if key.is_empty() {
                 return Err(format!(
                     "el archivo de clave API {} está vacío",
@@ -222,9 +222,8 @@ fn postgres_settings(args: &ServeArgs) -> Result<Option<zkserver::postgres::PgSe
                     path.display(),
                     zkserver::registry::io_error_es(&e)
                 )
-            })?
-            .trim()
-            .to_string(),
+            })
+            .map(|text| zkserver::registry::without_bom(&text).trim().to_string())?,
         (Some(url), None) => url.trim().to_string(),
         (None, None) => return Ok(None),
     };
@@ -283,7 +282,7 @@ fn journal_path(args: &ServeArgs) -> PathBuf {
 /// is not a zkserver journal is a startup error naming it, never replaced.
 fn open_journal(path: &std::path::Path) -> Result<Arc<Journal>, String> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| {
+        zkserver::journal::create_private_dir(dir).map_err(|e| {
             format!(
                 "no se pudo crear la carpeta del diario {}: {}",
                 dir.display(),
@@ -316,7 +315,10 @@ fn push_settings(
         }
     };
     if !(1..=3600).contains(&args.push_delay) {
-        return Err(format!("--push-delay inválido: {}", args.push_delay));
+        return Err(format!(
+            "--push-delay inválido: {} (use de 1 a 3600 segundos)",
+            args.push_delay
+        ));
     }
     let mut contacts = journal.as_os_str().to_os_string();
     contacts.push(".contacts.json");
@@ -340,7 +342,7 @@ fn log_time() -> impl std::fmt::Display {
 }
 
 fn main() {
-    let cli = Cli::parse();
+    let cli = parse_command_line();
     let _log = zkserver::logging::init(cli.log_level);
     let result = match cli.command {
         Some(Command::Simulate(args)) => simulate::run(*args),
@@ -357,6 +359,41 @@ fn main() {
         zkserver::logging::flush();
         eprintln!("{} [ERROR] zkserver: {msg}", log_time());
         std::process::exit(1);
+    }
+}
+
+/// The command line; clap's errors said in Spanish (naming the environment
+/// variable a bad value came from), exit code 2; help and version as usual.
+fn parse_command_line() -> Cli {
+    use clap::error::ErrorKind;
+    match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e)
+            if !e.use_stderr()
+                || e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand =>
+        {
+            e.exit()
+        }
+        Err(e) => {
+            let argv: Vec<_> = std::env::args_os().collect();
+            let env = |name: &str| std::env::var_os(name);
+            let msg =
+                cli::args::spanish(&e, &<Cli as clap::CommandFactory>::command(), &argv, &env);
+            eprintln!("{} [ERROR] zkserver: {msg}", log_time());
+            std::process::exit(2);
+        }
+    }
+}
+
+/// `--push-port` is a second listener: on `--port` itself it could only
+/// fail to bind, so say which two flags collide.
+fn check_push_port(args: &ServeArgs) -> Result<(), String> {
+    match args.push_port {
+        Some(push) if push == args.port && push != 0 => Err(format!(
+            "--push-port ({push}) es igual a --port ({}): use otro puerto para los terminales push, o quite --push-port (los terminales también pueden usar --port)",
+            args.port
+        )),
+        _ => Ok(()),
     }
 }
 
@@ -417,6 +454,7 @@ fn install_flags() -> Vec<std::ffi::OsString> {
 }
 
 fn serve(args: ServeArgs, stop: Arc<std::sync::atomic::AtomicBool>) -> Result<(), String> {
+    check_push_port(&args)?;
     let mut _demo = None;
     let registry = if args.demo {
         let demo = zkserver::demo::start().map_err(|e| {
@@ -448,8 +486,8 @@ fn serve(args: ServeArgs, stop: Arc<std::sync::atomic::AtomicBool>) -> Result<()
     };
     let postgres = postgres_settings(&args)?;
     let journal_file = journal_path(&args);
-    let journal = open_journal(&journal_file)?;
     let push = push_settings(&args, &journal_file)?;
+    let journal = open_journal(&journal_file)?;
     let webhook = args.webhook.filter(|w| !w.trim().is_empty());
     if let Some(url) = &webhook {
         zkserver::url::validate_webhook_url(url).map_err(|e| format!("--webhook: {e}"))?;

@@ -230,8 +230,18 @@ fn decimal(out: &mut Vec<u8>, v: u8) {
     out.push(b'0' + v % 10);
 }
 
-/// One CSV field, quoted when it holds a separator, a quote or a line break.
+/// One CSV field of text origin (a user id, a terminal's id or name),
+/// quoted when it holds a separator, a quote or a line break. A leading
+/// `=`, `+`, `-`, `@`, tab or CR gets a `'` before it (OWASP's CSV
+/// injection rule): a spreadsheet shows the text instead of running it.
 fn csv_field(out: &mut Vec<u8>, s: &str) {
+    let neutralised;
+    let s = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        neutralised = format!("'{s}");
+        neutralised.as_str()
+    } else {
+        s
+    };
     if s.contains([',', '"', '\r', '\n']) {
         out.push(b'"');
         out.extend_from_slice(s.replace('"', "\"\"").as_bytes());
@@ -293,6 +303,37 @@ mod tests {
             "\"10\"\"7\",2026-03-06 09:15:23,1,4,principal,\"Entrada, \"\"Norte\"\"\"\r\n"
         );
         assert_eq!(p.to_value()["timestamp"], "2026-03-06 09:15:23");
+    }
+
+    /// Every text cell starting with = + - @ tab or CR is neutralised, the
+    /// user id included; numbers and times are the server's own.
+    #[test]
+    fn csv_cells_that_a_spreadsheet_would_run_are_neutralised() {
+        let mut r = record();
+        for (user, cell) in [
+            ("=1+2", "'=1+2"),
+            ("+5", "'+5"),
+            ("-3", "'-3"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("\tx", "'\tx"),
+            ("\rx", "\"'\rx\""),
+            (
+                "=HYPERLINK(\"a\",\"b\")",
+                "\"'=HYPERLINK(\"\"a\"\",\"\"b\"\")\"",
+            ),
+            ("1005", "1005"),
+        ] {
+            r.user_id = user.into();
+            let p = Punch::of(&r, "-dev", "@Entrada");
+            let mut csv = Vec::new();
+            p.write_csv(&mut csv);
+            let want = format!("{cell},2026-03-06 09:15:23,1,4,'-dev,'@Entrada\r\n");
+            assert_eq!(String::from_utf8(csv).unwrap(), want);
+            let names = [("-dev".to_string(), "@Entrada".to_string())];
+            let mut rows = Vec::new();
+            RowWriter::new(&names, Style::Csv).write(&mut rows, &r, 0);
+            assert_eq!(String::from_utf8(rows).unwrap(), want);
+        }
     }
 
     #[test]

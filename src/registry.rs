@@ -428,6 +428,12 @@ pub enum WriteError {
     },
 }
 
+/// `text` without a leading UTF-8 byte order mark (Windows Notepad writes
+/// one): JSON and key files saved on Windows are read like any other.
+pub fn without_bom(text: &str) -> &str {
+    text.strip_prefix('\u{feff}').unwrap_or(text)
+}
+
 /// All configured terminals, in file order.
 #[derive(Debug)]
 pub struct Registry {
@@ -459,7 +465,8 @@ impl Registry {
                 ))
             }
         };
-        let entries = parse_devices(&text).map_err(|e| {
+        // Windows Notepad saves UTF-8 with a byte order mark.
+        let entries = parse_devices(without_bom(&text)).map_err(|e| {
             format!(
                 "{}: {e} El archivo no se modificó; corríjalo y vuelva a iniciar zkserver.",
                 path.display()
@@ -1215,6 +1222,19 @@ mod tests {
             "{err}"
         );
         assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Windows Notepad saves UTF-8 with a byte order mark: it is read.
+    #[test]
+    fn a_devices_file_saved_with_a_bom_is_read() {
+        let dir = std::env::temp_dir().join(format!("zkserver-reg-bom-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("devices.json");
+        let text = "\u{feff}{\"entrada\": {\"ip\": \"10.0.0.1\", \"name\": \"Entrada\"}}\r\n";
+        std::fs::write(&path, text).unwrap();
+        let reg = Registry::load(&path).unwrap();
+        assert_eq!(reg.ids(), vec!["entrada".to_string()]);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -2,6 +2,7 @@
 //! `service` (Windows).
 //! `main.rs` only parses arguments and dispatches here.
 
+pub mod args;
 pub mod probe;
 pub mod service;
 pub mod simulate;

@@ -118,6 +118,7 @@ mod windows {
     /// Replaces the folder's inherited ACL (under `%ProgramData%` every
     /// user may read) with full control for SYSTEM and Administrators only,
     /// inherited by its files: the devices file holds terminal passwords,
+    /// the journal (`punches.db`, `-wal`, `-shm`) users' keypad passwords,
     /// and an API key file may live there. Uses `icacls` with well-known
     /// SIDs (names are translated on localized Windows); a failure is
     /// logged, not fatal.

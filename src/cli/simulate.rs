@@ -109,7 +109,7 @@ fn attendance_format(s: &str) -> Result<AttFormat, String> {
     s.parse()
         .ok()
         .and_then(|n: usize| AttFormat::KNOWN.into_iter().find(|f| f.size() == n))
-        .ok_or_else(|| "use 8, 16, 40 or 49".into())
+        .ok_or_else(|| "use 8, 16, 40 o 49".into())
 }
 
 fn offset_mode(s: &str) -> Result<OffsetMode, String> {
@@ -117,7 +117,7 @@ fn offset_mode(s: &str) -> Result<OffsetMode, String> {
         "exact" => Ok(OffsetMode::Exact),
         "refuse" => Ok(OffsetMode::RefuseUnaligned),
         "round-down" => Ok(OffsetMode::RoundDown),
-        _ => Err("use exact, refuse or round-down".into()),
+        _ => Err("use exact, refuse o round-down".into()),
     }
 }
 
@@ -125,7 +125,7 @@ fn user_format(s: &str) -> Result<UserFormat, String> {
     s.parse()
         .ok()
         .and_then(UserFormat::from_size)
-        .ok_or_else(|| "use 28 or 72".into())
+        .ok_or_else(|| "use 28 o 72".into())
 }
 
 /// Runs the simulated terminal until SIGTERM/SIGINT (or prints its data with `--dump`).

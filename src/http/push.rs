@@ -69,6 +69,7 @@ pub fn adopt(ctx: &Ctx, device: &Device) {
 pub fn status(ctx: &Ctx, device: &Device) -> Answer {
     let mut data = contact_json(ctx, device);
     data["server_time"] = json!(chrono::Local::now().format("%Y-%m-%d %H:%M:%S").to_string());
+    data["timezone"] = json!(super::status::timezone_of(&device.config));
     if let Some(journal) = &ctx.app.journal {
         if let Ok(n) = journal.count_punches(&device.id) {
             data["journal_punches"] = json!(n);

@@ -135,7 +135,11 @@ fn is_secret_param(name: &str) -> bool {
         "password",
         "token",
     ];
-    let name = name.to_ascii_lowercase();
+    // `x-api-key`, `X.Api.Key` and `x%2Dapi%2Dkey` are `x_api_key`.
+    let name = percent_encoding::percent_decode_str(&name.replace('+', " "))
+        .decode_utf8_lossy()
+        .to_ascii_lowercase()
+        .replace(['-', '.', ' '], "_");
     SECRET
         .iter()
         .any(|s| name == *s || name.ends_with(&format!("_{s}")))
@@ -189,6 +193,11 @@ mod tests {
         assert_eq!(
             req("/x?API_KEY=s3cret&key=k&Token=t&user_password=p&keys=ok").loggable_url(),
             "/x?API_KEY=***&key=***&Token=***&user_password=***&keys=ok"
+        );
+        assert_eq!(
+            req("/x?x-api-key=s3cret&X-API-KEY=a&x%2Dapi%2Dkey=b&api.key=c&x-ray=ok")
+                .loggable_url(),
+            "/x?x-api-key=***&X-API-KEY=***&x%2Dapi%2Dkey=***&api.key=***&x-ray=ok"
         );
         assert_eq!(req("/health").loggable_url(), "/health");
         assert_eq!(req("/x?since=abc&").loggable_url(), "/x?since=abc&");

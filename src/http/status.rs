@@ -67,6 +67,7 @@ pub fn status(ctx: &Ctx, id: &str) -> Answer {
         }
     }
     data["server_time"] = json!(server.format("%Y-%m-%d %H:%M:%S").to_string());
+    data["timezone"] = json!(timezone_of(&device.config));
     data["last_punch"] = ctx
         .app
         .live
@@ -87,11 +88,31 @@ pub fn status(ctx: &Ctx, id: &str) -> Answer {
     Ok(ctx.json(200, &json!({"success": true, "data": data})))
 }
 
-/// Adds where PostgreSQL delivery stands for terminal `id` (with `--postgres`).
+/// Adds where PostgreSQL delivery stands for terminal `id` (with
+/// `--postgres`); the connection (role, host, port, database) only for a
+/// request that presents the API key.
 pub fn add_database(ctx: &Ctx, id: &str, data: &mut Value) {
     if let Some(postgres) = &ctx.app.postgres {
-        data["postgres"] = postgres.status_of(id);
+        data["postgres"] = if super::auth::presents_key(ctx) {
+            postgres.status_of(id)
+        } else {
+            postgres.public_status_of(id)
+        };
     }
+}
+
+/// The UTC offset of a terminal's wall clock (`-04:00`): its `timezone`,
+/// else the server's (a pull terminal keeps the server's time). Clients
+/// order punches of terminals in different zones by the instant with it.
+pub fn timezone_of(config: &crate::registry::DeviceConfig) -> String {
+    let minutes = config
+        .timezone
+        .as_deref()
+        .and_then(crate::registry::parse_utc_offset)
+        .unwrap_or_else(|| chrono::Local::now().offset().local_minus_utc() / 60);
+    let sign = if minutes < 0 { '-' } else { '+' };
+    let abs = minutes.abs();
+    format!("{sign}{:02}:{:02}", abs / 60, abs % 60)
 }
 
 /// The terminal clock minus the server's, in seconds (an impossible

@@ -56,6 +56,67 @@ impl std::fmt::Debug for Journal {
     }
 }
 
+/// The journal holds keypad passwords (queued commands, the users copy):
+/// a new journal file is created readable and writable by zkserver's user
+/// only (0600); SQLite gives its `-wal` and `-shm` the same mode. Nothing
+/// to do when the file exists (or cannot be made: SQLite then says why).
+#[cfg(unix)]
+fn create_private(path: &Path) {
+    use std::os::unix::fs::OpenOptionsExt;
+    let _ = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path);
+}
+
+/// On Windows the data folder's ACL keeps the journal private.
+#[cfg(not(unix))]
+fn create_private(_path: &Path) {}
+
+/// A journal (and its `-wal`/`-shm`) that others may read, made by an
+/// older zkserver or copied in, is made private (0600), with a log line.
+#[cfg(unix)]
+fn keep_private(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    for suffix in ["", "-wal", "-shm"] {
+        let mut name = path.as_os_str().to_os_string();
+        name.push(suffix);
+        let file = PathBuf::from(name);
+        let Ok(meta) = std::fs::metadata(&file) else {
+            continue;
+        };
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 == 0 {
+            continue;
+        }
+        match std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)) {
+            Ok(()) => log::warn!(
+                "{}: was readable by others (mode {mode:o}); now 600 (it holds keypad passwords)",
+                file.display()
+            ),
+            Err(e) => log::warn!(
+                "{}: readable by others (mode {mode:o}) and could not be made private: {e}",
+                file.display()
+            ),
+        }
+    }
+}
+
+/// On Windows the data folder's ACL keeps the journal private.
+#[cfg(not(unix))]
+fn keep_private(_path: &Path) {}
+
+/// Creates the journal's folder (and its parents) readable by zkserver's
+/// user only (0700 on Unix); folders that exist are left as they are.
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
 impl Journal {
     /// Opens (or creates) the journal at `path`, migrating an older schema.
     /// A file that is not a zkserver journal — garbage, another
@@ -63,6 +124,7 @@ impl Journal {
     /// and the file is not modified.
     pub fn open(path: impl AsRef<Path>) -> Result<Journal, JournalError> {
         let path = path.as_ref().to_path_buf();
+        create_private(&path);
         schema::check_header(&path)?;
         schema::inspect_read_only(&path)?;
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
@@ -72,6 +134,7 @@ impl Journal {
             Connection::open_with_flags(&path, flags).map_err(schema::sqlite(&path, "opening"))?;
         schema::configure_common(&conn, &path)?;
         schema::prepare(&mut conn, &path)?;
+        keep_private(&path);
         let id = conn
             .query_row("SELECT value FROM meta WHERE key = 'journal_id'", [], |r| {
                 r.get(0)

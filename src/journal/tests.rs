@@ -906,3 +906,35 @@ fn waiters_wake_when_a_commit_stores_punches() {
     assert_eq!(seen, 1);
     assert_eq!(journal.stored_commits(), 1);
 }
+
+/// The journal holds keypad passwords: a new one and its -wal/-shm are
+/// readable by zkserver's user only; an older one open to others is made
+/// private; folders zkserver creates for it are 0700.
+#[cfg(unix)]
+#[test]
+fn the_journal_is_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let dir = TempDir::new();
+    let folder = dir.file("a/b");
+    create_private_dir(&folder).unwrap();
+    assert_eq!((mode(&dir.file("a")), mode(&folder)), (0o700, 0o700));
+    let path = folder.join("punches.db");
+    let journal = Journal::open(&path).unwrap();
+    for suffix in ["", "-wal", "-shm"] {
+        let file = PathBuf::from(format!("{}{suffix}", path.display()));
+        assert_eq!(mode(&file), 0o600, "{}", file.display());
+    }
+    drop(journal);
+    let old = dir.file("old.db");
+    drop(Journal::open(&old).unwrap());
+    std::fs::set_permissions(&old, std::fs::Permissions::from_mode(0o644)).unwrap();
+    drop(Journal::open(&old).unwrap());
+    assert_eq!(mode(&old), 0o600);
+    // A file that is not a journal is left as it is, mode included.
+    let other = dir.file("other.db");
+    std::fs::write(&other, b"not a database at all, not at all, not at all").unwrap();
+    std::fs::set_permissions(&other, std::fs::Permissions::from_mode(0o644)).unwrap();
+    assert!(Journal::open(&other).is_err());
+    assert_eq!(mode(&other), 0o644);
+}

@@ -168,6 +168,23 @@ impl PgDelivery {
         })
     }
 
+    /// `status_of` without connection details (role, host, port, database
+    /// and the error sentences that name them): for requests without the
+    /// API key. The state is `ok`, `conectando` or `error`.
+    pub fn public_status_of(&self, device: &str) -> Value {
+        let state = match &*self.health.lock() {
+            Health::Ok => "ok",
+            Health::Connecting => "conectando",
+            Health::Failing(_) => "error",
+        };
+        json!({
+            "site": self.settings.site,
+            "state": state,
+            "position": self.position(),
+            "backlog": self.backlog(Some(device)),
+        })
+    }
+
     /// The delivery loop: connect, bring the schema up to date, then insert
     /// what the journal stores, until stopped.
     fn run(&self) {

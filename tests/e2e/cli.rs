@@ -548,3 +548,148 @@ fn probe_reports_a_failure_once_in_english() {
     assert!(stderr.contains("[ERROR]"), "{stderr}");
     assert!(!all.contains("no se pudo"), "one language: {all}");
 }
+
+/// Runs the server with `args` and `env` (no devices file, nothing else
+/// from the environment); its exit code and stderr.
+fn run_flags(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String) {
+    let dir = tempdir("flags");
+    let mut cmd = Command::new(BIN);
+    cmd.args(["--host", "127.0.0.1", "--config"])
+        .arg(dir.join("devices.json"))
+        .args(args);
+    for var in [
+        "API_PORT",
+        "POSTGRES_URL",
+        "POSTGRES_FILE",
+        "PUSH_PORT",
+        "LOG_LEVEL",
+    ] {
+        cmd.env_remove(var);
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// clap's own errors (a value that does not parse, flags that conflict)
+/// are Spanish and say what to change, naming the environment variable
+/// when the value came from there; exit code 2 as before.
+#[test]
+fn flag_errors_are_spanish_and_name_the_variable() {
+    let (code, err) = run_flags(&["--port", "abc"], &[]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("valor inválido 'abc' para --port: se espera un número entero de 0 a 65535"),
+        "{err}"
+    );
+    let (code, err) = run_flags(&[], &[("API_PORT", "cinco")]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("'cinco' en la variable de entorno API_PORT (--port)"),
+        "{err}"
+    );
+    let (code, err) = run_flags(&[], &[("POSTGRES_URL", "x"), ("POSTGRES_FILE", "y")]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("POSTGRES_URL") && err.contains("POSTGRES_FILE"),
+        "{err}"
+    );
+    assert!(err.contains("no pueden usarse a la vez"), "{err}");
+    let (code, err) = run_flags(&["--idle-timeout", "mucho"], &[]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("--idle-timeout: se espera un número"), "{err}");
+    for english in [
+        "invalid value",
+        "cannot be used",
+        "error:",
+        "For more information",
+    ] {
+        assert!(!err.contains(english), "{err}");
+    }
+}
+
+/// `--push-port` equal to `--port` names both flags (it used to be the
+/// second bind's "address in use"); `--push-delay 0` names the range.
+#[test]
+fn push_port_and_push_delay_errors_name_the_flags() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    drop(taken);
+    let (code, err) = run_flags(&["--port", &port, "--push-port", &port], &[]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains(&format!("--push-port ({port}) es igual a --port ({port})")),
+        "{err}"
+    );
+    assert!(!err.contains("en uso"), "{err}");
+    let (code, err) = run_flags(&["--port", "0", "--push-delay", "0"], &[]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("--push-delay inválido: 0 (use de 1 a 3600 segundos)"),
+        "{err}"
+    );
+}
+
+/// `--help` says what `--demo` runs (three terminals: two pull, one push)
+/// and the README's flag table lists every flag `--help` shows.
+#[test]
+fn help_and_the_readme_flag_table_agree() {
+    let out = Command::new(BIN).arg("--help").output().unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{help}");
+    let demo = help
+        .lines()
+        .skip_while(|l| !l.trim_start().starts_with("--demo"))
+        .nth(1)
+        .unwrap_or_default();
+    assert!(
+        demo.contains("three built-in simulated terminals"),
+        "{help}"
+    );
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let flags: Vec<&str> = help
+        .lines()
+        .filter_map(|l| l.trim_start().strip_prefix("--"))
+        .filter_map(|l| l.split([' ', '<']).next())
+        .filter(|f| !["help", "version"].contains(f))
+        .collect();
+    assert!(flags.len() > 20, "{help}");
+    for flag in flags {
+        assert!(
+            readme.contains(&format!("| `--{flag}` |")),
+            "--{flag} is missing from the README's flag table"
+        );
+    }
+}
+
+/// The journal holds keypad passwords: `--journal` in folders that do not
+/// exist yet makes them 0700 and the journal (and its -wal/-shm) 0600.
+#[cfg(unix)]
+#[test]
+fn the_journal_and_the_folders_made_for_it_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let dir = tempdir("private");
+    let journal = dir.join("datos/diario/punches.db");
+    let mut cmd = Command::new(BIN);
+    cmd.args(["--host", "127.0.0.1", "--port", "0", "--config"])
+        .arg(dir.join("devices.json"))
+        .arg("--journal")
+        .arg(&journal);
+    let (mut child, _) = spawn_until(cmd, "listening on http://", false);
+    for folder in [dir.join("datos"), dir.join("datos/diario")] {
+        assert_eq!(mode(&folder), 0o700, "{}", folder.display());
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        let file = std::path::PathBuf::from(format!("{}{suffix}", journal.display()));
+        assert_eq!(mode(&file), 0o600, "{}", file.display());
+    }
+    assert_eq!(terminate(&mut child), 0);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -137,6 +137,9 @@ fn handshake_options_stamps_date_and_plain_text() {
         true,
     );
     assert_eq!(r.status, 200, "{}", r.body);
+    // Its status says the zone of its clock (clients order by the instant).
+    let (_, status) = get(&format!("{}/devices/rec/status", env.base));
+    assert_eq!(status["data"]["timezone"], "-04:00", "{status}");
     assert_eq!(r.header("Content-Type"), Some("text/plain"));
     assert_eq!(
         r.header("Content-Length"),

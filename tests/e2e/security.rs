@@ -403,3 +403,71 @@ fn a_foreign_host_name_is_refused_unless_configured_or_proxied() {
     assert_eq!(status_code(&resp), 200, "{resp}");
     assert_eq!(crate::common::process::terminate(&mut child), 0);
 }
+
+/// `/devices/{id}/status` shows the PostgreSQL connection (role, host, port,
+/// database) only to a request with the API key; without it, the state in a
+/// word and the counters.
+#[test]
+fn status_shows_the_database_connection_only_with_the_key() {
+    use crate::common::process::{start_server, terminate};
+    let dir = std::env::temp_dir().join(format!("zkserver-pgmask-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let devices = dir.join("devices.json");
+    std::fs::write(
+        &devices,
+        r#"{"rec": {"mode": "push", "sn": "CKJ0000009", "name": "Recepción"}}"#,
+    )
+    .unwrap();
+    let key_file = dir.join("key");
+    std::fs::write(&key_file, "clave-de-prueba\n").unwrap();
+    // Nothing listens there: delivery keeps failing, naming the host.
+    let port = free_port();
+    let url = format!("postgresql://rolsecreto:pw@127.0.0.1:{port}/basesecreta?sslmode=disable");
+    let (mut child, addr) = start_server(&[
+        "--config",
+        devices.to_str().unwrap(),
+        "--api-key-file",
+        key_file.to_str().unwrap(),
+        "--postgres",
+        &url,
+        "--site",
+        "norte",
+    ]);
+    let status = |key: Option<&str>| {
+        let mut req = minreq::get(format!("http://{addr}/devices/rec/status")).with_timeout(30);
+        if let Some(key) = key {
+            req = req.with_header("X-API-Key", key);
+        }
+        let resp = req.send().unwrap();
+        assert_eq!(resp.status_code, 200);
+        serde_json::from_str::<Value>(resp.as_str().unwrap()).unwrap()
+    };
+    wait_until("delivery to fail", || {
+        status(Some("clave-de-prueba"))["data"]["postgres"]["state"]
+            .as_str()
+            .is_some_and(|s| s != "ok" && !s.starts_with("conectando"))
+    });
+    let open = status(None);
+    let text = open.to_string();
+    for secret in [
+        "rolsecreto",
+        "basesecreta",
+        &format!(":{port}"),
+        "127.0.0.1",
+    ] {
+        assert!(!text.contains(secret), "{secret}: {text}");
+    }
+    assert_eq!(open["data"]["postgres"]["state"], "error", "{open}");
+    assert_eq!(open["data"]["postgres"]["site"], "norte", "{open}");
+    assert!(open["data"]["postgres"]["backlog"].is_u64(), "{open}");
+    let wrong = status(Some("otra-clave-mala")).to_string();
+    assert!(!wrong.contains("basesecreta"), "{wrong}");
+    let admin = status(Some("clave-de-prueba"));
+    assert_eq!(
+        admin["data"]["postgres"]["database"],
+        format!("rolsecreto@127.0.0.1:{port}/basesecreta"),
+        "{admin}"
+    );
+    assert_eq!(terminate(&mut child), 0);
+    let _ = std::fs::remove_dir_all(&dir);
+}

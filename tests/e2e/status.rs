@@ -34,6 +34,15 @@ fn status_reads_counters_and_clock_without_disabling() {
     assert_eq!(s["records_capacity"], 200_000);
     assert!(s["clock_offset_s"].as_i64().unwrap().abs() <= 2, "{s}");
     assert!(s["device_time"].is_string() && s["server_time"].is_string());
+    // A pull terminal keeps the server's time: the server's UTC offset.
+    let minutes = chrono::Local::now().offset().local_minus_utc() / 60;
+    let server_zone = format!(
+        "{}{:02}:{:02}",
+        if minutes < 0 { '-' } else { '+' },
+        minutes.abs() / 60,
+        minutes.abs() % 60
+    );
+    assert_eq!(s["timezone"], server_zone.as_str(), "{s}");
     assert_eq!(s["cached"], false);
     assert_eq!(
         env.sims[0].stats().disables,

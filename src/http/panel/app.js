@@ -11,6 +11,7 @@ const POR_PAGINA = 50;
 const CLAVE = "zkserver-clave";
 const NOMBRES_INTERVALO_MS = 5000;    // users reads of one terminal at least this far apart
 const NOMBRES_PAUSA_MAX_MS = 120000;  // and at most this far after failed reads
+const NOMBRES_REPASO_MS = 20000;      // an id still without a name is looked up again by a punch this much later
 const EN_HORA_S = 5;                  // a clock this close to the server's is "en hora"
 const CSV_CABECERA = "user_id,timestamp,status,punch,device_id,device_name,name,status_text,punch_text";
 
@@ -23,6 +24,7 @@ const ultimas = new Map();           // terminal -> {timestamp, usuario} of its 
 const enLinea = new Map();           // terminal -> whether its last status answered
 const usuarios = new Map();          // terminal -> how many users its last users read listed
 const contactos = new Map();         // push terminal -> {edad (s), leido (ms)}: age of its last contact
+const zonas = new Map();             // terminal -> UTC offset of its clock in minutes (its status' timezone)
 const SN_VALIDO = /^[A-Za-z0-9_-]{1,64}$/; // what the server accepts as a serial
 let busqueda = null;                 // {path, params, page, terminal, quien} of the search shown
 
@@ -65,25 +67,32 @@ const terminalDe = (id) => terminales.find((t) => t.id === id);
 /**
  * Per terminal: the names read from it, and the users reads. A user id with
  * no name causes one more read of that terminal's users (a person created
- * after the page opened), at most once per id, and reads of one terminal are
- * at least NOMBRES_INTERVALO_MS apart (longer after a failed read).
+ * after the page opened); a new punch of an id still without a name reads
+ * them again once NOMBRES_REPASO_MS have passed since its last look-up (the
+ * person was named after the first punch), a failed read is tried again, and
+ * reads of one terminal are at least NOMBRES_INTERVALO_MS apart (longer after
+ * a failed read).
  */
 function lecturaDe(terminal) {
   let l = lecturas.get(terminal);
   if (!l) {
-    l = { vistos: new Set(), faltan: new Set(), enCurso: null, espera: null, ultima: 0, pausa: NOMBRES_INTERVALO_MS };
+    l = { vistos: new Map(), faltan: new Set(), enCurso: null, espera: null, ultima: 0, pausa: NOMBRES_INTERVALO_MS };
     lecturas.set(terminal, l);
   }
   return l;
 }
 
-/** The name of a user, or null (then the terminal's users are read once more). */
-function nombre(terminal, userId) {
+/**
+ * The name of a user, or null (then the terminal's users are read once more;
+ * again for a new punch, `marcacion`, when the last look-up is old).
+ */
+function nombre(terminal, userId, marcacion = false) {
   const m = nombres.get(terminal);
   if (m && m.has(userId)) return m.get(userId);
   const l = lecturaDe(terminal);
-  if (!l.vistos.has(userId)) {
-    l.vistos.add(userId);
+  const visto = l.vistos.get(userId);
+  if (visto === undefined || (marcacion && Date.now() - visto >= NOMBRES_REPASO_MS)) {
+    l.vistos.set(userId, Date.now());
     l.faltan.add(userId);
     pedirNombres(terminal);
   }
@@ -99,11 +108,13 @@ function pedirNombres(terminal) {
     l.espera = setTimeout(() => { l.espera = null; pedirNombres(terminal); }, falta);
     return;
   }
+  const pedidos = [...l.faltan];
   l.faltan.clear();
   l.ultima = Date.now();
   l.enCurso = leerNombres(terminal).then((ok) => {
     l.pausa = ok ? NOMBRES_INTERVALO_MS : Math.min(l.pausa * 2, NOMBRES_PAUSA_MAX_MS);
     l.enCurso = null;
+    if (!ok) for (const id of pedidos) l.faltan.add(id); // tried again after the pause
     const m = nombres.get(terminal) || new Map();
     for (const id of l.faltan) if (m.has(id)) l.faltan.delete(id);
     if (l.faltan.size) pedirNombres(terminal);
@@ -193,6 +204,7 @@ function tarjeta(t) {
 function pintarTarjeta(t, s) {
   const card = tarjeta(t);
   if (s) enLinea.set(t.id, Boolean(s.online));
+  if (s && typeof s.timezone === "string") fijarZona(t.id, s.timezone);
   if (s && s.mode === "push") t.push = true;
   const ident = t.push
     ? [t.id, s && s.sn ? `SN ${s.sn}` : null, s && s.ip ? s.ip : null]
@@ -361,6 +373,18 @@ function comandoRegistro(sn) {
   return `curl -X POST -H "X-API-Key: SU_CLAVE_API" -H 'Content-Type: application/json' -d '${cuerpo}' ${location.origin}/devices`;
 }
 
+/**
+ * The command as text with line-break opportunities (<wbr>, nothing added
+ * to what is copied) after each comma of its JSON and before the path: a
+ * narrow screen wraps it there, never inside a serial or a word.
+ */
+function conCortes(texto) {
+  const partes = [];
+  for (const trozo of texto.split(/(?<=,)|(?=\/devices$)/)) partes.push(trozo, el("wbr", {}));
+  partes.pop();
+  return partes;
+}
+
 /** Push terminals that call the server with a serial nobody registered. */
 async function refrescarPendientes() {
   const { status, body } = await api("/push/pending?pretty=0").catch(() => ({ status: 0, body: null }));
@@ -381,7 +405,7 @@ async function refrescarPendientes() {
     if (SN_VALIDO.test(sn)) {
       hijos.push(el("p", { class: "nota" },
         "Para registrarlo, ejecute este comando cambiando SU_CLAVE_API por la clave API (el id y el nombre se pueden cambiar); sus marcaciones en espera pasan al nuevo terminal:"),
-      el("pre", { class: "comando" }, el("code", {}, comandoRegistro(sn))));
+      el("pre", { class: "comando" }, el("code", {}, ...conCortes(comandoRegistro(sn)))));
     }
     return el("article", { class: "tarjeta pendiente", "data-sn": sn }, ...hijos);
   }));
@@ -430,12 +454,48 @@ const COLUMNAS = ["Hora", "Persona", "Terminal", "Verificación", "Tipo"];
 const verificacion = (codigo) => VERIFICACION[codigo] || `Código ${codigo}`;
 const tipo = (codigo) => TIPO[codigo] || `Código ${codigo}`;
 
+/** A "±HH:MM" offset in minutes, or null. */
+function minutosDeZona(texto) {
+  const m = /^([+-])(\d{2}):(\d{2})$/.exec(String(texto));
+  return m ? (m[1] === "-" ? -1 : 1) * (Number(m[2]) * 60 + Number(m[3])) : null;
+}
+
+/** Keeps a terminal's clock zone; the live list is put in order again when it changes. */
+function fijarZona(terminal, texto) {
+  const minutos = minutosDeZona(texto);
+  if (minutos === null || zonas.get(terminal) === minutos) return;
+  zonas.set(terminal, minutos);
+  reordenarVivo();
+}
+
+/**
+ * The instant of a punch (ms since 1970): its wall-clock time on the
+ * terminal's clock, in that terminal's zone (a -04:00 branch and the head
+ * office compare by the instant, not by the clock's reading).
+ */
+function instante(terminal, hora) {
+  const m = /^(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})$/.exec(String(hora));
+  if (!m) return 0;
+  const reloj = Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6]));
+  return reloj - (zonas.get(terminal) || 0) * 60000;
+}
+
+/** Puts the live list in order by instant again (a terminal's zone became known). */
+function reordenarVivo() {
+  const cuerpo = $("vivo").tBodies[0];
+  const filas = [...cuerpo.rows];
+  for (const r of filas) r.dataset.instante = instante(r.dataset.terminal, r.dataset.hora);
+  filas.sort((a, b) => Number(b.dataset.instante) - Number(a.dataset.instante));
+  cuerpo.append(...filas);
+}
+
 /** A table row for a punch; each cell carries its column name (shown on phones). */
 function fila(p, nueva) {
   const usuario = String(p.user_id);
-  nombre(p.device_id, usuario); // reads the terminal's users when this id has no name yet
+  nombre(p.device_id, usuario, nueva); // reads the terminal's users when this id has no name yet
   const celda = (i, attrs, texto) => el("td", { ...attrs, role: "cell", "data-columna": COLUMNAS[i] }, texto);
   return el("tr", { class: nueva ? "nueva" : null, role: "row", "data-hora": p.timestamp,
+    "data-terminal": p.device_id, "data-instante": instante(p.device_id, p.timestamp),
     "data-clave": `${p.device_id}|${usuario}|${p.timestamp}` },
   celda(0, {}, p.timestamp),
   celda(1, { class: "persona", "data-terminal": p.device_id, "data-usuario": usuario }, persona(p.device_id, usuario)),
@@ -445,16 +505,18 @@ function fila(p, nueva) {
 }
 
 /**
- * Adds a punch to the live list in its place by time, newest first, whatever
- * order punches arrive in (terminals with different clocks, a replay after a
- * reconnection, a catch-up read); a punch already listed is not added again.
+ * Adds a punch to the live list in its place by instant, newest first,
+ * whatever order punches arrive in (terminals with different clocks or in
+ * other time zones, a replay after a reconnection, a catch-up read); a punch
+ * already listed is not added again.
  */
 function agregarEnVivo(p) {
   const cuerpo = $("vivo").tBodies[0];
   const clave = `${p.device_id}|${p.user_id}|${p.timestamp}`;
   const filas = [...cuerpo.rows];
   if (filas.some((r) => r.dataset.clave === clave)) return;
-  const siguiente = filas.find((r) => r.dataset.hora <= p.timestamp);
+  const cuando = instante(p.device_id, p.timestamp);
+  const siguiente = filas.find((r) => Number(r.dataset.instante) <= cuando);
   if (siguiente || filas.length < VIVO_MAX) { // else it is older than the whole full list
     for (const vieja of cuerpo.querySelectorAll("tr.nueva")) vieja.classList.remove("nueva");
     cuerpo.insertBefore(fila(p, true), siguiente || null);
@@ -590,7 +652,9 @@ function csv(datos) {
   const lineas = [CSV_CABECERA];
   for (const p of datos) {
     const n = (nombres.get(p.device_id) || new Map()).get(String(p.user_id)) || "";
-    lineas.push([p.user_id, p.timestamp, p.status, p.punch, p.device_id, p.device_name,
+    // Every cell of text origin is neutralised, the user id included.
+    lineas.push([textoHoja(String(p.user_id)), p.timestamp, p.status, p.punch,
+      textoHoja(p.device_id), textoHoja(p.device_name),
       textoHoja(n), verificacion(p.status), tipo(p.punch)].map(campoCsv).join(","));
   }
   return `\ufeff${lineas.join("\r\n")}\r\n`;
