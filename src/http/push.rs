@@ -38,9 +38,24 @@ pub fn pending(ctx: &Ctx) -> Answer {
     ))
 }
 
-/// After `device` was registered or changed: a push device whose serial
-/// was pending takes over its punches.
-pub fn adopt(ctx: &Ctx, device: &Device) {
+/// After `device` was registered or changed (its webhook was
+/// `webhook_before`): its webhook fixes where it starts, then a push
+/// device whose serial was pending takes over its punches.
+///
+/// The order is what makes adopted punches reach every consumer: adoption
+/// gives them new journal positions, and a consumer starting "from now
+/// on" starts at the newest position it finds. A webhook that found its
+/// start after the adoption started past the adopted punches and never
+/// delivered them (while streams and PostgreSQL, which had their start
+/// already, got them). Fixed first, the start is before them.
+pub fn registered(ctx: &Ctx, device: &Device, webhook_before: Option<&str>) {
+    ctx.app.delivery.await_start(&device.id, webhook_before);
+    adopt(ctx, device);
+}
+
+/// A push device whose serial was pending takes over its punches; call it
+/// once the device's consumers know where they start ([`registered`]).
+fn adopt(ctx: &Ctx, device: &Device) {
     let (Some(journal), Some(sn)) = (&ctx.app.journal, device.config.sn.as_deref()) else {
         return;
     };
