@@ -236,8 +236,63 @@ fn a_file_with_empty_addresses_on_push_entries_still_starts() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// Used by the SIGKILL test below.
-#[allow(dead_code)]
+#[test]
+fn last_punch_and_last_contact_come_from_the_journal_and_survive_a_sigkill() {
+    let dir = tempdir("sigkill");
+    std::fs::write(
+        dir.join("devices.json"),
+        r#"{"sucursal": {"mode": "push", "sn": "SUCKILL1", "name": "Sucursal"},
+            "norte": {"mode": "push", "sn": "NORKILL1", "name": "Norte"}}"#,
+    )
+    .unwrap();
+    let server = start(&dir, &[]).expect("starts");
+    // One terminal uploads (the newest punch by time is not the last line),
+    // the other only polls.
+    let (code, answer) = iclock(
+        &server.base,
+        "POST",
+        "/iclock/cdata?SN=SUCKILL1&table=ATTLOG&Stamp=1",
+        "8\t2026-12-01 09:00:00\t0\t1\n7\t2026-12-01 08:00:00\t0\t1\n",
+    );
+    assert_eq!((code, answer.as_str()), (200, "OK:2"));
+    let (code, _) = iclock(&server.base, "GET", "/iclock/getrequest?SN=NORKILL1", "");
+    assert_eq!(code, 200);
+    let (_, before) = get(&format!("{}/devices/sucursal/status", server.base));
+    assert_eq!(before["data"]["last_punch"]["user_id"], "8", "{before}");
+    assert_eq!(
+        before["data"]["last_punch"]["timestamp"],
+        "2026-12-01 09:00:00"
+    );
+    kill(server);
+    let server = start(&dir, &[]).expect("restarts");
+    for id in ["sucursal", "norte"] {
+        let (code, status) = get(&format!("{}/devices/{id}/status", server.base));
+        assert_eq!(code, 200, "{status}");
+        let data = &status["data"];
+        assert_eq!(data["online"], false, "{status}");
+        assert!(data["last_seen"].is_string(), "{id}: {status}");
+        assert_eq!(data["ip"], "127.0.0.1", "{id}: {status}");
+        assert!(
+            data["seconds_since_contact"]
+                .as_u64()
+                .is_some_and(|s| s < 3600),
+            "{id}: {status}"
+        );
+    }
+    let (_, status) = get(&format!("{}/devices/sucursal/status", server.base));
+    let last = &status["data"]["last_punch"];
+    assert_eq!(
+        (last["user_id"].as_str(), last["timestamp"].as_str()),
+        (Some("8"), Some("2026-12-01 09:00:00")),
+        "{status}"
+    );
+    assert_eq!(last["device_id"], "sucursal");
+    let (_, status) = get(&format!("{}/devices/norte/status", server.base));
+    assert!(status["data"]["last_punch"].is_null(), "{status}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// SIGKILLs the server and waits until it no longer answers.
 fn kill(server: Running) {
     signal(&server.child, "KILL");
     wait_until("the server to die", || {
