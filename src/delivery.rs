@@ -209,7 +209,10 @@ impl Delivery {
                 self.live.device(id).feed.status().0,
                 Some(Status { online: false, .. })
             );
+        // Without a journal a push terminal's webhook never starts.
+        let never = push && self.live.journal().is_none();
         offline
+            || never
             || !self.current(id, url)
             || self.delivered.lock().get(id).is_some_and(|d| d.url == url)
     }
