@@ -583,6 +583,27 @@ try:
     driver.save_screenshot("target/screenshots/panel-360-full.png")
     driver.set_window_size(1280, 1000)
 
+    # A serial that only shook hands (junk from the internet) is discarded
+    # from the panel with its button: a second click confirms.
+    junk, _, _ = api("/iclock/cdata?SN=BASURA01&options=all")
+    driver.refresh()
+    selector = "#lista-pendientes [data-descartar=BASURA01]"
+    def press(d):  # the list is redrawn by every refresh: find the button again then
+        try:
+            d.find_element(By.CSS_SELECTOR, selector).click()
+            return True
+        except StaleElementReferenceException:
+            return False
+    asked = wait(driver, press) and wait(driver, lambda d: d.execute_script(
+        f"const b = document.querySelector('{selector}'); return b && b.textContent === 'Confirmar descarte'"))
+    confirmed = asked and wait(driver, press)
+    gone = wait(driver, lambda d: d.execute_script(
+        "return !document.querySelector('#lista-pendientes [data-sn=BASURA01]')"))
+    listed = [p["sn"] for p in (api_json("/push/pending?pretty=0") or {}).get("data", [])]
+    check("a pending serial is discarded from the panel (after a confirmation)",
+          junk == 200 and asked and confirmed and gone and "BASURA01" not in listed,
+          (junk, asked, confirmed, gone, listed))
+
     # A clock 270 days behind (set through the terminal's own protocol), then synced.
     from zk import ZK
     conn = ZK("127.0.0.1", port=int(os.environ["SUR_PORT"]), timeout=10, ommit_ping=True).connect()

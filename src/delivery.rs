@@ -195,13 +195,24 @@ impl Delivery {
     }
 
     /// Whether the webhook (`id`, `url`) stored where it starts, or will
-    /// not soon.
+    /// not soon. A push terminal's webhook starts in the journal at once,
+    /// online or not, so it is always waited for (a pending serial adopted
+    /// right after must find the start fixed, see `http::push::registered`).
     fn start_settled(&self, id: &str, url: &str) -> bool {
-        let offline = matches!(
-            self.live.device(id).feed.status().0,
-            Some(Status { online: false, .. })
-        );
+        let push = self
+            .live
+            .registry()
+            .get(id)
+            .is_some_and(|d| d.config.is_push());
+        let offline = !push
+            && matches!(
+                self.live.device(id).feed.status().0,
+                Some(Status { online: false, .. })
+            );
+        // Without a journal a push terminal's webhook never starts.
+        let never = push && self.live.journal().is_none();
         offline
+            || never
             || !self.current(id, url)
             || self.delivered.lock().get(id).is_some_and(|d| d.url == url)
     }

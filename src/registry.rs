@@ -148,7 +148,9 @@ impl DeviceConfig {
             self.name = name;
         }
         if let Some(ip) = f.text("ip", false)? {
-            if !valid_host(&ip) {
+            // A push terminal needs no address: an empty one means none.
+            let no_address = ip.is_empty() && self.is_push();
+            if !no_address && !valid_host(&ip) {
                 return Err(format!(
                     "Campo 'ip' inválido: '{ip}' no es una dirección IP ni un nombre de host."
                 ));
@@ -240,10 +242,20 @@ impl DeviceConfig {
         Ok(())
     }
 
+    /// Whether the entry carries the pull connection fields (`ip`, `port`,
+    /// `password`, `timeout`): a pull terminal always, a push terminal only
+    /// when it keeps an address (e.g. it was a pull terminal before).
+    fn has_address(&self) -> bool {
+        !self.is_push() || !self.ip.is_empty()
+    }
+
     /// The entry as written to the devices file: every field it was read
     /// with (unknown ones included, in their order), known ones normalised.
+    /// A push entry without an address has no `ip`, `port`, `password` or
+    /// `timeout`: it stays `mode`, `sn`, `name`, `timezone` and dates.
     pub fn to_json(&self) -> Map<String, Value> {
         let mut obj = self.raw.clone();
+        let address = self.has_address();
         let timeout = if self.timeout.fract() == 0.0 {
             Value::from(self.timeout as u64)
         } else {
@@ -252,10 +264,10 @@ impl DeviceConfig {
         let optional = |present: bool, v: Value| present.then_some(v);
         let fields = [
             ("name", Some(Value::from(self.name.clone()))),
-            ("ip", Some(Value::from(self.ip.clone()))),
-            ("port", Some(Value::from(self.port))),
-            ("password", Some(Value::from(self.password))),
-            ("timeout", Some(timeout)),
+            ("ip", address.then(|| Value::from(self.ip.clone()))),
+            ("port", address.then(|| Value::from(self.port))),
+            ("password", address.then(|| Value::from(self.password))),
+            ("timeout", address.then_some(timeout)),
             (
                 "force_udp",
                 optional(
@@ -296,6 +308,10 @@ impl DeviceConfig {
             ("sn", self.sn.is_none()),
             ("timezone", self.timezone.is_none()),
             ("push_forward", self.push_forward.is_none()),
+            ("ip", !address),
+            ("port", !address),
+            ("password", !address),
+            ("timeout", !address),
         ] {
             if absent {
                 obj.shift_remove(key);
@@ -559,6 +575,7 @@ impl Registry {
         let out = edit(&mut next)?;
         if let Some(path) = &self.path {
             let text = to_file_text(&next);
+            check_loadable(path, &text)?;
             crate::atomic_file::write(path, text.as_bytes(), 0o600).map_err(|e| {
                 log::error!("could not write {}: {e}", path.display());
                 WriteError::Io {
@@ -618,6 +635,21 @@ impl Devices {
             None => Ok(()),
         }
     }
+}
+
+/// Refuses to write a devices file the next start would refuse (the
+/// server must always start on a file it wrote itself): nothing changes.
+fn check_loadable(path: &Path, text: &str) -> Result<(), WriteError> {
+    parse_devices(text).map(drop).map_err(|e| {
+        log::error!(
+            "{}: change not saved, the file would not load at the next start: {e}",
+            path.display()
+        );
+        WriteError::Invalid(format!(
+            "No se guardó el cambio: {} no podría leerse al iniciar zkserver ({e})",
+            path.display()
+        ))
+    })
 }
 
 /// The devices file text: a pretty JSON object in registry order.
@@ -1287,7 +1319,60 @@ mod tests {
             .prop_filter("a name is 1 to 100 characters", |(_, c)| !c.name.is_empty())
     }
 
+    /// A push terminal as the API registers it: `mode`, `sn`, maybe a
+    /// `timezone`, maybe an `ip` (empty or a former pull terminal's).
+    fn arb_push_config() -> impl Strategy<Value = (String, DeviceConfig)> {
+        (
+            "[a-z0-9_-]{1,64}",
+            "[A-Za-z0-9ñ ]{0,20}",
+            "[A-Z0-9_-]{1,64}",
+            prop::option::of(prop::sample::select(vec!["-04:00", "+05:30", ""])),
+            prop::option::of(prop::sample::select(vec!["", "10.0.0.9"])),
+            any::<bool>(),
+        )
+            .prop_map(|(id, name, sn, timezone, ip, collect)| {
+                let mut settings =
+                    serde_json::json!({"mode": "push", "sn": sn, "collect": collect});
+                if let Some(tz) = timezone {
+                    settings["timezone"] = tz.into();
+                }
+                if let Some(ip) = ip {
+                    settings["ip"] = ip.into();
+                }
+                let mut config = DeviceConfig::new(&format!("R{}", name.trim()));
+                config.created_at = Some("2026-12-01 08:00:00".into());
+                config
+                    .apply_settings(settings.as_object().unwrap())
+                    .unwrap();
+                (id, config)
+            })
+    }
+
     proptest! {
+        /// The server starts on every file it writes: pull and push
+        /// entries mixed, as the API makes them.
+        #[test]
+        fn files_the_registry_writes_load_again(
+            entries in prop::collection::vec(prop_oneof![arb_config(), arb_push_config()], 0..8)
+        ) {
+            let (mut ids, mut serials) = (std::collections::HashSet::new(), std::collections::HashSet::new());
+            let entries: Vec<_> = entries
+                .into_iter()
+                .filter(|(id, c)| ids.insert(id.clone()) && c.sn.as_ref().is_none_or(|sn| serials.insert(sn.clone())))
+                .collect();
+            let text = to_file_text(&Registry::in_memory(entries.clone()).devices.read());
+            let parsed = parse_devices(&text).map_err(|e| TestCaseError::fail(format!("{e}\n{text}")))?;
+            for ((_, want), (_, got)) in entries.iter().zip(&parsed) {
+                prop_assert_eq!(&got.to_json(), &want.to_json());
+                prop_assert_eq!((got.mode, &got.sn, &got.timezone), (want.mode, &want.sn, &want.timezone));
+                if want.is_push() && want.ip.is_empty() {
+                    for field in ["ip", "port", "password", "timeout"] {
+                        prop_assert!(!got.to_json().contains_key(field), "{} in {}", field, text);
+                    }
+                }
+            }
+        }
+
         #[test]
         fn the_parser_never_panics(text in ".{0,300}") {
             let _ = parse_devices(&text);
@@ -1358,6 +1443,89 @@ mod tests {
         let pull =
             DeviceConfig::from_json("p", &serde_json::json!({"ip": "10.0.0.2", "collect": true}));
         assert!(pull.unwrap().collect);
+    }
+
+    /// Every kind of write (register, change, rename, delete) on a file
+    /// with pull and push entries leaves a file the next start loads, and
+    /// a file with `"ip": ""` on a push entry (written by 0.x before this
+    /// was fixed) loads and is cleaned at the next write.
+    #[test]
+    fn every_write_leaves_a_file_the_next_start_loads() {
+        let dir = std::env::temp_dir().join(format!("zkserver-reg-push-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("devices.json");
+        std::fs::write(
+            &path,
+            r#"{"principal": {"ip": "10.0.0.1", "name": "Principal"},
+                "sucursal": {"mode": "push", "sn": "SUC1", "name": "Sucursal", "ip": "",
+                             "port": 4370, "password": 0, "timeout": 5}}"#,
+        )
+        .unwrap();
+        let reg = Registry::load(&path).unwrap();
+        let loads = |what: &str| {
+            let text = std::fs::read_to_string(&path).unwrap();
+            Registry::load(&path).unwrap_or_else(|e| panic!("after {what}: {e}\n{text}"));
+            text
+        };
+        let api = |settings: Value| {
+            let mut cfg = DeviceConfig::new("x");
+            cfg.apply_settings(settings.as_object().unwrap()).unwrap();
+            cfg
+        };
+        reg.insert(
+            "recepcion",
+            api(serde_json::json!({"name": "Recepción", "mode": "push", "sn": "REC1", "timezone": "-04:00"})),
+        )
+        .unwrap();
+        let text = loads("registering a push terminal");
+        let written: Value = serde_json::from_str(&text).unwrap();
+        let keys: Vec<&str> = written["recepcion"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(keys, ["name", "mode", "sn", "timezone"], "{text}");
+        assert!(written["sucursal"].get("ip").is_none(), "cleaned: {text}");
+        reg.insert(
+            "bodega",
+            api(serde_json::json!({"name": "Bodega", "ip": "10.0.0.2"})),
+        )
+        .unwrap();
+        loads("registering a pull terminal");
+        for (id, change) in [
+            (
+                "recepcion",
+                serde_json::json!({"name": "Recepción 2", "timezone": null}),
+            ),
+            ("sucursal", serde_json::json!({"sn": "SUC2", "ip": ""})),
+            ("bodega", serde_json::json!({"port": 4371})),
+            ("bodega", serde_json::json!({"mode": "push", "sn": "BOD1"})),
+            ("bodega", serde_json::json!({"mode": "pull"})),
+        ] {
+            reg.update(id, |c| {
+                let mut c = c.clone();
+                c.apply_settings(change.as_object().unwrap())?;
+                Ok(c)
+            })
+            .unwrap();
+            loads(&format!("changing {id} with {change}"));
+        }
+        reg.remove("principal").unwrap();
+        loads("deleting a terminal");
+        // An empty address is refused where one is needed.
+        let err = reg
+            .update("bodega", |c| {
+                let mut c = c.clone();
+                c.apply_settings(serde_json::json!({"ip": ""}).as_object().unwrap())?;
+                Ok(c)
+            })
+            .unwrap_err();
+        assert!(
+            matches!(&err, WriteError::Invalid(m) if m.contains("'ip'")),
+            "{err:?}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -196,6 +196,21 @@ pub fn list_users(ctx: &Ctx, device: &Device) -> Answer {
     ))
 }
 
+/// `POST /devices/{id}/users/refresh` (write): a push terminal is asked to
+/// upload its users again (`DATA QUERY USERINFO`, answered 202 like every
+/// command); they refresh the journal's copy as they arrive. A pull
+/// terminal's users are read from it on every request: 409.
+pub fn refresh_users(ctx: &Ctx, id: &str) -> Answer {
+    let device = ctx.device(id)?;
+    let Some(journal) = push_queue(ctx, &device)? else {
+        return Err(ctx.error(409, &messages::pull_has_no_commands(&device.id)));
+    };
+    let text = crate::push::protocol::PushCommand::QueryUsers
+        .render()
+        .map_err(|e| bad_field(ctx, &e))?;
+    enqueue(ctx, &device, journal, &text)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

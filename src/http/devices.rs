@@ -90,8 +90,7 @@ pub fn create(ctx: &Ctx) -> Answer {
         .insert(&id, cfg)
         .map_err(|e| write_failure(ctx, e))?;
     log::info!("device '{id}' registered ({})", device.config.describe());
-    super::push::adopt(ctx, &device);
-    ctx.app.delivery.await_start(&id, None);
+    super::push::registered(ctx, &device, None);
     Ok(ctx.json(
         200,
         &json!({"success": true, "message": messages::device_registered(&id), "data": public_json(&device)}),
@@ -119,8 +118,7 @@ pub fn update(ctx: &Ctx, id: &str) -> Answer {
             Ok(cfg)
         })
         .map_err(|e| write_failure(ctx, e))?;
-    super::push::adopt(ctx, &device);
-    ctx.app.delivery.await_start(id, webhook_before.as_deref());
+    super::push::registered(ctx, &device, webhook_before.as_deref());
     Ok(ctx.json(
         200,
         &json!({"success": true, "message": messages::device_updated(id), "data": public_json(&device)}),

@@ -163,6 +163,22 @@ pub fn pull_has_no_commands(id: &str) -> String {
     )
 }
 
+/// 200 of `DELETE /push/pending/{sn}`.
+pub fn pending_removed(sn: &str, punches: u64, users: u64) -> String {
+    format!(
+        "Número de serie pendiente '{}' eliminado con {punches} marcación(es) y {users} usuario(s) que esperaban su registro.",
+        echo(sn)
+    )
+}
+
+/// 404 of `DELETE /push/pending/{sn}` for a serial that is not pending.
+pub fn pending_not_found(sn: &str) -> String {
+    format!(
+        "El número de serie '{}' no está pendiente (vea GET /push/pending).",
+        echo(sn)
+    )
+}
+
 /// 409 for the command endpoints of a forwarded push terminal.
 pub fn commands_from_upstream(id: &str, upstream: &str) -> String {
     format!("El terminal '{id}' recibe sus comandos de {upstream}.")

@@ -428,6 +428,8 @@ enum Action {
     IclockResults,
     IclockPing,
     PushPending,
+    RemovePending,
+    RefreshUsers,
 }
 
 /// The route table: method, path pattern (`{name}` matches one segment),
@@ -448,6 +450,7 @@ const ROUTES: &[(&str, &str, Action)] = &[
     ("POST", "/devices/{id}/sync-time", Action::SyncTime),
     ("GET", "/devices/{id}/users", Action::ListUsers),
     ("POST", "/devices/{id}/users", Action::CreateUser),
+    ("POST", "/devices/{id}/users/refresh", Action::RefreshUsers),
     ("PUT", "/devices/{id}/users/{user_id}", Action::UpdateUser),
     (
         "DELETE",
@@ -492,6 +495,7 @@ const ROUTES: &[(&str, &str, Action)] = &[
     ("POST", "/iclock/devicecmd", Action::IclockResults),
     ("GET", "/iclock/ping", Action::IclockPing),
     ("GET", "/push/pending", Action::PushPending),
+    ("DELETE", "/push/pending/{sn}", Action::RemovePending),
 ];
 
 /// The parameters of `path` if it matches `pattern`.
@@ -607,6 +611,8 @@ fn dispatch(ctx: &Ctx, action: Action, params: &[&str]) -> Answer {
         Action::IclockResults => iclock::devicecmd(ctx),
         Action::IclockPing => iclock::ping(ctx),
         Action::PushPending => push::pending(ctx),
+        Action::RemovePending => push::remove_pending(ctx, id),
+        Action::RefreshUsers => commands::refresh_users(ctx, id),
     }
 }
 

@@ -29,7 +29,8 @@ pub fn pending(ctx: &Ctx) -> Answer {
                 .unwrap_or(p.last_seen);
             let ip = c.as_ref().map(|c| c.ip.clone()).unwrap_or(p.ip);
             json!({"sn": p.sn, "ip": ip, "first_seen": p.first_seen, "last_seen": last_seen,
-                   "punches": p.punches, "user_agent": p.user_agent, "pushver": p.pushver})
+                   "punches": p.punches, "users": p.users, "user_agent": p.user_agent,
+                   "pushver": p.pushver})
         })
         .collect();
     Ok(ctx.json(
@@ -38,9 +39,54 @@ pub fn pending(ctx: &Ctx) -> Answer {
     ))
 }
 
-/// After `device` was registered or changed: a push device whose serial
-/// was pending takes over its punches.
-pub fn adopt(ctx: &Ctx, device: &Device) {
+/// `DELETE /push/pending/{sn}` (write): forgets a pending serial with the
+/// punches and users it uploaded (a terminal that calls again is pending
+/// again, from then on).
+pub fn remove_pending(ctx: &Ctx, sn: &str) -> Answer {
+    let Some(receiver) = &ctx.app.push else {
+        return Err(ctx.error(409, messages::NO_JOURNAL));
+    };
+    match receiver.remove_pending(sn) {
+        Ok(Some(gone)) => {
+            log::info!(
+                "pending serial {} removed: {} punch(es) and {} user(s) discarded",
+                crate::text::cut(sn, 80),
+                gone.punches,
+                gone.users
+            );
+            Ok(ctx.json(
+                200,
+                &json!({"success": true,
+                        "message": messages::pending_removed(sn, gone.punches, gone.users),
+                        "punches": gone.punches, "users": gone.users}),
+            ))
+        }
+        Ok(None) => Err(ctx.error(404, &messages::pending_not_found(sn))),
+        Err(e) => {
+            log::error!("removing pending serial: {e}");
+            Err(ctx.error(503, messages::JOURNAL_FAILED))
+        }
+    }
+}
+
+/// After `device` was registered or changed (its webhook was
+/// `webhook_before`): its webhook fixes where it starts, then a push
+/// device whose serial was pending takes over its punches.
+///
+/// The order is what makes adopted punches reach every consumer: adoption
+/// gives them new journal positions, and a consumer starting "from now
+/// on" starts at the newest position it finds. A webhook that found its
+/// start after the adoption started past the adopted punches and never
+/// delivered them (while streams and PostgreSQL, which had their start
+/// already, got them). Fixed first, the start is before them.
+pub fn registered(ctx: &Ctx, device: &Device, webhook_before: Option<&str>) {
+    ctx.app.delivery.await_start(&device.id, webhook_before);
+    adopt(ctx, device);
+}
+
+/// A push device whose serial was pending takes over its punches; call it
+/// once the device's consumers know where they start ([`registered`]).
+fn adopt(ctx: &Ctx, device: &Device) {
     let (Some(journal), Some(sn)) = (&ctx.app.journal, device.config.sn.as_deref()) else {
         return;
     };
@@ -48,11 +94,12 @@ pub fn adopt(ctx: &Ctx, device: &Device) {
         return;
     }
     match journal.adopt_pending(sn, &device.id) {
-        Ok(o) if o.stored + o.duplicates > 0 => log::info!(
-            "device '{}' adopted pending serial {sn}: {} punch(es) stored, {} already there",
+        Ok(o) if o.punches.stored + o.punches.duplicates + o.users > 0 => log::info!(
+            "device '{}' adopted pending serial {sn}: {} punch(es) stored, {} already there, {} user(s)",
             device.id,
-            o.stored,
-            o.duplicates
+            o.punches.stored,
+            o.punches.duplicates,
+            o.users
         ),
         Ok(_) => {}
         Err(e) => log::error!(
@@ -70,10 +117,12 @@ pub fn status(ctx: &Ctx, device: &Device) -> Answer {
     let mut data = contact_json(ctx, device);
     data["server_time"] = json!(chrono::Local::now().format("%Y-%m-%d %H:%M:%S").to_string());
     data["timezone"] = json!(super::status::timezone_of(&device.config));
+    data["last_punch"] = Value::Null;
     if let Some(journal) = &ctx.app.journal {
         if let Ok(n) = journal.count_punches(&device.id) {
             data["journal_punches"] = json!(n);
         }
+        data["last_punch"] = last_punch(journal, device);
     }
     data["cached"] = json!(false);
     super::status::add_database(ctx, &device.id, &mut data);
@@ -95,28 +144,80 @@ pub fn ping(ctx: &Ctx, device: &Device) -> Answer {
     }
 }
 
-/// What the last contact says of `device`.
+/// The newest punch (by its time) of `device` in the journal, as in
+/// attendance data; `null` when it has none.
+fn last_punch(journal: &crate::journal::Journal, device: &Device) -> Value {
+    let newest = crate::journal::PunchFilter {
+        limit: Some(1),
+        ..Default::default()
+    };
+    match journal.query_punches(&device.id, &newest) {
+        Ok(page) => page.punches.first().map_or(Value::Null, |p| {
+            let record = crate::punch::attendance_of(p);
+            crate::punch::Punch::of(&record, &device.id, &device.config.name).to_value()
+        }),
+        Err(e) => {
+            log::warn!("device {}: could not read its last punch: {e}", device.id);
+            Value::Null
+        }
+    }
+}
+
+/// What the last contact says of `device`: the in-memory one, or the
+/// journal's when it is newer (after a restart or a SIGKILL).
 fn contact_json(ctx: &Ctx, device: &Device) -> Value {
     let mut data = json!({"id": device.id, "name": device.config.name, "mode": "push",
-                          "sn": device.config.sn, "online": false, "last_seen": null, "ip": null});
+                          "sn": device.config.sn, "online": false, "last_seen": null, "ip": null,
+                          "seconds_since_contact": null});
     let Some(receiver) = &ctx.app.push else {
         return data;
     };
-    let Some(c) = receiver.contact_of(device) else {
-        return data;
-    };
-    let online = receiver.is_online(&c);
-    let mut contact = c.to_json();
-    if let Some(obj) = contact.as_object_mut() {
-        obj.remove("sn");
-        obj.remove("first_seen");
-        for (k, v) in obj.iter() {
-            data[k] = v.clone();
+    if let Some(c) = receiver.contact_of(device) {
+        let mut contact = c.to_json();
+        if let Some(obj) = contact.as_object_mut() {
+            obj.remove("sn");
+            obj.remove("first_seen");
+            for (k, v) in obj.iter() {
+                data[k] = v.clone();
+            }
         }
+        data["online"] = json!(receiver.is_online(&c));
+        data["seconds_since_contact"] = json!(c.age().map(|a| a.as_secs()));
     }
-    data["online"] = json!(online);
-    data["seconds_since_contact"] = json!(c.age().map(|a| a.as_secs()));
+    add_saved_contact(receiver.journal(), device, &mut data);
     data
+}
+
+/// Takes the journal's last contact of `device` when it is newer than what
+/// `data` has, and counts the time since the last contact from the clock
+/// when it was not this run.
+fn add_saved_contact(journal: &crate::journal::Journal, device: &Device, data: &mut Value) {
+    let Some(sn) = device.config.sn.as_deref() else {
+        return;
+    };
+    match journal.last_contact(sn) {
+        Ok(Some(saved)) => {
+            let known = data["last_seen"].as_str().unwrap_or_default();
+            if saved.last_seen.as_str() > known {
+                data["last_seen"] = json!(saved.last_seen);
+                data["ip"] = json!(saved.ip);
+            }
+        }
+        Ok(None) => {}
+        Err(e) => log::warn!("device {}: could not read its last contact: {e}", device.id),
+    }
+    if !data["seconds_since_contact"].is_null() {
+        return;
+    }
+    let seen = data["last_seen"]
+        .as_str()
+        .and_then(|t| chrono::NaiveDateTime::parse_from_str(t, "%Y-%m-%d %H:%M:%S").ok());
+    if let Some(seen) = seen {
+        let age = (chrono::Local::now().naive_local() - seen)
+            .num_seconds()
+            .max(0);
+        data["seconds_since_contact"] = json!(age);
+    }
 }
 
 /// The push receiver's part of `/metrics`: uploads and lines, pending

@@ -2,8 +2,9 @@
 //!
 //! It keeps every punch once (unique on device, user, time) with a
 //! journal position (`seq`) that only grows, the journal's copy of push
-//! terminals' users, pending serials with their punches, upload stamps and
-//! the command queue for push terminals. A write returns only after its
+//! terminals' users, pending serials with their punches and users, upload
+//! stamps, push terminals' last contacts and the command queue for push
+//! terminals. A write returns only after its
 //! transaction is committed to disk (`synchronous=FULL`).
 //!
 //! One writer connection (behind a mutex) and a small pool of read-only
@@ -11,6 +12,7 @@
 //! an open write.
 
 mod commands;
+mod contacts;
 mod error;
 mod pending;
 mod punches;
@@ -27,8 +29,9 @@ use parking_lot::{Condvar, Mutex};
 use rusqlite::{Connection, OpenFlags};
 
 pub use commands::{Command, CommandStatus, MarkOutcome};
+pub use contacts::SavedContact;
 pub use error::JournalError;
-pub use pending::{PendingSerial, PendingSighting};
+pub use pending::{Adoption, PendingSerial, PendingSighting, RemovedPending};
 pub use punches::{InsertOutcome, NewPunch, PunchFilter, PunchPage, StoredPunch};
 pub use schema::{APPLICATION_ID, CURRENT_VERSION};
 pub use stamps::StampTable;

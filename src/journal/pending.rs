@@ -1,6 +1,9 @@
 //! Pending serials: push terminals that reached zkserver before anyone
-//! registered them. Their punches wait in `pending_punches` and move into
-//! the journal proper when the serial is adopted by a device.
+//! registered them. Their punches wait in `pending_punches` and their users
+//! in `pending_users`; both move into the journal proper when the serial is
+//! adopted by a device. A serial that holds nothing (it only shook hands)
+//! can be evicted to make room and expires when idle; any serial can be
+//! removed with its data.
 
 use chrono::NaiveDateTime;
 use rusqlite::{params, Row};
@@ -37,6 +40,8 @@ pub struct PendingSerial {
     pub last_seen: String,
     /// Punches waiting for adoption.
     pub punches: u64,
+    /// Users waiting for adoption.
+    pub users: u64,
     /// Last `User-Agent`.
     pub user_agent: String,
     /// Last `pushver`.
@@ -53,7 +58,42 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<PendingSerial> {
         punches: super::count(r, 4)?,
         user_agent: r.get(5)?,
         pushver: r.get(6)?,
+        users: super::count(r, 7)?,
     })
+}
+
+/// What adopting a pending serial moved into its device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Adoption {
+    /// The punches (new ones stored, ones the device had counted).
+    pub punches: InsertOutcome,
+    /// Users added to (or refreshed in) the device's copy.
+    pub users: usize,
+}
+
+/// What removing a pending serial discarded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RemovedPending {
+    /// Punches discarded.
+    pub punches: u64,
+    /// Users discarded.
+    pub users: u64,
+}
+
+/// Serials that hold no punches and no users.
+const HOLDS_NOTHING: &str = "NOT EXISTS (SELECT 1 FROM pending_punches p WHERE p.sn = s.sn)
+     AND NOT EXISTS (SELECT 1 FROM pending_users u WHERE u.sn = s.sn)";
+
+/// Records that `sn` sent something at `seen` (its row is made if it was
+/// removed meanwhile: its data is never left without a serial to list it).
+fn touch_serial(tx: &rusqlite::Transaction<'_>, sn: &str, seen: &str) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO pending_serials (sn, ip, first_seen, last_seen, user_agent, pushver)
+         VALUES (?1, '', ?2, ?2, '', '')
+         ON CONFLICT (sn) DO UPDATE SET last_seen = max(last_seen, excluded.last_seen)",
+    )?
+    .execute(params![sn, seen])
+    .map(drop)
 }
 
 impl Journal {
@@ -84,7 +124,8 @@ impl Journal {
                 let mut stmt = conn.prepare_cached(
                     "SELECT s.sn, s.ip, s.first_seen, s.last_seen,
                             (SELECT count(*) FROM pending_punches p WHERE p.sn = s.sn),
-                            s.user_agent, s.pushver
+                            s.user_agent, s.pushver,
+                            (SELECT count(*) FROM pending_users u WHERE u.sn = s.sn)
                      FROM pending_serials s ORDER BY s.first_seen, s.sn",
                 )?;
                 let rows = stmt.query_map([], from_row)?;
@@ -131,10 +172,137 @@ impl Journal {
                     &rows,
                     &received,
                 )?;
+                touch_serial(&tx, sn, &received)?;
                 tx.commit()?;
                 Ok(outcome)
             },
             "storing pending punches",
+        )
+    }
+
+    /// Adds or replaces users pending serial `sn` uploaded (OPERLOG
+    /// `USER` lines), in one transaction.
+    pub fn insert_pending_users(
+        &self,
+        sn: &str,
+        users: &[super::JournalUser],
+        now: NaiveDateTime,
+    ) -> Result<(), JournalError> {
+        let now = format_time(&now).unwrap_or_default();
+        self.write(
+            |conn| {
+                let tx = conn.transaction()?;
+                {
+                    let mut stmt = tx.prepare_cached(
+                        "INSERT INTO pending_users
+                             (sn, user_id, uid, name, privilege, card, password, grp, updated_at)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                         ON CONFLICT (sn, user_id) DO UPDATE SET
+                             uid = excluded.uid, name = excluded.name,
+                             privilege = excluded.privilege, card = excluded.card,
+                             password = excluded.password, grp = excluded.grp,
+                             updated_at = excluded.updated_at",
+                    )?;
+                    for u in users {
+                        stmt.execute(params![
+                            sn,
+                            u.user_id,
+                            u.uid,
+                            u.name,
+                            u.privilege,
+                            u.card,
+                            u.password,
+                            u.group,
+                            now
+                        ])?;
+                    }
+                }
+                touch_serial(&tx, sn, &now)?;
+                tx.commit()
+            },
+            "storing pending users",
+        )
+    }
+
+    /// Users kept for pending serials, in all (for the cap).
+    pub fn pending_users_total(&self) -> Result<u64, JournalError> {
+        self.read(
+            |conn| {
+                conn.query_row("SELECT count(*) FROM pending_users", [], |r| {
+                    super::count(r, 0)
+                })
+            },
+            "counting pending users",
+        )
+    }
+
+    /// Removes pending serial `sn` with its punches and users; `None` when
+    /// it was not pending.
+    pub fn remove_pending(&self, sn: &str) -> Result<Option<RemovedPending>, JournalError> {
+        self.write(
+            |conn| {
+                let tx = conn.transaction()?;
+                let punches = tx.execute("DELETE FROM pending_punches WHERE sn = ?1", [sn])?;
+                let users = tx.execute("DELETE FROM pending_users WHERE sn = ?1", [sn])?;
+                let serials = tx.execute("DELETE FROM pending_serials WHERE sn = ?1", [sn])?;
+                tx.commit()?;
+                Ok((serials + punches + users > 0).then_some(RemovedPending {
+                    punches: punches as u64,
+                    users: users as u64,
+                }))
+            },
+            "removing a pending serial",
+        )
+    }
+
+    /// Removes the pending serials that hold nothing (they only shook
+    /// hands) and were last seen before `idle_since`; returns them.
+    pub fn expire_pending(&self, idle_since: NaiveDateTime) -> Result<Vec<String>, JournalError> {
+        let cutoff = format_time(&idle_since).unwrap_or_default();
+        self.write(
+            |conn| {
+                let tx = conn.transaction()?;
+                let gone = {
+                    let mut stmt = tx.prepare_cached(&format!(
+                        "DELETE FROM pending_serials WHERE last_seen < ?1 AND sn IN
+                             (SELECT s.sn FROM pending_serials s WHERE {HOLDS_NOTHING})
+                         RETURNING sn"
+                    ))?;
+                    let rows = stmt.query_map([cutoff], |r| r.get(0))?;
+                    rows.collect::<rusqlite::Result<Vec<String>>>()?
+                };
+                tx.commit()?;
+                Ok(gone)
+            },
+            "expiring pending serials",
+        )
+    }
+
+    /// Makes room for a new pending serial: removes the one that holds
+    /// nothing and was seen longest ago; `None` when every one holds
+    /// punches or users.
+    pub fn evict_idle_pending(&self) -> Result<Option<String>, JournalError> {
+        use rusqlite::OptionalExtension;
+        self.write(
+            |conn| {
+                let tx = conn.transaction()?;
+                let sn: Option<String> = tx
+                    .query_row(
+                        &format!(
+                            "SELECT sn FROM pending_serials AS s WHERE {HOLDS_NOTHING}
+                             ORDER BY s.last_seen, s.sn LIMIT 1"
+                        ),
+                        [],
+                        |r| r.get(0),
+                    )
+                    .optional()?;
+                if let Some(sn) = &sn {
+                    tx.execute("DELETE FROM pending_serials WHERE sn = ?1", [sn])?;
+                }
+                tx.commit()?;
+                Ok(sn)
+            },
+            "making room for a pending serial",
         )
     }
 
@@ -160,9 +328,10 @@ impl Journal {
     }
 
     /// Moves the punches of pending serial `sn` into `device` (in the order
-    /// they arrived; those the device already has are not stored twice) and
-    /// removes `sn` from the pending list, in one transaction.
-    pub fn adopt_pending(&self, sn: &str, device: &str) -> Result<InsertOutcome, JournalError> {
+    /// they arrived; those the device already has are not stored twice)
+    /// and its users into the device's copy (unless the copy's is newer),
+    /// and removes `sn` from the pending list, in one transaction.
+    pub fn adopt_pending(&self, sn: &str, device: &str) -> Result<Adoption, JournalError> {
         let outcome = self.write(
             |conn| {
                 let tx = conn.transaction()?;
@@ -181,20 +350,35 @@ impl Journal {
                 )?;
                 let last_seq = (stored > 0).then(|| tx.last_insert_rowid());
                 super::punches::add_to_count(&tx, id, stored)?;
+                let users = tx.execute(
+                    "INSERT INTO users
+                         (device, user_id, uid, name, privilege, card, password, grp, updated_at)
+                     SELECT ?2, user_id, uid, name, privilege, card, password, grp, updated_at
+                     FROM pending_users WHERE sn = ?1 ORDER BY user_id
+                     ON CONFLICT (device, user_id) DO UPDATE SET
+                         uid = excluded.uid, name = excluded.name,
+                         privilege = excluded.privilege, card = excluded.card,
+                         password = excluded.password, grp = excluded.grp,
+                         updated_at = excluded.updated_at
+                     WHERE excluded.updated_at >= users.updated_at",
+                    params![sn, device],
+                )?;
                 tx.execute("DELETE FROM pending_punches WHERE sn = ?1", [sn])?;
+                tx.execute("DELETE FROM pending_users WHERE sn = ?1", [sn])?;
                 tx.execute("DELETE FROM pending_serials WHERE sn = ?1", [sn])?;
                 tx.commit()?;
-                Ok(InsertOutcome {
+                let punches = InsertOutcome {
                     stored,
                     duplicates: usize::try_from(waiting)
                         .unwrap_or(usize::MAX)
                         .saturating_sub(stored),
                     last_seq,
-                })
+                };
+                Ok(Adoption { punches, users })
             },
             "adopting a pending serial",
         )?;
-        self.announce_stored(outcome.stored);
+        self.announce_stored(outcome.punches.stored);
         Ok(outcome)
     }
 }

@@ -164,6 +164,21 @@ impl Journal {
         received_at: NaiveDateTime,
         stamp: Option<(super::StampTable, &str)>,
     ) -> Result<InsertOutcome, JournalError> {
+        self.insert_upload(device, punches, received_at, stamp, None)
+    }
+
+    /// Like [`Journal::insert_batch`], also recording the uploader's last
+    /// contact (`(serial, address)`, at `received_at`) in the same
+    /// transaction: a push upload costs one write, and its contact
+    /// survives a SIGKILL.
+    pub fn insert_upload(
+        &self,
+        device: &str,
+        punches: &[NewPunch],
+        received_at: NaiveDateTime,
+        stamp: Option<(super::StampTable, &str)>,
+        contact: Option<(&str, &str)>,
+    ) -> Result<InsertOutcome, JournalError> {
         let rows = self.prepare(punches)?;
         let received = format_time(&received_at).unwrap_or_default();
         let outcome = self.write(
@@ -172,6 +187,9 @@ impl Journal {
                 let outcome = insert_rows(&tx, device, &rows, &received)?;
                 if let Some((table, value)) = stamp {
                     super::stamps::set(&tx, device, table, value)?;
+                }
+                if let Some((sn, ip)) = contact {
+                    super::contacts::set(&tx, sn, ip, &received)?;
                 }
                 tx.commit()?;
                 Ok(outcome)

@@ -100,6 +100,25 @@ const MIGRATIONS: &[&str] = &[
          value TEXT NOT NULL
      );
      INSERT INTO meta (key, value) VALUES ('journal_id', lower(hex(randomblob(16))));",
+    // 3: users a pending serial uploaded (adopted with its punches), and
+    // each push terminal's last contact (so it survives a SIGKILL).
+    "CREATE TABLE pending_users (
+         sn TEXT NOT NULL,
+         user_id TEXT NOT NULL,
+         uid INTEGER,
+         name TEXT NOT NULL,
+         privilege INTEGER NOT NULL,
+         card TEXT NOT NULL,
+         password TEXT,
+         grp TEXT,
+         updated_at TEXT NOT NULL,
+         PRIMARY KEY (sn, user_id)
+     );
+     CREATE TABLE contacts (
+         sn TEXT PRIMARY KEY,
+         ip TEXT NOT NULL,
+         last_seen TEXT NOT NULL
+     );",
 ];
 
 /// The schema version this build writes.

@@ -612,11 +612,12 @@ fn pending_serials_are_recorded_and_adopted_without_duplicates() {
     j.record_pending(&sighting("ZZ9", "10.0.0.7", at(2, 8, 0, 0)))
         .expect("record");
     let batch = [punch("1", at(1, 8, 0, 0)), punch("2", at(1, 8, 5, 0))];
+    // An upload is a contact too; these came before the last one.
     let first = j
-        .insert_pending_punches("AB1", &batch, now())
+        .insert_pending_punches("AB1", &batch, at(1, 8, 30, 0))
         .expect("pending");
     let again = j
-        .insert_pending_punches("AB1", &batch, now())
+        .insert_pending_punches("AB1", &batch, at(1, 8, 31, 0))
         .expect("pending");
     assert_eq!((first.stored, again.stored, again.duplicates), (2, 0, 2));
     let list = j.list_pending().expect("list");
@@ -633,7 +634,7 @@ fn pending_serials_are_recorded_and_adopted_without_duplicates() {
     // The device already has one of them (e.g. sent again after registration).
     j.insert_punches("recepcion", &batch[..1], now())
         .expect("insert");
-    let adopted = j.adopt_pending("AB1", "recepcion").expect("adopt");
+    let adopted = j.adopt_pending("AB1", "recepcion").expect("adopt").punches;
     assert_eq!((adopted.stored, adopted.duplicates), (1, 1));
     assert_eq!(adopted.last_seq, j.newest_seq("recepcion").expect("newest"));
     assert_eq!(j.count_punches("recepcion").expect("count"), 2);
@@ -647,7 +648,130 @@ fn pending_serials_are_recorded_and_adopted_without_duplicates() {
     assert_eq!(j.pending_totals().expect("totals"), (1, 0));
     // Adopting an unknown serial stores nothing.
     let none = j.adopt_pending("NOPE", "recepcion").expect("adopt");
-    assert_eq!(none, InsertOutcome::default());
+    assert_eq!(none, Adoption::default());
+}
+
+#[test]
+fn users_a_pending_serial_uploaded_are_adopted_with_its_punches() {
+    let dir = TempDir::new();
+    let j = open(&dir);
+    let user = |pin: &str, name: &str| JournalUser {
+        user_id: pin.into(),
+        name: name.into(),
+        card: String::new(),
+        ..JournalUser::default()
+    };
+    j.insert_pending_users(
+        "SUC1",
+        &[user("5", "Ana"), user("6", "Luis")],
+        at(1, 8, 0, 0),
+    )
+    .expect("pending users");
+    j.insert_pending_users("SUC1", &[user("6", "Luis Pérez")], at(1, 8, 1, 0))
+        .expect("pending users");
+    let list = j.list_pending().expect("list");
+    assert_eq!((list[0].sn.as_str(), list[0].users), ("SUC1", 2));
+    assert_eq!(j.pending_users_total().expect("total"), 2);
+    // The device's copy already knows 5 by a newer name: it keeps it.
+    j.upsert_users("sucursal", &[user("5", "Ana María")], at(2, 8, 0, 0))
+        .expect("users");
+    let adopted = j.adopt_pending("SUC1", "sucursal").expect("adopt");
+    assert_eq!(adopted.users, 1);
+    let names: Vec<String> = j
+        .list_users("sucursal")
+        .expect("users")
+        .into_iter()
+        .map(|u| u.name)
+        .collect();
+    assert_eq!(names, ["Ana María", "Luis Pérez"]);
+    assert!(j.list_pending().expect("list").is_empty());
+    assert_eq!(j.pending_users_total().expect("total"), 0);
+}
+
+#[test]
+fn pending_serials_can_be_removed_and_those_holding_nothing_expire_or_make_room() {
+    let dir = TempDir::new();
+    let j = open(&dir);
+    for (sn, day) in [("HELLO1", 1), ("HELLO2", 2), ("DATA1", 1), ("USERS1", 1)] {
+        j.record_pending(&sighting(sn, "10.0.0.5", at(day, 8, 0, 0)))
+            .expect("record");
+    }
+    j.insert_pending_punches("DATA1", &[punch("1", at(1, 8, 0, 0))], at(1, 8, 0, 0))
+        .expect("punches");
+    let pin = JournalUser {
+        user_id: "1".into(),
+        ..JournalUser::default()
+    };
+    j.insert_pending_users("USERS1", &[pin], at(1, 8, 0, 0))
+        .expect("users");
+    // Room is made by the serial that holds nothing, seen longest ago.
+    assert_eq!(
+        j.evict_idle_pending().expect("evict").as_deref(),
+        Some("HELLO1")
+    );
+    // Idle and holding nothing: expired; holding punches or users: kept.
+    assert_eq!(
+        j.expire_pending(at(3, 0, 0, 0)).expect("expire"),
+        ["HELLO2"]
+    );
+    assert_eq!(j.evict_idle_pending().expect("evict"), None);
+    let left: Vec<String> = j
+        .list_pending()
+        .expect("list")
+        .into_iter()
+        .map(|p| p.sn)
+        .collect();
+    assert_eq!(left, ["DATA1", "USERS1"]);
+    // Removing one discards its data; a serial that is not pending: None.
+    assert_eq!(
+        j.remove_pending("DATA1").expect("remove"),
+        Some(RemovedPending {
+            punches: 1,
+            users: 0
+        })
+    );
+    assert_eq!(j.remove_pending("DATA1").expect("remove"), None);
+    assert_eq!(j.pending_totals().expect("totals"), (1, 0));
+    // Data uploaded after its serial was removed still has a serial.
+    j.insert_pending_punches("DATA1", &[punch("2", at(4, 8, 0, 0))], at(4, 8, 0, 0))
+        .expect("punches");
+    let back = j.list_pending().expect("list");
+    assert!(
+        back.iter().any(|p| p.sn == "DATA1" && p.punches == 1),
+        "{back:?}"
+    );
+}
+
+#[test]
+fn last_contacts_are_kept_with_uploads_and_saves() {
+    let dir = TempDir::new();
+    {
+        let j = open(&dir);
+        assert_eq!(j.last_contact("SN1").expect("read"), None);
+        j.insert_upload(
+            "rec",
+            &[punch("1", at(1, 8, 0, 0))],
+            at(1, 8, 0, 5),
+            None,
+            Some(("SN1", "10.0.0.9")),
+        )
+        .expect("upload");
+        j.save_contacts(&[("SN1".into(), "10.0.0.8".into(), at(1, 7, 0, 0))])
+            .expect("save an older one");
+    }
+    let j = open(&dir);
+    let c = j.last_contact("SN1").expect("read").expect("kept");
+    assert_eq!(
+        (c.ip.as_str(), c.last_seen.as_str()),
+        ("10.0.0.9", "2026-03-01 08:00:05")
+    );
+    j.save_contacts(&[("SN1".into(), "10.0.0.7".into(), at(1, 9, 0, 0))])
+        .expect("save");
+    let c = j.last_contact("SN1").expect("read").expect("kept");
+    assert_eq!(
+        (c.ip.as_str(), c.last_seen.as_str()),
+        ("10.0.0.7", "2026-03-01 09:00:00")
+    );
 }
 
 // --- commands ---------------------------------------------------------------------

@@ -32,6 +32,11 @@ pub use stats::PushStats;
 pub const MAX_PENDING_SERIALS: u64 = 32;
 /// Most punches kept for unknown serials, in all.
 pub const MAX_PENDING_PUNCHES: u64 = 100_000;
+/// Most users kept for unknown serials, in all.
+pub const MAX_PENDING_USERS: u64 = 100_000;
+/// A pending serial that holds nothing (it only shook hands) and was not
+/// heard from for this long is forgotten.
+pub const PENDING_IDLE_EXPIRY: Duration = Duration::from_secs(24 * 3600);
 /// Largest `/iclock` request body.
 pub const MAX_PUSH_BODY: usize = 16 * 1024 * 1024;
 /// `ErrorDelay` announced in the handshake (seconds).
@@ -220,7 +225,7 @@ impl Receiver {
         };
         stats::global().upload();
         match q.table.clone().unwrap_or(Table::Other(String::new())) {
-            Table::AttLog => self.attlog(&q, &caller, ex.body),
+            Table::AttLog => self.attlog(&q, &caller, ex),
             Table::OperLog => self.operlog(&q, &caller, ex.body),
             Table::Options => {
                 let options = parse_options_body(ex.body);
@@ -343,8 +348,9 @@ impl Receiver {
         }
     }
 
-    /// Saves the contacts (and refreshes pending serials) if the last
-    /// save is older than a few minutes; `force` saves now (shutdown).
+    /// Saves the contacts (in the journal and the contacts file), refreshes
+    /// pending serials and forgets the idle ones that hold nothing, if the
+    /// last save is older than a few minutes; `force` saves now (shutdown).
     pub fn save(&self, force: bool) {
         {
             let mut last = self.last_save.lock();
@@ -355,6 +361,34 @@ impl Receiver {
         }
         self.contacts
             .save(self.settings.contacts_file.as_deref(), &self.journal);
+        self.expire_idle_pending();
+    }
+
+    /// Forgets the pending serials that hold nothing and were not heard
+    /// from for [`PENDING_IDLE_EXPIRY`].
+    fn expire_idle_pending(&self) {
+        let idle = chrono::Duration::from_std(PENDING_IDLE_EXPIRY).unwrap_or_default();
+        match self.journal.expire_pending(now() - idle) {
+            Ok(gone) => {
+                for sn in gone {
+                    log::info!("push: pending serial {sn} expired (idle, held nothing)");
+                    self.contacts.unmark_pending(&sn);
+                }
+            }
+            Err(e) => log::warn!("push: could not expire idle pending serials: {e}"),
+        }
+    }
+
+    /// Removes pending serial `sn` with its punches and users (the API's
+    /// `DELETE /push/pending/{sn}`); `None` when it was not pending. If
+    /// the terminal calls again, it is pending again, from then on.
+    pub fn remove_pending(
+        &self,
+        sn: &str,
+    ) -> Result<Option<crate::journal::RemovedPending>, JournalError> {
+        let removed = self.journal.remove_pending(sn)?;
+        self.contacts.unmark_pending(sn);
+        Ok(removed)
     }
 
     /// Parses the query, records the contact and decides who is calling;
@@ -377,6 +411,11 @@ impl Receiver {
                     q.sn,
                     ex.ip
                 );
+                // Once a run: the contact survives a SIGKILL from now on.
+                let contact = [(q.sn.clone(), ex.ip.clone(), now())];
+                if let Err(e) = self.journal.save_contacts(&contact) {
+                    log::warn!("push {}: could not save its first contact: {e}", q.sn);
+                }
             }
         }
         self.save(false);
@@ -398,9 +437,9 @@ impl Receiver {
             .list_pending()
             .map_err(|e| Reply::journal_failed(&e))?;
         if !pending.iter().any(|p| p.sn == q.sn) {
-            if pending.len() as u64 >= MAX_PENDING_SERIALS {
+            if pending.len() as u64 >= MAX_PENDING_SERIALS && !self.make_room(q, ex)? {
                 log::warn!(
-                    "push: unknown serial {} from {} refused: {} serials already pending",
+                    "push: unknown serial {} from {} refused: {} serials already pending, all holding punches or users",
                     q.sn,
                     ex.ip,
                     pending.len()
@@ -428,9 +467,37 @@ impl Receiver {
         Ok(Caller::Pending)
     }
 
+    /// The pending list is full: forgets the idle serials that hold
+    /// nothing, else the one of them seen longest ago (a serial that only
+    /// shook hands never blocks one that uploads). False when every
+    /// pending serial holds punches or users.
+    fn make_room(&self, q: &IclockQuery, ex: &Exchange<'_>) -> Result<bool, Reply> {
+        self.expire_idle_pending();
+        let (serials, _) = self
+            .journal
+            .pending_totals()
+            .map_err(|e| Reply::journal_failed(&e))?;
+        if serials < MAX_PENDING_SERIALS {
+            return Ok(true);
+        }
+        match self.journal.evict_idle_pending() {
+            Ok(Some(sn)) => {
+                log::info!(
+                    "push: pending serial {sn} (held nothing) forgotten to make room for {} from {}",
+                    q.sn,
+                    ex.ip
+                );
+                self.contacts.unmark_pending(&sn);
+                Ok(true)
+            }
+            Ok(None) => Ok(false),
+            Err(e) => Err(Reply::journal_failed(&e)),
+        }
+    }
+
     /// Stores an ATTLOG upload, then answers `OK:<n>`.
-    fn attlog(&self, q: &IclockQuery, caller: &Caller, body: &[u8]) -> Reply {
-        let batch = parse_attlog(body);
+    fn attlog(&self, q: &IclockQuery, caller: &Caller, ex: &Exchange<'_>) -> Reply {
+        let batch = parse_attlog(ex.body);
         log_skipped(&q.sn, "ATTLOG", &batch.skipped);
         let st = stats::global();
         st.rejected(batch.skipped.len());
@@ -440,7 +507,9 @@ impl Receiver {
         let outcome = match caller {
             Caller::Device(d) => {
                 let stamp = q.upload_stamp().map(|s| (StampTable::AttLog, s));
-                self.journal.insert_batch(&d.id, &punches, now(), stamp)
+                let contact = Some((q.sn.as_str(), ex.ip.as_str()));
+                self.journal
+                    .insert_upload(&d.id, &punches, now(), stamp, contact)
             }
             Caller::Pending => {
                 if let Some(refusal) = self.pending_full(q, &punches) {
@@ -490,13 +559,19 @@ impl Receiver {
         Some(Reply::error(403, "too many pending punches"))
     }
 
-    /// Stores OPERLOG `USER` lines in the users copy, then answers `OK:<n>`.
+    /// Stores OPERLOG `USER` lines in the users copy (a pending serial's
+    /// wait for its adoption), then answers `OK:<n>`.
     fn operlog(&self, q: &IclockQuery, caller: &Caller, body: &[u8]) -> Reply {
         let batch = parse_operlog(body);
         log_skipped(&q.sn, "OPERLOG", &batch.skipped);
+        let users: Vec<JournalUser> = batch.users.iter().cloned().map(JournalUser::from).collect();
+        if let (Caller::Pending, false) = (caller, users.is_empty()) {
+            return match self.pending_users(&q.sn, &users) {
+                Ok(()) => Reply::ok(format!("OK:{}", batch.accepted())),
+                Err(refusal) => refusal,
+            };
+        }
         if let Caller::Device(d) = caller {
-            let users: Vec<JournalUser> =
-                batch.users.iter().cloned().map(JournalUser::from).collect();
             if !users.is_empty() {
                 if let Err(e) = self.journal.upsert_users(&d.id, &users, now()) {
                     return Reply::journal_failed(&e);
@@ -509,6 +584,27 @@ impl Receiver {
             }
         }
         Reply::ok(format!("OK:{}", batch.accepted()))
+    }
+
+    /// Keeps the users a pending serial uploaded, for its adoption (403
+    /// past [`MAX_PENDING_USERS`] in all, like punches).
+    fn pending_users(&self, sn: &str, users: &[JournalUser]) -> Result<(), Reply> {
+        let total = self
+            .journal
+            .pending_users_total()
+            .map_err(|e| Reply::journal_failed(&e))?;
+        if total + users.len() as u64 > MAX_PENDING_USERS {
+            log::warn!(
+                "push: {} user(s) from unknown serial {sn} refused: {total} pending users already (max {MAX_PENDING_USERS})",
+                users.len()
+            );
+            return Err(Reply::error(403, "too many pending users"));
+        }
+        self.journal
+            .insert_pending_users(sn, users, now())
+            .map_err(|e| Reply::journal_failed(&e))?;
+        log::info!("push {sn}: {} user(s) kept for its adoption", users.len());
+        Ok(())
     }
 
     /// A stored stamp; a journal that cannot be read gives none (the

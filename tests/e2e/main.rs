@@ -19,6 +19,8 @@ mod postgres;
 #[cfg(unix)]
 mod postgres_harness;
 mod push;
+mod push_pending;
+mod push_restart;
 mod registry_api;
 mod security;
 mod status;

@@ -400,16 +400,52 @@ async function refrescarPendientes() {
       el("div", { class: "titulo" }, el("h3", {}, `SN ${sn}`), el("span", { class: "insignia" }, "Push")),
       el("p", { class: "ident" }, [p.ip, p.user_agent, p.pushver ? `push ${p.pushver}` : null].filter(Boolean).join(" · ")),
       el("p", {}, `Primera llamada: ${p.first_seen} · última: ${p.last_seen}`),
-      el("p", {}, `Marcaciones en espera: ${numero(p.punches)}`),
+      el("p", {}, `Marcaciones en espera: ${numero(p.punches)} · usuarios: ${numero(p.users || 0)}`),
     ];
     if (SN_VALIDO.test(sn)) {
       hijos.push(el("p", { class: "nota" },
-        "Para registrarlo, ejecute este comando cambiando SU_CLAVE_API por la clave API (el id y el nombre se pueden cambiar); sus marcaciones en espera pasan al nuevo terminal:"),
+        "Para registrarlo, ejecute este comando cambiando SU_CLAVE_API por la clave API (el id y el nombre se pueden cambiar); sus marcaciones y usuarios en espera pasan al nuevo terminal:"),
       el("pre", { class: "comando" }, el("code", {}, ...conCortes(comandoRegistro(sn)))));
     }
+    hijos.push(...botonDescartar(sn, Number(p.punches) || 0));
     return el("article", { class: "tarjeta pendiente", "data-sn": sn }, ...hijos);
   }));
   seccion.hidden = false;
+}
+
+/**
+ * The "Descartar" button of a pending serial: a second click confirms, then
+ * DELETE /push/pending/{sn} (with the key) removes it with what it uploaded.
+ */
+function botonDescartar(sn, punches) {
+  const boton = el("button", { type: "button", class: "secundario", "data-descartar": sn }, "Descartar");
+  const resultado = el("p", { class: "nota", role: "status", "aria-live": "polite" });
+  const decir = (clase, texto) => { resultado.className = clase; resultado.textContent = texto; };
+  boton.addEventListener("click", async () => {
+    if (!clave()) {
+      decir("aviso", "Escriba la clave API en «Clave para acciones» para descartar un número de serie.");
+      $("clave").focus();
+      return;
+    }
+    if (boton.dataset.confirmar !== "1") {
+      boton.dataset.confirmar = "1";
+      boton.textContent = "Confirmar descarte";
+      decir("aviso", punches
+        ? `Se borrarán sus ${marcaciones(punches)} en espera. Pulse «Confirmar descarte» para seguir.`
+        : "Pulse «Confirmar descarte» para quitarlo de la lista.");
+      return;
+    }
+    boton.disabled = true;
+    const { status, body } = await api(`/push/pending/${encodeURIComponent(sn)}`, { method: "DELETE" })
+      .catch(() => ({ status: 0, body: null }));
+    if (status === 200 || status === 404) {
+      refrescarPendientes();
+      return;
+    }
+    boton.disabled = false;
+    decir("error", status === 401 ? "La clave API no es correcta." : (body && body.error) || "No se pudo descartar.");
+  });
+  return [boton, resultado];
 }
 
 async function refrescarTerminales() {

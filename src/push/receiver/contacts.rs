@@ -236,13 +236,20 @@ impl Contacts {
 
     /// Forgets that `sn` is pending (it was adopted).
     pub fn adopted(&self, sn: &str) {
+        self.unmark_pending(sn);
+    }
+
+    /// Forgets that `sn` is pending (adopted, removed, expired or evicted):
+    /// its next request is looked at as a new one.
+    pub fn unmark_pending(&self, sn: &str) {
         self.inner.lock().pending.remove(sn);
     }
 
-    /// Saves every contact to `file` and refreshes the pending serials'
-    /// last contact in the journal.
+    /// Saves every contact to `file`, the last contact of each terminal
+    /// heard from this run in the journal, and refreshes the pending
+    /// serials' last contact there.
     pub fn save(&self, file: Option<&Path>, journal: &Journal) {
-        let (doc, pending) = {
+        let (doc, pending, heard) = {
             let inner = self.inner.lock();
             let mut doc = Map::new();
             for (sn, c) in &inner.by_serial {
@@ -253,8 +260,18 @@ impl Contacts {
                 .iter()
                 .filter_map(|sn| inner.by_serial.get(sn).cloned())
                 .collect();
-            (doc, pending)
+            // Heard from this run: their last contact goes to the journal.
+            let heard: Vec<(String, String, NaiveDateTime)> = inner
+                .by_serial
+                .values()
+                .filter(|c| c.seen.is_some() && !inner.pending.contains(&c.sn))
+                .map(|c| (c.sn.clone(), c.ip.clone(), c.last_seen))
+                .collect();
+            (doc, pending, heard)
         };
+        if let Err(e) = journal.save_contacts(&heard) {
+            log::warn!("push: could not save last contacts in the journal: {e}");
+        }
         for c in pending {
             let sighting = PendingSighting {
                 sn: c.sn.clone(),
