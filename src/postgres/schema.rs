@@ -6,13 +6,17 @@
 use postgres::Client;
 
 /// Schema steps; step `i` brings version `i` to `i + 1`. Append only.
+/// Each step can run again over its own result (`IF NOT EXISTS`, the
+/// version row inserted only into an empty table): the printed SQL
+/// ([`sql`]) is run again by hand at every upgrade.
 pub const MIGRATIONS: &[&str] = &[
     // 1: punches.
-    "CREATE TABLE zk_schema_version (
+    "CREATE TABLE IF NOT EXISTS zk_schema_version (
          version integer NOT NULL
      );
-     INSERT INTO zk_schema_version (version) VALUES (0);
-     CREATE TABLE zk_punches (
+     INSERT INTO zk_schema_version (version)
+         SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM zk_schema_version);
+     CREATE TABLE IF NOT EXISTS zk_punches (
          site        text        NOT NULL,
          device_id   text        NOT NULL,
          user_id     text        NOT NULL,
@@ -24,9 +28,9 @@ pub const MIGRATIONS: &[&str] = &[
          received_at timestamptz NOT NULL,
          PRIMARY KEY (site, device_id, user_id, punched_at)
      );
-     CREATE INDEX zk_punches_by_time ON zk_punches (punched_at);",
+     CREATE INDEX IF NOT EXISTS zk_punches_by_time ON zk_punches (punched_at);",
     // 2: terminals and their state.
-    "CREATE TABLE zk_devices (
+    "CREATE TABLE IF NOT EXISTS zk_devices (
          site       text        NOT NULL,
          device_id  text        NOT NULL,
          name       text        NOT NULL,
@@ -41,7 +45,7 @@ pub const MIGRATIONS: &[&str] = &[
     // 3: each site's delivered journal position, committed with its rows,
     // so a database restored from a backup (or a promoted replica that
     // lagged) gets again what it lost.
-    "CREATE TABLE zk_sites (
+    "CREATE TABLE IF NOT EXISTS zk_sites (
          site       text        PRIMARY KEY,
          journal    text        NOT NULL,
          position   bigint      NOT NULL,
@@ -182,9 +186,12 @@ pub fn check(client: &mut Client) -> Result<(), SchemaError> {
 }
 
 /// The whole schema as SQL, for a database administrator who creates the
-/// tables before giving zkserver a role without CREATE rights.
+/// tables before giving zkserver a role without CREATE rights. Running it
+/// again (after an upgrade) adds what is missing and changes nothing else:
+/// no errors, one version row, never a lower version.
 pub fn sql() -> String {
-    let mut text = String::new();
+    // psql would print a NOTICE for every table already there.
+    let mut text = String::from("SET client_min_messages = warning;\n");
     for (i, step) in MIGRATIONS.iter().enumerate() {
         text.push_str(&format!("-- version {}\n", i + 1));
         for line in step.lines() {
@@ -193,7 +200,7 @@ pub fn sql() -> String {
         }
     }
     text.push_str(&format!(
-        "UPDATE zk_schema_version SET version = {};\n",
+        "UPDATE zk_schema_version SET version = {0} WHERE version < {0};\n",
         latest()
     ));
     text
@@ -207,7 +214,9 @@ mod tests {
     fn every_written_column_is_created() {
         let sql = sql();
         for (table, column, _) in COLUMNS {
-            let start = sql.find(&format!("CREATE TABLE {table} (")).expect(table);
+            let start = sql
+                .find(&format!("CREATE TABLE IF NOT EXISTS {table} ("))
+                .expect(table);
             let body = &sql[start..start + sql[start..].find(");").unwrap()];
             assert!(
                 body.lines()
@@ -215,6 +224,7 @@ mod tests {
                 "{table}.{column}"
             );
         }
-        assert!(sql.ends_with(&format!("SET version = {};\n", latest())));
+        let n = latest();
+        assert!(sql.ends_with(&format!("SET version = {n} WHERE version < {n};\n")));
     }
 }

@@ -810,3 +810,33 @@ fn a_position_from_another_journal_is_never_taken_for_this_one() {
         count(&db, "central") == 800
     });
 }
+
+/// What `zkserver postgres-schema` prints.
+fn printed_schema() -> String {
+    let out = Command::new(BIN).arg("postgres-schema").output().unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn the_printed_schema_can_be_run_again_at_every_upgrade() {
+    if !available_or_skip("the_printed_schema_can_be_run_again_at_every_upgrade") {
+        return;
+    }
+    let db = cluster(false);
+    let sql = printed_schema();
+    // The README's upgrade step, twice (psql stops at the first error).
+    query(&db, &sql);
+    query(&db, "INSERT INTO zk_punches VALUES ('s', 'd', '1', '2025-01-01 08:00:00', 1, 0, NULL, 'D', now())");
+    let again = db.psql("zk", &sql);
+    assert!(again.is_ok(), "second run: {again:?}");
+    assert_eq!(
+        query(&db, "SELECT count(*), max(version) FROM zk_schema_version"),
+        "1|3"
+    );
+    assert_eq!(count(&db, "s"), 1, "rows kept");
+    // A database a newer zkserver already migrated keeps its version.
+    query(&db, "UPDATE zk_schema_version SET version = 99");
+    query(&db, &sql);
+    assert_eq!(query(&db, "SELECT version FROM zk_schema_version"), "99");
+}
