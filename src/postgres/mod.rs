@@ -290,7 +290,8 @@ impl PgDelivery {
             })
             .map_err(|e| {
                 (
-                    format!("no se pudo iniciar la conexión con PostgreSQL: {e}"),
+                    "no se pudo iniciar la conexión con PostgreSQL (el detalle está en el registro)"
+                        .to_string(),
                     e.to_string(),
                 )
             })?;
@@ -307,7 +308,8 @@ impl PgDelivery {
             .punches_after_all(from, BATCH as u64)
             .map_err(|e| {
                 (
-                    format!("no se pudo leer el diario de marcaciones: {e}"),
+                    "no se pudo leer el diario de marcaciones (el detalle está en el registro)"
+                        .to_string(),
                     e.to_string(),
                 )
             })?;

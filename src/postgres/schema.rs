@@ -95,6 +95,15 @@ pub enum SchemaError {
     NoVersion,
     /// A column is missing or has another type.
     Altered { table: String, problem: String },
+    /// No tables, and this role may not create them.
+    CannotCreate(postgres::Error),
+    /// Older tables, and this role may not migrate them.
+    CannotMigrate { found: i32, error: postgres::Error },
+    /// This role lacks a privilege zkserver needs on one of its tables.
+    NoRights {
+        table: &'static str,
+        privilege: &'static str,
+    },
 }
 
 impl From<postgres::Error> for SchemaError {
@@ -123,19 +132,61 @@ pub fn prepare(client: &mut Client) -> Result<i32, SchemaError> {
         return Err(SchemaError::Newer { found });
     }
     if found < latest() {
-        for step in &MIGRATIONS[usize::try_from(found).unwrap_or(0)..] {
-            tx.batch_execute(step)?;
-        }
-        tx.execute("UPDATE zk_schema_version SET version = $1", &[&latest()])?;
+        let migrated = (|| {
+            for step in &MIGRATIONS[usize::try_from(found).unwrap_or(0)..] {
+                tx.batch_execute(step)?;
+            }
+            tx.execute("UPDATE zk_schema_version SET version = $1", &[&latest()])
+        })();
+        match migrated {
+            Err(e) if is_denied(&e) && !exists => return Err(SchemaError::CannotCreate(e)),
+            Err(e) if is_denied(&e) => return Err(SchemaError::CannotMigrate { found, error: e }),
+            other => other?,
+        };
     }
     tx.commit()?;
     check(client)?;
     Ok(found)
 }
 
+/// Whether the server refused `e` for lack of a privilege.
+fn is_denied(e: &postgres::Error) -> bool {
+    e.code() == Some(&postgres::error::SqlState::INSUFFICIENT_PRIVILEGE)
+}
+
+/// The privileges zkserver uses, per table.
+const PRIVILEGES: &[(&str, &[&str])] = &[
+    ("zk_punches", &["SELECT", "INSERT", "UPDATE"]),
+    ("zk_devices", &["SELECT", "INSERT", "UPDATE"]),
+    ("zk_sites", &["SELECT", "INSERT", "UPDATE"]),
+    ("zk_schema_version", &["SELECT"]),
+];
+
+/// Checks that this role holds what [`PRIVILEGES`] lists on the tables
+/// that exist (a table without any grant hides its columns from
+/// `information_schema`: it would look altered).
+fn check_privileges(client: &mut Client) -> Result<(), SchemaError> {
+    for (table, privileges) in PRIVILEGES {
+        for privilege in *privileges {
+            let held: Option<bool> = client
+                .query_one(
+                    "SELECT CASE WHEN to_regclass($1) IS NULL THEN NULL
+                                 ELSE has_table_privilege(to_regclass($1), $2) END",
+                    &[table, privilege],
+                )?
+                .get(0);
+            if held == Some(false) {
+                return Err(SchemaError::NoRights { table, privilege });
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Checks the columns zkserver writes and the punch key that keeps rows
 /// unique.
 pub fn check(client: &mut Client) -> Result<(), SchemaError> {
+    check_privileges(client)?;
     let rows = client.query(
         "SELECT table_name::text, column_name::text, data_type::text
            FROM information_schema.columns

@@ -94,10 +94,7 @@ impl Link {
         let before = schema::prepare(&mut client).map_err(|e| {
             (
                 errors::describe_schema(&e, target),
-                match &e {
-                    schema::SchemaError::Db(db) => errors::chain_of(db),
-                    other => format!("{other:?}"),
-                },
+                errors::schema_detail(&e),
             )
         })?;
         if before < schema::latest() {

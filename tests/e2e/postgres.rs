@@ -840,3 +840,56 @@ fn the_printed_schema_can_be_run_again_at_every_upgrade() {
     query(&db, &sql);
     assert_eq!(query(&db, "SELECT version FROM zk_schema_version"), "99");
 }
+
+#[test]
+fn health_speaks_spanish_and_an_empty_database_asks_for_the_schema() {
+    if !available_or_skip("health_speaks_spanish_and_an_empty_database_asks_for_the_schema") {
+        return;
+    }
+    let db = cluster(false);
+    // A role that may connect, nothing else; the database has no tables.
+    db.create_role("zk_sitio", "clave-sitio").unwrap();
+    query(&db, "GRANT CONNECT ON DATABASE zk TO zk_sitio");
+    let dir = tempdir("spanish");
+    push_site(&dir, "SNES");
+    let url = db.url_with("zk_sitio", "clave-sitio", "zk", &[("sslmode", "disable")]);
+    let zk = Zk::start(&dir, Some(&url), "central", &[]);
+    wait_for(
+        "/health to ask for the schema",
+        Duration::from_secs(60),
+        || zk.health().contains("zkserver postgres-schema"),
+    );
+    let health = zk.health();
+    assert!(!health.contains("permission denied"), "{health}");
+    assert!(health.contains("no tiene las tablas"), "{health}");
+    // The server's own words stay in the log, for the admin.
+    wait_for("the detail in the log", Duration::from_secs(30), || {
+        zk.log_text().contains("permission denied")
+    });
+    // The tables, but a grant missing on one of them.
+    query(&db, &printed_schema());
+    query(
+        &db,
+        "GRANT SELECT, INSERT, UPDATE ON zk_punches, zk_devices, zk_schema_version TO zk_sitio;
+         GRANT SELECT ON zk_sites TO zk_sitio;",
+    );
+    wait_for(
+        "/health to name the table",
+        Duration::from_secs(120),
+        || zk.health().contains("INSERT sobre la tabla zk_sites"),
+    );
+    query(&db, "GRANT INSERT, UPDATE ON zk_sites TO zk_sitio");
+    let push = push_sim(&zk, "SNES", 10);
+    wait_for("delivery", Duration::from_secs(120), || {
+        count(&db, "central") == 10
+    });
+    // A grant taken away while delivering: said in Spanish too.
+    query(&db, "REVOKE INSERT ON zk_punches FROM zk_sitio");
+    push.punch("77");
+    wait_for("/health to tell", Duration::from_secs(60), || {
+        zk.health()
+            .contains("no tiene permiso sobre la tabla zk_punches")
+    });
+    assert!(!zk.health().contains("permission denied"));
+    push.stop();
+}
