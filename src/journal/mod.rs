@@ -12,6 +12,7 @@
 
 mod commands;
 mod error;
+mod meta;
 mod pending;
 mod punches;
 mod schema;

@@ -906,3 +906,14 @@ fn waiters_wake_when_a_commit_stores_punches() {
     assert_eq!(seen, 1);
     assert_eq!(journal.stored_commits(), 1);
 }
+
+#[test]
+fn the_delivered_site_is_recorded_and_survives_reopening() {
+    let dir = TempDir::new();
+    let j = open(&dir);
+    assert_eq!(j.recorded_site().unwrap(), None);
+    j.record_site("norte").unwrap();
+    j.record_site("sur").unwrap();
+    drop(j);
+    assert_eq!(open(&dir).recorded_site().unwrap().as_deref(), Some("sur"));
+}

@@ -177,6 +177,86 @@ impl Link {
             .map_err(|e| self.failure(&e))
     }
 
+    /// The site the database last recorded this journal's delivery under,
+    /// if any (for a journal that did not record it itself).
+    pub fn site_of_journal(&mut self) -> Result<Option<String>, Failure> {
+        let row = self.client.query_opt(
+            "SELECT site FROM zk_sites WHERE journal = $1 ORDER BY updated_at DESC LIMIT 1",
+            &[&self.journal],
+        );
+        row.map(|r| r.map(|r| r.get(0)))
+            .map_err(|e| self.failure(&e))
+    }
+
+    /// Moves site `from`'s rows (punches, terminals, position) to this
+    /// link's site, in one transaction. `Ok(Err(message))`: refused, the
+    /// database unchanged (the new name is another zkserver's, or `from`
+    /// is delivered from another journal now).
+    pub fn rename_site(&mut self, from: &str) -> Result<Result<(), String>, Failure> {
+        let (to, journal) = (self.site.clone(), self.journal.clone());
+        let result = (|| {
+            let mut tx = self.client.transaction()?;
+            // Two renames at once must not both see the names free.
+            tx.execute("SELECT pg_advisory_xact_lock(7373657272)", &[])?;
+            let owner = |tx: &mut postgres::Transaction<'_>, site: &str| {
+                tx.query_opt("SELECT journal FROM zk_sites WHERE site = $1", &[&site])
+                    .map(|r| r.map(|r| r.get::<_, String>(0)))
+            };
+            let to_owner = owner(&mut tx, &to)?;
+            let to_used = match &to_owner {
+                Some(j) => j != &journal,
+                None => tx
+                    .query_one(
+                        "SELECT EXISTS (SELECT 1 FROM zk_punches WHERE site = $1)
+                             OR EXISTS (SELECT 1 FROM zk_devices WHERE site = $1)",
+                        &[&to],
+                    )?
+                    .get(0),
+            };
+            if to_used {
+                return Ok(Err(format!(
+                    "no se puede renombrar el sitio '{from}' a '{to}': la base de datos ya tiene filas del sitio '{to}' de otro zkserver; elija otro nombre con --site"
+                )));
+            }
+            if owner(&mut tx, from)?.is_some_and(|j| j != journal) {
+                return Ok(Err(format!(
+                    "no se puede renombrar el sitio '{from}' a '{to}': otro zkserver (otro diario) entrega ahora como '{from}' en esta base de datos"
+                )));
+            }
+            // A row already under the new name (a rename cut short, run
+            // again) is kept; only UPDATE is needed (the least-privilege role).
+            let punches = tx.execute(
+                "UPDATE zk_punches o SET site = $2 WHERE site = $1 AND NOT EXISTS
+                   (SELECT 1 FROM zk_punches n WHERE n.site = $2 AND n.device_id = o.device_id
+                       AND n.user_id = o.user_id AND n.punched_at = o.punched_at)",
+                &[&from, &to],
+            )?;
+            let devices = tx.execute(
+                "UPDATE zk_devices o SET site = $2 WHERE site = $1 AND NOT EXISTS
+                   (SELECT 1 FROM zk_devices n WHERE n.site = $2 AND n.device_id = o.device_id)",
+                &[&from, &to],
+            )?;
+            tx.execute(
+                "UPDATE zk_sites SET site = $2, updated_at = now() WHERE site = $1
+                   AND NOT EXISTS (SELECT 1 FROM zk_sites WHERE site = $2)",
+                &[&from, &to],
+            )?;
+            tx.commit()?;
+            Ok(Ok((punches, devices)))
+        })();
+        match result.map_err(|e| self.failure(&e))? {
+            Ok((punches, devices)) => {
+                log::warn!(
+                    "PostgreSQL {}: site '{from}' renamed to '{to}' (--rename-site-from): {punches} punch row(s) and {devices} terminal row(s) moved in one transaction",
+                    self.target.label
+                );
+                self.answered = std::time::Instant::now();
+                Ok(Ok(()))
+            }
+            Err(message) => Ok(Err(message)),
+        }
+    }
+
     /// Writes the rows of `devices` that changed since last written, and
     /// marks this site's other rows as no longer registered.
     pub fn sync_devices(&mut self, devices: &[DeviceRow]) -> Result<(), Failure> {

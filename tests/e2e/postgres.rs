@@ -893,3 +893,78 @@ fn health_speaks_spanish_and_an_empty_database_asks_for_the_schema() {
     assert!(!zk.health().contains("permission denied"));
     push.stop();
 }
+
+#[test]
+fn a_journal_keeps_its_site_name_until_an_explicit_rename_moves_its_rows() {
+    if !available_or_skip("a_journal_keeps_its_site_name_until_an_explicit_rename") {
+        return;
+    }
+    let db = cluster(false);
+    let url = admin_url(&db);
+    let dir = tempdir("site-rename");
+    push_site(&dir, "SNSITE");
+    let zk = Zk::start(&dir, Some(&url), "norte", &[]);
+    let push = push_sim(&zk, "SNSITE", 200);
+    wait_for("site norte delivered", Duration::from_secs(120), || {
+        count(&db, "norte") == 200
+    });
+    let mut want = push_rows(&push, "rec");
+    push.stop();
+    zk.kill();
+    // Another name (a changed --site, or a renamed machine without one):
+    // refused, in words naming both; the API keeps serving.
+    let zk = Zk::start(&dir, Some(&url), "sur", &[]);
+    wait_for("/health to refuse", Duration::from_secs(60), || {
+        zk.health().contains("--rename-site-from norte")
+    });
+    let health = zk.health();
+    assert!(
+        health.contains("'norte'") && health.contains("'sur'"),
+        "{health}"
+    );
+    let push = push_sim(&zk, "SNSITE", 0);
+    for i in 0..5 {
+        push.punch(&format!("6{i}"));
+    }
+    wait_for("the journal to hold them", Duration::from_secs(60), || {
+        push.unsent() == 0
+    });
+    wait_for("the refusal in the log", Duration::from_secs(30), || {
+        zk.log_text().contains("PostgreSQL delivery stopped")
+    });
+    assert_eq!(count(&db, "sur"), 0);
+    assert_eq!(count(&db, "norte"), 200);
+    assert_eq!(zk.metric("zkserver_postgres_up"), 0.0);
+    want.extend(push_rows(&push, "rec"));
+    push.stop();
+    zk.kill();
+    // The explicit rename: every row moves, nothing is sent twice.
+    let zk = Zk::start(&dir, Some(&url), "sur", &["--rename-site-from", "norte"]);
+    wait_for(
+        "the rows under the new name",
+        Duration::from_secs(120),
+        || count(&db, "sur") == 205,
+    );
+    assert_eq!(count(&db, "norte"), 0);
+    assert_eq!(
+        query(
+            &db,
+            "SELECT site FROM zk_devices UNION ALL SELECT site FROM zk_sites"
+        ),
+        "sur\nsur"
+    );
+    assert_eq!(rows(&db, "sur"), want);
+    assert!(zk.log_text().contains("site 'norte' renamed to 'sur'"));
+    wait_for("/health ok", Duration::from_secs(30), || {
+        zk.health() == "ok"
+    });
+    zk.kill();
+    // From then on the new name is the journal's: no flag needed, nothing
+    // delivered again (the position was kept).
+    let zk = Zk::start(&dir, Some(&url), "sur", &[]);
+    wait_for("/health ok", Duration::from_secs(60), || {
+        zk.health() == "ok"
+    });
+    assert_eq!(zk.metric("zkserver_postgres_delivered_total"), 0.0);
+    assert_eq!(count(&db, "sur"), 205);
+}
