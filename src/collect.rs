@@ -95,7 +95,7 @@ mod tests {
 
 /// Collecting pull terminals into the journal (see the module doc).
 pub mod run {
-    use std::collections::HashMap;
+    use std::collections::{HashMap, HashSet};
     use std::sync::Arc;
     use std::time::{Duration, Instant};
 
@@ -138,6 +138,8 @@ pub mod run {
         running: Mutex<HashMap<String, ()>>,
         /// How each terminal's last read went, and its last good read.
         reads: Mutex<HashMap<String, LastRead>>,
+        /// Terminals whose serial number was asked and recorded.
+        identified: Mutex<HashSet<String>>,
     }
 
     /// How a collected terminal's last read went.
@@ -168,6 +170,7 @@ pub mod run {
                 positions: Mutex::new(HashMap::new()),
                 running: Mutex::new(HashMap::new()),
                 reads: Mutex::new(HashMap::new()),
+                identified: Mutex::new(HashSet::new()),
             });
             let sup = me.clone();
             let spawned = std::thread::Builder::new()
@@ -265,6 +268,11 @@ pub mod run {
         /// punches); returns the new mark.
         fn take_feed(&self, device: &Device, mark: Option<Mark>) -> Option<Mark> {
             let id = device.id.as_str();
+            // Nothing is stored under an id before its terminal is known
+            // (its first read does that).
+            if !self.identified.lock().contains(id) {
+                return mark;
+            }
             let feed = &self.live.device(id).feed;
             // The feed continues from where this collector's own read of
             // the log ended (a watcher that started since may already hold
@@ -312,6 +320,7 @@ pub mod run {
         /// it the first time, or when it no longer continues) into the
         /// journal.
         pub fn read_terminal(&self, device: &Device) -> Result<InsertOutcome, ReadError> {
+            self.identify(device)?;
             let known = self.position(&device.id);
             let (records, position) = match known {
                 None => {
@@ -339,6 +348,38 @@ pub mod run {
                 );
             }
             Ok(outcome)
+        }
+    }
+
+    impl Collector {
+        /// Asks the terminal its serial number (once per id) and records it
+        /// in the journal before anything is stored under this id: the same
+        /// terminal under a new id keeps its history there, not twice.
+        fn identify(&self, device: &Device) -> Result<(), ReadError> {
+            if self.identified.lock().contains(&device.id) {
+                return Ok(());
+            }
+            let serial = self
+                .terminals
+                .run(device, Mode::Plain, "serial number", |s| {
+                    Ok(s.option("~SerialNumber")?)
+                })
+                .map_err(ReadError::Terminal)?;
+            match serial.map(|s| s.trim().to_string()).filter(|s| !s.is_empty()) {
+                Some(sn) => {
+                    self.journal
+                        .claim_serial(&device.id, &sn, |other| {
+                            self.registry.get(other).is_some()
+                        })
+                        .map_err(ReadError::Journal)?;
+                }
+                None => log::info!(
+                    "device {}: the terminal reports no serial number (under a new id its log would be collected again)",
+                    device.id
+                ),
+            }
+            self.identified.lock().insert(device.id.clone());
+            Ok(())
         }
     }
 

@@ -396,9 +396,9 @@ impl PgDelivery {
     fn step(&self, link: &mut writer::Link) -> Result<bool, (String, String)> {
         link.sync_devices(&(self.states)())?;
         let from = self.position();
-        let batch = self
+        let (batch, renames) = self
             .journal
-            .punches_after_all(from, BATCH as u64)
+            .delivery_batch(from, BATCH as u64)
             .map_err(|e| {
                 (
                     "no se pudo leer el diario de marcaciones (el detalle está en el registro)"
@@ -406,12 +406,16 @@ impl PgDelivery {
                     e.to_string(),
                 )
             })?;
-        let Some(last) = batch.last().map(|p| p.seq) else {
+        let last = batch
+            .last()
+            .map(|p| p.seq)
+            .max(renames.last().map(|r| r.seq));
+        let Some(last) = last else {
             link.check_idle()?;
             return Ok(false);
         };
         let started = std::time::Instant::now();
-        link.insert(&batch, last)?;
+        link.insert(&renames, &batch, last)?;
         self.position.store(last, Ordering::SeqCst);
         self.store_position(last);
         self.delivered

@@ -10,7 +10,7 @@ use super::errors;
 use super::schema;
 use super::target::TlsMode;
 use super::PgSettings;
-use crate::journal::StoredPunch;
+use crate::journal::{DeviceRename, StoredPunch};
 
 /// A terminal's row of `zk_devices`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,6 +67,17 @@ const RECORD_POSITION: &str = "INSERT INTO zk_sites (site, journal, position, up
      VALUES ($1, $2, $3, now())
      ON CONFLICT (site) DO UPDATE SET
        journal = EXCLUDED.journal, position = EXCLUDED.position, updated_at = now()";
+
+/// A terminal's rows under its old id move to its new id (a row the new id
+/// already has stays where it is: UPDATE alone, no DELETE right needed).
+const MOVE_DEVICE_PUNCHES: &str = "UPDATE zk_punches o SET device_id = $3
+      WHERE site = $1 AND device_id = $2 AND NOT EXISTS
+        (SELECT 1 FROM zk_punches n WHERE n.site = $1 AND n.device_id = $3
+            AND n.user_id = o.user_id AND n.punched_at = o.punched_at)";
+
+const MOVE_DEVICE_ROW: &str = "UPDATE zk_devices SET device_id = $3
+      WHERE site = $1 AND device_id = $2 AND NOT EXISTS
+        (SELECT 1 FROM zk_devices n WHERE n.site = $1 AND n.device_id = $3)";
 
 const UPSERT_DEVICE: &str = "INSERT INTO zk_devices
        (site, device_id, name, mode, serial, online, last_seen, registered, updated_at)
@@ -133,9 +144,15 @@ impl Link {
         (errors::describe(e, &self.target), errors::chain_of(e))
     }
 
-    /// Inserts `batch` and records `position` (its last journal position)
-    /// as this site's, in one transaction; returns once it is committed.
-    pub fn insert(&mut self, batch: &[StoredPunch], position: i64) -> Result<(), Failure> {
+    /// Applies `renames` (a terminal's rows move to its new id), inserts
+    /// `batch` and records `position` (their last journal position) as
+    /// this site's, in one transaction; returns once it is committed.
+    pub fn insert(
+        &mut self,
+        renames: &[DeviceRename],
+        batch: &[StoredPunch],
+        position: i64,
+    ) -> Result<(), Failure> {
         let mut columns = Columns::default();
         for p in batch {
             let name = self.names.get(&p.device).unwrap_or(&p.device);
@@ -143,6 +160,12 @@ impl Link {
         }
         let result = (|| {
             let mut tx = self.client.transaction()?;
+            let mut moved = Vec::new();
+            for r in renames {
+                let punches = tx.execute(MOVE_DEVICE_PUNCHES, &[&self.site, &r.old, &r.new])?;
+                tx.execute(MOVE_DEVICE_ROW, &[&self.site, &r.old, &r.new])?;
+                moved.push((r, punches));
+            }
             tx.execute(
                 INSERT_PUNCHES,
                 &[
@@ -158,9 +181,20 @@ impl Link {
                 ],
             )?;
             tx.execute(RECORD_POSITION, &[&self.site, &self.journal, &position])?;
-            tx.commit()
+            tx.commit()?;
+            Ok(moved)
         })();
-        result.map_err(|e| self.failure(&e))?;
+        let moved = result.map_err(|e| self.failure(&e))?;
+        for (r, punches) in moved {
+            log::warn!(
+                "PostgreSQL {}: device '{}' is now '{}' (same terminal, SN {}): {punches} row(s) of site '{}' moved to the new id",
+                self.target.label,
+                r.old,
+                r.new,
+                r.serial,
+                self.site
+            );
+        }
         self.answered = std::time::Instant::now();
         Ok(())
     }

@@ -968,3 +968,115 @@ fn a_journal_keeps_its_site_name_until_an_explicit_rename_moves_its_rows() {
     assert_eq!(zk.metric("zkserver_postgres_delivered_total"), 0.0);
     assert_eq!(count(&db, "sur"), 205);
 }
+
+/// (device, user, time) rows of a pull simulator's log under id `device`.
+fn pull_rows(sim: &Simulator, device: &str) -> BTreeSet<(String, String, String)> {
+    expected_rows(sim, device, "")
+        .iter()
+        .map(|r| {
+            (
+                device.to_string(),
+                r["user_id"].as_str().unwrap().to_string(),
+                r["timestamp"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// A pull terminal at `port` as device `id` in `dir`'s devices file.
+fn pull_site(dir: &Path, id: &str, port: u16) {
+    std::fs::write(
+        dir.join("devices.json"),
+        format!(
+            r#"{{"{id}": {{"ip": "127.0.0.1", "port": {port}, "name": "Reloj", "timeout": 10}}}}"#
+        ),
+    )
+    .unwrap();
+}
+
+#[test]
+fn a_collected_terminal_renamed_in_devices_json_keeps_its_history_once() {
+    if !available_or_skip("a_collected_terminal_renamed_in_devices_json_keeps_its_history_once") {
+        return;
+    }
+    let db = cluster(false);
+    let url = admin_url(&db);
+    let pull = Simulator::start(SimConfig {
+        records: 215,
+        ..SimConfig::default()
+    })
+    .unwrap();
+    let dir = tempdir("pull-rename");
+    pull_site(&dir, "reloj", pull.port());
+    let zk = Zk::start(&dir, Some(&url), "central", &["--collect-interval", "1"]);
+    wait_for("the terminal's log", Duration::from_secs(120), || {
+        count(&db, "central") == 215
+    });
+    assert_eq!(rows(&db, "central"), pull_rows(&pull, "reloj"));
+    zk.kill();
+    // The same terminal (same serial), now called "entrada".
+    pull_site(&dir, "entrada", pull.port());
+    let zk = Zk::start(&dir, Some(&url), "central", &["--collect-interval", "1"]);
+    wait_for(
+        "its history under the new id",
+        Duration::from_secs(120),
+        || rows(&db, "central") == pull_rows(&pull, "entrada"),
+    );
+    pull.punch(Some("901"));
+    wait_for("a new punch", Duration::from_secs(60), || {
+        count(&db, "central") == 216
+    });
+    assert_eq!(rows(&db, "central"), pull_rows(&pull, "entrada"));
+    wait_for("the move in the log", Duration::from_secs(30), || {
+        zk.log_text().contains("now 'entrada'")
+    });
+    assert_eq!(zk.metric("zkserver_postgres_backlog"), 0.0);
+}
+
+#[test]
+fn a_push_terminal_renamed_in_devices_json_keeps_its_history_and_stamp() {
+    if !available_or_skip("a_push_terminal_renamed_in_devices_json_keeps_its_history") {
+        return;
+    }
+    let db = cluster(false);
+    let url = admin_url(&db);
+    let dir = tempdir("push-rename");
+    push_site(&dir, "SNREN");
+    let zk = Zk::start(&dir, Some(&url), "central", &[]);
+    let push = push_sim(&zk, "SNREN", 300);
+    wait_for("the punches", Duration::from_secs(120), || {
+        count(&db, "central") == 300
+    });
+    push.stop();
+    zk.kill();
+    std::fs::write(
+        dir.join("devices.json"),
+        r#"{"entrada": {"mode": "push", "sn": "SNREN", "name": "Entrada"}}"#,
+    )
+    .unwrap();
+    let zk = Zk::start(&dir, Some(&url), "central", &[]);
+    // The terminal's handshake under its new id: its upload stamp came along.
+    let handshake = minreq::get(format!(
+        "{}/iclock/cdata?SN=SNREN&options=all&pushver=2.4.1",
+        zk.base
+    ))
+    .send()
+    .unwrap();
+    let text = handshake.as_str().unwrap().to_string();
+    assert!(text.contains("ATTLOGStamp=300"), "{text}");
+    // A terminal that uploads its whole log again anyway: stored once.
+    let push = push_sim(&zk, "SNREN", 300);
+    wait_for(
+        "the history under the new id",
+        Duration::from_secs(120),
+        || rows(&db, "central") == push_rows(&push, "entrada"),
+    );
+    push.punch("902");
+    wait_for("a new punch", Duration::from_secs(60), || {
+        count(&db, "central") == 301
+    });
+    assert_eq!(rows(&db, "central"), push_rows(&push, "entrada"));
+    let (_, status) = get(&format!("{}/devices/entrada/status", zk.base));
+    assert_eq!(status["data"]["journal_punches"], 301, "{status}");
+    push.stop();
+}
