@@ -781,6 +781,11 @@ fn a_position_from_another_journal_is_never_taken_for_this_one() {
     wait_for("journal A delivered", Duration::from_secs(120), || {
         count(&db, "central") == 300
     });
+    // The position file is written just after the commit.
+    wait_for("A's position file", Duration::from_secs(30), || {
+        std::fs::read_to_string(a.join("devices.json.postgres.json"))
+            .is_ok_and(|t| t.contains("\"position\": 300"))
+    });
     push.stop();
     zk.kill();
     // Another machine's folder: journal B with 500 other punches, taken in
