@@ -972,6 +972,18 @@ fn a_journal_keeps_its_site_name_until_an_explicit_rename_moves_its_rows() {
     });
     assert_eq!(zk.metric("zkserver_postgres_delivered_total"), 0.0);
     assert_eq!(count(&db, "sur"), 205);
+    zk.kill();
+    // A journal from before sites were recorded (an older zkserver): the
+    // database's zk_sites still knows which site it was delivered as.
+    rusqlite::Connection::open(dir.join("punches.db"))
+        .unwrap()
+        .execute("DELETE FROM meta WHERE key = 'postgres_site'", [])
+        .unwrap();
+    let zk = Zk::start(&dir, Some(&url), "oeste", &[]);
+    wait_for("/health to refuse", Duration::from_secs(60), || {
+        zk.health().contains("--rename-site-from sur")
+    });
+    assert_eq!(count(&db, "oeste"), 0);
 }
 
 /// (device, user, time) rows of a pull simulator's log under id `device`.
