@@ -123,13 +123,9 @@ fn claim_in(
         Some((_, name)) if name == device => return Ok(Claim::Recorded),
         Some((_, name)) if registered(&name) => return Ok(Claim::HeldBy(name)),
         Some((old_id, old)) => {
+            park_other_terminal(tx, device, serial, now)?;
             move_history(tx, old_id, &old, device)?;
-            let seq = next_position(tx)?;
-            tx.execute(
-                "INSERT INTO device_renames (seq, old, new, serial, renamed_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![seq, old, device, serial, now],
-            )?;
+            record_rename(tx, &old, device, serial, now)?;
             Claim::Moved { from: old }
         }
         None => Claim::Recorded,
@@ -140,6 +136,56 @@ fn claim_in(
         params![device, serial],
     )?;
     Ok(claim)
+}
+
+/// When `device`'s row holds another known terminal's history (two
+/// terminals swapped ids, or one took the id of another), that history is
+/// parked under `<device>#<its serial>` (never a device id) until its
+/// terminal turns up again under some id; the terminals' histories never mix.
+fn park_other_terminal(
+    tx: &Transaction<'_>,
+    device: &str,
+    serial: &str,
+    now: &str,
+) -> rusqlite::Result<()> {
+    let row: Option<(i64, Option<String>)> = tx
+        .query_row(
+            "SELECT id, serial FROM devices WHERE name = ?1",
+            [device],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    let Some((id, Some(other))) = row.filter(|(_, s)| s.as_deref().is_some_and(|s| s != serial))
+    else {
+        return Ok(());
+    };
+    let parked = format!("{device}#{other}");
+    move_history(tx, id, device, &parked)?;
+    tx.execute(
+        "UPDATE devices SET serial = ?2 WHERE name = ?1",
+        params![parked, other],
+    )?;
+    log::warn!(
+        "journal: device '{device}' is now another terminal; the history of terminal SN {other} waits under '{parked}' until it turns up again"
+    );
+    record_rename(tx, device, &parked, &other, now)
+}
+
+/// Records that `old`'s history became `new`'s, at a position of its own.
+fn record_rename(
+    tx: &Transaction<'_>,
+    old: &str,
+    new: &str,
+    serial: &str,
+    now: &str,
+) -> rusqlite::Result<()> {
+    let seq = next_position(tx)?;
+    tx.execute(
+        "INSERT INTO device_renames (seq, old, new, serial, renamed_at)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![seq, old, new, serial, now],
+    )?;
+    Ok(())
 }
 
 /// Moves device row `old_id` (named `old`) to the name `new`: renamed when

@@ -990,3 +990,43 @@ fn a_serial_of_a_registered_device_or_a_new_id_with_punches() {
     assert_eq!(j.count_punches("a").unwrap(), 0);
     assert_eq!(j.punches_after_all(0, 100).unwrap().len(), 2);
 }
+
+#[test]
+fn two_terminals_that_swap_ids_keep_their_own_histories() {
+    let dir = TempDir::new();
+    let j = open(&dir);
+    j.claim_serial("a", "SN1", |_| false).unwrap();
+    j.claim_serial("b", "SN2", |_| false).unwrap();
+    j.insert_punches("a", &[punch("1", at(1, 8, 0, 0))], now())
+        .unwrap();
+    let b_punches = [punch("2", at(1, 9, 0, 0)), punch("3", at(1, 10, 0, 0))];
+    j.insert_punches("b", &b_punches, now()).unwrap();
+    // devices.json now says a = SN2, b = SN1.
+    let two_registered = |id: &str| id == "a" || id == "b";
+    let claim = j.claim_serial("a", "SN2", |_| false).unwrap();
+    assert_eq!(claim, Claim::Moved { from: "b".into() });
+    assert_eq!(j.count_punches("a").unwrap(), 2);
+    assert_eq!(j.count_punches("a#SN1").unwrap(), 1);
+    assert_eq!(
+        j.claim_serial("b", "SN1", two_registered).unwrap(),
+        Claim::Moved {
+            from: "a#SN1".into()
+        }
+    );
+    assert_eq!(j.count_punches("b").unwrap(), 1);
+    assert_eq!(j.count_punches("a#SN1").unwrap(), 0);
+    // Read again from both terminals: nothing twice.
+    assert_eq!(j.insert_punches("a", &b_punches, now()).unwrap().stored, 0);
+    let renames: Vec<(String, String)> = j
+        .delivery_batch(0, 100)
+        .unwrap()
+        .1
+        .into_iter()
+        .map(|r| (r.old, r.new))
+        .collect();
+    let pair = |a: &str, b: &str| (a.to_string(), b.to_string());
+    assert_eq!(
+        renames,
+        vec![pair("a", "a#SN1"), pair("b", "a"), pair("a#SN1", "b")]
+    );
+}

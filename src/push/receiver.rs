@@ -533,15 +533,21 @@ impl Receiver {
     }
 }
 
-/// Records that device `id` is the terminal with serial `sn`; the history
-/// of an id no longer in `registry` with that serial moves to `id`.
+/// Records that push device `id` is the terminal with serial `sn`; the
+/// history the journal has for that serial under another id moves to `id`
+/// unless that id is still registered as this terminal (a pull entry whose
+/// serial is not known here counts as this terminal: kept apart).
 pub fn claim_serial(
     journal: &Journal,
     registry: &Registry,
     id: &str,
     sn: &str,
 ) -> Result<crate::journal::Claim, JournalError> {
-    journal.claim_serial(id, sn, |other| registry.get(other).is_some())
+    journal.claim_serial(id, sn, |other| {
+        registry
+            .get(other)
+            .is_some_and(|d| !d.config.is_push() || d.config.sn.as_deref() == Some(sn))
+    })
 }
 
 /// The device's `timezone`, else the server's offset.

@@ -1097,3 +1097,59 @@ fn a_push_terminal_renamed_in_devices_json_keeps_its_history_and_stamp() {
     assert_eq!(status["data"]["journal_punches"], 301, "{status}");
     push.stop();
 }
+
+#[test]
+fn two_collected_terminals_that_swap_ids_keep_their_own_histories() {
+    if !available_or_skip("two_collected_terminals_that_swap_ids_keep_their_own_histories") {
+        return;
+    }
+    let db = cluster(false);
+    let url = admin_url(&db);
+    let sim = |records: usize, serial: &str, seed: u64| {
+        Simulator::start(SimConfig {
+            records,
+            serial: serial.into(),
+            seed,
+            ..SimConfig::default()
+        })
+        .unwrap()
+    };
+    let (one, two) = (sim(120, "SIMUNO", 1), sim(80, "SIMDOS", 2));
+    let dir = tempdir("pull-swap");
+    let write = |a: u16, b: u16| {
+        std::fs::write(
+            dir.join("devices.json"),
+            format!(
+                r#"{{"a": {{"ip": "127.0.0.1", "port": {a}, "timeout": 10}},
+                    "b": {{"ip": "127.0.0.1", "port": {b}, "timeout": 10}}}}"#
+            ),
+        )
+        .unwrap();
+    };
+    let both = |a: &Simulator, b: &Simulator| {
+        let mut want = pull_rows(a, "a");
+        want.extend(pull_rows(b, "b"));
+        want
+    };
+    write(one.port(), two.port());
+    let zk = Zk::start(&dir, Some(&url), "central", &["--collect-interval", "1"]);
+    wait_for("both logs", Duration::from_secs(120), || {
+        count(&db, "central") == 200
+    });
+    assert_eq!(rows(&db, "central"), both(&one, &two));
+    zk.kill();
+    // The terminals swap ids in devices.json.
+    write(two.port(), one.port());
+    let zk = Zk::start(&dir, Some(&url), "central", &["--collect-interval", "1"]);
+    wait_for(
+        "each history under its terminal's new id",
+        Duration::from_secs(120),
+        || rows(&db, "central") == both(&two, &one),
+    );
+    one.punch(Some("903"));
+    wait_for("a new punch", Duration::from_secs(60), || {
+        count(&db, "central") == 201
+    });
+    assert_eq!(rows(&db, "central"), both(&two, &one));
+    drop(zk);
+}
