@@ -102,7 +102,7 @@ pub mod run {
     use parking_lot::Mutex;
 
     use super::CollectSettings;
-    use crate::journal::{InsertOutcome, Journal, JournalError, NewPunch};
+    use crate::journal::{Claim, InsertOutcome, Journal, JournalError, NewPunch};
     use crate::live::{Live, Mark, Next};
     use crate::ops::{Mode, OpError, Terminals};
     use crate::registry::{Device, Registry};
@@ -115,6 +115,14 @@ pub mod run {
         Terminal(OpError),
         /// The journal could not be written.
         Journal(JournalError),
+        /// The terminal's serial is another registered device's, whose
+        /// own terminal is not known yet: retried (histories never mix).
+        Identity {
+            /// The serial number.
+            serial: String,
+            /// The device the journal has it under.
+            holder: String,
+        },
     }
 
     impl std::fmt::Display for ReadError {
@@ -122,6 +130,10 @@ pub mod run {
             match self {
                 ReadError::Terminal(e) => write!(f, "terminal read failed: {e}"),
                 ReadError::Journal(e) => write!(f, "journal write failed: {e}"),
+                ReadError::Identity { serial, holder } => write!(
+                    f,
+                    "the terminal reports serial {serial}, which the journal has as device '{holder}' (also registered, not read yet); retried at the next read"
+                ),
             }
         }
     }
@@ -138,6 +150,10 @@ pub mod run {
         running: Mutex<HashMap<String, ()>>,
         /// How each terminal's last read went, and its last good read.
         reads: Mutex<HashMap<String, LastRead>>,
+        /// Terminals identified: the serial each reported (`None`: none).
+        identified: Mutex<HashMap<String, Option<String>>>,
+        /// Serials reported by terminals still waiting to be identified.
+        pending_serials: Mutex<HashMap<String, String>>,
     }
 
     /// How a collected terminal's last read went.
@@ -168,6 +184,8 @@ pub mod run {
                 positions: Mutex::new(HashMap::new()),
                 running: Mutex::new(HashMap::new()),
                 reads: Mutex::new(HashMap::new()),
+                identified: Mutex::new(HashMap::new()),
+                pending_serials: Mutex::new(HashMap::new()),
             });
             let sup = me.clone();
             let spawned = std::thread::Builder::new()
@@ -265,6 +283,11 @@ pub mod run {
         /// punches); returns the new mark.
         fn take_feed(&self, device: &Device, mark: Option<Mark>) -> Option<Mark> {
             let id = device.id.as_str();
+            // Nothing is stored under an id before its terminal is known
+            // (its first read does that).
+            if !self.identified.lock().contains_key(id) {
+                return mark;
+            }
             let feed = &self.live.device(id).feed;
             // The feed continues from where this collector's own read of
             // the log ended (a watcher that started since may already hold
@@ -312,6 +335,7 @@ pub mod run {
         /// it the first time, or when it no longer continues) into the
         /// journal.
         pub fn read_terminal(&self, device: &Device) -> Result<InsertOutcome, ReadError> {
+            self.identify(device)?;
             let known = self.position(&device.id);
             let (records, position) = match known {
                 None => {
@@ -339,6 +363,71 @@ pub mod run {
                 );
             }
             Ok(outcome)
+        }
+    }
+
+    impl Collector {
+        /// Asks the terminal its serial number (once per id) and records it
+        /// in the journal before anything is stored under this id: the same
+        /// terminal under a new id keeps its history there, not twice.
+        fn identify(&self, device: &Device) -> Result<(), ReadError> {
+            if self.identified.lock().contains_key(&device.id) {
+                return Ok(());
+            }
+            let serial = self
+                .terminals
+                .run(device, Mode::Plain, "serial number", |s| {
+                    Ok(s.option("~SerialNumber")?)
+                })
+                .map_err(ReadError::Terminal)?;
+            let Some(sn) = serial
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+            else {
+                log::info!(
+                    "device {}: the terminal reports no serial number (under a new id its log would be collected again)",
+                    device.id
+                );
+                self.identified.lock().insert(device.id.clone(), None);
+                return Ok(());
+            };
+            let claim = self
+                .journal
+                .claim_serial(&device.id, &sn, |other| self.is_terminal(other, &sn))
+                .map_err(ReadError::Journal)?;
+            let mut identified = self.identified.lock();
+            if let Claim::HeldBy(holder) = claim {
+                // Known here as this same terminal: a second entry for it,
+                // kept apart. Not known yet: wait for its own read.
+                if identified.get(&holder) != Some(&Some(sn.clone())) {
+                    self.pending_serials
+                        .lock()
+                        .insert(device.id.clone(), sn.clone());
+                    return Err(ReadError::Identity { serial: sn, holder });
+                }
+            }
+            self.pending_serials.lock().remove(&device.id);
+            identified.insert(device.id.clone(), Some(sn));
+            Ok(())
+        }
+
+        /// Whether registered device `other` is (as far as known) the
+        /// terminal with serial `sn`: a push device configured with it, or
+        /// a pull device not known to be another terminal.
+        fn is_terminal(&self, other: &str, sn: &str) -> bool {
+            let Some(d) = self.registry.get(other) else {
+                return false;
+            };
+            if d.config.is_push() {
+                return d.config.sn.as_deref() == Some(sn);
+            }
+            let known = self
+                .identified
+                .lock()
+                .get(other)
+                .cloned()
+                .or_else(|| self.pending_serials.lock().get(other).cloned().map(Some));
+            known.is_none_or(|s| s.as_deref() == Some(sn))
         }
     }
 

@@ -132,6 +132,10 @@ struct ServeArgs {
     /// This server's name in the shared database [default: the host name].
     #[arg(long, env = "ZK_SITE")]
     site: Option<String>,
+    /// The site name this journal was delivered as before: its rows in the
+    /// database move to --site in one transaction (once; harmless after).
+    #[arg(long, value_name = "OLD_SITE")]
+    rename_site_from: Option<String>,
 }
 
 /// The API key from `--api-key-file`, else the `API_KEY` variable.
@@ -225,6 +229,9 @@ fn postgres_settings(args: &ServeArgs) -> Result<Option<zkserver::postgres::PgSe
             })
             .map(|text| zkserver::registry::without_bom(&text).trim().to_string())?,
         (Some(url), None) => url.trim().to_string(),
+        (None, None) if args.rename_site_from.is_some() => {
+            return Err("--rename-site-from requiere --postgres (o POSTGRES_URL)".into())
+        }
         (None, None) => return Ok(None),
     };
     if url.is_empty() {
@@ -235,17 +242,28 @@ fn postgres_settings(args: &ServeArgs) -> Result<Option<zkserver::postgres::PgSe
         Some(site) => site.trim().to_string(),
         None => host_name(),
     };
-    if site.is_empty() || site.len() > 100 || site.chars().any(char::is_control) {
-        return Err(format!(
-            "--site inválido: '{}' (un nombre de 1 a 100 caracteres)",
-            site.escape_debug()
-        ));
+    check_site_name("--site", &site)?;
+    let rename_from = args.rename_site_from.as_deref().map(str::trim);
+    if let Some(old) = rename_from {
+        check_site_name("--rename-site-from", old)?;
     }
     Ok(Some(zkserver::postgres::PgSettings {
         target,
+        rename_from: rename_from.filter(|old| *old != site).map(str::to_string),
         site,
         state_file: (!args.demo).then(|| state_file_for(&args.config, ".postgres.json")),
     }))
+}
+
+/// Refuses a site name that is empty, too long or has control characters.
+fn check_site_name(flag: &str, site: &str) -> Result<(), String> {
+    if site.is_empty() || site.len() > 100 || site.chars().any(char::is_control) {
+        return Err(format!(
+            "{flag} inválido: '{}' (un nombre de 1 a 100 caracteres)",
+            site.escape_debug()
+        ));
+    }
+    Ok(())
 }
 
 /// This machine's name (the default site name).

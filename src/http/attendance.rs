@@ -345,6 +345,15 @@ pub fn clear(ctx: &Ctx, id: &str) -> Answer {
         collector.read_terminal(&device).map_err(|e| match e {
             ReadError::Terminal(e) => ctx.device_failure(&device, &e),
             ReadError::Journal(e) => aj::failure(ctx, id, &e),
+            ReadError::Identity { serial, holder } => {
+                log::warn!("device {id}: clear refused: serial {serial} is also device '{holder}', not read yet");
+                ctx.error(
+                    409,
+                    &format!(
+                        "El terminal de '{id}' informa el número de serie {serial}, que el diario tiene como el dispositivo '{holder}' (aún sin leer); no se borró nada. Reintente en unos minutos."
+                    ),
+                )
+            }
         })?;
     }
     let delivery = &ctx.app.delivery;

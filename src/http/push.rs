@@ -93,6 +93,11 @@ fn adopt(ctx: &Ctx, device: &Device) {
     if !device.config.is_push() {
         return;
     }
+    // Registered under a new id, the terminal keeps the history it had.
+    let claimed = crate::push::receiver::claim_serial(journal, &ctx.app.registry, &device.id, sn);
+    if let Err(e) = claimed {
+        log::error!("device '{}': recording serial {sn} failed: {e}", device.id);
+    }
     match journal.adopt_pending(sn, &device.id) {
         Ok(o) if o.punches.stored + o.punches.duplicates + o.users > 0 => log::info!(
             "device '{}' adopted pending serial {sn}: {} punch(es) stored, {} already there, {} user(s)",

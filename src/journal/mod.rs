@@ -14,9 +14,11 @@
 mod commands;
 mod contacts;
 mod error;
+mod meta;
 mod pending;
 mod punches;
 mod schema;
+mod serials;
 mod stamps;
 mod time;
 mod users;
@@ -34,6 +36,7 @@ pub use error::JournalError;
 pub use pending::{Adoption, PendingSerial, PendingSighting, RemovedPending};
 pub use punches::{InsertOutcome, NewPunch, PunchFilter, PunchPage, StoredPunch};
 pub use schema::{APPLICATION_ID, CURRENT_VERSION};
+pub use serials::{Claim, DeviceRename};
 pub use stamps::StampTable;
 pub use time::format_time;
 pub use users::JournalUser;
@@ -51,6 +54,8 @@ pub struct Journal {
     /// Counts commits that stored punches; readers wait on it.
     stored: Mutex<u64>,
     stored_changed: Condvar,
+    /// Serials recorded for device ids by this process (see `claim_serial`).
+    claimed: Mutex<std::collections::HashMap<String, String>>,
 }
 
 impl std::fmt::Debug for Journal {
@@ -150,6 +155,7 @@ impl Journal {
             readers: Mutex::new(Vec::new()),
             stored: Mutex::new(0),
             stored_changed: Condvar::new(),
+            claimed: Mutex::new(std::collections::HashMap::new()),
         })
     }
 

@@ -243,19 +243,8 @@ impl Journal {
         seq: i64,
         limit: u64,
     ) -> Result<Vec<StoredPunch>, JournalError> {
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         self.read(
-            |conn| {
-                // The device's name after COLUMNS (every column is unique
-                // to `punches` but `device`, which `devices` names `id`).
-                let mut stmt = conn.prepare_cached(&format!(
-                    "SELECT {COLUMNS}, devices.name
-                       FROM punches JOIN devices ON devices.id = punches.device
-                      WHERE seq > ?1 ORDER BY seq LIMIT ?2"
-                ))?;
-                let rows = stmt.query_map(params![seq, limit], |r| stored_punch(r, r.get(7)?))?;
-                rows.collect()
-            },
+            |conn| after_all(conn, seq, limit),
             "reading punches after a position",
         )
     }
@@ -320,6 +309,25 @@ impl Journal {
             "counting punches",
         )
     }
+}
+
+/// Up to `limit` punches of every device after position `seq`, with the
+/// device's current id.
+pub(super) fn after_all(
+    conn: &Connection,
+    seq: i64,
+    limit: u64,
+) -> rusqlite::Result<Vec<StoredPunch>> {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    // The device's name after COLUMNS (every column is unique to
+    // `punches` but `device`, which `devices` names `id`).
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS}, devices.name
+           FROM punches JOIN devices ON devices.id = punches.device
+          WHERE seq > ?1 ORDER BY seq LIMIT ?2"
+    ))?;
+    let rows = stmt.query_map(params![seq, limit], |r| stored_punch(r, r.get(7)?))?;
+    rows.collect()
 }
 
 /// Inserts prepared rows with `INSERT OR IGNORE`, counting what was new.

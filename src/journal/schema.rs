@@ -119,6 +119,18 @@ const MIGRATIONS: &[&str] = &[
          ip TEXT NOT NULL,
          last_seen TEXT NOT NULL
      );",
+    // 4: each device's terminal serial number, so that the same terminal
+    // under a new id keeps its history; and the renames that moved it,
+    // at a journal position of their own (deliveries apply them in order).
+    "ALTER TABLE devices ADD COLUMN serial TEXT;
+     CREATE UNIQUE INDEX devices_by_serial ON devices (serial);
+     CREATE TABLE device_renames (
+         seq INTEGER PRIMARY KEY,
+         old TEXT NOT NULL,
+         new TEXT NOT NULL,
+         serial TEXT NOT NULL,
+         renamed_at TEXT NOT NULL
+     );",
 ];
 
 /// The schema version this build writes.

@@ -1062,3 +1062,127 @@ fn the_journal_is_private() {
     assert!(Journal::open(&other).is_err());
     assert_eq!(mode(&other), 0o644);
 }
+
+#[test]
+fn the_delivered_site_is_recorded_and_survives_reopening() {
+    let dir = TempDir::new();
+    let j = open(&dir);
+    assert_eq!(j.recorded_site().unwrap(), None);
+    j.record_site("norte").unwrap();
+    j.record_site("sur").unwrap();
+    drop(j);
+    assert_eq!(open(&dir).recorded_site().unwrap().as_deref(), Some("sur"));
+}
+
+// --- the same terminal under a new id --------------------------------------------
+
+#[test]
+fn a_serial_under_a_new_id_moves_the_history_once_at_a_position_of_its_own() {
+    let dir = TempDir::new();
+    let j = open(&dir);
+    assert_eq!(
+        j.claim_serial("a", "SN1", |_| false).unwrap(),
+        Claim::Recorded
+    );
+    let first = [punch("1", at(1, 8, 0, 0)), punch("2", at(1, 9, 0, 0))];
+    j.insert_punches("a", &first, now()).unwrap();
+    j.set_stamp("a", StampTable::AttLog, "99").unwrap();
+    // The same terminal, now called "b" ("a" is gone from devices.json).
+    assert_eq!(
+        j.claim_serial("b", "SN1", |_| false).unwrap(),
+        Claim::Moved { from: "a".into() }
+    );
+    assert_eq!(j.count_punches("b").unwrap(), 2);
+    assert_eq!(j.count_punches("a").unwrap(), 0);
+    assert_eq!(
+        j.stamp("b", StampTable::AttLog).unwrap().as_deref(),
+        Some("99")
+    );
+    assert_eq!(j.serial_of("b").unwrap().as_deref(), Some("SN1"));
+    // Read again from the terminal: nothing is stored twice.
+    let again = j.insert_punches("b", &first, now()).unwrap();
+    assert_eq!((again.stored, again.duplicates), (0, 2));
+    let later = j
+        .insert_punches("b", &[punch("3", at(2, 8, 0, 0))], now())
+        .unwrap();
+    let (punches, renames) = j.delivery_batch(0, 100).unwrap();
+    assert_eq!(renames.len(), 1);
+    let rename = &renames[0];
+    assert_eq!((rename.old.as_str(), rename.new.as_str()), ("a", "b"));
+    assert!(punches.iter().all(|p| p.device == "b"));
+    assert!(punches[1].seq < rename.seq && rename.seq < later.last_seq.unwrap());
+    // A full batch carries only the renames up to its last punch.
+    let (punches, renames) = j.delivery_batch(0, 2).unwrap();
+    assert_eq!((punches.len(), renames.len()), (2, 0));
+    // Claimed again: nothing more happens.
+    assert_eq!(
+        j.claim_serial("b", "SN1", |_| false).unwrap(),
+        Claim::Recorded
+    );
+    assert_eq!(j.delivery_batch(0, 100).unwrap().1.len(), 1);
+}
+
+#[test]
+fn a_serial_of_a_registered_device_or_a_new_id_with_punches() {
+    let dir = TempDir::new();
+    let j = open(&dir);
+    j.claim_serial("a", "SN1", |_| false).unwrap();
+    j.insert_punches("a", &[punch("1", at(1, 8, 0, 0))], now())
+        .unwrap();
+    // "a" still registered: two devices with one serial keep apart.
+    assert_eq!(
+        j.claim_serial("c", "SN1", |id| id == "a").unwrap(),
+        Claim::HeldBy("a".into())
+    );
+    assert_eq!(j.count_punches("a").unwrap(), 1);
+    // "b" stored punches before its serial was known: merged, once.
+    let both = [punch("1", at(1, 8, 0, 0)), punch("2", at(1, 9, 0, 0))];
+    j.insert_punches("b", &both, now()).unwrap();
+    assert_eq!(
+        j.claim_serial("b", "SN1", |_| false).unwrap(),
+        Claim::Moved { from: "a".into() }
+    );
+    assert_eq!(j.count_punches("b").unwrap(), 2);
+    assert_eq!(j.count_punches("a").unwrap(), 0);
+    assert_eq!(j.punches_after_all(0, 100).unwrap().len(), 2);
+}
+
+#[test]
+fn two_terminals_that_swap_ids_keep_their_own_histories() {
+    let dir = TempDir::new();
+    let j = open(&dir);
+    j.claim_serial("a", "SN1", |_| false).unwrap();
+    j.claim_serial("b", "SN2", |_| false).unwrap();
+    j.insert_punches("a", &[punch("1", at(1, 8, 0, 0))], now())
+        .unwrap();
+    let b_punches = [punch("2", at(1, 9, 0, 0)), punch("3", at(1, 10, 0, 0))];
+    j.insert_punches("b", &b_punches, now()).unwrap();
+    // devices.json now says a = SN2, b = SN1.
+    let two_registered = |id: &str| id == "a" || id == "b";
+    let claim = j.claim_serial("a", "SN2", |_| false).unwrap();
+    assert_eq!(claim, Claim::Moved { from: "b".into() });
+    assert_eq!(j.count_punches("a").unwrap(), 2);
+    assert_eq!(j.count_punches("a#SN1").unwrap(), 1);
+    assert_eq!(
+        j.claim_serial("b", "SN1", two_registered).unwrap(),
+        Claim::Moved {
+            from: "a#SN1".into()
+        }
+    );
+    assert_eq!(j.count_punches("b").unwrap(), 1);
+    assert_eq!(j.count_punches("a#SN1").unwrap(), 0);
+    // Read again from both terminals: nothing twice.
+    assert_eq!(j.insert_punches("a", &b_punches, now()).unwrap().stored, 0);
+    let renames: Vec<(String, String)> = j
+        .delivery_batch(0, 100)
+        .unwrap()
+        .1
+        .into_iter()
+        .map(|r| (r.old, r.new))
+        .collect();
+    let pair = |a: &str, b: &str| (a.to_string(), b.to_string());
+    assert_eq!(
+        renames,
+        vec![pair("a", "a#SN1"), pair("b", "a"), pair("a#SN1", "b")]
+    );
+}

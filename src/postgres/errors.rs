@@ -6,45 +6,12 @@ use postgres::error::SqlState;
 use super::schema::{self, SchemaError};
 use super::target::Target;
 
-/// The message for people about `err` while talking to `target`.
+/// The message for people about `err` while talking to `target`: Spanish
+/// words only (the server's own English message goes to the log, see
+/// [`chain_of`]).
 pub fn describe(err: &postgres::Error, target: &Target) -> String {
     if let Some(db) = err.as_db_error() {
-        let code = db.code();
-        return if *code == SqlState::INVALID_PASSWORD {
-            format!(
-                "PostgreSQL rechazó la contraseña del usuario '{}'",
-                target.user()
-            )
-        } else if *code == SqlState::INVALID_CATALOG_NAME {
-            format!("la base de datos '{}' no existe", target.dbname())
-        } else if *code == SqlState::INVALID_AUTHORIZATION_SPECIFICATION {
-            format!(
-                "PostgreSQL no permite la conexión (pg_hba.conf): {}",
-                db.message()
-            )
-        } else if *code == SqlState::INSUFFICIENT_PRIVILEGE {
-            format!(
-                "el usuario '{}' no tiene permiso: {}",
-                target.user(),
-                db.message()
-            )
-        } else if *code == SqlState::QUERY_CANCELED {
-            "PostgreSQL tardó más de 2 minutos en guardar un lote; se reintentará".to_string()
-        } else if *code == SqlState::LOCK_NOT_AVAILABLE {
-            format!(
-                "una tabla de zkserver está bloqueada por otra sesión de PostgreSQL: {}",
-                db.message()
-            )
-        } else if *code == SqlState::UNDEFINED_TABLE || *code == SqlState::UNDEFINED_COLUMN {
-            format!(
-                "las tablas de zkserver fueron modificadas: {}",
-                db.message()
-            )
-        } else if code.code().starts_with("57") || code.code().starts_with("08") {
-            format!("PostgreSQL no está disponible: {}", db.message())
-        } else {
-            format!("error de PostgreSQL ({}): {}", code.code(), db.message())
-        };
+        return describe_db(db, target);
     }
     let detail = chain(err);
     let lower = detail.to_ascii_lowercase();
@@ -68,12 +35,112 @@ pub fn describe(err: &postgres::Error, target: &Target) -> String {
     } else if lower.contains("failed to lookup") || lower.contains("name or service not known") {
         format!("no se encontró el servidor {}", host(target))
     } else {
-        format!("no se pudo usar PostgreSQL en {}: {detail}", host(target))
+        format!(
+            "no se pudo usar PostgreSQL en {} (el detalle está en el registro de zkserver)",
+            host(target)
+        )
     }
+}
+
+/// An error the server sent, in Spanish.
+fn describe_db(db: &postgres::error::DbError, target: &Target) -> String {
+    let code = db.code();
+    let class = &code.code()[..2.min(code.code().len())];
+    if *code == SqlState::INVALID_PASSWORD {
+        format!(
+            "PostgreSQL rechazó la contraseña del usuario '{}'",
+            target.user()
+        )
+    } else if *code == SqlState::INVALID_CATALOG_NAME {
+        format!("la base de datos '{}' no existe", target.dbname())
+    } else if *code == SqlState::INVALID_AUTHORIZATION_SPECIFICATION {
+        format!(
+            "PostgreSQL no permite la conexión del usuario '{}' desde este equipo: revise pg_hba.conf en el servidor{}",
+            target.user(),
+            if db.message().contains("no encryption") {
+                " (la conexión era sin TLS)"
+            } else {
+                ""
+            }
+        )
+    } else if *code == SqlState::INSUFFICIENT_PRIVILEGE {
+        format!(
+            "el usuario '{}' no tiene permiso sobre {}",
+            target.user(),
+            denied_object(db.message())
+        )
+    } else if *code == SqlState::QUERY_CANCELED {
+        "PostgreSQL tardó más de 2 minutos en guardar un lote; se reintentará".to_string()
+    } else if *code == SqlState::LOCK_NOT_AVAILABLE {
+        "una tabla de zkserver está bloqueada por otra sesión de PostgreSQL; se reintentará"
+            .to_string()
+    } else if *code == SqlState::UNDEFINED_TABLE {
+        format!(
+            "las tablas de zkserver fueron modificadas: falta la tabla {}",
+            quoted(db.message()).unwrap_or("de zkserver")
+        )
+    } else if *code == SqlState::UNDEFINED_COLUMN {
+        format!(
+            "las tablas de zkserver fueron modificadas: falta la columna {}",
+            quoted(db.message()).unwrap_or("de zkserver")
+        )
+    } else if class == "57" || class == "08" {
+        format!(
+            "PostgreSQL en {} no está disponible (se está iniciando, deteniendo o reiniciando; código {})",
+            host(target),
+            code.code()
+        )
+    } else if class == "23" {
+        format!(
+            "PostgreSQL rechazó el lote: la restricción '{}' de la tabla {} no lo permite (código {})",
+            db.constraint().unwrap_or("?"),
+            db.table().unwrap_or("?"),
+            code.code()
+        )
+    } else if class == "53" {
+        format!(
+            "PostgreSQL en {} no tiene recursos (disco, memoria o conexiones; código {})",
+            host(target),
+            code.code()
+        )
+    } else {
+        format!(
+            "PostgreSQL respondió con el error {} (el detalle está en el registro de zkserver)",
+            code.code()
+        )
+    }
+}
+
+/// What a `permission denied for table x` names, in Spanish.
+fn denied_object(message: &str) -> String {
+    let Some(rest) = message.strip_prefix("permission denied for ") else {
+        return "una tabla de zkserver".into();
+    };
+    let (kind, name) = rest.split_once(' ').unwrap_or((rest, ""));
+    let kind = match kind {
+        "table" | "relation" => "la tabla",
+        "schema" => "el esquema",
+        "database" => "la base de datos",
+        "sequence" => "la secuencia",
+        "function" => "la función",
+        _ => return "una tabla de zkserver".into(),
+    };
+    format!("{kind} {}", name.trim_matches('"'))
+}
+
+/// The first `"…"` of a server message.
+fn quoted(message: &str) -> Option<&str> {
+    let start = message.find('"')? + 1;
+    let len = message[start..].find('"')?;
+    Some(&message[start..start + len])
 }
 
 /// The message for people about a schema problem.
 pub fn describe_schema(err: &SchemaError, target: &Target) -> String {
+    let run_schema = format!(
+        "un administrador debe ejecutar «zkserver postgres-schema | psql -d {}» (vea «Many sites, one database» en el README)",
+        target.dbname()
+    );
     match err {
         SchemaError::Db(e) => describe(e, target),
         SchemaError::Newer { found } => format!(
@@ -86,6 +153,31 @@ pub fn describe_schema(err: &SchemaError, target: &Target) -> String {
         SchemaError::Altered { table, problem } => {
             format!("la tabla {table} fue modificada: {problem}")
         }
+        SchemaError::CannotCreate(_) => format!(
+            "la base de datos '{}' no tiene las tablas de zkserver y el usuario '{}' no puede crearlas: {run_schema}",
+            target.dbname(),
+            target.user()
+        ),
+        SchemaError::CannotMigrate { found, .. } => format!(
+            "las tablas de zkserver tienen el esquema versión {found}, este zkserver necesita la {} y el usuario '{}' no puede actualizarlas: {run_schema}",
+            schema::latest(),
+            target.user()
+        ),
+        SchemaError::NoRights { table, privilege } => format!(
+            "el usuario '{user}' no tiene permiso {privilege} sobre la tabla {table}: un administrador debe ejecutar «GRANT SELECT, INSERT, UPDATE ON zk_punches, zk_devices, zk_sites, zk_schema_version TO {user}»",
+            user = target.user()
+        ),
+    }
+}
+
+/// The detail of a schema problem for the log (the server's English
+/// message, when it sent one).
+pub fn schema_detail(err: &SchemaError) -> String {
+    match err {
+        SchemaError::Db(db)
+        | SchemaError::CannotCreate(db)
+        | SchemaError::CannotMigrate { error: db, .. } => chain_of(db),
+        other => format!("{other:?}"),
     }
 }
 
@@ -140,4 +232,30 @@ pub fn chain_of(err: &postgres::Error) -> String {
         }
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn denied_objects_are_named_in_spanish() {
+        assert_eq!(
+            denied_object("permission denied for table zk_sites"),
+            "la tabla zk_sites"
+        );
+        assert_eq!(
+            denied_object("permission denied for schema public"),
+            "el esquema public"
+        );
+        assert_eq!(
+            denied_object("permiso denegado a la tabla zk_sites"),
+            "una tabla de zkserver"
+        );
+        assert_eq!(
+            quoted("column \"x\" of relation \"zk_punches\" does not exist"),
+            Some("x")
+        );
+        assert_eq!(quoted("no quotes"), None);
+    }
 }

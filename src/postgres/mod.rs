@@ -55,6 +55,9 @@ pub struct PgSettings {
     pub site: String,
     /// Where the delivered position is kept (none: in memory).
     pub state_file: Option<PathBuf>,
+    /// `--rename-site-from`: the site name this journal was delivered as
+    /// before; its rows in the database are moved to `site`, once.
+    pub rename_from: Option<String>,
 }
 
 /// The state of the link to the database, as `/health` shows it.
@@ -63,6 +66,23 @@ enum Health {
     Connecting,
     Ok,
     Failing(String),
+    /// Delivery stopped: the journal was delivered under another site name.
+    Refused(String),
+}
+
+/// How often a refused delivery looks again (the journal's recorded site
+/// may have changed).
+const REFUSED_CHECK: Duration = Duration::from_secs(5);
+
+/// What the journal's recorded site says about delivering as `--site`.
+#[derive(Debug, PartialEq, Eq)]
+enum SiteDecision {
+    /// The recorded site is ours: deliver.
+    Deliver,
+    /// Recorded under `from`, and `--rename-site-from` asks to move it.
+    Rename(String),
+    /// Recorded under another name: delivery stays stopped.
+    Refuse(String),
 }
 
 /// The delivery of the server's journal into PostgreSQL.
@@ -126,7 +146,7 @@ impl PgDelivery {
         match &*self.health.lock() {
             Health::Ok => "ok".into(),
             Health::Connecting => format!("conectando con {}", self.settings.target.label),
-            Health::Failing(message) => message.clone(),
+            Health::Failing(message) | Health::Refused(message) => message.clone(),
         }
     }
 
@@ -203,9 +223,14 @@ impl PgDelivery {
             // refuses fails on every new one): only a step that worked
             // resets the backoff and the state.
             let Some(open) = link.as_mut() else {
+                if let Some(refusal) = self.refused_locally() {
+                    self.refuse(refusal);
+                    continue;
+                }
                 match self.connect(&mut attempt) {
-                    Ok(Some(mut opened)) => match self.agree_position(&mut opened) {
-                        Ok(()) => link = Some(opened),
+                    Ok(Some(mut opened)) => match self.agree(&mut opened) {
+                        Ok(None) => link = Some(opened),
+                        Ok(Some(refusal)) => self.refuse(refusal),
                         Err(failure) => self.retry_later(failure, &mut wait),
                     },
                     Ok(None) => {}
@@ -230,6 +255,16 @@ impl PgDelivery {
         log::info!("PostgreSQL delivery stopped");
     }
 
+    /// On a new connection: the site first (a rename moves the rows and
+    /// their recorded position), then the position.
+    fn agree(&self, link: &mut writer::Link) -> Result<Option<String>, writer::Failure> {
+        if let Some(refusal) = self.agree_site(link)? {
+            return Ok(Some(refusal));
+        }
+        self.agree_position(link)?;
+        Ok(None)
+    }
+
     /// Starts from the database's own record of this site when it is behind
     /// ours: restored from a backup, a replica promoted before it had the
     /// last batches, or a new database (no record: the whole journal, rows
@@ -246,6 +281,64 @@ impl PgDelivery {
             self.position.store(theirs, Ordering::SeqCst);
         }
         Ok(())
+    }
+
+    /// The site decision the journal alone can make (no database needed):
+    /// a recorded site that is not ours, with no rename asked for.
+    fn refused_locally(&self) -> Option<String> {
+        let recorded = self.journal.recorded_site().ok()??;
+        match decide_site(&self.settings, &recorded) {
+            SiteDecision::Refuse(message) => Some(message),
+            _ => None,
+        }
+    }
+
+    /// Checks (and on first delivery records) the site this journal is
+    /// delivered as; moves its rows when `--rename-site-from` says so.
+    /// `Some(message)`: delivery must stay stopped.
+    fn agree_site(&self, link: &mut writer::Link) -> Result<Option<String>, writer::Failure> {
+        let journal_failed = |e: crate::journal::JournalError| {
+            (
+                "no se pudo leer o escribir el diario de marcaciones (el detalle está en el registro)"
+                    .to_string(),
+                e.to_string(),
+            )
+        };
+        let recorded = if let Some(site) = self.journal.recorded_site().map_err(journal_failed)? {
+            site
+        } else {
+            // A journal delivered before sites were recorded: the
+            // database knows which site it was delivered as.
+            let site = link
+                .site_of_journal()?
+                .unwrap_or_else(|| self.settings.site.clone());
+            self.journal.record_site(&site).map_err(journal_failed)?;
+            log::info!(
+                "journal {}: delivered to PostgreSQL as site '{site}'",
+                self.journal.id()
+            );
+            site
+        };
+        match decide_site(&self.settings, &recorded) {
+            SiteDecision::Deliver => Ok(None),
+            SiteDecision::Refuse(message) => Ok(Some(message)),
+            SiteDecision::Rename(from) => {
+                if let Err(message) = link.rename_site(&from)? {
+                    return Ok(Some(message));
+                }
+                self.journal
+                    .record_site(&self.settings.site)
+                    .map_err(journal_failed)?;
+                self.store_position(self.position());
+                Ok(None)
+            }
+        }
+    }
+
+    /// Shows (and logs once) why delivery is stopped, then waits.
+    fn refuse(&self, message: String) {
+        self.set_health(Health::Refused(message), None);
+        self.sleep(REFUSED_CHECK);
     }
 
     /// Counts and shows a failure, then waits `wait` (doubled for next time).
@@ -307,7 +400,8 @@ impl PgDelivery {
             })
             .map_err(|e| {
                 (
-                    format!("no se pudo iniciar la conexión con PostgreSQL: {e}"),
+                    "no se pudo iniciar la conexión con PostgreSQL (el detalle está en el registro)"
+                        .to_string(),
                     e.to_string(),
                 )
             })?;
@@ -319,21 +413,26 @@ impl PgDelivery {
     fn step(&self, link: &mut writer::Link) -> Result<bool, (String, String)> {
         link.sync_devices(&(self.states)())?;
         let from = self.position();
-        let batch = self
+        let (batch, renames) = self
             .journal
-            .punches_after_all(from, BATCH as u64)
+            .delivery_batch(from, BATCH as u64)
             .map_err(|e| {
                 (
-                    format!("no se pudo leer el diario de marcaciones: {e}"),
+                    "no se pudo leer el diario de marcaciones (el detalle está en el registro)"
+                        .to_string(),
                     e.to_string(),
                 )
             })?;
-        let Some(last) = batch.last().map(|p| p.seq) else {
+        let last = batch
+            .last()
+            .map(|p| p.seq)
+            .max(renames.last().map(|r| r.seq));
+        let Some(last) = last else {
             link.check_idle()?;
             return Ok(false);
         };
         let started = std::time::Instant::now();
-        link.insert(&batch, last)?;
+        link.insert(&renames, &batch, last)?;
         self.position.store(last, Ordering::SeqCst);
         self.store_position(last);
         self.delivered
@@ -361,6 +460,11 @@ impl PgDelivery {
             Health::Failing(message) => log::error!(
                 "PostgreSQL {label}: {message} ({}); retrying with backoff",
                 detail.unwrap_or_default()
+            ),
+            Health::Refused(message) => log::error!(
+                "PostgreSQL delivery stopped: {message} (journal {} recorded site differs from --site '{}')",
+                self.journal.id(),
+                self.settings.site
             ),
             Health::Connecting => {}
         }
@@ -399,6 +503,26 @@ impl PgDelivery {
     }
 }
 
+/// What delivering as `settings.site` may do, the journal having been
+/// delivered as `recorded`.
+fn decide_site(settings: &PgSettings, recorded: &str) -> SiteDecision {
+    if recorded == settings.site {
+        SiteDecision::Deliver
+    } else if settings.rename_from.as_deref() == Some(recorded) {
+        SiteDecision::Rename(recorded.to_string())
+    } else {
+        SiteDecision::Refuse(site_refusal(recorded, &settings.site))
+    }
+}
+
+/// Why a journal delivered as `recorded` is not delivered as `site`, and
+/// the two ways out.
+fn site_refusal(recorded: &str, site: &str) -> String {
+    format!(
+        "entrega a PostgreSQL detenida: este diario ya se entregó como sitio '{recorded}' y ahora el sitio es '{site}' (--site o, sin --site, el nombre del equipo); entregarlo con otro nombre duplicaría todas sus marcaciones. Para seguir como '{recorded}', inicie zkserver con --site {recorded}; para renombrar el sitio (sus filas pasan a '{site}'), inicie una vez con --site {site} --rename-site-from {recorded}"
+    )
+}
+
 /// The stored position for this database, site and journal; 0 (the whole
 /// journal, duplicates ignored by the table's key) when there is none, or it
 /// is for another database, site or journal (one replaced or copied from
@@ -421,8 +545,11 @@ fn load_position(settings: &PgSettings, journal: &Journal) -> i64 {
     };
     let value: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
     let entry = &value["postgres"];
+    // After a rename the entry still names the old site until the move.
+    let site = entry["site"].as_str();
     let same = entry["database"].as_str() == Some(settings.target.label.as_str())
-        && entry["site"].as_str() == Some(settings.site.as_str())
+        && (site == Some(settings.site.as_str())
+            || (site.is_some() && site == settings.rename_from.as_deref()))
         && entry["journal"].as_str() == Some(journal.id());
     let Some(position) = entry["position"].as_i64().filter(|_| same) else {
         log::info!(
@@ -435,4 +562,40 @@ fn load_position(settings: &PgSettings, journal: &Journal) -> i64 {
         return 0;
     };
     position
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(site: &str, rename_from: Option<&str>) -> PgSettings {
+        PgSettings {
+            target: Target::parse("postgresql://zk@127.0.0.1/zk").unwrap(),
+            site: site.into(),
+            state_file: None,
+            rename_from: rename_from.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn a_journal_is_delivered_under_its_recorded_site_or_renamed_on_request() {
+        assert_eq!(
+            decide_site(&settings("norte", None), "norte"),
+            SiteDecision::Deliver
+        );
+        let SiteDecision::Refuse(message) = decide_site(&settings("sur", None), "norte") else {
+            panic!("a new name is refused");
+        };
+        assert!(message.contains("'norte'") && message.contains("'sur'"));
+        assert!(message.contains("--rename-site-from norte"), "{message}");
+        assert_eq!(
+            decide_site(&settings("sur", Some("norte")), "norte"),
+            SiteDecision::Rename("norte".into())
+        );
+        // A rename asked from a name the journal never had is no rename.
+        assert!(matches!(
+            decide_site(&settings("sur", Some("este")), "norte"),
+            SiteDecision::Refuse(_)
+        ));
+    }
 }

@@ -6,13 +6,17 @@
 use postgres::Client;
 
 /// Schema steps; step `i` brings version `i` to `i + 1`. Append only.
+/// Each step can run again over its own result (`IF NOT EXISTS`, the
+/// version row inserted only into an empty table): the printed SQL
+/// ([`sql`]) is run again by hand at every upgrade.
 pub const MIGRATIONS: &[&str] = &[
     // 1: punches.
-    "CREATE TABLE zk_schema_version (
+    "CREATE TABLE IF NOT EXISTS zk_schema_version (
          version integer NOT NULL
      );
-     INSERT INTO zk_schema_version (version) VALUES (0);
-     CREATE TABLE zk_punches (
+     INSERT INTO zk_schema_version (version)
+         SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM zk_schema_version);
+     CREATE TABLE IF NOT EXISTS zk_punches (
          site        text        NOT NULL,
          device_id   text        NOT NULL,
          user_id     text        NOT NULL,
@@ -24,9 +28,9 @@ pub const MIGRATIONS: &[&str] = &[
          received_at timestamptz NOT NULL,
          PRIMARY KEY (site, device_id, user_id, punched_at)
      );
-     CREATE INDEX zk_punches_by_time ON zk_punches (punched_at);",
+     CREATE INDEX IF NOT EXISTS zk_punches_by_time ON zk_punches (punched_at);",
     // 2: terminals and their state.
-    "CREATE TABLE zk_devices (
+    "CREATE TABLE IF NOT EXISTS zk_devices (
          site       text        NOT NULL,
          device_id  text        NOT NULL,
          name       text        NOT NULL,
@@ -41,7 +45,7 @@ pub const MIGRATIONS: &[&str] = &[
     // 3: each site's delivered journal position, committed with its rows,
     // so a database restored from a backup (or a promoted replica that
     // lagged) gets again what it lost.
-    "CREATE TABLE zk_sites (
+    "CREATE TABLE IF NOT EXISTS zk_sites (
          site       text        PRIMARY KEY,
          journal    text        NOT NULL,
          position   bigint      NOT NULL,
@@ -91,6 +95,15 @@ pub enum SchemaError {
     NoVersion,
     /// A column is missing or has another type.
     Altered { table: String, problem: String },
+    /// No tables, and this role may not create them.
+    CannotCreate(postgres::Error),
+    /// Older tables, and this role may not migrate them.
+    CannotMigrate { found: i32, error: postgres::Error },
+    /// This role lacks a privilege zkserver needs on one of its tables.
+    NoRights {
+        table: &'static str,
+        privilege: &'static str,
+    },
 }
 
 impl From<postgres::Error> for SchemaError {
@@ -119,19 +132,61 @@ pub fn prepare(client: &mut Client) -> Result<i32, SchemaError> {
         return Err(SchemaError::Newer { found });
     }
     if found < latest() {
-        for step in &MIGRATIONS[usize::try_from(found).unwrap_or(0)..] {
-            tx.batch_execute(step)?;
-        }
-        tx.execute("UPDATE zk_schema_version SET version = $1", &[&latest()])?;
+        let migrated = (|| {
+            for step in &MIGRATIONS[usize::try_from(found).unwrap_or(0)..] {
+                tx.batch_execute(step)?;
+            }
+            tx.execute("UPDATE zk_schema_version SET version = $1", &[&latest()])
+        })();
+        match migrated {
+            Err(e) if is_denied(&e) && !exists => return Err(SchemaError::CannotCreate(e)),
+            Err(e) if is_denied(&e) => return Err(SchemaError::CannotMigrate { found, error: e }),
+            other => other?,
+        };
     }
     tx.commit()?;
     check(client)?;
     Ok(found)
 }
 
+/// Whether the server refused `e` for lack of a privilege.
+fn is_denied(e: &postgres::Error) -> bool {
+    e.code() == Some(&postgres::error::SqlState::INSUFFICIENT_PRIVILEGE)
+}
+
+/// The privileges zkserver uses, per table.
+const PRIVILEGES: &[(&str, &[&str])] = &[
+    ("zk_punches", &["SELECT", "INSERT", "UPDATE"]),
+    ("zk_devices", &["SELECT", "INSERT", "UPDATE"]),
+    ("zk_sites", &["SELECT", "INSERT", "UPDATE"]),
+    ("zk_schema_version", &["SELECT"]),
+];
+
+/// Checks that this role holds what [`PRIVILEGES`] lists on the tables
+/// that exist (a table without any grant hides its columns from
+/// `information_schema`: it would look altered).
+fn check_privileges(client: &mut Client) -> Result<(), SchemaError> {
+    for (table, privileges) in PRIVILEGES {
+        for privilege in *privileges {
+            let held: Option<bool> = client
+                .query_one(
+                    "SELECT CASE WHEN to_regclass($1) IS NULL THEN NULL
+                                 ELSE has_table_privilege(to_regclass($1), $2) END",
+                    &[table, privilege],
+                )?
+                .get(0);
+            if held == Some(false) {
+                return Err(SchemaError::NoRights { table, privilege });
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Checks the columns zkserver writes and the punch key that keeps rows
 /// unique.
 pub fn check(client: &mut Client) -> Result<(), SchemaError> {
+    check_privileges(client)?;
     let rows = client.query(
         "SELECT table_name::text, column_name::text, data_type::text
            FROM information_schema.columns
@@ -182,9 +237,12 @@ pub fn check(client: &mut Client) -> Result<(), SchemaError> {
 }
 
 /// The whole schema as SQL, for a database administrator who creates the
-/// tables before giving zkserver a role without CREATE rights.
+/// tables before giving zkserver a role without CREATE rights. Running it
+/// again (after an upgrade) adds what is missing and changes nothing else:
+/// no errors, one version row, never a lower version.
 pub fn sql() -> String {
-    let mut text = String::new();
+    // psql would print a NOTICE for every table already there.
+    let mut text = String::from("SET client_min_messages = warning;\n");
     for (i, step) in MIGRATIONS.iter().enumerate() {
         text.push_str(&format!("-- version {}\n", i + 1));
         for line in step.lines() {
@@ -193,7 +251,7 @@ pub fn sql() -> String {
         }
     }
     text.push_str(&format!(
-        "UPDATE zk_schema_version SET version = {};\n",
+        "UPDATE zk_schema_version SET version = {0} WHERE version < {0};\n",
         latest()
     ));
     text
@@ -207,7 +265,9 @@ mod tests {
     fn every_written_column_is_created() {
         let sql = sql();
         for (table, column, _) in COLUMNS {
-            let start = sql.find(&format!("CREATE TABLE {table} (")).expect(table);
+            let start = sql
+                .find(&format!("CREATE TABLE IF NOT EXISTS {table} ("))
+                .expect(table);
             let body = &sql[start..start + sql[start..].find(");").unwrap()];
             assert!(
                 body.lines()
@@ -215,6 +275,7 @@ mod tests {
                 "{table}.{column}"
             );
         }
-        assert!(sql.ends_with(&format!("SET version = {};\n", latest())));
+        let n = latest();
+        assert!(sql.ends_with(&format!("SET version = {n} WHERE version < {n};\n")));
     }
 }

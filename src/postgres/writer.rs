@@ -10,7 +10,7 @@ use super::errors;
 use super::schema;
 use super::target::TlsMode;
 use super::PgSettings;
-use crate::journal::StoredPunch;
+use crate::journal::{DeviceRename, StoredPunch};
 
 /// A terminal's row of `zk_devices`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,6 +68,17 @@ const RECORD_POSITION: &str = "INSERT INTO zk_sites (site, journal, position, up
      ON CONFLICT (site) DO UPDATE SET
        journal = EXCLUDED.journal, position = EXCLUDED.position, updated_at = now()";
 
+/// A terminal's rows under its old id move to its new id (a row the new id
+/// already has stays where it is: UPDATE alone, no DELETE right needed).
+const MOVE_DEVICE_PUNCHES: &str = "UPDATE zk_punches o SET device_id = $3
+      WHERE site = $1 AND device_id = $2 AND NOT EXISTS
+        (SELECT 1 FROM zk_punches n WHERE n.site = $1 AND n.device_id = $3
+            AND n.user_id = o.user_id AND n.punched_at = o.punched_at)";
+
+const MOVE_DEVICE_ROW: &str = "UPDATE zk_devices SET device_id = $3
+      WHERE site = $1 AND device_id = $2 AND NOT EXISTS
+        (SELECT 1 FROM zk_devices n WHERE n.site = $1 AND n.device_id = $3)";
+
 const UPSERT_DEVICE: &str = "INSERT INTO zk_devices
        (site, device_id, name, mode, serial, online, last_seen, registered, updated_at)
      VALUES ($1, $2, $3, $4, $5, $6, $7::text::timestamptz, true, now())
@@ -94,10 +105,7 @@ impl Link {
         let before = schema::prepare(&mut client).map_err(|e| {
             (
                 errors::describe_schema(&e, target),
-                match &e {
-                    schema::SchemaError::Db(db) => errors::chain_of(db),
-                    other => format!("{other:?}"),
-                },
+                errors::schema_detail(&e),
             )
         })?;
         if before < schema::latest() {
@@ -136,9 +144,15 @@ impl Link {
         (errors::describe(e, &self.target), errors::chain_of(e))
     }
 
-    /// Inserts `batch` and records `position` (its last journal position)
-    /// as this site's, in one transaction; returns once it is committed.
-    pub fn insert(&mut self, batch: &[StoredPunch], position: i64) -> Result<(), Failure> {
+    /// Applies `renames` (a terminal's rows move to its new id), inserts
+    /// `batch` and records `position` (their last journal position) as
+    /// this site's, in one transaction; returns once it is committed.
+    pub fn insert(
+        &mut self,
+        renames: &[DeviceRename],
+        batch: &[StoredPunch],
+        position: i64,
+    ) -> Result<(), Failure> {
         let mut columns = Columns::default();
         for p in batch {
             let name = self.names.get(&p.device).unwrap_or(&p.device);
@@ -146,6 +160,12 @@ impl Link {
         }
         let result = (|| {
             let mut tx = self.client.transaction()?;
+            let mut moved = Vec::new();
+            for r in renames {
+                let punches = tx.execute(MOVE_DEVICE_PUNCHES, &[&self.site, &r.old, &r.new])?;
+                tx.execute(MOVE_DEVICE_ROW, &[&self.site, &r.old, &r.new])?;
+                moved.push((r, punches));
+            }
             tx.execute(
                 INSERT_PUNCHES,
                 &[
@@ -161,9 +181,20 @@ impl Link {
                 ],
             )?;
             tx.execute(RECORD_POSITION, &[&self.site, &self.journal, &position])?;
-            tx.commit()
+            tx.commit()?;
+            Ok(moved)
         })();
-        result.map_err(|e| self.failure(&e))?;
+        let moved = result.map_err(|e| self.failure(&e))?;
+        for (r, punches) in moved {
+            log::warn!(
+                "PostgreSQL {}: device '{}' is now '{}' (same terminal, SN {}): {punches} row(s) of site '{}' moved to the new id",
+                self.target.label,
+                r.old,
+                r.new,
+                r.serial,
+                self.site
+            );
+        }
         self.answered = std::time::Instant::now();
         Ok(())
     }
@@ -178,6 +209,86 @@ impl Link {
         );
         row.map(|r| r.map(|r| r.get(0)))
             .map_err(|e| self.failure(&e))
+    }
+
+    /// The site the database last recorded this journal's delivery under,
+    /// if any (for a journal that did not record it itself).
+    pub fn site_of_journal(&mut self) -> Result<Option<String>, Failure> {
+        let row = self.client.query_opt(
+            "SELECT site FROM zk_sites WHERE journal = $1 ORDER BY updated_at DESC LIMIT 1",
+            &[&self.journal],
+        );
+        row.map(|r| r.map(|r| r.get(0)))
+            .map_err(|e| self.failure(&e))
+    }
+
+    /// Moves site `from`'s rows (punches, terminals, position) to this
+    /// link's site, in one transaction. `Ok(Err(message))`: refused, the
+    /// database unchanged (the new name is another zkserver's, or `from`
+    /// is delivered from another journal now).
+    pub fn rename_site(&mut self, from: &str) -> Result<Result<(), String>, Failure> {
+        let (to, journal) = (self.site.clone(), self.journal.clone());
+        let result = (|| {
+            let mut tx = self.client.transaction()?;
+            // Two renames at once must not both see the names free.
+            tx.execute("SELECT pg_advisory_xact_lock(7373657272)", &[])?;
+            let owner = |tx: &mut postgres::Transaction<'_>, site: &str| {
+                tx.query_opt("SELECT journal FROM zk_sites WHERE site = $1", &[&site])
+                    .map(|r| r.map(|r| r.get::<_, String>(0)))
+            };
+            let to_owner = owner(&mut tx, &to)?;
+            let to_used = match &to_owner {
+                Some(j) => j != &journal,
+                None => tx
+                    .query_one(
+                        "SELECT EXISTS (SELECT 1 FROM zk_punches WHERE site = $1)
+                             OR EXISTS (SELECT 1 FROM zk_devices WHERE site = $1)",
+                        &[&to],
+                    )?
+                    .get(0),
+            };
+            if to_used {
+                return Ok(Err(format!(
+                    "no se puede renombrar el sitio '{from}' a '{to}': la base de datos ya tiene filas del sitio '{to}' de otro zkserver; elija otro nombre con --site"
+                )));
+            }
+            if owner(&mut tx, from)?.is_some_and(|j| j != journal) {
+                return Ok(Err(format!(
+                    "no se puede renombrar el sitio '{from}' a '{to}': otro zkserver (otro diario) entrega ahora como '{from}' en esta base de datos"
+                )));
+            }
+            // A row already under the new name (a rename cut short, run
+            // again) is kept; only UPDATE is needed (the least-privilege role).
+            let punches = tx.execute(
+                "UPDATE zk_punches o SET site = $2 WHERE site = $1 AND NOT EXISTS
+                   (SELECT 1 FROM zk_punches n WHERE n.site = $2 AND n.device_id = o.device_id
+                       AND n.user_id = o.user_id AND n.punched_at = o.punched_at)",
+                &[&from, &to],
+            )?;
+            let devices = tx.execute(
+                "UPDATE zk_devices o SET site = $2 WHERE site = $1 AND NOT EXISTS
+                   (SELECT 1 FROM zk_devices n WHERE n.site = $2 AND n.device_id = o.device_id)",
+                &[&from, &to],
+            )?;
+            tx.execute(
+                "UPDATE zk_sites SET site = $2, updated_at = now() WHERE site = $1
+                   AND NOT EXISTS (SELECT 1 FROM zk_sites WHERE site = $2)",
+                &[&from, &to],
+            )?;
+            tx.commit()?;
+            Ok(Ok((punches, devices)))
+        })();
+        match result.map_err(|e| self.failure(&e))? {
+            Ok((punches, devices)) => {
+                log::warn!(
+                    "PostgreSQL {}: site '{from}' renamed to '{to}' (--rename-site-from): {punches} punch row(s) and {devices} terminal row(s) moved in one transaction",
+                    self.target.label
+                );
+                self.answered = std::time::Instant::now();
+                Ok(Ok(()))
+            }
+            Err(message) => Ok(Err(message)),
+        }
     }
 
     /// Writes the rows of `devices` that changed since last written, and

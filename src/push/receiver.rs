@@ -399,7 +399,10 @@ impl Receiver {
             Reply::error(400, &e.to_string())
         })?;
         let caller = match self.registry.by_serial(&q.sn) {
-            Some(device) => Caller::Device(device),
+            Some(device) => {
+                self.claim(&device, &q.sn)?;
+                Caller::Device(device)
+            }
             None => self.unknown(&q, ex)?,
         };
         let first = self.contacts.touch(&q.sn, ex, q.pushver.as_deref());
@@ -420,6 +423,15 @@ impl Receiver {
         }
         self.save(false);
         Ok((q, caller))
+    }
+
+    /// Records the terminal's serial for `device` before anything of it is
+    /// stored: the same terminal under a new id keeps its history (and its
+    /// upload stamps, so it does not upload everything again).
+    fn claim(&self, device: &Device, sn: &str) -> Result<(), Reply> {
+        claim_serial(&self.journal, &self.registry, &device.id, sn)
+            .map(drop)
+            .map_err(|e| Reply::journal_failed(&e))
     }
 
     /// Decides about an unknown serial: refused (`--push-unknown reject`,
@@ -615,6 +627,23 @@ impl Receiver {
             None
         })
     }
+}
+
+/// Records that push device `id` is the terminal with serial `sn`; the
+/// history the journal has for that serial under another id moves to `id`
+/// unless that id is still registered as this terminal (a pull entry whose
+/// serial is not known here counts as this terminal: kept apart).
+pub fn claim_serial(
+    journal: &Journal,
+    registry: &Registry,
+    id: &str,
+    sn: &str,
+) -> Result<crate::journal::Claim, JournalError> {
+    journal.claim_serial(id, sn, |other| {
+        registry
+            .get(other)
+            .is_some_and(|d| !d.config.is_push() || d.config.sn.as_deref() == Some(sn))
+    })
 }
 
 /// The device's `timezone`, else the server's offset.

@@ -781,6 +781,11 @@ fn a_position_from_another_journal_is_never_taken_for_this_one() {
     wait_for("journal A delivered", Duration::from_secs(120), || {
         count(&db, "central") == 300
     });
+    // The position file is written just after the commit.
+    wait_for("A's position file", Duration::from_secs(30), || {
+        std::fs::read_to_string(a.join("devices.json.postgres.json"))
+            .is_ok_and(|t| t.contains("\"position\": 300"))
+    });
     push.stop();
     zk.kill();
     // Another machine's folder: journal B with 500 other punches, taken in
@@ -809,4 +814,342 @@ fn a_position_from_another_journal_is_never_taken_for_this_one() {
     wait_for("all of journal B", Duration::from_secs(120), || {
         count(&db, "central") == 800
     });
+}
+
+/// What `zkserver postgres-schema` prints.
+fn printed_schema() -> String {
+    let out = Command::new(BIN).arg("postgres-schema").output().unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn the_printed_schema_can_be_run_again_at_every_upgrade() {
+    if !available_or_skip("the_printed_schema_can_be_run_again_at_every_upgrade") {
+        return;
+    }
+    let db = cluster(false);
+    let sql = printed_schema();
+    // The README's upgrade step, twice (psql stops at the first error).
+    query(&db, &sql);
+    query(&db, "INSERT INTO zk_punches VALUES ('s', 'd', '1', '2025-01-01 08:00:00', 1, 0, NULL, 'D', now())");
+    let again = db.psql("zk", &sql);
+    assert!(again.is_ok(), "second run: {again:?}");
+    assert_eq!(
+        query(&db, "SELECT count(*), max(version) FROM zk_schema_version"),
+        "1|3"
+    );
+    assert_eq!(count(&db, "s"), 1, "rows kept");
+    // A database a newer zkserver already migrated keeps its version.
+    query(&db, "UPDATE zk_schema_version SET version = 99");
+    query(&db, &sql);
+    assert_eq!(query(&db, "SELECT version FROM zk_schema_version"), "99");
+}
+
+#[test]
+fn health_speaks_spanish_and_an_empty_database_asks_for_the_schema() {
+    if !available_or_skip("health_speaks_spanish_and_an_empty_database_asks_for_the_schema") {
+        return;
+    }
+    let db = cluster(false);
+    // A role that may connect, nothing else; the database has no tables.
+    db.create_role("zk_sitio", "clave-sitio").unwrap();
+    query(&db, "GRANT CONNECT ON DATABASE zk TO zk_sitio");
+    let dir = tempdir("spanish");
+    push_site(&dir, "SNES");
+    let url = db.url_with("zk_sitio", "clave-sitio", "zk", &[("sslmode", "disable")]);
+    let zk = Zk::start(&dir, Some(&url), "central", &[]);
+    wait_for(
+        "/health to ask for the schema",
+        Duration::from_secs(60),
+        || zk.health().contains("zkserver postgres-schema"),
+    );
+    let health = zk.health();
+    assert!(!health.contains("permission denied"), "{health}");
+    assert!(health.contains("no tiene las tablas"), "{health}");
+    // The server's own words stay in the log, for the admin.
+    wait_for("the detail in the log", Duration::from_secs(30), || {
+        zk.log_text().contains("permission denied")
+    });
+    // The tables, but a grant missing on one of them.
+    query(&db, &printed_schema());
+    query(
+        &db,
+        "GRANT SELECT, INSERT, UPDATE ON zk_punches, zk_devices, zk_schema_version TO zk_sitio;
+         GRANT SELECT ON zk_sites TO zk_sitio;",
+    );
+    wait_for(
+        "/health to name the table",
+        Duration::from_secs(120),
+        || zk.health().contains("INSERT sobre la tabla zk_sites"),
+    );
+    query(&db, "GRANT INSERT, UPDATE ON zk_sites TO zk_sitio");
+    let push = push_sim(&zk, "SNES", 10);
+    wait_for("delivery", Duration::from_secs(120), || {
+        count(&db, "central") == 10
+    });
+    // A grant taken away while delivering: said in Spanish too.
+    query(&db, "REVOKE INSERT ON zk_punches FROM zk_sitio");
+    push.punch("77");
+    wait_for("/health to tell", Duration::from_secs(60), || {
+        zk.health()
+            .contains("no tiene permiso sobre la tabla zk_punches")
+    });
+    assert!(!zk.health().contains("permission denied"));
+    push.stop();
+}
+
+#[test]
+fn a_journal_keeps_its_site_name_until_an_explicit_rename_moves_its_rows() {
+    if !available_or_skip("a_journal_keeps_its_site_name_until_an_explicit_rename") {
+        return;
+    }
+    let db = cluster(false);
+    let url = admin_url(&db);
+    let dir = tempdir("site-rename");
+    push_site(&dir, "SNSITE");
+    let zk = Zk::start(&dir, Some(&url), "norte", &[]);
+    let push = push_sim(&zk, "SNSITE", 200);
+    wait_for("site norte delivered", Duration::from_secs(120), || {
+        count(&db, "norte") == 200
+    });
+    let mut want = push_rows(&push, "rec");
+    push.stop();
+    zk.kill();
+    // Another name (a changed --site, or a renamed machine without one):
+    // refused, in words naming both; the API keeps serving.
+    let zk = Zk::start(&dir, Some(&url), "sur", &[]);
+    wait_for("/health to refuse", Duration::from_secs(60), || {
+        zk.health().contains("--rename-site-from norte")
+    });
+    let health = zk.health();
+    assert!(
+        health.contains("'norte'") && health.contains("'sur'"),
+        "{health}"
+    );
+    let push = push_sim(&zk, "SNSITE", 0);
+    for i in 0..5 {
+        push.punch(&format!("6{i}"));
+    }
+    wait_for("the journal to hold them", Duration::from_secs(60), || {
+        push.unsent() == 0
+    });
+    wait_for("the refusal in the log", Duration::from_secs(30), || {
+        zk.log_text().contains("PostgreSQL delivery stopped")
+    });
+    assert_eq!(count(&db, "sur"), 0);
+    assert_eq!(count(&db, "norte"), 200);
+    assert_eq!(zk.metric("zkserver_postgres_up"), 0.0);
+    want.extend(push_rows(&push, "rec"));
+    push.stop();
+    zk.kill();
+    // The explicit rename: every row moves, nothing is sent twice.
+    let zk = Zk::start(&dir, Some(&url), "sur", &["--rename-site-from", "norte"]);
+    wait_for(
+        "the rows under the new name",
+        Duration::from_secs(120),
+        || count(&db, "sur") == 205,
+    );
+    assert_eq!(count(&db, "norte"), 0);
+    assert_eq!(
+        query(
+            &db,
+            "SELECT site FROM zk_devices UNION ALL SELECT site FROM zk_sites"
+        ),
+        "sur\nsur"
+    );
+    assert_eq!(rows(&db, "sur"), want);
+    assert!(zk.log_text().contains("site 'norte' renamed to 'sur'"));
+    wait_for("/health ok", Duration::from_secs(30), || {
+        zk.health() == "ok"
+    });
+    zk.kill();
+    // From then on the new name is the journal's: no flag needed, nothing
+    // delivered again (the position was kept).
+    let zk = Zk::start(&dir, Some(&url), "sur", &[]);
+    wait_for("/health ok", Duration::from_secs(60), || {
+        zk.health() == "ok"
+    });
+    assert_eq!(zk.metric("zkserver_postgres_delivered_total"), 0.0);
+    assert_eq!(count(&db, "sur"), 205);
+    zk.kill();
+    // A journal from before sites were recorded (an older zkserver): the
+    // database's zk_sites still knows which site it was delivered as.
+    rusqlite::Connection::open(dir.join("punches.db"))
+        .unwrap()
+        .execute("DELETE FROM meta WHERE key = 'postgres_site'", [])
+        .unwrap();
+    let zk = Zk::start(&dir, Some(&url), "oeste", &[]);
+    wait_for("/health to refuse", Duration::from_secs(60), || {
+        zk.health().contains("--rename-site-from sur")
+    });
+    assert_eq!(count(&db, "oeste"), 0);
+}
+
+/// (device, user, time) rows of a pull simulator's log under id `device`.
+fn pull_rows(sim: &Simulator, device: &str) -> BTreeSet<(String, String, String)> {
+    expected_rows(sim, device, "")
+        .iter()
+        .map(|r| {
+            (
+                device.to_string(),
+                r["user_id"].as_str().unwrap().to_string(),
+                r["timestamp"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// A pull terminal at `port` as device `id` in `dir`'s devices file.
+fn pull_site(dir: &Path, id: &str, port: u16) {
+    std::fs::write(
+        dir.join("devices.json"),
+        format!(
+            r#"{{"{id}": {{"ip": "127.0.0.1", "port": {port}, "name": "Reloj", "timeout": 10}}}}"#
+        ),
+    )
+    .unwrap();
+}
+
+#[test]
+fn a_collected_terminal_renamed_in_devices_json_keeps_its_history_once() {
+    if !available_or_skip("a_collected_terminal_renamed_in_devices_json_keeps_its_history_once") {
+        return;
+    }
+    let db = cluster(false);
+    let url = admin_url(&db);
+    let pull = Simulator::start(SimConfig {
+        records: 215,
+        ..SimConfig::default()
+    })
+    .unwrap();
+    let dir = tempdir("pull-rename");
+    pull_site(&dir, "reloj", pull.port());
+    let zk = Zk::start(&dir, Some(&url), "central", &["--collect-interval", "1"]);
+    wait_for("the terminal's log", Duration::from_secs(120), || {
+        count(&db, "central") == 215
+    });
+    assert_eq!(rows(&db, "central"), pull_rows(&pull, "reloj"));
+    zk.kill();
+    // The same terminal (same serial), now called "entrada".
+    pull_site(&dir, "entrada", pull.port());
+    let zk = Zk::start(&dir, Some(&url), "central", &["--collect-interval", "1"]);
+    wait_for(
+        "its history under the new id",
+        Duration::from_secs(120),
+        || rows(&db, "central") == pull_rows(&pull, "entrada"),
+    );
+    pull.punch(Some("901"));
+    wait_for("a new punch", Duration::from_secs(60), || {
+        count(&db, "central") == 216
+    });
+    assert_eq!(rows(&db, "central"), pull_rows(&pull, "entrada"));
+    wait_for("the move in the log", Duration::from_secs(30), || {
+        zk.log_text().contains("now 'entrada'")
+    });
+    assert_eq!(zk.metric("zkserver_postgres_backlog"), 0.0);
+}
+
+#[test]
+fn a_push_terminal_renamed_in_devices_json_keeps_its_history_and_stamp() {
+    if !available_or_skip("a_push_terminal_renamed_in_devices_json_keeps_its_history") {
+        return;
+    }
+    let db = cluster(false);
+    let url = admin_url(&db);
+    let dir = tempdir("push-rename");
+    push_site(&dir, "SNREN");
+    let zk = Zk::start(&dir, Some(&url), "central", &[]);
+    let push = push_sim(&zk, "SNREN", 300);
+    wait_for("the punches", Duration::from_secs(120), || {
+        count(&db, "central") == 300
+    });
+    push.stop();
+    zk.kill();
+    std::fs::write(
+        dir.join("devices.json"),
+        r#"{"entrada": {"mode": "push", "sn": "SNREN", "name": "Entrada"}}"#,
+    )
+    .unwrap();
+    let zk = Zk::start(&dir, Some(&url), "central", &[]);
+    // The terminal's handshake under its new id: its upload stamp came along.
+    let handshake = minreq::get(format!(
+        "{}/iclock/cdata?SN=SNREN&options=all&pushver=2.4.1",
+        zk.base
+    ))
+    .send()
+    .unwrap();
+    let text = handshake.as_str().unwrap().to_string();
+    assert!(text.contains("ATTLOGStamp=300"), "{text}");
+    // A terminal that uploads its whole log again anyway: stored once.
+    let push = push_sim(&zk, "SNREN", 300);
+    wait_for(
+        "the history under the new id",
+        Duration::from_secs(120),
+        || rows(&db, "central") == push_rows(&push, "entrada"),
+    );
+    push.punch("902");
+    wait_for("a new punch", Duration::from_secs(60), || {
+        count(&db, "central") == 301
+    });
+    assert_eq!(rows(&db, "central"), push_rows(&push, "entrada"));
+    let (_, status) = get(&format!("{}/devices/entrada/status", zk.base));
+    assert_eq!(status["data"]["journal_punches"], 301, "{status}");
+    push.stop();
+}
+
+#[test]
+fn two_collected_terminals_that_swap_ids_keep_their_own_histories() {
+    if !available_or_skip("two_collected_terminals_that_swap_ids_keep_their_own_histories") {
+        return;
+    }
+    let db = cluster(false);
+    let url = admin_url(&db);
+    let sim = |records: usize, serial: &str, seed: u64| {
+        Simulator::start(SimConfig {
+            records,
+            serial: serial.into(),
+            seed,
+            ..SimConfig::default()
+        })
+        .unwrap()
+    };
+    let (one, two) = (sim(120, "SIMUNO", 1), sim(80, "SIMDOS", 2));
+    let dir = tempdir("pull-swap");
+    let write = |a: u16, b: u16| {
+        std::fs::write(
+            dir.join("devices.json"),
+            format!(
+                r#"{{"a": {{"ip": "127.0.0.1", "port": {a}, "timeout": 10}},
+                    "b": {{"ip": "127.0.0.1", "port": {b}, "timeout": 10}}}}"#
+            ),
+        )
+        .unwrap();
+    };
+    let both = |a: &Simulator, b: &Simulator| {
+        let mut want = pull_rows(a, "a");
+        want.extend(pull_rows(b, "b"));
+        want
+    };
+    write(one.port(), two.port());
+    let zk = Zk::start(&dir, Some(&url), "central", &["--collect-interval", "1"]);
+    wait_for("both logs", Duration::from_secs(120), || {
+        count(&db, "central") == 200
+    });
+    assert_eq!(rows(&db, "central"), both(&one, &two));
+    zk.kill();
+    // The terminals swap ids in devices.json.
+    write(two.port(), one.port());
+    let zk = Zk::start(&dir, Some(&url), "central", &["--collect-interval", "1"]);
+    wait_for(
+        "each history under its terminal's new id",
+        Duration::from_secs(120),
+        || rows(&db, "central") == both(&two, &one),
+    );
+    one.punch(Some("903"));
+    wait_for("a new punch", Duration::from_secs(60), || {
+        count(&db, "central") == 201
+    });
+    assert_eq!(rows(&db, "central"), both(&two, &one));
+    drop(zk);
 }
