@@ -195,7 +195,7 @@ impl PgDelivery {
         let state = match &*self.health.lock() {
             Health::Ok => "ok",
             Health::Connecting => "conectando",
-            Health::Failing(_) => "error",
+            Health::Failing(_) | Health::Refused(_) => "error",
         };
         json!({
             "site": self.settings.site,
