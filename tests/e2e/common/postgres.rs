@@ -665,7 +665,10 @@ fn sweep_stale_clusters() {
             else {
                 continue;
             };
-            if !pid.is_empty() && !Path::new("/proc").join(pid).exists() {
+            // Only clusters' folders (`zkserver-pg-<pid>-…`): the tests' own
+            // folders (`zkserver-pg-<name>-<pid>`) are in use by running tests.
+            let is_pid = !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit());
+            if is_pid && !Path::new("/proc").join(pid).exists() {
                 remove_stale(&entry.path());
             }
         }
