@@ -546,3 +546,66 @@ fn probe_reports_a_failure_once_in_english() {
     assert!(stderr.contains("[ERROR]"), "{stderr}");
     assert!(!all.contains("no se pudo"), "one language: {all}");
 }
+
+/// CPU time (user + system) the process `pid` has used, from
+/// `/proc/<pid>/stat` (clock ticks of 1/100 s, as on every Linux).
+#[cfg(target_os = "linux")]
+fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // The command name (field 2) may hold spaces: count after its ')'.
+    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..]
+        .split_whitespace()
+        .collect();
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    Duration::from_millis(ticks * 10)
+}
+
+/// Watches `pid` for `window` of wall time: its CPU time must stay under
+/// `bound` (a spinning loop burns a whole core, ~3 s in 3 s).
+#[cfg(target_os = "linux")]
+fn assert_idle(pid: u32, what: &str) {
+    let window = Duration::from_secs(3);
+    let bound = Duration::from_millis(500);
+    let start = cpu_time(pid);
+    let began = std::time::Instant::now();
+    while began.elapsed() < window {
+        let used = cpu_time(pid).saturating_sub(start);
+        assert!(used < bound, "{what} used {used:?} of CPU while idle");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn idle_simulators_with_stdin_closed_use_no_cpu() {
+    use std::process::Stdio;
+    let mut cmd = Command::new(BIN);
+    cmd.args(["simulate", "--port", "0", "--records", "10"])
+        .stdin(Stdio::null());
+    let (mut sim, _) = spawn_until(cmd, "simulated terminal on", true);
+    assert_idle(sim.id(), "simulate");
+    assert_eq!(terminate(&mut sim), 0);
+
+    // A push terminal whose server is down waits between attempts.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut cmd = Command::new(BIN);
+    cmd.args([
+        "simulate",
+        "--records",
+        "10",
+        "--sn",
+        "IDLE1",
+        "--retry-after",
+        "1",
+    ])
+    .arg("--push")
+    .arg(format!("http://127.0.0.1:{port}"))
+    .stdin(Stdio::null());
+    let (mut push, _) = spawn_until(cmd, "simulated push terminal", true);
+    assert_idle(push.id(), "simulate --push");
+    assert_eq!(terminate(&mut push), 0);
+}
