@@ -13,8 +13,8 @@ mod query;
 
 pub use attlog::{parse_attlog, render_attlog_line, AttlogBatch, AttlogRecord};
 pub use command::{
-    command_line, parse_command_line, render_poll, CommandError, PushCommand, MAX_POLL_BYTES,
-    MAX_POLL_COMMANDS,
+    command_line, parse_command_line, redact_command, render_poll, CommandError, PushCommand, MASK,
+    MAX_POLL_BYTES, MAX_POLL_COMMANDS,
 };
 pub use devicecmd::{parse_devicecmd, render_command_result, CommandResult, DevicecmdBatch};
 pub use handshake::{

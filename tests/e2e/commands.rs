@@ -157,7 +157,7 @@ fn user_changes_and_sync_time_on_a_push_terminal_are_queued() {
     );
     assert_eq!(
         command_text(&env.base, "recepcion", created),
-        "DATA UPDATE USERINFO PIN=4242\tName=Iñigo\tPri=14\tPasswd=123\tCard=998877"
+        "DATA UPDATE USERINFO PIN=4242\tName=Iñigo\tPri=14\tPasswd=***\tCard=998877"
     );
     let minimal = queued(
         &users,
@@ -201,13 +201,14 @@ fn user_changes_and_sync_time_on_a_push_terminal_are_queued() {
     assert_error(request("POST", &users, None), 400, "Body JSON requerido.");
     let (_, list) = get(&format!("{}/devices/recepcion/commands", env.base));
     assert_eq!(list["total"], 2, "{list}");
+    assert!(!list.to_string().contains("Passwd=123"), "{list}");
 
-    // The terminal takes both and completes them: the copy knows the users,
-    // and the list answers from it in the shape of a pull terminal's list.
-    let taken: Vec<i64> = terminal_takes(&journal, "recepcion", 10)
-        .iter()
-        .map(|c| c.id)
-        .collect();
+    // The terminal takes both (with the real password) and completes them:
+    // the copy knows the users, and the list answers from it in the shape
+    // of a pull terminal's list.
+    let taken = terminal_takes(&journal, "recepcion", 10);
+    assert!(taken[0].command.contains("\tPasswd=123\t"));
+    let taken: Vec<i64> = taken.iter().map(|c| c.id).collect();
     assert_eq!(taken, vec![created, minimal]);
     terminal_reports(&journal, "recepcion", created, 0);
     terminal_reports(&journal, "recepcion", minimal, 0);
@@ -230,7 +231,7 @@ fn user_changes_and_sync_time_on_a_push_terminal_are_queued() {
     );
     assert_eq!(
         command_text(&env.base, "recepcion", updated),
-        "DATA UPDATE USERINFO PIN=4242\tName=Íñigo Pérez\tPri=14\tPasswd=123\tCard=998877"
+        "DATA UPDATE USERINFO PIN=4242\tName=Íñigo Pérez\tPri=14\tPasswd=***\tCard=998877"
     );
     assert_error(
         send("PUT", &format!("{users}/4242"), json!({"privilege": "x"})),
