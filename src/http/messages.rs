@@ -425,6 +425,25 @@ pub fn journal_not_opened(e: &crate::journal::JournalError) -> String {
     }
 }
 
+/// The start-up error for a journal that could not be locked: another
+/// zkserver is using it, or the lock file cannot be written.
+pub fn journal_locked(e: &crate::journal::LockError) -> String {
+    use crate::journal::LockError as E;
+    match e {
+        E::Held { journal, lock, pid } => format!(
+            "el diario {} está en uso por otro zkserver{} (bloqueo {}); detenga el otro (p. ej. el servicio) o indique otro archivo con --journal.",
+            journal.display(),
+            pid.map(|p| format!(" (proceso {p})")).unwrap_or_default(),
+            lock.display()
+        ),
+        E::Io { lock, source } => format!(
+            "no se pudo bloquear el diario con {}: {}",
+            lock.display(),
+            crate::registry::io_error_es(source)
+        ),
+    }
+}
+
 /// `/ping` of a push terminal heard from recently.
 pub fn push_ping_ok(id: &str) -> String {
     format!("El terminal push '{id}' está en línea (contacto reciente).")

@@ -12,6 +12,7 @@
 
 mod commands;
 mod error;
+mod lock;
 mod pending;
 mod punches;
 mod schema;
@@ -28,6 +29,7 @@ use rusqlite::{Connection, OpenFlags};
 
 pub use commands::{Command, CommandStatus, MarkOutcome};
 pub use error::JournalError;
+pub use lock::{lock_path, JournalLock, LockError};
 pub use pending::{PendingSerial, PendingSighting};
 pub use punches::{InsertOutcome, NewPunch, PunchFilter, PunchPage, StoredPunch};
 pub use schema::{APPLICATION_ID, CURRENT_VERSION};
