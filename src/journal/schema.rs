@@ -218,8 +218,11 @@ pub fn inspect_read_only(path: &Path) -> Result<(), JournalError> {
     }
     let flags =
         rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let conn = Connection::open_with_flags(path, flags).map_err(|e| inspect_error(path, e))?;
-    match classify(&conn, path)? {
+    let mut conn = Connection::open_with_flags(path, flags).map_err(|e| inspect_error(path, e))?;
+    configure_common(&conn, path)?;
+    // One snapshot: another process may be creating the journal.
+    let read = conn.transaction().map_err(|e| inspect_error(path, e))?;
+    match classify(&read, path)? {
         Kind::Journal(v) if v > CURRENT_VERSION => Err(JournalError::NewerVersion {
             path: path.to_path_buf(),
             found: v,
@@ -232,7 +235,13 @@ pub fn inspect_read_only(path: &Path) -> Result<(), JournalError> {
 /// Checks what the writer connection opened, then (only if it is a new or
 /// an older zkserver journal) turns on WAL and migrates it.
 pub fn prepare(conn: &mut Connection, path: &Path) -> Result<(), JournalError> {
-    writable_version(conn, path)?;
+    {
+        // One snapshot: another process may be creating the journal.
+        let read = conn
+            .transaction()
+            .map_err(sqlite(path, "reading the schema"))?;
+        writable_version(&read, path)?;
+    }
     configure_writer(conn, path)?;
     migrate(conn, path)
 }
