@@ -36,6 +36,24 @@ pub fn ping(ctx: &Ctx) -> Answer {
     serve(ctx, Forwarded::Relay, Receiver::ping)
 }
 
+/// An `/iclock` path zkserver does not serve: relayed as it is for a
+/// forwarded terminal (its upstream may speak more of the protocol), else
+/// 404 in plain text (the terminal cannot read the API's JSON), logged for
+/// the admin.
+pub fn unknown_path(ctx: &Ctx) -> Response {
+    let query = query_pairs(ctx.req.raw_url());
+    if let Some(upstream) = forward_target(ctx, &query) {
+        return relay(ctx, &upstream);
+    }
+    log::warn!(
+        "push: {} {} from {} is not a request zkserver serves, answered 404",
+        ctx.req.method(),
+        crate::text::cut(ctx.req.raw_path(), 80),
+        client_ip(ctx)
+    );
+    text(404, "ERROR: unknown request")
+}
+
 /// What an endpoint does for a terminal whose exchanges are forwarded.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Forwarded {

@@ -488,6 +488,11 @@ const ROUTES: &[(&str, &str, Action)] = &[
     ("GET", "/iclock/getrequest", Action::IclockPoll),
     ("POST", "/iclock/devicecmd", Action::IclockResults),
     ("GET", "/iclock/ping", Action::IclockPing),
+    // Older firmware names the same exchanges with `.aspx`.
+    ("GET", "/iclock/cdata.aspx", Action::IclockHandshake),
+    ("POST", "/iclock/cdata.aspx", Action::IclockUpload),
+    ("GET", "/iclock/getrequest.aspx", Action::IclockPoll),
+    ("POST", "/iclock/devicecmd.aspx", Action::IclockResults),
     ("GET", "/push/pending", Action::PushPending),
 ];
 
@@ -523,7 +528,12 @@ fn route(ctx: &Ctx, label: &mut &'static str) -> Answer {
             match_path(pattern, &segments).map(|params| (m, pattern, action, params))
         })
         .collect();
+    // A terminal reads plain text only: `/iclock` refusals are text too.
+    let iclock_path = segments.first() == Some(&"iclock");
     let Some((_, pattern, _, _)) = matching.first() else {
+        if iclock_path {
+            return Err(iclock::unknown_path(ctx));
+        }
         let path = ctx.req.raw_path();
         return Err(ctx.error(404, &messages::route_not_found(ctx.req.method(), path)));
     };
@@ -533,9 +543,12 @@ fn route(ctx: &Ctx, label: &mut &'static str) -> Answer {
         if allowed.contains(&"GET") {
             allowed.push("HEAD");
         }
-        return Err(ctx
-            .error(405, messages::METHOD_NOT_ALLOWED)
-            .with_header("Allow", &allowed.join(", ")));
+        let refusal = if iclock_path {
+            iclock::text(405, "ERROR: method not allowed")
+        } else {
+            ctx.error(405, messages::METHOD_NOT_ALLOWED)
+        };
+        return Err(refusal.with_header("Allow", &allowed.join(", ")));
     };
     // Health checks and the panel's files (no data in them) need no key.
     // Push terminals cannot send a key: `/iclock` is always open.

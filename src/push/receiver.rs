@@ -292,10 +292,6 @@ impl Receiver {
             return Reply::ok("OK");
         };
         for result in &batch.results {
-            if !result.info.is_empty() {
-                self.contacts
-                    .update(&q.sn, |c| c.merge_options(&result.info));
-            }
             let Some(id) = result.numeric_id() else {
                 log::warn!(
                     "push {}: result for command id {:?} that zkserver never sent",
@@ -309,6 +305,12 @@ impl Receiver {
                 .mark_result(&device.id, id, result.return_code, now())
             {
                 Ok(MarkOutcome::Updated(cmd)) => {
+                    // What the terminal reports (INFO) is believed only in
+                    // the result of a command it was sent.
+                    if !result.info.is_empty() {
+                        self.contacts
+                            .update(&q.sn, |c| c.merge_options(&result.info));
+                    }
                     log::info!(
                         "push {}: command {id} of '{}' -> {} (Return={})",
                         q.sn,
@@ -324,6 +326,11 @@ impl Receiver {
                 Ok(MarkOutcome::AlreadyDone(_)) => {
                     log::info!("push {}: result for command {id} again, ignored", q.sn);
                 }
+                Ok(MarkOutcome::NotSent(_)) => log::warn!(
+                    "push {}: result for command {id} of '{}' that was never sent to it, ignored",
+                    q.sn,
+                    device.id
+                ),
                 Ok(MarkOutcome::Unknown) => log::warn!(
                     "push {}: result for unknown command id {id} of '{}' ignored",
                     q.sn,

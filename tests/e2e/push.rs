@@ -1039,3 +1039,151 @@ fn a_terminal_registered_while_events_stream_joins_the_stream() {
     assert_eq!(users, ["21", "22", "23"], "{got:?}");
     assert!(got.iter().all(|e| e.data["device_id"] == "tarde"));
 }
+
+#[test]
+fn old_aspx_paths_work_and_unknown_iclock_paths_answer_plain_text() {
+    let dir = tempdir("aspx");
+    let (env, journal) = push_env(
+        &dir,
+        vec![("rec", push_device("Rec", "SNASPX1", None))],
+        |_| {},
+    );
+    // Firmware that still says cdata.aspx: handshake and upload as cdata.
+    let hs = iclock(
+        &env.base,
+        "GET",
+        "/iclock/cdata.aspx?SN=SNASPX1&options=all",
+        b"",
+        true,
+    );
+    assert_eq!(hs.status, 200, "{}", hs.body);
+    assert!(
+        hs.body.starts_with("GET OPTION FROM: SNASPX1"),
+        "{}",
+        hs.body
+    );
+    let up = iclock(
+        &env.base,
+        "POST",
+        "/iclock/cdata.aspx?SN=SNASPX1&table=ATTLOG&Stamp=1",
+        b"5\t2026-03-02 08:00:00\t0\t1\t0\t0\n",
+        true,
+    );
+    assert_eq!((up.status, up.body.as_str()), (200, "OK:1"));
+    assert_eq!(journal.count_punches("rec").unwrap(), 1);
+    let cmd = journal
+        .enqueue_command("rec", "INFO", chrono::Local::now().naive_local())
+        .unwrap();
+    let poll = iclock(
+        &env.base,
+        "GET",
+        "/iclock/getrequest.aspx?SN=SNASPX1",
+        b"",
+        true,
+    );
+    assert_eq!(poll.body.trim_end(), format!("C:{}:INFO", cmd.id));
+    let done = iclock(
+        &env.base,
+        "POST",
+        "/iclock/devicecmd.aspx?SN=SNASPX1",
+        format!("ID={}&Return=0&CMD=INFO", cmd.id).as_bytes(),
+        true,
+    );
+    assert_eq!((done.status, done.body.as_str()), (200, "OK"));
+    assert_eq!(
+        journal
+            .get_command("rec", cmd.id)
+            .unwrap()
+            .unwrap()
+            .status
+            .as_str(),
+        "completado"
+    );
+
+    // An /iclock path zkserver does not serve: plain text, like the rest of
+    // the protocol (a terminal cannot read JSON); a wrong method too.
+    for (method, target, status) in [
+        ("GET", "/iclock/fdata?SN=SNASPX1", 404),
+        ("POST", "/iclock/registry?SN=SNASPX1", 404),
+        ("GET", "/iclock/devicecmd?SN=SNASPX1", 405),
+    ] {
+        let r = iclock(&env.base, method, target, b"", false);
+        assert_eq!(r.status, status, "{target}: {}", r.body);
+        assert_eq!(r.header("Content-Type"), Some("text/plain"), "{target}");
+        assert!(r.body.starts_with("ERROR: "), "{target}: {}", r.body);
+    }
+}
+
+#[test]
+fn results_for_commands_never_sent_to_the_terminal_change_nothing() {
+    let dir = tempdir("unsent");
+    let (env, journal) = push_env(
+        &dir,
+        vec![
+            ("rec", push_device("Rec", "SNUNS1", None)),
+            ("otro", push_device("Otro", "SNUNS2", None)),
+        ],
+        |_| {},
+    );
+    let now = chrono::Local::now().naive_local();
+    // The terminal's real model, from a command it was sent.
+    let info = journal.enqueue_command("rec", "INFO", now).unwrap();
+    iclock(&env.base, "GET", "/iclock/getrequest?SN=SNUNS1", b"", false);
+    let r = iclock(
+        &env.base,
+        "POST",
+        "/iclock/devicecmd?SN=SNUNS1",
+        format!(
+            "ID={}&Return=0&CMD=INFO\n~DeviceName=Real\nFWVersion=Ver 9.9\n",
+            info.id
+        )
+        .as_bytes(),
+        false,
+    );
+    assert_eq!(r.body, "OK");
+    let firmware =
+        || get(&format!("{}/devices/rec/status", env.base)).1["data"]["firmware"].clone();
+    assert_eq!(firmware(), "Ver 9.9");
+
+    // Results for ids never sent to it: an unknown id, a command still
+    // waiting in its queue, another terminal's command.
+    let waiting = journal.enqueue_command("rec", "CLEAR LOG", now).unwrap();
+    let foreign = journal.enqueue_command("otro", "INFO", now).unwrap();
+    iclock(&env.base, "GET", "/iclock/getrequest?SN=SNUNS2", b"", false);
+    let bogus = format!(
+        "ID=999999&Return=0&CMD=INFO\n~DeviceName=Falso\nFWVersion=Ver 1.0\n\
+         ID={}&Return=0&CMD=CLEAR LOG\n\
+         ID={}&Return=0&CMD=INFO\n~DeviceName=Falso\nFWVersion=Ver 2.0\n",
+        waiting.id, foreign.id
+    );
+    let r = iclock(
+        &env.base,
+        "POST",
+        "/iclock/devicecmd?SN=SNUNS1",
+        bogus.as_bytes(),
+        false,
+    );
+    assert_eq!((r.status, r.body.as_str()), (200, "OK"));
+    assert_eq!(firmware(), "Ver 9.9", "the model was overwritten");
+    assert_eq!(
+        journal
+            .get_command("rec", waiting.id)
+            .unwrap()
+            .unwrap()
+            .status
+            .as_str(),
+        "pendiente"
+    );
+    assert_eq!(
+        journal
+            .get_command("otro", foreign.id)
+            .unwrap()
+            .unwrap()
+            .status
+            .as_str(),
+        "enviado"
+    );
+    // The waiting command still goes out on the next poll.
+    let poll = iclock(&env.base, "GET", "/iclock/getrequest?SN=SNUNS1", b"", false);
+    assert_eq!(poll.body.trim_end(), format!("C:{}:CLEAR LOG", waiting.id));
+}
