@@ -95,7 +95,7 @@ fn serve(
         return Ok(relay(ctx, &upstream));
     }
     let reply = f(receiver, &ex);
-    Ok(text(reply.status, &reply.body))
+    Ok(text_bytes(reply.status, reply.bytes()))
 }
 
 /// The upstream of the registered push device whose serial the request
@@ -166,7 +166,12 @@ fn client_ip(ctx: &Ctx) -> String {
 
 /// A plain-text answer with the `Date` header.
 pub fn text(status: u16, body: &str) -> Response {
-    Response::new(status, TEXT, Body::Bytes(body.as_bytes().to_vec()))
+    text_bytes(status, body.as_bytes().to_vec())
+}
+
+/// [`text`] for a body already encoded for the terminal.
+fn text_bytes(status: u16, body: Vec<u8>) -> Response {
+    Response::new(status, TEXT, Body::Bytes(body))
         .with_header("Date", &http_date(chrono::Utc::now()))
 }
 

@@ -21,5 +21,5 @@ pub use handshake::{
     parse_handshake, parse_options_body, render_handshake, HandshakeOptions, PushTimeZone,
 };
 pub use lines::{SkipReason, Skipped};
-pub use operlog::{parse_operlog, render_user_line, OperlogBatch, PushUser};
+pub use operlog::{parse_operlog, parse_operlog_in, render_user_line, OperlogBatch, PushUser};
 pub use query::{parse_query, DeviceInfo, IclockQuery, QueryError, Table};

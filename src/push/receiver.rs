@@ -20,10 +20,11 @@ use chrono::NaiveDateTime;
 
 use crate::journal::{Journal, JournalError, JournalUser, MarkOutcome, NewPunch, StampTable};
 use crate::push::protocol::{
-    self, parse_attlog, parse_devicecmd, parse_operlog, parse_options_body, render_handshake,
+    self, parse_attlog, parse_devicecmd, parse_operlog_in, parse_options_body, render_handshake,
     render_poll, HandshakeOptions, IclockQuery, PushTimeZone, Skipped, Table, MAX_POLL_COMMANDS,
 };
 use crate::registry::{Device, Registry};
+use crate::text::Encoding;
 
 pub use contacts::{Contact, Contacts};
 pub use stats::PushStats;
@@ -95,6 +96,9 @@ pub struct Reply {
     pub status: u16,
     /// Plain-text body.
     pub body: String,
+    /// How the body is written on the wire: the terminal's encoding for
+    /// an answer carrying names (commands), else UTF-8.
+    pub encoding: Encoding,
 }
 
 impl Reply {
@@ -102,6 +106,7 @@ impl Reply {
         Reply {
             status: 200,
             body: body.into(),
+            encoding: Encoding::Utf8,
         }
     }
 
@@ -109,7 +114,13 @@ impl Reply {
         Reply {
             status,
             body: format!("ERROR: {detail}"),
+            encoding: Encoding::Utf8,
         }
+    }
+
+    /// The body as the terminal reads it (names in its encoding).
+    pub fn bytes(&self) -> Vec<u8> {
+        self.encoding.encode(&self.body)
     }
 
     /// 503 for a journal that could not be written.
@@ -277,7 +288,11 @@ impl Receiver {
             ids.len(),
             device.id
         );
-        Reply::ok(body)
+        // Names in user commands go out in the terminal's encoding.
+        Reply {
+            encoding: crate::ops::users::encoding(&device),
+            ..Reply::ok(body)
+        }
     }
 
     /// `POST /iclock/devicecmd`: command results.
@@ -499,7 +514,12 @@ impl Receiver {
 
     /// Stores OPERLOG `USER` lines in the users copy, then answers `OK:<n>`.
     fn operlog(&self, q: &IclockQuery, caller: &Caller, body: &[u8]) -> Reply {
-        let batch = parse_operlog(body);
+        // Names come in the terminal's own encoding, as on pull terminals.
+        let encoding = match caller {
+            Caller::Device(d) => crate::ops::users::encoding(d),
+            Caller::Pending => Encoding::Utf8,
+        };
+        let batch = parse_operlog_in(body, encoding);
         log_skipped(&q.sn, "OPERLOG", &batch.skipped);
         if let Caller::Device(d) = caller {
             let users: Vec<JournalUser> =

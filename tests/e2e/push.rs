@@ -1187,3 +1187,54 @@ fn results_for_commands_never_sent_to_the_terminal_change_nothing() {
     let poll = iclock(&env.base, "GET", "/iclock/getrequest?SN=SNUNS1", b"", false);
     assert_eq!(poll.body.trim_end(), format!("C:{}:CLEAR LOG", waiting.id));
 }
+
+#[test]
+fn uploaded_names_are_read_in_the_devices_encoding() {
+    let dir = tempdir("encoding");
+    let mut chinese = push_device("China", "SNGBK1", None);
+    chinese.encoding = "gbk".into();
+    let mut old = push_device("Vieja", "SNLAT1", None);
+    old.encoding = "latin1".into();
+    let (env, _journal) = push_env(&dir, vec![("china", chinese), ("vieja", old)], |_| {});
+    let mut gbk = b"USER PIN=1\tName=".to_vec();
+    gbk.extend_from_slice(&[0xD5, 0xC5, 0xC8, 0xFD]); // 张三
+    gbk.extend_from_slice(b"\tPri=0\tPasswd=\tCard=\n");
+    let latin1 = b"USER PIN=2\tName=Jos\xE9 Mu\xF1oz\tPri=0\tPasswd=\tCard=\n";
+    for (sn, body) in [("SNGBK1", gbk.as_slice()), ("SNLAT1", latin1.as_slice())] {
+        let r = iclock(
+            &env.base,
+            "POST",
+            &format!("/iclock/cdata?SN={sn}&table=OPERLOG&Stamp=1"),
+            body,
+            false,
+        );
+        assert_eq!((r.status, r.body.as_str()), (200, "OK:1"), "{sn}");
+    }
+    let name = |device: &str| {
+        let (status, body) = get(&format!("{}/devices/{device}/users", env.base));
+        assert_eq!(status, 200, "{body}");
+        body["data"][0]["name"].clone()
+    };
+    assert_eq!(name("china"), "张三");
+    assert_eq!(name("vieja"), "José Muñoz");
+
+    // Names zkserver sends back go out in the same encoding.
+    let (status, body) = send(
+        "POST",
+        &format!("{}/devices/china/users", env.base),
+        json!({"user_id": "3", "name": "李四"}),
+    );
+    assert_eq!(status, 202, "{body}");
+    let mut s = TcpStream::connect(env.base.trim_start_matches("http://")).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    s.write_all(b"GET /iclock/getrequest?SN=SNGBK1 HTTP/1.0\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut answer = Vec::new();
+    let _ = s.read_to_end(&mut answer);
+    let li_si = [0xC0, 0xEE, 0xCB, 0xC4];
+    assert!(
+        answer.windows(4).any(|w| w == li_si),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+}
