@@ -350,7 +350,17 @@ pub fn handle(app: &App, req: &Request) -> Response {
     if let Some(forwarded) = req.header("X-Forwarded-For") {
         peer = format!("{} (via {peer})", forwarded.trim());
     }
-    log::info!(
+    // A push terminal's routine exchange (poll, ping, upload; not the rare
+    // handshake) is counted in its summary (`push::receiver::summary`); a
+    // line of its own only at debug.
+    let handshake = req.method() == "GET" && label.starts_with("/iclock/cdata");
+    let level = if label.starts_with("/iclock/") && !handshake && resp.status_code == 200 {
+        log::Level::Debug
+    } else {
+        log::Level::Info
+    };
+    log::log!(
+        level,
         "{} {} {} -> {} in {:?}",
         peer,
         req.method(),

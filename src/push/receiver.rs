@@ -11,6 +11,7 @@
 
 pub mod contacts;
 mod stats;
+pub mod summary;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -28,6 +29,7 @@ use crate::text::Encoding;
 
 pub use contacts::{Contact, Contacts};
 pub use stats::PushStats;
+use summary::{Routine, Summary};
 
 /// Most unknown serials kept pending at once.
 pub const MAX_PENDING_SERIALS: u64 = 32;
@@ -62,6 +64,9 @@ pub struct PushSettings {
     /// The shortest time a terminal counts as online after its last
     /// contact (30 s; tests shorten it).
     pub min_online: Duration,
+    /// How often a terminal's routine traffic (polls, acknowledged
+    /// uploads) is summarised in one log line (60 s).
+    pub log_summary_every: Duration,
 }
 
 impl Default for PushSettings {
@@ -72,6 +77,7 @@ impl Default for PushSettings {
             unknown: UnknownSerials::Pending,
             contacts_file: None,
             min_online: Duration::from_secs(30),
+            log_summary_every: summary::SUMMARY_EVERY,
         }
     }
 }
@@ -146,6 +152,7 @@ pub struct Receiver {
     settings: PushSettings,
     contacts: Contacts,
     last_save: parking_lot::Mutex<Instant>,
+    summary: Summary,
 }
 
 /// Time between saves of the contacts.
@@ -155,12 +162,14 @@ impl Receiver {
     /// A receiver storing into `journal` for the devices of `registry`.
     pub fn new(journal: Arc<Journal>, registry: Arc<Registry>, settings: PushSettings) -> Receiver {
         let contacts = Contacts::load(settings.contacts_file.as_deref());
+        let summary = Summary::new(settings.log_summary_every);
         Receiver {
             journal,
             registry,
             settings,
             contacts,
             last_save: parking_lot::Mutex::new(Instant::now()),
+            summary,
         }
     }
 
@@ -236,9 +245,13 @@ impl Receiver {
             Table::Options => {
                 let options = parse_options_body(ex.body);
                 self.contacts.update(&q.sn, |c| c.merge_options(&options));
+                self.routine_upload(&q.sn);
                 Reply::ok("OK")
             }
-            Table::AttPhoto | Table::BioData => Reply::ok("OK"),
+            Table::AttPhoto | Table::BioData => {
+                self.routine_upload(&q.sn);
+                Reply::ok("OK")
+            }
             Table::Other(name) => {
                 log::info!(
                     "push {}: upload of table {:?} accepted, not stored ({} bytes)",
@@ -261,6 +274,7 @@ impl Receiver {
             self.contacts.update(&q.sn, |c| c.info = Some(info.clone()));
         }
         let Caller::Device(device) = caller else {
+            self.summary.note(&q.sn, Routine::Poll);
             return Reply::ok("OK");
         };
         let queued = match self
@@ -271,6 +285,7 @@ impl Receiver {
             Err(e) => return Reply::journal_failed(&e),
         };
         if queued.is_empty() {
+            self.summary.note(&q.sn, Routine::Poll);
             return Reply::ok("OK");
         }
         let pairs: Vec<(i64, String)> = queued.into_iter().map(|c| (c.id, c.command)).collect();
@@ -360,14 +375,32 @@ impl Receiver {
     /// `GET /iclock/ping`: the terminal is busy uploading; just `OK`.
     pub fn ping(&self, ex: &Exchange<'_>) -> Reply {
         match self.identify(ex) {
-            Ok(_) => Reply::ok("OK"),
+            Ok((q, _)) => {
+                self.summary.note(&q.sn, Routine::Ping);
+                Reply::ok("OK")
+            }
             Err(r) => r,
         }
+    }
+
+    /// Counts an acknowledged upload that stored no punches (users,
+    /// options, photos) in the terminal's summary.
+    fn routine_upload(&self, sn: &str) {
+        self.summary.note(
+            sn,
+            Routine::Upload {
+                stored: 0,
+                duplicates: 0,
+            },
+        );
     }
 
     /// Saves the contacts (and refreshes pending serials) if the last
     /// save is older than a few minutes; `force` saves now (shutdown).
     pub fn save(&self, force: bool) {
+        if force {
+            self.summary.flush();
+        }
         {
             let mut last = self.last_save.lock();
             if !force && last.elapsed() < SAVE_EVERY {
@@ -476,13 +509,23 @@ impl Receiver {
             Err(e) => return Reply::journal_failed(&e),
         };
         st.committed(outcome.stored, outcome.duplicates, started.elapsed());
-        log::info!(
-            "push {}: ATTLOG {n} line(s): {} new, {} already stored, {} skipped",
-            q.sn,
-            outcome.stored,
-            outcome.duplicates,
-            batch.skipped.len()
-        );
+        if batch.skipped.is_empty() {
+            self.summary.note(
+                &q.sn,
+                Routine::Upload {
+                    stored: outcome.stored,
+                    duplicates: outcome.duplicates,
+                },
+            );
+        } else {
+            log::info!(
+                "push {}: ATTLOG {n} line(s): {} new, {} already stored, {} skipped",
+                q.sn,
+                outcome.stored,
+                outcome.duplicates,
+                batch.skipped.len()
+            );
+        }
         Reply::ok(format!("OK:{n}"))
     }
 
@@ -534,6 +577,9 @@ impl Receiver {
                     return Reply::journal_failed(&e);
                 }
             }
+        }
+        if batch.skipped.is_empty() {
+            self.routine_upload(&q.sn);
         }
         Reply::ok(format!("OK:{}", batch.accepted()))
     }

@@ -1238,3 +1238,92 @@ fn uploaded_names_are_read_in_the_devices_encoding() {
         String::from_utf8_lossy(&answer)
     );
 }
+
+#[test]
+fn routine_polls_and_uploads_are_summarised_not_logged_one_by_one() {
+    use std::io::BufRead;
+    let dir = tempdir("quietlog");
+    std::fs::write(
+        dir.join("devices.json"),
+        r#"{"rec": {"mode": "push", "sn": "SNQUIET", "name": "Rec"}}"#,
+    )
+    .unwrap();
+    // The default log level (info), every line kept.
+    let mut child = std::process::Command::new(BIN)
+        .args(["--host", "127.0.0.1", "--port", "0", "--allow-open-writes"])
+        .arg("--config")
+        .arg(dir.join("devices.json"))
+        .arg("--journal")
+        .arg(dir.join("punches.db"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let stderr = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut all = Vec::new();
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line.clone());
+            all.push(line);
+        }
+        all
+    });
+    let addr = loop {
+        let line = rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("startup line");
+        if line.contains("listening on http://") {
+            break crate::common::process::addr_after(&line, "listening on http://");
+        }
+    };
+    let base = format!("http://{addr}");
+    let hs = iclock(
+        &base,
+        "GET",
+        "/iclock/cdata?SN=SNQUIET&options=all",
+        b"",
+        false,
+    );
+    assert_eq!(hs.status, 200);
+    for _ in 0..30 {
+        let r = iclock(&base, "GET", "/iclock/getrequest?SN=SNQUIET", b"", false);
+        assert_eq!(r.body, "OK");
+    }
+    let up = iclock(
+        &base,
+        "POST",
+        "/iclock/cdata?SN=SNQUIET&table=ATTLOG&Stamp=1",
+        b"1\t2026-01-01 08:00:00\t0\t1\n2\t2026-01-01 08:01:00\t0\t1\n",
+        false,
+    );
+    assert_eq!(up.body, "OK:2");
+    // Something unusual still gets its line at once.
+    let bad = iclock(
+        &base,
+        "POST",
+        "/iclock/cdata?SN=SNQUIET&table=ATTLOG&Stamp=2",
+        b"3\t2026-02-30 08:00:00\t0\t1\n",
+        false,
+    );
+    assert_eq!(bad.body, "OK:0");
+    assert_eq!(crate::common::process::terminate(&mut child), 0);
+    let lines = reader.join().unwrap();
+    let about: Vec<&String> = lines.iter().filter(|l| l.contains("SNQUIET")).collect();
+    let text = about.iter().map(|l| format!("{l}\n")).collect::<String>();
+    assert!(
+        !about.iter().any(|l| l.contains("/iclock/getrequest")),
+        "a line per poll:\n{text}"
+    );
+    assert!(
+        about
+            .iter()
+            .any(|l| l.contains("30 polls, 1 upload (2 new punches, 0 already stored)")),
+        "no summary:\n{text}"
+    );
+    assert!(about.iter().any(|l| l.contains("skipped")), "{text}");
+    assert!(about.len() <= 8, "{} lines:\n{text}", about.len());
+}
