@@ -380,6 +380,11 @@ pub fn time_synced(id: &str) -> String {
     format!("[{id}] Hora sincronizada.")
 }
 
+/// 200 of `reboot` on a pull terminal: the restart was sent.
+pub fn rebooting(id: &str) -> String {
+    format!("[{id}] Reinicio enviado; el terminal vuelve a responder en unos segundos.")
+}
+
 /// 400 for a clock time that cannot be set on a terminal.
 pub fn bad_sync_timestamp(t: &str) -> String {
     format!(

@@ -102,6 +102,11 @@ pub fn sync_time_command() -> String {
     "CHECK".to_string()
 }
 
+/// `REBOOT`: the terminal restarts (and handshakes again).
+pub fn reboot_command() -> String {
+    "REBOOT".to_string()
+}
+
 /// What a terminal's return code means
 /// (`../shared/protocol/push-protocol.md` §4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
