@@ -97,7 +97,8 @@ pub fn ping(ctx: &Ctx, device: &Device) -> Answer {
 /// What the last contact says of `device`.
 fn contact_json(ctx: &Ctx, device: &Device) -> Value {
     let mut data = json!({"id": device.id, "name": device.config.name, "mode": "push",
-                          "sn": device.config.sn, "online": false, "last_seen": null, "ip": null});
+                          "sn": device.config.sn, "forwarded": is_forwarded(ctx, device),
+                          "online": false, "last_seen": null, "ip": null});
     let Some(receiver) = &ctx.app.push else {
         return data;
     };
@@ -116,6 +117,12 @@ fn contact_json(ctx: &Ctx, device: &Device) -> Value {
     data["online"] = json!(online);
     data["seconds_since_contact"] = json!(c.age().map(|a| a.as_secs()));
     data
+}
+
+/// Whether `device`'s exchanges go to an upstream server (which then sets
+/// its clock and sends its commands: the panel offers no clock sync).
+fn is_forwarded(ctx: &Ctx, device: &Device) -> bool {
+    crate::push::commands::forward_target(&device.config, ctx.app.push_forward.as_deref()).is_some()
 }
 
 /// The push receiver's part of `/metrics`: uploads and lines, pending

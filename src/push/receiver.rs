@@ -383,6 +383,40 @@ impl Receiver {
         }
     }
 
+    /// A forwarded terminal's poll (the upstream answers it): notes the
+    /// contact and the `INFO=` it carries (firmware, counts), as
+    /// [`Receiver::poll`] does; delivers nothing.
+    pub fn observe_poll(&self, ex: &Exchange<'_>) -> Reply {
+        let (q, _) = match self.identify(ex) {
+            Ok(x) => x,
+            Err(r) => return r,
+        };
+        if let Some(info) = &q.info {
+            self.contacts.update(&q.sn, |c| c.info = Some(info.clone()));
+        }
+        self.summary.note(&q.sn, Routine::Poll);
+        Reply::ok("OK")
+    }
+
+    /// A forwarded terminal's command results (for the upstream's
+    /// commands, so no queue is touched): what its INFO replies tell of
+    /// it (firmware, model, counts) is noted for its status.
+    pub fn observe_results(&self, ex: &Exchange<'_>) -> Reply {
+        let (q, caller) = match self.identify(ex) {
+            Ok(x) => x,
+            Err(r) => return r,
+        };
+        if let Caller::Device(_) = caller {
+            for result in parse_devicecmd(ex.body).results {
+                if !result.info.is_empty() {
+                    self.contacts
+                        .update(&q.sn, |c| c.merge_options(&result.info));
+                }
+            }
+        }
+        Reply::ok("OK")
+    }
+
     /// Counts an acknowledged upload that stored no punches (users,
     /// options, photos) in the terminal's summary.
     fn routine_upload(&self, sn: &str) {

@@ -854,6 +854,7 @@ fn last_contact_is_kept_in_memory_and_saved_at_shutdown() {
 /// and body) and answers `reply` with its own `Date`.
 struct Upstream {
     seen: Arc<parking_lot::Mutex<Vec<(String, String)>>>,
+    heads: Arc<parking_lot::Mutex<Vec<String>>>,
 }
 
 impl Upstream {
@@ -861,7 +862,9 @@ impl Upstream {
     fn start(port: u16, reply: &'static str) -> Upstream {
         let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
         let seen = Arc::new(parking_lot::Mutex::new(Vec::new()));
+        let heads = Arc::new(parking_lot::Mutex::new(Vec::new()));
         let log = seen.clone();
+        let head_log = heads.clone();
         std::thread::spawn(move || {
             for mut s in listener.incoming().map_while(Result::ok) {
                 let _ = s.set_read_timeout(Some(Duration::from_secs(30)));
@@ -889,6 +892,7 @@ impl Upstream {
                         .unwrap_or(0usize);
                     if rest.len() >= len {
                         let line = head.lines().next().unwrap_or_default().to_string();
+                        head_log.lock().push(head.to_string());
                         break (line, rest[..len].to_string());
                     }
                 };
@@ -902,7 +906,12 @@ impl Upstream {
                 );
             }
         });
-        Upstream { seen }
+        Upstream { seen, heads }
+    }
+
+    /// The request heads, in order.
+    fn heads(&self) -> Vec<String> {
+        self.heads.lock().clone()
     }
 
     fn requests(&self) -> Vec<(String, String)> {
@@ -1326,4 +1335,55 @@ fn routine_polls_and_uploads_are_summarised_not_logged_one_by_one() {
     );
     assert!(about.iter().any(|l| l.contains("skipped")), "{text}");
     assert!(about.len() <= 8, "{} lines:\n{text}", about.len());
+}
+
+#[test]
+fn a_forwarded_terminal_is_shown_to_its_upstream_and_its_status_says_what_it_told() {
+    let dir = tempdir("forwardinfo");
+    let port = free_port();
+    let mut cfg = push_device("Sucursal", "FWD0002", None);
+    cfg.push_forward = Some(format!("http://127.0.0.1:{port}"));
+    let (env, _journal) = push_env(&dir, vec![("sucursal", cfg)], |_| {});
+    let upstream = Upstream::start(port, "OK");
+
+    // Through nginx (X-Forwarded-For: the terminal): BioTime sees the
+    // terminal's address, not zkserver's.
+    let poll = raw(
+        &env.base,
+        b"GET /iclock/getrequest?SN=FWD0002&INFO=Ver%208.0.4,12,3,345,10.0.0.7 HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 10.0.0.7\r\nX-Real-IP: 10.0.0.7\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!((poll.status, poll.body.as_str()), (200, "OK"));
+    let has = |n: usize, line: &str| {
+        let head = upstream.heads()[n].to_ascii_lowercase();
+        assert!(head.lines().any(|l| l.trim_end() == line), "{line}: {head}");
+    };
+    has(0, "x-real-ip: 10.0.0.7");
+    has(0, "x-forwarded-for: 10.0.0.7, 127.0.0.1");
+    // Straight from the terminal: its own address.
+    let results = b"ID=bt17&Return=0&CMD=INFO\n~DeviceName=SpeedFace-V5L\nFWVersion=Ver 8.0.4.7\nUserCount=13\nAttLogCount=346\n";
+    let r = iclock(
+        &env.base,
+        "POST",
+        "/iclock/devicecmd?SN=FWD0002",
+        results,
+        false,
+    );
+    assert_eq!((r.status, r.body.as_str()), (200, "OK"));
+    has(1, "x-real-ip: 127.0.0.1");
+    has(1, "x-forwarded-for: 127.0.0.1");
+    assert_eq!(upstream.requests()[1].1.as_bytes(), results);
+
+    // Its status tells what that traffic said, and that it is forwarded.
+    let (status, body) = get(&format!("{}/devices/sucursal/status", env.base));
+    assert_eq!(status, 200, "{body}");
+    let data = &body["data"];
+    assert_eq!(data["forwarded"], true, "{body}");
+    assert_eq!(data["ip"], "127.0.0.1", "the last contact: {body}");
+    assert_eq!(data["firmware"], "Ver 8.0.4", "{body}");
+    assert_eq!(
+        (data["users"].as_u64(), data["records"].as_u64()),
+        (Some(12), Some(345)),
+        "{body}"
+    );
+    assert_eq!(data["options"]["~DeviceName"], "SpeedFace-V5L", "{body}");
 }
