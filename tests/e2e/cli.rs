@@ -575,6 +575,19 @@ fn assert_idle(pid: u32, what: &str) {
     }
 }
 
+/// A child killed when the test ends, failed or not (a spinning simulator
+/// left behind would burn a core).
+#[cfg(target_os = "linux")]
+struct Running(std::process::Child);
+
+#[cfg(target_os = "linux")]
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 #[cfg(target_os = "linux")]
 #[test]
 fn idle_simulators_with_stdin_closed_use_no_cpu() {
@@ -582,9 +595,9 @@ fn idle_simulators_with_stdin_closed_use_no_cpu() {
     let mut cmd = Command::new(BIN);
     cmd.args(["simulate", "--port", "0", "--records", "10"])
         .stdin(Stdio::null());
-    let (mut sim, _) = spawn_until(cmd, "simulated terminal on", true);
-    assert_idle(sim.id(), "simulate");
-    assert_eq!(terminate(&mut sim), 0);
+    let mut sim = Running(spawn_until(cmd, "simulated terminal on", true).0);
+    assert_idle(sim.0.id(), "simulate");
+    assert_eq!(terminate(&mut sim.0), 0);
 
     // A push terminal whose server is down waits between attempts.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -605,7 +618,7 @@ fn idle_simulators_with_stdin_closed_use_no_cpu() {
     .arg("--push")
     .arg(format!("http://127.0.0.1:{port}"))
     .stdin(Stdio::null());
-    let (mut push, _) = spawn_until(cmd, "simulated push terminal", true);
-    assert_idle(push.id(), "simulate --push");
-    assert_eq!(terminate(&mut push), 0);
+    let mut push = Running(spawn_until(cmd, "simulated push terminal", true).0);
+    assert_idle(push.0.id(), "simulate --push");
+    assert_eq!(terminate(&mut push.0), 0);
 }
