@@ -388,6 +388,10 @@ try:
           card and badge == "Push" and re.search(r"Último contacto: hace \d+ (s|min)\b", card)
           and "Usuarios: 20" in card and saved and int(saved.group(1).replace(".", "")) >= 20
           and "SN CAJA0001" in card and "Sincronizar hora" in card, (badge, card))
+    remote = wait(driver, lambda d: (lambda t: t if "Reenviado a otro servidor" in t else None)(
+        text_of(d, "tarjeta-remota")))
+    check("a forwarded push terminal's card offers no clock sync (its upstream sets the clock)",
+          remote and "Sincronizar hora" not in remote and "Push" in remote, remote)
     ages = driver.execute_script(
         "return typeof haceEnPalabras === 'function' &&"
         " [0, 5, 59, 60, 3599, 3 * 3600 + 5, 86400, 3 * 86400 + 7].map(haceEnPalabras)")

@@ -37,14 +37,17 @@ sur_port=$(sed -n 's/.*simulated terminal on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$W
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 dead_port=$(free_port)
 # And a push terminal (its simulator is started by the test, which also
-# runs one with a serial nobody registered). The journal is punches.db
-# beside the devices file.
+# runs one with a serial nobody registered), and one forwarded to another
+# server (a closed port: its clock and commands are that server's). The
+# journal is punches.db beside the devices file.
 cat > "$WORK/devices.json" <<JSON
 {"principal": {"ip": "127.0.0.1", "port": $sim_port, "name": "Entrada Principal", "timeout": 2},
  "muerto": {"ip": "127.0.0.1", "port": $dead_port, "name": "Bodega Norte", "timeout": 1},
  "sur": {"ip": "127.0.0.1", "port": $sur_port, "name": "Oficina Sur", "timeout": 2},
  "caja": {"mode": "push", "sn": "CAJA0001", "name": "Caja Push"},
- "sucursal": {"mode": "push", "sn": "SUC0001", "name": "Sucursal Oeste", "timezone": "-04:00"}}
+ "sucursal": {"mode": "push", "sn": "SUC0001", "name": "Sucursal Oeste", "timezone": "-04:00"},
+ "remota": {"mode": "push", "sn": "REMOTA01", "name": "Sucursal Remota",
+            "push_forward": "http://127.0.0.1:$dead_port/"}}
 JSON
 echo "clave-de-prueba-123" > "$WORK/key"
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use zkserver::cli::{self, probe, simulate};
 use zkserver::http::{App, Settings};
-use zkserver::journal::Journal;
+use zkserver::journal::{Journal, JournalLock};
 use zkserver::registry::Registry;
 use zkserver::server::Server;
 
@@ -296,9 +296,11 @@ fn journal_path(args: &ServeArgs) -> PathBuf {
     }
 }
 
-/// Opens the journal (creating it and its folder if needed); a file that
-/// is not a zkserver journal is a startup error naming it, never replaced.
-fn open_journal(path: &std::path::Path) -> Result<Arc<Journal>, String> {
+/// Locks and opens the journal (creating it and its folder if needed); a
+/// journal another zkserver holds, or a file that is not a zkserver
+/// journal, is a startup error naming it, never replaced. The lock is
+/// held as long as the returned guard lives.
+fn open_journal(path: &std::path::Path) -> Result<(Arc<Journal>, JournalLock), String> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         zkserver::journal::create_private_dir(dir).map_err(|e| {
             format!(
@@ -308,12 +310,20 @@ fn open_journal(path: &std::path::Path) -> Result<Arc<Journal>, String> {
             )
         })?;
     }
+    let lock = JournalLock::acquire(path).map_err(|e| {
+        log::error!("{e}");
+        zkserver::http::messages::journal_locked(&e)
+    })?;
     let journal = Journal::open(path).map_err(|e| {
         log::error!("{e}");
         zkserver::http::messages::journal_not_opened(&e)
     })?;
-    log::info!("punch journal: {}", path.display());
-    Ok(Arc::new(journal))
+    log::info!(
+        "punch journal: {} (held by this process: {})",
+        path.display(),
+        lock.path().display()
+    );
+    Ok((Arc::new(journal), lock))
 }
 
 /// The push receiver's settings from the command line; contacts are
@@ -505,7 +515,7 @@ fn serve(args: ServeArgs, stop: Arc<std::sync::atomic::AtomicBool>) -> Result<()
     let postgres = postgres_settings(&args)?;
     let journal_file = journal_path(&args);
     let push = push_settings(&args, &journal_file)?;
-    let journal = open_journal(&journal_file)?;
+    let (journal, _journal_lock) = open_journal(&journal_file)?;
     let webhook = args.webhook.filter(|w| !w.trim().is_empty());
     if let Some(url) = &webhook {
         zkserver::url::validate_webhook_url(url).map_err(|e| format!("--webhook: {e}"))?;

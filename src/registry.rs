@@ -63,7 +63,7 @@ pub struct DeviceConfig {
     pub timeout: f64,
     pub name: String,
     pub force_udp: bool,
-    /// Text encoding of names on the terminal (`utf-8`, `latin1`, `cp1252`).
+    /// Text encoding of names on the terminal (`utf-8`, `latin1`, `cp1252`, `gbk`).
     pub encoding: String,
     pub created_at: Option<String>,
     pub updated_at: Option<String>,
@@ -182,7 +182,7 @@ impl DeviceConfig {
         if let Some(enc) = f.text("encoding", false)? {
             if Encoding::parse(&enc).is_none() {
                 return Err(format!(
-                    "Campo 'encoding' inválido: '{enc}'. Use utf-8, latin1 o cp1252."
+                    "Campo 'encoding' inválido: '{enc}'. Use utf-8, latin1, cp1252 o gbk."
                 ));
             }
             self.encoding = enc;
@@ -1297,7 +1297,7 @@ mod tests {
             any::<u32>(),
             (1u32..3000).prop_map(|t| f64::from(t) / 10.0),
             any::<bool>(),
-            prop::sample::select(vec!["utf-8", "latin1", "cp1252"]),
+            prop::sample::select(vec!["utf-8", "latin1", "cp1252", "gbk"]),
             prop::option::of(prop::sample::select(vec![
                 "http://127.0.0.1:9000/hook",
                 "https://example.invalid/x?y=1",

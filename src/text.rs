@@ -4,9 +4,14 @@
 /// A supported terminal text encoding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Encoding {
+    /// UTF-8 (newer firmware; the default).
     Utf8,
+    /// ISO-8859-1 (older Western firmware).
     Latin1,
+    /// Windows-1252.
     Cp1252,
+    /// GBK / GB2312 (Chinese firmware), read as GB18030, its superset.
+    Gbk,
 }
 
 /// CP1252 code points for bytes 0x80..=0x9F (0 = undefined).
@@ -23,6 +28,7 @@ impl Encoding {
             "utf-8" | "utf8" => Some(Encoding::Utf8),
             "latin1" | "latin-1" | "iso-8859-1" | "iso8859-1" => Some(Encoding::Latin1),
             "cp1252" | "windows-1252" => Some(Encoding::Cp1252),
+            "gbk" | "gb2312" | "gb18030" | "cp936" => Some(Encoding::Gbk),
             _ => None,
         }
     }
@@ -41,6 +47,10 @@ impl Encoding {
                     _ => char::from(b),
                 })
                 .collect(),
+            Encoding::Gbk => encoding_rs::GB18030
+                .decode_without_bom_handling(bytes)
+                .0
+                .into_owned(),
         }
     }
 
@@ -65,8 +75,24 @@ impl Encoding {
                     }
                 })
                 .collect(),
+            Encoding::Gbk => encode_gbk(text),
         }
     }
+}
+
+/// GBK bytes of `text`; a character GBK cannot hold becomes `?`.
+fn encode_gbk(text: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len());
+    let mut buf = [0u8; 4];
+    for c in text.chars() {
+        let (bytes, _, unmappable) = encoding_rs::GBK.encode(c.encode_utf8(&mut buf));
+        if unmappable {
+            out.push(b'?');
+        } else {
+            out.extend_from_slice(&bytes);
+        }
+    }
+    out
 }
 
 /// `text` cut to `max` characters (with `…` when cut), so a message never
@@ -98,6 +124,16 @@ mod tests {
         assert_eq!(Encoding::Latin1.encode("€"), b"?".to_vec());
         assert_eq!(Encoding::Utf8.decode(&[0x4A, 0xE9]), "J\u{FFFD}");
         assert_eq!(Encoding::parse("Windows-1252"), Some(Encoding::Cp1252));
-        assert_eq!(Encoding::parse("gbk"), None);
+        assert_eq!(Encoding::parse("klingon"), None);
+    }
+
+    #[test]
+    fn chinese_names_in_gbk() {
+        let enc = Encoding::parse("GB2312").expect("known");
+        assert_eq!(enc, Encoding::Gbk);
+        assert_eq!(enc.encode("张三"), vec![0xD5, 0xC5, 0xC8, 0xFD]);
+        assert_eq!(enc.decode(&[0xD5, 0xC5, 0xC8, 0xFD]), "张三");
+        assert_eq!(enc.decode(&enc.encode("李四 Li")), "李四 Li");
+        assert_eq!(enc.encode("a€ñ"), b"a\x80?".to_vec());
     }
 }

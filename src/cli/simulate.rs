@@ -2,6 +2,7 @@
 //! trying clients without hardware.
 
 use std::sync::atomic::Ordering;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::Duration;
 
 use clap::Args;
@@ -197,16 +198,9 @@ pub fn run(a: SimulateArgs) -> Result<(), String> {
         a.comm_key
     );
     // Lines on standard input act on the terminal: `punch [user_id]`.
-    let (lines, commands) = std::sync::mpsc::channel::<String>();
-    std::thread::spawn(move || {
-        for line in std::io::stdin().lines().map_while(Result::ok) {
-            if lines.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let commands = stdin_lines();
     while !stop.load(Ordering::SeqCst) {
-        let Ok(line) = commands.recv_timeout(Duration::from_millis(100)) else {
+        let Some(line) = next_line(&commands) else {
             continue;
         };
         match line.split_whitespace().collect::<Vec<_>>().as_slice() {
@@ -251,14 +245,7 @@ fn run_push(a: &SimulateArgs, server: &str) -> Result<(), String> {
         "simulated push terminal SN {sn} -> {server}: {} punches in the backlog, {} users",
         a.records, a.users
     );
-    let (lines, commands) = std::sync::mpsc::channel::<String>();
-    std::thread::spawn(move || {
-        for line in std::io::stdin().lines().map_while(Result::ok) {
-            if lines.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let commands = stdin_lines();
     let mut reported = u64::MAX;
     while !stop.load(Ordering::SeqCst) {
         let acknowledged = sim.stats().acknowledged.load(Ordering::SeqCst);
@@ -266,7 +253,7 @@ fn run_push(a: &SimulateArgs, server: &str) -> Result<(), String> {
             println!("acknowledged {acknowledged}");
             reported = acknowledged;
         }
-        let Ok(line) = commands.recv_timeout(Duration::from_millis(100)) else {
+        let Some(line) = next_line(&commands) else {
             continue;
         };
         match line.split_whitespace().collect::<Vec<_>>().as_slice() {
@@ -278,6 +265,37 @@ fn run_push(a: &SimulateArgs, server: &str) -> Result<(), String> {
     }
     sim.stop();
     Ok(())
+}
+
+/// The lines of standard input, read by a thread of their own.
+fn stdin_lines() -> Receiver<String> {
+    let (lines, commands) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lines().map_while(Result::ok) {
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    commands
+}
+
+/// How long the command loop waits for a line before it looks at the stop
+/// flag again.
+const LINE_WAIT: Duration = Duration::from_millis(100);
+
+/// The next line of standard input, waiting at most [`LINE_WAIT`]. Once
+/// standard input is closed (a service, `&`, `</dev/null`) the channel
+/// answers at once, so it sleeps instead: an idle simulator uses no CPU.
+fn next_line(commands: &Receiver<String>) -> Option<String> {
+    match commands.recv_timeout(LINE_WAIT) {
+        Ok(line) => Some(line),
+        Err(RecvTimeoutError::Timeout) => None,
+        Err(RecvTimeoutError::Disconnected) => {
+            std::thread::sleep(LINE_WAIT);
+            None
+        }
+    }
 }
 
 /// The simulator's contents as a client must read them (for conformance checks).

@@ -10,7 +10,7 @@ use serde_json::{json, Map, Value};
 use super::{messages, Answer, Ctx, Response};
 use crate::journal::{Command, Journal, JournalError, JournalUser};
 use crate::push::commands::{forward_target, local_now};
-use crate::push::protocol::CommandError;
+use crate::push::protocol::{redact_command, CommandError};
 use crate::registry::Device;
 
 /// The journal of a push `device` (503 when the server runs without one).
@@ -91,7 +91,8 @@ fn command_kind(text: &str) -> &str {
 pub fn command_json(c: &Command) -> Value {
     let mut m = Map::new();
     m.insert("id".into(), json!(c.id));
-    m.insert("command".into(), json!(c.command));
+    // The text as queued, but never a keypad password.
+    m.insert("command".into(), json!(redact_command(&c.command)));
     m.insert("status".into(), json!(c.status.as_str()));
     if let Some(code) = c.return_code {
         m.insert("return".into(), json!(code));

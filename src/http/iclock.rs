@@ -13,7 +13,7 @@ const TEXT: &str = "text/plain";
 
 /// `GET /iclock/cdata`: the handshake.
 pub fn cdata_get(ctx: &Ctx) -> Answer {
-    serve(ctx, Forwarded::Relay, Receiver::handshake)
+    serve(ctx, Forwarded::Relay(Receiver::ping), Receiver::handshake)
 }
 
 /// `POST /iclock/cdata`: an upload.
@@ -23,25 +23,55 @@ pub fn cdata_post(ctx: &Ctx) -> Answer {
 
 /// `GET /iclock/getrequest`: a command poll.
 pub fn getrequest(ctx: &Ctx) -> Answer {
-    serve(ctx, Forwarded::Relay, Receiver::poll)
+    serve(
+        ctx,
+        Forwarded::Relay(Receiver::observe_poll),
+        Receiver::poll,
+    )
 }
 
 /// `POST /iclock/devicecmd`: command results.
 pub fn devicecmd(ctx: &Ctx) -> Answer {
-    serve(ctx, Forwarded::Relay, Receiver::results)
+    serve(
+        ctx,
+        Forwarded::Relay(Receiver::observe_results),
+        Receiver::results,
+    )
 }
 
 /// `GET /iclock/ping`: a terminal busy uploading says it is alive.
 pub fn ping(ctx: &Ctx) -> Answer {
-    serve(ctx, Forwarded::Relay, Receiver::ping)
+    serve(ctx, Forwarded::Relay(Receiver::ping), Receiver::ping)
 }
 
+/// An `/iclock` path zkserver does not serve: relayed as it is for a
+/// forwarded terminal (its upstream may speak more of the protocol), else
+/// 404 in plain text (the terminal cannot read the API's JSON), logged for
+/// the admin.
+pub fn unknown_path(ctx: &Ctx) -> Response {
+    let query = query_pairs(ctx.req.raw_url());
+    if let Some(upstream) = forward_target(ctx, &query) {
+        return relay(ctx, &upstream);
+    }
+    log::warn!(
+        "push: {} {} from {} is not a request zkserver serves, answered 404",
+        ctx.req.method(),
+        crate::text::cut(ctx.req.raw_path(), 80),
+        client_ip(ctx)
+    );
+    text(404, "ERROR: unknown request")
+}
+
+/// What a receiver does with a request before it is relayed.
+type Observe = fn(&Receiver, &Exchange<'_>) -> Reply;
+
 /// What an endpoint does for a terminal whose exchanges are forwarded.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy)]
 enum Forwarded {
     /// Only the upstream answers (options, `Date`, commands and results
-    /// are the upstream's business); zkserver just notes the contact.
-    Relay,
+    /// are the upstream's business); zkserver notes the contact and what
+    /// the terminal tells of itself (firmware, counts) with this.
+    Relay(Observe),
     /// zkserver journals the upload first, then relays it; the terminal
     /// gets the upstream's answer only after both.
     StoreThenRelay,
@@ -69,7 +99,7 @@ fn serve(
         // terminal's cue to send it again, and the upstream never sees it.
         let local = match forwarded {
             Forwarded::StoreThenRelay => f(receiver, &ex),
-            Forwarded::Relay => receiver.ping(&ex),
+            Forwarded::Relay(observe) => observe(receiver, &ex),
         };
         if local.status != 200 {
             return Ok(text(local.status, &local.body));
@@ -77,7 +107,7 @@ fn serve(
         return Ok(relay(ctx, &upstream));
     }
     let reply = f(receiver, &ex);
-    Ok(text(reply.status, &reply.body))
+    Ok(text_bytes(reply.status, reply.bytes()))
 }
 
 /// The upstream of the registered push device whose serial the request
@@ -96,12 +126,16 @@ fn forward_target(ctx: &Ctx, query: &[(String, String)]) -> Option<String> {
 /// upstream that does not answer is a 502, so the terminal keeps its data
 /// and tries again (what it uploaded meanwhile is already journaled once).
 fn relay(ctx: &Ctx, upstream: &str) -> Response {
+    let real_ip = client_ip(ctx);
+    let forwarded_for = forwarded_chain(ctx);
     let request = Relay {
         method: ctx.req.method(),
         target: ctx.req.raw_url(),
         body: ctx.req.body(),
         user_agent: ctx.req.header("User-Agent"),
         content_type: ctx.req.header("Content-Type"),
+        forwarded_for: Some(&forwarded_for),
+        real_ip: Some(&real_ip),
     };
     match ctx.app.forwarder.relay(upstream, &request) {
         Ok(answer) => {
@@ -146,9 +180,38 @@ fn client_ip(ctx: &Ctx) -> String {
     }
 }
 
+/// `X-Forwarded-For` as the upstream should get it: the chain a proxy in
+/// front sent (nginx: the terminal), then the address zkserver got the
+/// request from; with no proxy, just the terminal's address.
+fn forwarded_chain(ctx: &Ctx) -> String {
+    let peer = ctx.req.remote_addr().ip().to_string();
+    match ctx
+        .req
+        .header("X-Forwarded-For")
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+    {
+        Some(chain) => {
+            // Only what a header may carry, and not much of it.
+            let chain: String = chain
+                .chars()
+                .filter(|c| c.is_ascii_graphic() || *c == ' ')
+                .take(200)
+                .collect();
+            format!("{chain}, {peer}")
+        }
+        None => peer,
+    }
+}
+
 /// A plain-text answer with the `Date` header.
 pub fn text(status: u16, body: &str) -> Response {
-    Response::new(status, TEXT, Body::Bytes(body.as_bytes().to_vec()))
+    text_bytes(status, body.as_bytes().to_vec())
+}
+
+/// [`text`] for a body already encoded for the terminal.
+fn text_bytes(status: u16, body: Vec<u8>) -> Response {
+    Response::new(status, TEXT, Body::Bytes(body))
         .with_header("Date", &http_date(chrono::Utc::now()))
 }
 

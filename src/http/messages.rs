@@ -396,6 +396,11 @@ pub fn time_synced(id: &str) -> String {
     format!("[{id}] Hora sincronizada.")
 }
 
+/// 200 of `reboot` on a pull terminal: the restart was sent.
+pub fn rebooting(id: &str) -> String {
+    format!("[{id}] Reinicio enviado; el terminal vuelve a responder en unos segundos.")
+}
+
 /// 400 for a clock time that cannot be set on a terminal.
 pub fn bad_sync_timestamp(t: &str) -> String {
     format!(
@@ -437,6 +442,25 @@ pub fn journal_not_opened(e: &crate::journal::JournalError) -> String {
         E::InvalidTime { path, .. } | E::Sqlite { path, .. } => format!(
             "no se pudo abrir el diario {} (permisos, disco lleno o archivo bloqueado; el registro tiene el detalle).",
             path.display()
+        ),
+    }
+}
+
+/// The start-up error for a journal that could not be locked: another
+/// zkserver is using it, or the lock file cannot be written.
+pub fn journal_locked(e: &crate::journal::LockError) -> String {
+    use crate::journal::LockError as E;
+    match e {
+        E::Held { journal, lock, pid } => format!(
+            "el diario {} está en uso por otro zkserver{} (bloqueo {}); detenga el otro (p. ej. el servicio) o indique otro archivo con --journal.",
+            journal.display(),
+            pid.map(|p| format!(" (proceso {p})")).unwrap_or_default(),
+            lock.display()
+        ),
+        E::Io { lock, source } => format!(
+            "no se pudo bloquear el diario con {}: {}",
+            lock.display(),
+            crate::registry::io_error_es(source)
         ),
     }
 }

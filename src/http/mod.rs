@@ -353,7 +353,17 @@ pub fn handle(app: &App, req: &Request) -> Response {
     if let Some(forwarded) = req.header("X-Forwarded-For") {
         peer = format!("{} (via {peer})", forwarded.trim());
     }
-    log::info!(
+    // A push terminal's routine exchange (poll, ping, upload; not the rare
+    // handshake) is counted in its summary (`push::receiver::summary`); a
+    // line of its own only at debug.
+    let handshake = req.method() == "GET" && label.starts_with("/iclock/cdata");
+    let level = if label.starts_with("/iclock/") && !handshake && resp.status_code == 200 {
+        log::Level::Debug
+    } else {
+        log::Level::Info
+    };
+    log::log!(
+        level,
         "{} {} {} -> {} in {:?}",
         peer,
         req.method(),
@@ -404,6 +414,7 @@ enum Action {
     Info,
     Time,
     SyncTime,
+    Reboot,
     ListUsers,
     CreateUser,
     UpdateUser,
@@ -448,6 +459,7 @@ const ROUTES: &[(&str, &str, Action)] = &[
     ("GET", "/devices/{id}/info", Action::Info),
     ("GET", "/devices/{id}/time", Action::Time),
     ("POST", "/devices/{id}/sync-time", Action::SyncTime),
+    ("POST", "/devices/{id}/reboot", Action::Reboot),
     ("GET", "/devices/{id}/users", Action::ListUsers),
     ("POST", "/devices/{id}/users", Action::CreateUser),
     ("POST", "/devices/{id}/users/refresh", Action::RefreshUsers),
@@ -494,6 +506,11 @@ const ROUTES: &[(&str, &str, Action)] = &[
     ("GET", "/iclock/getrequest", Action::IclockPoll),
     ("POST", "/iclock/devicecmd", Action::IclockResults),
     ("GET", "/iclock/ping", Action::IclockPing),
+    // Older firmware names the same exchanges with `.aspx`.
+    ("GET", "/iclock/cdata.aspx", Action::IclockHandshake),
+    ("POST", "/iclock/cdata.aspx", Action::IclockUpload),
+    ("GET", "/iclock/getrequest.aspx", Action::IclockPoll),
+    ("POST", "/iclock/devicecmd.aspx", Action::IclockResults),
     ("GET", "/push/pending", Action::PushPending),
     ("DELETE", "/push/pending/{sn}", Action::RemovePending),
 ];
@@ -530,7 +547,12 @@ fn route(ctx: &Ctx, label: &mut &'static str) -> Answer {
             match_path(pattern, &segments).map(|params| (m, pattern, action, params))
         })
         .collect();
+    // A terminal reads plain text only: `/iclock` refusals are text too.
+    let iclock_path = segments.first() == Some(&"iclock");
     let Some((_, pattern, _, _)) = matching.first() else {
+        if iclock_path {
+            return Err(iclock::unknown_path(ctx));
+        }
         let path = ctx.req.raw_path();
         return Err(ctx.error(404, &messages::route_not_found(ctx.req.method(), path)));
     };
@@ -540,9 +562,12 @@ fn route(ctx: &Ctx, label: &mut &'static str) -> Answer {
         if allowed.contains(&"GET") {
             allowed.push("HEAD");
         }
-        return Err(ctx
-            .error(405, messages::METHOD_NOT_ALLOWED)
-            .with_header("Allow", &allowed.join(", ")));
+        let refusal = if iclock_path {
+            iclock::text(405, "ERROR: method not allowed")
+        } else {
+            ctx.error(405, messages::METHOD_NOT_ALLOWED)
+        };
+        return Err(refusal.with_header("Allow", &allowed.join(", ")));
     };
     let writes = method != "GET";
     // Push terminals are no browsers (and name this server as configured
@@ -587,6 +612,7 @@ fn dispatch(ctx: &Ctx, action: Action, params: &[&str]) -> Answer {
         Action::Info => terminal::info(ctx, id),
         Action::Time => terminal::time(ctx, id),
         Action::SyncTime => terminal::sync_time(ctx, id),
+        Action::Reboot => terminal::reboot(ctx, id),
         Action::ListUsers => users::list(ctx, id),
         Action::CreateUser => users::create(ctx, id),
         Action::UpdateUser => users::update(ctx, id, user),

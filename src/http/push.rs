@@ -172,7 +172,8 @@ fn last_punch(journal: &crate::journal::Journal, device: &Device) -> Value {
 /// journal's when it is newer (after a restart or a SIGKILL).
 fn contact_json(ctx: &Ctx, device: &Device) -> Value {
     let mut data = json!({"id": device.id, "name": device.config.name, "mode": "push",
-                          "sn": device.config.sn, "online": false, "last_seen": null, "ip": null,
+                          "sn": device.config.sn, "forwarded": is_forwarded(ctx, device),
+                          "online": false, "last_seen": null, "ip": null,
                           "seconds_since_contact": null});
     let Some(receiver) = &ctx.app.push else {
         return data;
@@ -223,6 +224,12 @@ fn add_saved_contact(journal: &crate::journal::Journal, device: &Device, data: &
             .max(0);
         data["seconds_since_contact"] = json!(age);
     }
+}
+
+/// Whether `device`'s exchanges go to an upstream server (which then sets
+/// its clock and sends its commands: the panel offers no clock sync).
+fn is_forwarded(ctx: &Ctx, device: &Device) -> bool {
+    crate::push::commands::forward_target(&device.config, ctx.app.push_forward.as_deref()).is_some()
 }
 
 /// The push receiver's part of `/metrics`: uploads and lines, pending

@@ -1,5 +1,5 @@
 //! Terminal data endpoints: identity and counters, clock, clock sync (a
-//! queued `CHECK` on a push terminal).
+//! queued `CHECK` on a push terminal), restart (a queued `REBOOT`).
 
 use serde_json::json;
 
@@ -90,5 +90,26 @@ pub fn sync_time(ctx: &Ctx, id: &str) -> Answer {
     Ok(ctx.json(
         200,
         &json!({"success": true, "message": super::messages::time_synced(id), "device_time": t.to_string()}),
+    ))
+}
+
+/// `POST /devices/{id}/reboot` (lock): CMD_RESTART to a pull terminal,
+/// which drops its connections and answers again a few seconds later; a
+/// push terminal gets a queued `REBOOT` (202).
+pub fn reboot(ctx: &Ctx, id: &str) -> Answer {
+    let device = ctx.device(id)?;
+    if let Some(journal) = commands::push_queue(ctx, &device)? {
+        return commands::enqueue(
+            ctx,
+            &device,
+            journal,
+            &crate::push::commands::reboot_command(),
+        );
+    }
+    ctx.operate(&device, Mode::Plain, "restart", |s| Ok(s.restart()?))?;
+    log::info!("device {}: restart sent", device.id);
+    Ok(ctx.json(
+        200,
+        &json!({"success": true, "message": super::messages::rebooting(id)}),
     ))
 }

@@ -77,6 +77,9 @@ pub enum MarkOutcome {
     Updated(Command),
     /// The command already had a result (or expired); left as it was.
     AlreadyDone(Command),
+    /// The command was never sent to the terminal (still waiting in its
+    /// queue): a result for it is not believed; left as it was.
+    NotSent(Command),
     /// No command with that id for that device.
     Unknown,
 }
@@ -186,7 +189,8 @@ impl Journal {
     }
 
     /// Records the terminal's result for command `id` of `device`:
-    /// `Return=0` completes it, any other code fails it.
+    /// `Return=0` completes it, any other code fails it. Only a command sent
+    /// to that terminal (`enviado`) takes a result.
     pub fn mark_result(
         &self,
         device: &str,
@@ -204,15 +208,15 @@ impl Journal {
             |conn| {
                 let tx = conn.transaction()?;
                 let changed = tx.execute(
-                    "UPDATE commands SET status = ?3, return_code = ?4, done_at = ?5,
-                         sent_at = coalesce(sent_at, ?5)
-                     WHERE device = ?1 AND id = ?2 AND status IN ('pendiente', 'enviado')",
+                    "UPDATE commands SET status = ?3, return_code = ?4, done_at = ?5
+                     WHERE device = ?1 AND id = ?2 AND status = 'enviado'",
                     params![device, id, status.as_str(), return_code, now],
                 )?;
                 let cmd = get_in(&tx, device, id)?;
                 tx.commit()?;
                 Ok(match (cmd, changed) {
                     (None, _) => MarkOutcome::Unknown,
+                    (Some(c), 0) if c.status == CommandStatus::Pendiente => MarkOutcome::NotSent(c),
                     (Some(c), 0) => MarkOutcome::AlreadyDone(c),
                     (Some(c), _) => MarkOutcome::Updated(c),
                 })

@@ -14,6 +14,7 @@
 mod commands;
 mod contacts;
 mod error;
+mod lock;
 mod meta;
 mod pending;
 mod punches;
@@ -33,6 +34,7 @@ use rusqlite::{Connection, OpenFlags};
 pub use commands::{Command, CommandStatus, MarkOutcome};
 pub use contacts::SavedContact;
 pub use error::JournalError;
+pub use lock::{lock_path, JournalLock, LockError};
 pub use pending::{Adoption, PendingSerial, PendingSighting, RemovedPending};
 pub use punches::{InsertOutcome, NewPunch, PunchFilter, PunchPage, StoredPunch};
 pub use schema::{APPLICATION_ID, CURRENT_VERSION};

@@ -12,7 +12,7 @@ use std::fs::File;
 use std::io::Read;
 use std::path::Path;
 
-use rusqlite::{Connection, ErrorCode};
+use rusqlite::{Connection, ErrorCode, TransactionBehavior};
 
 use super::JournalError;
 
@@ -249,8 +249,11 @@ pub fn inspect_read_only(path: &Path) -> Result<(), JournalError> {
     }
     let flags =
         rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let conn = Connection::open_with_flags(path, flags).map_err(|e| inspect_error(path, e))?;
-    match classify(&conn, path)? {
+    let mut conn = Connection::open_with_flags(path, flags).map_err(|e| inspect_error(path, e))?;
+    configure_common(&conn, path)?;
+    // One snapshot: another process may be creating the journal.
+    let read = conn.transaction().map_err(|e| inspect_error(path, e))?;
+    match classify(&read, path)? {
         Kind::Journal(v) if v > CURRENT_VERSION => Err(JournalError::NewerVersion {
             path: path.to_path_buf(),
             found: v,
@@ -263,19 +266,29 @@ pub fn inspect_read_only(path: &Path) -> Result<(), JournalError> {
 /// Checks what the writer connection opened, then (only if it is a new or
 /// an older zkserver journal) turns on WAL and migrates it.
 pub fn prepare(conn: &mut Connection, path: &Path) -> Result<(), JournalError> {
-    let version = match classify(conn, path)? {
-        Kind::Empty => 0,
-        Kind::Journal(v) if v > CURRENT_VERSION => {
-            return Err(JournalError::NewerVersion {
-                path: path.to_path_buf(),
-                found: v,
-                supported: CURRENT_VERSION,
-            })
-        }
-        Kind::Journal(v) => v,
-    };
+    {
+        // One snapshot: another process may be creating the journal.
+        let read = conn
+            .transaction()
+            .map_err(sqlite(path, "reading the schema"))?;
+        writable_version(&read, path)?;
+    }
     configure_writer(conn, path)?;
-    migrate(conn, path, version)
+    migrate(conn, path)
+}
+
+/// The schema version of a file this build may write: 0 for a new one;
+/// another application's file or a newer schema is an error.
+fn writable_version(conn: &Connection, path: &Path) -> Result<i64, JournalError> {
+    match classify(conn, path)? {
+        Kind::Empty => Ok(0),
+        Kind::Journal(v) if v > CURRENT_VERSION => Err(JournalError::NewerVersion {
+            path: path.to_path_buf(),
+            found: v,
+            supported: CURRENT_VERSION,
+        }),
+        Kind::Journal(v) => Ok(v),
+    }
 }
 
 /// WAL so readers never wait for the writer; `synchronous=FULL` so that in
@@ -303,25 +316,29 @@ pub fn configure_common(conn: &Connection, path: &Path) -> Result<(), JournalErr
         .map_err(sqlite(path, "setting busy_timeout"))
 }
 
-/// Applies the migrations after `from`, each in its own transaction with
-/// its version bump.
-fn migrate(conn: &mut Connection, path: &Path, from: i64) -> Result<(), JournalError> {
-    for (i, step) in MIGRATIONS.iter().enumerate() {
-        let to = i as i64 + 1;
-        if to <= from {
-            continue;
-        }
-        let tx = conn.transaction().map_err(sqlite(path, "migrating"))?;
-        tx.execute_batch(step).map_err(sqlite(path, "migrating"))?;
-        tx.execute_batch(&format!(
-            "PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {to};"
-        ))
+/// Brings the schema to [`CURRENT_VERSION`] in one `BEGIN IMMEDIATE`
+/// transaction: the version is read again under the write lock, so two
+/// processes opening a new journal at once create it once (the second sees
+/// the first one's schema), and a failed step leaves the file as it was.
+fn migrate(conn: &mut Connection, path: &Path) -> Result<(), JournalError> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(sqlite(path, "migrating"))?;
-        tx.commit().map_err(sqlite(path, "migrating"))?;
-        log::info!(
-            "journal {}: schema migrated to version {to}",
-            path.display()
-        );
+    let from = writable_version(&tx, path)?;
+    if from >= CURRENT_VERSION {
+        return Ok(());
     }
+    for step in MIGRATIONS.iter().skip(usize::try_from(from).unwrap_or(0)) {
+        tx.execute_batch(step).map_err(sqlite(path, "migrating"))?;
+    }
+    tx.execute_batch(&format!(
+        "PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {CURRENT_VERSION};"
+    ))
+    .map_err(sqlite(path, "migrating"))?;
+    tx.commit().map_err(sqlite(path, "migrating"))?;
+    log::info!(
+        "journal {}: schema migrated from version {from} to {CURRENT_VERSION}",
+        path.display()
+    );
     Ok(())
 }

@@ -106,6 +106,35 @@ fn reopening_keeps_punches_and_positions() {
 }
 
 #[test]
+fn journals_opened_at_once_by_several_processes_are_created_once() {
+    // Two zkservers (systemd's and one by hand) opening a new journal at the
+    // same moment: creation and migration are one transaction, so neither
+    // fails with "table devices already exists".
+    for _ in 0..10 {
+        let dir = TempDir::new();
+        let path = dir.file("punches.db");
+        let start = Arc::new(std::sync::Barrier::new(6));
+        let openers: Vec<_> = (0..6)
+            .map(|_| {
+                let (path, start) = (path.clone(), start.clone());
+                std::thread::spawn(move || {
+                    start.wait();
+                    Journal::open(&path).map(|j| j.id().to_string())
+                })
+            })
+            .collect();
+        let ids: Vec<String> = openers
+            .into_iter()
+            .map(|t| match t.join().expect("no panic") {
+                Ok(id) => id,
+                Err(e) => panic!("a concurrent open failed: {e}"),
+            })
+            .collect();
+        assert!(ids.iter().all(|id| *id == ids[0]), "one identity: {ids:?}");
+    }
+}
+
+#[test]
 fn an_empty_file_becomes_a_journal() {
     let dir = TempDir::new();
     std::fs::write(dir.file("punches.db"), b"").expect("write");

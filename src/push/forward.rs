@@ -62,6 +62,11 @@ pub struct Relay<'a> {
     pub user_agent: Option<&'a str>,
     /// The terminal's `Content-Type`, passed on.
     pub content_type: Option<&'a str>,
+    /// `X-Forwarded-For` for the upstream: the chain a proxy in front of
+    /// zkserver sent, with the address zkserver got the request from.
+    pub forwarded_for: Option<&'a str>,
+    /// `X-Real-IP` for the upstream: the terminal's address.
+    pub real_ip: Option<&'a str>,
 }
 
 /// Relays requests to upstream servers over one HTTP agent.
@@ -97,6 +102,13 @@ impl Forwarder {
         }
         if let Some(ct) = request.content_type {
             call = call.set("Content-Type", ct);
+        }
+        // The upstream sees the terminal, not zkserver, as the client.
+        if let Some(chain) = request.forwarded_for {
+            call = call.set("X-Forwarded-For", chain);
+        }
+        if let Some(ip) = request.real_ip {
+            call = call.set("X-Real-IP", ip);
         }
         let sent = if request.method.eq_ignore_ascii_case("GET") {
             call.call()
@@ -221,6 +233,8 @@ mod tests {
                     body,
                     user_agent: Some("iClock Proline"),
                     content_type: Some("text/plain"),
+                    forwarded_for: Some("10.1.2.3, 127.0.0.1"),
+                    real_ip: Some("10.1.2.3"),
                 },
             )
             .unwrap();
@@ -236,6 +250,12 @@ mod tests {
             "{request}"
         );
         assert!(request.contains("iClock Proline"), "{request}");
+        let lower = request.to_ascii_lowercase();
+        assert!(
+            lower.contains("\r\nx-forwarded-for: 10.1.2.3, 127.0.0.1\r\n"),
+            "{request}"
+        );
+        assert!(lower.contains("\r\nx-real-ip: 10.1.2.3\r\n"), "{request}");
         assert!(
             request.ends_with(std::str::from_utf8(body).unwrap()),
             "{request}"
@@ -256,6 +276,8 @@ mod tests {
                     body: b"",
                     user_agent: None,
                     content_type: None,
+                    forwarded_for: None,
+                    real_ip: None,
                 },
             )
             .unwrap();
@@ -285,6 +307,8 @@ mod tests {
                     body: b"",
                     user_agent: None,
                     content_type: None,
+                    forwarded_for: None,
+                    real_ip: None,
                 },
             )
             .unwrap_err();

@@ -11,6 +11,7 @@
 
 pub mod contacts;
 mod stats;
+pub mod summary;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -20,13 +21,15 @@ use chrono::NaiveDateTime;
 
 use crate::journal::{Journal, JournalError, JournalUser, MarkOutcome, NewPunch, StampTable};
 use crate::push::protocol::{
-    self, parse_attlog, parse_devicecmd, parse_operlog, parse_options_body, render_handshake,
+    self, parse_attlog, parse_devicecmd, parse_operlog_in, parse_options_body, render_handshake,
     render_poll, HandshakeOptions, IclockQuery, PushTimeZone, Skipped, Table, MAX_POLL_COMMANDS,
 };
 use crate::registry::{Device, Registry};
+use crate::text::Encoding;
 
 pub use contacts::{Contact, Contacts};
 pub use stats::PushStats;
+use summary::{Routine, Summary};
 
 /// Most unknown serials kept pending at once.
 pub const MAX_PENDING_SERIALS: u64 = 32;
@@ -66,6 +69,9 @@ pub struct PushSettings {
     /// The shortest time a terminal counts as online after its last
     /// contact (30 s; tests shorten it).
     pub min_online: Duration,
+    /// How often a terminal's routine traffic (polls, acknowledged
+    /// uploads) is summarised in one log line (60 s).
+    pub log_summary_every: Duration,
 }
 
 impl Default for PushSettings {
@@ -76,6 +82,7 @@ impl Default for PushSettings {
             unknown: UnknownSerials::Pending,
             contacts_file: None,
             min_online: Duration::from_secs(30),
+            log_summary_every: summary::SUMMARY_EVERY,
         }
     }
 }
@@ -100,6 +107,9 @@ pub struct Reply {
     pub status: u16,
     /// Plain-text body.
     pub body: String,
+    /// How the body is written on the wire: the terminal's encoding for
+    /// an answer carrying names (commands), else UTF-8.
+    pub encoding: Encoding,
 }
 
 impl Reply {
@@ -107,6 +117,7 @@ impl Reply {
         Reply {
             status: 200,
             body: body.into(),
+            encoding: Encoding::Utf8,
         }
     }
 
@@ -114,7 +125,13 @@ impl Reply {
         Reply {
             status,
             body: format!("ERROR: {detail}"),
+            encoding: Encoding::Utf8,
         }
+    }
+
+    /// The body as the terminal reads it (names in its encoding).
+    pub fn bytes(&self) -> Vec<u8> {
+        self.encoding.encode(&self.body)
     }
 
     /// 503 for a journal that could not be written.
@@ -140,6 +157,7 @@ pub struct Receiver {
     settings: PushSettings,
     contacts: Contacts,
     last_save: parking_lot::Mutex<Instant>,
+    summary: Summary,
 }
 
 /// Time between saves of the contacts.
@@ -149,12 +167,14 @@ impl Receiver {
     /// A receiver storing into `journal` for the devices of `registry`.
     pub fn new(journal: Arc<Journal>, registry: Arc<Registry>, settings: PushSettings) -> Receiver {
         let contacts = Contacts::load(settings.contacts_file.as_deref());
+        let summary = Summary::new(settings.log_summary_every);
         Receiver {
             journal,
             registry,
             settings,
             contacts,
             last_save: parking_lot::Mutex::new(Instant::now()),
+            summary,
         }
     }
 
@@ -230,9 +250,13 @@ impl Receiver {
             Table::Options => {
                 let options = parse_options_body(ex.body);
                 self.contacts.update(&q.sn, |c| c.merge_options(&options));
+                self.routine_upload(&q.sn);
                 Reply::ok("OK")
             }
-            Table::AttPhoto | Table::BioData => Reply::ok("OK"),
+            Table::AttPhoto | Table::BioData => {
+                self.routine_upload(&q.sn);
+                Reply::ok("OK")
+            }
             Table::Other(name) => {
                 log::info!(
                     "push {}: upload of table {:?} accepted, not stored ({} bytes)",
@@ -255,6 +279,7 @@ impl Receiver {
             self.contacts.update(&q.sn, |c| c.info = Some(info.clone()));
         }
         let Caller::Device(device) = caller else {
+            self.summary.note(&q.sn, Routine::Poll);
             return Reply::ok("OK");
         };
         let queued = match self
@@ -265,6 +290,7 @@ impl Receiver {
             Err(e) => return Reply::journal_failed(&e),
         };
         if queued.is_empty() {
+            self.summary.note(&q.sn, Routine::Poll);
             return Reply::ok("OK");
         }
         let pairs: Vec<(i64, String)> = queued.into_iter().map(|c| (c.id, c.command)).collect();
@@ -282,7 +308,11 @@ impl Receiver {
             ids.len(),
             device.id
         );
-        Reply::ok(body)
+        // Names in user commands go out in the terminal's encoding.
+        Reply {
+            encoding: crate::ops::users::encoding(&device),
+            ..Reply::ok(body)
+        }
     }
 
     /// `POST /iclock/devicecmd`: command results.
@@ -297,10 +327,6 @@ impl Receiver {
             return Reply::ok("OK");
         };
         for result in &batch.results {
-            if !result.info.is_empty() {
-                self.contacts
-                    .update(&q.sn, |c| c.merge_options(&result.info));
-            }
             let Some(id) = result.numeric_id() else {
                 log::warn!(
                     "push {}: result for command id {:?} that zkserver never sent",
@@ -314,6 +340,12 @@ impl Receiver {
                 .mark_result(&device.id, id, result.return_code, now())
             {
                 Ok(MarkOutcome::Updated(cmd)) => {
+                    // What the terminal reports (INFO) is believed only in
+                    // the result of a command it was sent.
+                    if !result.info.is_empty() {
+                        self.contacts
+                            .update(&q.sn, |c| c.merge_options(&result.info));
+                    }
                     log::info!(
                         "push {}: command {id} of '{}' -> {} (Return={})",
                         q.sn,
@@ -329,6 +361,11 @@ impl Receiver {
                 Ok(MarkOutcome::AlreadyDone(_)) => {
                     log::info!("push {}: result for command {id} again, ignored", q.sn);
                 }
+                Ok(MarkOutcome::NotSent(_)) => log::warn!(
+                    "push {}: result for command {id} of '{}' that was never sent to it, ignored",
+                    q.sn,
+                    device.id
+                ),
                 Ok(MarkOutcome::Unknown) => log::warn!(
                     "push {}: result for unknown command id {id} of '{}' ignored",
                     q.sn,
@@ -343,15 +380,67 @@ impl Receiver {
     /// `GET /iclock/ping`: the terminal is busy uploading; just `OK`.
     pub fn ping(&self, ex: &Exchange<'_>) -> Reply {
         match self.identify(ex) {
-            Ok(_) => Reply::ok("OK"),
+            Ok((q, _)) => {
+                self.summary.note(&q.sn, Routine::Ping);
+                Reply::ok("OK")
+            }
             Err(r) => r,
         }
+    }
+
+    /// A forwarded terminal's poll (the upstream answers it): notes the
+    /// contact and the `INFO=` it carries (firmware, counts), as
+    /// [`Receiver::poll`] does; delivers nothing.
+    pub fn observe_poll(&self, ex: &Exchange<'_>) -> Reply {
+        let (q, _) = match self.identify(ex) {
+            Ok(x) => x,
+            Err(r) => return r,
+        };
+        if let Some(info) = &q.info {
+            self.contacts.update(&q.sn, |c| c.info = Some(info.clone()));
+        }
+        self.summary.note(&q.sn, Routine::Poll);
+        Reply::ok("OK")
+    }
+
+    /// A forwarded terminal's command results (for the upstream's
+    /// commands, so no queue is touched): what its INFO replies tell of
+    /// it (firmware, model, counts) is noted for its status.
+    pub fn observe_results(&self, ex: &Exchange<'_>) -> Reply {
+        let (q, caller) = match self.identify(ex) {
+            Ok(x) => x,
+            Err(r) => return r,
+        };
+        if let Caller::Device(_) = caller {
+            for result in parse_devicecmd(ex.body).results {
+                if !result.info.is_empty() {
+                    self.contacts
+                        .update(&q.sn, |c| c.merge_options(&result.info));
+                }
+            }
+        }
+        Reply::ok("OK")
+    }
+
+    /// Counts an acknowledged upload that stored no punches (users,
+    /// options, photos) in the terminal's summary.
+    fn routine_upload(&self, sn: &str) {
+        self.summary.note(
+            sn,
+            Routine::Upload {
+                stored: 0,
+                duplicates: 0,
+            },
+        );
     }
 
     /// Saves the contacts (in the journal and the contacts file), refreshes
     /// pending serials and forgets the idle ones that hold nothing, if the
     /// last save is older than a few minutes; `force` saves now (shutdown).
     pub fn save(&self, force: bool) {
+        if force {
+            self.summary.flush();
+        }
         {
             let mut last = self.last_save.lock();
             if !force && last.elapsed() < SAVE_EVERY {
@@ -535,13 +624,23 @@ impl Receiver {
             Err(e) => return Reply::journal_failed(&e),
         };
         st.committed(outcome.stored, outcome.duplicates, started.elapsed());
-        log::info!(
-            "push {}: ATTLOG {n} line(s): {} new, {} already stored, {} skipped",
-            q.sn,
-            outcome.stored,
-            outcome.duplicates,
-            batch.skipped.len()
-        );
+        if batch.skipped.is_empty() {
+            self.summary.note(
+                &q.sn,
+                Routine::Upload {
+                    stored: outcome.stored,
+                    duplicates: outcome.duplicates,
+                },
+            );
+        } else {
+            log::info!(
+                "push {}: ATTLOG {n} line(s): {} new, {} already stored, {} skipped",
+                q.sn,
+                outcome.stored,
+                outcome.duplicates,
+                batch.skipped.len()
+            );
+        }
         Reply::ok(format!("OK:{n}"))
     }
 
@@ -574,7 +673,12 @@ impl Receiver {
     /// Stores OPERLOG `USER` lines in the users copy (a pending serial's
     /// wait for its adoption), then answers `OK:<n>`.
     fn operlog(&self, q: &IclockQuery, caller: &Caller, body: &[u8]) -> Reply {
-        let batch = parse_operlog(body);
+        // Names come in the terminal's own encoding, as on pull terminals.
+        let encoding = match caller {
+            Caller::Device(d) => crate::ops::users::encoding(d),
+            Caller::Pending => Encoding::Utf8,
+        };
+        let batch = parse_operlog_in(body, encoding);
         log_skipped(&q.sn, "OPERLOG", &batch.skipped);
         let users: Vec<JournalUser> = batch.users.iter().cloned().map(JournalUser::from).collect();
         if let (Caller::Pending, false) = (caller, users.is_empty()) {
@@ -594,6 +698,9 @@ impl Receiver {
                     return Reply::journal_failed(&e);
                 }
             }
+        }
+        if batch.skipped.is_empty() {
+            self.routine_upload(&q.sn);
         }
         Reply::ok(format!("OK:{}", batch.accepted()))
     }

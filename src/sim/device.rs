@@ -118,6 +118,7 @@ impl Device {
                 packets: vec![ack(cmd::ACK_OK, Vec::new())],
                 action: Action::Close,
             },
+            cmd::RESTART => self.restart(ack(cmd::ACK_OK, Vec::new())),
             cmd::PREPARE_BUFFER => self.prepare_buffer(conn, p),
             cmd::READ_BUFFER => self.read_buffer(conn, p, &faults),
             _ => {
@@ -131,6 +132,20 @@ impl Device {
                     None => Reply::one(ack(cmd::ACK_UNKNOWN, Vec::new())),
                 }
             }
+        }
+    }
+
+    /// RESTART: acknowledged, then every connection is cut (this one after
+    /// the ACK) as a rebooting terminal drops them; it answers again at
+    /// once, enabled, with its data and clock kept.
+    fn restart(&self, ack: Packet) -> Reply {
+        let mut st = self.state.lock();
+        st.stats.restarts += 1;
+        st.disabled = false;
+        st.link_generation += 1;
+        Reply {
+            packets: vec![ack],
+            action: Action::Close,
         }
     }
 

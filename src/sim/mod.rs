@@ -205,6 +205,8 @@ pub struct Stats {
     pub events_sent: u64,
     /// Event ACKs received.
     pub event_acks: u64,
+    /// RESTART commands obeyed.
+    pub restarts: u64,
     /// (CONNECT, EXIT or close) instants of finished TCP conversations.
     pub intervals: Vec<(Instant, Instant)>,
 }

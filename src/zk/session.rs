@@ -35,6 +35,9 @@ pub struct ConnectOptions {
 /// record download from a slow terminal (about a minute).
 pub const DEFAULT_OPERATION_LIMIT: Duration = Duration::from_secs(300);
 
+/// How long a RESTART waits for an acknowledgement that may never come.
+const RESTART_ACK_WAIT: Duration = Duration::from_secs(2);
+
 impl ConnectOptions {
     /// `host:port`, for messages.
     pub fn address(&self) -> String {
@@ -385,6 +388,37 @@ impl Session {
     pub fn set_time(&mut self, t: ZkTime) -> Result<()> {
         self.command(cmd::SET_TIME, &t.encode().to_le_bytes())
             .map(|_| ())
+    }
+
+    /// Restarts the terminal (CMD_RESTART). Some firmware acknowledges it,
+    /// some just goes away: a short wait for the ACK, and a timeout or a
+    /// closed connection count as done. The connection is over either way
+    /// (no EXIT is sent on it); only a refusal (ACK_ERROR…) is an error.
+    pub fn restart(&mut self) -> Result<()> {
+        if self.broken {
+            return Err(Error::Closed(Phase::Reply));
+        }
+        let id = self.next_reply_id();
+        let p = Packet::new(cmd::RESTART, self.session_id, id, Vec::new());
+        let sent = self.transport.send(&p, Phase::Reply);
+        self.broken = true;
+        self.exited = true;
+        sent?;
+        let wait = self.attempt_wait().min(RESTART_ACK_WAIT);
+        match self.wait_reply(id, Instant::now() + wait, Phase::Reply) {
+            Ok(reply) if reply.command == cmd::ACK_OK => Ok(()),
+            Ok(reply) => Err(Error::Device {
+                command: cmd::RESTART,
+                code: reply.command,
+            }),
+            Err(e) => {
+                log::debug!(
+                    "RESTART to {}: no acknowledgement ({e}); taken as restarting",
+                    self.opts.address()
+                );
+                Ok(())
+            }
+        }
     }
 
     /// Sets the terminal's clock and asks it to show the new time at once.

@@ -14,6 +14,7 @@ pub mod cmd {
     pub const EXIT: u16 = 1001;
     pub const ENABLE_DEVICE: u16 = 1002;
     pub const DISABLE_DEVICE: u16 = 1003;
+    pub const RESTART: u16 = 1004;
     pub const REFRESH_DATA: u16 = 1013;
     pub const GET_VERSION: u16 = 1100;
     pub const AUTH: u16 = 1102;
@@ -50,6 +51,7 @@ pub mod cmd {
             EXIT => "EXIT",
             ENABLE_DEVICE => "ENABLEDEVICE",
             DISABLE_DEVICE => "DISABLEDEVICE",
+            RESTART => "RESTART",
             REFRESH_DATA => "REFRESHDATA",
             GET_VERSION => "GET_VERSION",
             AUTH => "AUTH",

@@ -693,3 +693,79 @@ fn the_journal_and_the_folders_made_for_it_are_private() {
     assert_eq!(terminate(&mut child), 0);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// CPU time (user + system) the process `pid` has used, from
+/// `/proc/<pid>/stat` (clock ticks of 1/100 s, as on every Linux).
+#[cfg(target_os = "linux")]
+fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // The command name (field 2) may hold spaces: count after its ')'.
+    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..]
+        .split_whitespace()
+        .collect();
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    Duration::from_millis(ticks * 10)
+}
+
+/// Watches `pid` for `window` of wall time: its CPU time must stay under
+/// `bound` (a spinning loop burns a whole core, ~3 s in 3 s).
+#[cfg(target_os = "linux")]
+fn assert_idle(pid: u32, what: &str) {
+    let window = Duration::from_secs(3);
+    let bound = Duration::from_millis(500);
+    let start = cpu_time(pid);
+    let began = std::time::Instant::now();
+    while began.elapsed() < window {
+        let used = cpu_time(pid).saturating_sub(start);
+        assert!(used < bound, "{what} used {used:?} of CPU while idle");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A child killed when the test ends, failed or not (a spinning simulator
+/// left behind would burn a core).
+#[cfg(target_os = "linux")]
+struct Running(std::process::Child);
+
+#[cfg(target_os = "linux")]
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn idle_simulators_with_stdin_closed_use_no_cpu() {
+    use std::process::Stdio;
+    let mut cmd = Command::new(BIN);
+    cmd.args(["simulate", "--port", "0", "--records", "10"])
+        .stdin(Stdio::null());
+    let mut sim = Running(spawn_until(cmd, "simulated terminal on", true).0);
+    assert_idle(sim.0.id(), "simulate");
+    assert_eq!(terminate(&mut sim.0), 0);
+
+    // A push terminal whose server is down waits between attempts.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut cmd = Command::new(BIN);
+    cmd.args([
+        "simulate",
+        "--records",
+        "10",
+        "--sn",
+        "IDLE1",
+        "--retry-after",
+        "1",
+    ])
+    .arg("--push")
+    .arg(format!("http://127.0.0.1:{port}"))
+    .stdin(Stdio::null());
+    let mut push = Running(spawn_until(cmd, "simulated push terminal", true).0);
+    assert_idle(push.0.id(), "simulate --push");
+    assert_eq!(terminate(&mut push.0), 0);
+}

@@ -157,7 +157,7 @@ fn user_changes_and_sync_time_on_a_push_terminal_are_queued() {
     );
     assert_eq!(
         command_text(&env.base, "recepcion", created),
-        "DATA UPDATE USERINFO PIN=4242\tName=Iñigo\tPri=14\tPasswd=123\tCard=998877"
+        "DATA UPDATE USERINFO PIN=4242\tName=Iñigo\tPri=14\tPasswd=***\tCard=998877"
     );
     let minimal = queued(
         &users,
@@ -201,13 +201,14 @@ fn user_changes_and_sync_time_on_a_push_terminal_are_queued() {
     assert_error(request("POST", &users, None), 400, "Body JSON requerido.");
     let (_, list) = get(&format!("{}/devices/recepcion/commands", env.base));
     assert_eq!(list["total"], 2, "{list}");
+    assert!(!list.to_string().contains("Passwd=123"), "{list}");
 
-    // The terminal takes both and completes them: the copy knows the users,
-    // and the list answers from it in the shape of a pull terminal's list.
-    let taken: Vec<i64> = terminal_takes(&journal, "recepcion", 10)
-        .iter()
-        .map(|c| c.id)
-        .collect();
+    // The terminal takes both (with the real password) and completes them:
+    // the copy knows the users, and the list answers from it in the shape
+    // of a pull terminal's list.
+    let taken = terminal_takes(&journal, "recepcion", 10);
+    assert!(taken[0].command.contains("\tPasswd=123\t"));
+    let taken: Vec<i64> = taken.iter().map(|c| c.id).collect();
     assert_eq!(taken, vec![created, minimal]);
     terminal_reports(&journal, "recepcion", created, 0);
     terminal_reports(&journal, "recepcion", minimal, 0);
@@ -230,7 +231,7 @@ fn user_changes_and_sync_time_on_a_push_terminal_are_queued() {
     );
     assert_eq!(
         command_text(&env.base, "recepcion", updated),
-        "DATA UPDATE USERINFO PIN=4242\tName=Íñigo Pérez\tPri=14\tPasswd=123\tCard=998877"
+        "DATA UPDATE USERINFO PIN=4242\tName=Íñigo Pérez\tPri=14\tPasswd=***\tCard=998877"
     );
     assert_error(
         send("PUT", &format!("{users}/4242"), json!({"privilege": "x"})),
@@ -603,4 +604,81 @@ fn queued_commands_survive_a_restart_of_the_binary() {
         ]
     );
     assert_eq!(terminate(&mut child), 0, "clean stop");
+}
+
+#[test]
+fn reboot_queues_reboot_for_push_and_restarts_a_pull_terminal() {
+    use zkserver::registry::DeviceConfig;
+    use zkserver::sim::{SimConfig, Simulator};
+    let dir = Scratch::new("reboot");
+    let journal = Arc::new(Journal::open(dir.file("punches.db")).expect("journal opens"));
+    let sim = Simulator::start(SimConfig::default()).expect("simulator");
+    let mut devices = parse_devices(DEVICES).expect("devices");
+    devices.retain(|(id, _)| id != "principal");
+    let mut pull = DeviceConfig::new("Principal");
+    pull.ip = "127.0.0.1".into();
+    pull.port = sim.port();
+    devices.push(("principal".to_string(), pull));
+    let j = journal.clone();
+    let env = serve(vec![sim], Registry::in_memory(devices), move |s| {
+        s.journal = Some(j);
+        s.security.api_key = Some("clave-de-prueba-123".into());
+    });
+    let key = |method: &str, path: &str, with_key: bool| {
+        let mut req = minreq::Request::new(
+            if method == "POST" {
+                minreq::Method::Post
+            } else {
+                minreq::Method::Get
+            },
+            format!("{}{path}", env.base),
+        )
+        .with_timeout(60);
+        if with_key {
+            req = req.with_header("X-API-Key", "clave-de-prueba-123");
+        }
+        let resp = req.send().expect("HTTP request");
+        let body: Value = serde_json::from_str(resp.as_str().expect("utf-8")).expect("JSON");
+        (resp.status_code, body)
+    };
+
+    // A write: without the key nothing happens.
+    for id in ["recepcion", "principal"] {
+        let (status, body) = key("POST", &format!("/devices/{id}/reboot"), false);
+        assert_eq!(status, 401, "{body}");
+    }
+    assert_eq!(env.sims[0].stats().restarts, 0);
+    assert!(journal.list_commands("recepcion").expect("list").is_empty());
+
+    // Push: a queued REBOOT, as other commands.
+    let (status, body) = key("POST", "/devices/recepcion/reboot", true);
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["message"], "Comando encolado para 'recepcion'.");
+    let id = body["command"]["id"].as_i64().expect("command id");
+    assert_eq!(
+        journal
+            .get_command("recepcion", id)
+            .expect("read")
+            .expect("queued")
+            .command,
+        "REBOOT"
+    );
+    // Forwarded: the upstream sends its commands.
+    let (status, body) = key("POST", "/devices/sucursal/reboot", true);
+    assert_eq!(status, 409, "{body}");
+
+    // Pull: CMD_RESTART; the terminal drops its connections and answers again.
+    let (status, body) = key("POST", "/devices/principal/reboot", true);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["success"], true, "{body}");
+    assert_eq!(env.sims[0].stats().restarts, 1);
+    let (status, body) = key("GET", "/devices/principal/time", true);
+    assert_eq!(status, 200, "it answers after its restart: {body}");
+    // Firmware that restarts without acknowledging: still a success.
+    env.sims[0].set_faults(zkserver::sim::Faults {
+        no_reply_to: Some(1004),
+        ..zkserver::sim::Faults::default()
+    });
+    let (status, body) = key("POST", "/devices/principal/reboot", true);
+    assert_eq!(status, 200, "{body}");
 }

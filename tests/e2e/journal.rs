@@ -666,3 +666,76 @@ fn the_binary_collects_every_terminal_with_collect_each_interval() {
     assert_eq!(terminate(&mut child), 0);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A server killed when the test ends, failed or not.
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn a_second_server_on_the_same_journal_is_refused_until_the_first_is_gone() {
+    use crate::common::process::{command, host_path, signal, start_server, terminate, windows};
+    let dir = tempdir("held");
+    let devices = dir.join("devices.json");
+    std::fs::write(&devices, "{}").unwrap();
+    let journal = dir.join("punches.db");
+    let (config, journal_arg) = (host_path(&devices), host_path(&journal));
+    let args = [
+        "--config",
+        config.as_str(),
+        "--journal",
+        journal_arg.as_str(),
+    ];
+    let mut first = Running(start_server(&args).0);
+
+    // The second start (systemd's and one by hand) fails at once, in
+    // Spanish, naming the journal; it never touches the file.
+    let mut second = Running(
+        command()
+            .args(["--host", "127.0.0.1", "--port", "0"])
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let until = Instant::now() + WAIT;
+    let code = loop {
+        if let Some(status) = second.0.try_wait().unwrap() {
+            break status.code();
+        }
+        assert!(
+            Instant::now() < until,
+            "a second server started on a journal another one holds"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut second.0.stderr.take().unwrap(), &mut err).unwrap();
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("está en uso por otro zkserver") && err.contains("punches.db"),
+        "{err}"
+    );
+    assert!(!err.contains("migrating failed"), "{err}");
+
+    // The lock is the operating system's: a holder killed outright (no
+    // chance to clean up) leaves nothing that blocks the next start.
+    if windows() {
+        assert_eq!(terminate(&mut first.0), 0);
+    } else {
+        signal(&first.0, "KILL");
+        first.0.wait().unwrap();
+    }
+    let (again, addr) = start_server(&args);
+    let mut again = Running(again);
+    let (status, body) = get(&format!("http://{addr}/"));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(terminate(&mut again.0), 0);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

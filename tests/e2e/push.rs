@@ -862,6 +862,7 @@ fn last_contact_is_kept_in_memory_and_saved_at_shutdown() {
 /// and body) and answers `reply` with its own `Date`.
 struct Upstream {
     seen: Arc<parking_lot::Mutex<Vec<(String, String)>>>,
+    heads: Arc<parking_lot::Mutex<Vec<String>>>,
 }
 
 impl Upstream {
@@ -869,7 +870,9 @@ impl Upstream {
     fn start(port: u16, reply: &'static str) -> Upstream {
         let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
         let seen = Arc::new(parking_lot::Mutex::new(Vec::new()));
+        let heads = Arc::new(parking_lot::Mutex::new(Vec::new()));
         let log = seen.clone();
+        let head_log = heads.clone();
         std::thread::spawn(move || {
             for mut s in listener.incoming().map_while(Result::ok) {
                 let _ = s.set_read_timeout(Some(Duration::from_secs(30)));
@@ -897,6 +900,7 @@ impl Upstream {
                         .unwrap_or(0usize);
                     if rest.len() >= len {
                         let line = head.lines().next().unwrap_or_default().to_string();
+                        head_log.lock().push(head.to_string());
                         break (line, rest[..len].to_string());
                     }
                 };
@@ -910,7 +914,12 @@ impl Upstream {
                 );
             }
         });
-        Upstream { seen }
+        Upstream { seen, heads }
+    }
+
+    /// The request heads, in order.
+    fn heads(&self) -> Vec<String> {
+        self.heads.lock().clone()
     }
 
     fn requests(&self) -> Vec<(String, String)> {
@@ -1046,4 +1055,343 @@ fn a_terminal_registered_while_events_stream_joins_the_stream() {
         .collect();
     assert_eq!(users, ["21", "22", "23"], "{got:?}");
     assert!(got.iter().all(|e| e.data["device_id"] == "tarde"));
+}
+
+#[test]
+fn old_aspx_paths_work_and_unknown_iclock_paths_answer_plain_text() {
+    let dir = tempdir("aspx");
+    let (env, journal) = push_env(
+        &dir,
+        vec![("rec", push_device("Rec", "SNASPX1", None))],
+        |_| {},
+    );
+    // Firmware that still says cdata.aspx: handshake and upload as cdata.
+    let hs = iclock(
+        &env.base,
+        "GET",
+        "/iclock/cdata.aspx?SN=SNASPX1&options=all",
+        b"",
+        true,
+    );
+    assert_eq!(hs.status, 200, "{}", hs.body);
+    assert!(
+        hs.body.starts_with("GET OPTION FROM: SNASPX1"),
+        "{}",
+        hs.body
+    );
+    let up = iclock(
+        &env.base,
+        "POST",
+        "/iclock/cdata.aspx?SN=SNASPX1&table=ATTLOG&Stamp=1",
+        b"5\t2026-03-02 08:00:00\t0\t1\t0\t0\n",
+        true,
+    );
+    assert_eq!((up.status, up.body.as_str()), (200, "OK:1"));
+    assert_eq!(journal.count_punches("rec").unwrap(), 1);
+    let cmd = journal
+        .enqueue_command("rec", "INFO", chrono::Local::now().naive_local())
+        .unwrap();
+    let poll = iclock(
+        &env.base,
+        "GET",
+        "/iclock/getrequest.aspx?SN=SNASPX1",
+        b"",
+        true,
+    );
+    assert_eq!(poll.body.trim_end(), format!("C:{}:INFO", cmd.id));
+    let done = iclock(
+        &env.base,
+        "POST",
+        "/iclock/devicecmd.aspx?SN=SNASPX1",
+        format!("ID={}&Return=0&CMD=INFO", cmd.id).as_bytes(),
+        true,
+    );
+    assert_eq!((done.status, done.body.as_str()), (200, "OK"));
+    assert_eq!(
+        journal
+            .get_command("rec", cmd.id)
+            .unwrap()
+            .unwrap()
+            .status
+            .as_str(),
+        "completado"
+    );
+
+    // An /iclock path zkserver does not serve: plain text, like the rest of
+    // the protocol (a terminal cannot read JSON); a wrong method too.
+    for (method, target, status) in [
+        ("GET", "/iclock/fdata?SN=SNASPX1", 404),
+        ("POST", "/iclock/registry?SN=SNASPX1", 404),
+        ("GET", "/iclock/devicecmd?SN=SNASPX1", 405),
+    ] {
+        let r = iclock(&env.base, method, target, b"", false);
+        assert_eq!(r.status, status, "{target}: {}", r.body);
+        assert_eq!(r.header("Content-Type"), Some("text/plain"), "{target}");
+        assert!(r.body.starts_with("ERROR: "), "{target}: {}", r.body);
+    }
+}
+
+#[test]
+fn results_for_commands_never_sent_to_the_terminal_change_nothing() {
+    let dir = tempdir("unsent");
+    let (env, journal) = push_env(
+        &dir,
+        vec![
+            ("rec", push_device("Rec", "SNUNS1", None)),
+            ("otro", push_device("Otro", "SNUNS2", None)),
+        ],
+        |_| {},
+    );
+    let now = chrono::Local::now().naive_local();
+    // The terminal's real model, from a command it was sent.
+    let info = journal.enqueue_command("rec", "INFO", now).unwrap();
+    iclock(&env.base, "GET", "/iclock/getrequest?SN=SNUNS1", b"", false);
+    let r = iclock(
+        &env.base,
+        "POST",
+        "/iclock/devicecmd?SN=SNUNS1",
+        format!(
+            "ID={}&Return=0&CMD=INFO\n~DeviceName=Real\nFWVersion=Ver 9.9\n",
+            info.id
+        )
+        .as_bytes(),
+        false,
+    );
+    assert_eq!(r.body, "OK");
+    let firmware =
+        || get(&format!("{}/devices/rec/status", env.base)).1["data"]["firmware"].clone();
+    assert_eq!(firmware(), "Ver 9.9");
+
+    // Results for ids never sent to it: an unknown id, a command still
+    // waiting in its queue, another terminal's command.
+    let waiting = journal.enqueue_command("rec", "CLEAR LOG", now).unwrap();
+    let foreign = journal.enqueue_command("otro", "INFO", now).unwrap();
+    iclock(&env.base, "GET", "/iclock/getrequest?SN=SNUNS2", b"", false);
+    let bogus = format!(
+        "ID=999999&Return=0&CMD=INFO\n~DeviceName=Falso\nFWVersion=Ver 1.0\n\
+         ID={}&Return=0&CMD=CLEAR LOG\n\
+         ID={}&Return=0&CMD=INFO\n~DeviceName=Falso\nFWVersion=Ver 2.0\n",
+        waiting.id, foreign.id
+    );
+    let r = iclock(
+        &env.base,
+        "POST",
+        "/iclock/devicecmd?SN=SNUNS1",
+        bogus.as_bytes(),
+        false,
+    );
+    assert_eq!((r.status, r.body.as_str()), (200, "OK"));
+    assert_eq!(firmware(), "Ver 9.9", "the model was overwritten");
+    assert_eq!(
+        journal
+            .get_command("rec", waiting.id)
+            .unwrap()
+            .unwrap()
+            .status
+            .as_str(),
+        "pendiente"
+    );
+    assert_eq!(
+        journal
+            .get_command("otro", foreign.id)
+            .unwrap()
+            .unwrap()
+            .status
+            .as_str(),
+        "enviado"
+    );
+    // The waiting command still goes out on the next poll.
+    let poll = iclock(&env.base, "GET", "/iclock/getrequest?SN=SNUNS1", b"", false);
+    assert_eq!(poll.body.trim_end(), format!("C:{}:CLEAR LOG", waiting.id));
+}
+
+#[test]
+fn uploaded_names_are_read_in_the_devices_encoding() {
+    let dir = tempdir("encoding");
+    let mut chinese = push_device("China", "SNGBK1", None);
+    chinese.encoding = "gbk".into();
+    let mut old = push_device("Vieja", "SNLAT1", None);
+    old.encoding = "latin1".into();
+    let (env, _journal) = push_env(&dir, vec![("china", chinese), ("vieja", old)], |_| {});
+    let mut gbk = b"USER PIN=1\tName=".to_vec();
+    gbk.extend_from_slice(&[0xD5, 0xC5, 0xC8, 0xFD]); // 张三
+    gbk.extend_from_slice(b"\tPri=0\tPasswd=\tCard=\n");
+    let latin1 = b"USER PIN=2\tName=Jos\xE9 Mu\xF1oz\tPri=0\tPasswd=\tCard=\n";
+    for (sn, body) in [("SNGBK1", gbk.as_slice()), ("SNLAT1", latin1.as_slice())] {
+        let r = iclock(
+            &env.base,
+            "POST",
+            &format!("/iclock/cdata?SN={sn}&table=OPERLOG&Stamp=1"),
+            body,
+            false,
+        );
+        assert_eq!((r.status, r.body.as_str()), (200, "OK:1"), "{sn}");
+    }
+    let name = |device: &str| {
+        let (status, body) = get(&format!("{}/devices/{device}/users", env.base));
+        assert_eq!(status, 200, "{body}");
+        body["data"][0]["name"].clone()
+    };
+    assert_eq!(name("china"), "张三");
+    assert_eq!(name("vieja"), "José Muñoz");
+
+    // Names zkserver sends back go out in the same encoding.
+    let (status, body) = send(
+        "POST",
+        &format!("{}/devices/china/users", env.base),
+        json!({"user_id": "3", "name": "李四"}),
+    );
+    assert_eq!(status, 202, "{body}");
+    let mut s = TcpStream::connect(env.base.trim_start_matches("http://")).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    s.write_all(b"GET /iclock/getrequest?SN=SNGBK1 HTTP/1.0\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut answer = Vec::new();
+    let _ = s.read_to_end(&mut answer);
+    let li_si = [0xC0, 0xEE, 0xCB, 0xC4];
+    assert!(
+        answer.windows(4).any(|w| w == li_si),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+}
+
+#[test]
+fn routine_polls_and_uploads_are_summarised_not_logged_one_by_one() {
+    use std::io::BufRead;
+    let dir = tempdir("quietlog");
+    std::fs::write(
+        dir.join("devices.json"),
+        r#"{"rec": {"mode": "push", "sn": "SNQUIET", "name": "Rec"}}"#,
+    )
+    .unwrap();
+    // The default log level (info), every line kept.
+    let mut child = std::process::Command::new(BIN)
+        .args(["--host", "127.0.0.1", "--port", "0", "--allow-open-writes"])
+        .arg("--config")
+        .arg(dir.join("devices.json"))
+        .arg("--journal")
+        .arg(dir.join("punches.db"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let stderr = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut all = Vec::new();
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line.clone());
+            all.push(line);
+        }
+        all
+    });
+    let addr = loop {
+        let line = rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("startup line");
+        if line.contains("listening on http://") {
+            break crate::common::process::addr_after(&line, "listening on http://");
+        }
+    };
+    let base = format!("http://{addr}");
+    let hs = iclock(
+        &base,
+        "GET",
+        "/iclock/cdata?SN=SNQUIET&options=all",
+        b"",
+        false,
+    );
+    assert_eq!(hs.status, 200);
+    for _ in 0..30 {
+        let r = iclock(&base, "GET", "/iclock/getrequest?SN=SNQUIET", b"", false);
+        assert_eq!(r.body, "OK");
+    }
+    let up = iclock(
+        &base,
+        "POST",
+        "/iclock/cdata?SN=SNQUIET&table=ATTLOG&Stamp=1",
+        b"1\t2026-01-01 08:00:00\t0\t1\n2\t2026-01-01 08:01:00\t0\t1\n",
+        false,
+    );
+    assert_eq!(up.body, "OK:2");
+    // Something unusual still gets its line at once.
+    let bad = iclock(
+        &base,
+        "POST",
+        "/iclock/cdata?SN=SNQUIET&table=ATTLOG&Stamp=2",
+        b"3\t2026-02-30 08:00:00\t0\t1\n",
+        false,
+    );
+    assert_eq!(bad.body, "OK:0");
+    assert_eq!(crate::common::process::terminate(&mut child), 0);
+    let lines = reader.join().unwrap();
+    let about: Vec<&String> = lines.iter().filter(|l| l.contains("SNQUIET")).collect();
+    let text = about.iter().map(|l| format!("{l}\n")).collect::<String>();
+    assert!(
+        !about.iter().any(|l| l.contains("/iclock/getrequest")),
+        "a line per poll:\n{text}"
+    );
+    assert!(
+        about
+            .iter()
+            .any(|l| l.contains("30 polls, 1 upload (2 new punches, 0 already stored)")),
+        "no summary:\n{text}"
+    );
+    assert!(about.iter().any(|l| l.contains("skipped")), "{text}");
+    assert!(about.len() <= 8, "{} lines:\n{text}", about.len());
+}
+
+#[test]
+fn a_forwarded_terminal_is_shown_to_its_upstream_and_its_status_says_what_it_told() {
+    let dir = tempdir("forwardinfo");
+    let port = free_port();
+    let mut cfg = push_device("Sucursal", "FWD0002", None);
+    cfg.push_forward = Some(format!("http://127.0.0.1:{port}"));
+    let (env, _journal) = push_env(&dir, vec![("sucursal", cfg)], |_| {});
+    let upstream = Upstream::start(port, "OK");
+
+    // Through nginx (X-Forwarded-For: the terminal): BioTime sees the
+    // terminal's address, not zkserver's.
+    let poll = raw(
+        &env.base,
+        b"GET /iclock/getrequest?SN=FWD0002&INFO=Ver%208.0.4,12,3,345,10.0.0.7 HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 10.0.0.7\r\nX-Real-IP: 10.0.0.7\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!((poll.status, poll.body.as_str()), (200, "OK"));
+    let has = |n: usize, line: &str| {
+        let head = upstream.heads()[n].to_ascii_lowercase();
+        assert!(head.lines().any(|l| l.trim_end() == line), "{line}: {head}");
+    };
+    has(0, "x-real-ip: 10.0.0.7");
+    has(0, "x-forwarded-for: 10.0.0.7, 127.0.0.1");
+    // Straight from the terminal: its own address.
+    let results = b"ID=bt17&Return=0&CMD=INFO\n~DeviceName=SpeedFace-V5L\nFWVersion=Ver 8.0.4.7\nUserCount=13\nAttLogCount=346\n";
+    let r = iclock(
+        &env.base,
+        "POST",
+        "/iclock/devicecmd?SN=FWD0002",
+        results,
+        false,
+    );
+    assert_eq!((r.status, r.body.as_str()), (200, "OK"));
+    has(1, "x-real-ip: 127.0.0.1");
+    has(1, "x-forwarded-for: 127.0.0.1");
+    assert_eq!(upstream.requests()[1].1.as_bytes(), results);
+
+    // Its status tells what that traffic said, and that it is forwarded.
+    let (status, body) = get(&format!("{}/devices/sucursal/status", env.base));
+    assert_eq!(status, 200, "{body}");
+    let data = &body["data"];
+    assert_eq!(data["forwarded"], true, "{body}");
+    assert_eq!(data["ip"], "127.0.0.1", "the last contact: {body}");
+    assert_eq!(data["firmware"], "Ver 8.0.4", "{body}");
+    assert_eq!(
+        (data["users"].as_u64(), data["records"].as_u64()),
+        (Some(12), Some(345)),
+        "{body}"
+    );
+    assert_eq!(data["options"]["~DeviceName"], "SpeedFace-V5L", "{body}");
 }

@@ -245,12 +245,18 @@ function pintarTarjeta(t, s) {
     ultimas.set(t.id, { timestamp: String(ultima.timestamp), usuario: String(ultima.user_id) });
   }
   hijos.push(el("p", { id: `ultima-${t.id}`, "data-ultima-terminal": t.id }));
-  const boton = el("button", { type: "button", class: "secundario" }, "Sincronizar hora");
-  const previo = mensajes.get(t.id);
-  const resultado = el("p", { class: previo ? previo.clase : "nota", role: "status", "aria-live": "polite" },
-    previo ? previo.texto : null);
-  boton.addEventListener("click", () => sincronizar(t, boton, resultado));
-  hijos.push(boton, resultado);
+  if (s && s.forwarded) {
+    // Its clock and commands come from the server it is forwarded to:
+    // a sync from here could only fail.
+    hijos.push(el("p", { class: "nota" }, "Reenviado a otro servidor: la hora y los comandos los da ese servidor."));
+  } else {
+    const boton = el("button", { type: "button", class: "secundario" }, "Sincronizar hora");
+    const previo = mensajes.get(t.id);
+    const resultado = el("p", { class: previo ? previo.clase : "nota", role: "status", "aria-live": "polite" },
+      previo ? previo.texto : null);
+    boton.addEventListener("click", () => sincronizar(t, boton, resultado));
+    hijos.push(boton, resultado);
+  }
   card.replaceChildren(...hijos);
   pintarUltima(t.id);
 }

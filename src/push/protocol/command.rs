@@ -180,6 +180,35 @@ impl PushCommand {
     }
 }
 
+/// What replaces a keypad password wherever a command is shown or logged.
+pub const MASK: &str = "***";
+
+/// `text` as it may be shown (API answers, logs): the value of every
+/// `Passwd=` field replaced with [`MASK`] (an empty one stays empty). Fields
+/// start the text or follow a space or a tab, and end at a tab.
+pub fn redact_command(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = find_password_field(rest) {
+        let value_at = at + "Passwd=".len();
+        out.push_str(&rest[..value_at]);
+        let value_len = rest[value_at..].find('\t').unwrap_or(rest.len() - value_at);
+        if value_len > 0 {
+            out.push_str(MASK);
+        }
+        rest = &rest[value_at + value_len..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Where the next `Passwd=` field of `text` starts (at a field boundary).
+fn find_password_field(text: &str) -> Option<usize> {
+    text.match_indices("Passwd=")
+        .map(|(i, _)| i)
+        .find(|&i| i == 0 || matches!(text.as_bytes()[i - 1], b' ' | b'\t'))
+}
+
 /// Looks up `key=value` fields separated by tabs.
 fn field_getter(fields: &str) -> impl Fn(&str) -> Option<String> + '_ {
     move |key| {
@@ -246,6 +275,23 @@ pub fn render_poll(commands: &[(i64, String)]) -> (String, Vec<i64>) {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn passwords_are_masked_wherever_a_command_is_shown() {
+        assert_eq!(
+            redact_command("DATA UPDATE USERINFO PIN=1\tName=Ana\tPri=0\tPasswd=1234\tCard=9"),
+            "DATA UPDATE USERINFO PIN=1\tName=Ana\tPri=0\tPasswd=***\tCard=9"
+        );
+        assert_eq!(
+            redact_command("DATA UPDATE USERINFO PIN=1\tPasswd=1234"),
+            "DATA UPDATE USERINFO PIN=1\tPasswd=***"
+        );
+        assert_eq!(
+            redact_command("DATA UPDATE USERINFO Passwd=55\tName=xPasswd=7\tPasswd="),
+            "DATA UPDATE USERINFO Passwd=***\tName=xPasswd=7\tPasswd="
+        );
+        assert_eq!(redact_command("CHECK"), "CHECK");
+    }
 
     fn time(s: &str) -> NaiveDateTime {
         parse_time(s).expect("valid time")

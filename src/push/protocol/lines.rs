@@ -4,6 +4,8 @@
 use std::borrow::Cow;
 use std::fmt;
 
+use crate::text::Encoding;
+
 /// Why a line of an upload was not used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SkipReason {
@@ -63,13 +65,23 @@ pub struct Skipped {
 }
 
 /// The non-blank lines of `body` with their 1-based numbers, CR removed,
-/// decoded as UTF-8 (invalid bytes, e.g. GB2312 names, become U+FFFD).
+/// decoded as UTF-8 (invalid bytes become U+FFFD).
 pub fn lines(body: &[u8]) -> impl Iterator<Item = (usize, Cow<'_, str>)> {
+    lines_in(body, Encoding::Utf8)
+}
+
+/// [`lines`] decoded with the terminal's `encoding` (GBK, Latin-1… names).
+/// Splitting on LF and CR before decoding is safe: in these encodings
+/// those bytes are never part of a multi-byte character.
+pub fn lines_in(body: &[u8], encoding: Encoding) -> impl Iterator<Item = (usize, Cow<'_, str>)> {
     body.split(|b| *b == b'\n')
         .enumerate()
         .map(|(i, line)| (i + 1, line.strip_suffix(b"\r").unwrap_or(line)))
         .filter(|(_, line)| !line.iter().all(u8::is_ascii_whitespace))
-        .map(|(n, line)| (n, String::from_utf8_lossy(line)))
+        .map(move |(n, line)| match encoding {
+            Encoding::Utf8 => (n, String::from_utf8_lossy(line)),
+            other => (n, Cow::Owned(other.decode(line))),
+        })
 }
 
 /// Longest PIN accepted (ZK PINs are at most 24 characters).

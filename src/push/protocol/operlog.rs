@@ -2,7 +2,8 @@
 //! lines keep the journal's copy of the users; `OPLOG`, `FP`, `FACE`,
 //! `USERPIC` and other record lines are accepted and counted.
 
-use super::lines::{check_pin, lines, SkipReason, Skipped};
+use super::lines::{check_pin, lines_in, SkipReason, Skipped};
+use crate::text::Encoding;
 
 /// A user as a `USER` line describes it.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -60,10 +61,16 @@ const OTHER_KINDS: &[&str] = &[
     "FP", "FACE", "USERPIC", "BIOPHOTO", "BIODATA", "FVEIN", "WORKCODE", "SMS", "USER_SMS",
 ];
 
-/// Parses an OPERLOG body.
+/// Parses an OPERLOG body written in UTF-8.
 pub fn parse_operlog(body: &[u8]) -> OperlogBatch {
+    parse_operlog_in(body, Encoding::Utf8)
+}
+
+/// Parses an OPERLOG body whose names are in the terminal's `encoding`
+/// (the device's `encoding`, as for pull terminals: GBK, Latin-1…).
+pub fn parse_operlog_in(body: &[u8], encoding: Encoding) -> OperlogBatch {
     let mut batch = OperlogBatch::default();
-    for (n, line) in lines(body) {
+    for (n, line) in lines_in(body, encoding) {
         let (kind, rest) = line.split_once([' ', '\t']).unwrap_or((&line, ""));
         match kind {
             "USER" => match parse_user(rest) {
@@ -128,6 +135,24 @@ pub fn render_user_line(u: &PushUser) -> String {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn names_are_read_in_the_terminals_encoding() {
+        let mut body = b"USER PIN=8\tName=".to_vec();
+        body.extend_from_slice(&[0xD5, 0xC5, 0xC8, 0xFD]); // 张三 in GBK
+        body.extend_from_slice(b"\tPri=0\tPasswd=\tCard=\nUSER PIN=9\tName=Jos\xE9\tPri=0\n");
+        let gbk = parse_operlog_in(&body, Encoding::Gbk);
+        assert_eq!(gbk.users[0].name, "张三");
+        let latin1 = parse_operlog_in(
+            b"USER PIN=9\tName=Jos\xE9 Mu\xF1oz\tPri=0\n",
+            Encoding::Latin1,
+        );
+        assert_eq!(latin1.users[0].name, "José Muñoz");
+        assert_eq!(
+            parse_operlog(&body).users[0].name,
+            "\u{FFFD}\u{FFFD}\u{FFFD}\u{FFFD}"
+        );
+    }
 
     #[test]
     fn user_oplog_and_template_lines() {

@@ -79,6 +79,11 @@ impl Contact {
             .or_else(|| self.options.get("FirmVer").cloned())
     }
 
+    /// A count an INFO reply or options upload reported (`UserCount`…).
+    fn count_option(&self, key: &str) -> Option<u64> {
+        self.options.get(key).and_then(|v| v.trim().parse().ok())
+    }
+
     /// The contact as JSON (for `/status` and the contacts file).
     pub fn to_json(&self) -> Value {
         let info = self.info.as_ref();
@@ -90,9 +95,9 @@ impl Contact {
             "last_seen": fmt(&self.last_seen),
             "first_seen": fmt(&self.first_seen),
             "firmware": self.firmware(),
-            "users": info.and_then(|i| i.users),
-            "fingerprints": info.and_then(|i| i.fingerprints),
-            "records": info.and_then(|i| i.logs),
+            "users": info.and_then(|i| i.users).or_else(|| self.count_option("UserCount")),
+            "fingerprints": info.and_then(|i| i.fingerprints).or_else(|| self.count_option("FPCount")),
+            "records": info.and_then(|i| i.logs).or_else(|| self.count_option("AttLogCount")),
             "options": self.options,
         })
     }
