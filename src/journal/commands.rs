@@ -206,7 +206,7 @@ impl Journal {
                 let changed = tx.execute(
                     "UPDATE commands SET status = ?3, return_code = ?4, done_at = ?5,
                          sent_at = coalesce(sent_at, ?5)
-                     WHERE device = ?1 AND id = ?2 AND status IN ('pendiente', 'enviado')",
+                     WHERE device = ?1 AND id = ?2 AND status = 'enviado'",
                     params![device, id, status.as_str(), return_code, now],
                 )?;
                 let cmd = get_in(&tx, device, id)?;

@@ -477,6 +477,7 @@ mod tests {
             j.get_user("a", "7").expect("read").expect("user").name,
             "Viejo"
         );
+        j.mark_sent("a", &[cmd.id], now).expect("sent");
         let done = match j.mark_result("a", cmd.id, 0, now).expect("result") {
             crate::journal::MarkOutcome::Updated(c) => c,
             other => panic!("{other:?}"),
@@ -496,6 +497,7 @@ mod tests {
         let del = j
             .enqueue_command("a", "DATA DELETE USERINFO PIN=7", now)
             .expect("queue");
+        j.mark_sent("a", &[del.id], now).expect("sent");
         let failed = match j.mark_result("a", del.id, -10, now).expect("result") {
             crate::journal::MarkOutcome::Updated(c) => c,
             other => panic!("{other:?}"),
@@ -508,6 +510,7 @@ mod tests {
         let del = j
             .enqueue_command("a", "DATA DELETE USERINFO PIN=7", now)
             .expect("queue");
+        j.mark_sent("a", &[del.id], now).expect("sent");
         let done = match j.mark_result("a", del.id, 0, now).expect("result") {
             crate::journal::MarkOutcome::Updated(c) => c,
             other => panic!("{other:?}"),

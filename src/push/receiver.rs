@@ -10,6 +10,7 @@
 //! are saved at most every few minutes and at shutdown, never per poll.
 
 pub mod contacts;
+mod repeats;
 mod stats;
 
 use std::path::PathBuf;
@@ -26,6 +27,7 @@ use crate::push::protocol::{
 use crate::registry::{Device, Registry};
 
 pub use contacts::{Contact, Contacts};
+use repeats::Repeats;
 pub use stats::PushStats;
 
 /// Most unknown serials kept pending at once.
@@ -291,17 +293,21 @@ impl Receiver {
         let Caller::Device(device) = caller else {
             return Reply::ok("OK");
         };
+        let mut never_sent = Repeats::new(&q.sn, "results for command ids zkserver never sent");
+        let mut unknown = Repeats::new(&q.sn, "results for unknown command ids");
+        let mut again = Repeats::new(&q.sn, "results for commands already done or not sent");
         for result in &batch.results {
             if !result.info.is_empty() {
                 self.contacts
                     .update(&q.sn, |c| c.merge_options(&result.info));
             }
             let Some(id) = result.numeric_id() else {
-                log::warn!(
-                    "push {}: result for command id {:?} that zkserver never sent",
-                    q.sn,
-                    result.id
-                );
+                never_sent.warn(|| {
+                    format!(
+                        "result for command id {:?} that zkserver never sent",
+                        crate::text::cut(&result.id, 40)
+                    )
+                });
                 continue;
             };
             match self
@@ -321,14 +327,18 @@ impl Receiver {
                         return Reply::journal_failed(&e);
                     }
                 }
-                Ok(MarkOutcome::AlreadyDone(_)) => {
-                    log::info!("push {}: result for command {id} again, ignored", q.sn);
-                }
-                Ok(MarkOutcome::Unknown) => log::warn!(
-                    "push {}: result for unknown command id {id} of '{}' ignored",
-                    q.sn,
-                    device.id
-                ),
+                Ok(MarkOutcome::AlreadyDone(cmd)) => again.warn(|| {
+                    format!(
+                        "result for command {id} ({}) ignored: only a command sent to the terminal is confirmed",
+                        cmd.status.as_str()
+                    )
+                }),
+                Ok(MarkOutcome::Unknown) => unknown.warn(|| {
+                    format!(
+                        "result for unknown command id {id} of '{}' ignored",
+                        device.id
+                    )
+                }),
                 Err(e) => return Reply::journal_failed(&e),
             }
         }

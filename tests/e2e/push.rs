@@ -1039,3 +1039,118 @@ fn a_terminal_registered_while_events_stream_joins_the_stream() {
     assert_eq!(users, ["21", "22", "23"], "{got:?}");
     assert!(got.iter().all(|e| e.data["device_id"] == "tarde"));
 }
+
+#[test]
+fn a_result_for_a_command_never_sent_changes_nothing() {
+    let dir = tempdir("notsent");
+    let (env, journal) = push_env(
+        &dir,
+        vec![("rec", push_device("Rec", "SNNOTSENT", None))],
+        |_| {},
+    );
+    let now = chrono::Local::now().naive_local();
+    let cmd = journal
+        .enqueue_command("rec", "DATA DELETE USERINFO PIN=5", now)
+        .unwrap();
+    let r = iclock(
+        &env.base,
+        "POST",
+        "/iclock/devicecmd?SN=SNNOTSENT",
+        format!("ID={}&Return=0&CMD=DATA", cmd.id).as_bytes(),
+        false,
+    );
+    assert_eq!(r.body, "OK");
+    let still = journal.get_command("rec", cmd.id).unwrap().unwrap();
+    assert_eq!(still.status.as_str(), "pendiente", "confirmed unsent");
+    // Once sent, the same result confirms it.
+    let poll = iclock(
+        &env.base,
+        "GET",
+        "/iclock/getrequest?SN=SNNOTSENT",
+        b"",
+        false,
+    );
+    assert!(
+        poll.body.starts_with(&format!("C:{}:", cmd.id)),
+        "{}",
+        poll.body
+    );
+    iclock(
+        &env.base,
+        "POST",
+        "/iclock/devicecmd?SN=SNNOTSENT",
+        format!("ID={}&Return=0&CMD=DATA", cmd.id).as_bytes(),
+        false,
+    );
+    let done = journal.get_command("rec", cmd.id).unwrap().unwrap();
+    assert_eq!(done.status.as_str(), "completado");
+}
+
+/// Starts the binary with `dir`'s files, its log (stderr) in `dir/log.txt`.
+fn start_binary_logging(dir: &std::path::Path, extra: &[&str]) -> (std::process::Child, String) {
+    let port = free_port();
+    let log = std::fs::File::create(dir.join("log.txt")).unwrap();
+    let mut child = std::process::Command::new(BIN)
+        .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+        .arg("--config")
+        .arg(dir.join("devices.json"))
+        .arg("--journal")
+        .arg(dir.join("punches.db"))
+        .args(["--allow-open-writes", "--log-level", "info"])
+        .args(extra)
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    wait_for("the server to listen", Duration::from_secs(20), || {
+        assert!(child.try_wait().unwrap().is_none(), "server exited");
+        minreq::get(format!("{base}/health")).send().is_ok()
+    });
+    (child, base)
+}
+
+#[test]
+fn a_flood_of_unknown_result_ids_is_logged_in_a_few_lines() {
+    let dir = tempdir("resultflood");
+    std::fs::write(
+        dir.join("devices.json"),
+        r#"{"rec": {"mode": "push", "sn": "SNFLOOD", "name": "Rec"}}"#,
+    )
+    .unwrap();
+    let (mut child, base) = start_binary_logging(&dir, &[]);
+    let mut body = String::new();
+    for id in 0..20_000 {
+        body.push_str(&format!("ID={}&Return=0&CMD=DATA\n", 900_000_000 + id));
+    }
+    for id in 0..20_000 {
+        body.push_str(&format!("ID=x{id}&Return=0&CMD=DATA\n"));
+    }
+    let r = iclock(
+        &base,
+        "POST",
+        "/iclock/devicecmd?SN=SNFLOOD",
+        body.as_bytes(),
+        false,
+    );
+    assert_eq!(r.body, "OK");
+    signal(&child, "KILL");
+    let _ = child.wait();
+    let log = std::fs::read_to_string(dir.join("log.txt")).unwrap();
+    let lines: Vec<&str> = log.lines().filter(|l| l.contains("SNFLOOD")).collect();
+    assert!(
+        lines.len() < 30,
+        "{} lines: {:?}",
+        lines.len(),
+        &lines[..lines.len().min(20)]
+    );
+    assert!(
+        log.contains("19995 more results for unknown command ids"),
+        "{log}"
+    );
+    assert!(
+        log.contains("19995 more results for command ids zkserver never sent"),
+        "{log}"
+    );
+    assert!(log.len() < 20_000, "{} bytes of log", log.len());
+}
