@@ -60,6 +60,15 @@ fn bearer_token(value: &str) -> Option<&str> {
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
+/// Whether the request presented the configured API key (none configured:
+/// never). Secrets such as a push terminal's serial are shown only then.
+pub fn presented_the_key(ctx: &Ctx) -> bool {
+    match (&ctx.app.security.api_key, presented_key(ctx)) {
+        (Some(key), Some(k)) => constant_time_eq(k.as_bytes(), key.as_bytes()),
+        _ => false,
+    }
+}
+
 /// Checks a request for a route that `writes` (or reads) data.
 pub fn check(ctx: &Ctx, writes: bool) -> Result<(), Response> {
     let sec = &ctx.app.security;

@@ -98,6 +98,12 @@ pub fn ping(ctx: &Ctx, device: &Device) -> Answer {
 fn contact_json(ctx: &Ctx, device: &Device) -> Value {
     let mut data = json!({"id": device.id, "name": device.config.name, "mode": "push",
                           "sn": device.config.sn, "online": false, "last_seen": null, "ip": null});
+    if !super::auth::presented_the_key(ctx) {
+        // A serial is half of a terminal's identity: not for anyone reading.
+        if let Some(obj) = data.as_object_mut() {
+            obj.remove("sn");
+        }
+    }
     let Some(receiver) = &ctx.app.push else {
         return data;
     };

@@ -13,6 +13,7 @@
 mod commands;
 mod error;
 mod pending;
+mod pins;
 mod punches;
 mod schema;
 mod stamps;
@@ -29,6 +30,7 @@ use rusqlite::{Connection, OpenFlags};
 pub use commands::{Command, CommandStatus, MarkOutcome};
 pub use error::JournalError;
 pub use pending::{PendingSerial, PendingSighting};
+pub use pins::Pin;
 pub use punches::{InsertOutcome, NewPunch, PunchFilter, PunchPage, StoredPunch};
 pub use schema::{APPLICATION_ID, CURRENT_VERSION};
 pub use stamps::StampTable;

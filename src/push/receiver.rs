@@ -24,6 +24,7 @@ use crate::push::protocol::{
     self, parse_attlog, parse_devicecmd, parse_operlog, parse_options_body, render_handshake,
     render_poll, HandshakeOptions, IclockQuery, PushTimeZone, Skipped, Table, MAX_POLL_COMMANDS,
 };
+use crate::push::trust::Trust;
 use crate::registry::{Device, Registry};
 
 pub use contacts::{Contact, Contacts};
@@ -63,6 +64,9 @@ pub struct PushSettings {
     /// The shortest time a terminal counts as online after its last
     /// contact (30 s; tests shorten it).
     pub min_online: Duration,
+    /// Where every registered terminal may be (`--push-allow-from`), for
+    /// devices without their own `allow_from`; empty: each is pinned.
+    pub allow_from: Vec<crate::http::proxy::ProxyNet>,
 }
 
 impl Default for PushSettings {
@@ -73,6 +77,7 @@ impl Default for PushSettings {
             unknown: UnknownSerials::Pending,
             contacts_file: None,
             min_online: Duration::from_secs(30),
+            allow_from: Vec::new(),
         }
     }
 }
@@ -137,6 +142,7 @@ pub struct Receiver {
     settings: PushSettings,
     contacts: Contacts,
     last_save: parking_lot::Mutex<Instant>,
+    trust: Trust,
 }
 
 /// Time between saves of the contacts.
@@ -152,6 +158,7 @@ impl Receiver {
             settings,
             contacts,
             last_save: parking_lot::Mutex::new(Instant::now()),
+            trust: Trust::default(),
         }
     }
 
@@ -375,7 +382,10 @@ impl Receiver {
             Reply::error(400, &e.to_string())
         })?;
         let caller = match self.registry.by_serial(&q.sn) {
-            Some(device) => Caller::Device(device),
+            Some(device) => {
+                self.trusted(&device, &q, ex)?;
+                Caller::Device(device)
+            }
             None => self.unknown(&q, ex)?,
         };
         let first = self.contacts.touch(&q.sn, ex, q.pushver.as_deref());
@@ -391,6 +401,38 @@ impl Receiver {
         }
         self.save(false);
         Ok((q, caller))
+    }
+
+    /// Refuses a request that may not speak for `device` (see [`crate::push::trust`]).
+    fn trusted(&self, device: &Device, q: &IclockQuery, ex: &Exchange<'_>) -> Result<(), Reply> {
+        self.trust
+            .check(&self.journal, device, &ex.ip, q, &self.settings.allow_from)
+            .map_err(|refusal| {
+                log::warn!(
+                    "push {}: request from {} for '{}' refused: {}",
+                    q.sn,
+                    ex.ip,
+                    device.id,
+                    refusal.reason()
+                );
+                Reply {
+                    status: refusal.status(),
+                    body: refusal.body(),
+                }
+            })
+    }
+
+    /// Forgets where push device `id` was pinned (`PUT` with `allow_from`,
+    /// a new registration): its next contact pins it again.
+    pub fn forget_pin(&self, id: &str) {
+        if let Err(e) = self.trust.forget(&self.journal, id) {
+            log::error!("push: could not forget the pinned address of '{id}': {e}");
+        }
+    }
+
+    /// The address push device `device` is pinned to, if any.
+    pub fn pinned_address(&self, device: &Device) -> Option<std::net::IpAddr> {
+        self.trust.pinned(&self.journal, device)
     }
 
     /// Decides about an unknown serial: refused (`--push-unknown reject`,

@@ -1154,3 +1154,288 @@ fn a_flood_of_unknown_result_ids_is_logged_in_a_few_lines() {
     );
     assert!(log.len() < 20_000, "{} bytes of log", log.len());
 }
+
+/// Like [`iclock`], from local address `from` (127.0.0.x), with `headers`.
+fn iclock_from(
+    from: [u8; 4],
+    base: &str,
+    method: &str,
+    target: &str,
+    headers: &str,
+    body: &[u8],
+) -> Raw {
+    let addr: std::net::SocketAddr = base.trim_start_matches("http://").parse().unwrap();
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket
+        .bind(&std::net::SocketAddr::from((from, 0)).into())
+        .unwrap();
+    socket.connect(&addr.into()).unwrap();
+    let mut s: TcpStream = socket.into();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let mut req = format!(
+        "{method} {target} HTTP/1.1\r\nHost: x\r\nUser-Agent: iClock Proxy/1.09\r\n{headers}Connection: close\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    req.extend_from_slice(body);
+    s.write_all(&req).unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    let text = String::from_utf8_lossy(&out).to_string();
+    let (head, body) = text.split_once("\r\n\r\n").expect("a complete answer");
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    let headers = head
+        .split("\r\n")
+        .skip(1)
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect();
+    Raw {
+        status,
+        headers,
+        body: body.to_string(),
+    }
+}
+
+const TERMINAL: [u8; 4] = [127, 0, 0, 1];
+const INTRUDER: [u8; 4] = [127, 0, 0, 2];
+
+#[test]
+fn a_serial_is_not_a_password_a_terminal_is_pinned_to_where_it_is() {
+    let dir = tempdir("pinned");
+    let (env, journal) = push_env(
+        &dir,
+        vec![("rec", push_device("Rec", "SNPIN1", None))],
+        |_| {},
+    );
+    let get_cmd = "/iclock/getrequest?SN=SNPIN1";
+    // The real terminal's first contact after registration pins it.
+    let r = iclock_from(
+        TERMINAL,
+        &env.base,
+        "GET",
+        "/iclock/cdata?SN=SNPIN1&options=all",
+        "",
+        b"",
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let now = chrono::Local::now().naive_local();
+    let secret = "DATA UPDATE USERINFO PIN=7\tName=Ana\tPri=0\tPasswd=4321\tCard=998877";
+    let cmd = journal.enqueue_command("rec", secret, now).unwrap();
+    // Whoever else knows the serial gets nothing, and changes nothing.
+    let stolen = iclock_from(INTRUDER, &env.base, "GET", get_cmd, "", b"");
+    assert_eq!(stolen.status, 403, "{}", stolen.body);
+    assert_eq!(stolen.header("Content-Type"), Some("text/plain"));
+    assert!(!stolen.body.contains("4321") && !stolen.body.contains("998877"));
+    // Not even by naming the terminal's address in a header.
+    for header in ["X-Real-IP: 127.0.0.1\r\n", "X-Forwarded-For: 127.0.0.1\r\n"] {
+        let r = iclock_from(INTRUDER, &env.base, "GET", get_cmd, header, b"");
+        assert_eq!(r.status, 403, "{header}: {}", r.body);
+    }
+    let forged = iclock_from(
+        INTRUDER,
+        &env.base,
+        "POST",
+        "/iclock/cdata?SN=SNPIN1&table=ATTLOG",
+        "",
+        b"7\t2026-01-01 08:00:00\t0\t1\n",
+    );
+    assert_eq!(forged.status, 403);
+    let oper = iclock_from(
+        INTRUDER,
+        &env.base,
+        "POST",
+        "/iclock/cdata?SN=SNPIN1&table=OPERLOG",
+        "",
+        b"USER PIN=66\tName=Jefe Falso\tPri=14\tPasswd=\tCard=\n",
+    );
+    assert_eq!(oper.status, 403);
+    let confirm = iclock_from(
+        INTRUDER,
+        &env.base,
+        "POST",
+        "/iclock/devicecmd?SN=SNPIN1",
+        "",
+        format!("ID={}&Return=0&CMD=DATA", cmd.id).as_bytes(),
+    );
+    assert_eq!(confirm.status, 403);
+    assert_eq!(journal.count_punches("rec").unwrap(), 0);
+    assert!(journal.get_user("rec", "66").unwrap().is_none());
+    let still = journal.get_command("rec", cmd.id).unwrap().unwrap();
+    assert_eq!(still.status.as_str(), "pendiente");
+    // The real terminal gets its command.
+    let poll = iclock_from(TERMINAL, &env.base, "GET", get_cmd, "", b"");
+    assert!(
+        poll.body.starts_with(&format!("C:{}:", cmd.id)),
+        "{}",
+        poll.body
+    );
+    // The pin survives a restart.
+    drop(env);
+    drop(journal);
+    let (env, _journal) = push_env(
+        &dir,
+        vec![("rec", push_device("Rec", "SNPIN1", None))],
+        |_| {},
+    );
+    assert_eq!(
+        iclock_from(INTRUDER, &env.base, "GET", get_cmd, "", b"").status,
+        403
+    );
+    assert_eq!(
+        iclock_from(TERMINAL, &env.base, "GET", get_cmd, "", b"").status,
+        200
+    );
+    // The admin moves it: allow_from binds it elsewhere...
+    let url = format!("{}/devices/rec", env.base);
+    let (code, body) = send("PUT", &url, json!({"allow_from": ["127.0.0.2"]}));
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["data"]["allow_from"], json!(["127.0.0.2"]));
+    assert_eq!(
+        iclock_from(INTRUDER, &env.base, "GET", get_cmd, "", b"").status,
+        200
+    );
+    assert_eq!(
+        iclock_from(TERMINAL, &env.base, "GET", get_cmd, "", b"").status,
+        403
+    );
+    // ...and an empty list forgets the pin: the next contact pins again.
+    let (code, _) = send("PUT", &url, json!({"allow_from": []}));
+    assert_eq!(code, 200);
+    assert_eq!(
+        iclock_from(INTRUDER, &env.base, "GET", get_cmd, "", b"").status,
+        200
+    );
+    assert_eq!(
+        iclock_from(TERMINAL, &env.base, "GET", get_cmd, "", b"").status,
+        403
+    );
+    // Bad lists are refused in Spanish, naming the field.
+    for bad in [
+        json!(["nope"]),
+        json!("10.0.0.1"),
+        json!(["10.0.0.0/33"]),
+        json!([5]),
+    ] {
+        let (code, body) = send("PUT", &url, json!({ "allow_from": bad }));
+        assert_eq!(code, 400, "{bad}: {body}");
+        let msg = body["error"].as_str().unwrap_or_default();
+        assert!(msg.contains("'allow_from' inválido"), "{bad}: {body}");
+    }
+}
+
+#[test]
+fn a_push_key_is_checked_and_never_shown() {
+    let dir = tempdir("pushkey");
+    let mut device = push_device("Rec", "SNKEY1", None);
+    device.push_key = Some("s3cr3tk3y".into());
+    let (env, _journal) = push_env(&dir, vec![("rec", device)], |_| {});
+    let hello = "/iclock/cdata?SN=SNKEY1&options=all&pushver=2.4.1";
+    let from =
+        |ip: [u8; 4], target: &str| iclock_from(ip, &env.base, "GET", target, "", b"").status;
+    assert_eq!(from(TERMINAL, hello), 403, "no key");
+    assert_eq!(from(TERMINAL, &format!("{hello}&pushcommkey=wrong")), 403);
+    assert_eq!(
+        from(TERMINAL, "/iclock/getrequest?SN=SNKEY1"),
+        403,
+        "never keyed"
+    );
+    assert_eq!(
+        from(TERMINAL, &format!("{hello}&pushcommkey=s3cr3tk3y")),
+        200
+    );
+    // Polls carry no key: they must come from where the key was given.
+    assert_eq!(from(TERMINAL, "/iclock/getrequest?SN=SNKEY1"), 200);
+    assert_eq!(from(INTRUDER, "/iclock/getrequest?SN=SNKEY1"), 403);
+    assert_eq!(
+        from(INTRUDER, "/iclock/getrequest?SN=SNKEY1&pushcommkey=wrong"),
+        403
+    );
+    // The key holder may move.
+    assert_eq!(
+        from(INTRUDER, &format!("{hello}&pushcommkey=s3cr3tk3y")),
+        200
+    );
+    assert_eq!(from(INTRUDER, "/iclock/getrequest?SN=SNKEY1"), 200);
+    assert_eq!(from(TERMINAL, "/iclock/getrequest?SN=SNKEY1"), 403);
+    let (code, body) = get(&format!("{}/devices/rec", env.base));
+    assert_eq!(code, 200);
+    assert_eq!(body["data"]["push_key_set"], true, "{body}");
+    assert!(!body.to_string().contains("s3cr3tk3y"), "{body}");
+    let (code, body) = send(
+        "PUT",
+        &format!("{}/devices/rec", env.base),
+        json!({"push_key": "con espacio"}),
+    );
+    assert_eq!(code, 400);
+    assert!(
+        body["error"].as_str().unwrap().contains("'push_key'"),
+        "{body}"
+    );
+    assert!(!body.to_string().contains("s3cr3tk3y"), "{body}");
+}
+
+#[test]
+fn allowed_addresses_come_from_the_peer_or_a_trusted_proxy_only() {
+    let dir = tempdir("allowfrom");
+    let mut device = push_device("Rec", "SNALLOW", None);
+    device.allow_from = vec!["198.51.100.0/24".into()];
+    let other = push_device("Otro", "SNGLOBAL", None);
+    let (env, _journal) = push_env(&dir, vec![("rec", device), ("otro", other)], |p| {
+        p.allow_from = vec![zkserver::http::proxy::ProxyNet::parse("127.0.0.4").unwrap()];
+    });
+    let poll = "/iclock/getrequest?SN=SNALLOW";
+    let proxy = [127, 0, 0, 1]; // a trusted proxy by default
+    let named = "X-Real-IP: 198.51.100.7\r\n";
+    let forwarded = "X-Forwarded-For: 10.9.9.9, 198.51.100.8\r\n";
+    let status = |from, headers| iclock_from(from, &env.base, "GET", poll, headers, b"").status;
+    assert_eq!(status(proxy, named), 200);
+    assert_eq!(status(proxy, forwarded), 200);
+    assert_eq!(
+        status(proxy, ""),
+        403,
+        "the proxy itself is not the terminal"
+    );
+    assert_eq!(
+        status(INTRUDER, named),
+        403,
+        "a stranger's header is ignored"
+    );
+    assert_eq!(status(INTRUDER, forwarded), 403);
+    // --push-allow-from for devices without their own list.
+    let global = "/iclock/getrequest?SN=SNGLOBAL";
+    let status = |from| iclock_from(from, &env.base, "GET", global, "", b"").status;
+    assert_eq!(status([127, 0, 0, 4]), 200);
+    assert_eq!(status(INTRUDER), 403);
+}
+
+#[test]
+fn a_serial_is_shown_only_with_the_api_key() {
+    let dir = tempdir("snhidden");
+    let journal = Arc::new(Journal::open(dir.join("punches.db")).unwrap());
+    let registry = Registry::in_memory(vec![("rec".into(), push_device("Rec", "SNHIDE1", None))]);
+    let env = common::serve(vec![], registry, move |s| {
+        s.journal = Some(journal);
+        s.security.api_key = Some("clave-api".into());
+    });
+    iclock(
+        &env.base,
+        "GET",
+        "/iclock/cdata?SN=SNHIDE1&options=all",
+        b"",
+        false,
+    );
+    for path in ["/devices/rec", "/devices/rec/status", "/devices"] {
+        let url = format!("{}{path}", env.base);
+        let (code, body) = get(&url);
+        assert_eq!(code, 200, "{path}: {body}");
+        assert!(!body.to_string().contains("SNHIDE1"), "{path}: {body}");
+        let with_key = minreq::get(&url)
+            .with_header("X-API-Key", "clave-api")
+            .send()
+            .unwrap();
+        if path != "/devices" {
+            assert!(with_key.as_str().unwrap().contains("SNHIDE1"), "{path}");
+        }
+    }
+}
