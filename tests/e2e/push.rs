@@ -1439,3 +1439,62 @@ fn a_serial_is_shown_only_with_the_api_key() {
         }
     }
 }
+
+#[test]
+fn operlog_users_get_the_users_api_limits() {
+    let dir = tempdir("operlimits");
+    let (env, journal) = push_env(
+        &dir,
+        vec![("rec", push_device("Rec", "SNOPER1", None))],
+        |_| {},
+    );
+    let huge = "N".repeat(1024 * 1024);
+    let body = format!(
+        "USER PIN=1\tName={huge}\tPri=0\n\
+         USER PIN=78 Pri=14\tName=Jefe Falso\tPri=0\n\
+         USER PIN=2\tName=Jefe\u{2028}Falso\tPri=0\n\
+         USER PIN=3\tName=Ana\tPri=0\tPasswd=4321\tCard=998877\n"
+    );
+    let r = iclock(
+        &env.base,
+        "POST",
+        "/iclock/cdata?SN=SNOPER1&table=OPERLOG",
+        body.as_bytes(),
+        false,
+    );
+    assert_eq!((r.status, r.body.as_str()), (200, "OK:1"));
+    for refused in ["1", "78", "78 Pri=14", "2"] {
+        assert!(
+            journal.get_user("rec", refused).unwrap().is_none(),
+            "{refused}"
+        );
+    }
+    assert_eq!(journal.get_user("rec", "3").unwrap().unwrap().name, "Ana");
+    // The API refuses the same names.
+    let users = format!("{}/devices/rec/users", env.base);
+    let (code, answer) = send(
+        "POST",
+        &users,
+        json!({"user_id": "9", "name": "A\u{2028}B"}),
+    );
+    assert_eq!(code, 400, "{answer}");
+    // A name stored before these limits never blocks a change of another field.
+    let old = zkserver::journal::JournalUser {
+        user_id: "5".into(),
+        name: format!("Viejo\u{2028}{}", "x".repeat(5000)),
+        ..Default::default()
+    };
+    let now = chrono::Local::now().naive_local();
+    journal.upsert_users("rec", &[old], now).unwrap();
+    let (code, answer) = send("PUT", &format!("{users}/5"), json!({"privilege": 14}));
+    assert_eq!(code, 202, "{answer}");
+    let poll = iclock(
+        &env.base,
+        "GET",
+        "/iclock/getrequest?SN=SNOPER1",
+        b"",
+        false,
+    );
+    assert!(poll.body.contains("PIN=5\tName=Viejo"), "{}", poll.body);
+    assert!(poll.body.len() < 200, "{} bytes", poll.body.len());
+}
