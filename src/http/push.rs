@@ -107,6 +107,9 @@ fn contact_json(ctx: &Ctx, device: &Device) -> Value {
     let Some(receiver) = &ctx.app.push else {
         return data;
     };
+    // Where requests for it are taken from when neither allow_from nor
+    // push_key say (see push::trust); null: not pinned yet.
+    data["pinned_ip"] = json!(receiver.pinned_address(device).map(|ip| ip.to_string()));
     let Some(c) = receiver.contact_of(device) else {
         return data;
     };

@@ -1286,6 +1286,8 @@ fn a_serial_is_not_a_password_a_terminal_is_pinned_to_where_it_is() {
         iclock_from(TERMINAL, &env.base, "GET", get_cmd, "", b"").status,
         200
     );
+    let (_, status) = get(&format!("{}/devices/rec/status", env.base));
+    assert_eq!(status["data"]["pinned_ip"], "127.0.0.1", "{status}");
     // The admin moves it: allow_from binds it elsewhere...
     let url = format!("{}/devices/rec", env.base);
     let (code, body) = send("PUT", &url, json!({"allow_from": ["127.0.0.2"]}));
