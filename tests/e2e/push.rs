@@ -1500,3 +1500,47 @@ fn operlog_users_get_the_users_api_limits() {
     assert!(poll.body.contains("PIN=5\tName=Viejo"), "{}", poll.body);
     assert!(poll.body.len() < 200, "{} bytes", poll.body.len());
 }
+
+#[test]
+fn the_push_key_stays_in_the_devices_file_and_out_of_the_log() {
+    let dir = tempdir("keylog");
+    let file = dir.join("devices.json");
+    std::fs::write(
+        &file,
+        r#"{"rec": {"mode": "push", "sn": "SNKEYLOG", "name": "Rec", "push_key": "s3cr3tk3y"}}"#,
+    )
+    .unwrap();
+    let (mut child, base) = start_binary_logging(&dir, &["--push-allow-from", "127.0.0.0/8"]);
+    let hello = "/iclock/cdata?SN=SNKEYLOG&options=all&pushcommkey=";
+    let wrong = iclock(&base, "GET", &format!("{hello}otra"), b"", false);
+    assert_eq!(wrong.status, 403);
+    let right = iclock(&base, "GET", &format!("{hello}s3cr3tk3y"), b"", false);
+    assert_eq!(right.status, 200, "{}", right.body);
+    let (code, body) = send(
+        "PUT",
+        &format!("{base}/devices/rec"),
+        json!({"name": "Recepción"}),
+    );
+    assert_eq!(code, 200, "{body}");
+    assert!(!body.to_string().contains("s3cr3tk3y"), "{body}");
+    let saved = std::fs::read_to_string(&file).unwrap();
+    assert!(saved.contains("\"push_key\": \"s3cr3tk3y\""), "{saved}");
+    signal(&child, "KILL");
+    let _ = child.wait();
+    let log = std::fs::read_to_string(dir.join("log.txt")).unwrap();
+    assert!(log.contains("refused: wrong pushcommkey"), "{log}");
+    assert!(!log.contains("s3cr3tk3y"), "{log}");
+    // A bad --push-allow-from stops the start, in Spanish.
+    let out = std::process::Command::new(BIN)
+        .args(["--host", "127.0.0.1", "--port", "0", "--config"])
+        .arg(&file)
+        .args(["--push-allow-from", "oficina"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("--push-allow-from 'oficina' no es una dirección IP"),
+        "{err}"
+    );
+}
