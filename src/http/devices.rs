@@ -99,6 +99,9 @@ pub fn create(ctx: &Ctx) -> Answer {
         .map_err(|e| write_failure(ctx, e))?;
     log::info!("device '{id}' registered ({})", device.config.describe());
     forget_pin(ctx, &id);
+    if let Some(receiver) = &ctx.app.push {
+        receiver.pin_where_pending(&device);
+    }
     super::push::adopt(ctx, &device);
     ctx.app.delivery.await_start(&id, None);
     Ok(ctx.json(
@@ -134,6 +137,9 @@ pub fn update(ctx: &Ctx, id: &str) -> Answer {
     if body.contains_key("allow_from") {
         // Where the terminal may be was just said: the old pin goes.
         forget_pin(ctx, id);
+    }
+    if let Some(receiver) = ctx.app.push.as_ref().filter(|_| body.contains_key("sn")) {
+        receiver.pin_where_pending(&device);
     }
     super::push::adopt(ctx, &device);
     ctx.app.delivery.await_start(id, webhook_before.as_deref());

@@ -430,6 +430,45 @@ impl Receiver {
         }
     }
 
+    /// Pins push device `device` to the address its serial was pending
+    /// from, if it was (so registering it does not hand the pin to whoever
+    /// speaks first afterwards).
+    pub fn pin_where_pending(&self, device: &Device) {
+        let Some(sn) = device
+            .config
+            .sn
+            .as_deref()
+            .filter(|_| device.config.is_push())
+        else {
+            return;
+        };
+        let pending = match self.journal.list_pending() {
+            Ok(list) => list.into_iter().find(|p| p.sn == sn),
+            Err(e) => {
+                log::error!("push: could not read the pending serials: {e}");
+                return;
+            }
+        };
+        let Some(pending) = pending else {
+            return;
+        };
+        let last = self
+            .contacts
+            .get(sn)
+            .map(|c| c.ip)
+            .filter(|ip| !ip.is_empty());
+        let Ok(ip) = last.unwrap_or(pending.ip).parse() else {
+            return;
+        };
+        match self.trust.pin_to(&self.journal, device, ip) {
+            Ok(()) => log::info!(
+                "push terminal '{}' pinned to {ip}, where its serial was pending from",
+                device.id
+            ),
+            Err(e) => log::error!("push: could not pin '{}': {}", device.id, e.reason()),
+        }
+    }
+
     /// The address push device `device` is pinned to, if any.
     pub fn pinned_address(&self, device: &Device) -> Option<std::net::IpAddr> {
         self.trust.pinned(&self.journal, device)

@@ -8,7 +8,8 @@
 //!   `pushcommkey`; the other requests (which never carry it) must come from
 //!   the address of the last handshake that did;
 //! - otherwise from the address the terminal was first heard from after it
-//!   was registered (its *pin*, kept in the journal). `PUT /devices/{id}`
+//!   was registered, or, for a serial that was pending, the address it was
+//!   pending from (its *pin*, kept in the journal). `PUT /devices/{id}`
 //!   with `allow_from` (`[]` too) forgets the pin; the next contact pins it
 //!   again.
 //!
@@ -161,6 +162,11 @@ impl Trust {
             );
             None
         })
+    }
+
+    /// Pins `device` to `ip` (where its serial was pending from).
+    pub fn pin_to(&self, journal: &Journal, device: &Device, ip: IpAddr) -> Result<(), Refusal> {
+        set_pin(&mut self.pins.lock(), journal, device, normalise(ip))
     }
 
     /// Forgets the pin of device `id` (its next contact pins it again).

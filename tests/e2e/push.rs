@@ -1544,3 +1544,29 @@ fn the_push_key_stays_in_the_devices_file_and_out_of_the_log() {
         "{err}"
     );
 }
+
+#[test]
+fn a_pending_serial_once_registered_is_pinned_where_it_was_pending_from() {
+    let dir = tempdir("pendingpin");
+    let (env, _journal) = push_env(&dir, vec![], |_| {});
+    let branch = [127, 0, 0, 3];
+    let hello = "/iclock/cdata?SN=SNWAIT1&options=all";
+    let r = iclock_from(branch, &env.base, "GET", hello, "", b"");
+    assert_eq!(r.status, 200);
+    let (code, body) = send(
+        "POST",
+        &format!("{}/devices", env.base),
+        json!({"id": "sucursal", "name": "Sucursal", "mode": "push", "sn": "SNWAIT1"}),
+    );
+    assert_eq!(code, 200, "{body}");
+    // Whoever read the serial in /push/pending and speaks first gets nothing.
+    let poll = "/iclock/getrequest?SN=SNWAIT1";
+    assert_eq!(
+        iclock_from(INTRUDER, &env.base, "GET", poll, "", b"").status,
+        403
+    );
+    assert_eq!(
+        iclock_from(branch, &env.base, "GET", poll, "", b"").status,
+        200
+    );
+}
