@@ -181,6 +181,13 @@ for port, is_tls, label in [(tls, True, "https"), (http, False, "http")]:
     check(f"{label}: handshake answered with options, Content-Length and Date",
           st == 200 and b"GET OPTION FROM: DEMOPUSH0001" in body and b"TimeZone=" in body
           and b"content-length" in h and b"date" in h and b"transfer-encoding" not in h)
+# The demo terminal is pinned to its address (127.0.0.1): a client naming
+# another address in X-Real-IP must not be taken at its word (nginx sets
+# the header to the real peer, a trusted proxy's only).
+forged = req("GET", "/iclock/getrequest?SN=DEMOPUSH0001").replace(
+    b"Host: localhost\r\n", b"Host: localhost\r\nX-Real-IP: 203.0.113.9\r\nX-Forwarded-For: 203.0.113.9\r\n")
+st, h, body = exchange(http, False, forged)
+check(f"a forged X-Real-IP through nginx is replaced by the real address: {st} {body[:40]!r}", st == 200)
 # A 2 MiB upload (over the API's 64 KiB) passes; 17 MiB does not.
 lines = b"".join(b"%d\t2024-%02d-%02d %02d:%02d:00\t0\t1\t\t0\t0\n" % (900000 + i, 1 + i % 12, 1 + i % 28, i % 24, i % 60) for i in range(60000))
 st, h, body = exchange(http, False, req("POST", "/iclock/cdata?SN=DEMOPUSH0001&table=ATTLOG&Stamp=1", lines, "HTTP/1.1"))

@@ -71,3 +71,80 @@ impl Fields<'_> {
         }
     }
 }
+
+/// Longest user id (PIN): terminals hold 24 characters.
+pub const MAX_USER_ID: usize = 24;
+/// Longest user name, in characters.
+pub const MAX_USER_NAME: usize = 24;
+/// Longest keypad password.
+pub const MAX_USER_PASSWORD: usize = 8;
+
+/// A character no name may hold: C0/C1 controls, and the line and
+/// paragraph separators (U+2028, U+2029) that break lines as well.
+pub fn is_control(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{2028}' | '\u{2029}')
+}
+
+/// A user id as the users API takes it: 1–24 ASCII letters or digits (no
+/// space, `=` or tab could ever reach a command line).
+pub fn valid_user_id(id: &str) -> bool {
+    (1..=MAX_USER_ID).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+/// A user name as the users API takes it, empty allowed (the API also
+/// requires one to create a user): up to 24 characters, no controls.
+pub fn valid_user_name(name: &str) -> bool {
+    name.chars().count() <= MAX_USER_NAME && !name.chars().any(is_control)
+}
+
+/// A keypad password as the users API takes it: up to 8 letters or digits.
+pub fn valid_user_password(password: &str) -> bool {
+    password.len() <= MAX_USER_PASSWORD && password.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+/// A card number as the users API takes it (empty: none): digits up to
+/// 4294967295.
+pub fn valid_user_card(card: &str) -> bool {
+    card.is_empty()
+        || (card.len() <= 10
+            && card.bytes().all(|b| b.is_ascii_digit())
+            && card.parse::<u64>().is_ok_and(|n| n <= u64::from(u32::MAX)))
+}
+
+/// `name` as the users API would take it: controls dropped, cut to 24
+/// characters (a copy stored before these rules must not block a change).
+pub fn fit_user_name(name: &str) -> String {
+    name.chars()
+        .filter(|c| !is_control(*c))
+        .take(MAX_USER_NAME)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_fields_follow_the_api_rules() {
+        assert!(valid_user_id("78") && valid_user_id(&"9".repeat(24)));
+        for bad in ["", "78 Pri=14", "7=8", "7\t8", &"9".repeat(25), "ñ"] {
+            assert!(!valid_user_id(bad), "{bad:?}");
+        }
+        assert!(valid_user_name("") && valid_user_name("Ana Pérez"));
+        for bad in [
+            "a\u{2028}b",
+            "a\u{2029}",
+            "a\nb",
+            "a\u{85}",
+            &"x".repeat(25),
+        ] {
+            assert!(!valid_user_name(bad), "{bad:?}");
+        }
+        assert!(valid_user_password("") && valid_user_password("abc123"));
+        assert!(!valid_user_password("123456789") && !valid_user_password("12 4"));
+        assert!(valid_user_card("") && valid_user_card("4294967295"));
+        assert!(!valid_user_card("4294967296") && !valid_user_card("12a"));
+        assert_eq!(fit_user_name("Jefe\u{2028}Falso"), "JefeFalso");
+        assert_eq!(fit_user_name(&"x".repeat(100)).chars().count(), 24);
+    }
+}

@@ -63,6 +63,16 @@ struct ServeArgs {
         value_delimiter = ','
     )]
     trusted_proxies: Vec<String>,
+    /// Where push terminals may connect from (address or network, e.g.
+    /// 203.0.113.7, 10.2.0.0/16), for devices without their own "allow_from";
+    /// repeatable [default: each terminal is pinned to its first address].
+    #[arg(
+        long = "push-allow-from",
+        env = "PUSH_ALLOW_FROM",
+        value_name = "IP[/BITS]",
+        value_delimiter = ','
+    )]
+    push_allow_from: Vec<String>,
     /// A name browsers reach this server by (besides IP addresses and
     /// localhost), e.g. relojes.lan; repeatable. Other names are refused.
     #[arg(
@@ -348,12 +358,25 @@ fn push_settings(
             args.push_delay
         ));
     }
+    let allow_from = args
+        .push_allow_from
+        .iter()
+        .map(|text| {
+            zkserver::http::proxy::ProxyNet::parse_network(text).ok_or_else(|| {
+                format!(
+                    "--push-allow-from '{}' no es una dirección IP ni una red (ej. 203.0.113.7, 10.2.0.0/16).",
+                    text.trim()
+                )
+            })
+        })
+        .collect::<Result<_, _>>()?;
     let mut contacts = journal.as_os_str().to_os_string();
     contacts.push(".contacts.json");
     Ok(PushSettings {
         delay: args.push_delay,
         unknown,
         contacts_file: Some(PathBuf::from(contacts)),
+        allow_from,
         ..PushSettings::default()
     })
 }

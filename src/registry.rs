@@ -56,6 +56,12 @@ pub struct DeviceConfig {
     pub collect: bool,
     /// Where a push terminal's `/iclock` requests are relayed, if anywhere.
     pub push_forward: Option<String>,
+    /// Addresses or networks a push terminal's requests may come from
+    /// (`203.0.113.7`, `10.2.0.0/16`); empty: pinned to its first address.
+    pub allow_from: Vec<String>,
+    /// The push comm key set on the terminal (`pushcommkey`); a secret,
+    /// never shown by the API nor logged.
+    pub push_key: Option<String>,
     pub ip: String,
     pub port: u16,
     pub password: u32,
@@ -82,6 +88,8 @@ impl DeviceConfig {
             timezone: None,
             collect: false,
             push_forward: None,
+            allow_from: Vec::new(),
+            push_key: None,
             ip: String::new(),
             port: DEFAULT_PORT,
             password: 0,
@@ -239,6 +247,28 @@ impl DeviceConfig {
                 _ => None,
             };
         }
+        self.apply_trust_settings(f)
+    }
+
+    /// `allow_from` (addresses or networks; `[]` or null: none) and
+    /// `push_key` (`""` or null: none).
+    fn apply_trust_settings(&mut self, f: &Fields) -> Result<(), String> {
+        if f.0.contains_key("allow_from") {
+            self.allow_from = parse_allow_from(f.0.get("allow_from"))?;
+        }
+        if f.0.contains_key("push_key") {
+            self.push_key = match f.text("push_key", true)? {
+                Some(key) if !key.is_empty() => {
+                    if key.len() > MAX_PUSH_KEY || !key.bytes().all(|b| b.is_ascii_graphic()) {
+                        return Err(format!(
+                            "Campo 'push_key' inválido: use de 1 a {MAX_PUSH_KEY} letras, números o signos, sin espacios (la clave de comunicación push configurada en el terminal)."
+                        ));
+                    }
+                    Some(key)
+                }
+                _ => None,
+            };
+        }
         Ok(())
     }
 
@@ -300,6 +330,11 @@ impl DeviceConfig {
                 ),
             ),
             ("push_forward", self.push_forward.clone().map(Value::from)),
+            (
+                "allow_from",
+                (!self.allow_from.is_empty()).then(|| Value::from(self.allow_from.clone())),
+            ),
+            ("push_key", self.push_key.clone().map(Value::from)),
             ("created_at", self.created_at.clone().map(Value::from)),
             ("updated_at", self.updated_at.clone().map(Value::from)),
         ];
@@ -312,6 +347,8 @@ impl DeviceConfig {
             ("port", !address),
             ("password", !address),
             ("timeout", !address),
+            ("allow_from", self.allow_from.is_empty()),
+            ("push_key", self.push_key.is_none()),
         ] {
             if absent {
                 obj.shift_remove(key);
@@ -349,6 +386,43 @@ impl DeviceConfig {
             _ => self.address(),
         }
     }
+}
+
+/// Longest `push_key`.
+pub const MAX_PUSH_KEY: usize = 64;
+/// Most `allow_from` entries of one device.
+pub const MAX_ALLOW_FROM: usize = 32;
+
+/// The `allow_from` field: a list of addresses or networks (null: none).
+fn parse_allow_from(value: Option<&Value>) -> Result<Vec<String>, String> {
+    let bad_shape = || {
+        "Campo 'allow_from' inválido: debe ser una lista de direcciones IP o redes, \
+         ej. [\"203.0.113.7\", \"10.2.0.0/16\"]."
+            .to_string()
+    };
+    let items = match value {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(Value::Array(items)) => items,
+        Some(_) => return Err(bad_shape()),
+    };
+    if items.len() > MAX_ALLOW_FROM {
+        return Err(format!(
+            "Campo 'allow_from' inválido: como máximo {MAX_ALLOW_FROM} direcciones o redes."
+        ));
+    }
+    items
+        .iter()
+        .map(|item| {
+            let text = item.as_str().ok_or_else(bad_shape)?.trim();
+            if crate::http::proxy::ProxyNet::parse_network(text).is_none() {
+                return Err(format!(
+                    "Campo 'allow_from' inválido: '{}' no es una dirección IP ni una red (ej. 203.0.113.7, 10.2.0.0/16).",
+                    crate::text::cut(text, 80)
+                ));
+            }
+            Ok(text.to_string())
+        })
+        .collect()
 }
 
 /// A terminal serial number as push firmware sends it (`SN=`): 1–64
@@ -1526,6 +1600,51 @@ mod tests {
             "{err:?}"
         );
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn push_terminals_may_be_bound_to_addresses_and_a_key() {
+        let entry = serde_json::json!({"mode": "push", "sn": "SN1", "name": "A",
+            "allow_from": ["203.0.113.7", " 10.2.0.0/16 ", "2001:db8::/32"], "push_key": "k-1"});
+        let cfg = DeviceConfig::from_json("a", &entry).unwrap();
+        assert_eq!(
+            cfg.allow_from,
+            ["203.0.113.7", "10.2.0.0/16", "2001:db8::/32"]
+        );
+        assert_eq!(cfg.push_key.as_deref(), Some("k-1"));
+        let written = cfg.to_json();
+        assert_eq!(
+            written["push_key"], "k-1",
+            "kept in the file like the password"
+        );
+        let again = DeviceConfig::from_json("a", &Value::Object(written)).unwrap();
+        assert_eq!(
+            (&again.allow_from, &again.push_key),
+            (&cfg.allow_from, &cfg.push_key)
+        );
+        let mut cleared = cfg.clone();
+        let clear = serde_json::json!({"allow_from": [], "push_key": ""});
+        cleared.apply_settings(clear.as_object().unwrap()).unwrap();
+        let written = cleared.to_json();
+        assert!(!written.contains_key("allow_from") && !written.contains_key("push_key"));
+        for (field, value) in [
+            ("allow_from", serde_json::json!("10.0.0.1")),
+            ("allow_from", serde_json::json!(["10.0.0.0/33"])),
+            ("allow_from", serde_json::json!(["reloj.lan"])),
+            ("allow_from", serde_json::json!([1])),
+            ("allow_from", serde_json::json!(vec!["10.0.0.1"; 33])),
+            ("push_key", serde_json::json!("con espacio")),
+            ("push_key", serde_json::json!("k".repeat(65))),
+            ("push_key", serde_json::json!(["k"])),
+        ] {
+            let mut obj = entry.as_object().unwrap().clone();
+            obj.insert(field.into(), value.clone());
+            let err = DeviceConfig::from_json("a", &Value::Object(obj)).unwrap_err();
+            assert!(
+                err.contains(&format!("'{field}' inválido")),
+                "{value}: {err}"
+            );
+        }
     }
 
     #[test]

@@ -61,7 +61,8 @@ fn bearer_token(value: &str) -> Option<&str> {
 }
 
 /// Whether the request presents the configured API key (never true when
-/// none is configured): what may see connection details.
+/// none is configured): what may see connection details and secrets such
+/// as a push terminal's serial.
 pub fn presents_key(ctx: &Ctx) -> bool {
     match (&ctx.app.security.api_key, presented_key(ctx)) {
         (Some(key), Some(k)) => constant_time_eq(k.as_bytes(), key.as_bytes()),

@@ -19,14 +19,22 @@ fn now() -> String {
     chrono::Local::now().format("%Y-%m-%d %H:%M:%S").to_string()
 }
 
-/// A device as the API shows it: no comm key, `password_set` instead.
-pub fn public_json(device: &Device) -> Value {
+/// A device as the API shows it: no comm key, `password_set` instead; no
+/// push key, `push_key_set` instead; a push terminal's serial only to a
+/// request that presented the API key.
+pub fn public_json(ctx: &Ctx, device: &Device) -> Value {
     let mut obj = device.config.to_json();
     obj.shift_remove("password");
     obj.insert(
         "password_set".into(),
         Value::Bool(device.config.password != 0),
     );
+    if obj.shift_remove("push_key").is_some() {
+        obj.insert("push_key_set".into(), Value::Bool(true));
+    }
+    if !super::auth::presents_key(ctx) {
+        obj.shift_remove("sn");
+    }
     obj.insert("id".into(), Value::String(device.id.clone()));
     Value::Object(obj)
 }
@@ -90,17 +98,24 @@ pub fn create(ctx: &Ctx) -> Answer {
         .insert(&id, cfg)
         .map_err(|e| write_failure(ctx, e))?;
     log::info!("device '{id}' registered ({})", device.config.describe());
+    forget_pin(ctx, &id);
+    if let Some(receiver) = &ctx.app.push {
+        receiver.pin_where_pending(&device);
+    }
     super::push::registered(ctx, &device, None);
     Ok(ctx.json(
         200,
-        &json!({"success": true, "message": messages::device_registered(&id), "data": public_json(&device)}),
+        &json!({"success": true, "message": messages::device_registered(&id), "data": public_json(ctx, &device)}),
     ))
 }
 
 /// `GET /devices/{id}`.
 pub fn show(ctx: &Ctx, id: &str) -> Answer {
     let device = ctx.device(id)?;
-    Ok(ctx.json(200, &json!({"success": true, "data": public_json(&device)})))
+    Ok(ctx.json(
+        200,
+        &json!({"success": true, "data": public_json(ctx, &device)}),
+    ))
 }
 
 /// `PUT /devices/{id}`.
@@ -118,11 +133,25 @@ pub fn update(ctx: &Ctx, id: &str) -> Answer {
             Ok(cfg)
         })
         .map_err(|e| write_failure(ctx, e))?;
+    if body.contains_key("allow_from") {
+        // Where the terminal may be was just said: the old pin goes.
+        forget_pin(ctx, id);
+    }
+    if let Some(receiver) = ctx.app.push.as_ref().filter(|_| body.contains_key("sn")) {
+        receiver.pin_where_pending(&device);
+    }
     super::push::registered(ctx, &device, webhook_before.as_deref());
     Ok(ctx.json(
         200,
-        &json!({"success": true, "message": messages::device_updated(id), "data": public_json(&device)}),
+        &json!({"success": true, "message": messages::device_updated(id), "data": public_json(ctx, &device)}),
     ))
+}
+
+/// Forgets where push device `id` was pinned (see `push::trust`).
+fn forget_pin(ctx: &Ctx, id: &str) {
+    if let Some(receiver) = &ctx.app.push {
+        receiver.forget_pin(id);
+    }
 }
 
 /// `DELETE /devices/{id}`.
@@ -135,6 +164,7 @@ pub fn delete(ctx: &Ctx, id: &str) -> Answer {
         Err(e) => Err(write_failure(ctx, e)),
         Ok(()) => {
             log::info!("device '{id}' deleted");
+            forget_pin(ctx, id);
             Ok(ctx.json(
                 200,
                 &json!({"success": true, "message": messages::device_deleted(id)}),

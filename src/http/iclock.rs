@@ -165,19 +165,10 @@ fn query_pairs(target: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Who sent the request: behind nginx the address it forwarded for.
+/// Who sent the request: the peer, or the client a trusted proxy
+/// (`--trusted-proxy`) names; a header from anyone else is ignored.
 fn client_ip(ctx: &Ctx) -> String {
-    let forwarded = ctx
-        .req
-        .header("X-Real-IP")
-        .or_else(|| ctx.req.header("X-Forwarded-For"))
-        .and_then(|v| v.split(',').next())
-        .map(str::trim)
-        .filter(|v| v.parse::<std::net::IpAddr>().is_ok());
-    match forwarded {
-        Some(ip) => ip.to_string(),
-        None => ctx.req.remote_addr().ip().to_string(),
-    }
+    super::proxy::client_ip(ctx.req, &ctx.app.security.trusted_proxies).to_string()
 }
 
 /// `X-Forwarded-For` as the upstream should get it: the chain a proxy in

@@ -242,6 +242,7 @@ pub fn bad_command_field(e: &crate::push::protocol::CommandError) -> String {
             format!("Campo '{name}' inválido: no puede contener tabuladores, saltos de línea ni otros caracteres de control.")
         }
         E::EmptyPin | E::BadId(_) => "Campo 'user_id' inválido: no puede estar vacío.".into(),
+        E::BadPin => "Campo 'user_id' inválido: no puede contener espacios ni '='.".into(),
     }
 }
 

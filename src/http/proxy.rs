@@ -17,21 +17,29 @@ pub struct ProxyNet {
 impl ProxyNet {
     /// Parses `192.0.2.7`, `10.0.0.0/8`, `::1` or `fd00::/8`.
     pub fn parse(text: &str) -> Result<ProxyNet, String> {
+        ProxyNet::parse_network(text).ok_or_else(|| {
+            format!(
+                "--trusted-proxy '{}' no es una dirección IP ni una red (ej. 127.0.0.1, 10.0.0.0/8, ::1)",
+                text.trim()
+            )
+        })
+    }
+
+    /// Parses an address or network (`203.0.113.7`, `10.2.0.0/16`, `::1`);
+    /// `None` when it is neither. Also used for push terminals' `allow_from`.
+    pub fn parse_network(text: &str) -> Option<ProxyNet> {
         let text = text.trim();
         let (addr, prefix) = match text.split_once('/') {
             Some((a, p)) => (a, Some(p)),
             None => (text, None),
         };
-        let bad = || {
-            format!("--trusted-proxy '{text}' no es una dirección IP ni una red (ej. 127.0.0.1, 10.0.0.0/8, ::1)")
-        };
-        let addr: IpAddr = addr.parse().map_err(|_| bad())?;
+        let addr: IpAddr = addr.parse().ok()?;
         let max = if addr.is_ipv4() { 32 } else { 128 };
         let prefix = match prefix {
-            Some(p) => p.parse::<u8>().ok().filter(|p| *p <= max).ok_or_else(bad)?,
+            Some(p) => p.parse::<u8>().ok().filter(|p| *p <= max)?,
             None => max,
         };
-        Ok(ProxyNet { addr, prefix })
+        Some(ProxyNet { addr, prefix })
     }
 
     /// Whether `ip` is in this network (an IPv4-mapped IPv6 address counts

@@ -175,9 +175,18 @@ fn contact_json(ctx: &Ctx, device: &Device) -> Value {
                           "sn": device.config.sn, "forwarded": is_forwarded(ctx, device),
                           "online": false, "last_seen": null, "ip": null,
                           "seconds_since_contact": null});
+    if !super::auth::presents_key(ctx) {
+        // A serial is half of a terminal's identity: not for anyone reading.
+        if let Some(obj) = data.as_object_mut() {
+            obj.remove("sn");
+        }
+    }
     let Some(receiver) = &ctx.app.push else {
         return data;
     };
+    // Where requests for it are taken from when neither allow_from nor
+    // push_key say (see push::trust); null: not pinned yet.
+    data["pinned_ip"] = json!(receiver.pinned_address(device).map(|ip| ip.to_string()));
     if let Some(c) = receiver.contact_of(device) {
         let mut contact = c.to_json();
         if let Some(obj) = contact.as_object_mut() {

@@ -37,20 +37,20 @@ fn parse_input(body: &Map<String, Value>) -> Result<UserInput, String> {
     let f = Fields(body);
     let user_id = f.text("user_id", true)?;
     if let Some(id) = &user_id {
-        if !(1..=24).contains(&id.len()) || !id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        if !crate::fields::valid_user_id(id) {
             return Err(messages::bad_user_id(id));
         }
     }
     let name = f.text("name", true)?;
     if name
         .as_ref()
-        .is_some_and(|n| !(1..=24).contains(&n.chars().count()))
+        .is_some_and(|n| !(1..=crate::fields::MAX_USER_NAME).contains(&n.chars().count()))
     {
         return Err(messages::BAD_USER_NAME.into());
     }
     let password = f.text("password", true)?;
     if let Some(p) = &password {
-        if p.len() > 8 || !p.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        if !crate::fields::valid_user_password(p) {
             return Err(messages::BAD_USER_PASSWORD.into());
         }
     }

@@ -71,10 +71,11 @@ pub fn update_user_command(
 ) -> Result<String, CommandError> {
     PushCommand::UpdateUser {
         pin: existing.user_id.clone(),
+        // A copy stored before the API's limits applied never blocks a change.
         name: changes
             .name
             .clone()
-            .unwrap_or_else(|| existing.name.clone()),
+            .unwrap_or_else(|| crate::fields::fit_user_name(&existing.name)),
         privilege: changes.privilege.map_or(existing.privilege, i64::from),
         password: changes
             .password
@@ -294,6 +295,22 @@ fn sweep_loop(journal: &Journal, interval: Duration, clock: &Clock, stop: &(Mute
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_stored_name_the_api_would_refuse_never_blocks_a_change() {
+        let stored = JournalUser {
+            user_id: "7".into(),
+            name: format!("Jefe\u{2028}{}", "x".repeat(1000)),
+            ..JournalUser::default()
+        };
+        let changes = UserChanges {
+            privilege: Some(14),
+            ..UserChanges::default()
+        };
+        let text = update_user_command(&stored, &changes).expect("rendered");
+        assert!(text.contains("\tPri=14\t"), "{text}");
+        assert!(text.len() < 100, "{text}");
+    }
+
     use super::*;
     use std::path::PathBuf;
     use std::sync::atomic::{AtomicU32, Ordering};

@@ -10,6 +10,7 @@
 //! are saved at most every few minutes and at shutdown, never per poll.
 
 pub mod contacts;
+mod repeats;
 mod stats;
 pub mod summary;
 
@@ -24,10 +25,12 @@ use crate::push::protocol::{
     self, parse_attlog, parse_devicecmd, parse_operlog_in, parse_options_body, render_handshake,
     render_poll, HandshakeOptions, IclockQuery, PushTimeZone, Skipped, Table, MAX_POLL_COMMANDS,
 };
+use crate::push::trust::Trust;
 use crate::registry::{Device, Registry};
 use crate::text::Encoding;
 
 pub use contacts::{Contact, Contacts};
+use repeats::Repeats;
 pub use stats::PushStats;
 use summary::{Routine, Summary};
 
@@ -72,6 +75,9 @@ pub struct PushSettings {
     /// How often a terminal's routine traffic (polls, acknowledged
     /// uploads) is summarised in one log line (60 s).
     pub log_summary_every: Duration,
+    /// Where every registered terminal may be (`--push-allow-from`), for
+    /// devices without their own `allow_from`; empty: each is pinned.
+    pub allow_from: Vec<crate::http::proxy::ProxyNet>,
 }
 
 impl Default for PushSettings {
@@ -83,6 +89,7 @@ impl Default for PushSettings {
             contacts_file: None,
             min_online: Duration::from_secs(30),
             log_summary_every: summary::SUMMARY_EVERY,
+            allow_from: Vec::new(),
         }
     }
 }
@@ -158,6 +165,7 @@ pub struct Receiver {
     contacts: Contacts,
     last_save: parking_lot::Mutex<Instant>,
     summary: Summary,
+    trust: Trust,
 }
 
 /// Time between saves of the contacts.
@@ -175,6 +183,7 @@ impl Receiver {
             contacts,
             last_save: parking_lot::Mutex::new(Instant::now()),
             summary,
+            trust: Trust::default(),
         }
     }
 
@@ -326,13 +335,17 @@ impl Receiver {
         let Caller::Device(device) = caller else {
             return Reply::ok("OK");
         };
+        let mut never_sent = Repeats::new(&q.sn, "results for command ids zkserver never sent");
+        let mut unknown = Repeats::new(&q.sn, "results for unknown command ids");
+        let mut again = Repeats::new(&q.sn, "results for commands already done");
         for result in &batch.results {
             let Some(id) = result.numeric_id() else {
-                log::warn!(
-                    "push {}: result for command id {:?} that zkserver never sent",
-                    q.sn,
-                    result.id
-                );
+                never_sent.warn(|| {
+                    format!(
+                        "result for command id {:?} that zkserver never sent",
+                        crate::text::cut(&result.id, 40)
+                    )
+                });
                 continue;
             };
             match self
@@ -358,19 +371,24 @@ impl Receiver {
                         return Reply::journal_failed(&e);
                     }
                 }
-                Ok(MarkOutcome::AlreadyDone(_)) => {
-                    log::info!("push {}: result for command {id} again, ignored", q.sn);
-                }
-                Ok(MarkOutcome::NotSent(_)) => log::warn!(
-                    "push {}: result for command {id} of '{}' that was never sent to it, ignored",
-                    q.sn,
-                    device.id
-                ),
-                Ok(MarkOutcome::Unknown) => log::warn!(
-                    "push {}: result for unknown command id {id} of '{}' ignored",
-                    q.sn,
-                    device.id
-                ),
+                Ok(MarkOutcome::AlreadyDone(cmd)) => again.warn(|| {
+                    format!(
+                        "result for command {id} ({}) again, ignored",
+                        cmd.status.as_str()
+                    )
+                }),
+                Ok(MarkOutcome::NotSent(_)) => never_sent.warn(|| {
+                    format!(
+                        "result for command {id} of '{}' that was never sent to it, ignored",
+                        device.id
+                    )
+                }),
+                Ok(MarkOutcome::Unknown) => unknown.warn(|| {
+                    format!(
+                        "result for unknown command id {id} of '{}' ignored",
+                        device.id
+                    )
+                }),
                 Err(e) => return Reply::journal_failed(&e),
             }
         }
@@ -489,6 +507,7 @@ impl Receiver {
         })?;
         let caller = match self.registry.by_serial(&q.sn) {
             Some(device) => {
+                self.trusted(&device, &q, ex)?;
                 self.claim(&device, &q.sn)?;
                 Caller::Device(device)
             }
@@ -521,6 +540,78 @@ impl Receiver {
         claim_serial(&self.journal, &self.registry, &device.id, sn)
             .map(drop)
             .map_err(|e| Reply::journal_failed(&e))
+    }
+
+    /// Refuses a request that may not speak for `device` (see [`crate::push::trust`]).
+    fn trusted(&self, device: &Device, q: &IclockQuery, ex: &Exchange<'_>) -> Result<(), Reply> {
+        self.trust
+            .check(&self.journal, device, &ex.ip, q, &self.settings.allow_from)
+            .map_err(|refusal| {
+                log::warn!(
+                    "push {}: request from {} for '{}' refused: {}",
+                    q.sn,
+                    ex.ip,
+                    device.id,
+                    refusal.reason()
+                );
+                Reply {
+                    status: refusal.status(),
+                    body: refusal.body(),
+                    encoding: Encoding::Utf8,
+                }
+            })
+    }
+
+    /// Forgets where push device `id` was pinned (`PUT` with `allow_from`,
+    /// a new registration): its next contact pins it again.
+    pub fn forget_pin(&self, id: &str) {
+        if let Err(e) = self.trust.forget(&self.journal, id) {
+            log::error!("push: could not forget the pinned address of '{id}': {e}");
+        }
+    }
+
+    /// Pins push device `device` to the address its serial was pending
+    /// from, if it was (so registering it does not hand the pin to whoever
+    /// speaks first afterwards).
+    pub fn pin_where_pending(&self, device: &Device) {
+        let Some(sn) = device
+            .config
+            .sn
+            .as_deref()
+            .filter(|_| device.config.is_push())
+        else {
+            return;
+        };
+        let pending = match self.journal.list_pending() {
+            Ok(list) => list.into_iter().find(|p| p.sn == sn),
+            Err(e) => {
+                log::error!("push: could not read the pending serials: {e}");
+                return;
+            }
+        };
+        let Some(pending) = pending else {
+            return;
+        };
+        let last = self
+            .contacts
+            .get(sn)
+            .map(|c| c.ip)
+            .filter(|ip| !ip.is_empty());
+        let Ok(ip) = last.unwrap_or(pending.ip).parse() else {
+            return;
+        };
+        match self.trust.pin_to(&self.journal, device, ip) {
+            Ok(()) => log::info!(
+                "push terminal '{}' pinned to {ip}, where its serial was pending from",
+                device.id
+            ),
+            Err(e) => log::error!("push: could not pin '{}': {}", device.id, e.reason()),
+        }
+    }
+
+    /// The address push device `device` is pinned to, if any.
+    pub fn pinned_address(&self, device: &Device) -> Option<std::net::IpAddr> {
+        self.trust.pinned(&self.journal, device)
     }
 
     /// Decides about an unknown serial: refused (`--push-unknown reject`,

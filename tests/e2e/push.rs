@@ -1395,3 +1395,534 @@ fn a_forwarded_terminal_is_shown_to_its_upstream_and_its_status_says_what_it_tol
     );
     assert_eq!(data["options"]["~DeviceName"], "SpeedFace-V5L", "{body}");
 }
+
+#[test]
+fn a_result_for_a_command_never_sent_changes_nothing() {
+    let dir = tempdir("notsent");
+    let (env, journal) = push_env(
+        &dir,
+        vec![("rec", push_device("Rec", "SNNOTSENT", None))],
+        |_| {},
+    );
+    let now = chrono::Local::now().naive_local();
+    let cmd = journal
+        .enqueue_command("rec", "DATA DELETE USERINFO PIN=5", now)
+        .unwrap();
+    let r = iclock(
+        &env.base,
+        "POST",
+        "/iclock/devicecmd?SN=SNNOTSENT",
+        format!("ID={}&Return=0&CMD=DATA", cmd.id).as_bytes(),
+        false,
+    );
+    assert_eq!(r.body, "OK");
+    let still = journal.get_command("rec", cmd.id).unwrap().unwrap();
+    assert_eq!(still.status.as_str(), "pendiente", "confirmed unsent");
+    // Once sent, the same result confirms it.
+    let poll = iclock(
+        &env.base,
+        "GET",
+        "/iclock/getrequest?SN=SNNOTSENT",
+        b"",
+        false,
+    );
+    assert!(
+        poll.body.starts_with(&format!("C:{}:", cmd.id)),
+        "{}",
+        poll.body
+    );
+    iclock(
+        &env.base,
+        "POST",
+        "/iclock/devicecmd?SN=SNNOTSENT",
+        format!("ID={}&Return=0&CMD=DATA", cmd.id).as_bytes(),
+        false,
+    );
+    let done = journal.get_command("rec", cmd.id).unwrap().unwrap();
+    assert_eq!(done.status.as_str(), "completado");
+}
+
+/// Starts the binary with `dir`'s files, its log (stderr) in `dir/log.txt`.
+fn start_binary_logging(dir: &std::path::Path, extra: &[&str]) -> (std::process::Child, String) {
+    let port = free_port();
+    let log = std::fs::File::create(dir.join("log.txt")).unwrap();
+    let mut child = std::process::Command::new(BIN)
+        .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+        .arg("--config")
+        .arg(dir.join("devices.json"))
+        .arg("--journal")
+        .arg(dir.join("punches.db"))
+        .args(["--allow-open-writes", "--log-level", "info"])
+        .args(extra)
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    wait_for("the server to listen", Duration::from_secs(20), || {
+        assert!(child.try_wait().unwrap().is_none(), "server exited");
+        minreq::get(format!("{base}/health")).send().is_ok()
+    });
+    (child, base)
+}
+
+#[test]
+fn a_flood_of_unknown_result_ids_is_logged_in_a_few_lines() {
+    let dir = tempdir("resultflood");
+    std::fs::write(
+        dir.join("devices.json"),
+        r#"{"rec": {"mode": "push", "sn": "SNFLOOD", "name": "Rec"}}"#,
+    )
+    .unwrap();
+    let (mut child, base) = start_binary_logging(&dir, &[]);
+    let mut body = String::new();
+    for id in 0..20_000 {
+        body.push_str(&format!("ID={}&Return=0&CMD=DATA\n", 900_000_000 + id));
+    }
+    for id in 0..20_000 {
+        body.push_str(&format!("ID=x{id}&Return=0&CMD=DATA\n"));
+    }
+    let r = iclock(
+        &base,
+        "POST",
+        "/iclock/devicecmd?SN=SNFLOOD",
+        body.as_bytes(),
+        false,
+    );
+    assert_eq!(r.body, "OK");
+    signal(&child, "KILL");
+    let _ = child.wait();
+    let log = std::fs::read_to_string(dir.join("log.txt")).unwrap();
+    let lines: Vec<&str> = log.lines().filter(|l| l.contains("SNFLOOD")).collect();
+    assert!(
+        lines.len() < 30,
+        "{} lines: {:?}",
+        lines.len(),
+        &lines[..lines.len().min(20)]
+    );
+    assert!(
+        log.contains("19995 more results for unknown command ids"),
+        "{log}"
+    );
+    assert!(
+        log.contains("19995 more results for command ids zkserver never sent"),
+        "{log}"
+    );
+    assert!(log.len() < 20_000, "{} bytes of log", log.len());
+}
+
+/// Like [`iclock`], from local address `from` (127.0.0.x), with `headers`.
+fn iclock_from(
+    from: [u8; 4],
+    base: &str,
+    method: &str,
+    target: &str,
+    headers: &str,
+    body: &[u8],
+) -> Raw {
+    let addr: std::net::SocketAddr = base.trim_start_matches("http://").parse().unwrap();
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket
+        .bind(&std::net::SocketAddr::from((from, 0)).into())
+        .unwrap();
+    socket.connect(&addr.into()).unwrap();
+    let mut s: TcpStream = socket.into();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let mut req = format!(
+        "{method} {target} HTTP/1.1\r\nHost: x\r\nUser-Agent: iClock Proxy/1.09\r\n{headers}Connection: close\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    req.extend_from_slice(body);
+    s.write_all(&req).unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    let text = String::from_utf8_lossy(&out).to_string();
+    let (head, body) = text.split_once("\r\n\r\n").expect("a complete answer");
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    let headers = head
+        .split("\r\n")
+        .skip(1)
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect();
+    Raw {
+        status,
+        headers,
+        body: body.to_string(),
+    }
+}
+
+const TERMINAL: [u8; 4] = [127, 0, 0, 1];
+const INTRUDER: [u8; 4] = [127, 0, 0, 2];
+
+#[test]
+fn a_serial_is_not_a_password_a_terminal_is_pinned_to_where_it_is() {
+    let dir = tempdir("pinned");
+    let (env, journal) = push_env(
+        &dir,
+        vec![("rec", push_device("Rec", "SNPIN1", None))],
+        |_| {},
+    );
+    let get_cmd = "/iclock/getrequest?SN=SNPIN1";
+    // The real terminal's first contact after registration pins it.
+    let r = iclock_from(
+        TERMINAL,
+        &env.base,
+        "GET",
+        "/iclock/cdata?SN=SNPIN1&options=all",
+        "",
+        b"",
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let now = chrono::Local::now().naive_local();
+    let secret = "DATA UPDATE USERINFO PIN=7\tName=Ana\tPri=0\tPasswd=4321\tCard=998877";
+    let cmd = journal.enqueue_command("rec", secret, now).unwrap();
+    // Whoever else knows the serial gets nothing, and changes nothing.
+    let stolen = iclock_from(INTRUDER, &env.base, "GET", get_cmd, "", b"");
+    assert_eq!(stolen.status, 403, "{}", stolen.body);
+    assert_eq!(stolen.header("Content-Type"), Some("text/plain"));
+    assert!(!stolen.body.contains("4321") && !stolen.body.contains("998877"));
+    // Not even by naming the terminal's address in a header.
+    for header in ["X-Real-IP: 127.0.0.1\r\n", "X-Forwarded-For: 127.0.0.1\r\n"] {
+        let r = iclock_from(INTRUDER, &env.base, "GET", get_cmd, header, b"");
+        assert_eq!(r.status, 403, "{header}: {}", r.body);
+    }
+    let forged = iclock_from(
+        INTRUDER,
+        &env.base,
+        "POST",
+        "/iclock/cdata?SN=SNPIN1&table=ATTLOG",
+        "",
+        b"7\t2026-01-01 08:00:00\t0\t1\n",
+    );
+    assert_eq!(forged.status, 403);
+    let oper = iclock_from(
+        INTRUDER,
+        &env.base,
+        "POST",
+        "/iclock/cdata?SN=SNPIN1&table=OPERLOG",
+        "",
+        b"USER PIN=66\tName=Jefe Falso\tPri=14\tPasswd=\tCard=\n",
+    );
+    assert_eq!(oper.status, 403);
+    let confirm = iclock_from(
+        INTRUDER,
+        &env.base,
+        "POST",
+        "/iclock/devicecmd?SN=SNPIN1",
+        "",
+        format!("ID={}&Return=0&CMD=DATA", cmd.id).as_bytes(),
+    );
+    assert_eq!(confirm.status, 403);
+    assert_eq!(journal.count_punches("rec").unwrap(), 0);
+    assert!(journal.get_user("rec", "66").unwrap().is_none());
+    let still = journal.get_command("rec", cmd.id).unwrap().unwrap();
+    assert_eq!(still.status.as_str(), "pendiente");
+    // The real terminal gets its command.
+    let poll = iclock_from(TERMINAL, &env.base, "GET", get_cmd, "", b"");
+    assert!(
+        poll.body.starts_with(&format!("C:{}:", cmd.id)),
+        "{}",
+        poll.body
+    );
+    // The pin survives a restart.
+    drop(env);
+    drop(journal);
+    let (env, _journal) = push_env(
+        &dir,
+        vec![("rec", push_device("Rec", "SNPIN1", None))],
+        |_| {},
+    );
+    assert_eq!(
+        iclock_from(INTRUDER, &env.base, "GET", get_cmd, "", b"").status,
+        403
+    );
+    assert_eq!(
+        iclock_from(TERMINAL, &env.base, "GET", get_cmd, "", b"").status,
+        200
+    );
+    let (_, status) = get(&format!("{}/devices/rec/status", env.base));
+    assert_eq!(status["data"]["pinned_ip"], "127.0.0.1", "{status}");
+    // The admin moves it: allow_from binds it elsewhere...
+    let url = format!("{}/devices/rec", env.base);
+    let (code, body) = send("PUT", &url, json!({"allow_from": ["127.0.0.2"]}));
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["data"]["allow_from"], json!(["127.0.0.2"]));
+    assert_eq!(
+        iclock_from(INTRUDER, &env.base, "GET", get_cmd, "", b"").status,
+        200
+    );
+    assert_eq!(
+        iclock_from(TERMINAL, &env.base, "GET", get_cmd, "", b"").status,
+        403
+    );
+    // ...and an empty list forgets the pin: the next contact pins again.
+    let (code, _) = send("PUT", &url, json!({"allow_from": []}));
+    assert_eq!(code, 200);
+    assert_eq!(
+        iclock_from(INTRUDER, &env.base, "GET", get_cmd, "", b"").status,
+        200
+    );
+    assert_eq!(
+        iclock_from(TERMINAL, &env.base, "GET", get_cmd, "", b"").status,
+        403
+    );
+    // Bad lists are refused in Spanish, naming the field.
+    for bad in [
+        json!(["nope"]),
+        json!("10.0.0.1"),
+        json!(["10.0.0.0/33"]),
+        json!([5]),
+    ] {
+        let (code, body) = send("PUT", &url, json!({ "allow_from": bad }));
+        assert_eq!(code, 400, "{bad}: {body}");
+        let msg = body["error"].as_str().unwrap_or_default();
+        assert!(msg.contains("'allow_from' inválido"), "{bad}: {body}");
+    }
+}
+
+#[test]
+fn a_push_key_is_checked_and_never_shown() {
+    let dir = tempdir("pushkey");
+    let mut device = push_device("Rec", "SNKEY1", None);
+    device.push_key = Some("s3cr3tk3y".into());
+    let (env, _journal) = push_env(&dir, vec![("rec", device)], |_| {});
+    let hello = "/iclock/cdata?SN=SNKEY1&options=all&pushver=2.4.1";
+    let from =
+        |ip: [u8; 4], target: &str| iclock_from(ip, &env.base, "GET", target, "", b"").status;
+    assert_eq!(from(TERMINAL, hello), 403, "no key");
+    assert_eq!(from(TERMINAL, &format!("{hello}&pushcommkey=wrong")), 403);
+    assert_eq!(
+        from(TERMINAL, "/iclock/getrequest?SN=SNKEY1"),
+        403,
+        "never keyed"
+    );
+    assert_eq!(
+        from(TERMINAL, &format!("{hello}&pushcommkey=s3cr3tk3y")),
+        200
+    );
+    // Polls carry no key: they must come from where the key was given.
+    assert_eq!(from(TERMINAL, "/iclock/getrequest?SN=SNKEY1"), 200);
+    assert_eq!(from(INTRUDER, "/iclock/getrequest?SN=SNKEY1"), 403);
+    assert_eq!(
+        from(INTRUDER, "/iclock/getrequest?SN=SNKEY1&pushcommkey=wrong"),
+        403
+    );
+    // The key holder may move.
+    assert_eq!(
+        from(INTRUDER, &format!("{hello}&pushcommkey=s3cr3tk3y")),
+        200
+    );
+    assert_eq!(from(INTRUDER, "/iclock/getrequest?SN=SNKEY1"), 200);
+    assert_eq!(from(TERMINAL, "/iclock/getrequest?SN=SNKEY1"), 403);
+    let (code, body) = get(&format!("{}/devices/rec", env.base));
+    assert_eq!(code, 200);
+    assert_eq!(body["data"]["push_key_set"], true, "{body}");
+    assert!(!body.to_string().contains("s3cr3tk3y"), "{body}");
+    let (code, body) = send(
+        "PUT",
+        &format!("{}/devices/rec", env.base),
+        json!({"push_key": "con espacio"}),
+    );
+    assert_eq!(code, 400);
+    assert!(
+        body["error"].as_str().unwrap().contains("'push_key'"),
+        "{body}"
+    );
+    assert!(!body.to_string().contains("s3cr3tk3y"), "{body}");
+}
+
+#[test]
+fn allowed_addresses_come_from_the_peer_or_a_trusted_proxy_only() {
+    let dir = tempdir("allowfrom");
+    let mut device = push_device("Rec", "SNALLOW", None);
+    device.allow_from = vec!["198.51.100.0/24".into()];
+    let other = push_device("Otro", "SNGLOBAL", None);
+    let (env, _journal) = push_env(&dir, vec![("rec", device), ("otro", other)], |p| {
+        p.allow_from = vec![zkserver::http::proxy::ProxyNet::parse("127.0.0.4").unwrap()];
+    });
+    let poll = "/iclock/getrequest?SN=SNALLOW";
+    let proxy = [127, 0, 0, 1]; // a trusted proxy by default
+    let named = "X-Real-IP: 198.51.100.7\r\n";
+    let forwarded = "X-Forwarded-For: 10.9.9.9, 198.51.100.8\r\n";
+    let status = |from, headers| iclock_from(from, &env.base, "GET", poll, headers, b"").status;
+    assert_eq!(status(proxy, named), 200);
+    assert_eq!(status(proxy, forwarded), 200);
+    assert_eq!(
+        status(proxy, ""),
+        403,
+        "the proxy itself is not the terminal"
+    );
+    assert_eq!(
+        status(INTRUDER, named),
+        403,
+        "a stranger's header is ignored"
+    );
+    assert_eq!(status(INTRUDER, forwarded), 403);
+    // --push-allow-from for devices without their own list.
+    let global = "/iclock/getrequest?SN=SNGLOBAL";
+    let status = |from| iclock_from(from, &env.base, "GET", global, "", b"").status;
+    assert_eq!(status([127, 0, 0, 4]), 200);
+    assert_eq!(status(INTRUDER), 403);
+}
+
+#[test]
+fn a_serial_is_shown_only_with_the_api_key() {
+    let dir = tempdir("snhidden");
+    let journal = Arc::new(Journal::open(dir.join("punches.db")).unwrap());
+    let registry = Registry::in_memory(vec![("rec".into(), push_device("Rec", "SNHIDE1", None))]);
+    let env = common::serve(vec![], registry, move |s| {
+        s.journal = Some(journal);
+        s.security.api_key = Some("clave-api".into());
+    });
+    iclock(
+        &env.base,
+        "GET",
+        "/iclock/cdata?SN=SNHIDE1&options=all",
+        b"",
+        false,
+    );
+    for path in ["/devices/rec", "/devices/rec/status", "/devices"] {
+        let url = format!("{}{path}", env.base);
+        let (code, body) = get(&url);
+        assert_eq!(code, 200, "{path}: {body}");
+        assert!(!body.to_string().contains("SNHIDE1"), "{path}: {body}");
+        let with_key = minreq::get(&url)
+            .with_header("X-API-Key", "clave-api")
+            .send()
+            .unwrap();
+        if path != "/devices" {
+            assert!(with_key.as_str().unwrap().contains("SNHIDE1"), "{path}");
+        }
+    }
+}
+
+#[test]
+fn operlog_users_get_the_users_api_limits() {
+    let dir = tempdir("operlimits");
+    let (env, journal) = push_env(
+        &dir,
+        vec![("rec", push_device("Rec", "SNOPER1", None))],
+        |_| {},
+    );
+    let huge = "N".repeat(1024 * 1024);
+    let body = format!(
+        "USER PIN=1\tName={huge}\tPri=0\n\
+         USER PIN=78 Pri=14\tName=Jefe Falso\tPri=0\n\
+         USER PIN=2\tName=Jefe\u{2028}Falso\tPri=0\n\
+         USER PIN=3\tName=Ana\tPri=0\tPasswd=4321\tCard=998877\n"
+    );
+    let r = iclock(
+        &env.base,
+        "POST",
+        "/iclock/cdata?SN=SNOPER1&table=OPERLOG",
+        body.as_bytes(),
+        false,
+    );
+    assert_eq!((r.status, r.body.as_str()), (200, "OK:1"));
+    for refused in ["1", "78", "78 Pri=14", "2"] {
+        assert!(
+            journal.get_user("rec", refused).unwrap().is_none(),
+            "{refused}"
+        );
+    }
+    assert_eq!(journal.get_user("rec", "3").unwrap().unwrap().name, "Ana");
+    // The API refuses the same names.
+    let users = format!("{}/devices/rec/users", env.base);
+    let (code, answer) = send(
+        "POST",
+        &users,
+        json!({"user_id": "9", "name": "A\u{2028}B"}),
+    );
+    assert_eq!(code, 400, "{answer}");
+    // A name stored before these limits never blocks a change of another field.
+    let old = zkserver::journal::JournalUser {
+        user_id: "5".into(),
+        name: format!("Viejo\u{2028}{}", "x".repeat(5000)),
+        ..Default::default()
+    };
+    let now = chrono::Local::now().naive_local();
+    journal.upsert_users("rec", &[old], now).unwrap();
+    let (code, answer) = send("PUT", &format!("{users}/5"), json!({"privilege": 14}));
+    assert_eq!(code, 202, "{answer}");
+    let poll = iclock(
+        &env.base,
+        "GET",
+        "/iclock/getrequest?SN=SNOPER1",
+        b"",
+        false,
+    );
+    assert!(poll.body.contains("PIN=5\tName=Viejo"), "{}", poll.body);
+    assert!(poll.body.len() < 200, "{} bytes", poll.body.len());
+}
+
+#[test]
+fn the_push_key_stays_in_the_devices_file_and_out_of_the_log() {
+    let dir = tempdir("keylog");
+    let file = dir.join("devices.json");
+    std::fs::write(
+        &file,
+        r#"{"rec": {"mode": "push", "sn": "SNKEYLOG", "name": "Rec", "push_key": "s3cr3tk3y"}}"#,
+    )
+    .unwrap();
+    let (mut child, base) = start_binary_logging(&dir, &["--push-allow-from", "127.0.0.0/8"]);
+    let hello = "/iclock/cdata?SN=SNKEYLOG&options=all&pushcommkey=";
+    let wrong = iclock(&base, "GET", &format!("{hello}otra"), b"", false);
+    assert_eq!(wrong.status, 403);
+    let right = iclock(&base, "GET", &format!("{hello}s3cr3tk3y"), b"", false);
+    assert_eq!(right.status, 200, "{}", right.body);
+    let (code, body) = send(
+        "PUT",
+        &format!("{base}/devices/rec"),
+        json!({"name": "Recepción"}),
+    );
+    assert_eq!(code, 200, "{body}");
+    assert!(!body.to_string().contains("s3cr3tk3y"), "{body}");
+    let saved = std::fs::read_to_string(&file).unwrap();
+    assert!(saved.contains("\"push_key\": \"s3cr3tk3y\""), "{saved}");
+    signal(&child, "KILL");
+    let _ = child.wait();
+    let log = std::fs::read_to_string(dir.join("log.txt")).unwrap();
+    assert!(log.contains("refused: wrong pushcommkey"), "{log}");
+    assert!(!log.contains("s3cr3tk3y"), "{log}");
+    // A bad --push-allow-from stops the start, in Spanish.
+    let out = std::process::Command::new(BIN)
+        .args(["--host", "127.0.0.1", "--port", "0", "--config"])
+        .arg(&file)
+        .args(["--push-allow-from", "oficina"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("--push-allow-from 'oficina' no es una dirección IP"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_pending_serial_once_registered_is_pinned_where_it_was_pending_from() {
+    let dir = tempdir("pendingpin");
+    let (env, _journal) = push_env(&dir, vec![], |_| {});
+    let branch = [127, 0, 0, 3];
+    let hello = "/iclock/cdata?SN=SNWAIT1&options=all";
+    let r = iclock_from(branch, &env.base, "GET", hello, "", b"");
+    assert_eq!(r.status, 200);
+    let (code, body) = send(
+        "POST",
+        &format!("{}/devices", env.base),
+        json!({"id": "sucursal", "name": "Sucursal", "mode": "push", "sn": "SNWAIT1"}),
+    );
+    assert_eq!(code, 200, "{body}");
+    // Whoever read the serial in /push/pending and speaks first gets nothing.
+    let poll = "/iclock/getrequest?SN=SNWAIT1";
+    assert_eq!(
+        iclock_from(INTRUDER, &env.base, "GET", poll, "", b"").status,
+        403
+    );
+    assert_eq!(
+        iclock_from(branch, &env.base, "GET", poll, "", b"").status,
+        200
+    );
+}

@@ -749,6 +749,7 @@ async function iniciar() {
     if (valor) sessionStorage.setItem(CLAVE, valor);
     $("clave").value = "";
     mostrarClave();
+    refrescarTerminales(); // with the key, push cards show their serial
   });
   $("clave-olvidar").addEventListener("click", () => {
     sessionStorage.removeItem(CLAVE);

@@ -68,7 +68,7 @@ fn parse_line(line: &str) -> Result<AttlogRecord, SkipReason> {
     let status = verify.parse::<u8>().map_err(|_| SkipReason::BadVerify)?;
     let workcode = rest
         .first()
-        .filter(|w| !w.is_empty() && !w.chars().any(char::is_control))
+        .filter(|w| !w.is_empty() && !w.chars().any(crate::fields::is_control))
         .map(std::string::ToString::to_string);
     Ok(AttlogRecord {
         user_id: pin.to_string(),

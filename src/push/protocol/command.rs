@@ -65,6 +65,8 @@ pub enum CommandError {
     EmptyPin,
     /// A field holds a tab, a line break or another control character.
     ControlCharacter(&'static str),
+    /// The PIN holds a space or `=` (it would add fields to the command).
+    BadPin,
     /// A command id that is not 1–16 alphanumerics.
     BadId(String),
 }
@@ -77,6 +79,7 @@ impl fmt::Display for CommandError {
                 write!(f, "{field} holds a tab, line break or control character")
             }
             CommandError::BadId(id) => write!(f, "command id {id:?} is not 1-16 alphanumerics"),
+            CommandError::BadPin => f.write_str("PIN holds a space or '='"),
         }
     }
 }
@@ -90,7 +93,7 @@ pub fn valid_id(id: &str) -> bool {
 
 /// Refuses values that would break the line or its fields.
 fn clean<'a>(field: &'static str, value: &'a str) -> Result<&'a str, CommandError> {
-    if value.chars().any(char::is_control) {
+    if value.chars().any(crate::fields::is_control) {
         Err(CommandError::ControlCharacter(field))
     } else {
         Ok(value)
@@ -102,6 +105,8 @@ fn pin(value: &str) -> Result<&str, CommandError> {
     let value = clean("PIN", value)?;
     if value.trim().is_empty() {
         Err(CommandError::EmptyPin)
+    } else if value.chars().any(|c| c.is_whitespace() || c == '=') {
+        Err(CommandError::BadPin)
     } else {
         Ok(value)
     }
@@ -226,7 +231,10 @@ pub fn command_line(id: &str, text: &str) -> Result<String, CommandError> {
         return Err(CommandError::BadId(id.chars().take(40).collect()));
     }
     // Tabs separate a command's fields; anything else would break the line.
-    if text.chars().any(|c| c.is_control() && c != '\t') {
+    if text
+        .chars()
+        .any(|c| crate::fields::is_control(c) && c != '\t')
+    {
         return Err(CommandError::ControlCharacter("command"));
     }
     Ok(format!("C:{id}:{text}"))
@@ -273,6 +281,24 @@ pub fn render_poll(commands: &[(i64, String)]) -> (String, Vec<i64>) {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_pin_never_adds_fields_to_a_command() {
+        for pin in ["78 Pri=14", "7=8", "7\u{2028}", " 7"] {
+            let cmd = PushCommand::UpdateUser {
+                pin: pin.into(),
+                name: "A".into(),
+                privilege: 0,
+                password: String::new(),
+                card: String::new(),
+            };
+            assert!(cmd.render().is_err(), "{pin:?}");
+            assert!(PushCommand::DeleteUser { pin: pin.into() }
+                .render()
+                .is_err());
+        }
+        assert!(command_line("1", "INFO\u{2028}REBOOT").is_err());
+    }
+
     use super::*;
     use proptest::prelude::*;
 

@@ -21,8 +21,16 @@ pub enum SkipReason {
     BadStatus,
     /// `Verify` is not a number 0–255.
     BadVerify,
-    /// A `USER` line whose `Pri` is not a number.
+    /// A `USER` line whose `Pri` is not a number 0–15.
     BadPrivilege,
+    /// A `USER` line whose `Name` is too long or holds control characters.
+    BadName,
+    /// A `USER` line whose `Passwd` is not up to 8 letters or digits.
+    BadPassword,
+    /// A `USER` line whose `Card` is not a card number.
+    BadCard,
+    /// A `USER` line whose `Grp` is not a short group number.
+    BadGroup,
     /// A `devicecmd` line without a valid `ID`.
     BadCommandId,
     /// A `devicecmd` line without a numeric `Return`.
@@ -42,6 +50,10 @@ impl SkipReason {
             SkipReason::BadStatus => "bad Status",
             SkipReason::BadVerify => "bad Verify",
             SkipReason::BadPrivilege => "bad Pri",
+            SkipReason::BadName => "bad Name",
+            SkipReason::BadPassword => "bad Passwd",
+            SkipReason::BadCard => "bad Card",
+            SkipReason::BadGroup => "bad Grp",
             SkipReason::BadCommandId => "bad command ID",
             SkipReason::BadReturnCode => "bad Return",
             SkipReason::UnknownLine => "unknown line",
@@ -91,7 +103,7 @@ pub const MAX_PIN: usize = 64;
 pub fn check_pin(pin: &str) -> Result<(), SkipReason> {
     if pin.is_empty() {
         Err(SkipReason::EmptyPin)
-    } else if pin.chars().count() > MAX_PIN || pin.chars().any(char::is_control) {
+    } else if pin.chars().count() > MAX_PIN || pin.chars().any(crate::fields::is_control) {
         Err(SkipReason::BadPin)
     } else {
         Ok(())

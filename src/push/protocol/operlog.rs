@@ -3,6 +3,7 @@
 //! `USERPIC` and other record lines are accepted and counted.
 
 use super::lines::{check_pin, lines_in, SkipReason, Skipped};
+use crate::fields;
 use crate::text::Encoding;
 
 /// A user as a `USER` line describes it.
@@ -88,7 +89,14 @@ pub fn parse_operlog_in(body: &[u8], encoding: Encoding) -> OperlogBatch {
     batch
 }
 
-/// Parses the `key=value` fields of a `USER` line.
+/// Longest `Grp` kept.
+const MAX_GROUP: usize = 8;
+
+/// Parses the `key=value` fields of a `USER` line, with the users API's
+/// limits: a PIN of 1–24 letters or digits (never a space or `=`, which
+/// would reach a command line), a name of up to 24 characters without
+/// controls, `Pri` 0–15, a password of up to 8 letters or digits, a card
+/// number. A line breaking one is skipped (and logged), never stored.
 fn parse_user(fields: &str) -> Result<PushUser, SkipReason> {
     let mut user = PushUser::default();
     let mut pin = None;
@@ -101,7 +109,13 @@ fn parse_user(fields: &str) -> Result<PushUser, SkipReason> {
             "PIN" => pin = Some(value.to_string()),
             "Name" => user.name = value.to_string(),
             "Pri" if value.is_empty() => {}
-            "Pri" => user.privilege = value.parse().map_err(|_| SkipReason::BadPrivilege)?,
+            "Pri" => {
+                user.privilege = value
+                    .parse()
+                    .ok()
+                    .filter(|p| (0..=15).contains(p))
+                    .ok_or(SkipReason::BadPrivilege)?;
+            }
             "Passwd" => user.password = Some(value.to_string()).filter(|p| !p.is_empty()),
             "Card" => user.card = value.to_string(),
             "Grp" => user.group = Some(value.to_string()).filter(|g| !g.is_empty()),
@@ -109,8 +123,35 @@ fn parse_user(fields: &str) -> Result<PushUser, SkipReason> {
         }
     }
     user.pin = pin.ok_or(SkipReason::EmptyPin)?;
-    check_pin(&user.pin)?;
+    check_user(&user)?;
     Ok(user)
+}
+
+/// Checks a `USER` line's fields against the users API's limits.
+fn check_user(user: &PushUser) -> Result<(), SkipReason> {
+    check_pin(&user.pin)?;
+    if !fields::valid_user_id(&user.pin) {
+        return Err(SkipReason::BadPin);
+    }
+    if !fields::valid_user_name(&user.name) {
+        return Err(SkipReason::BadName);
+    }
+    if !user
+        .password
+        .as_deref()
+        .is_none_or(fields::valid_user_password)
+    {
+        return Err(SkipReason::BadPassword);
+    }
+    if !fields::valid_user_card(&user.card) {
+        return Err(SkipReason::BadCard);
+    }
+    let group_ok =
+        |g: &String| g.len() <= MAX_GROUP && g.bytes().all(|b| b.is_ascii_alphanumeric());
+    if !user.group.as_ref().is_none_or(group_ok) {
+        return Err(SkipReason::BadGroup);
+    }
+    Ok(())
 }
 
 /// Renders a `USER` line (as a terminal uploads it), ending in LF.
@@ -207,6 +248,49 @@ mod tests {
     }
 
     #[test]
+    fn user_fields_get_the_users_api_limits() {
+        let long = "x".repeat(25);
+        for (line, reason) in [
+            (
+                "USER PIN=78 Pri=14\tName=A\tPri=0".to_string(),
+                SkipReason::BadPin,
+            ),
+            ("USER PIN=7=8\tName=A".into(), SkipReason::BadPin),
+            (format!("USER PIN=7\tName={long}"), SkipReason::BadName),
+            (
+                "USER PIN=7\tName=Jefe\u{2028}Falso".into(),
+                SkipReason::BadName,
+            ),
+            ("USER PIN=7\tName=A\u{2029}B".into(), SkipReason::BadName),
+            (
+                "USER PIN=7\tName=A\tPri=99".into(),
+                SkipReason::BadPrivilege,
+            ),
+            (
+                "USER PIN=7\tName=A\tPasswd=123456789".into(),
+                SkipReason::BadPassword,
+            ),
+            (
+                "USER PIN=7\tName=A\tCard=99999999999".into(),
+                SkipReason::BadCard,
+            ),
+            (
+                "USER PIN=7\tName=A\tGrp=123456789".into(),
+                SkipReason::BadGroup,
+            ),
+        ] {
+            let batch = parse_operlog(line.as_bytes());
+            assert!(batch.users.is_empty(), "{line:?}");
+            assert_eq!(batch.skipped[0].reason, reason, "{line:?}");
+        }
+        let ok = parse_operlog(
+            "USER PIN=7\tName=Ana Pérez López\tPri=14\tPasswd=1234\tCard=4294967295\tGrp=1"
+                .as_bytes(),
+        );
+        assert_eq!(ok.users.len(), 1, "{:?}", ok.skipped);
+    }
+
+    #[test]
     fn a_name_may_hold_equals_signs_and_invalid_bytes() {
         let batch = parse_operlog(b"USER PIN=5\tName=a=b\xb0\xa1\tPri=0\n");
         assert_eq!(batch.users[0].name, "a=b\u{fffd}\u{fffd}");
@@ -215,10 +299,13 @@ mod tests {
     fn user() -> impl Strategy<Value = PushUser> {
         (
             "[0-9A-Za-z]{1,24}",
-            "[^\\t\\r\\n\\pC]{0,24}",
+            "[^\\t\\r\\n\\pC\\p{Zl}\\p{Zp}]{0,24}",
             prop_oneof![Just(0i64), Just(14i64)],
             proptest::option::of("[0-9]{1,8}"),
-            "[0-9]{0,10}",
+            prop_oneof![
+                Just(String::new()),
+                any::<u32>().prop_map(|n| n.to_string())
+            ],
             proptest::option::of("[0-9]{1,2}"),
         )
             .prop_map(|(pin, name, privilege, password, card, group)| PushUser {
