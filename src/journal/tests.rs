@@ -833,7 +833,7 @@ fn commands_flow_in_order_and_survive_reopening() {
     // A result for a command never sent changes nothing.
     assert!(matches!(
         j.mark_result("a", c1.id, 0, at(1, 8, 0, 30)).expect("result"),
-        MarkOutcome::AlreadyDone(c) if c.status == CommandStatus::Pendiente
+        MarkOutcome::NotSent(c) if c.status == CommandStatus::Pendiente
     ));
     assert_eq!(
         j.mark_sent("a", &[c1.id, c2.id], at(1, 8, 1, 0))
