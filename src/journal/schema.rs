@@ -295,9 +295,7 @@ fn writable_version(conn: &Connection, path: &Path) -> Result<i64, JournalError>
 /// WAL mode every commit syncs the WAL: a committed transaction survives a
 /// power loss (NORMAL would only guarantee consistency, not the last commits).
 fn configure_writer(conn: &Connection, path: &Path) -> Result<(), JournalError> {
-    let mode: String = conn
-        .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
-        .map_err(sqlite(path, "enabling WAL"))?;
+    let mode = enable_wal(conn).map_err(sqlite(path, "enabling WAL"))?;
     if !mode.eq_ignore_ascii_case("wal") {
         return Err(JournalError::Sqlite {
             path: path.to_path_buf(),
@@ -309,10 +307,32 @@ fn configure_writer(conn: &Connection, path: &Path) -> Result<(), JournalError> 
         .map_err(sqlite(path, "setting synchronous=FULL"))
 }
 
+/// Switches to WAL. The switch needs the file to itself, and SQLite
+/// answers "database is locked" at once (without its busy handler) while
+/// another process is opening the same new journal: retried for as long
+/// as the busy timeout, so two servers started at once both open it.
+fn enable_wal(conn: &Connection) -> rusqlite::Result<String> {
+    let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+    loop {
+        match conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0)) {
+            Err(e)
+                if e.sqlite_error_code() == Some(ErrorCode::DatabaseBusy)
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            other => return other,
+        }
+    }
+}
+
+/// How long a connection waits for a lock another one holds.
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Settings every connection gets: wait rather than fail on a brief lock
 /// (checkpoints, the one writer).
 pub fn configure_common(conn: &Connection, path: &Path) -> Result<(), JournalError> {
-    conn.busy_timeout(std::time::Duration::from_secs(10))
+    conn.busy_timeout(BUSY_TIMEOUT)
         .map_err(sqlite(path, "setting busy_timeout"))
 }
 

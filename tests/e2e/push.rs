@@ -1351,6 +1351,9 @@ fn a_forwarded_terminal_is_shown_to_its_upstream_and_its_status_says_what_it_tol
     let port = free_port();
     let mut cfg = push_device("Sucursal", "FWD0002", None);
     cfg.push_forward = Some(format!("http://127.0.0.1:{port}"));
+    // It speaks both through the proxy (as 10.0.0.7) and straight (as
+    // 127.0.0.1): both are where it may be, so no pin refuses either.
+    cfg.allow_from = vec!["10.0.0.7".into(), "127.0.0.1".into()];
     let (env, _journal) = push_env(&dir, vec![("sucursal", cfg)], |_| {});
     let upstream = Upstream::start(port, "OK");
 
