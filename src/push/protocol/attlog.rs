@@ -5,7 +5,7 @@
 
 use chrono::NaiveDateTime;
 
-use super::lines::{check_pin, format_time, lines, parse_time, SkipReason, Skipped};
+use super::lines::{check_pin, format_time, lines, parse_time, Chunk, SkipReason, Skipped};
 
 /// One punch of an ATTLOG upload.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,6 +52,14 @@ pub fn parse_attlog(body: &[u8]) -> AttlogBatch {
             Err(reason) => batch.skipped.push(Skipped { line: n, reason }),
         }
     }
+    batch
+}
+
+/// Parses one chunk of a streamed ATTLOG body (line numbers count from
+/// the start of the body).
+pub fn parse_attlog_chunk(chunk: &Chunk<'_>) -> AttlogBatch {
+    let mut batch = parse_attlog(chunk.bytes);
+    chunk.in_body(&mut batch.skipped);
     batch
 }
 
@@ -196,6 +204,36 @@ mod tests {
                 status,
                 workcode,
             })
+    }
+
+    #[test]
+    fn a_body_read_in_chunks_parses_as_a_whole() {
+        let mut body = String::new();
+        for i in 0..40_000u32 {
+            if i % 997 == 0 {
+                body.push_str("garbage\n\n");
+            }
+            body.push_str(&format!(
+                "{}\t2026-03-01 {:02}:{:02}:{:02}\t0\t1\t\t0\t0\r\n",
+                i,
+                i / 3600 % 24,
+                i / 60 % 60,
+                i % 60
+            ));
+        }
+        assert!(body.len() > 2 * super::super::lines::CHUNK);
+        let whole = parse_attlog(body.as_bytes());
+        let mut chunks = super::super::lines::LineChunks::new(body.as_bytes());
+        let mut streamed = AttlogBatch::default();
+        let mut most = 0;
+        while let Some(chunk) = chunks.next_chunk().unwrap() {
+            let batch = parse_attlog_chunk(&chunk);
+            most = most.max(batch.records.len());
+            streamed.records.extend(batch.records);
+            streamed.skipped.extend(batch.skipped);
+        }
+        assert_eq!(streamed, whole);
+        assert!(most < 20_000, "a chunk held {most} punches");
     }
 
     proptest! {

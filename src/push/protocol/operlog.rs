@@ -2,7 +2,7 @@
 //! lines keep the journal's copy of the users; `OPLOG`, `FP`, `FACE`,
 //! `USERPIC` and other record lines are accepted and counted.
 
-use super::lines::{check_pin, lines, SkipReason, Skipped};
+use super::lines::{check_pin, lines, Chunk, SkipReason, Skipped};
 
 /// A user as a `USER` line describes it.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -59,6 +59,14 @@ impl OperlogBatch {
 const OTHER_KINDS: &[&str] = &[
     "FP", "FACE", "USERPIC", "BIOPHOTO", "BIODATA", "FVEIN", "WORKCODE", "SMS", "USER_SMS",
 ];
+
+/// Parses one chunk of a streamed OPERLOG body (line numbers count from
+/// the start of the body).
+pub fn parse_operlog_chunk(chunk: &Chunk<'_>) -> OperlogBatch {
+    let mut batch = parse_operlog(chunk.bytes);
+    chunk.in_body(&mut batch.skipped);
+    batch
+}
 
 /// Parses an OPERLOG body.
 pub fn parse_operlog(body: &[u8]) -> OperlogBatch {
