@@ -65,17 +65,19 @@ pub fn parse_attlog_chunk(chunk: &Chunk<'_>) -> AttlogBatch {
 
 /// Parses one punch line.
 fn parse_line(line: &str) -> Result<AttlogRecord, SkipReason> {
-    let fields: Vec<&str> = line.split('\t').map(str::trim).collect();
+    let mut fields = line.split('\t').map(str::trim);
     // At least PIN, time, Status, Verify.
-    let [pin, time, status, verify, rest @ ..] = fields.as_slice() else {
+    let (Some(pin), Some(time), Some(status), Some(verify)) =
+        (fields.next(), fields.next(), fields.next(), fields.next())
+    else {
         return Err(SkipReason::TooFewFields);
     };
     check_pin(pin)?;
     let time = parse_time(time).ok_or(SkipReason::BadTime)?;
     let punch = status.parse::<u8>().map_err(|_| SkipReason::BadStatus)?;
     let status = verify.parse::<u8>().map_err(|_| SkipReason::BadVerify)?;
-    let workcode = rest
-        .first()
+    let workcode = fields
+        .next()
         .filter(|w| !w.is_empty() && !w.chars().any(char::is_control))
         .map(std::string::ToString::to_string);
     Ok(AttlogRecord {
