@@ -1,6 +1,8 @@
 //! Starting and stopping the HTTP server: one listener, one thread per
 //! client connection (which reads, handles and answers its requests
-//! itself), a cap on connections, and a graceful stop.
+//! itself; a thread whose connection ended waits a while for the next one
+//! instead of a new thread being started for each), a cap on connections,
+//! and a graceful stop.
 //!
 //! File descriptors: the cap on connections is kept within what the
 //! process may open (`RLIMIT_NOFILE`, read from `/proc/self/limits`), and
@@ -10,6 +12,7 @@
 //! handles, not descriptors): the cap stays as asked, and the accept loop
 //! backs off on the Winsock equivalents (WSAEMFILE, WSAENOBUFS).
 
+use std::collections::VecDeque;
 use std::fs::File;
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -25,6 +28,73 @@ use crate::registry::io_error_es as io_es;
 /// Stack of a connection thread: handlers keep their data on the heap, and
 /// hundreds of open connections must fit a 32-bit board's address space.
 const CONNECTION_STACK: usize = 512 * 1024;
+
+/// How long a connection thread with nothing to do waits for the next
+/// connection before it ends.
+const WORKER_IDLE: Duration = Duration::from_secs(10);
+
+/// Connection threads kept waiting for connections, at most.
+const MAX_IDLE_WORKERS: usize = 8;
+
+/// What a connection thread runs.
+type Job = Box<dyn FnOnce() + Send>;
+
+/// The connection threads: a connection goes to one waiting for work, or
+/// else to a new one. Starting a thread costs more than the rest of a
+/// small request (a push terminal's upload of one punch).
+#[derive(Default)]
+struct Workers {
+    /// Connections not taken yet, and threads waiting for one.
+    queue: parking_lot::Mutex<(VecDeque<Job>, usize)>,
+    ready: parking_lot::Condvar,
+}
+
+impl Workers {
+    /// Runs `job` on a waiting thread, or on a new one.
+    fn run(self: &Arc<Self>, job: Job) -> io::Result<()> {
+        {
+            let mut queue = self.queue.lock();
+            let (jobs, waiting) = &mut *queue;
+            if *waiting > jobs.len() {
+                jobs.push_back(job);
+                self.ready.notify_one();
+                return Ok(());
+            }
+        }
+        let workers = self.clone();
+        std::thread::Builder::new()
+            .name("http-conn".into())
+            .stack_size(CONNECTION_STACK)
+            .spawn(move || {
+                job();
+                workers.serve_more();
+            })
+            .map(drop)
+    }
+
+    /// Takes further connections until none comes for [`WORKER_IDLE`] (or
+    /// enough threads wait already).
+    fn serve_more(&self) {
+        let mut queue = self.queue.lock();
+        loop {
+            if let Some(job) = queue.0.pop_front() {
+                drop(queue);
+                job();
+                queue = self.queue.lock();
+                continue;
+            }
+            if queue.1 >= MAX_IDLE_WORKERS {
+                return;
+            }
+            queue.1 += 1;
+            let timed_out = self.ready.wait_for(&mut queue, WORKER_IDLE).timed_out();
+            queue.1 -= 1;
+            if timed_out && queue.0.is_empty() {
+                return;
+            }
+        }
+    }
+}
 
 /// How long a graceful stop tries to wake the accept loop.
 const WAKE_LIMIT: Duration = Duration::from_secs(10);
@@ -288,6 +358,7 @@ fn accept_loop(
 ) {
     let mut spare = spare_descriptor();
     let mut backoff = Duration::ZERO;
+    let workers = Arc::new(Workers::default());
     loop {
         let conn = listener.accept();
         if !accepting.load(Ordering::SeqCst) {
@@ -332,14 +403,11 @@ fn accept_loop(
             continue;
         };
         let (handler, shared) = (handler.clone(), conns.clone());
-        let spawned = std::thread::Builder::new()
-            .name("http-conn".into())
-            .stack_size(CONNECTION_STACK)
-            .spawn(move || {
-                // Counted out even if serving panics.
-                let _release = Release(&shared, id);
-                conn::serve(client, &*handler, &shared, id);
-            });
+        let spawned = workers.run(Box::new(move || {
+            // Counted out even if serving panics.
+            let _release = Release(&shared, id);
+            conn::serve(client, &*handler, &shared, id);
+        }));
         if spawned.is_err() {
             conns.release(id);
             log::error!("could not start a connection thread");
@@ -360,6 +428,30 @@ impl Drop for Release<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_waiting_connection_thread_takes_the_next_connection() {
+        let workers = Arc::new(Workers::default());
+        let (tx, rx) = std::sync::mpsc::channel();
+        let first = tx.clone();
+        workers
+            .run(Box::new(move || {
+                first.send(std::thread::current().id()).unwrap();
+            }))
+            .unwrap();
+        let ran_on = rx.recv().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while workers.queue.lock().1 == 0 {
+            assert!(Instant::now() < deadline, "the thread never waited");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        workers
+            .run(Box::new(move || {
+                tx.send(std::thread::current().id()).unwrap();
+            }))
+            .unwrap();
+        assert_eq!(rx.recv().unwrap(), ran_on, "no new thread");
+    }
 
     #[test]
     fn reads_the_open_files_limit() {
