@@ -17,7 +17,8 @@
 //! 4. a 1-line ATTLOG POST until its event arrives on `/devices/<id>/events`
 //!    (median of 21; target <= 50 ms);
 //! 5. one terminal's uploads of 1, 100 and 1 000 lines per POST, one after
-//!    the other, each on a new connection, side by side with the floor: a
+//!    the other, each on a new connection (1 line also on one kept-alive
+//!    connection), side by side with the floor: a
 //!    bare SQLite loop in this process running the journal's statements
 //!    for each batch (one transaction per POST, WAL, `synchronous=FULL`, a
 //!    file in the same directory) — punches per second of each and the

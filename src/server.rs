@@ -12,7 +12,6 @@
 //! handles, not descriptors): the cap stays as asked, and the accept loop
 //! backs off on the Winsock equivalents (WSAEMFILE, WSAENOBUFS).
 
-use std::collections::VecDeque;
 use std::fs::File;
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -39,25 +38,35 @@ const MAX_IDLE_WORKERS: usize = 8;
 /// What a connection thread runs.
 type Job = Box<dyn FnOnce() + Send>;
 
-/// The connection threads: a connection goes to one waiting for work, or
-/// else to a new one. Starting a thread costs more than the rest of a
-/// small request (a push terminal's upload of one punch).
+/// The connection threads: a connection goes to the thread that became
+/// free last (so that under a trickle of connections one thread serves
+/// them and the others end), or else to a new one. Starting a thread costs
+/// more than the rest of a small request (a push terminal's upload of one
+/// punch).
 #[derive(Default)]
 struct Workers {
-    /// Connections not taken yet, and threads waiting for one.
-    queue: parking_lot::Mutex<(VecDeque<Job>, usize)>,
-    ready: parking_lot::Condvar,
+    /// Threads waiting for a connection, the last one to wait on top.
+    idle: parking_lot::Mutex<Vec<Arc<Waiting>>>,
+}
+
+/// One waiting thread: where its next connection is put.
+#[derive(Default)]
+struct Waiting {
+    job: parking_lot::Mutex<Option<Job>>,
+    given: parking_lot::Condvar,
 }
 
 impl Workers {
     /// Runs `job` on a waiting thread, or on a new one.
     fn run(self: &Arc<Self>, job: Job) -> io::Result<()> {
         {
-            let mut queue = self.queue.lock();
-            let (jobs, waiting) = &mut *queue;
-            if *waiting > jobs.len() {
-                jobs.push_back(job);
-                self.ready.notify_one();
+            // Given under the list's lock: a thread that timed out and is
+            // no longer listed finds its connection there.
+            let mut idle = self.idle.lock();
+            if let Some(waiting) = idle.pop() {
+                *waiting.job.lock() = Some(job);
+                drop(idle);
+                waiting.given.notify_one();
                 return Ok(());
             }
         }
@@ -67,32 +76,43 @@ impl Workers {
             .stack_size(CONNECTION_STACK)
             .spawn(move || {
                 job();
-                workers.serve_more();
+                while let Some(next) = workers.next_job() {
+                    next();
+                }
             })
             .map(drop)
     }
 
-    /// Takes further connections until none comes for [`WORKER_IDLE`] (or
-    /// enough threads wait already).
-    fn serve_more(&self) {
-        let mut queue = self.queue.lock();
-        loop {
-            if let Some(job) = queue.0.pop_front() {
-                drop(queue);
-                job();
-                queue = self.queue.lock();
-                continue;
+    /// Waits for this thread's next connection; `None` when none came
+    /// within [`WORKER_IDLE`] (or enough threads wait already).
+    fn next_job(&self) -> Option<Job> {
+        let me = Arc::new(Waiting::default());
+        {
+            let mut idle = self.idle.lock();
+            if idle.len() >= MAX_IDLE_WORKERS {
+                return None;
             }
-            if queue.1 >= MAX_IDLE_WORKERS {
-                return;
-            }
-            queue.1 += 1;
-            let timed_out = self.ready.wait_for(&mut queue, WORKER_IDLE).timed_out();
-            queue.1 -= 1;
-            if timed_out && queue.0.is_empty() {
-                return;
+            idle.push(me.clone());
+        }
+        let deadline = Instant::now() + WORKER_IDLE;
+        let mut job = me.job.lock();
+        while job.is_none() {
+            if me.given.wait_until(&mut job, deadline).timed_out() {
+                break;
             }
         }
+        if let Some(job) = job.take() {
+            return Some(job);
+        }
+        drop(job);
+        // Timed out: leave the list, unless a connection was given meanwhile.
+        let mut idle = self.idle.lock();
+        if let Some(at) = idle.iter().position(|w| Arc::ptr_eq(w, &me)) {
+            idle.remove(at);
+            return None;
+        }
+        let given = me.job.lock().take();
+        given
     }
 }
 
@@ -441,7 +461,7 @@ mod tests {
             .unwrap();
         let ran_on = rx.recv().unwrap();
         let deadline = Instant::now() + Duration::from_secs(30);
-        while workers.queue.lock().1 == 0 {
+        while workers.idle.lock().is_empty() {
             assert!(Instant::now() < deadline, "the thread never waited");
             std::thread::sleep(Duration::from_millis(5));
         }

@@ -89,7 +89,9 @@ pub struct Exchange<'a> {
     pub ip: String,
     /// `User-Agent` (empty when absent).
     pub user_agent: String,
-    /// The request body.
+    /// The request body, if read in full; the `/iclock` handlers leave it
+    /// empty and hand bodies to [`Receiver::upload`] and
+    /// [`Receiver::results`] once the caller is identified.
     pub body: &'a [u8],
 }
 
