@@ -15,9 +15,19 @@
 //!    (target <= 64 MB). This runs first, on a fresh process, so that VmHWM is
 //!    the polling peak and not the ingest peak;
 //! 4. a 1-line ATTLOG POST until its event arrives on `/devices/<id>/events`
-//!    (median of 21; target <= 50 ms).
+//!    (median of 21; target <= 50 ms);
+//! 5. one terminal's uploads of 1, 100 and 1 000 lines per POST, one after
+//!    the other, each on a new connection (1 line also on one kept-alive
+//!    connection), side by side with the floor: a
+//!    bare SQLite loop in this process running the journal's statements
+//!    for each batch (one transaction per POST, WAL, `synchronous=FULL`, a
+//!    file in the same directory) — punches per second of each and the
+//!    ratio (target >= 90 %). Each server POST is followed by the same
+//!    batch on the floor, so both meet the same load; 3 rounds, the
+//!    median round's ratio.
 //!
-//! Run by `scripts/bench.sh`; `cargo run --release --example push_bench`.
+//! Run by `scripts/bench.sh`; `cargo run --release --example push_bench`
+//! (`-- <binary> floor` runs part 5 alone).
 
 #[allow(dead_code)]
 #[path = "../tests/e2e/common/sse.rs"]
@@ -260,6 +270,168 @@ fn push_to_sse(addr: &str) {
     );
 }
 
+/// Part 5: sequential uploads of one terminal against the bare SQLite floor.
+fn against_the_floor(addr: &str, dir: &std::path::Path) {
+    let floor_path = dir.join("floor.db");
+    // The journal's schema, then a plain connection as the journal sets it up.
+    drop(zkserver::journal::Journal::open(&floor_path).expect("floor journal"));
+    let mut floor = rusqlite::Connection::open(&floor_path).expect("floor opens");
+    floor
+        .execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")
+        .expect("floor pragmas");
+    // Punch times far from parts 1, 2 and 4 (new punches every time).
+    let mut first = 50_000_000u64;
+    for (lines, posts, keep_alive) in [
+        (1u64, 300u64, false),
+        (1, 300, true),
+        (100, 100, false),
+        (1000, 30, false),
+    ] {
+        let mut conn = keep_alive.then(|| TcpStream::connect(addr).expect("connect"));
+        let mut rounds = Vec::new();
+        for _ in 0..3 {
+            let bodies: Vec<Vec<u8>> = (0..posts)
+                .map(|p| attlog(first + p * lines, lines))
+                .collect();
+            let (mut server, mut bare) = (Duration::ZERO, Duration::ZERO);
+            for (p, body) in (0..posts).zip(&bodies) {
+                let t0 = Instant::now();
+                match conn.as_mut() {
+                    Some(conn) => post_on(conn, 7, body, lines),
+                    None => post(addr, 7, body, lines),
+                }
+                server += t0.elapsed();
+                // Other punches than the server's (the same would be
+                // duplicates), their text made before the clock starts.
+                let rows = floor_rows(first + p * lines, lines);
+                let t0 = Instant::now();
+                floor_batch(&mut floor, &rows);
+                bare += t0.elapsed();
+            }
+            first += posts * lines;
+            let rate = |d: Duration| (posts * lines) as f64 / d.as_secs_f64();
+            rounds.push((rate(server) / rate(bare), rate(server), rate(bare)));
+        }
+        rounds.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let (ratio, server, bare) = rounds[1];
+        let how = if keep_alive {
+            "on one kept-alive connection"
+        } else {
+            "a new connection each"
+        };
+        println!(
+            "one terminal, {lines}-line ATTLOG POSTs ({posts} in a row, {how}, each followed by the floor's batch; median of 3 rounds): \
+             server {server:.0} punches/s, bare SQLite {bare:.0} punches/s = {:.0} % of the floor (target >= 90 %)",
+            100.0 * ratio
+        );
+    }
+}
+
+/// POSTs an ATTLOG batch for terminal `i` on the kept-alive connection
+/// `conn` and checks the `OK:<n>` answer.
+fn post_on(conn: &mut TcpStream, i: usize, body: &[u8], n: u64) {
+    let mut req = format!(
+        "POST /iclock/cdata?SN={}&table=ATTLOG&Stamp=1 HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: iClock Proxy/1.09\r\nContent-Length: {}\r\n\r\n",
+        sn(i),
+        body.len()
+    )
+    .into_bytes();
+    req.extend_from_slice(body);
+    conn.write_all(&req).expect("POST sent");
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        conn.read_exact(&mut byte).expect("answer");
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head).to_string();
+    let len: usize = head
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-length:")
+                .map(|v| v.trim().parse().unwrap())
+        })
+        .expect("Content-Length");
+    let mut answer = vec![0u8; len];
+    conn.read_exact(&mut answer).expect("answer body");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        head.starts_with("HTTP/1.1 200") && answer.trim() == format!("OK:{n}"),
+        "ATTLOG POST answered {head} {answer:?}"
+    );
+}
+
+/// The user and time texts of punches `first..first + n`, as [`attlog`]
+/// makes them.
+fn floor_rows(first: u64, n: u64) -> Vec<(String, String)> {
+    let epoch = chrono::NaiveDate::from_ymd_opt(2025, 1, 1)
+        .unwrap()
+        .and_hms_opt(0, 0, 0)
+        .unwrap();
+    (first..first + n)
+        .map(|k| {
+            let t = epoch + chrono::Duration::seconds(k as i64);
+            (
+                (1 + k % 200).to_string(),
+                t.format("%Y-%m-%d %H:%M:%S").to_string(),
+            )
+        })
+        .collect()
+}
+
+/// What the journal runs for one upload: one transaction (the device's
+/// number, an `INSERT OR IGNORE` per punch, the device's count and the
+/// stamp), committed to disk.
+fn floor_batch(conn: &mut rusqlite::Connection, rows: &[(String, String)]) {
+    let received = "2026-01-01 00:00:00";
+    let tx = conn.transaction().unwrap();
+    tx.prepare_cached("INSERT INTO devices (name) VALUES (?1) ON CONFLICT (name) DO NOTHING")
+        .unwrap()
+        .execute(["p007"])
+        .unwrap();
+    let id: i64 = tx
+        .prepare_cached("SELECT id FROM devices WHERE name = ?1")
+        .unwrap()
+        .query_row(["p007"], |r| r.get(0))
+        .unwrap();
+    let mut stored = 0i64;
+    {
+        let mut insert = tx
+            .prepare_cached(
+                "INSERT OR IGNORE INTO punches
+                     (device, user_id, time, status, punch, workcode, received_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )
+            .unwrap();
+        for (user, time) in rows {
+            stored += insert
+                .execute(rusqlite::params![
+                    id,
+                    user,
+                    time,
+                    1,
+                    0,
+                    None::<String>,
+                    received
+                ])
+                .unwrap() as i64;
+        }
+    }
+    tx.prepare_cached("UPDATE devices SET punches = punches + ?2 WHERE id = ?1")
+        .unwrap()
+        .execute(rusqlite::params![id, stored])
+        .unwrap();
+    tx.prepare_cached(
+        "INSERT INTO stamps (device, tbl, stamp) VALUES (?1, ?2, ?3)
+         ON CONFLICT (device, tbl) DO UPDATE SET stamp = excluded.stamp",
+    )
+    .unwrap()
+    .execute(["p007", "ATTLOG", "1"])
+    .unwrap();
+    tx.commit().unwrap();
+}
+
 /// CPU time (user + system) a process has used so far, in ms.
 fn cpu_ms(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
@@ -296,6 +468,13 @@ fn main() {
         "\npush receiver ({TERMINALS} push devices, journal in {}):",
         dir.display()
     );
+    if std::env::args().nth(2).as_deref() == Some("floor") {
+        let (child, addr) = start(&bin, &dir, "punches.db");
+        against_the_floor(&addr, &dir);
+        stop(child);
+        let _ = std::fs::remove_dir_all(&dir);
+        return;
+    }
 
     // 3 first, on a fresh process (its VmHWM is then the polling peak).
     let (child, addr) = start(&bin, &dir, "poll.db");
@@ -349,6 +528,8 @@ fn main() {
 
     // 4.
     push_to_sse(&addr);
+    // 5.
+    against_the_floor(&addr, &dir);
     let (now, hwm) = rss(child.id());
     println!("server RSS after ingest: VmRSS {now:.1} MB, VmHWM {hwm:.1} MB (for information)");
     stop(child);

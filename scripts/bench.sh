@@ -15,8 +15,10 @@
 # journal is filled by examples/journal_fill.rs).
 # Then examples/push_bench.rs: one 10 000-line ATTLOG POST (target <= 200 ms),
 # sustained ingest from 4 terminals (target >= 20 000 punches/s), 500
-# terminals polling every second (target p99 <= 20 ms, 0 errors, RSS <= 64 MB)
-# and push punch -> SSE event (target <= 50 ms median).
+# terminals polling every second (target p99 <= 20 ms, 0 errors, RSS <= 64 MB),
+# push punch -> SSE event (target <= 50 ms median) and one terminal's 1-, 100-
+# and 1000-line POSTs against a bare SQLite loop of the same statements and
+# durability (target >= 90 % of that floor).
 # Last, examples/pg_bench.rs against a throwaway PostgreSQL cluster (port free
 # on 127.0.0.1, in a temp dir, fsync on): draining a 200 000-punch journal
 # into zk_punches (target >= 20 000 punches/s) and punch -> row latency

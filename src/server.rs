@@ -1,6 +1,8 @@
 //! Starting and stopping the HTTP server: one listener, one thread per
 //! client connection (which reads, handles and answers its requests
-//! itself), a cap on connections, and a graceful stop.
+//! itself; a thread whose connection ended waits a while for the next one
+//! instead of a new thread being started for each), a cap on connections,
+//! and a graceful stop.
 //!
 //! File descriptors: the cap on connections is kept within what the
 //! process may open (`RLIMIT_NOFILE`, read from `/proc/self/limits`), and
@@ -25,6 +27,94 @@ use crate::registry::io_error_es as io_es;
 /// Stack of a connection thread: handlers keep their data on the heap, and
 /// hundreds of open connections must fit a 32-bit board's address space.
 const CONNECTION_STACK: usize = 512 * 1024;
+
+/// How long a connection thread with nothing to do waits for the next
+/// connection before it ends.
+const WORKER_IDLE: Duration = Duration::from_secs(10);
+
+/// Connection threads kept waiting for connections, at most.
+const MAX_IDLE_WORKERS: usize = 8;
+
+/// What a connection thread runs.
+type Job = Box<dyn FnOnce() + Send>;
+
+/// The connection threads: a connection goes to the thread that became
+/// free last (so that under a trickle of connections one thread serves
+/// them and the others end), or else to a new one. Starting a thread costs
+/// more than the rest of a small request (a push terminal's upload of one
+/// punch).
+#[derive(Default)]
+struct Workers {
+    /// Threads waiting for a connection, the last one to wait on top.
+    idle: parking_lot::Mutex<Vec<Arc<Waiting>>>,
+}
+
+/// One waiting thread: where its next connection is put.
+#[derive(Default)]
+struct Waiting {
+    job: parking_lot::Mutex<Option<Job>>,
+    given: parking_lot::Condvar,
+}
+
+impl Workers {
+    /// Runs `job` on a waiting thread, or on a new one.
+    fn run(self: &Arc<Self>, job: Job) -> io::Result<()> {
+        {
+            // Given under the list's lock: a thread that timed out and is
+            // no longer listed finds its connection there.
+            let mut idle = self.idle.lock();
+            if let Some(waiting) = idle.pop() {
+                *waiting.job.lock() = Some(job);
+                drop(idle);
+                waiting.given.notify_one();
+                return Ok(());
+            }
+        }
+        let workers = self.clone();
+        std::thread::Builder::new()
+            .name("http-conn".into())
+            .stack_size(CONNECTION_STACK)
+            .spawn(move || {
+                job();
+                while let Some(next) = workers.next_job() {
+                    next();
+                }
+            })
+            .map(drop)
+    }
+
+    /// Waits for this thread's next connection; `None` when none came
+    /// within [`WORKER_IDLE`] (or enough threads wait already).
+    fn next_job(&self) -> Option<Job> {
+        let me = Arc::new(Waiting::default());
+        {
+            let mut idle = self.idle.lock();
+            if idle.len() >= MAX_IDLE_WORKERS {
+                return None;
+            }
+            idle.push(me.clone());
+        }
+        let deadline = Instant::now() + WORKER_IDLE;
+        let mut job = me.job.lock();
+        while job.is_none() {
+            if me.given.wait_until(&mut job, deadline).timed_out() {
+                break;
+            }
+        }
+        if let Some(job) = job.take() {
+            return Some(job);
+        }
+        drop(job);
+        // Timed out: leave the list, unless a connection was given meanwhile.
+        let mut idle = self.idle.lock();
+        if let Some(at) = idle.iter().position(|w| Arc::ptr_eq(w, &me)) {
+            idle.remove(at);
+            return None;
+        }
+        let given = me.job.lock().take();
+        given
+    }
+}
 
 /// How long a graceful stop tries to wake the accept loop.
 const WAKE_LIMIT: Duration = Duration::from_secs(10);
@@ -288,6 +378,7 @@ fn accept_loop(
 ) {
     let mut spare = spare_descriptor();
     let mut backoff = Duration::ZERO;
+    let workers = Arc::new(Workers::default());
     loop {
         let conn = listener.accept();
         if !accepting.load(Ordering::SeqCst) {
@@ -332,14 +423,11 @@ fn accept_loop(
             continue;
         };
         let (handler, shared) = (handler.clone(), conns.clone());
-        let spawned = std::thread::Builder::new()
-            .name("http-conn".into())
-            .stack_size(CONNECTION_STACK)
-            .spawn(move || {
-                // Counted out even if serving panics.
-                let _release = Release(&shared, id);
-                conn::serve(client, &*handler, &shared, id);
-            });
+        let spawned = workers.run(Box::new(move || {
+            // Counted out even if serving panics.
+            let _release = Release(&shared, id);
+            conn::serve(client, &*handler, &shared, id);
+        }));
         if spawned.is_err() {
             conns.release(id);
             log::error!("could not start a connection thread");
@@ -360,6 +448,30 @@ impl Drop for Release<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_waiting_connection_thread_takes_the_next_connection() {
+        let workers = Arc::new(Workers::default());
+        let (tx, rx) = std::sync::mpsc::channel();
+        let first = tx.clone();
+        workers
+            .run(Box::new(move || {
+                first.send(std::thread::current().id()).unwrap();
+            }))
+            .unwrap();
+        let ran_on = rx.recv().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while workers.idle.lock().is_empty() {
+            assert!(Instant::now() < deadline, "the thread never waited");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        workers
+            .run(Box::new(move || {
+                tx.send(std::thread::current().id()).unwrap();
+            }))
+            .unwrap();
+        assert_eq!(rx.recv().unwrap(), ran_on, "no new thread");
+    }
 
     #[test]
     fn reads_the_open_files_limit() {

@@ -1,5 +1,7 @@
 //! One client connection, served in its own thread: read a request head
-//! within size and time limits, read the bounded body, call the handler,
+//! within size and time limits, read the bounded body (or, for push
+//! terminals' `/iclock` requests, hand it to the handler to read as it
+//! goes: see `body_reader`), call the handler,
 //! write the response (Content-Length when the size is known, chunked and
 //! flushed piece by piece otherwise), and repeat while the connection is
 //! kept alive. Anything refused gets a JSON error and the connection closes.
@@ -28,6 +30,7 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 
 use super::body::MAX_BODY;
+use super::body_reader::{BodyEnd, BodyLimits, BodyReader};
 use super::head::{self, Head, Refusal};
 use super::messages;
 use super::proxy::{self, ProxyNet};
@@ -245,23 +248,42 @@ pub fn serve(client: Arc<TcpStream>, handler: &Handler, conns: &Connections, id:
             Err(None) => break End::Close,
         }
         let waits_for_continue = head.expects_continue() && pending.len() < head.body_len as usize;
-        if waits_for_continue
-            && (&*client)
-                .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
-                .is_err()
-        {
-            break End::Close;
-        }
-        let body = match read_body(&client, &mut pending, head.body_len, limits, deadline) {
-            Ok(b) => b,
-            Err(e) if is_wait(&e) => break End::Refuse(TOO_SLOW, head_only),
-            Err(_) => break End::Close,
-        };
         let keep_alive = head.keep_alive();
         let http10 = head.http10;
-        let request = Request::new(peer, &head.method, &head.target, head.headers, body);
+        let (request, streamed) = if streams_body(&head.target) {
+            let reader = body_reader(&client, &mut pending, &head, limits, deadline);
+            let state = reader.state();
+            let len = head.body_len;
+            let request = Request::new(peer, &head.method, &head.target, head.headers, Vec::new());
+            (request.with_stream(reader, len), Some(state))
+        } else {
+            if waits_for_continue
+                && (&*client)
+                    .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
+                    .is_err()
+            {
+                break End::Close;
+            }
+            let body = match read_body(&client, &mut pending, head.body_len, limits, deadline) {
+                Ok(b) => b,
+                Err(e) if is_wait(&e) => break End::Refuse(TOO_SLOW, head_only),
+                Err(_) => break End::Close,
+            };
+            let request = Request::new(peer, &head.method, &head.target, head.headers, body);
+            (request, None)
+        };
         let response = handler(&request);
-        let keep = keep_alive && !conns.draining();
+        drop(request);
+        // A body the handler left on the connection ends it after the
+        // answer; one that failed is answered as if read in full.
+        let body_end = streamed.map_or(BodyEnd::Complete, |state| state.end());
+        match body_end {
+            BodyEnd::Failed(kind) if is_wait_kind(kind) => break End::Refuse(TOO_SLOW, head_only),
+            BodyEnd::Failed(_) => break End::Close,
+            BodyEnd::Complete | BodyEnd::Unread => {}
+        }
+        let unread = body_end == BodyEnd::Unread;
+        let keep = keep_alive && !conns.draining() && !unread;
         let framing = Framing {
             head_only,
             http10,
@@ -269,6 +291,12 @@ pub fn serve(client: Arc<TcpStream>, handler: &Handler, conns: &Connections, id:
         };
         match write_response(&client, response, framing, limits) {
             Ok(true) if !conns.draining() => conns.slots.finish(id),
+            Ok(_) if unread => {
+                // Closing with unread data would reset the connection and
+                // could lose the answer on its way.
+                linger(&client);
+                break End::Close;
+            }
             _ => break End::Close,
         }
     };
@@ -432,10 +460,43 @@ fn body_limit(target: &str) -> (usize, head::Refusal) {
 }
 
 fn is_wait(e: &io::Error) -> bool {
+    is_wait_kind(e.kind())
+}
+
+fn is_wait_kind(kind: io::ErrorKind) -> bool {
     matches!(
-        e.kind(),
+        kind,
         io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
     )
+}
+
+/// Whether a request to `target` (normalized) has its body read by the
+/// handler as it goes: push terminals' requests, whose caller is checked
+/// before the body is read and whose uploads are stored as they arrive.
+fn streams_body(target: &str) -> bool {
+    target.starts_with("/iclock/")
+}
+
+/// The body of `head` as a reader for the handler: what already arrived
+/// (in `pending`) first, then the connection, within the request's
+/// `deadline` and the body's limits.
+fn body_reader(
+    client: &Arc<TcpStream>,
+    pending: &mut Vec<u8>,
+    head: &Head,
+    limits: &Limits,
+    deadline: Instant,
+) -> BodyReader {
+    let take = usize::try_from(head.body_len)
+        .unwrap_or(usize::MAX)
+        .min(pending.len());
+    let prefix: Vec<u8> = pending.drain(..take).collect();
+    let continue_due = head.expects_continue();
+    let limits = BodyLimits {
+        piece_timeout: limits.body_timeout,
+        allowance: deadline.saturating_duration_since(Instant::now()),
+    };
+    BodyReader::new(client.clone(), prefix, head.body_len, limits, continue_due)
 }
 
 /// Most of a request body reserved before its bytes arrive; beyond it the

@@ -6,6 +6,7 @@ mod attendance;
 mod attendance_journal;
 pub mod auth;
 mod body;
+pub mod body_reader;
 mod browser;
 mod commands;
 pub mod conn;

@@ -1,10 +1,16 @@
 //! One parsed HTTP request as handlers see it: method, target, headers and a
-//! body already read in full (bounded by the connection's limits).
+//! body, either already read in full (bounded by the connection's limits)
+//! or, for push terminals, read by the handler as it needs it.
 
+use std::io::Read;
 use std::net::SocketAddr;
 
+use parking_lot::Mutex;
+
+use super::body_reader::BodyReader;
+
 /// An HTTP request.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Request {
     method: String,
     target: String,
@@ -15,6 +21,10 @@ pub struct Request {
     segments: Vec<String>,
     headers: Vec<(String, String)>,
     body: Vec<u8>,
+    /// A body still on the connection (see [`Request::take_body`]).
+    stream: Mutex<Option<BodyReader>>,
+    /// The declared length of a body still on the connection.
+    stream_len: u64,
     peer: SocketAddr,
 }
 
@@ -36,7 +46,36 @@ impl Request {
             segments: split_path(&target[..path_len]),
             headers,
             body,
+            stream: Mutex::new(None),
+            stream_len: 0,
             peer,
+        }
+    }
+
+    /// The request with its body (of `len` bytes) left on the connection,
+    /// to be read through [`Request::take_body`].
+    pub fn with_stream(mut self, reader: BodyReader, len: u64) -> Request {
+        self.stream = Mutex::new(Some(reader));
+        self.stream_len = len;
+        self
+    }
+
+    /// The body's length (declared, when it is still on the connection).
+    pub fn body_len(&self) -> u64 {
+        if self.stream_len > 0 {
+            self.stream_len
+        } else {
+            self.body.len() as u64
+        }
+    }
+
+    /// The body as a reader: the bytes still on the connection (the first
+    /// call only; later calls read nothing), else the body read in full.
+    pub fn take_body(&self) -> Box<dyn Read + Send + '_> {
+        match self.stream.lock().take() {
+            Some(reader) => Box::new(reader),
+            None if self.stream_len > 0 => Box::new(std::io::empty()),
+            None => Box::new(&self.body[..]),
         }
     }
 
@@ -101,7 +140,7 @@ impl Request {
             .map(|(_, v)| v.as_str())
     }
 
-    /// The body bytes.
+    /// The body bytes (empty for a body left on the connection).
     pub fn body(&self) -> &[u8] {
         &self.body
     }

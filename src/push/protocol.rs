@@ -11,7 +11,7 @@ mod lines;
 mod operlog;
 mod query;
 
-pub use attlog::{parse_attlog, render_attlog_line, AttlogBatch, AttlogRecord};
+pub use attlog::{parse_attlog, parse_attlog_chunk, render_attlog_line, AttlogBatch, AttlogRecord};
 pub use command::{
     command_line, parse_command_line, redact_command, render_poll, CommandError, PushCommand, MASK,
     MAX_POLL_BYTES, MAX_POLL_COMMANDS,
@@ -20,6 +20,8 @@ pub use devicecmd::{parse_devicecmd, render_command_result, CommandResult, Devic
 pub use handshake::{
     parse_handshake, parse_options_body, render_handshake, HandshakeOptions, PushTimeZone,
 };
-pub use lines::{SkipReason, Skipped};
-pub use operlog::{parse_operlog, parse_operlog_in, render_user_line, OperlogBatch, PushUser};
+pub use lines::{Chunk, LineChunks, SkipReason, Skipped, CHUNK, MAX_LINE};
+pub use operlog::{
+    parse_operlog, parse_operlog_chunk, parse_operlog_in, render_user_line, OperlogBatch, PushUser,
+};
 pub use query::{parse_query, DeviceInfo, IclockQuery, QueryError, Table};

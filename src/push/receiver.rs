@@ -1,8 +1,11 @@
 //! The push receiver: what zkserver answers a push terminal's `/iclock`
 //! requests, end to end, with no HTTP types (the thin handlers live in
-//! `http::iclock`). Uploads are stored in the journal in one durable
-//! transaction before `OK:<n>` is answered; only a failed journal write
-//! answers non-OK (503), so the terminal keeps the batch and retries.
+//! `http::iclock`). The caller is identified before a body is read: a
+//! refused serial is answered without reading it. Uploads are read as they
+//! arrive, in chunks of lines, each chunk's punches stored in one durable
+//! transaction; `OK:<n>` is answered once every chunk is committed. A failed
+//! journal write answers 503 (the terminal keeps the batch and sends it all
+//! again; what was stored before is counted as already stored).
 //!
 //! Who is calling is decided by the serial: a registered push device, an
 //! unknown serial kept as *pending* (capped), or a refused one. Last
@@ -14,6 +17,7 @@ mod repeats;
 mod stats;
 pub mod summary;
 
+use std::io::BufRead;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -22,8 +26,9 @@ use chrono::NaiveDateTime;
 
 use crate::journal::{Journal, JournalError, JournalUser, MarkOutcome, NewPunch, StampTable};
 use crate::push::protocol::{
-    self, parse_attlog, parse_devicecmd, parse_operlog_in, parse_options_body, render_handshake,
-    render_poll, HandshakeOptions, IclockQuery, PushTimeZone, Skipped, Table, MAX_POLL_COMMANDS,
+    self, parse_attlog_chunk, parse_devicecmd, parse_operlog_chunk, parse_options_body,
+    render_handshake, render_poll, HandshakeOptions, IclockQuery, LineChunks, PushTimeZone,
+    Skipped, Table, MAX_POLL_COMMANDS,
 };
 use crate::push::trust::Trust;
 use crate::registry::{Device, Registry};
@@ -103,7 +108,9 @@ pub struct Exchange<'a> {
     pub ip: String,
     /// `User-Agent` (empty when absent).
     pub user_agent: String,
-    /// The request body.
+    /// The request body, if read in full; the `/iclock` handlers leave it
+    /// empty and hand bodies to [`Receiver::upload`] and
+    /// [`Receiver::results`] once the caller is identified.
     pub body: &'a [u8],
 }
 
@@ -141,11 +148,33 @@ impl Reply {
         self.encoding.encode(&self.body)
     }
 
+    /// The answer when the body could not be read (the connection answers
+    /// the client itself: too slow, or gone).
+    fn body_failed(sn: &str, e: &std::io::Error) -> Reply {
+        log::warn!("push {sn}: upload body not received: {e}");
+        Reply::error(400, "request body incomplete")
+    }
+
     /// 503 for a journal that could not be written.
     fn journal_failed(e: &JournalError) -> Reply {
         log::error!("push: journal write failed, answering 503: {e}");
         stats::global().journal_failure();
         Reply::error(503, "journal unavailable, retry later")
+    }
+}
+
+/// A request whose caller was accepted; its body is read next.
+pub struct Identified {
+    q: IclockQuery,
+    caller: Caller,
+    /// The terminal's address (see [`Exchange::ip`]).
+    ip: String,
+}
+
+impl Identified {
+    /// The terminal's serial number.
+    pub fn serial(&self) -> &str {
+        &self.q.sn
     }
 }
 
@@ -246,32 +275,42 @@ impl Receiver {
         }))
     }
 
-    /// `POST /iclock/cdata`: an upload (ATTLOG, OPERLOG, options, photos…).
-    pub fn upload(&self, ex: &Exchange<'_>) -> Reply {
-        let (q, caller) = match self.identify(ex) {
-            Ok(x) => x,
-            Err(r) => return r,
-        };
+    /// Decides who sent a request with a body before the body is read;
+    /// `Err` is the answer for a refused one (see [`Receiver::upload`] and
+    /// [`Receiver::results`]).
+    pub fn identify_request(&self, ex: &Exchange<'_>) -> Result<Identified, Reply> {
+        self.identify(ex).map(|(q, caller)| Identified {
+            q,
+            caller,
+            ip: ex.ip.clone(),
+        })
+    }
+
+    /// `POST /iclock/cdata`: an upload (ATTLOG, OPERLOG, options, photos…)
+    /// from an identified caller, its body read from `body` as it arrives.
+    pub fn upload(&self, who: &Identified, body: &mut dyn BufRead) -> Reply {
+        let (q, caller) = (&who.q, &who.caller);
         stats::global().upload();
         match q.table.clone().unwrap_or(Table::Other(String::new())) {
-            Table::AttLog => self.attlog(&q, &caller, ex),
-            Table::OperLog => self.operlog(&q, &caller, ex.body),
-            Table::Options => {
-                let options = parse_options_body(ex.body);
-                self.contacts.update(&q.sn, |c| c.merge_options(&options));
-                self.routine_upload(&q.sn);
-                Reply::ok("OK")
-            }
-            Table::AttPhoto | Table::BioData => {
-                self.routine_upload(&q.sn);
-                Reply::ok("OK")
-            }
+            Table::AttLog => self.attlog(q, caller, &who.ip, body),
+            Table::OperLog => self.operlog(q, caller, body),
+            Table::Options => self.options(q, body),
+            Table::AttPhoto | Table::BioData => match drain(body) {
+                Ok(_) => {
+                    self.routine_upload(&q.sn);
+                    Reply::ok("OK")
+                }
+                Err(e) => Reply::body_failed(&q.sn, &e),
+            },
             Table::Other(name) => {
+                let bytes = match drain(body) {
+                    Ok(n) => n,
+                    Err(e) => return Reply::body_failed(&q.sn, &e),
+                };
                 log::info!(
-                    "push {}: upload of table {:?} accepted, not stored ({} bytes)",
+                    "push {}: upload of table {:?} accepted, not stored ({bytes} bytes)",
                     q.sn,
                     crate::text::cut(&name, 40),
-                    ex.body.len()
                 );
                 Reply::ok("OK")
             }
@@ -324,13 +363,10 @@ impl Receiver {
         }
     }
 
-    /// `POST /iclock/devicecmd`: command results.
-    pub fn results(&self, ex: &Exchange<'_>) -> Reply {
-        let (q, caller) = match self.identify(ex) {
-            Ok(x) => x,
-            Err(r) => return r,
-        };
-        let batch = parse_devicecmd(ex.body);
+    /// `POST /iclock/devicecmd`: command results from an identified caller.
+    pub fn results(&self, who: &Identified, body: &[u8]) -> Reply {
+        let (q, caller) = (&who.q, &who.caller);
+        let batch = parse_devicecmd(body);
         log_skipped(&q.sn, "devicecmd", &batch.skipped);
         let Caller::Device(device) = caller else {
             return Reply::ok("OK");
@@ -424,13 +460,10 @@ impl Receiver {
     /// A forwarded terminal's command results (for the upstream's
     /// commands, so no queue is touched): what its INFO replies tell of
     /// it (firmware, model, counts) is noted for its status.
-    pub fn observe_results(&self, ex: &Exchange<'_>) -> Reply {
-        let (q, caller) = match self.identify(ex) {
-            Ok(x) => x,
-            Err(r) => return r,
-        };
+    pub fn observe_results(&self, who: &Identified, body: &[u8]) -> Reply {
+        let (q, caller) = (&who.q, &who.caller);
         if let Caller::Device(_) = caller {
-            for result in parse_devicecmd(ex.body).results {
+            for result in parse_devicecmd(body).results {
                 if !result.info.is_empty() {
                     self.contacts
                         .update(&q.sn, |c| c.merge_options(&result.info));
@@ -687,49 +720,68 @@ impl Receiver {
         }
     }
 
-    /// Stores an ATTLOG upload, then answers `OK:<n>`.
-    fn attlog(&self, q: &IclockQuery, caller: &Caller, ex: &Exchange<'_>) -> Reply {
-        let batch = parse_attlog(ex.body);
-        log_skipped(&q.sn, "ATTLOG", &batch.skipped);
+    /// Stores an ATTLOG upload chunk by chunk (each chunk's punches in one
+    /// durable transaction, with the terminal's last contact; the upload's
+    /// stamp with the last), then answers `OK:<n>`.
+    fn attlog(&self, q: &IclockQuery, caller: &Caller, ip: &str, body: &mut dyn BufRead) -> Reply {
         let st = stats::global();
-        st.rejected(batch.skipped.len());
-        let n = batch.records.len();
-        let punches: Vec<NewPunch> = batch.records.into_iter().map(NewPunch::from).collect();
-        let started = Instant::now();
-        let outcome = match caller {
-            Caller::Device(d) => {
-                let stamp = q.upload_stamp().map(|s| (StampTable::AttLog, s));
-                let contact = Some((q.sn.as_str(), ex.ip.as_str()));
-                self.journal
-                    .insert_upload(&d.id, &punches, now(), stamp, contact)
-            }
-            Caller::Pending => {
-                if let Some(refusal) = self.pending_full(q, &punches) {
-                    return refusal;
+        let received = now();
+        let mut chunks = LineChunks::new(body);
+        let (mut n, mut stored, mut duplicates) = (0, 0, 0);
+        let mut skipped = SkipLog::default();
+        loop {
+            let chunk = match chunks.next_chunk() {
+                Ok(Some(chunk)) => chunk,
+                Ok(None) => break,
+                Err(e) => return Reply::body_failed(&q.sn, &e),
+            };
+            let batch = parse_attlog_chunk(&chunk);
+            st.rejected(batch.skipped.len());
+            skipped.add(&batch.skipped);
+            let punches: Vec<NewPunch> = batch.records.into_iter().map(NewPunch::from).collect();
+            n += punches.len();
+            let started = Instant::now();
+            let outcome = match caller {
+                Caller::Device(d) => {
+                    let stamp = q
+                        .upload_stamp()
+                        .filter(|_| chunk.last)
+                        .map(|s| (StampTable::AttLog, s));
+                    if punches.is_empty() && stamp.is_none() {
+                        continue;
+                    }
+                    let contact = Some((q.sn.as_str(), ip));
+                    self.journal
+                        .insert_upload(&d.id, &punches, received, stamp, contact)
                 }
-                self.journal.insert_pending_punches(&q.sn, &punches, now())
-            }
-        };
-        let outcome = match outcome {
-            Ok(o) => o,
-            Err(e) => return Reply::journal_failed(&e),
-        };
-        st.committed(outcome.stored, outcome.duplicates, started.elapsed());
-        if batch.skipped.is_empty() {
-            self.summary.note(
-                &q.sn,
-                Routine::Upload {
-                    stored: outcome.stored,
-                    duplicates: outcome.duplicates,
-                },
-            );
+                Caller::Pending => {
+                    if punches.is_empty() {
+                        continue;
+                    }
+                    if let Some(refusal) = self.pending_full(q, &punches) {
+                        return refusal;
+                    }
+                    self.journal
+                        .insert_pending_punches(&q.sn, &punches, received)
+                }
+            };
+            let outcome = match outcome {
+                Ok(o) => o,
+                Err(e) => return Reply::journal_failed(&e),
+            };
+            st.committed(outcome.stored, outcome.duplicates, started.elapsed());
+            stored += outcome.stored;
+            duplicates += outcome.duplicates;
+        }
+        if skipped.total == 0 {
+            self.summary
+                .note(&q.sn, Routine::Upload { stored, duplicates });
         } else {
+            skipped.log(&q.sn, "ATTLOG");
             log::info!(
-                "push {}: ATTLOG {n} line(s): {} new, {} already stored, {} skipped",
+                "push {}: ATTLOG {n} line(s): {stored} new, {duplicates} already stored, {} skipped",
                 q.sn,
-                outcome.stored,
-                outcome.duplicates,
-                batch.skipped.len()
+                skipped.total
             );
         }
         Reply::ok(format!("OK:{n}"))
@@ -761,39 +813,71 @@ impl Receiver {
         Some(Reply::error(403, "too many pending punches"))
     }
 
-    /// Stores OPERLOG `USER` lines in the users copy (a pending serial's
-    /// wait for its adoption), then answers `OK:<n>`.
-    fn operlog(&self, q: &IclockQuery, caller: &Caller, body: &[u8]) -> Reply {
+    /// Stores OPERLOG `USER` lines in the users copy chunk by chunk (a
+    /// pending serial's wait for its adoption; the stamp after the last),
+    /// then answers `OK:<n>`.
+    fn operlog(&self, q: &IclockQuery, caller: &Caller, body: &mut dyn BufRead) -> Reply {
         // Names come in the terminal's own encoding, as on pull terminals.
         let encoding = match caller {
             Caller::Device(d) => crate::ops::users::encoding(d),
             Caller::Pending => Encoding::Utf8,
         };
-        let batch = parse_operlog_in(body, encoding);
-        log_skipped(&q.sn, "OPERLOG", &batch.skipped);
-        let users: Vec<JournalUser> = batch.users.iter().cloned().map(JournalUser::from).collect();
-        if let (Caller::Pending, false) = (caller, users.is_empty()) {
-            return match self.pending_users(&q.sn, &users) {
-                Ok(()) => Reply::ok(format!("OK:{}", batch.accepted())),
-                Err(refusal) => refusal,
+        let mut chunks = LineChunks::new(body);
+        let mut accepted = 0;
+        let mut skipped = SkipLog::default();
+        loop {
+            let chunk = match chunks.next_chunk() {
+                Ok(Some(chunk)) => chunk,
+                Ok(None) => break,
+                Err(e) => return Reply::body_failed(&q.sn, &e),
             };
-        }
-        if let Caller::Device(d) = caller {
-            if !users.is_empty() {
-                if let Err(e) = self.journal.upsert_users(&d.id, &users, now()) {
-                    return Reply::journal_failed(&e);
-                }
+            let batch = parse_operlog_chunk(&chunk, encoding);
+            skipped.add(&batch.skipped);
+            accepted += batch.accepted();
+            let users: Vec<JournalUser> = batch.users.into_iter().map(JournalUser::from).collect();
+            if users.is_empty() {
+                continue;
             }
-            if let Some(stamp) = q.upload_stamp() {
-                if let Err(e) = self.journal.set_stamp(&d.id, StampTable::OperLog, stamp) {
-                    return Reply::journal_failed(&e);
-                }
+            let stored = match caller {
+                Caller::Pending => self.pending_users(&q.sn, &users),
+                Caller::Device(d) => self
+                    .journal
+                    .upsert_users(&d.id, &users, now())
+                    .map_err(|e| Reply::journal_failed(&e)),
+            };
+            if let Err(refusal) = stored {
+                return refusal;
             }
         }
-        if batch.skipped.is_empty() {
+        skipped.log(&q.sn, "OPERLOG");
+        if let (Caller::Device(d), Some(stamp)) = (caller, q.upload_stamp()) {
+            if let Err(e) = self.journal.set_stamp(&d.id, StampTable::OperLog, stamp) {
+                return Reply::journal_failed(&e);
+            }
+        }
+        if skipped.total == 0 {
             self.routine_upload(&q.sn);
         }
-        Reply::ok(format!("OK:{}", batch.accepted()))
+        Reply::ok(format!("OK:{accepted}"))
+    }
+
+    /// Merges a `table=options` upload into the terminal's contact, chunk
+    /// by chunk.
+    fn options(&self, q: &IclockQuery, body: &mut dyn BufRead) -> Reply {
+        let mut chunks = LineChunks::new(body);
+        loop {
+            match chunks.next_chunk() {
+                Ok(Some(chunk)) => {
+                    let options = parse_options_body(chunk.bytes);
+                    self.contacts.update(&q.sn, |c| c.merge_options(&options));
+                }
+                Ok(None) => {
+                    self.routine_upload(&q.sn);
+                    return Reply::ok("OK");
+                }
+                Err(e) => return Reply::body_failed(&q.sn, &e),
+            }
+        }
     }
 
     /// Keeps the users a pending serial uploaded, for its adoption (403
@@ -864,6 +948,41 @@ pub fn server_timezone() -> PushTimeZone {
 /// The server's local wall time.
 fn now() -> NaiveDateTime {
     chrono::Local::now().naive_local()
+}
+
+/// Reads and discards a body (uploads that are not stored); its size.
+fn drain(body: &mut dyn BufRead) -> std::io::Result<u64> {
+    std::io::copy(body, &mut std::io::sink())
+}
+
+/// The skipped lines of a streamed upload: the first few kept for the
+/// log, the rest only counted.
+#[derive(Default)]
+struct SkipLog {
+    first: Vec<Skipped>,
+    total: usize,
+}
+
+impl SkipLog {
+    /// Lines logged in detail.
+    const DETAILED: usize = 5;
+
+    fn add(&mut self, skipped: &[Skipped]) {
+        let room = Self::DETAILED.saturating_sub(self.first.len());
+        self.first.extend(skipped.iter().take(room).cloned());
+        self.total += skipped.len();
+    }
+
+    /// Logs the first few in detail and how many more there were.
+    fn log(&self, sn: &str, what: &str) {
+        log_skipped(sn, what, &self.first);
+        if self.total > self.first.len() {
+            log::warn!(
+                "push {sn}: {what}: {} more lines skipped",
+                self.total - self.first.len()
+            );
+        }
+    }
 }
 
 /// Logs skipped lines (the first few in detail).

@@ -772,22 +772,19 @@ fn a_declared_body_length_is_not_reserved_before_the_data_arrives() {
     let pid = child.id();
     assert_serves(&addr);
     let before = proc_status_kb(pid, "VmSize");
+    let fds = open_fds(pid);
     // 40 uploads that declare 16 000 000 bytes and send 10: the server
-    // answers 100 Continue once it has their heads, then waits for data.
+    // reads a few of them as the data comes, the others wait for their turn.
     let mut held = Vec::new();
     for _ in 0..40 {
         let mut s = TcpStream::connect(&addr).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         s.write_all(
-            b"POST /iclock/cdata?SN=NOPE&table=ATTLOG HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 16000000\r\n\r\n",
+            b"POST /iclock/cdata?SN=NOPE&table=ATTLOG HTTP/1.1\r\nHost: x\r\nContent-Length: 16000000\r\n\r\n0123456789",
         )
         .unwrap();
-        let mut buf = [0u8; 64];
-        let n = s.read(&mut buf).unwrap();
-        assert!(buf[..n].starts_with(b"HTTP/1.1 100"), "{:?}", &buf[..n]);
-        s.write_all(b"0123456789").unwrap();
         held.push(s);
     }
+    crate::common::wait_until("the server holds the uploads", || open_fds(pid) >= fds + 40);
     assert_serves(&addr);
     let grown_mb = proc_status_kb(pid, "VmSize").saturating_sub(before) / 1024;
     // Reserved up front, 40 × 16 MB = 640 MB; as data arrives, a few MB
@@ -1121,4 +1118,150 @@ fn assert_alive_plain(child: &mut Child, addr: &str) {
         .send()
         .unwrap();
     assert_eq!(resp.status_code, 200);
+}
+
+/// A connection to `addr` with a small send buffer, so what the client has
+/// sent is close to what the server has read.
+fn connect_small_send_buffer(addr: &str) -> TcpStream {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.set_send_buffer_size(16 * 1024).unwrap();
+    socket
+        .connect(&addr.parse::<std::net::SocketAddr>().unwrap().into())
+        .unwrap();
+    socket.into()
+}
+
+/// Sends `body` in 16 KiB pieces from another thread, counting the bytes
+/// the connection took, until it is all sent or the connection fails.
+fn send_in_pieces(
+    s: &TcpStream,
+    body: std::sync::Arc<Vec<u8>>,
+) -> (
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    std::thread::JoinHandle<()>,
+) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let sent = std::sync::Arc::new(AtomicUsize::new(0));
+    let mut writer = s.try_clone().unwrap();
+    let counter = sent.clone();
+    let thread = std::thread::spawn(move || {
+        for piece in body.chunks(16 * 1024) {
+            if writer.write_all(piece).is_err() {
+                break;
+            }
+            counter.fetch_add(piece.len(), Ordering::SeqCst);
+        }
+    });
+    (sent, thread)
+}
+
+#[test]
+fn a_refused_serial_is_answered_before_its_body_is_read() {
+    use std::sync::atomic::Ordering;
+    let (mut child, addr) = server(&["--push-unknown", "reject"]);
+    let len = 16_000_000;
+    let head = format!(
+        "POST /iclock/cdata?SN=STRANGER1&table=ATTLOG HTTP/1.1\r\nHost: x\r\nContent-Length: {len}\r\n\r\n"
+    );
+    let mut s = connect_small_send_buffer(&addr);
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    s.write_all(head.as_bytes()).unwrap();
+    let body = std::sync::Arc::new(b"1\t2026-03-01 08:00:00\t0\t1\n".repeat(len / 25));
+    let (sent, writer) = send_in_pieces(&s, body);
+    let resp = read_one_response(&mut s);
+    let sent_then = sent.load(Ordering::SeqCst);
+    assert_eq!(status_of(&resp), Some(403), "{resp}");
+    assert!(body_of(&resp).contains("unknown serial"), "{resp}");
+    // The server read a few pieces at most (it used to read all 16 MB
+    // before looking at the serial).
+    assert!(
+        sent_then < len / 4,
+        "the 403 came after {sent_then} of {len} bytes"
+    );
+    drop(s);
+    writer.join().unwrap();
+    // A client that waits for 100 Continue gets the 403 instead.
+    let mut s = TcpStream::connect(&addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    s.write_all(
+        format!(
+            "POST /iclock/cdata?SN=STRANGER1&table=ATTLOG HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: {len}\r\n\r\n"
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    let resp = read_one_response(&mut s);
+    assert_eq!(status_of(&resp), Some(403), "{resp}");
+    assert_alive(&mut child, &addr);
+    assert_eq!(terminate(&mut child), 0);
+}
+
+#[test]
+fn ten_large_uploads_at_once_hold_little_memory() {
+    use std::sync::atomic::Ordering;
+    if crate::common::process::windows() {
+        return; // /proc
+    }
+    let (mut child, addr) = server_one_arena(&[]);
+    let pid = child.id();
+    assert_serves(&addr);
+    // 16 MB of punches (long lines: few rows to store, the time stays small).
+    let pad = "0".repeat(2000);
+    let mut body = String::new();
+    let mut i = 0;
+    while body.len() < 16_000_000 {
+        body.push_str(&format!(
+            "{}\t2024-05-{:02} {:02}:{:02}:00\t0\t1\t\t0\t0\t0\t{pad}\n",
+            1 + i % 50,
+            1 + i / 1440 % 28,
+            i / 60 % 24,
+            i % 60
+        ));
+        i += 1;
+    }
+    let lines = i;
+    let body = std::sync::Arc::new(body.into_bytes());
+    let rss_before = proc_status_kb(pid, "VmRSS");
+    let uploads: Vec<_> = (0..10)
+        .map(|_| {
+            let mut s = TcpStream::connect(&addr).unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
+            let head = format!(
+                "POST /iclock/cdata?SN=DEMOPUSH0001&table=ATTLOG&Stamp=9 HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
+                body.len()
+            );
+            s.write_all(head.as_bytes()).unwrap();
+            let (sent, writer) = send_in_pieces(&s, body.clone());
+            let reader = std::thread::spawn(move || read_until_close(&mut s, Duration::from_secs(120)));
+            (sent, writer, reader)
+        })
+        .collect();
+    let mut peak = 0;
+    let deadline = Instant::now() + Duration::from_secs(180);
+    while !uploads.iter().all(|u| u.2.is_finished()) {
+        peak = peak.max(proc_status_kb(pid, "VmRSS"));
+        assert!(Instant::now() < deadline, "uploads still running");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut stored = 0;
+    for (sent, writer, reader) in uploads {
+        let resp = reader.join().unwrap();
+        writer.join().unwrap();
+        match status_of(&resp) {
+            Some(200) => {
+                assert_eq!(body_of(&resp), format!("OK:{lines}"), "{resp}");
+                assert_eq!(sent.load(Ordering::SeqCst), body.len());
+                stored += 1;
+            }
+            // No turn within a few seconds: the terminal sends it again.
+            Some(503) => assert!(body_of(&resp).contains("busy"), "{resp}"),
+            _ => panic!("{resp}"),
+        }
+    }
+    assert!(stored >= 1, "no upload was stored");
+    // Held whole, ten bodies were 160 MB (and their parsed punches more).
+    let grown_mb = peak.saturating_sub(rss_before) / 1024;
+    assert!(grown_mb < 48, "ten 16 MB uploads took {grown_mb} MB");
+    assert_alive(&mut child, &addr);
+    assert_eq!(terminate(&mut child), 0);
 }

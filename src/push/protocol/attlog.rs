@@ -5,7 +5,7 @@
 
 use chrono::NaiveDateTime;
 
-use super::lines::{check_pin, format_time, lines, parse_time, SkipReason, Skipped};
+use super::lines::{check_pin, format_time, lines, parse_time, Chunk, SkipReason, Skipped};
 
 /// One punch of an ATTLOG upload.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,19 +55,29 @@ pub fn parse_attlog(body: &[u8]) -> AttlogBatch {
     batch
 }
 
+/// Parses one chunk of a streamed ATTLOG body (line numbers count from
+/// the start of the body).
+pub fn parse_attlog_chunk(chunk: &Chunk<'_>) -> AttlogBatch {
+    let mut batch = parse_attlog(chunk.bytes);
+    chunk.in_body(&mut batch.skipped);
+    batch
+}
+
 /// Parses one punch line.
 fn parse_line(line: &str) -> Result<AttlogRecord, SkipReason> {
-    let fields: Vec<&str> = line.split('\t').map(str::trim).collect();
+    let mut fields = line.split('\t').map(str::trim);
     // At least PIN, time, Status, Verify.
-    let [pin, time, status, verify, rest @ ..] = fields.as_slice() else {
+    let (Some(pin), Some(time), Some(status), Some(verify)) =
+        (fields.next(), fields.next(), fields.next(), fields.next())
+    else {
         return Err(SkipReason::TooFewFields);
     };
     check_pin(pin)?;
     let time = parse_time(time).ok_or(SkipReason::BadTime)?;
     let punch = status.parse::<u8>().map_err(|_| SkipReason::BadStatus)?;
     let status = verify.parse::<u8>().map_err(|_| SkipReason::BadVerify)?;
-    let workcode = rest
-        .first()
+    let workcode = fields
+        .next()
         .filter(|w| !w.is_empty() && !w.chars().any(crate::fields::is_control))
         .map(std::string::ToString::to_string);
     Ok(AttlogRecord {
@@ -196,6 +206,36 @@ mod tests {
                 status,
                 workcode,
             })
+    }
+
+    #[test]
+    fn a_body_read_in_chunks_parses_as_a_whole() {
+        let mut body = String::new();
+        for i in 0..40_000u32 {
+            if i % 997 == 0 {
+                body.push_str("garbage\n\n");
+            }
+            body.push_str(&format!(
+                "{}\t2026-03-01 {:02}:{:02}:{:02}\t0\t1\t\t0\t0\r\n",
+                i,
+                i / 3600 % 24,
+                i / 60 % 60,
+                i % 60
+            ));
+        }
+        assert!(body.len() > 2 * super::super::lines::CHUNK);
+        let whole = parse_attlog(body.as_bytes());
+        let mut chunks = super::super::lines::LineChunks::new(body.as_bytes());
+        let mut streamed = AttlogBatch::default();
+        let mut most = 0;
+        while let Some(chunk) = chunks.next_chunk().unwrap() {
+            let batch = parse_attlog_chunk(&chunk);
+            most = most.max(batch.records.len());
+            streamed.records.extend(batch.records);
+            streamed.skipped.extend(batch.skipped);
+        }
+        assert_eq!(streamed, whole);
+        assert!(most < 20_000, "a chunk held {most} punches");
     }
 
     proptest! {

@@ -2,7 +2,7 @@
 //! lines keep the journal's copy of the users; `OPLOG`, `FP`, `FACE`,
 //! `USERPIC` and other record lines are accepted and counted.
 
-use super::lines::{check_pin, lines_in, SkipReason, Skipped};
+use super::lines::{check_pin, lines_in, Chunk, SkipReason, Skipped};
 use crate::fields;
 use crate::text::Encoding;
 
@@ -61,6 +61,14 @@ impl OperlogBatch {
 const OTHER_KINDS: &[&str] = &[
     "FP", "FACE", "USERPIC", "BIOPHOTO", "BIODATA", "FVEIN", "WORKCODE", "SMS", "USER_SMS",
 ];
+
+/// Parses one chunk of a streamed OPERLOG body written in `encoding` (line
+/// numbers count from the start of the body).
+pub fn parse_operlog_chunk(chunk: &Chunk<'_>, encoding: Encoding) -> OperlogBatch {
+    let mut batch = parse_operlog_in(chunk.bytes, encoding);
+    chunk.in_body(&mut batch.skipped);
+    batch
+}
 
 /// Parses an OPERLOG body written in UTF-8.
 pub fn parse_operlog(body: &[u8]) -> OperlogBatch {
