@@ -444,7 +444,11 @@ fn tls_verify_full_works_and_refusals_are_explained() {
     wait_for("delivery over TLS", Duration::from_secs(120), || {
         count(&db, "central") == 200
     });
-    assert_eq!(zk.health(), "ok");
+    // /health says ok once the batch's position is stored too (just after
+    // the rows are visible).
+    wait_for("/health ok", Duration::from_secs(30), || {
+        zk.health() == "ok"
+    });
     zk.kill();
     push.stop();
     let refused = |params: &[(&str, &str)], needle: &str| {
@@ -569,7 +573,11 @@ fn an_old_schema_is_upgraded_and_a_least_privilege_role_delivers() {
         Duration::from_secs(120),
         || count(&db, "limitado") == 300,
     );
-    assert_eq!(zk.health(), "ok");
+    // /health says ok once the batch's position is stored too (just after
+    // the rows are visible).
+    wait_for("/health ok", Duration::from_secs(30), || {
+        zk.health() == "ok"
+    });
     assert_eq!(
         query(
             &db,
