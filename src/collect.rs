@@ -192,8 +192,11 @@ pub mod run {
                 .name("collect".into())
                 .spawn(move || {
                     let mut seen = sup.live.changes();
+                    let mut walk = crate::registry::WalkSchedule::new(Duration::from_secs(5));
                     while !sup.live.stopping() {
-                        sup.supervise();
+                        if walk.due(&sup.registry) {
+                            sup.supervise();
+                        }
                         sup.live.wait_change(&mut seen, Duration::from_secs(5));
                     }
                 });

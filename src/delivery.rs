@@ -125,8 +125,11 @@ impl Delivery {
             .name("webhooks".into())
             .spawn(move || {
                 let mut seen = me.live.changes();
+                let mut walk = crate::registry::WalkSchedule::new(Duration::from_secs(1));
                 while !me.stopping() {
-                    me.supervise();
+                    if walk.due(me.live.registry()) {
+                        me.supervise();
+                    }
                     me.live.wait_change(&mut seen, Duration::from_secs(1));
                 }
             });

@@ -531,6 +531,8 @@ pub struct Registry {
     devices: RwLock<Devices>,
     /// Serialises writers: read, modify, persist and swap happen under it.
     writer: Mutex<()>,
+    /// How many changes were published (see [`Registry::generation`]).
+    generation: std::sync::atomic::AtomicU64,
 }
 
 impl Registry {
@@ -574,6 +576,7 @@ impl Registry {
             path: None,
             devices: RwLock::new(Devices::default()),
             writer: Mutex::new(()),
+            generation: std::sync::atomic::AtomicU64::new(0),
         };
         let mut devices = Devices::default();
         for (id, config) in entries {
@@ -659,7 +662,16 @@ impl Registry {
             })?;
         }
         *self.devices.write() = next;
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         Ok(out)
+    }
+
+    /// A counter that grows with every published change: what walks every
+    /// device (the webhook and collecting supervisors) compares it to skip
+    /// a walk when nothing changed, however often punches wake them.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// A device by exact id.
@@ -708,6 +720,38 @@ impl Devices {
             }),
             None => Ok(()),
         }
+    }
+}
+
+/// When a supervisor walks every device: after a change to the registry,
+/// and at least every `every` anyway. Punches wake supervisors often (every
+/// journal commit); a walk of hundreds of devices each time is wasted.
+#[derive(Debug)]
+pub struct WalkSchedule {
+    seen: Option<u64>,
+    last: std::time::Instant,
+    every: std::time::Duration,
+}
+
+impl WalkSchedule {
+    /// A schedule whose first walk is due at once.
+    pub fn new(every: std::time::Duration) -> WalkSchedule {
+        WalkSchedule {
+            seen: None,
+            last: std::time::Instant::now(),
+            every,
+        }
+    }
+
+    /// Whether a walk is due now (and, if so, counts it as done).
+    pub fn due(&mut self, registry: &Registry) -> bool {
+        let generation = registry.generation();
+        if self.seen == Some(generation) && self.last.elapsed() < self.every {
+            return false;
+        }
+        self.seen = Some(generation);
+        self.last = std::time::Instant::now();
+        true
     }
 }
 
@@ -1100,6 +1144,24 @@ mod strict {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    /// Supervisors walk every device after a change, and otherwise only
+    /// every `every`: the punches that wake them do not cause walks.
+    #[test]
+    fn a_walk_is_due_after_a_change_or_once_the_period_passed() {
+        let reg = Registry::in_memory(Vec::new());
+        let mut hourly = WalkSchedule::new(std::time::Duration::from_secs(3600));
+        assert!(hourly.due(&reg), "the first walk is at once");
+        assert!(!hourly.due(&reg), "nothing changed");
+        let b = DeviceConfig::from_json("b", &serde_json::json!({"ip": "10.0.0.2"})).unwrap();
+        reg.insert("b", b).unwrap();
+        assert!(hourly.due(&reg), "a device was added");
+        assert!(!hourly.due(&reg));
+        reg.remove("b").unwrap();
+        assert!(hourly.due(&reg), "a device was removed");
+        let mut always = WalkSchedule::new(std::time::Duration::ZERO);
+        assert!(always.due(&reg) && always.due(&reg), "the period passed");
+    }
 
     #[test]
     fn parses_the_original_format_keeping_order_and_unknown_fields() {
