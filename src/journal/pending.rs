@@ -192,31 +192,13 @@ impl Journal {
         self.write(
             |conn| {
                 let tx = conn.transaction()?;
-                {
-                    let mut stmt = tx.prepare_cached(
-                        "INSERT INTO pending_users
-                             (sn, user_id, uid, name, privilege, card, password, grp, updated_at)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
-                         ON CONFLICT (sn, user_id) DO UPDATE SET
-                             uid = excluded.uid, name = excluded.name,
-                             privilege = excluded.privilege, card = excluded.card,
-                             password = excluded.password, grp = excluded.grp,
-                             updated_at = excluded.updated_at",
-                    )?;
-                    for u in users {
-                        stmt.execute(params![
-                            sn,
-                            u.user_id,
-                            u.uid,
-                            u.name,
-                            u.privilege,
-                            u.card,
-                            u.password,
-                            u.group,
-                            now
-                        ])?;
-                    }
-                }
+                super::users::upsert_user_rows(
+                    &tx,
+                    super::users::UserRows::Pending,
+                    sn,
+                    users,
+                    &now,
+                )?;
                 touch_serial(&tx, sn, &now)?;
                 tx.commit()
             },

@@ -39,6 +39,56 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<JournalUser> {
     })
 }
 
+/// Where a users copy is kept: a device's, or a pending serial's (until
+/// its adoption).
+#[derive(Debug, Clone, Copy)]
+pub(super) enum UserRows {
+    /// `users`, keyed by device id.
+    Device,
+    /// `pending_users`, keyed by serial number.
+    Pending,
+}
+
+/// Adds or replaces `users` of `owner` (a device id or a pending serial)
+/// inside transaction `tx`.
+pub(super) fn upsert_user_rows(
+    tx: &rusqlite::Transaction<'_>,
+    rows: UserRows,
+    owner: &str,
+    users: &[JournalUser],
+    now: &str,
+) -> rusqlite::Result<()> {
+    let (table, owner_column) = match rows {
+        UserRows::Device => ("users", "device"),
+        UserRows::Pending => ("pending_users", "sn"),
+    };
+    let sql = format!(
+        "INSERT INTO {table}
+             ({owner_column}, user_id, uid, name, privilege, card, password, grp, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+         ON CONFLICT ({owner_column}, user_id) DO UPDATE SET
+             uid = excluded.uid, name = excluded.name,
+             privilege = excluded.privilege, card = excluded.card,
+             password = excluded.password, grp = excluded.grp,
+             updated_at = excluded.updated_at"
+    );
+    let mut stmt = tx.prepare_cached(&sql)?;
+    for u in users {
+        stmt.execute(params![
+            owner,
+            u.user_id,
+            u.uid,
+            u.name,
+            u.privilege,
+            u.card,
+            u.password,
+            u.group,
+            now
+        ])?;
+    }
+    Ok(())
+}
+
 impl Journal {
     /// Adds or replaces `users` of `device` in one transaction.
     pub fn upsert_users(
@@ -51,24 +101,7 @@ impl Journal {
         self.write(
             |conn| {
                 let tx = conn.transaction()?;
-                {
-                    let mut stmt = tx.prepare_cached(
-                        "INSERT INTO users
-                             (device, user_id, uid, name, privilege, card, password, grp, updated_at)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
-                         ON CONFLICT (device, user_id) DO UPDATE SET
-                             uid = excluded.uid, name = excluded.name,
-                             privilege = excluded.privilege, card = excluded.card,
-                             password = excluded.password, grp = excluded.grp,
-                             updated_at = excluded.updated_at",
-                    )?;
-                    for u in users {
-                        stmt.execute(params![
-                            device, u.user_id, u.uid, u.name, u.privilege, u.card, u.password,
-                            u.group, now
-                        ])?;
-                    }
-                }
+                upsert_user_rows(&tx, UserRows::Device, device, users, &now)?;
                 tx.commit()
             },
             "storing users",

@@ -9,7 +9,7 @@ use std::process::Child;
 use std::time::{Duration, Instant};
 
 use crate::common::process::{start_server, terminate};
-use crate::common::{raw_exchange, small_env, status_line};
+use crate::common::{connect_from, raw_exchange, small_env, status_line};
 
 fn server(extra: &[&str]) -> (Child, String) {
     server_idle("2", extra)
@@ -215,19 +215,6 @@ fn patient_server(extra: &[&str]) -> (Child, String) {
     ];
     args.extend_from_slice(extra);
     start_server(&args)
-}
-
-/// A connection from loopback address `from` (127.0.0.x: a distinct client).
-fn connect_from(from: [u8; 4], addr: &str) -> TcpStream {
-    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-    socket
-        .bind(&std::net::SocketAddr::from((from, 0)).into())
-        .unwrap();
-    let target: std::net::SocketAddr = addr.parse().unwrap();
-    socket.connect(&target.into()).unwrap();
-    let s: TcpStream = socket.into();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    s
 }
 
 /// Sends a head announcing a body and waits for `100 Continue`: the

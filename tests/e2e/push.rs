@@ -1523,13 +1523,7 @@ fn iclock_from(
     headers: &str,
     body: &[u8],
 ) -> Raw {
-    let addr: std::net::SocketAddr = base.trim_start_matches("http://").parse().unwrap();
-    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-    socket
-        .bind(&std::net::SocketAddr::from((from, 0)).into())
-        .unwrap();
-    socket.connect(&addr.into()).unwrap();
-    let mut s: TcpStream = socket.into();
+    let mut s = common::connect_from(from, base.trim_start_matches("http://"));
     s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
     let mut req = format!(
         "{method} {target} HTTP/1.1\r\nHost: x\r\nUser-Agent: iClock Proxy/1.09\r\n{headers}Connection: close\r\nContent-Length: {}\r\n\r\n",

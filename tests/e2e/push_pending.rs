@@ -12,7 +12,7 @@ use zkserver::journal::Journal;
 use zkserver::registry::Registry;
 
 use crate::common::receiver::Receiver as Hook;
-use crate::common::{self, get, send, wait_until, Env};
+use crate::common::{self, get, iclock_text, send, wait_until, Env};
 
 /// A fresh folder for one test.
 fn tempdir(name: &str) -> PathBuf {
@@ -37,23 +37,6 @@ fn server(
     (env, journal)
 }
 
-/// Sends an `/iclock` request as a terminal does; returns (status, body).
-fn iclock(base: &str, method: &str, target: &str, body: &str) -> (i32, String) {
-    let resp = minreq::Request::new(
-        minreq::Method::Custom(method.into()),
-        format!("{base}{target}"),
-    )
-    .with_header("User-Agent", "iClock Proxy/1.09")
-    .with_body(body)
-    .with_timeout(60)
-    .send()
-    .unwrap();
-    (
-        resp.status_code,
-        resp.as_str().unwrap_or_default().to_string(),
-    )
-}
-
 /// A sample's value in `/metrics` (0 when absent).
 fn metric(base: &str, sample: &str) -> f64 {
     let resp = minreq::get(format!("{base}/metrics"))
@@ -76,7 +59,7 @@ fn adopted_punches_reach_the_webhook_like_any_others() {
     hook.set_failing(true);
     let url = hook.url.clone();
     let (env, journal) = server(&dir, move |s| s.webhook = Some(url));
-    let (code, answer) = iclock(
+    let (code, answer) = iclock_text(
         &env.base,
         "POST",
         "/iclock/cdata?SN=SUCPEND1&table=ATTLOG&Stamp=1",
@@ -95,7 +78,7 @@ fn adopted_punches_reach_the_webhook_like_any_others() {
         metric(&env.base, "zkserver_webhook_backlog{device=\"sucursal\"}") == 2.0
     });
     hook.set_failing(false);
-    let (code, answer) = iclock(
+    let (code, answer) = iclock_text(
         &env.base,
         "POST",
         "/iclock/cdata?SN=SUCPEND1&table=ATTLOG&Stamp=2",
@@ -143,7 +126,7 @@ fn junk_serials_never_lock_out_a_terminal_and_a_pending_serial_can_be_removed() 
     let (env, journal) = server(&dir, |s| s.security.api_key = Some("clave-1".into()));
     // Anyone on the internet can shake hands with 40 made-up serials…
     for i in 0..40 {
-        let (code, _) = iclock(
+        let (code, _) = iclock_text(
             &env.base,
             "GET",
             &format!("/iclock/cdata?SN=JUNK{i:02}"),
@@ -153,14 +136,14 @@ fn junk_serials_never_lock_out_a_terminal_and_a_pending_serial_can_be_removed() 
     }
     assert_eq!(pending_serials(&env.base).len(), 32);
     // …and a real terminal still gets in, with its punches.
-    let (code, _) = iclock(
+    let (code, _) = iclock_text(
         &env.base,
         "GET",
         "/iclock/cdata?SN=REAL0001&options=all",
         "",
     );
     assert_eq!(code, 200);
-    let (code, answer) = iclock(
+    let (code, answer) = iclock_text(
         &env.base,
         "POST",
         "/iclock/cdata?SN=REAL0001&table=ATTLOG",
@@ -172,7 +155,7 @@ fn junk_serials_never_lock_out_a_terminal_and_a_pending_serial_can_be_removed() 
     assert!(listed.contains(&"REAL0001".to_string()), "{listed:?}");
     // More handshakes push out junk, never a serial holding punches.
     for i in 40..80 {
-        iclock(
+        iclock_text(
             &env.base,
             "GET",
             &format!("/iclock/cdata?SN=JUNK{i:02}"),
@@ -196,12 +179,12 @@ fn junk_serials_never_lock_out_a_terminal_and_a_pending_serial_can_be_removed() 
     assert_eq!((code, body["punches"].as_u64()), (200, Some(1)), "{body}");
     assert_eq!(journal.pending_totals().unwrap().1, 0);
     // A terminal that calls again after its removal is pending again.
-    let (code, _) = iclock(&env.base, "GET", "/iclock/getrequest?SN=REAL0001", "");
+    let (code, _) = iclock_text(&env.base, "GET", "/iclock/getrequest?SN=REAL0001", "");
     assert_eq!(code, 200);
     assert!(pending_serials(&env.base).contains(&"REAL0001".to_string()));
     // When all 32 hold punches, a new serial is refused.
     for i in 0..40 {
-        let (code, _) = iclock(
+        let (code, _) = iclock_text(
             &env.base,
             "POST",
             &format!("/iclock/cdata?SN=DATA{i:02}&table=ATTLOG"),
@@ -211,7 +194,7 @@ fn junk_serials_never_lock_out_a_terminal_and_a_pending_serial_can_be_removed() 
             assert_eq!(code, 403, "serial {i} past 32 holding punches");
         }
     }
-    let (code, _) = iclock(&env.base, "GET", "/iclock/cdata?SN=LATE0001", "");
+    let (code, _) = iclock_text(&env.base, "GET", "/iclock/cdata?SN=LATE0001", "");
     assert_eq!(code, 403);
 }
 
@@ -221,14 +204,14 @@ fn users_uploaded_while_pending_are_adopted_and_can_be_asked_for_again() {
     let (env, journal) = server(&dir, |_| {});
     let operlog = "USER PIN=5\tName=Ana Pérez\tPri=0\tPasswd=\tCard=\tGrp=1\n\
                    USER PIN=6\tName=Luis Díaz\tPri=14\tPasswd=\tCard=123\tGrp=1\n";
-    let (code, answer) = iclock(
+    let (code, answer) = iclock_text(
         &env.base,
         "POST",
         "/iclock/cdata?SN=SUCUSR1&table=OPERLOG&Stamp=1",
         operlog,
     );
     assert_eq!((code, answer.as_str()), (200, "OK:2"));
-    let (code, answer) = iclock(
+    let (code, answer) = iclock_text(
         &env.base,
         "POST",
         "/iclock/cdata?SN=SUCUSR1&table=ATTLOG&Stamp=1",
@@ -262,12 +245,12 @@ fn users_uploaded_while_pending_are_adopted_and_can_be_asked_for_again() {
     assert_eq!(code, 202, "{body}");
     assert_eq!(body["command"]["status"], "pendiente");
     let cmd = body["command"]["id"].as_i64().unwrap();
-    let (_, poll) = iclock(&env.base, "GET", "/iclock/getrequest?SN=SUCUSR1", "");
+    let (_, poll) = iclock_text(&env.base, "GET", "/iclock/getrequest?SN=SUCUSR1", "");
     assert_eq!(poll, format!("C:{cmd}:DATA QUERY USERINFO\n"));
     let (_, shown) = get(&format!("{}/devices/sucursal/commands/{cmd}", env.base));
     assert_eq!(shown["data"]["status"], "enviado", "{shown}");
     // The terminal answers with its users: the copy follows.
-    iclock(
+    iclock_text(
         &env.base,
         "POST",
         "/iclock/cdata?SN=SUCUSR1&table=OPERLOG",

@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::common::process::{addr_after, signal, BIN};
-use crate::common::{get, request, send, wait_until};
+use crate::common::{get, iclock_text, request, send, wait_until};
 
 /// A fresh folder for one test.
 fn tempdir(name: &str) -> PathBuf {
@@ -77,23 +77,6 @@ fn start(dir: &Path, extra: &[&str]) -> Result<Running, String> {
     }
 }
 
-/// Sends an `/iclock` request as a terminal does; returns (status, body).
-fn iclock(base: &str, method: &str, target: &str, body: &str) -> (i32, String) {
-    let resp = minreq::Request::new(
-        minreq::Method::Custom(method.into()),
-        format!("{base}{target}"),
-    )
-    .with_header("User-Agent", "iClock Proxy/1.09")
-    .with_body(body)
-    .with_timeout(60)
-    .send()
-    .unwrap();
-    (
-        resp.status_code,
-        resp.as_str().unwrap_or_default().to_string(),
-    )
-}
-
 /// The ids `GET /devices` lists.
 fn ids(base: &str) -> Vec<String> {
     let (code, body) = get(&format!("{base}/devices"));
@@ -139,9 +122,9 @@ fn the_server_restarts_on_every_devices_file_its_api_wrote() {
     let server = start(&dir, &[]).expect("starts");
     let base = server.base.clone();
     // A terminal nobody registered yet uploads a punch: it is pending.
-    let (code, _) = iclock(&base, "GET", "/iclock/cdata?SN=NUEVO01&options=all", "");
+    let (code, _) = iclock_text(&base, "GET", "/iclock/cdata?SN=NUEVO01&options=all", "");
     assert_eq!(code, 200);
-    let (code, answer) = iclock(
+    let (code, answer) = iclock_text(
         &base,
         "POST",
         "/iclock/cdata?SN=NUEVO01&table=ATTLOG",
@@ -248,14 +231,14 @@ fn last_punch_and_last_contact_come_from_the_journal_and_survive_a_sigkill() {
     let server = start(&dir, &[]).expect("starts");
     // One terminal uploads (the newest punch by time is not the last line),
     // the other only polls.
-    let (code, answer) = iclock(
+    let (code, answer) = iclock_text(
         &server.base,
         "POST",
         "/iclock/cdata?SN=SUCKILL1&table=ATTLOG&Stamp=1",
         "8\t2026-12-01 09:00:00\t0\t1\n7\t2026-12-01 08:00:00\t0\t1\n",
     );
     assert_eq!((code, answer.as_str()), (200, "OK:2"));
-    let (code, _) = iclock(&server.base, "GET", "/iclock/getrequest?SN=NORKILL1", "");
+    let (code, _) = iclock_text(&server.base, "GET", "/iclock/getrequest?SN=NORKILL1", "");
     assert_eq!(code, 200);
     let (_, before) = get(&format!("{}/devices/sucursal/status", server.base));
     assert_eq!(before["data"]["last_punch"]["user_id"], "8", "{before}");

@@ -257,15 +257,7 @@ fn client_input_cannot_forge_log_lines() {
 /// client than 127.0.0.1) and reads the answer until the server closes.
 fn exchange_from(from: [u8; 4], addr: &str, request: &str) -> String {
     use std::io::{Read, Write};
-    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-    socket
-        .bind(&std::net::SocketAddr::from((from, 0)).into())
-        .unwrap();
-    let target: std::net::SocketAddr = addr.parse().unwrap();
-    socket.connect(&target.into()).unwrap();
-    let mut s: std::net::TcpStream = socket.into();
-    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
-        .unwrap();
+    let mut s = crate::common::connect_from(from, addr);
     s.write_all(request.as_bytes()).unwrap();
     let mut out = Vec::new();
     let _ = s.read_to_end(&mut out);

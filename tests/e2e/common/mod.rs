@@ -329,3 +329,35 @@ pub fn wait_until(what: &str, mut ready: impl FnMut() -> bool) {
         std::thread::sleep(Duration::from_millis(10));
     }
 }
+
+/// A connection to `addr` from loopback address `from` (127.0.0.x: a
+/// client other than 127.0.0.1), reads timing out after 10 s.
+pub fn connect_from(from: [u8; 4], addr: &str) -> std::net::TcpStream {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket
+        .bind(&std::net::SocketAddr::from((from, 0)).into())
+        .unwrap();
+    let target: std::net::SocketAddr = addr.parse().unwrap();
+    socket.connect(&target.into()).unwrap();
+    let s: std::net::TcpStream = socket.into();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s
+}
+
+/// Sends an `/iclock` request with a text body as a terminal does;
+/// returns (status, body).
+pub fn iclock_text(base: &str, method: &str, target: &str, body: &str) -> (i32, String) {
+    let resp = minreq::Request::new(
+        minreq::Method::Custom(method.into()),
+        format!("{base}{target}"),
+    )
+    .with_header("User-Agent", "iClock Proxy/1.09")
+    .with_body(body)
+    .with_timeout(60)
+    .send()
+    .unwrap();
+    (
+        resp.status_code,
+        resp.as_str().unwrap_or_default().to_string(),
+    )
+}
