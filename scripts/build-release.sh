@@ -104,18 +104,23 @@ build() { # target name runner...
   smoke "$@" "$OUT/$name" || failed=$((failed + 1))
 }
 
-# Size caps: 5 MB each (issue 14). History: 2 MB until https:// webhooks (the
+# Size caps: 6 MB each (5 MB from issue 14 to issue 20). History: 2 MB until https:// webhooks (the
 # TLS stack, rustls + ring + root certificates, adds about 1.1 MB; without it,
 # cargo build --no-default-features, x86_64 is about 1.7 MB), then 3 MB for
 # x86_64; the bundled SQLite of the punch journal adds 0.7-1.1 MB once used
 # (measured: x86_64 3.84 MB, aarch64 3.52 MB, armv7 3.22 MB); PostgreSQL
 # delivery (rust-postgres on a small tokio runtime, SCRAM, stringprep tables)
-# adds about 0.7 MB (x86_64 4.17 -> 4.88 MB).
+# adds about 0.7 MB (x86_64 4.17 -> 4.88 MB). Then 6 MB (issues 20-21): the
+# internet-facing hardening (connection shares, streamed uploads, push trust,
+# browser checks, journal lock) adds about 0.2 MB and GBK/GB18030 names for
+# Chinese-firmware terminals (encoding_rs) about 0.18 MB (x86_64 4.92 ->
+# 5.29 MiB). Still far below what a Raspberry Pi or an office PC minds; the
+# Windows exe has the same 6 MB cap.
 cap() { # name
   local size
   size=$(stat -c %s "$OUT/$1")
-  if [ "$size" -gt $((5 * 1024 * 1024)) ]; then
-    echo "  FAIL: $1 is over 5 MB"; failed=$((failed + 1))
+  if [ "$size" -gt $((6 * 1024 * 1024)) ]; then
+    echo "  FAIL: $1 is over 6 MB"; failed=$((failed + 1))
   fi
 }
 build x86_64-unknown-linux-musl zkserver-x86_64
