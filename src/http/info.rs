@@ -39,7 +39,14 @@ pub fn health(ctx: &Ctx) -> Answer {
         "uptime_s": ctx.app.started.elapsed().as_secs(),
     });
     if let Some(postgres) = &ctx.app.postgres {
-        body["postgres"] = json!(postgres.health());
+        // With an API key configured, the sentence (it names the role, host
+        // and database) is for requests that present it.
+        let detailed = ctx.app.security.api_key.is_none() || super::auth::presents_key(ctx);
+        body["postgres"] = if detailed {
+            json!(postgres.health())
+        } else {
+            json!(postgres.public_health())
+        };
     }
     Ok(ctx.json(200, &body))
 }

@@ -150,6 +150,17 @@ impl PgDelivery {
         }
     }
 
+    /// The state in a word, without connection details (role, host, port,
+    /// database and the sentences that name them): `ok`, `conectando` or
+    /// `error`, for requests without the API key.
+    pub fn public_health(&self) -> &'static str {
+        match &*self.health.lock() {
+            Health::Ok => "ok",
+            Health::Connecting => "conectando",
+            Health::Failing(_) | Health::Refused(_) => "error",
+        }
+    }
+
     /// Whether the last exchange with the database worked.
     pub fn is_up(&self) -> bool {
         *self.health.lock() == Health::Ok
@@ -192,14 +203,9 @@ impl PgDelivery {
     /// and the error sentences that name them): for requests without the
     /// API key. The state is `ok`, `conectando` or `error`.
     pub fn public_status_of(&self, device: &str) -> Value {
-        let state = match &*self.health.lock() {
-            Health::Ok => "ok",
-            Health::Connecting => "conectando",
-            Health::Failing(_) | Health::Refused(_) => "error",
-        };
         json!({
             "site": self.settings.site,
-            "state": state,
+            "state": self.public_health(),
             "position": self.position(),
             "backlog": self.backlog(Some(device)),
         })

@@ -460,6 +460,24 @@ fn status_shows_the_database_connection_only_with_the_key() {
         format!("rolsecreto@127.0.0.1:{port}/basesecreta"),
         "{admin}"
     );
+    // /health too: the state in a word without the key, the sentence with it.
+    let health = |key: Option<&str>| {
+        let mut req = minreq::get(format!("http://{addr}/health")).with_timeout(30);
+        if let Some(key) = key {
+            req = req.with_header("X-API-Key", key);
+        }
+        let resp = req.send().unwrap();
+        assert_eq!(resp.status_code, 200);
+        serde_json::from_str::<Value>(resp.as_str().unwrap()).unwrap()
+    };
+    let open = health(None);
+    assert_eq!(open["postgres"], "error", "{open}");
+    let text = open.to_string();
+    for secret in ["rolsecreto", "basesecreta", &format!(":{port}")] {
+        assert!(!text.contains(secret), "{secret}: {text}");
+    }
+    let admin = health(Some("clave-de-prueba")).to_string();
+    assert!(admin.contains("127.0.0.1"), "{admin}");
     assert_eq!(terminate(&mut child), 0);
     let _ = std::fs::remove_dir_all(&dir);
 }
