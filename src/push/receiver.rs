@@ -323,9 +323,7 @@ impl Receiver {
             Ok(x) => x,
             Err(r) => return r,
         };
-        if let Some(info) = &q.info {
-            self.contacts.update(&q.sn, |c| c.info = Some(info.clone()));
-        }
+        self.note_info(&q);
         let Caller::Device(device) = caller else {
             self.summary.note(&q.sn, Routine::Poll);
             return Reply::ok("OK");
@@ -442,6 +440,14 @@ impl Receiver {
         }
     }
 
+    /// Keeps the `INFO=` a poll carries (firmware, counts) for the
+    /// terminal's status.
+    fn note_info(&self, q: &IclockQuery) {
+        if let Some(info) = &q.info {
+            self.contacts.update(&q.sn, |c| c.info = Some(info.clone()));
+        }
+    }
+
     /// A forwarded terminal's poll (the upstream answers it): notes the
     /// contact and the `INFO=` it carries (firmware, counts), as
     /// [`Receiver::poll`] does; delivers nothing.
@@ -450,9 +456,7 @@ impl Receiver {
             Ok(x) => x,
             Err(r) => return r,
         };
-        if let Some(info) = &q.info {
-            self.contacts.update(&q.sn, |c| c.info = Some(info.clone()));
-        }
+        self.note_info(&q);
         self.summary.note(&q.sn, Routine::Poll);
         Reply::ok("OK")
     }
