@@ -17,6 +17,7 @@ pub mod http;
 pub mod journal;
 pub mod live;
 pub mod logging;
+pub mod messages;
 pub mod metrics;
 pub mod ops;
 pub mod postgres;

@@ -322,11 +322,11 @@ fn open_journal(path: &std::path::Path) -> Result<(Arc<Journal>, JournalLock), S
     }
     let lock = JournalLock::acquire(path).map_err(|e| {
         log::error!("{e}");
-        zkserver::http::messages::journal_locked(&e)
+        zkserver::messages::journal_locked(&e)
     })?;
     let journal = Journal::open(path).map_err(|e| {
         log::error!("{e}");
-        zkserver::http::messages::journal_not_opened(&e)
+        zkserver::messages::journal_not_opened(&e)
     })?;
     log::info!(
         "punch journal: {} (held by this process: {})",

@@ -20,8 +20,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::http::conn::{self, error_response, Connections, Handler, Limits};
-use crate::http::messages;
 use crate::http::{self, App};
+use crate::messages;
 use crate::registry::io_error_es as io_es;
 
 /// Stack of a connection thread: handlers keep their data on the heap, and

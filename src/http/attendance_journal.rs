@@ -6,8 +6,9 @@ use chrono::{Datelike, NaiveDate, NaiveDateTime};
 
 use super::listing::Row;
 use super::query::AttendanceQuery;
-use super::{messages, Ctx, Response};
+use super::{Ctx, Response};
 use crate::journal::{Journal, JournalError, PunchFilter, StoredPunch};
+use crate::messages;
 use crate::registry::Device;
 
 /// Where a request wants its punches from.

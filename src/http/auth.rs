@@ -87,12 +87,12 @@ pub fn check(ctx: &Ctx, writes: bool) -> Result<(), Response> {
                     ctx.req.raw_path()
                 );
                 Err(ctx
-                    .error(401, super::messages::UNAUTHORIZED)
+                    .error(401, crate::messages::UNAUTHORIZED)
                     .with_header("WWW-Authenticate", "Bearer"))
             }
         },
         None if writes && !sec.allow_open_writes => {
-            Err(ctx.error(403, super::messages::WRITES_DISABLED))
+            Err(ctx.error(403, crate::messages::WRITES_DISABLED))
         }
         None => Ok(()),
     }

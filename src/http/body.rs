@@ -3,7 +3,8 @@
 
 use serde_json::{Map, Value};
 
-use super::{messages, Ctx, Response};
+use super::{Ctx, Response};
+use crate::messages;
 
 /// Largest accepted request body (the connection refuses larger ones
 /// before reading them).

@@ -7,7 +7,8 @@
 
 use std::net::IpAddr;
 
-use super::{messages, proxy, Ctx, Response};
+use super::{proxy, Ctx, Response};
+use crate::messages;
 
 /// Refuses a request whose `Host` names this server by a name it was not
 /// given (`--host-name`), unless a trusted proxy forwarded it (the proxy

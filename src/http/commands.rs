@@ -7,8 +7,9 @@ use std::sync::Arc;
 
 use serde_json::{json, Map, Value};
 
-use super::{messages, Answer, Ctx, Response};
+use super::{Answer, Ctx, Response};
 use crate::journal::{Command, Journal, JournalError, JournalUser};
+use crate::messages;
 use crate::push::commands::{forward_target, local_now};
 use crate::push::protocol::{redact_command, CommandError};
 use crate::registry::Device;

@@ -32,11 +32,11 @@ use parking_lot::Mutex;
 use super::body::MAX_BODY;
 use super::body_reader::{BodyEnd, BodyLimits, BodyReader};
 use super::head::{self, Head, Refusal};
-use super::messages;
 use super::proxy::{self, ProxyNet};
 use super::request::Request;
 use super::response::{Body, LiveBody, Poll, Response};
 use super::slots::{Budgets, Class, Slots};
+use crate::messages;
 use crate::push::receiver::MAX_PUSH_BODY as PUSH_MAX_BODY;
 
 /// Limits enforced on every client connection.

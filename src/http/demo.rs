@@ -4,9 +4,10 @@
 
 use serde_json::json;
 
-use super::{body, messages, Answer, Ctx};
+use super::{body, Answer, Ctx};
 use crate::demo::PunchError;
 use crate::fields::Fields;
+use crate::messages;
 
 /// `POST /demo/punch`, body `{"device_id", "user_id"}`, both optional (the
 /// first demo terminal; the next user in turn). 404 without `--demo`.

@@ -3,8 +3,9 @@
 use serde_json::{json, Value};
 
 use super::body;
-use super::{messages, Answer, Ctx, Response};
+use super::{Answer, Ctx, Response};
 use crate::fields::Fields;
+use crate::messages;
 use crate::ops::OpError;
 use crate::registry::{Device, DeviceConfig, WriteError};
 

@@ -12,9 +12,10 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use super::response::{Body, LiveBody, Poll, Response};
-use super::{attendance::bad_cursor, messages, Answer, Ctx};
+use super::{attendance::bad_cursor, Answer, Ctx};
 use crate::cursor::{self, Position};
 use crate::live::{DeviceLive, Item, Live, PunchSource};
+use crate::messages;
 use crate::punch::Punch;
 
 /// Longest silence on a stream before a keep-alive comment.

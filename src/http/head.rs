@@ -2,7 +2,7 @@
 //! whether bytes can start a request at all, and the checked request line
 //! and headers. Pure functions; the connection enforces sizes and times.
 
-use super::messages;
+use crate::messages;
 
 /// Longest request line accepted (longer → 414).
 pub const MAX_REQUEST_LINE: usize = 8 * 1024;

@@ -17,7 +17,7 @@ pub mod head;
 mod iclock;
 mod info;
 mod listing;
-pub mod messages;
+
 mod panel;
 pub mod proxy;
 mod push;
@@ -29,6 +29,7 @@ mod status;
 mod terminal;
 mod users;
 
+use crate::messages;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -5,7 +5,8 @@
 
 use serde_json::{json, Value};
 
-use super::{messages, Answer, Ctx};
+use super::{Answer, Ctx};
+use crate::messages;
 use crate::registry::Device;
 
 /// `GET /push/pending`: unknown serials and their waiting punches.

@@ -2,7 +2,7 @@
 //! (prefix), `from`/`to`, `limit`/`offset`, `format`. Invalid values are
 //! rejected with a Spanish message naming the parameter.
 
-use super::messages;
+use crate::messages;
 use crate::zk::{Attendance, ZkTime};
 
 /// Output format.

@@ -12,8 +12,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::head::Refusal;
-use super::messages;
 use super::proxy::{self, ProxyNet};
+use crate::messages;
 
 /// What a connection is doing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 use serde_json::{json, Value};
 
-use super::{messages, Answer, Ctx};
+use super::{Answer, Ctx};
+use crate::messages;
 use crate::ops::{Mode, OpError};
 use crate::zk::ZkTime;
 

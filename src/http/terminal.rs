@@ -3,10 +3,10 @@
 
 use serde_json::json;
 
-use super::messages::PushLimit;
 use super::{body, commands};
 use super::{Answer, Ctx};
 use crate::fields::Fields;
+use crate::messages::PushLimit;
 use crate::ops::{Mode, OpError};
 use crate::zk::codec::parse_timestamp;
 use crate::zk::ZkTime;
@@ -67,7 +67,7 @@ pub fn sync_time(ctx: &Ctx, id: &str) -> Answer {
         Some(t) => Some(
             parse_timestamp(&t)
                 .filter(|t| (2000..=2099).contains(&t.year) && t.is_valid())
-                .ok_or_else(|| ctx.error(400, &super::messages::bad_sync_timestamp(&t)))?,
+                .ok_or_else(|| ctx.error(400, &crate::messages::bad_sync_timestamp(&t)))?,
         ),
     };
     if let Some(journal) = queue {
@@ -89,7 +89,7 @@ pub fn sync_time(ctx: &Ctx, id: &str) -> Answer {
     })?;
     Ok(ctx.json(
         200,
-        &json!({"success": true, "message": super::messages::time_synced(id), "device_time": t.to_string()}),
+        &json!({"success": true, "message": crate::messages::time_synced(id), "device_time": t.to_string()}),
     ))
 }
 
@@ -110,6 +110,6 @@ pub fn reboot(ctx: &Ctx, id: &str) -> Answer {
     log::info!("device {}: restart sent", device.id);
     Ok(ctx.json(
         200,
-        &json!({"success": true, "message": super::messages::rebooting(id)}),
+        &json!({"success": true, "message": crate::messages::rebooting(id)}),
     ))
 }

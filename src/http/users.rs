@@ -4,10 +4,11 @@
 
 use serde_json::{json, Map, Value};
 
-use super::messages::PushLimit;
-use super::{body, commands, messages};
+use super::{body, commands};
 use super::{Answer, Ctx, Response};
 use crate::fields::Fields;
+use crate::messages;
+use crate::messages::PushLimit;
 use crate::ops::users::{self, UserChanges};
 use crate::push::commands as push;
 use crate::registry::Device;

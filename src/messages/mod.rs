@@ -1,4 +1,4 @@
-//! Spanish messages for users, built from typed errors. The log keeps the
+//! The one catalogue of Spanish messages for users, built from typed errors. The log keeps the
 //! technical detail; these say what happened and to which device.
 
 use crate::ops::{OpError, Rejection};
