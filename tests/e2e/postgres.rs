@@ -594,9 +594,9 @@ fn the_readme_setup_and_queries_run_on_a_real_database() {
         return;
     }
     let db = cluster(false);
-    let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
-    let section = &readme[readme.find("### Queries people need").unwrap()..];
+    let guide = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/postgresql.md"))
+        .unwrap();
+    let section = &guide[guide.find("## Queries people need").unwrap()..];
     let start = section.find("```sql\n").unwrap() + 7;
     let queries = &section[start..start + section[start..].find("```").unwrap()];
     let schema = Command::new(BIN).arg("postgres-schema").output().unwrap();
@@ -677,9 +677,10 @@ fn a_batch_the_database_refuses_is_retried_with_backoff_and_logged_once() {
 #[test]
 fn the_readme_puts_the_url_where_the_service_reads_it() {
     let root = env!("CARGO_MANIFEST_DIR");
-    let readme = std::fs::read_to_string(format!("{root}/README.md")).unwrap();
+    let readme = std::fs::read_to_string(format!("{root}/docs/postgresql.md")).unwrap();
     let unit = std::fs::read_to_string(format!("{root}/scripts/zkserver.service")).unwrap();
-    // The comment above the README's example names the settings file.
+    // The comment above the guide's example (docs/postgresql.md) names the
+    // settings file.
     let at = readme.find("\nPOSTGRES_URL=postgresql://").unwrap();
     let line = readme[..at].lines().last().unwrap();
     let file = line.trim_start_matches("# ").split(' ').next().unwrap();
