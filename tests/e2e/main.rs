@@ -8,6 +8,7 @@ mod attendance;
 mod cli;
 mod commands;
 mod concurrency;
+mod docs;
 mod exe;
 mod failures;
 mod hostile;
