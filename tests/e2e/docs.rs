@@ -166,7 +166,8 @@ fn resolve(base: &Path, relative: &str) -> Option<PathBuf> {
     for part in Path::new(relative).components() {
         match part {
             Component::ParentDir => {
-                if !path.pop() {
+                let climbed = path.pop();
+                if !climbed {
                     return None;
                 }
             }
