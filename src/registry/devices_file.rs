@@ -1,0 +1,390 @@
+//! The devices file's format: its text into entries, and entries into
+//! its text. Refuses what serde_json alone would accept silently.
+
+use std::collections::HashMap;
+
+use serde_json::{Map, Value};
+
+use super::device::DeviceConfig;
+use super::id::check_file_id;
+use super::strict_json as strict;
+use super::Devices;
+
+/// The devices file text: a pretty JSON object in registry order.
+pub(super) fn to_file_text(devices: &Devices) -> String {
+    let mut obj = Map::new();
+    for id in &devices.order {
+        if let Some(d) = devices.map.get(id) {
+            obj.insert(id.clone(), Value::Object(d.config.to_json()));
+        }
+    }
+    let mut text =
+        serde_json::to_string_pretty(&Value::Object(obj)).unwrap_or_else(|_| "{}".into());
+    text.push('\n');
+    text
+}
+
+/// Parses the devices file text into entries in file order. Refuses what
+/// serde_json alone would accept silently: an id (or a field) written twice
+/// (it keeps the last one), ids the API could never address (not in the
+/// normal form of `normalize_id`), and anything but an object of objects.
+pub fn parse_devices(text: &str) -> Result<Vec<(String, DeviceConfig)>, String> {
+    let top = strict::parse(text).map_err(|e| match e {
+        strict::Error::Json(e) => json_error_es(&e),
+        strict::Error::Duplicate { device: None, key } => format!(
+            "el id '{key}' aparece más de una vez. Cada terminal necesita su propio id: \
+             renombre o borre una de las entradas '{key}'."
+        ),
+        strict::Error::Duplicate {
+            device: Some(id),
+            key,
+        } => format!(
+            "dispositivo '{id}': el campo '{key}' aparece más de una vez. \
+             Deje uno solo."
+        ),
+    })?;
+    let strict::Top::Object(entries) = top else {
+        return Err(format!(
+            "se esperaba un objeto JSON con un dispositivo por id, como \
+             {{\"principal\": {{\"ip\": \"192.168.1.205\"}}}}, y el archivo contiene {}.",
+            strict::describe(&top)
+        ));
+    };
+    let devices = entries
+        .into_iter()
+        .map(|(id, v)| {
+            check_file_id(&id)?;
+            let config = DeviceConfig::from_json(&id, &v)?;
+            Ok((id, config))
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    check_unique_serials(&devices)?;
+    Ok(devices)
+}
+
+/// Refuses a file where two push devices claim one serial number.
+fn check_unique_serials(devices: &[(String, DeviceConfig)]) -> Result<(), String> {
+    let mut seen: HashMap<&str, &str> = HashMap::new();
+    for (id, config) in devices.iter().filter(|(_, c)| c.is_push()) {
+        let Some(sn) = config.sn.as_deref() else {
+            continue;
+        };
+        if let Some(first) = seen.insert(sn, id) {
+            return Err(format!(
+                "el número de serie '{sn}' está en '{first}' y en '{id}'. Cada terminal \
+                 push tiene su propio número de serie: corrija o borre una de las entradas."
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// serde_json's error, in Spanish: where (line, column) and what, the
+/// common syntax errors paraphrased, anything else as a generic syntax error
+/// (its English text is for nobody: the position says where to look).
+pub fn json_error_es(e: &serde_json::Error) -> String {
+    let english = e.to_string();
+    let what = JSON_ERRORS_ES
+        .iter()
+        .find(|(en, _)| english.starts_with(en))
+        .map(|(_, es)| *es);
+    let what = match (what, e.classify()) {
+        (Some(es), _) => es,
+        (None, serde_json::error::Category::Eof) => "el texto termina antes de tiempo",
+        (None, _) => "error de sintaxis",
+    };
+    format!(
+        "JSON inválido en la línea {}, columna {}: {what}.",
+        e.line(),
+        e.column()
+    )
+}
+
+/// serde_json's messages (their start) and a Spanish paraphrase.
+const JSON_ERRORS_ES: &[(&str, &str)] = &[
+    (
+        "EOF while parsing",
+        "el texto termina antes de tiempo (falta cerrar algo)",
+    ),
+    ("expected `,` or `}`", "se esperaba ',' o '}'"),
+    ("expected `,` or `]`", "se esperaba ',' o ']'"),
+    ("expected `:`", "se esperaba ':'"),
+    ("expected value", "se esperaba un valor"),
+    ("expected ident", "se esperaba true, false o null"),
+    (
+        "key must be a string",
+        "los nombres de campo van entre comillas dobles",
+    ),
+    ("trailing comma", "sobra una coma antes del cierre"),
+    (
+        "trailing characters",
+        "hay texto después del final del objeto",
+    ),
+    (
+        "control character",
+        "una cadena contiene un carácter de control (p. ej. un salto de línea)",
+    ),
+    (
+        "invalid escape",
+        "secuencia de escape no válida en una cadena",
+    ),
+    ("invalid number", "número no válido"),
+    ("number out of range", "número fuera de rango"),
+    (
+        "invalid unicode code point",
+        "código Unicode no válido en una cadena",
+    ),
+    (
+        "lone leading surrogate",
+        "código Unicode no válido en una cadena",
+    ),
+    ("unexpected end of hex escape", "secuencia \\u incompleta"),
+    (
+        "recursion limit exceeded",
+        "demasiados niveles de anidamiento",
+    ),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::Registry;
+    use proptest::prelude::*;
+
+    #[test]
+    fn parses_the_original_format_keeping_order_and_unknown_fields() {
+        let text = r#"{
+          "zeta": {"ip": "192.168.1.205", "port": 4370, "password": 0, "timeout": 5,
+                   "name": "Entrada Principal", "created_at": "2026-03-01 08:00:00", "color": "red"},
+          "alpha": {"ip": "10.0.0.2", "password": "123", "force_udp": true, "encoding": "latin1"}
+        }"#;
+        let entries = parse_devices(text).unwrap();
+        assert_eq!(entries[0].0, "zeta");
+        assert_eq!(entries[0].1.raw["color"], "red");
+        assert_eq!(entries[1].1.port, 4370);
+        assert_eq!(entries[1].1.password, 123);
+        assert_eq!(entries[1].1.name, "alpha");
+        assert!(entries[1].1.force_udp);
+        let reg = Registry::in_memory(entries);
+        assert_eq!(reg.ids(), vec!["zeta", "alpha"]);
+    }
+
+    #[test]
+    fn bad_entries_name_the_problem() {
+        for (text, needle) in [
+            (r#"{"a": {"port": 1}}"#, "'ip'"),
+            (r#"{"a": {"ip": ""}}"#, "'ip'"),
+            (r#"{"a": {"ip": "x", "port": 70000}}"#, "'port'"),
+            (r#"{"a": {"ip": "x", "timeout": -1}}"#, "'timeout'"),
+            (r#"{"a": {"ip": "x", "encoding": "klingon"}}"#, "'encoding'"),
+            (r#"[1]"#, "objeto"),
+            (r#"{"a": "#, "JSON"),
+        ] {
+            let err = parse_devices(text).unwrap_err();
+            assert!(err.contains(needle), "{text}: {err}");
+        }
+    }
+
+    #[test]
+    fn an_id_twice_is_refused_not_silently_dropped() {
+        let text = r#"{"principal": {"ip": "10.0.0.1"}, "bodega": {"ip": "10.0.0.2"},
+                       "principal": {"ip": "10.0.0.3"}}"#;
+        let err = parse_devices(text).unwrap_err();
+        assert!(err.contains("'principal' aparece más de una vez"), "{err}");
+        assert!(err.contains("renombre o borre"), "{err}");
+        let text = r#"{"a": {"ip": "10.0.0.1", "port": 1, "ip": "10.0.0.2"}}"#;
+        let err = parse_devices(text).unwrap_err();
+        assert!(
+            err.contains("dispositivo 'a'") && err.contains("'ip'"),
+            "{err}"
+        );
+        let text = r#"{"a": {"ip": "10.0.0.1", "extra": {"k": 1, "k": 2}}}"#;
+        let err = parse_devices(text).unwrap_err();
+        assert!(
+            err.contains("dispositivo 'a'") && err.contains("'k'"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn ids_must_be_in_normal_form() {
+        let err = parse_devices(r#"{"Entrada Principal": {"ip": "10.0.0.1"}}"#).unwrap_err();
+        assert!(
+            err.contains("'Entrada Principal'") && err.contains("'entrada_principal'"),
+            "{err}"
+        );
+        let err = parse_devices(r#"{"ñandú": {"ip": "10.0.0.1"}}"#).unwrap_err();
+        assert!(err.contains("'ñandú' no es válido"), "{err}");
+        let err = parse_devices(r#"{"": {"ip": "10.0.0.1"}}"#).unwrap_err();
+        assert!(err.contains("no es válido"), "{err}");
+        assert!(parse_devices(r#"{"bodega-2_b": {"ip": "10.0.0.1"}}"#).is_ok());
+    }
+
+    #[test]
+    fn unknown_shapes_say_what_the_file_should_hold() {
+        for (text, what) in [
+            ("[]", "un array"),
+            ("5", "un número"),
+            ("null", "null"),
+            (r#""x""#, "una cadena"),
+        ] {
+            let err = parse_devices(text).unwrap_err();
+            assert!(
+                err.contains("se esperaba un objeto JSON con un dispositivo por id"),
+                "{err}"
+            );
+            assert!(err.ends_with(&format!("contiene {what}.")), "{err}");
+        }
+        let err = parse_devices(r#"{"devices": [{"ip": "10.0.0.1"}]}"#).unwrap_err();
+        assert!(err.contains("'devices' no es un objeto JSON"), "{err}");
+    }
+
+    /// Startup errors are read by the admin: Spanish throughout, with
+    /// serde_json's English detail paraphrased, never quoted.
+    #[test]
+    fn json_errors_are_spanish_throughout() {
+        for (text, want) in [
+            (r#"{"a": {"ip": "x"} "b": 1}"#, "se esperaba ',' o '}'"),
+            (r#"{"a" {"#, "se esperaba ':'"),
+            (r#"{"a": }"#, "se esperaba un valor"),
+            (r#"{"a": {"ip": "x"},}"#, "sobra una coma"),
+            (r#"{a: 1}"#, "comillas dobles"),
+            (r#"{"a": {"#, "termina antes de tiempo"),
+            ("{} x", "después del final"),
+            ("", "termina antes de tiempo"),
+        ] {
+            let err = parse_devices(text).unwrap_err();
+            assert!(
+                err.starts_with("JSON inválido en la línea 1, columna"),
+                "{err}"
+            );
+            assert!(err.contains(want), "{text}: {err}");
+            for english in ["expected", " at line", "EOF", "trailing", "key must"] {
+                assert!(!err.contains(english), "{text}: {err}");
+            }
+        }
+    }
+
+    fn arb_config() -> impl Strategy<Value = (String, DeviceConfig)> {
+        (
+            "[a-z0-9_-]{1,64}",
+            "[A-Za-zÁÉÍÓÚáéíóúñÑ0-9 .\"\\\\]{1,40}",
+            prop::sample::select(vec!["10.0.0.1", "::1", "reloj-1.oficina.lan", "localhost"]),
+            1u16..,
+            any::<u32>(),
+            (1u32..3000).prop_map(|t| f64::from(t) / 10.0),
+            any::<bool>(),
+            prop::sample::select(vec!["utf-8", "latin1", "cp1252", "gbk"]),
+            prop::option::of(prop::sample::select(vec![
+                "http://127.0.0.1:9000/hook",
+                "https://example.invalid/x?y=1",
+            ])),
+        )
+            .prop_map(|(id, name, ip, port, password, timeout, udp, enc, hook)| {
+                let config = DeviceConfig {
+                    ip: ip.into(),
+                    port,
+                    password,
+                    timeout,
+                    force_udp: udp,
+                    encoding: enc.into(),
+                    webhook: hook.map(str::to_string),
+                    ..DeviceConfig::new(name.trim())
+                };
+                (id, config)
+            })
+            .prop_filter("a name is 1 to 100 characters", |(_, c)| !c.name.is_empty())
+    }
+
+    /// A push terminal as the API registers it: `mode`, `sn`, maybe a
+    /// `timezone`, maybe an `ip` (empty or a former pull terminal's).
+    fn arb_push_config() -> impl Strategy<Value = (String, DeviceConfig)> {
+        (
+            "[a-z0-9_-]{1,64}",
+            "[A-Za-z0-9ñ ]{0,20}",
+            "[A-Z0-9_-]{1,64}",
+            prop::option::of(prop::sample::select(vec!["-04:00", "+05:30", ""])),
+            prop::option::of(prop::sample::select(vec!["", "10.0.0.9"])),
+            any::<bool>(),
+        )
+            .prop_map(|(id, name, sn, timezone, ip, collect)| {
+                let mut settings =
+                    serde_json::json!({"mode": "push", "sn": sn, "collect": collect});
+                if let Some(tz) = timezone {
+                    settings["timezone"] = tz.into();
+                }
+                if let Some(ip) = ip {
+                    settings["ip"] = ip.into();
+                }
+                let mut config = DeviceConfig::new(&format!("R{}", name.trim()));
+                config.created_at = Some("2026-12-01 08:00:00".into());
+                config
+                    .apply_settings(settings.as_object().unwrap())
+                    .unwrap();
+                (id, config)
+            })
+    }
+
+    proptest! {
+        /// The server starts on every file it writes: pull and push
+        /// entries mixed, as the API makes them.
+        #[test]
+        fn files_the_registry_writes_load_again(
+            entries in prop::collection::vec(prop_oneof![arb_config(), arb_push_config()], 0..8)
+        ) {
+            let (mut ids, mut serials) = (std::collections::HashSet::new(), std::collections::HashSet::new());
+            let entries: Vec<_> = entries
+                .into_iter()
+                .filter(|(id, c)| ids.insert(id.clone()) && c.sn.as_ref().is_none_or(|sn| serials.insert(sn.clone())))
+                .collect();
+            let text = to_file_text(&Registry::in_memory(entries.clone()).devices.read());
+            let parsed = parse_devices(&text).map_err(|e| TestCaseError::fail(format!("{e}\n{text}")))?;
+            for ((_, want), (_, got)) in entries.iter().zip(&parsed) {
+                prop_assert_eq!(&got.to_json(), &want.to_json());
+                prop_assert_eq!((got.mode, &got.sn, &got.timezone), (want.mode, &want.sn, &want.timezone));
+                if want.is_push() && want.ip.is_empty() {
+                    for field in ["ip", "port", "password", "timeout"] {
+                        prop_assert!(!got.to_json().contains_key(field), "{} in {}", field, text);
+                    }
+                }
+            }
+        }
+
+        #[test]
+        fn the_parser_never_panics(text in ".{0,300}") {
+            let _ = parse_devices(&text);
+        }
+
+        #[test]
+        fn the_parser_never_panics_on_near_json(
+            parts in prop::collection::vec(prop::sample::select(vec![
+                "{", "}", "[", "]", ",", ":", "\"a\"", "\"ip\"", "\"10.0.0.1\"", "1",
+                "-0.5e9", "null", "true", " ", "\"port\"", "\"\\u00e9\"", "\"Á b\"",
+            ]), 0..60)
+        ) {
+            let _ = parse_devices(&parts.concat());
+        }
+
+        #[test]
+        fn valid_files_round_trip(entries in prop::collection::vec(arb_config(), 0..6)) {
+            let mut seen = std::collections::HashSet::new();
+            let entries: Vec<_> =
+                entries.into_iter().filter(|(id, _)| seen.insert(id.clone())).collect();
+            let text = to_file_text(&Registry::in_memory(entries.clone()).devices.read());
+            let parsed = parse_devices(&text).unwrap();
+            prop_assert_eq!(parsed.len(), entries.len());
+            for ((id, want), (got_id, got)) in entries.iter().zip(&parsed) {
+                prop_assert_eq!(id, got_id);
+                prop_assert_eq!(&got.to_json(), &want.to_json());
+                prop_assert_eq!(
+                    (&got.ip, got.port, got.password, got.timeout, got.force_udp),
+                    (&want.ip, want.port, want.password, want.timeout, want.force_udp)
+                );
+                prop_assert_eq!((&got.name, &got.encoding), (&want.name, &want.encoding));
+                prop_assert_eq!(&got.webhook, &want.webhook);
+            }
+            let again = to_file_text(&Registry::in_memory(parsed).devices.read());
+            prop_assert_eq!(again, text);
+        }
+    }
+}
