@@ -7,6 +7,7 @@ use serde_json::{Map, Value};
 
 use super::device::DeviceConfig;
 use super::id::check_file_id;
+use super::json_syntax::{self, JsonSyntax};
 use super::strict_json as strict;
 use super::Devices;
 
@@ -30,7 +31,7 @@ pub(super) fn to_file_text(devices: &Devices) -> String {
 /// normal form of `normalize_id`), and anything but an object of objects.
 pub fn parse_devices(text: &str) -> Result<Vec<(String, DeviceConfig)>, String> {
     let top = strict::parse(text).map_err(|e| match e {
-        strict::Error::Json(e) => json_error_es(&e),
+        strict::Error::Json(e) => json_error_es(text, &e),
         strict::Error::Duplicate { device: None, key } => format!(
             "el id '{key}' aparece más de una vez. Cada terminal necesita su propio id: \
              renombre o borre una de las entradas '{key}'."
@@ -79,71 +80,46 @@ fn check_unique_serials(devices: &[(String, DeviceConfig)]) -> Result<(), String
     Ok(())
 }
 
-/// serde_json's error, in Spanish: where (line, column) and what, the
-/// common syntax errors paraphrased, anything else as a generic syntax error
-/// (its English text is for nobody: the position says where to look).
-pub fn json_error_es(e: &serde_json::Error) -> String {
-    let english = e.to_string();
-    let what = JSON_ERRORS_ES
-        .iter()
-        .find(|(en, _)| english.starts_with(en))
-        .map(|(_, es)| *es);
-    let what = match (what, e.classify()) {
-        (Some(es), _) => es,
-        (None, serde_json::error::Category::Eof) => "el texto termina antes de tiempo",
-        (None, _) => "error de sintaxis",
+/// serde_json's error in `text`, in Spanish: where (line, column) as
+/// serde_json says, and what is there as the scanner finds it in `text`
+/// (serde_json's English sentence is for nobody, and a translation keyed on
+/// its wording would break when serde_json rewords it).
+pub fn json_error_es(text: &str, e: &serde_json::Error) -> String {
+    let syntax = match e.classify() {
+        serde_json::error::Category::Eof => Some(JsonSyntax::UnexpectedEnd),
+        _ => json_syntax::diagnose(text),
     };
     format!(
-        "JSON inválido en la línea {}, columna {}: {what}.",
+        "JSON inválido en la línea {}, columna {}: {}.",
         e.line(),
-        e.column()
+        e.column(),
+        syntax.map_or("error de sintaxis", json_syntax_es)
     )
 }
 
-/// serde_json's messages (their start) and a Spanish paraphrase.
-const JSON_ERRORS_ES: &[(&str, &str)] = &[
-    (
-        "EOF while parsing",
-        "el texto termina antes de tiempo (falta cerrar algo)",
-    ),
-    ("expected `,` or `}`", "se esperaba ',' o '}'"),
-    ("expected `,` or `]`", "se esperaba ',' o ']'"),
-    ("expected `:`", "se esperaba ':'"),
-    ("expected value", "se esperaba un valor"),
-    ("expected ident", "se esperaba true, false o null"),
-    (
-        "key must be a string",
-        "los nombres de campo van entre comillas dobles",
-    ),
-    ("trailing comma", "sobra una coma antes del cierre"),
-    (
-        "trailing characters",
-        "hay texto después del final del objeto",
-    ),
-    (
-        "control character",
-        "una cadena contiene un carácter de control (p. ej. un salto de línea)",
-    ),
-    (
-        "invalid escape",
-        "secuencia de escape no válida en una cadena",
-    ),
-    ("invalid number", "número no válido"),
-    ("number out of range", "número fuera de rango"),
-    (
-        "invalid unicode code point",
-        "código Unicode no válido en una cadena",
-    ),
-    (
-        "lone leading surrogate",
-        "código Unicode no válido en una cadena",
-    ),
-    ("unexpected end of hex escape", "secuencia \\u incompleta"),
-    (
-        "recursion limit exceeded",
-        "demasiados niveles de anidamiento",
-    ),
-];
+/// A JSON syntax error's kind, paraphrased.
+fn json_syntax_es(syntax: JsonSyntax) -> &'static str {
+    match syntax {
+        JsonSyntax::UnexpectedEnd => "el texto termina antes de tiempo (falta cerrar algo)",
+        JsonSyntax::ExpectedCommaOrBrace => "se esperaba ',' o '}'",
+        JsonSyntax::ExpectedCommaOrBracket => "se esperaba ',' o ']'",
+        JsonSyntax::ExpectedColon => "se esperaba ':'",
+        JsonSyntax::ExpectedValue => "se esperaba un valor",
+        JsonSyntax::ExpectedIdent => "se esperaba true, false o null",
+        JsonSyntax::KeyMustBeString => "los nombres de campo van entre comillas dobles",
+        JsonSyntax::TrailingComma => "sobra una coma antes del cierre",
+        JsonSyntax::TrailingCharacters => "hay texto después del final del objeto",
+        JsonSyntax::ControlCharacter => {
+            "una cadena contiene un carácter de control (p. ej. un salto de línea)"
+        }
+        JsonSyntax::InvalidEscape => "secuencia de escape no válida en una cadena",
+        JsonSyntax::InvalidNumber => "número no válido",
+        JsonSyntax::NumberOutOfRange => "número fuera de rango",
+        JsonSyntax::InvalidUnicode => "código Unicode no válido en una cadena",
+        JsonSyntax::IncompleteHexEscape => "secuencia \\u incompleta",
+        JsonSyntax::TooDeep => "demasiados niveles de anidamiento",
+    }
+}
 
 #[cfg(test)]
 mod tests {

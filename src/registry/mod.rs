@@ -4,12 +4,14 @@
 //!
 //! One job per module: `device` the model and its file entry, `settings`
 //! the settings parser, `id` device ids, `offset` UTC offsets,
-//! `devices_file` the file's format, `strict_json` the strict JSON reader,
+//! `devices_file` the file's format, `strict_json` the strict JSON reader
+//! and `json_syntax` its syntax errors,
 //! `store` the file on disk, `schedule` when supervisors walk the devices.
 
 mod device;
 mod devices_file;
 mod id;
+mod json_syntax;
 mod offset;
 mod schedule;
 mod settings;
@@ -27,6 +29,7 @@ pub use device::{
 };
 pub use devices_file::{json_error_es, parse_devices};
 pub use id::normalize_id;
+pub use json_syntax::JsonSyntax;
 pub use offset::parse_utc_offset;
 pub use schedule::WalkSchedule;
 pub use settings::{valid_host, valid_serial, MAX_ALLOW_FROM, MAX_PUSH_KEY};
@@ -96,7 +99,8 @@ impl Registry {
     /// The error is wholly Spanish, like the other startup errors and the
     /// API's messages about the same settings (the parser is shared): the
     /// admin reads it on the terminal or in the journal, so it must not mix
-    /// languages — serde's English detail is paraphrased (`json_error_es`).
+    /// languages — serde's error is paraphrased from its kind
+    /// (`json_error_es`), never from its English text.
     pub fn load(path: &Path) -> Result<Registry, String> {
         let text = match std::fs::read_to_string(path) {
             Ok(t) => t,
