@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
+use super::error::{DevicesFileError, SettingError};
 use crate::zk::ConnectOptions;
 
 /// Default ZK port.
@@ -99,15 +100,15 @@ impl DeviceConfig {
 
     /// Reads an entry of the devices file; the error names the device and
     /// the field. Accepts exactly what the registry API accepts.
-    pub fn from_json(id: &str, value: &Value) -> Result<DeviceConfig, String> {
-        let obj = value.as_object().ok_or_else(|| {
-            format!(
-                "el dispositivo '{id}' no es un objeto JSON: escriba sus datos como \
-                 {{\"ip\": \"192.168.1.205\", \"port\": 4370}}."
-            )
-        })?;
+    pub fn from_json(id: &str, value: &Value) -> Result<DeviceConfig, DevicesFileError> {
+        let obj = value
+            .as_object()
+            .ok_or_else(|| DevicesFileError::EntryNotObject(id.to_string()))?;
         let mut config = DeviceConfig::new(id);
-        let named = |msg: String| format!("dispositivo '{id}': {msg}");
+        let named = |error: SettingError| DevicesFileError::Entry {
+            id: id.to_string(),
+            error,
+        };
         config.apply_settings(obj).map_err(named)?;
         config.check_complete().map_err(named)?;
         let text = |k: &str| obj.get(k).and_then(Value::as_str).map(str::to_string);
@@ -119,12 +120,10 @@ impl DeviceConfig {
 
     /// Whether the settings say enough to reach the terminal: an `ip` for
     /// a pull terminal, an `sn` for a push one. The error names the field.
-    pub fn check_complete(&self) -> Result<(), String> {
+    pub fn check_complete(&self) -> Result<(), SettingError> {
         match self.mode {
-            DeviceMode::Pull if self.ip.is_empty() => Err("falta el campo 'ip'.".into()),
-            DeviceMode::Push if self.sn.is_none() => {
-                Err("falta el campo 'sn' (número de serie del terminal push).".into())
-            }
+            DeviceMode::Pull if self.ip.is_empty() => Err(SettingError::MissingIp),
+            DeviceMode::Push if self.sn.is_none() => Err(SettingError::MissingSn),
             _ => Ok(()),
         }
     }
@@ -137,7 +136,7 @@ impl DeviceConfig {
     /// Whether the entry carries the pull connection fields (`ip`, `port`,
     /// `password`, `timeout`): a pull terminal always, a push terminal only
     /// when it keeps an address (e.g. it was a pull terminal before).
-    fn has_address(&self) -> bool {
+    pub(super) fn has_address(&self) -> bool {
         !self.is_push() || !self.ip.is_empty()
     }
 
@@ -267,7 +266,9 @@ mod tests {
         assert_eq!(written["timezone"], "-04:00");
         assert!(!written.contains_key("collect"));
         let no_sn = serde_json::json!({"mode": "push", "name": "x"});
-        let err = DeviceConfig::from_json("x", &no_sn).unwrap_err();
+        let err = DeviceConfig::from_json("x", &no_sn)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("'sn'"), "{err}");
         for (field, value) in [
             ("mode", "pulll"),
@@ -277,7 +278,9 @@ mod tests {
         ] {
             let mut obj = push.as_object().unwrap().clone();
             obj.insert(field.into(), value.into());
-            let err = DeviceConfig::from_json("x", &Value::Object(obj)).unwrap_err();
+            let err = DeviceConfig::from_json("x", &Value::Object(obj))
+                .unwrap_err()
+                .to_string();
             assert!(
                 err.contains(&format!("'{field}'")),
                 "{field}={value}: {err}"

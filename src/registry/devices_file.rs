@@ -6,9 +6,10 @@ use std::collections::HashMap;
 use serde_json::{Map, Value};
 
 use super::device::DeviceConfig;
+use super::error::DevicesFileError;
 use super::id::check_file_id;
 use super::json_syntax::{self, JsonSyntax};
-use super::strict_json as strict;
+use super::strict_json;
 use super::Devices;
 
 /// The devices file text: a pretty JSON object in registry order.
@@ -29,27 +30,17 @@ pub(super) fn to_file_text(devices: &Devices) -> String {
 /// serde_json alone would accept silently: an id (or a field) written twice
 /// (it keeps the last one), ids the API could never address (not in the
 /// normal form of `normalize_id`), and anything but an object of objects.
-pub fn parse_devices(text: &str) -> Result<Vec<(String, DeviceConfig)>, String> {
-    let top = strict::parse(text).map_err(|e| match e {
-        strict::Error::Json(e) => json_error_es(text, &e),
-        strict::Error::Duplicate { device: None, key } => format!(
-            "el id '{key}' aparece más de una vez. Cada terminal necesita su propio id: \
-             renombre o borre una de las entradas '{key}'."
-        ),
-        strict::Error::Duplicate {
-            device: Some(id),
+pub fn parse_devices(text: &str) -> Result<Vec<(String, DeviceConfig)>, DevicesFileError> {
+    let top = strict_json::parse(text).map_err(|e| match e {
+        strict_json::Error::Json(e) => json_error(text, &e),
+        strict_json::Error::Duplicate { device: None, key } => DevicesFileError::DuplicateId(key),
+        strict_json::Error::Duplicate {
+            device: Some(device),
             key,
-        } => format!(
-            "dispositivo '{id}': el campo '{key}' aparece más de una vez. \
-             Deje uno solo."
-        ),
+        } => DevicesFileError::DuplicateField { device, key },
     })?;
-    let strict::Top::Object(entries) = top else {
-        return Err(format!(
-            "se esperaba un objeto JSON con un dispositivo por id, como \
-             {{\"principal\": {{\"ip\": \"192.168.1.205\"}}}}, y el archivo contiene {}.",
-            strict::describe(&top)
-        ));
+    let strict_json::Top::Object(entries) = top else {
+        return Err(DevicesFileError::NotAnObject(strict_json::kind(&top)));
     };
     let devices = entries
         .into_iter()
@@ -58,67 +49,42 @@ pub fn parse_devices(text: &str) -> Result<Vec<(String, DeviceConfig)>, String> 
             let config = DeviceConfig::from_json(&id, &v)?;
             Ok((id, config))
         })
-        .collect::<Result<Vec<_>, String>>()?;
+        .collect::<Result<Vec<_>, DevicesFileError>>()?;
     check_unique_serials(&devices)?;
     Ok(devices)
 }
 
+/// serde_json's error as a value: where it says (line, column), and what
+/// is there as the scanner finds it in `text` (serde_json's English
+/// sentence is for nobody). The end of the text needs no scanning.
+fn json_error(text: &str, e: &serde_json::Error) -> DevicesFileError {
+    let syntax = match e.classify() {
+        serde_json::error::Category::Eof => Some(JsonSyntax::UnexpectedEnd),
+        _ => json_syntax::diagnose(text),
+    };
+    DevicesFileError::Json {
+        line: e.line(),
+        column: e.column(),
+        syntax,
+    }
+}
+
 /// Refuses a file where two push devices claim one serial number.
-fn check_unique_serials(devices: &[(String, DeviceConfig)]) -> Result<(), String> {
+fn check_unique_serials(devices: &[(String, DeviceConfig)]) -> Result<(), DevicesFileError> {
     let mut seen: HashMap<&str, &str> = HashMap::new();
     for (id, config) in devices.iter().filter(|(_, c)| c.is_push()) {
         let Some(sn) = config.sn.as_deref() else {
             continue;
         };
         if let Some(first) = seen.insert(sn, id) {
-            return Err(format!(
-                "el número de serie '{sn}' está en '{first}' y en '{id}'. Cada terminal \
-                 push tiene su propio número de serie: corrija o borre una de las entradas."
-            ));
+            return Err(DevicesFileError::SerialTwice {
+                sn: sn.to_string(),
+                first: first.to_string(),
+                second: id.clone(),
+            });
         }
     }
     Ok(())
-}
-
-/// serde_json's error in `text`, in Spanish: where (line, column) as
-/// serde_json says, and what is there as the scanner finds it in `text`
-/// (serde_json's English sentence is for nobody, and a translation keyed on
-/// its wording would break when serde_json rewords it).
-pub fn json_error_es(text: &str, e: &serde_json::Error) -> String {
-    let syntax = match e.classify() {
-        serde_json::error::Category::Eof => Some(JsonSyntax::UnexpectedEnd),
-        _ => json_syntax::diagnose(text),
-    };
-    format!(
-        "JSON inválido en la línea {}, columna {}: {}.",
-        e.line(),
-        e.column(),
-        syntax.map_or("error de sintaxis", json_syntax_es)
-    )
-}
-
-/// A JSON syntax error's kind, paraphrased.
-fn json_syntax_es(syntax: JsonSyntax) -> &'static str {
-    match syntax {
-        JsonSyntax::UnexpectedEnd => "el texto termina antes de tiempo (falta cerrar algo)",
-        JsonSyntax::ExpectedCommaOrBrace => "se esperaba ',' o '}'",
-        JsonSyntax::ExpectedCommaOrBracket => "se esperaba ',' o ']'",
-        JsonSyntax::ExpectedColon => "se esperaba ':'",
-        JsonSyntax::ExpectedValue => "se esperaba un valor",
-        JsonSyntax::ExpectedIdent => "se esperaba true, false o null",
-        JsonSyntax::KeyMustBeString => "los nombres de campo van entre comillas dobles",
-        JsonSyntax::TrailingComma => "sobra una coma antes del cierre",
-        JsonSyntax::TrailingCharacters => "hay texto después del final del objeto",
-        JsonSyntax::ControlCharacter => {
-            "una cadena contiene un carácter de control (p. ej. un salto de línea)"
-        }
-        JsonSyntax::InvalidEscape => "secuencia de escape no válida en una cadena",
-        JsonSyntax::InvalidNumber => "número no válido",
-        JsonSyntax::NumberOutOfRange => "número fuera de rango",
-        JsonSyntax::InvalidUnicode => "código Unicode no válido en una cadena",
-        JsonSyntax::IncompleteHexEscape => "secuencia \\u incompleta",
-        JsonSyntax::TooDeep => "demasiados niveles de anidamiento",
-    }
 }
 
 #[cfg(test)]
@@ -126,6 +92,57 @@ mod tests {
     use super::*;
     use crate::registry::Registry;
     use proptest::prelude::*;
+
+    /// What is wrong in a devices file is a value (the catalogue writes
+    /// it in Spanish), never a sentence read back from serde_json.
+    #[test]
+    fn a_bad_file_is_a_typed_error() {
+        use crate::registry::{JsonKind, SettingError};
+        use DevicesFileError as E;
+        let json = |line, column, syntax| E::Json {
+            line,
+            column,
+            syntax: Some(syntax),
+        };
+        let entry = |error| E::Entry {
+            id: "a".into(),
+            error,
+        };
+        for (text, want) in [
+            (
+                r#"{"a": {"ip": "x"} "b": 1}"#,
+                json(1, 19, JsonSyntax::ExpectedCommaOrBrace),
+            ),
+            ("{\n  \"a\": }", json(2, 8, JsonSyntax::ExpectedValue)),
+            (r#"{"a": {"#, json(1, 7, JsonSyntax::UnexpectedEnd)),
+            (r#"{"a": {}, "a": {}}"#, E::DuplicateId("a".into())),
+            ("[]", E::NotAnObject(JsonKind::Array)),
+            (r#"{"a": 5}"#, E::EntryNotObject("a".into())),
+            (
+                r#"{"A": {"ip": "10.0.0.1"}}"#,
+                E::IdNotNormal {
+                    id: "A".into(),
+                    normal: "a".into(),
+                },
+            ),
+            (r#"{"ñ": {"ip": "10.0.0.1"}}"#, E::IdInvalid("ñ".into())),
+            (r#"{"a": {"port": 1}}"#, entry(SettingError::MissingIp)),
+            (
+                r#"{"a": {"ip": "x", "mode": "pul"}}"#,
+                entry(SettingError::Mode("pul".into())),
+            ),
+            (
+                r#"{"b": {"mode": "push", "sn": "S"}, "c": {"mode": "push", "sn": "S"}}"#,
+                E::SerialTwice {
+                    sn: "S".into(),
+                    first: "b".into(),
+                    second: "c".into(),
+                },
+            ),
+        ] {
+            assert_eq!(parse_devices(text).unwrap_err(), want, "{text}");
+        }
+    }
 
     #[test]
     fn parses_the_original_format_keeping_order_and_unknown_fields() {
@@ -156,7 +173,7 @@ mod tests {
             (r#"[1]"#, "objeto"),
             (r#"{"a": "#, "JSON"),
         ] {
-            let err = parse_devices(text).unwrap_err();
+            let err = parse_devices(text).unwrap_err().to_string();
             assert!(err.contains(needle), "{text}: {err}");
         }
     }
@@ -165,17 +182,17 @@ mod tests {
     fn an_id_twice_is_refused_not_silently_dropped() {
         let text = r#"{"principal": {"ip": "10.0.0.1"}, "bodega": {"ip": "10.0.0.2"},
                        "principal": {"ip": "10.0.0.3"}}"#;
-        let err = parse_devices(text).unwrap_err();
+        let err = parse_devices(text).unwrap_err().to_string();
         assert!(err.contains("'principal' aparece más de una vez"), "{err}");
         assert!(err.contains("renombre o borre"), "{err}");
         let text = r#"{"a": {"ip": "10.0.0.1", "port": 1, "ip": "10.0.0.2"}}"#;
-        let err = parse_devices(text).unwrap_err();
+        let err = parse_devices(text).unwrap_err().to_string();
         assert!(
             err.contains("dispositivo 'a'") && err.contains("'ip'"),
             "{err}"
         );
         let text = r#"{"a": {"ip": "10.0.0.1", "extra": {"k": 1, "k": 2}}}"#;
-        let err = parse_devices(text).unwrap_err();
+        let err = parse_devices(text).unwrap_err().to_string();
         assert!(
             err.contains("dispositivo 'a'") && err.contains("'k'"),
             "{err}"
@@ -184,14 +201,20 @@ mod tests {
 
     #[test]
     fn ids_must_be_in_normal_form() {
-        let err = parse_devices(r#"{"Entrada Principal": {"ip": "10.0.0.1"}}"#).unwrap_err();
+        let err = parse_devices(r#"{"Entrada Principal": {"ip": "10.0.0.1"}}"#)
+            .unwrap_err()
+            .to_string();
         assert!(
             err.contains("'Entrada Principal'") && err.contains("'entrada_principal'"),
             "{err}"
         );
-        let err = parse_devices(r#"{"ñandú": {"ip": "10.0.0.1"}}"#).unwrap_err();
+        let err = parse_devices(r#"{"ñandú": {"ip": "10.0.0.1"}}"#)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("'ñandú' no es válido"), "{err}");
-        let err = parse_devices(r#"{"": {"ip": "10.0.0.1"}}"#).unwrap_err();
+        let err = parse_devices(r#"{"": {"ip": "10.0.0.1"}}"#)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("no es válido"), "{err}");
         assert!(parse_devices(r#"{"bodega-2_b": {"ip": "10.0.0.1"}}"#).is_ok());
     }
@@ -204,14 +227,16 @@ mod tests {
             ("null", "null"),
             (r#""x""#, "una cadena"),
         ] {
-            let err = parse_devices(text).unwrap_err();
+            let err = parse_devices(text).unwrap_err().to_string();
             assert!(
                 err.contains("se esperaba un objeto JSON con un dispositivo por id"),
                 "{err}"
             );
             assert!(err.ends_with(&format!("contiene {what}.")), "{err}");
         }
-        let err = parse_devices(r#"{"devices": [{"ip": "10.0.0.1"}]}"#).unwrap_err();
+        let err = parse_devices(r#"{"devices": [{"ip": "10.0.0.1"}]}"#)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("'devices' no es un objeto JSON"), "{err}");
     }
 
@@ -229,7 +254,7 @@ mod tests {
             ("{} x", "después del final"),
             ("", "termina antes de tiempo"),
         ] {
-            let err = parse_devices(text).unwrap_err();
+            let err = parse_devices(text).unwrap_err().to_string();
             assert!(
                 err.starts_with("JSON inválido en la línea 1, columna"),
                 "{err}"

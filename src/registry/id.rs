@@ -1,8 +1,10 @@
 //! Device ids: one normal form for the registry API and the devices file.
 
+use super::error::{DevicesFileError, InvalidId};
+
 /// The rule for device ids, shared by the registry API and the devices
 /// file: trimmed, lower-cased, spaces to `_`; then `[a-z0-9_-]{1,64}`.
-pub fn normalize_id(raw: &str) -> Result<String, String> {
+pub fn normalize_id(raw: &str) -> Result<String, InvalidId> {
     let id: String = raw
         .trim()
         .to_lowercase()
@@ -16,10 +18,7 @@ pub fn normalize_id(raw: &str) -> Result<String, String> {
     if ok {
         Ok(id)
     } else {
-        Err(format!(
-            "Campo 'id' inválido: '{}'. Use de 1 a 64 caracteres: letras a-z, números, '_' o '-'.",
-            raw.trim()
-        ))
+        Err(InvalidId(raw.trim().to_string()))
     }
 }
 
@@ -27,16 +26,13 @@ pub fn normalize_id(raw: &str) -> Result<String, String> {
 /// the registry API creates: `Entrada Principal` would need escaping in
 /// every URL, and `POST /devices` with that name would make a second
 /// terminal `entrada_principal` beside it.
-pub(super) fn check_file_id(id: &str) -> Result<(), String> {
+pub(super) fn check_file_id(id: &str) -> Result<(), DevicesFileError> {
     match normalize_id(id) {
         Ok(normal) if normal == id => Ok(()),
-        Ok(normal) => Err(format!(
-            "el id '{id}' no está en forma normal: cámbielo por '{normal}' \
-             (minúsculas, números, '_' o '-'), que es como lo nombra la API."
-        )),
-        Err(_) => Err(format!(
-            "el id '{id}' no es válido: use de 1 a 64 caracteres: letras a-z (sin tildes), \
-             números, '_' o '-'."
-        )),
+        Ok(normal) => Err(DevicesFileError::IdNotNormal {
+            id: id.to_string(),
+            normal,
+        }),
+        Err(_) => Err(DevicesFileError::IdInvalid(id.to_string())),
     }
 }

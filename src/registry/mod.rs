@@ -4,12 +4,14 @@
 //!
 //! One job per module: `device` the model and its file entry, `settings`
 //! the settings parser, `id` device ids, `offset` UTC offsets,
-//! `devices_file` the file's format, `strict_json` the strict JSON reader
-//! and `json_syntax` its syntax errors,
-//! `store` the file on disk, `schedule` when supervisors walk the devices.
+//! `devices_file` the file's format, `strict_json` and `json_syntax` the
+//! strict JSON reader and its syntax errors, `store` the file on disk,
+//! `schedule` when supervisors walk the devices, `error` the typed errors
+//! (their Spanish is in `messages::registry`).
 
 mod device;
 mod devices_file;
+mod error;
 mod id;
 mod json_syntax;
 mod offset;
@@ -24,19 +26,19 @@ use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
 
+pub use crate::messages::registry::io_error_es;
 pub use device::{
     DeviceConfig, DeviceMode, DEFAULT_PORT, DEFAULT_TIMEOUT, MAX_TIMEOUT, MIN_TIMEOUT,
 };
-pub use devices_file::{json_error_es, parse_devices};
+pub use devices_file::parse_devices;
+pub use error::{DevicesFileError, InvalidId, LoadError, SettingError, WriteError};
 pub use id::normalize_id;
 pub use json_syntax::JsonSyntax;
 pub use offset::parse_utc_offset;
 pub use schedule::WalkSchedule;
 pub use settings::{valid_host, valid_serial, MAX_ALLOW_FROM, MAX_PUSH_KEY};
-pub use store::{io_error_es, without_bom};
-
-use devices_file::to_file_text;
-use store::{check_loadable, read_error_es};
+pub use store::without_bom;
+pub use strict_json::JsonKind;
 
 /// A registered terminal: its id and configuration (runtime state such as
 /// its lock lives in `ops::Terminals`).
@@ -52,31 +54,6 @@ pub struct Device {
 struct Devices {
     order: Vec<String>,
     map: HashMap<String, Arc<Device>>,
-}
-
-/// Why a registry change was refused.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum WriteError {
-    /// The id is taken.
-    Exists(String),
-    /// No device has this id.
-    NotFound(String),
-    /// The requested change is invalid (the message names the field).
-    Invalid(String),
-    /// The devices file could not be written (nothing changed).
-    Io {
-        /// The devices file.
-        path: PathBuf,
-        /// What the system said.
-        error: crate::zk::error::IoError,
-    },
-    /// Another device (`holder`) already has this push serial number.
-    SerialTaken {
-        /// The serial number.
-        sn: String,
-        /// The device that has it.
-        holder: String,
-    },
 }
 
 /// All configured terminals, in file order.
@@ -96,30 +73,12 @@ impl Registry {
     /// an id twice, an id not in normal form, an unknown shape) is an error
     /// naming the file and what to change, and the file is left as it is.
     ///
-    /// The error is wholly Spanish, like the other startup errors and the
-    /// API's messages about the same settings (the parser is shared): the
-    /// admin reads it on the terminal or in the journal, so it must not mix
-    /// languages — serde's error is paraphrased from its kind
-    /// (`json_error_es`), never from its English text.
-    pub fn load(path: &Path) -> Result<Registry, String> {
-        let text = match std::fs::read_to_string(path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::from("{}"),
-            Err(e) => {
-                return Err(format!(
-                    "no se pudo leer {}: {}",
-                    path.display(),
-                    read_error_es(path, &e)
-                ))
-            }
-        };
-        // Windows Notepad saves UTF-8 with a byte order mark.
-        let entries = parse_devices(without_bom(&text)).map_err(|e| {
-            format!(
-                "{}: {e} El archivo no se modificó; corríjalo y vuelva a iniciar zkserver.",
-                path.display()
-            )
-        })?;
+    /// The error says all that in Spanish through the catalogue
+    /// (`messages::registry`), like the other startup errors and the API's
+    /// messages about the same settings: the admin reads it on the terminal
+    /// or in the journal, so it must not mix languages.
+    pub fn load(path: &Path) -> Result<Registry, LoadError> {
+        let entries = store::read(path)?;
         crate::atomic_file::remove_stale_temps(path);
         let mut reg = Registry::in_memory(entries);
         reg.path = Some(path.to_path_buf());
@@ -167,7 +126,7 @@ impl Registry {
     pub fn update(
         &self,
         id: &str,
-        edit: impl FnOnce(&DeviceConfig) -> Result<DeviceConfig, String>,
+        edit: impl FnOnce(&DeviceConfig) -> Result<DeviceConfig, SettingError>,
     ) -> Result<Arc<Device>, WriteError> {
         self.change(|devices| {
             let current = devices
@@ -207,15 +166,7 @@ impl Registry {
         let mut next = self.devices.read().clone();
         let out = edit(&mut next)?;
         if let Some(path) = &self.path {
-            let text = to_file_text(&next);
-            check_loadable(path, &text)?;
-            crate::atomic_file::write(path, text.as_bytes(), 0o600).map_err(|e| {
-                log::error!("could not write {}: {e}", path.display());
-                WriteError::Io {
-                    path: path.clone(),
-                    error: e.into(),
-                }
-            })?;
+            store::write(path, &next)?;
         }
         *self.devices.write() = next;
         self.generation
@@ -423,7 +374,7 @@ mod tests {
             })
             .unwrap_err();
         assert!(
-            matches!(&err, WriteError::Invalid(m) if m.contains("'ip'")),
+            matches!(&err, WriteError::Invalid(m) if m.to_string().contains("'ip'")),
             "{err:?}"
         );
         std::fs::remove_dir_all(&dir).unwrap();
@@ -433,7 +384,7 @@ mod tests {
     fn a_serial_belongs_to_one_device() {
         let file = r#"{"a": {"mode": "push", "sn": "SN1", "name": "A"},
                         "b": {"mode": "push", "sn": "SN1", "name": "B"}}"#;
-        let err = parse_devices(file).unwrap_err();
+        let err = parse_devices(file).unwrap_err().to_string();
         assert!(
             err.contains("'SN1'") && err.contains("'a'") && err.contains("'b'"),
             "{err}"

@@ -1,9 +1,10 @@
 //! The one parser of device settings, shared by the devices file and the
-//! registry API.
+//! registry API: each refused setting is a [`SettingError`] naming its field.
 
 use serde_json::{Map, Value};
 
 use super::device::{DeviceConfig, DeviceMode, MAX_TIMEOUT, MIN_TIMEOUT};
+use super::error::SettingError;
 use super::offset::parse_utc_offset;
 use crate::fields::Fields;
 use crate::text::Encoding;
@@ -14,12 +15,12 @@ impl DeviceConfig {
     /// `sn`, `timezone`, `collect`, `push_forward`): the one parser of
     /// device settings, shared by the devices file and the registry API.
     /// The error names the bad field.
-    pub fn apply_settings(&mut self, fields: &Map<String, Value>) -> Result<(), String> {
+    pub fn apply_settings(&mut self, fields: &Map<String, Value>) -> Result<(), SettingError> {
         let f = Fields(fields);
         self.apply_push_settings(&f)?;
         if let Some(name) = f.text("name", true)? {
             if name.is_empty() || name.chars().count() > 100 {
-                return Err("Campo 'name' inválido: debe tener de 1 a 100 caracteres.".into());
+                return Err(SettingError::NameLength);
             }
             self.name = name;
         }
@@ -27,9 +28,7 @@ impl DeviceConfig {
             // A push terminal needs no address: an empty one means none.
             let no_address = ip.is_empty() && self.is_push();
             if !no_address && !valid_host(&ip) {
-                return Err(format!(
-                    "Campo 'ip' inválido: '{ip}' no es una dirección IP ni un nombre de host."
-                ));
+                return Err(SettingError::Host(ip));
             }
             self.ip = ip;
         }
@@ -57,9 +56,7 @@ impl DeviceConfig {
         }
         if let Some(enc) = f.text("encoding", false)? {
             if Encoding::parse(&enc).is_none() {
-                return Err(format!(
-                    "Campo 'encoding' inválido: '{enc}'. Use utf-8, latin1, cp1252 o gbk."
-                ));
+                return Err(SettingError::Encoding(enc));
             }
             self.encoding = enc;
         }
@@ -67,25 +64,17 @@ impl DeviceConfig {
     }
 
     /// `mode`, `sn`, `timezone`, `collect` and `push_forward`.
-    fn apply_push_settings(&mut self, f: &Fields) -> Result<(), String> {
+    fn apply_push_settings(&mut self, f: &Fields) -> Result<(), SettingError> {
         if let Some(mode) = f.text("mode", false)? {
             self.mode = match mode.as_str() {
                 "pull" => DeviceMode::Pull,
                 "push" => DeviceMode::Push,
-                _ => {
-                    return Err(format!(
-                        "Campo 'mode' inválido: '{}'. Use pull o push.",
-                        crate::text::cut(&mode, 80)
-                    ))
-                }
+                _ => return Err(SettingError::Mode(mode)),
             };
         }
         if let Some(sn) = f.text("sn", true)? {
             if !valid_serial(&sn) {
-                return Err(format!(
-                    "Campo 'sn' inválido: '{}'. Use de 1 a 64 letras, números, '-' o '_'.",
-                    crate::text::cut(&sn, 80)
-                ));
+                return Err(SettingError::Serial(sn));
             }
             self.sn = Some(sn);
         }
@@ -93,10 +82,7 @@ impl DeviceConfig {
             self.timezone = match f.text("timezone", false)? {
                 Some(tz) if !tz.is_empty() => {
                     if parse_utc_offset(&tz).is_none() {
-                        return Err(format!(
-                            "Campo 'timezone' inválido: '{}'. Use un desfase UTC como -04:00 o +01:00.",
-                            crate::text::cut(&tz, 80)
-                        ));
+                        return Err(SettingError::Timezone(tz));
                     }
                     Some(tz)
                 }
@@ -120,7 +106,7 @@ impl DeviceConfig {
 
     /// `allow_from` (addresses or networks; `[]` or null: none) and
     /// `push_key` (`""` or null: none).
-    fn apply_trust_settings(&mut self, f: &Fields) -> Result<(), String> {
+    fn apply_trust_settings(&mut self, f: &Fields) -> Result<(), SettingError> {
         if f.0.contains_key("allow_from") {
             self.allow_from = parse_allow_from(f.0.get("allow_from"))?;
         }
@@ -128,9 +114,7 @@ impl DeviceConfig {
             self.push_key = match f.text("push_key", true)? {
                 Some(key) if !key.is_empty() => {
                     if key.len() > MAX_PUSH_KEY || !key.bytes().all(|b| b.is_ascii_graphic()) {
-                        return Err(format!(
-                            "Campo 'push_key' inválido: use de 1 a {MAX_PUSH_KEY} letras, números o signos, sin espacios (la clave de comunicación push configurada en el terminal)."
-                        ));
+                        return Err(SettingError::PushKey);
                     }
                     Some(key)
                 }
@@ -147,31 +131,21 @@ pub const MAX_PUSH_KEY: usize = 64;
 pub const MAX_ALLOW_FROM: usize = 32;
 
 /// The `allow_from` field: a list of addresses or networks (null: none).
-fn parse_allow_from(value: Option<&Value>) -> Result<Vec<String>, String> {
-    let bad_shape = || {
-        "Campo 'allow_from' inválido: debe ser una lista de direcciones IP o redes, \
-         ej. [\"203.0.113.7\", \"10.2.0.0/16\"]."
-            .to_string()
-    };
+fn parse_allow_from(value: Option<&Value>) -> Result<Vec<String>, SettingError> {
     let items = match value {
         None | Some(Value::Null) => return Ok(Vec::new()),
         Some(Value::Array(items)) => items,
-        Some(_) => return Err(bad_shape()),
+        Some(_) => return Err(SettingError::AllowFromShape),
     };
     if items.len() > MAX_ALLOW_FROM {
-        return Err(format!(
-            "Campo 'allow_from' inválido: como máximo {MAX_ALLOW_FROM} direcciones o redes."
-        ));
+        return Err(SettingError::AllowFromTooMany);
     }
     items
         .iter()
         .map(|item| {
-            let text = item.as_str().ok_or_else(bad_shape)?.trim();
+            let text = item.as_str().ok_or(SettingError::AllowFromShape)?.trim();
             if crate::http::proxy::ProxyNet::parse_network(text).is_none() {
-                return Err(format!(
-                    "Campo 'allow_from' inválido: '{}' no es una dirección IP ni una red (ej. 203.0.113.7, 10.2.0.0/16).",
-                    crate::text::cut(text, 80)
-                ));
+                return Err(SettingError::AllowFromEntry(text.to_string()));
             }
             Ok(text.to_string())
         })
@@ -210,6 +184,41 @@ pub fn valid_host(host: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
+
+    /// A refused setting is a value naming what was wrong; the catalogue
+    /// writes it in Spanish.
+    #[test]
+    fn a_refused_setting_is_a_typed_error() {
+        for (settings, want) in [
+            (json!({"name": ""}), SettingError::NameLength),
+            (
+                json!({"ip": "999.1.1.1"}),
+                SettingError::Host("999.1.1.1".into()),
+            ),
+            (json!({"encoding": "x"}), SettingError::Encoding("x".into())),
+            (json!({"sn": "A B"}), SettingError::Serial("A B".into())),
+            (
+                json!({"timezone": "UTC"}),
+                SettingError::Timezone("UTC".into()),
+            ),
+            (json!({"push_key": "a b"}), SettingError::PushKey),
+            (json!({"allow_from": "x"}), SettingError::AllowFromShape),
+            (
+                json!({"allow_from": ["x"]}),
+                SettingError::AllowFromEntry("x".into()),
+            ),
+        ] {
+            let refused = DeviceConfig::new("a").apply_settings(settings.as_object().unwrap());
+            assert_eq!(refused, Err(want), "{settings}");
+        }
+        let refused =
+            DeviceConfig::new("a").apply_settings(json!({"port": 0}).as_object().unwrap());
+        assert!(
+            matches!(&refused, Err(SettingError::Field(m)) if m.contains("'port'")),
+            "{refused:?}"
+        );
+    }
 
     #[test]
     fn hosts() {
@@ -233,10 +242,13 @@ mod tests {
         ] {
             let mut entry = serde_json::json!({"ip": "10.0.0.1"});
             entry[field] = value.clone();
-            let from_file = DeviceConfig::from_json("a", &entry).unwrap_err();
+            let from_file = DeviceConfig::from_json("a", &entry)
+                .unwrap_err()
+                .to_string();
             let from_api = DeviceConfig::new("a")
                 .apply_settings(entry.as_object().unwrap())
-                .unwrap_err();
+                .unwrap_err()
+                .to_string();
             assert!(
                 from_file.ends_with(&from_api),
                 "{field}={value}: {from_file} / {from_api}"
@@ -285,7 +297,9 @@ mod tests {
         ] {
             let mut obj = entry.as_object().unwrap().clone();
             obj.insert(field.into(), value.clone());
-            let err = DeviceConfig::from_json("a", &Value::Object(obj)).unwrap_err();
+            let err = DeviceConfig::from_json("a", &Value::Object(obj))
+                .unwrap_err()
+                .to_string();
             assert!(
                 err.contains(&format!("'{field}' inválido")),
                 "{value}: {err}"

@@ -25,15 +25,33 @@ pub enum Error {
     Duplicate { device: Option<String>, key: String },
 }
 
-/// "un array", "un número"…: what a top level that is not an object is.
-pub fn describe(top: &Top) -> &'static str {
+/// What kind of JSON value something is (for a top level that is not an
+/// object: the catalogue names it in the error).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JsonKind {
+    /// `{…}`.
+    Object,
+    /// `[…]`.
+    Array,
+    /// `"…"`.
+    String,
+    /// `5`, `-0.5`.
+    Number,
+    /// `true` or `false`.
+    Bool,
+    /// `null`.
+    Null,
+}
+
+/// What the top level is.
+pub fn kind(top: &Top) -> JsonKind {
     match top {
-        Top::Object(_) => "un objeto",
-        Top::Other(Value::Array(_)) => "un array",
-        Top::Other(Value::String(_)) => "una cadena",
-        Top::Other(Value::Number(_)) => "un número",
-        Top::Other(Value::Bool(_)) => "un booleano",
-        Top::Other(_) => "null",
+        Top::Object(_) => JsonKind::Object,
+        Top::Other(Value::Array(_)) => JsonKind::Array,
+        Top::Other(Value::String(_)) => JsonKind::String,
+        Top::Other(Value::Number(_)) => JsonKind::Number,
+        Top::Other(Value::Bool(_)) => JsonKind::Bool,
+        Top::Other(_) => JsonKind::Null,
     }
 }
 
