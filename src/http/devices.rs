@@ -13,7 +13,7 @@ use crate::registry::{Device, DeviceConfig, WriteError};
 /// to `_`; then it must match `[a-z0-9_-]{1,64}` (the rule lives in the
 /// registry, which also applies it to the devices file).
 pub fn normalize_id(raw: &str) -> Result<String, String> {
-    crate::registry::normalize_id(raw)
+    crate::registry::normalize_id(raw).map_err(|e| messages::registry::invalid_id(&e))
 }
 
 fn now() -> String {
@@ -44,7 +44,10 @@ fn write_failure(ctx: &Ctx, err: WriteError) -> Response {
     match err {
         WriteError::Exists(id) => ctx.error(409, &messages::device_exists(&id)),
         WriteError::NotFound(id) => ctx.error(404, &messages::device_not_found(&id)),
-        WriteError::Invalid(msg) => ctx.error(400, &msg),
+        WriteError::Invalid(e) => ctx.error(400, &messages::registry::setting(&e)),
+        WriteError::NotLoadable { path, error } => {
+            ctx.error(400, &messages::registry::not_loadable(&path, &error))
+        }
         WriteError::Io { path, error } => ctx.error(
             500,
             &messages::devices_file_not_saved(&format!(
@@ -92,7 +95,7 @@ pub fn create(ctx: &Ctx) -> Answer {
     let mut cfg = DeviceConfig::new(&id);
     cfg.created_at = Some(now());
     cfg.apply_settings(&body)
-        .map_err(|msg| ctx.error(400, &msg))?;
+        .map_err(|e| ctx.error(400, &messages::registry::setting(&e)))?;
     let device = ctx
         .app
         .registry
