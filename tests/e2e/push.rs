@@ -736,12 +736,16 @@ fn sigkill_while_a_100000_backlog_uploads_loses_nothing_and_stores_nothing_twice
     assert_eq!(journal.count_punches("rec").unwrap(), 100_000);
 }
 
-/// Unmounts a test file system when dropped.
+/// Unmounts a test file system when dropped: lazily, so that a server
+/// still holding a file there cannot leave the mount behind.
 struct Unmount(PathBuf);
 
 impl Drop for Unmount {
     fn drop(&mut self) {
-        let _ = std::process::Command::new("umount").arg(&self.0).status();
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
     }
 }
 
