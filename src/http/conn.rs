@@ -19,6 +19,8 @@
 //! A connection holds one file descriptor: the idle list that lets a
 //! shutdown close waiting connections shares the socket, it does not
 //! duplicate it.
+// Untrusted bytes never pass through a truncating `as`: conversions are checked.
+#![deny(clippy::cast_possible_truncation)]
 
 use std::collections::HashMap;
 use std::io::{self, BufWriter, Read, Write};
@@ -247,7 +249,8 @@ pub fn serve(client: Arc<TcpStream>, handler: &Handler, conns: &Connections, id:
             Err(Some(refusal)) => break End::Refuse(refusal, head_only),
             Err(None) => break End::Close,
         }
-        let waits_for_continue = head.expects_continue() && pending.len() < head.body_len as usize;
+        let waits_for_continue = head.expects_continue()
+            && usize::try_from(head.body_len).map_or(true, |len| pending.len() < len);
         let keep_alive = head.keep_alive();
         let http10 = head.http10;
         let (request, streamed) = if streams_body(&head.target) {
@@ -512,7 +515,9 @@ fn read_body(
     limits: &Limits,
     deadline: Instant,
 ) -> io::Result<Vec<u8>> {
-    let len = len as usize;
+    // The route's body limit (a usize) bounds `len`; a length that does not
+    // fit memory is refused, never truncated.
+    let len = usize::try_from(len).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
     let take = len.min(pending.len());
     let mut body: Vec<u8> = pending.drain(..take).collect();
     // Memory follows the data, not the declaration: a client that declares
