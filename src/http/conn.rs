@@ -226,7 +226,7 @@ enum End {
 
 /// Serves `client` (admitted as connection `id`) until it closes, stays
 /// idle, or the server drains.
-pub fn serve(client: Arc<TcpStream>, handler: &Handler, conns: &Connections, id: u64) {
+pub fn serve(client: &Arc<TcpStream>, handler: &Handler, conns: &Connections, id: u64) {
     let limits = &conns.limits;
     let peer = client
         .peer_addr()
@@ -236,7 +236,7 @@ pub fn serve(client: Arc<TcpStream>, handler: &Handler, conns: &Connections, id:
     let _ = client.set_write_timeout(Some(limits.write_timeout));
     let mut pending: Vec<u8> = Vec::new();
     let end = loop {
-        let (head, deadline) = match read_head(&client, &mut pending, conns, id) {
+        let (head, deadline) = match read_head(client, &mut pending, conns, id) {
             Ok(h) => h,
             Err(end) => break end,
         };
@@ -254,20 +254,20 @@ pub fn serve(client: Arc<TcpStream>, handler: &Handler, conns: &Connections, id:
         let keep_alive = head.keep_alive();
         let http10 = head.http10;
         let (request, streamed) = if streams_body(&head.target) {
-            let reader = body_reader(&client, &mut pending, &head, limits, deadline);
+            let reader = body_reader(client, &mut pending, &head, limits, deadline);
             let state = reader.state();
             let len = head.body_len;
             let request = Request::new(peer, &head.method, &head.target, head.headers, Vec::new());
             (request.with_stream(reader, len), Some(state))
         } else {
             if waits_for_continue
-                && (&*client)
+                && (&**client)
                     .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
                     .is_err()
             {
                 break End::Close;
             }
-            let body = match read_body(&client, &mut pending, head.body_len, limits, deadline) {
+            let body = match read_body(client, &mut pending, head.body_len, limits, deadline) {
                 Ok(b) => b,
                 Err(e) if is_wait(&e) => break End::Refuse(TOO_SLOW, head_only),
                 Err(_) => break End::Close,
@@ -292,12 +292,12 @@ pub fn serve(client: Arc<TcpStream>, handler: &Handler, conns: &Connections, id:
             http10,
             keep_alive: keep,
         };
-        match write_response(&client, response, framing, limits) {
+        match write_response(client, response, framing, limits) {
             Ok(true) if !conns.draining() => conns.slots.finish(id),
             Ok(_) if unread => {
                 // Closing with unread data would reset the connection and
                 // could lose the answer on its way.
-                linger(&client);
+                linger(client);
                 break End::Close;
             }
             _ => break End::Close,
@@ -306,11 +306,11 @@ pub fn serve(client: Arc<TcpStream>, handler: &Handler, conns: &Connections, id:
     if let End::Refuse(Refusal(status, message), head_only) = end {
         log::warn!("{peer}: refused request ({status}: {message})");
         let _ = client.set_write_timeout(Some(Duration::from_secs(5)));
-        if (&*client)
+        if (&**client)
             .write_all(&refusal_response(status, message, head_only))
             .is_ok()
         {
-            linger(&client);
+            linger(client);
         }
     }
     let _ = client.shutdown(Shutdown::Both);
