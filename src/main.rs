@@ -455,7 +455,7 @@ fn service(_action: Option<ServiceAction>) -> Result<(), String> {
     eprintln!(
         "{} [ERROR] zkserver: {}",
         log_time(),
-        zkserver::cli::service::NOT_WINDOWS
+        cli::service::NOT_WINDOWS
     );
     std::process::exit(2);
 }

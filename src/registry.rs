@@ -730,12 +730,12 @@ impl Devices {
 pub struct WalkSchedule {
     seen: Option<u64>,
     last: std::time::Instant,
-    every: std::time::Duration,
+    every: Duration,
 }
 
 impl WalkSchedule {
     /// A schedule whose first walk is due at once.
-    pub fn new(every: std::time::Duration) -> WalkSchedule {
+    pub fn new(every: Duration) -> WalkSchedule {
         WalkSchedule {
             seen: None,
             last: std::time::Instant::now(),
@@ -1150,7 +1150,7 @@ mod tests {
     #[test]
     fn a_walk_is_due_after_a_change_or_once_the_period_passed() {
         let reg = Registry::in_memory(Vec::new());
-        let mut hourly = WalkSchedule::new(std::time::Duration::from_secs(3600));
+        let mut hourly = WalkSchedule::new(Duration::from_secs(3600));
         assert!(hourly.due(&reg), "the first walk is at once");
         assert!(!hourly.due(&reg), "nothing changed");
         let b = DeviceConfig::from_json("b", &serde_json::json!({"ip": "10.0.0.2"})).unwrap();
@@ -1159,7 +1159,7 @@ mod tests {
         assert!(!hourly.due(&reg));
         reg.remove("b").unwrap();
         assert!(hourly.due(&reg), "a device was removed");
-        let mut always = WalkSchedule::new(std::time::Duration::ZERO);
+        let mut always = WalkSchedule::new(Duration::ZERO);
         assert!(always.due(&reg) && always.due(&reg), "the period passed");
     }
 

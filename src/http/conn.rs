@@ -454,7 +454,7 @@ fn read_head(
 /// Largest body for a request to `target` (normalized by the head parser,
 /// as routing sees it) and the refusal beyond it: push terminals' uploads
 /// (`/iclock/…`) may carry 16 MiB, everything else [`MAX_BODY`].
-fn body_limit(target: &str) -> (usize, head::Refusal) {
+fn body_limit(target: &str) -> (usize, Refusal) {
     if target.starts_with("/iclock/") {
         (PUSH_MAX_BODY, head::PUSH_BODY_TOO_LARGE)
     } else {

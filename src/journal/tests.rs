@@ -187,7 +187,7 @@ fn a_damaged_database_behind_a_valid_header_is_refused_and_left_untouched() {
 fn database_bytes(sql: &str) -> Vec<u8> {
     let dir = TempDir::new();
     let path = dir.file("other.db");
-    let conn = rusqlite::Connection::open(&path).expect("open");
+    let conn = Connection::open(&path).expect("open");
     conn.execute_batch(sql).expect("sql");
     drop(conn);
     std::fs::read(&path).expect("read")
@@ -215,7 +215,7 @@ fn another_applications_database_is_refused_and_left_untouched() {
 fn another_applications_wal_database_with_a_live_wal_is_left_untouched() {
     let src = TempDir::new();
     let other = src.file("other.db");
-    let conn = rusqlite::Connection::open(&other).expect("open");
+    let conn = Connection::open(&other).expect("open");
     conn.execute_batch(
         "PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = 0;
          CREATE TABLE orders (id INTEGER PRIMARY KEY); INSERT INTO orders DEFAULT VALUES;",
@@ -997,7 +997,7 @@ impl Drop for SmallDisk {
 }
 
 /// Fills the file system of `path` with a ballast file until it is full.
-fn fill(path: &std::path::Path) {
+fn fill(path: &Path) {
     use std::io::Write;
     let mut f = std::fs::File::create(path).expect("ballast");
     let block = vec![0u8; 4096];
@@ -1072,7 +1072,7 @@ fn waiters_wake_when_a_commit_stores_punches() {
 #[test]
 fn the_journal_is_private() {
     use std::os::unix::fs::PermissionsExt;
-    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
     let dir = TempDir::new();
     let folder = dir.file("a/b");
     create_private_dir(&folder).unwrap();

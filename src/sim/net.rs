@@ -171,10 +171,7 @@ fn send_tcp(stream: &mut TcpStream, device: &Device, reply: &Reply, rng: &mut Rn
             }
             return true;
         }
-        let bytes: Vec<u8> = packets
-            .iter()
-            .flat_map(super::super::zk::wire::Packet::encode_tcp)
-            .collect();
+        let bytes: Vec<u8> = packets.iter().flat_map(Packet::encode_tcp).collect();
         write_split(stream, &bytes, faults.split_writes, rng).is_ok()
     };
     if !write(stream, &reply.packets[..split], rng) {
