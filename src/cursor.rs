@@ -11,6 +11,8 @@
 //! journal (the journal's `seq` of the last punch it covers) with the
 //! device's tag; it never needs a reset. Composite cursors may mix both
 //! kinds (a mixed composite has its own version byte).
+// Untrusted bytes never pass through a truncating `as`: conversions are checked.
+#![deny(clippy::cast_possible_truncation)]
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -47,11 +49,27 @@ pub enum CursorError {
 
 /// A 32-bit tag of a device id.
 fn device_tag(id: &str) -> u32 {
-    crate::zk::tail::digest(id.as_bytes()) as u32
+    let [a, b, c, d, ..] = crate::zk::tail::digest(id.as_bytes()).to_le_bytes();
+    u32::from_le_bytes([a, b, c, d])
+}
+
+/// The record size a cursor stores: a size over 16 bits (no real terminal's)
+/// is written as 0, which no reader takes, so its cursor is refused as
+/// malformed instead of pointing at another layout.
+fn stored_record_size(format: AttFormat) -> u16 {
+    u16::try_from(format.size()).unwrap_or(0)
+}
+
+/// A device id as a composite cursor stores it: its length in one byte,
+/// then at most 255 of its bytes.
+fn put_id(out: &mut Vec<u8>, id: &str) {
+    let len = u8::try_from(id.len()).unwrap_or(u8::MAX);
+    out.push(len);
+    out.extend_from_slice(&id.as_bytes()[..usize::from(len)]);
 }
 
 fn put_position(out: &mut Vec<u8>, p: &LogPosition) {
-    out.extend_from_slice(&(p.format.size() as u16).to_le_bytes());
+    out.extend_from_slice(&stored_record_size(p.format).to_le_bytes());
     out.extend_from_slice(&p.count.to_le_bytes());
     out.extend_from_slice(&p.digest.to_le_bytes());
 }
@@ -112,9 +130,7 @@ pub fn decode(id: &str, cursor: &str) -> Result<LogPosition, CursorError> {
 pub fn encode_composite(positions: &[(String, LogPosition)]) -> String {
     let mut b = vec![COMPOSITE_VERSION];
     for (id, p) in positions {
-        let id = &id.as_bytes()[..id.len().min(255)];
-        b.push(id.len() as u8);
-        b.extend_from_slice(id);
+        put_id(&mut b, id);
         put_position(&mut b, p);
     }
     base64url(&b)
@@ -206,18 +222,15 @@ pub fn encode_composite_any(positions: &[(String, Position)]) -> String {
     }
     let mut b = vec![MIXED_COMPOSITE_VERSION];
     for (id, p) in positions {
-        let id = &id.as_bytes()[..id.len().min(255)];
         match p {
             Position::Log(l) => {
                 b.push(DEVICE_VERSION);
-                b.push(id.len() as u8);
-                b.extend_from_slice(id);
+                put_id(&mut b, id);
                 put_position(&mut b, l);
             }
             Position::Journal(seq) => {
                 b.push(JOURNAL_VERSION);
-                b.push(id.len() as u8);
-                b.extend_from_slice(id);
+                put_id(&mut b, id);
                 b.extend_from_slice(&seq.to_le_bytes());
             }
         }
@@ -311,6 +324,20 @@ mod tests {
             ..pos(5)
         };
         assert_eq!(decode("x", &encode("x", &wide)), Ok(wide));
+    }
+
+    #[test]
+    fn a_record_size_over_16_bits_makes_a_refused_cursor_not_another_layout() {
+        let huge = LogPosition {
+            format: AttFormat::Wide(usize::from(u16::MAX) + 4465),
+            ..pos(5)
+        };
+        assert_eq!(
+            decode("x", &encode("x", &huge)),
+            Err(CursorError::Malformed)
+        );
+        let in_composite = encode_composite(&[("x".to_string(), huge)]);
+        assert_eq!(decode_composite(&in_composite), Err(CursorError::Malformed));
     }
 
     #[test]

@@ -396,14 +396,14 @@ fn main() {
     let cli = parse_command_line();
     let _log = zkserver::logging::init(cli.log_level);
     let result = match cli.command {
-        Some(Command::Simulate(args)) => simulate::run(*args),
-        Some(Command::Probe(args)) => probe::run(args),
+        Some(Command::Simulate(args)) => simulate::run(&args),
+        Some(Command::Probe(args)) => probe::run(&args),
         Some(Command::PostgresSchema) => {
             print!("{}", zkserver::postgres::schema::sql());
             Ok(())
         }
         Some(Command::Service(args)) => service(args.action),
-        None => cli::stop_flag().and_then(|stop| serve(cli.serve, stop)),
+        None => cli::stop_flag().and_then(|stop| serve(cli.serve, &stop)),
     };
     if let Err(msg) = result {
         // One line, in the log's format, whatever the log level.
@@ -455,7 +455,7 @@ fn service(_action: Option<ServiceAction>) -> Result<(), String> {
     eprintln!(
         "{} [ERROR] zkserver: {}",
         log_time(),
-        zkserver::cli::service::NOT_WINDOWS
+        cli::service::NOT_WINDOWS
     );
     std::process::exit(2);
 }
@@ -478,7 +478,7 @@ fn service(action: Option<ServiceAction>) -> Result<(), String> {
             if !own_key && !args.allow_open_writes {
                 args.api_key_file = Some(PathBuf::from(svc::API_KEY_FILE));
             }
-            return svc::run(Box::new(move |stop| serve(args, stop)));
+            return svc::run(Box::new(move |stop| serve(args, &stop)));
         }
         None => {
             return Err(
@@ -504,7 +504,7 @@ fn install_flags() -> Vec<std::ffi::OsString> {
     args[install..].to_vec()
 }
 
-fn serve(args: ServeArgs, stop: Arc<std::sync::atomic::AtomicBool>) -> Result<(), String> {
+fn serve(args: ServeArgs, stop: &std::sync::atomic::AtomicBool) -> Result<(), String> {
     check_push_port(&args)?;
     let mut _demo = None;
     let registry = if args.demo {
@@ -643,7 +643,7 @@ fn serve(args: ServeArgs, stop: Arc<std::sync::atomic::AtomicBool>) -> Result<()
         ids.len(),
         ids.join(", ")
     ));
-    server.run_until(&stop);
+    server.run_until(stop);
     log::info!("stopped");
     Ok(())
 }

@@ -197,7 +197,7 @@ impl Server {
             );
             std::thread::Builder::new()
                 .name("http-accept".into())
-                .spawn(move || accept_loop(listener, handler, conns, &accepting))
+                .spawn(move || accept_loop(&listener, &handler, &conns, &accepting))
         };
         let push_acceptor = self.push.map(|(listener, addr)| {
             let app = self.app.clone();
@@ -206,7 +206,7 @@ impl Server {
             let (conns, accepting) = (self.conns.clone(), accepting.clone());
             let spawned = std::thread::Builder::new()
                 .name("push-accept".into())
-                .spawn(move || accept_loop(listener, handler, conns, &accepting));
+                .spawn(move || accept_loop(&listener, &handler, &conns, &accepting));
             (addr, spawned)
         });
         while !stop.load(Ordering::SeqCst) {
@@ -371,9 +371,9 @@ fn refuse(mut client: TcpStream, message: &str) {
 }
 
 fn accept_loop(
-    listener: TcpListener,
-    handler: Arc<Handler>,
-    conns: Arc<Connections>,
+    listener: &TcpListener,
+    handler: &Arc<Handler>,
+    conns: &Arc<Connections>,
     accepting: &AtomicBool,
 ) {
     let mut spare = spare_descriptor();
@@ -396,7 +396,7 @@ fn accept_loop(
                 // Use the spare descriptor to tell one waiting client (without
                 // waiting for one: a shutdown must still get through).
                 if spare.take().is_some() {
-                    if let Some(client) = accept_now(&listener) {
+                    if let Some(client) = accept_now(listener) {
                         refuse(client, messages::OUT_OF_DESCRIPTORS);
                     }
                 }
@@ -426,7 +426,9 @@ fn accept_loop(
         let spawned = workers.run(Box::new(move || {
             // Counted out even if serving panics.
             let _release = Release(&shared, id);
-            conn::serve(client, &*handler, &shared, id);
+            conn::serve(&client, &*handler, &shared, id);
+            // Closed before the slot is counted out.
+            drop(client);
         }));
         if spawned.is_err() {
             conns.release(id);

@@ -30,7 +30,7 @@ pub struct ProbeArgs {
 }
 
 /// Connects to the terminal, prints what it reports, then exits (or watches).
-pub fn run(a: ProbeArgs) -> Result<(), String> {
+pub fn run(a: &ProbeArgs) -> Result<(), String> {
     let opts = ConnectOptions {
         host: a.ip.clone(),
         port: a.port,

@@ -130,9 +130,9 @@ fn user_format(s: &str) -> Result<UserFormat, String> {
 }
 
 /// Runs the simulated terminal until SIGTERM/SIGINT (or prints its data with `--dump`).
-pub fn run(a: SimulateArgs) -> Result<(), String> {
+pub fn run(a: &SimulateArgs) -> Result<(), String> {
     if let Some(server) = &a.push {
-        return run_push(&a, server);
+        return run_push(a, server);
     }
     let bind = format!("{}:{}", a.host, a.port).parse().map_err(|_| {
         format!(

@@ -84,7 +84,7 @@ pub fn device_attendance(ctx: &Ctx, id: &str) -> Answer {
     let read =
         read_device(ctx, &device, since.as_ref()).map_err(|e| ctx.device_failure(&device, &e))?;
     let cursor = cursor::encode(&device.id, &read.records.position);
-    let rows = select(read.records, 0, &query);
+    let rows = select(&read.records, 0, &query);
     let names = vec![(device.id.clone(), device.config.name.clone())];
     let extra = Extra {
         cursor,
@@ -313,7 +313,7 @@ fn part_of(
         Ok(read) => Part::Rows {
             position: Position::Log(read.records.position),
             reset: read.reset || (known.is_some() && since.is_none()),
-            rows: select(read.records, index, query),
+            rows: select(&read.records, index, query),
         },
         Err(e) => Part::Failed(messages::device_error(device, &e)),
     }
@@ -386,13 +386,13 @@ pub fn clear(ctx: &Ctx, id: &str) -> Answer {
 /// Filters and tags one device's records, newest first. Rows point into
 /// the download (shared by the requests it answers) rather than copy it:
 /// a request holds a few bytes per punch, whoever else reads the log.
-fn select(log: Arc<Log>, device: u16, query: &AttendanceQuery) -> Vec<Row> {
+fn select(log: &Arc<Log>, device: u16, query: &AttendanceQuery) -> Vec<Row> {
     let rows = log
         .records
         .iter()
         .enumerate()
         .filter(|(_, r)| query.matches(r))
-        .filter_map(|(i, _)| Row::shared(&log, i, device))
+        .filter_map(|(i, _)| Row::shared(log, i, device))
         .collect();
     newest_first(rows)
 }

@@ -238,7 +238,7 @@ mod tests {
             id: 3,
             device: "a".into(),
             command: "CHECK".into(),
-            status: CommandStatus::Pendiente,
+            status: CommandStatus::Pending,
             return_code: None,
             created_at: "2026-03-01 08:00:00".into(),
             sent_at: None,
@@ -248,7 +248,7 @@ mod tests {
             command_json(&c),
             json!({"id": 3, "command": "CHECK", "status": "pendiente", "created_at": "2026-03-01 08:00:00"})
         );
-        c.status = CommandStatus::Fallido;
+        c.status = CommandStatus::Failed;
         c.return_code = Some(-1002);
         c.sent_at = Some("2026-03-01 08:00:05".into());
         c.done_at = Some("2026-03-01 08:00:09".into());

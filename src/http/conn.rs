@@ -19,6 +19,8 @@
 //! A connection holds one file descriptor: the idle list that lets a
 //! shutdown close waiting connections shares the socket, it does not
 //! duplicate it.
+// Untrusted bytes never pass through a truncating `as`: conversions are checked.
+#![deny(clippy::cast_possible_truncation)]
 
 use std::collections::HashMap;
 use std::io::{self, BufWriter, Read, Write};
@@ -224,7 +226,7 @@ enum End {
 
 /// Serves `client` (admitted as connection `id`) until it closes, stays
 /// idle, or the server drains.
-pub fn serve(client: Arc<TcpStream>, handler: &Handler, conns: &Connections, id: u64) {
+pub fn serve(client: &Arc<TcpStream>, handler: &Handler, conns: &Connections, id: u64) {
     let limits = &conns.limits;
     let peer = client
         .peer_addr()
@@ -234,7 +236,7 @@ pub fn serve(client: Arc<TcpStream>, handler: &Handler, conns: &Connections, id:
     let _ = client.set_write_timeout(Some(limits.write_timeout));
     let mut pending: Vec<u8> = Vec::new();
     let end = loop {
-        let (head, deadline) = match read_head(&client, &mut pending, conns, id) {
+        let (head, deadline) = match read_head(client, &mut pending, conns, id) {
             Ok(h) => h,
             Err(end) => break end,
         };
@@ -247,24 +249,25 @@ pub fn serve(client: Arc<TcpStream>, handler: &Handler, conns: &Connections, id:
             Err(Some(refusal)) => break End::Refuse(refusal, head_only),
             Err(None) => break End::Close,
         }
-        let waits_for_continue = head.expects_continue() && pending.len() < head.body_len as usize;
+        let waits_for_continue = head.expects_continue()
+            && usize::try_from(head.body_len).map_or(true, |len| pending.len() < len);
         let keep_alive = head.keep_alive();
         let http10 = head.http10;
         let (request, streamed) = if streams_body(&head.target) {
-            let reader = body_reader(&client, &mut pending, &head, limits, deadline);
+            let reader = body_reader(client, &mut pending, &head, limits, deadline);
             let state = reader.state();
             let len = head.body_len;
             let request = Request::new(peer, &head.method, &head.target, head.headers, Vec::new());
             (request.with_stream(reader, len), Some(state))
         } else {
             if waits_for_continue
-                && (&*client)
+                && (&**client)
                     .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
                     .is_err()
             {
                 break End::Close;
             }
-            let body = match read_body(&client, &mut pending, head.body_len, limits, deadline) {
+            let body = match read_body(client, &mut pending, head.body_len, limits, deadline) {
                 Ok(b) => b,
                 Err(e) if is_wait(&e) => break End::Refuse(TOO_SLOW, head_only),
                 Err(_) => break End::Close,
@@ -289,12 +292,12 @@ pub fn serve(client: Arc<TcpStream>, handler: &Handler, conns: &Connections, id:
             http10,
             keep_alive: keep,
         };
-        match write_response(&client, response, framing, limits) {
+        match write_response(client, response, framing, limits) {
             Ok(true) if !conns.draining() => conns.slots.finish(id),
             Ok(_) if unread => {
                 // Closing with unread data would reset the connection and
                 // could lose the answer on its way.
-                linger(&client);
+                linger(client);
                 break End::Close;
             }
             _ => break End::Close,
@@ -303,11 +306,11 @@ pub fn serve(client: Arc<TcpStream>, handler: &Handler, conns: &Connections, id:
     if let End::Refuse(Refusal(status, message), head_only) = end {
         log::warn!("{peer}: refused request ({status}: {message})");
         let _ = client.set_write_timeout(Some(Duration::from_secs(5)));
-        if (&*client)
+        if (&**client)
             .write_all(&refusal_response(status, message, head_only))
             .is_ok()
         {
-            linger(&client);
+            linger(client);
         }
     }
     let _ = client.shutdown(Shutdown::Both);
@@ -451,7 +454,7 @@ fn read_head(
 /// Largest body for a request to `target` (normalized by the head parser,
 /// as routing sees it) and the refusal beyond it: push terminals' uploads
 /// (`/iclock/…`) may carry 16 MiB, everything else [`MAX_BODY`].
-fn body_limit(target: &str) -> (usize, head::Refusal) {
+fn body_limit(target: &str) -> (usize, Refusal) {
     if target.starts_with("/iclock/") {
         (PUSH_MAX_BODY, head::PUSH_BODY_TOO_LARGE)
     } else {
@@ -512,7 +515,9 @@ fn read_body(
     limits: &Limits,
     deadline: Instant,
 ) -> io::Result<Vec<u8>> {
-    let len = len as usize;
+    // The route's body limit (a usize) bounds `len`; a length that does not
+    // fit memory is refused, never truncated.
+    let len = usize::try_from(len).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
     let take = len.min(pending.len());
     let mut body: Vec<u8> = pending.drain(..take).collect();
     // Memory follows the data, not the declaration: a client that declares

@@ -203,7 +203,7 @@ impl EventStream {
                 continue;
             }
             let from = if device.config.is_push() {
-                self.journal_at_open.map(cursor::Position::Journal)
+                self.journal_at_open.map(Position::Journal)
             } else {
                 None
             };

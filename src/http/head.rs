@@ -1,6 +1,8 @@
 //! Parsing HTTP/1 request heads from untrusted bytes: where a head ends,
 //! whether bytes can start a request at all, and the checked request line
 //! and headers. Pure functions; the connection enforces sizes and times.
+// Untrusted bytes never pass through a truncating `as`: conversions are checked.
+#![deny(clippy::cast_possible_truncation)]
 
 use crate::messages;
 

@@ -322,11 +322,11 @@ fn command_metrics(journal: &crate::journal::Journal, o: &mut String) {
         "Commands for push terminals by state.",
     );
     for state in [
-        CommandStatus::Pendiente,
-        CommandStatus::Enviado,
-        CommandStatus::Completado,
-        CommandStatus::Fallido,
-        CommandStatus::Caducado,
+        CommandStatus::Pending,
+        CommandStatus::Sent,
+        CommandStatus::Completed,
+        CommandStatus::Failed,
+        CommandStatus::Expired,
     ] {
         let count = counts
             .iter()

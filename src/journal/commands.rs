@@ -8,41 +8,42 @@ use rusqlite::{params, OptionalExtension, Row, Transaction};
 use super::time::format_time;
 use super::{Journal, JournalError};
 
-/// Where a command is in its life (the names are the API's).
+/// Where a command is in its life. The journal stores, and the API shows,
+/// the Spanish name of [`CommandStatus::as_str`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CommandStatus {
-    /// Stored, not yet taken by the terminal.
-    Pendiente,
-    /// Sent on a poll, no result yet.
-    Enviado,
-    /// The terminal answered `Return=0`.
-    Completado,
-    /// The terminal answered another return code.
-    Fallido,
-    /// Not taken within the expiry time.
-    Caducado,
+    /// Stored, not yet taken by the terminal (`pendiente`).
+    Pending,
+    /// Sent on a poll, no result yet (`enviado`).
+    Sent,
+    /// The terminal answered `Return=0` (`completado`).
+    Completed,
+    /// The terminal answered another return code (`fallido`).
+    Failed,
+    /// Not taken within the expiry time (`caducado`).
+    Expired,
 }
 
 impl CommandStatus {
-    /// The stored and API name.
+    /// The stored and API name (Spanish; the journal's rows hold it).
     pub fn as_str(self) -> &'static str {
         match self {
-            CommandStatus::Pendiente => "pendiente",
-            CommandStatus::Enviado => "enviado",
-            CommandStatus::Completado => "completado",
-            CommandStatus::Fallido => "fallido",
-            CommandStatus::Caducado => "caducado",
+            CommandStatus::Pending => "pendiente",
+            CommandStatus::Sent => "enviado",
+            CommandStatus::Completed => "completado",
+            CommandStatus::Failed => "fallido",
+            CommandStatus::Expired => "caducado",
         }
     }
 
     /// Parses a stored name.
     pub fn parse(s: &str) -> Option<CommandStatus> {
         [
-            CommandStatus::Pendiente,
-            CommandStatus::Enviado,
-            CommandStatus::Completado,
-            CommandStatus::Fallido,
-            CommandStatus::Caducado,
+            CommandStatus::Pending,
+            CommandStatus::Sent,
+            CommandStatus::Completed,
+            CommandStatus::Failed,
+            CommandStatus::Expired,
         ]
         .into_iter()
         .find(|c| c.as_str() == s)
@@ -200,9 +201,9 @@ impl Journal {
     ) -> Result<MarkOutcome, JournalError> {
         let now = format_time(&now).unwrap_or_default();
         let status = if return_code == 0 {
-            CommandStatus::Completado
+            CommandStatus::Completed
         } else {
-            CommandStatus::Fallido
+            CommandStatus::Failed
         };
         self.write(
             |conn| {
@@ -216,7 +217,7 @@ impl Journal {
                 tx.commit()?;
                 Ok(match (cmd, changed) {
                     (None, _) => MarkOutcome::Unknown,
-                    (Some(c), 0) if c.status == CommandStatus::Pendiente => MarkOutcome::NotSent(c),
+                    (Some(c), 0) if c.status == CommandStatus::Pending => MarkOutcome::NotSent(c),
                     (Some(c), 0) => MarkOutcome::AlreadyDone(c),
                     (Some(c), _) => MarkOutcome::Updated(c),
                 })
@@ -297,5 +298,28 @@ impl Journal {
             },
             "counting commands",
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::CommandStatus;
+
+    #[test]
+    fn statuses_are_english_in_code_and_keep_their_stored_spanish_names() {
+        // The journal's rows and the API hold these names: they never change.
+        let stored = [
+            (CommandStatus::Pending, "pendiente"),
+            (CommandStatus::Sent, "enviado"),
+            (CommandStatus::Completed, "completado"),
+            (CommandStatus::Failed, "fallido"),
+            (CommandStatus::Expired, "caducado"),
+        ];
+        for (status, name) in stored {
+            assert_eq!(status.as_str(), name);
+            assert_eq!(CommandStatus::parse(name), Some(status));
+        }
+        assert_eq!(CommandStatus::parse("Pending"), None);
+        assert_eq!(CommandStatus::parse(""), None);
     }
 }

@@ -187,7 +187,7 @@ fn a_damaged_database_behind_a_valid_header_is_refused_and_left_untouched() {
 fn database_bytes(sql: &str) -> Vec<u8> {
     let dir = TempDir::new();
     let path = dir.file("other.db");
-    let conn = rusqlite::Connection::open(&path).expect("open");
+    let conn = Connection::open(&path).expect("open");
     conn.execute_batch(sql).expect("sql");
     drop(conn);
     std::fs::read(&path).expect("read")
@@ -215,7 +215,7 @@ fn another_applications_database_is_refused_and_left_untouched() {
 fn another_applications_wal_database_with_a_live_wal_is_left_untouched() {
     let src = TempDir::new();
     let other = src.file("other.db");
-    let conn = rusqlite::Connection::open(&other).expect("open");
+    let conn = Connection::open(&other).expect("open");
     conn.execute_batch(
         "PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = 0;
          CREATE TABLE orders (id INTEGER PRIMARY KEY); INSERT INTO orders DEFAULT VALUES;",
@@ -820,7 +820,7 @@ fn commands_flow_in_order_and_survive_reopening() {
             .expect("enqueue");
         (c1, c2)
     };
-    assert_eq!(c1.status, CommandStatus::Pendiente);
+    assert_eq!(c1.status, CommandStatus::Pending);
     assert_eq!(c1.created_at, "2026-03-01 08:00:00");
     assert!(c2.id > c1.id);
     let j = open(&dir);
@@ -833,7 +833,7 @@ fn commands_flow_in_order_and_survive_reopening() {
     // A result for a command never sent changes nothing.
     assert!(matches!(
         j.mark_result("a", c1.id, 0, at(1, 8, 0, 30)).expect("result"),
-        MarkOutcome::NotSent(c) if c.status == CommandStatus::Pendiente
+        MarkOutcome::NotSent(c) if c.status == CommandStatus::Pending
     ));
     assert_eq!(
         j.mark_sent("a", &[c1.id, c2.id], at(1, 8, 1, 0))
@@ -846,7 +846,7 @@ fn commands_flow_in_order_and_survive_reopening() {
         .expect("result")
     {
         MarkOutcome::Updated(c) => {
-            assert_eq!(c.status, CommandStatus::Completado);
+            assert_eq!(c.status, CommandStatus::Completed);
             assert_eq!(c.return_code, Some(0));
             assert_eq!(c.sent_at.as_deref(), Some("2026-03-01 08:01:00"));
             assert_eq!(c.done_at.as_deref(), Some("2026-03-01 08:02:00"));
@@ -859,14 +859,14 @@ fn commands_flow_in_order_and_survive_reopening() {
     {
         MarkOutcome::Updated(c) => assert_eq!(
             (c.status, c.return_code),
-            (CommandStatus::Fallido, Some(-10))
+            (CommandStatus::Failed, Some(-10))
         ),
         other => panic!("{other:?}"),
     }
     // A result reported twice leaves the first one.
     assert!(matches!(
         j.mark_result("a", c2.id, 0, at(1, 9, 0, 0)).expect("result"),
-        MarkOutcome::AlreadyDone(c) if c.status == CommandStatus::Fallido
+        MarkOutcome::AlreadyDone(c) if c.status == CommandStatus::Failed
     ));
     // Unknown ids, and another device's command, are unknown.
     assert_eq!(
@@ -885,7 +885,7 @@ fn commands_flow_in_order_and_survive_reopening() {
     );
     assert_eq!(
         j.get_command("a", c1.id).expect("get").map(|c| c.status),
-        Some(CommandStatus::Completado)
+        Some(CommandStatus::Completed)
     );
     assert_eq!(j.get_command("b", c1.id).expect("get"), None);
 }
@@ -909,9 +909,9 @@ fn pending_commands_expire_after_the_age_limit() {
         .expect("expire");
     assert_eq!(expired, 1);
     let status = |id| j.get_command("a", id).expect("get").map(|c| c.status);
-    assert_eq!(status(old.id), Some(CommandStatus::Caducado));
-    assert_eq!(status(sent.id), Some(CommandStatus::Enviado));
-    assert_eq!(status(fresh.id), Some(CommandStatus::Pendiente));
+    assert_eq!(status(old.id), Some(CommandStatus::Expired));
+    assert_eq!(status(sent.id), Some(CommandStatus::Sent));
+    assert_eq!(status(fresh.id), Some(CommandStatus::Pending));
     assert_eq!(
         j.next_commands("a", 10)
             .expect("next")
@@ -921,9 +921,9 @@ fn pending_commands_expire_after_the_age_limit() {
         [fresh.id]
     );
     let counts = j.command_counts().expect("counts");
-    assert!(counts.contains(&(CommandStatus::Caducado, 1)));
-    assert!(counts.contains(&(CommandStatus::Pendiente, 1)));
-    assert!(counts.contains(&(CommandStatus::Enviado, 1)));
+    assert!(counts.contains(&(CommandStatus::Expired, 1)));
+    assert!(counts.contains(&(CommandStatus::Pending, 1)));
+    assert!(counts.contains(&(CommandStatus::Sent, 1)));
 }
 
 // --- query plans --------------------------------------------------------------------
@@ -997,7 +997,7 @@ impl Drop for SmallDisk {
 }
 
 /// Fills the file system of `path` with a ballast file until it is full.
-fn fill(path: &std::path::Path) {
+fn fill(path: &Path) {
     use std::io::Write;
     let mut f = std::fs::File::create(path).expect("ballast");
     let block = vec![0u8; 4096];
@@ -1072,7 +1072,7 @@ fn waiters_wake_when_a_commit_stores_punches() {
 #[test]
 fn the_journal_is_private() {
     use std::os::unix::fs::PermissionsExt;
-    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
     let dir = TempDir::new();
     let folder = dir.file("a/b");
     create_private_dir(&folder).unwrap();

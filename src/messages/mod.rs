@@ -252,12 +252,12 @@ pub fn bad_command_field(e: &crate::push::protocol::CommandError) -> String {
 pub fn command_outcome(status: crate::journal::CommandStatus, code: Option<i64>) -> Option<String> {
     use crate::journal::CommandStatus as S;
     match status {
-        S::Fallido => Some(return_code(code.unwrap_or(-1))),
-        S::Caducado => Some(format!(
+        S::Failed => Some(return_code(code.unwrap_or(-1))),
+        S::Expired => Some(format!(
             "El terminal no recogió el comando en {} días.",
             crate::push::commands::MAX_AGE_DAYS
         )),
-        S::Pendiente | S::Enviado | S::Completado => None,
+        S::Pending | S::Sent | S::Completed => None,
     }
 }
 

@@ -437,7 +437,7 @@ impl PgDelivery {
             link.check_idle()?;
             return Ok(false);
         };
-        let started = std::time::Instant::now();
+        let started = Instant::now();
         link.insert(&renames, &batch, last)?;
         self.position.store(last, Ordering::SeqCst);
         self.store_position(last);
@@ -479,9 +479,9 @@ impl PgDelivery {
 
     /// Sleeps `wait`, waking early when stopped.
     fn sleep(&self, wait: Duration) {
-        let deadline = std::time::Instant::now() + wait;
+        let deadline = Instant::now() + wait;
         let mut guard = self.wake_lock.lock();
-        while !self.stopping() && std::time::Instant::now() < deadline {
+        while !self.stopping() && Instant::now() < deadline {
             self.wake.wait_until(&mut guard, deadline);
         }
     }

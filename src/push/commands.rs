@@ -199,7 +199,7 @@ pub fn apply_completed(
     command: &Command,
     now: NaiveDateTime,
 ) -> Result<(), JournalError> {
-    if command.status != CommandStatus::Completado {
+    if command.status != CommandStatus::Completed {
         return Ok(());
     }
     match copy_change(&command.command) {
@@ -373,14 +373,14 @@ mod tests {
 
         // Exactly seven days is not yet "older than seven days".
         assert_eq!(expire_due(j, at(8, 8, 0, 0)).expect("sweep"), 0);
-        assert_eq!(status(j, old), CommandStatus::Pendiente);
+        assert_eq!(status(j, old), CommandStatus::Pending);
         assert_eq!(expire_due(j, at(8, 8, 0, 1)).expect("sweep"), 1);
-        assert_eq!(status(j, old), CommandStatus::Caducado);
+        assert_eq!(status(j, old), CommandStatus::Expired);
         let expired = j.get_command("a", old).expect("read").expect("exists");
         assert_eq!(expired.done_at.as_deref(), Some("2026-03-08 08:00:01"));
         // A sent command waits for its result; a younger one is kept.
-        assert_eq!(status(j, sent), CommandStatus::Enviado);
-        assert_eq!(status(j, young), CommandStatus::Pendiente);
+        assert_eq!(status(j, sent), CommandStatus::Sent);
+        assert_eq!(status(j, young), CommandStatus::Pending);
         // An expired command is not delivered any more.
         let next: Vec<i64> = j
             .next_commands("a", 10)
@@ -403,7 +403,7 @@ mod tests {
         let clock: Clock = Arc::new(|| at(11, 8, 0, 0));
         let sweep = ExpirySweep::start(s.journal.clone(), Duration::from_secs(3600), clock);
         let deadline = Instant::now() + Duration::from_secs(30);
-        while status(&s.journal, id) != CommandStatus::Caducado {
+        while status(&s.journal, id) != CommandStatus::Expired {
             assert!(Instant::now() < deadline, "the first sweep never came");
             std::thread::sleep(Duration::from_millis(20));
         }

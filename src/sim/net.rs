@@ -105,7 +105,7 @@ fn serve_tcp(mut stream: TcpStream, device: &Device) {
                         end_conversation(&mut conversation);
                     }
                     let reply = device.handle(&mut conn, &p);
-                    if !send_tcp(&mut stream, device, reply, &mut rng) {
+                    if !send_tcp(&mut stream, device, &reply, &mut rng) {
                         break 'conn;
                     }
                 }
@@ -122,7 +122,7 @@ fn serve_tcp(mut stream: TcpStream, device: &Device) {
                 packets: events,
                 action: Action::Send,
             };
-            if !send_tcp(&mut stream, device, reply, &mut rng) {
+            if !send_tcp(&mut stream, device, &reply, &mut rng) {
                 break 'conn;
             }
         }
@@ -155,7 +155,7 @@ fn serve_tcp(mut stream: TcpStream, device: &Device) {
 }
 
 /// Writes a reply; returns false when the connection must end.
-fn send_tcp(stream: &mut TcpStream, device: &Device, reply: Reply, rng: &mut Rng) -> bool {
+fn send_tcp(stream: &mut TcpStream, device: &Device, reply: &Reply, rng: &mut Rng) -> bool {
     let faults = device.state().lock().faults.clone();
     let (split, fault) = match reply.action {
         Action::StallAt { at, .. } | Action::CloseAt { at } => (at, true),
@@ -171,10 +171,7 @@ fn send_tcp(stream: &mut TcpStream, device: &Device, reply: Reply, rng: &mut Rng
             }
             return true;
         }
-        let bytes: Vec<u8> = packets
-            .iter()
-            .flat_map(super::super::zk::wire::Packet::encode_tcp)
-            .collect();
+        let bytes: Vec<u8> = packets.iter().flat_map(Packet::encode_tcp).collect();
         write_split(stream, &bytes, faults.split_writes, rng).is_ok()
     };
     if !write(stream, &reply.packets[..split], rng) {
@@ -227,7 +224,7 @@ pub fn spawn_udp(sock: UdpSocket, device: Arc<Device>, stop: Arc<AtomicBool>) {
                         packets: events,
                         action: Action::Send,
                     };
-                    send_udp(&sock, *peer, &device, reply, &mut sent);
+                    send_udp(&sock, *peer, &device, &reply, &mut sent);
                 }
             }
             let Ok((n, peer)) = sock.recv_from(&mut buf) else {
@@ -255,7 +252,7 @@ pub fn spawn_udp(sock: UdpSocket, device: Arc<Device>, stop: Arc<AtomicBool>) {
                 let mut st = device.state().lock();
                 st.stats.connections += 1;
             }
-            let keep = send_udp(&sock, peer, &device, reply, &mut sent);
+            let keep = send_udp(&sock, peer, &device, &reply, &mut sent);
             if keep && conn.session_id != 0 {
                 peers.insert(conn.session_id, peer);
                 sessions.insert(conn.session_id, conn);
@@ -271,7 +268,7 @@ fn send_udp(
     sock: &UdpSocket,
     peer: SocketAddr,
     device: &Device,
-    reply: Reply,
+    reply: &Reply,
     sent: &mut u64,
 ) -> bool {
     let faults = device.state().lock().faults.clone();

@@ -75,7 +75,7 @@ impl ChunkAssembler {
             };
         }
         match p.command {
-            cmd::DATA => self.frame(p),
+            cmd::DATA => self.frame(&p),
             cmd::ACK_OK => {
                 if self.indexed == Some(false) && self.data.len() > wanted {
                     self.drop_repeated_pieces();
@@ -97,7 +97,7 @@ impl ChunkAssembler {
         }
     }
 
-    fn frame(&mut self, p: Packet) -> Result<Step> {
+    fn frame(&mut self, p: &Packet) -> Result<Step> {
         let indexed = *self.indexed.get_or_insert(p.session == 0);
         if indexed {
             if p.session < self.next_index {

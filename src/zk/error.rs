@@ -250,7 +250,7 @@ mod tests {
         };
         assert_eq!(inner.kind(), io::ErrorKind::PermissionDenied);
         assert_eq!(
-            e.source().map(std::string::ToString::to_string).as_deref(),
+            e.source().map(ToString::to_string).as_deref(),
             Some("no way")
         );
         assert_eq!(e.clone(), e);

@@ -180,7 +180,7 @@ impl Session {
             Prepared::Inline(data) => {
                 let bytes = data.len();
                 let (body, _) = records::dataset_body(&data)?;
-                self.finish_whole(since, body.to_vec(), sizes.records, bytes)
+                self.finish_whole(since, body, sizes.records, bytes)
             }
             Prepared::Buffered { total } => {
                 let out = self.tail_of_buffer(since, first, total, sizes.records);
@@ -308,7 +308,7 @@ impl Session {
                         bytes += data.len();
                         let known = &data[at - from..at - from + size];
                         if digest(known) == since.digest {
-                            let after = data[at - from + size..].to_vec();
+                            let after = &data[at - from + size..];
                             return Ok(self.tail_after(since, after, method, bytes));
                         }
                         log::info!(
@@ -329,21 +329,21 @@ impl Session {
         let data = self.read_range(0, total)?;
         bytes += data.len();
         let (body, _) = records::dataset_body(&data)?;
-        self.finish_whole(since, body.to_vec(), count_hint, bytes)
+        self.finish_whole(since, body, count_hint, bytes)
     }
 
     /// The read records after `since`, when the tail verified.
     fn tail_after(
         &self,
         since: &LogPosition,
-        after: Vec<u8>,
+        after: &[u8],
         method: TailMethod,
         bytes: usize,
     ) -> TailRead {
         TailRead {
-            records: records::parse_attendance(&after, since.format),
-            positions: positions_after(since, &after),
-            position: since.advanced(&after, after.len() / since.format.size()),
+            records: records::parse_attendance(after, since.format),
+            positions: positions_after(since, after),
+            position: since.advanced(after, after.len() / since.format.size()),
             reset: false,
             method,
             bytes,
@@ -355,15 +355,15 @@ impl Session {
     fn finish_whole(
         &self,
         since: &LogPosition,
-        body: Vec<u8>,
+        body: &[u8],
         count_hint: u32,
         bytes: usize,
     ) -> Result<TailRead> {
         let size = since.format.size();
         let n = since.count as usize;
-        if n == 0 || since.continued_by(&body) {
+        if n == 0 || since.continued_by(body) {
             let format = if n == 0 {
-                records::infer_attendance_format(&body, count_hint)?
+                records::infer_attendance_format(body, count_hint)?
             } else {
                 since.format
             };
@@ -373,18 +373,18 @@ impl Session {
             } else {
                 *since
             };
-            let after = body[start..].to_vec();
+            let after = &body[start..];
             return Ok(TailRead {
                 reset: false,
                 ..self.tail_after(&from, after, TailMethod::Full, bytes)
             });
         }
-        let format = records::infer_attendance_format(&body, count_hint)?;
+        let format = records::infer_attendance_format(body, count_hint)?;
         let empty = LogPosition::empty(format);
         Ok(TailRead {
-            records: records::parse_attendance(&body, format),
-            positions: positions_after(&empty, &body),
-            position: LogPosition::end_of(&body, format),
+            records: records::parse_attendance(body, format),
+            positions: positions_after(&empty, body),
+            position: LogPosition::end_of(body, format),
             reset: true,
             method: TailMethod::Full,
             bytes,

@@ -513,7 +513,7 @@ fn a_journal_that_is_not_ours_is_refused_and_left_alone() {
 
 #[test]
 fn demo_listens_on_loopback_and_logs_in_one_format() {
-    let mut cmd = std::process::Command::new(BIN);
+    let mut cmd = Command::new(BIN);
     cmd.args(["--demo", "--port", "0", "--log-level", "warn"]);
     let (mut child, line) = spawn_until(cmd, "listening on http://", false);
     let addr = addr_after(&line, "listening on http://");
@@ -532,7 +532,7 @@ fn probe_reports_a_failure_once_in_english() {
     let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = dead.local_addr().unwrap().port().to_string();
     drop(dead);
-    let out = std::process::Command::new(BIN)
+    let out = Command::new(BIN)
         .args(["probe", "127.0.0.1", "--port", &port, "--timeout", "1"])
         .output()
         .unwrap();

@@ -121,7 +121,7 @@ fn command_text(base: &str, device: &str, id: i64) -> String {
 }
 
 /// Asserts a JSON error with exactly this status and message.
-fn assert_error(got: (i32, Value), status: i32, message: &str) {
+fn assert_error(got: &(i32, Value), status: i32, message: &str) {
     assert_eq!(got.0, status, "{}", got.1);
     assert_eq!(got.1["success"], false, "{}", got.1);
     assert_eq!(got.1["error"], message, "{}", got.1);
@@ -143,7 +143,7 @@ fn user_changes_and_sync_time_on_a_push_terminal_are_queued() {
             Value::Null
         };
         assert_error(
-            send(method, &format!("{users}/77"), body),
+            &send(method, &format!("{users}/77"), body),
             404,
             "Usuario '77' no encontrado.",
         );
@@ -196,9 +196,9 @@ fn user_changes_and_sync_time_on_a_push_terminal_are_queued() {
         ),
     ];
     for (body, message) in bad {
-        assert_error(send("POST", &users, body), 400, message);
+        assert_error(&send("POST", &users, body), 400, message);
     }
-    assert_error(request("POST", &users, None), 400, "Body JSON requerido.");
+    assert_error(&request("POST", &users, None), 400, "Body JSON requerido.");
     let (_, list) = get(&format!("{}/devices/recepcion/commands", env.base));
     assert_eq!(list["total"], 2, "{list}");
     assert!(!list.to_string().contains("Passwd=123"), "{list}");
@@ -234,7 +234,7 @@ fn user_changes_and_sync_time_on_a_push_terminal_are_queued() {
         "DATA UPDATE USERINFO PIN=4242\tName=Íñigo Pérez\tPri=14\tPasswd=***\tCard=998877"
     );
     assert_error(
-        send("PUT", &format!("{users}/4242"), json!({"privilege": "x"})),
+        &send("PUT", &format!("{users}/4242"), json!({"privilege": "x"})),
         400,
         "Campo 'privilege' inválido: debe ser un número entero entre 0 y 15.",
     );
@@ -250,12 +250,12 @@ fn user_changes_and_sync_time_on_a_push_terminal_are_queued() {
     let check = queued(&sync, "POST", Value::Null, "recepcion");
     assert_eq!(command_text(&env.base, "recepcion", check), "CHECK");
     assert_error(
-        send("POST", &sync, json!({"timestamp": "2026-02-30 08:00:00"})),
+        &send("POST", &sync, json!({"timestamp": "2026-02-30 08:00:00"})),
         400,
         "Campo 'timestamp' inválido: '2026-02-30 08:00:00'. Use YYYY-MM-DD HH:MM:SS (años 2000 a 2099).",
     );
     assert_error(
-        send("POST", &sync, json!({"timestamp": "2026-03-01 08:00:00"})),
+        &send("POST", &sync, json!({"timestamp": "2026-03-01 08:00:00"})),
         409,
         "El terminal 'recepcion' es push: toma la hora del servidor al sincronizar y no admite 'timestamp'; envíe el body vacío.",
     );
@@ -373,7 +373,7 @@ fn the_queue_shows_statuses_and_return_code_messages_newest_first() {
     assert_eq!(one["data"]["message"], "No soportado por el terminal.");
     for n in ["999999", "abc", "0", "-1"] {
         assert_error(
-            get(&format!("{}/devices/recepcion/commands/{n}", env.base)),
+            &get(&format!("{}/devices/recepcion/commands/{n}", env.base)),
             404,
             &format!("Comando '{n}' no encontrado en 'recepcion'."),
         );
@@ -384,12 +384,12 @@ fn the_queue_shows_statuses_and_return_code_messages_newest_first() {
         .expect("queue");
     let other = journal.list_commands("otro").expect("list")[0].id;
     assert_error(
-        get(&format!("{}/devices/recepcion/commands/{other}", env.base)),
+        &get(&format!("{}/devices/recepcion/commands/{other}", env.base)),
         404,
         &format!("Comando '{other}' no encontrado en 'recepcion'."),
     );
     assert_error(
-        get(&format!("{}/devices/nadie/commands", env.base)),
+        &get(&format!("{}/devices/nadie/commands", env.base)),
         404,
         "Dispositivo 'nadie' no encontrado.",
     );
@@ -424,7 +424,7 @@ fn pull_forwarded_and_unsupported_cases_answer_409() {
     let base = &env.base;
     for path in ["commands", "commands/1"] {
         assert_error(
-            get(&format!("{base}/devices/principal/{path}")),
+            &get(&format!("{base}/devices/principal/{path}")),
             409,
             "El dispositivo 'principal' es un terminal pull: se le habla directamente y no tiene cola de comandos.",
         );
@@ -441,7 +441,7 @@ fn pull_forwarded_and_unsupported_cases_answer_409() {
     ];
     for (method, path, body) in &refused {
         assert_error(
-            send(
+            &send(
                 method,
                 &format!("{base}/devices/sucursal/{path}"),
                 body.clone(),
@@ -458,7 +458,7 @@ fn pull_forwarded_and_unsupported_cases_answer_409() {
     ];
     for (method, path, why) in unsupported {
         assert_error(
-            send(
+            &send(
                 method,
                 &format!("{base}/devices/recepcion/{path}"),
                 Value::Null,
@@ -474,7 +474,7 @@ fn pull_forwarded_and_unsupported_cases_answer_409() {
     // --push-forward sends every push terminal's commands to that server.
     let (env, journal) = push_env(&dir, Some("http://10.9.9.9:8081"));
     assert_error(
-        send(
+        &send(
             "POST",
             &format!("{}/devices/recepcion/users", env.base),
             user,
@@ -484,7 +484,7 @@ fn pull_forwarded_and_unsupported_cases_answer_409() {
     );
     // A device's own push_forward wins over the flag.
     assert_error(
-        get(&format!("{}/devices/sucursal/commands", env.base)),
+        &get(&format!("{}/devices/sucursal/commands", env.base)),
         409,
         upstream,
     );

@@ -855,12 +855,8 @@ fn attendance_all_reads_terminals_with_a_bounded_pool_of_threads() {
         .collect();
     let file = dir.join("devices.json");
     std::fs::write(&file, serde_json::Value::Object(devices).to_string()).unwrap();
-    let (mut child, addr) = crate::common::process::start_server(&[
-        "--config",
-        file.to_str().unwrap(),
-        "--log-level",
-        "warn",
-    ]);
+    let (mut child, addr) =
+        start_server(&["--config", file.to_str().unwrap(), "--log-level", "warn"]);
     let pid = child.id();
     let before = thread_count(pid);
     // 10 requests at once, each over 20 slow terminals: one thread per

@@ -14,7 +14,7 @@ use zkserver::sim::{EventFormat, SimConfig};
 /// reconciliation, 60 s by default, never serves a punch in this time).
 const WAIT: Duration = Duration::from_secs(30);
 
-fn users(events: &[crate::common::sse::Event]) -> Vec<String> {
+fn users(events: &[sse::Event]) -> Vec<String> {
     events
         .iter()
         .map(|e| e.data["user_id"].as_str().unwrap().to_string())
@@ -250,7 +250,7 @@ fn bad_stream_cursors_are_400s() {
 
 /// Threads and descriptors of a process.
 fn resources(pid: u32) -> (usize, usize) {
-    let count = |dir: String| std::fs::read_dir(dir).map_or(0, std::iter::Iterator::count);
+    let count = |dir: String| std::fs::read_dir(dir).map_or(0, Iterator::count);
     (
         count(format!("/proc/{pid}/task")),
         count(format!("/proc/{pid}/fd")),
@@ -308,7 +308,7 @@ fn a_thousand_streams_opened_and_closed_leak_nothing() {
 fn probe_watch_prints_punches_as_they_happen() {
     use std::io::{BufRead, BufReader};
     let sim = zkserver::sim::Simulator::start(SimConfig::default()).unwrap();
-    let mut child = std::process::Command::new(crate::common::process::BIN)
+    let mut child = std::process::Command::new(process::BIN)
         .args([
             "probe",
             "127.0.0.1",
@@ -331,7 +331,7 @@ fn probe_watch_prints_punches_as_they_happen() {
         line.contains(&made.user_id) && line.contains(&made.time.to_string()),
         "{line}"
     );
-    crate::common::process::signal(&child, "INT");
+    process::signal(&child, "INT");
     assert!(child.wait().unwrap().success());
     assert!(!sim.is_disabled());
 }

@@ -844,7 +844,7 @@ fn last_contact_is_kept_in_memory_and_saved_at_shutdown() {
     }
     // Polls write nothing to disk.
     assert!(!contacts.exists(), "a poll wrote the contacts file");
-    assert_eq!(crate::common::process::terminate(&mut child), 0);
+    assert_eq!(common::process::terminate(&mut child), 0);
     let saved: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&contacts).expect("saved at shutdown"))
             .unwrap();
@@ -1298,7 +1298,7 @@ fn routine_polls_and_uploads_are_summarised_not_logged_one_by_one() {
             .recv_timeout(Duration::from_secs(20))
             .expect("startup line");
         if line.contains("listening on http://") {
-            break crate::common::process::addr_after(&line, "listening on http://");
+            break common::process::addr_after(&line, "listening on http://");
         }
     };
     let base = format!("http://{addr}");
@@ -1331,7 +1331,7 @@ fn routine_polls_and_uploads_are_summarised_not_logged_one_by_one() {
         false,
     );
     assert_eq!(bad.body, "OK:0");
-    assert_eq!(crate::common::process::terminate(&mut child), 0);
+    assert_eq!(common::process::terminate(&mut child), 0);
     let lines = reader.join().unwrap();
     let about: Vec<&String> = lines.iter().filter(|l| l.contains("SNQUIET")).collect();
     let text = about.iter().map(|l| format!("{l}\n")).collect::<String>();

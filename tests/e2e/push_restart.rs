@@ -275,7 +275,7 @@ fn last_punch_and_last_contact_come_from_the_journal_and_survive_a_sigkill() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// SIGKILLs the server and waits until it no longer answers.
+/// SIGKILLs the server, waits until it no longer answers, and reaps it.
 fn kill(server: Running) {
     signal(&server.child, "KILL");
     wait_until("the server to die", || {
@@ -284,4 +284,5 @@ fn kill(server: Running) {
             .send()
             .is_err()
     });
+    drop(server);
 }

@@ -127,7 +127,7 @@ fn logged_server(
     std::thread::JoinHandle<Vec<String>>,
 ) {
     use std::io::BufRead;
-    let mut child = std::process::Command::new(crate::common::process::BIN)
+    let mut child = std::process::Command::new(process::BIN)
         .args([
             "--demo",
             "--host",
@@ -159,7 +159,7 @@ fn logged_server(
     let line = rx
         .recv_timeout(std::time::Duration::from_secs(20))
         .expect("startup line");
-    let addr = crate::common::process::addr_after(&line, "listening on http://");
+    let addr = process::addr_after(&line, "listening on http://");
     (child, addr, reader)
 }
 
@@ -192,7 +192,7 @@ fn odd_authorization_headers_neither_panic_nor_log_the_key() {
         let resp = raw_exchange(&addr, req.as_bytes());
         assert!(resp.starts_with("HTTP/1.1 401"), "{auth}: {resp}");
     }
-    crate::common::process::terminate(&mut child);
+    process::terminate(&mut child);
     let lines = reader.join().unwrap();
     assert!(
         lines
@@ -229,7 +229,7 @@ fn client_input_cannot_forge_log_lines() {
         &addr,
         b"GET /iclock/cdata?SN=LOGKEY1&options=all&pushcommkey=PUSHSECRET42 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
     );
-    crate::common::process::terminate(&mut child);
+    process::terminate(&mut child);
     let lines = reader.join().unwrap();
     assert!(
         lines.iter().any(|l| l.contains("pushcommkey=***")),
@@ -257,7 +257,7 @@ fn client_input_cannot_forge_log_lines() {
 /// client than 127.0.0.1) and reads the answer until the server closes.
 fn exchange_from(from: [u8; 4], addr: &str, request: &str) -> String {
     use std::io::{Read, Write};
-    let mut s = crate::common::connect_from(from, addr);
+    let mut s = connect_from(from, addr);
     s.write_all(request.as_bytes()).unwrap();
     let mut out = Vec::new();
     let _ = s.read_to_end(&mut out);
@@ -287,7 +287,7 @@ fn write_from_browser(addr: &str, path: &str, headers: &str, body: &str) -> Stri
 
 #[test]
 fn pages_on_other_sites_cannot_write_through_a_browser() {
-    let (mut child, addr) = crate::common::process::start_server(&[
+    let (mut child, addr) = process::start_server(&[
         "--demo",
         "--no-demo-push",
         "--allow-open-writes",
@@ -347,12 +347,12 @@ fn pages_on_other_sites_cannot_write_through_a_browser() {
         "1\t2024-03-01 08:00:00\t0\t1\t\t0\t0\n",
     );
     assert_eq!(status_code(&resp), 200, "{resp}");
-    assert_eq!(crate::common::process::terminate(&mut child), 0);
+    assert_eq!(process::terminate(&mut child), 0);
 }
 
 #[test]
 fn a_foreign_host_name_is_refused_unless_configured_or_proxied() {
-    let (mut child, addr) = crate::common::process::start_server(&[
+    let (mut child, addr) = process::start_server(&[
         "--demo",
         "--no-demo-push",
         "--host-name",
@@ -393,7 +393,7 @@ fn a_foreign_host_name_is_refused_unless_configured_or_proxied() {
     assert_eq!(status_code(&resp), 200, "{resp}");
     let resp = get([127, 0, 0, 2], "/health", "monitor.example");
     assert_eq!(status_code(&resp), 200, "{resp}");
-    assert_eq!(crate::common::process::terminate(&mut child), 0);
+    assert_eq!(process::terminate(&mut child), 0);
 }
 
 /// `/devices/{id}/status` shows the PostgreSQL connection (role, host, port,

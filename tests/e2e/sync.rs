@@ -378,7 +378,7 @@ fn clearing_is_safe() {
 
 #[test]
 fn clearing_waits_for_the_webhook() {
-    let receiver = crate::common::receiver::Receiver::start();
+    let receiver = receiver::Receiver::start();
     receiver.set_failing(true);
     let env = with_webhook(&receiver.url);
     // The webhook starts at the log's end; then a punch it cannot deliver.

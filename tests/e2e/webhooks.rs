@@ -42,7 +42,7 @@ pub(crate) fn wait_watching(base: &str) {
 }
 
 /// Accepted punches so far.
-fn accepted(p: &[crate::common::receiver::Post]) -> usize {
+fn accepted(p: &[receiver::Post]) -> usize {
     p.iter()
         .filter(|p| p.accepted)
         .map(|p| p.body["data"].as_array().unwrap().len())
@@ -233,8 +233,7 @@ fn a_new_webhook_starts_with_punches_made_after_it_was_set() {
     let env = single(SimConfig::default(), Link::default());
     // A stream came and went: the server knew the log's end once.
     {
-        let mut s =
-            crate::common::sse::SseClient::connect(&env.base, "/devices/principal/events", None);
+        let mut s = sse::SseClient::connect(&env.base, "/devices/principal/events", None);
         assert!(s.status("online", WAIT).is_some());
     }
     wait_metric(
@@ -402,7 +401,7 @@ fn a_webhook_set_again_after_the_log_was_replaced_sends_each_punch_once() {
     set(json!(receiver.url));
     assert!(receiver.wait_for(WAIT, |p| accepted(p) >= 4));
     env.sims[0].set_faults(zkserver::sim::Faults::default());
-    crate::webhooks::wait_watching(&env.base);
+    wait_watching(&env.base);
     made.push(env.sims[0].punch(Some("9102")).user_id);
     assert!(receiver.wait_for(WAIT, |p| p
         .iter()

@@ -79,7 +79,7 @@ fn parse_line(line: &str) -> Result<AttlogRecord, SkipReason> {
     let workcode = fields
         .next()
         .filter(|w| !w.is_empty() && !w.chars().any(crate::fields::is_control))
-        .map(std::string::ToString::to_string);
+        .map(ToString::to_string);
     Ok(AttlogRecord {
         user_id: pin.to_string(),
         time,

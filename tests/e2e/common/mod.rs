@@ -179,8 +179,10 @@ pub fn single(config: SimConfig, link: Link) -> Env {
     start(vec![("principal", "Entrada Principal", config, link)])
 }
 
-/// POST/PUT/DELETE with a JSON body (or none), returning (status, JSON body).
-pub fn send(method: &str, url: &str, body: serde_json::Value) -> (i32, Value) {
+/// POST/PUT/DELETE with a JSON body (or none: `Value::Null`), owned or
+/// borrowed, returning (status, JSON body).
+pub fn send(method: &str, url: &str, body: impl std::borrow::Borrow<Value>) -> (i32, Value) {
+    let body = body.borrow();
     let text = if body.is_null() {
         None
     } else {
