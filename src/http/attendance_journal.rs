@@ -130,11 +130,11 @@ fn matches(query: &AttendanceQuery, p: &StoredPunch) -> bool {
         && query
             .date
             .as_ref()
-            .is_none_or(|d| p.time.starts_with(d.as_str()))
-        && crate::zk::codec::parse_timestamp(&p.time).is_some_and(|t| {
-            let key = t.sort_key();
+            .is_none_or(|d| p.time.to_string().starts_with(d.as_str()))
+        && {
+            let key = crate::zk::ZkTime::from_naive(&p.time.naive()).sort_key();
             query.from.is_none_or(|f| key >= f) && query.to.is_none_or(|t| key <= t)
-        })
+        }
 }
 
 /// The journal filter for `query` (its date prefix and `from`/`to` as one
@@ -265,7 +265,7 @@ fn backfill_range(
         let Some(text) = text else {
             return Err(ctx.error(400, &messages::bad_backfill_bound(name, None)));
         };
-        parse_bound(text.trim(), end_of_day)
+        crate::time::parse_bound(text.trim(), end_of_day)
             .ok_or_else(|| ctx.error(400, &messages::bad_backfill_bound(name, Some(&text))))
     };
     let (from, to) = (bound("from", false)?, bound("to", true)?);
@@ -273,20 +273,6 @@ fn backfill_range(
         return Err(ctx.error(400, messages::BACKFILL_RANGE));
     }
     Ok((from, to))
-}
-
-/// `YYYY-MM-DD HH:MM:SS`, or `YYYY-MM-DD` (its start, or its end).
-fn parse_bound(text: &str, end_of_day: bool) -> Option<NaiveDateTime> {
-    let text = text.replace('T', " ");
-    if let Ok(t) = NaiveDateTime::parse_from_str(&text, "%Y-%m-%d %H:%M:%S") {
-        return Some(t);
-    }
-    let day = NaiveDate::parse_from_str(&text, "%Y-%m-%d").ok()?;
-    if end_of_day {
-        day.and_hms_opt(23, 59, 59)
-    } else {
-        day.and_hms_opt(0, 0, 0)
-    }
 }
 
 /// Stores `command` for push terminal `id`: 202 with the command.
@@ -301,7 +287,7 @@ pub fn queue(
         ctx.error(500, messages::INTERNAL_ERROR)
     })?;
     let stored = journal
-        .enqueue_command(id, &text, chrono::Local::now().naive_local())
+        .enqueue_command(id, &text, crate::time::now())
         .map_err(|e| failure(ctx, id, &e))?;
     log::info!("device {id}: command {} queued: {text:?}", stored.id);
     Ok(ctx.json(
@@ -357,7 +343,7 @@ mod tests {
 
     #[test]
     fn keys_and_prefixes_become_time_ranges() {
-        let t = |s: &str| NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").unwrap();
+        let t = |s: &str| crate::time::parse(s).unwrap();
         assert_eq!(naive_of_key(20260306091523), Some(t("2026-03-06 09:15:23")));
         assert_eq!(
             prefix_range("2026-02"),

@@ -7,8 +7,8 @@
 use chrono::NaiveDateTime;
 use rusqlite::{params, OptionalExtension, Transaction};
 
-use super::time::format_time;
 use super::{Journal, JournalError};
+use crate::time::format_time;
 
 /// A terminal's last contact as the journal keeps it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -9,8 +9,8 @@ use chrono::NaiveDateTime;
 use rusqlite::{params, Row};
 
 use super::punches::InsertOutcome;
-use super::time::format_time;
 use super::{Journal, JournalError, NewPunch};
+use crate::time::format_time;
 
 /// One contact from an unknown serial.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -4,8 +4,8 @@
 use chrono::NaiveDateTime;
 use rusqlite::{params, Connection, Row, Transaction};
 
-use super::time::format_time;
 use super::{Journal, JournalError};
+use crate::time::{format_time, WallTime};
 
 /// A punch to store.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,16 +31,16 @@ pub struct StoredPunch {
     pub device: String,
     /// The PIN people know.
     pub user_id: String,
-    /// Terminal wall-clock time, `YYYY-MM-DD HH:MM:SS`.
-    pub time: String,
+    /// Terminal wall-clock time.
+    pub time: WallTime,
     /// How the person was identified.
     pub status: u8,
     /// In/out state.
     pub punch: u8,
     /// Work code, if any.
     pub workcode: Option<String>,
-    /// When the journal stored it, `YYYY-MM-DD HH:MM:SS`.
-    pub received_at: String,
+    /// When the journal stored it (this machine's wall clock).
+    pub received_at: WallTime,
 }
 
 /// What one insert did.
