@@ -95,7 +95,8 @@ pub fn device_attendance(ctx: &Ctx, id: &str) -> Answer {
     Ok(respond(ctx, &query, rows, names, extra))
 }
 
-/// One device answered from the journal (paging done by the journal).
+/// One device answered from the journal (filtering and paging done by
+/// the journal).
 fn device_from_journal(
     ctx: &Ctx,
     device: &Device,
@@ -108,8 +109,7 @@ fn device_from_journal(
         Some(Position::Journal(seq)) => Some(seq),
         Some(Position::Log(_)) => return Err(bad_cursor(ctx, CursorError::WrongKind)),
     };
-    let paged_in_sql = since.is_none();
-    let read = aj::read(journal, &device.id, 0, query, since, paged_in_sql)
+    let read = aj::read(journal, &device.id, 0, query, since, true)
         .map_err(|e| aj::failure(ctx, &device.id, &e))?;
     let names = vec![(device.id.clone(), device.config.name.clone())];
     let extra = Extra {
@@ -118,11 +118,8 @@ fn device_from_journal(
         errors: None,
         source: Some("journal"),
     };
-    if paged_in_sql {
-        let matched = query.paged().then_some(read.matched as usize);
-        return Ok(listing(ctx, query, read.rows, names, extra, matched));
-    }
-    Ok(respond(ctx, query, read.rows, names, extra))
+    let matched = query.paged().then_some(read.matched as usize);
+    Ok(listing(ctx, query, read.rows, names, extra, matched))
 }
 
 /// What one device contributed to `/attendance/all`.

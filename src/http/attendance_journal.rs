@@ -7,7 +7,7 @@ use chrono::{Datelike, NaiveDate, NaiveDateTime};
 use super::listing::Row;
 use super::query::AttendanceQuery;
 use super::{Ctx, Response};
-use crate::journal::{Journal, JournalError, PunchFilter, StoredPunch};
+use crate::journal::{Journal, JournalError, PunchFilter};
 use crate::messages;
 use crate::registry::Device;
 
@@ -70,8 +70,9 @@ pub struct JournalRead {
 }
 
 /// Reads `device`'s punches matching `query`: those after `since` (a
-/// journal position), or all of them. With `page`, paging happens in the
-/// journal (one device); otherwise every match is returned.
+/// journal position), or all of them. The journal filters (user, date,
+/// range, positions); with `page` it also pages (one device), otherwise
+/// every match is returned.
 pub fn read(
     journal: &Journal,
     device: &str,
@@ -86,55 +87,34 @@ pub fn read(
         .newest_seq(device)?
         .unwrap_or(0)
         .max(since.unwrap_or(0));
-    let (punches, matched) = if let Some(seq) = since {
-        let after = journal.punches_after(device, seq, u64::MAX)?;
-        let mut rows: Vec<StoredPunch> = after
-            .into_iter()
-            .filter(|p| p.seq <= newest)
-            .filter(|p| matches(query, p))
-            .collect();
-        rows.sort_by(|a, b| b.time.cmp(&a.time).then(a.seq.cmp(&b.seq)));
-        let n = rows.len() as u64;
-        (rows, n)
-    } else {
-        let Some(mut filter) = filter_of(query) else {
-            return Ok(JournalRead {
-                rows: Vec::new(),
-                matched: 0,
-                newest,
-            });
-        };
-        if page {
-            filter.offset = query.offset as u64;
-            filter.limit = query.limit.map(|l| l as u64);
-        }
-        let found = journal.query_punches(device, &filter)?;
-        let late = found.punches.iter().filter(|p| p.seq > newest).count() as u64;
-        let rows = found.punches.into_iter().filter(|p| p.seq <= newest);
-        (rows.collect(), found.total.saturating_sub(late))
+    let Some(mut filter) = filter_of(query) else {
+        return Ok(JournalRead {
+            rows: Vec::new(),
+            matched: 0,
+            newest,
+        });
     };
-    let rows = punches
+    if let Some(seq) = since {
+        filter.after = Some(seq);
+        filter.through = Some(newest);
+    }
+    if page {
+        filter.offset = query.offset as u64;
+        filter.limit = query.limit.map(|l| l as u64);
+    }
+    let found = journal.query_punches(device, &filter)?;
+    let late = found.punches.iter().filter(|p| p.seq > newest).count() as u64;
+    let rows = found
+        .punches
         .iter()
+        .filter(|p| p.seq <= newest)
         .map(|p| Row::owned(crate::punch::attendance_of(p), index))
         .collect();
     Ok(JournalRead {
         rows,
-        matched,
+        matched: found.total.saturating_sub(late),
         newest,
     })
-}
-
-/// Whether a stored punch passes the filters.
-fn matches(query: &AttendanceQuery, p: &StoredPunch) -> bool {
-    query.user_id.as_ref().is_none_or(|u| *u == p.user_id)
-        && query
-            .date
-            .as_ref()
-            .is_none_or(|d| p.time.to_string().starts_with(d.as_str()))
-        && {
-            let key = crate::zk::ZkTime::from_naive(&p.time.naive()).sort_key();
-            query.from.is_none_or(|f| key >= f) && query.to.is_none_or(|t| key <= t)
-        }
 }
 
 /// The journal filter for `query` (its date prefix and `from`/`to` as one
@@ -157,8 +137,7 @@ fn filter_of(query: &AttendanceQuery) -> Option<PunchFilter> {
         from,
         to,
         user_id: query.user_id.clone(),
-        offset: 0,
-        limit: None,
+        ..PunchFilter::default()
     })
 }
 
