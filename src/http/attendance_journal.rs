@@ -69,17 +69,26 @@ pub struct JournalRead {
     pub newest: i64,
 }
 
+/// Which of the matches a journal read returns (newest first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Window {
+    /// The query's page (`offset`, `limit`): one device's listing.
+    Page,
+    /// The matches a page of several devices can take from this one: its
+    /// first `offset + limit` (all of them without a `limit`).
+    Top,
+}
+
 /// Reads `device`'s punches matching `query`: those after `since` (a
 /// journal position), or all of them. The journal filters (user, date,
-/// range, positions); with `page` it also pages (one device), otherwise
-/// every match is returned.
+/// range, positions) and returns only the rows `window` can show.
 pub fn read(
     journal: &Journal,
     device: &str,
     index: u16,
     query: &AttendanceQuery,
     since: Option<i64>,
-    page: bool,
+    window: Window,
 ) -> Result<JournalRead, JournalError> {
     // The newest position first: a punch stored meanwhile is after it and
     // comes with the next `since` read, never twice.
@@ -98,9 +107,14 @@ pub fn read(
         filter.after = Some(seq);
         filter.through = Some(newest);
     }
-    if page {
-        filter.offset = query.offset as u64;
-        filter.limit = query.limit.map(|l| l as u64);
+    match window {
+        Window::Page => {
+            filter.offset = query.offset as u64;
+            filter.limit = query.limit.map(|l| l as u64);
+        }
+        Window::Top => {
+            filter.limit = query.limit.map(|l| query.offset.saturating_add(l) as u64);
+        }
     }
     let found = journal.query_punches(device, &filter)?;
     let late = found.punches.iter().filter(|p| p.seq > newest).count() as u64;
