@@ -241,6 +241,26 @@ mod tests {
         );
     }
 
+    /// Bounds take exactly the documented shapes (the one rule of
+    /// `crate::time`): a `T` between date and time too, not one-digit fields.
+    #[test]
+    fn bounds_take_only_the_documented_shapes() {
+        let q = parse(&[("from", "2026-03-05T12:00:00")]).unwrap();
+        assert!(!q.matches(&rec("5", "2026-03-05 11:59:59")));
+        assert!(q.matches(&rec("5", "2026-03-05 12:00:00")));
+        for bad in [
+            "2026-3-5",
+            "2026-03-05 9:00:00",
+            "2026-03-05 12:00",
+            "+2026-03-05",
+        ] {
+            assert!(
+                parse(&[("from", bad)]).unwrap_err().contains("'from'"),
+                "{bad}"
+            );
+        }
+    }
+
     #[test]
     fn paging_and_format() {
         let q = parse(&[("limit", "50"), ("offset", "10"), ("format", "csv")]).unwrap();
