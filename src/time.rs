@@ -23,9 +23,14 @@ pub const WALL_FORMAT: &str = "%Y-%m-%d %H:%M:%S";
 pub struct WallTime(NaiveDateTime);
 
 impl WallTime {
-    /// The wall time `t`.
+    /// The wall time `t`, to the second (a leap second stays one).
     pub fn new(t: NaiveDateTime) -> WallTime {
-        WallTime(t)
+        let whole = if t.nanosecond() >= 1_000_000_000 {
+            t.with_nanosecond(1_000_000_000)
+        } else {
+            t.with_nanosecond(0)
+        };
+        WallTime(whole.unwrap_or(t))
     }
 
     /// Parses `YYYY-MM-DD HH:MM:SS` (see [`parse`]).
@@ -41,7 +46,7 @@ impl WallTime {
 
 impl From<NaiveDateTime> for WallTime {
     fn from(t: NaiveDateTime) -> WallTime {
-        WallTime(t)
+        WallTime::new(t)
     }
 }
 
@@ -340,6 +345,15 @@ mod tests {
             "\"2026-03-06 09:15:23\""
         );
         assert_eq!(w.naive(), t("2026-03-06 09:15:23"));
+        // To the second: a clock's fraction is not kept (it is not shown).
+        let fraction = t("2026-03-06 09:15:23")
+            .with_nanosecond(999_000_000)
+            .unwrap();
+        assert_eq!(WallTime::new(fraction), w);
+        let leap = t("2026-06-30 23:59:59")
+            .with_nanosecond(1_500_000_000)
+            .unwrap();
+        assert_eq!(WallTime::new(leap).to_string(), "2026-06-30 23:59:60");
         assert!(
             WallTime::parse("2026-03-06 23:59:59").unwrap()
                 < WallTime::parse("2026-03-07 00:00:00").unwrap()

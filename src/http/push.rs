@@ -25,7 +25,7 @@ pub fn pending(ctx: &Ctx) -> Answer {
             let c = receiver.contacts().get(&p.sn);
             let last_seen = c
                 .as_ref()
-                .map(|c| crate::time::format(&c.last_seen))
+                .map(|c| crate::time::WallTime::new(c.last_seen))
                 .filter(|t| *t > p.last_seen)
                 .unwrap_or(p.last_seen);
             let ip = c.as_ref().map(|c| c.ip.clone()).unwrap_or(p.ip);
@@ -213,8 +213,8 @@ fn add_saved_contact(journal: &crate::journal::Journal, device: &Device, data: &
     };
     match journal.last_contact(sn) {
         Ok(Some(saved)) => {
-            let known = data["last_seen"].as_str().unwrap_or_default();
-            if saved.last_seen.as_str() > known {
+            let known = data["last_seen"].as_str().and_then(crate::time::parse);
+            if known.is_none_or(|known| saved.last_seen.naive() > known) {
                 data["last_seen"] = json!(saved.last_seen);
                 data["ip"] = json!(saved.ip);
             }

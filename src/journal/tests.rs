@@ -661,7 +661,10 @@ fn pending_serials_are_recorded_and_adopted_without_duplicates() {
         ("AB1", "10.0.0.6", 2)
     );
     assert_eq!(
-        (list[0].first_seen.as_str(), list[0].last_seen.as_str()),
+        (
+            list[0].first_seen.to_string().as_str(),
+            list[0].last_seen.to_string().as_str(),
+        ),
         ("2026-03-01 08:00:00", "2026-03-01 09:00:00")
     );
     assert_eq!(j.pending_totals().expect("totals"), (2, 2));
@@ -796,14 +799,14 @@ fn last_contacts_are_kept_with_uploads_and_saves() {
     let j = open(&dir);
     let c = j.last_contact("SN1").expect("read").expect("kept");
     assert_eq!(
-        (c.ip.as_str(), c.last_seen.as_str()),
+        (c.ip.as_str(), c.last_seen.to_string().as_str()),
         ("10.0.0.9", "2026-03-01 08:00:05")
     );
     j.save_contacts(&[("SN1".into(), "10.0.0.7".into(), at(1, 9, 0, 0))])
         .expect("save");
     let c = j.last_contact("SN1").expect("read").expect("kept");
     assert_eq!(
-        (c.ip.as_str(), c.last_seen.as_str()),
+        (c.ip.as_str(), c.last_seen.to_string().as_str()),
         ("10.0.0.7", "2026-03-01 09:00:00")
     );
 }
