@@ -462,6 +462,6 @@ pub mod run {
                 }
             })
             .collect();
-        journal.insert_punches(id, &punches, chrono::Local::now().naive_local())
+        journal.insert_punches(id, &punches, crate::time::now())
     }
 }

@@ -118,7 +118,7 @@ pub fn start() -> std::io::Result<Demo> {
                 ip: "127.0.0.1".into(),
                 port: sim.port(),
                 force_udp: udp,
-                created_at: Some(chrono::Local::now().format("%Y-%m-%d %H:%M:%S").to_string()),
+                created_at: Some(crate::time::now_text()),
                 ..DeviceConfig::new(name)
             },
         ));
@@ -146,7 +146,7 @@ fn push_device() -> DeviceConfig {
     let mut cfg = DeviceConfig::new("Recepción");
     cfg.mode = crate::registry::DeviceMode::Push;
     cfg.sn = Some(PUSH_SERIAL.to_string());
-    cfg.created_at = Some(chrono::Local::now().format("%Y-%m-%d %H:%M:%S").to_string());
+    cfg.created_at = Some(crate::time::now_text());
     cfg
 }
 
@@ -164,7 +164,7 @@ pub fn start_push(server: std::net::SocketAddr) -> std::io::Result<crate::sim::p
     );
     cfg.records = 300;
     cfg.users = 8;
-    cfg.start = chrono::Local::now().naive_local() - chrono::Duration::minutes(400);
+    cfg.start = crate::time::now() - chrono::Duration::minutes(400);
     cfg.punch_every = Some(std::time::Duration::from_secs(5));
     cfg.poll_every = Some(std::time::Duration::from_secs(2));
     cfg.retry_after = Some(std::time::Duration::from_secs(3));

@@ -27,5 +27,6 @@ pub mod registry;
 pub mod server;
 pub mod sim;
 pub mod text;
+pub mod time;
 pub mod url;
 pub mod zk;

@@ -251,14 +251,13 @@ fn csv_field(out: &mut Vec<u8>, s: &str) {
     }
 }
 
-/// A journal punch as a record (its time is always a real one; the
+/// A journal punch as a record (its time was read as a real one; the
 /// internal slot is unknown: 0).
 pub fn attendance_of(stored: &crate::journal::StoredPunch) -> Attendance {
     Attendance {
         uid: 0,
         user_id: stored.user_id.clone(),
-        time: crate::zk::codec::parse_timestamp(&stored.time)
-            .unwrap_or(ZkTime::new(0, 0, 0, 0, 0, 0)),
+        time: ZkTime::from_naive(&stored.time.naive()),
         status: stored.status,
         punch: stored.punch,
     }

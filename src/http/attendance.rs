@@ -95,7 +95,8 @@ pub fn device_attendance(ctx: &Ctx, id: &str) -> Answer {
     Ok(respond(ctx, &query, rows, names, extra))
 }
 
-/// One device answered from the journal (paging done by the journal).
+/// One device answered from the journal (filtering and paging done by
+/// the journal).
 fn device_from_journal(
     ctx: &Ctx,
     device: &Device,
@@ -108,8 +109,7 @@ fn device_from_journal(
         Some(Position::Journal(seq)) => Some(seq),
         Some(Position::Log(_)) => return Err(bad_cursor(ctx, CursorError::WrongKind)),
     };
-    let paged_in_sql = since.is_none();
-    let read = aj::read(journal, &device.id, 0, query, since, paged_in_sql)
+    let read = aj::read(journal, &device.id, 0, query, since, aj::Window::Page)
         .map_err(|e| aj::failure(ctx, &device.id, &e))?;
     let names = vec![(device.id.clone(), device.config.name.clone())];
     let extra = Extra {
@@ -118,17 +118,17 @@ fn device_from_journal(
         errors: None,
         source: Some("journal"),
     };
-    if paged_in_sql {
-        let matched = query.paged().then_some(read.matched as usize);
-        return Ok(listing(ctx, query, read.rows, names, extra, matched));
-    }
-    Ok(respond(ctx, query, read.rows, names, extra))
+    let matched = query.paged().then_some(read.matched as usize);
+    Ok(listing(ctx, query, read.rows, names, extra, matched))
 }
 
 /// What one device contributed to `/attendance/all`.
 enum Part {
     Rows {
         rows: Vec<Row>,
+        /// Matches before paging (more than `rows` when the journal
+        /// returned only the rows a page can take).
+        matched: usize,
         position: Position,
         reset: bool,
     },
@@ -153,6 +153,7 @@ pub fn all_attendance(ctx: &Ctx) -> Answer {
         part_of(ctx, d, i as u16, &query, asked, known)
     });
     let mut rows = Vec::new();
+    let mut matched = 0;
     let mut errors = Vec::new();
     let mut positions = Vec::new();
     let mut resets = Vec::new();
@@ -163,9 +164,11 @@ pub fn all_attendance(ctx: &Ctx) -> Answer {
         match part {
             Part::Rows {
                 rows: mine,
+                matched: mine_matched,
                 position,
                 reset,
             } => {
+                matched += mine_matched;
                 match position {
                     Position::Journal(_) => journaled += 1,
                     Position::Log(_) => terminal += 1,
@@ -197,7 +200,14 @@ pub fn all_attendance(ctx: &Ctx) -> Answer {
         source: (asked == Some(aj::Source::Journal) || (journaled > 0 && terminal == 0))
             .then_some("journal"),
     };
-    Ok(respond(ctx, &query, newest_first(rows), names, extra))
+    Ok(respond_counted(
+        ctx,
+        &query,
+        newest_first(rows),
+        matched,
+        names,
+        extra,
+    ))
 }
 
 /// Devices one `/attendance/all` request reads at once (its own thread
@@ -293,9 +303,10 @@ fn part_of(
             Some(Position::Journal(seq)) => Some(seq),
             _ => None,
         };
-        return match aj::read(journal, &device.id, index, query, since, false) {
+        return match aj::read(journal, &device.id, index, query, since, aj::Window::Top) {
             Ok(read) => Part::Rows {
                 rows: read.rows,
+                matched: usize::try_from(read.matched).unwrap_or(usize::MAX),
                 position: Position::Journal(read.newest),
                 reset: known.is_some() && since.is_none(),
             },
@@ -310,11 +321,15 @@ fn part_of(
         _ => None,
     };
     match read_device(ctx, device, since.as_ref()) {
-        Ok(read) => Part::Rows {
-            position: Position::Log(read.records.position),
-            reset: read.reset || (known.is_some() && since.is_none()),
-            rows: select(&read.records, index, query),
-        },
+        Ok(read) => {
+            let rows = select(&read.records, index, query);
+            Part::Rows {
+                position: Position::Log(read.records.position),
+                reset: read.reset || (known.is_some() && since.is_none()),
+                matched: rows.len(),
+                rows,
+            }
+        }
         Err(e) => Part::Failed(messages::device_error(device, &e)),
     }
 }
@@ -414,11 +429,25 @@ struct Extra {
 fn respond(
     ctx: &Ctx,
     query: &AttendanceQuery,
-    mut rows: Vec<Row>,
+    rows: Vec<Row>,
     devices: Vec<(String, String)>,
     extra: Extra,
 ) -> Response {
-    let matched = query.paged().then_some(rows.len());
+    let matched = rows.len();
+    respond_counted(ctx, query, rows, matched, devices, extra)
+}
+
+/// Pages `rows` (newest first) and answers; `matched` counts the matches
+/// before paging (`rows` may hold only those a page can take).
+fn respond_counted(
+    ctx: &Ctx,
+    query: &AttendanceQuery,
+    mut rows: Vec<Row>,
+    matched: usize,
+    devices: Vec<(String, String)>,
+    extra: Extra,
+) -> Response {
+    let matched = query.paged().then_some(matched);
     if query.paged() {
         let end = query.limit.map_or(rows.len(), |l| {
             query.offset.saturating_add(l).min(rows.len())

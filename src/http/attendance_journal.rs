@@ -7,7 +7,7 @@ use chrono::{Datelike, NaiveDate, NaiveDateTime};
 use super::listing::Row;
 use super::query::AttendanceQuery;
 use super::{Ctx, Response};
-use crate::journal::{Journal, JournalError, PunchFilter, StoredPunch};
+use crate::journal::{Journal, JournalError, PunchFilter};
 use crate::messages;
 use crate::registry::Device;
 
@@ -69,16 +69,26 @@ pub struct JournalRead {
     pub newest: i64,
 }
 
+/// Which of the matches a journal read returns (newest first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Window {
+    /// The query's page (`offset`, `limit`): one device's listing.
+    Page,
+    /// The matches a page of several devices can take from this one: its
+    /// first `offset + limit` (all of them without a `limit`).
+    Top,
+}
+
 /// Reads `device`'s punches matching `query`: those after `since` (a
-/// journal position), or all of them. With `page`, paging happens in the
-/// journal (one device); otherwise every match is returned.
+/// journal position), or all of them. The journal filters (user, date,
+/// range, positions) and returns only the rows `window` can show.
 pub fn read(
     journal: &Journal,
     device: &str,
     index: u16,
     query: &AttendanceQuery,
     since: Option<i64>,
-    page: bool,
+    window: Window,
 ) -> Result<JournalRead, JournalError> {
     // The newest position first: a punch stored meanwhile is after it and
     // comes with the next `since` read, never twice.
@@ -86,55 +96,39 @@ pub fn read(
         .newest_seq(device)?
         .unwrap_or(0)
         .max(since.unwrap_or(0));
-    let (punches, matched) = if let Some(seq) = since {
-        let after = journal.punches_after(device, seq, u64::MAX)?;
-        let mut rows: Vec<StoredPunch> = after
-            .into_iter()
-            .filter(|p| p.seq <= newest)
-            .filter(|p| matches(query, p))
-            .collect();
-        rows.sort_by(|a, b| b.time.cmp(&a.time).then(a.seq.cmp(&b.seq)));
-        let n = rows.len() as u64;
-        (rows, n)
-    } else {
-        let Some(mut filter) = filter_of(query) else {
-            return Ok(JournalRead {
-                rows: Vec::new(),
-                matched: 0,
-                newest,
-            });
-        };
-        if page {
+    let Some(mut filter) = filter_of(query) else {
+        return Ok(JournalRead {
+            rows: Vec::new(),
+            matched: 0,
+            newest,
+        });
+    };
+    if let Some(seq) = since {
+        filter.after = Some(seq);
+        filter.through = Some(newest);
+    }
+    match window {
+        Window::Page => {
             filter.offset = query.offset as u64;
             filter.limit = query.limit.map(|l| l as u64);
         }
-        let found = journal.query_punches(device, &filter)?;
-        let late = found.punches.iter().filter(|p| p.seq > newest).count() as u64;
-        let rows = found.punches.into_iter().filter(|p| p.seq <= newest);
-        (rows.collect(), found.total.saturating_sub(late))
-    };
-    let rows = punches
+        Window::Top => {
+            filter.limit = query.limit.map(|l| query.offset.saturating_add(l) as u64);
+        }
+    }
+    let found = journal.query_punches(device, &filter)?;
+    let late = found.punches.iter().filter(|p| p.seq > newest).count() as u64;
+    let rows = found
+        .punches
         .iter()
+        .filter(|p| p.seq <= newest)
         .map(|p| Row::owned(crate::punch::attendance_of(p), index))
         .collect();
     Ok(JournalRead {
         rows,
-        matched,
+        matched: found.total.saturating_sub(late),
         newest,
     })
-}
-
-/// Whether a stored punch passes the filters.
-fn matches(query: &AttendanceQuery, p: &StoredPunch) -> bool {
-    query.user_id.as_ref().is_none_or(|u| *u == p.user_id)
-        && query
-            .date
-            .as_ref()
-            .is_none_or(|d| p.time.starts_with(d.as_str()))
-        && crate::zk::codec::parse_timestamp(&p.time).is_some_and(|t| {
-            let key = t.sort_key();
-            query.from.is_none_or(|f| key >= f) && query.to.is_none_or(|t| key <= t)
-        })
 }
 
 /// The journal filter for `query` (its date prefix and `from`/`to` as one
@@ -157,8 +151,7 @@ fn filter_of(query: &AttendanceQuery) -> Option<PunchFilter> {
         from,
         to,
         user_id: query.user_id.clone(),
-        offset: 0,
-        limit: None,
+        ..PunchFilter::default()
     })
 }
 
@@ -265,7 +258,7 @@ fn backfill_range(
         let Some(text) = text else {
             return Err(ctx.error(400, &messages::bad_backfill_bound(name, None)));
         };
-        parse_bound(text.trim(), end_of_day)
+        crate::time::parse_bound(text.trim(), end_of_day)
             .ok_or_else(|| ctx.error(400, &messages::bad_backfill_bound(name, Some(&text))))
     };
     let (from, to) = (bound("from", false)?, bound("to", true)?);
@@ -273,20 +266,6 @@ fn backfill_range(
         return Err(ctx.error(400, messages::BACKFILL_RANGE));
     }
     Ok((from, to))
-}
-
-/// `YYYY-MM-DD HH:MM:SS`, or `YYYY-MM-DD` (its start, or its end).
-fn parse_bound(text: &str, end_of_day: bool) -> Option<NaiveDateTime> {
-    let text = text.replace('T', " ");
-    if let Ok(t) = NaiveDateTime::parse_from_str(&text, "%Y-%m-%d %H:%M:%S") {
-        return Some(t);
-    }
-    let day = NaiveDate::parse_from_str(&text, "%Y-%m-%d").ok()?;
-    if end_of_day {
-        day.and_hms_opt(23, 59, 59)
-    } else {
-        day.and_hms_opt(0, 0, 0)
-    }
 }
 
 /// Stores `command` for push terminal `id`: 202 with the command.
@@ -301,7 +280,7 @@ pub fn queue(
         ctx.error(500, messages::INTERNAL_ERROR)
     })?;
     let stored = journal
-        .enqueue_command(id, &text, chrono::Local::now().naive_local())
+        .enqueue_command(id, &text, crate::time::now())
         .map_err(|e| failure(ctx, id, &e))?;
     log::info!("device {id}: command {} queued: {text:?}", stored.id);
     Ok(ctx.json(
@@ -357,7 +336,7 @@ mod tests {
 
     #[test]
     fn keys_and_prefixes_become_time_ranges() {
-        let t = |s: &str| NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").unwrap();
+        let t = |s: &str| crate::time::parse(s).unwrap();
         assert_eq!(naive_of_key(20260306091523), Some(t("2026-03-06 09:15:23")));
         assert_eq!(
             prefix_range("2026-02"),

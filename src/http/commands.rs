@@ -10,7 +10,7 @@ use serde_json::{json, Map, Value};
 use super::{Answer, Ctx, Response};
 use crate::journal::{Command, Journal, JournalError, JournalUser};
 use crate::messages;
-use crate::push::commands::{forward_target, local_now};
+use crate::push::commands::forward_target;
 use crate::push::protocol::{redact_command, CommandError};
 use crate::registry::Device;
 
@@ -64,7 +64,7 @@ pub fn bad_field(ctx: &Ctx, err: &CommandError) -> Response {
 /// Queues `text` for `device` and answers 202 with the command.
 pub fn enqueue(ctx: &Ctx, device: &Device, journal: &Journal, text: &str) -> Answer {
     let cmd = journal
-        .enqueue_command(&device.id, text, local_now())
+        .enqueue_command(&device.id, text, crate::time::now())
         .map_err(|e| journal_failure(ctx, device, &e))?;
     log::info!(
         "queued command {} for push device {}: {}",
@@ -216,6 +216,7 @@ pub fn refresh_users(ctx: &Ctx, id: &str) -> Answer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::time::WallTime;
 
     #[test]
     fn logs_name_the_command_without_its_fields() {
@@ -240,7 +241,7 @@ mod tests {
             command: "CHECK".into(),
             status: CommandStatus::Pending,
             return_code: None,
-            created_at: "2026-03-01 08:00:00".into(),
+            created_at: WallTime::parse("2026-03-01 08:00:00").unwrap(),
             sent_at: None,
             done_at: None,
         };
@@ -250,8 +251,8 @@ mod tests {
         );
         c.status = CommandStatus::Failed;
         c.return_code = Some(-1002);
-        c.sent_at = Some("2026-03-01 08:00:05".into());
-        c.done_at = Some("2026-03-01 08:00:09".into());
+        c.sent_at = WallTime::parse("2026-03-01 08:00:05");
+        c.done_at = WallTime::parse("2026-03-01 08:00:09");
         let keys: Vec<String> = command_json(&c)
             .as_object()
             .map(|m| m.keys().cloned().collect())

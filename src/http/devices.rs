@@ -16,10 +16,6 @@ pub fn normalize_id(raw: &str) -> Result<String, String> {
     crate::registry::normalize_id(raw).map_err(|e| messages::registry::invalid_id(&e))
 }
 
-fn now() -> String {
-    chrono::Local::now().format("%Y-%m-%d %H:%M:%S").to_string()
-}
-
 /// A device as the API shows it: no comm key, `password_set` instead; no
 /// push key, `push_key_set` instead; a push terminal's serial only to a
 /// request that presented the API key.
@@ -93,7 +89,7 @@ pub fn create(ctx: &Ctx) -> Answer {
         .and_then(|raw| normalize_id(&raw.unwrap_or_default()))
         .map_err(|msg| ctx.error(400, &msg))?;
     let mut cfg = DeviceConfig::new(&id);
-    cfg.created_at = Some(now());
+    cfg.created_at = Some(crate::time::now_text());
     cfg.apply_settings(&body)
         .map_err(|e| ctx.error(400, &messages::registry::setting(&e)))?;
     let device = ctx
@@ -133,7 +129,7 @@ pub fn update(ctx: &Ctx, id: &str) -> Answer {
         .update(id, |current| {
             let mut cfg = current.clone();
             cfg.apply_settings(&body)?;
-            cfg.updated_at = Some(now());
+            cfg.updated_at = Some(crate::time::now_text());
             Ok(cfg)
         })
         .map_err(|e| write_failure(ctx, e))?;

@@ -24,7 +24,7 @@ pub fn root(ctx: &Ctx) -> Answer {
         200,
         &json!({
             "status": "online",
-            "timestamp": chrono::Local::now().format("%Y-%m-%d %H:%M:%S").to_string(),
+            "timestamp": crate::time::now_text(),
             "total_dispositivos": devices.len(),
             "dispositivos": Value::Object(map),
         }),

@@ -152,7 +152,7 @@ impl App {
             crate::push::commands::ExpirySweep::start(
                 journal,
                 crate::push::commands::SWEEP_INTERVAL,
-                Arc::new(crate::push::commands::local_now),
+                Arc::new(crate::time::now),
             )
         });
         let push = settings.journal.as_ref().map(|j| {

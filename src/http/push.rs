@@ -25,7 +25,7 @@ pub fn pending(ctx: &Ctx) -> Answer {
             let c = receiver.contacts().get(&p.sn);
             let last_seen = c
                 .as_ref()
-                .map(|c| c.last_seen.format("%Y-%m-%d %H:%M:%S").to_string())
+                .map(|c| crate::time::WallTime::new(c.last_seen))
                 .filter(|t| *t > p.last_seen)
                 .unwrap_or(p.last_seen);
             let ip = c.as_ref().map(|c| c.ip.clone()).unwrap_or(p.ip);
@@ -121,7 +121,7 @@ fn adopt(ctx: &Ctx, device: &Device) {
 /// `GET /devices/{id}/status` of a push device: from its last contact.
 pub fn status(ctx: &Ctx, device: &Device) -> Answer {
     let mut data = contact_json(ctx, device);
-    data["server_time"] = json!(chrono::Local::now().format("%Y-%m-%d %H:%M:%S").to_string());
+    data["server_time"] = json!(crate::time::now_text());
     data["timezone"] = json!(super::status::timezone_of(&device.config));
     data["last_punch"] = Value::Null;
     if let Some(journal) = &ctx.app.journal {
@@ -213,8 +213,8 @@ fn add_saved_contact(journal: &crate::journal::Journal, device: &Device, data: &
     };
     match journal.last_contact(sn) {
         Ok(Some(saved)) => {
-            let known = data["last_seen"].as_str().unwrap_or_default();
-            if saved.last_seen.as_str() > known {
+            let known = data["last_seen"].as_str().and_then(crate::time::parse);
+            if known.is_none_or(|known| saved.last_seen.naive() > known) {
                 data["last_seen"] = json!(saved.last_seen);
                 data["ip"] = json!(saved.ip);
             }
@@ -225,13 +225,9 @@ fn add_saved_contact(journal: &crate::journal::Journal, device: &Device, data: &
     if !data["seconds_since_contact"].is_null() {
         return;
     }
-    let seen = data["last_seen"]
-        .as_str()
-        .and_then(|t| chrono::NaiveDateTime::parse_from_str(t, "%Y-%m-%d %H:%M:%S").ok());
+    let seen = data["last_seen"].as_str().and_then(crate::time::parse);
     if let Some(seen) = seen {
-        let age = (chrono::Local::now().naive_local() - seen)
-            .num_seconds()
-            .max(0);
+        let age = (crate::time::now() - seen).num_seconds().max(0);
         data["seconds_since_contact"] = json!(age);
     }
 }

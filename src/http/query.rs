@@ -44,7 +44,7 @@ impl AttendanceQuery {
         let bound = |name: &str, end_of_day: bool| -> Result<Option<u64>, String> {
             match get(name) {
                 None => Ok(None),
-                Some(v) => parse_bound(&v, end_of_day)
+                Some(v) => bound_key(&v, end_of_day)
                     .map(Some)
                     .ok_or_else(|| messages::bad_bound(name, &v)),
             }
@@ -157,19 +157,9 @@ fn valid_date_prefix(s: &str) -> bool {
     }
 }
 
-/// A `from`/`to` bound; a date alone means the start (or end) of that day.
-fn parse_bound(s: &str, end_of_day: bool) -> Option<u64> {
-    let s = s.replace('T', " ");
-    if let Ok(t) = chrono::NaiveDateTime::parse_from_str(&s, "%Y-%m-%d %H:%M:%S") {
-        return Some(ZkTime::from_naive(&t).sort_key());
-    }
-    let d = chrono::NaiveDate::parse_from_str(&s, "%Y-%m-%d").ok()?;
-    let t = if end_of_day {
-        d.and_hms_opt(23, 59, 59)?
-    } else {
-        d.and_hms_opt(0, 0, 0)?
-    };
-    Some(ZkTime::from_naive(&t).sort_key())
+/// A `from`/`to` bound as a sort key (see [`crate::time::parse_bound`]).
+fn bound_key(s: &str, end_of_day: bool) -> Option<u64> {
+    crate::time::parse_bound(s, end_of_day).map(|t| ZkTime::from_naive(&t).sort_key())
 }
 
 #[cfg(test)]
@@ -249,6 +239,26 @@ mod tests {
             parse(&[("from", "2026-03-06"), ("to", "2026-03-06")]).is_ok(),
             "one day"
         );
+    }
+
+    /// Bounds take exactly the documented shapes (the one rule of
+    /// `crate::time`): a `T` between date and time too, not one-digit fields.
+    #[test]
+    fn bounds_take_only_the_documented_shapes() {
+        let q = parse(&[("from", "2026-03-05T12:00:00")]).unwrap();
+        assert!(!q.matches(&rec("5", "2026-03-05 11:59:59")));
+        assert!(q.matches(&rec("5", "2026-03-05 12:00:00")));
+        for bad in [
+            "2026-3-5",
+            "2026-03-05 9:00:00",
+            "2026-03-05 12:00",
+            "+2026-03-05",
+        ] {
+            assert!(
+                parse(&[("from", bad)]).unwrap_err().contains("'from'"),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

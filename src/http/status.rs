@@ -37,7 +37,7 @@ pub fn status(ctx: &Ctx, id: &str) -> Answer {
             let time = s.get_time()?;
             Ok((sizes, time))
         });
-    let server = chrono::Local::now().naive_local();
+    let server = crate::time::now();
     let cache = &ctx.app.status_cache;
     let mut data = json!({"id": device.id, "name": device.config.name, "ip": device.config.ip});
     match result {
@@ -67,7 +67,7 @@ pub fn status(ctx: &Ctx, id: &str) -> Answer {
             data["error"] = json!(messages::device_error(&device, &e));
         }
     }
-    data["server_time"] = json!(server.format("%Y-%m-%d %H:%M:%S").to_string());
+    data["server_time"] = json!(crate::time::format(&server));
     data["timezone"] = json!(timezone_of(&device.config));
     data["last_punch"] = ctx
         .app
@@ -110,10 +110,8 @@ pub fn timezone_of(config: &crate::registry::DeviceConfig) -> String {
         .timezone
         .as_deref()
         .and_then(crate::registry::parse_utc_offset)
-        .unwrap_or_else(|| chrono::Local::now().offset().local_minus_utc() / 60);
-    let sign = if minutes < 0 { '-' } else { '+' };
-    let abs = minutes.abs();
-    format!("{sign}{:02}:{:02}", abs / 60, abs % 60)
+        .unwrap_or_else(crate::time::server_offset_minutes);
+    crate::time::offset_text(minutes)
 }
 
 /// The terminal clock minus the server's, in seconds (an impossible

@@ -83,7 +83,7 @@ pub fn sync_time(ctx: &Ctx, id: &str) -> Answer {
     }
     let t = ctx.operate(&device, Mode::Plain, "sync time", |s| {
         // Taken under the lock, right before sending, so it is not stale.
-        let t = wanted.unwrap_or_else(|| ZkTime::from_naive(&chrono::Local::now().naive_local()));
+        let t = wanted.unwrap_or_else(|| ZkTime::from_naive(&crate::time::now()));
         s.sync_time(t)?;
         Ok::<_, OpError>(t)
     })?;

@@ -5,8 +5,8 @@
 use chrono::{Duration, NaiveDateTime};
 use rusqlite::{params, OptionalExtension, Row, Transaction};
 
-use super::time::format_time;
 use super::{Journal, JournalError};
+use crate::time::{format_time, WallTime};
 
 /// Where a command is in its life. The journal stores, and the API shows,
 /// the Spanish name of [`CommandStatus::as_str`].
@@ -63,12 +63,12 @@ pub struct Command {
     pub status: CommandStatus,
     /// The terminal's return code, once reported.
     pub return_code: Option<i64>,
-    /// When it was queued, `YYYY-MM-DD HH:MM:SS`.
-    pub created_at: String,
+    /// When it was queued (this machine's wall clock).
+    pub created_at: WallTime,
     /// When it was sent.
-    pub sent_at: Option<String>,
+    pub sent_at: Option<WallTime>,
     /// When it completed, failed or expired.
-    pub done_at: Option<String>,
+    pub done_at: Option<WallTime>,
 }
 
 /// What a reported result did.

@@ -7,8 +7,8 @@
 use chrono::NaiveDateTime;
 use rusqlite::{params, OptionalExtension, Transaction};
 
-use super::time::format_time;
 use super::{Journal, JournalError};
+use crate::time::{format_time, WallTime};
 
 /// A terminal's last contact as the journal keeps it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,8 +17,8 @@ pub struct SavedContact {
     pub sn: String,
     /// Address of that contact.
     pub ip: String,
-    /// When, `YYYY-MM-DD HH:MM:SS` (server time).
-    pub last_seen: String,
+    /// When (this machine's wall clock).
+    pub last_seen: WallTime,
 }
 
 /// Records a contact of `sn` from `ip` at `seen` (an older time than the

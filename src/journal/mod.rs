@@ -22,7 +22,6 @@ mod punches;
 mod schema;
 mod serials;
 mod stamps;
-mod time;
 mod users;
 
 use std::path::{Path, PathBuf};
@@ -42,7 +41,6 @@ pub use punches::{InsertOutcome, NewPunch, PunchFilter, PunchPage, StoredPunch};
 pub use schema::{APPLICATION_ID, CURRENT_VERSION};
 pub use serials::{Claim, DeviceRename};
 pub use stamps::StampTable;
-pub use time::format_time;
 pub use users::JournalUser;
 
 /// Read connections kept open for reuse.

@@ -9,8 +9,8 @@ use chrono::NaiveDateTime;
 use rusqlite::{params, Row};
 
 use super::punches::InsertOutcome;
-use super::time::format_time;
 use super::{Journal, JournalError, NewPunch};
+use crate::time::{format_time, WallTime};
 
 /// One contact from an unknown serial.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,10 +34,10 @@ pub struct PendingSerial {
     pub sn: String,
     /// Last address it came from.
     pub ip: String,
-    /// First contact, `YYYY-MM-DD HH:MM:SS`.
-    pub first_seen: String,
-    /// Last saved contact, `YYYY-MM-DD HH:MM:SS`.
-    pub last_seen: String,
+    /// First contact (this machine's wall clock).
+    pub first_seen: WallTime,
+    /// Last saved contact.
+    pub last_seen: WallTime,
     /// Punches waiting for adoption.
     pub punches: u64,
     /// Users waiting for adoption.

@@ -4,8 +4,8 @@
 use chrono::NaiveDateTime;
 use rusqlite::{params, Connection, Row, Transaction};
 
-use super::time::format_time;
 use super::{Journal, JournalError};
+use crate::time::{format_time, WallTime};
 
 /// A punch to store.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,16 +31,16 @@ pub struct StoredPunch {
     pub device: String,
     /// The PIN people know.
     pub user_id: String,
-    /// Terminal wall-clock time, `YYYY-MM-DD HH:MM:SS`.
-    pub time: String,
+    /// Terminal wall-clock time.
+    pub time: WallTime,
     /// How the person was identified.
     pub status: u8,
     /// In/out state.
     pub punch: u8,
     /// Work code, if any.
     pub workcode: Option<String>,
-    /// When the journal stored it, `YYYY-MM-DD HH:MM:SS`.
-    pub received_at: String,
+    /// When the journal stored it (this machine's wall clock).
+    pub received_at: WallTime,
 }
 
 /// What one insert did.
@@ -63,6 +63,11 @@ pub struct PunchFilter {
     pub to: Option<NaiveDateTime>,
     /// Only this user.
     pub user_id: Option<String>,
+    /// Only punches stored after this journal position (a cursor's).
+    pub after: Option<i64>,
+    /// Only punches stored at or before this journal position (what the
+    /// reader has seen: a punch stored meanwhile comes with the next read).
+    pub through: Option<i64>,
     /// Matches to skip (newest first).
     pub offset: u64,
     /// At most this many; `None` = all.
@@ -389,38 +394,68 @@ fn query(
     let from = from.unwrap_or_default();
     let to = to.unwrap_or_else(|| "9999-99-99".to_string());
     let user = filter.user_id.as_deref();
-    // Two spellings so that SQLite can use the (device, user, time) index.
-    let matches = if user.is_some() {
-        format!("device = {DEVICE_ID} AND user_id = ?4 AND time >= ?2 AND time <= ?3")
-    } else {
-        format!("device = {DEVICE_ID} AND time >= ?2 AND time <= ?3 AND ?4 IS NULL")
-    };
-    let unfiltered = filter.from.is_none() && filter.to.is_none() && user.is_none();
+    let positioned = filter.after.is_some() || filter.through.is_some();
+    let (after, through) = (
+        filter.after.unwrap_or(i64::MIN),
+        filter.through.unwrap_or(i64::MAX),
+    );
+    let (table, matches) = matches_sql(user.is_some(), positioned);
+    let unfiltered = filter.from.is_none() && filter.to.is_none() && user.is_none() && !positioned;
     // The device's count answers an unfiltered total without a scan.
     let count_sql = if unfiltered {
         "SELECT coalesce((SELECT punches FROM devices WHERE name = ?1), 0)
-         WHERE ?2 IS NOT NULL AND ?3 IS NOT NULL AND ?4 IS NULL"
+         WHERE ?2 IS NOT NULL AND ?3 IS NOT NULL AND ?4 IS NULL
+           AND ?5 IS NOT NULL AND ?6 IS NOT NULL"
             .to_string()
     } else {
-        format!("SELECT count(*) FROM punches WHERE {matches}")
+        format!("SELECT count(*) FROM {table} WHERE {matches}")
     };
     let total: u64 = conn
         .prepare_cached(&count_sql)?
-        .query_row(params![device, from, to, user], |r| super::count(r, 0))?;
+        .query_row(params![device, from, to, user, after, through], |r| {
+            super::count(r, 0)
+        })?;
     let limit = filter
         .limit
         .and_then(|l| i64::try_from(l).ok())
         .unwrap_or(-1);
     let offset = i64::try_from(filter.offset).unwrap_or(i64::MAX);
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM punches WHERE {matches}
-         ORDER BY time DESC, seq ASC LIMIT ?5 OFFSET ?6"
+        "SELECT {COLUMNS} FROM {table} WHERE {matches}
+         ORDER BY time DESC, seq ASC LIMIT ?7 OFFSET ?8"
     ))?;
     let punches = stmt
         .query_map(
-            params![device, from, to, user, limit, offset],
+            params![device, from, to, user, after, through, limit, offset],
             reader(device),
         )?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(PunchPage { total, punches })
+}
+
+/// The table and condition of a punch query: `?1` device, `?2`/`?3` time
+/// range, `?4` user, `?5`/`?6` journal positions (after, through). One
+/// spelling per shape, so that SQLite can use the (device, user, time)
+/// index for a user, and reads after a position walk the device's punches
+/// from that position (as [`Journal::punches_after`] does).
+fn matches_sql(by_user: bool, positioned: bool) -> (&'static str, String) {
+    let user = if by_user {
+        "user_id = ?4"
+    } else {
+        "?4 IS NULL"
+    };
+    let (table, positions) = if positioned {
+        (
+            "punches INDEXED BY punches_by_device",
+            "seq > ?5 AND seq <= ?6",
+        )
+    } else {
+        ("punches", "?5 IS NOT NULL AND ?6 IS NOT NULL")
+    };
+    let matches = if by_user {
+        format!("device = {DEVICE_ID} AND {user} AND time >= ?2 AND time <= ?3 AND {positions}")
+    } else {
+        format!("device = {DEVICE_ID} AND time >= ?2 AND time <= ?3 AND {user} AND {positions}")
+    };
+    (table, matches)
 }

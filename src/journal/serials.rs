@@ -9,8 +9,8 @@
 
 use rusqlite::{params, OptionalExtension, Transaction};
 
-use super::time::format_time;
 use super::{Journal, JournalError};
+use crate::time::format_time;
 
 /// A device id that became another (same terminal), at journal position `seq`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,7 +55,7 @@ impl Journal {
         if self.claimed.lock().get(device).map(String::as_str) == Some(serial) {
             return Ok(Claim::Recorded);
         }
-        let now = format_time(&chrono::Local::now().naive_local()).unwrap_or_default();
+        let now = format_time(&crate::time::now()).unwrap_or_default();
         let claim = self.write(
             |conn| {
                 let tx = conn.transaction()?;

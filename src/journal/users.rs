@@ -4,8 +4,8 @@
 use chrono::NaiveDateTime;
 use rusqlite::{params, Row};
 
-use super::time::format_time;
 use super::{Journal, JournalError};
+use crate::time::format_time;
 
 /// One user as the journal keeps it.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

@@ -406,21 +406,21 @@ impl Columns {
     fn push(&mut self, p: &StoredPunch, name: &str) {
         self.devices.push(clean(&p.device));
         self.users.push(clean(&p.user_id));
-        self.times.push(p.time.clone());
+        self.times.push(p.time.to_string());
         self.statuses.push(i16::from(p.status));
         self.punches.push(i16::from(p.punch));
         self.workcodes.push(p.workcode.as_deref().map(clean));
         self.names.push(clean(name));
-        self.received.push(local_to_rfc3339(&p.received_at));
+        self.received.push(local_to_rfc3339(&p.received_at.naive()));
     }
 }
 
-/// A journal time (`YYYY-MM-DD HH:MM:SS`, this machine's wall clock) with
-/// this machine's UTC offset, for a `timestamptz` column.
-fn local_to_rfc3339(text: &str) -> String {
-    NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S")
-        .ok()
-        .and_then(|naive| Local.from_local_datetime(&naive).earliest())
+/// A journal time (this machine's wall clock) with this machine's UTC
+/// offset, for a `timestamptz` column.
+fn local_to_rfc3339(naive: &NaiveDateTime) -> String {
+    Local
+        .from_local_datetime(naive)
+        .earliest()
         .map_or_else(|| Local::now().to_rfc3339(), |t| t.to_rfc3339())
 }
 
@@ -454,7 +454,7 @@ mod tests {
     #[test]
     fn text_is_made_storable() {
         assert_eq!(clean("a\0b"), "a\u{FFFD}b");
-        let t = local_to_rfc3339("2026-03-06 09:15:23");
+        let t = local_to_rfc3339(&crate::time::parse("2026-03-06 09:15:23").unwrap());
         assert!(t.starts_with("2026-03-06T09:15:23"), "{t}");
     }
 }

@@ -148,12 +148,7 @@ impl PushSim {
             .lock()
             .log
             .iter()
-            .map(|r| {
-                (
-                    r.user_id.clone(),
-                    r.time.format("%Y-%m-%d %H:%M:%S").to_string(),
-                )
-            })
+            .map(|r| (r.user_id.clone(), crate::time::format(&r.time)))
             .collect()
     }
 

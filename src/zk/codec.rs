@@ -167,10 +167,10 @@ impl fmt::Display for ZkTime {
     }
 }
 
-/// Parses `YYYY-MM-DD HH:MM:SS` into a valid time.
+/// Parses `YYYY-MM-DD HH:MM:SS` into a valid time (the one rule of
+/// [`crate::time::parse`]).
 pub fn parse_timestamp(s: &str) -> Option<ZkTime> {
-    let t = chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").ok()?;
-    Some(ZkTime::from_naive(&t))
+    crate::time::parse(s).map(|t| ZkTime::from_naive(&t))
 }
 
 /// The 4-byte comm-key token sent with CMD_AUTH (spec §3.1, `make_commkey`).

@@ -13,8 +13,9 @@ use crate::common::process::{start_server, terminate};
 use crate::common::*;
 use serde_json::{json, Value};
 use zkserver::journal::{Command, Journal, MarkOutcome};
-use zkserver::push::commands::{apply_completed, local_now};
+use zkserver::push::commands::apply_completed;
 use zkserver::registry::{parse_devices, Registry};
+use zkserver::time::now as local_now;
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 

@@ -271,6 +271,75 @@ fn source_journal_answers_push_and_collected_terminals_and_refuses_the_others() 
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// A page read from the journal (which returns only the rows a page can
+/// take) is that slice of the whole listing, with the whole count in
+/// `matched`: for one device and for every device, with and without a
+/// cursor.
+#[test]
+fn journal_pages_are_slices_of_the_whole_listing() {
+    let dir = tempdir("pages");
+    let Setup { env, journal } = setup(&dir, two_sims(), |_| {});
+    push(
+        &journal,
+        &[
+            ("1", "2026-03-05 08:00:00"),
+            ("2", "2026-03-05 08:00:00"),
+            ("1", "2026-03-06 08:01:00"),
+            ("3", "2026-03-06 08:01:00"),
+            ("2", "2026-03-06 17:30:00"),
+        ],
+    );
+    wait_count(&journal, "principal", distinct(&env.sims[0]) as u64);
+    let listing = |path: &str| {
+        let (status, body) = get(&format!("{}{path}", env.base));
+        assert_eq!(status, 200, "{path}: {body}");
+        body
+    };
+    let check_pages = |path: &str| {
+        let whole = listing(path);
+        let rows = whole["data"].as_array().unwrap().clone();
+        assert!(rows.len() >= 3, "{whole}");
+        for (offset, limit) in [(0, 1), (1, 2), (2, 100), (rows.len() - 1, 5)] {
+            let page = listing(&format!("{path}&offset={offset}&limit={limit}"));
+            let end = (offset + limit).min(rows.len());
+            assert_eq!(
+                page["data"].as_array().unwrap()[..],
+                rows[offset..end],
+                "{path} offset={offset} limit={limit}"
+            );
+            assert_eq!(page["matched"].as_u64(), Some(rows.len() as u64));
+            assert_eq!(page["cursor"], whole["cursor"]);
+        }
+    };
+    check_pages("/devices/recepcion/attendance?source=journal");
+    check_pages("/attendance/all?source=journal");
+    check_pages("/attendance/all?source=journal&date=2026-03-06");
+    let device_cursor = listing("/devices/recepcion/attendance?source=journal")["cursor"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let all_cursor = listing("/attendance/all?source=journal")["cursor"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    push(
+        &journal,
+        &[
+            ("4", "2026-03-07 09:00:00"),
+            ("4", "2026-03-04 09:00:00"),
+            ("5", "2026-03-07 09:00:00"),
+        ],
+    );
+    check_pages(&format!(
+        "/devices/recepcion/attendance?source=journal&since={device_cursor}"
+    ));
+    check_pages(&format!(
+        "/attendance/all?source=journal&since={all_cursor}"
+    ));
+    drop(env);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[test]
 fn journal_punches_stream_live_and_resume_without_gap_or_duplicate() {
     let dir = tempdir("sse");

@@ -5,7 +5,8 @@
 
 use chrono::NaiveDateTime;
 
-use super::lines::{check_pin, format_time, lines, parse_time, Chunk, SkipReason, Skipped};
+use super::lines::{check_pin, lines, Chunk, SkipReason, Skipped};
+use crate::time;
 
 /// One punch of an ATTLOG upload.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,7 +74,7 @@ fn parse_line(line: &str) -> Result<AttlogRecord, SkipReason> {
         return Err(SkipReason::TooFewFields);
     };
     check_pin(pin)?;
-    let time = parse_time(time).ok_or(SkipReason::BadTime)?;
+    let time = time::parse(time).ok_or(SkipReason::BadTime)?;
     let punch = status.parse::<u8>().map_err(|_| SkipReason::BadStatus)?;
     let status = verify.parse::<u8>().map_err(|_| SkipReason::BadVerify)?;
     let workcode = fields
@@ -95,7 +96,7 @@ pub fn render_attlog_line(r: &AttlogRecord) -> String {
     format!(
         "{}\t{}\t{}\t{}\t{}\t0\t0\t0\n",
         r.user_id,
-        format_time(&r.time),
+        time::format(&r.time),
         r.punch,
         r.status,
         r.workcode.as_deref().unwrap_or("")
@@ -108,7 +109,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn time(s: &str) -> NaiveDateTime {
-        parse_time(s).expect("valid time")
+        time::parse(s).expect("valid time")
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::fmt;
 
 use chrono::NaiveDateTime;
 
-use super::lines::{format_time, parse_time};
+use crate::time;
 
 /// Most commands sent in one poll answer.
 pub const MAX_POLL_COMMANDS: usize = 200;
@@ -132,8 +132,8 @@ impl PushCommand {
             PushCommand::DeleteUser { pin: p } => format!("DATA DELETE USERINFO PIN={}", pin(p)?),
             PushCommand::QueryAttlog { start, end } => format!(
                 "DATA QUERY ATTLOG StartTime={}\tEndTime={}",
-                format_time(start),
-                format_time(end)
+                time::format(start),
+                time::format(end)
             ),
             PushCommand::QueryUsers => "DATA QUERY USERINFO".to_string(),
             PushCommand::Check => "CHECK".to_string(),
@@ -177,8 +177,8 @@ impl PushCommand {
         if let Some(fields) = text.strip_prefix("DATA QUERY ATTLOG ") {
             let get = field_getter(fields);
             return Some(PushCommand::QueryAttlog {
-                start: parse_time(&get("StartTime")?)?,
-                end: parse_time(&get("EndTime")?)?,
+                start: time::parse(&get("StartTime")?)?,
+                end: time::parse(&get("EndTime")?)?,
             });
         }
         None
@@ -320,7 +320,7 @@ mod tests {
     }
 
     fn time(s: &str) -> NaiveDateTime {
-        parse_time(s).expect("valid time")
+        time::parse(s).expect("valid time")
     }
 
     #[test]

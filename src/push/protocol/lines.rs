@@ -236,41 +236,6 @@ pub fn check_pin(pin: &str) -> Result<(), SkipReason> {
     }
 }
 
-/// Parses `YYYY-MM-DD HH:MM:SS` strictly (two-digit fields, a real date).
-pub fn parse_time(s: &str) -> Option<chrono::NaiveDateTime> {
-    let b = s.as_bytes();
-    let shape_ok = b.len() == 19
-        && b.iter().enumerate().all(|(i, c)| match i {
-            4 | 7 => *c == b'-',
-            10 => *c == b' ',
-            13 | 16 => *c == b':',
-            _ => c.is_ascii_digit(),
-        });
-    if !shape_ok {
-        return None;
-    }
-    // Digits only from here: read them directly (chrono's format parser
-    // costs more than the rest of the line).
-    let number = |from: usize, to: usize| {
-        b[from..to]
-            .iter()
-            .fold(0u32, |n, d| n * 10 + u32::from(d - b'0'))
-    };
-    let year = i32::try_from(number(0, 4)).ok()?;
-    let date = chrono::NaiveDate::from_ymd_opt(year, number(5, 7), number(8, 10))?;
-    let (hour, minute, second) = (number(11, 13), number(14, 16), number(17, 19));
-    // Second 60 is a leap second, as chrono reads it.
-    match second {
-        60 => date.and_hms_nano_opt(hour, minute, 59, 1_000_000_000),
-        _ => date.and_hms_opt(hour, minute, second),
-    }
-}
-
-/// Formats a time as the protocol writes it.
-pub fn format_time(t: &chrono::NaiveDateTime) -> String {
-    t.format("%Y-%m-%d %H:%M:%S").to_string()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -301,19 +266,6 @@ mod tests {
             ));
         }
         out
-    }
-
-    proptest::proptest! {
-        /// Times read as chrono reads them (leap seconds included).
-        #[test]
-        fn times_parse_as_chrono_does(
-            y in 0u32..10000, mo in 0u32..14, d in 0u32..33,
-            h in 0u32..26, mi in 0u32..62, s in 0u32..62,
-        ) {
-            let text = format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}");
-            let chrono_time = chrono::NaiveDateTime::parse_from_str(&text, "%Y-%m-%d %H:%M:%S").ok();
-            proptest::prop_assert_eq!(parse_time(&text), chrono_time, "{}", text);
-        }
     }
 
     #[test]

@@ -105,9 +105,7 @@ impl Contact {
     /// A contact read back from the contacts file.
     fn from_json(sn: &str, v: &Value) -> Option<Contact> {
         let text = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
-        let time = |k: &str| {
-            text(k).and_then(|t| NaiveDateTime::parse_from_str(&t, "%Y-%m-%d %H:%M:%S").ok())
-        };
+        let time = |k: &str| text(k).and_then(|t| crate::time::parse(&t));
         let last_seen = time("last_seen")?;
         let count = |k: &str| v.get(k).and_then(Value::as_u64);
         let options = v
@@ -145,7 +143,7 @@ impl Contact {
 
 /// `YYYY-MM-DD HH:MM:SS`.
 fn fmt(t: &NaiveDateTime) -> String {
-    t.format("%Y-%m-%d %H:%M:%S").to_string()
+    crate::time::format(t)
 }
 
 #[derive(Default)]
@@ -186,7 +184,7 @@ impl Contacts {
 
     /// Records a request from `sn`; true on its first contact this run.
     pub fn touch(&self, sn: &str, ex: &Exchange<'_>, pushver: Option<&str>) -> bool {
-        let now = chrono::Local::now().naive_local();
+        let now = crate::time::now();
         let mut inner = self.inner.lock();
         if inner.by_serial.len() >= MAX_CONTACTS && !inner.by_serial.contains_key(sn) {
             evict_oldest(&mut inner.by_serial);

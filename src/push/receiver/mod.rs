@@ -22,8 +22,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chrono::NaiveDateTime;
-
 use crate::journal::{Journal, JournalError, JournalUser, MarkOutcome, NewPunch, StampTable};
 use crate::push::protocol::{
     self, parse_attlog_chunk, parse_devicecmd, parse_operlog_chunk, parse_options_body,
@@ -33,6 +31,7 @@ use crate::push::protocol::{
 use crate::push::trust::Trust;
 use crate::registry::{Device, Registry};
 use crate::text::Encoding;
+use crate::time::now;
 
 pub use contacts::{Contact, Contacts};
 use repeats::Repeats;
@@ -945,13 +944,7 @@ fn device_timezone(device: &Device) -> PushTimeZone {
 
 /// The server's current UTC offset (UTC if it is not a real zone).
 pub fn server_timezone() -> PushTimeZone {
-    let secs = chrono::Local::now().offset().local_minus_utc();
-    PushTimeZone::from_minutes(secs / 60).unwrap_or(PushTimeZone::UTC)
-}
-
-/// The server's local wall time.
-fn now() -> NaiveDateTime {
-    chrono::Local::now().naive_local()
+    PushTimeZone::from_minutes(crate::time::server_offset_minutes()).unwrap_or(PushTimeZone::UTC)
 }
 
 /// Reads and discards a body (uploads that are not stored); its size.
