@@ -331,7 +331,7 @@ pub fn clear(ctx: &Ctx, id: &str) -> Answer {
         .ok_or_else(|| ctx.error(400, messages::CURSOR_REQUIRED))?;
     if device.config.is_push() {
         let position = cursor::decode_any(&device.id, &text).map_err(|e| bad_cursor(ctx, e))?;
-        return aj::clear_push(ctx, &device, position);
+        return clear_push(ctx, &device, position);
     }
     let position = cursor::decode(&device.id, &text).map_err(|e| bad_cursor(ctx, e))?;
     // A collected terminal's journal first gets everything up to the
@@ -381,6 +381,36 @@ pub fn clear(ctx: &Ctx, id: &str) -> Answer {
         ClearOutcome::Mismatch => Err(ctx.error(409, messages::CURSOR_MISMATCH)),
         ClearOutcome::Refused => Err(ctx.error(409, &messages::webhook_behind(id, behind))),
     }
+}
+
+/// `POST /devices/{id}/attendance/clear` on a push terminal: `CLEAR LOG`
+/// is queued (202) only when `position` is the journal's newest for it and
+/// its webhook delivered everything; else 409 as for pull terminals.
+fn clear_push(ctx: &Ctx, device: &Device, position: crate::cursor::Position) -> Answer {
+    let journal = aj::journal_for(ctx, device)?;
+    let crate::cursor::Position::Journal(seq) = position else {
+        return Err(bad_cursor(ctx, crate::cursor::CursorError::WrongKind));
+    };
+    let newest = journal
+        .newest_seq(&device.id)
+        .map_err(|e| aj::failure(ctx, &device.id, &e))?;
+    if newest.unwrap_or(0) > seq {
+        let newer = journal
+            .count_after(Some(&device.id), seq)
+            .map_err(|e| aj::failure(ctx, &device.id, &e))?;
+        let newer = usize::try_from(newer).unwrap_or(usize::MAX);
+        return Err(ctx.error(409, &messages::newer_records(newer)));
+    }
+    if !ctx.app.delivery.caught_up_journal(&device.id, newest) {
+        let behind = ctx.app.delivery.undelivered_journal(&device.id, journal);
+        return Err(ctx.error(409, &messages::webhook_behind(&device.id, behind)));
+    }
+    aj::queue(
+        ctx,
+        journal,
+        &device.id,
+        &crate::push::protocol::PushCommand::ClearLog,
+    )
 }
 
 /// Filters and tags one device's records, newest first. Rows point into

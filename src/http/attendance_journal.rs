@@ -318,39 +318,6 @@ pub fn queue(
     ))
 }
 
-/// `POST /devices/{id}/attendance/clear` on a push terminal: `CLEAR LOG`
-/// is queued (202) only when `position` is the journal's newest for it and
-/// its webhook delivered everything; else 409 as for pull terminals.
-pub fn clear_push(ctx: &Ctx, device: &Device, position: crate::cursor::Position) -> super::Answer {
-    let journal = journal_for(ctx, device)?;
-    let crate::cursor::Position::Journal(seq) = position else {
-        return Err(super::attendance::bad_cursor(
-            ctx,
-            crate::cursor::CursorError::WrongKind,
-        ));
-    };
-    let newest = journal
-        .newest_seq(&device.id)
-        .map_err(|e| failure(ctx, &device.id, &e))?;
-    if newest.unwrap_or(0) > seq {
-        let newer = journal
-            .count_after(Some(&device.id), seq)
-            .map_err(|e| failure(ctx, &device.id, &e))?;
-        let newer = usize::try_from(newer).unwrap_or(usize::MAX);
-        return Err(ctx.error(409, &messages::newer_records(newer)));
-    }
-    if !ctx.app.delivery.caught_up_journal(&device.id, newest) {
-        let behind = ctx.app.delivery.undelivered_journal(&device.id, journal);
-        return Err(ctx.error(409, &messages::webhook_behind(&device.id, behind)));
-    }
-    queue(
-        ctx,
-        journal,
-        &device.id,
-        &crate::push::protocol::PushCommand::ClearLog,
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,6 +11,7 @@ mod browser;
 mod commands;
 pub mod conn;
 mod demo;
+mod device_status;
 mod devices;
 mod events;
 pub mod head;
@@ -25,7 +26,6 @@ pub mod query;
 mod request;
 pub mod response;
 pub mod slots;
-mod status;
 mod terminal;
 mod users;
 
@@ -111,7 +111,7 @@ pub struct App {
     /// API key and what it protects.
     pub security: auth::Security,
     /// The last status of each terminal.
-    pub status_cache: status::StatusCache,
+    pub status_cache: device_status::StatusCache,
     /// The `--demo` terminals, if started with `--demo`.
     pub demo: Option<Arc<crate::demo::Terminals>>,
     /// The punch journal, if one is open.
@@ -190,7 +190,7 @@ impl App {
             delivery,
             started: Instant::now(),
             security: settings.security,
-            status_cache: status::StatusCache::default(),
+            status_cache: device_status::StatusCache::default(),
             demo: settings.demo,
             journal: settings.journal,
             push_forward: settings.push_forward,
@@ -625,7 +625,7 @@ fn dispatch(ctx: &Ctx, action: Action, params: &[&str]) -> Answer {
         Action::BackfillAttendance => attendance_journal::backfill(ctx, id),
         Action::DeviceEvents => events::device_events(ctx, id),
         Action::AllEvents => events::all_events(ctx),
-        Action::Status => status::status(ctx, id),
+        Action::Status => device_status::status(ctx, id),
         Action::Panel => panel::page(ctx),
         Action::PanelCss => panel::stylesheet(ctx),
         Action::PanelJs => panel::script(ctx),

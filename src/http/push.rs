@@ -1,7 +1,7 @@
 //! The API's view of push terminals: `GET /push/pending`, adoption of a
 //! pending serial's punches when a device is registered with it, and the
-//! `/status` and `/ping` of a push device, answered from its last contact
-//! (no terminal I/O: the terminal is the one who connects).
+//! `/ping` of a push device and its last contact (for its `/status`),
+//! answered without terminal I/O: the terminal is the one who connects.
 
 use serde_json::{json, Value};
 
@@ -118,23 +118,6 @@ fn adopt(ctx: &Ctx, device: &Device) {
     }
 }
 
-/// `GET /devices/{id}/status` of a push device: from its last contact.
-pub fn status(ctx: &Ctx, device: &Device) -> Answer {
-    let mut data = contact_json(ctx, device);
-    data["server_time"] = json!(chrono::Local::now().format("%Y-%m-%d %H:%M:%S").to_string());
-    data["timezone"] = json!(super::status::timezone_of(&device.config));
-    data["last_punch"] = Value::Null;
-    if let Some(journal) = &ctx.app.journal {
-        if let Ok(n) = journal.count_punches(&device.id) {
-            data["journal_punches"] = json!(n);
-        }
-        data["last_punch"] = last_punch(journal, device);
-    }
-    data["cached"] = json!(false);
-    super::status::add_database(ctx, &device.id, &mut data);
-    Ok(ctx.json(200, &json!({"success": true, "data": data})))
-}
-
 /// `GET /devices/{id}/ping` of a push device: online from its last contact.
 pub fn ping(ctx: &Ctx, device: &Device) -> Answer {
     let data = contact_json(ctx, device);
@@ -150,28 +133,9 @@ pub fn ping(ctx: &Ctx, device: &Device) -> Answer {
     }
 }
 
-/// The newest punch (by its time) of `device` in the journal, as in
-/// attendance data; `null` when it has none.
-fn last_punch(journal: &crate::journal::Journal, device: &Device) -> Value {
-    let newest = crate::journal::PunchFilter {
-        limit: Some(1),
-        ..Default::default()
-    };
-    match journal.query_punches(&device.id, &newest) {
-        Ok(page) => page.punches.first().map_or(Value::Null, |p| {
-            let record = crate::punch::attendance_of(p);
-            crate::punch::Punch::of(&record, &device.id, &device.config.name).to_value()
-        }),
-        Err(e) => {
-            log::warn!("device {}: could not read its last punch: {e}", device.id);
-            Value::Null
-        }
-    }
-}
-
 /// What the last contact says of `device`: the in-memory one, or the
 /// journal's when it is newer (after a restart or a SIGKILL).
-fn contact_json(ctx: &Ctx, device: &Device) -> Value {
+pub fn contact_json(ctx: &Ctx, device: &Device) -> Value {
     let mut data = json!({"id": device.id, "name": device.config.name, "mode": "push",
                           "sn": device.config.sn, "forwarded": is_forwarded(ctx, device),
                           "online": false, "last_seen": null, "ip": null,
