@@ -18,6 +18,7 @@ use crate::cursor::{self, CursorError, Position};
 use crate::messages;
 use crate::ops::{ClearOutcome, Log, Mode, OpError};
 use crate::registry::Device;
+use crate::services::{Cleared, ReadError};
 use crate::zk::LogPosition;
 
 fn parse_query(ctx: &Ctx) -> Result<AttendanceQuery, Response> {
@@ -282,7 +283,7 @@ fn part_of(
 ) -> Part {
     let journal_cursor = matches!(known, Some(Position::Journal(_)));
     if aj::from_journal(device, asked, journal_cursor) {
-        if !ctx.app.collect.journaled(device) {
+        if !ctx.app.journaled(device) {
             return Part::Failed(messages::not_collected(&device.id));
         }
         let Some(journal) = ctx.app.journal.as_deref() else {
@@ -336,14 +337,14 @@ pub fn clear(ctx: &Ctx, id: &str) -> Answer {
     let position = cursor::decode(&device.id, &text).map_err(|e| bad_cursor(ctx, e))?;
     // A collected terminal's journal first gets everything up to the
     // cursor, so clearing the log loses nothing.
-    if let Some(collector) = ctx
+    let Cleared {
+        outcome,
+        after,
+        behind,
+    } = ctx
         .app
-        .collector
-        .as_ref()
-        .filter(|_| ctx.app.collect.collected(&device))
-    {
-        use crate::collect::run::ReadError;
-        collector.read_terminal(&device).map_err(|e| match e {
+        .clear_attendance(&device, &position)
+        .map_err(|e| match e {
             ReadError::Terminal(e) => ctx.device_failure(&device, &e),
             ReadError::Journal(e) => aj::failure(ctx, id, &e),
             ReadError::Identity { serial, holder } => {
@@ -356,27 +357,12 @@ pub fn clear(ctx: &Ctx, id: &str) -> Answer {
                 )
             }
         })?;
-    }
-    let delivery = &ctx.app.delivery;
-    let mut behind = 0;
-    let (outcome, after) = ctx
-        .app
-        .terminals
-        .clear_attendance(&device, &position, || {
-            behind = delivery.undelivered(&device.id, &position);
-            behind == 0
-        })
-        .map_err(|e| ctx.device_failure(&device, &e))?;
     match outcome {
-        ClearOutcome::Cleared(n) => {
-            delivery.log_cleared(&device.id, &position, &after);
-            ctx.app.live.log_cleared(&device.id, &position, &after);
-            Ok(ctx.json(
-                200,
-                &json!({"success": true, "message": messages::attendance_cleared(id),
+        ClearOutcome::Cleared(n) => Ok(ctx.json(
+            200,
+            &json!({"success": true, "message": messages::attendance_cleared(id),
                         "cleared": n, "cursor": cursor::encode(&device.id, &after)}),
-            ))
-        }
+        )),
         ClearOutcome::NewerRecords(n) => Err(ctx.error(409, &messages::newer_records(n))),
         ClearOutcome::Mismatch => Err(ctx.error(409, messages::CURSOR_MISMATCH)),
         ClearOutcome::Refused => Err(ctx.error(409, &messages::webhook_behind(id, behind))),
@@ -401,8 +387,7 @@ fn clear_push(ctx: &Ctx, device: &Device, position: crate::cursor::Position) -> 
         let newer = usize::try_from(newer).unwrap_or(usize::MAX);
         return Err(ctx.error(409, &messages::newer_records(newer)));
     }
-    if !ctx.app.delivery.caught_up_journal(&device.id, newest) {
-        let behind = ctx.app.delivery.undelivered_journal(&device.id, journal);
+    if let Some(behind) = ctx.app.webhook_behind_journal(&device.id, newest, journal) {
         return Err(ctx.error(409, &messages::webhook_behind(&device.id, behind)));
     }
     aj::queue(

@@ -131,12 +131,11 @@ fn last_punch(journal: &crate::journal::Journal, device: &Device) -> Value {
 /// `--postgres`); the connection (role, host, port, database) only for a
 /// request that presents the API key.
 pub fn add_database(ctx: &Ctx, id: &str, data: &mut Value) {
-    if let Some(postgres) = &ctx.app.postgres {
-        data["postgres"] = if super::auth::presents_key(ctx) {
-            postgres.status_of(id)
-        } else {
-            postgres.public_status_of(id)
-        };
+    if let Some(status) = ctx
+        .app
+        .database_status_of(id, super::auth::presents_key(ctx))
+    {
+        data["postgres"] = status;
     }
 }
 

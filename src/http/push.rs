@@ -1,7 +1,7 @@
-//! The API's view of push terminals: `GET /push/pending`, adoption of a
-//! pending serial's punches when a device is registered with it, and the
-//! `/ping` of a push device and its last contact (for its `/status`),
-//! answered without terminal I/O: the terminal is the one who connects.
+//! The API's view of push terminals: `GET /push/pending`, and the `/ping`
+//! of a push device and its last contact (for its `/status`), answered
+//! without terminal I/O: the terminal is the one who connects. (Adopting a
+//! pending serial's punches is a service: `services::devices`.)
 
 use serde_json::{json, Value};
 
@@ -67,54 +67,6 @@ pub fn remove_pending(ctx: &Ctx, sn: &str) -> Answer {
             log::error!("removing pending serial: {e}");
             Err(ctx.error(503, messages::JOURNAL_FAILED))
         }
-    }
-}
-
-/// After `device` was registered or changed (its webhook was
-/// `webhook_before`): its webhook fixes where it starts, then a push
-/// device whose serial was pending takes over its punches.
-///
-/// The order is what makes adopted punches reach every consumer: adoption
-/// gives them new journal positions, and a consumer starting "from now
-/// on" starts at the newest position it finds. A webhook that found its
-/// start after the adoption started past the adopted punches and never
-/// delivered them (while streams and PostgreSQL, which had their start
-/// already, got them). Fixed first, the start is before them.
-pub fn registered(ctx: &Ctx, device: &Device, webhook_before: Option<&str>) {
-    ctx.app.delivery.await_start(&device.id, webhook_before);
-    adopt(ctx, device);
-}
-
-/// A push device whose serial was pending takes over its punches; call it
-/// once the device's consumers know where they start ([`registered`]).
-fn adopt(ctx: &Ctx, device: &Device) {
-    let (Some(journal), Some(sn)) = (&ctx.app.journal, device.config.sn.as_deref()) else {
-        return;
-    };
-    if !device.config.is_push() {
-        return;
-    }
-    // Registered under a new id, the terminal keeps the history it had.
-    let claimed = crate::push::receiver::claim_serial(journal, &ctx.app.registry, &device.id, sn);
-    if let Err(e) = claimed {
-        log::error!("device '{}': recording serial {sn} failed: {e}", device.id);
-    }
-    match journal.adopt_pending(sn, &device.id) {
-        Ok(o) if o.punches.stored + o.punches.duplicates + o.users > 0 => log::info!(
-            "device '{}' adopted pending serial {sn}: {} punch(es) stored, {} already there, {} user(s)",
-            device.id,
-            o.punches.stored,
-            o.punches.duplicates,
-            o.users
-        ),
-        Ok(_) => {}
-        Err(e) => log::error!(
-            "device '{}': adopting the punches of pending serial {sn} failed (they stay pending): {e}",
-            device.id
-        ),
-    }
-    if let Some(r) = &ctx.app.push {
-        r.contacts().adopted(sn);
     }
 }
 
