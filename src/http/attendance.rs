@@ -16,10 +16,10 @@ use super::query::{AttendanceQuery, Format};
 use super::{Answer, Ctx, Response};
 use crate::cursor::{self, CursorError, Position};
 use crate::messages;
+use crate::ops::LogPosition;
 use crate::ops::{ClearOutcome, Log, Mode, OpError};
 use crate::registry::Device;
 use crate::services::{Cleared, ReadError};
-use crate::zk::LogPosition;
 
 fn parse_query(ctx: &Ctx) -> Result<AttendanceQuery, Response> {
     AttendanceQuery::parse(|k| ctx.req.get_param(k)).map_err(|msg| ctx.error(400, &msg))

@@ -132,7 +132,7 @@ fn matches(query: &AttendanceQuery, p: &StoredPunch) -> bool {
             .date
             .as_ref()
             .is_none_or(|d| p.time.starts_with(d.as_str()))
-        && crate::zk::codec::parse_timestamp(&p.time).is_some_and(|t| {
+        && crate::ops::parse_timestamp(&p.time).is_some_and(|t| {
             let key = t.sort_key();
             query.from.is_none_or(|f| key >= f) && query.to.is_none_or(|t| key <= t)
         })

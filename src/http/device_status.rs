@@ -12,9 +12,8 @@ use serde_json::{json, Value};
 
 use super::{Answer, Ctx};
 use crate::messages;
-use crate::ops::{Mode, OpError};
+use crate::ops::{OpError, ZkTime};
 use crate::registry::Device;
-use crate::zk::ZkTime;
 
 /// How long a status waits for a busy terminal.
 const BUSY_WAIT: Duration = Duration::from_millis(1500);
@@ -31,14 +30,7 @@ pub fn status(ctx: &Ctx, id: &str) -> Answer {
     if device.config.is_push() {
         return push_status(ctx, &device);
     }
-    let result = ctx
-        .app
-        .terminals
-        .run_waiting(&device, BUSY_WAIT, Mode::Plain, "status", |s| {
-            let sizes = s.sizes()?;
-            let time = s.get_time()?;
-            Ok((sizes, time))
-        });
+    let result = ctx.app.terminals.glance(&device, BUSY_WAIT);
     let server = chrono::Local::now().naive_local();
     let cache = &ctx.app.status_cache;
     let mut data = json!({"id": device.id, "name": device.config.name, "ip": device.config.ip});

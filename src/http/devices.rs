@@ -6,7 +6,6 @@ use super::body;
 use super::{Answer, Ctx, Response};
 use crate::fields::Fields;
 use crate::messages;
-use crate::ops::OpError;
 use crate::registry::{Device, DeviceConfig, WriteError};
 use crate::services::Touched;
 
@@ -158,18 +157,8 @@ pub fn ping(ctx: &Ctx, id: &str) -> Answer {
     if device.config.is_push() {
         return super::push::ping(ctx, &device);
     }
-    let terminals = &ctx.app.terminals;
-    // A watched terminal may take one connection at a time: go through its
-    // lock, so the watcher steps aside (otherwise no lock, no waiting).
-    let time = if ctx.app.live.device(id).watching() {
-        terminals.run(&device, crate::ops::Mode::Plain, "ping", |s| {
-            Ok(s.get_time()?)
-        })
-    } else {
-        terminals
-            .unlocked(&device, crate::zk::Session::get_time)
-            .map_err(OpError::Zk)
-    };
+    let watched = ctx.app.live.device(id).watching();
+    let time = ctx.app.terminals.ping(&device, watched);
     match time {
         Ok(t) => Ok(ctx.json(
             200,

@@ -123,21 +123,6 @@ impl Ctx<'_> {
         })
     }
 
-    /// Runs `work` on `device` under its lock (see `Terminals::run`); a
-    /// failure becomes its JSON error response.
-    pub fn operate<T>(
-        &self,
-        device: &Device,
-        mode: crate::ops::Mode,
-        what: &str,
-        work: impl FnOnce(&mut crate::zk::Session) -> Result<T, OpError>,
-    ) -> Result<T, Response> {
-        self.app
-            .terminals
-            .run(device, mode, what, work)
-            .map_err(|e| self.device_failure(device, &e))
-    }
-
     /// The response for a failed device operation: 503 when busy, 500 for
     /// a terminal failure, the rejection kind's status otherwise.
     pub fn device_failure(&self, device: &Device, err: &OpError) -> Response {

@@ -94,11 +94,53 @@ fn no_two_files_of_one_folder_import_each_other() {
 }
 
 #[test]
+fn http_reaches_no_delivery_engine_nor_the_terminal_protocol() {
+    let mut found = Vec::new();
+    for path in rust_files(&src().join("http")) {
+        let code = code_of(&path);
+        for module in ["postgres", "collect", "delivery", "zk"] {
+            if code.contains(&format!("crate::{module}::"))
+                || code.contains(&format!("crate::{module};"))
+            {
+                found.push(format!("{} uses crate::{module}", path.display()));
+            }
+        }
+    }
+    assert!(found.is_empty(), "http reaches past services: {found:#?}");
+}
+
+#[test]
 fn a_device_status_lives_in_a_file_named_for_it() {
     let http = src().join("http");
     assert!(http.join("device_status.rs").exists());
     assert!(
         !http.join("status.rs").exists(),
         "status.rs reads as /health"
+    );
+}
+
+#[test]
+fn background_parts_stop_and_wake_through_the_one_token_and_signal() {
+    let own_stops = [
+        "stopping: AtomicBool",
+        "Mutex<bool>, Condvar",
+        "Mutex<bool>,",
+    ];
+    let own_counters = ["changes: Mutex<u64>", "stored: Mutex<u64>"];
+    let mut found = Vec::new();
+    for path in rust_files(&src()) {
+        if path.ends_with("signal.rs") {
+            continue;
+        }
+        let code = code_of(&path);
+        for pattern in own_stops.iter().chain(&own_counters) {
+            if code.contains(pattern) {
+                found.push(format!("{}: {pattern}", path.display()));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "stop flags or change counters of their own (use signal::Shutdown and signal::Changes): {found:#?}"
     );
 }
