@@ -296,3 +296,58 @@ fn device_states(
             .collect()
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Instant;
+
+    /// A journal in a folder of its own, removed afterwards.
+    struct Scratch(PathBuf);
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    #[test]
+    fn one_stop_ends_every_background_part_at_once_and_stored_punches_wake_waiters() {
+        let dir =
+            Scratch(std::env::temp_dir().join(format!("zkserver-services-{}", std::process::id())));
+        std::fs::create_dir_all(&dir.0).expect("temp dir");
+        let journal = Arc::new(Journal::open(dir.0.join("punches.db")).expect("journal"));
+        let settings = Settings {
+            journal: Some(journal.clone()),
+            ..Settings::default()
+        };
+        let services = Services::start(Arc::new(Registry::in_memory(vec![])), settings);
+        assert!(services.push.is_some() && services.presence.is_some());
+        // The journal's commits wake whoever waits on the live runtime.
+        let mut seen = services.live.changes();
+        let punch = crate::journal::NewPunch {
+            user_id: "7".into(),
+            time: chrono::NaiveDate::from_ymd_opt(2026, 3, 2)
+                .and_then(|d| d.and_hms_opt(8, 0, 0))
+                .expect("a date"),
+            status: 0,
+            punch: 0,
+            workcode: None,
+        };
+        let now = chrono::Local::now().naive_local();
+        journal.insert_punches("a", &[punch], now).expect("stored");
+        let started = Instant::now();
+        services
+            .live
+            .wait_change(&mut seen, Duration::from_secs(30));
+        assert!(started.elapsed() < Duration::from_secs(20), "no wake-up");
+        let stopping = Instant::now();
+        services.stop();
+        services.stop();
+        assert!(services.live.stopping());
+        assert!(
+            stopping.elapsed() < Duration::from_secs(20),
+            "the stop waited for a sleeping part"
+        );
+    }
+}
