@@ -120,9 +120,7 @@ mod tests {
         let slept = std::thread::spawn(move || sleeper.sleep(Duration::from_secs(60)));
         let mut seen = waiter.current();
         let waited = std::thread::spawn(move || waiter.wait(&mut seen, Duration::from_secs(60)));
-        while !shutdown.is_stopping() {
-            shutdown.stop();
-        }
+        shutdown.stop();
         assert!(slept.join().unwrap());
         assert!(waited.join().unwrap());
         assert!(started.elapsed() < Duration::from_secs(30));
