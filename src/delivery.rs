@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -79,7 +79,6 @@ pub struct Delivery {
     stored: Condvar,
     workers: Mutex<HashMap<String, String>>,
     stats: Mutex<HashMap<String, Arc<DeliveryStats>>>,
-    stopping: AtomicBool,
 }
 
 impl Delivery {
@@ -102,7 +101,6 @@ impl Delivery {
             stored: Condvar::new(),
             workers: Mutex::new(HashMap::new()),
             stats: Mutex::new(HashMap::new()),
-            stopping: AtomicBool::new(false),
         })
     }
 
@@ -138,14 +136,10 @@ impl Delivery {
         }
     }
 
-    /// Stops delivery; retries in progress are abandoned, not waited for.
-    pub fn stop(&self) {
-        self.stopping.store(true, Ordering::SeqCst);
-        self.live.notify();
-    }
-
+    /// Whether the server is stopping: delivery ends then (retries in
+    /// progress are abandoned, not waited for).
     fn stopping(&self) -> bool {
-        self.stopping.load(Ordering::SeqCst)
+        self.live.stopping()
     }
 
     /// The webhook URL of terminal `id`, if any.

@@ -25,6 +25,8 @@ pub mod punch;
 pub mod push;
 pub mod registry;
 pub mod server;
+pub mod services;
+pub mod signal;
 pub mod sim;
 pub mod text;
 pub mod time;

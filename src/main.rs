@@ -6,10 +6,11 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use zkserver::cli::{self, probe, simulate};
-use zkserver::http::{App, Settings};
+use zkserver::http::App;
 use zkserver::journal::{Journal, JournalLock};
 use zkserver::registry::Registry;
 use zkserver::server::Server;
+use zkserver::services::{Services, Settings};
 
 /// HTTP/JSON server for ZKTeco time clocks.
 #[derive(Parser, Debug)]
@@ -595,7 +596,7 @@ fn serve(args: ServeArgs, stop: &std::sync::atomic::AtomicBool) -> Result<(), St
             .map(|p| zkserver::http::proxy::ProxyNet::parse(p))
             .collect::<Result<_, _>>()?
     };
-    settings.security = zkserver::http::auth::Security {
+    let security = zkserver::http::auth::Security {
         api_key,
         allow_open_writes: args.allow_open_writes,
         protect_reads: args.protect_reads,
@@ -606,7 +607,7 @@ fn serve(args: ServeArgs, stop: &std::sync::atomic::AtomicBool) -> Result<(), St
             .map(|h| h.trim().trim_end_matches('.').to_ascii_lowercase())
             .collect(),
     };
-    let app = App::new(registry, settings);
+    let app = App::new(Services::start(registry, settings), security);
     // The demo opens writes easily: keep it on this machine unless asked.
     let default_host = if args.demo { "127.0.0.1" } else { "0.0.0.0" };
     let host = args.host.as_deref().unwrap_or(default_host);

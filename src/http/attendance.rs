@@ -16,9 +16,10 @@ use super::query::{AttendanceQuery, Format};
 use super::{Answer, Ctx, Response};
 use crate::cursor::{self, CursorError, Position};
 use crate::messages;
+use crate::ops::LogPosition;
 use crate::ops::{ClearOutcome, Log, Mode, OpError};
 use crate::registry::Device;
-use crate::zk::LogPosition;
+use crate::services::{Cleared, ReadError};
 
 fn parse_query(ctx: &Ctx) -> Result<AttendanceQuery, Response> {
     AttendanceQuery::parse(|k| ctx.req.get_param(k)).map_err(|msg| ctx.error(400, &msg))
@@ -292,7 +293,7 @@ fn part_of(
 ) -> Part {
     let journal_cursor = matches!(known, Some(Position::Journal(_)));
     if aj::from_journal(device, asked, journal_cursor) {
-        if !ctx.app.collect.journaled(device) {
+        if !ctx.app.journaled(device) {
             return Part::Failed(messages::not_collected(&device.id));
         }
         let Some(journal) = ctx.app.journal.as_deref() else {
@@ -346,19 +347,19 @@ pub fn clear(ctx: &Ctx, id: &str) -> Answer {
         .ok_or_else(|| ctx.error(400, messages::CURSOR_REQUIRED))?;
     if device.config.is_push() {
         let position = cursor::decode_any(&device.id, &text).map_err(|e| bad_cursor(ctx, e))?;
-        return aj::clear_push(ctx, &device, position);
+        return clear_push(ctx, &device, position);
     }
     let position = cursor::decode(&device.id, &text).map_err(|e| bad_cursor(ctx, e))?;
     // A collected terminal's journal first gets everything up to the
     // cursor, so clearing the log loses nothing.
-    if let Some(collector) = ctx
+    let Cleared {
+        outcome,
+        after,
+        behind,
+    } = ctx
         .app
-        .collector
-        .as_ref()
-        .filter(|_| ctx.app.collect.collected(&device))
-    {
-        use crate::collect::run::ReadError;
-        collector.read_terminal(&device).map_err(|e| match e {
+        .clear_attendance(&device, &position)
+        .map_err(|e| match e {
             ReadError::Terminal(e) => ctx.device_failure(&device, &e),
             ReadError::Journal(e) => aj::failure(ctx, id, &e),
             ReadError::Identity { serial, holder } => {
@@ -371,31 +372,45 @@ pub fn clear(ctx: &Ctx, id: &str) -> Answer {
                 )
             }
         })?;
-    }
-    let delivery = &ctx.app.delivery;
-    let mut behind = 0;
-    let (outcome, after) = ctx
-        .app
-        .terminals
-        .clear_attendance(&device, &position, || {
-            behind = delivery.undelivered(&device.id, &position);
-            behind == 0
-        })
-        .map_err(|e| ctx.device_failure(&device, &e))?;
     match outcome {
-        ClearOutcome::Cleared(n) => {
-            delivery.log_cleared(&device.id, &position, &after);
-            ctx.app.live.log_cleared(&device.id, &position, &after);
-            Ok(ctx.json(
-                200,
-                &json!({"success": true, "message": messages::attendance_cleared(id),
+        ClearOutcome::Cleared(n) => Ok(ctx.json(
+            200,
+            &json!({"success": true, "message": messages::attendance_cleared(id),
                         "cleared": n, "cursor": cursor::encode(&device.id, &after)}),
-            ))
-        }
+        )),
         ClearOutcome::NewerRecords(n) => Err(ctx.error(409, &messages::newer_records(n))),
         ClearOutcome::Mismatch => Err(ctx.error(409, messages::CURSOR_MISMATCH)),
         ClearOutcome::Refused => Err(ctx.error(409, &messages::webhook_behind(id, behind))),
     }
+}
+
+/// `POST /devices/{id}/attendance/clear` on a push terminal: `CLEAR LOG`
+/// is queued (202) only when `position` is the journal's newest for it and
+/// its webhook delivered everything; else 409 as for pull terminals.
+fn clear_push(ctx: &Ctx, device: &Device, position: Position) -> Answer {
+    let journal = aj::journal_for(ctx, device)?;
+    let Position::Journal(seq) = position else {
+        return Err(bad_cursor(ctx, CursorError::WrongKind));
+    };
+    let newest = journal
+        .newest_seq(&device.id)
+        .map_err(|e| aj::failure(ctx, &device.id, &e))?;
+    if newest.unwrap_or(0) > seq {
+        let newer = journal
+            .count_after(Some(&device.id), seq)
+            .map_err(|e| aj::failure(ctx, &device.id, &e))?;
+        let newer = usize::try_from(newer).unwrap_or(usize::MAX);
+        return Err(ctx.error(409, &messages::newer_records(newer)));
+    }
+    if let Some(behind) = ctx.app.webhook_behind_journal(&device.id, newest, journal) {
+        return Err(ctx.error(409, &messages::webhook_behind(&device.id, behind)));
+    }
+    aj::queue(
+        ctx,
+        journal,
+        &device.id,
+        &crate::push::protocol::PushCommand::ClearLog,
+    )
 }
 
 /// Filters and tags one device's records, newest first. Rows point into

@@ -10,6 +10,7 @@ use super::{Ctx, Response};
 use crate::journal::{Journal, JournalError, PunchFilter};
 use crate::messages;
 use crate::registry::Device;
+use crate::services::ReadError;
 
 /// Where a request wants its punches from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,7 +45,7 @@ pub fn from_journal(device: &Device, asked: Option<Source>, journal_cursor: bool
 /// The journal, and `device` keeps its punches there; else the error
 /// answer (409 for a pull terminal that is not collected).
 pub fn journal_for<'a>(ctx: &'a Ctx, device: &Device) -> Result<&'a Journal, Response> {
-    if !ctx.app.collect.journaled(device) {
+    if !ctx.app.journaled(device) {
         return Err(ctx.error(409, &messages::not_collected(&device.id)));
     }
     ctx.app
@@ -214,32 +215,21 @@ pub fn backfill(ctx: &Ctx, id: &str) -> super::Answer {
         };
         return queue(ctx, journal, &device.id, &command);
     }
-    let log = ctx
+    let (read, stored) = ctx
         .app
-        .terminals
-        .attendance(&device)
-        .map_err(|e| ctx.device_failure(&device, &e))?;
-    let records: Vec<crate::zk::Attendance> = log
-        .records
-        .iter()
-        .filter(|r| r.time.to_naive().is_some_and(|t| from <= t && t <= to))
-        .cloned()
-        .collect();
-    let outcome = crate::collect::run::store(journal, &device.id, &records)
-        .map_err(|e| failure(ctx, &device.id, &e))?;
-    log::info!(
-        "device {}: backfill {from}..{to}: {} read, {} new",
-        device.id,
-        records.len(),
-        outcome.stored
-    );
+        .backfill_from_terminal(&device, journal, from, to)
+        .map_err(|e| match e {
+            ReadError::Journal(e) => failure(ctx, &device.id, &e),
+            ReadError::Terminal(e) => ctx.device_failure(&device, &e),
+            ReadError::Identity { .. } => ctx.error(500, messages::INTERNAL_ERROR),
+        })?;
     Ok(ctx.json(
         200,
         &serde_json::json!({
             "success": true,
-            "message": messages::backfilled(&device.id, outcome.stored),
-            "stored": outcome.stored,
-            "read": records.len(),
+            "message": messages::backfilled(&device.id, stored),
+            "stored": stored,
+            "read": read,
         }),
     ))
 }
@@ -295,39 +285,6 @@ pub fn queue(
             },
         }),
     ))
-}
-
-/// `POST /devices/{id}/attendance/clear` on a push terminal: `CLEAR LOG`
-/// is queued (202) only when `position` is the journal's newest for it and
-/// its webhook delivered everything; else 409 as for pull terminals.
-pub fn clear_push(ctx: &Ctx, device: &Device, position: crate::cursor::Position) -> super::Answer {
-    let journal = journal_for(ctx, device)?;
-    let crate::cursor::Position::Journal(seq) = position else {
-        return Err(super::attendance::bad_cursor(
-            ctx,
-            crate::cursor::CursorError::WrongKind,
-        ));
-    };
-    let newest = journal
-        .newest_seq(&device.id)
-        .map_err(|e| failure(ctx, &device.id, &e))?;
-    if newest.unwrap_or(0) > seq {
-        let newer = journal
-            .count_after(Some(&device.id), seq)
-            .map_err(|e| failure(ctx, &device.id, &e))?;
-        let newer = usize::try_from(newer).unwrap_or(usize::MAX);
-        return Err(ctx.error(409, &messages::newer_records(newer)));
-    }
-    if !ctx.app.delivery.caught_up_journal(&device.id, newest) {
-        let behind = ctx.app.delivery.undelivered_journal(&device.id, journal);
-        return Err(ctx.error(409, &messages::webhook_behind(&device.id, behind)));
-    }
-    queue(
-        ctx,
-        journal,
-        &device.id,
-        &crate::push::protocol::PushCommand::ClearLog,
-    )
 }
 
 #[cfg(test)]

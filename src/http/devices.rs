@@ -6,8 +6,8 @@ use super::body;
 use super::{Answer, Ctx, Response};
 use crate::fields::Fields;
 use crate::messages;
-use crate::ops::OpError;
 use crate::registry::{Device, DeviceConfig, WriteError};
+use crate::services::Touched;
 
 /// `id` as the original server normalised it: trimmed, lower-cased, spaces
 /// to `_`; then it must match `[a-z0-9_-]{1,64}` (the rule lives in the
@@ -94,15 +94,8 @@ pub fn create(ctx: &Ctx) -> Answer {
         .map_err(|e| ctx.error(400, &messages::registry::setting(&e)))?;
     let device = ctx
         .app
-        .registry
-        .insert(&id, cfg)
+        .register_device(&id, cfg)
         .map_err(|e| write_failure(ctx, e))?;
-    log::info!("device '{id}' registered ({})", device.config.describe());
-    forget_pin(ctx, &id);
-    if let Some(receiver) = &ctx.app.push {
-        receiver.pin_where_pending(&device);
-    }
-    super::push::registered(ctx, &device, None);
     Ok(ctx.json(
         200,
         &json!({"success": true, "message": messages::device_registered(&id), "data": public_json(ctx, &device)}),
@@ -122,54 +115,38 @@ pub fn show(ctx: &Ctx, id: &str) -> Answer {
 pub fn update(ctx: &Ctx, id: &str) -> Answer {
     ctx.device(id)?;
     let body = body::json_object(ctx, true)?;
-    let webhook_before = ctx.app.delivery.url_for(id);
+    let touched = Touched {
+        allow_from: body.contains_key("allow_from"),
+        sn: body.contains_key("sn"),
+    };
+    let edit = |current: &DeviceConfig| {
+        let mut cfg = current.clone();
+        cfg.apply_settings(&body)?;
+        cfg.updated_at = Some(crate::time::now_text());
+        Ok(cfg)
+    };
     let device = ctx
         .app
-        .registry
-        .update(id, |current| {
-            let mut cfg = current.clone();
-            cfg.apply_settings(&body)?;
-            cfg.updated_at = Some(crate::time::now_text());
-            Ok(cfg)
-        })
+        .update_device(id, edit, touched)
         .map_err(|e| write_failure(ctx, e))?;
-    if body.contains_key("allow_from") {
-        // Where the terminal may be was just said: the old pin goes.
-        forget_pin(ctx, id);
-    }
-    if let Some(receiver) = ctx.app.push.as_ref().filter(|_| body.contains_key("sn")) {
-        receiver.pin_where_pending(&device);
-    }
-    super::push::registered(ctx, &device, webhook_before.as_deref());
     Ok(ctx.json(
         200,
         &json!({"success": true, "message": messages::device_updated(id), "data": public_json(ctx, &device)}),
     ))
 }
 
-/// Forgets where push device `id` was pinned (see `push::trust`).
-fn forget_pin(ctx: &Ctx, id: &str) {
-    if let Some(receiver) = &ctx.app.push {
-        receiver.forget_pin(id);
-    }
-}
-
 /// `DELETE /devices/{id}`.
 pub fn delete(ctx: &Ctx, id: &str) -> Answer {
-    match ctx.app.registry.remove(id) {
+    match ctx.app.delete_device(id) {
         Err(WriteError::NotFound(_)) => Err(ctx
             .device(id)
             .err()
             .unwrap_or_else(|| ctx.error(404, &messages::device_not_found(id)))),
         Err(e) => Err(write_failure(ctx, e)),
-        Ok(()) => {
-            log::info!("device '{id}' deleted");
-            forget_pin(ctx, id);
-            Ok(ctx.json(
-                200,
-                &json!({"success": true, "message": messages::device_deleted(id)}),
-            ))
-        }
+        Ok(()) => Ok(ctx.json(
+            200,
+            &json!({"success": true, "message": messages::device_deleted(id)}),
+        )),
     }
 }
 
@@ -179,18 +156,8 @@ pub fn ping(ctx: &Ctx, id: &str) -> Answer {
     if device.config.is_push() {
         return super::push::ping(ctx, &device);
     }
-    let terminals = &ctx.app.terminals;
-    // A watched terminal may take one connection at a time: go through its
-    // lock, so the watcher steps aside (otherwise no lock, no waiting).
-    let time = if ctx.app.live.device(id).watching() {
-        terminals.run(&device, crate::ops::Mode::Plain, "ping", |s| {
-            Ok(s.get_time()?)
-        })
-    } else {
-        terminals
-            .unlocked(&device, crate::zk::Session::get_time)
-            .map_err(OpError::Zk)
-    };
+    let watched = ctx.app.live.device(id).watching();
+    let time = ctx.app.terminals.ping(&device, watched);
     match time {
         Ok(t) => Ok(ctx.json(
             200,

@@ -7,8 +7,8 @@ use serde_json::{json, Map, Value};
 
 use super::response::{Body, Response};
 use super::{Answer, Ctx};
-use crate::delivery::DeliveryStats;
 use crate::live::DeviceLive;
+use crate::services::DeliveryStats;
 
 /// `GET /`: the original server's status document.
 pub fn root(ctx: &Ctx) -> Answer {
@@ -38,15 +38,11 @@ pub fn health(ctx: &Ctx) -> Answer {
         "version": env!("CARGO_PKG_VERSION"),
         "uptime_s": ctx.app.started.elapsed().as_secs(),
     });
-    if let Some(postgres) = &ctx.app.postgres {
-        // With an API key configured, the sentence (it names the role, host
-        // and database) is for requests that present it.
-        let detailed = ctx.app.security.api_key.is_none() || super::auth::presents_key(ctx);
-        body["postgres"] = if detailed {
-            json!(postgres.health())
-        } else {
-            json!(postgres.public_health())
-        };
+    // With an API key configured, the sentence (it names the role, host
+    // and database) is for requests that present it.
+    let detailed = ctx.app.security.api_key.is_none() || super::auth::presents_key(ctx);
+    if let Some(health) = ctx.app.database_health(detailed) {
+        body["postgres"] = json!(health);
     }
     Ok(ctx.json(200, &body))
 }
@@ -171,57 +167,8 @@ fn live_metrics(ctx: &Ctx, o: &mut String) {
         .map(|id| (live.device(&id), id))
         .collect();
     render_table(o, WATCHER_METRICS, &watchers);
-    let delivery = &ctx.app.delivery;
-    let hooks: Vec<_> = delivery
-        .ids()
-        .into_iter()
-        .map(|id| (delivery.stats(&id), id))
-        .collect();
-    render_table(o, WEBHOOK_METRICS, &hooks);
-    if let Some(postgres) = &ctx.app.postgres {
-        postgres_metrics(postgres, o);
-    }
-}
-
-/// What `/metrics` shows of delivery into PostgreSQL.
-fn postgres_metrics(postgres: &crate::postgres::PgDelivery, o: &mut String) {
-    use crate::metrics::{family, line};
-    let rows: [(&str, &str, &str, u64); 5] = [
-        (
-            "zkserver_postgres_up",
-            "gauge",
-            "1 while the last exchange with PostgreSQL worked.",
-            u64::from(postgres.is_up()),
-        ),
-        (
-            "zkserver_postgres_delivered_total",
-            "counter",
-            "Punches committed to PostgreSQL since start.",
-            postgres.delivered(),
-        ),
-        (
-            "zkserver_postgres_failures_total",
-            "counter",
-            "Failed connections and batches.",
-            postgres.failures(),
-        ),
-        (
-            "zkserver_postgres_backlog",
-            "gauge",
-            "Journal punches not yet in PostgreSQL.",
-            postgres.backlog(None),
-        ),
-        (
-            "zkserver_postgres_position",
-            "gauge",
-            "The last journal position committed to PostgreSQL.",
-            u64::try_from(postgres.position()).unwrap_or(0),
-        ),
-    ];
-    for (name, kind, help, value) in rows {
-        let n = family(o, name, kind, help);
-        line(o, format_args!("{n} {value}"));
-    }
+    render_table(o, WEBHOOK_METRICS, &ctx.app.webhook_stats());
+    ctx.app.database_metrics(o);
 }
 
 /// Every family of `table`, each with a sample per `(item, device id)`.

@@ -7,9 +7,9 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 
 use super::response::{Body, Response, JSON};
+use crate::ops::Attendance;
 use crate::ops::Log;
 use crate::punch::{RowWriter, Style, CSV_HEADER};
-use crate::zk::Attendance;
 
 const CSV: &str = "text/csv; charset=utf-8";
 

@@ -11,6 +11,7 @@ mod browser;
 mod commands;
 pub mod conn;
 mod demo;
+mod device_status;
 mod devices;
 mod events;
 pub mod head;
@@ -25,246 +26,68 @@ pub mod query;
 mod request;
 pub mod response;
 pub mod slots;
-mod status;
 mod terminal;
 mod users;
 
 use crate::messages;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use chrono::TimeZone;
 use serde_json::{json, Value};
 
 pub use request::Request;
 pub use response::Response;
 
-use crate::delivery::Delivery;
-use crate::journal::Journal;
-use crate::live::Live;
-use crate::ops::{Budget, OpError, Terminals};
-use crate::registry::{Device, Registry};
+use crate::ops::OpError;
+use crate::registry::Device;
+use crate::services::Services;
 
 /// What a handler answers: `Err` carries an error response, so `?` ends a
 /// handler early with it.
 pub type Answer = Result<Response, Response>;
 
-/// How the server is set up.
-#[derive(Debug, Clone)]
-pub struct Settings {
-    /// API key and what it protects.
-    pub security: auth::Security,
-    /// Waits and limits of terminal operations.
-    pub budget: Budget,
-    /// How often a watched terminal's log is read without an event.
-    pub reconcile_interval: Duration,
-    /// Webhook for every terminal without its own (`--webhook`).
-    pub webhook: Option<String>,
-    /// Where delivered webhook positions are kept (none: in memory).
-    pub state_file: Option<PathBuf>,
-    /// The `--demo` terminals (`POST /demo/punch`); none otherwise.
-    pub demo: Option<Arc<crate::demo::Terminals>>,
-    /// The punch journal (none: push terminals and `source=journal` are off).
-    pub journal: Option<Arc<Journal>>,
-    /// Where every push terminal's `/iclock` exchanges are relayed (`--push-forward`).
-    pub push_forward: Option<String>,
-    /// The push receiver's settings (used when a journal is open).
-    pub push: crate::push::receiver::PushSettings,
-    /// Which pull terminals are collected into the journal, and how often.
-    pub collect: crate::collect::CollectSettings,
-    /// Delivery into PostgreSQL (`--postgres`; needs the journal).
-    pub postgres: Option<crate::postgres::PgSettings>,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Settings {
-            security: auth::Security::default(),
-            budget: Budget::default(),
-            reconcile_interval: Duration::from_secs(60),
-            webhook: None,
-            state_file: None,
-            demo: None,
-            journal: None,
-            push_forward: None,
-            push: Default::default(),
-            collect: Default::default(),
-            postgres: None,
-        }
-    }
-}
-
-/// Shared state of the HTTP server.
+/// Shared state of the HTTP server: the running services it calls (it
+/// derefs to them: `ctx.app.registry`, `ctx.app.register_device(…)`) and
+/// what only the API needs.
 pub struct App {
-    /// The configured terminals.
-    pub registry: Arc<Registry>,
-    /// Runtime state of the terminals and the limits of their operations.
-    pub terminals: Arc<Terminals>,
-    /// Live punches: watchers and their feeds.
-    pub live: Arc<Live>,
-    /// Webhook delivery.
-    pub delivery: Arc<Delivery>,
+    /// The running services (see [`crate::services`]).
+    pub services: Arc<Services>,
     /// When the server started (for `/health`).
     pub started: Instant,
     /// API key and what it protects.
     pub security: auth::Security,
     /// The last status of each terminal.
-    pub status_cache: status::StatusCache,
-    /// The `--demo` terminals, if started with `--demo`.
-    pub demo: Option<Arc<crate::demo::Terminals>>,
-    /// The punch journal, if one is open.
-    pub journal: Option<Arc<Journal>>,
-    /// Where every push terminal's `/iclock` exchanges are relayed (`--push-forward`).
-    pub push_forward: Option<String>,
-    /// Expires push commands their terminal never took (with a journal).
-    pub command_expiry: Option<crate::push::commands::ExpirySweep>,
-    /// The push receiver (`/iclock`), when a journal is open.
-    pub push: Option<Arc<crate::push::receiver::Receiver>>,
+    pub status_cache: device_status::StatusCache,
     /// Relays forwarded push terminals' requests to their upstream.
     pub forwarder: crate::push::forward::Forwarder,
-    /// Online/offline events of push terminals (with a receiver).
-    pub presence: Option<crate::push::presence::Presence>,
-    /// Which pull terminals are collected into the journal, and how often.
-    pub collect: crate::collect::CollectSettings,
-    /// The collectors (with a journal).
-    pub collector: Option<Arc<crate::collect::run::Collector>>,
-    /// Delivery into PostgreSQL, when configured.
-    pub postgres: Option<Arc<crate::postgres::PgDelivery>>,
 }
 
 impl App {
-    /// A server state over `registry`; starts webhook delivery.
-    pub fn new(registry: Arc<Registry>, settings: Settings) -> App {
-        let terminals = Arc::new(Terminals::new(settings.budget));
-        let live = Live::new(
-            registry.clone(),
-            terminals.clone(),
-            settings.reconcile_interval,
-        );
-        if let Some(journal) = &settings.journal {
-            live.follow_journal(journal.clone());
-        }
-        let delivery = Delivery::new(live.clone(), settings.state_file, settings.webhook);
-        delivery.start();
-        let command_expiry = settings.journal.clone().map(|journal| {
-            crate::push::commands::ExpirySweep::start(
-                journal,
-                crate::push::commands::SWEEP_INTERVAL,
-                Arc::new(crate::time::now),
-            )
-        });
-        let push = settings.journal.as_ref().map(|j| {
-            Arc::new(crate::push::receiver::Receiver::new(
-                j.clone(),
-                registry.clone(),
-                settings.push.clone(),
-            ))
-        });
-        let collector = settings.journal.as_ref().map(|journal| {
-            crate::collect::run::Collector::start(
-                registry.clone(),
-                terminals.clone(),
-                live.clone(),
-                journal.clone(),
-                settings.collect,
-            )
-        });
-        let presence = push.as_ref().map(|receiver| {
-            crate::push::presence::Presence::start(receiver.clone(), registry.clone(), live.clone())
-        });
-        let postgres = settings
-            .postgres
-            .zip(settings.journal.clone())
-            .map(|(pg, journal)| {
-                let states = device_states(&registry, &live, push.clone(), collector.clone());
-                let delivery = Arc::new(crate::postgres::PgDelivery::new(pg, journal, states));
-                delivery.start();
-                delivery
-            });
+    /// The API over running `services`, protected as `security` says.
+    pub fn new(services: Arc<Services>, security: auth::Security) -> App {
         App {
-            registry,
-            terminals,
-            live,
-            delivery,
+            services,
             started: Instant::now(),
-            security: settings.security,
-            status_cache: status::StatusCache::default(),
-            demo: settings.demo,
-            journal: settings.journal,
-            push_forward: settings.push_forward,
-            command_expiry,
-            push,
+            security,
+            status_cache: device_status::StatusCache::default(),
             forwarder: crate::push::forward::Forwarder::default(),
-            presence,
-            collect: settings.collect,
-            collector,
-            postgres,
         }
     }
 
-    /// Ends streams and watchers and stops webhook delivery (a graceful
-    /// stop calls it before waiting for requests in flight).
+    /// Stops the services: ends streams, watchers and deliveries (a
+    /// graceful stop calls it before waiting for requests in flight).
     pub fn stop(&self) {
-        self.delivery.stop();
-        if let Some(postgres) = &self.postgres {
-            postgres.stop();
-        }
-        self.live.stop();
-        if let Some(sweep) = &self.command_expiry {
-            sweep.stop();
-        }
-        if let Some(presence) = &self.presence {
-            presence.stop();
-        }
-        if let Some(push) = &self.push {
-            push.save(true);
-        }
+        self.services.stop();
     }
 }
 
-/// The terminals' rows for `zk_devices`: registry entries with what the
-/// watchers (pull) and the push contacts know of them.
-fn device_states(
-    registry: &Arc<Registry>,
-    live: &Arc<Live>,
-    push: Option<Arc<crate::push::receiver::Receiver>>,
-    collector: Option<Arc<crate::collect::run::Collector>>,
-) -> crate::postgres::DeviceStates {
-    let (registry, live) = (registry.clone(), live.clone());
-    Arc::new(move || {
-        registry
-            .all()
-            .iter()
-            .map(|d| {
-                let (online, last_seen) = if d.config.is_push() {
-                    let contact = push.as_ref().and_then(|p| Some((p, p.contact_of(d)?)));
-                    match contact {
-                        Some((p, c)) => (
-                            Some(p.is_online(&c)),
-                            chrono::Local.from_local_datetime(&c.last_seen).earliest(),
-                        ),
-                        None => (None, None),
-                    }
-                } else if let Some(read) = collector.as_ref().and_then(|c| c.last_read(&d.id)) {
-                    (Some(read.ok), read.last_ok)
-                } else {
-                    let online = live.status_of(&d.id).map(|s| s.online);
-                    let seen = online.filter(|o| *o).map(|_| chrono::Local::now());
-                    (online, seen)
-                };
-                crate::postgres::DeviceRow {
-                    device_id: d.id.clone(),
-                    name: d.config.name.clone(),
-                    mode: d.config.mode.as_str().to_string(),
-                    serial: d.config.sn.clone(),
-                    online,
-                    last_seen,
-                }
-            })
-            .collect()
-    })
+impl std::ops::Deref for App {
+    type Target = Services;
+
+    fn deref(&self) -> &Services {
+        &self.services
+    }
 }
 
 /// Per-request context passed to handlers.
@@ -298,21 +121,6 @@ impl Ctx<'_> {
                 self.pretty,
             )
         })
-    }
-
-    /// Runs `work` on `device` under its lock (see `Terminals::run`); a
-    /// failure becomes its JSON error response.
-    pub fn operate<T>(
-        &self,
-        device: &Device,
-        mode: crate::ops::Mode,
-        what: &str,
-        work: impl FnOnce(&mut crate::zk::Session) -> Result<T, OpError>,
-    ) -> Result<T, Response> {
-        self.app
-            .terminals
-            .run(device, mode, what, work)
-            .map_err(|e| self.device_failure(device, &e))
     }
 
     /// The response for a failed device operation: 503 when busy, 500 for
@@ -625,7 +433,7 @@ fn dispatch(ctx: &Ctx, action: Action, params: &[&str]) -> Answer {
         Action::BackfillAttendance => attendance_journal::backfill(ctx, id),
         Action::DeviceEvents => events::device_events(ctx, id),
         Action::AllEvents => events::all_events(ctx),
-        Action::Status => status::status(ctx, id),
+        Action::Status => device_status::status(ctx, id),
         Action::Panel => panel::page(ctx),
         Action::PanelCss => panel::stylesheet(ctx),
         Action::PanelJs => panel::script(ctx),

@@ -1,7 +1,7 @@
-//! The API's view of push terminals: `GET /push/pending`, adoption of a
-//! pending serial's punches when a device is registered with it, and the
-//! `/status` and `/ping` of a push device, answered from its last contact
-//! (no terminal I/O: the terminal is the one who connects).
+//! The API's view of push terminals: `GET /push/pending`, and the `/ping`
+//! of a push device and its last contact (for its `/status`), answered
+//! without terminal I/O: the terminal is the one who connects. (Adopting a
+//! pending serial's punches is a service: `services::devices`.)
 
 use serde_json::{json, Value};
 
@@ -70,71 +70,6 @@ pub fn remove_pending(ctx: &Ctx, sn: &str) -> Answer {
     }
 }
 
-/// After `device` was registered or changed (its webhook was
-/// `webhook_before`): its webhook fixes where it starts, then a push
-/// device whose serial was pending takes over its punches.
-///
-/// The order is what makes adopted punches reach every consumer: adoption
-/// gives them new journal positions, and a consumer starting "from now
-/// on" starts at the newest position it finds. A webhook that found its
-/// start after the adoption started past the adopted punches and never
-/// delivered them (while streams and PostgreSQL, which had their start
-/// already, got them). Fixed first, the start is before them.
-pub fn registered(ctx: &Ctx, device: &Device, webhook_before: Option<&str>) {
-    ctx.app.delivery.await_start(&device.id, webhook_before);
-    adopt(ctx, device);
-}
-
-/// A push device whose serial was pending takes over its punches; call it
-/// once the device's consumers know where they start ([`registered`]).
-fn adopt(ctx: &Ctx, device: &Device) {
-    let (Some(journal), Some(sn)) = (&ctx.app.journal, device.config.sn.as_deref()) else {
-        return;
-    };
-    if !device.config.is_push() {
-        return;
-    }
-    // Registered under a new id, the terminal keeps the history it had.
-    let claimed = crate::push::receiver::claim_serial(journal, &ctx.app.registry, &device.id, sn);
-    if let Err(e) = claimed {
-        log::error!("device '{}': recording serial {sn} failed: {e}", device.id);
-    }
-    match journal.adopt_pending(sn, &device.id) {
-        Ok(o) if o.punches.stored + o.punches.duplicates + o.users > 0 => log::info!(
-            "device '{}' adopted pending serial {sn}: {} punch(es) stored, {} already there, {} user(s)",
-            device.id,
-            o.punches.stored,
-            o.punches.duplicates,
-            o.users
-        ),
-        Ok(_) => {}
-        Err(e) => log::error!(
-            "device '{}': adopting the punches of pending serial {sn} failed (they stay pending): {e}",
-            device.id
-        ),
-    }
-    if let Some(r) = &ctx.app.push {
-        r.contacts().adopted(sn);
-    }
-}
-
-/// `GET /devices/{id}/status` of a push device: from its last contact.
-pub fn status(ctx: &Ctx, device: &Device) -> Answer {
-    let mut data = contact_json(ctx, device);
-    data["server_time"] = json!(crate::time::now_text());
-    data["timezone"] = json!(super::status::timezone_of(&device.config));
-    data["last_punch"] = Value::Null;
-    if let Some(journal) = &ctx.app.journal {
-        if let Ok(n) = journal.count_punches(&device.id) {
-            data["journal_punches"] = json!(n);
-        }
-        data["last_punch"] = last_punch(journal, device);
-    }
-    data["cached"] = json!(false);
-    super::status::add_database(ctx, &device.id, &mut data);
-    Ok(ctx.json(200, &json!({"success": true, "data": data})))
-}
-
 /// `GET /devices/{id}/ping` of a push device: online from its last contact.
 pub fn ping(ctx: &Ctx, device: &Device) -> Answer {
     let data = contact_json(ctx, device);
@@ -150,28 +85,9 @@ pub fn ping(ctx: &Ctx, device: &Device) -> Answer {
     }
 }
 
-/// The newest punch (by its time) of `device` in the journal, as in
-/// attendance data; `null` when it has none.
-fn last_punch(journal: &crate::journal::Journal, device: &Device) -> Value {
-    let newest = crate::journal::PunchFilter {
-        limit: Some(1),
-        ..Default::default()
-    };
-    match journal.query_punches(&device.id, &newest) {
-        Ok(page) => page.punches.first().map_or(Value::Null, |p| {
-            let record = crate::punch::attendance_of(p);
-            crate::punch::Punch::of(&record, &device.id, &device.config.name).to_value()
-        }),
-        Err(e) => {
-            log::warn!("device {}: could not read its last punch: {e}", device.id);
-            Value::Null
-        }
-    }
-}
-
 /// What the last contact says of `device`: the in-memory one, or the
 /// journal's when it is newer (after a restart or a SIGKILL).
-fn contact_json(ctx: &Ctx, device: &Device) -> Value {
+pub fn contact_json(ctx: &Ctx, device: &Device) -> Value {
     let mut data = json!({"id": device.id, "name": device.config.name, "mode": "push",
                           "sn": device.config.sn, "forwarded": is_forwarded(ctx, device),
                           "online": false, "last_seen": null, "ip": null,

@@ -3,7 +3,7 @@
 //! rejected with a Spanish message naming the parameter.
 
 use crate::messages;
-use crate::zk::{Attendance, ZkTime};
+use crate::ops::{Attendance, ZkTime};
 
 /// Output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,37 +7,33 @@ use super::{body, commands};
 use super::{Answer, Ctx};
 use crate::fields::Fields;
 use crate::messages::PushLimit;
-use crate::ops::{Mode, OpError};
-use crate::zk::codec::parse_timestamp;
-use crate::zk::ZkTime;
+use crate::ops::parse_timestamp;
 
 /// `GET /devices/{id}/info` (lock, disable).
 pub fn info(ctx: &Ctx, id: &str) -> Answer {
     let device = ctx.device(id)?;
     commands::refuse_push(ctx, &device, PushLimit::Info)?;
-    let data = ctx.operate(&device, Mode::Disabled, "info", |s| {
-        let firmware = s.firmware_version()?;
-        let serial = s.option("~SerialNumber")?;
-        let platform = s.option("~Platform")?;
-        let name = s.option("~DeviceName")?;
-        let sizes = s.sizes()?;
-        let time = s.get_time()?;
-        Ok(json!({
-            "id": device.id,
-            "name": device.config.name,
-            "ip": device.config.ip,
-            "serialnumber": serial,
-            "device_name": name,
-            "platform": platform,
-            "firmware_version": firmware,
-            "users_count": sizes.users,
-            "device_time": time.to_string(),
-            "records_count": sizes.records,
-            "records_capacity": sizes.records_cap,
-            "users_capacity": sizes.users_cap,
-            "fingers_count": sizes.fingers,
-        }))
-    })?;
+    let found = ctx
+        .app
+        .terminals
+        .identity(&device)
+        .map_err(|e| ctx.device_failure(&device, &e))?;
+    let (sizes, time) = (&found.sizes, &found.time);
+    let data = json!({
+        "id": device.id,
+        "name": device.config.name,
+        "ip": device.config.ip,
+        "serialnumber": found.serial,
+        "device_name": found.name,
+        "platform": found.platform,
+        "firmware_version": found.firmware,
+        "users_count": sizes.users,
+        "device_time": time.to_string(),
+        "records_count": sizes.records,
+        "records_capacity": sizes.records_cap,
+        "users_capacity": sizes.users_cap,
+        "fingers_count": sizes.fingers,
+    });
     Ok(ctx.json(200, &json!({"success": true, "data": data})))
 }
 
@@ -45,7 +41,11 @@ pub fn info(ctx: &Ctx, id: &str) -> Answer {
 pub fn time(ctx: &Ctx, id: &str) -> Answer {
     let device = ctx.device(id)?;
     commands::refuse_push(ctx, &device, PushLimit::Time)?;
-    let t = ctx.operate(&device, Mode::Plain, "get time", |s| Ok(s.get_time()?))?;
+    let t = ctx
+        .app
+        .terminals
+        .clock(&device)
+        .map_err(|e| ctx.device_failure(&device, &e))?;
     Ok(ctx.json(
         200,
         &json!({"success": true, "device_id": id, "device_time": t.to_string()}),
@@ -81,12 +81,11 @@ pub fn sync_time(ctx: &Ctx, id: &str) -> Answer {
             &crate::push::commands::sync_time_command(),
         );
     }
-    let t = ctx.operate(&device, Mode::Plain, "sync time", |s| {
-        // Taken under the lock, right before sending, so it is not stale.
-        let t = wanted.unwrap_or_else(|| ZkTime::from_naive(&crate::time::now()));
-        s.sync_time(t)?;
-        Ok::<_, OpError>(t)
-    })?;
+    let t = ctx
+        .app
+        .terminals
+        .set_clock(&device, wanted)
+        .map_err(|e| ctx.device_failure(&device, &e))?;
     Ok(ctx.json(
         200,
         &json!({"success": true, "message": crate::messages::time_synced(id), "device_time": t.to_string()}),
@@ -106,7 +105,10 @@ pub fn reboot(ctx: &Ctx, id: &str) -> Answer {
             &crate::push::commands::reboot_command(),
         );
     }
-    ctx.operate(&device, Mode::Plain, "restart", |s| Ok(s.restart()?))?;
+    ctx.app
+        .terminals
+        .restart(&device)
+        .map_err(|e| ctx.device_failure(&device, &e))?;
     log::info!("device {}: restart sent", device.id);
     Ok(ctx.json(
         200,

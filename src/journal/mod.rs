@@ -28,7 +28,9 @@ use std::path::{Path, PathBuf};
 
 use std::time::Duration;
 
-use parking_lot::{Condvar, Mutex};
+use parking_lot::Mutex;
+
+use crate::signal::Changes;
 use rusqlite::{Connection, OpenFlags};
 
 pub use commands::{Command, CommandStatus, MarkOutcome};
@@ -53,9 +55,9 @@ pub struct Journal {
     path: PathBuf,
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
-    /// Counts commits that stored punches; readers wait on it.
-    stored: Mutex<u64>,
-    stored_changed: Condvar,
+    /// Notified by commits that store punches; readers wait on it (the
+    /// server's one change signal: see [`Journal::changes`]).
+    stored: Changes,
     /// Serials recorded for device ids by this process (see `claim_serial`).
     claimed: Mutex<std::collections::HashMap<String, String>>,
 }
@@ -155,36 +157,34 @@ impl Journal {
             path,
             writer: Mutex::new(conn),
             readers: Mutex::new(Vec::new()),
-            stored: Mutex::new(0),
-            stored_changed: Condvar::new(),
+            stored: Changes::new(),
             claimed: Mutex::new(std::collections::HashMap::new()),
         })
     }
 
-    /// How many commits have stored punches so far (a change counter for
-    /// [`Journal::wait_stored`]).
-    pub fn stored_commits(&self) -> u64 {
-        *self.stored.lock()
+    /// The change signal commits that store punches notify: the services
+    /// make it the server's one signal, so streams, webhooks and deliveries
+    /// wake on stored punches without polling the file.
+    pub fn changes(&self) -> Changes {
+        self.stored.clone()
     }
 
-    /// Waits at most `timeout` for a commit that stores punches after the
-    /// counter value `seen`; updates `seen` and says whether one came.
-    /// Streams and deliveries wake on it instead of polling the file.
+    /// The signal's count now (to wait from, see [`Journal::wait_stored`]).
+    pub fn stored_commits(&self) -> u64 {
+        self.stored.current()
+    }
+
+    /// Waits at most `timeout` for a change after the count `seen` (a
+    /// commit that stores punches, or anything else the signal reports);
+    /// updates `seen` and says whether one came.
     pub fn wait_stored(&self, seen: &mut u64, timeout: Duration) -> bool {
-        let mut stored = self.stored.lock();
-        if *stored == *seen {
-            self.stored_changed.wait_for(&mut stored, timeout);
-        }
-        let changed = *stored != *seen;
-        *seen = *stored;
-        changed
+        self.stored.wait(seen, timeout)
     }
 
     /// Wakes the waiters after a commit that stored `n` punches.
     fn announce_stored(&self, n: usize) {
         if n > 0 {
-            *self.stored.lock() += 1;
-            self.stored_changed.notify_all();
+            self.stored.notify();
         }
     }
 

@@ -8,17 +8,18 @@ pub mod source;
 mod watcher;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
 
-use parking_lot::{Condvar, Mutex};
+use parking_lot::Mutex;
 
 pub use feed::{Entry, Feed, Mark, Next, Snapshot, Start, Status};
 pub use source::{Counter, FeedSource, Item, JournalSource, PunchSource};
 
 use crate::ops::{Mode, OpError, Terminals};
 use crate::registry::Registry;
+use crate::signal::{Changes, Shutdown};
 use crate::zk::LogPosition;
 
 /// Longest wait, in seconds, for where "from now on" starts.
@@ -85,10 +86,9 @@ pub struct Live {
     terminals: Arc<Terminals>,
     /// How often a watcher reads the log's tail without an event.
     pub reconcile_interval: Duration,
-    stopping: AtomicBool,
+    shutdown: Shutdown,
     devices: Mutex<HashMap<String, Arc<DeviceLive>>>,
-    changes: Mutex<u64>,
-    changed: Condvar,
+    changes: Changes,
     journal: Mutex<Option<Arc<crate::journal::Journal>>>,
 }
 
@@ -119,42 +119,31 @@ impl Drop for Interest {
 }
 
 impl Live {
-    /// The runtime over `registry` and `terminals`.
+    /// The runtime over `registry` and `terminals`, stopping with
+    /// `shutdown` and waking its waiters through `changes`.
     pub fn new(
         registry: Arc<Registry>,
         terminals: Arc<Terminals>,
         reconcile_interval: Duration,
+        shutdown: Shutdown,
+        changes: Changes,
     ) -> Arc<Live> {
         Arc::new(Live {
             registry,
             terminals,
             reconcile_interval,
-            stopping: AtomicBool::new(false),
+            shutdown,
             devices: Mutex::new(HashMap::new()),
-            changes: Mutex::new(0),
-            changed: Condvar::new(),
+            changes,
             journal: Mutex::new(None),
         })
     }
 
     /// Serves journal punches too: every commit that stores punches wakes
-    /// the streams and webhooks (a thread waits on the journal's commits).
-    pub fn follow_journal(self: &Arc<Self>, journal: Arc<crate::journal::Journal>) {
-        *self.journal.lock() = Some(journal.clone());
-        let live = self.clone();
-        let spawned = std::thread::Builder::new()
-            .name("journal-wake".into())
-            .spawn(move || {
-                let mut seen = journal.stored_commits();
-                while !live.stopping() {
-                    if journal.wait_stored(&mut seen, Duration::from_secs(1)) {
-                        live.notify();
-                    }
-                }
-            });
-        if let Err(e) = spawned {
-            log::error!("could not start the journal's wake-up thread: {e}");
-        }
+    /// the streams and webhooks (the journal notifies the change signal
+    /// this runtime was made with, see [`crate::journal::Journal::changes`]).
+    pub fn follow_journal(&self, journal: Arc<crate::journal::Journal>) {
+        *self.journal.lock() = Some(journal);
     }
 
     /// The journal, when the server has one.
@@ -212,33 +201,28 @@ impl Live {
 
     /// Wakes everyone waiting for a change (new punches, a status, a stop).
     pub fn notify(&self) {
-        *self.changes.lock() += 1;
-        self.changed.notify_all();
+        self.changes.notify();
     }
 
     /// Waits until something changed after `seen` (updated), at most `wait`.
     pub fn wait_change(&self, seen: &mut u64, wait: Duration) {
-        let mut changes = self.changes.lock();
-        if *changes == *seen {
-            self.changed.wait_for(&mut changes, wait);
-        }
-        *seen = *changes;
+        self.changes.wait(seen, wait);
     }
 
     /// The current change counter (to start waiting from).
     pub fn changes(&self) -> u64 {
-        *self.changes.lock()
+        self.changes.current()
     }
 
-    /// Stops every watcher (they release their terminals) and wakes waiters.
-    pub fn stop(&self) {
-        self.stopping.store(true, Ordering::SeqCst);
-        self.notify();
-    }
-
-    /// Whether the server is stopping.
+    /// Whether the server is stopping (its [`Shutdown`] was stopped: every
+    /// watcher then releases its terminal).
     pub fn stopping(&self) -> bool {
-        self.stopping.load(Ordering::SeqCst)
+        self.shutdown.is_stopping()
+    }
+
+    /// The server's stop token (for the parts that run beside the watchers).
+    pub fn shutdown(&self) -> &Shutdown {
+        &self.shutdown
     }
 
     /// The attendance log of `id` was cleared through the API at `cursor`

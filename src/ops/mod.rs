@@ -14,9 +14,13 @@ use parking_lot::{Mutex, MutexGuard};
 
 use crate::downloads::Downloads;
 use crate::registry::Device;
-use crate::zk::{self, Attendance, LogPosition, Session, TailMethod, TailRead};
+use crate::zk::{self, Session, TailMethod, TailRead};
 
+pub mod terminal;
 pub mod users;
+/// The terminal data the API shows, as the protocol reads it.
+pub use crate::zk::{codec::parse_timestamp, Attendance, LogPosition, Sizes, ZkTime};
+pub use terminal::Identity;
 pub use users::UserChanges;
 
 /// Why a request cannot be done on a terminal's data (the `http` layer

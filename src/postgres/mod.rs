@@ -16,16 +16,17 @@ pub mod tls;
 mod writer;
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use parking_lot::{Condvar, Mutex};
+use parking_lot::Mutex;
 use serde_json::{json, Value};
 
 use crate::delivery::{RETRY_MAX, RETRY_MIN};
 use crate::journal::Journal;
+use crate::signal::Shutdown;
 pub use target::Target;
 pub use writer::DeviceRow;
 
@@ -95,15 +96,19 @@ pub struct PgDelivery {
     delivered: AtomicU64,
     failures: AtomicU64,
     health: Mutex<Health>,
-    stopping: AtomicBool,
-    wake: Condvar,
-    wake_lock: Mutex<()>,
+    shutdown: Shutdown,
 }
 
 impl PgDelivery {
     /// Delivery of `journal` as `settings` say, resuming at the stored
-    /// position; not started.
-    pub fn new(settings: PgSettings, journal: Arc<Journal>, states: DeviceStates) -> PgDelivery {
+    /// position, until `shutdown` (a batch in flight is finished or rolled
+    /// back); not started.
+    pub fn new(
+        settings: PgSettings,
+        journal: Arc<Journal>,
+        states: DeviceStates,
+        shutdown: Shutdown,
+    ) -> PgDelivery {
         let position = load_position(&settings, &journal);
         PgDelivery {
             settings,
@@ -113,9 +118,7 @@ impl PgDelivery {
             delivered: AtomicU64::new(0),
             failures: AtomicU64::new(0),
             health: Mutex::new(Health::Connecting),
-            stopping: AtomicBool::new(false),
-            wake: Condvar::new(),
-            wake_lock: Mutex::new(()),
+            shutdown,
         }
     }
 
@@ -130,15 +133,8 @@ impl PgDelivery {
         }
     }
 
-    /// Stops delivery (a batch in flight is finished or rolled back).
-    pub fn stop(&self) {
-        self.stopping.store(true, Ordering::SeqCst);
-        let _guard = self.wake_lock.lock();
-        self.wake.notify_all();
-    }
-
     fn stopping(&self) -> bool {
-        self.stopping.load(Ordering::SeqCst)
+        self.shutdown.is_stopping()
     }
 
     /// `"ok"`, or what is wrong, in words (for `/health`).
@@ -479,10 +475,47 @@ impl PgDelivery {
 
     /// Sleeps `wait`, waking early when stopped.
     fn sleep(&self, wait: Duration) {
-        let deadline = Instant::now() + wait;
-        let mut guard = self.wake_lock.lock();
-        while !self.stopping() && Instant::now() < deadline {
-            self.wake.wait_until(&mut guard, deadline);
+        self.shutdown.sleep(wait);
+    }
+
+    /// What `/metrics` shows of delivery into PostgreSQL.
+    pub fn render_metrics(&self, o: &mut String) {
+        use crate::metrics::{family, line};
+        let rows: [(&str, &str, &str, u64); 5] = [
+            (
+                "zkserver_postgres_up",
+                "gauge",
+                "1 while the last exchange with PostgreSQL worked.",
+                u64::from(self.is_up()),
+            ),
+            (
+                "zkserver_postgres_delivered_total",
+                "counter",
+                "Punches committed to PostgreSQL since start.",
+                self.delivered(),
+            ),
+            (
+                "zkserver_postgres_failures_total",
+                "counter",
+                "Failed connections and batches.",
+                self.failures(),
+            ),
+            (
+                "zkserver_postgres_backlog",
+                "gauge",
+                "Journal punches not yet in PostgreSQL.",
+                self.backlog(None),
+            ),
+            (
+                "zkserver_postgres_position",
+                "gauge",
+                "The last journal position committed to PostgreSQL.",
+                u64::try_from(self.position()).unwrap_or(0),
+            ),
+        ];
+        for (name, kind, help, value) in rows {
+            let n = family(o, name, kind, help);
+            line(o, format_args!("{n} {value}"));
         }
     }
 

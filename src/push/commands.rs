@@ -9,12 +9,13 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use chrono::NaiveDateTime;
-use parking_lot::{Condvar, Mutex};
+use parking_lot::Mutex;
 
 use super::protocol::{CommandError, PushCommand};
 use crate::journal::{Command, CommandStatus, Journal, JournalError, JournalUser};
 use crate::ops::users::UserChanges;
 use crate::registry::DeviceConfig;
+use crate::signal::Shutdown;
 
 /// Days a command may wait for its terminal before it expires.
 pub const MAX_AGE_DAYS: i64 = 7;
@@ -225,41 +226,36 @@ pub fn expire_due(journal: &Journal, now: NaiveDateTime) -> Result<usize, Journa
 }
 
 /// A background thread that expires old pending commands every
-/// `interval`, and at once when started. Stopping wakes it at once.
+/// `interval`, and at once when started. The server's stop wakes it at once.
 pub struct ExpirySweep {
-    stop: Arc<(Mutex<bool>, Condvar)>,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl ExpirySweep {
-    /// Starts sweeping `journal` every `interval`, reading the time from `clock`.
-    pub fn start(journal: Arc<Journal>, interval: Duration, clock: Clock) -> ExpirySweep {
-        let stop = Arc::new((Mutex::new(false), Condvar::new()));
-        let flag = stop.clone();
+    /// Starts sweeping `journal` every `interval`, reading the time from
+    /// `clock`, until `shutdown`.
+    pub fn start(
+        journal: Arc<Journal>,
+        interval: Duration,
+        clock: Clock,
+        shutdown: Shutdown,
+    ) -> ExpirySweep {
         let thread = std::thread::Builder::new()
             .name("command-expiry".into())
-            .spawn(move || sweep_loop(&journal, interval, &clock, &flag))
+            .spawn(move || sweep_loop(&journal, interval, &clock, &shutdown))
             .map_err(|e| log::error!("could not start the command expiry sweep: {e}"))
             .ok();
         ExpirySweep {
-            stop,
             thread: Mutex::new(thread),
         }
     }
 
-    /// Stops the sweep and waits for its thread (idempotent).
-    pub fn stop(&self) {
-        *self.stop.0.lock() = true;
-        self.stop.1.notify_all();
+    /// Waits for the sweep's thread to end, once the server's stop was
+    /// given (idempotent).
+    pub fn join(&self) {
         if let Some(thread) = self.thread.lock().take() {
             let _ = thread.join();
         }
-    }
-}
-
-impl Drop for ExpirySweep {
-    fn drop(&mut self) {
-        self.stop();
     }
 }
 
@@ -274,15 +270,11 @@ fn sweep_once(journal: &Journal, now: NaiveDateTime) {
     }
 }
 
-/// Sweeps until the stop flag is set.
-fn sweep_loop(journal: &Journal, interval: Duration, clock: &Clock, stop: &(Mutex<bool>, Condvar)) {
+/// Sweeps until the server stops.
+fn sweep_loop(journal: &Journal, interval: Duration, clock: &Clock, shutdown: &Shutdown) {
     loop {
         sweep_once(journal, clock());
-        let mut stopped = stop.0.lock();
-        if !*stopped {
-            stop.1.wait_for(&mut stopped, interval);
-        }
-        if *stopped {
+        if shutdown.sleep(interval) {
             return;
         }
     }
@@ -399,19 +391,26 @@ mod tests {
             .id;
         // A clock ten days later; an interval far longer than the test.
         let clock: Clock = Arc::new(|| at(11, 8, 0, 0));
-        let sweep = ExpirySweep::start(s.journal.clone(), Duration::from_secs(3600), clock);
+        let shutdown = Shutdown::default();
+        let sweep = ExpirySweep::start(
+            s.journal.clone(),
+            Duration::from_secs(3600),
+            clock,
+            shutdown.clone(),
+        );
         let deadline = Instant::now() + Duration::from_secs(30);
         while status(&s.journal, id) != CommandStatus::Expired {
             assert!(Instant::now() < deadline, "the first sweep never came");
             std::thread::sleep(Duration::from_millis(20));
         }
         let stopping = Instant::now();
-        sweep.stop();
+        shutdown.stop();
+        sweep.join();
         assert!(
             stopping.elapsed() < Duration::from_secs(20),
             "stop waited for the interval"
         );
-        sweep.stop();
+        sweep.join();
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use parking_lot::{Condvar, Mutex};
+use parking_lot::Mutex;
 
 use super::receiver::Receiver;
 use crate::live::{Live, Status};
@@ -18,28 +18,22 @@ use crate::registry::Registry;
 /// How often last contacts are looked at.
 const TICK: Duration = Duration::from_secs(1);
 
-/// The running presence thread; stopping wakes it at once.
+/// The running presence thread; the server's stop (the live runtime's
+/// [`crate::signal::Shutdown`]) wakes it at once.
 pub struct Presence {
-    stop: Arc<(Mutex<bool>, Condvar)>,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl Presence {
-    /// Starts following the push devices of `registry`.
+    /// Starts following the push devices of `registry` until `live` stops.
     pub fn start(receiver: Arc<Receiver>, registry: Arc<Registry>, live: Arc<Live>) -> Presence {
-        let stop = Arc::new((Mutex::new(false), Condvar::new()));
-        let flag = stop.clone();
         let thread = std::thread::Builder::new()
             .name("push-presence".into())
             .spawn(move || {
                 let mut known: HashMap<String, bool> = HashMap::new();
                 loop {
                     look(&receiver, &registry, &live, &mut known);
-                    let mut stopped = flag.0.lock();
-                    if !*stopped {
-                        flag.1.wait_for(&mut stopped, TICK);
-                    }
-                    if *stopped {
+                    if live.shutdown().sleep(TICK) {
                         break;
                     }
                 }
@@ -49,24 +43,16 @@ impl Presence {
             log::error!("could not start the push presence thread: no online/offline events");
         }
         Presence {
-            stop,
             thread: Mutex::new(thread),
         }
     }
 
-    /// Stops the thread and waits for it.
-    pub fn stop(&self) {
-        *self.stop.0.lock() = true;
-        self.stop.1.notify_all();
+    /// Waits for the thread to end, once the server's stop was given
+    /// (idempotent).
+    pub fn join(&self) {
         if let Some(t) = self.thread.lock().take() {
             let _ = t.join();
         }
-    }
-}
-
-impl Drop for Presence {
-    fn drop(&mut self) {
-        self.stop();
     }
 }
 

@@ -631,9 +631,10 @@ fn out_of_descriptors_the_server_answers_503_and_does_not_spin() {
 fn a_slow_reader_meets_the_response_deadline() {
     use std::sync::Arc;
     use zkserver::http::conn::Limits;
-    use zkserver::http::{App, Settings};
+    use zkserver::http::App;
     use zkserver::registry::Registry;
     use zkserver::server::Server;
+    use zkserver::services::{Services, Settings};
     use zkserver::sim::{SimConfig, Simulator};
 
     let sim = Simulator::start(SimConfig {
@@ -644,7 +645,8 @@ fn a_slow_reader_meets_the_response_deadline() {
     let config =
         crate::common::device_config("Entrada", sim.port(), &crate::common::Link::default());
     let registry = Registry::in_memory(vec![("principal".to_string(), config)]);
-    let app = App::new(Arc::new(registry), Settings::default());
+    let services = Services::start(Arc::new(registry), Settings::default());
+    let app = App::new(services, Default::default());
     // 2 s plus 1 s per MB: a ~7 MB answer must be taken within ~10 s of
     // blocked writes, however the client paces its reads.
     let limits = Limits {

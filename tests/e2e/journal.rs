@@ -8,10 +8,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::common::Settings;
 use chrono::NaiveDateTime;
 use serde_json::{json, Value};
 use zkserver::collect::CollectSettings;
-use zkserver::http::Settings;
 use zkserver::journal::{Journal, NewPunch};
 use zkserver::registry::{DeviceConfig, DeviceMode, Registry};
 use zkserver::sim::{SimConfig, Simulator};

@@ -14,6 +14,7 @@ mod failures;
 mod hostile;
 mod http_api;
 mod journal;
+mod layout;
 mod live;
 #[cfg(unix)]
 mod postgres;

@@ -24,10 +24,7 @@ fn tempdir(name: &str) -> PathBuf {
 
 /// An in-process server with a journal in `dir`, no devices, and the
 /// settings `configure` adjusts.
-fn server(
-    dir: &Path,
-    configure: impl FnOnce(&mut zkserver::http::Settings),
-) -> (Env, Arc<Journal>) {
+fn server(dir: &Path, configure: impl FnOnce(&mut common::Settings)) -> (Env, Arc<Journal>) {
     let journal = Arc::new(Journal::open(dir.join("punches.db")).expect("journal opens"));
     let j = journal.clone();
     let env = common::serve(vec![], Registry::in_memory(vec![]), move |s| {

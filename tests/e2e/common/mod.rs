@@ -13,10 +13,36 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use zkserver::http::{App, Settings};
+use zkserver::http::auth::Security;
+use zkserver::http::App;
 use zkserver::registry::{DeviceConfig, Registry};
 use zkserver::server::Server;
+use zkserver::services::Services;
 use zkserver::sim::{SimConfig, Simulator};
+
+/// What a test server is started with: the services' settings (reached
+/// through `Deref`: `s.budget`, `s.journal`, …) and the API's security.
+#[derive(Default)]
+pub struct Settings {
+    /// The services' settings.
+    pub services: zkserver::services::Settings,
+    /// API key and what it protects.
+    pub security: Security,
+}
+
+impl std::ops::Deref for Settings {
+    type Target = zkserver::services::Settings;
+
+    fn deref(&self) -> &Self::Target {
+        &self.services
+    }
+}
+
+impl std::ops::DerefMut for Settings {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.services
+    }
+}
 
 /// A simulated terminal with `records` punches that waits `latency` before
 /// every packet (so conversations take measurable time).
@@ -122,7 +148,8 @@ pub fn serve(
     let mut settings = Settings::default();
     settings.security.allow_open_writes = true;
     configure(&mut settings);
-    let app = App::new(Arc::new(registry), settings);
+    let services = Services::start(Arc::new(registry), settings.services);
+    let app = App::new(services, settings.security);
     let server = Server::bind("127.0.0.1:0", app).expect("server binds");
     let (addr, stop, handle) = server.spawn();
     Env {

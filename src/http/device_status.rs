@@ -1,7 +1,8 @@
 //! `GET /devices/{id}/status`: a light look at a terminal for dashboards —
 //! connect, counters and clock, never disabling it. A terminal busy with
 //! another operation is not waited for: the last result is answered (marked
-//! `"cached": true`) when there is one.
+//! `"cached": true`) when there is one. A push terminal's status comes
+//! from its last contact and the journal (no terminal I/O).
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -11,8 +12,8 @@ use serde_json::{json, Value};
 
 use super::{Answer, Ctx};
 use crate::messages;
-use crate::ops::{Mode, OpError};
-use crate::zk::ZkTime;
+use crate::ops::{OpError, ZkTime};
+use crate::registry::Device;
 
 /// How long a status waits for a busy terminal.
 const BUSY_WAIT: Duration = Duration::from_millis(1500);
@@ -27,16 +28,9 @@ pub struct StatusCache {
 pub fn status(ctx: &Ctx, id: &str) -> Answer {
     let device = ctx.device(id)?;
     if device.config.is_push() {
-        return super::push::status(ctx, &device);
+        return push_status(ctx, &device);
     }
-    let result = ctx
-        .app
-        .terminals
-        .run_waiting(&device, BUSY_WAIT, Mode::Plain, "status", |s| {
-            let sizes = s.sizes()?;
-            let time = s.get_time()?;
-            Ok((sizes, time))
-        });
+    let result = ctx.app.terminals.glance(&device, BUSY_WAIT);
     let server = crate::time::now();
     let cache = &ctx.app.status_cache;
     let mut data = json!({"id": device.id, "name": device.config.name, "ip": device.config.ip});
@@ -89,16 +83,51 @@ pub fn status(ctx: &Ctx, id: &str) -> Answer {
     Ok(ctx.json(200, &json!({"success": true, "data": data})))
 }
 
+/// `GET /devices/{id}/status` of a push device: from its last contact.
+fn push_status(ctx: &Ctx, device: &Device) -> Answer {
+    let mut data = super::push::contact_json(ctx, device);
+    data["server_time"] = json!(crate::time::now_text());
+    data["timezone"] = json!(timezone_of(&device.config));
+    data["last_punch"] = Value::Null;
+    if let Some(journal) = &ctx.app.journal {
+        if let Ok(n) = journal.count_punches(&device.id) {
+            data["journal_punches"] = json!(n);
+        }
+        data["last_punch"] = last_punch(journal, device);
+    }
+    data["cached"] = json!(false);
+    add_database(ctx, &device.id, &mut data);
+    Ok(ctx.json(200, &json!({"success": true, "data": data})))
+}
+
+/// The newest punch (by its time) of `device` in the journal, as in
+/// attendance data; `null` when it has none.
+fn last_punch(journal: &crate::journal::Journal, device: &Device) -> Value {
+    let newest = crate::journal::PunchFilter {
+        limit: Some(1),
+        ..Default::default()
+    };
+    match journal.query_punches(&device.id, &newest) {
+        Ok(page) => page.punches.first().map_or(Value::Null, |p| {
+            let record = crate::punch::attendance_of(p);
+            crate::punch::Punch::of(&record, &device.id, &device.config.name).to_value()
+        }),
+        Err(e) => {
+            log::warn!("device {}: could not read its last punch: {e}", device.id);
+            Value::Null
+        }
+    }
+}
+
 /// Adds where PostgreSQL delivery stands for terminal `id` (with
 /// `--postgres`); the connection (role, host, port, database) only for a
 /// request that presents the API key.
 pub fn add_database(ctx: &Ctx, id: &str, data: &mut Value) {
-    if let Some(postgres) = &ctx.app.postgres {
-        data["postgres"] = if super::auth::presents_key(ctx) {
-            postgres.status_of(id)
-        } else {
-            postgres.public_status_of(id)
-        };
+    if let Some(status) = ctx
+        .app
+        .database_status_of(id, super::auth::presents_key(ctx))
+    {
+        data["postgres"] = status;
     }
 }
 
