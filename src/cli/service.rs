@@ -19,6 +19,10 @@ pub const SERVICE_NAME: &str = "zkserver";
 pub const NOT_WINDOWS: &str =
     "el servicio de Windows solo existe en Windows; en Linux use systemd (zkserver.service)";
 
+/// What `zkserver service` without an action says.
+pub const MISSING_ACTION: &str =
+    "falta la acción: zkserver service install|uninstall|start|stop|status";
+
 /// Size at which the service's log file is rotated.
 pub const LOG_MAX_BYTES: u64 = 10 * 1024 * 1024;
 
@@ -54,6 +58,30 @@ mod windows {
 
     /// How long `start`, `stop` and `uninstall` wait for the service.
     const WAIT: Duration = Duration::from_secs(60);
+
+    /// The server flags of `service install …`, as typed (after `install`),
+    /// to be stored as the service's arguments; clap has checked them.
+    pub fn install_flags() -> Vec<OsString> {
+        let args: Vec<_> = std::env::args_os().collect();
+        let service = args.iter().position(|a| a == "service").unwrap_or(0);
+        let install = args
+            .iter()
+            .skip(service)
+            .position(|a| a == "install")
+            .map_or(args.len(), |i| service + i + 1);
+        args[install..].to_vec()
+    }
+
+    /// The flags of `service run`: writes need the data folder's key
+    /// unless the service was installed with its own key or with open
+    /// writes.
+    pub fn with_data_key(mut args: crate::cli::args::ServeArgs) -> crate::cli::args::ServeArgs {
+        let own_key = args.api_key_file.is_some() || std::env::var_os("API_KEY").is_some();
+        if !own_key && !args.allow_open_writes {
+            args.api_key_file = Some(PathBuf::from(API_KEY_FILE));
+        }
+        args
+    }
 
     /// `%ProgramData%\zkserver`: the service's data folder.
     pub fn data_dir() -> PathBuf {

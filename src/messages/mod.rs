@@ -1,6 +1,10 @@
 //! The one catalogue of Spanish messages for users, built from typed errors. The log keeps the
 //! technical detail; these say what happened and to which device.
 
+pub mod config;
+pub mod postgres;
+pub mod server;
+
 use crate::ops::{OpError, Rejection};
 use crate::registry::Device;
 use crate::zk::{wire::cmd, Error, Phase, ProtocolError};

@@ -26,7 +26,7 @@ use serde_json::{json, Value};
 
 use crate::delivery::{RETRY_MAX, RETRY_MIN};
 use crate::journal::Journal;
-pub use target::Target;
+pub use target::{Target, TargetError};
 pub use writer::DeviceRow;
 
 /// Most punches in one transaction.
