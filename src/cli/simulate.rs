@@ -140,43 +140,7 @@ pub fn run(a: SimulateArgs) -> Result<(), String> {
             a.host, a.port
         )
     })?;
-    let config = SimConfig {
-        bind,
-        records: a.records,
-        users: a.users,
-        attendance_format: a.att_format,
-        user_format: a.user_format,
-        comm_key: a.comm_key,
-        seed: a.seed,
-        inline_threshold: a.inline_threshold,
-        tcp_framing: if a.single_frame {
-            TcpFraming::Single
-        } else {
-            TcpFraming::Multi
-        },
-        bad_date_every: a.bad_date_every,
-        faults: Faults {
-            split_writes: a.split_writes,
-            latency: Duration::from_millis(a.latency_ms),
-            stall: a.stall_secs.map(Duration::from_secs_f64),
-            close_mid_transfer: a.close_mid_transfer,
-            ack_error_for: a.ack_error,
-            no_reply_to: a.no_reply_to,
-            udp_drop_every: a.udp_drop_every,
-            udp_duplicate_every: a.udp_duplicate_every,
-            count_skew: a.count_skew,
-            always_auth: a.always_auth,
-            silent: false,
-        },
-        punch_every: a
-            .punch_every
-            .filter(|s| *s > 0.0)
-            .map(Duration::from_secs_f64),
-        one_connection: a.one_connection,
-        events: !a.no_events,
-        offset_mode: a.offsets,
-        ..SimConfig::default()
-    };
+    let config = sim_config(&a, bind);
     let sim = Simulator::start(config).map_err(|e| {
         format!(
             "no se pudo iniciar el simulador en {bind}: {}",
@@ -214,6 +178,47 @@ pub fn run(a: SimulateArgs) -> Result<(), String> {
         println!("note: the terminal was left DISABLED by a client");
     }
     Ok(())
+}
+
+/// The simulated terminal the flags describe, listening on `bind`.
+fn sim_config(a: &SimulateArgs, bind: std::net::SocketAddr) -> SimConfig {
+    SimConfig {
+        bind,
+        records: a.records,
+        users: a.users,
+        attendance_format: a.att_format,
+        user_format: a.user_format,
+        comm_key: a.comm_key,
+        seed: a.seed,
+        inline_threshold: a.inline_threshold,
+        tcp_framing: if a.single_frame {
+            TcpFraming::Single
+        } else {
+            TcpFraming::Multi
+        },
+        bad_date_every: a.bad_date_every,
+        faults: Faults {
+            split_writes: a.split_writes,
+            latency: Duration::from_millis(a.latency_ms),
+            stall: a.stall_secs.map(Duration::from_secs_f64),
+            close_mid_transfer: a.close_mid_transfer,
+            ack_error_for: a.ack_error,
+            no_reply_to: a.no_reply_to,
+            udp_drop_every: a.udp_drop_every,
+            udp_duplicate_every: a.udp_duplicate_every,
+            count_skew: a.count_skew,
+            always_auth: a.always_auth,
+            silent: false,
+        },
+        punch_every: a
+            .punch_every
+            .filter(|s| *s > 0.0)
+            .map(Duration::from_secs_f64),
+        one_connection: a.one_connection,
+        events: !a.no_events,
+        offset_mode: a.offsets,
+        ..SimConfig::default()
+    }
 }
 
 /// Runs a simulated push terminal until SIGTERM/SIGINT; `punch [user_id]`
