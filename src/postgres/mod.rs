@@ -27,7 +27,7 @@ use serde_json::{json, Value};
 use crate::delivery::{RETRY_MAX, RETRY_MIN};
 use crate::journal::Journal;
 pub use target::{Target, TargetError};
-pub use writer::DeviceRow;
+pub use writer::{DeviceRow, Failure, RenameRefused};
 
 /// Most punches in one transaction.
 pub const BATCH: usize = 5000;
@@ -303,12 +303,9 @@ impl PgDelivery {
     /// delivered as; moves its rows when `--rename-site-from` says so.
     /// `Some(message)`: delivery must stay stopped.
     fn agree_site(&self, link: &mut writer::Link) -> Result<Option<String>, writer::Failure> {
-        let journal_failed = |e: crate::journal::JournalError| {
-            (
-                "no se pudo leer o escribir el diario de marcaciones (el detalle está en el registro)"
-                    .to_string(),
-                e.to_string(),
-            )
+        let journal_failed = |error| writer::Failure::Journal {
+            reading: false,
+            error,
         };
         let recorded = if let Some(site) = self.journal.recorded_site().map_err(journal_failed)? {
             site
@@ -329,8 +326,8 @@ impl PgDelivery {
             SiteDecision::Deliver => Ok(None),
             SiteDecision::Refuse(message) => Ok(Some(message)),
             SiteDecision::Rename(from) => {
-                if let Err(message) = link.rename_site(&from)? {
-                    return Ok(Some(message));
+                if let Err(refused) = link.rename_site(&from)? {
+                    return Ok(Some(crate::messages::postgres::rename_refused(&refused)));
                 }
                 self.journal
                     .record_site(&self.settings.site)
@@ -348,9 +345,10 @@ impl PgDelivery {
     }
 
     /// Counts and shows a failure, then waits `wait` (doubled for next time).
-    fn retry_later(&self, (message, detail): (String, String), wait: &mut Duration) {
+    fn retry_later(&self, failure: writer::Failure, wait: &mut Duration) {
         self.failures.fetch_add(1, Ordering::Relaxed);
-        self.set_health(Health::Failing(message), Some(&detail));
+        let message = crate::messages::postgres::failure(&failure);
+        self.set_health(Health::Failing(message), Some(&failure.detail()));
         log::debug!("PostgreSQL: retrying in {wait:?}");
         self.sleep(*wait);
         *wait = (*wait * 2).min(RETRY_MAX);
@@ -372,8 +370,7 @@ impl PgDelivery {
             match rx.recv_timeout(Duration::from_millis(200)) {
                 Ok(result) => return result.map(Some),
                 Err(RecvTimeoutError::Disconnected) => {
-                    let m = "el intento de conexión con PostgreSQL terminó sin respuesta";
-                    return Err((m.into(), "connection thread ended".into()));
+                    return Err(writer::Failure::AttemptEnded);
                 }
                 Err(RecvTimeoutError::Timeout) if self.stopping() => {
                     *attempt = Some(rx);
@@ -381,13 +378,10 @@ impl PgDelivery {
                 }
                 Err(RecvTimeoutError::Timeout) if Instant::now() >= deadline => {
                     *attempt = Some(rx);
-                    return Err((
-                        format!(
-                            "no se pudo conectar a PostgreSQL en {}: el servidor no responde",
-                            self.settings.target.label
-                        ),
-                        format!("no answer within {OPEN_LIMIT:?} after the TCP connect"),
-                    ));
+                    return Err(writer::Failure::NoAnswer {
+                        label: self.settings.target.label.clone(),
+                        waited: OPEN_LIMIT,
+                    });
                 }
                 Err(RecvTimeoutError::Timeout) => {}
             }
@@ -404,31 +398,22 @@ impl PgDelivery {
             .spawn(move || {
                 let _ = tx.send(writer::Link::open(&settings, &journal));
             })
-            .map_err(|e| {
-                (
-                    "no se pudo iniciar la conexión con PostgreSQL (el detalle está en el registro)"
-                        .to_string(),
-                    e.to_string(),
-                )
-            })?;
+            .map_err(writer::Failure::Thread)?;
         Ok(rx)
     }
 
     /// One step: keeps `zk_devices` current, then inserts the next batch.
     /// True when a batch was delivered (there may be more).
-    fn step(&self, link: &mut writer::Link) -> Result<bool, (String, String)> {
+    fn step(&self, link: &mut writer::Link) -> Result<bool, writer::Failure> {
         link.sync_devices(&(self.states)())?;
         let from = self.position();
-        let (batch, renames) = self
-            .journal
-            .delivery_batch(from, BATCH as u64)
-            .map_err(|e| {
-                (
-                    "no se pudo leer el diario de marcaciones (el detalle está en el registro)"
-                        .to_string(),
-                    e.to_string(),
-                )
-            })?;
+        let (batch, renames) =
+            self.journal
+                .delivery_batch(from, BATCH as u64)
+                .map_err(|error| writer::Failure::Journal {
+                    reading: true,
+                    error,
+                })?;
         let last = batch
             .last()
             .map(|p| p.seq)
