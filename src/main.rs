@@ -25,14 +25,16 @@ fn main() {
     let cli = parse_command_line();
     let _log = zkserver::logging::init(cli.log_level);
     let result = match cli.command {
-        Some(Command::Simulate(args)) => simulate::run(*args),
-        Some(Command::Probe(args)) => probe::run(args),
+        Some(Command::Simulate(args)) => simulate::run(*args).map_err(|e| e.to_string()),
+        Some(Command::Probe(args)) => probe::run(args).map_err(|e| e.to_string()),
         Some(Command::PostgresSchema) => {
             print!("{}", zkserver::postgres::schema::sql());
             Ok(())
         }
         Some(Command::Service(args)) => service(args.action),
-        None => cli::stop_flag().and_then(|stop| serve(cli.serve, &stop)),
+        None => cli::stop_flag()
+            .map_err(|e| e.to_string())
+            .and_then(|stop| serve(cli.serve, &stop)),
     };
     if let Err(msg) = result {
         // One line, in the log's format, whatever the log level.

@@ -1,6 +1,7 @@
 //! The one catalogue of Spanish messages for users, built from typed errors. The log keeps the
 //! technical detail; these say what happened and to which device.
 
+pub mod cli;
 pub mod config;
 pub mod postgres;
 pub mod server;
