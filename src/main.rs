@@ -84,18 +84,19 @@ fn service(_action: Option<ServiceAction>) -> Result<(), String> {
 fn service(action: Option<ServiceAction>) -> Result<(), String> {
     use zkserver::cli::service as svc;
     let done = match action {
-        Some(ServiceAction::Install(_)) => svc::install(&svc::install_flags())?,
-        Some(ServiceAction::Uninstall) => svc::uninstall()?,
-        Some(ServiceAction::Start) => svc::start()?,
-        Some(ServiceAction::Stop) => svc::stop()?,
-        Some(ServiceAction::Status) => svc::status()?,
+        Some(ServiceAction::Install(_)) => svc::install(&svc::install_flags()),
+        Some(ServiceAction::Uninstall) => svc::uninstall(),
+        Some(ServiceAction::Start) => svc::start(),
+        Some(ServiceAction::Stop) => svc::stop(),
+        Some(ServiceAction::Status) => svc::status(),
         Some(ServiceAction::Run(args)) => {
             let args = svc::with_data_key(*args);
-            return svc::run(Box::new(move |stop| serve(args, &stop)));
+            let run = svc::run(Box::new(move |stop| serve(args, &stop)));
+            return run.map_err(|e| e.to_string());
         }
         None => return Err(svc::MISSING_ACTION.into()),
     };
-    println!("{done}");
+    println!("{}", done.map_err(|e| e.to_string())?);
     Ok(())
 }
 

@@ -5,6 +5,8 @@ pub mod cli;
 pub mod config;
 pub mod postgres;
 pub mod server;
+#[cfg(windows)]
+pub mod service;
 
 use crate::ops::{OpError, Rejection};
 use crate::registry::Device;
