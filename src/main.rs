@@ -34,7 +34,7 @@ fn main() {
         Some(Command::Service(args)) => service(args.action),
         None => cli::stop_flag()
             .map_err(|e| e.to_string())
-            .and_then(|stop| serve(cli.serve, &stop)),
+            .and_then(|stop| serve(cli.serve, &stop).map_err(|e| e.to_string())),
     };
     if let Err(msg) = result {
         // One line, in the log's format, whatever the log level.
@@ -91,7 +91,9 @@ fn service(action: Option<ServiceAction>) -> Result<(), String> {
         Some(ServiceAction::Status) => svc::status(),
         Some(ServiceAction::Run(args)) => {
             let args = svc::with_data_key(*args);
-            let run = svc::run(Box::new(move |stop| serve(args, &stop)));
+            let run = svc::run(Box::new(move |stop| {
+                serve(args, &stop).map_err(|e| e.to_string())
+            }));
             return run.map_err(|e| e.to_string());
         }
         None => return Err(svc::MISSING_ACTION.into()),
@@ -101,17 +103,10 @@ fn service(action: Option<ServiceAction>) -> Result<(), String> {
 }
 
 /// Serves what `args` describe until `stop` becomes true.
-fn serve(args: ServeArgs, stop: &AtomicBool) -> Result<(), String> {
-    start_and_serve(args, stop).map_err(|e| e.to_string())
-}
-
-/// [`serve`] with its typed error.
-fn start_and_serve(args: ServeArgs, stop: &AtomicBool) -> Result<(), StartupError> {
+fn serve(args: ServeArgs, stop: &AtomicBool) -> Result<(), StartupError> {
     let config = ServeConfig::from_args(args)?;
-    let demo = match config.demo {
-        Some(_) => Some(zkserver::demo::start().map_err(StartupError::Demo)?),
-        None => None,
-    };
+    let demo = config.demo.map(|_| zkserver::demo::start());
+    let demo = demo.transpose().map_err(StartupError::Demo)?;
     let registry = match &demo {
         Some(demo) => demo.registry.clone(),
         None => Arc::new(Registry::load(&config.devices_file).map_err(StartupError::Devices)?),
