@@ -3,6 +3,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod fields;
 pub mod postgres;
 pub mod server;
 #[cfg(windows)]
