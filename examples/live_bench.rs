@@ -64,17 +64,29 @@ fn main() {
     })
     .expect("simulator");
     let hook = receiver::Receiver::start();
+    let (mut child, base, dir) = start_server(&bin, sim.port());
+    bench_reads(&sim, &base);
+    bench_live(&sim, &base, &hook);
+    bench_many_clients(&sim, &base, child.id());
+    let _ = Command::new("kill").arg(child.id().to_string()).status();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Starts the server at `bin` over the terminal on `port`: the child, its
+/// base URL and its scratch folder.
+fn start_server(bin: &str, port: u16) -> (std::process::Child, String, std::path::PathBuf) {
     let dir = std::env::temp_dir().join(format!("zkserver-live-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let devices = dir.join("devices.json");
     std::fs::write(
         &devices,
-        serde_json::json!({"principal": {"ip": "127.0.0.1", "port": sim.port(), "timeout": 10,
+        serde_json::json!({"principal": {"ip": "127.0.0.1", "port": port, "timeout": 10,
                                          "name": "Bench"}})
         .to_string(),
     )
     .unwrap();
-    let mut child = Command::new(&bin)
+    let mut child = Command::new(bin)
         .args([
             "--config",
             devices.to_str().unwrap(),
@@ -101,11 +113,14 @@ fn main() {
         }
     };
     std::thread::spawn(move || for _ in lines {});
-    let base = format!("http://{addr}");
+    (child, format!("http://{addr}"), dir)
+}
+
+/// `since` reads with 0 and 10 new punches against full reads.
+fn bench_reads(sim: &Simulator, base: &str) {
     let url = |q: &str| format!("{base}/devices/principal/attendance?pretty=0&{q}");
     let bytes = || sim.stats().attendance_bytes;
 
-    // Reads.
     let mut full_t = Vec::new();
     let mut full_b = 0;
     let mut cursor = String::new();
@@ -157,7 +172,10 @@ fn main() {
         format!("{:.1}", median(ten_t)),
         ten_b
     );
+}
 
+/// Punch-to-SSE and punch-to-webhook latency.
+fn bench_live(sim: &Simulator, base: &str, hook: &receiver::Receiver) {
     // Live latency. The webhook is set only now, so that its watcher's
     // reads did not count in the bytes above.
     let put = minreq::put(format!("{base}/devices/principal"))
@@ -166,7 +184,7 @@ fn main() {
         .send()
         .expect("set the webhook");
     assert_eq!(put.status_code, 200);
-    let mut stream = sse::SseClient::connect(&base, "/devices/principal/events", None);
+    let mut stream = sse::SseClient::connect(base, "/devices/principal/events", None);
     stream
         .status("online", Duration::from_secs(30))
         .expect("watcher online");
@@ -219,11 +237,12 @@ fn main() {
         format!("{:.1}", median(to_hook.clone())),
         to_hook.len()
     );
+}
 
-    // Many clients.
-    drop(stream);
+/// 200 SSE clients on one device: time for all to get a punch, RSS.
+fn bench_many_clients(sim: &Simulator, base: &str, server_pid: u32) {
     let mut clients: Vec<sse::SseClient> = (0..200)
-        .map(|_| sse::SseClient::connect(&base, "/devices/principal/events", None))
+        .map(|_| sse::SseClient::connect(base, "/devices/principal/events", None))
         .collect();
     for c in &mut clients {
         c.status("online", Duration::from_secs(10)).expect("online");
@@ -239,7 +258,7 @@ fn main() {
     }
     let all = t0.elapsed();
     let open = sim.stats().open;
-    let (now, peak) = rss(child.id());
+    let (now, peak) = rss(server_pid);
     println!("\n200 SSE clients on one device:");
     println!(
         "  {:<32} {:>8} ms   ({got_all} of 200)",
@@ -252,7 +271,4 @@ fn main() {
         "server RSS", now
     );
     drop(clients);
-    let _ = Command::new("kill").arg(child.id().to_string()).status();
-    let _ = child.wait();
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -1,7 +1,68 @@
 //! Typed readers for the fields of a JSON object (a request body, an entry
-//! of the devices file), with Spanish errors that name the bad field.
+//! of the devices file). A bad field is a [`FieldError`] (its name and
+//! what it must be) that [`crate::messages::fields`] says in Spanish; the
+//! readers still hand back that sentence, as their callers in `http` and
+//! `registry` take it.
 
 use serde_json::{Map, Value};
+
+/// A field of a JSON object that is not what it must be.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FieldError {
+    /// The field's name.
+    pub field: String,
+    /// What it must be.
+    pub kind: FieldKind,
+}
+
+/// What a field must be.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum FieldKind {
+    /// A text.
+    Text,
+    /// An integer within these bounds.
+    Integer {
+        /// The least.
+        min: i64,
+        /// The most.
+        max: i64,
+    },
+    /// A number within these bounds.
+    Number {
+        /// The least.
+        min: f64,
+        /// The most.
+        max: f64,
+    },
+    /// `true` or `false`.
+    Boolean,
+}
+
+impl FieldError {
+    /// `field` is not a `kind`.
+    pub fn new(field: &str, kind: FieldKind) -> FieldError {
+        FieldError {
+            field: field.to_string(),
+            kind,
+        }
+    }
+}
+
+impl std::fmt::Display for FieldError {
+    /// The catalogue's Spanish sentence.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&crate::messages::fields::field_error(self))
+    }
+}
+
+impl std::error::Error for FieldError {}
+
+/// The Spanish sentence, for callers whose errors are still sentences.
+impl From<FieldError> for String {
+    fn from(e: FieldError) -> String {
+        e.to_string()
+    }
+}
 
 /// Typed access to the fields of a body; errors name the field.
 pub struct Fields<'a>(pub &'a Map<String, Value>);
@@ -22,14 +83,13 @@ impl Fields<'_> {
             None => Ok(None),
             Some(Value::String(s)) => Ok(Some(s.trim().to_string())),
             Some(Value::Number(n)) if numbers_ok => Ok(Some(n.to_string())),
-            Some(_) => Err(format!("Campo '{name}' inválido: debe ser un texto.")),
+            Some(_) => Err(FieldError::new(name, FieldKind::Text).into()),
         }
     }
 
     /// An integer field within `min..=max` (a numeric string is accepted too).
     pub fn int(&self, name: &str, min: i64, max: i64) -> Result<Option<i64>, String> {
-        let bad =
-            || format!("Campo '{name}' inválido: debe ser un número entero entre {min} y {max}.");
+        let bad = || FieldError::new(name, FieldKind::Integer { min, max }).into();
         match self.present(name) {
             None => Ok(None),
             Some(Value::Number(n)) => n
@@ -50,7 +110,7 @@ impl Fields<'_> {
 
     /// A number field within `min..=max`.
     pub fn number(&self, name: &str, min: f64, max: f64) -> Result<Option<f64>, String> {
-        let bad = || format!("Campo '{name}' inválido: debe ser un número entre {min} y {max}.");
+        let bad = || FieldError::new(name, FieldKind::Number { min, max }).into();
         let v = match self.present(name) {
             None => return Ok(None),
             Some(Value::Number(n)) => n.as_f64(),
@@ -67,7 +127,7 @@ impl Fields<'_> {
         match self.present(name) {
             None => Ok(None),
             Some(Value::Bool(b)) => Ok(Some(*b)),
-            Some(_) => Err(format!("Campo '{name}' inválido: debe ser true o false.")),
+            Some(_) => Err(FieldError::new(name, FieldKind::Boolean).into()),
         }
     }
 }

@@ -8,6 +8,7 @@
 pub mod atomic_file;
 pub mod cli;
 pub mod collect;
+pub mod config;
 pub mod cursor;
 pub mod delivery;
 pub mod demo;

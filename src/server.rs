@@ -22,7 +22,6 @@ use std::time::{Duration, Instant};
 use crate::http::conn::{self, error_response, Connections, Handler, Limits};
 use crate::http::{self, App};
 use crate::messages;
-use crate::registry::io_error_es as io_es;
 
 /// Stack of a connection thread: handlers keep their data on the heap, and
 /// hundreds of open connections must fit a 32-bit board's address space.
@@ -133,21 +132,46 @@ pub struct Server {
     push: Option<(TcpListener, SocketAddr)>,
 }
 
+/// An address that could not be listened on.
+#[derive(Debug)]
+pub struct BindError {
+    /// The address, as given.
+    pub addr: String,
+    /// Why not.
+    pub error: io::Error,
+}
+
+impl std::fmt::Display for BindError {
+    /// The catalogue's Spanish sentence.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&messages::server::bind_error(self))
+    }
+}
+
+impl std::error::Error for BindError {}
+
+/// A listener on `addr` and the address it got.
+fn listen(addr: &str) -> Result<(TcpListener, SocketAddr), BindError> {
+    let failed = |error| BindError {
+        addr: addr.to_string(),
+        error,
+    };
+    let listener = TcpListener::bind(addr).map_err(failed)?;
+    let local = listener.local_addr().map_err(failed)?;
+    Ok((listener, local))
+}
+
 impl Server {
     /// Binds `addr` (e.g. `0.0.0.0:5000`, or port 0 for any free port) with
     /// default connection limits.
-    pub fn bind(addr: &str, app: App) -> Result<Server, String> {
+    pub fn bind(addr: &str, app: App) -> Result<Server, BindError> {
         Server::bind_with(addr, app, Limits::default())
     }
 
     /// Binds `addr` with the given connection limits.
-    pub fn bind_with(addr: &str, app: App, mut limits: Limits) -> Result<Server, String> {
+    pub fn bind_with(addr: &str, app: App, mut limits: Limits) -> Result<Server, BindError> {
         limits.max_connections = fit_connections(limits.max_connections);
-        let listener = TcpListener::bind(addr)
-            .map_err(|e| format!("no se pudo escuchar en {addr}: {}", io_es(&e)))?;
-        let local = listener
-            .local_addr()
-            .map_err(|e| format!("no se pudo escuchar en {addr}: {}", io_es(&e)))?;
+        let (listener, local) = listen(addr)?;
         let app = Arc::new(app);
         let handler_app = app.clone();
         Ok(Server {
@@ -163,12 +187,8 @@ impl Server {
     /// Also listens on `addr` for push terminals only: that listener
     /// serves `/iclock/*` and answers 404 to everything else (so `/iclock`
     /// can be published, e.g. through nginx, without the API).
-    pub fn add_push_listener(&mut self, addr: &str) -> Result<SocketAddr, String> {
-        let listener = TcpListener::bind(addr)
-            .map_err(|e| format!("no se pudo escuchar en {addr}: {}", io_es(&e)))?;
-        let local = listener
-            .local_addr()
-            .map_err(|e| format!("no se pudo escuchar en {addr}: {}", io_es(&e)))?;
+    pub fn add_push_listener(&mut self, addr: &str) -> Result<SocketAddr, BindError> {
+        let (listener, local) = listen(addr)?;
         self.push = Some((listener, local));
         Ok(local)
     }

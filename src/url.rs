@@ -4,42 +4,45 @@
 /// Whether this build can deliver to `https://` URLs.
 pub const TLS: bool = cfg!(feature = "tls");
 
+/// Why a URL was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UrlError {
+    /// Neither `http://` nor `https://`.
+    NotHttp,
+    /// `https://` in a build without TLS.
+    NoTls,
+    /// No usable host: none, credentials, spaces or control characters,
+    /// too long, or not a URL the client would read as written.
+    NoHost,
+}
+
 /// Checks a webhook URL with the `url` crate (WHATWG parsing, as the HTTP
 /// client will read it): `http://` or `https://` (when built with TLS), a
 /// host, no credentials, no spaces or control characters anywhere in what
-/// was written. The error is for people.
+/// was written. The error is for people, naming the field `webhook`.
 pub fn validate_webhook_url(url: &str) -> Result<(), String> {
-    validate_http_url("webhook", url)
+    check_http_url(url).map_err(|e| crate::messages::config::bad_url_field("webhook", e))
 }
 
 /// Checks a `push_forward` URL by the same rules as a webhook's.
 pub fn validate_forward_url(url: &str) -> Result<(), String> {
-    validate_http_url("push_forward", url)
+    check_http_url(url).map_err(|e| crate::messages::config::bad_url_field("push_forward", e))
 }
 
-/// The rules of [`validate_webhook_url`]; errors name `field`.
-fn validate_http_url(field: &str, url: &str) -> Result<(), String> {
-    let no_host = format!("Campo '{field}' inválido: la URL no tiene un host válido.");
+/// The rules of [`validate_webhook_url`], with a typed error.
+pub fn check_http_url(url: &str) -> Result<(), UrlError> {
     // The parser would quietly strip or encode these; refuse them instead.
     if url.len() > 2000 || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(no_host);
+        return Err(UrlError::NoHost);
     }
     let scheme = url.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
     match scheme.as_deref() {
         Some("http") => {}
         Some("https") if TLS => {}
-        Some("https") => {
-            return Err(format!(
-                "Campo '{field}' inválido: este binario no incluye TLS; use una URL http:// (por ejemplo, un proxy local)."
-            ))
-        }
-        _ => {
-            return Err(format!(
-                "Campo '{field}' inválido: use una URL http:// o https://."
-            ))
-        }
+        Some("https") => return Err(UrlError::NoTls),
+        _ => return Err(UrlError::NotHttp),
     }
-    let parsed = url::Url::parse(url).map_err(|_| no_host.clone())?;
+    let parsed = url::Url::parse(url).map_err(|_| UrlError::NoHost)?;
     let host_ok = parsed.host_str().is_some_and(|h| !h.is_empty());
     let authority = &url[url.find("://").map_or(0, |i| i + 3)..];
     let written_host = authority.split(['/', '?', '#']).next().unwrap_or("");
@@ -47,7 +50,7 @@ fn validate_http_url(field: &str, url: &str) -> Result<(), String> {
     if host_ok && !credentials && !written_host.is_empty() && !written_host.starts_with(':') {
         Ok(())
     } else {
-        Err(no_host)
+        Err(UrlError::NoHost)
     }
 }
 
@@ -86,5 +89,16 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn each_refusal_has_its_kind() {
+        assert_eq!(check_http_url("ftp://x"), Err(UrlError::NotHttp));
+        assert_eq!(check_http_url("nomina.lan"), Err(UrlError::NotHttp));
+        assert_eq!(check_http_url("http://u:p@h/"), Err(UrlError::NoHost));
+        assert_eq!(check_http_url("http://a b"), Err(UrlError::NoHost));
+        let https = check_http_url("https://example.com/h");
+        assert_eq!(https, if TLS { Ok(()) } else { Err(UrlError::NoTls) });
+        assert_eq!(check_http_url("http://10.0.0.5:8080/hook"), Ok(()));
     }
 }

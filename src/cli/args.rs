@@ -1,19 +1,202 @@
-//! clap's own errors (a flag's value that does not parse, flags that
-//! cannot go together, an unknown flag) said in Spanish, like zkserver's
-//! other startup errors: what is wrong and what to change, naming the
-//! environment variable when that is where the value came from.
+//! The command line: the flags as clap parses them ([`Cli`], [`ServeArgs`];
+//! [`crate::config`] checks them once), and clap's own errors (a flag's
+//! value that does not parse, flags that cannot go together, an unknown
+//! flag) said in Spanish, like zkserver's other startup errors: what is
+//! wrong and what to change, naming the environment variable when that is
+//! where the value came from.
 
 use std::ffi::OsString;
+use std::path::PathBuf;
 
 use clap::error::{ContextKind, ContextValue, ErrorKind};
-use clap::{Arg, Command};
+use clap::{Arg, Args, Parser, Subcommand};
+
+/// HTTP/JSON server for ZKTeco time clocks.
+#[derive(Parser, Debug)]
+#[command(name = "zkserver", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub serve: ServeArgs,
+    /// Log level: error, warn, info, debug, trace.
+    #[arg(long, global = true, env = "LOG_LEVEL", default_value = "info")]
+    pub log_level: log::LevelFilter,
+}
+
+/// The server's flags (`zkserver [flags]`, `service install|run [flags]`),
+/// as clap parsed them: [`crate::config::ServeConfig`] checks them.
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Devices file (JSON object keyed by device id).
+    #[arg(long, env = "DEVICES_FILE", default_value = "devices.json")]
+    pub config: PathBuf,
+    /// Address to listen on [default: 0.0.0.0; 127.0.0.1 with --demo].
+    #[arg(long, env = "API_HOST")]
+    pub host: Option<String>,
+    /// Port to listen on.
+    #[arg(long, env = "API_PORT", default_value_t = 5000)]
+    pub port: u16,
+    /// Seconds a request waits for a busy device before answering 503.
+    #[arg(long, env = "LOCK_TIMEOUT", default_value_t = 30.0)]
+    pub lock_timeout: f64,
+    /// Serve three built-in simulated terminals (two pull, one push) instead of the devices file.
+    #[arg(long)]
+    pub demo: bool,
+    /// With --demo, leave the push terminal silent (tests that count connections).
+    #[arg(long, hide = true)]
+    pub no_demo_push: bool,
+    /// File holding the API key required for writes (POST/PUT/DELETE).
+    #[arg(long, env = "API_KEY_FILE")]
+    pub api_key_file: Option<PathBuf>,
+    /// Accept writes without an API key when none is configured (trusted LANs only).
+    #[arg(long)]
+    pub allow_open_writes: bool,
+    /// Require the API key for reads too (`/health` stays open).
+    #[arg(long)]
+    pub protect_reads: bool,
+    /// A reverse proxy (address or network, e.g. 127.0.0.1, 10.0.0.0/8) whose
+    /// X-Real-IP / X-Forwarded-For name the client and whose Host is not
+    /// checked; repeatable [default: 127.0.0.1 and ::1].
+    #[arg(
+        long = "trusted-proxy",
+        env = "TRUSTED_PROXIES",
+        value_name = "IP[/BITS]",
+        value_delimiter = ','
+    )]
+    pub trusted_proxies: Vec<String>,
+    /// Where push terminals may connect from (address or network, e.g.
+    /// 203.0.113.7, 10.2.0.0/16), for devices without their own "allow_from";
+    /// repeatable [default: each terminal is pinned to its first address].
+    #[arg(
+        long = "push-allow-from",
+        env = "PUSH_ALLOW_FROM",
+        value_name = "IP[/BITS]",
+        value_delimiter = ','
+    )]
+    pub push_allow_from: Vec<String>,
+    /// A name browsers reach this server by (besides IP addresses and
+    /// localhost), e.g. relojes.lan; repeatable. Other names are refused.
+    #[arg(
+        long = "host-name",
+        env = "HOST_NAMES",
+        value_name = "NAME",
+        value_delimiter = ','
+    )]
+    pub host_names: Vec<String>,
+    /// Most client connections open at once: a quarter for push terminals, a
+    /// quarter for event streams, the rest for API calls (a full share
+    /// answers 503); the longest idle connection is closed to make room.
+    #[arg(long, default_value_t = 512)]
+    pub max_connections: usize,
+    /// Event streams (/events) one client may hold open at once; all streams
+    /// together take at most a quarter of --max-connections.
+    #[arg(long, default_value_t = 8)]
+    pub max_streams_per_client: usize,
+    /// Seconds a client connection may stay idle between requests.
+    #[arg(long, default_value_t = 60.0)]
+    pub idle_timeout: f64,
+    /// Seconds a client may take to send a request's headers (and between body pieces).
+    #[arg(long, default_value_t = 15.0)]
+    pub header_timeout: f64,
+    /// Seconds a client may take no byte of an answer before it is dropped
+    /// (also the base of the time allowed for a whole answer).
+    #[arg(long, default_value_t = 30.0)]
+    pub write_timeout: f64,
+    /// Seconds a client may take to send a whole request, head and body.
+    #[arg(long, default_value_t = 30.0)]
+    pub request_timeout: f64,
+    /// Seconds between reads of a watched terminal's log when no event came.
+    #[arg(long, env = "RECONCILE_INTERVAL", default_value_t = 60.0)]
+    pub reconcile_interval: f64,
+    /// The punch journal (SQLite) [default: punches.db beside the devices file].
+    #[arg(long, env = "JOURNAL_FILE")]
+    pub journal: Option<PathBuf>,
+    /// Webhook for every terminal without its own "webhook" (http:// or https://).
+    #[arg(long, env = "WEBHOOK_URL")]
+    pub webhook: Option<String>,
+    /// Relay every push terminal's /iclock exchanges to this server (e.g. BioTime), which then sends their commands.
+    #[arg(long, env = "PUSH_FORWARD")]
+    pub push_forward: Option<String>,
+    /// Seconds between push terminals' command polls (the handshake's Delay).
+    #[arg(long, env = "PUSH_DELAY", default_value_t = 10)]
+    pub push_delay: u32,
+    /// Unknown push serials: "pending" (kept until registered) or "reject" (403).
+    #[arg(long, env = "PUSH_UNKNOWN", default_value = "pending")]
+    pub push_unknown: String,
+    /// A second port serving only /iclock/* (push terminals), e.g. to publish through nginx.
+    #[arg(long, env = "PUSH_PORT")]
+    pub push_port: Option<u16>,
+    /// Keep every pull terminal's punches in the journal (as "collect": true does for one).
+    #[arg(long)]
+    pub collect: bool,
+    /// Seconds between two reads of a collected terminal's log.
+    #[arg(long, default_value_t = 300.0)]
+    pub collect_interval: f64,
+    /// Deliver every punch into this PostgreSQL database
+    /// (postgresql://user:pass@host:port/db?sslmode=verify-full&sslrootcert=ca.pem).
+    /// Prefer POSTGRES_URL or --postgres-file: a password here shows in `ps`.
+    #[arg(long, env = "POSTGRES_URL", hide_env_values = true)]
+    pub postgres: Option<String>,
+    /// File holding the PostgreSQL URL (instead of --postgres).
+    #[arg(long, env = "POSTGRES_FILE", conflicts_with = "postgres")]
+    pub postgres_file: Option<PathBuf>,
+    /// This server's name in the shared database [default: the host name].
+    #[arg(long, env = "ZK_SITE")]
+    pub site: Option<String>,
+    /// The site name this journal was delivered as before: its rows in the
+    /// database move to --site in one transaction (once; harmless after).
+    #[arg(long, value_name = "OLD_SITE")]
+    pub rename_site_from: Option<String>,
+}
+
+/// The subcommands besides serving.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run a simulated terminal (TCP and UDP on one port); `punch [user_id]` on
+    /// standard input makes a punch.
+    Simulate(Box<super::simulate::SimulateArgs>),
+    /// Diagnose a real terminal: connect, read its identity, counters and clock.
+    Probe(super::probe::ProbeArgs),
+    /// Print the SQL of the PostgreSQL tables (for an administrator who
+    /// creates them before giving zkserver a role without CREATE rights).
+    PostgresSchema,
+    /// Windows service `zkserver`: install [server flags], uninstall, start,
+    /// stop, status; `run` is what the service manager starts.
+    Service(ServiceArgs),
+}
+
+/// `zkserver service <action>`.
+#[derive(Args, Debug)]
+pub struct ServiceArgs {
+    #[command(subcommand)]
+    pub action: Option<ServiceAction>,
+}
+
+/// What `zkserver service` does.
+#[derive(Subcommand, Debug)]
+pub enum ServiceAction {
+    /// Install the service (automatic start) with these server flags;
+    /// relative paths are relative to %ProgramData%\zkserver.
+    Install(Box<ServeArgs>),
+    /// Stop and remove the service (its data folder stays).
+    Uninstall,
+    /// Start the service.
+    Start,
+    /// Stop the service (a graceful stop).
+    Stop,
+    /// Show the service's state.
+    Status,
+    /// The service's entry point (run by the service manager, not by hand).
+    Run(Box<ServeArgs>),
+}
 
 /// The Spanish startup error for clap's `err`; `cmd` is the program's
 /// command (`Cli::command()`), `argv` the arguments as typed (program
 /// name first) and `env` reads an environment variable.
 pub fn spanish(
     err: &clap::Error,
-    cmd: &Command,
+    cmd: &clap::Command,
     argv: &[OsString],
     env: &dyn Fn(&str) -> Option<OsString>,
 ) -> String {
@@ -53,7 +236,7 @@ pub fn spanish(
 }
 
 /// The subcommand `argv` runs (e.g. `simulate`), else the program itself.
-fn active_command<'a>(root: &'a Command, argv: &[OsString]) -> &'a Command {
+fn active_command<'a>(root: &'a clap::Command, argv: &[OsString]) -> &'a clap::Command {
     let mut current = root;
     for word in argv.iter().skip(1).filter_map(|a| a.to_str()) {
         if let Some(sub) = current.find_subcommand(word) {
@@ -66,8 +249,8 @@ fn active_command<'a>(root: &'a Command, argv: &[OsString]) -> &'a Command {
 /// An error and where to look up what it names.
 struct Context<'a> {
     err: &'a clap::Error,
-    cmd: &'a Command,
-    root: &'a Command,
+    cmd: &'a clap::Command,
+    root: &'a clap::Command,
     argv: &'a [OsString],
     env: &'a dyn Fn(&str) -> Option<OsString>,
 }
@@ -125,7 +308,8 @@ impl<'a> Context<'a> {
 
     /// The argument named `--long`, in the subcommand or the program.
     fn find_arg(&self, long: &str) -> Option<&Arg> {
-        let named = |cmd: &'a Command| cmd.get_arguments().find(|a| a.get_long() == Some(long));
+        let named =
+            |cmd: &'a clap::Command| cmd.get_arguments().find(|a| a.get_long() == Some(long));
         named(self.cmd).or_else(|| named(self.root))
     }
 

@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use clap::Args;
 
+use super::{CliError, ProbeStep};
+
 use crate::zk::{ConnectOptions, Session};
 
 /// Options of `zkserver probe`.
@@ -29,8 +31,13 @@ pub struct ProbeArgs {
     watch: bool,
 }
 
+/// The error of `step` failing with the protocol's `error`.
+fn failed(step: ProbeStep) -> impl Fn(crate::zk::Error) -> CliError {
+    move |error| CliError::Probe { step, error }
+}
+
 /// Connects to the terminal, prints what it reports, then exits (or watches).
-pub fn run(a: &ProbeArgs) -> Result<(), String> {
+pub fn run(a: &ProbeArgs) -> Result<(), CliError> {
     let opts = ConnectOptions {
         host: a.ip.clone(),
         port: a.port,
@@ -46,7 +53,7 @@ pub fn run(a: &ProbeArgs) -> Result<(), String> {
         a.timeout
     );
     let started = std::time::Instant::now();
-    let mut s = Session::connect(&opts).map_err(|e| format!("connect failed: {e}"))?;
+    let mut s = Session::connect(&opts).map_err(failed(ProbeStep::Connect))?;
     println!("  connected in {:?}", started.elapsed());
     let show = |label: &str, v: Result<Option<String>, crate::zk::Error>| match v {
         Ok(Some(v)) => println!("  {label:<16} {v}"),
@@ -68,9 +75,9 @@ pub fn run(a: &ProbeArgs) -> Result<(), String> {
     }
     let t = std::time::Instant::now();
     let log = {
-        let mut d = s.disable().map_err(|e| format!("disable failed: {e}"))?;
+        let mut d = s.disable().map_err(failed(ProbeStep::Disable))?;
         let log = d.read_attendance();
-        d.finish().map_err(|e| format!("re-enable failed: {e}"))?;
+        d.finish().map_err(failed(ProbeStep::Enable))?;
         log
     };
     match log {
@@ -85,18 +92,18 @@ pub fn run(a: &ProbeArgs) -> Result<(), String> {
     if a.watch {
         return watch(s);
     }
-    s.exit().map_err(|e| format!("exit failed: {e}"))?;
+    s.exit().map_err(failed(ProbeStep::Exit))?;
     println!("ok");
     Ok(())
 }
 
 /// `probe --watch`: registers for realtime attendance events and prints
 /// each punch as it happens, until Ctrl+C (then unregisters and exits).
-fn watch(mut s: Session) -> Result<(), String> {
+fn watch(mut s: Session) -> Result<(), CliError> {
     use crate::zk::events::EF_ATTLOG;
     let stop = super::stop_flag()?;
     s.register_events(u32::from(EF_ATTLOG))
-        .map_err(|e| format!("the terminal refused realtime events: {e}"))?;
+        .map_err(failed(ProbeStep::RegisterEvents))?;
     println!(
         "watching {}: punch at the terminal (Ctrl+C to stop)",
         s.address()
@@ -115,11 +122,11 @@ fn watch(mut s: Session) -> Result<(), String> {
                 }
             }
             Ok(None) => {}
-            Err(e) => return Err(format!("the link to the terminal failed: {e}")),
+            Err(e) => return Err(failed(ProbeStep::Watch)(e)),
         }
     }
     let _ = s.register_events(0);
-    s.exit().map_err(|e| format!("exit failed: {e}"))?;
+    s.exit().map_err(failed(ProbeStep::Exit))?;
     println!("stopped");
     Ok(())
 }

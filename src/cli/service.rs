@@ -19,6 +19,10 @@ pub const SERVICE_NAME: &str = "zkserver";
 pub const NOT_WINDOWS: &str =
     "el servicio de Windows solo existe en Windows; en Linux use systemd (zkserver.service)";
 
+/// What `zkserver service` without an action says.
+pub const MISSING_ACTION: &str =
+    "falta la acción: zkserver service install|uninstall|start|stop|status";
+
 /// Size at which the service's log file is rotated.
 pub const LOG_MAX_BYTES: u64 = 10 * 1024 * 1024;
 
@@ -46,6 +50,62 @@ mod windows {
 
     use super::{LOG_FILES, LOG_MAX_BYTES, SERVICE_NAME};
 
+    /// Why a `zkserver service` action failed; [`crate::messages::service`]
+    /// says it in Spanish.
+    #[derive(Debug)]
+    pub enum ServiceError {
+        /// A file or folder of the data folder could not be made or used.
+        DataFolder {
+            /// Which one.
+            what: DataPath,
+            /// Where.
+            path: PathBuf,
+            /// Why not.
+            error: std::io::Error,
+        },
+        /// No random API key could be made.
+        RandomKey,
+        /// The service manager refused or failed.
+        Manager(windows_service::Error),
+        /// This program's own path is unknown.
+        NoExe(std::io::Error),
+        /// The service did not start; its state.
+        NotStarted(ServiceState),
+        /// The service did not stop in time; its state.
+        NotStopped(ServiceState),
+    }
+
+    /// A file or folder of the service's data folder.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum DataPath {
+        /// The data folder (or its `logs`), created.
+        CreateFolder,
+        /// The data folder, made the working folder.
+        UseFolder,
+        /// The empty devices file.
+        Devices,
+        /// The API key file.
+        ApiKey,
+    }
+
+    impl std::fmt::Display for ServiceError {
+        /// The catalogue's Spanish sentence.
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(&crate::messages::service::service_error(self))
+        }
+    }
+
+    impl std::error::Error for ServiceError {}
+
+    /// A data folder error about `what` at `path`.
+    fn data_error(what: DataPath, path: &Path) -> impl Fn(std::io::Error) -> ServiceError + '_ {
+        move |error| ServiceError::DataFolder {
+            what,
+            path: path.to_path_buf(),
+            error,
+        }
+    }
+
     /// The server, run until its stop flag is set.
     pub type Serve = Box<dyn FnOnce(Arc<AtomicBool>) -> Result<(), String> + Send>;
 
@@ -54,6 +114,30 @@ mod windows {
 
     /// How long `start`, `stop` and `uninstall` wait for the service.
     const WAIT: Duration = Duration::from_secs(60);
+
+    /// The server flags of `service install …`, as typed (after `install`),
+    /// to be stored as the service's arguments; clap has checked them.
+    pub fn install_flags() -> Vec<OsString> {
+        let args: Vec<_> = std::env::args_os().collect();
+        let service = args.iter().position(|a| a == "service").unwrap_or(0);
+        let install = args
+            .iter()
+            .skip(service)
+            .position(|a| a == "install")
+            .map_or(args.len(), |i| service + i + 1);
+        args[install..].to_vec()
+    }
+
+    /// The flags of `service run`: writes need the data folder's key
+    /// unless the service was installed with its own key or with open
+    /// writes.
+    pub fn with_data_key(mut args: crate::cli::args::ServeArgs) -> crate::cli::args::ServeArgs {
+        let own_key = args.api_key_file.is_some() || std::env::var_os("API_KEY").is_some();
+        if !own_key && !args.allow_open_writes {
+            args.api_key_file = Some(PathBuf::from(API_KEY_FILE));
+        }
+        args
+    }
 
     /// `%ProgramData%\zkserver`: the service's data folder.
     pub fn data_dir() -> PathBuf {
@@ -65,23 +149,13 @@ mod windows {
 
     /// Creates the data folder with `logs\` and an empty `devices.json`
     /// (`{}`) when absent, and keeps the folder to SYSTEM and Administrators.
-    pub fn prepare_data_dir(dir: &Path) -> Result<(), String> {
-        std::fs::create_dir_all(dir.join("logs")).map_err(|e| {
-            format!(
-                "no se pudo crear la carpeta de datos {}: {}",
-                dir.display(),
-                crate::registry::io_error_es(&e)
-            )
-        })?;
+    pub fn prepare_data_dir(dir: &Path) -> Result<(), ServiceError> {
+        std::fs::create_dir_all(dir.join("logs"))
+            .map_err(data_error(DataPath::CreateFolder, dir))?;
         let devices = dir.join("devices.json");
         if !devices.exists() {
-            crate::atomic_file::write(&devices, b"{}\n", 0o600).map_err(|e| {
-                format!(
-                    "no se pudo crear {}: {}",
-                    devices.display(),
-                    crate::registry::io_error_es(&e)
-                )
-            })?;
+            crate::atomic_file::write(&devices, b"{}\n", 0o600)
+                .map_err(data_error(DataPath::Devices, &devices))?;
         }
         secure_dir(dir);
         ensure_api_key(&dir.join(API_KEY_FILE))?;
@@ -94,7 +168,7 @@ mod windows {
     pub const API_KEY_FILE: &str = "api.key";
 
     /// Writes a new random key to `path` when there is none (never replaced).
-    fn ensure_api_key(path: &Path) -> Result<(), String> {
+    fn ensure_api_key(path: &Path) -> Result<(), ServiceError> {
         if path.exists() {
             return Ok(());
         }
@@ -102,15 +176,10 @@ mod windows {
         rustls::crypto::ring::default_provider()
             .secure_random
             .fill(&mut bytes)
-            .map_err(|_| "no se pudo generar una clave API aleatoria".to_string())?;
+            .map_err(|_| ServiceError::RandomKey)?;
         let key: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-        crate::atomic_file::write(path, format!("{key}\n").as_bytes(), 0o600).map_err(|e| {
-            format!(
-                "no se pudo crear la clave API {}: {}",
-                path.display(),
-                crate::registry::io_error_es(&e)
-            )
-        })?;
+        crate::atomic_file::write(path, format!("{key}\n").as_bytes(), 0o600)
+            .map_err(data_error(DataPath::ApiKey, path))?;
         log::info!("made a new API key in {}", path.display());
         Ok(())
     }
@@ -145,45 +214,22 @@ mod windows {
         }
     }
 
-    /// A Spanish message for a service manager error.
-    fn error_es(e: &windows_service::Error) -> String {
-        let windows_service::Error::Winapi(io) = e else {
-            return format!("error del administrador de servicios: {e}");
-        };
-        match io.raw_os_error() {
-            Some(5) => "acceso denegado: abra la consola como administrador".into(),
-            Some(1060) => {
-                "el servicio zkserver no está instalado (zkserver service install)".into()
-            }
-            Some(1073) => "el servicio zkserver ya está instalado; para cambiar sus opciones use 'zkserver service uninstall' y vuelva a instalarlo".into(),
-            Some(1056) => "el servicio zkserver ya está en ejecución".into(),
-            Some(1062) => "el servicio zkserver no está en ejecución".into(),
-            Some(1072) => "el servicio zkserver está marcado para eliminarse; cierre la consola de servicios (services.msc) e intente de nuevo".into(),
-            Some(1063) => "'zkserver service run' lo ejecuta el administrador de servicios de Windows; para usar zkserver en una consola, ejecútelo sin 'service run'".into(),
-            _ => format!(
-                "error del administrador de servicios: {}",
-                crate::registry::io_error_es(io)
-            ),
-        }
-    }
-
     /// Opens the service manager.
-    fn manager(access: ServiceManagerAccess) -> Result<ServiceManager, String> {
-        ServiceManager::local_computer(None::<&str>, access).map_err(|e| error_es(&e))
+    fn manager(access: ServiceManagerAccess) -> Result<ServiceManager, ServiceError> {
+        ServiceManager::local_computer(None::<&str>, access).map_err(ServiceError::Manager)
     }
 
     /// Opens the installed service.
-    fn open(access: ServiceAccess) -> Result<windows_service::service::Service, String> {
+    fn open(access: ServiceAccess) -> Result<windows_service::service::Service, ServiceError> {
         manager(ServiceManagerAccess::CONNECT)?
             .open_service(SERVICE_NAME, access)
-            .map_err(|e| error_es(&e))
+            .map_err(ServiceError::Manager)
     }
 
     /// `service install [flags]`: registers the service to run
     /// `<this exe> service run <flags>`, automatic start.
-    pub fn install(flags: &[OsString]) -> Result<String, String> {
-        let exe =
-            std::env::current_exe().map_err(|e| format!("no se encontró zkserver.exe: {e}"))?;
+    pub fn install(flags: &[OsString]) -> Result<String, ServiceError> {
+        let exe = std::env::current_exe().map_err(ServiceError::NoExe)?;
         let mut launch: Vec<OsString> = vec!["service".into(), "run".into()];
         launch.extend(flags.iter().cloned());
         let info = ServiceInfo {
@@ -205,13 +251,13 @@ mod windows {
             .open_service(SERVICE_NAME, ServiceAccess::QUERY_STATUS)
             .is_ok()
         {
-            return Err(error_es(&windows_service::Error::Winapi(
+            return Err(ServiceError::Manager(windows_service::Error::Winapi(
                 std::io::Error::from_raw_os_error(1073),
             )));
         }
         let service = manager
             .create_service(&info, ServiceAccess::CHANGE_CONFIG)
-            .map_err(|e| error_es(&e))?;
+            .map_err(ServiceError::Manager)?;
         if let Err(e) =
             service.set_description("Servidor HTTP/JSON para relojes de asistencia ZKTeco.")
         {
@@ -237,10 +283,10 @@ mod windows {
     fn wait_for(
         service: &windows_service::service::Service,
         done: impl Fn(&ServiceStatus) -> bool,
-    ) -> Result<ServiceStatus, String> {
+    ) -> Result<ServiceStatus, ServiceError> {
         let deadline = Instant::now() + WAIT;
         loop {
-            let status = service.query_status().map_err(|e| error_es(&e))?;
+            let status = service.query_status().map_err(ServiceError::Manager)?;
             if done(&status) || Instant::now() > deadline {
                 return Ok(status);
             }
@@ -256,38 +302,33 @@ mod windows {
     }
 
     /// `service start`: starts it and waits until it runs.
-    pub fn start() -> Result<String, String> {
+    pub fn start() -> Result<String, ServiceError> {
         let service = open(ServiceAccess::START | ServiceAccess::QUERY_STATUS)?;
-        service.start(&[] as &[&OsStr]).map_err(|e| error_es(&e))?;
+        service
+            .start(&[] as &[&OsStr])
+            .map_err(ServiceError::Manager)?;
         let status = wait_for(&service, |s| {
             s.current_state == ServiceState::Running || failed(s)
         })?;
         match status.current_state {
             ServiceState::Running => Ok(format!("servicio {SERVICE_NAME} en ejecución")),
-            other => Err(format!(
-                "el servicio {SERVICE_NAME} no arrancó (estado: {}); vea {}",
-                state_es(other),
-                data_dir().join("logs").join("zkserver.log").display()
-            )),
+            other => Err(ServiceError::NotStarted(other)),
         }
     }
 
     /// Asks a running service to stop and waits until it has.
-    fn stop_and_wait(service: &windows_service::service::Service) -> Result<(), String> {
-        service.stop().map_err(|e| error_es(&e))?;
+    fn stop_and_wait(service: &windows_service::service::Service) -> Result<(), ServiceError> {
+        service.stop().map_err(ServiceError::Manager)?;
         let status = wait_for(service, |s| s.current_state == ServiceState::Stopped)?;
         if status.current_state == ServiceState::Stopped {
             Ok(())
         } else {
-            Err(format!(
-                "el servicio {SERVICE_NAME} no se detuvo a tiempo (estado: {})",
-                state_es(status.current_state)
-            ))
+            Err(ServiceError::NotStopped(status.current_state))
         }
     }
 
     /// `service stop`: a graceful stop, waited for.
-    pub fn stop() -> Result<String, String> {
+    pub fn stop() -> Result<String, ServiceError> {
         let service = open(ServiceAccess::STOP | ServiceAccess::QUERY_STATUS)?;
         stop_and_wait(&service)?;
         Ok(format!("servicio {SERVICE_NAME} detenido"))
@@ -295,14 +336,14 @@ mod windows {
 
     /// `service uninstall`: stops it if it runs, then removes it. The data
     /// folder is kept.
-    pub fn uninstall() -> Result<String, String> {
+    pub fn uninstall() -> Result<String, ServiceError> {
         let service =
             open(ServiceAccess::STOP | ServiceAccess::QUERY_STATUS | ServiceAccess::DELETE)?;
-        let status = service.query_status().map_err(|e| error_es(&e))?;
+        let status = service.query_status().map_err(ServiceError::Manager)?;
         if status.current_state != ServiceState::Stopped {
             stop_and_wait(&service)?;
         }
-        service.delete().map_err(|e| error_es(&e))?;
+        service.delete().map_err(ServiceError::Manager)?;
         Ok(format!(
             "servicio {SERVICE_NAME} desinstalado (los datos quedan en {})",
             data_dir().display()
@@ -310,12 +351,12 @@ mod windows {
     }
 
     /// `service status`: its state, process and arguments.
-    pub fn status() -> Result<String, String> {
+    pub fn status() -> Result<String, ServiceError> {
         let service = open(ServiceAccess::QUERY_STATUS | ServiceAccess::QUERY_CONFIG)?;
-        let status = service.query_status().map_err(|e| error_es(&e))?;
+        let status = service.query_status().map_err(ServiceError::Manager)?;
         let mut text = format!(
             "servicio {SERVICE_NAME}: {}",
-            state_es(status.current_state)
+            crate::messages::service::state(status.current_state)
         );
         if let Some(pid) = status.process_id {
             text.push_str(&format!(" (proceso {pid})"));
@@ -329,33 +370,14 @@ mod windows {
         Ok(text)
     }
 
-    /// A service state in Spanish.
-    fn state_es(state: ServiceState) -> &'static str {
-        match state {
-            ServiceState::Stopped => "detenido",
-            ServiceState::StartPending => "iniciándose",
-            ServiceState::StopPending => "deteniéndose",
-            ServiceState::Running => "en ejecución",
-            ServiceState::ContinuePending => "reanudándose",
-            ServiceState::PausePending => "pausándose",
-            ServiceState::Paused => "en pausa",
-        }
-    }
-
     /// `service run`: prepares the data folder (the working folder from now
     /// on), sends the log to its rotated file and hands `serve` to the
     /// service manager, which calls it on a thread of its own. Returns when
     /// the service has stopped.
-    pub fn run(serve: Serve) -> Result<(), String> {
+    pub fn run(serve: Serve) -> Result<(), ServiceError> {
         let dir = data_dir();
         prepare_data_dir(&dir)?;
-        std::env::set_current_dir(&dir).map_err(|e| {
-            format!(
-                "no se pudo usar la carpeta de datos {}: {}",
-                dir.display(),
-                crate::registry::io_error_es(&e)
-            )
-        })?;
+        std::env::set_current_dir(&dir).map_err(data_error(DataPath::UseFolder, &dir))?;
         let log_path = dir.join("logs").join("zkserver.log");
         match crate::logging::RotatingFile::open(&log_path, LOG_MAX_BYTES, LOG_FILES) {
             Ok(file) => {
@@ -369,7 +391,7 @@ mod windows {
             dir.display()
         );
         *SERVE.lock().unwrap_or_else(PoisonError::into_inner) = Some(serve);
-        service_dispatcher::start(SERVICE_NAME, ffi_service_main).map_err(|e| error_es(&e))
+        service_dispatcher::start(SERVICE_NAME, ffi_service_main).map_err(ServiceError::Manager)
     }
 
     define_windows_service!(ffi_service_main, service_main);

@@ -7,6 +7,9 @@ use std::time::Duration;
 
 use clap::Args;
 
+use super::CliError;
+use crate::messages::cli::Choices;
+
 use crate::sim::{Faults, OffsetMode, SimConfig, Simulator, TcpFraming};
 use crate::zk::{AttFormat, UserFormat};
 
@@ -106,41 +109,78 @@ pub struct SimulateArgs {
     poll_every: Option<f64>,
 }
 
-fn attendance_format(s: &str) -> Result<AttFormat, String> {
+fn attendance_format(s: &str) -> Result<AttFormat, Choices> {
     s.parse()
         .ok()
         .and_then(|n: usize| AttFormat::KNOWN.into_iter().find(|f| f.size() == n))
-        .ok_or_else(|| "use 8, 16, 40 o 49".into())
+        .ok_or(Choices::AttendanceSizes)
 }
 
-fn offset_mode(s: &str) -> Result<OffsetMode, String> {
+fn offset_mode(s: &str) -> Result<OffsetMode, Choices> {
     match s {
         "exact" => Ok(OffsetMode::Exact),
         "refuse" => Ok(OffsetMode::RefuseUnaligned),
         "round-down" => Ok(OffsetMode::RoundDown),
-        _ => Err("use exact, refuse o round-down".into()),
+        _ => Err(Choices::OffsetModes),
     }
 }
 
-fn user_format(s: &str) -> Result<UserFormat, String> {
+fn user_format(s: &str) -> Result<UserFormat, Choices> {
     s.parse()
         .ok()
         .and_then(UserFormat::from_size)
-        .ok_or_else(|| "use 28 o 72".into())
+        .ok_or(Choices::UserSizes)
 }
 
 /// Runs the simulated terminal until SIGTERM/SIGINT (or prints its data with `--dump`).
-pub fn run(a: &SimulateArgs) -> Result<(), String> {
+pub fn run(a: &SimulateArgs) -> Result<(), CliError> {
     if let Some(server) = &a.push {
         return run_push(a, server);
     }
-    let bind = format!("{}:{}", a.host, a.port).parse().map_err(|_| {
-        format!(
-            "dirección inválida {}:{}: use una IP y un puerto",
-            a.host, a.port
-        )
-    })?;
-    let config = SimConfig {
+    let bind = format!("{}:{}", a.host, a.port)
+        .parse()
+        .map_err(|_| CliError::BadAddress {
+            host: a.host.clone(),
+            port: a.port,
+        })?;
+    let config = sim_config(a, bind);
+    let sim = Simulator::start(config).map_err(|error| CliError::Simulator { bind, error })?;
+    if a.dump {
+        println!("{}", dump_json(&sim));
+        return Ok(());
+    }
+    let stop = super::stop_flag()?;
+    println!(
+        "simulated terminal on {} (TCP+UDP): {} punches ({}-byte), {} users ({}-byte), comm key {}",
+        sim.addr(),
+        a.records,
+        a.att_format.size(),
+        a.users,
+        a.user_format.size(),
+        a.comm_key
+    );
+    // Lines on standard input act on the terminal: `punch [user_id]`.
+    let commands = stdin_lines();
+    while !stop.load(Ordering::SeqCst) {
+        let Some(line) = next_line(&commands) else {
+            continue;
+        };
+        match line.split_whitespace().collect::<Vec<_>>().as_slice() {
+            ["punch"] => println!("punch {}", sim.punch(None).user_id),
+            ["punch", user] => println!("punch {}", sim.punch(Some(user)).user_id),
+            [] => {}
+            _ => println!("unknown command (use: punch [user_id])"),
+        }
+    }
+    if sim.is_disabled() {
+        println!("note: the terminal was left DISABLED by a client");
+    }
+    Ok(())
+}
+
+/// The simulated terminal the flags describe, listening on `bind`.
+fn sim_config(a: &SimulateArgs, bind: std::net::SocketAddr) -> SimConfig {
+    SimConfig {
         bind,
         records: a.records,
         users: a.users,
@@ -176,59 +216,18 @@ pub fn run(a: &SimulateArgs) -> Result<(), String> {
         events: !a.no_events,
         offset_mode: a.offsets,
         ..SimConfig::default()
-    };
-    let sim = Simulator::start(config).map_err(|e| {
-        format!(
-            "no se pudo iniciar el simulador en {bind}: {}",
-            crate::registry::io_error_es(&e)
-        )
-    })?;
-    if a.dump {
-        println!("{}", dump_json(&sim));
-        return Ok(());
     }
-    let stop = super::stop_flag()?;
-    println!(
-        "simulated terminal on {} (TCP+UDP): {} punches ({}-byte), {} users ({}-byte), comm key {}",
-        sim.addr(),
-        a.records,
-        a.att_format.size(),
-        a.users,
-        a.user_format.size(),
-        a.comm_key
-    );
-    // Lines on standard input act on the terminal: `punch [user_id]`.
-    let commands = stdin_lines();
-    while !stop.load(Ordering::SeqCst) {
-        let Some(line) = next_line(&commands) else {
-            continue;
-        };
-        match line.split_whitespace().collect::<Vec<_>>().as_slice() {
-            ["punch"] => println!("punch {}", sim.punch(None).user_id),
-            ["punch", user] => println!("punch {}", sim.punch(Some(user)).user_id),
-            [] => {}
-            _ => println!("unknown command (use: punch [user_id])"),
-        }
-    }
-    if sim.is_disabled() {
-        println!("note: the terminal was left DISABLED by a client");
-    }
-    Ok(())
 }
 
 /// Runs a simulated push terminal until SIGTERM/SIGINT; `punch [user_id]`
 /// on standard input makes a punch.
-fn run_push(a: &SimulateArgs, server: &str) -> Result<(), String> {
+fn run_push(a: &SimulateArgs, server: &str) -> Result<(), CliError> {
     let sn = a.sn.clone().unwrap_or_default();
     if !crate::registry::valid_serial(&sn) {
-        return Err(format!(
-            "--sn inválido: '{sn}'. Use letras, dígitos, - o _."
-        ));
+        return Err(CliError::BadSerial(sn));
     }
     if !server.starts_with("http://") {
-        return Err(format!(
-            "--push inválido: '{server}'. Use http://host:puerto."
-        ));
+        return Err(CliError::BadPushServer(server.to_string()));
     }
     let secs = |v: Option<f64>| v.filter(|s| *s > 0.0).map(Duration::from_secs_f64);
     let mut cfg = crate::sim::push::PushSimConfig::new(server, &sn);
@@ -239,8 +238,7 @@ fn run_push(a: &SimulateArgs, server: &str) -> Result<(), String> {
     cfg.retry_after = secs(a.retry_after);
     cfg.poll_every = secs(a.poll_every);
     let stop = super::stop_flag()?;
-    let sim = crate::sim::push::PushSim::start(cfg)
-        .map_err(|e| format!("no se pudo iniciar el terminal push: {e}"))?;
+    let sim = crate::sim::push::PushSim::start(cfg).map_err(CliError::PushSimulator)?;
     println!(
         "simulated push terminal SN {sn} -> {server}: {} punches in the backlog, {} users",
         a.records, a.users

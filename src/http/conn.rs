@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 
 use super::body::MAX_BODY;
-use super::body_reader::{BodyEnd, BodyLimits, BodyReader};
+use super::body_reader::{BodyEnd, BodyLimits, BodyReader, BodyState};
 use super::head::{self, Head, Refusal};
 use super::proxy::{self, ProxyNet};
 use super::request::Request;
@@ -249,32 +249,13 @@ pub fn serve(client: &Arc<TcpStream>, handler: &Handler, conns: &Connections, id
             Err(Some(refusal)) => break End::Refuse(refusal, head_only),
             Err(None) => break End::Close,
         }
-        let waits_for_continue = head.expects_continue()
-            && usize::try_from(head.body_len).map_or(true, |len| pending.len() < len);
         let keep_alive = head.keep_alive();
         let http10 = head.http10;
-        let (request, streamed) = if streams_body(&head.target) {
-            let reader = body_reader(client, &mut pending, &head, limits, deadline);
-            let state = reader.state();
-            let len = head.body_len;
-            let request = Request::new(peer, &head.method, &head.target, head.headers, Vec::new());
-            (request.with_stream(reader, len), Some(state))
-        } else {
-            if waits_for_continue
-                && (&**client)
-                    .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
-                    .is_err()
-            {
-                break End::Close;
-            }
-            let body = match read_body(client, &mut pending, head.body_len, limits, deadline) {
-                Ok(b) => b,
-                Err(e) if is_wait(&e) => break End::Refuse(TOO_SLOW, head_only),
-                Err(_) => break End::Close,
+        let (request, streamed) =
+            match read_request(client, &mut pending, head, peer, limits, deadline) {
+                Ok(read) => read,
+                Err(end) => break end,
             };
-            let request = Request::new(peer, &head.method, &head.target, head.headers, body);
-            (request, None)
-        };
         let response = handler(&request);
         drop(request);
         // A body the handler left on the connection ends it after the
@@ -314,6 +295,43 @@ pub fn serve(client: &Arc<TcpStream>, handler: &Handler, conns: &Connections, id
         }
     }
     let _ = client.shutdown(Shutdown::Both);
+}
+
+/// Reads the request `head` begins: its whole body, or for a streamed
+/// body a reader the handler pulls it through (and the state that tells
+/// how that ended); `100 Continue` first when the client waits for it.
+fn read_request(
+    client: &Arc<TcpStream>,
+    pending: &mut Vec<u8>,
+    head: Head,
+    peer: SocketAddr,
+    limits: &Limits,
+    deadline: Instant,
+) -> Result<(Request, Option<Arc<BodyState>>), End> {
+    let head_only = head.method == "HEAD";
+    let waits_for_continue = head.expects_continue()
+        && usize::try_from(head.body_len).map_or(true, |len| pending.len() < len);
+    if streams_body(&head.target) {
+        let reader = body_reader(client, pending, &head, limits, deadline);
+        let state = reader.state();
+        let len = head.body_len;
+        let request = Request::new(peer, &head.method, &head.target, head.headers, Vec::new());
+        return Ok((request.with_stream(reader, len), Some(state)));
+    }
+    if waits_for_continue
+        && (&**client)
+            .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
+            .is_err()
+    {
+        return Err(End::Close);
+    }
+    let body = match read_body(client, pending, head.body_len, limits, deadline) {
+        Ok(b) => b,
+        Err(e) if is_wait(&e) => return Err(End::Refuse(TOO_SLOW, head_only)),
+        Err(_) => return Err(End::Close),
+    };
+    let request = Request::new(peer, &head.method, &head.target, head.headers, body);
+    Ok((request, None))
 }
 
 /// How long a stream waits for a stream slot before it is refused: a

@@ -814,6 +814,7 @@ fn last_contacts_are_kept_with_uploads_and_saves() {
 // --- commands ---------------------------------------------------------------------
 
 #[test]
+#[allow(clippy::too_many_lines)] // one flow, step by step
 fn commands_flow_in_order_and_survive_reopening() {
     let dir = TempDir::new();
     let (c1, c2) = {

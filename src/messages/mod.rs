@@ -1,7 +1,14 @@
 //! The one catalogue of Spanish messages for users, built from typed errors. The log keeps the
 //! technical detail; these say what happened and to which device.
 
+pub mod cli;
+pub mod config;
+pub mod fields;
+pub mod postgres;
 pub mod registry;
+pub mod server;
+#[cfg(windows)]
+pub mod service;
 
 use crate::ops::{OpError, Rejection};
 use crate::registry::Device;

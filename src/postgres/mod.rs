@@ -27,8 +27,8 @@ use serde_json::{json, Value};
 use crate::delivery::{RETRY_MAX, RETRY_MIN};
 use crate::journal::Journal;
 use crate::signal::Shutdown;
-pub use target::Target;
-pub use writer::DeviceRow;
+pub use target::{Target, TargetError};
+pub use writer::{DeviceRow, Failure, RenameRefused};
 
 /// Most punches in one transaction.
 pub const BATCH: usize = 5000;
@@ -41,7 +41,7 @@ const DEVICE_CHECK: Duration = Duration::from_secs(1);
 const OPEN_LIMIT: Duration = Duration::from_secs(30);
 
 /// A connection attempt running in its own thread.
-type Attempt = Receiver<Result<writer::Link, writer::Failure>>;
+type Attempt = Receiver<Result<writer::Link, Failure>>;
 
 /// The terminals' rows as they are now (supplied by the HTTP layer, which
 /// knows the registry, the watchers and the push contacts).
@@ -233,10 +233,10 @@ impl PgDelivery {
                     Ok(Some(mut opened)) => match self.agree(&mut opened) {
                         Ok(None) => link = Some(opened),
                         Ok(Some(refusal)) => self.refuse(refusal),
-                        Err(failure) => self.retry_later(failure, &mut wait),
+                        Err(failure) => self.retry_later(&failure, &mut wait),
                     },
                     Ok(None) => {}
-                    Err(failure) => self.retry_later(failure, &mut wait),
+                    Err(failure) => self.retry_later(&failure, &mut wait),
                 }
                 continue;
             };
@@ -250,7 +250,7 @@ impl PgDelivery {
                 }
                 Err(failure) => {
                     link = None;
-                    self.retry_later(failure, &mut wait);
+                    self.retry_later(&failure, &mut wait);
                 }
             }
         }
@@ -259,7 +259,7 @@ impl PgDelivery {
 
     /// On a new connection: the site first (a rename moves the rows and
     /// their recorded position), then the position.
-    fn agree(&self, link: &mut writer::Link) -> Result<Option<String>, writer::Failure> {
+    fn agree(&self, link: &mut writer::Link) -> Result<Option<String>, Failure> {
         if let Some(refusal) = self.agree_site(link)? {
             return Ok(Some(refusal));
         }
@@ -271,7 +271,7 @@ impl PgDelivery {
     /// ours: restored from a backup, a replica promoted before it had the
     /// last batches, or a new database (no record: the whole journal, rows
     /// it already has are ignored by the key).
-    fn agree_position(&self, link: &mut writer::Link) -> Result<(), writer::Failure> {
+    fn agree_position(&self, link: &mut writer::Link) -> Result<(), Failure> {
         let ours = self.position();
         let theirs = link.recorded_position()?.unwrap_or(0);
         if theirs < ours {
@@ -298,13 +298,10 @@ impl PgDelivery {
     /// Checks (and on first delivery records) the site this journal is
     /// delivered as; moves its rows when `--rename-site-from` says so.
     /// `Some(message)`: delivery must stay stopped.
-    fn agree_site(&self, link: &mut writer::Link) -> Result<Option<String>, writer::Failure> {
-        let journal_failed = |e: crate::journal::JournalError| {
-            (
-                "no se pudo leer o escribir el diario de marcaciones (el detalle está en el registro)"
-                    .to_string(),
-                e.to_string(),
-            )
+    fn agree_site(&self, link: &mut writer::Link) -> Result<Option<String>, Failure> {
+        let journal_failed = |error| Failure::Journal {
+            reading: false,
+            error,
         };
         let recorded = if let Some(site) = self.journal.recorded_site().map_err(journal_failed)? {
             site
@@ -325,8 +322,8 @@ impl PgDelivery {
             SiteDecision::Deliver => Ok(None),
             SiteDecision::Refuse(message) => Ok(Some(message)),
             SiteDecision::Rename(from) => {
-                if let Err(message) = link.rename_site(&from)? {
-                    return Ok(Some(message));
+                if let Err(refused) = link.rename_site(&from)? {
+                    return Ok(Some(crate::messages::postgres::rename_refused(&refused)));
                 }
                 self.journal
                     .record_site(&self.settings.site)
@@ -344,9 +341,10 @@ impl PgDelivery {
     }
 
     /// Counts and shows a failure, then waits `wait` (doubled for next time).
-    fn retry_later(&self, (message, detail): (String, String), wait: &mut Duration) {
+    fn retry_later(&self, failure: &Failure, wait: &mut Duration) {
         self.failures.fetch_add(1, Ordering::Relaxed);
-        self.set_health(Health::Failing(message), Some(&detail));
+        let message = crate::messages::postgres::failure(failure);
+        self.set_health(Health::Failing(message), Some(&failure.detail()));
         log::debug!("PostgreSQL: retrying in {wait:?}");
         self.sleep(*wait);
         *wait = (*wait * 2).min(RETRY_MAX);
@@ -355,10 +353,7 @@ impl PgDelivery {
     /// Connects and prepares the schema in a helper thread, waiting at most
     /// [`OPEN_LIMIT`] and not past a stop (`Ok(None)`). An attempt still
     /// running then is waited for again next time, never started twice.
-    fn connect(
-        &self,
-        attempt: &mut Option<Attempt>,
-    ) -> Result<Option<writer::Link>, writer::Failure> {
+    fn connect(&self, attempt: &mut Option<Attempt>) -> Result<Option<writer::Link>, Failure> {
         let rx = match attempt.take() {
             Some(rx) => rx,
             None => self.start_attempt()?,
@@ -368,8 +363,7 @@ impl PgDelivery {
             match rx.recv_timeout(Duration::from_millis(200)) {
                 Ok(result) => return result.map(Some),
                 Err(RecvTimeoutError::Disconnected) => {
-                    let m = "el intento de conexión con PostgreSQL terminó sin respuesta";
-                    return Err((m.into(), "connection thread ended".into()));
+                    return Err(Failure::AttemptEnded);
                 }
                 Err(RecvTimeoutError::Timeout) if self.stopping() => {
                     *attempt = Some(rx);
@@ -377,13 +371,10 @@ impl PgDelivery {
                 }
                 Err(RecvTimeoutError::Timeout) if Instant::now() >= deadline => {
                     *attempt = Some(rx);
-                    return Err((
-                        format!(
-                            "no se pudo conectar a PostgreSQL en {}: el servidor no responde",
-                            self.settings.target.label
-                        ),
-                        format!("no answer within {OPEN_LIMIT:?} after the TCP connect"),
-                    ));
+                    return Err(Failure::NoAnswer {
+                        label: self.settings.target.label.clone(),
+                        waited: OPEN_LIMIT,
+                    });
                 }
                 Err(RecvTimeoutError::Timeout) => {}
             }
@@ -391,7 +382,7 @@ impl PgDelivery {
     }
 
     /// Starts connecting in a thread of its own.
-    fn start_attempt(&self) -> Result<Attempt, writer::Failure> {
+    fn start_attempt(&self) -> Result<Attempt, Failure> {
         let (tx, rx) = mpsc::channel();
         let settings = self.settings.clone();
         let journal = self.journal.id().to_string();
@@ -400,31 +391,22 @@ impl PgDelivery {
             .spawn(move || {
                 let _ = tx.send(writer::Link::open(&settings, &journal));
             })
-            .map_err(|e| {
-                (
-                    "no se pudo iniciar la conexión con PostgreSQL (el detalle está en el registro)"
-                        .to_string(),
-                    e.to_string(),
-                )
-            })?;
+            .map_err(Failure::Thread)?;
         Ok(rx)
     }
 
     /// One step: keeps `zk_devices` current, then inserts the next batch.
     /// True when a batch was delivered (there may be more).
-    fn step(&self, link: &mut writer::Link) -> Result<bool, (String, String)> {
+    fn step(&self, link: &mut writer::Link) -> Result<bool, Failure> {
         link.sync_devices(&(self.states)())?;
         let from = self.position();
-        let (batch, renames) = self
-            .journal
-            .delivery_batch(from, BATCH as u64)
-            .map_err(|e| {
-                (
-                    "no se pudo leer el diario de marcaciones (el detalle está en el registro)"
-                        .to_string(),
-                    e.to_string(),
-                )
-            })?;
+        let (batch, renames) =
+            self.journal
+                .delivery_batch(from, BATCH as u64)
+                .map_err(|error| Failure::Journal {
+                    reading: true,
+                    error,
+                })?;
         let last = batch
             .last()
             .map(|p| p.seq)

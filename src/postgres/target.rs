@@ -52,45 +52,62 @@ impl std::fmt::Debug for Target {
 }
 
 /// How long connecting may take before the attempt counts as failed.
+/// Why a PostgreSQL URL cannot be used; [`crate::messages::postgres`]
+/// says it in Spanish. No variant holds the password.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TargetError {
+    /// Not `postgresql://` nor `postgres://`.
+    Scheme,
+    /// More than one `@` before the host (an unescaped `@` in the password).
+    TwoAts,
+    /// An `sslmode` libpq does not know (cut to 40 characters).
+    SslMode(String),
+    /// The driver refused the URL: its words, secrets hidden.
+    Driver(String),
+    /// No host.
+    NoHost,
+    /// No user.
+    NoUser,
+    /// A TLS mode in a build without TLS.
+    NoTls,
+}
+
+impl std::fmt::Display for TargetError {
+    /// The catalogue's Spanish sentence.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&crate::messages::postgres::target_error(self))
+    }
+}
+
+impl std::error::Error for TargetError {}
+
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl Target {
     /// Reads `url` (`postgresql://user:pass@host:port/db?sslmode=…`). The
-    /// error is for people and never contains the password.
-    pub fn parse(url: &str) -> Result<Target, String> {
+    /// error never contains the password.
+    pub fn parse(url: &str) -> Result<Target, TargetError> {
         let url = url.trim();
         if !(url.starts_with("postgresql://") || url.starts_with("postgres://")) {
-            return Err(
-                "la URL de PostgreSQL debe empezar con postgresql:// (por ejemplo postgresql://usuario@servidor:5432/base)"
-                    .into(),
-            );
+            return Err(TargetError::Scheme);
         }
         let authority = url
             .split_once("://")
             .map_or("", |(_, rest)| rest.split(['/', '?']).next().unwrap_or(""));
         if authority.matches('@').count() > 1 {
-            return Err(
-                "la URL de PostgreSQL tiene más de una @: escriba una @ de la contraseña como %40"
-                    .into(),
-            );
+            return Err(TargetError::TwoAts);
         }
         let (base, tls, ca_file) = split_tls_options(url)?;
-        let mut config = postgres::Config::from_str(&base).map_err(|e| {
-            format!(
-                "URL de PostgreSQL inválida: {}",
-                hide_secrets(&e.to_string())
-            )
-        })?;
+        let mut config = postgres::Config::from_str(&base)
+            .map_err(|e| TargetError::Driver(hide_secrets(&e.to_string())))?;
         if config.get_hosts().is_empty() {
-            return Err("la URL de PostgreSQL no tiene servidor (host)".into());
+            return Err(TargetError::NoHost);
         }
         if config.get_user().is_none_or(str::is_empty) {
-            return Err("la URL de PostgreSQL no tiene usuario".into());
+            return Err(TargetError::NoUser);
         }
         if !crate::url::TLS && tls != TlsMode::Disable {
-            return Err(
-                "este binario no incluye TLS: use sslmode=disable en la URL de PostgreSQL".into(),
-            );
+            return Err(TargetError::NoTls);
         }
         config.ssl_mode(match tls {
             TlsMode::Disable => SslMode::Disable,
@@ -135,7 +152,7 @@ impl Target {
 /// Takes `sslmode` and `sslrootcert` out of the URL's query (the `postgres`
 /// crate knows neither `verify-*` nor `sslrootcert`); the rest of the URL
 /// is returned as it was written.
-fn split_tls_options(url: &str) -> Result<(String, TlsMode, Option<PathBuf>), String> {
+fn split_tls_options(url: &str) -> Result<(String, TlsMode, Option<PathBuf>), TargetError> {
     let (base, query) = url.split_once('?').unwrap_or((url, ""));
     let mut mode = None;
     let mut ca_file = None;
@@ -155,12 +172,7 @@ fn split_tls_options(url: &str) -> Result<(String, TlsMode, Option<PathBuf>), St
                     "require" => TlsMode::Require,
                     "verify-ca" => TlsMode::VerifyCa,
                     "verify-full" => TlsMode::VerifyFull,
-                    other => {
-                        return Err(format!(
-                            "sslmode inválido en la URL de PostgreSQL: '{}' (use disable, prefer, require, verify-ca o verify-full)",
-                            crate::text::cut(other, 40)
-                        ))
-                    }
+                    other => return Err(TargetError::SslMode(crate::text::cut(other, 40))),
                 });
             }
             "sslrootcert" => ca_file = Some(PathBuf::from(value.as_ref())),
@@ -244,7 +256,7 @@ mod tests {
             "postgresql://zk:pw@d@h/db",
             "",
         ] {
-            let err = Target::parse(bad).unwrap_err();
+            let err = Target::parse(bad).unwrap_err().to_string();
             assert!(!err.contains("topsecret") && !err.contains("pw@"), "{err}");
         }
     }
@@ -279,7 +291,7 @@ mod tests {
                     let debug = format!("{t:?}");
                     proptest::prop_assert!(!debug.contains(&password), "{}", debug);
                 }
-                Err(e) => proptest::prop_assert!(!e.contains(&password), "{}", e),
+                Err(e) => proptest::prop_assert!(!e.to_string().contains(&password), "{}", e),
             }
         }
     }

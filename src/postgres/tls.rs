@@ -19,6 +19,30 @@ use tokio_postgres::Socket;
 
 use super::target::{Target, TlsMode};
 
+/// Why a TLS connector could not be made; [`crate::messages::postgres`]
+/// says it in Spanish.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TlsError {
+    /// rustls refused the setup (its words).
+    Setup(String),
+    /// The CA file (`sslrootcert`) could not be used.
+    CaFile {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why not (the reader's words; empty: it holds no PEM certificate).
+        detail: String,
+    },
+}
+
+impl std::fmt::Display for TlsError {
+    /// The catalogue's Spanish sentence.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&crate::messages::postgres::tls_error(self))
+    }
+}
+
+impl std::error::Error for TlsError {}
+
 /// Makes TLS connections for one target.
 #[derive(Clone)]
 pub struct RustlsConnect {
@@ -26,13 +50,13 @@ pub struct RustlsConnect {
 }
 
 impl RustlsConnect {
-    /// The connector for `target`; the error (a CA file that cannot be
-    /// read) is for people.
-    pub fn new(target: &Target) -> Result<RustlsConnect, String> {
+    /// The connector for `target`; the error is mostly a CA file that
+    /// cannot be read.
+    pub fn new(target: &Target) -> Result<RustlsConnect, TlsError> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let builder = ClientConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
-            .map_err(|e| format!("TLS: {e}"))?;
+            .map_err(|e| TlsError::Setup(e.to_string()))?;
         let config = match target.tls {
             TlsMode::Disable | TlsMode::Prefer | TlsMode::Require => builder
                 .dangerous()
@@ -42,7 +66,7 @@ impl RustlsConnect {
                 let roots = Arc::new(roots(target)?);
                 let webpki = WebPkiServerVerifier::builder_with_provider(roots, provider)
                     .build()
-                    .map_err(|e| format!("TLS: {e}"))?;
+                    .map_err(|e| TlsError::Setup(e.to_string()))?;
                 let verifier: Arc<dyn ServerCertVerifier> = if target.tls == TlsMode::VerifyCa {
                     Arc::new(ChainOnly(webpki))
                 } else {
@@ -61,24 +85,22 @@ impl RustlsConnect {
 }
 
 /// The CA certificates of `sslrootcert`, else the public web roots.
-fn roots(target: &Target) -> Result<RootCertStore, String> {
+fn roots(target: &Target) -> Result<RootCertStore, TlsError> {
     let mut store = RootCertStore::empty();
     let Some(path) = &target.ca_file else {
         store.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
         return Ok(store);
     };
-    let unreadable = |e: &dyn std::fmt::Display| {
-        format!(
-            "no se pudo leer el certificado de CA {} (sslrootcert): {e}",
-            path.display()
-        )
+    let unreadable = |e: &dyn std::fmt::Display| TlsError::CaFile {
+        path: path.clone(),
+        detail: e.to_string(),
     };
     for cert in CertificateDer::pem_file_iter(path).map_err(|e| unreadable(&e))? {
         let cert = cert.map_err(|e| unreadable(&e))?;
         store.add(cert).map_err(|e| unreadable(&e))?;
     }
     if store.is_empty() {
-        return Err(unreadable(&"no contiene certificados PEM"));
+        return Err(unreadable(&""));
     }
     Ok(store)
 }

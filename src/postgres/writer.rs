@@ -36,8 +36,89 @@ const LAST_SEEN_STEP: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
 /// the database went away while there was nothing to write).
 const PING_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// A failure: the message for people, the detail for the log.
-pub type Failure = (String, String);
+/// Why a step of delivery failed: [`crate::messages::postgres::failure`]
+/// says it to people, [`Failure::detail`] to the log.
+#[derive(Debug)]
+pub enum Failure {
+    /// The database, or the way to it, failed.
+    Database {
+        /// The driver's error.
+        error: postgres::Error,
+        /// The database it was about.
+        target: Box<super::Target>,
+    },
+    /// The schema could not be brought up to date.
+    Schema {
+        /// What failed.
+        error: schema::SchemaError,
+        /// The database it was about.
+        target: Box<super::Target>,
+    },
+    /// The TLS connector could not be made.
+    #[cfg(feature = "tls")]
+    Tls(super::tls::TlsError),
+    /// A TLS mode in a build without TLS.
+    #[cfg(not(feature = "tls"))]
+    NoTls,
+    /// The connecting thread ended without an answer.
+    AttemptEnded,
+    /// No answer in time after the TCP connect, from the database at `label`.
+    NoAnswer {
+        /// `user@host:port/db`.
+        label: String,
+        /// How long it was waited for.
+        waited: std::time::Duration,
+    },
+    /// The connecting thread could not start.
+    Thread(std::io::Error),
+    /// The journal could not be read (for a batch) or written (its site).
+    Journal {
+        /// Whether it was a read of a batch.
+        reading: bool,
+        /// What failed.
+        error: crate::journal::JournalError,
+    },
+}
+
+impl Failure {
+    /// The technical detail, for the log.
+    pub fn detail(&self) -> String {
+        match self {
+            Failure::Database { error, .. } => errors::chain_of(error),
+            Failure::Schema { error, .. } => errors::schema_detail(error),
+            #[cfg(feature = "tls")]
+            Failure::Tls(e) => crate::messages::postgres::tls_error(e),
+            #[cfg(not(feature = "tls"))]
+            Failure::NoTls => crate::messages::postgres::failure(self),
+            Failure::AttemptEnded => "connection thread ended".into(),
+            Failure::NoAnswer { waited, .. } => {
+                format!("no answer within {waited:?} after the TCP connect")
+            }
+            Failure::Thread(e) => e.to_string(),
+            Failure::Journal { error, .. } => error.to_string(),
+        }
+    }
+}
+
+/// Why a site rename (`--rename-site-from`) was refused, the database
+/// unchanged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RenameRefused {
+    /// The new name has another zkserver's rows.
+    NameTaken {
+        /// The old name.
+        from: String,
+        /// The new name.
+        to: String,
+    },
+    /// Another journal delivers as the old name now.
+    OldNameInUse {
+        /// The old name.
+        from: String,
+        /// The new name.
+        to: String,
+    },
+}
 
 /// An open connection with the schema checked.
 pub struct Link {
@@ -101,12 +182,13 @@ impl Link {
         // ALTER, say) or on a server too busy to answer.
         client
             .batch_execute("SET lock_timeout = '60s'; SET statement_timeout = '120s'")
-            .map_err(|e| (errors::describe(&e, target), errors::chain_of(&e)))?;
-        let before = schema::prepare(&mut client).map_err(|e| {
-            (
-                errors::describe_schema(&e, target),
-                errors::schema_detail(&e),
-            )
+            .map_err(|error| Failure::Database {
+                error,
+                target: Box::new(target.clone()),
+            })?;
+        let before = schema::prepare(&mut client).map_err(|error| Failure::Schema {
+            error,
+            target: Box::new(target.clone()),
         })?;
         if before < schema::latest() {
             log::info!(
@@ -135,13 +217,16 @@ impl Link {
         }
         self.client
             .is_valid(PING_EVERY)
-            .map_err(|e| self.failure(&e))?;
+            .map_err(|e| self.failure(e))?;
         self.answered = std::time::Instant::now();
         Ok(())
     }
 
-    fn failure(&self, e: &postgres::Error) -> Failure {
-        (errors::describe(e, &self.target), errors::chain_of(e))
+    fn failure(&self, error: postgres::Error) -> Failure {
+        Failure::Database {
+            error,
+            target: Box::new(self.target.clone()),
+        }
     }
 
     /// Applies `renames` (a terminal's rows move to its new id), inserts
@@ -184,7 +269,7 @@ impl Link {
             tx.commit()?;
             Ok(moved)
         })();
-        let moved = result.map_err(|e| self.failure(&e))?;
+        let moved = result.map_err(|e| self.failure(e))?;
         for (r, punches) in moved {
             log::warn!(
                 "PostgreSQL {}: device '{}' is now '{}' (same terminal, SN {}): {punches} row(s) of site '{}' moved to the new id",
@@ -208,7 +293,7 @@ impl Link {
             &[&self.site, &self.journal],
         );
         row.map(|r| r.map(|r| r.get(0)))
-            .map_err(|e| self.failure(&e))
+            .map_err(|e| self.failure(e))
     }
 
     /// The site the database last recorded this journal's delivery under,
@@ -219,14 +304,14 @@ impl Link {
             &[&self.journal],
         );
         row.map(|r| r.map(|r| r.get(0)))
-            .map_err(|e| self.failure(&e))
+            .map_err(|e| self.failure(e))
     }
 
     /// Moves site `from`'s rows (punches, terminals, position) to this
-    /// link's site, in one transaction. `Ok(Err(message))`: refused, the
+    /// link's site, in one transaction. `Ok(Err(refused))`: refused, the
     /// database unchanged (the new name is another zkserver's, or `from`
     /// is delivered from another journal now).
-    pub fn rename_site(&mut self, from: &str) -> Result<Result<(), String>, Failure> {
+    pub fn rename_site(&mut self, from: &str) -> Result<Result<(), RenameRefused>, Failure> {
         let (to, journal) = (self.site.clone(), self.journal.clone());
         let result = (|| {
             let mut tx = self.client.transaction()?;
@@ -248,14 +333,16 @@ impl Link {
                     .get(0),
             };
             if to_used {
-                return Ok(Err(format!(
-                    "no se puede renombrar el sitio '{from}' a '{to}': la base de datos ya tiene filas del sitio '{to}' de otro zkserver; elija otro nombre con --site"
-                )));
+                return Ok(Err(RenameRefused::NameTaken {
+                    from: from.to_string(),
+                    to: to.clone(),
+                }));
             }
             if owner(&mut tx, from)?.is_some_and(|j| j != journal) {
-                return Ok(Err(format!(
-                    "no se puede renombrar el sitio '{from}' a '{to}': otro zkserver (otro diario) entrega ahora como '{from}' en esta base de datos"
-                )));
+                return Ok(Err(RenameRefused::OldNameInUse {
+                    from: from.to_string(),
+                    to: to.clone(),
+                }));
             }
             // A row already under the new name (a rename cut short, run
             // again) is kept; only UPDATE is needed (the least-privilege role).
@@ -278,7 +365,7 @@ impl Link {
             tx.commit()?;
             Ok(Ok((punches, devices)))
         })();
-        match result.map_err(|e| self.failure(&e))? {
+        match result.map_err(|e| self.failure(e))? {
             Ok((punches, devices)) => {
                 log::warn!(
                     "PostgreSQL {}: site '{from}' renamed to '{to}' (--rename-site-from): {punches} punch row(s) and {devices} terminal row(s) moved in one transaction",
@@ -287,7 +374,7 @@ impl Link {
                 self.answered = std::time::Instant::now();
                 Ok(Ok(()))
             }
-            Err(message) => Ok(Err(message)),
+            Err(refused) => Ok(Err(refused)),
         }
     }
 
@@ -326,7 +413,7 @@ impl Link {
             tx.execute(UNREGISTER_OTHERS, &[&self.site, &ids])?;
             tx.commit()
         })();
-        result.map_err(|e| self.failure(&e))?;
+        result.map_err(|e| self.failure(e))?;
         self.written = devices
             .iter()
             .map(|d| {
@@ -367,19 +454,21 @@ fn needs_write(written: Option<&DeviceRow>, now: &DeviceRow) -> bool {
 
 /// Connects with the TLS the target asks for.
 fn connect(target: &super::Target) -> Result<Client, Failure> {
-    let failed = |e: postgres::Error| (errors::describe(&e, target), errors::chain_of(&e));
+    let failed = |error: postgres::Error| Failure::Database {
+        error,
+        target: Box::new(target.clone()),
+    };
     if target.tls == TlsMode::Disable {
         return target.config.connect(postgres::NoTls).map_err(failed);
     }
     #[cfg(feature = "tls")]
     {
-        let tls = super::tls::RustlsConnect::new(target).map_err(|m| (m.clone(), m))?;
+        let tls = super::tls::RustlsConnect::new(target).map_err(Failure::Tls)?;
         target.config.connect(tls).map_err(failed)
     }
     #[cfg(not(feature = "tls"))]
     {
-        let m = "este binario no incluye TLS: use sslmode=disable".to_string();
-        Err((m.clone(), m))
+        Err(Failure::NoTls)
     }
 }
 
