@@ -75,7 +75,7 @@ fn service(_action: Option<ServiceAction>) -> Result<(), String> {
     eprintln!(
         "{} [ERROR] zkserver: {}",
         log_time(),
-        cli::service::NOT_WINDOWS
+        zkserver::messages::cli::SERVICE_NOT_WINDOWS
     );
     std::process::exit(2);
 }
@@ -97,7 +97,7 @@ fn service(action: Option<ServiceAction>) -> Result<(), String> {
             }));
             return run.map_err(|e| e.to_string());
         }
-        None => return Err(svc::MISSING_ACTION.into()),
+        None => return Err(zkserver::messages::cli::SERVICE_MISSING_ACTION.into()),
     };
     println!("{}", done.map_err(|e| e.to_string())?);
     Ok(())

@@ -15,14 +15,6 @@
 /// The service's name (the MSI installs it under the same name).
 pub const SERVICE_NAME: &str = "zkserver";
 
-/// What `zkserver service …` says outside Windows (exit code 2).
-pub const NOT_WINDOWS: &str =
-    "el servicio de Windows solo existe en Windows; en Linux use systemd (zkserver.service)";
-
-/// What `zkserver service` without an action says.
-pub const MISSING_ACTION: &str =
-    "falta la acción: zkserver service install|uninstall|start|stop|status";
-
 /// Size at which the service's log file is rotated.
 pub const LOG_MAX_BYTES: u64 = 10 * 1024 * 1024;
 
@@ -311,7 +303,7 @@ mod windows {
             s.current_state == ServiceState::Running || failed(s)
         })?;
         match status.current_state {
-            ServiceState::Running => Ok(format!("servicio {SERVICE_NAME} en ejecución")),
+            ServiceState::Running => Ok(crate::messages::service::running(SERVICE_NAME)),
             other => Err(ServiceError::NotStarted(other)),
         }
     }

@@ -364,12 +364,7 @@ pub fn clear(ctx: &Ctx, id: &str) -> Answer {
             ReadError::Journal(e) => aj::failure(ctx, id, &e),
             ReadError::Identity { serial, holder } => {
                 log::warn!("device {id}: clear refused: serial {serial} is also device '{holder}', not read yet");
-                ctx.error(
-                    409,
-                    &format!(
-                        "El terminal de '{id}' informa el número de serie {serial}, que el diario tiene como el dispositivo '{holder}' (aún sin leer); no se borró nada. Reintente en unos minutos."
-                    ),
-                )
+                ctx.error(409, &messages::clear_serial_held(id, &serial, &holder))
             }
         })?;
     match outcome {

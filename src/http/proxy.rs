@@ -17,12 +17,8 @@ pub struct ProxyNet {
 impl ProxyNet {
     /// Parses `192.0.2.7`, `10.0.0.0/8`, `::1` or `fd00::/8`.
     pub fn parse(text: &str) -> Result<ProxyNet, String> {
-        ProxyNet::parse_network(text).ok_or_else(|| {
-            format!(
-                "--trusted-proxy '{}' no es una dirección IP ni una red (ej. 127.0.0.1, 10.0.0.0/8, ::1)",
-                text.trim()
-            )
-        })
+        ProxyNet::parse_network(text)
+            .ok_or_else(|| crate::messages::cli::not_a_proxy_network(text.trim()))
     }
 
     /// Parses an address or network (`203.0.113.7`, `10.2.0.0/16`, `::1`);

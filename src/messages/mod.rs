@@ -650,6 +650,14 @@ pub fn from_after_to(from: &str, to: &str) -> String {
     )
 }
 
+/// A clear refused: terminal `id` reports serial `serial`, which the
+/// journal has as device `holder`, not read yet.
+pub fn clear_serial_held(id: &str, serial: &str, holder: &str) -> String {
+    format!(
+        "El terminal de '{id}' informa el número de serie {serial}, que el diario tiene como el dispositivo '{holder}' (aún sin leer); no se borró nada. Reintente en unos minutos."
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -62,3 +62,8 @@ pub fn state(state: ServiceState) -> &'static str {
         ServiceState::Paused => "en pausa",
     }
 }
+
+/// What `zkserver service start` says once the service runs.
+pub fn running(name: &str) -> String {
+    format!("servicio {name} en ejecución")
+}
