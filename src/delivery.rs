@@ -19,7 +19,7 @@ use crate::live::{Counter, FeedSource, Item, Live, PunchSource, Status};
 use crate::punch::Punch;
 use crate::zk::LogPosition;
 
-pub use crate::url::{validate_webhook_url, TLS};
+pub use crate::url::TLS;
 
 /// Most punches in one POST.
 pub const BATCH: usize = 500;

@@ -78,18 +78,18 @@ impl Fields<'_> {
     }
 
     /// A string field (numbers are accepted and turned into text when `numbers_ok`).
-    pub fn text(&self, name: &str, numbers_ok: bool) -> Result<Option<String>, String> {
+    pub fn text(&self, name: &str, numbers_ok: bool) -> Result<Option<String>, FieldError> {
         match self.present(name) {
             None => Ok(None),
             Some(Value::String(s)) => Ok(Some(s.trim().to_string())),
             Some(Value::Number(n)) if numbers_ok => Ok(Some(n.to_string())),
-            Some(_) => Err(FieldError::new(name, FieldKind::Text).into()),
+            Some(_) => Err(FieldError::new(name, FieldKind::Text)),
         }
     }
 
     /// An integer field within `min..=max` (a numeric string is accepted too).
-    pub fn int(&self, name: &str, min: i64, max: i64) -> Result<Option<i64>, String> {
-        let bad = || FieldError::new(name, FieldKind::Integer { min, max }).into();
+    pub fn int(&self, name: &str, min: i64, max: i64) -> Result<Option<i64>, FieldError> {
+        let bad = || FieldError::new(name, FieldKind::Integer { min, max });
         match self.present(name) {
             None => Ok(None),
             Some(Value::Number(n)) => n
@@ -109,8 +109,8 @@ impl Fields<'_> {
     }
 
     /// A number field within `min..=max`.
-    pub fn number(&self, name: &str, min: f64, max: f64) -> Result<Option<f64>, String> {
-        let bad = || FieldError::new(name, FieldKind::Number { min, max }).into();
+    pub fn number(&self, name: &str, min: f64, max: f64) -> Result<Option<f64>, FieldError> {
+        let bad = || FieldError::new(name, FieldKind::Number { min, max });
         let v = match self.present(name) {
             None => return Ok(None),
             Some(Value::Number(n)) => n.as_f64(),
@@ -123,11 +123,11 @@ impl Fields<'_> {
     }
 
     /// A boolean field.
-    pub fn boolean(&self, name: &str) -> Result<Option<bool>, String> {
+    pub fn boolean(&self, name: &str) -> Result<Option<bool>, FieldError> {
         match self.present(name) {
             None => Ok(None),
             Some(Value::Bool(b)) => Ok(Some(*b)),
-            Some(_) => Err(FieldError::new(name, FieldKind::Boolean).into()),
+            Some(_) => Err(FieldError::new(name, FieldKind::Boolean)),
         }
     }
 }

@@ -342,7 +342,7 @@ pub fn clear(ctx: &Ctx, id: &str) -> Answer {
     let body = super::body::json_object(ctx, false)?;
     let text = crate::fields::Fields(&body)
         .text("cursor", false)
-        .map_err(|m| ctx.error(400, &m))?
+        .map_err(|m| ctx.error(400, &m.to_string()))?
         .filter(|c| !c.is_empty())
         .ok_or_else(|| ctx.error(400, messages::CURSOR_REQUIRED))?;
     if device.config.is_push() {

@@ -243,7 +243,7 @@ fn backfill_range(
     let bound = |name: &str, end_of_day: bool| {
         let text = crate::fields::Fields(body)
             .text(name, false)
-            .map_err(|m| ctx.error(400, &m))?
+            .map_err(|m| ctx.error(400, &m.to_string()))?
             .filter(|t| !t.trim().is_empty());
         let Some(text) = text else {
             return Err(ctx.error(400, &messages::bad_backfill_bound(name, None)));

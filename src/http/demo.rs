@@ -22,10 +22,10 @@ pub fn punch(ctx: &Ctx) -> Answer {
     let fields = Fields(&body);
     let device_id = fields
         .text("device_id", false)
-        .map_err(|msg| ctx.error(400, &msg))?;
+        .map_err(|e| ctx.error(400, &e.to_string()))?;
     let user_id = fields
         .text("user_id", true)
-        .map_err(|msg| ctx.error(400, &msg))?;
+        .map_err(|e| ctx.error(400, &e.to_string()))?;
     let (id, punch) = terminals
         .punch(device_id.as_deref(), user_id.as_deref())
         .map_err(|e| match e {

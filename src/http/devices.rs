@@ -84,10 +84,10 @@ pub fn create(ctx: &Ctx) -> Answer {
             },
         ));
     }
-    let id = f
+    let raw_id = f
         .text("id", true)
-        .and_then(|raw| normalize_id(&raw.unwrap_or_default()))
-        .map_err(|msg| ctx.error(400, &msg))?;
+        .map_err(|e| ctx.error(400, &e.to_string()))?;
+    let id = normalize_id(&raw_id.unwrap_or_default()).map_err(|msg| ctx.error(400, &msg))?;
     let mut cfg = DeviceConfig::new(&id);
     cfg.created_at = Some(crate::time::now_text());
     cfg.apply_settings(&body)

@@ -61,7 +61,7 @@ pub fn sync_time(ctx: &Ctx, id: &str) -> Answer {
     let body = body::json_object(ctx, false)?;
     let wanted = match Fields(&body)
         .text("timestamp", false)
-        .map_err(|msg| ctx.error(400, &msg))?
+        .map_err(|msg| ctx.error(400, &msg.to_string()))?
     {
         None => None,
         Some(t) => Some(

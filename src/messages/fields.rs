@@ -28,20 +28,20 @@ mod tests {
         let body = json!({"name": 5, "port": "x", "timeout": true, "collect": "sí", "n": 7});
         let f = Fields(body.as_object().expect("an object"));
         assert_eq!(
-            f.text("name", false).unwrap_err(),
+            f.text("name", false).unwrap_err().to_string(),
             "Campo 'name' inválido: debe ser un texto."
         );
         assert_eq!(f.text("n", true), Ok(Some("7".into())));
         assert_eq!(
-            f.int("port", 1, 65535).unwrap_err(),
+            f.int("port", 1, 65535).unwrap_err().to_string(),
             "Campo 'port' inválido: debe ser un número entero entre 1 y 65535."
         );
         assert_eq!(
-            f.number("timeout", 0.5, 60.0).unwrap_err(),
+            f.number("timeout", 0.5, 60.0).unwrap_err().to_string(),
             "Campo 'timeout' inválido: debe ser un número entre 0.5 y 60."
         );
         assert_eq!(
-            f.boolean("collect").unwrap_err(),
+            f.boolean("collect").unwrap_err().to_string(),
             "Campo 'collect' inválido: debe ser true o false."
         );
         let typed = FieldError::new("port", FieldKind::Integer { min: 1, max: 9 });

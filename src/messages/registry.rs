@@ -13,7 +13,8 @@ use crate::text::cut;
 /// A refused device setting; names the field.
 pub fn setting(e: &SettingError) -> String {
     match e {
-        SettingError::Field(message) => message.clone(),
+        SettingError::Field(error) => error.to_string(),
+        SettingError::Url { field, error } => super::config::bad_url_field(field, *error),
         SettingError::NameLength => {
             "Campo 'name' inválido: debe tener de 1 a 100 caracteres.".into()
         }

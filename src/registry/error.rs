@@ -10,11 +10,17 @@ use super::strict_json::JsonKind;
 use crate::messages::registry as text;
 
 /// A device setting that was refused; each names its field.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum SettingError {
-    /// A shared field reader (`fields`, `url`) refused the field: its
-    /// message, which names the field.
-    Field(String),
+    /// A shared field reader (`fields`) refused the field.
+    Field(crate::fields::FieldError),
+    /// `webhook` or `push_forward` is not a URL zkserver can send to.
+    Url {
+        /// The field: `webhook` or `push_forward`.
+        field: &'static str,
+        /// Why the URL was refused.
+        error: crate::url::UrlError,
+    },
     /// `name` empty or longer than 100 characters.
     NameLength,
     /// `ip` is neither an IP address nor a host name.
@@ -41,9 +47,9 @@ pub enum SettingError {
     MissingSn,
 }
 
-impl From<String> for SettingError {
-    fn from(message: String) -> SettingError {
-        SettingError::Field(message)
+impl From<crate::fields::FieldError> for SettingError {
+    fn from(error: crate::fields::FieldError) -> SettingError {
+        SettingError::Field(error)
     }
 }
 
@@ -53,7 +59,7 @@ impl From<String> for SettingError {
 pub struct InvalidId(pub String);
 
 /// Why the devices file's text cannot be read as devices.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum DevicesFileError {
     /// Not JSON: where, and what was found there (`None`: a syntax error
     /// of no known kind).
@@ -125,7 +131,7 @@ pub enum LoadError {
 }
 
 /// Why a registry change was refused.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum WriteError {
     /// The id is taken.
     Exists(String),

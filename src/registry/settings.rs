@@ -49,7 +49,10 @@ impl DeviceConfig {
                 None => None,
                 Some(url) if url.is_empty() => None,
                 Some(url) => {
-                    crate::url::validate_webhook_url(&url)?;
+                    crate::url::check_http_url(&url).map_err(|error| SettingError::Url {
+                        field: "webhook",
+                        error,
+                    })?;
                     Some(url)
                 }
             };
@@ -95,7 +98,10 @@ impl DeviceConfig {
         if f.0.contains_key("push_forward") {
             self.push_forward = match f.text("push_forward", false)? {
                 Some(url) if !url.is_empty() => {
-                    crate::url::validate_forward_url(&url)?;
+                    crate::url::check_http_url(&url).map_err(|error| SettingError::Url {
+                        field: "push_forward",
+                        error,
+                    })?;
                     Some(url)
                 }
                 _ => None,
@@ -215,7 +221,7 @@ mod tests {
         let refused =
             DeviceConfig::new("a").apply_settings(json!({"port": 0}).as_object().unwrap());
         assert!(
-            matches!(&refused, Err(SettingError::Field(m)) if m.contains("'port'")),
+            matches!(&refused, Err(SettingError::Field(e)) if e.field == "port"),
             "{refused:?}"
         );
     }
