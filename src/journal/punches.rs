@@ -302,11 +302,13 @@ impl Journal {
     }
 
     /// Up to `limit` punches of every device whose terminal time lies in
-    /// `[from, to)`, optionally of one user, in time order (equal times in
-    /// journal order), each with its device's current id: what a report
-    /// period reads. Filtered in SQL through each device's time index, so
-    /// the cost grows with the period's punches, not with the journal.
-    /// A caller that gets `limit` rows may have missed some.
+    /// `[from, to)`, optionally of one user, each with its device's
+    /// current id: what a report period reads. Filtered in SQL through
+    /// each device's time index, device by device in the index's order
+    /// (no sort step), so the cost grows with the period's punches, not
+    /// with the journal; reports order each person's punches themselves.
+    /// `limit` is a bound, not a page: a caller that gets `limit` rows has
+    /// not seen the whole period and must not compute on it.
     pub fn punches_between(
         &self,
         from: NaiveDateTime,
@@ -355,19 +357,19 @@ impl Journal {
 
 /// The punches of every device in `[?1, ?2)`, `?3` NULL, at most `?4`:
 /// device by device (`CROSS JOIN` keeps `devices` outside) through each
-/// device's `(device, time)` index.
+/// device's `(device, time DESC)` index, in its order (no sort step).
 pub(super) const PERIOD: &str = "SELECT punches.seq, punches.user_id, punches.time, punches.status,
         punches.punch, punches.workcode, punches.received_at, devices.name
    FROM devices CROSS JOIN punches INDEXED BY punches_by_time ON punches.device = devices.id
   WHERE punches.time >= ?1 AND punches.time < ?2 AND ?3 IS NULL
-  ORDER BY punches.time, punches.seq LIMIT ?4";
+  ORDER BY devices.id, punches.time DESC, punches.seq LIMIT ?4";
 
 /// Like [`PERIOD`] for user `?3`, through the `(device, user_id, time)` index.
 pub(super) const PERIOD_OF_USER: &str = "SELECT punches.seq, punches.user_id, punches.time,
         punches.status, punches.punch, punches.workcode, punches.received_at, devices.name
    FROM devices CROSS JOIN punches ON punches.device = devices.id
   WHERE punches.user_id = ?3 AND punches.time >= ?1 AND punches.time < ?2
-  ORDER BY punches.time, punches.seq LIMIT ?4";
+  ORDER BY devices.id, punches.time LIMIT ?4";
 
 /// Up to `limit` punches of every device after position `seq`, with the
 /// device's current id.

@@ -1015,7 +1015,9 @@ fn period_reads_walk_each_devices_index_not_the_journal() {
         all.contains("SEARCH punches USING INDEX punches_by_time (device=? AND time>? AND time<?)"),
         "{all}"
     );
+    assert!(!all.contains("TEMP B-TREE"), "no sort step: {all}");
     let one = period_plan(&j, punches::PERIOD_OF_USER, Some("1"));
+    assert!(!one.contains("TEMP B-TREE"), "no sort step: {one}");
     assert!(
         one.contains(
             "USING INDEX sqlite_autoindex_punches_1 (device=? AND user_id=? AND time>? AND time<?)"

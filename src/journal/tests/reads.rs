@@ -182,7 +182,8 @@ fn journal_for_a_period(dir: &TempDir) -> crate::journal::Journal {
 fn a_period_holds_every_devices_punches_from_its_start_to_before_its_end() {
     let dir = TempDir::new();
     let j = journal_for_a_period(&dir);
-    // Workday 2 March with the day starting at 06:00: [2nd 06:00, 3rd 06:00).
+    // Workday 2 March with the day starting at 06:00: [2nd 06:00, 3rd 06:00),
+    // device by device, each newest first (its index's order).
     let rows = j
         .punches_between(at(2, 6, 0, 0), at(3, 6, 0, 0), None, 100)
         .expect("period");
@@ -193,13 +194,14 @@ fn a_period_holds_every_devices_punches_from_its_start_to_before_its_end() {
     assert_eq!(
         shown,
         [
-            ("a", "1", "2026-03-02 06:00:00".to_string()),
             ("a", "2", "2026-03-02 14:00:00".to_string()),
-            ("b", "2", "2026-03-02 14:00:00".to_string()),
+            ("a", "1", "2026-03-02 06:00:00".to_string()),
             ("b", "1", "2026-03-03 05:00:00".to_string()),
+            ("b", "2", "2026-03-02 14:00:00".to_string()),
         ]
     );
-    // One user's, and a bounded page (the first rows in time order).
+    // One user's (device by device, oldest first), and a bound: the
+    // first rows of the first device.
     let of_user = j
         .punches_between(at(2, 6, 0, 0), at(3, 6, 0, 0), Some("1"), 100)
         .expect("period");
@@ -212,7 +214,7 @@ fn a_period_holds_every_devices_punches_from_its_start_to_before_its_end() {
         .expect("period");
     assert_eq!(
         shown_times(&page),
-        ["2026-03-01 22:00:00", "2026-03-02 05:59:59"]
+        ["2026-03-03 06:00:00", "2026-03-02 14:00:00"]
     );
     let empty = j
         .punches_between(at(4, 0, 0, 0), at(5, 0, 0, 0), None, 100)
