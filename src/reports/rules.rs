@@ -81,7 +81,9 @@ fn hh_mm(t: NaiveTime) -> String {
 
 /// Where a workday begins, in each terminal's local time (`--day-start`,
 /// default `00:00`): a punch before it belongs to the previous date, so
-/// a night shift belongs to the day it started.
+/// a night shift belongs to the day it started. A site sets it between
+/// the latest exit of a night and the earliest entry of a day (a punch at
+/// or after it starts the next workday, even a late exit).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct DayStart(NaiveTime);
 
