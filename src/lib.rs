@@ -25,6 +25,7 @@ pub mod postgres;
 pub mod punch;
 pub mod push;
 pub mod registry;
+pub mod reports;
 pub mod server;
 pub mod services;
 pub mod signal;

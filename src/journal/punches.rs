@@ -301,6 +301,45 @@ impl Journal {
         )
     }
 
+    /// Up to `limit` punches of every device whose terminal time lies in
+    /// `[from, to)`, optionally of one user, each with its device's
+    /// current id: what a report period reads. Filtered in SQL through
+    /// each device's time index, device by device in the index's order
+    /// (no sort step), so the cost grows with the period's punches, not
+    /// with the journal; reports order each person's punches themselves.
+    /// `limit` is a bound, not a page: a caller that gets `limit` rows has
+    /// not seen the whole period and must not compute on it.
+    pub fn punches_between(
+        &self,
+        from: NaiveDateTime,
+        to: NaiveDateTime,
+        user_id: Option<&str>,
+        limit: u64,
+    ) -> Result<Vec<StoredPunch>, JournalError> {
+        let (Some(from), Some(to)) = (format_time(&from), format_time(&to)) else {
+            return Err(JournalError::InvalidTime {
+                path: self.path.clone(),
+                time: format!("{from} .. {to}"),
+            });
+        };
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let sql = if user_id.is_some() {
+            PERIOD_OF_USER
+        } else {
+            PERIOD
+        };
+        self.read(
+            |conn| {
+                let mut stmt = conn.prepare_cached(sql)?;
+                let rows = stmt.query_map(params![from, to, user_id, limit], |r| {
+                    stored_punch(r, r.get(7)?)
+                })?;
+                rows.collect()
+            },
+            "reading a period's punches",
+        )
+    }
+
     /// How many punches `device` has in the journal.
     pub fn count_punches(&self, device: &str) -> Result<u64, JournalError> {
         self.read(
@@ -315,6 +354,22 @@ impl Journal {
         )
     }
 }
+
+/// The punches of every device in `[?1, ?2)`, `?3` NULL, at most `?4`:
+/// device by device (`CROSS JOIN` keeps `devices` outside) through each
+/// device's `(device, time DESC)` index, in its order (no sort step).
+pub(super) const PERIOD: &str = "SELECT punches.seq, punches.user_id, punches.time, punches.status,
+        punches.punch, punches.workcode, punches.received_at, devices.name
+   FROM devices CROSS JOIN punches INDEXED BY punches_by_time ON punches.device = devices.id
+  WHERE punches.time >= ?1 AND punches.time < ?2 AND ?3 IS NULL
+  ORDER BY devices.id, punches.time DESC, punches.seq LIMIT ?4";
+
+/// Like [`PERIOD`] for user `?3`, through the `(device, user_id, time)` index.
+pub(super) const PERIOD_OF_USER: &str = "SELECT punches.seq, punches.user_id, punches.time,
+        punches.status, punches.punch, punches.workcode, punches.received_at, devices.name
+   FROM devices CROSS JOIN punches ON punches.device = devices.id
+  WHERE punches.user_id = ?3 AND punches.time >= ?1 AND punches.time < ?2
+  ORDER BY devices.id, punches.time LIMIT ?4";
 
 /// Up to `limit` punches of every device after position `seq`, with the
 /// device's current id.

@@ -986,6 +986,46 @@ fn day_user_and_cursor_reads_use_indexes() {
     assert!(user.contains("sqlite_autoindex_punches_1"), "{user}");
 }
 
+/// The plan SQLite picks for a period read (`?1`–`?4` of `punches::PERIOD`).
+fn period_plan(j: &Journal, sql: &str, user: Option<&str>) -> String {
+    let conn = j.writer.lock();
+    let mut stmt = conn
+        .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+        .expect("explain");
+    let rows = stmt
+        .query_map(
+            rusqlite::params!["2026-03-01 00:00:00", "2026-03-02 00:00:00", user, 10],
+            |r| r.get::<_, String>(3),
+        )
+        .expect("plan");
+    rows.map(|r| r.expect("row")).collect::<Vec<_>>().join("\n")
+}
+
+#[test]
+fn period_reads_walk_each_devices_index_not_the_journal() {
+    let dir = TempDir::new();
+    let j = open(&dir);
+    j.insert_punches("a", &[punch("1", at(1, 8, 0, 0))], now())
+        .expect("insert");
+    j.insert_punches("b", &[punch("1", at(1, 9, 0, 0))], now())
+        .expect("insert");
+    let all = period_plan(&j, punches::PERIOD, None);
+    assert!(all.contains("SCAN devices"), "{all}");
+    assert!(
+        all.contains("SEARCH punches USING INDEX punches_by_time (device=? AND time>? AND time<?)"),
+        "{all}"
+    );
+    assert!(!all.contains("TEMP B-TREE"), "no sort step: {all}");
+    let one = period_plan(&j, punches::PERIOD_OF_USER, Some("1"));
+    assert!(!one.contains("TEMP B-TREE"), "no sort step: {one}");
+    assert!(
+        one.contains(
+            "USING INDEX sqlite_autoindex_punches_1 (device=? AND user_id=? AND time>? AND time<?)"
+        ),
+        "{one}"
+    );
+}
+
 // --- a full disk ----------------------------------------------------------------------
 
 /// A small tmpfs mounted for one test (needs root and mount permission).

@@ -6,6 +6,7 @@ pub mod config;
 pub mod fields;
 pub mod postgres;
 pub mod registry;
+pub mod reports;
 pub mod server;
 #[cfg(windows)]
 pub mod service;

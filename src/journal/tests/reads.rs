@@ -161,3 +161,81 @@ fn a_stored_time_that_does_not_parse_fails_the_read_naming_it() {
     // Nothing was dropped: the row is there, counted.
     assert_eq!(j.count_after(Some("a"), 0).expect("count"), 1);
 }
+
+/// Punches of `a` and `b` on 1–3 March, two users, one renamed device.
+fn journal_for_a_period(dir: &TempDir) -> crate::journal::Journal {
+    let j = open(dir);
+    let a = [
+        punch("1", at(1, 22, 0, 0)),
+        punch("1", at(2, 5, 59, 59)),
+        punch("1", at(2, 6, 0, 0)),
+        punch("2", at(2, 14, 0, 0)),
+        punch("1", at(3, 6, 0, 0)),
+    ];
+    j.insert_punches("a", &a, now()).expect("insert");
+    let b = [punch("2", at(2, 14, 0, 0)), punch("1", at(3, 5, 0, 0))];
+    j.insert_punches("b", &b, now()).expect("insert");
+    j
+}
+
+#[test]
+fn a_period_holds_every_devices_punches_from_its_start_to_before_its_end() {
+    let dir = TempDir::new();
+    let j = journal_for_a_period(&dir);
+    // Workday 2 March with the day starting at 06:00: [2nd 06:00, 3rd 06:00),
+    // device by device, each newest first (its index's order).
+    let rows = j
+        .punches_between(at(2, 6, 0, 0), at(3, 6, 0, 0), None, 100)
+        .expect("period");
+    let shown: Vec<(&str, &str, String)> = rows
+        .iter()
+        .map(|p| (p.device.as_str(), p.user_id.as_str(), p.time.to_string()))
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            ("a", "2", "2026-03-02 14:00:00".to_string()),
+            ("a", "1", "2026-03-02 06:00:00".to_string()),
+            ("b", "1", "2026-03-03 05:00:00".to_string()),
+            ("b", "2", "2026-03-02 14:00:00".to_string()),
+        ]
+    );
+    // One user's (device by device, oldest first), and a bound: the
+    // first rows of the first device.
+    let of_user = j
+        .punches_between(at(2, 6, 0, 0), at(3, 6, 0, 0), Some("1"), 100)
+        .expect("period");
+    assert_eq!(
+        shown_times(&of_user),
+        ["2026-03-02 06:00:00", "2026-03-03 05:00:00"]
+    );
+    let page = j
+        .punches_between(at(1, 0, 0, 0), at(4, 0, 0, 0), None, 2)
+        .expect("period");
+    assert_eq!(
+        shown_times(&page),
+        ["2026-03-03 06:00:00", "2026-03-02 14:00:00"]
+    );
+    let empty = j
+        .punches_between(at(4, 0, 0, 0), at(5, 0, 0, 0), None, 100)
+        .expect("period");
+    assert!(empty.is_empty());
+}
+
+#[test]
+fn a_period_beyond_four_digit_years_is_refused() {
+    let dir = TempDir::new();
+    let j = open(&dir);
+    let far = chrono::NaiveDate::from_ymd_opt(10_000, 1, 1)
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .expect("time");
+    let refused = j.punches_between(at(1, 0, 0, 0), far, None, 10);
+    assert!(
+        matches!(refused, Err(JournalError::InvalidTime { .. })),
+        "{refused:?}"
+    );
+}
+
+fn shown_times(punches: &[StoredPunch]) -> Vec<String> {
+    punches.iter().map(|p| p.time.to_string()).collect()
+}
