@@ -22,7 +22,7 @@ use crate::registry::Device;
 use crate::services::{Cleared, ReadError};
 
 fn parse_query(ctx: &Ctx) -> Result<AttendanceQuery, Response> {
-    AttendanceQuery::parse(|k| ctx.req.get_param(k)).map_err(|msg| ctx.error(400, &msg))
+    AttendanceQuery::parse(|k| ctx.req.get_param(k)).map_err(|e| ctx.error(400, &e.message()))
 }
 
 /// The `since` parameter, if given and not empty.

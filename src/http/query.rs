@@ -12,6 +12,63 @@ pub enum Format {
     Csv,
 }
 
+/// Why a query parameter was refused; each names the parameter's value
+/// (the catalogue words it: [`QueryError::message`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QueryError {
+    /// `date` names a day that does not exist (`2026-02-30`).
+    DateDoesNotExist(String),
+    /// `date` is not `YYYY`, `YYYY-MM` or `YYYY-MM-DD`.
+    BadDate(String),
+    /// `from` or `to` is not a date or a time.
+    BadBound {
+        /// `from` or `to`.
+        name: &'static str,
+        /// What was given.
+        value: String,
+    },
+    /// `limit` or `offset` is a number too large to count.
+    CountTooLarge {
+        /// `limit` or `offset`.
+        name: &'static str,
+        /// What was given.
+        value: String,
+    },
+    /// `limit` or `offset` is not a whole number.
+    BadCount {
+        /// `limit` or `offset`.
+        name: &'static str,
+        /// What was given.
+        value: String,
+    },
+    /// `format` is neither `json` nor `csv`.
+    BadFormat(String),
+    /// `from` is after `to`.
+    FromAfterTo {
+        /// What `from` was.
+        from: String,
+        /// What `to` was.
+        to: String,
+    },
+}
+
+impl QueryError {
+    /// The catalogue's sentence for this refusal.
+    pub fn message(&self) -> String {
+        match self {
+            QueryError::DateDoesNotExist(value) => messages::date_does_not_exist(value),
+            QueryError::BadDate(value) => messages::bad_date(value),
+            QueryError::BadBound { name, value } => messages::bad_bound(name, value),
+            QueryError::CountTooLarge { name, value } => {
+                messages::count_too_large(name, value, usize::MAX)
+            }
+            QueryError::BadCount { name, value } => messages::bad_count(name, value),
+            QueryError::BadFormat(value) => messages::bad_format(value),
+            QueryError::FromAfterTo { from, to } => messages::from_after_to(from, to),
+        }
+    }
+}
+
 /// Parsed attendance filters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AttendanceQuery {
@@ -29,7 +86,7 @@ pub struct AttendanceQuery {
 
 impl AttendanceQuery {
     /// Reads the filters through `param` (a query-string lookup).
-    pub fn parse(param: impl Fn(&str) -> Option<String>) -> Result<AttendanceQuery, String> {
+    pub fn parse(param: impl Fn(&str) -> Option<String>) -> Result<AttendanceQuery, QueryError> {
         let get = |name: &str| {
             param(name)
                 .map(|v| v.trim().to_string())
@@ -37,42 +94,41 @@ impl AttendanceQuery {
         };
         let date = match get("date") {
             Some(d) if valid_date_prefix(&d) => Some(d),
-            Some(d) if is_impossible_day(&d) => return Err(messages::date_does_not_exist(&d)),
-            Some(d) => return Err(messages::bad_date(&d)),
+            Some(d) if is_impossible_day(&d) => return Err(QueryError::DateDoesNotExist(d)),
+            Some(d) => return Err(QueryError::BadDate(d)),
             None => None,
         };
-        let bound = |name: &str, end_of_day: bool| -> Result<Option<u64>, String> {
+        let bound = |name: &'static str, end_of_day: bool| -> Result<Option<u64>, QueryError> {
             match get(name) {
                 None => Ok(None),
-                Some(v) => bound_key(&v, end_of_day)
-                    .map(Some)
-                    .ok_or_else(|| messages::bad_bound(name, &v)),
+                Some(v) => match bound_key(&v, end_of_day) {
+                    Some(key) => Ok(Some(key)),
+                    None => Err(QueryError::BadBound { name, value: v }),
+                },
             }
         };
-        let count = |name: &str| -> Result<Option<usize>, String> {
+        let count = |name: &'static str| -> Result<Option<usize>, QueryError> {
             match get(name) {
                 None => Ok(None),
-                Some(v) => parse_count(&v).map(Some).map_err(|too_large| {
-                    if too_large {
-                        messages::count_too_large(name, &v, usize::MAX)
-                    } else {
-                        messages::bad_count(name, &v)
-                    }
-                }),
+                Some(v) => match parse_count(&v) {
+                    Ok(n) => Ok(Some(n)),
+                    Err(true) => Err(QueryError::CountTooLarge { name, value: v }),
+                    Err(false) => Err(QueryError::BadCount { name, value: v }),
+                },
             }
         };
         let format = match get("format").map(|f| f.to_ascii_lowercase()).as_deref() {
             None | Some("json") => Format::Json,
             Some("csv") => Format::Csv,
-            Some(_) => return Err(messages::bad_format(&get("format").unwrap_or_default())),
+            Some(_) => return Err(QueryError::BadFormat(get("format").unwrap_or_default())),
         };
         let (from, to) = (bound("from", false)?, bound("to", true)?);
         if let (Some(f), Some(t)) = (from, to) {
             if f > t {
-                return Err(messages::from_after_to(
-                    &get("from").unwrap_or_default(),
-                    &get("to").unwrap_or_default(),
-                ));
+                return Err(QueryError::FromAfterTo {
+                    from: get("from").unwrap_or_default(),
+                    to: get("to").unwrap_or_default(),
+                });
             }
         }
         Ok(AttendanceQuery {
@@ -172,7 +228,7 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        AttendanceQuery::parse(|k| map.get(k).cloned())
+        AttendanceQuery::parse(|k| map.get(k).cloned()).map_err(|e| e.message())
     }
 
     fn rec(user: &str, t: &str) -> Attendance {
