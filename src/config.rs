@@ -14,7 +14,8 @@ use crate::cli::args::ServeArgs;
 use crate::collect::CollectSettings;
 use crate::http::auth::Security;
 use crate::http::conn::Limits;
-use crate::http::proxy::{self, ProxyNet};
+use crate::http::proxy;
+use crate::ipnet::IpNet;
 use crate::postgres::{PgSettings, Target, TargetError};
 use crate::push::receiver::{PushSettings, UnknownSerials};
 use crate::url::UrlError;
@@ -454,13 +455,10 @@ fn push_settings(args: &ServeArgs, journal: &Path) -> Result<PushSettings, Confi
 }
 
 /// Addresses or networks; the first that is neither is `error(its text)`.
-fn networks(
-    texts: &[String],
-    error: fn(String) -> ConfigError,
-) -> Result<Vec<ProxyNet>, ConfigError> {
+fn networks(texts: &[String], error: fn(String) -> ConfigError) -> Result<Vec<IpNet>, ConfigError> {
     texts
         .iter()
-        .map(|text| ProxyNet::parse_network(text).ok_or_else(|| error(text.trim().to_string())))
+        .map(|text| IpNet::parse(text).ok_or_else(|| error(text.trim().to_string())))
         .collect()
 }
 
@@ -494,7 +492,7 @@ fn security(args: &ServeArgs, api_key: Option<String>) -> Result<Security, Confi
 }
 
 /// The HTTP server's connection limits and timeouts.
-fn limits(args: &ServeArgs, trusted_proxies: Vec<ProxyNet>) -> Result<Limits, ConfigError> {
+fn limits(args: &ServeArgs, trusted_proxies: Vec<IpNet>) -> Result<Limits, ConfigError> {
     let header_timeout = seconds("header-timeout", args.header_timeout, MAX_SECONDS)?;
     Ok(Limits {
         max_connections: args.max_connections.max(1),

@@ -14,7 +14,7 @@ pub struct Security {
     pub protect_reads: bool,
     /// Reverse proxies (`--trusted-proxy`) whose requests name their client
     /// and whose `Host` is not checked (default: this machine).
-    pub trusted_proxies: Vec<super::proxy::ProxyNet>,
+    pub trusted_proxies: Vec<crate::ipnet::IpNet>,
     /// Names this server is reached by (`--host-name`), besides IP literals
     /// and `localhost`; any other `Host` is refused (DNS rebinding).
     pub host_names: Vec<String>,
@@ -30,15 +30,6 @@ impl Default for Security {
             host_names: Vec::new(),
         }
     }
-}
-
-/// Equality that takes the same time wherever the first difference is.
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    let mut diff = u8::from(a.len() != b.len());
-    for i in 0..a.len().max(b.len()) {
-        diff |= a.get(i).copied().unwrap_or(0) ^ b.get(i).copied().unwrap_or(0);
-    }
-    diff == 0
 }
 
 /// The key the client presented, from `Authorization: Bearer` or `X-API-Key`.
@@ -65,7 +56,7 @@ fn bearer_token(value: &str) -> Option<&str> {
 /// as a push terminal's serial.
 pub fn presents_key(ctx: &Ctx) -> bool {
     match (&ctx.app.security.api_key, presented_key(ctx)) {
-        (Some(key), Some(k)) => constant_time_eq(k.as_bytes(), key.as_bytes()),
+        (Some(key), Some(k)) => crate::secret::constant_time_eq(k.as_bytes(), key.as_bytes()),
         _ => false,
     }
 }
@@ -78,7 +69,7 @@ pub fn check(ctx: &Ctx, writes: bool) -> Result<(), Response> {
     }
     match &sec.api_key {
         Some(key) => match presented_key(ctx) {
-            Some(k) if constant_time_eq(k.as_bytes(), key.as_bytes()) => Ok(()),
+            Some(k) if crate::secret::constant_time_eq(k.as_bytes(), key.as_bytes()) => Ok(()),
             _ => {
                 log::warn!(
                     "{} {} {}: refused (missing or wrong API key)",
@@ -100,7 +91,7 @@ pub fn check(ctx: &Ctx, writes: bool) -> Result<(), Response> {
 
 #[cfg(test)]
 mod tests {
-    use super::{bearer_token, constant_time_eq};
+    use super::bearer_token;
 
     #[test]
     fn bearer_tokens_never_slice_inside_a_character() {
@@ -121,14 +112,5 @@ mod tests {
             let _ = bearer_token(odd);
         }
         assert_eq!(bearer_token("Bearer clé"), Some("clé"));
-    }
-
-    #[test]
-    fn compares_keys() {
-        assert!(constant_time_eq(b"secret", b"secret"));
-        assert!(!constant_time_eq(b"secret", b"secreT"));
-        assert!(!constant_time_eq(b"secret", b"secret2"));
-        assert!(!constant_time_eq(b"", b"x"));
-        assert!(constant_time_eq(b"", b""));
     }
 }

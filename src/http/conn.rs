@@ -34,10 +34,11 @@ use parking_lot::Mutex;
 use super::body::MAX_BODY;
 use super::body_reader::{BodyEnd, BodyLimits, BodyReader, BodyState};
 use super::head::{self, Head, Refusal};
-use super::proxy::{self, ProxyNet};
+use super::proxy;
 use super::request::Request;
 use super::response::{Body, LiveBody, Poll, Response};
 use super::slots::{Budgets, Class, Slots};
+use crate::ipnet::IpNet;
 use crate::messages;
 use crate::push::receiver::MAX_PUSH_BODY as PUSH_MAX_BODY;
 
@@ -52,7 +53,7 @@ pub struct Limits {
     /// Reverse proxies whose `X-Real-IP` / `X-Forwarded-For` name the client
     /// (per-client stream caps), and whose idle connections are not capped
     /// per address.
-    pub trusted_proxies: Vec<ProxyNet>,
+    pub trusted_proxies: Vec<IpNet>,
     /// Event streams one client may hold open (`--max-streams-per-client`).
     pub streams_per_client: usize,
     /// Largest request head (request line and headers).

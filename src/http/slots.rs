@@ -12,7 +12,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::head::Refusal;
-use super::proxy::{self, ProxyNet};
+use super::proxy;
+use crate::ipnet::IpNet;
 use crate::messages;
 
 /// What a connection is doing.
@@ -108,13 +109,13 @@ struct Slot {
 /// The slots in use.
 pub struct Slots {
     budgets: Budgets,
-    trusted: Vec<ProxyNet>,
+    trusted: Vec<IpNet>,
     table: parking_lot::Mutex<HashMap<u64, Slot>>,
 }
 
 impl Slots {
     /// No connections yet.
-    pub fn new(budgets: Budgets, trusted: Vec<ProxyNet>) -> Slots {
+    pub fn new(budgets: Budgets, trusted: Vec<IpNet>) -> Slots {
         Slots {
             budgets,
             trusted,

@@ -83,12 +83,6 @@ pub const SERVICE_NOT_WINDOWS: &str =
 pub const SERVICE_MISSING_ACTION: &str =
     "falta la acción: zkserver service install|uninstall|start|stop|status";
 
-/// `--trusted-proxy` (or another list of networks) given `text`, which is
-/// neither an IP address nor a network.
-pub fn not_a_proxy_network(text: &str) -> String {
-    format!("--trusted-proxy '{text}' no es una dirección IP ni una red (ej. 127.0.0.1, 10.0.0.0/8, ::1)")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

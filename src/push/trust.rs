@@ -21,7 +21,7 @@ use std::net::IpAddr;
 
 use parking_lot::Mutex;
 
-use crate::http::proxy::ProxyNet;
+use crate::ipnet::IpNet;
 use crate::journal::{Journal, JournalError, Pin};
 use crate::push::protocol::IclockQuery;
 use crate::registry::Device;
@@ -89,14 +89,14 @@ impl Trust {
         device: &Device,
         ip: &str,
         q: &IclockQuery,
-        global: &[ProxyNet],
+        global: &[IpNet],
     ) -> Result<(), Refusal> {
         let ip = normalise(ip.parse().map_err(|_| Refusal::NotAllowed)?);
-        let own: Vec<ProxyNet> = device
+        let own: Vec<IpNet> = device
             .config
             .allow_from
             .iter()
-            .filter_map(|t| ProxyNet::parse_network(t))
+            .filter_map(|t| IpNet::parse(t))
             .collect();
         let allowed = if own.is_empty() { global } else { &own };
         if !allowed.is_empty() && !allowed.iter().any(|net| net.contains(ip)) {
@@ -134,9 +134,7 @@ impl Trust {
     ) -> Result<(), Refusal> {
         let mut pins = self.pins.lock();
         match &q.push_comm_key {
-            Some(given)
-                if crate::http::auth::constant_time_eq(given.as_bytes(), key.as_bytes()) =>
-            {
+            Some(given) if crate::secret::constant_time_eq(given.as_bytes(), key.as_bytes()) => {
                 if pinned(&mut pins, journal, device)? != Some(ip) {
                     set_pin(&mut pins, journal, device, ip)?;
                     log::info!("push terminal '{}' presented its key from {ip}", device.id);

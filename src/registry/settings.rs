@@ -150,7 +150,7 @@ fn parse_allow_from(value: Option<&Value>) -> Result<Vec<String>, SettingError> 
         .iter()
         .map(|item| {
             let text = item.as_str().ok_or(SettingError::AllowFromShape)?.trim();
-            if crate::http::proxy::ProxyNet::parse_network(text).is_none() {
+            if crate::ipnet::IpNet::parse(text).is_none() {
                 return Err(SettingError::AllowFromEntry(text.to_string()));
             }
             Ok(text.to_string())

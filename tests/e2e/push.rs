@@ -1741,7 +1741,7 @@ fn allowed_addresses_come_from_the_peer_or_a_trusted_proxy_only() {
     device.allow_from = vec!["198.51.100.0/24".into()];
     let other = push_device("Otro", "SNGLOBAL", None);
     let (env, _journal) = push_env(&dir, vec![("rec", device), ("otro", other)], |p| {
-        p.allow_from = vec![zkserver::http::proxy::ProxyNet::parse("127.0.0.4").unwrap()];
+        p.allow_from = vec![zkserver::ipnet::IpNet::parse("127.0.0.4").unwrap()];
     });
     let poll = "/iclock/getrequest?SN=SNALLOW";
     let proxy = [127, 0, 0, 1]; // a trusted proxy by default

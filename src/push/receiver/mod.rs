@@ -81,7 +81,7 @@ pub struct PushSettings {
     pub log_summary_every: Duration,
     /// Where every registered terminal may be (`--push-allow-from`), for
     /// devices without their own `allow_from`; empty: each is pinned.
-    pub allow_from: Vec<crate::http::proxy::ProxyNet>,
+    pub allow_from: Vec<crate::ipnet::IpNet>,
 }
 
 impl Default for PushSettings {
