@@ -445,7 +445,11 @@ impl Journal {
     /// tombstones, passwords, bytes); rows the export does not name stay.
     /// A failure writes nothing.
     pub fn import_people(&self, export: &PeopleExport) -> Result<RestoreCounts, JournalError> {
-        for t in export.people.iter().map(|p| p.updated_at) {
+        let people_times = export
+            .people
+            .iter()
+            .flat_map(|p| std::iter::once(p.updated_at).chain(p.deleted_at));
+        for t in people_times {
             self.check_time(t)?;
         }
         for t in export.templates.iter().map(|t| t.updated_at) {

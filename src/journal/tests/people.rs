@@ -512,6 +512,23 @@ fn an_export_restores_byte_for_byte_in_another_journal() {
 }
 
 #[test]
+fn a_restore_that_fails_writes_nothing() {
+    let dir = TempDir::new();
+    let j = open(&dir);
+    let mut bad = Person::new("2", wall(1, 8));
+    bad.card = Some(u64::MAX);
+    let export = PeopleExport {
+        people: vec![Person::new("1", wall(1, 8)), bad],
+        templates: vec![template("1", 6, 1, wall(1, 8))],
+    };
+    let err = j
+        .import_people(&export)
+        .expect_err("a card SQLite cannot hold");
+    assert!(!format!("{err}").is_empty());
+    assert_eq!(j.export_people().expect("export"), PeopleExport::default());
+}
+
+#[test]
 fn debug_output_shows_neither_passwords_nor_template_bytes() {
     let dir = TempDir::new();
     let j = open(&dir);
