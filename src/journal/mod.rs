@@ -3,8 +3,9 @@
 //! It keeps every punch once (unique on device, user, time) with a
 //! journal position (`seq`) that only grows, the journal's copy of push
 //! terminals' users, pending serials with their punches and users, upload
-//! stamps, push terminals' last contacts and the command queue for push
-//! terminals. A write returns only after its
+//! stamps, push terminals' last contacts, the command queue for push
+//! terminals, and the staff list (people, their templates, tombstones and
+//! what each terminal was last given of it). A write returns only after its
 //! transaction is committed to disk (`synchronous=FULL`).
 //!
 //! One writer connection (behind a mutex) and a small pool of read-only
@@ -17,11 +18,14 @@ mod error;
 mod lock;
 mod meta;
 mod pending;
+mod people;
+mod people_sync;
 mod pins;
 mod punches;
 mod schema;
 mod serials;
 mod stamps;
+mod templates;
 mod users;
 
 use std::path::{Path, PathBuf};
@@ -38,11 +42,17 @@ pub use contacts::SavedContact;
 pub use error::JournalError;
 pub use lock::{lock_path, JournalLock, LockError};
 pub use pending::{Adoption, PendingSerial, PendingSighting, RemovedPending};
+pub use people::{
+    fold_for_search, PeopleExport, PeopleFilter, PeoplePage, Person, PersonChanges, RestoreCounts,
+    EVERY_AREA,
+};
+pub use people_sync::{SyncRow, SyncState, TemplateSent};
 pub use pins::Pin;
 pub use punches::{InsertOutcome, NewPunch, PunchFilter, PunchPage, StoredPunch};
 pub use schema::{APPLICATION_ID, CURRENT_VERSION};
 pub use serials::{Claim, DeviceRename};
 pub use stamps::StampTable;
+pub use templates::{Template, TemplateInfo, TemplateKind, TemplateWrite};
 pub use users::JournalUser;
 
 /// Read connections kept open for reuse.
@@ -68,7 +78,8 @@ impl std::fmt::Debug for Journal {
     }
 }
 
-/// The journal holds keypad passwords (queued commands, the users copy):
+/// The journal holds keypad passwords (queued commands, the users copy, the
+/// staff list) and biometric templates (the staff list's `templates`):
 /// a new journal file is created readable and writable by zkserver's user
 /// only (0600); SQLite gives its `-wal` and `-shm` the same mode. Nothing
 /// to do when the file exists (or cannot be made: SQLite then says why).
@@ -226,6 +237,18 @@ impl Journal {
             pool.push(conn);
         }
         result
+    }
+
+    /// Checks that `t` can be stored as text that sorts like the time
+    /// (a year within 0001–9999).
+    fn check_time(&self, t: crate::time::WallTime) -> Result<(), JournalError> {
+        match crate::time::format_time(&t.naive()) {
+            Some(_) => Ok(()),
+            None => Err(JournalError::InvalidTime {
+                path: self.path.clone(),
+                time: t.to_string(),
+            }),
+        }
     }
 
     /// Opens one more read-only connection.

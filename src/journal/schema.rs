@@ -23,7 +23,7 @@ pub const APPLICATION_ID: i64 = 0x5A4B_534A;
 const SQLITE_HEADER: &[u8; 16] = b"SQLite format 3\0";
 
 /// Schema steps; step `i` brings version `i` to `i + 1`. Append only.
-const MIGRATIONS: &[&str] = &[
+pub(super) const MIGRATIONS: &[&str] = &[
     // 1: punches (devices by number, with their punch count), users copy,
     // pending serials, stamps, command queue.
     "CREATE TABLE devices (
@@ -130,6 +130,56 @@ const MIGRATIONS: &[&str] = &[
          new TEXT NOT NULL,
          serial TEXT NOT NULL,
          renamed_at TEXT NOT NULL
+     );",
+    // 5: the staff list (people, their templates, tombstones) and what each
+    // terminal was last given of it. `search` is the folded "user_id name"
+    // for accent-insensitive search; `hash` a content hash (SHA-256, hex)
+    // of what a terminal receives, so a sync moves only what changed.
+    "CREATE TABLE people (
+         user_id TEXT PRIMARY KEY,
+         name TEXT NOT NULL,
+         card INTEGER,
+         password TEXT,
+         privilege INTEGER NOT NULL,
+         areas TEXT NOT NULL,
+         search TEXT NOT NULL,
+         hash TEXT NOT NULL,
+         updated_at TEXT NOT NULL,
+         deleted INTEGER NOT NULL DEFAULT 0 CHECK (deleted IN (0, 1)),
+         deleted_at TEXT
+     );
+     CREATE INDEX people_by_deleted ON people (deleted, user_id);
+     CREATE TABLE templates (
+         user_id TEXT NOT NULL,
+         kind TEXT NOT NULL CHECK (kind IN ('finger', 'face')),
+         idx INTEGER NOT NULL CHECK (idx BETWEEN 0 AND 255),
+         version TEXT NOT NULL,
+         flag INTEGER NOT NULL,
+         data BLOB,
+         size INTEGER NOT NULL,
+         hash TEXT NOT NULL,
+         updated_at TEXT NOT NULL,
+         deleted INTEGER NOT NULL DEFAULT 0 CHECK (deleted IN (0, 1)),
+         PRIMARY KEY (user_id, kind, idx)
+     );
+     CREATE TABLE people_sync (
+         device TEXT NOT NULL,
+         user_id TEXT NOT NULL,
+         hash TEXT,
+         state TEXT NOT NULL CHECK (state IN
+             ('al_dia', 'pendiente', 'incompatible', 'fuera_de_area', 'error')),
+         message TEXT,
+         synced_at TEXT NOT NULL,
+         PRIMARY KEY (device, user_id)
+     );
+     CREATE TABLE templates_sync (
+         device TEXT NOT NULL,
+         user_id TEXT NOT NULL,
+         kind TEXT NOT NULL,
+         idx INTEGER NOT NULL,
+         hash TEXT NOT NULL,
+         written_at TEXT NOT NULL,
+         PRIMARY KEY (device, user_id, kind, idx)
      );",
 ];
 

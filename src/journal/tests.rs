@@ -8,6 +8,7 @@ use chrono::{Duration, NaiveDate, NaiveDateTime};
 
 use super::*;
 
+mod people;
 mod reads;
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
