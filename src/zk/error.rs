@@ -159,6 +159,8 @@ pub enum Error {
     /// The whole operation took longer than its limit (a terminal that
     /// keeps answering, but too slowly to ever finish).
     OperationLimit,
+    /// A template operation refused (capacity, owner, bad template).
+    Template(super::templates::TemplateError),
 }
 
 impl From<ProtocolError> for Error {
@@ -199,6 +201,7 @@ impl Error {
             Error::Closed(_) => "closed",
             Error::Io(_) => "io",
             Error::OperationLimit => "operation_limit",
+            Error::Template(_) => "template",
         }
     }
 }
@@ -221,6 +224,7 @@ impl fmt::Display for Error {
             Error::Closed(p) => write!(f, "connection closed by the device in {p} phase"),
             Error::Io(e) => write!(f, "i/o error: {e}"),
             Error::OperationLimit => write!(f, "operation took longer than its limit"),
+            Error::Template(e) => write!(f, "template refused: {e}"),
         }
     }
 }
