@@ -207,6 +207,7 @@ fn sim_config(a: &SimulateArgs, bind: std::net::SocketAddr) -> SimConfig {
             count_skew: a.count_skew,
             always_auth: a.always_auth,
             silent: false,
+            close_on: None,
         },
         punch_every: a
             .punch_every
