@@ -207,4 +207,20 @@ mod tests {
         // A person is the same whatever the terminal holds besides.
         assert_eq!(users(12)[..], users(25)[..12]);
     }
+
+    #[test]
+    fn templates_are_shaped_as_their_algorithm_makes_them() {
+        let u = users(40);
+        let v10 = templates(&u, 3, 10);
+        assert_eq!(v10, templates(&u, 3, 10), "deterministic");
+        assert!(v10.iter().all(|t| {
+            t.data.get(2..9) == Some(&[0x53, 0x53, 0x32, 0x31, 0, 0, 4][..])
+                && t.data.get(11..18) == Some(&[4, 8, 5, 7, 9, 0xCE, 0xD0][..])
+                && (800..=1500).contains(&t.data.len())
+        }));
+        let v9 = templates(&u, 3, 9);
+        assert!(v9
+            .iter()
+            .all(|t| t.data.starts_with(&[0xA1, 0xCA]) && (300..=602).contains(&t.data.len())));
+    }
 }

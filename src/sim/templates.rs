@@ -265,3 +265,156 @@ fn delete_by_pin(st: &mut State, data: &[u8]) -> Answer {
     }
     Answer::Ok(Vec::new())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::zk::records::{encode_user, User, UserFormat};
+
+    fn state() -> State {
+        State {
+            users: super::super::data::users(20),
+            punches: Vec::new(),
+            templates: Vec::new(),
+            enrolling: None,
+            disabled: false,
+            clock_offset: 0,
+            faults: super::super::Faults::default(),
+            stats: super::super::Stats::default(),
+            link_generation: 0,
+            offline: false,
+            encoded_punches: None,
+        }
+    }
+
+    fn template(uid: u16, finger: u8) -> Template {
+        Template {
+            uid,
+            finger,
+            valid: 1,
+            data: vec![u8::try_from(uid).unwrap_or(0); 900],
+        }
+    }
+
+    #[test]
+    fn upload_follows_the_firmware_reply_id_rule() {
+        let mut upload = None;
+        assert_eq!(
+            prepare_upload(&mut upload, 10, &4u32.to_le_bytes()),
+            Answer::Ok(Vec::new())
+        );
+        // Out of order: refused, nothing appended.
+        assert_eq!(append_upload(&mut upload, 12, &[1, 2]), Answer::Error(0));
+        assert_eq!(
+            append_upload(&mut upload, 11, &[1, 2]),
+            Answer::Ok(Vec::new())
+        );
+        // The same reply id again repeats the answer without appending.
+        assert_eq!(
+            append_upload(&mut upload, 11, &[1, 2]),
+            Answer::Ok(Vec::new())
+        );
+        // Overflow: refused.
+        assert_eq!(append_upload(&mut upload, 12, &[3, 4, 5]), Answer::Error(0));
+        assert_eq!(
+            append_upload(&mut upload, 12, &[3, 4]),
+            Answer::Ok(Vec::new())
+        );
+        assert_eq!(upload.map(|u| u.data), Some(vec![1, 2, 3, 4]));
+        assert_eq!(append_upload(&mut None, 1, &[1]), Answer::Error(0));
+    }
+
+    #[test]
+    fn single_write_refuses_a_missing_user_and_a_full_terminal() {
+        let config = SimConfig {
+            finger_capacity: 1,
+            ..SimConfig::default()
+        };
+        let mut st = state();
+        let upload = Upload {
+            data: vec![7; 900],
+            expected: 900,
+            last_id: 0,
+            appended: true,
+        };
+        let req = |uid: u16, finger: u8, valid: u8| {
+            let mut r = uid.to_le_bytes().to_vec();
+            r.extend_from_slice(&[finger, valid]);
+            r.extend_from_slice(&900u16.to_le_bytes());
+            r
+        };
+        assert_eq!(
+            write_one(&config, &mut st, Some(&upload), &req(999, 1, 1)),
+            Answer::Error(DB_NO_USER)
+        );
+        assert_eq!(
+            write_one(&config, &mut st, Some(&upload), &req(1, 1, 0)),
+            Answer::Ok(Vec::new())
+        );
+        assert_eq!(st.templates[0].valid, 1, "flag 0 is stored as 1");
+        assert_eq!(
+            write_one(&config, &mut st, Some(&upload), &req(1, 1, 7)),
+            Answer::Ok(Vec::new())
+        );
+        assert_eq!(st.templates[0].valid, 3, "flag & 3, overwritten in place");
+        assert_eq!(
+            write_one(&config, &mut st, Some(&upload), &req(2, 1, 1)),
+            Answer::Error(DB_FINGER_LIMIT)
+        );
+        assert_eq!(
+            write_one(&config, &mut st, None, &req(1, 1, 1)),
+            Answer::Error(0)
+        );
+    }
+
+    #[test]
+    fn batch_stops_silently_at_capacity_and_deletes_exactly() {
+        let config = SimConfig {
+            finger_capacity: 2,
+            batch_delay: std::time::Duration::ZERO,
+            ..SimConfig::default()
+        };
+        let mut st = state();
+        let users: Vec<User> = st.users[..3].to_vec();
+        let three: Vec<Template> = users.iter().map(|u| template(u.uid, 1)).collect();
+        let buffer =
+            crate::zk::templates::encode_batch(&users, UserFormat::Long72, &three).unwrap();
+        apply_batch(&config, &mut st, &buffer);
+        assert_eq!(st.templates, three[..2]);
+        assert_eq!(st.stats.batch_capacity_stops, 1);
+        // A DEL row: exact finger, or 0xFF for all.
+        let mut del = vec![0u8; 12];
+        del[4] = 8;
+        del.extend_from_slice(&[0]);
+        del.extend_from_slice(&users[0].uid.to_le_bytes());
+        del.extend_from_slice(&[2, 0, 0, 0, 0]);
+        apply_batch(&config, &mut st, &del);
+        assert_eq!(st.templates.len(), 2, "finger 2 is not finger 1");
+        del[15] = 0xFF;
+        apply_batch(&config, &mut st, &del);
+        assert_eq!(st.templates, three[1..2]);
+        // A user record replaced whole, by uid.
+        let mut renamed = users[1].clone();
+        renamed.name = b"Otro Nombre".to_vec();
+        let mut buffer = vec![73, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2];
+        buffer.extend(encode_user(&renamed, UserFormat::Long72));
+        apply_batch(&config, &mut st, &buffer);
+        assert!(st.users.contains(&renamed));
+        // Garbage never panics.
+        apply_batch(&config, &mut st, &[0xFF; 40]);
+    }
+
+    #[test]
+    fn deletes_answer_as_the_firmware() {
+        let mut st = state();
+        st.templates = vec![template(1, 1), template(1, 2), template(2, 1)];
+        assert_eq!(delete_one(&mut st, &[1, 0, 2]), Answer::Ok(Vec::new()));
+        assert_eq!(delete_one(&mut st, &[1, 0, 2]), Answer::Error(2));
+        let mut pin = st.users[0].user_id.clone().into_bytes();
+        pin.resize(24, 0);
+        pin.push(13);
+        assert_eq!(delete_by_pin(&mut st, &pin), Answer::Ok(Vec::new()));
+        assert_eq!(st.templates, [template(2, 1)]);
+        assert_eq!(delete_by_pin(&mut st, &[1, 2]), Answer::Error(0));
+    }
+}
