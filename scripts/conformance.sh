@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Checks that pyzk (the Python client most deployments use, from PyPI) reads
-# users and attendance from our simulator exactly as the simulator holds them:
+# users, attendance and fingerprint templates (bulk and one by one) from our
+# simulator exactly as the simulator holds them:
 # TCP and UDP, 40- and 16-byte records, with and without a comm key, inline and
 # chunked transfers. Installs pyzk into a venv; talks only to 127.0.0.1.
 set -euo pipefail
