@@ -127,9 +127,33 @@ def template_problems(want, templates, one):
     return problems
 
 
+def copied_templates(port, transport, dump_file):
+    """pyzk reads the templates zkserver wrote (a batch, examples/template_copy.rs)
+    and compares them with the source terminal's dump."""
+    with open(dump_file, encoding="utf-8") as f:
+        want = json.load(f)
+    conn = connect(port, 0, transport)
+    try:
+        conn.disable_device()
+        templates = conn.get_templates()
+        first = want["templates"][0]
+        one = conn.get_user_template(first["uid"], first["finger"])
+        conn.enable_device()
+    finally:
+        conn.disconnect()
+    problems = template_problems(want["templates"], templates, one)
+    for p in problems:
+        print("FAIL %s: %s" % (transport, p))
+    if not problems:
+        print("ok   %s: pyzk reads the %d templates zkserver wrote identically" % (transport, len(templates)))
+    return 1 if problems else 0
+
+
 def main():
     if sys.argv[1] == "--api-user":
         return api_user(*sys.argv[2:6])
+    if sys.argv[1] == "--copied-templates":
+        return copied_templates(*sys.argv[2:5])
     port, password, transport, dump_file = sys.argv[1:5]
     with open(dump_file, encoding="utf-8") as f:
         want = json.load(f)
