@@ -24,6 +24,9 @@ pub fn template_refusal(id: &str, e: &TemplateError) -> String {
         TemplateError::Length { len } => {
             format!("Huella de tamaño imposible ({len} bytes).")
         }
+        TemplateError::Version { terminal, template } => format!(
+            "El dispositivo '{id}' usa huellas ZKFinger {terminal} y la huella es ZKFinger {template}: no son compatibles."
+        ),
     }
 }
 

@@ -13,7 +13,7 @@ use super::chunk::{ChunkAssembler, Step};
 use super::codec::{len_u32, u32_at};
 use super::error::{Error, Phase, ProtocolError, Result};
 use super::records::{encode_user, Template, User, UserFormat};
-use super::session::{Disabled, Session, Sizes};
+use super::session::{Disabled, Session, Sizes, UDP_ATTEMPTS};
 use super::wire::{cmd, Packet};
 
 /// Largest finger index (templates-protocol.md §1.2).
@@ -83,6 +83,14 @@ pub enum TemplateError {
         /// Bytes given.
         len: usize,
     },
+    /// A template of another algorithm version than the terminal's: it
+    /// would be refused or never match (§1.4).
+    Version {
+        /// The terminal's `~ZKFPVersion`.
+        terminal: u16,
+        /// The version the template's bytes show.
+        template: u16,
+    },
 }
 
 impl fmt::Display for TemplateError {
@@ -103,6 +111,10 @@ impl fmt::Display for TemplateError {
             TemplateError::NoUser { uid } => write!(f, "no user with uid {uid}"),
             TemplateError::Finger { finger } => write!(f, "finger index {finger} above 9"),
             TemplateError::Length { len } => write!(f, "template of impossible length {len}"),
+            TemplateError::Version { terminal, template } => write!(
+                f,
+                "ZKFinger {template} template for a ZKFinger {terminal} terminal"
+            ),
         }
     }
 }
@@ -187,6 +199,23 @@ pub fn hashpjw(data: &[u8]) -> u32 {
         }
     }
     val % (65536 * 255 - 1)
+}
+
+/// Refuses templates whose bytes show another algorithm version than the
+/// terminal's (unknown on either side: allowed).
+pub fn check_versions(
+    terminal: Option<u16>,
+    templates: &[Template],
+) -> std::result::Result<(), TemplateError> {
+    let Some(terminal) = terminal else {
+        return Ok(());
+    };
+    for t in templates {
+        if let Some(template) = template_family(&t.data).filter(|v| *v != terminal) {
+            return Err(TemplateError::Version { terminal, template });
+        }
+    }
+    Ok(())
 }
 
 /// Splits a CMD 88 payload into template bytes and the trailing valid flag
@@ -419,7 +448,7 @@ impl Session {
         let out = self.free_buffer().and_then(|()| {
             self.command(cmd::PREPARE_DATA, &len_u32(data.len()).to_le_bytes())?;
             for piece in data.chunks(UPLOAD_PIECE) {
-                self.command(cmd::DATA, piece)?;
+                self.send_piece(piece)?;
             }
             Ok(())
         });
@@ -427,6 +456,41 @@ impl Session {
             let _ = self.free_buffer();
         }
         out
+    }
+
+    /// Sends one upload piece. Over UDP a lost answer is retried with the
+    /// same reply id: the firmware then repeats its answer without appending
+    /// again, where a new id would be refused (§2.2).
+    fn send_piece(&mut self, piece: &[u8]) -> Result<()> {
+        if self.broken {
+            return Err(Error::Closed(Phase::Reply));
+        }
+        let udp = self.transport.is_udp();
+        let id = self.next_reply_id();
+        let p = Packet::new(cmd::DATA, self.session_id, id, piece.to_vec());
+        let wait = self.attempt_wait();
+        let mut last = Error::Timeout(Phase::Reply);
+        for _ in 0..if udp { UDP_ATTEMPTS } else { 1 } {
+            if let Err(e) = self.transport.send(&p, Phase::Reply) {
+                self.broken = !udp;
+                return Err(e);
+            }
+            match self.wait_reply(id, Instant::now() + wait, Phase::Reply) {
+                Ok(reply) if reply.command == cmd::ACK_OK => return Ok(()),
+                Ok(reply) => {
+                    return Err(Error::Device {
+                        command: cmd::DATA,
+                        code: reply.command,
+                    })
+                }
+                Err(e @ Error::Timeout(_)) if udp => last = e,
+                Err(e) => {
+                    self.broken = true;
+                    return Err(e);
+                }
+            }
+        }
+        Err(last)
     }
 
     /// Template keys (uid, finger) on the terminal.
@@ -465,7 +529,8 @@ impl Disabled<'_> {
     /// Writes many templates in one batch (§2.6.1): `users` are the owners'
     /// full, current records in the terminal's layout `format` (the batch
     /// replaces each owner's record). Refuses before sending anything when
-    /// the templates cannot fit; checks the count afterwards.
+    /// the templates cannot fit or are of another algorithm version than
+    /// the terminal's; checks the count afterwards.
     pub fn write_templates(
         &mut self,
         users: &[User],
@@ -473,6 +538,7 @@ impl Disabled<'_> {
         templates: &[Template],
     ) -> Result<()> {
         let buffer = encode_batch(users, format, templates)?;
+        check_versions(self.fp_version()?, templates)?;
         let cap = self.template_capacity()?;
         let fresh = self.new_if_tight(templates, &cap)?;
         if let Some(fresh) = fresh {
@@ -512,6 +578,7 @@ impl Disabled<'_> {
     /// CMD 87 with uid, finger, flag and length. The owner must exist.
     pub fn write_template(&mut self, t: &Template) -> Result<()> {
         let req = write_one_request(t)?;
+        check_versions(self.fp_version()?, std::slice::from_ref(t))?;
         let cap = self.template_capacity()?;
         let fresh = self.new_if_tight(std::slice::from_ref(t), &cap)?;
         if let Some(fresh) = fresh {
@@ -874,6 +941,38 @@ mod tests {
             frame(cmd::DELETE_USERTEMP, 0x0c, delete_one_request(14, 1)),
             hex("5050827d0b00000013000167d0980c000e0001")
         );
+    }
+
+    #[test]
+    fn versions_gate_writes() {
+        let t = |data: Vec<u8>| Template {
+            uid: 1,
+            finger: 1,
+            valid: 1,
+            data,
+        };
+        let v10 = t(template_1243());
+        let v9 = t(vec![0xA1, 0xCA, 1, 2, 3]);
+        let unknown = t(vec![1, 2, 3]);
+        assert_eq!(
+            check_versions(Some(10), &[v10.clone(), unknown.clone()]),
+            Ok(())
+        );
+        assert_eq!(
+            check_versions(Some(10), &[v10.clone(), v9.clone()]),
+            Err(TemplateError::Version {
+                terminal: 10,
+                template: 9
+            })
+        );
+        assert_eq!(
+            check_versions(Some(9), std::slice::from_ref(&v10)),
+            Err(TemplateError::Version {
+                terminal: 9,
+                template: 10
+            })
+        );
+        assert_eq!(check_versions(None, &[v9, v10]), Ok(()));
     }
 
     #[test]

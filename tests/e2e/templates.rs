@@ -15,11 +15,15 @@ use zkserver::zk::{
 };
 
 fn connect(sim: &Simulator, udp: bool) -> Session {
+    connect_waiting(sim, udp, Duration::from_secs(5))
+}
+
+fn connect_waiting(sim: &Simulator, udp: bool, timeout: Duration) -> Session {
     Session::connect(&ConnectOptions {
         host: "127.0.0.1".into(),
         port: sim.port(),
         password: 0,
-        timeout: Duration::from_secs(5),
+        timeout,
         udp,
         operation_limit: DEFAULT_OPERATION_LIMIT,
     })
@@ -256,4 +260,57 @@ fn template_write_cut_mid_transfer_leaves_the_terminal_enabled() {
         d.finish().unwrap();
         assert_eq!(stored(&target), templates);
     }
+}
+
+#[test]
+fn template_of_another_algorithm_version_is_refused_before_sending() {
+    let old = sim(SimConfig {
+        fp_version: 9,
+        ..SimConfig::default()
+    });
+    let mut s = connect(&old, false);
+    let (users, format) = s.users().unwrap();
+    let v9 = s.templates().unwrap();
+    drop(s);
+    let target = empty_target(5, 3000);
+    let mut t = connect(&target, false);
+    let mut d = t.disable().unwrap();
+    let refused = Err(Error::Template(TemplateError::Version {
+        terminal: 10,
+        template: 9,
+    }));
+    assert_eq!(
+        d.write_templates(&owners(&users, &v9), format.unwrap(), &v9),
+        refused
+    );
+    assert_eq!(d.write_template(&v9[0]), refused);
+    d.finish().unwrap();
+    drop(t);
+    assert!(stored(&target).is_empty());
+    assert_enabled(&target);
+}
+
+#[test]
+fn template_upload_over_udp_survives_lost_answers() {
+    let source = sim(SimConfig::default());
+    let mut s = connect(&source, false);
+    let (users, format) = s.users().unwrap();
+    let templates = s.templates().unwrap();
+    drop(s);
+    let target = empty_target(6, 3000);
+    // Every 5th datagram the terminal sends is lost: upload pieces whose
+    // answer is lost are resent with the same reply id, appended once.
+    target.set_faults(Faults {
+        udp_drop_every: 5,
+        ..Faults::default()
+    });
+    // A short wait per attempt: each lost answer costs one.
+    let mut t = connect_waiting(&target, true, Duration::from_millis(1500));
+    let mut d = t.disable().unwrap();
+    d.write_templates(&owners(&users, &templates), format.unwrap(), &templates)
+        .unwrap();
+    d.finish().unwrap();
+    drop(t);
+    assert_eq!(stored(&target), templates, "byte for byte, nothing doubled");
+    assert!(!target.is_disabled());
 }
