@@ -25,9 +25,9 @@ pub mod wire;
 
 pub use buffered::{TCP_CHUNK, UDP_CHUNK};
 pub use codec::ZkTime;
-pub use error::{Error, Phase, ProtocolError, Result};
+pub use error::{Error, Phase, ProtocolError, Result, TemplateError};
 pub use records::{AttFormat, Attendance, User, UserFormat};
 pub use session::{ConnectOptions, Disabled, Session, Sizes, DEFAULT_OPERATION_LIMIT};
 pub use tables::AttendanceLog;
 pub use tail::{LogPosition, TailMethod, TailRead};
-pub use templates::{TemplateCapacity, TemplateError};
+pub use templates::TemplateCapacity;

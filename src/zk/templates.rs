@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use super::chunk::{ChunkAssembler, Step};
 use super::codec::{len_u32, u32_at};
+pub use super::error::TemplateError;
 use super::error::{Error, Phase, ProtocolError, Result};
 use super::records::{encode_user, Template, User, UserFormat};
 use super::session::{Disabled, Session, Sizes, UDP_ATTEMPTS};
@@ -45,83 +46,6 @@ impl fmt::Debug for Template {
             .field("valid", &self.valid)
             .field("bytes", &self.data.len())
             .finish()
-    }
-}
-
-/// What a template operation refused, before or after talking to the terminal.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TemplateError {
-    /// The terminal has no room for `adding` more templates.
-    CapacityFull {
-        /// Templates stored now.
-        stored: u32,
-        /// Templates it can hold.
-        capacity: u32,
-        /// New templates the write would add.
-        adding: u32,
-    },
-    /// The batch was acknowledged but fewer templates were stored (firmware
-    /// stops silently at capacity, §2.6.1).
-    NotStored {
-        /// Templates expected after the write.
-        expected: u32,
-        /// Templates the terminal counts.
-        stored: u32,
-    },
-    /// The template's owner is not on the terminal (or not in the batch).
-    NoUser {
-        /// Owner's uid.
-        uid: u16,
-    },
-    /// A finger index above 9.
-    Finger {
-        /// The index given.
-        finger: u8,
-    },
-    /// Empty template bytes, or more than a length field holds.
-    Length {
-        /// Bytes given.
-        len: usize,
-    },
-    /// A template of another algorithm version than the terminal's: it
-    /// would be refused or never match (§1.4).
-    Version {
-        /// The terminal's `~ZKFPVersion`.
-        terminal: u16,
-        /// The version the template's bytes show.
-        template: u16,
-    },
-}
-
-impl fmt::Display for TemplateError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            TemplateError::CapacityFull {
-                stored,
-                capacity,
-                adding,
-            } => write!(
-                f,
-                "template capacity full: {stored} of {capacity} stored, {adding} to add"
-            ),
-            TemplateError::NotStored { expected, stored } => write!(
-                f,
-                "terminal stored {stored} templates, {expected} expected after the batch"
-            ),
-            TemplateError::NoUser { uid } => write!(f, "no user with uid {uid}"),
-            TemplateError::Finger { finger } => write!(f, "finger index {finger} above 9"),
-            TemplateError::Length { len } => write!(f, "template of impossible length {len}"),
-            TemplateError::Version { terminal, template } => write!(
-                f,
-                "ZKFinger {template} template for a ZKFinger {terminal} terminal"
-            ),
-        }
-    }
-}
-
-impl From<TemplateError> for Error {
-    fn from(e: TemplateError) -> Self {
-        Error::Template(e)
     }
 }
 
