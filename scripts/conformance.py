@@ -110,9 +110,50 @@ def api_user(port, transport, server, user_format):
     return 0
 
 
+def template_problems(want, templates, one):
+    """Differences between the simulator's templates and what pyzk read in
+    bulk (CMD_DB_RRQ) and one by one (CMD 88). Only lengths are printed:
+    templates are biometric data, even synthetic ones are never shown."""
+    problems = []
+    want_t = [(t["uid"], t["finger"], t["valid"], bytes.fromhex(t["template_hex"])) for t in want]
+    got_t = [(f.uid, f.fid, f.valid, f.template) for f in templates]
+    if got_t != want_t:
+        diff = next((i for i, (g, w) in enumerate(zip(got_t, want_t)) if g != w), None)
+        problems.append("templates differ: got %d, want %d; first difference at entry %s" % (
+            len(got_t), len(want_t), diff))
+    if want_t and (one is None or one.template != want_t[0][3]):
+        problems.append("single template read differs: got %s bytes, want %d" % (
+            None if one is None else len(one.template), len(want_t[0][3])))
+    return problems
+
+
+def copied_templates(port, transport, dump_file):
+    """pyzk reads the templates zkserver wrote (a batch, examples/template_copy.rs)
+    and compares them with the source terminal's dump."""
+    with open(dump_file, encoding="utf-8") as f:
+        want = json.load(f)
+    conn = connect(port, 0, transport)
+    try:
+        conn.disable_device()
+        templates = conn.get_templates()
+        first = want["templates"][0]
+        one = conn.get_user_template(first["uid"], first["finger"])
+        conn.enable_device()
+    finally:
+        conn.disconnect()
+    problems = template_problems(want["templates"], templates, one)
+    for p in problems:
+        print("FAIL %s: %s" % (transport, p))
+    if not problems:
+        print("ok   %s: pyzk reads the %d templates zkserver wrote identically" % (transport, len(templates)))
+    return 1 if problems else 0
+
+
 def main():
     if sys.argv[1] == "--api-user":
         return api_user(*sys.argv[2:6])
+    if sys.argv[1] == "--copied-templates":
+        return copied_templates(*sys.argv[2:5])
     port, password, transport, dump_file = sys.argv[1:5]
     with open(dump_file, encoding="utf-8") as f:
         want = json.load(f)
@@ -121,6 +162,9 @@ def main():
         conn.disable_device()
         users = conn.get_users()
         attendance = conn.get_attendance()
+        templates = conn.get_templates()
+        first = want["templates"][0] if want["templates"] else None
+        one = conn.get_user_template(first["uid"], first["finger"]) if first else None
         conn.enable_device()
     finally:
         conn.disconnect()
@@ -144,12 +188,15 @@ def main():
             len(got_att), len(want_att),
             next(((g, w) for g, w in zip(got_att, want_att) if g != w), None)))
 
+    problems += template_problems(want["templates"], templates, one)
+
     label = "%s key=%s" % (transport, password)
     if problems:
         for p in problems:
             print("FAIL %s: %s" % (label, p))
         return 1
-    print("ok   %s: pyzk read %d users and %d punches identically" % (label, len(got_users), len(got_att)))
+    print("ok   %s: pyzk read %d users, %d punches and %d templates identically" % (
+        label, len(got_users), len(got_att), len(templates)))
     return 0
 
 

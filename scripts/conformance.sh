@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Checks that pyzk (the Python client most deployments use, from PyPI) reads
-# users and attendance from our simulator exactly as the simulator holds them:
+# users, attendance and fingerprint templates (bulk and one by one) from our
+# simulator exactly as the simulator holds them:
 # TCP and UDP, 40- and 16-byte records, with and without a comm key, inline and
 # chunked transfers. Installs pyzk into a venv; talks only to 127.0.0.1.
 set -euo pipefail
@@ -76,6 +77,30 @@ for transport in tcp udp; do
   for ufmt in 72 28; do
     api_user_case "$transport" "$ufmt"
   done
+done
+
+# Templates zkserver writes (one batch: upload buffer + CMD 110/12) are read
+# back by pyzk byte for byte. The target starts with other templates under
+# the same (uid, finger) keys, which the batch overwrites.
+cargo build --release --quiet --example template_copy
+copied_templates_case() { # transport
+  local transport=$1 from to
+  "$BIN" simulate --port 0 --users 40 --seed 5 --dump > "$WORK/source.json"
+  start_sim from --users 40 --seed 5
+  local source_pid=$LAST_PID
+  start_sim to --users 40 --seed 6
+  printf '%-4s templates written by zkserver: ' "$transport"
+  if target/release/examples/template_copy "$from" "$to" "$transport" > /dev/null &&
+    "$VENV/bin/python" scripts/conformance.py --copied-templates "$to" "$transport" "$WORK/source.json"; then
+    passed=$((passed + 1))
+  else
+    failed=$((failed + 1))
+  fi
+  stop "$LAST_PID"
+  stop "$source_pid"
+}
+for transport in tcp udp; do
+  copied_templates_case "$transport"
 done
 
 echo "conformance: $passed passed, $failed failed"

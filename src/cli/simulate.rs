@@ -207,6 +207,7 @@ fn sim_config(a: &SimulateArgs, bind: std::net::SocketAddr) -> SimConfig {
             count_skew: a.count_skew,
             always_auth: a.always_auth,
             silent: false,
+            close_on: None,
         },
         punch_every: a
             .punch_every
@@ -315,5 +316,15 @@ fn dump_json(sim: &Simulator) -> serde_json::Value {
                                "status": a.status, "punch": a.punch})
         })
         .collect();
-    serde_json::json!({"users": users, "attendance": attendance})
+    // Synthetic templates (never a person's), for pyzk to compare byte for byte.
+    let templates: Vec<serde_json::Value> = sim.with_state(|st| {
+        st.templates
+            .iter()
+            .map(|t| {
+                serde_json::json!({"uid": t.uid, "finger": t.finger, "valid": t.valid,
+                                   "template_hex": hex(&t.data)})
+            })
+            .collect()
+    });
+    serde_json::json!({"users": users, "attendance": attendance, "templates": templates})
 }

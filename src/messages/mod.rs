@@ -10,6 +10,7 @@ pub mod reports;
 pub mod server;
 #[cfg(windows)]
 pub mod service;
+pub mod templates;
 
 use crate::ops::{OpError, Rejection};
 use crate::registry::Device;
@@ -45,6 +46,7 @@ pub fn device_error(device: &Device, err: &OpError) -> String {
             Error::OperationLimit => format!(
                 "El dispositivo '{id}' ({addr}) responde demasiado lento: la operación superó su tiempo máximo."
             ),
+            Error::Template(refusal) => templates::template_refusal(id, refusal),
             Error::Closed(_) => format!("El dispositivo '{id}' ({addr}) cerró la conexión inesperadamente."),
             // The socket's own words are English: they go to the log only.
             Error::Io(_) => format!("Error de comunicación con '{id}' ({addr}): fallo de red."),

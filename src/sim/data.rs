@@ -137,7 +137,9 @@ pub fn punches(
 
 /// Fingerprint templates: most users have their right index finger (1)
 /// enrolled, every other one also the left index (6); every fourth has none.
-pub fn templates(users: &[User], seed: u64) -> Vec<Template> {
+/// Their bytes are shaped as the algorithm `version` makes them
+/// (templates-protocol.md §5.1), deterministic for a seed.
+pub fn templates(users: &[User], seed: u64, version: u16) -> Vec<Template> {
     let mut rng = Rng::new(seed ^ 0x7777);
     let mut out = Vec::new();
     for u in users.iter().filter(|u| u.uid % 4 != 0) {
@@ -145,17 +147,35 @@ pub fn templates(users: &[User], seed: u64) -> Vec<Template> {
             .into_iter()
             .take(if u.uid % 2 == 0 { 2 } else { 1 })
         {
-            let len = 40 + rng.below(40) as usize;
-            let data = (0..len).map(|_| rng.below(256) as u8).collect();
             out.push(Template {
                 uid: u.uid,
                 finger,
                 valid: 1,
-                data,
+                data: template_bytes(&mut rng, version),
             });
         }
     }
     out
+}
+
+/// Synthetic template bytes (never a real person's): ZKFinger 10 — two
+/// random bytes, `SS21\0\0\x04`, two random bytes, `04 08 05 07 09 CE D0`,
+/// random bytes to 800…1500 in all; ZKFinger 9 — `A1 CA` and random bytes
+/// to 300…600.
+pub fn template_bytes(rng: &mut Rng, version: u16) -> Vec<u8> {
+    let (mut data, len) = if version == 9 {
+        (vec![0xA1, 0xCA], 300 + rng.below(301) as usize)
+    } else {
+        let mut head = vec![rng.below(256) as u8, rng.below(256) as u8];
+        head.extend_from_slice(&[0x53, 0x53, 0x32, 0x31, 0x00, 0x00, 0x04]);
+        head.extend_from_slice(&[rng.below(256) as u8, rng.below(256) as u8]);
+        head.extend_from_slice(&[0x04, 0x08, 0x05, 0x07, 0x09, 0xCE, 0xD0]);
+        (head, 800 + rng.below(701) as usize)
+    };
+    while data.len() < len {
+        data.push(rng.below(256) as u8);
+    }
+    data
 }
 
 #[cfg(test)]
@@ -186,5 +206,21 @@ mod tests {
         assert!(u.iter().any(|u| u.name.len() > 8));
         // A person is the same whatever the terminal holds besides.
         assert_eq!(users(12)[..], users(25)[..12]);
+    }
+
+    #[test]
+    fn templates_are_shaped_as_their_algorithm_makes_them() {
+        let u = users(40);
+        let v10 = templates(&u, 3, 10);
+        assert_eq!(v10, templates(&u, 3, 10), "deterministic");
+        assert!(v10.iter().all(|t| {
+            t.data.get(2..9) == Some(&[0x53, 0x53, 0x32, 0x31, 0, 0, 4][..])
+                && t.data.get(11..18) == Some(&[4, 8, 5, 7, 9, 0xCE, 0xD0][..])
+                && (800..=1500).contains(&t.data.len())
+        }));
+        let v9 = templates(&u, 3, 9);
+        assert!(v9
+            .iter()
+            .all(|t| t.data.starts_with(&[0xA1, 0xCA]) && (300..=602).contains(&t.data.len())));
     }
 }

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 
+use super::templates::{self, Answer, Upload};
 use super::{EventFormat, Rng, SimConfig, State, TcpFraming};
 use crate::zk::codec::{commkey, u32_at, until_nul, ZkTime};
 use crate::zk::events::EF_ATTLOG;
@@ -30,6 +31,8 @@ pub struct Conn {
     pub event_mask: u32,
     /// Index of the first punch not yet sent as an event.
     pub events_from: usize,
+    /// The upload buffer (PREPARE_DATA … DATA) of template writes.
+    pub upload: Option<Upload>,
 }
 
 /// What the network layer must do with a reply.
@@ -108,6 +111,12 @@ impl Device {
         if faults.no_reply_to == Some(p.command) {
             return Reply::none();
         }
+        if faults.close_on == Some(p.command) {
+            return Reply {
+                packets: Vec::new(),
+                action: Action::Close,
+            };
+        }
         let session = conn.session_id;
         let ack = |code: u16, data: Vec<u8>| Packet::new(code, session, p.reply_id, data);
         if faults.ack_error_for == Some(p.command) {
@@ -121,6 +130,9 @@ impl Device {
             cmd::RESTART => self.restart(ack(cmd::ACK_OK, Vec::new())),
             cmd::PREPARE_BUFFER => self.prepare_buffer(conn, p),
             cmd::READ_BUFFER => self.read_buffer(conn, p, &faults),
+            command if templates::is_template_command(command, &p.data) => {
+                self.template_command(conn, p)
+            }
             _ => {
                 let answer = match self.device_command(conn, p) {
                     Some(answer) => Some(answer),
@@ -237,6 +249,7 @@ impl Device {
                 }),
             cmd::FREE_DATA => {
                 conn.buffer = None;
+                conn.upload = None;
                 Ok(Vec::new())
             }
             cmd::REG_EVENT => {
@@ -306,6 +319,50 @@ impl Device {
         }
     }
 
+    /// A template command (`sim::templates`), its large answers framed as
+    /// a terminal frames them: PREPARE_DATA, DATA frames of 1008 (TCP) or
+    /// 1024 (UDP) bytes numbered in the session field, ACK_OK with the last
+    /// index; in v9 mode one ACK_OK carrying the data, session = length.
+    fn template_command(&self, conn: &mut Conn, p: &Packet) -> Reply {
+        let answer = {
+            let mut st = self.state.lock();
+            templates::answer(
+                &self.config,
+                &mut st,
+                &mut conn.upload,
+                p.command,
+                p.reply_id,
+                &p.data,
+            )
+        };
+        let packet =
+            |code: u16, session: u16, data: Vec<u8>| Packet::new(code, session, p.reply_id, data);
+        match answer {
+            Answer::Ok(data) => Reply::one(packet(cmd::ACK_OK, conn.session_id, data)),
+            Answer::Error(code) => Reply::one(packet(cmd::ACK_ERROR, code, Vec::new())),
+            Answer::Large(data) if self.config.fp_version == 9 => {
+                let len = u16::try_from(data.len()).unwrap_or(u16::MAX);
+                Reply::one(packet(cmd::ACK_OK, len, data))
+            }
+            Answer::Large(data) => {
+                let per_packet: usize = if conn.udp { 1024 } else { 1008 };
+                let mut prep = (data.len() as u32).to_le_bytes().to_vec();
+                prep.extend_from_slice(&(per_packet as u32).to_le_bytes());
+                let mut packets = vec![packet(cmd::PREPARE_DATA, conn.session_id, prep)];
+                let mut last = 0u16;
+                for (i, piece) in data.chunks(per_packet).enumerate() {
+                    last = i as u16;
+                    packets.push(packet(cmd::DATA, last, piece.to_vec()));
+                }
+                packets.push(packet(cmd::ACK_OK, last, Vec::new()));
+                Reply {
+                    packets,
+                    action: Action::Send,
+                }
+            }
+        }
+    }
+
     /// Event packets for punches made since the connection last got any
     /// (all in one reply, so several events can share one TCP segment).
     pub fn pending_events(&self, conn: &mut Conn) -> Vec<Packet> {
@@ -339,7 +396,7 @@ impl Device {
             "~SerialNumber" => self.config.serial.clone(),
             "~DeviceName" => self.config.device_name.clone(),
             "~Platform" => "ZEM560_TFT".into(),
-            "~ZKFPVersion" => "10".into(),
+            "~ZKFPVersion" => self.config.fp_version.to_string(),
             "~OS" => "1".into(),
             "~ExtendFmt" => "0".into(),
             _ => return None,
@@ -362,10 +419,11 @@ impl Device {
         w[6] = fingers;
         w[8] = records;
         w[12] = 1;
-        w[14] = 3000;
+        let capacity = self.config.finger_capacity;
+        w[14] = capacity;
         w[15] = 10_000;
         w[16] = 200_000;
-        w[17] = 3000u32.saturating_sub(fingers);
+        w[17] = capacity.saturating_sub(fingers);
         w[18] = 10_000u32.saturating_sub(users);
         w[19] = 200_000u32.saturating_sub(records);
         w.iter().flat_map(|v| v.to_le_bytes()).collect()

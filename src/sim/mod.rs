@@ -6,6 +6,7 @@ mod data;
 mod device;
 mod net;
 pub mod push;
+mod templates;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -52,6 +53,9 @@ pub struct Faults {
     pub always_auth: bool,
     /// Ignore commands entirely (never reply): a dead device.
     pub silent: bool,
+    /// Close the connection, unanswered, when this command arrives (a link
+    /// dropped in the middle of a write).
+    pub close_on: Option<u16>,
 }
 
 /// What the simulated terminal holds and how it talks.
@@ -100,6 +104,14 @@ pub struct SimConfig {
     pub one_connection: bool,
     /// Make a punch this often by itself (the demo's live terminals).
     pub punch_every: Option<Duration>,
+    /// Fingerprint algorithm major version (`~ZKFPVersion`): 10 (TFT
+    /// units, large-data single reads) or 9 (older units: smaller
+    /// templates, single reads answered inline).
+    pub fp_version: u16,
+    /// Fingerprint templates the terminal can hold.
+    pub finger_capacity: u32,
+    /// How long a batch save (110/12) takes to answer.
+    pub batch_delay: Duration,
 }
 
 /// How READ_BUFFER treats an offset that is not a multiple of the chunk
@@ -172,6 +184,9 @@ impl Default for SimConfig {
             events: true,
             one_connection: false,
             punch_every: None,
+            fp_version: 10,
+            finger_capacity: 3000,
+            batch_delay: Duration::from_millis(100),
         }
     }
 }
@@ -207,6 +222,8 @@ pub struct Stats {
     pub event_acks: u64,
     /// RESTART commands obeyed.
     pub restarts: u64,
+    /// Batch template rows dropped because the terminal was full.
+    pub batch_capacity_stops: u64,
     /// (CONNECT, EXIT or close) instants of finished TCP conversations.
     pub intervals: Vec<(Instant, Instant)>,
 }
@@ -270,7 +287,7 @@ impl Simulator {
                 p.time.day = 31;
             }
         }
-        let templates = data::templates(&users, config.seed);
+        let templates = data::templates(&users, config.seed, config.fp_version);
         let state = Arc::new(Mutex::new(State {
             users,
             punches,

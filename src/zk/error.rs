@@ -137,6 +137,83 @@ impl fmt::Display for ProtocolError {
     }
 }
 
+/// What a template operation refused, before or after talking to the terminal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TemplateError {
+    /// The terminal has no room for `adding` more templates.
+    CapacityFull {
+        /// Templates stored now.
+        stored: u32,
+        /// Templates it can hold.
+        capacity: u32,
+        /// New templates the write would add.
+        adding: u32,
+    },
+    /// The batch was acknowledged but fewer templates were stored (firmware
+    /// stops silently at capacity, §2.6.1).
+    NotStored {
+        /// Templates expected after the write.
+        expected: u32,
+        /// Templates the terminal counts.
+        stored: u32,
+    },
+    /// The template's owner is not on the terminal (or not in the batch).
+    NoUser {
+        /// Owner's uid.
+        uid: u16,
+    },
+    /// A finger index above 9.
+    Finger {
+        /// The index given.
+        finger: u8,
+    },
+    /// Empty template bytes, or more than a length field holds.
+    Length {
+        /// Bytes given.
+        len: usize,
+    },
+    /// A template of another algorithm version than the terminal's: it
+    /// would be refused or never match (§1.4).
+    Version {
+        /// The terminal's `~ZKFPVersion`.
+        terminal: u16,
+        /// The version the template's bytes show.
+        template: u16,
+    },
+}
+
+impl fmt::Display for TemplateError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TemplateError::CapacityFull {
+                stored,
+                capacity,
+                adding,
+            } => write!(
+                f,
+                "template capacity full: {stored} of {capacity} stored, {adding} to add"
+            ),
+            TemplateError::NotStored { expected, stored } => write!(
+                f,
+                "terminal stored {stored} templates, {expected} expected after the batch"
+            ),
+            TemplateError::NoUser { uid } => write!(f, "no user with uid {uid}"),
+            TemplateError::Finger { finger } => write!(f, "finger index {finger} above 9"),
+            TemplateError::Length { len } => write!(f, "template of impossible length {len}"),
+            TemplateError::Version { terminal, template } => write!(
+                f,
+                "ZKFinger {template} template for a ZKFinger {terminal} terminal"
+            ),
+        }
+    }
+}
+
+impl From<TemplateError> for Error {
+    fn from(e: TemplateError) -> Self {
+        Error::Template(e)
+    }
+}
+
 /// Everything that can go wrong talking to a terminal.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Error {
@@ -159,6 +236,8 @@ pub enum Error {
     /// The whole operation took longer than its limit (a terminal that
     /// keeps answering, but too slowly to ever finish).
     OperationLimit,
+    /// A template operation refused (capacity, owner, bad template).
+    Template(TemplateError),
 }
 
 impl From<ProtocolError> for Error {
@@ -199,6 +278,7 @@ impl Error {
             Error::Closed(_) => "closed",
             Error::Io(_) => "io",
             Error::OperationLimit => "operation_limit",
+            Error::Template(_) => "template",
         }
     }
 }
@@ -221,6 +301,7 @@ impl fmt::Display for Error {
             Error::Closed(p) => write!(f, "connection closed by the device in {p} phase"),
             Error::Io(e) => write!(f, "i/o error: {e}"),
             Error::OperationLimit => write!(f, "operation took longer than its limit"),
+            Error::Template(e) => write!(f, "template refused: {e}"),
         }
     }
 }

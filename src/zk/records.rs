@@ -528,8 +528,9 @@ pub fn resolve_user_ids(records: &mut [Attendance], users: &[User]) {
     }
 }
 
-/// One fingerprint template entry (spec §4.4).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One fingerprint template entry (spec §4.4). Its `Debug` (in
+/// `zk::templates`) prints the length, never the bytes.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Template {
     /// Owner's uid.
     pub uid: u16,

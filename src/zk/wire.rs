@@ -30,6 +30,12 @@ pub mod cmd {
     pub const ATTLOG_RRQ: u16 = 13;
     pub const CLEAR_ATTLOG: u16 = 15;
     pub const DELETE_USER: u16 = 18;
+    pub const DELETE_USERTEMP: u16 = 19;
+    pub const USERTEMP_EX_WRQ: u16 = 87;
+    pub const USERTEMP_EX_RRQ: u16 = 88;
+    pub const UPDATE_FIRMWARE: u16 = 110;
+    pub const HASH_DATA: u16 = 119;
+    pub const SSR_DELETE_USERTEMP: u16 = 134;
     pub const GET_FREE_SIZES: u16 = 50;
     pub const START_VERIFY: u16 = 60;
     pub const START_ENROLL: u16 = 61;
@@ -66,6 +72,12 @@ pub mod cmd {
             ATTLOG_RRQ => "ATTLOG_RRQ",
             CLEAR_ATTLOG => "CLEAR_ATTLOG",
             DELETE_USER => "DELETE_USER",
+            DELETE_USERTEMP => "DELETE_USERTEMP",
+            USERTEMP_EX_WRQ => "USERTEMP_EX_WRQ",
+            USERTEMP_EX_RRQ => "USERTEMP_EX_RRQ",
+            UPDATE_FIRMWARE => "UPDATE_FIREWARE",
+            HASH_DATA => "HASH_DATA",
+            SSR_DELETE_USERTEMP => "SSR_DELETE_USERTEMP",
             GET_FREE_SIZES => "GET_FREE_SIZES",
             START_VERIFY => "STARTVERIFY",
             START_ENROLL => "STARTENROLL",

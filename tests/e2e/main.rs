@@ -31,5 +31,6 @@ mod registry_api;
 mod security;
 mod status;
 mod sync;
+mod templates;
 mod users_api;
 mod webhooks;
