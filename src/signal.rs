@@ -6,6 +6,7 @@
 //! Both are cheap handles (`Clone` shares the same token or signal); the
 //! services create one of each and hand them to every part they start.
 
+use std::cell::RefCell;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -83,10 +84,23 @@ impl Changes {
         Changes::default()
     }
 
-    /// Wakes everyone waiting for a change.
+    /// Wakes everyone waiting for a change. The count moves at once; on a
+    /// thread that holds its wake-ups (see [`hold_wakes`]) the waiters
+    /// sleeping now are woken when they are released.
     pub fn notify(&self) {
         *self.inner.count.lock() += 1;
-        self.inner.changed.notify_all();
+        let held = HELD.with(|held| match held.borrow_mut().as_mut() {
+            Some(list) => {
+                if !list.iter().any(|c| Arc::ptr_eq(&c.inner, &self.inner)) {
+                    list.push(self.clone());
+                }
+                true
+            }
+            None => false,
+        });
+        if !held {
+            self.inner.changed.notify_all();
+        }
     }
 
     /// The current count (to start waiting from).
@@ -107,6 +121,34 @@ impl Changes {
     }
 }
 
+thread_local! {
+    /// The signals notified on this thread while it holds its wake-ups.
+    static HELD: RefCell<Option<Vec<Changes>>> = const { RefCell::new(None) };
+}
+
+/// Holds back the wake-ups of [`Changes::notify`] on this thread until
+/// [`wake_held`]: a push upload's request thread answers the terminal
+/// first, then wakes the streams, webhooks and deliveries its commit
+/// concerns (on two cores they would otherwise run before the answer is
+/// written). The change counts move at once, so a waiter that looks
+/// meanwhile sees the change; only sleepers wait for the release. The
+/// connection that runs the handler calls [`wake_held`] once the answer
+/// is written (or the connection ends).
+pub fn hold_wakes() {
+    HELD.with(|held| {
+        held.borrow_mut().get_or_insert_with(Vec::new);
+    });
+}
+
+/// Wakes the waiters of every signal notified on this thread since
+/// [`hold_wakes`], and stops holding (nothing happens when none is held).
+pub fn wake_held() {
+    let held = HELD.with(|held| held.borrow_mut().take());
+    for changes in held.into_iter().flatten() {
+        changes.inner.changed.notify_all();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -124,6 +166,62 @@ mod tests {
         assert!(slept.join().unwrap());
         assert!(waited.join().unwrap());
         assert!(started.elapsed() < Duration::from_secs(30));
+    }
+
+    /// Whether thread `task` (`/proc/<pid>/task/<tid>`) sleeps.
+    #[cfg(target_os = "linux")]
+    fn sleeps(task: &str) -> bool {
+        let stat = std::fs::read_to_string(format!("/proc/{task}/stat")).unwrap_or_default();
+        let state = stat.rsplit_once(')').map(|(_, rest)| rest.trim_start());
+        state.is_some_and(|s| s.starts_with('S'))
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn held_wakes_wake_sleepers_only_when_released() {
+        let changes = Changes::new();
+        let waiter = changes.clone();
+        let mut seen = waiter.current();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let sleeper = std::thread::spawn(move || {
+            let task = std::fs::read_link("/proc/thread-self").expect("thread-self");
+            tx.send(task).expect("main thread listens");
+            waiter.wait(&mut seen, Duration::from_secs(60))
+        });
+        let task = rx.recv().expect("sleeper started");
+        let task = task.to_string_lossy().into_owned();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !sleeps(&task) {
+            assert!(Instant::now() < deadline, "the sleeper never slept");
+            std::thread::yield_now();
+        }
+        hold_wakes();
+        changes.notify();
+        changes.notify();
+        let mut seen_here = 0;
+        assert!(
+            changes.wait(&mut seen_here, Duration::ZERO),
+            "the count moved"
+        );
+        assert_eq!(seen_here, 2);
+        let window = Instant::now() + Duration::from_millis(200);
+        while Instant::now() < window {
+            assert!(!sleeper.is_finished(), "woken before the release");
+            std::thread::yield_now();
+        }
+        wake_held();
+        assert!(sleeper.join().expect("sleeper"), "woken by the change");
+        // Not holding any more: a notify from this thread wakes at once.
+        let waiter = changes.clone();
+        let mut seen = changes.current();
+        let sleeper = std::thread::spawn(move || waiter.wait(&mut seen, Duration::from_secs(60)));
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !sleeper.is_finished() {
+            assert!(Instant::now() < deadline, "a notify did not wake");
+            changes.notify();
+            std::thread::yield_now();
+        }
+        assert!(sleeper.join().expect("sleeper"));
     }
 
     #[test]

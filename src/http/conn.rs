@@ -274,7 +274,11 @@ pub fn serve(client: &Arc<TcpStream>, handler: &Handler, conns: &Connections, id
             http10,
             keep_alive: keep,
         };
-        match write_response(client, response, framing, limits) {
+        let written = write_response(client, response, framing, limits);
+        // What the handler's commits changed wakes its waiters now that
+        // the answer is out (see `signal::hold_wakes`).
+        crate::signal::wake_held();
+        match written {
             Ok(true) if !conns.draining() => conns.slots.finish(id),
             Ok(_) if unread => {
                 // Closing with unread data would reset the connection and
@@ -285,6 +289,7 @@ pub fn serve(client: &Arc<TcpStream>, handler: &Handler, conns: &Connections, id
             _ => break End::Close,
         }
     };
+    crate::signal::wake_held();
     if let End::Refuse(Refusal(status, message), head_only) = end {
         log::warn!("{peer}: refused request ({status}: {message})");
         let _ = client.set_write_timeout(Some(Duration::from_secs(5)));

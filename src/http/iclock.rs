@@ -131,6 +131,9 @@ fn serve_body(
     let mut body = ctx.req.take_body();
     let Some(upstream) = forward_target(ctx, &query) else {
         let mut reader = BufReader::with_capacity(READ_BUFFER, body);
+        // The answer goes out before the commit's waiters run (the
+        // connection wakes them once it is written).
+        crate::signal::hold_wakes();
         let reply = f(receiver, &who, &mut reader);
         return Ok(text_bytes(reply.status, reply.bytes()));
     };

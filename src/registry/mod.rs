@@ -54,6 +54,9 @@ pub struct Device {
 struct Devices {
     order: Vec<String>,
     map: HashMap<String, Arc<Device>>,
+    /// Push devices by serial (rebuilt with every published change): a
+    /// push request finds its device without walking them all.
+    serials: HashMap<String, Arc<Device>>,
 }
 
 /// All configured terminals, in file order.
@@ -100,6 +103,7 @@ impl Registry {
                 .map
                 .insert(id.clone(), Arc::new(Device { id, config }));
         }
+        devices.index_serials();
         *reg.devices.write() = devices;
         reg
     }
@@ -165,6 +169,7 @@ impl Registry {
         let _writer = self.writer.lock();
         let mut next = self.devices.read().clone();
         let out = edit(&mut next)?;
+        next.index_serials();
         if let Some(path) = &self.path {
             store::write(path, &next)?;
         }
@@ -202,15 +207,32 @@ impl Registry {
 
     /// The push device registered with serial number `sn`.
     pub fn by_serial(&self, sn: &str) -> Option<Arc<Device>> {
-        let d = self.devices.read();
-        d.map
-            .values()
-            .find(|dev| dev.config.is_push() && dev.config.sn.as_deref() == Some(sn))
-            .cloned()
+        self.devices.read().serials.get(sn).cloned()
     }
 }
 
 impl Devices {
+    /// Rebuilds the serial index from the devices (in file order: were a
+    /// serial on two push devices, the first one keeps it).
+    fn index_serials(&mut self) {
+        self.serials.clear();
+        for id in &self.order {
+            let Some(device) = self.map.get(id) else {
+                continue;
+            };
+            if let Some(sn) = device
+                .config
+                .sn
+                .as_deref()
+                .filter(|_| device.config.is_push())
+            {
+                self.serials
+                    .entry(sn.to_string())
+                    .or_insert_with(|| device.clone());
+            }
+        }
+    }
+
     /// Refuses `config` for device `id` if another push device has its serial.
     fn check_serial(&self, id: &str, config: &DeviceConfig) -> Result<(), WriteError> {
         let Some(sn) = config.sn.as_deref().filter(|_| config.is_push()) else {
@@ -413,6 +435,52 @@ mod tests {
         assert!(matches!(taken, Err(WriteError::SerialTaken { .. })));
         // A device keeps its own serial when it is updated.
         assert!(reg.update("a", |c| Ok(c.clone())).is_ok());
+    }
+
+    #[test]
+    fn the_serial_index_follows_every_change() {
+        let file: String = (0..500)
+            .map(|i| format!(r#""p{i:03}": {{"mode": "push", "sn": "PB{i:03}"}}"#))
+            .collect::<Vec<_>>()
+            .join(",");
+        let reg = Registry::in_memory(parse_devices(&format!("{{{file}}}")).unwrap());
+        for i in [0, 7, 499] {
+            let found = reg.by_serial(&format!("PB{i:03}")).map(|d| d.id.clone());
+            assert_eq!(found, Some(format!("p{i:03}")));
+        }
+        let mut config = DeviceConfig::new("N");
+        config.mode = DeviceMode::Push;
+        config.sn = Some("NEW1".into());
+        reg.insert("n", config).unwrap();
+        assert_eq!(
+            reg.by_serial("NEW1").map(|d| d.id.clone()),
+            Some("n".into())
+        );
+        // A new serial replaces the old one; the device found is the new config.
+        reg.update("n", |c| {
+            let mut c = c.clone();
+            c.sn = Some("NEW2".into());
+            Ok(c)
+        })
+        .unwrap();
+        assert!(reg.by_serial("NEW1").is_none());
+        let found = reg.by_serial("NEW2").expect("found by its new serial");
+        assert_eq!(found.config.sn.as_deref(), Some("NEW2"));
+        // A pull device is not found by the serial it keeps.
+        reg.update("n", |c| {
+            let mut c = c.clone();
+            c.mode = DeviceMode::Pull;
+            c.ip = "10.0.0.9".into();
+            Ok(c)
+        })
+        .unwrap();
+        assert!(reg.by_serial("NEW2").is_none());
+        reg.remove("p007").unwrap();
+        assert!(reg.by_serial("PB007").is_none());
+        assert_eq!(
+            reg.by_serial("PB008").map(|d| d.id.clone()),
+            Some("p008".into())
+        );
     }
 
     #[test]

@@ -1927,3 +1927,54 @@ fn a_pending_serial_once_registered_is_pinned_where_it_was_pending_from() {
         200
     );
 }
+
+/// An upload on a connection the terminal keeps open (and silent) after
+/// `OK:n` reaches the streams and the webhook: the wake-ups its commit
+/// holds until the answer is written are released then, not with a later
+/// request.
+#[test]
+fn a_kept_alive_upload_reaches_the_streams_and_the_webhook_after_its_answer() {
+    let dir = tempdir("held-wakes");
+    let hook = common::receiver::Receiver::start();
+    let url = hook.url.clone();
+    let journal = Arc::new(Journal::open(dir.join("punches.db")).expect("journal opens"));
+    let j = journal.clone();
+    let entries = vec![("rec".to_string(), push_device("Rec", "SNHELD1", None))];
+    let env = common::serve(vec![], Registry::in_memory(entries), move |s| {
+        s.journal = Some(j);
+        s.webhook = Some(url);
+    });
+    let mut all = common::sse::SseClient::connect(&env.base, "/events", None);
+    let mut conn = TcpStream::connect(env.base.trim_start_matches("http://")).expect("connects");
+    conn.set_read_timeout(Some(Duration::from_secs(60)))
+        .expect("timeout");
+    let body = b"7301\t2026-12-01 08:00:00\t0\t1\n";
+    let mut req = format!(
+        "POST /iclock/cdata?SN=SNHELD1&table=ATTLOG&Stamp=1 HTTP/1.1\r\nHost: x\r\nUser-Agent: iClock Proxy/1.09\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    req.extend_from_slice(body);
+    conn.write_all(&req).expect("upload sent");
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !answer.ends_with(b"OK:1") {
+        let n = conn.read(&mut buf).expect("answer");
+        assert!(n > 0, "closed: {}", String::from_utf8_lossy(&answer));
+        answer.extend_from_slice(&buf[..n]);
+    }
+    assert!(answer.starts_with(b"HTTP/1.1 200"), "{answer:?}");
+    // Nothing more is sent on the connection, which stays open.
+    let got = all.punches(1, Duration::from_secs(30));
+    assert_eq!(got.len(), 1, "no punch on /events");
+    assert_eq!(got[0].data["user_id"], "7301", "{got:?}");
+    assert!(
+        hook.wait_for(Duration::from_secs(30), |posts| posts
+            .iter()
+            .any(|p| p.accepted && p.body.to_string().contains("7301"))),
+        "the webhook never got the punch: {:?}",
+        hook.posts().len()
+    );
+    assert_eq!(journal.count_punches("rec").expect("count"), 1);
+    drop(conn);
+}
