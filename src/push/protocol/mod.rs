@@ -10,6 +10,7 @@ mod handshake;
 mod lines;
 mod operlog;
 mod query;
+mod template_command;
 mod templates;
 
 pub use attlog::{parse_attlog, parse_attlog_chunk, render_attlog_line, AttlogBatch, AttlogRecord};
@@ -26,6 +27,7 @@ pub use operlog::{
     parse_operlog, parse_operlog_chunk, parse_operlog_in, render_user_line, OperlogBatch, PushUser,
 };
 pub use query::{parse_query, DeviceInfo, IclockQuery, QueryError, Table};
+pub use template_command::{TemplateCommand, TemplateCommandError, MAX_FACE_INDEX};
 pub use templates::{
     is_template_line, parse_template_line, render_template_line, AlgorithmVersion, BioType,
     PushTemplate, TemplateBytes, TemplateError, TemplateLine, MAX_FINGER, MAX_TEMPLATE_BYTES,
