@@ -10,6 +10,7 @@ pub mod reports;
 pub mod server;
 #[cfg(windows)]
 pub mod service;
+pub mod templates;
 
 use crate::ops::{OpError, Rejection};
 use crate::registry::Device;
