@@ -4,6 +4,7 @@
 //! with a [`Skipped`] reason, never failing the rest of the body.
 
 mod attlog;
+mod capabilities;
 mod command;
 mod devicecmd;
 mod handshake;
@@ -14,13 +15,17 @@ mod template_command;
 mod templates;
 
 pub use attlog::{parse_attlog, parse_attlog_chunk, render_attlog_line, AttlogBatch, AttlogRecord};
+pub use capabilities::{
+    multi_bio_support, multi_bio_versions, versions_from_info, versions_from_options, BioVersions,
+};
 pub use command::{
     command_line, parse_command_line, redact_command, render_poll, CommandError, PushCommand, MASK,
     MAX_POLL_BYTES, MAX_POLL_COMMANDS,
 };
 pub use devicecmd::{parse_devicecmd, render_command_result, CommandResult, DevicecmdBatch};
 pub use handshake::{
-    parse_handshake, parse_options_body, render_handshake, HandshakeOptions, PushTimeZone,
+    parse_handshake, parse_options_body, render_handshake, template_trans_flag, HandshakeOptions,
+    PushTimeZone, TRANS_FLAG,
 };
 pub use lines::{Chunk, LineChunks, SkipReason, Skipped, CHUNK, MAX_LINE};
 pub use operlog::{
