@@ -34,7 +34,7 @@ pub use operlog::{
 pub use query::{parse_query, DeviceInfo, IclockQuery, QueryError, Table};
 pub use template_command::{TemplateCommand, TemplateCommandError, MAX_FACE_INDEX};
 pub use templates::{
-    is_template_line, parse_template_line, render_template_line, AlgorithmVersion, BioType,
-    PushTemplate, TemplateBytes, TemplateError, TemplateLine, MAX_FINGER, MAX_TEMPLATE_BYTES,
-    MAX_TEMPLATE_TEXT,
+    is_template_line, parse_template_line, parse_templates, render_template_line, AlgorithmVersion,
+    BioType, PushTemplate, TemplateBatch, TemplateBytes, TemplateError, TemplateLine, MAX_FINGER,
+    MAX_TEMPLATE_BYTES, MAX_TEMPLATE_TEXT,
 };

@@ -12,7 +12,7 @@ use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STAN
 use base64::engine::DecodePaddingMode;
 use base64::Engine as _;
 
-use super::lines::{check_pin, SkipReason};
+use super::lines::{check_pin, lines, SkipReason};
 use crate::fields;
 
 /// Largest template accepted, decoded: the firmware's own limit for a
@@ -458,6 +458,28 @@ pub fn parse_template_line(line: &str) -> Result<PushTemplate, TemplateError> {
     }
 }
 
+/// The templates of an upload body.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TemplateBatch {
+    /// Templates in body order.
+    pub templates: Vec<PushTemplate>,
+    /// Template lines that were not used: 1-based line number and why.
+    pub errors: Vec<(usize, TemplateError)>,
+}
+
+/// The template lines (`FP`, `FACE`, `FVEIN`, `BIODATA`) of an OPERLOG or
+/// BIODATA body; other lines (`USER`, `OPLOG`…) are left to their parsers.
+pub fn parse_templates(body: &[u8]) -> TemplateBatch {
+    let mut batch = TemplateBatch::default();
+    for (n, line) in lines(body).filter(|(_, line)| is_template_line(line)) {
+        match parse_template_line(&line) {
+            Ok(t) => batch.templates.push(t),
+            Err(e) => batch.errors.push((n, e)),
+        }
+    }
+    batch
+}
+
 /// The `Valid` number of an `FP`/`FACE`/`FVEIN` line: 0, 1 or 3.
 pub(super) fn valid_number(valid: bool, duress: bool) -> u8 {
     match (valid, duress) {
@@ -539,6 +561,36 @@ mod tests {
         // The same line with its tabs after a tab instead of a space, and CRLF cut.
         let tabbed = line.replacen(' ', "\t", 1);
         assert_eq!(parse_template_line(&tabbed), Ok(t));
+    }
+
+    #[test]
+    fn an_operlog_body_with_user_oplog_and_template_lines_3_4_1() {
+        // "Expect USER and OPLOG lines in the same POST" (§3.4.1 [I]); OPLOG 6 = enrol fingerprint.
+        let body = format!(
+            "USER PIN=1\tName=Ana\tPri=0\tPasswd=\tCard=\r\nOPLOG 6\t0\t2026-03-01 08:00:00\t1\t1\t1190\t0\r\n\
+             FP PIN=1\tFID=1\tSize=1588\tValid=1\tTMP={}\r\nFP PIN=1\tFID=2\tSize=9\tValid=1\tTMP=AAAA\r\n\
+             BIODATA Pin=1\tNo=0\tIndex=0\tValid=1\tDuress=0\tType=2\tMajorVer=7\tMinorVer=0\tFormat=0\tTmp=AAAA\n",
+            sa40_tmp()
+        );
+        let batch = parse_templates(body.as_bytes());
+        let got: Vec<(BioType, u8, usize)> = batch
+            .templates
+            .iter()
+            .map(|t| (t.kind, t.no, t.bytes.0.len()))
+            .collect();
+        assert_eq!(got, [(BioType::Finger, 1, 1190), (BioType::FaceNir, 0, 3)]);
+        assert_eq!(
+            batch.errors,
+            [(
+                4,
+                TemplateError::SizeMismatch {
+                    declared: 9,
+                    actual: 4
+                }
+            )]
+        );
+        // The OPERLOG parser still counts them as before.
+        assert_eq!(super::super::parse_operlog(body.as_bytes()).accepted(), 5);
     }
 
     #[test]
