@@ -159,6 +159,91 @@ impl ReturnCode {
     }
 }
 
+/// The kind of template a command handles: the same return code means
+/// different things for fingerprints, faces and unified templates
+/// (`../shared/protocol/templates-protocol.md` §3.5.8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TemplateTable {
+    /// `FINGERTMP` (fingerprints, `FP` lines).
+    Finger,
+    /// `FACE` (NIR face sets).
+    Face,
+    /// `BIODATA` (unified templates).
+    BioData,
+}
+
+impl TemplateTable {
+    /// The table of a template command's text (`DATA UPDATE|DELETE|QUERY
+    /// FINGERTMP|FACE|BIODATA …`); `None` for other commands.
+    pub fn of_command(text: &str) -> Option<TemplateTable> {
+        let rest = ["DATA UPDATE ", "DATA DELETE ", "DATA QUERY "]
+            .iter()
+            .find_map(|verb| text.strip_prefix(verb))?;
+        let table = rest.split([' ', '\t']).next().unwrap_or_default();
+        match table {
+            "FINGERTMP" => Some(TemplateTable::Finger),
+            "FACE" => Some(TemplateTable::Face),
+            "BIODATA" => Some(TemplateTable::BioData),
+            _ => None,
+        }
+    }
+}
+
+/// What a terminal's return code means for a template command
+/// (`../shared/protocol/templates-protocol.md` §3.5.8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TemplateReturnCode {
+    /// 0: done.
+    Ok,
+    /// -1: parameter error (older firmware also for a PIN it does not have).
+    ParameterError,
+    /// -2 (FACE): the user is not on the terminal.
+    FaceUnknownUser,
+    /// -3 (FACE): the 15-template set is incomplete.
+    FaceSetIncomplete,
+    /// -4 (FACE): a template number outside 0–14.
+    FaceIndexOutOfRange,
+    /// -8 (FACE): no room for more faces.
+    FaceCapacity,
+    /// -9: `Size` is not the template text's length.
+    SizeMismatch,
+    /// -10: the PIN is not on the terminal.
+    NoSuchUser,
+    /// -11: illegal template format (too short or too long).
+    BadTemplateFormat,
+    /// -12: illegal template.
+    BadTemplate,
+    /// -21 (FACE): `SIZE` missing or 0.
+    FaceSizeMissing,
+    /// -30: the template's algorithm version is not the terminal's.
+    VersionMismatch,
+    /// Any other code, with its general meaning (-3, -1001 capacity, -1002
+    /// not supported…).
+    General(ReturnCode),
+}
+
+impl TemplateReturnCode {
+    /// The meaning of `code` for a command on `table`.
+    pub fn from_code(table: TemplateTable, code: i64) -> TemplateReturnCode {
+        let face = table == TemplateTable::Face;
+        match code {
+            0 => TemplateReturnCode::Ok,
+            -1 => TemplateReturnCode::ParameterError,
+            -2 if face => TemplateReturnCode::FaceUnknownUser,
+            -3 if face => TemplateReturnCode::FaceSetIncomplete,
+            -4 if face => TemplateReturnCode::FaceIndexOutOfRange,
+            -8 if face => TemplateReturnCode::FaceCapacity,
+            -9 => TemplateReturnCode::SizeMismatch,
+            -10 => TemplateReturnCode::NoSuchUser,
+            -11 => TemplateReturnCode::BadTemplateFormat,
+            -12 => TemplateReturnCode::BadTemplate,
+            -21 if face => TemplateReturnCode::FaceSizeMissing,
+            -30 => TemplateReturnCode::VersionMismatch,
+            other => TemplateReturnCode::General(ReturnCode::from_code(other)),
+        }
+    }
+}
+
 /// How a completed user command changes the journal's copy of users.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CopyChange {
@@ -473,6 +558,47 @@ mod tests {
         assert_eq!(ReturnCode::from_code(-1002), ReturnCode::NotSupported);
         assert_eq!(ReturnCode::from_code(-1007), ReturnCode::OutOfMemory);
         assert_eq!(ReturnCode::from_code(-77), ReturnCode::Other(-77));
+    }
+
+    #[test]
+    fn template_return_codes_depend_on_the_table() {
+        use TemplateReturnCode as T;
+        use TemplateTable::{BioData, Face, Finger};
+        assert_eq!(T::from_code(Finger, 0), T::Ok);
+        assert_eq!(T::from_code(Finger, -9), T::SizeMismatch);
+        assert_eq!(T::from_code(Finger, -10), T::NoSuchUser);
+        assert_eq!(T::from_code(Finger, -11), T::BadTemplateFormat);
+        assert_eq!(T::from_code(Finger, -12), T::BadTemplate);
+        assert_eq!(T::from_code(BioData, -30), T::VersionMismatch);
+        assert_eq!(T::from_code(Face, -2), T::FaceUnknownUser);
+        assert_eq!(T::from_code(Face, -3), T::FaceSetIncomplete);
+        assert_eq!(T::from_code(Face, -4), T::FaceIndexOutOfRange);
+        assert_eq!(T::from_code(Face, -8), T::FaceCapacity);
+        assert_eq!(T::from_code(Face, -21), T::FaceSizeMissing);
+        assert_eq!(T::from_code(Finger, -3), T::General(ReturnCode::ReadWrite));
+        assert_eq!(T::from_code(Finger, -2), T::General(ReturnCode::Other(-2)));
+        assert_eq!(
+            T::from_code(BioData, -1001),
+            T::General(ReturnCode::CapacityExceeded)
+        );
+        assert_eq!(
+            TemplateTable::of_command("DATA UPDATE FINGERTMP PIN=1\tFID=1"),
+            Some(Finger)
+        );
+        assert_eq!(
+            TemplateTable::of_command("DATA DELETE FACE PIN=1"),
+            Some(Face)
+        );
+        assert_eq!(
+            TemplateTable::of_command("DATA QUERY BIODATA Type=1"),
+            Some(BioData)
+        );
+        assert_eq!(
+            TemplateTable::of_command("DATA UPDATE USERINFO PIN=1"),
+            None
+        );
+        assert_eq!(TemplateTable::of_command("DATA UPDATE FACES PIN=1"), None);
+        assert_eq!(TemplateTable::of_command("CHECK"), None);
     }
 
     #[test]

@@ -101,7 +101,7 @@ fn clean<'a>(field: &'static str, value: &'a str) -> Result<&'a str, CommandErro
 }
 
 /// Checks a PIN for a command.
-fn pin(value: &str) -> Result<&str, CommandError> {
+pub(super) fn pin(value: &str) -> Result<&str, CommandError> {
     let value = clean("PIN", value)?;
     if value.trim().is_empty() {
         Err(CommandError::EmptyPin)
@@ -185,17 +185,23 @@ impl PushCommand {
     }
 }
 
-/// What replaces a keypad password wherever a command is shown or logged.
+/// What replaces a keypad password or a biometric template wherever a
+/// command is shown or logged.
 pub const MASK: &str = "***";
 
+/// The fields whose values never leave a command's text: keypad passwords
+/// and templates (`TMP` of FINGERTMP and FACE, `Tmp` of BIODATA).
+const SECRET_FIELDS: &[&str] = &["Passwd=", "TMP=", "Tmp="];
+
 /// `text` as it may be shown (API answers, logs): the value of every
-/// `Passwd=` field replaced with [`MASK`] (an empty one stays empty). Fields
-/// start the text or follow a space or a tab, and end at a tab.
+/// `Passwd=`, `TMP=` and `Tmp=` field replaced with [`MASK`] (an empty one
+/// stays empty). Fields start the text or follow a space or a tab, and end
+/// at a tab.
 pub fn redact_command(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
-    while let Some(at) = find_password_field(rest) {
-        let value_at = at + "Passwd=".len();
+    while let Some((at, key)) = find_secret_field(rest) {
+        let value_at = at + key.len();
         out.push_str(&rest[..value_at]);
         let value_len = rest[value_at..].find('\t').unwrap_or(rest.len() - value_at);
         if value_len > 0 {
@@ -207,11 +213,17 @@ pub fn redact_command(text: &str) -> String {
     out
 }
 
-/// Where the next `Passwd=` field of `text` starts (at a field boundary).
-fn find_password_field(text: &str) -> Option<usize> {
-    text.match_indices("Passwd=")
-        .map(|(i, _)| i)
-        .find(|&i| i == 0 || matches!(text.as_bytes()[i - 1], b' ' | b'\t'))
+/// Where the next secret field of `text` starts (at a field boundary), and its key.
+fn find_secret_field(text: &str) -> Option<(usize, &'static str)> {
+    SECRET_FIELDS
+        .iter()
+        .filter_map(|key| {
+            text.match_indices(key)
+                .map(|(i, _)| i)
+                .find(|&i| i == 0 || matches!(text.as_bytes()[i - 1], b' ' | b'\t'))
+                .map(|i| (i, *key))
+        })
+        .min_by_key(|(i, _)| *i)
 }
 
 /// Looks up `key=value` fields separated by tabs.
@@ -317,6 +329,29 @@ mod tests {
             "DATA UPDATE USERINFO Passwd=***\tName=xPasswd=7\tPasswd="
         );
         assert_eq!(redact_command("CHECK"), "CHECK");
+    }
+
+    #[test]
+    fn templates_are_masked_wherever_a_command_is_shown() {
+        assert_eq!(
+            redact_command("DATA UPDATE FINGERTMP PIN=1\tFID=6\tSize=8\tValid=1\tTMP=TB9TUzIx"),
+            "DATA UPDATE FINGERTMP PIN=1\tFID=6\tSize=8\tValid=1\tTMP=***"
+        );
+        assert_eq!(
+            redact_command("DATA UPDATE FACE PIN=1\tFID=0\tSIZE=4\tVALID=1\tTMP=AAAA"),
+            "DATA UPDATE FACE PIN=1\tFID=0\tSIZE=4\tVALID=1\tTMP=***"
+        );
+        assert_eq!(
+            redact_command(
+                "DATA UPDATE BIODATA Pin=7\tNo=0\tIndex=0\tValid=1\tDuress=0\tType=9\tMajorVer=58\tMinorVer=12\tFormat=0\tTmp=apUBEB=="
+            ),
+            "DATA UPDATE BIODATA Pin=7\tNo=0\tIndex=0\tValid=1\tDuress=0\tType=9\tMajorVer=58\tMinorVer=12\tFormat=0\tTmp=***"
+        );
+        // Both kinds in one text, in either order; an empty value stays empty.
+        assert_eq!(
+            redact_command("X TMP=AAAA\tPasswd=12\tTmp=\tName=xTMP=1"),
+            "X TMP=***\tPasswd=***\tTmp=\tName=xTMP=1"
+        );
     }
 
     fn time(s: &str) -> NaiveDateTime {

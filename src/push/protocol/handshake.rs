@@ -89,6 +89,18 @@ fn stamp(s: Option<&str>) -> &str {
         .unwrap_or("None")
 }
 
+/// The `TransFlag` the handshake answers today: punches, the operation log
+/// and users, and no template (terminals withhold `FP`/`FACE` lines).
+pub const TRANS_FLAG: &str = "TransData AttLog\tOpLog\tEnrollUser\tChgUser";
+
+/// The `TransFlag` that also asks for templates
+/// (`../shared/protocol/templates-protocol.md` §3.3 **[M]**): [`TRANS_FLAG`]
+/// and `EnrollFP`, `ChgFP` (→ `FP` lines) and `FACE` (→ `FACE` lines). Not
+/// sent yet: a terminal would upload templates before there is a store.
+pub fn template_trans_flag() -> String {
+    format!("{TRANS_FLAG}\tEnrollFP\tChgFP\tFACE")
+}
+
 /// Renders the handshake answer, one `key=value` per line (LF).
 pub fn render_handshake(o: &HandshakeOptions<'_>) -> String {
     format!(
@@ -100,7 +112,7 @@ pub fn render_handshake(o: &HandshakeOptions<'_>) -> String {
          Delay={}\n\
          TransTimes=00:00;14:05\n\
          TransInterval=1\n\
-         TransFlag=TransData AttLog\tOpLog\tEnrollUser\tChgUser\n\
+         TransFlag={TRANS_FLAG}\n\
          TimeZone={}\n\
          Realtime=1\n\
          Encrypt=None\n",
@@ -176,6 +188,47 @@ mod tests {
         assert_eq!(get("ATTLOGStamp"), Some("9999"));
         assert_eq!(get("TimeZone"), Some("-4"));
         assert_eq!(get("Delay"), Some("10"));
+    }
+
+    #[test]
+    fn the_template_trans_flag_3_3() {
+        let flag = template_trans_flag();
+        assert_eq!(
+            flag,
+            "TransData AttLog\tOpLog\tEnrollUser\tChgUser\tEnrollFP\tChgFP\tFACE"
+        );
+        let (name, rest) = flag.split_once(' ').expect("TransData first");
+        assert_eq!(name, "TransData");
+        let items: Vec<&str> = rest.split('\t').collect();
+        for wanted in [
+            "AttLog",
+            "OpLog",
+            "EnrollUser",
+            "ChgUser",
+            "EnrollFP",
+            "ChgFP",
+            "FACE",
+        ] {
+            assert_eq!(
+                items.iter().filter(|i| **i == wanted).count(),
+                1,
+                "{wanted}"
+            );
+        }
+        // Today's handshake still asks for no template.
+        let text = render_handshake(&HandshakeOptions {
+            serial: "A1",
+            attlog_stamp: None,
+            operlog_stamp: None,
+            error_delay: 30,
+            delay: 10,
+            timezone: tz(0),
+        });
+        assert!(text.contains(&format!("\nTransFlag={TRANS_FLAG}\n")));
+        assert!(
+            !text.contains("EnrollFP") && !text.contains("FACE"),
+            "{text}"
+        );
     }
 
     #[test]
