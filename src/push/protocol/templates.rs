@@ -215,6 +215,10 @@ pub struct PushTemplate {
     pub line: TemplateLine,
     /// The decoded template.
     pub bytes: TemplateBytes,
+    /// A declared `Size` that is not the `TMP` text's length: `(declared,
+    /// actual)`. Size is advisory (§3.4.5): the template is kept, and the
+    /// receiver logs the mismatch.
+    pub size_mismatch: Option<(usize, usize)>,
 }
 
 /// Why a template line was not used. Never carries template bytes.
@@ -230,13 +234,6 @@ pub enum TemplateError {
     EmptyPin,
     /// The PIN is not 1–24 letters or digits (the users API's rule).
     BadPin,
-    /// `Size` is not the length of the `TMP` text.
-    SizeMismatch {
-        /// `Size` as declared.
-        declared: usize,
-        /// The `TMP` text's length.
-        actual: usize,
-    },
     /// The `TMP` text is empty.
     EmptyTemplate,
     /// The template is larger than [`MAX_TEMPLATE_BYTES`].
@@ -269,10 +266,6 @@ impl fmt::Display for TemplateError {
             TemplateError::BadNumber(field) => write!(f, "template line with a bad {field}"),
             TemplateError::EmptyPin => f.write_str("template line with an empty PIN"),
             TemplateError::BadPin => f.write_str("template line with a bad PIN"),
-            TemplateError::SizeMismatch { declared, actual } => write!(
-                f,
-                "template Size={declared} but its text is {actual} characters"
-            ),
             TemplateError::EmptyTemplate => f.write_str("template line with an empty template"),
             TemplateError::TooLarge { chars } => write!(
                 f,
@@ -344,19 +337,11 @@ pub(super) fn template_pin(pin: Option<&str>) -> Result<String, TemplateError> {
     }
 }
 
-/// Decodes `TMP`, checking a declared `Size` (absent or 0: not checked,
-/// as the firmware does, §3.5.1 **[F]**) against the text's length.
-fn template_text(text: &str, size: Option<u64>) -> Result<TemplateBytes, TemplateError> {
-    if let Some(declared) = size.filter(|s| *s > 0) {
-        let declared = usize::try_from(declared).unwrap_or(usize::MAX);
-        if declared != text.len() {
-            return Err(TemplateError::SizeMismatch {
-                declared,
-                actual: text.len(),
-            });
-        }
-    }
-    TemplateBytes::from_base64(text)
+/// A declared `Size` (absent or 0: nothing declared, as the firmware reads
+/// it, §3.5.1 **[F]**) that is not `text`'s length: `(declared, actual)`.
+fn size_mismatch(text: &str, size: Option<u64>) -> Option<(usize, usize)> {
+    let declared = usize::try_from(size.filter(|s| *s > 0)?).unwrap_or(usize::MAX);
+    (declared != text.len()).then_some((declared, text.len()))
 }
 
 /// `Valid` of `FP`/`FACE`/`FVEIN` lines: 0, 1 or 3 (3 = duress), default 1
@@ -384,7 +369,9 @@ fn parse_fid_line(line: TemplateLine, fields: &Fields<'_>) -> Result<PushTemplat
         _ => 0,
     };
     let (valid, duress) = valid_flag(fields)?;
-    let bytes = template_text(fields.need("TMP")?, fields.number("Size", u64::MAX)?)?;
+    let text = fields.need("TMP")?;
+    let size_mismatch = size_mismatch(text, fields.number("Size", u64::MAX)?);
+    let bytes = TemplateBytes::from_base64(text)?;
     Ok(PushTemplate {
         pin,
         kind,
@@ -396,6 +383,7 @@ fn parse_fid_line(line: TemplateLine, fields: &Fields<'_>) -> Result<PushTemplat
         format: None,
         line,
         bytes,
+        size_mismatch,
     })
 }
 
@@ -423,6 +411,7 @@ fn parse_biodata(fields: &Fields<'_>) -> Result<PushTemplate, TemplateError> {
         format: format.and_then(|f| u8::try_from(f).ok()),
         line: TemplateLine::BioData,
         bytes: TemplateBytes::from_base64(fields.need("Tmp")?)?,
+        size_mismatch: None,
     })
 }
 
@@ -578,19 +567,34 @@ mod tests {
             .iter()
             .map(|t| (t.kind, t.no, t.bytes.0.len()))
             .collect();
-        assert_eq!(got, [(BioType::Finger, 1, 1190), (BioType::FaceNir, 0, 3)]);
+        // Size is advisory (§3.4.5): FID 2's Size=9 for 4 characters keeps
+        // the template and tells the mismatch.
         assert_eq!(
-            batch.errors,
-            [(
-                4,
-                TemplateError::SizeMismatch {
-                    declared: 9,
-                    actual: 4
-                }
-            )]
+            got,
+            [
+                (BioType::Finger, 1, 1190),
+                (BioType::Finger, 2, 3),
+                (BioType::FaceNir, 0, 3)
+            ]
         );
+        assert_eq!(batch.templates[0].size_mismatch, None);
+        assert_eq!(batch.templates[1].size_mismatch, Some((9, 4)));
+        assert!(batch.errors.is_empty(), "{:?}", batch.errors);
         // The OPERLOG parser still counts them as before.
         assert_eq!(super::super::parse_operlog(body.as_bytes()).accepted(), 5);
+    }
+
+    #[test]
+    fn a_wrong_size_keeps_the_template_and_tells_it_3_4_5() {
+        let kept = parse_template_line("FP PIN=1\tFID=1\tSize=8\tTMP=AAAA").expect("kept");
+        assert_eq!((kept.bytes.0.len(), kept.size_mismatch), (3, Some((8, 4))));
+        for agreeing in ["Size=4\t", "Size=0\t", ""] {
+            let line = format!("FP PIN=1\tFID=1\t{agreeing}TMP=AAAA");
+            assert_eq!(
+                parse_template_line(&line).expect("kept").size_mismatch,
+                None
+            );
+        }
     }
 
     #[test]
@@ -603,7 +607,7 @@ mod tests {
             !shown.contains("77, 229") && !shown.contains("TeVTUzIx"),
             "{shown}"
         );
-        let cut = format!("FP PIN=1\tFID=1\tSize=99\tTMP={}", sa40_tmp());
+        let cut = format!("FP PIN=1\tFID=1\tSize=99\tTMP={}!", sa40_tmp());
         let err = parse_template_line(&cut).unwrap_err();
         assert!(!format!("{err} {err:?}").contains("TeVT"));
     }
@@ -703,13 +707,6 @@ mod tests {
             ("FP PIN=1\tFID=1\tTMP=", TemplateError::EmptyTemplate),
             ("FP PIN=1\tFID=1\tTMP=A", TemplateError::BadBase64),
             ("FP PIN=1\tFID=1\tTMP=AA AA", TemplateError::BadBase64),
-            (
-                "FP PIN=1\tFID=1\tSize=8\tTMP=AAAA",
-                TemplateError::SizeMismatch {
-                    declared: 8,
-                    actual: 4,
-                },
-            ),
             (
                 "FP PIN=1\tFID=1\tSize=x\tTMP=AAAA",
                 TemplateError::BadNumber("Size"),
@@ -818,6 +815,7 @@ mod tests {
                         format: bio.then_some(format),
                         line,
                         bytes: TemplateBytes(bytes),
+                        size_mismatch: None,
                     }
                 },
             )
