@@ -126,25 +126,17 @@ fn put_digits(out: &mut [u8], mut value: u32) {
 /// second, as chrono reads it. The one rule for every time zkserver reads.
 pub fn parse(s: &str) -> Option<NaiveDateTime> {
     let b = s.as_bytes();
-    let shape_ok = b.len() == 19
-        && b.iter().enumerate().all(|(i, c)| match i {
-            4 | 7 => *c == b'-',
-            10 => *c == b' ',
-            13 | 16 => *c == b':',
+    let time_shape_ok = b.len() == 19
+        && b[10] == b' '
+        && b[11..].iter().enumerate().all(|(i, c)| match i {
+            2 | 5 => *c == b':',
             _ => c.is_ascii_digit(),
         });
-    if !shape_ok {
+    if !time_shape_ok {
         return None;
     }
-    // Digits only from here: read them directly (chrono's format parser
-    // costs more than the rest of a push line).
-    let number = |from: usize, to: usize| {
-        b[from..to]
-            .iter()
-            .fold(0u32, |n, d| n * 10 + u32::from(d - b'0'))
-    };
     let date = parse_date(&s[..10])?;
-    let (hour, minute, second) = (number(11, 13), number(14, 16), number(17, 19));
+    let (hour, minute, second) = (number(&b[11..13]), number(&b[14..16]), number(&b[17..19]));
     match second {
         60 => date.and_hms_nano_opt(hour, minute, 59, 1_000_000_000),
         _ => date.and_hms_opt(hour, minute, second),
@@ -162,13 +154,17 @@ pub fn parse_date(s: &str) -> Option<NaiveDate> {
     if !shape_ok {
         return None;
     }
-    let number = |from: usize, to: usize| {
-        b[from..to]
-            .iter()
-            .fold(0u32, |n, d| n * 10 + u32::from(d - b'0'))
-    };
-    let year = i32::try_from(number(0, 4)).ok()?;
-    NaiveDate::from_ymd_opt(year, number(5, 7), number(8, 10))
+    let year = i32::try_from(number(&b[..4])).ok()?;
+    NaiveDate::from_ymd_opt(year, number(&b[5..7]), number(&b[8..10]))
+}
+
+/// The value of `digits`, ASCII digits the caller has checked (read
+/// directly: chrono's format parser costs more than the rest of a push
+/// line).
+fn number(digits: &[u8]) -> u32 {
+    digits
+        .iter()
+        .fold(0u32, |n, d| n * 10 + u32::from(d - b'0'))
 }
 
 /// A `from`/`to` bound of the API: `YYYY-MM-DD HH:MM:SS` (also with `T`
