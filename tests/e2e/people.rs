@@ -523,3 +523,122 @@ fn an_import_from_a_terminal_is_dispatched_on_the_body() {
         );
     }
 }
+
+/// A push terminal `rec` (serial `SNNAMES1`) with a journal in `dir`,
+/// every punch POSTed to `webhook`, open writes.
+fn push_server(dir: &Path, webhook: &str) -> Env {
+    let journal = Arc::new(Journal::open(dir.join("punches.db")).expect("journal"));
+    let mut rec = zkserver::registry::DeviceConfig::new("Recepción");
+    rec.mode = zkserver::registry::DeviceMode::Push;
+    rec.sn = Some("SNNAMES1".into());
+    let url = webhook.to_string();
+    common::serve(
+        vec![],
+        Registry::in_memory(vec![("rec".into(), rec)]),
+        move |s| {
+            s.journal = Some(journal);
+            s.webhook = Some(url);
+        },
+    )
+}
+
+/// The webhook's punches of `user`, in order.
+fn hooked<'a>(posts: &'a [common::receiver::Post], user: &str) -> Vec<&'a Value> {
+    posts
+        .iter()
+        .filter(|p| p.accepted)
+        .flat_map(|p| p.body["data"].as_array().into_iter().flatten())
+        .filter(|r| r["user_id"] == user)
+        .collect()
+}
+
+#[test]
+fn a_person_added_through_the_api_is_named_at_once_in_streams_webhooks_and_attendance() {
+    let dir = tempdir("names");
+    let hook = common::receiver::Receiver::start();
+    let env = push_server(&dir, &hook.url);
+    let base = &env.base;
+    let mut stream = common::sse::SseClient::connect(base, "/events", None);
+    let (status, body) = common::send(
+        "POST",
+        &format!("{base}/people"),
+        json!({"user_id": "1005", "name": "Sofía Moreno"}),
+    );
+    assert_eq!(status, 201, "{body}");
+
+    let attlog = "1005\t2026-03-02 08:00:00\t1\t0\t\t0\t0\n77\t2026-03-02 08:01:00\t1\t0\t\t0\t0\n";
+    let (status, answer) = common::iclock_text(
+        base,
+        "POST",
+        "/iclock/cdata?SN=SNNAMES1&table=ATTLOG&Stamp=1",
+        attlog,
+    );
+    assert_eq!((status, answer.as_str()), (200, "OK:2"));
+
+    // The stream: the person of the list by name, the other as before.
+    let punches = stream.punches(2, std::time::Duration::from_secs(30));
+    assert_eq!(punches.len(), 2, "{punches:?}");
+    let sofia = punches
+        .iter()
+        .find(|e| e.data["user_id"] == "1005")
+        .expect("1005");
+    assert_eq!(sofia.data["name"], "Sofía Moreno", "{:?}", sofia.data);
+    let other = punches
+        .iter()
+        .find(|e| e.data["user_id"] == "77")
+        .expect("77");
+    assert!(
+        other.data.get("name").is_none(),
+        "not in the list: {:?}",
+        other.data
+    );
+
+    // The webhook.
+    assert!(hook.wait_for(std::time::Duration::from_secs(30), |posts| {
+        !hooked(posts, "1005").is_empty() && !hooked(posts, "77").is_empty()
+    }));
+    let posts = hook.posts();
+    assert_eq!(hooked(&posts, "1005")[0]["name"], "Sofía Moreno");
+    assert!(hooked(&posts, "77")[0].get("name").is_none());
+
+    // Attendance answers (JSON: named; CSV keeps its columns).
+    let (status, att) = common::get(&format!("{base}/devices/rec/attendance"));
+    assert_eq!(status, 200, "{att}");
+    let rows = att["data"].as_array().expect("rows");
+    let row = rows.iter().find(|r| r["user_id"] == "1005").expect("1005");
+    assert_eq!(row["name"], "Sofía Moreno");
+    assert!(rows
+        .iter()
+        .find(|r| r["user_id"] == "77")
+        .unwrap()
+        .get("name")
+        .is_none());
+    let (_, compact) = common::get(&format!("{base}/devices/rec/attendance?pretty=0"));
+    assert_eq!(compact["data"], att["data"], "compact rows say the same");
+    let csv = minreq::get(format!("{base}/devices/rec/attendance?format=csv"))
+        .send()
+        .expect("csv");
+    let csv = csv.as_str().expect("utf-8");
+    assert!(
+        csv.starts_with("user_id,timestamp,status,punch,device_id,device_name\r\n"),
+        "{csv}"
+    );
+
+    // A renamed person: the next punch has the new name.
+    let (status, _) = common::send(
+        "PUT",
+        &format!("{base}/people/1005"),
+        json!({"name": "Sofía Moreno Díaz"}),
+    );
+    assert_eq!(status, 200);
+    let (status, _) = common::iclock_text(
+        base,
+        "POST",
+        "/iclock/cdata?SN=SNNAMES1&table=ATTLOG&Stamp=2",
+        "1005\t2026-03-02 17:00:00\t1\t1\t\t0\t0\n",
+    );
+    assert_eq!(status, 200);
+    let next = stream.punches(1, std::time::Duration::from_secs(30));
+    assert_eq!(next.len(), 1);
+    assert_eq!(next[0].data["name"], "Sofía Moreno Díaz");
+}
