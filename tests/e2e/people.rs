@@ -642,3 +642,236 @@ fn a_person_added_through_the_api_is_named_at_once_in_streams_webhooks_and_atten
     assert_eq!(next.len(), 1);
     assert_eq!(next[0].data["name"], "Sofía Moreno Díaz");
 }
+
+/// The binary with a journal, a push terminal `rec` and the API key,
+/// logging at debug into `log`; returns it and its base URL.
+fn start_logged_binary(dir: &Path, log: &Path) -> (std::process::Child, String) {
+    std::fs::write(
+        dir.join("devices.json"),
+        r#"{"rec": {"mode": "push", "sn": "SNPRIV1", "name": "Recepción"}}"#,
+    )
+    .expect("devices file");
+    std::fs::write(dir.join("key"), KEY).expect("key file");
+    let file = std::fs::File::create(log).expect("log file");
+    let child = common::process::command()
+        .args(["--host", "127.0.0.1", "--port", "0", "--log-level", "debug"])
+        .arg("--config")
+        .arg(dir.join("devices.json"))
+        .arg("--journal")
+        .arg(dir.join("punches.db"))
+        .arg("--api-key-file")
+        .arg(dir.join("key"))
+        .stdout(std::process::Stdio::null())
+        .stderr(file)
+        .spawn()
+        .expect("zkserver starts");
+    let mut addr = String::new();
+    common::wait_until("the server listens", || {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        match text.lines().find(|l| l.contains("listening on http://")) {
+            Some(line) => {
+                addr = common::process::addr_after(line, "listening on http://");
+                true
+            }
+            None => false,
+        }
+    });
+    (child, format!("http://{addr}"))
+}
+
+/// Every answer of a full cycle but the two that may hold secrets.
+struct Answers(Vec<(String, String)>);
+
+impl Answers {
+    fn call(
+        &mut self,
+        method: &str,
+        url: &str,
+        body: Option<&Value>,
+        keyed: bool,
+    ) -> (i32, String) {
+        let (status, text) = call(method, url, body, keyed);
+        self.0
+            .push((format!("{method} {url} -> {status}"), text.clone()));
+        (status, text)
+    }
+}
+
+#[test]
+fn passwords_and_templates_appear_in_no_log_answer_listing_or_metric_after_a_full_cycle() {
+    let dir = tempdir("privacy");
+    let log = dir.join("server.log");
+    let (mut child, base) = start_logged_binary(&dir, &log);
+    let template = v10_template(1400, 77);
+    let b64 = STANDARD.encode(&template);
+    let (first_password, second_password) = ("k8642q", "z97531w");
+    let mut answers = Answers(Vec::new());
+    let people = format!("{base}/people");
+    let mut stream = common::sse::SseClient::connect(&base, "/events", None);
+
+    let person = json!({"user_id": "314", "name": "Eva Secreta", "password": first_password});
+    assert_eq!(answers.call("POST", &people, Some(&person), true).0, 201);
+    let change = json!({"password": second_password});
+    assert_eq!(
+        answers
+            .call("PUT", &format!("{people}/314"), Some(&change), true)
+            .0,
+        200
+    );
+    let slot = format!("{people}/314/templates/finger/4");
+    let put = json!({"data": b64});
+    assert_eq!(answers.call("PUT", &slot, Some(&put), true).0, 200);
+    // Refusals never quote what they refuse.
+    for bad in [
+        json!({"data": b64, "version": "9"}),
+        json!({"data": format!("{b64}!")}),
+    ] {
+        let (status, text) = answers.call("PUT", &slot, Some(&bad), true);
+        assert_eq!(status, 400, "{text}");
+    }
+    let refused = json!({"user_id": "315", "name": "X", "password": format!("{second_password} ")});
+    assert_eq!(answers.call("POST", &people, Some(&refused), true).0, 400);
+    assert_eq!(
+        answers.call("GET", &format!("{people}/314"), None, false).0,
+        200
+    );
+    assert_eq!(answers.call("GET", &people, None, false).0, 200);
+    assert_eq!(
+        answers
+            .call("GET", &format!("{people}/314/templates"), None, false)
+            .0,
+        401
+    );
+    assert_eq!(
+        answers
+            .call("GET", &format!("{people}/export"), None, false)
+            .0,
+        401
+    );
+
+    // The two keyed answers that may hold them (and do).
+    let (status, templates) = call("GET", &format!("{people}/314/templates"), None, true);
+    assert_eq!(status, 200);
+    assert!(templates.contains(&b64));
+    let (status, export) = call("GET", &format!("{people}/export"), None, true);
+    assert_eq!(status, 200);
+    assert!(export.contains(&b64) && export.contains(second_password));
+    let restore: Value = serde_json::from_str(&export).expect("export is JSON");
+    assert_eq!(
+        answers
+            .call("POST", &format!("{people}/import"), Some(&restore), true)
+            .0,
+        200
+    );
+
+    // A push user with a keypad password: the command listing masks it.
+    let user = json!({"user_id": "314", "name": "Eva", "password": second_password});
+    assert_eq!(
+        answers
+            .call(
+                "POST",
+                &format!("{base}/devices/rec/users"),
+                Some(&user),
+                true
+            )
+            .0,
+        202
+    );
+    let (_, listing) = answers.call("GET", &format!("{base}/devices/rec/commands"), None, true);
+    assert!(listing.contains("Passwd=***"), "{listing}");
+
+    // A punch of the person, on the stream, then the offboarding.
+    let (status, _) = common::iclock_text(
+        &base,
+        "POST",
+        "/iclock/cdata?SN=SNPRIV1&table=ATTLOG&Stamp=1",
+        "314\t2026-03-02 08:00:00\t1\t0\t\t0\t0\n",
+    );
+    assert_eq!(status, 200);
+    let punch = stream.punches(1, std::time::Duration::from_secs(30));
+    assert_eq!(punch.len(), 1);
+    answers
+        .0
+        .push(("the stream".into(), punch[0].data.to_string()));
+    assert_eq!(
+        answers
+            .call(
+                "GET",
+                &format!("{base}/devices/rec/attendance"),
+                None,
+                false
+            )
+            .0,
+        200
+    );
+    assert_eq!(answers.call("DELETE", &slot, None, true).0, 200);
+    assert_eq!(
+        answers
+            .call("DELETE", &format!("{people}/314"), None, true)
+            .0,
+        200
+    );
+    assert_eq!(
+        answers
+            .call("GET", &format!("{base}/metrics"), None, false)
+            .0,
+        200
+    );
+    assert_eq!(
+        answers
+            .call("GET", &format!("{base}/health"), None, false)
+            .0,
+        200
+    );
+    common::process::terminate(&mut child);
+
+    // A piece of the base64 is enough to find it; so are the passwords.
+    let needles = [
+        first_password,
+        second_password,
+        &b64[..40],
+        &b64[b64.len() - 40..],
+    ];
+    for (what, text) in &answers.0 {
+        for needle in needles {
+            assert!(!text.contains(needle), "{what} holds a secret: {text}");
+        }
+    }
+    let logged = std::fs::read_to_string(&log).expect("log");
+    assert!(
+        logged.contains("people: 314"),
+        "the cycle was logged: {logged}"
+    );
+    for needle in needles {
+        assert!(
+            !logged.contains(needle),
+            "the log holds a secret ({needle}): {logged}"
+        );
+    }
+}
+
+#[test]
+fn a_queued_template_command_is_listed_with_tmp_masked() {
+    let dir = tempdir("tmp-mask");
+    let hook = common::receiver::Receiver::start();
+    let env = push_server(&dir, &hook.url);
+    let journal = Journal::open(dir.join("punches.db")).expect("journal");
+    let b64 = STANDARD.encode(v10_template(1200, 11));
+    let text = format!(
+        "DATA UPDATE FINGERTMP PIN=1\tFID=6\tSize={}\tValid=1\tTMP={b64}",
+        b64.len()
+    );
+    let queued = journal
+        .enqueue_command("rec", &text, zkserver::time::now())
+        .expect("queued");
+    drop(journal);
+    for url in [
+        format!("{}/devices/rec/commands", env.base),
+        format!("{}/devices/rec/commands/{}", env.base, queued.id),
+    ] {
+        let (status, body) = call("GET", &url, None, false);
+        assert_eq!(status, 200, "{body}");
+        assert!(body.contains("TMP=***"), "{body}");
+        assert!(!body.contains(&b64[..40]), "{body}");
+    }
+}
