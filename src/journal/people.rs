@@ -508,6 +508,40 @@ impl Journal {
         restored
     }
 
+    /// The people changed after outbox position `after` (tombstones
+    /// included), each once in its latest state, oldest change first, at
+    /// most `limit`; with the outbox position of the last one (what
+    /// delivery into PostgreSQL follows).
+    pub fn people_changed_after(
+        &self,
+        after: i64,
+        limit: u64,
+    ) -> Result<(Vec<Person>, Option<i64>), JournalError> {
+        self.read(
+            |conn| {
+                let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+                let mut stmt = conn.prepare_cached(&format!(
+                    "SELECT {COLUMNS}, c.last FROM people
+                       JOIN (SELECT user_id AS pin, max(seq) AS last FROM people_changes
+                              WHERE seq > ?1 GROUP BY user_id) c ON c.pin = people.user_id
+                      ORDER BY c.last LIMIT ?2"
+                ))?;
+                let mut last = None;
+                let rows = stmt.query_map(params![after, limit], |r| {
+                    Ok((person_from_row(r)?, r.get::<_, i64>(8)?))
+                })?;
+                let mut people = Vec::new();
+                for row in rows {
+                    let (person, seq) = row?;
+                    last = Some(seq);
+                    people.push(person);
+                }
+                Ok((people, last))
+            },
+            "reading changed people",
+        )
+    }
+
     /// The live people's names by PIN (see [`PersonNames`]), read from
     /// the journal once after each change to the list.
     pub fn person_names(&self) -> Result<PersonNames, JournalError> {

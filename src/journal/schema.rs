@@ -181,6 +181,23 @@ pub(super) const MIGRATIONS: &[&str] = &[
          written_at TEXT NOT NULL,
          PRIMARY KEY (device, user_id, kind, idx)
      );",
+    // 6 (helper P): every change to a person (insert, update, tombstone,
+    // restore — whoever writes it) leaves its PIN in an outbox, in order:
+    // what delivery into PostgreSQL (`zk_people`) follows, as it follows
+    // the punches. People already in the list are in it from the start.
+    "CREATE TABLE people_changes (
+         seq INTEGER PRIMARY KEY AUTOINCREMENT,
+         user_id TEXT NOT NULL
+     );
+     CREATE TRIGGER people_changes_on_insert AFTER INSERT ON people
+     BEGIN
+         INSERT INTO people_changes (user_id) VALUES (new.user_id);
+     END;
+     CREATE TRIGGER people_changes_on_update AFTER UPDATE ON people
+     BEGIN
+         INSERT INTO people_changes (user_id) VALUES (new.user_id);
+     END;
+     INSERT INTO people_changes (user_id) SELECT user_id FROM people ORDER BY user_id;",
 ];
 
 /// The schema version this build writes.

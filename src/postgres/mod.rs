@@ -1,7 +1,10 @@
 //! Delivery into PostgreSQL (`--postgres`): every punch that enters the
 //! journal (push terminals, collected pull terminals) is inserted into
 //! `zk_punches`, in journal order, in batches of one transaction each
-//! (`ON CONFLICT DO NOTHING`), and `zk_devices` is kept current. The
+//! (`ON CONFLICT DO NOTHING`), and `zk_devices` is kept current, and so is
+//! `zk_people` (the staff list without passwords or templates: each
+//! change upserted in the journal's order; a new connection upserts the
+//! whole list again, so an outage or a restart loses nothing). The
 //! delivered position advances only after a commit and is stored in
 //! `<devices file>.postgres.json` (as webhook positions are), so outages of
 //! the database and restarts of zkserver lose nothing and duplicate
@@ -32,6 +35,8 @@ pub use writer::{DeviceRow, Failure, RenameRefused};
 
 /// Most punches in one transaction.
 pub const BATCH: usize = 5000;
+/// Most people in one transaction.
+const PEOPLE_BATCH: u64 = 2000;
 /// How often terminal states are compared with what `zk_devices` holds.
 const DEVICE_CHECK: Duration = Duration::from_secs(1);
 
@@ -395,10 +400,34 @@ impl PgDelivery {
         Ok(rx)
     }
 
-    /// One step: keeps `zk_devices` current, then inserts the next batch.
-    /// True when a batch was delivered (there may be more).
+    /// Upserts the people changed since the connection last wrote them
+    /// (all of them on a new connection). True when some were written.
+    fn deliver_people(&self, link: &mut writer::Link) -> Result<bool, Failure> {
+        let (people, last) = self
+            .journal
+            .people_changed_after(link.people_position(), PEOPLE_BATCH)
+            .map_err(|error| Failure::Journal {
+                reading: true,
+                error,
+            })?;
+        let Some(last) = last else {
+            return Ok(false);
+        };
+        link.upsert_people(&people, last)?;
+        log::info!(
+            "PostgreSQL: {} person(s) of the staff list written to zk_people",
+            people.len()
+        );
+        Ok(true)
+    }
+
+    /// One step: keeps `zk_devices` and `zk_people` current, then inserts
+    /// the next batch. True when something was delivered (there may be more).
     fn step(&self, link: &mut writer::Link) -> Result<bool, Failure> {
         link.sync_devices(&(self.states)())?;
+        if self.deliver_people(link)? {
+            return Ok(true);
+        }
         let from = self.position();
         let (batch, renames) =
             self.journal

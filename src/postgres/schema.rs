@@ -51,6 +51,18 @@ pub const MIGRATIONS: &[&str] = &[
          position   bigint      NOT NULL,
          updated_at timestamptz NOT NULL
      );",
+    // 4: the staff list (names for payroll queries); never a keypad
+    // password nor a template.
+    "CREATE TABLE IF NOT EXISTS zk_people (
+         site       text        NOT NULL,
+         user_id    text        NOT NULL,
+         name       text        NOT NULL,
+         card       bigint,
+         areas      text[]      NOT NULL,
+         deleted    boolean     NOT NULL,
+         updated_at timestamptz NOT NULL,
+         PRIMARY KEY (site, user_id)
+     );",
 ];
 
 /// The schema version this zkserver writes.
@@ -82,6 +94,13 @@ const COLUMNS: &[(&str, &str, &str)] = &[
     ("zk_sites", "journal", "text"),
     ("zk_sites", "position", "bigint"),
     ("zk_sites", "updated_at", "timestamp with time zone"),
+    ("zk_people", "site", "text"),
+    ("zk_people", "user_id", "text"),
+    ("zk_people", "name", "text"),
+    ("zk_people", "card", "bigint"),
+    ("zk_people", "areas", "ARRAY"),
+    ("zk_people", "deleted", "boolean"),
+    ("zk_people", "updated_at", "timestamp with time zone"),
 ];
 
 /// Why the database's tables cannot be written.
@@ -159,6 +178,7 @@ const PRIVILEGES: &[(&str, &[&str])] = &[
     ("zk_punches", &["SELECT", "INSERT", "UPDATE"]),
     ("zk_devices", &["SELECT", "INSERT", "UPDATE"]),
     ("zk_sites", &["SELECT", "INSERT", "UPDATE"]),
+    ("zk_people", &["SELECT", "INSERT", "UPDATE"]),
     ("zk_schema_version", &["SELECT"]),
 ];
 
@@ -191,7 +211,7 @@ pub fn check(client: &mut Client) -> Result<(), SchemaError> {
         "SELECT table_name::text, column_name::text, data_type::text
            FROM information_schema.columns
           WHERE table_schema = current_schema()
-            AND table_name IN ('zk_punches', 'zk_devices', 'zk_sites')",
+            AND table_name IN ('zk_punches', 'zk_devices', 'zk_sites', 'zk_people')",
         &[],
     )?;
     let found: Vec<(String, String, String)> = rows

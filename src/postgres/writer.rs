@@ -10,7 +10,7 @@ use super::errors;
 use super::schema;
 use super::target::TlsMode;
 use super::PgSettings;
-use crate::journal::{DeviceRename, StoredPunch};
+use crate::journal::{DeviceRename, Person, StoredPunch};
 
 /// A terminal's row of `zk_devices`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -131,6 +131,9 @@ pub struct Link {
     written: HashMap<String, DeviceRow>,
     /// Device names by id (for punches).
     names: HashMap<String, String>,
+    /// The staff list's outbox position written through this connection
+    /// (0 on a new one: the whole list is upserted again, idempotently).
+    people_position: i64,
     /// Whether the rows were written once through this connection.
     synced: bool,
     /// When the database last answered.
@@ -143,6 +146,18 @@ const INSERT_PUNCHES: &str = "INSERT INTO zk_punches
        FROM unnest($2::text[], $3::text[], $4::text[], $5::int2[], $6::int2[], $7::text[],
                    $8::text[], $9::text[]) AS x (d, u, t, s, p, w, n, r)
      ON CONFLICT DO NOTHING";
+
+/// People of the staff list: the row of each PIN replaced by its latest
+/// state (areas travel as JSON text, one array per row). No password, no
+/// template: the table has no column for them.
+const UPSERT_PEOPLE: &str = "INSERT INTO zk_people
+       (site, user_id, name, card, areas, deleted, updated_at)
+     SELECT $1, u, n, c, ARRAY(SELECT json_array_elements_text(a::json)), d, t::timestamptz
+       FROM unnest($2::text[], $3::text[], $4::int8[], $5::text[], $6::bool[], $7::text[])
+            AS x (u, n, c, a, d, t)
+     ON CONFLICT (site, user_id) DO UPDATE SET
+       name = EXCLUDED.name, card = EXCLUDED.card, areas = EXCLUDED.areas,
+       deleted = EXCLUDED.deleted, updated_at = EXCLUDED.updated_at";
 
 const RECORD_POSITION: &str = "INSERT INTO zk_sites (site, journal, position, updated_at)
      VALUES ($1, $2, $3, now())
@@ -204,6 +219,7 @@ impl Link {
             target: target.clone(),
             written: HashMap::new(),
             names: HashMap::new(),
+            people_position: 0,
             synced: false,
             answered: std::time::Instant::now(),
         })
@@ -358,6 +374,11 @@ impl Link {
                 &[&from, &to],
             )?;
             tx.execute(
+                "UPDATE zk_people o SET site = $2 WHERE site = $1 AND NOT EXISTS
+                   (SELECT 1 FROM zk_people n WHERE n.site = $2 AND n.user_id = o.user_id)",
+                &[&from, &to],
+            )?;
+            tx.execute(
                 "UPDATE zk_sites SET site = $2, updated_at = now() WHERE site = $1
                    AND NOT EXISTS (SELECT 1 FROM zk_sites WHERE site = $2)",
                 &[&from, &to],
@@ -376,6 +397,40 @@ impl Link {
             }
             Err(refused) => Ok(Err(refused)),
         }
+    }
+
+    /// The staff list's outbox position written through this connection.
+    pub fn people_position(&self) -> i64 {
+        self.people_position
+    }
+
+    /// Upserts `people` (their latest state) into `zk_people` in one
+    /// transaction and remembers `position` as written.
+    pub fn upsert_people(&mut self, people: &[Person], position: i64) -> Result<(), Failure> {
+        let mut columns = PeopleColumns::default();
+        for p in people {
+            columns.push(p);
+        }
+        let result = (|| {
+            let mut tx = self.client.transaction()?;
+            tx.execute(
+                UPSERT_PEOPLE,
+                &[
+                    &self.site,
+                    &columns.users,
+                    &columns.names,
+                    &columns.cards,
+                    &columns.areas,
+                    &columns.deleted,
+                    &columns.updated,
+                ],
+            )?;
+            tx.commit()
+        })();
+        result.map_err(|e| self.failure(e))?;
+        self.people_position = position;
+        self.answered = std::time::Instant::now();
+        Ok(())
     }
 
     /// Writes the rows of `devices` that changed since last written, and
@@ -501,6 +556,31 @@ impl Columns {
         self.workcodes.push(p.workcode.as_deref().map(clean));
         self.names.push(clean(name));
         self.received.push(local_to_rfc3339(&p.received_at.naive()));
+    }
+}
+
+/// People as one array per column (one `unnest` upsert); what a row of
+/// `zk_people` holds and nothing more.
+#[derive(Default)]
+struct PeopleColumns {
+    users: Vec<String>,
+    names: Vec<String>,
+    cards: Vec<Option<i64>>,
+    areas: Vec<String>,
+    deleted: Vec<bool>,
+    updated: Vec<String>,
+}
+
+impl PeopleColumns {
+    fn push(&mut self, p: &Person) {
+        self.users.push(clean(&p.user_id));
+        self.names.push(clean(&p.name));
+        self.cards.push(p.card.and_then(|c| i64::try_from(c).ok()));
+        let areas: Vec<String> = p.areas.iter().map(|a| clean(a)).collect();
+        self.areas
+            .push(serde_json::to_string(&areas).unwrap_or_else(|_| "[]".into()));
+        self.deleted.push(p.is_deleted());
+        self.updated.push(local_to_rfc3339(&p.updated_at.naive()));
     }
 }
 

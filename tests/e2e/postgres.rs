@@ -11,12 +11,15 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use serde_json::{json, Value};
 use zkserver::sim::push::{PushSim, PushSimConfig};
 use zkserver::sim::{SimConfig, Simulator};
 
 use crate::common::postgres::{available_or_skip, PgCluster, ADMIN_PASSWORD, ADMIN_USER};
 use crate::common::process::{signal, BIN};
-use crate::common::{expected_rows, free_port, get};
+use crate::common::{expected_rows, free_port, get, send};
 
 /// A fresh folder for one test.
 fn tempdir(name: &str) -> PathBuf {
@@ -256,7 +259,7 @@ fn two_sites_deliver_the_union_of_their_terminals_once() {
         devices, "norte|rec|Recepción|push|SNNORTE|t|t\nsur|reloj|Reloj Sur|pull||t|t",
         "{devices}"
     );
-    assert_eq!(query(&db, "SELECT version FROM zk_schema_version"), "3");
+    assert_eq!(query(&db, "SELECT version FROM zk_schema_version"), "4");
     assert_eq!(zn.health(), "ok");
     assert_eq!(zn.metric("zkserver_postgres_backlog"), 0.0);
     let (_, status) = get(&format!("{}/devices/rec/status", zn.base));
@@ -412,7 +415,7 @@ fn altered_tables_and_a_newer_schema_stop_delivery_clearly_and_lose_nothing() {
         push2.unsent() == 0
     });
     assert_eq!(count(&db, "central"), 110);
-    query(&db, "UPDATE zk_schema_version SET version = 3");
+    query(&db, "UPDATE zk_schema_version SET version = 4");
     wait_for("delivery after the fix", Duration::from_secs(400), || {
         count(&db, "central") == 115
     });
@@ -550,10 +553,10 @@ fn an_old_schema_is_upgraded_and_a_least_privilege_role_delivers() {
     wait_for("the upgrade", Duration::from_secs(60), || {
         zk.health() == "ok"
     });
-    assert_eq!(query(&db, "SELECT version FROM zk_schema_version"), "3");
+    assert_eq!(query(&db, "SELECT version FROM zk_schema_version"), "4");
     assert_eq!(count(&db, "viejo"), 1, "old rows kept");
     wait_for("the upgrade in the log", Duration::from_secs(30), || {
-        zk.log_text().contains("schema brought from version 1 to 3")
+        zk.log_text().contains("schema brought from version 1 to 4")
     });
     zk.kill();
     // A role that may only read, insert and update zkserver's tables.
@@ -561,7 +564,7 @@ fn an_old_schema_is_upgraded_and_a_least_privilege_role_delivers() {
     query(
         &db,
         "GRANT CONNECT ON DATABASE zk TO zk_sitio;
-         GRANT SELECT, INSERT, UPDATE ON zk_punches, zk_devices, zk_sites, zk_schema_version TO zk_sitio;",
+         GRANT SELECT, INSERT, UPDATE ON zk_punches, zk_devices, zk_sites, zk_people, zk_schema_version TO zk_sitio;",
     );
     let dir = tempdir("role");
     push_site(&dir, "SNROLE");
@@ -846,7 +849,7 @@ fn the_printed_schema_can_be_run_again_at_every_upgrade() {
     assert!(again.is_ok(), "second run: {again:?}");
     assert_eq!(
         query(&db, "SELECT count(*), max(version) FROM zk_schema_version"),
-        "1|3"
+        "1|4"
     );
     assert_eq!(count(&db, "s"), 1, "rows kept");
     // A database a newer zkserver already migrated keeps its version.
@@ -892,7 +895,11 @@ fn health_speaks_spanish_and_an_empty_database_asks_for_the_schema() {
         Duration::from_secs(120),
         || zk.health().contains("INSERT sobre la tabla zk_sites"),
     );
-    query(&db, "GRANT INSERT, UPDATE ON zk_sites TO zk_sitio");
+    query(
+        &db,
+        "GRANT INSERT, UPDATE ON zk_sites TO zk_sitio;
+         GRANT SELECT, INSERT, UPDATE ON zk_people TO zk_sitio;",
+    );
     let push = push_sim(&zk, "SNES", 10);
     wait_for("delivery", Duration::from_secs(120), || {
         count(&db, "central") == 10
@@ -1161,4 +1168,108 @@ fn two_collected_terminals_that_swap_ids_keep_their_own_histories() {
     });
     assert_eq!(rows(&db, "central"), both(&two, &one));
     drop(zk);
+}
+
+/// `zk_people` of `site`: `user_id|name|card|areas|deleted` lines by PIN.
+fn people_rows(cluster: &PgCluster, site: &str) -> String {
+    cluster
+        .psql(
+            "zk",
+            &format!(
+                "SELECT user_id, name, coalesce(card::text, ''), array_to_string(areas, ','), deleted
+                   FROM zk_people WHERE site = '{site}' ORDER BY length(user_id), user_id"
+            ),
+        )
+        .unwrap_or_default()
+}
+
+#[test]
+fn the_staff_list_reaches_zk_people_without_secrets_across_an_outage_and_a_restart() {
+    if !available_or_skip("the_staff_list_reaches_zk_people_without_secrets") {
+        return;
+    }
+    let mut db = cluster(false);
+    let dir = tempdir("people");
+    push_site(&dir, "SNPEOPLE");
+    let zk = Zk::start(&dir, Some(&admin_url(&db)), "central", &[]);
+    let people = format!("{}/people", zk.base);
+    let template = STANDARD.encode(
+        [0x4d, 0x98, 0x53, 0x53, 0x32, 0x31, 0, 0]
+            .into_iter()
+            .chain(std::iter::repeat_n(0x6b, 1100))
+            .collect::<Vec<u8>>(),
+    );
+    for body in [
+        json!({"user_id": "1005", "name": "Sofía Moreno", "card": 998_877, "password": "clave77",
+               "areas": ["oficina", "bodega"]}),
+        json!({"user_id": "7", "name": "Ana"}),
+    ] {
+        let (status, answer) = send("POST", &people, body);
+        assert_eq!(status, 201, "{answer}");
+    }
+    let (status, _) = send(
+        "PUT",
+        &format!("{people}/1005/templates/finger/6"),
+        json!({"data": template}),
+    );
+    assert_eq!(status, 200);
+    wait_for("the people in zk_people", Duration::from_secs(60), || {
+        people_rows(&db, "central") == "7|Ana||*|f\n1005|Sofía Moreno|998877|oficina,bodega|f"
+    });
+    // No column, no value holds a password or a template.
+    let columns = query(
+        &db,
+        "SELECT string_agg(column_name::text, ',' ORDER BY ordinal_position)
+           FROM information_schema.columns WHERE table_name = 'zk_people'",
+    );
+    assert_eq!(columns, "site,user_id,name,card,areas,deleted,updated_at");
+    let dump = query(&db, "SELECT zk_people::text FROM zk_people");
+    assert!(
+        !dump.contains("clave77") && !dump.contains(&template[..40]),
+        "{dump}"
+    );
+
+    // Changes while the database is down arrive when it is back.
+    db.stop();
+    wait_for("/health to tell", Duration::from_secs(60), || {
+        zk.health() != "ok"
+    });
+    let (status, _) = send("PUT", &format!("{people}/7"), json!({"name": "Ana Díaz"}));
+    assert_eq!(status, 200);
+    let (status, _) = send("DELETE", &format!("{people}/1005"), Value::Null);
+    assert_eq!(status, 200);
+    db.start_again();
+    wait_for(
+        "the changes after the outage",
+        Duration::from_secs(120),
+        || {
+            people_rows(&db, "central")
+                == "7|Ana Díaz||*|f\n1005|Sofía Moreno|998877|oficina,bodega|t"
+        },
+    );
+
+    // A change made while zkserver is down (another process wrote the
+    // journal) arrives after the restart; nothing is duplicated.
+    zk.kill();
+    {
+        let journal = zkserver::journal::Journal::open(dir.join("punches.db")).unwrap();
+        let changes = zkserver::journal::PersonChanges {
+            name: Some("Beto".into()),
+            ..Default::default()
+        };
+        journal
+            .upsert_person(
+                "8",
+                &changes,
+                zkserver::time::WallTime::new(zkserver::time::now()),
+            )
+            .unwrap();
+    }
+    let zk = Zk::start(&dir, Some(&admin_url(&db)), "central", &[]);
+    wait_for("the restart's changes", Duration::from_secs(120), || {
+        people_rows(&db, "central")
+            == "7|Ana Díaz||*|f\n8|Beto||*|f\n1005|Sofía Moreno|998877|oficina,bodega|t"
+    });
+    assert!(!zk.log_text().contains("clave77"));
+    assert!(!zk.log_text().contains(&template[..40]));
 }
