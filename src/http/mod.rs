@@ -484,7 +484,16 @@ fn dispatch(ctx: &Ctx, action: Action, params: &[&str]) -> Answer {
         Action::PushPending => push::pending(ctx),
         Action::RemovePending => push::remove_pending(ctx, id),
         Action::RefreshUsers => commands::refresh_users(ctx, id),
-        _ => people_route(ctx, action, params),
+        Action::ListPeople
+        | Action::CreatePerson
+        | Action::ExportPeople
+        | Action::ImportPeople
+        | Action::ShowPerson
+        | Action::UpdatePerson
+        | Action::DeletePerson
+        | Action::PersonTemplates
+        | Action::PutTemplate
+        | Action::DeleteTemplate => people_route(ctx, action, params),
     }
 }
 
