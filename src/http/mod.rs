@@ -23,6 +23,7 @@ mod panel;
 pub mod proxy;
 mod push;
 pub mod query;
+mod reports;
 mod request;
 pub mod response;
 pub mod slots;
@@ -251,6 +252,12 @@ enum Action {
     PushPending,
     RemovePending,
     RefreshUsers,
+    ReportDay,
+    ReportMonth,
+    ReportPresence,
+    ListSchedules,
+    PutSchedule,
+    DeleteSchedule,
 }
 
 /// The route table: method, path pattern (`{name}` matches one segment),
@@ -323,6 +330,12 @@ const ROUTES: &[(&str, &str, Action)] = &[
     ("POST", "/iclock/devicecmd.aspx", Action::IclockResults),
     ("GET", "/push/pending", Action::PushPending),
     ("DELETE", "/push/pending/{sn}", Action::RemovePending),
+    ("GET", "/reports/day", Action::ReportDay),
+    ("GET", "/reports/month", Action::ReportMonth),
+    ("GET", "/reports/presence", Action::ReportPresence),
+    ("GET", "/reports/schedule", Action::ListSchedules),
+    ("PUT", "/reports/schedule", Action::PutSchedule),
+    ("DELETE", "/reports/schedule", Action::DeleteSchedule),
 ];
 
 /// The parameters of `path` if it matches `pattern`.
@@ -449,6 +462,12 @@ fn dispatch(ctx: &Ctx, action: Action, params: &[&str]) -> Answer {
         Action::PushPending => push::pending(ctx),
         Action::RemovePending => push::remove_pending(ctx, id),
         Action::RefreshUsers => commands::refresh_users(ctx, id),
+        Action::ReportDay => reports::day(ctx),
+        Action::ReportMonth => reports::month(ctx),
+        Action::ReportPresence => reports::presence(ctx),
+        Action::ListSchedules => reports::list_schedules(ctx),
+        Action::PutSchedule => reports::put_schedule(ctx),
+        Action::DeleteSchedule => reports::delete_schedule(ctx),
     }
 }
 
