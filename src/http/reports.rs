@@ -242,9 +242,14 @@ fn scope_json(scope: &ScheduleScope) -> (&'static str, Value) {
     }
 }
 
-/// A map of schedules as JSON.
-fn schedules_json<'a>(items: impl Iterator<Item = (&'a String, &'a Schedule)>) -> Value {
-    Value::Object(items.map(|(k, s)| (k.clone(), s.to_json())).collect())
+/// A map of stored schedules as JSON (each normalised when still valid).
+fn schedules_json<'a>(items: impl Iterator<Item = (&'a String, &'a Value)>) -> Value {
+    Value::Object(items.map(|(k, v)| (k.clone(), normalised(v))).collect())
+}
+
+/// A stored schedule in its normal shape (as stored when not valid).
+fn normalised(value: &Value) -> Value {
+    Schedule::from_json(value).map_or_else(|_| value.clone(), |s| s.to_json())
 }
 
 /// `GET /reports/schedule`: every stored schedule.
@@ -259,7 +264,7 @@ pub fn list_schedules(ctx: &Ctx) -> Answer {
             "success": true,
             "day_start": rules.day_start.to_string(),
             "double_punch": rules.double_punch.window().num_seconds(),
-            "default": stored.default.as_ref().map(Schedule::to_json),
+            "default": stored.default.as_ref().map(normalised),
             "areas": schedules_json(stored.areas.iter()),
             "people": schedules_json(stored.people.iter()),
         }),
@@ -275,7 +280,7 @@ pub fn put_schedule(ctx: &Ctx) -> Answer {
     journal(ctx)?
         .set_schedule(
             &scope,
-            Some(&schedule),
+            Some(&schedule.to_json()),
             crate::time::WallTime::new(crate::time::now()),
         )
         .map_err(|e| failure(ctx, &SourceError::Journal(e)))?;

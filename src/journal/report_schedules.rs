@@ -1,13 +1,17 @@
 //! What reports read besides punches: working schedules (the server
 //! default, per area, per person; the narrowest wins) and the names the
 //! journal's users copies give people who are not on the staff list.
+//!
+//! A schedule is kept as its JSON shape (`{"start", "end", "tolerance",
+//! "days"}`), checked by `reports::rules::Schedule` before it is stored
+//! and when it is read: the journal stays below `reports`.
 
 use std::collections::{BTreeMap, HashMap};
 
 use rusqlite::{params, OptionalExtension};
+use serde_json::Value;
 
 use super::{Journal, JournalError};
-use crate::reports::rules::Schedule;
 use crate::time::WallTime;
 
 /// Who a schedule is for.
@@ -42,32 +46,31 @@ impl ScheduleScope {
     }
 }
 
-/// Every stored schedule, by scope.
+/// Every stored schedule (its JSON shape), by scope.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StoredSchedules {
     /// The server default.
-    pub default: Option<Schedule>,
+    pub default: Option<Value>,
     /// Per area name.
-    pub areas: BTreeMap<String, Schedule>,
+    pub areas: BTreeMap<String, Value>,
     /// Per person (`user_id`).
-    pub people: BTreeMap<String, Schedule>,
+    pub people: BTreeMap<String, Value>,
 }
 
-/// Reads a stored schedule's JSON (a row that no longer parses is logged
+/// Reads a stored schedule's JSON text (a row that is no JSON is logged
 /// and left out, never a failed report).
-fn parse_stored(scope: &ScheduleScope, text: &str) -> Option<Schedule> {
-    let parsed = serde_json::from_str(text)
-        .ok()
-        .and_then(|v| Schedule::from_json(&v).ok());
+fn parse_stored(scope: &ScheduleScope, text: &str) -> Option<Value> {
+    let parsed = serde_json::from_str(text).ok();
     if parsed.is_none() {
-        log::error!("journal: stored schedule for {scope:?} is not valid: {text}");
+        log::error!("journal: stored schedule for {scope:?} is not JSON: {text}");
     }
     parsed
 }
 
 impl Journal {
-    /// The schedule stored for exactly `scope` (no narrowing).
-    pub fn schedule(&self, scope: &ScheduleScope) -> Result<Option<Schedule>, JournalError> {
+    /// The schedule stored for exactly `scope` (no narrowing), as its
+    /// JSON shape.
+    pub fn schedule(&self, scope: &ScheduleScope) -> Result<Option<Value>, JournalError> {
         let (kind, name) = scope.key();
         let text: Option<String> = self.read(
             |conn| {
@@ -82,17 +85,18 @@ impl Journal {
         Ok(text.and_then(|t| parse_stored(scope, &t)))
     }
 
-    /// Sets (`Some`) or removes (`None`) the schedule of `scope` at `at`;
-    /// `true` when something changed.
+    /// Sets (`Some`, a schedule's JSON shape already checked by
+    /// `reports::rules::Schedule`) or removes (`None`) the schedule of
+    /// `scope` at `at`; `true` when something changed.
     pub fn set_schedule(
         &self,
         scope: &ScheduleScope,
-        schedule: Option<&Schedule>,
+        schedule: Option<&Value>,
         at: WallTime,
     ) -> Result<bool, JournalError> {
         self.check_time(at)?;
         let (kind, name) = scope.key();
-        let text = schedule.map(|s| s.to_json().to_string());
+        let text = schedule.map(Value::to_string);
         self.write(
             |conn| match &text {
                 Some(text) => conn
@@ -207,8 +211,8 @@ mod tests {
     #[test]
     fn schedules_are_stored_per_scope_replaced_and_removed() {
         let (_dir, j) = journal();
-        let office = Schedule::from_json(&json!({"start": "08:00", "end": "17:00"})).unwrap();
-        let night = Schedule::from_json(&json!({"start": "22:00", "end": "06:00"})).unwrap();
+        let office = json!({"start": "08:00", "end": "17:00"});
+        let night = json!({"start": "22:00", "end": "06:00"});
         let area = ScheduleScope::Area("almacén".into());
         let person = ScheduleScope::Person("7".into());
         assert_eq!(j.schedule(&ScheduleScope::Default).unwrap(), None);

@@ -9,7 +9,7 @@ use chrono::NaiveDateTime;
 
 use super::day::{DayRow, Person};
 use super::presence::{PresenceRow, Terminal};
-use super::rules::{DayStart, DoublePunch, Rules, Schedules};
+use super::rules::{DayStart, DoublePunch, Rules, Schedule, Schedules};
 use super::workday::Punch;
 use crate::journal::{Journal, JournalError, PeopleFilter};
 
@@ -43,6 +43,18 @@ impl std::fmt::Display for SourceError {
     }
 }
 
+/// A stored schedule, checked again (one that no longer is valid is
+/// logged and left out, never a failed report).
+pub fn checked(value: &serde_json::Value) -> Option<Schedule> {
+    match Schedule::from_json(value) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            log::error!("report: a stored schedule is not valid ({e}): {value}");
+            None
+        }
+    }
+}
+
 /// Everything but the punches: people, rules, names, terminals.
 #[derive(Debug, Clone)]
 pub struct Inputs {
@@ -66,13 +78,18 @@ impl Inputs {
         terminals: Vec<Terminal>,
     ) -> Result<Inputs, JournalError> {
         let stored = journal.schedules()?;
+        let own: HashMap<String, Schedule> = stored
+            .people
+            .iter()
+            .filter_map(|(user_id, v)| Some((user_id.clone(), checked(v)?)))
+            .collect();
         let names = journal.user_names()?;
         let page = journal.list_people(&PeopleFilter::default())?;
         let people = page
             .people
             .into_iter()
             .map(|p| Person {
-                schedule: stored.people.get(&p.user_id).cloned(),
+                schedule: own.get(&p.user_id).cloned(),
                 name: if p.name.is_empty() {
                     names.get(&p.user_id).cloned().unwrap_or_default()
                 } else {
@@ -88,8 +105,12 @@ impl Inputs {
                 day_start,
                 double_punch,
                 schedules: Schedules {
-                    default: stored.default,
-                    areas: stored.areas,
+                    default: stored.default.as_ref().and_then(checked),
+                    areas: stored
+                        .areas
+                        .iter()
+                        .filter_map(|(area, v)| Some((area.clone(), checked(v)?)))
+                        .collect(),
                 },
             },
             names,
