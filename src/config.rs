@@ -240,9 +240,9 @@ impl ServeConfig {
             seconds("reconcile-interval", args.reconcile_interval, MAX_SECONDS)?;
         let collect = CollectSettings {
             all: args.collect,
-            // A database wants every punch: pull terminals too, unless one
-            // says "collect": false.
-            by_default: postgres.is_some(),
+            // Reports and a database want every punch: pull terminals
+            // too, unless one says "collect": false.
+            by_default: true,
             interval: seconds("collect-interval", args.collect_interval, MAX_SECONDS)?,
         };
         let workday = workday_rules(&args)?;
@@ -566,7 +566,7 @@ mod tests {
         assert_eq!(c.lock_timeout, Duration::from_secs(30));
         assert_eq!(c.reconcile_interval, Duration::from_secs(60));
         assert_eq!(c.collect.interval, Duration::from_secs(300));
-        assert!(!c.collect.all && !c.collect.by_default);
+        assert!(!c.collect.all && c.collect.by_default);
         assert_eq!(c.journal_file, PathBuf::from("punches.db"));
         assert_eq!(c.state_file, Some(PathBuf::from("devices.json.state.json")));
         assert_eq!(c.push.delay, 10);

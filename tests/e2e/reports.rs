@@ -667,7 +667,7 @@ fn reports_come_from_the_journal_and_answer_while_the_terminal_is_offline() {
     let journal = Arc::new(Journal::open(dir.join("punches.db")).unwrap());
     person(&journal, "1", "Ana Pérez", &["*"]);
     let mut config = device_config("Entrada Principal", sim.port(), &Link::default());
-    config.collect = true;
+    config.set_collect(true);
     let j = journal.clone();
     let env = serve(
         vec![sim],
@@ -717,4 +717,47 @@ fn reports_come_from_the_journal_and_answer_while_the_terminal_is_offline() {
     let (status, _) = get(&format!("{}/reports/month?month=2026-12", env.base));
     assert_eq!(status, 200);
     assert!(asked.elapsed() < Duration::from_secs(5), "no terminal wait");
+}
+
+#[test]
+fn every_pull_terminal_is_collected_by_default_and_a_since_read_stays_small() {
+    // A terminal with 20 000 punches and no "collect" setting: collected
+    // (the default). Its first read takes the whole log; after one new
+    // punch, each interval's `since` read sends about one record (40
+    // bytes) plus the framing, not the log again (800 000 bytes).
+    let sim = Simulator::start(SimConfig {
+        records: 20_000,
+        ..SimConfig::default()
+    })
+    .unwrap();
+    let dir = tempdir("default");
+    let journal = Arc::new(Journal::open(dir.join("punches.db")).unwrap());
+    let config = device_config("Entrada Principal", sim.port(), &Link::default());
+    assert!(!config.raw.contains_key("collect"));
+    let j = journal.clone();
+    let env = serve(
+        vec![sim],
+        Registry::in_memory(vec![("principal".to_string(), config)]),
+        move |s| {
+            s.journal = Some(j);
+            s.collect.interval = Duration::from_secs(1);
+        },
+    );
+    let stored = || journal.count_punches("principal").unwrap();
+    let all = env.sims[0]
+        .expected_attendance()
+        .iter()
+        .filter(|a| a.time.is_valid())
+        .map(|a| (a.user_id.clone(), a.time))
+        .collect::<std::collections::HashSet<_>>()
+        .len() as u64;
+    crate::common::wait_until("the whole log is collected", || stored() == all);
+    let before = env.sims[0].stats();
+    env.sims[0].punch(Some("1"));
+    crate::common::wait_until("the new punch is collected", || stored() == all + 1);
+    let after = env.sims[0].stats();
+    let reads = after.attendance_reads - before.attendance_reads;
+    let bytes = after.attendance_bytes - before.attendance_bytes;
+    assert!(reads >= 1, "{before:?} {after:?}");
+    assert!(bytes / reads <= 1024, "{bytes} bytes in {reads} reads");
 }
