@@ -264,8 +264,9 @@ impl Formats {
     }
 }
 
-/// The sheets as an xlsx workbook.
-pub fn xlsx(sheets: &[Sheet]) -> Result<Vec<u8>, XlsxError> {
+/// The sheets as an xlsx workbook. Each row's cells are freed once
+/// written (the workbook keeps its own copy until it is saved).
+pub fn xlsx(sheets: Vec<Sheet>) -> Result<Vec<u8>, XlsxError> {
     let mut workbook = Workbook::new();
     let formats = Formats::new();
     for sheet in sheets {
@@ -277,14 +278,14 @@ pub fn xlsx(sheets: &[Sheet]) -> Result<Vec<u8>, XlsxError> {
 }
 
 /// Writes one view: header (bold, frozen), widths, rows.
-fn write_sheet(ws: &mut Worksheet, sheet: &Sheet, formats: &Formats) -> Result<(), XlsxError> {
+fn write_sheet(ws: &mut Worksheet, sheet: Sheet, formats: &Formats) -> Result<(), XlsxError> {
     for (c, column) in (0u16..).zip(sheet.columns) {
         ws.write_string_with_format(0, c, column.title, &formats.header)?;
         ws.set_column_width(c, column.width)?;
     }
     ws.set_freeze_panes(1, 0)?;
-    for (r, row) in (1u32..).zip(&sheet.rows) {
-        for (c, cell) in (0u16..).zip(row) {
+    for (r, row) in (1u32..).zip(sheet.rows) {
+        for (c, cell) in (0u16..).zip(&row) {
             write_cell(ws, r, c, cell, formats)?;
         }
     }
@@ -381,7 +382,7 @@ mod tests {
             data: vec![row()],
             totals: vec![],
         };
-        let bytes = xlsx(&month_sheets(&month)).unwrap();
+        let bytes = xlsx(month_sheets(&month)).unwrap();
         assert_eq!(&bytes[..2], b"PK");
     }
 }
