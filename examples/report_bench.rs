@@ -199,7 +199,7 @@ fn month_xlsx(j: &Journal, today: NaiveDate) -> usize {
     drop(inputs);
     let sheets = export::month_sheets(&sheet);
     drop(sheet);
-    export::xlsx(sheets).expect("xlsx").len()
+    export::xlsx(sheets).len()
 }
 
 /// Peak resident memory of this process (Linux), in MB.
