@@ -29,22 +29,15 @@ enum Format {
     Xlsx,
 }
 
-/// The `format` parameter: `json` (default), `csv` or, when `xlsx` is
-/// allowed, `xlsx`; anything else a 400 naming it.
-fn format_param(ctx: &Ctx, xlsx: bool) -> Result<Format, Response> {
+/// The `format` parameter: `json` (default), `csv` or `xlsx`; anything
+/// else a 400 naming it.
+fn format_param(ctx: &Ctx) -> Result<Format, Response> {
     let value = ctx.req.get_param("format").unwrap_or_default();
     match value.trim().to_ascii_lowercase().as_str() {
         "" | "json" => Ok(Format::Json),
         "csv" => Ok(Format::Csv),
-        "xlsx" if xlsx => Ok(Format::Xlsx),
-        _ => {
-            let allowed = if xlsx {
-                "json, csv o xlsx"
-            } else {
-                "json o csv"
-            };
-            Err(ctx.error(400, &text::bad_format(&value, allowed)))
-        }
+        "xlsx" => Ok(Format::Xlsx),
+        _ => Err(ctx.error(400, &text::bad_format(&value))),
     }
 }
 
@@ -121,14 +114,14 @@ fn file(content_type: &str, name: &str, bytes: Vec<u8>) -> Response {
 }
 
 /// `sheets` as the CSV or xlsx file `stem`.
-fn export_file(format: Format, stem: &str, sheets: Vec<Sheet>) -> Answer {
+fn export_file(format: Format, stem: &str, sheets: Vec<Sheet>) -> Response {
     match format {
-        Format::Xlsx => Ok(file(XLSX, &format!("{stem}.xlsx"), export::xlsx(sheets))),
-        Format::Csv | Format::Json => Ok(file(
+        Format::Xlsx => file(XLSX, &format!("{stem}.xlsx"), export::xlsx(sheets)),
+        Format::Csv | Format::Json => file(
             "text/csv; charset=utf-8",
             &format!("{stem}.csv"),
             export::csv(&sheets),
-        )),
+        ),
     }
 }
 
@@ -140,7 +133,7 @@ pub fn day(ctx: &Ctx) -> Answer {
     }
     let date =
         crate::time::parse_date(raw.trim()).ok_or_else(|| ctx.error(400, &text::bad_date(&raw)))?;
-    let format = format_param(ctx, true)?;
+    let format = format_param(ctx)?;
     let filter = filter(ctx);
     let (journal, inputs) = inputs(ctx)?;
     let rows = inputs
@@ -151,7 +144,11 @@ pub fn day(ctx: &Ctx) -> Answer {
         let body = json!({"success": true, "date": day, "total": rows.len(), "data": rows});
         return Ok(ctx.json(200, &body));
     }
-    export_file(format, &format!("dia-{day}"), export::day_sheets(&rows))
+    Ok(export_file(
+        format,
+        &format!("dia-{day}"),
+        export::day_sheets(&rows),
+    ))
 }
 
 /// `GET /reports/month?month=YYYY-MM`.
@@ -161,7 +158,7 @@ pub fn month(ctx: &Ctx) -> Answer {
         return Err(ctx.error(400, &text::missing_param("month")));
     }
     let days = month_days(raw.trim()).ok_or_else(|| ctx.error(400, &text::bad_month(&raw)))?;
-    let format = format_param(ctx, true)?;
+    let format = format_param(ctx)?;
     let filter = filter(ctx);
     let (journal, inputs) = inputs(ctx)?;
     let sheet = inputs
@@ -177,13 +174,13 @@ pub fn month(ctx: &Ctx) -> Answer {
     // The sheet's rows become the file's cells: the rows are freed first.
     let sheets = export::month_sheets(&sheet);
     drop(sheet);
-    export_file(format, &stem, sheets)
+    Ok(export_file(format, &stem, sheets))
 }
 
 /// `GET /reports/presence`: who is inside now, each terminal's current
 /// workday by its own clock.
 pub fn presence(ctx: &Ctx) -> Answer {
-    let format = format_param(ctx, true)?;
+    let format = format_param(ctx)?;
     let filter = filter(ctx);
     let (journal, inputs) = inputs(ctx)?;
     let now = chrono::Utc::now().naive_utc();
@@ -194,7 +191,11 @@ pub fn presence(ctx: &Ctx) -> Answer {
         let body = json!({"success": true, "total": rows.len(), "data": rows});
         return Ok(ctx.json(200, &body));
     }
-    export_file(format, "presentes", export::presence_sheets(&rows))
+    Ok(export_file(
+        format,
+        "presentes",
+        export::presence_sheets(&rows),
+    ))
 }
 
 /// The scope a schedule request names: `?area=` or `?user_id=`, else the

@@ -39,9 +39,9 @@ pub fn bad_month(text: &str) -> String {
     format!("Parámetro 'month' inválido: '{text}'. Use YYYY-MM, por ejemplo 2026-12.")
 }
 
-/// A bad `format` parameter (`allowed` lists the formats of the route).
-pub fn bad_format(text: &str, allowed: &str) -> String {
-    format!("Parámetro 'format' inválido: '{text}'. Use {allowed}.")
+/// A bad `format` parameter.
+pub fn bad_format(text: &str) -> String {
+    format!("Parámetro 'format' inválido: '{text}'. Use json, csv o xlsx.")
 }
 
 /// `date` or `month` is required.
