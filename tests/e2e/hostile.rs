@@ -1046,9 +1046,15 @@ fn event_streams_are_capped_per_client_and_overall() {
         ok_then_refused(4),
         "20 in all"
     );
-    // Everyone else is still served.
-    for path in ["/health", "/iclock/getrequest?SN=DEMOPUSH0001"] {
-        let mut s = connect_from([127, 0, 0, 3], &addr);
+    // Everyone else is still served. The demo's push terminal polls from
+    // 127.0.0.1 and is pinned to the address it first came from (which
+    // it may already have done, the demo's pull terminals being collected
+    // at start meanwhile): its poll comes from there.
+    for (path, from) in [
+        ("/health", [127, 0, 0, 3]),
+        ("/iclock/getrequest?SN=DEMOPUSH0001", [127, 0, 0, 1]),
+    ] {
+        let mut s = connect_from(from, &addr);
         let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
         s.write_all(request.as_bytes()).unwrap();
         let resp = read_until_close(&mut s, Duration::from_secs(10));
