@@ -30,7 +30,12 @@ fn server_idle(idle: &str, extra: &[&str]) -> (Child, String) {
         "warn",
     ];
     args.extend_from_slice(extra);
-    start_server(&args)
+    let (child, addr) = start_server(&args);
+    // The demo terminals are collected (the default): once their first
+    // read is in the journal, the collectors hold no connection and the
+    // descriptors and memory these tests count are the requests' own.
+    wait_demo_collected(&addr);
+    (child, addr)
 }
 
 /// Writes `bytes` (ignoring errors: the server may close early) and reads
@@ -604,9 +609,6 @@ fn out_of_descriptors_the_server_answers_503_and_does_not_spin() {
     }
     let (mut child, addr) = server_idle("60", &[]);
     let pid = child.id();
-    // The demo terminals are collected (the default): once their first
-    // read is in the journal, the collectors hold no connection.
-    wait_demo_collected(&addr);
     // Leave the server three descriptors more than it holds now.
     let limit = open_fds(pid) + 3;
     let status = std::process::Command::new("prlimit")
@@ -765,7 +767,9 @@ fn proc_status_kb(pid: u32, field: &str) -> u64 {
 /// A demo server started with glibc's malloc limited to one arena, so its
 /// address space follows what it allocates (not per-thread arenas).
 fn server_one_arena(extra: &[&str]) -> (Child, String) {
-    server_one_arena_with(&["--demo", "--no-demo-push"], extra)
+    let (child, addr) = server_one_arena_with(&["--demo", "--no-demo-push"], extra);
+    wait_demo_collected(&addr);
+    (child, addr)
 }
 
 /// A server started with `args` and glibc's malloc limited to one arena.
