@@ -198,6 +198,16 @@ pub(super) const MIGRATIONS: &[&str] = &[
          INSERT INTO people_changes (user_id) VALUES (new.user_id);
      END;
      INSERT INTO people_changes (user_id) SELECT user_id FROM people ORDER BY user_id;",
+    // 7 (R): working schedules for reports: the server default (scope
+    // 'default', name ''), per area and per person; `schedule` is the
+    // schedule's JSON shape.
+    "CREATE TABLE report_schedules (
+         scope TEXT NOT NULL CHECK (scope IN ('default', 'area', 'person')),
+         name TEXT NOT NULL,
+         schedule TEXT NOT NULL,
+         updated_at TEXT NOT NULL,
+         PRIMARY KEY (scope, name)
+     );",
 ];
 
 /// The schema version this build writes.

@@ -10,7 +10,10 @@
 //! counts the minutes that passed.
 
 pub mod day;
+pub mod export;
 pub mod month;
 pub mod presence;
 pub mod rules;
+pub mod source;
 pub mod workday;
+pub mod xlsx;

@@ -30,7 +30,12 @@ fn server_idle(idle: &str, extra: &[&str]) -> (Child, String) {
         "warn",
     ];
     args.extend_from_slice(extra);
-    start_server(&args)
+    let (child, addr) = start_server(&args);
+    // The demo terminals are collected (the default): once their first
+    // read is in the journal, the collectors hold no connection and the
+    // descriptors and memory these tests count are the requests' own.
+    wait_demo_collected(&addr);
+    (child, addr)
 }
 
 /// Writes `bytes` (ignoring errors: the server may close early) and reads
@@ -491,6 +496,31 @@ fn cpu_ticks(pid: u32) -> u64 {
 }
 
 /// Descriptors the process holds.
+/// Waits until every demo pull terminal's first collecting read is in the
+/// journal (its collector stores what it read after closing the
+/// connection): then the collectors hold no connection for minutes.
+fn wait_demo_collected(addr: &str) {
+    let (_, devices) = crate::common::get(&format!("http://{addr}/devices"));
+    let ids: Vec<String> = devices["data"]
+        .as_array()
+        .map(|d| {
+            // Pull terminals (with an address; the push one is off here).
+            d.iter()
+                .filter(|x| x["ip"].as_str().is_some_and(|ip| !ip.is_empty()))
+                .filter_map(|x| x["id"].as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(!ids.is_empty(), "{devices}");
+    crate::common::wait_until("the demo terminals are collected", || {
+        ids.iter().all(|id| {
+            let url =
+                format!("http://{addr}/devices/{id}/attendance?source=journal&limit=1&pretty=0");
+            crate::common::get(&url).1["matched"].as_u64().unwrap_or(0) > 0
+        })
+    });
+}
+
 fn open_fds(pid: u32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd"))
         .unwrap()
@@ -737,7 +767,9 @@ fn proc_status_kb(pid: u32, field: &str) -> u64 {
 /// A demo server started with glibc's malloc limited to one arena, so its
 /// address space follows what it allocates (not per-thread arenas).
 fn server_one_arena(extra: &[&str]) -> (Child, String) {
-    server_one_arena_with(&["--demo", "--no-demo-push"], extra)
+    let (child, addr) = server_one_arena_with(&["--demo", "--no-demo-push"], extra);
+    wait_demo_collected(&addr);
+    (child, addr)
 }
 
 /// A server started with `args` and glibc's malloc limited to one arena.
@@ -1018,9 +1050,15 @@ fn event_streams_are_capped_per_client_and_overall() {
         ok_then_refused(4),
         "20 in all"
     );
-    // Everyone else is still served.
-    for path in ["/health", "/iclock/getrequest?SN=DEMOPUSH0001"] {
-        let mut s = connect_from([127, 0, 0, 3], &addr);
+    // Everyone else is still served. The demo's push terminal polls from
+    // 127.0.0.1 and is pinned to the address it first came from (which
+    // it may already have done, the demo's pull terminals being collected
+    // at start meanwhile): its poll comes from there.
+    for (path, from) in [
+        ("/health", [127, 0, 0, 3]),
+        ("/iclock/getrequest?SN=DEMOPUSH0001", [127, 0, 0, 1]),
+    ] {
+        let mut s = connect_from(from, &addr);
         let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
         s.write_all(request.as_bytes()).unwrap();
         let resp = read_until_close(&mut s, Duration::from_secs(10));
@@ -1044,8 +1082,9 @@ fn readers_that_stop_reading_are_dropped_with_what_their_answers_held() {
     let dir = std::env::temp_dir().join(format!("zk-stalled-readers-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("devices.json");
+    // A quiet terminal: no collector reads it meanwhile.
     let devices = format!(
-        r#"{{"principal": {{"ip": "127.0.0.1", "port": {}, "timeout": 20}}}}"#,
+        r#"{{"principal": {{"ip": "127.0.0.1", "port": {}, "timeout": 20, "collect": false}}}}"#,
         sim.port()
     );
     std::fs::write(&file, devices).unwrap();
