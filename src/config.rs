@@ -54,6 +54,9 @@ pub struct ServeConfig {
     pub postgres: Option<PgSettings>,
     /// The punch journal (SQLite).
     pub journal_file: PathBuf,
+    /// With `--demo` and no `--journal`: the demo's scratch folder (its
+    /// journal and contacts), emptied at start and removed at exit.
+    pub demo_scratch: Option<PathBuf>,
     /// The push receiver's settings.
     pub push: PushSettings,
     /// `--webhook`: the default webhook.
@@ -260,6 +263,9 @@ impl ServeConfig {
             lock_timeout,
             security,
             postgres,
+            demo_scratch: (args.demo && args.journal.is_none())
+                .then(|| journal_file.parent().map(Path::to_path_buf))
+                .flatten(),
             journal_file,
             push,
             webhook,
@@ -596,6 +602,16 @@ mod tests {
         );
         assert!(c.journal_file.ends_with("punches.db"));
         assert_ne!(c.journal_file, PathBuf::from("punches.db"));
+        let scratch = c
+            .demo_scratch
+            .as_deref()
+            .expect("the demo's scratch folder");
+        assert!(c.journal_file.starts_with(scratch));
+        assert!(config(&["--demo", "--journal", "/var/zk/j.db"])
+            .expect("demo with a journal")
+            .demo_scratch
+            .is_none());
+        assert!(config(&[]).expect("plain").demo_scratch.is_none());
         let c = config(&["--demo", "--no-demo-push", "--host", "0.0.0.0"]).expect("demo");
         assert_eq!(
             c.demo,

@@ -2,12 +2,42 @@
 //! a registry pointing at them, so the API serves real data without
 //! hardware or a devices file.
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::registry::{DeviceConfig, Registry};
 use crate::sim::{SimConfig, Simulator};
 use crate::zk::records::Attendance;
 use crate::zk::{AttFormat, UserFormat};
+
+/// The demo's scratch folder (its journal and the push contacts beside
+/// it), named after this process: a folder of that name is left over from
+/// a process that had the same id before, so it is emptied at start (an
+/// old demo's pinned push terminal would refuse this demo's), and removed
+/// when the guard is dropped.
+#[derive(Debug)]
+pub struct Scratch(PathBuf);
+
+impl Scratch {
+    /// Empties `dir` of whatever an earlier process left there.
+    pub fn fresh(dir: &Path) -> std::io::Result<Scratch> {
+        match std::fs::remove_dir_all(dir) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+        Ok(Scratch(dir.to_path_buf()))
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if let Err(e) = std::fs::remove_dir_all(&self.0) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                log::warn!("demo: could not remove {}: {e}", self.0.display());
+            }
+        }
+    }
+}
 
 /// The demo terminals; keep them alive as long as the server runs.
 pub struct Demo {
@@ -223,5 +253,24 @@ mod tests {
             demo.terminals.punch(None, Some("99999")).unwrap_err(),
             PunchError::NoUser("99999".into())
         );
+    }
+}
+
+#[cfg(test)]
+mod scratch_tests {
+    use super::Scratch;
+
+    #[test]
+    fn a_left_over_scratch_folder_is_emptied_and_removed_at_the_end() {
+        let dir =
+            std::env::temp_dir().join(format!("zkserver-scratch-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("folder");
+        std::fs::write(dir.join("punches.db.contacts.json"), b"{}").expect("old file");
+        let scratch = Scratch::fresh(&dir).expect("fresh");
+        assert!(!dir.exists(), "the old folder's files are gone");
+        std::fs::create_dir_all(&dir).expect("the journal makes it again");
+        drop(scratch);
+        assert!(!dir.exists(), "removed at the end");
+        Scratch::fresh(&dir).expect("a missing folder is fine");
     }
 }

@@ -106,6 +106,11 @@ fn service(action: Option<ServiceAction>) -> Result<(), String> {
 /// Serves what `args` describe until `stop` becomes true.
 fn serve(args: ServeArgs, stop: &AtomicBool) -> Result<(), StartupError> {
     let config = ServeConfig::from_args(args)?;
+    // Declared first, so dropped last: after the journal is closed.
+    let _scratch = match &config.demo_scratch {
+        Some(dir) => Some(zkserver::demo::Scratch::fresh(dir).map_err(StartupError::Demo)?),
+        None => None,
+    };
     let demo = config.demo.map(|_| zkserver::demo::start());
     let demo = demo.transpose().map_err(StartupError::Demo)?;
     let registry = match &demo {
