@@ -477,10 +477,13 @@ fn read_head(
 
 /// Largest body for a request to `target` (normalized by the head parser,
 /// as routing sees it) and the refusal beyond it: push terminals' uploads
-/// (`/iclock/…`) may carry 16 MiB, everything else [`MAX_BODY`].
+/// (`/iclock/…`) and a staff list restore (`/people/import`) may carry
+/// 16 MiB, everything else [`MAX_BODY`].
 fn body_limit(target: &str) -> (usize, Refusal) {
     if target.starts_with("/iclock/") {
         (PUSH_MAX_BODY, head::PUSH_BODY_TOO_LARGE)
+    } else if super::people::is_import(target) {
+        (super::people::MAX_IMPORT_BODY, head::IMPORT_BODY_TOO_LARGE)
     } else {
         (MAX_BODY, head::BODY_TOO_LARGE)
     }

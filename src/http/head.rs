@@ -28,6 +28,9 @@ pub const BODY_TOO_LARGE: Refusal = Refusal(413, messages::HTTP_BODY_TOO_LARGE);
 /// Refusal for a push terminal's upload over 16 MiB (`/iclock/…`).
 pub const PUSH_BODY_TOO_LARGE: Refusal = Refusal(413, messages::HTTP_PUSH_BODY_TOO_LARGE);
 
+/// Refusal for a staff list restore over 16 MiB (`/people/import`).
+pub const IMPORT_BODY_TOO_LARGE: Refusal = Refusal(413, messages::people::IMPORT_TOO_LARGE);
+
 /// A checked request head.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Head {

@@ -20,6 +20,7 @@ mod info;
 mod listing;
 
 mod panel;
+mod people;
 pub mod proxy;
 mod push;
 pub mod query;
@@ -251,6 +252,16 @@ enum Action {
     PushPending,
     RemovePending,
     RefreshUsers,
+    ListPeople,
+    CreatePerson,
+    ExportPeople,
+    ImportPeople,
+    ShowPerson,
+    UpdatePerson,
+    DeletePerson,
+    PersonTemplates,
+    PutTemplate,
+    DeleteTemplate,
 }
 
 /// The route table: method, path pattern (`{name}` matches one segment),
@@ -323,6 +334,30 @@ const ROUTES: &[(&str, &str, Action)] = &[
     ("POST", "/iclock/devicecmd.aspx", Action::IclockResults),
     ("GET", "/push/pending", Action::PushPending),
     ("DELETE", "/push/pending/{sn}", Action::RemovePending),
+    // The staff list (Part 7). Fixed paths before `/people/{user_id}`:
+    // the first route that matches wins.
+    ("GET", "/people", Action::ListPeople),
+    ("POST", "/people", Action::CreatePerson),
+    ("GET", "/people/export", Action::ExportPeople),
+    ("POST", "/people/import", Action::ImportPeople),
+    ("GET", "/people/{user_id}", Action::ShowPerson),
+    ("PUT", "/people/{user_id}", Action::UpdatePerson),
+    ("DELETE", "/people/{user_id}", Action::DeletePerson),
+    (
+        "GET",
+        "/people/{user_id}/templates",
+        Action::PersonTemplates,
+    ),
+    (
+        "PUT",
+        "/people/{user_id}/templates/{kind}/{index}",
+        Action::PutTemplate,
+    ),
+    (
+        "DELETE",
+        "/people/{user_id}/templates/{kind}/{index}",
+        Action::DeleteTemplate,
+    ),
 ];
 
 /// The parameters of `path` if it matches `pattern`.
@@ -449,6 +484,30 @@ fn dispatch(ctx: &Ctx, action: Action, params: &[&str]) -> Answer {
         Action::PushPending => push::pending(ctx),
         Action::RemovePending => push::remove_pending(ctx, id),
         Action::RefreshUsers => commands::refresh_users(ctx, id),
+        _ => people_route(ctx, action, params),
+    }
+}
+
+/// Runs a staff list route (`/people…`; the first parameter is the PIN).
+fn people_route(ctx: &Ctx, action: Action, params: &[&str]) -> Answer {
+    let user = params.first().copied().unwrap_or_default();
+    let kind = params.get(1).copied().unwrap_or_default();
+    let index = params.get(2).copied().unwrap_or_default();
+    match action {
+        Action::ListPeople => people::list(ctx),
+        Action::CreatePerson => people::create(ctx),
+        Action::ExportPeople => people::export(ctx),
+        Action::ImportPeople => people::import(ctx),
+        Action::ShowPerson => people::show(ctx, user),
+        Action::UpdatePerson => people::update(ctx, user),
+        Action::DeletePerson => people::delete(ctx, user),
+        Action::PersonTemplates => people::templates(ctx, user),
+        Action::PutTemplate => people::put_template(ctx, user, kind, index),
+        Action::DeleteTemplate => people::delete_template(ctx, user, kind, index),
+        _ => Err(ctx.error(
+            404,
+            &messages::route_not_found(ctx.req.method(), ctx.req.raw_path()),
+        )),
     }
 }
 

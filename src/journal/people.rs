@@ -141,7 +141,7 @@ impl fmt::Debug for PersonChanges {
 
 impl PersonChanges {
     /// `person` with these changes; the other fields as they were.
-    fn applied_to(&self, person: &Person) -> Person {
+    pub fn applied_to(&self, person: &Person) -> Person {
         let mut p = person.clone();
         if let Some(name) = &self.name {
             p.name.clone_from(name);
@@ -170,7 +170,7 @@ pub struct PeopleFilter {
     /// Only people on terminals of this area (people of [`EVERY_AREA`] are
     /// on every area's terminals).
     pub area: Option<String>,
-    /// Tombstones (`true`) instead of live people.
+    /// Tombstones (`true`) still on some terminal, instead of live people.
     pub deleted: bool,
     /// Matches to skip.
     pub offset: u64,
@@ -316,8 +316,12 @@ fn read_person(tx: &Transaction<'_>, user_id: &str) -> rusqlite::Result<Option<P
 }
 
 /// The `WHERE` clause of a listing: `?1` deleted, `?2` the `LIKE`
-/// pattern or NULL, `?3` the area or NULL.
+/// pattern or NULL, `?3` the area or NULL. Tombstones are listed only
+/// while some terminal still holds what was written to it (a sync state
+/// with a hash): once removed everywhere they are gone from the API.
 const LIST_WHERE: &str = "WHERE deleted = ?1
+       AND (?1 = 0 OR EXISTS (SELECT 1 FROM people_sync s
+             WHERE s.user_id = people.user_id AND s.hash IS NOT NULL))
        AND (?2 IS NULL OR search LIKE ?2 ESCAPE '\\')
        AND (?3 IS NULL OR EXISTS (
              SELECT 1 FROM json_each(people.areas) WHERE value IN (?3, '*')))";

@@ -179,6 +179,21 @@ impl Journal {
         )
     }
 
+    /// The person `user_id`'s state on every terminal that has one, by device.
+    pub fn person_sync_states(&self, user_id: &str) -> Result<Vec<SyncRow>, JournalError> {
+        self.read(
+            |conn| {
+                let mut stmt = conn.prepare_cached(
+                    "SELECT device, user_id, hash, state, message, synced_at FROM people_sync
+                     WHERE user_id = ?1 ORDER BY device",
+                )?;
+                let rows = stmt.query_map([user_id], sync_row)?;
+                rows.collect()
+            },
+            "reading a person's sync states",
+        )
+    }
+
     /// Records templates written to terminals (`hash` replaces the earlier
     /// one for the same device, person, kind and index) and forgets those
     /// in `removed` (taken off the terminal), in one transaction.

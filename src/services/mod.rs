@@ -7,6 +7,8 @@
 
 mod attendance;
 mod devices;
+pub mod people;
+pub mod people_input;
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -191,9 +191,37 @@ fn a_deleted_person_is_a_tombstone_and_can_be_created_again() {
         ..PeopleFilter::default()
     };
     assert_eq!(
-        ids(&j.list_people(&deleted).expect("deleted").people),
-        ["7"]
+        j.list_people(&deleted).expect("deleted").total,
+        0,
+        "on no terminal: removed everywhere already"
     );
+    let held = SyncRow {
+        device: "a".into(),
+        user_id: "7".into(),
+        hash: Some("h".into()),
+        state: SyncState::UpToDate,
+        message: None,
+        synced_at: wall(1, 9),
+    };
+    j.set_sync_states(std::slice::from_ref(&held))
+        .expect("held");
+    assert_eq!(
+        ids(&j.list_people(&deleted).expect("deleted").people),
+        ["7"],
+        "still on terminal a"
+    );
+    j.set_sync_states(&[SyncRow { hash: None, ..held }])
+        .expect("removed");
+    assert_eq!(j.list_people(&deleted).expect("deleted").total, 0);
+    j.set_sync_states(&[SyncRow {
+        device: "a".into(),
+        user_id: "7".into(),
+        hash: Some("h".into()),
+        state: SyncState::Pending,
+        message: None,
+        synced_at: wall(1, 9),
+    }])
+    .expect("held again");
 
     let again = j
         .upsert_person("7", &named("Ana B"), wall(3, 8))
