@@ -892,12 +892,18 @@ async function cargarDia(fecha) {
   for (const id of ["hoja-csv", "hoja-xlsx"]) $(id).removeAttribute("aria-disabled");
   const filas = [...body.data].sort(porNombre);
   const marcaron = filas.filter((r) => Array.isArray(r.punches) && r.punches.length > 0);
-  $("cifra-presentes").textContent = numero(marcaron.length);
-  $("cifra-ausentes").textContent = numero(filas.filter((r) => r.state === "ausente").length);
-  $("cifra-tarde").textContent = numero(filas.filter((r) => Number(r.late_minutes) > 0).length);
+  pintarCifra("presentes", marcaron.length, "presente", "presentes");
+  pintarCifra("ausentes", filas.filter((r) => r.state === "ausente").length, "ausente", "ausentes");
+  pintarCifra("tarde", filas.filter((r) => Number(r.late_minutes) > 0).length, "con retraso", "con retraso");
   estado.textContent = `${fechaEnPalabras(fecha)}: ${personasEnPalabras(filas.length)} en la hoja.`;
   tabla.tBodies[0].replaceChildren(...filas.map((r) => filaDia(r, fecha)));
   tabla.hidden = filas.length === 0;
+}
+
+/** One of the day's counts, with its word in the singular or the plural. */
+function pintarCifra(id, n, uno, varios) {
+  $(`cifra-${id}`).textContent = numero(n);
+  $(`cifra-${id}-texto`).textContent = n === 1 ? uno : varios;
 }
 
 /** A row of the day sheet. */
