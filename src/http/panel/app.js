@@ -988,7 +988,7 @@ function refrescarPersonal() {
 function pintarImportar() {
   const select = $("importar-terminal");
   const elegido = select.value;
-  select.replaceChildren(...terminales.map((t) => el("option", { value: t.id }, `${t.name} (${t.id})`)));
+  select.replaceChildren(...terminales.map((t) => el("option", { value: t.id, title: t.id }, t.name)));
   if (terminales.some((t) => t.id === elegido)) select.value = elegido;
 }
 
