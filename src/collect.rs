@@ -1,6 +1,8 @@
 //! Collecting pull terminals into the journal: which terminals are
-//! collected (`"collect": true` or `--collect`), and how often their log is
-//! read (`--collect-interval`).
+//! collected (every pull terminal by default, so reports cover them all;
+//! `"collect": false` opts one out, `--collect` overrides that), and how
+//! often their log is read (`--collect-interval`; a `since` read of the
+//! tail, about one record more than the new ones).
 
 use std::time::Duration;
 
@@ -14,8 +16,8 @@ pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(300);
 pub struct CollectSettings {
     /// `--collect`: every pull terminal, whatever its own setting.
     pub all: bool,
-    /// Pull terminals without a `"collect"` setting are collected (set
-    /// with `--postgres`).
+    /// Pull terminals without a `"collect"` setting are collected (the
+    /// default: reports and PostgreSQL want every punch).
     pub by_default: bool,
     /// Time between two reads of a collected terminal.
     pub interval: Duration,
@@ -25,7 +27,7 @@ impl Default for CollectSettings {
     fn default() -> Self {
         CollectSettings {
             all: false,
-            by_default: false,
+            by_default: true,
             interval: DEFAULT_INTERVAL,
         }
     }
@@ -66,12 +68,12 @@ mod tests {
     }
 
     #[test]
-    fn a_database_collects_pull_terminals_unless_one_says_no() {
-        let plain = CollectSettings::default();
-        let database = CollectSettings {
-            by_default: true,
+    fn pull_terminals_are_collected_unless_one_says_no() {
+        let plain = CollectSettings {
+            by_default: false,
             ..CollectSettings::default()
         };
+        let database = CollectSettings::default();
         let all = CollectSettings {
             all: true,
             ..CollectSettings::default()

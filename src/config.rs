@@ -18,6 +18,8 @@ use crate::http::proxy;
 use crate::ipnet::IpNet;
 use crate::postgres::{PgSettings, Target, TargetError};
 use crate::push::receiver::{PushSettings, UnknownSerials};
+use crate::reports::rules::{DayStart, DoublePunch};
+use crate::services::WorkdayRules;
 use crate::url::UrlError;
 
 /// The longest a request may wait for a busy device (`--lock-timeout`).
@@ -62,6 +64,8 @@ pub struct ServeConfig {
     pub reconcile_interval: Duration,
     /// Which pull terminals are collected, and how often.
     pub collect: CollectSettings,
+    /// `--day-start` and `--double-punch`: the working day of reports.
+    pub workday: WorkdayRules,
     /// Connection limits and timeouts of the HTTP server.
     pub limits: Limits,
     /// Where webhook delivery positions are kept (none with `--demo`).
@@ -140,6 +144,8 @@ pub enum ConfigError {
     PushAllowFrom(String),
     /// A `--trusted-proxy` entry is no address or network.
     TrustedProxy(String),
+    /// `--day-start` or `--double-punch` is not usable.
+    Workday(crate::reports::rules::RuleError),
     /// A URL flag's value is not a usable URL.
     Url {
         /// Which flag.
@@ -234,11 +240,12 @@ impl ServeConfig {
             seconds("reconcile-interval", args.reconcile_interval, MAX_SECONDS)?;
         let collect = CollectSettings {
             all: args.collect,
-            // A database wants every punch: pull terminals too, unless one
-            // says "collect": false.
-            by_default: postgres.is_some(),
+            // Reports and a database want every punch: pull terminals
+            // too, unless one says "collect": false.
+            by_default: true,
             interval: seconds("collect-interval", args.collect_interval, MAX_SECONDS)?,
         };
+        let workday = workday_rules(&args)?;
         let security = security(&args, api_key)?;
         let limits = limits(&args, security.trusted_proxies.clone())?;
         let demo = args.demo.then_some(DemoMode {
@@ -259,6 +266,7 @@ impl ServeConfig {
             push_forward,
             reconcile_interval,
             collect,
+            workday,
             limits,
             // Beside the devices file; the demo keeps positions in memory.
             state_file: (!args.demo).then(|| state_file_for(&args.config, ".state.json")),
@@ -301,6 +309,14 @@ fn check_push_port(args: &ServeArgs) -> Result<(), ConfigError> {
         Some(push) if push == args.port && push != 0 => Err(ConfigError::PushPortIsPort(push)),
         _ => Ok(()),
     }
+}
+
+/// `--day-start` and `--double-punch`, checked.
+fn workday_rules(args: &ServeArgs) -> Result<WorkdayRules, ConfigError> {
+    Ok(WorkdayRules {
+        day_start: DayStart::parse(args.day_start.trim()).map_err(ConfigError::Workday)?,
+        double_punch: DoublePunch::parse(args.double_punch.trim()).map_err(ConfigError::Workday)?,
+    })
 }
 
 /// A time flag's value, more than 0 and at most `max` seconds.
@@ -550,7 +566,7 @@ mod tests {
         assert_eq!(c.lock_timeout, Duration::from_secs(30));
         assert_eq!(c.reconcile_interval, Duration::from_secs(60));
         assert_eq!(c.collect.interval, Duration::from_secs(300));
-        assert!(!c.collect.all && !c.collect.by_default);
+        assert!(!c.collect.all && c.collect.by_default);
         assert_eq!(c.journal_file, PathBuf::from("punches.db"));
         assert_eq!(c.state_file, Some(PathBuf::from("devices.json.state.json")));
         assert_eq!(c.push.delay, 10);
@@ -616,6 +632,25 @@ mod tests {
         assert!(config(&["--port", "0", "--push-port", "0"]).is_ok());
         let c = config(&["--host", "10.0.0.2", "--push-port", "7000"]).expect("valid");
         assert_eq!(c.push_addr().as_deref(), Some("10.0.0.2:7000"));
+    }
+
+    #[test]
+    fn workday_flags_are_checked_once_with_spanish_errors() {
+        let c = config(&[]).expect("defaults");
+        assert_eq!(c.workday, WorkdayRules::default());
+        assert_eq!(c.workday.day_start.to_string(), "00:00");
+        assert_eq!(c.workday.double_punch.window().num_seconds(), 60);
+        let c = config(&["--day-start", "06:00", "--double-punch", "90"]).expect("valid");
+        assert_eq!(c.workday.day_start.to_string(), "06:00");
+        assert_eq!(c.workday.double_punch.window().num_seconds(), 90);
+        assert_eq!(
+            refused(&["--day-start", "6"]),
+            "--day-start: Inicio de jornada inválido: '6'. Use HH:MM, por ejemplo 06:00."
+        );
+        assert_eq!(
+            refused(&["--double-punch", "3601"]),
+            "--double-punch: Intervalo de marcación doble inválido: '3601'. Use segundos de 0 a 3600."
+        );
     }
 
     #[test]

@@ -159,6 +159,7 @@ fn app(
         demo: demo.map(|d| d.terminals.clone()),
         collect: config.collect,
         postgres: config.postgres.clone(),
+        workday: config.workday,
         ..Settings::default()
     };
     settings.budget.lock_timeout = config.lock_timeout;

@@ -235,6 +235,13 @@ fn decimal(out: &mut Vec<u8>, v: u8) {
 /// `=`, `+`, `-`, `@`, tab or CR gets a `'` before it (OWASP's CSV
 /// injection rule): a spreadsheet shows the text instead of running it.
 fn csv_field(out: &mut Vec<u8>, s: &str) {
+    csv_cell(out, s, ',');
+}
+
+/// [`csv_field`]'s rules with another `separator` (reports use `;`, which
+/// a Spanish-locale spreadsheet opens in columns): the same CSV-injection
+/// neutralising, quoted when it holds the separator, a quote or a break.
+pub fn csv_cell(out: &mut Vec<u8>, s: &str, separator: char) {
     let neutralised;
     let s = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         neutralised = format!("'{s}");
@@ -242,7 +249,7 @@ fn csv_field(out: &mut Vec<u8>, s: &str) {
     } else {
         s
     };
-    if s.contains([',', '"', '\r', '\n']) {
+    if s.contains([separator, '"', '\r', '\n']) {
         out.push(b'"');
         out.extend_from_slice(s.replace('"', "\"\"").as_bytes());
         out.push(b'"');

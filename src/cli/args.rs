@@ -133,6 +133,13 @@ pub struct ServeArgs {
     /// Seconds between two reads of a collected terminal's log.
     #[arg(long, default_value_t = 300.0)]
     pub collect_interval: f64,
+    /// Where a workday starts (HH:MM, each terminal's local time): a punch
+    /// before it belongs to the previous day, so night shifts stay whole.
+    #[arg(long, env = "DAY_START", default_value = "00:00")]
+    pub day_start: String,
+    /// Two punches of one person this many seconds apart count once (0-3600).
+    #[arg(long, env = "DOUBLE_PUNCH", default_value = "60")]
+    pub double_punch: String,
     /// Deliver every punch into this PostgreSQL database
     /// (postgresql://user:pass@host:port/db?sslmode=verify-full&sslrootcert=ca.pem).
     /// Prefer POSTGRES_URL or --postgres-file: a password here shows in `ps`.

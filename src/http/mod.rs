@@ -24,6 +24,7 @@ mod people;
 pub mod proxy;
 mod push;
 pub mod query;
+mod reports;
 mod request;
 pub mod response;
 pub mod slots;
@@ -262,6 +263,12 @@ enum Action {
     PersonTemplates,
     PutTemplate,
     DeleteTemplate,
+    ReportDay,
+    ReportMonth,
+    ReportPresence,
+    ListSchedules,
+    PutSchedule,
+    DeleteSchedule,
 }
 
 /// The route table: method, path pattern (`{name}` matches one segment),
@@ -358,6 +365,12 @@ const ROUTES: &[(&str, &str, Action)] = &[
         "/people/{user_id}/templates/{kind}/{index}",
         Action::DeleteTemplate,
     ),
+    ("GET", "/reports/day", Action::ReportDay),
+    ("GET", "/reports/month", Action::ReportMonth),
+    ("GET", "/reports/presence", Action::ReportPresence),
+    ("GET", "/reports/schedule", Action::ListSchedules),
+    ("PUT", "/reports/schedule", Action::PutSchedule),
+    ("DELETE", "/reports/schedule", Action::DeleteSchedule),
 ];
 
 /// The parameters of `path` if it matches `pattern`.
@@ -484,6 +497,12 @@ fn dispatch(ctx: &Ctx, action: Action, params: &[&str]) -> Answer {
         Action::PushPending => push::pending(ctx),
         Action::RemovePending => push::remove_pending(ctx, id),
         Action::RefreshUsers => commands::refresh_users(ctx, id),
+        Action::ReportDay => reports::day(ctx),
+        Action::ReportMonth => reports::month(ctx),
+        Action::ReportPresence => reports::presence(ctx),
+        Action::ListSchedules => reports::list_schedules(ctx),
+        Action::PutSchedule => reports::put_schedule(ctx),
+        Action::DeleteSchedule => reports::delete_schedule(ctx),
         _ => people_route(ctx, action, params),
     }
 }

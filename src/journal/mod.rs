@@ -22,6 +22,7 @@ mod people;
 mod people_sync;
 mod pins;
 mod punches;
+mod report_schedules;
 mod schema;
 mod serials;
 mod stamps;
@@ -49,6 +50,7 @@ pub use people::{
 pub use people_sync::{SyncRow, SyncState, TemplateSent};
 pub use pins::Pin;
 pub use punches::{InsertOutcome, NewPunch, PunchFilter, PunchPage, StoredPunch};
+pub use report_schedules::ScheduleScope;
 pub use schema::{APPLICATION_ID, CURRENT_VERSION};
 pub use serials::{Claim, DeviceRename};
 pub use stamps::StampTable;

@@ -181,6 +181,16 @@ pub(super) const MIGRATIONS: &[&str] = &[
          written_at TEXT NOT NULL,
          PRIMARY KEY (device, user_id, kind, idx)
      );",
+    // 6 (R): working schedules for reports: the server default (scope
+    // 'default', name ''), per area and per person; `schedule` is the
+    // schedule's JSON shape.
+    "CREATE TABLE report_schedules (
+         scope TEXT NOT NULL CHECK (scope IN ('default', 'area', 'person')),
+         name TEXT NOT NULL,
+         schedule TEXT NOT NULL,
+         updated_at TEXT NOT NULL,
+         PRIMARY KEY (scope, name)
+     );",
 ];
 
 /// The schema version this build writes.

@@ -5,6 +5,15 @@ use crate::config::{ConfigError, SecretFile, StartupError, UrlFlag};
 use crate::registry::io_error_es;
 use crate::url::UrlError;
 
+/// A bad `--day-start` or `--double-punch`, naming the flag.
+fn workday_error(e: &crate::reports::rules::RuleError) -> String {
+    let flag = match e {
+        crate::reports::rules::RuleError::DoublePunch(_) => "--double-punch",
+        _ => "--day-start",
+    };
+    format!("{flag}: {}", super::reports::rule_error(e))
+}
+
 /// The startup error for `e`: the flag, what is wrong and what to use.
 pub fn config_error(e: &ConfigError) -> String {
     match e {
@@ -36,6 +45,7 @@ pub fn config_error(e: &ConfigError) -> String {
         ConfigError::PushUnknown(value) => {
             format!("--push-unknown inválido: '{value}'. Use pending o reject.")
         }
+        ConfigError::Workday(e) => workday_error(e),
         ConfigError::PushDelay(delay) => {
             format!("--push-delay inválido: {delay} (use de 1 a 3600 segundos)")
         }

@@ -29,6 +29,71 @@ pub fn rule_error(e: &RuleError) -> String {
     }
 }
 
+/// A bad `date` parameter.
+pub fn bad_date(text: &str) -> String {
+    format!("Parámetro 'date' inválido: '{text}'. Use YYYY-MM-DD, por ejemplo 2026-12-07.")
+}
+
+/// A bad `month` parameter.
+pub fn bad_month(text: &str) -> String {
+    format!("Parámetro 'month' inválido: '{text}'. Use YYYY-MM, por ejemplo 2026-12.")
+}
+
+/// A bad `format` parameter (`allowed` lists the formats of the route).
+pub fn bad_format(text: &str, allowed: &str) -> String {
+    format!("Parámetro 'format' inválido: '{text}'. Use {allowed}.")
+}
+
+/// `date` or `month` is required.
+pub fn missing_param(name: &str) -> String {
+    format!("Falta el parámetro '{name}'.")
+}
+
+/// Both `area` and `user_id` given to a schedule.
+pub const SCHEDULE_TWO_SCOPES: &str =
+    "Indique 'area' o 'user_id', no ambos: un horario es del servidor, de un área o de una persona.";
+
+/// An empty `area` or `user_id` on a schedule.
+pub fn empty_scope(name: &str) -> String {
+    format!("Parámetro '{name}' vacío: indique un valor o quítelo.")
+}
+
+/// The period holds too many punches for one report.
+pub fn too_many_punches(max: u64) -> String {
+    format!(
+        "El periodo tiene más de {max} marcaciones: pida un periodo más corto o filtre por 'user_id'."
+    )
+}
+
+/// A workbook that could not be written.
+pub const XLSX_FAILED: &str =
+    "No se pudo generar el libro de Excel; el detalle está en el registro del servidor.";
+
+/// A schedule stored.
+pub fn schedule_saved(scope: &str) -> String {
+    format!("Horario {scope} guardado.")
+}
+
+/// A schedule removed.
+pub fn schedule_removed(scope: &str) -> String {
+    format!("Horario {scope} eliminado.")
+}
+
+/// There was no such schedule to remove.
+pub fn schedule_not_found(scope: &str) -> String {
+    format!("No hay horario {scope}.")
+}
+
+/// How a scope is named in messages.
+pub fn scope_name(scope: &crate::journal::ScheduleScope) -> String {
+    use crate::journal::ScheduleScope;
+    match scope {
+        ScheduleScope::Default => "del servidor".to_string(),
+        ScheduleScope::Area(a) => format!("del área '{a}'"),
+        ScheduleScope::Person(u) => format!("de la persona '{u}'"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -140,6 +140,13 @@ impl DeviceConfig {
         !self.is_push() || !self.ip.is_empty()
     }
 
+    /// Sets `"collect"` explicitly (written to the file, so `false` opts
+    /// the terminal out of collecting, which is the default).
+    pub fn set_collect(&mut self, collect: bool) {
+        self.collect = collect;
+        self.raw.insert("collect".into(), Value::from(collect));
+    }
+
     /// The entry as written to the devices file: every field it was read
     /// with (unknown ones included, in their order), known ones normalised.
     /// A push entry without an address has no `ip`, `port`, `password` or
@@ -289,5 +296,20 @@ mod tests {
         let pull =
             DeviceConfig::from_json("p", &serde_json::json!({"ip": "10.0.0.2", "collect": true}));
         assert!(pull.unwrap().collect);
+    }
+
+    #[test]
+    fn collect_false_given_by_the_api_is_written_to_the_file() {
+        // Collecting is the default: a terminal without "collect" keeps no
+        // key in the file; "collect": false set through the API (POST or
+        // PUT) is written, so it stays opted out after a restart.
+        let mut cfg = DeviceConfig::from_json("p", &serde_json::json!({"ip": "10.0.0.2"})).unwrap();
+        assert!(!cfg.to_json().contains_key("collect"));
+        let mut off = Map::new();
+        off.insert("collect".into(), Value::Bool(false));
+        cfg.apply_settings(&off).unwrap();
+        assert_eq!(cfg.to_json()["collect"], Value::Bool(false));
+        let again = DeviceConfig::from_json("p", &Value::Object(cfg.to_json())).unwrap();
+        assert_eq!(again.raw.get("collect"), Some(&Value::Bool(false)));
     }
 }

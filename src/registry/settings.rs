@@ -93,7 +93,7 @@ impl DeviceConfig {
             };
         }
         if let Some(collect) = f.boolean("collect")? {
-            self.collect = collect;
+            self.set_collect(collect);
         }
         if f.0.contains_key("push_forward") {
             self.push_forward = match f.text("push_forward", false)? {

@@ -63,7 +63,11 @@ pub fn subjects<'a>(
 ) -> Vec<Subject<'a>> {
     let wanted = |user_id: &str, areas: &[String]| {
         filter.user_id.as_deref().is_none_or(|u| u == user_id)
-            && filter.area.as_ref().is_none_or(|a| areas.contains(a))
+            && filter.area.as_ref().is_none_or(|a| {
+                areas
+                    .iter()
+                    .any(|x| x == a || x == crate::journal::EVERY_AREA)
+            })
     };
     let listed: HashSet<&str> = people.iter().map(|p| p.user_id.as_str()).collect();
     let others: BTreeSet<&str> = punched

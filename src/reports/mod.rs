@@ -10,7 +10,9 @@
 //! counts the minutes that passed.
 
 pub mod day;
+pub mod export;
 pub mod month;
 pub mod presence;
 pub mod rules;
+pub mod source;
 pub mod workday;

@@ -59,6 +59,18 @@ pub struct Settings {
     pub collect: CollectSettings,
     /// Delivery into PostgreSQL (`--postgres`; needs the journal).
     pub postgres: Option<PgSettings>,
+    /// Where a workday starts and how close punches count once (reports).
+    pub workday: WorkdayRules,
+}
+
+/// The working-day rules set by flags (`--day-start`, `--double-punch`);
+/// schedules live in the journal.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WorkdayRules {
+    /// Where a workday starts, in each terminal's local time.
+    pub day_start: crate::reports::rules::DayStart,
+    /// Two punches this close count once.
+    pub double_punch: crate::reports::rules::DoublePunch,
 }
 
 impl Default for Settings {
@@ -74,6 +86,7 @@ impl Default for Settings {
             push: PushSettings::default(),
             collect: CollectSettings::default(),
             postgres: None,
+            workday: WorkdayRules::default(),
         }
     }
 }
@@ -94,6 +107,8 @@ pub struct Services {
     pub push_forward: Option<String>,
     /// The push receiver (`/iclock`), when a journal is open.
     pub push: Option<Arc<Receiver>>,
+    /// The working-day rules of reports.
+    pub workday: WorkdayRules,
     delivery: Arc<Delivery>,
     collect: CollectSettings,
     collector: Option<Arc<Collector>>,
@@ -170,6 +185,7 @@ impl Services {
             journal: settings.journal,
             push_forward: settings.push_forward,
             push,
+            workday: settings.workday,
             delivery,
             collect: settings.collect,
             collector,

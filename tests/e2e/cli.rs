@@ -299,7 +299,8 @@ fn sigterm_during_a_download_finishes_it_and_exits_zero() {
     std::fs::write(
         &file,
         format!(
-            r#"{{"principal": {{"ip": "127.0.0.1", "port": {}, "timeout": 10}}}}"#,
+            // A quiet terminal: no collector reads it meanwhile.
+            r#"{{"principal": {{"ip": "127.0.0.1", "port": {}, "timeout": 10, "collect": false}}}}"#,
             sim.port()
         ),
     )

@@ -332,7 +332,9 @@ fn ctrl_c_during_a_download_lets_it_finish_and_stops_cleanly() {
     })
     .unwrap();
     let dir = tempdir("ctrlc");
-    let file = devices_file(&dir, &sim, &json!({}));
+    // A quiet terminal: no collector reads it meanwhile (collecting
+    // is the default), so the download is the only conversation.
+    let file = devices_file(&dir, &sim, &json!({"collect": false}));
     let program = Program::start(&["--config", &host_path(&file)]);
     let url = format!("{}/devices/principal/attendance?pretty=0", program.base);
     let download = std::thread::spawn(move || minreq::get(url).with_timeout(180).send());

@@ -491,6 +491,19 @@ fn cpu_ticks(pid: u32) -> u64 {
 }
 
 /// Descriptors the process holds.
+/// Waits until the journal holds every punch of the demo terminals: their
+/// collectors' first reads are over (and their connections closed).
+fn wait_demo_collected(addr: &str) {
+    let matched = |query: &str| {
+        let url = format!("http://{addr}/attendance/all?limit=1&pretty=0{query}");
+        crate::common::get(&url).1["matched"].as_u64().unwrap_or(0)
+    };
+    crate::common::wait_until("the demo terminals are collected", || {
+        let journal = matched("&source=journal");
+        journal > 0 && journal == matched("")
+    });
+}
+
 fn open_fds(pid: u32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd"))
         .unwrap()
@@ -579,6 +592,9 @@ fn out_of_descriptors_the_server_answers_503_and_does_not_spin() {
     }
     let (mut child, addr) = server_idle("60", &[]);
     let pid = child.id();
+    // The demo terminals are collected (the default): once their first
+    // read is in the journal, the collectors hold no connection.
+    wait_demo_collected(&addr);
     // Leave the server three descriptors more than it holds now.
     let limit = open_fds(pid) + 3;
     let status = std::process::Command::new("prlimit")
@@ -1044,8 +1060,9 @@ fn readers_that_stop_reading_are_dropped_with_what_their_answers_held() {
     let dir = std::env::temp_dir().join(format!("zk-stalled-readers-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("devices.json");
+    // A quiet terminal: no collector reads it meanwhile.
     let devices = format!(
-        r#"{{"principal": {{"ip": "127.0.0.1", "port": {}, "timeout": 20}}}}"#,
+        r#"{{"principal": {{"ip": "127.0.0.1", "port": {}, "timeout": 20, "collect": false}}}}"#,
         sim.port()
     );
     std::fs::write(&file, devices).unwrap();

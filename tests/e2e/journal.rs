@@ -55,7 +55,7 @@ fn setup(dir: &Path, sims: Vec<Simulator>, configure: impl FnOnce(&mut Settings)
     ];
     for (sim, (id, name, collect)) in sims.iter().zip(names) {
         let mut c = device_config(name, sim.port(), &Link::default());
-        c.collect = collect;
+        c.set_collect(collect);
         entries.push((id.to_string(), c));
     }
     let j = journal.clone();
@@ -727,6 +727,21 @@ fn the_binary_collects_every_terminal_with_collect_each_interval() {
     assert_eq!(terminate(&mut child), 0);
     // The journal file is where it belongs, and keeps them after a restart.
     assert!(dir.join("punches.db").exists());
+    // Without --collect, a terminal without "collect" is still collected
+    // (the default); one with "collect": false is not.
+    let (mut child, addr) = start_server(&args[..4]);
+    let (status, body) = get(&format!(
+        "http://{addr}/devices/principal/attendance?source=journal"
+    ));
+    assert_eq!(status, 200, "collected by default: {body}");
+    assert_eq!(terminate(&mut child), 0);
+    std::fs::write(
+        &devices,
+        json!({"principal": {"ip": "127.0.0.1", "port": sim.port(), "name": "Entrada Principal",
+                             "collect": false}})
+        .to_string(),
+    )
+    .unwrap();
     let (mut child, addr) = start_server(&args[..4]);
     let (status, body) = get(&format!(
         "http://{addr}/devices/principal/attendance?source=journal"

@@ -29,6 +29,7 @@ mod push;
 mod push_pending;
 mod push_restart;
 mod registry_api;
+mod reports;
 mod security;
 mod status;
 mod sync;
