@@ -437,6 +437,8 @@ impl Delivery {
             .registry()
             .get(id)
             .map_or_else(|| id.to_string(), |d| d.config.name.clone());
+        let journal = self.live.journal();
+        let names = crate::services::people::names_for_punches(journal.as_deref());
         for batch in items.chunks(BATCH) {
             let Some(last) = batch.last().map(|i| i.position) else {
                 continue;
@@ -444,7 +446,7 @@ impl Delivery {
             let cursor = crate::cursor::encode_any(id, &last);
             let data: Vec<Punch> = batch
                 .iter()
-                .map(|e| Punch::of(&e.record, id, &name))
+                .map(|e| Punch::of(&e.record, id, &name).named(names.as_ref()))
                 .collect();
             let body =
                 json!({"device_id": id, "device_name": name, "cursor": cursor, "data": data})

@@ -29,6 +29,10 @@ pub struct Punch<'a> {
     pub device_id: Cow<'a, str>,
     /// The terminal's name in the registry.
     pub device_name: Cow<'a, str>,
+    /// The person's name from the staff list, when the list names them
+    /// (absent otherwise: the key is left out).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<Cow<'a, str>>,
 }
 
 fn timestamp<S: Serializer>(t: &ZkTime, s: S) -> Result<S::Ok, S::Error> {
@@ -48,7 +52,17 @@ impl<'a> Punch<'a> {
             punch: record.punch,
             device_id: Cow::Borrowed(device_id),
             device_name: Cow::Borrowed(device_name),
+            name: None,
         }
+    }
+
+    /// The punch with the person's name from the staff list `names`
+    /// (unchanged when the list does not name them).
+    pub fn named(mut self, names: Option<&'a crate::journal::PersonNames>) -> Punch<'a> {
+        self.name = names
+            .and_then(|n| n.get(self.user_id.as_ref()))
+            .map(|n| Cow::Borrowed(n.as_str()));
+        self
     }
 
     /// The punch as a JSON value (for answers built with `json!`).
@@ -119,6 +133,9 @@ pub struct RowWriter {
     /// Per terminal: everything after `punch`'s value (the device fields
     /// and the closing brace, or the CSV row's end).
     tails: Vec<Vec<u8>>,
+    /// The staff list's names: a JSON row of a person it names gets
+    /// `"name"` after the device fields (CSV rows keep their columns).
+    names: Option<crate::journal::PersonNames>,
 }
 
 impl RowWriter {
@@ -154,7 +171,17 @@ impl RowWriter {
                 tail
             })
             .collect();
-        RowWriter { style, tails }
+        RowWriter {
+            style,
+            tails,
+            names: None,
+        }
+    }
+
+    /// The writer naming people from the staff list `names`.
+    pub fn with_names(mut self, names: Option<crate::journal::PersonNames>) -> RowWriter {
+        self.names = names;
+        self
     }
 
     /// Appends `record` of the terminal at index `device` (a pretty row
@@ -194,16 +221,49 @@ impl RowWriter {
                 decimal(out, punch);
             }
         }
+        let name = self.names.as_ref().and_then(|n| n.get(&record.user_id));
         match self.tails.get(device) {
-            Some(tail) => out.extend_from_slice(tail),
-            None => self.write_tail(out, "", ""),
+            Some(tail) => self.finish(out, tail, name),
+            None => self.write_tail(out, "", "", name),
         }
     }
 
+    /// `"name"` as the style writes a field.
+    fn write_name(&self, out: &mut Vec<u8>, name: &str) {
+        match self.style {
+            Style::Compact => out.extend_from_slice(b",\"name\":"),
+            Style::Pretty => out.extend_from_slice(b",\n      \"name\": "),
+            Style::Csv => return,
+        }
+        json_str(out, name);
+    }
+
     /// The tail of a row of an unknown terminal (none in a listing).
-    fn write_tail(&self, out: &mut Vec<u8>, id: &str, name: &str) {
-        let one = RowWriter::new(&[(id.to_string(), name.to_string())], self.style);
-        out.extend_from_slice(&one.tails[0]);
+    fn write_tail(&self, out: &mut Vec<u8>, id: &str, device_name: &str, name: Option<&String>) {
+        let one = RowWriter {
+            names: None,
+            ..RowWriter::new(&[(id.to_string(), device_name.to_string())], self.style)
+        };
+        self.finish(out, &one.tails[0], name);
+    }
+
+    /// Appends a row's `tail`, with the person's `name` before a JSON
+    /// row's closing brace (CSV rows keep their columns).
+    fn finish(&self, out: &mut Vec<u8>, tail: &[u8], name: Option<&String>) {
+        let close = match self.style {
+            Style::Compact => 1,
+            Style::Pretty => "\n    }".len(),
+            Style::Csv => 0,
+        };
+        match name {
+            Some(name) if close > 0 => {
+                let (fields, brace) = tail.split_at(tail.len().saturating_sub(close));
+                out.extend_from_slice(fields);
+                self.write_name(out, name);
+                out.extend_from_slice(brace);
+            }
+            _ => out.extend_from_slice(tail),
+        }
     }
 }
 
@@ -383,5 +443,46 @@ mod tests {
         let mut got = Vec::new();
         compact.write(&mut got, &record(), 7);
         assert!(got.ends_with(br#""device_id":"","device_name":""}"#));
+    }
+
+    /// A person the staff list names gets `"name"` after the device
+    /// fields, exactly as serde writes it; others and CSV rows stay as they were.
+    #[test]
+    fn people_of_the_staff_list_are_named_in_json_rows() {
+        let names: crate::journal::PersonNames =
+            std::sync::Arc::new([("10\"7".to_string(), "Sofía \"la\" Moreno".to_string())].into());
+        let devices = vec![("principal".to_string(), "Entrada".to_string())];
+        let mut r = record();
+        for (user, named) in [("10\"7", true), ("99", false)] {
+            r.user_id = user.into();
+            let p = Punch::of(&r, "principal", "Entrada").named(Some(&names));
+            assert_eq!(p.name.is_some(), named);
+            let value = p.to_value();
+            assert_eq!(value.get("name").is_some(), named, "{value}");
+            for (style, want) in [
+                (Style::Compact, serde_json::to_vec(&p).unwrap()),
+                (Style::Pretty, {
+                    let mut w = b"\n    ".to_vec();
+                    p.write_json_pretty(&mut w, "    ");
+                    w
+                }),
+                (Style::Csv, {
+                    let mut w = Vec::new();
+                    p.write_csv(&mut w);
+                    w
+                }),
+            ] {
+                let writer = RowWriter::new(&devices, style).with_names(Some(names.clone()));
+                let mut got = Vec::new();
+                writer.write(&mut got, &r, 0);
+                assert_eq!(String::from_utf8(got), String::from_utf8(want), "{style:?}");
+                let mut unknown = Vec::new();
+                writer.write(&mut unknown, &r, 9);
+                assert_eq!(
+                    String::from_utf8_lossy(&unknown).contains("Moreno"),
+                    named && style != Style::Csv
+                );
+            }
+        }
     }
 }

@@ -486,6 +486,7 @@ fn listing(
         cursor: Some(extra.cursor),
         reset: extra.reset,
         source: extra.source,
+        names: crate::services::people::names_for_punches(ctx.app.journal.as_deref()),
     };
     match query.format {
         Format::Json => listing.into_json(ctx.pretty),

@@ -70,7 +70,10 @@ pub fn status(ctx: &Ctx, id: &str) -> Answer {
         .feed
         .last()
         .map_or(Value::Null, |a| {
-            crate::punch::Punch::of(&a, &device.id, &device.config.name).to_value()
+            let names = crate::services::people::names_for_punches(ctx.app.journal.as_deref());
+            crate::punch::Punch::of(&a, &device.id, &device.config.name)
+                .named(names.as_ref())
+                .to_value()
         });
     data["cached"] = json!(false);
     if data.get("busy").is_none() {
@@ -110,7 +113,10 @@ fn last_punch(journal: &crate::journal::Journal, device: &Device) -> Value {
     match journal.query_punches(&device.id, &newest) {
         Ok(page) => page.punches.first().map_or(Value::Null, |p| {
             let record = crate::punch::attendance_of(p);
-            crate::punch::Punch::of(&record, &device.id, &device.config.name).to_value()
+            let names = crate::services::people::names_for_punches(Some(journal));
+            crate::punch::Punch::of(&record, &device.id, &device.config.name)
+                .named(names.as_ref())
+                .to_value()
         }),
         Err(e) => {
             log::warn!("device {}: could not read its last punch: {e}", device.id);

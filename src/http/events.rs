@@ -262,8 +262,11 @@ impl EventStream {
     /// Writes `items` of device `i` as punch events.
     fn send(&self, i: usize, items: &[Item], out: &mut Vec<u8>) {
         let sub = &self.subs[i];
+        // Read per batch: a person added to the list is named at once.
+        let journal = self.live.journal();
+        let names = crate::services::people::names_for_punches(journal.as_deref());
         for item in items {
-            let punch = Punch::of(&item.record, &sub.id, &sub.name);
+            let punch = Punch::of(&item.record, &sub.id, &sub.name).named(names.as_ref());
             let data = serde_json::to_string(&punch).unwrap_or_default();
             let id = self.event_id(i, &item.position);
             out.extend_from_slice(format!("event: punch\nid: {id}\ndata: {data}\n\n").as_bytes());

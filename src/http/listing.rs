@@ -78,6 +78,8 @@ pub struct Listing {
     pub reset: Option<(bool, Option<Vec<String>>)>,
     /// `"source": "journal"` when answered from the journal.
     pub source: Option<&'static str>,
+    /// The staff list's names: JSON rows of people it names get `"name"`.
+    pub names: Option<crate::journal::PersonNames>,
 }
 
 impl Listing {
@@ -185,7 +187,7 @@ impl ListingReader {
         }
         ListingReader {
             rows: listing.rows.into_iter(),
-            writer: RowWriter::new(&listing.devices, style),
+            writer: RowWriter::new(&listing.devices, style).with_names(listing.names.clone()),
             buf: head.into_bytes(),
             pos: 0,
             first: true,
@@ -275,6 +277,7 @@ mod tests {
             cursor: Some("AQ-_x".into()),
             reset: Some((true, Some(vec!["a".into(), "b".into()]))),
             source: Some("journal"),
+            names: None,
         }
     }
 

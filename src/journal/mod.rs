@@ -44,8 +44,8 @@ pub use error::JournalError;
 pub use lock::{lock_path, JournalLock, LockError};
 pub use pending::{Adoption, PendingSerial, PendingSighting, RemovedPending};
 pub use people::{
-    fold_for_search, PeopleExport, PeopleFilter, PeoplePage, Person, PersonChanges, RestoreCounts,
-    EVERY_AREA,
+    fold_for_search, PeopleExport, PeopleFilter, PeoplePage, Person, PersonChanges, PersonNames,
+    RestoreCounts, EVERY_AREA,
 };
 pub use people_sync::{SyncRow, SyncState, TemplateSent};
 pub use pins::Pin;
@@ -72,6 +72,8 @@ pub struct Journal {
     stored: Changes,
     /// Serials recorded for device ids by this process (see `claim_serial`).
     claimed: Mutex<std::collections::HashMap<String, String>>,
+    /// The staff list's names, read once per change (see `person_names`).
+    names: people::NameCache,
 }
 
 impl std::fmt::Debug for Journal {
@@ -172,6 +174,7 @@ impl Journal {
             readers: Mutex::new(Vec::new()),
             stored: Changes::new(),
             claimed: Mutex::new(std::collections::HashMap::new()),
+            names: people::NameCache::default(),
         })
     }
 

@@ -12,7 +12,11 @@
 //! `password_set`), an error or a log line. The journal file holding it
 //! is private (0600, made so by `Journal::open`).
 
+use std::collections::HashMap;
 use std::fmt;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 
 use rusqlite::{params, OptionalExtension, Row, Transaction};
 
@@ -207,6 +211,26 @@ pub struct RestoreCounts {
     pub templates: usize,
 }
 
+/// The names of the live people of the staff list, by PIN (people with
+/// an empty name left out): what punches are shown with.
+pub type PersonNames = Arc<HashMap<String, String>>;
+
+/// The staff list's names as last read, dropped by every write to the
+/// people (so a person added through the API is named at once).
+/// Its generation counts the forgets: names read while a write committed
+/// are not kept.
+#[derive(Debug, Default)]
+pub(super) struct NameCache(Mutex<(u64, Option<PersonNames>)>);
+
+impl NameCache {
+    /// Forgets the names read (the list changed).
+    fn forget(&self) {
+        let mut cache = self.0.lock();
+        cache.0 = cache.0.wrapping_add(1);
+        cache.1 = None;
+    }
+}
+
 /// Folds `text` for search: lowercase, and the Spanish accents (á é í ó ú
 /// ü ñ, and à è ì ò ù) to their plain letters.
 pub fn fold_for_search(text: &str) -> String {
@@ -363,7 +387,7 @@ impl Journal {
         at: WallTime,
     ) -> Result<Person, JournalError> {
         self.check_time(at)?;
-        self.write(
+        let written = self.write(
             |conn| {
                 let tx = conn.transaction()?;
                 let stored = read_person(&tx, user_id)?.filter(|p| !p.is_deleted());
@@ -378,7 +402,9 @@ impl Journal {
                 Ok(person)
             },
             "storing a person",
-        )
+        );
+        self.names.forget();
+        written
     }
 
     /// Deletes the person `user_id` at `at`: a tombstone without keypad
@@ -386,7 +412,7 @@ impl Journal {
     /// `false` when there is no such live person.
     pub fn delete_person(&self, user_id: &str, at: WallTime) -> Result<bool, JournalError> {
         self.check_time(at)?;
-        self.write(
+        let deleted = self.write(
             |conn| {
                 let tx = conn.transaction()?;
                 let Some(mut person) = read_person(&tx, user_id)?.filter(|p| !p.is_deleted())
@@ -402,7 +428,9 @@ impl Journal {
                 Ok(true)
             },
             "deleting a person",
-        )
+        );
+        self.names.forget();
+        deleted
     }
 
     /// The person `user_id`, a tombstone too (see [`Person::is_deleted`]).
@@ -459,7 +487,7 @@ impl Journal {
         for t in export.templates.iter().map(|t| t.updated_at) {
             self.check_time(t)?;
         }
-        self.write(
+        let restored = self.write(
             |conn| {
                 let tx = conn.transaction()?;
                 for person in &export.people {
@@ -475,6 +503,37 @@ impl Journal {
                 })
             },
             "importing people",
-        )
+        );
+        self.names.forget();
+        restored
+    }
+
+    /// The live people's names by PIN (see [`PersonNames`]), read from
+    /// the journal once after each change to the list.
+    pub fn person_names(&self) -> Result<PersonNames, JournalError> {
+        let generation = {
+            let cache = self.names.0.lock();
+            if let Some(names) = &cache.1 {
+                return Ok(names.clone());
+            }
+            cache.0
+        };
+        let names: HashMap<String, String> = self.read(
+            |conn| {
+                let mut stmt = conn.prepare_cached(
+                    "SELECT user_id, name FROM people WHERE deleted = 0 AND name <> ''",
+                )?;
+                let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                rows.collect()
+            },
+            "reading people's names",
+        )?;
+        let names = Arc::new(names);
+        let mut cache = self.names.0.lock();
+        // A write committed meanwhile: answer, but keep nothing.
+        if cache.0 == generation {
+            cache.1 = Some(names.clone());
+        }
+        Ok(names)
     }
 }

@@ -51,6 +51,19 @@ pub fn device_area(config: &DeviceConfig) -> String {
         .to_string()
 }
 
+/// The staff list's names to show punches with (see
+/// [`crate::journal::PersonNames`]); none without a journal, or when it
+/// cannot be read (logged: punches then go out as before, unnamed).
+pub fn names_for_punches(journal: Option<&Journal>) -> Option<crate::journal::PersonNames> {
+    match journal?.person_names() {
+        Ok(names) => Some(names),
+        Err(e) => {
+            log::warn!("people: names for punches could not be read: {e}");
+            None
+        }
+    }
+}
+
 /// The largest index of `kind`.
 pub fn max_index(kind: TemplateKind) -> u8 {
     match kind {

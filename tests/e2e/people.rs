@@ -377,3 +377,501 @@ fn templates_need_the_key_take_the_version_from_the_bytes_and_are_bounded() {
     let (_, person) = keyed("GET", &format!("{base}/people/42"), None);
     assert_eq!(person["data"]["templates"].as_array().unwrap().len(), 2);
 }
+
+/// The export without its moment (`exported_at`), for comparisons.
+fn export_without_time(base: &str) -> Value {
+    let (status, mut export) = keyed("GET", &format!("{base}/people/export"), None);
+    assert_eq!(status, 200, "{export}");
+    export
+        .as_object_mut()
+        .expect("an object")
+        .remove("exported_at");
+    export
+}
+
+/// Three people (a password, a card, areas), templates and a tombstone.
+pub fn fill(base: &str, template: &[u8]) {
+    for person in [
+        json!({"user_id": "1", "name": "Ana", "password": "9876", "card": 12_345}),
+        json!({"user_id": "22", "name": "Bea Muñoz", "privilege": 14, "areas": ["bodega"]}),
+        json!({"user_id": "333", "name": "Ciro"}),
+    ] {
+        let (status, body) = keyed("POST", &format!("{base}/people"), Some(&person));
+        assert_eq!(status, 201, "{body}");
+    }
+    for (path, data) in [
+        ("1/templates/finger/0", STANDARD.encode(template)),
+        (
+            "1/templates/finger/5",
+            STANDARD.encode(v10_template(900, 8)),
+        ),
+        ("22/templates/face/0", STANDARD.encode([4u8; 2000])),
+        (
+            "22/templates/finger/3",
+            STANDARD.encode(v10_template(1000, 9)),
+        ),
+    ] {
+        let (status, body) = keyed(
+            "PUT",
+            &format!("{base}/people/{path}"),
+            Some(&json!({"data": data})),
+        );
+        assert_eq!(status, 200, "{path}: {body}");
+    }
+    let (status, _) = keyed(
+        "DELETE",
+        &format!("{base}/people/1/templates/finger/5"),
+        None,
+    );
+    assert_eq!(status, 200);
+    let (status, _) = keyed("DELETE", &format!("{base}/people/333"), None);
+    assert_eq!(status, 200);
+}
+
+#[test]
+fn an_export_restored_into_a_new_journal_exports_the_same() {
+    let dir = tempdir("export");
+    let (env, _journal) = server(&dir);
+    let base = env.base.clone();
+    let template = v10_template(1300, 5);
+    fill(&base, &template);
+    let (status, _) = call("GET", &format!("{base}/people/export"), None, false);
+    assert_eq!(status, 401, "an export holds secrets: it needs the key");
+    let first = export_without_time(&base);
+    assert_eq!(first["format"], "zkserver-people");
+    assert_eq!(first["people"].as_array().unwrap().len(), 3, "{first}");
+    assert_eq!(first["templates"].as_array().unwrap().len(), 4, "{first}");
+    assert_eq!(
+        first["people"][0]["password"], "9876",
+        "the export restores passwords"
+    );
+    assert!(first.to_string().contains(&STANDARD.encode(&template)));
+    drop(env);
+
+    // A new server with a new journal: restore, export again.
+    let dir2 = tempdir("export-restored");
+    let (env, _journal) = server(&dir2);
+    let base = env.base.clone();
+    let (status, body) = keyed(
+        "POST",
+        &format!("{base}/people/import"),
+        Some(&json!({"people": "x"})),
+    );
+    assert_eq!(status, 400, "{body}");
+    let (status, body) = keyed(
+        "POST",
+        &format!("{base}/people/import"),
+        Some(&json!({"algo": 1})),
+    );
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("device_id"),
+        "{body}"
+    );
+    let mut broken = first.clone();
+    broken["templates"][0]["data"] = json!("%%%");
+    let (status, body) = keyed("POST", &format!("{base}/people/import"), Some(&broken));
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("templates[0]"),
+        "{body}"
+    );
+    let (_, empty) = keyed("GET", &format!("{base}/people"), None);
+    assert_eq!(empty["total"], 0, "a refused restore writes nothing");
+    let (status, _) = call(
+        "POST",
+        &format!("{base}/people/import"),
+        Some(&first),
+        false,
+    );
+    assert_eq!(status, 401, "a restore needs the key");
+    let (status, body) = keyed("POST", &format!("{base}/people/import"), Some(&first));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        (body["people"].clone(), body["templates"].clone()),
+        (json!(3), json!(4))
+    );
+    assert!(!body.to_string().contains("9876"));
+    assert_eq!(
+        export_without_time(&base),
+        first,
+        "the same list, byte for byte"
+    );
+    let (_, ana) = keyed("GET", &format!("{base}/people/1"), None);
+    assert_eq!(ana["data"]["password_set"], true);
+    assert_eq!(ana["data"]["templates"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn an_import_from_a_terminal_is_dispatched_on_the_body() {
+    let dir = tempdir("import-device");
+    let (env, _journal) = server(&dir);
+    let (status, body) = keyed(
+        "POST",
+        &format!("{}/people/import", env.base),
+        Some(&json!({"device_id": "principal"})),
+    );
+    // The body chose the terminal's import, not a restore (which would
+    // refuse it as a document without 'people').
+    assert_ne!(status, 400, "{body}");
+    assert!(!body.to_string().contains("exportación"), "{body}");
+    if status == 501 {
+        // Until the import from a terminal is merged: refused, in Spanish.
+        assert!(
+            body["error"].as_str().unwrap().contains("terminal"),
+            "{body}"
+        );
+    }
+}
+
+/// A push terminal `rec` (serial `SNNAMES1`) with a journal in `dir`,
+/// every punch POSTed to `webhook`, open writes.
+fn push_server(dir: &Path, webhook: &str) -> Env {
+    let journal = Arc::new(Journal::open(dir.join("punches.db")).expect("journal"));
+    let mut rec = zkserver::registry::DeviceConfig::new("Recepción");
+    rec.mode = zkserver::registry::DeviceMode::Push;
+    rec.sn = Some("SNNAMES1".into());
+    let url = webhook.to_string();
+    common::serve(
+        vec![],
+        Registry::in_memory(vec![("rec".into(), rec)]),
+        move |s| {
+            s.journal = Some(journal);
+            s.webhook = Some(url);
+        },
+    )
+}
+
+/// The webhook's punches of `user`, in order.
+fn hooked<'a>(posts: &'a [common::receiver::Post], user: &str) -> Vec<&'a Value> {
+    posts
+        .iter()
+        .filter(|p| p.accepted)
+        .flat_map(|p| p.body["data"].as_array().into_iter().flatten())
+        .filter(|r| r["user_id"] == user)
+        .collect()
+}
+
+#[test]
+fn a_person_added_through_the_api_is_named_at_once_in_streams_webhooks_and_attendance() {
+    let dir = tempdir("names");
+    let hook = common::receiver::Receiver::start();
+    let env = push_server(&dir, &hook.url);
+    let base = &env.base;
+    let mut stream = common::sse::SseClient::connect(base, "/events", None);
+    let (status, body) = common::send(
+        "POST",
+        &format!("{base}/people"),
+        json!({"user_id": "1005", "name": "Sofía Moreno"}),
+    );
+    assert_eq!(status, 201, "{body}");
+
+    let attlog = "1005\t2026-03-02 08:00:00\t1\t0\t\t0\t0\n77\t2026-03-02 08:01:00\t1\t0\t\t0\t0\n";
+    let (status, answer) = common::iclock_text(
+        base,
+        "POST",
+        "/iclock/cdata?SN=SNNAMES1&table=ATTLOG&Stamp=1",
+        attlog,
+    );
+    assert_eq!((status, answer.as_str()), (200, "OK:2"));
+
+    // The stream: the person of the list by name, the other as before.
+    let punches = stream.punches(2, std::time::Duration::from_secs(30));
+    assert_eq!(punches.len(), 2, "{punches:?}");
+    let sofia = punches
+        .iter()
+        .find(|e| e.data["user_id"] == "1005")
+        .expect("1005");
+    assert_eq!(sofia.data["name"], "Sofía Moreno", "{:?}", sofia.data);
+    let other = punches
+        .iter()
+        .find(|e| e.data["user_id"] == "77")
+        .expect("77");
+    assert!(
+        other.data.get("name").is_none(),
+        "not in the list: {:?}",
+        other.data
+    );
+
+    // The webhook.
+    assert!(hook.wait_for(std::time::Duration::from_secs(30), |posts| {
+        !hooked(posts, "1005").is_empty() && !hooked(posts, "77").is_empty()
+    }));
+    let posts = hook.posts();
+    assert_eq!(hooked(&posts, "1005")[0]["name"], "Sofía Moreno");
+    assert!(hooked(&posts, "77")[0].get("name").is_none());
+
+    // Attendance answers (JSON: named; CSV keeps its columns).
+    let (status, att) = common::get(&format!("{base}/devices/rec/attendance"));
+    assert_eq!(status, 200, "{att}");
+    let rows = att["data"].as_array().expect("rows");
+    let row = rows.iter().find(|r| r["user_id"] == "1005").expect("1005");
+    assert_eq!(row["name"], "Sofía Moreno");
+    assert!(rows
+        .iter()
+        .find(|r| r["user_id"] == "77")
+        .unwrap()
+        .get("name")
+        .is_none());
+    let (_, compact) = common::get(&format!("{base}/devices/rec/attendance?pretty=0"));
+    assert_eq!(compact["data"], att["data"], "compact rows say the same");
+    let csv = minreq::get(format!("{base}/devices/rec/attendance?format=csv"))
+        .send()
+        .expect("csv");
+    let csv = csv.as_str().expect("utf-8");
+    assert!(
+        csv.starts_with("user_id,timestamp,status,punch,device_id,device_name\r\n"),
+        "{csv}"
+    );
+
+    // A renamed person: the next punch has the new name.
+    let (status, _) = common::send(
+        "PUT",
+        &format!("{base}/people/1005"),
+        json!({"name": "Sofía Moreno Díaz"}),
+    );
+    assert_eq!(status, 200);
+    let (status, _) = common::iclock_text(
+        base,
+        "POST",
+        "/iclock/cdata?SN=SNNAMES1&table=ATTLOG&Stamp=2",
+        "1005\t2026-03-02 17:00:00\t1\t1\t\t0\t0\n",
+    );
+    assert_eq!(status, 200);
+    let next = stream.punches(1, std::time::Duration::from_secs(30));
+    assert_eq!(next.len(), 1);
+    assert_eq!(next[0].data["name"], "Sofía Moreno Díaz");
+}
+
+/// The binary with a journal, a push terminal `rec` and the API key,
+/// logging at debug into `log`; returns it and its base URL.
+fn start_logged_binary(dir: &Path, log: &Path) -> (std::process::Child, String) {
+    std::fs::write(
+        dir.join("devices.json"),
+        r#"{"rec": {"mode": "push", "sn": "SNPRIV1", "name": "Recepción"}}"#,
+    )
+    .expect("devices file");
+    std::fs::write(dir.join("key"), KEY).expect("key file");
+    let file = std::fs::File::create(log).expect("log file");
+    let child = common::process::command()
+        .args(["--host", "127.0.0.1", "--port", "0", "--log-level", "debug"])
+        .arg("--config")
+        .arg(dir.join("devices.json"))
+        .arg("--journal")
+        .arg(dir.join("punches.db"))
+        .arg("--api-key-file")
+        .arg(dir.join("key"))
+        .stdout(std::process::Stdio::null())
+        .stderr(file)
+        .spawn()
+        .expect("zkserver starts");
+    let mut addr = String::new();
+    common::wait_until("the server listens", || {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        match text.lines().find(|l| l.contains("listening on http://")) {
+            Some(line) => {
+                addr = common::process::addr_after(line, "listening on http://");
+                true
+            }
+            None => false,
+        }
+    });
+    (child, format!("http://{addr}"))
+}
+
+/// Every answer of a full cycle but the two that may hold secrets.
+struct Answers(Vec<(String, String)>);
+
+impl Answers {
+    fn call(
+        &mut self,
+        method: &str,
+        url: &str,
+        body: Option<&Value>,
+        keyed: bool,
+    ) -> (i32, String) {
+        let (status, text) = call(method, url, body, keyed);
+        self.0
+            .push((format!("{method} {url} -> {status}"), text.clone()));
+        (status, text)
+    }
+}
+
+#[test]
+fn passwords_and_templates_appear_in_no_log_answer_listing_or_metric_after_a_full_cycle() {
+    let dir = tempdir("privacy");
+    let log = dir.join("server.log");
+    let (mut child, base) = start_logged_binary(&dir, &log);
+    let template = v10_template(1400, 77);
+    let b64 = STANDARD.encode(&template);
+    let (first_password, second_password) = ("k8642q", "z97531w");
+    let mut answers = Answers(Vec::new());
+    let people = format!("{base}/people");
+    let mut stream = common::sse::SseClient::connect(&base, "/events", None);
+
+    let person = json!({"user_id": "314", "name": "Eva Secreta", "password": first_password});
+    assert_eq!(answers.call("POST", &people, Some(&person), true).0, 201);
+    let change = json!({"password": second_password});
+    assert_eq!(
+        answers
+            .call("PUT", &format!("{people}/314"), Some(&change), true)
+            .0,
+        200
+    );
+    let slot = format!("{people}/314/templates/finger/4");
+    let put = json!({"data": b64});
+    assert_eq!(answers.call("PUT", &slot, Some(&put), true).0, 200);
+    // Refusals never quote what they refuse.
+    for bad in [
+        json!({"data": b64, "version": "9"}),
+        json!({"data": format!("{b64}!")}),
+    ] {
+        let (status, text) = answers.call("PUT", &slot, Some(&bad), true);
+        assert_eq!(status, 400, "{text}");
+    }
+    let refused = json!({"user_id": "315", "name": "X", "password": format!("{second_password} ")});
+    assert_eq!(answers.call("POST", &people, Some(&refused), true).0, 400);
+    assert_eq!(
+        answers.call("GET", &format!("{people}/314"), None, false).0,
+        200
+    );
+    assert_eq!(answers.call("GET", &people, None, false).0, 200);
+    assert_eq!(
+        answers
+            .call("GET", &format!("{people}/314/templates"), None, false)
+            .0,
+        401
+    );
+    assert_eq!(
+        answers
+            .call("GET", &format!("{people}/export"), None, false)
+            .0,
+        401
+    );
+
+    // The two keyed answers that may hold them (and do).
+    let (status, templates) = call("GET", &format!("{people}/314/templates"), None, true);
+    assert_eq!(status, 200);
+    assert!(templates.contains(&b64));
+    let (status, export) = call("GET", &format!("{people}/export"), None, true);
+    assert_eq!(status, 200);
+    assert!(export.contains(&b64) && export.contains(second_password));
+    let restore: Value = serde_json::from_str(&export).expect("export is JSON");
+    assert_eq!(
+        answers
+            .call("POST", &format!("{people}/import"), Some(&restore), true)
+            .0,
+        200
+    );
+
+    // A push user with a keypad password: the command listing masks it.
+    let user = json!({"user_id": "314", "name": "Eva", "password": second_password});
+    assert_eq!(
+        answers
+            .call(
+                "POST",
+                &format!("{base}/devices/rec/users"),
+                Some(&user),
+                true
+            )
+            .0,
+        202
+    );
+    let (_, listing) = answers.call("GET", &format!("{base}/devices/rec/commands"), None, true);
+    assert!(listing.contains("Passwd=***"), "{listing}");
+
+    // A punch of the person, on the stream, then the offboarding.
+    let (status, _) = common::iclock_text(
+        &base,
+        "POST",
+        "/iclock/cdata?SN=SNPRIV1&table=ATTLOG&Stamp=1",
+        "314\t2026-03-02 08:00:00\t1\t0\t\t0\t0\n",
+    );
+    assert_eq!(status, 200);
+    let punch = stream.punches(1, std::time::Duration::from_secs(30));
+    assert_eq!(punch.len(), 1);
+    answers
+        .0
+        .push(("the stream".into(), punch[0].data.to_string()));
+    assert_eq!(
+        answers
+            .call(
+                "GET",
+                &format!("{base}/devices/rec/attendance"),
+                None,
+                false
+            )
+            .0,
+        200
+    );
+    assert_eq!(answers.call("DELETE", &slot, None, true).0, 200);
+    assert_eq!(
+        answers
+            .call("DELETE", &format!("{people}/314"), None, true)
+            .0,
+        200
+    );
+    assert_eq!(
+        answers
+            .call("GET", &format!("{base}/metrics"), None, false)
+            .0,
+        200
+    );
+    assert_eq!(
+        answers
+            .call("GET", &format!("{base}/health"), None, false)
+            .0,
+        200
+    );
+    common::process::terminate(&mut child);
+
+    // A piece of the base64 is enough to find it; so are the passwords.
+    let needles = [
+        first_password,
+        second_password,
+        &b64[..40],
+        &b64[b64.len() - 40..],
+    ];
+    for (what, text) in &answers.0 {
+        for needle in needles {
+            assert!(!text.contains(needle), "{what} holds a secret: {text}");
+        }
+    }
+    let logged = std::fs::read_to_string(&log).expect("log");
+    assert!(
+        logged.contains("people: 314"),
+        "the cycle was logged: {logged}"
+    );
+    for needle in needles {
+        assert!(
+            !logged.contains(needle),
+            "the log holds a secret ({needle}): {logged}"
+        );
+    }
+}
+
+#[test]
+fn a_queued_template_command_is_listed_with_tmp_masked() {
+    let dir = tempdir("tmp-mask");
+    let hook = common::receiver::Receiver::start();
+    let env = push_server(&dir, &hook.url);
+    let journal = Journal::open(dir.join("punches.db")).expect("journal");
+    let b64 = STANDARD.encode(v10_template(1200, 11));
+    let text = format!(
+        "DATA UPDATE FINGERTMP PIN=1\tFID=6\tSize={}\tValid=1\tTMP={b64}",
+        b64.len()
+    );
+    let queued = journal
+        .enqueue_command("rec", &text, zkserver::time::now())
+        .expect("queued");
+    drop(journal);
+    for url in [
+        format!("{}/devices/rec/commands", env.base),
+        format!("{}/devices/rec/commands/{}", env.base, queued.id),
+    ] {
+        let (status, body) = call("GET", &url, None, false);
+        assert_eq!(status, 200, "{body}");
+        assert!(body.contains("TMP=***"), "{body}");
+        assert!(!body.contains(&b64[..40]), "{body}");
+    }
+}

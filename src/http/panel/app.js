@@ -18,6 +18,7 @@ const CSV_CABECERA = "user_id,timestamp,status,punch,device_id,device_name,name,
 const $ = (id) => document.getElementById(id);
 let terminales = [];                 // [{id, name, ip}] (ip is empty for push terminals)
 const nombres = new Map();           // terminal -> Map(user_id -> name)
+const nombresPersonal = new Map();   // user_id -> name from the staff list (each punch carries it); wins over a terminal's
 const lecturas = new Map();          // terminal -> users reads (see lecturaDe)
 const mensajes = new Map();          // terminal -> {clase, texto} of its last action
 const ultimas = new Map();           // terminal -> {timestamp, usuario} of its newest punch seen
@@ -87,6 +88,7 @@ function lecturaDe(terminal) {
  * again for a new punch, `marcacion`, when the last look-up is old).
  */
 function nombre(terminal, userId, marcacion = false) {
+  if (nombresPersonal.has(userId)) return nombresPersonal.get(userId);
   const m = nombres.get(terminal);
   if (m && m.has(userId)) return m.get(userId);
   const l = lecturaDe(terminal);
@@ -153,7 +155,7 @@ async function leerNombres(terminal) {
 }
 
 function persona(terminal, userId) {
-  const n = (nombres.get(terminal) || new Map()).get(userId);
+  const n = nombresPersonal.get(userId) || (nombres.get(terminal) || new Map()).get(userId);
   return n ? `${n} (${userId})` : userId;
 }
 
@@ -534,6 +536,7 @@ function reordenarVivo() {
 /** A table row for a punch; each cell carries its column name (shown on phones). */
 function fila(p, nueva) {
   const usuario = String(p.user_id);
+  if (typeof p.name === "string" && p.name) nombresPersonal.set(usuario, p.name); // the staff list's name
   nombre(p.device_id, usuario, nueva); // reads the terminal's users when this id has no name yet
   const celda = (i, attrs, texto) => el("td", { ...attrs, role: "cell", "data-columna": COLUMNAS[i] }, texto);
   return el("tr", { class: nueva ? "nueva" : null, role: "row", "data-hora": p.timestamp,
