@@ -20,6 +20,7 @@ mod meta;
 mod pending;
 mod people;
 mod people_sync;
+mod people_terminals;
 mod pins;
 mod punches;
 mod schema;
@@ -47,6 +48,7 @@ pub use people::{
     EVERY_AREA,
 };
 pub use people_sync::{SyncRow, SyncState, TemplateSent};
+pub use people_terminals::SyncCounters;
 pub use pins::Pin;
 pub use punches::{InsertOutcome, NewPunch, PunchFilter, PunchPage, StoredPunch};
 pub use schema::{APPLICATION_ID, CURRENT_VERSION};

@@ -3,6 +3,7 @@
 //! the list with what a terminal holds, in both directions.
 
 pub mod plan;
+pub mod pull;
 
 pub use plan::{
     plan, HeldTemplate, HeldUser, Holdings, ListEntry, Plan, Sent, TemplateKey, TerminalProfile,
