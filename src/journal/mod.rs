@@ -70,6 +70,9 @@ pub struct Journal {
     /// Notified by commits that store punches; readers wait on it (the
     /// server's one change signal: see [`Journal::changes`]).
     stored: Changes,
+    /// Raised by every change to the staff list (people, templates): the
+    /// sync engine waits on it.
+    people: Changes,
     /// Serials recorded for device ids by this process (see `claim_serial`).
     claimed: Mutex<std::collections::HashMap<String, String>>,
 }
@@ -171,6 +174,7 @@ impl Journal {
             writer: Mutex::new(conn),
             readers: Mutex::new(Vec::new()),
             stored: Changes::new(),
+            people: Changes::new(),
             claimed: Mutex::new(std::collections::HashMap::new()),
         })
     }
@@ -192,6 +196,17 @@ impl Journal {
     /// updates `seen` and says whether one came.
     pub fn wait_stored(&self, seen: &mut u64, timeout: Duration) -> bool {
         self.stored.wait(seen, timeout)
+    }
+
+    /// The staff list's change signal: raised after every committed change
+    /// to people or templates (the sync engine waits on it).
+    pub fn people_changes(&self) -> Changes {
+        self.people.clone()
+    }
+
+    /// Wakes the staff list's waiters (a change was committed).
+    pub(crate) fn announce_people(&self) {
+        self.people.notify();
     }
 
     /// Wakes the waiters after a commit that stored `n` punches.

@@ -4,6 +4,7 @@
 
 pub mod plan;
 pub mod pull;
+pub mod sync;
 
 pub use plan::{
     plan, HeldTemplate, HeldUser, Holdings, ListEntry, Plan, Sent, TemplateKey, TerminalProfile,

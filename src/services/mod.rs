@@ -7,6 +7,7 @@
 
 mod attendance;
 mod devices;
+pub mod people_import;
 
 use std::path::PathBuf;
 use std::sync::Arc;
