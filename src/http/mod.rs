@@ -20,6 +20,7 @@ mod info;
 mod listing;
 
 mod panel;
+mod people_sync;
 pub mod proxy;
 mod push;
 pub mod query;
@@ -251,6 +252,8 @@ enum Action {
     PushPending,
     RemovePending,
     RefreshUsers,
+    PeopleSyncStates,
+    PeopleSyncRun,
 }
 
 /// The route table: method, path pattern (`{name}` matches one segment),
@@ -323,6 +326,8 @@ const ROUTES: &[(&str, &str, Action)] = &[
     ("POST", "/iclock/devicecmd.aspx", Action::IclockResults),
     ("GET", "/push/pending", Action::PushPending),
     ("DELETE", "/push/pending/{sn}", Action::RemovePending),
+    ("GET", "/people/sync", Action::PeopleSyncStates),
+    ("POST", "/people/sync", Action::PeopleSyncRun),
 ];
 
 /// The parameters of `path` if it matches `pattern`.
@@ -449,6 +454,8 @@ fn dispatch(ctx: &Ctx, action: Action, params: &[&str]) -> Answer {
         Action::PushPending => push::pending(ctx),
         Action::RemovePending => push::remove_pending(ctx, id),
         Action::RefreshUsers => commands::refresh_users(ctx, id),
+        Action::PeopleSyncStates => people_sync::states(ctx),
+        Action::PeopleSyncRun => people_sync::run(ctx),
     }
 }
 

@@ -18,11 +18,6 @@ pub fn numeric_ids_only(id: &str, pins: &[String]) -> String {
     )
 }
 
-/// The device `id` is not configured.
-pub fn unknown_device(id: &str) -> String {
-    format!("Dispositivo '{id}' no encontrado.")
-}
-
 /// Sync needs the journal (the staff list lives there).
 pub fn journal_needed() -> String {
     "El personal y su sincronización necesitan el diario de marcaciones (--journal).".into()

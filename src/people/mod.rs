@@ -2,6 +2,7 @@
 //! terminals follow the list"): the pure planner (`plan`) that compares
 //! the list with what a terminal holds, in both directions.
 
+pub mod engine;
 pub mod plan;
 pub mod pull;
 pub mod sync;

@@ -415,3 +415,227 @@ fn people_dry_run_changes_nothing_and_out_of_area_stays_off() {
     let state = states.iter().find(|r| r.user_id == pin).unwrap().state;
     assert_eq!(state, SyncState::OutOfArea);
 }
+
+// --- the server: the engine and the routes -----------------------------------
+
+use std::sync::Arc;
+
+use crate::common::{self, wait_until, Link};
+
+/// A server with a journal over `specs`' simulators; the test keeps the
+/// journal (the list's routes are another part's: the list is changed
+/// through the journal here, and imports through the import function).
+fn server(
+    store: &Store,
+    journal: Arc<Journal>,
+    specs: Vec<(&str, &str, SimConfig, Link)>,
+    areas: &[(&str, &str)],
+) -> (common::Env, Vec<Device>) {
+    let _ = store;
+    let mut sims = Vec::new();
+    let mut entries = Vec::new();
+    let mut devices = Vec::new();
+    for (id, name, config, link) in specs {
+        let sim = Simulator::start(config).unwrap();
+        let mut cfg = common::device_config(name, sim.port(), &link);
+        if let Some((_, area)) = areas.iter().find(|(d, _)| *d == id) {
+            cfg.area = (*area).to_string();
+        }
+        devices.push(Device {
+            id: id.into(),
+            config: cfg.clone(),
+        });
+        entries.push((id.to_string(), cfg));
+        sims.push(sim);
+    }
+    let registry = zkserver::registry::Registry::in_memory(entries);
+    let env = common::serve(sims, registry, |s| {
+        s.services.journal = Some(journal);
+        s.services.people_interval = std::time::Duration::from_secs(2);
+    });
+    (env, devices)
+}
+
+fn report<'a>(body: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
+    body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["device_id"] == id)
+        .unwrap_or_else(|| panic!("{id} in {body}"))
+}
+
+#[test]
+fn people_engine_follows_the_list_within_seconds_and_the_routes_show_it() {
+    let store = Store::new();
+    let journal = Arc::new(Journal::open(store.dir.join("server.db")).unwrap());
+    let target = SimConfig {
+        seed: 21,
+        ..SimConfig::default()
+    };
+    let small = SimConfig {
+        seed: 22,
+        finger_capacity: 2,
+        ..SimConfig::default()
+    };
+    let (env, devices) = server(
+        &store,
+        journal.clone(),
+        vec![
+            ("a", "Entrada", SimConfig::default(), Link::default()),
+            ("b", "Bodega", target, Link::default()),
+            ("c", "Chica", small, Link::default()),
+        ],
+        &[("b", "almacen")],
+    );
+    let (a, b, c) = (&env.sims[0], &env.sims[1], &env.sims[2]);
+    for sim in [b, c] {
+        sim.with_state(|st| {
+            st.users.clear();
+            st.templates.clear();
+        });
+    }
+    let (status, listing) = common::get(&format!("{}/devices", env.base));
+    assert_eq!(status, 200);
+    let areas: Vec<_> = listing["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["area"].as_str().unwrap_or("?").to_string())
+        .collect();
+    assert_eq!(areas, ["general", "almacen", "general"], "{listing}");
+    let t = terminals();
+    let Imported::Pull { templates, .. } = from_device(&journal, &t, &devices[0]).unwrap() else {
+        panic!("pull");
+    };
+    let source = templates_by_pin(a);
+    assert_eq!(templates, source.len());
+    wait_until("b follows the list", || templates_by_pin(b) == source);
+    wait_until("c reports its full memory", || {
+        let (_, body) = common::get(&format!("{}/people/sync", env.base));
+        report(&body, "c")["state"] == "error"
+    });
+    let (status, body) = common::get(&format!("{}/people/sync", env.base));
+    assert_eq!(status, 200);
+    let rc = report(&body, "c");
+    assert!(rc["error"].as_str().unwrap().contains("espacio"), "{rc}");
+    assert!(rc["pending"]["templates_add"].as_u64().unwrap() > 0);
+    wait_until("b al día", || {
+        let (_, body) = common::get(&format!("{}/people/sync", env.base));
+        report(&body, "b")["state"] == "al_dia"
+    });
+    let (_, body) = common::get(&format!("{}/people/sync", env.base));
+    let rb = report(&body, "b");
+    assert_eq!(rb["pending"]["users_add"], 0, "{rb}");
+    assert!(
+        rb["last_sync"].is_string() && rb.get("error").is_none(),
+        "{rb}"
+    );
+    // Deleted: removed everywhere within seconds.
+    let gone = users_of(a)[2].user_id.clone();
+    journal.delete_person(&gone, now()).unwrap();
+    wait_until("removed from a and b", || {
+        !users_of(a).iter().any(|u| u.user_id == gone)
+            && !users_of(b).iter().any(|u| u.user_id == gone)
+    });
+    // A finger deleted at b's keypad: a dry run shows it, changes nothing.
+    let (pin, finger) = templates_by_pin(b).into_keys().next().unwrap();
+    let uid = users_of(b).iter().find(|u| u.user_id == pin).unwrap().uid;
+    b.with_state(|st| {
+        st.templates
+            .retain(|t| !(t.uid == uid && t.finger == finger));
+    });
+    let writes = b.stats().writes;
+    let body = serde_json::json!({"device_id": "b", "dry_run": true});
+    let (status, plan) = common::send("POST", &format!("{}/people/sync", env.base), &body);
+    assert_eq!(status, 200, "{plan}");
+    let rb = report(&plan, "b");
+    assert_eq!(rb["state"], "pendiente", "{rb}");
+    assert_eq!(rb["pending"]["templates_add"], 1, "{rb}");
+    assert_eq!(b.stats().writes, writes, "a dry run writes nothing");
+    let body = serde_json::json!({"device_id": "b"});
+    let (status, done) = common::send("POST", &format!("{}/people/sync", env.base), &body);
+    assert_eq!(status, 200, "{done}");
+    assert_eq!(report(&done, "b")["state"], "al_dia", "{done}");
+    assert!(
+        templates_by_pin(b).keys().any(|k| k.0 == pin),
+        "the list wins"
+    );
+    let writes = b.stats().writes;
+    let (_, again) = common::send("POST", &format!("{}/people/sync", env.base), &body);
+    assert_eq!(report(&again, "b")["state"], "al_dia");
+    assert_eq!(b.stats().writes, writes, "the second sync writes nothing");
+    let unknown = serde_json::json!({"device_id": "nadie"});
+    let (status, _) = common::send("POST", &format!("{}/people/sync", env.base), &unknown);
+    assert_eq!(status, 404);
+    let bad = serde_json::json!({"dry_run": "sí"});
+    let (status, err) = common::send("POST", &format!("{}/people/sync", env.base), &bad);
+    assert_eq!(status, 400);
+    assert!(err["error"].as_str().unwrap().contains("dry_run"), "{err}");
+}
+
+#[test]
+fn people_engine_syncs_an_offline_terminal_once_it_is_back() {
+    let store = Store::new();
+    let journal = Arc::new(Journal::open(store.dir.join("server.db")).unwrap());
+    let (env, devices) = server(
+        &store,
+        journal.clone(),
+        vec![
+            ("a", "Entrada", SimConfig::default(), Link::default()),
+            (
+                "b",
+                "Bodega",
+                SimConfig {
+                    seed: 31,
+                    ..SimConfig::default()
+                },
+                Link {
+                    timeout: 0.5,
+                    ..Link::default()
+                },
+            ),
+        ],
+        &[],
+    );
+    let (a, b) = (&env.sims[0], &env.sims[1]);
+    b.with_state(|st| {
+        st.users.clear();
+        st.templates.clear();
+    });
+    b.set_offline(true);
+    from_device(&journal, &terminals(), &devices[0]).unwrap();
+    wait_until("b reported offline", || {
+        let (_, body) = common::get(&format!("{}/people/sync", env.base));
+        report(&body, "b")["state"] == "error"
+    });
+    assert!(users_of(b).is_empty());
+    b.set_offline(false);
+    let source = templates_by_pin(a);
+    wait_until("b follows once back", || templates_by_pin(b) == source);
+    // Enrolled at a's keypad: the periodic check (--people-interval, 2 s
+    // here) takes it into the list, and it reaches b.
+    let finger = source.values().next().unwrap().clone();
+    a.with_state(|st| {
+        let uid = st.users.iter().map(|u| u.uid).max().unwrap() + 1;
+        st.users.push(User {
+            uid,
+            user_id: "9100".into(),
+            name: b"En Teclado".to_vec(),
+            ..User::default()
+        });
+        st.templates.push(zkserver::zk::records::Template {
+            uid,
+            finger: 1,
+            valid: 1,
+            data: finger.clone(),
+        });
+    });
+    wait_until("enrolled at a reaches b", || {
+        templates_by_pin(b).get(&("9100".to_string(), 1)) == Some(&finger)
+    });
+    assert_eq!(
+        journal.get_person("9100").unwrap().unwrap().name,
+        "En Teclado"
+    );
+}
