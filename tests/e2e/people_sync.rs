@@ -639,3 +639,62 @@ fn people_engine_syncs_an_offline_terminal_once_it_is_back() {
         "En Teclado"
     );
 }
+
+#[test]
+fn people_ten_terminals_are_synced_at_once_not_one_after_another() {
+    let store = Store::new();
+    let journal = Arc::new(Journal::open(store.dir.join("engine.db")).unwrap());
+    let t = Arc::new(terminals());
+    let source = Simulator::start(SimConfig::default()).unwrap();
+    from_device(&journal, &t, &device("source", &source, None)).unwrap();
+    let slow = Faults {
+        latency: std::time::Duration::from_millis(15),
+        ..Faults::default()
+    };
+    let sims: Vec<Simulator> = (0..10)
+        .map(|i| {
+            empty_sim(SimConfig {
+                seed: 40 + i,
+                faults: slow.clone(),
+                ..SimConfig::default()
+            })
+        })
+        .collect();
+    let devices: Vec<Arc<Device>> = sims
+        .iter()
+        .enumerate()
+        .map(|(i, s)| Arc::new(device(&format!("t{i}"), s, None)))
+        .collect();
+    let registry = zkserver::registry::Registry::in_memory(Vec::new());
+    let shutdown = zkserver::signal::Shutdown::default();
+    let engine = zkserver::people::engine::PeopleSync::start(
+        journal.clone(),
+        t.clone(),
+        Arc::new(registry),
+        std::time::Duration::from_secs(600),
+        shutdown.clone(),
+    );
+    let reports = engine.sync_all(&devices, Depth::Quick, false);
+    assert!(reports
+        .iter()
+        .all(|(_, r)| r.as_ref().unwrap().state == "al_dia"));
+    let expected = templates_by_pin(&source);
+    assert!(sims.iter().all(|s| templates_by_pin(s) == expected));
+    // Each terminal's conversation (connect … exit): the latest start is
+    // before the earliest end when they all ran at once.
+    let spans: Vec<_> = sims
+        .iter()
+        .map(|s| {
+            let iv = s.stats().intervals;
+            (
+                iv.iter().map(|i| i.0).min().unwrap(),
+                iv.iter().map(|i| i.1).max().unwrap(),
+            )
+        })
+        .collect();
+    let latest_start = spans.iter().map(|s| s.0).max().unwrap();
+    let earliest_end = spans.iter().map(|s| s.1).min().unwrap();
+    assert!(latest_start < earliest_end, "the ten syncs overlapped");
+    shutdown.stop();
+    engine.stop();
+}
