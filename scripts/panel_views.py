@@ -143,6 +143,12 @@ def check_today(h, driver, today_punches):
             shown and sofia == ["Sofía Moreno (7001)", today_punches["7001"][11:16], "Caja Push"]
             and ana == ["Ana Belén Ruiz (7003)", today_punches["7003"][11:16], "Caja Push"] and left is None,
             (sofia, ana, left))
+    if hasattr(h, "ANA"):  # 4242 punched once at 'principal' and is not on the staff list
+        named = h.wait(driver, lambda d: (lambda r: r if r and r[0] == f"{h.ANA} (4242)" else None)(
+            _row_cells(d, "dentro", "4242")))
+        h.check("someone off the staff list is named from the terminal's users, as text",
+                named and driver.execute_script("return document.querySelector('#dentro i, #hoja i') === null"),
+                _row_cells(driver, "dentro", "4242"))
     status, presence = _json(h, "/reports/presence")
     listed = driver.execute_script("return document.querySelectorAll('#dentro tbody tr').length")
     said = h.text_of(driver, "dentro-resumen")

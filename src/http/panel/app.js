@@ -795,9 +795,24 @@ function duracion(minutos) {
   return `${Math.floor(m / 60)} h ${String(m % 60).padStart(2, "0")} min`;
 }
 
-/** "Sofía Moreno (1005)", or the number alone when the list has no name. */
-const quien = (r) => (r.name ? `${r.name} (${r.user_id})` : String(r.user_id));
-const porNombre = (a, b) => String(a.name || a.user_id).localeCompare(String(b.name || b.user_id), "es");
+/**
+ * The name of a report's row: the server's (from the staff list), else the
+ * one the panel read from the row's terminal, else null.
+ */
+function nombreConocido(r) {
+  if (r.name) return String(r.name);
+  const usuario = String(r.user_id);
+  for (const terminal of [r.device_id, ...(Array.isArray(r.devices) ? r.devices : [])]) {
+    const n = terminal && nombres.get(terminal) && nombres.get(terminal).get(usuario);
+    if (n) return n;
+  }
+  return null;
+}
+
+/** "Sofía Moreno (1005)", or the number alone when no name is known. */
+const quien = (r) => (nombreConocido(r) ? `${nombreConocido(r)} (${r.user_id})` : String(r.user_id));
+const porNombre = (a, b) => String(nombreConocido(a) || a.user_id)
+  .localeCompare(String(nombreConocido(b) || b.user_id), "es", { numeric: true });
 const personasEnPalabras = (n) => `${numero(n)} ${n === 1 ? "persona" : "personas"}`;
 
 /**
@@ -1222,6 +1237,18 @@ async function accionSinc(boton, para, ruta, cuerpo, exito) {
   }
 }
 
+/** ": 2 al día, 1 pendiente, 1 con error" of a sync's answer (per terminal). */
+function sincronizadoEnPalabras(b) {
+  if (!Array.isArray(b.data)) return "";
+  const cuenta = (estado) => b.data.filter((s) => s.state === estado).length;
+  const partes = [];
+  const terminalesEn = (n) => `${numero(n)} ${n === 1 ? "terminal" : "terminales"}`;
+  if (cuenta("al_dia")) partes.push(`${terminalesEn(cuenta("al_dia"))} al día`);
+  if (cuenta("pendiente")) partes.push(`${terminalesEn(cuenta("pendiente"))} con cambios pendientes (un terminal push los recibe en su próxima consulta; uno sin conexión, al volver)`);
+  if (cuenta("error")) partes.push(`${terminalesEn(cuenta("error"))} con error`);
+  return partes.length ? `: ${partes.join(", ")}` : "";
+}
+
 /** Counts of an import's answer in words, when it gives them. */
 function importadoEnPalabras(b) {
   const d = b.data && typeof b.data === "object" ? b.data : b;
@@ -1239,7 +1266,7 @@ function iniciarPersonal() {
   $("p-cancelar").addEventListener("click", () => { $("p-form").hidden = true; });
   $("p-form").addEventListener("submit", guardarFicha);
   $("sinc-ahora").addEventListener("click", (e) => accionSinc(e.currentTarget, "sincronizar los terminales",
-    "POST /people/sync", {}, () => "Sincronización hecha: cada terminal tiene el personal de sus áreas (los push, en su próxima consulta)."));
+    "POST /people/sync", {}, (status, b) => `Sincronización hecha${sincronizadoEnPalabras(b)}.`));
   $("importar").addEventListener("click", (e) => {
     if (!$("importar-terminal").value) pintarImportar();
     const terminal = $("importar-terminal").value;
