@@ -60,7 +60,10 @@ def _row_cells(driver, table, user_id):
 
 
 def _go(h, driver, view):
-    driver.find_element(By.CSS_SELECTOR, f".vistas a[data-vista={view}]").click()
+    tabs = driver.find_elements(By.CSS_SELECTOR, f".vistas a[data-vista={view}]")
+    if not tabs:
+        return False
+    tabs[0].click()
     return h.wait(driver, lambda d: d.execute_script(
         "return !document.getElementById('vista-' + arguments[0]).hidden", view))
 
