@@ -156,6 +156,9 @@ pub mod run {
         identified: Mutex<HashMap<String, Option<String>>>,
         /// Serials reported by terminals still waiting to be identified.
         pending_serials: Mutex<HashMap<String, String>>,
+        /// Collecting reads in progress (a stop waits for them, so a
+        /// terminal is never left disabled by a read cut short).
+        reading: std::sync::atomic::AtomicUsize,
     }
 
     /// How a collected terminal's last read went.
@@ -188,6 +191,7 @@ pub mod run {
                 reads: Mutex::new(HashMap::new()),
                 identified: Mutex::new(HashMap::new()),
                 pending_serials: Mutex::new(HashMap::new()),
+                reading: std::sync::atomic::AtomicUsize::new(0),
             });
             let sup = me.clone();
             let spawned = std::thread::Builder::new()
@@ -223,6 +227,30 @@ pub mod run {
                 previous
             };
             reads.insert(id.to_string(), LastRead { ok, last_ok });
+        }
+
+        /// [`Collector::read_terminal`], counted as in progress.
+        fn counted_read(&self, device: &Device) -> Result<InsertOutcome, ReadError> {
+            use std::sync::atomic::Ordering;
+            self.reading.fetch_add(1, Ordering::SeqCst);
+            let read = self.read_terminal(device);
+            self.reading.fetch_sub(1, Ordering::SeqCst);
+            read
+        }
+
+        /// Waits (at most `max`) until no collecting read is in progress:
+        /// after a stop, each collector finishes the read it is in (its
+        /// terminal re-enabled) and starts no other. `false` if one was
+        /// still reading at the deadline.
+        pub fn wait_reads_done(&self, max: Duration) -> bool {
+            let deadline = Instant::now() + max;
+            while self.reading.load(std::sync::atomic::Ordering::SeqCst) > 0 {
+                if Instant::now() >= deadline {
+                    return false;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            true
         }
 
         /// The terminal-log position collected up to for `id`, if any.
@@ -269,7 +297,7 @@ pub mod run {
                     break;
                 };
                 if Instant::now() >= next_read {
-                    let read = self.read_terminal(&device);
+                    let read = self.counted_read(&device);
                     if let Err(e) = &read {
                         log::warn!("device {id}: collecting read failed: {e}");
                     }
@@ -327,7 +355,7 @@ pub mod run {
                 Next::Behind(_) => {
                     let head = feed.head();
                     // On failure the next interval's read has them.
-                    if let Err(e) = self.read_terminal(device) {
+                    if let Err(e) = self.counted_read(device) {
                         log::warn!("device {id}: collecting read failed: {e}");
                     }
                     head

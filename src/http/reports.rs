@@ -11,10 +11,10 @@ use super::{Answer, Ctx, Response};
 use crate::journal::{Journal, ScheduleScope};
 use crate::messages;
 use crate::messages::reports as text;
-use crate::reports::day::{day_sheet, Filter};
+use crate::reports::day::Filter;
 use crate::reports::export::{self, Sheet};
-use crate::reports::month::{month_days, month_sheet};
-use crate::reports::presence::{current_period, inside, Terminal};
+use crate::reports::month::month_days;
+use crate::reports::presence::Terminal;
 use crate::reports::rules::Schedule;
 use crate::reports::source::{Inputs, SourceError, MAX_PUNCHES};
 
@@ -121,19 +121,13 @@ fn file(content_type: &str, name: &str, bytes: Vec<u8>) -> Response {
 }
 
 /// `sheets` as the CSV or xlsx file `stem`.
-fn export_file(ctx: &Ctx, format: Format, stem: &str, sheets: &[Sheet]) -> Answer {
+fn export_file(format: Format, stem: &str, sheets: Vec<Sheet>) -> Answer {
     match format {
-        Format::Xlsx => match export::xlsx(sheets) {
-            Ok(bytes) => Ok(file(XLSX, &format!("{stem}.xlsx"), bytes)),
-            Err(e) => {
-                log::error!("report {stem}: writing the workbook failed: {e}");
-                Err(ctx.error(500, text::XLSX_FAILED))
-            }
-        },
+        Format::Xlsx => Ok(file(XLSX, &format!("{stem}.xlsx"), export::xlsx(sheets))),
         Format::Csv | Format::Json => Ok(file(
             "text/csv; charset=utf-8",
             &format!("{stem}.csv"),
-            export::csv(sheets),
+            export::csv(&sheets),
         )),
     }
 }
@@ -149,23 +143,15 @@ pub fn day(ctx: &Ctx) -> Answer {
     let format = format_param(ctx, true)?;
     let filter = filter(ctx);
     let (journal, inputs) = inputs(ctx)?;
-    let period = inputs.rules.day_start.period(date, date);
-    let punches = inputs
-        .punches(journal, period, filter.user_id.as_deref())
+    let rows = inputs
+        .day(journal, date, &filter)
         .map_err(|e| failure(ctx, &e))?;
-    let mut rows = day_sheet(date, &inputs.people, &punches, &inputs.rules, &filter);
-    inputs.name_rows(&mut rows);
     let day = date.format("%Y-%m-%d").to_string();
     if format == Format::Json {
         let body = json!({"success": true, "date": day, "total": rows.len(), "data": rows});
         return Ok(ctx.json(200, &body));
     }
-    export_file(
-        ctx,
-        format,
-        &format!("dia-{day}"),
-        &export::day_sheets(&rows),
-    )
+    export_file(format, &format!("dia-{day}"), export::day_sheets(&rows))
 }
 
 /// `GET /reports/month?month=YYYY-MM`.
@@ -178,19 +164,20 @@ pub fn month(ctx: &Ctx) -> Answer {
     let format = format_param(ctx, true)?;
     let filter = filter(ctx);
     let (journal, inputs) = inputs(ctx)?;
-    let period = inputs.rules.day_start.period(days.0, days.1);
-    let punches = inputs
-        .punches(journal, period, filter.user_id.as_deref())
+    let sheet = inputs
+        .month(journal, days, &filter)
         .map_err(|e| failure(ctx, &e))?;
-    let mut sheet = month_sheet(days, &inputs.people, &punches, &inputs.rules, &filter);
-    inputs.name_month(&mut sheet);
+    drop(inputs);
     if format == Format::Json {
         let body = json!({"success": true, "month": sheet.month, "data": sheet.data,
                           "totals": sheet.totals});
         return Ok(ctx.json(200, &body));
     }
     let stem = format!("mes-{}", sheet.month);
-    export_file(ctx, format, &stem, &export::month_sheets(&sheet))
+    // The sheet's rows become the file's cells: the rows are freed first.
+    let sheets = export::month_sheets(&sheet);
+    drop(sheet);
+    export_file(format, &stem, sheets)
 }
 
 /// `GET /reports/presence`: who is inside now, each terminal's current
@@ -200,22 +187,14 @@ pub fn presence(ctx: &Ctx) -> Answer {
     let filter = filter(ctx);
     let (journal, inputs) = inputs(ctx)?;
     let now = chrono::Utc::now().naive_utc();
-    let mut rows = match current_period(&inputs.terminals, now, inputs.rules.day_start) {
-        Some(period) => {
-            let punches = inputs
-                .punches(journal, period, filter.user_id.as_deref())
-                .map_err(|e| failure(ctx, &e))?;
-            let (people, rules) = (&inputs.people, &inputs.rules);
-            inside(now, &inputs.terminals, people, &punches, rules, &filter)
-        }
-        None => Vec::new(),
-    };
-    inputs.name_presence(&mut rows);
+    let rows = inputs
+        .presence(journal, now, &filter)
+        .map_err(|e| failure(ctx, &e))?;
     if format == Format::Json {
         let body = json!({"success": true, "total": rows.len(), "data": rows});
         return Ok(ctx.json(200, &body));
     }
-    export_file(ctx, format, "presentes", &export::presence_sheets(&rows))
+    export_file(format, "presentes", export::presence_sheets(&rows))
 }
 
 /// The scope a schedule request names: `?area=` or `?user_id=`, else the

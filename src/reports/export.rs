@@ -2,15 +2,16 @@
 //! `;` separators, CSV-injection neutralised: a Spanish-locale Excel opens
 //! it in columns) and xlsx workbooks (one sheet per view; dates, times and
 //! durations as Excel values with a number format, so sums work; the
-//! header row frozen; column widths set). Both come from one [`Sheet`].
+//! header row frozen; column widths set: [`super::xlsx`]). Both come from
+//! one [`Sheet`].
 
-use chrono::{Datelike, NaiveDate, Timelike};
-use rust_xlsxwriter::{ExcelDateTime, Format, Workbook, Worksheet, XlsxError};
+use chrono::NaiveDate;
 
 use super::day::DayRow;
 use super::month::{MonthSheet, Totals};
 use super::presence::PresenceRow;
 use super::workday::State;
+use super::xlsx::{SheetWriter, Value as XlsxValue};
 use crate::time::WallTime;
 
 /// One value of a table.
@@ -245,95 +246,35 @@ fn csv_text(cell: &Cell) -> String {
     }
 }
 
-/// The formats of a workbook's cells.
-struct Formats {
-    header: Format,
-    date: Format,
-    time: Format,
-    duration: Format,
+/// The sheets as an xlsx workbook (see [`super::xlsx`]). Each row's
+/// cells are freed once written.
+pub fn xlsx(sheets: Vec<Sheet>) -> Vec<u8> {
+    let writers = sheets.into_iter().map(write_sheet).collect();
+    super::xlsx::workbook(writers)
 }
 
-impl Formats {
-    fn new() -> Formats {
-        Formats {
-            header: Format::new().set_bold(),
-            date: Format::new().set_num_format("yyyy-mm-dd"),
-            time: Format::new().set_num_format("yyyy-mm-dd hh:mm:ss"),
-            duration: Format::new().set_num_format("[h]:mm"),
-        }
+/// One view as a worksheet: header (bold, frozen), widths, rows.
+fn write_sheet(sheet: Sheet) -> SheetWriter {
+    let header: Vec<(&str, f64)> = sheet.columns.iter().map(|c| (c.title, c.width)).collect();
+    let mut writer = SheetWriter::new(sheet.name, &header);
+    for row in sheet.rows {
+        let values: Vec<XlsxValue<'_>> = row.iter().map(xlsx_value).collect();
+        writer.row(&values);
     }
+    writer
 }
 
-/// The sheets as an xlsx workbook.
-pub fn xlsx(sheets: &[Sheet]) -> Result<Vec<u8>, XlsxError> {
-    let mut workbook = Workbook::new();
-    let formats = Formats::new();
-    for sheet in sheets {
-        let worksheet = workbook.add_worksheet();
-        worksheet.set_name(sheet.name)?;
-        write_sheet(worksheet, sheet, &formats)?;
-    }
-    workbook.save_to_buffer()
-}
-
-/// Writes one view: header (bold, frozen), widths, rows.
-fn write_sheet(ws: &mut Worksheet, sheet: &Sheet, formats: &Formats) -> Result<(), XlsxError> {
-    for (c, column) in (0u16..).zip(sheet.columns) {
-        ws.write_string_with_format(0, c, column.title, &formats.header)?;
-        ws.set_column_width(c, column.width)?;
-    }
-    ws.set_freeze_panes(1, 0)?;
-    for (r, row) in (1u32..).zip(&sheet.rows) {
-        for (c, cell) in (0u16..).zip(row) {
-            write_cell(ws, r, c, cell, formats)?;
-        }
-    }
-    Ok(())
-}
-
-/// Writes one value as its Excel type (nothing for an empty value).
-fn write_cell(
-    ws: &mut Worksheet,
-    r: u32,
-    c: u16,
-    cell: &Cell,
-    formats: &Formats,
-) -> Result<(), XlsxError> {
+/// A cell as its Excel value (empty text and missing values: no cell).
+fn xlsx_value(cell: &Cell) -> XlsxValue<'_> {
     match cell {
-        Cell::Text(t) if t.is_empty() => {}
-        Cell::Text(t) => {
-            ws.write_string(r, c, t)?;
-        }
-        Cell::Date(d) => {
-            ws.write_datetime_with_format(r, c, excel_date(*d)?, &formats.date)?;
-        }
-        Cell::Time(Some(t)) => {
-            let n = t.naive();
-            let excel = excel_date(n.date())?.and_hms(
-                u16::try_from(n.hour()).unwrap_or(0),
-                u8::try_from(n.minute()).unwrap_or(0),
-                n.second(),
-            )?;
-            ws.write_datetime_with_format(r, c, excel, &formats.time)?;
-        }
-        Cell::Time(None) | Cell::Number(None) => {}
-        Cell::Duration(m) => {
-            ws.write_number_with_format(r, c, f64::from(*m) / 1440.0, &formats.duration)?;
-        }
-        Cell::Number(Some(n)) => {
-            ws.write_number(r, c, f64::from(*n))?;
-        }
+        Cell::Text(t) if t.is_empty() => XlsxValue::Empty,
+        Cell::Text(t) => XlsxValue::Text(t),
+        Cell::Date(d) => XlsxValue::Date(*d),
+        Cell::Time(Some(t)) => XlsxValue::DateTime(t.naive()),
+        Cell::Time(None) | Cell::Number(None) => XlsxValue::Empty,
+        Cell::Duration(m) => XlsxValue::Duration(f64::from(*m) / 1440.0),
+        Cell::Number(Some(n)) => XlsxValue::Number(f64::from(*n)),
     }
-    Ok(())
-}
-
-/// A date as an Excel date.
-fn excel_date(d: NaiveDate) -> Result<ExcelDateTime, XlsxError> {
-    ExcelDateTime::from_ymd(
-        u16::try_from(d.year()).unwrap_or(1900),
-        u8::try_from(d.month()).unwrap_or(1),
-        u8::try_from(d.day()).unwrap_or(1),
-    )
 }
 
 #[cfg(test)]
@@ -381,7 +322,7 @@ mod tests {
             data: vec![row()],
             totals: vec![],
         };
-        let bytes = xlsx(&month_sheets(&month)).unwrap();
+        let bytes = xlsx(month_sheets(&month));
         assert_eq!(&bytes[..2], b"PK");
     }
 }

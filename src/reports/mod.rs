@@ -16,3 +16,4 @@ pub mod presence;
 pub mod rules;
 pub mod source;
 pub mod workday;
+pub mod xlsx;

@@ -7,8 +7,9 @@ use std::collections::HashMap;
 
 use chrono::NaiveDateTime;
 
-use super::day::{DayRow, Person};
-use super::presence::{PresenceRow, Terminal};
+use super::day::{day_sheet, DayRow, Filter, Person};
+use super::month::{month_sheet, MonthSheet};
+use super::presence::{current_period, inside, PresenceRow, Terminal};
 use super::rules::{DayStart, DoublePunch, Rules, Schedule, Schedules};
 use super::workday::Punch;
 use crate::journal::{Journal, JournalError, PeopleFilter};
@@ -156,6 +157,53 @@ impl Inputs {
             .collect())
     }
 
+    /// The day sheet of workday `date` for `filter`, named (one period
+    /// query; the punches are dropped on return).
+    pub fn day(
+        &self,
+        journal: &Journal,
+        date: chrono::NaiveDate,
+        filter: &Filter,
+    ) -> Result<Vec<DayRow>, SourceError> {
+        let period = self.rules.day_start.period(date, date);
+        let punches = self.punches(journal, period, filter.user_id.as_deref())?;
+        let mut rows = day_sheet(date, &self.people, &punches, &self.rules, filter);
+        self.name_rows(&mut rows);
+        Ok(rows)
+    }
+
+    /// The month of workdays `days` (see
+    /// [`super::month::month_days`]) for `filter`, named.
+    pub fn month(
+        &self,
+        journal: &Journal,
+        days: (chrono::NaiveDate, chrono::NaiveDate),
+        filter: &Filter,
+    ) -> Result<MonthSheet, SourceError> {
+        let period = self.rules.day_start.period(days.0, days.1);
+        let punches = self.punches(journal, period, filter.user_id.as_deref())?;
+        let mut sheet = month_sheet(days, &self.people, &punches, &self.rules, filter);
+        self.name_month(&mut sheet);
+        Ok(sheet)
+    }
+
+    /// Who is inside at `now_utc` for `filter`, named.
+    pub fn presence(
+        &self,
+        journal: &Journal,
+        now_utc: NaiveDateTime,
+        filter: &Filter,
+    ) -> Result<Vec<PresenceRow>, SourceError> {
+        let Some(period) = current_period(&self.terminals, now_utc, self.rules.day_start) else {
+            return Ok(Vec::new());
+        };
+        let punches = self.punches(journal, period, filter.user_id.as_deref())?;
+        let (people, rules) = (&self.people, &self.rules);
+        let mut rows = inside(now_utc, &self.terminals, people, &punches, rules, filter);
+        self.name_presence(&mut rows);
+        Ok(rows)
+    }
+
     /// Gives rows of PINs off the list the users copies' names.
     pub fn name_rows(&self, rows: &mut [DayRow]) {
         for row in rows.iter_mut().filter(|r| r.name.is_none()) {
@@ -172,7 +220,7 @@ impl Inputs {
 
     /// Gives a month's rows and totals of PINs off the list the users
     /// copies' names.
-    pub fn name_month(&self, month: &mut super::month::MonthSheet) {
+    pub fn name_month(&self, month: &mut MonthSheet) {
         self.name_rows(&mut month.data);
         for total in month.totals.iter_mut().filter(|t| t.name.is_none()) {
             total.name = self.names.get(&total.user_id).cloned();

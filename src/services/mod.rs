@@ -38,6 +38,9 @@ use crate::push::receiver::{PushSettings, Receiver};
 use crate::registry::Registry;
 use crate::signal::{Changes, Shutdown};
 
+/// How long a stop waits for collecting reads in progress.
+const COLLECT_STOP_WAIT: Duration = Duration::from_secs(30);
+
 /// How the services are set up.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -242,6 +245,12 @@ impl Services {
         self.shutdown.stop();
         if let Some(people) = &self.people {
             people.stop();
+        }
+        // A collecting read cut short would leave its terminal disabled.
+        if let Some(collector) = &self.collector {
+            if !collector.wait_reads_done(COLLECT_STOP_WAIT) {
+                log::warn!("stopping while a collecting read is still in progress");
+            }
         }
         if let Some(sweep) = &self.command_expiry {
             sweep.join();

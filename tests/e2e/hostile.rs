@@ -491,16 +491,28 @@ fn cpu_ticks(pid: u32) -> u64 {
 }
 
 /// Descriptors the process holds.
-/// Waits until the journal holds every punch of the demo terminals: their
-/// collectors' first reads are over (and their connections closed).
+/// Waits until every demo pull terminal's first collecting read is in the
+/// journal (its collector stores what it read after closing the
+/// connection): then the collectors hold no connection for minutes.
 fn wait_demo_collected(addr: &str) {
-    let matched = |query: &str| {
-        let url = format!("http://{addr}/attendance/all?limit=1&pretty=0{query}");
-        crate::common::get(&url).1["matched"].as_u64().unwrap_or(0)
-    };
+    let (_, devices) = crate::common::get(&format!("http://{addr}/devices"));
+    let ids: Vec<String> = devices["data"]
+        .as_array()
+        .map(|d| {
+            // Pull terminals (with an address; the push one is off here).
+            d.iter()
+                .filter(|x| x["ip"].as_str().is_some_and(|ip| !ip.is_empty()))
+                .filter_map(|x| x["id"].as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(!ids.is_empty(), "{devices}");
     crate::common::wait_until("the demo terminals are collected", || {
-        let journal = matched("&source=journal");
-        journal > 0 && journal == matched("")
+        ids.iter().all(|id| {
+            let url =
+                format!("http://{addr}/devices/{id}/attendance?source=journal&limit=1&pretty=0");
+            crate::common::get(&url).1["matched"].as_u64().unwrap_or(0) > 0
+        })
     });
 }
 

@@ -761,3 +761,31 @@ fn every_pull_terminal_is_collected_by_default_and_a_since_read_stays_small() {
     assert!(reads >= 1, "{before:?} {after:?}");
     assert!(bytes / reads <= 1024, "{bytes} bytes in {reads} reads");
 }
+
+#[test]
+fn a_stop_during_a_collecting_read_leaves_the_terminal_enabled() {
+    // Collecting is the default, so a server stopped at any time may be
+    // in the middle of a collector's first (whole) read: the stop waits
+    // for it, and the terminal is re-enabled.
+    let sim = Simulator::start(SimConfig {
+        records: 100_000,
+        faults: zkserver::sim::Faults {
+            latency: Duration::from_millis(2),
+            ..Default::default()
+        },
+        ..SimConfig::default()
+    })
+    .unwrap();
+    let dir = tempdir("stop");
+    let journal = Arc::new(Journal::open(dir.join("punches.db")).unwrap());
+    let config = device_config("Entrada Principal", sim.port(), &Link::default());
+    let env = serve(
+        Vec::new(),
+        Registry::in_memory(vec![("principal".to_string(), config)]),
+        move |s| s.journal = Some(journal),
+    );
+    crate::common::wait_until("the collector is reading", || sim.stats().chunk_reads > 0);
+    assert!(sim.is_disabled(), "read in progress");
+    drop(env);
+    assert!(!sim.is_disabled(), "terminal re-enabled");
+}
