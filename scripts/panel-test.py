@@ -10,6 +10,7 @@ push terminal 'caja' (serial CAJA0001); the test runs its simulator and one
 with a serial nobody registered (NUEVO0002), then registers it.
 Headless Debian Chromium + chromedriver through Selenium, all on 127.0.0.1.
 Every wait is on a condition, with generous limits (the machine may be loaded).
+The "Hoy" and "Personal" views are checked by scripts/panel_views.py.
 Prints one line per check and a closing "panel: N passed, N failed".
 """
 import csv
@@ -33,6 +34,9 @@ from selenium.common.exceptions import (NoSuchElementException, StaleElementRefe
                                         TimeoutException)
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import panel_views  # noqa: E402  the "Hoy" and "Personal" views' checks
 
 ADDR, KEY = sys.argv[1], sys.argv[2]
 BASE = f"http://{ADDR}"
@@ -624,6 +628,9 @@ try:
     msg = sync_message("sur")
     sur = wait(driver, lambda d: (lambda t: t if "Reloj: en hora" in t else None)(text_of(d, "tarjeta-sur")))
     check("after syncing it the clock is in time", msg == "Hora sincronizada." and sur, (msg, text_of(driver, "tarjeta-sur")))
+
+    # The "Hoy" and "Personal" views (scripts/panel_views.py).
+    panel_views.run(sys.modules[__name__], driver)
 
     # No console errors (failed requests the test caused on purpose aside:
     # the wrong key's 401, and the requests refused while the server restarted).

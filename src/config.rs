@@ -69,6 +69,9 @@ pub struct ServeConfig {
     pub collect: CollectSettings,
     /// `--day-start` and `--double-punch`: the working day of reports.
     pub workday: WorkdayRules,
+    /// `--people-interval`: between two full checks of a pull terminal
+    /// against the staff list.
+    pub people_interval: Duration,
     /// Connection limits and timeouts of the HTTP server.
     pub limits: Limits,
     /// Where webhook delivery positions are kept (none with `--demo`).
@@ -249,6 +252,7 @@ impl ServeConfig {
             interval: seconds("collect-interval", args.collect_interval, MAX_SECONDS)?,
         };
         let workday = workday_rules(&args)?;
+        let people_interval = seconds("people-interval", args.people_interval, MAX_SECONDS)?;
         let security = security(&args, api_key)?;
         let limits = limits(&args, security.trusted_proxies.clone())?;
         let demo = args.demo.then_some(DemoMode {
@@ -273,6 +277,7 @@ impl ServeConfig {
             reconcile_interval,
             collect,
             workday,
+            people_interval,
             limits,
             // Beside the devices file; the demo keeps positions in memory.
             state_file: (!args.demo).then(|| state_file_for(&args.config, ".state.json")),
@@ -683,6 +688,7 @@ mod tests {
         for flag in [
             "--reconcile-interval",
             "--collect-interval",
+            "--people-interval",
             "--idle-timeout",
             "--header-timeout",
             "--request-timeout",

@@ -165,6 +165,7 @@ fn app(
         collect: config.collect,
         postgres: config.postgres.clone(),
         workday: config.workday,
+        people_interval: config.people_interval,
         ..Settings::default()
     };
     settings.budget.lock_timeout = config.lock_timeout;

@@ -140,6 +140,10 @@ pub struct ServeArgs {
     /// Two punches of one person this many seconds apart count once (0-3600).
     #[arg(long, env = "DOUBLE_PUNCH", default_value = "60")]
     pub double_punch: String,
+    /// Seconds between two full checks of a pull terminal against the staff
+    /// list (changes made at the terminal); list changes go at once.
+    #[arg(long, default_value_t = 600.0)]
+    pub people_interval: f64,
     /// Deliver every punch into this PostgreSQL database
     /// (postgresql://user:pass@host:port/db?sslmode=verify-full&sslrootcert=ca.pem).
     /// Prefer POSTGRES_URL or --postgres-file: a password here shows in `ps`.

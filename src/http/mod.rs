@@ -21,6 +21,7 @@ mod listing;
 
 mod panel;
 mod people;
+mod people_sync;
 pub mod proxy;
 mod push;
 pub mod query;
@@ -269,6 +270,8 @@ enum Action {
     ListSchedules,
     PutSchedule,
     DeleteSchedule,
+    PeopleSyncStates,
+    PeopleSyncRun,
 }
 
 /// The route table: method, path pattern (`{name}` matches one segment),
@@ -341,6 +344,8 @@ const ROUTES: &[(&str, &str, Action)] = &[
     ("POST", "/iclock/devicecmd.aspx", Action::IclockResults),
     ("GET", "/push/pending", Action::PushPending),
     ("DELETE", "/push/pending/{sn}", Action::RemovePending),
+    ("GET", "/people/sync", Action::PeopleSyncStates),
+    ("POST", "/people/sync", Action::PeopleSyncRun),
     // The staff list (Part 7). Fixed paths before `/people/{user_id}`:
     // the first route that matches wins.
     ("GET", "/people", Action::ListPeople),
@@ -497,6 +502,8 @@ fn dispatch(ctx: &Ctx, action: Action, params: &[&str]) -> Answer {
         Action::PushPending => push::pending(ctx),
         Action::RemovePending => push::remove_pending(ctx, id),
         Action::RefreshUsers => commands::refresh_users(ctx, id),
+        Action::PeopleSyncStates => people_sync::states(ctx),
+        Action::PeopleSyncRun => people_sync::run(ctx),
         Action::ReportDay => reports::day(ctx),
         Action::ReportMonth => reports::month(ctx),
         Action::ReportPresence => reports::presence(ctx),

@@ -20,6 +20,7 @@ mod meta;
 mod pending;
 mod people;
 mod people_sync;
+mod people_terminals;
 mod pins;
 mod punches;
 mod report_schedules;
@@ -48,6 +49,7 @@ pub use people::{
     RestoreCounts, EVERY_AREA,
 };
 pub use people_sync::{SyncRow, SyncState, TemplateSent};
+pub use people_terminals::SyncCounters;
 pub use pins::Pin;
 pub use punches::{InsertOutcome, NewPunch, PunchFilter, PunchPage, StoredPunch};
 pub use report_schedules::ScheduleScope;
@@ -70,6 +72,9 @@ pub struct Journal {
     /// Notified by commits that store punches; readers wait on it (the
     /// server's one change signal: see [`Journal::changes`]).
     stored: Changes,
+    /// Raised by every change to the staff list (people, templates): the
+    /// sync engine waits on it.
+    people: Changes,
     /// Serials recorded for device ids by this process (see `claim_serial`).
     claimed: Mutex<std::collections::HashMap<String, String>>,
     /// The staff list's names, read once per change (see `person_names`).
@@ -173,6 +178,7 @@ impl Journal {
             writer: Mutex::new(conn),
             readers: Mutex::new(Vec::new()),
             stored: Changes::new(),
+            people: Changes::new(),
             claimed: Mutex::new(std::collections::HashMap::new()),
             names: people::NameCache::default(),
         })
@@ -195,6 +201,17 @@ impl Journal {
     /// updates `seen` and says whether one came.
     pub fn wait_stored(&self, seen: &mut u64, timeout: Duration) -> bool {
         self.stored.wait(seen, timeout)
+    }
+
+    /// The staff list's change signal: raised after every committed change
+    /// to people or templates (the sync engine waits on it).
+    pub fn people_changes(&self) -> Changes {
+        self.people.clone()
+    }
+
+    /// Wakes the staff list's waiters (a change was committed).
+    pub(crate) fn announce_people(&self) {
+        self.people.notify();
     }
 
     /// Wakes the waiters after a commit that stored `n` punches.

@@ -404,7 +404,7 @@ impl Journal {
             "storing a person",
         );
         self.names.forget();
-        written
+        written.inspect(|_| self.announce_people())
     }
 
     /// Deletes the person `user_id` at `at`: a tombstone without keypad
@@ -430,7 +430,7 @@ impl Journal {
             "deleting a person",
         );
         self.names.forget();
-        deleted
+        deleted.inspect(|_| self.announce_people())
     }
 
     /// The person `user_id`, a tombstone too (see [`Person::is_deleted`]).
@@ -505,7 +505,7 @@ impl Journal {
             "importing people",
         );
         self.names.forget();
-        restored
+        restored.inspect(|_| self.announce_people())
     }
 
     /// The people changed after outbox position `after` (tombstones

@@ -8,6 +8,7 @@
 mod attendance;
 mod devices;
 pub mod people;
+pub mod people_import;
 pub mod people_input;
 
 use std::path::PathBuf;
@@ -29,6 +30,7 @@ use crate::delivery::Delivery;
 use crate::journal::Journal;
 use crate::live::Live;
 use crate::ops::{Budget, Terminals};
+use crate::people::engine::PeopleSync;
 use crate::postgres::PgDelivery;
 use crate::push::commands::ExpirySweep;
 use crate::push::presence::Presence;
@@ -64,6 +66,9 @@ pub struct Settings {
     pub postgres: Option<PgSettings>,
     /// Where a workday starts and how close punches count once (reports).
     pub workday: WorkdayRules,
+    /// Between two full checks of a pull terminal against the staff list
+    /// (`--people-interval`).
+    pub people_interval: Duration,
 }
 
 /// The working-day rules set by flags (`--day-start`, `--double-punch`);
@@ -90,6 +95,7 @@ impl Default for Settings {
             collect: CollectSettings::default(),
             postgres: None,
             workday: WorkdayRules::default(),
+            people_interval: crate::people::engine::DEFAULT_INTERVAL,
         }
     }
 }
@@ -112,6 +118,8 @@ pub struct Services {
     pub push: Option<Arc<Receiver>>,
     /// The working-day rules of reports.
     pub workday: WorkdayRules,
+    /// The staff list's sync engine for pull terminals, when a journal is open.
+    pub people: Option<Arc<PeopleSync>>,
     delivery: Arc<Delivery>,
     collect: CollectSettings,
     collector: Option<Arc<Collector>>,
@@ -119,6 +127,25 @@ pub struct Services {
     presence: Option<Presence>,
     command_expiry: Option<ExpirySweep>,
     shutdown: Shutdown,
+}
+
+/// The staff list's sync engine, when a journal is open.
+fn start_people_sync(
+    journal: Option<&Arc<Journal>>,
+    interval: Duration,
+    terminals: &Arc<Terminals>,
+    registry: &Arc<Registry>,
+    shutdown: &Shutdown,
+) -> Option<Arc<PeopleSync>> {
+    journal.map(|journal| {
+        PeopleSync::start(
+            journal.clone(),
+            terminals.clone(),
+            registry.clone(),
+            interval,
+            shutdown.clone(),
+        )
+    })
 }
 
 impl Services {
@@ -168,6 +195,13 @@ impl Services {
                 settings.collect,
             )
         });
+        let people = start_people_sync(
+            settings.journal.as_ref(),
+            settings.people_interval,
+            &terminals,
+            &registry,
+            &shutdown,
+        );
         let presence = push
             .as_ref()
             .map(|receiver| Presence::start(receiver.clone(), registry.clone(), live.clone()));
@@ -189,6 +223,7 @@ impl Services {
             push_forward: settings.push_forward,
             push,
             workday: settings.workday,
+            people,
             delivery,
             collect: settings.collect,
             collector,
@@ -208,6 +243,9 @@ impl Services {
             return;
         }
         self.shutdown.stop();
+        if let Some(people) = &self.people {
+            people.stop();
+        }
         // A collecting read cut short would leave its terminal disabled.
         if let Some(collector) = &self.collector {
             if !collector.wait_reads_done(COLLECT_STOP_WAIT) {

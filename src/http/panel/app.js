@@ -590,6 +590,7 @@ function conectarVivo() {
     let p;
     try { p = JSON.parse(e.data); } catch (error) { return; }
     if (p && typeof p.timestamp === "string") agregarEnVivo(p);
+    if (p && typeof p.timestamp === "string") alMarcar();
   });
   fuente.addEventListener("status", (e) => {
     let s;
@@ -739,6 +740,552 @@ function mostrarClave() {
   $("clave-estado").textContent = clave() ? "Hay una clave guardada para esta pestaña." : "No hay clave guardada.";
 }
 
+// --- views -------------------------------------------------------------------
+
+const VISTAS = ["terminales", "hoy", "personal"];
+let vista = "terminales";
+
+/** Shows the view the address names (#hoy, #personal; else the terminals). */
+function mostrarVista() {
+  const pedida = location.hash.slice(1);
+  vista = VISTAS.includes(pedida) ? pedida : "terminales";
+  for (const v of VISTAS) $(`vista-${v}`).hidden = v !== vista;
+  for (const a of document.querySelectorAll(".vistas a")) {
+    if (a.dataset.vista === vista) a.setAttribute("aria-current", "page");
+    else a.removeAttribute("aria-current");
+  }
+  // Printing from "Hoy" prints the evacuation list only (see app.css).
+  document.body.classList.toggle("imprime-evacuacion", vista === "hoy");
+  refrescarVista();
+}
+
+/** Refreshes what the view shown reads from the server. */
+function refrescarVista() {
+  if (vista === "hoy") refrescarHoy();
+  else if (vista === "personal") refrescarPersonal();
+}
+
+/** Whether an answer means the server has no such route (yet): 404 or 405 of the router. */
+function rutaAusente(status, body) {
+  return status === 405 || (status === 404 && (!body || !body.error || /^Ruta no encontrada/.test(body.error)));
+}
+
+/** "YYYY-MM-DD" of a date in the browser's time zone. */
+function fechaLocal(d) {
+  return new Date(d.getTime() - d.getTimezoneOffset() * 60000).toISOString().slice(0, 10);
+}
+
+/** "lunes, 4 de marzo de 2024" of a "YYYY-MM-DD". */
+function fechaEnPalabras(fecha) {
+  const [a, m, d] = String(fecha).split("-").map(Number);
+  return new Date(Date.UTC(a, m - 1, d)).toLocaleDateString("es",
+    { weekday: "long", day: "numeric", month: "long", year: "numeric", timeZone: "UTC" });
+}
+
+/** The "HH:MM" of a "YYYY-MM-DD HH:MM:SS", with "DD/MM" first when it is not on `dia`. */
+function horaCorta(momento, dia) {
+  const t = String(momento || "");
+  if (t.length < 16) return "—";
+  return t.slice(0, 10) === dia ? t.slice(11, 16) : `${t.slice(8, 10)}/${t.slice(5, 7)} ${t.slice(11, 16)}`;
+}
+
+/** Minutes as "7 h 05 min". */
+function duracion(minutos) {
+  const m = Math.max(0, Math.round(Number(minutos) || 0));
+  return `${Math.floor(m / 60)} h ${String(m % 60).padStart(2, "0")} min`;
+}
+
+/**
+ * The name of a report's row: the server's (from the staff list), else the
+ * one the panel read from the row's terminal, else null.
+ */
+function nombreConocido(r) {
+  if (r.name) return String(r.name);
+  const usuario = String(r.user_id);
+  for (const terminal of [r.device_id, ...(Array.isArray(r.devices) ? r.devices : [])]) {
+    const n = terminal && nombres.get(terminal) && nombres.get(terminal).get(usuario);
+    if (n) return n;
+  }
+  return null;
+}
+
+/** "Sofía Moreno (1005)", or the number alone when no name is known. */
+const quien = (r) => (nombreConocido(r) ? `${nombreConocido(r)} (${r.user_id})` : String(r.user_id));
+const porNombre = (a, b) => String(nombreConocido(a) || a.user_id)
+  .localeCompare(String(nombreConocido(b) || b.user_id), "es", { numeric: true });
+const personasEnPalabras = (n) => `${numero(n)} ${n === 1 ? "persona" : "personas"}`;
+
+/**
+ * A table cell carrying its column name (shown on phones, where the cell is
+ * a two-column grid: several children go in one wrapper, beside the name).
+ */
+function celdaDe(tabla, i, attrs, ...hijos) {
+  const nombreColumna = $(tabla).tHead.rows[0].cells[i].textContent;
+  const contenido = hijos.length > 1 ? [el("span", { class: "contenido" }, ...hijos)] : hijos;
+  return el("td", { ...attrs, role: "cell", "data-columna": nombreColumna }, ...contenido);
+}
+
+// --- today ("Hoy") -------------------------------------------------------------
+
+const ESTADO_DIA = { completo: "Completo", incompleto: "Incompleto", ausente: "Ausente", libre: "Libre" };
+let presenciaLeida = null;   // {total, hora} of the last presence read
+let hoyPendiente = null;     // a refresh planned after a punch
+
+/** Everything "Hoy" shows: who is inside now and the day chosen. */
+function refrescarHoy() {
+  if (!$("dia-fecha").value) $("dia-fecha").value = fechaLocal(new Date());
+  cargarPresencia();
+  cargarDia($("dia-fecha").value);
+}
+
+/** A punch arrived: "Hoy" is read again shortly (one read for a burst of punches). */
+function alMarcar() {
+  if (vista !== "hoy" || hoyPendiente) return;
+  hoyPendiente = setTimeout(() => {
+    hoyPendiente = null;
+    cargarPresencia();
+    if ($("dia-fecha").value === fechaLocal(new Date())) cargarDia($("dia-fecha").value);
+  }, 1500);
+}
+
+/** Who is inside now (`GET /reports/presence`): the evacuation list. */
+async function cargarPresencia() {
+  const { status, body } = await api("/reports/presence").catch(() => ({ status: 0, body: null }));
+  const tabla = $("dentro");
+  const resumen = $("dentro-resumen");
+  if (status !== 200 || !body || !Array.isArray(body.data)) {
+    tabla.hidden = true;
+    presenciaLeida = null;
+    resumen.textContent = rutaAusente(status, body)
+      ? "Lista de presentes no disponible: este servidor no tiene aún los informes (GET /reports/presence)."
+      : (body && body.error) || "No se pudo leer quién está dentro.";
+    $("dentro-impreso").textContent = resumen.textContent;
+    return;
+  }
+  const hoy = fechaLocal(new Date());
+  const filas = [...body.data].sort(porNombre).map((p) => el("tr", { role: "row", "data-usuario": String(p.user_id) },
+    celdaDe("dentro", 0, { class: "persona" }, quien(p)),
+    celdaDe("dentro", 1, { title: String(p.since || "") }, horaCorta(p.since, hoy)),
+    celdaDe("dentro", 2, {}, p.device_name || p.device_id || "—")));
+  tabla.tBodies[0].replaceChildren(...filas);
+  tabla.hidden = filas.length === 0;
+  presenciaLeida = { total: filas.length, hora: new Date() };
+  resumen.textContent = filas.length
+    ? `${personasEnPalabras(filas.length)} dentro · actualizado a las ${presenciaLeida.hora.toLocaleTimeString("es")}.`
+    : `No hay nadie dentro · actualizado a las ${presenciaLeida.hora.toLocaleTimeString("es")}.`;
+  pintarImpreso();
+}
+
+/** The line printed above the evacuation list: when it was printed and how many. */
+function pintarImpreso() {
+  if (!presenciaLeida) return;
+  const ahora = new Date();
+  $("dentro-impreso").textContent = `Impresa el ${fechaEnPalabras(fechaLocal(ahora))} a las ${ahora.toLocaleTimeString("es")}`
+    + ` · ${personasEnPalabras(presenciaLeida.total)} dentro (datos de las ${presenciaLeida.hora.toLocaleTimeString("es")}).`;
+}
+
+/** The day sheet of a date (`GET /reports/day`) and its counts. */
+async function cargarDia(fecha) {
+  const q = encodeURIComponent(fecha);
+  $("hoja-csv").href = `/reports/day?date=${q}&format=csv`;
+  $("hoja-csv").download = `dia_${fecha}.csv`;
+  $("hoja-xlsx").href = `/reports/day?date=${q}&format=xlsx`;
+  $("hoja-xlsx").download = `dia_${fecha}.xlsx`;
+  $("t-hoja").textContent = `Hoja del día: ${fechaEnPalabras(fecha)}`;
+  const estado = $("dia-estado");
+  estado.textContent = "Cargando…";
+  const { status, body } = await api(`/reports/day?date=${q}`).catch(() => ({ status: 0, body: null }));
+  if ($("dia-fecha").value !== fecha) return; // another date was chosen meanwhile
+  const tabla = $("hoja");
+  if (status !== 200 || !body || !Array.isArray(body.data)) {
+    tabla.hidden = true;
+    for (const id of ["cifra-presentes", "cifra-ausentes", "cifra-tarde"]) $(id).textContent = "—";
+    const ausente = rutaAusente(status, body);
+    for (const id of ["hoja-csv", "hoja-xlsx"]) $(id).setAttribute("aria-disabled", String(ausente));
+    estado.textContent = ausente
+      ? "Hoja del día no disponible: este servidor no tiene aún los informes (GET /reports/day)."
+      : (body && body.error) || "No se pudo leer la hoja del día.";
+    return;
+  }
+  for (const id of ["hoja-csv", "hoja-xlsx"]) $(id).removeAttribute("aria-disabled");
+  const filas = [...body.data].sort(porNombre);
+  const marcaron = filas.filter((r) => Array.isArray(r.punches) && r.punches.length > 0);
+  pintarCifra("presentes", marcaron.length, "presente", "presentes");
+  pintarCifra("ausentes", filas.filter((r) => r.state === "ausente").length, "ausente", "ausentes");
+  pintarCifra("tarde", filas.filter((r) => Number(r.late_minutes) > 0).length, "con retraso", "con retraso");
+  estado.textContent = `${fechaEnPalabras(fecha)}: ${personasEnPalabras(filas.length)} en la hoja.`;
+  tabla.tBodies[0].replaceChildren(...filas.map((r) => filaDia(r, fecha)));
+  tabla.hidden = filas.length === 0;
+}
+
+/** One of the day's counts, with its word in the singular or the plural. */
+function pintarCifra(id, n, uno, varios) {
+  $(`cifra-${id}`).textContent = numero(n);
+  $(`cifra-${id}-texto`).textContent = n === 1 ? uno : varios;
+}
+
+/** A row of the day sheet. */
+function filaDia(r, fecha) {
+  const marcas = Array.isArray(r.punches) ? r.punches : [];
+  const entrada = r.first_in || marcas[0];
+  let salida = horaCorta(r.last_out, fecha);
+  if (r.state === "incompleto") salida = "Sin salida";
+  const estado = [ESTADO_DIA[r.state] || String(r.state || "—")];
+  if (Number(r.early_leave_minutes) > 0) estado.push(`salió ${numero(r.early_leave_minutes)} min antes`);
+  return el("tr", { role: "row", "data-usuario": String(r.user_id), "data-estado": String(r.state || "") },
+    celdaDe("hoja", 0, { class: "persona" }, quien(r)),
+    celdaDe("hoja", 1, {}, marcas.length ? horaCorta(entrada, fecha) : "—"),
+    celdaDe("hoja", 2, {}, marcas.length ? salida : "—"),
+    celdaDe("hoja", 3, { class: "envuelve" }, marcas.length ? marcas.map((m) => horaCorta(m, fecha)).join(", ") : "—"),
+    celdaDe("hoja", 4, {}, marcas.length ? duracion(r.worked) : "—"),
+    celdaDe("hoja", 5, { class: `estado-dia ${r.state || ""}` }, estado.join(", ")),
+    celdaDe("hoja", 6, {}, Number(r.late_minutes) > 0 ? `${numero(r.late_minutes)} min` : "—"));
+}
+
+/** The options of the last `cuantos` months, this one first: "diciembre de 2026". */
+function ultimosMeses(hoy, cuantos) {
+  const opciones = [];
+  for (let i = 0; i < cuantos; i++) {
+    const d = new Date(Date.UTC(hoy.getFullYear(), hoy.getMonth() - i, 1));
+    const valor = d.toISOString().slice(0, 7);
+    opciones.push(el("option", { value: valor },
+      d.toLocaleDateString("es", { month: "long", year: "numeric", timeZone: "UTC" })));
+  }
+  return opciones;
+}
+
+/** The month export links follow the month chosen. */
+function pintarMes() {
+  const mes = $("mes").value;
+  for (const formato of ["csv", "xlsx"]) {
+    const a = $(`mes-${formato}`);
+    a.href = `/reports/month?month=${encodeURIComponent(mes)}&format=${formato}`;
+    a.download = `mes_${mes}.${formato}`;
+    if (mes) a.removeAttribute("aria-disabled");
+    else a.setAttribute("aria-disabled", "true");
+  }
+}
+
+function iniciarHoy() {
+  const hoy = new Date();
+  $("dia-fecha").value = fechaLocal(hoy);
+  $("dia-fecha").max = fechaLocal(hoy);
+  $("mes").replaceChildren(...ultimosMeses(hoy, 24));
+  pintarMes();
+  $("mes").addEventListener("change", pintarMes);
+  $("mes-form").addEventListener("submit", (e) => e.preventDefault());
+  $("dia-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    if ($("dia-fecha").value) cargarDia($("dia-fecha").value);
+  });
+  $("dia-hoy").addEventListener("click", () => {
+    $("dia-fecha").value = fechaLocal(new Date());
+    refrescarHoy();
+  });
+  $("imprimir").addEventListener("click", () => {
+    pintarImpreso();
+    window.print();
+  });
+  window.addEventListener("beforeprint", pintarImpreso);
+}
+
+// --- staff ("Personal") --------------------------------------------------------
+
+const ESTADO_SINC = { al_dia: "Al día", pendiente: "Pendiente", incompatible: "Incompatible", error: "Error" };
+const PERSONAS_MAX = 200;
+let editando = null;          // user_id of the person in the form, or null for a new one
+
+/** The list and the terminals' sync state. */
+function refrescarPersonal() {
+  pintarImportar();
+  cargarPersonal();
+  cargarSinc();
+}
+
+/** The terminals one can import from. */
+function pintarImportar() {
+  const select = $("importar-terminal");
+  const elegido = select.value;
+  select.replaceChildren(...terminales.map((t) => el("option", { value: t.id, title: t.id }, t.name)));
+  if (terminales.some((t) => t.id === elegido)) select.value = elegido;
+}
+
+const nombreTerminal = (id) => (terminalDe(id) ? terminalDe(id).name : id);
+
+/** The people of the list (`GET /people`), searched by name or number. */
+async function cargarPersonal() {
+  const q = new URLSearchParams({ limit: PERSONAS_MAX });
+  if ($("p-q").value.trim()) q.set("q", $("p-q").value.trim());
+  const { status, body } = await api(`/people?${q}`).catch(() => ({ status: 0, body: null }));
+  const tabla = $("personas-tabla");
+  const estado = $("p-estado");
+  if (status !== 200 || !body || !Array.isArray(body.data)) {
+    tabla.hidden = true;
+    estado.textContent = rutaAusente(status, body)
+      ? "Personal no disponible: este servidor no tiene aún la lista de personal (GET /people)."
+      : (body && body.error) || "No se pudo leer el personal.";
+    return;
+  }
+  const total = body.matched !== undefined ? body.matched : (body.total !== undefined ? body.total : body.data.length);
+  const filas = [...body.data].filter((p) => !p.deleted).sort(porNombre).map(filaPersona);
+  tabla.tBodies[0].replaceChildren(...filas);
+  tabla.hidden = filas.length === 0;
+  estado.textContent = filas.length === 0
+    ? ($("p-q").value.trim() ? "Nadie coincide con la búsqueda." : "El personal está vacío: añada personas o impórtelas de un terminal.")
+    : `${personasEnPalabras(total)}${total > filas.length ? `; se muestran ${numero(filas.length)}: busque por nombre` : ""}.`;
+}
+
+/** "2 huellas · rostro" of a person's templates (their bytes are never read here). */
+function plantillasEnPalabras(plantillas) {
+  const lista = Array.isArray(plantillas) ? plantillas : [];
+  const huellas = lista.filter((t) => t.kind === "finger").length;
+  const rostros = lista.filter((t) => t.kind === "face").length;
+  const otras = lista.length - huellas - rostros;
+  const partes = [];
+  if (huellas) partes.push(`${huellas} ${huellas === 1 ? "huella" : "huellas"}`);
+  if (rostros) partes.push("rostro");
+  if (otras) partes.push(`${otras} ${otras === 1 ? "otra" : "otras"}`);
+  return partes.length ? partes.join(" · ") : "Ninguna";
+}
+
+/** Where a person is missing or pending, by state: [elements]. */
+function terminalesDePersona(estados) {
+  const grupos = new Map();
+  for (const [terminal, e] of Object.entries(estados || {})) {
+    if (e === "fuera_de_area") continue;
+    if (!grupos.has(e)) grupos.set(e, []);
+    grupos.get(e).push(nombreTerminal(terminal));
+  }
+  if (!grupos.size) return [el("span", { class: "nota" }, "Ningún terminal en sus áreas")];
+  const orden = ["error", "pendiente", "incompatible", "al_dia"];
+  const claves = [...grupos.keys()].sort((a, b) => orden.indexOf(a) - orden.indexOf(b));
+  if (claves.length === 1 && claves[0] === "al_dia") {
+    return [el("span", { class: "estado-sinc al_dia" }, "Al día en todos sus terminales")];
+  }
+  return claves.map((e) => el("span", { class: `estado-sinc ${e}`, "data-estado": e },
+    `${ESTADO_SINC[e] || e}: ${grupos.get(e).sort().join(", ")}`)).flatMap((s, i) => (i ? [el("br"), s] : [s]));
+}
+
+/** A row of the staff list, with its buttons. */
+function filaPersona(p) {
+  const detalles = [quien(p)];
+  const extra = [];
+  if (p.card !== null && p.card !== undefined) extra.push(`Tarjeta ${p.card}`);
+  if (p.password_set) extra.push("con clave");
+  if (Number(p.privilege) === 14) extra.push("Administrador");
+  if (extra.length) detalles.push(el("br"), el("span", { class: "nota" }, extra.join(" · ")));
+  const areas = Array.isArray(p.areas) && p.areas.length && !p.areas.includes("*") ? p.areas.join(", ") : "Todos los terminales";
+  const editar = el("button", { type: "button", class: "secundario", "data-editar": p.user_id }, "Editar");
+  editar.addEventListener("click", () => abrirFicha(p));
+  const [quitar, resultado] = botonQuitar(p);
+  return el("tr", { role: "row", "data-usuario": String(p.user_id) },
+    celdaDe("personas-tabla", 0, { class: "persona" }, ...detalles),
+    celdaDe("personas-tabla", 1, { class: "envuelve" }, areas),
+    celdaDe("personas-tabla", 2, {}, plantillasEnPalabras(p.templates)),
+    celdaDe("personas-tabla", 3, { class: "envuelve terminales-persona" }, ...terminalesDePersona(p.terminals)),
+    celdaDe("personas-tabla", 4, { class: "acciones" }, editar, quitar, resultado));
+}
+
+/** Asks for the key when there is none: false then. */
+function pideClave(decir, para) {
+  if (clave()) return true;
+  decir("aviso", `Escriba la clave API en «Clave para acciones» para ${para}.`);
+  $("clave").focus();
+  return false;
+}
+
+/** The Spanish of a refused write. */
+function errorDeEscritura(status, body, ruta, texto) {
+  if (status === 401) return "La clave API no es correcta.";
+  if (rutaAusente(status, body)) return `${texto}: no disponible en este servidor (${ruta}).`;
+  return (body && body.error) || `${texto}: no se pudo.`;
+}
+
+/** "Quitar" of a person: a second click confirms; then removed from every terminal. */
+function botonQuitar(p) {
+  const boton = el("button", { type: "button", class: "secundario", "data-quitar": p.user_id }, "Quitar");
+  const resultado = el("span", { class: "nota", role: "status", "aria-live": "polite" });
+  const decir = (clase, texto) => { resultado.className = clase; resultado.textContent = texto; };
+  boton.addEventListener("click", async () => {
+    if (!pideClave(decir, "quitar a una persona")) return;
+    if (boton.dataset.confirmar !== "1") {
+      boton.dataset.confirmar = "1";
+      boton.textContent = "Confirmar";
+      decir("aviso", ` Se quitará de todos los terminales. Pulse «Confirmar».`);
+      return;
+    }
+    boton.disabled = true;
+    const ruta = `DELETE /people/${p.user_id}`;
+    const { status, body } = await api(`/people/${encodeURIComponent(p.user_id)}`, { method: "DELETE" })
+      .catch(() => ({ status: 0, body: null }));
+    if (status === 200 || status === 202 || status === 204) {
+      $("p-estado").textContent = `${quien(p)} se quita del personal y de todos sus terminales.`;
+      cargarPersonal();
+      cargarSinc();
+      return;
+    }
+    boton.disabled = false;
+    decir("error", ` ${errorDeEscritura(status, body, ruta, "Quitar")}`);
+  });
+  return [boton, resultado];
+}
+
+/** Opens the form: a person to edit, or null for a new one. */
+function abrirFicha(p) {
+  editando = p ? String(p.user_id) : null;
+  $("p-form-titulo").textContent = p ? `Editar a ${quien(p)}` : "Añadir persona";
+  $("p-id").value = p ? String(p.user_id) : "";
+  $("p-id").readOnly = Boolean(p);
+  $("p-nombre").value = p ? String(p.name || "") : "";
+  $("p-tarjeta").value = p && p.card !== null && p.card !== undefined ? String(p.card) : "";
+  $("p-areas").value = p && Array.isArray(p.areas) && !p.areas.includes("*") ? p.areas.join(", ") : "";
+  $("p-privilegio").value = p && Number(p.privilege) === 14 ? "14" : "0";
+  $("p-clave").value = "";
+  $("p-clave").placeholder = p && p.password_set ? "Sin cambios" : "Sin clave";
+  $("p-form-estado").textContent = "";
+  $("p-form").hidden = false;
+  (p ? $("p-nombre") : $("p-id")).focus();
+}
+
+/** Saves the form: `POST /people` for a new person, `PUT /people/{id}` for a change. */
+async function guardarFicha(e) {
+  e.preventDefault();
+  const estado = $("p-form-estado");
+  const decir = (clase, texto) => { estado.className = `${clase} ancho`; estado.textContent = texto; };
+  if (!pideClave(decir, "cambiar el personal")) return;
+  const id = $("p-id").value.trim();
+  const nombreNuevo = $("p-nombre").value.trim();
+  const tarjeta = $("p-tarjeta").value.trim();
+  if (!/^\d{1,9}$/.test(id)) return decir("error", "El número de la persona son solo cifras (hasta 9).");
+  if (!nombreNuevo) return decir("error", "Escriba el nombre.");
+  if (tarjeta && !/^\d{1,10}$/.test(tarjeta)) return decir("error", "La tarjeta es un número (hasta 10 cifras).");
+  const areas = $("p-areas").value.split(",").map((a) => a.trim()).filter(Boolean);
+  const datos = { name: nombreNuevo, card: tarjeta ? Number(tarjeta) : null,
+    areas: areas.length ? areas : ["*"], privilege: Number($("p-privilegio").value) };
+  if ($("p-clave").value) datos.password = $("p-clave").value;
+  const nueva = editando === null;
+  const ruta = nueva ? "POST /people" : `PUT /people/${id}`;
+  decir("nota", "Guardando…");
+  const { status, body } = await api(nueva ? "/people" : `/people/${encodeURIComponent(id)}`, {
+    method: nueva ? "POST" : "PUT",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify(nueva ? { user_id: id, ...datos } : datos),
+  }).catch(() => ({ status: 0, body: null }));
+  if (status === 200 || status === 201) {
+    $("p-form").hidden = true;
+    $("p-clave").value = "";
+    $("p-estado").textContent = `Guardado: ${nombreNuevo} (${id}). Se enviará a los terminales de sus áreas.`;
+    cargarPersonal();
+    cargarSinc();
+    return;
+  }
+  decir("error", errorDeEscritura(status, body, ruta, "Guardar"));
+}
+
+/** "2 personas por añadir, 3 huellas o rostros por enviar" of a terminal's pending work. */
+function pendienteEnPalabras(p) {
+  const n = (k) => Number((p || {})[k]) || 0;
+  const partes = [];
+  if (n("users_add")) partes.push(`${personasEnPalabras(n("users_add"))} por añadir`);
+  if (n("users_update")) partes.push(`${personasEnPalabras(n("users_update"))} por cambiar`);
+  if (n("users_remove")) partes.push(`${personasEnPalabras(n("users_remove"))} por quitar`);
+  if (n("templates_add")) partes.push(`${numero(n("templates_add"))} ${n("templates_add") === 1 ? "huella o rostro" : "huellas o rostros"} por enviar`);
+  if (n("templates_remove")) partes.push(`${numero(n("templates_remove"))} ${n("templates_remove") === 1 ? "huella o rostro" : "huellas o rostros"} por borrar`);
+  return partes.length ? partes.join(", ") : "Nada";
+}
+
+/** The terminals' sync state (`GET /people/sync`). */
+async function cargarSinc() {
+  pintarImportar();
+  const { status, body } = await api("/people/sync").catch(() => ({ status: 0, body: null }));
+  const tabla = $("sinc-tabla");
+  const datos = body && (Array.isArray(body.data) ? body.data : Array.isArray(body) ? body : null);
+  if (status !== 200 || !datos) {
+    tabla.hidden = true;
+    $("sinc-estado").textContent = rutaAusente(status, body)
+      ? "Estado de sincronización no disponible: este servidor no tiene aún la sincronización del personal (GET /people/sync)."
+      : (body && body.error) || "No se pudo leer el estado de sincronización.";
+    return;
+  }
+  tabla.tBodies[0].replaceChildren(...datos.map((s) => el("tr", { role: "row", "data-terminal": String(s.device_id) },
+    celdaDe("sinc-tabla", 0, { class: "persona" }, `${nombreTerminal(s.device_id)} (${s.device_id})`),
+    celdaDe("sinc-tabla", 1, { class: "envuelve" }, el("span", { class: `estado-sinc ${s.state}` }, ESTADO_SINC[s.state] || String(s.state)),
+      s.error ? el("span", { class: "error" }, `: ${s.error}`) : null),
+    celdaDe("sinc-tabla", 2, { class: "envuelve" }, pendienteEnPalabras(s.pending)),
+    celdaDe("sinc-tabla", 3, {}, Number(s.incompatible) ? numero(s.incompatible) : "—"),
+    celdaDe("sinc-tabla", 4, {}, s.last_sync ? String(s.last_sync) : "Nunca"))));
+  tabla.hidden = datos.length === 0;
+  if (!datos.length) $("sinc-estado").textContent = "No hay terminales que sincronizar.";
+}
+
+/** Runs a write of the sync section and says how it went. */
+async function accionSinc(boton, para, ruta, cuerpo, exito) {
+  const decir = (clase, texto) => { $("sinc-estado").className = clase; $("sinc-estado").textContent = texto; };
+  if (!pideClave(decir, para)) return;
+  boton.disabled = true;
+  decir("nota", "Un momento…");
+  const [metodo, camino] = ruta.split(" ");
+  const { status, body } = await api(camino, { method: metodo, headers: { "Content-Type": "application/json" },
+    body: JSON.stringify(cuerpo) }).catch(() => ({ status: 0, body: null }));
+  boton.disabled = false;
+  if (status === 200 || status === 202) {
+    decir("estado ok", exito(status, body || {}));
+    cargarPersonal();
+    cargarSinc();
+  } else {
+    decir("error", errorDeEscritura(status, body, ruta, para[0].toUpperCase() + para.slice(1)));
+  }
+}
+
+/** ": 2 al día, 1 pendiente, 1 con error" of a sync's answer (per terminal). */
+function sincronizadoEnPalabras(b) {
+  if (!Array.isArray(b.data)) return "";
+  const cuenta = (estado) => b.data.filter((s) => s.state === estado).length;
+  const partes = [];
+  const terminalesEn = (n) => `${numero(n)} ${n === 1 ? "terminal" : "terminales"}`;
+  if (cuenta("al_dia")) partes.push(`${terminalesEn(cuenta("al_dia"))} al día`);
+  if (cuenta("pendiente")) partes.push(`${terminalesEn(cuenta("pendiente"))} con cambios pendientes (un terminal push los recibe en su próxima consulta; uno sin conexión, al volver)`);
+  if (cuenta("error")) partes.push(`${terminalesEn(cuenta("error"))} con error`);
+  return partes.length ? `: ${partes.join(", ")}` : "";
+}
+
+/** Counts of an import's answer in words, when it gives them. */
+function importadoEnPalabras(b) {
+  const d = b.data && typeof b.data === "object" ? b.data : b;
+  const gente = d.people !== undefined ? d.people : d.users;
+  const plantillas = d.templates;
+  const partes = [];
+  if (typeof gente === "number") partes.push(personasEnPalabras(gente));
+  if (typeof plantillas === "number") partes.push(`${numero(plantillas)} ${plantillas === 1 ? "huella o rostro" : "huellas o rostros"}`);
+  return partes.length ? `: ${partes.join(", ")}` : "";
+}
+
+function iniciarPersonal() {
+  $("p-buscar").addEventListener("submit", (e) => { e.preventDefault(); cargarPersonal(); });
+  $("p-nueva").addEventListener("click", () => abrirFicha(null));
+  $("p-cancelar").addEventListener("click", () => { $("p-form").hidden = true; });
+  $("p-form").addEventListener("submit", guardarFicha);
+  $("sinc-ahora").addEventListener("click", (e) => accionSinc(e.currentTarget, "sincronizar los terminales",
+    "POST /people/sync", {}, (status, b) => `Sincronización hecha${sincronizadoEnPalabras(b)}.`));
+  $("importar").addEventListener("click", (e) => {
+    if (!$("importar-terminal").value) pintarImportar();
+    const terminal = $("importar-terminal").value;
+    if (!terminal) return;
+    accionSinc(e.currentTarget, "importar el personal de un terminal", "POST /people/import", { device_id: terminal },
+      (status, b) => (status === 202
+        ? `Pedido a ${nombreTerminal(terminal)}: subirá sus usuarios y huellas en su próxima consulta.`
+        : `Importado de ${nombreTerminal(terminal)}${importadoEnPalabras(b)}.`));
+  });
+}
+
+function iniciarVistas() {
+  iniciarHoy();
+  iniciarPersonal();
+  window.addEventListener("hashchange", () => { mostrarVista(); window.scrollTo(0, 0); });
+  setInterval(() => { if (vista === "hoy") refrescarHoy(); else if (vista === "personal") cargarSinc(); }, REFRESCO_MS);
+  mostrarVista();
+}
+
 // --- start -------------------------------------------------------------------
 
 async function iniciar() {
@@ -759,6 +1306,7 @@ async function iniciar() {
     mostrarClave();
   });
   mostrarClave();
+  iniciarVistas();
   const hoy = new Date();
   const local = (d) => new Date(d.getTime() - d.getTimezoneOffset() * 60000).toISOString().slice(0, 10);
   $("b-hasta").value = local(hoy);
