@@ -128,9 +128,71 @@ fn secs(d: Duration) -> f64 {
     d.as_secs_f64()
 }
 
+/// pyzk's copy of the same terminal (scripts/people_bench.py).
+fn pyzk(python: &str, src: &Simulator, ours: Duration, bare_total: Duration) -> Res<()> {
+    let to = target(3)?;
+    let out = std::process::Command::new(python)
+        .arg("scripts/people_bench.py")
+        .arg(src.port().to_string())
+        .arg(to.port().to_string())
+        .output()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let parts: Vec<f64> = text
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect();
+    if let [read, write, ..] = parts[..] {
+        println!(
+            "pyzk:           read {read:.2} s + write {write:.2} s = {:.2} s — {:.2}× the bare transfer; zkserver/pyzk {:.2}",
+            read + write,
+            (read + write) / secs(bare_total),
+            secs(ours) / (read + write)
+        );
+    } else {
+        println!("pyzk failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(())
+}
+
+/// The list to 10 fresh terminals at once.
+fn parallel(journal: &Arc<Journal>, terminals: &Arc<Terminals>, one: Duration) -> Res<()> {
+    let sims: Vec<Simulator> = (0..10).map(|i| target(10 + i)).collect::<Res<_>>()?;
+    let devices: Vec<Arc<Device>> = sims
+        .iter()
+        .enumerate()
+        .map(|(i, s)| Arc::new(device(&format!("p{i}"), s)))
+        .collect();
+    let shutdown = Shutdown::default();
+    let engine = PeopleSync::start(
+        journal.clone(),
+        terminals.clone(),
+        Arc::new(Registry::in_memory(Vec::new())),
+        Duration::from_secs(3600),
+        shutdown.clone(),
+    );
+    let start = Instant::now();
+    let done = engine.sync_all(&devices, Depth::Quick, false);
+    let parallel = start.elapsed();
+    let ok = done
+        .iter()
+        .filter(|(_, r)| r.as_ref().is_ok_and(|r| r.state == "al_dia"))
+        .count();
+    println!(
+        "10 terminals at once: {:.2} s ({ok} al día) — one alone took {:.2} s",
+        secs(parallel),
+        secs(one)
+    );
+    shutdown.stop();
+    engine.stop();
+    Ok(())
+}
+
 fn main() -> Res<()> {
     let args: Vec<String> = std::env::args().collect();
     let users: usize = args.get(1).map_or(Ok(3000), |a| a.parse())?;
+    // ZKSERVER_BENCH_LOG=1: the sync's phase timings on stderr.
+    let _log = std::env::var_os("ZKSERVER_BENCH_LOG")
+        .map(|_| zkserver::logging::init(log::LevelFilter::Info));
     let python = args.get(2);
     let src = source(users)?;
     let count = src.with_state(|st| st.templates.len());
@@ -155,6 +217,13 @@ fn main() -> Res<()> {
     let start = Instant::now();
     from_device(&journal, &terminals, &device("source", &src)).map_err(|e| format!("{e:?}"))?;
     let import = start.elapsed();
+    let start = Instant::now();
+    let list = zkserver::people::sync::load_list(&journal)?;
+    println!(
+        "(the list of {} people loaded in {:.2} s)",
+        list.len(),
+        secs(start.elapsed())
+    );
     let one = target(2)?;
     let d_one = device("one", &one);
     let start = Instant::now();
@@ -184,57 +253,9 @@ fn main() -> Res<()> {
     );
 
     if let Some(python) = python {
-        let to = target(3)?;
-        let out = std::process::Command::new(python)
-            .arg("scripts/people_bench.py")
-            .arg(src.port().to_string())
-            .arg(to.port().to_string())
-            .output()?;
-        let text = String::from_utf8_lossy(&out.stdout);
-        let parts: Vec<f64> = text
-            .split_whitespace()
-            .filter_map(|p| p.parse().ok())
-            .collect();
-        if let [read, write, ..] = parts[..] {
-            println!(
-                "pyzk:           read {read:.2} s + write {write:.2} s = {:.2} s — {:.2}× the bare transfer; zkserver/pyzk {:.2}",
-                read + write,
-                (read + write) / secs(bare_total),
-                secs(ours) / (read + write)
-            );
-        } else {
-            println!("pyzk failed: {}", String::from_utf8_lossy(&out.stderr));
-        }
+        pyzk(python, &src, ours, bare_total)?;
     }
-
-    let sims: Vec<Simulator> = (0..10).map(|i| target(10 + i)).collect::<Res<_>>()?;
-    let devices: Vec<Arc<Device>> = sims
-        .iter()
-        .enumerate()
-        .map(|(i, s)| Arc::new(device(&format!("p{i}"), s)))
-        .collect();
-    let shutdown = Shutdown::default();
-    let engine = PeopleSync::start(
-        journal.clone(),
-        terminals.clone(),
-        Arc::new(Registry::in_memory(Vec::new())),
-        Duration::from_secs(3600),
-        shutdown.clone(),
-    );
-    let start = Instant::now();
-    let done = engine.sync_all(&devices, Depth::Quick, false);
-    let parallel = start.elapsed();
-    let ok = done
-        .iter()
-        .filter(|(_, r)| r.as_ref().is_ok_and(|r| r.state == "al_dia"))
-        .count();
-    println!(
-        "10 terminals at once: {:.2} s ({ok} al día) — one alone took {:.2} s",
-        secs(parallel),
-        secs(write)
-    );
-    shutdown.stop();
-    engine.stop();
+    parallel(&journal, &terminals, write)?;
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }

@@ -288,6 +288,13 @@ pub fn report_of(journal: &Journal, device: &Device) -> Result<TerminalReport, J
     })
 }
 
+/// When `device` was last in step, as stored (no terminal I/O, no plan).
+fn stored_last_sync(journal: &Journal, device: &str) -> Option<String> {
+    let text = journal.terminal_sync_state(device).ok()??;
+    let value: Value = serde_json::from_str(&text).ok()?;
+    value["last_sync"].as_str().map(str::to_string)
+}
+
 /// What the conversation with the terminal brought back.
 struct Conversation {
     holdings: Holdings,
@@ -317,40 +324,10 @@ pub fn sync_pull(
             return Ok(report);
         }
     }
-    let enc = encoding(device);
-    let udp = device.config.force_udp;
     let talk = terminals.run(device, Mode::Plain, "people sync", |s| {
-        let mut d = s.disable()?;
-        let at = now();
-        let snapshot = Snapshot::read(&mut d)?;
-        let holdings = snapshot.holdings(enc, at);
-        let format = snapshot.layout(udp);
-        let prof = profile(device, snapshot.fp_version, imported);
-        let fit = |p: &Person| pull::fit(p, format, enc);
-        let plan = plan::plan(&list, &prof, &holdings, &sent, &fit);
-        let mut progress = Progress::default();
-        let mut failed = None;
-        if !dry_run && !plan.terminal_untouched() {
-            if let Err(e) = pull::apply(&mut d, &snapshot, &plan, udp, enc, &mut progress) {
-                failed = Some(e);
-            }
-        }
-        let after = match (&failed, dry_run) {
-            (None, false) => Some(counters_of(d.sizes()?, &snapshot, format)),
-            _ => None,
-        };
-        if failed.is_none() {
-            d.finish()?;
-        }
-        Ok(Conversation {
-            holdings,
-            plan,
-            progress,
-            failed,
-            after,
-        })
+        converse(s, device, &list, &sent, imported, dry_run)
     });
-    let previous = report_of(journal, device).ok().and_then(|r| r.last_sync);
+    let previous = stored_last_sync(journal, &device.id);
     let c = match talk {
         Ok(c) => c,
         Err(e) => return unreachable_report(journal, device, &e, previous),
@@ -391,6 +368,60 @@ pub fn sync_pull(
     Ok(report)
 }
 
+/// The conversation of a sync: disable, read, plan, apply unless a dry
+/// run, counters after the writes, re-enable (the guard re-enables on
+/// every failure path too).
+fn converse(
+    s: &mut crate::zk::Session,
+    device: &Device,
+    list: &[ListEntry],
+    sent: &Sent,
+    imported: bool,
+    dry_run: bool,
+) -> Result<Conversation, OpError> {
+    let enc = encoding(device);
+    let udp = device.config.force_udp;
+    let started = std::time::Instant::now();
+    let mut d = s.disable()?;
+    let at = now();
+    let snapshot = Snapshot::read(&mut d)?;
+    let read = started.elapsed();
+    let holdings = snapshot.holdings(enc, at);
+    let format = snapshot.layout(udp);
+    let prof = profile(device, snapshot.fp_version, imported);
+    let fit = |p: &Person| pull::fit(p, format, enc);
+    let plan = plan::plan(list, &prof, &holdings, sent, &fit);
+    let planned = started.elapsed();
+    let mut progress = Progress::default();
+    let mut failed = None;
+    if !dry_run && !plan.terminal_untouched() {
+        if let Err(e) = pull::apply(&mut d, &snapshot, &plan, udp, enc, &mut progress) {
+            failed = Some(e);
+        }
+    }
+    let after = match (&failed, dry_run) {
+        (None, false) => Some(counters_of(d.sizes()?, &snapshot, format)),
+        _ => None,
+    };
+    if failed.is_none() {
+        d.finish()?;
+    }
+    log::info!(
+        "people sync {}: read in {read:?}, planned at {planned:?}, written at {:?} ({} users, {} templates written)",
+        device.id,
+        started.elapsed(),
+        progress.users_written.len(),
+        progress.templates_written.len()
+    );
+    Ok(Conversation {
+        holdings,
+        plan,
+        progress,
+        failed,
+        after,
+    })
+}
+
 /// The counters the next quick check compares with.
 fn counters_of(sizes: crate::zk::Sizes, snap: &Snapshot, format: UserFormat) -> SyncCounters {
     SyncCounters {
@@ -428,7 +459,7 @@ fn quick_check(
     let sizes = match terminals.run(device, Mode::Plain, "people check", |s| Ok(s.sizes()?)) {
         Ok(sizes) => sizes,
         Err(e) => {
-            let previous = report_of(journal, device).ok().and_then(|r| r.last_sync);
+            let previous = stored_last_sync(journal, &device.id);
             return unreachable_report(journal, device, &e, previous).map(Some);
         }
     };
