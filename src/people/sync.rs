@@ -319,6 +319,18 @@ pub fn sync_pull(
     let list = load_list(journal)?;
     let (sent, rows) = sent_to(journal, &device.id)?;
     let imported = journal.people_imported(&device.id)?;
+    if list.is_empty() && !imported {
+        // Nothing to give nor take: a site that does not use the staff
+        // list never has its terminals read or disabled for it.
+        return Ok(TerminalReport {
+            device_id: device.id.clone(),
+            state: "al_dia",
+            pending: Pending::default(),
+            incompatible: 0,
+            last_sync: stored_last_sync(journal, &device.id),
+            error: None,
+        });
+    }
     if depth == Depth::Quick && !dry_run {
         if let Some(report) = quick_check(journal, terminals, device, &list, &sent, imported)? {
             return Ok(report);
