@@ -117,6 +117,9 @@ pub struct TerminalReport {
     pub last_sync: Option<String>,
     /// Why, for `error` (Spanish).
     pub error: Option<String>,
+    /// The terminal could not be reached (not shown: the engine tries
+    /// such terminals again soon; a full one waits for the next change).
+    pub unreachable: bool,
 }
 
 impl TerminalReport {
@@ -156,6 +159,7 @@ impl TerminalReport {
             incompatible: v["incompatible"].as_u64()? as usize,
             last_sync: v["last_sync"].as_str().map(str::to_string),
             error: v["error"].as_str().map(str::to_string),
+            unreachable: false,
         })
     }
 }
@@ -285,6 +289,7 @@ pub fn report_of(journal: &Journal, device: &Device) -> Result<TerminalReport, J
         incompatible: plan.incompatible,
         last_sync: None,
         error: None,
+        unreachable: false,
     })
 }
 
@@ -329,6 +334,7 @@ pub fn sync_pull(
             incompatible: 0,
             last_sync: stored_last_sync(journal, &device.id),
             error: None,
+            unreachable: false,
         });
     }
     if depth == Depth::Quick && !dry_run {
@@ -356,6 +362,7 @@ pub fn sync_pull(
             incompatible: c.plan.incompatible,
             last_sync: previous,
             error: None,
+            unreachable: false,
         });
     }
     record(journal, device, &list, &rows, &sent, &c)?;
@@ -375,6 +382,7 @@ pub fn sync_pull(
             previous
         },
         error,
+        unreachable: false,
     };
     store_report(journal, &report)?;
     Ok(report)
@@ -485,6 +493,7 @@ fn quick_check(
         incompatible: plan.incompatible,
         last_sync: Some(now().to_string()),
         error: None,
+        unreachable: false,
     };
     store_report(journal, &report)?;
     Ok(Some(report))
@@ -506,6 +515,7 @@ fn unreachable_report(
         incompatible: plan.incompatible,
         last_sync,
         error: Some(crate::messages::device_error(device, e)),
+        unreachable: true,
     };
     store_report(journal, &report)?;
     Ok(report)
