@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 
 use super::sync::{report_of, sync_pull, Depth, TerminalReport};
-use crate::journal::{Journal, JournalError};
+use crate::journal::{Journal, JournalError, PeopleFilter};
 use crate::ops::Terminals;
 use crate::registry::{Device, Registry};
 use crate::signal::Shutdown;
@@ -139,8 +139,30 @@ impl PeopleSync {
             .collect()
     }
 
+    /// Whether the list is empty (no tombstone either) and none of
+    /// `devices` was imported: a round would do nothing, and is skipped
+    /// without touching the journal in parallel (one reader, in turn).
+    fn idle(&self, devices: &[Arc<Device>]) -> bool {
+        let count = |deleted| {
+            let filter = PeopleFilter {
+                deleted,
+                limit: Some(0),
+                ..PeopleFilter::default()
+            };
+            self.journal.list_people(&filter).map(|page| page.total)
+        };
+        let empty = matches!((count(false), count(true)), (Ok(0), Ok(0)));
+        empty
+            && devices
+                .iter()
+                .all(|d| matches!(self.journal.people_imported(&d.id), Ok(false)))
+    }
+
     /// Syncs `devices`, [`PARALLEL`] at a time; logs journal failures.
     fn round(&self, devices: &[Arc<Device>], depth: Depth) {
+        if devices.is_empty() || self.idle(devices) {
+            return;
+        }
         for (device, result) in self.sync_all(devices, depth, false) {
             match result {
                 Ok(r) if r.state == "error" => log::warn!(
