@@ -3,9 +3,9 @@
 //! signal) wakes it, and after a short pause that gathers a burst of
 //! changes every pull terminal gets a quick sync (one counters read when
 //! nothing changed for it); every `--people-interval` each one gets a
-//! full check (changes made at the terminal); a terminal whose last sync
-//! failed (offline, busy) is tried again every [`RETRY`] (or the interval,
-//! if shorter), so it follows as soon as it is back. Terminals are synced
+//! full check (changes made at the terminal); a terminal the last sync
+//! could not reach (offline, busy) is tried again every [`RETRY`] (or the
+//! interval, if shorter), so it follows as soon as it is back. Terminals are synced
 //! [`PARALLEL`] at a time, and one terminal never by two syncs at once.
 
 use std::collections::HashMap;
@@ -16,14 +16,14 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 
 use super::sync::{report_of, sync_pull, Depth, TerminalReport};
-use crate::journal::{Journal, JournalError};
+use crate::journal::{Journal, JournalError, PeopleFilter};
 use crate::ops::Terminals;
 use crate::registry::{Device, Registry};
 use crate::signal::Shutdown;
 
 /// `--people-interval`'s default.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(600);
-/// How often a terminal whose last sync failed is tried again.
+/// How often a terminal the last sync could not reach is tried again.
 pub const RETRY: Duration = Duration::from_secs(30);
 /// Terminals synced at once.
 pub const PARALLEL: usize = 10;
@@ -38,6 +38,8 @@ pub struct PeopleSync {
     interval: Duration,
     /// One lock per terminal: a sync at a time.
     busy: Mutex<HashMap<String, Arc<Mutex<()>>>>,
+    /// Terminals whose last sync could not reach them: tried again soon.
+    unreachable: Mutex<std::collections::HashSet<String>>,
     shutdown: Shutdown,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
@@ -57,6 +59,7 @@ impl PeopleSync {
             registry,
             interval,
             busy: Mutex::new(HashMap::new()),
+            unreachable: Mutex::new(std::collections::HashSet::new()),
             shutdown,
             thread: Mutex::new(None),
         });
@@ -125,16 +128,41 @@ impl PeopleSync {
         }
     }
 
-    /// Pull terminals whose last sync ended in `error`.
+    /// Pull terminals whose last sync could not reach them (a full one,
+    /// or one refusing a PIN, waits for the next change or check: trying
+    /// it every few seconds would only disable it again and again).
     fn failed_devices(&self) -> Vec<Arc<Device>> {
+        let unreachable = self.unreachable.lock().clone();
         self.pull_devices()
             .into_iter()
-            .filter(|d| report_of(&self.journal, d).is_ok_and(|r| r.state == "error"))
+            .filter(|d| unreachable.contains(&d.id))
             .collect()
+    }
+
+    /// Whether the list is empty (no tombstone either) and none of
+    /// `devices` was imported: a round would do nothing, and is skipped
+    /// without touching the journal in parallel (one reader, in turn).
+    fn idle(&self, devices: &[Arc<Device>]) -> bool {
+        let count = |deleted| {
+            let filter = PeopleFilter {
+                deleted,
+                limit: Some(0),
+                ..PeopleFilter::default()
+            };
+            self.journal.list_people(&filter).map(|page| page.total)
+        };
+        let empty = matches!((count(false), count(true)), (Ok(0), Ok(0)));
+        empty
+            && devices
+                .iter()
+                .all(|d| matches!(self.journal.people_imported(&d.id), Ok(false)))
     }
 
     /// Syncs `devices`, [`PARALLEL`] at a time; logs journal failures.
     fn round(&self, devices: &[Arc<Device>], depth: Depth) {
+        if devices.is_empty() || self.idle(devices) {
+            return;
+        }
         for (device, result) in self.sync_all(devices, depth, false) {
             match result {
                 Ok(r) if r.state == "error" => log::warn!(
@@ -191,7 +219,14 @@ impl PeopleSync {
             .or_default()
             .clone();
         let _held = lock.lock();
-        sync_pull(&self.journal, &self.terminals, device, depth, dry_run)
+        let report = sync_pull(&self.journal, &self.terminals, device, depth, dry_run)?;
+        let mut unreachable = self.unreachable.lock();
+        if report.unreachable {
+            unreachable.insert(device.id.clone());
+        } else {
+            unreachable.remove(&device.id);
+        }
+        Ok(report)
     }
 
     /// Every terminal's state as last recorded (push terminals too: from

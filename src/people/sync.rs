@@ -117,6 +117,9 @@ pub struct TerminalReport {
     pub last_sync: Option<String>,
     /// Why, for `error` (Spanish).
     pub error: Option<String>,
+    /// The terminal could not be reached (not shown: the engine tries
+    /// such terminals again soon; a full one waits for the next change).
+    pub unreachable: bool,
 }
 
 impl TerminalReport {
@@ -156,6 +159,7 @@ impl TerminalReport {
             incompatible: v["incompatible"].as_u64()? as usize,
             last_sync: v["last_sync"].as_str().map(str::to_string),
             error: v["error"].as_str().map(str::to_string),
+            unreachable: false,
         })
     }
 }
@@ -285,7 +289,15 @@ pub fn report_of(journal: &Journal, device: &Device) -> Result<TerminalReport, J
         incompatible: plan.incompatible,
         last_sync: None,
         error: None,
+        unreachable: false,
     })
+}
+
+/// When `device` was last in step, as stored (no terminal I/O, no plan).
+fn stored_last_sync(journal: &Journal, device: &str) -> Option<String> {
+    let text = journal.terminal_sync_state(device).ok()??;
+    let value: Value = serde_json::from_str(&text).ok()?;
+    value["last_sync"].as_str().map(str::to_string)
 }
 
 /// What the conversation with the terminal brought back.
@@ -312,45 +324,28 @@ pub fn sync_pull(
     let list = load_list(journal)?;
     let (sent, rows) = sent_to(journal, &device.id)?;
     let imported = journal.people_imported(&device.id)?;
+    if list.is_empty() && !imported {
+        // Nothing to give nor take: a site that does not use the staff
+        // list never has its terminals read or disabled for it.
+        return Ok(TerminalReport {
+            device_id: device.id.clone(),
+            state: "al_dia",
+            pending: Pending::default(),
+            incompatible: 0,
+            last_sync: stored_last_sync(journal, &device.id),
+            error: None,
+            unreachable: false,
+        });
+    }
     if depth == Depth::Quick && !dry_run {
         if let Some(report) = quick_check(journal, terminals, device, &list, &sent, imported)? {
             return Ok(report);
         }
     }
-    let enc = encoding(device);
-    let udp = device.config.force_udp;
     let talk = terminals.run(device, Mode::Plain, "people sync", |s| {
-        let mut d = s.disable()?;
-        let at = now();
-        let snapshot = Snapshot::read(&mut d)?;
-        let holdings = snapshot.holdings(enc, at);
-        let format = snapshot.layout(udp);
-        let prof = profile(device, snapshot.fp_version, imported);
-        let fit = |p: &Person| pull::fit(p, format, enc);
-        let plan = plan::plan(&list, &prof, &holdings, &sent, &fit);
-        let mut progress = Progress::default();
-        let mut failed = None;
-        if !dry_run && !plan.terminal_untouched() {
-            if let Err(e) = pull::apply(&mut d, &snapshot, &plan, udp, enc, &mut progress) {
-                failed = Some(e);
-            }
-        }
-        let after = match (&failed, dry_run) {
-            (None, false) => Some(counters_of(d.sizes()?, &snapshot, format)),
-            _ => None,
-        };
-        if failed.is_none() {
-            d.finish()?;
-        }
-        Ok(Conversation {
-            holdings,
-            plan,
-            progress,
-            failed,
-            after,
-        })
+        converse(s, device, &list, &sent, imported, dry_run)
     });
-    let previous = report_of(journal, device).ok().and_then(|r| r.last_sync);
+    let previous = stored_last_sync(journal, &device.id);
     let c = match talk {
         Ok(c) => c,
         Err(e) => return unreachable_report(journal, device, &e, previous),
@@ -367,6 +362,7 @@ pub fn sync_pull(
             incompatible: c.plan.incompatible,
             last_sync: previous,
             error: None,
+            unreachable: false,
         });
     }
     record(journal, device, &list, &rows, &sent, &c)?;
@@ -386,9 +382,64 @@ pub fn sync_pull(
             previous
         },
         error,
+        unreachable: false,
     };
     store_report(journal, &report)?;
     Ok(report)
+}
+
+/// The conversation of a sync: disable, read, plan, apply unless a dry
+/// run, counters after the writes, re-enable (the guard re-enables on
+/// every failure path too).
+fn converse(
+    s: &mut crate::zk::Session,
+    device: &Device,
+    list: &[ListEntry],
+    sent: &Sent,
+    imported: bool,
+    dry_run: bool,
+) -> Result<Conversation, OpError> {
+    let enc = encoding(device);
+    let udp = device.config.force_udp;
+    let started = std::time::Instant::now();
+    let mut d = s.disable()?;
+    let at = now();
+    let snapshot = Snapshot::read(&mut d)?;
+    let read = started.elapsed();
+    let holdings = snapshot.holdings(enc, at);
+    let format = snapshot.layout(udp);
+    let prof = profile(device, snapshot.fp_version, imported);
+    let fit = |p: &Person| pull::fit(p, format, enc);
+    let plan = plan::plan(list, &prof, &holdings, sent, &fit);
+    let planned = started.elapsed();
+    let mut progress = Progress::default();
+    let mut failed = None;
+    if !dry_run && !plan.terminal_untouched() {
+        if let Err(e) = pull::apply(&mut d, &snapshot, &plan, udp, enc, &mut progress) {
+            failed = Some(e);
+        }
+    }
+    let after = match (&failed, dry_run) {
+        (None, false) => Some(counters_of(d.sizes()?, &snapshot, format)),
+        _ => None,
+    };
+    if failed.is_none() {
+        d.finish()?;
+    }
+    log::info!(
+        "people sync {}: read in {read:?}, planned at {planned:?}, written at {:?} ({} users, {} templates written)",
+        device.id,
+        started.elapsed(),
+        progress.users_written.len(),
+        progress.templates_written.len()
+    );
+    Ok(Conversation {
+        holdings,
+        plan,
+        progress,
+        failed,
+        after,
+    })
 }
 
 /// The counters the next quick check compares with.
@@ -428,7 +479,7 @@ fn quick_check(
     let sizes = match terminals.run(device, Mode::Plain, "people check", |s| Ok(s.sizes()?)) {
         Ok(sizes) => sizes,
         Err(e) => {
-            let previous = report_of(journal, device).ok().and_then(|r| r.last_sync);
+            let previous = stored_last_sync(journal, &device.id);
             return unreachable_report(journal, device, &e, previous).map(Some);
         }
     };
@@ -442,6 +493,7 @@ fn quick_check(
         incompatible: plan.incompatible,
         last_sync: Some(now().to_string()),
         error: None,
+        unreachable: false,
     };
     store_report(journal, &report)?;
     Ok(Some(report))
@@ -463,6 +515,7 @@ fn unreachable_report(
         incompatible: plan.incompatible,
         last_sync,
         error: Some(crate::messages::device_error(device, e)),
+        unreachable: true,
     };
     store_report(journal, &report)?;
     Ok(report)

@@ -495,15 +495,16 @@ fn people_engine_follows_the_list_within_seconds_and_the_routes_show_it() {
             st.templates.clear();
         });
     }
-    let (status, listing) = common::get(&format!("{}/devices", env.base));
-    assert_eq!(status, 200);
-    let areas: Vec<_> = listing["data"]
-        .as_array()
-        .unwrap()
+    // GET /devices keeps the original server's shape; a device shows its area.
+    let areas: Vec<String> = ["a", "b", "c"]
         .iter()
-        .map(|d| d["area"].as_str().unwrap_or("?").to_string())
+        .map(|id| {
+            let (status, shown) = common::get(&format!("{}/devices/{id}", env.base));
+            assert_eq!(status, 200);
+            shown["data"]["area"].as_str().unwrap_or("?").to_string()
+        })
         .collect();
-    assert_eq!(areas, ["general", "almacen", "general"], "{listing}");
+    assert_eq!(areas, ["general", "almacen", "general"]);
     let t = terminals();
     let Imported::Pull { templates, .. } = from_device(&journal, &t, &devices[0]).unwrap() else {
         panic!("pull");
@@ -697,4 +698,16 @@ fn people_ten_terminals_are_synced_at_once_not_one_after_another() {
     assert!(latest_start < earliest_end, "the ten syncs overlapped");
     shutdown.stop();
     engine.stop();
+}
+
+#[test]
+fn people_sync_leaves_terminals_alone_while_the_list_is_empty() {
+    let store = Store::new();
+    let t = terminals();
+    let a = Simulator::start(SimConfig::default()).unwrap();
+    for depth in [Depth::Quick, Depth::Full] {
+        let report = sync(&store, &t, &device("a", &a, None), depth);
+        assert_eq!(report.state, "al_dia");
+    }
+    assert_eq!(a.stats().connections, 0, "not read, not disabled");
 }
