@@ -20,6 +20,7 @@ mod info;
 mod listing;
 
 mod panel;
+mod people_push;
 pub mod proxy;
 mod push;
 pub mod query;
@@ -251,6 +252,7 @@ enum Action {
     PushPending,
     RemovePending,
     RefreshUsers,
+    PeopleImport,
 }
 
 /// The route table: method, path pattern (`{name}` matches one segment),
@@ -323,6 +325,7 @@ const ROUTES: &[(&str, &str, Action)] = &[
     ("POST", "/iclock/devicecmd.aspx", Action::IclockResults),
     ("GET", "/push/pending", Action::PushPending),
     ("DELETE", "/push/pending/{sn}", Action::RemovePending),
+    ("POST", "/people/import", Action::PeopleImport),
 ];
 
 /// The parameters of `path` if it matches `pattern`.
@@ -449,6 +452,7 @@ fn dispatch(ctx: &Ctx, action: Action, params: &[&str]) -> Answer {
         Action::PushPending => push::pending(ctx),
         Action::RemovePending => push::remove_pending(ctx, id),
         Action::RefreshUsers => commands::refresh_users(ctx, id),
+        Action::PeopleImport => people_push::import(ctx),
     }
 }
 

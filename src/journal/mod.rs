@@ -19,6 +19,7 @@ mod lock;
 mod meta;
 mod pending;
 mod people;
+mod people_push;
 mod people_sync;
 mod pins;
 mod punches;
@@ -46,6 +47,7 @@ pub use people::{
     fold_for_search, PeopleExport, PeopleFilter, PeoplePage, Person, PersonChanges, RestoreCounts,
     EVERY_AREA,
 };
+pub use people_push::{PeopleCommand, PeopleCommandKind, PeopleCommandTag};
 pub use people_sync::{SyncRow, SyncState, TemplateSent};
 pub use pins::Pin;
 pub use punches::{InsertOutcome, NewPunch, PunchFilter, PunchPage, StoredPunch};
@@ -68,6 +70,9 @@ pub struct Journal {
     /// Notified by commits that store punches; readers wait on it (the
     /// server's one change signal: see [`Journal::changes`]).
     stored: Changes,
+    /// Notified by every change to the staff list (people, templates):
+    /// push terminals compare their holdings at their next poll.
+    people_changed: Changes,
     /// Serials recorded for device ids by this process (see `claim_serial`).
     claimed: Mutex<std::collections::HashMap<String, String>>,
 }
@@ -169,6 +174,7 @@ impl Journal {
             writer: Mutex::new(conn),
             readers: Mutex::new(Vec::new()),
             stored: Changes::new(),
+            people_changed: Changes::new(),
             claimed: Mutex::new(std::collections::HashMap::new()),
         })
     }
@@ -178,6 +184,17 @@ impl Journal {
     /// wake on stored punches without polling the file.
     pub fn changes(&self) -> Changes {
         self.stored.clone()
+    }
+
+    /// The signal every change to the staff list notifies (people and
+    /// templates stored, deleted or restored).
+    pub fn people_changes(&self) -> Changes {
+        self.people_changed.clone()
+    }
+
+    /// Tells the staff list's followers that it changed.
+    fn announce_people_change(&self) {
+        self.people_changed.notify();
     }
 
     /// The signal's count now (to wait from, see [`Journal::wait_stored`]).

@@ -375,6 +375,7 @@ impl Journal {
             },
             "storing a person",
         )
+        .inspect(|_| self.announce_people_change())
     }
 
     /// Deletes the person `user_id` at `at`: a tombstone without keypad
@@ -399,6 +400,7 @@ impl Journal {
             },
             "deleting a person",
         )
+        .inspect(|_| self.announce_people_change())
     }
 
     /// The person `user_id`, a tombstone too (see [`Person::is_deleted`]).
@@ -472,5 +474,6 @@ impl Journal {
             },
             "importing people",
         )
+        .inspect(|_| self.announce_people_change())
     }
 }

@@ -181,6 +181,24 @@ pub(super) const MIGRATIONS: &[&str] = &[
          written_at TEXT NOT NULL,
          PRIMARY KEY (device, user_id, kind, idx)
      );",
+    // 6 (T): push terminals and the staff list: which terminals were
+    // imported (their uploads join the list from then on), and what each
+    // queued people command is for, so its result updates the sync state
+    // (`what`: user, user_delete, template, template_delete, query).
+    "CREATE TABLE people_imported (
+         device TEXT PRIMARY KEY,
+         imported_at TEXT NOT NULL
+     );
+     CREATE TABLE people_push_commands (
+         command_id INTEGER PRIMARY KEY,
+         device TEXT NOT NULL,
+         user_id TEXT NOT NULL,
+         what TEXT NOT NULL,
+         kind TEXT,
+         idx INTEGER,
+         hash TEXT
+     );
+     CREATE INDEX people_push_commands_by_device ON people_push_commands (device, user_id);",
 ];
 
 /// The schema version this build writes.

@@ -295,6 +295,7 @@ impl Journal {
             },
             "storing a template",
         )
+        .inspect(|_| self.announce_people_change())
     }
 
     /// Deletes a template through the API: a tombstone at `at` (newest
@@ -332,6 +333,7 @@ impl Journal {
             },
             "deleting a template",
         )
+        .inspect(|_| self.announce_people_change())
     }
 
     /// One template with its bytes (a tombstone too: see `deleted`).

@@ -20,6 +20,7 @@ mod http_api;
 mod journal;
 mod layout;
 mod live;
+mod people_push;
 #[cfg(unix)]
 mod postgres;
 #[cfg(unix)]

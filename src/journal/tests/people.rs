@@ -82,7 +82,7 @@ fn journal_at_version_4(path: &std::path::Path) {
 
 #[test]
 fn a_version_4_journal_gains_the_staff_list_and_keeps_its_data() {
-    assert_eq!(CURRENT_VERSION, 5);
+    const { assert!(CURRENT_VERSION >= 5) };
     let dir = TempDir::new();
     let path = dir.file("punches.db");
     journal_at_version_4(&path);
