@@ -22,6 +22,7 @@ pub mod logging;
 pub mod messages;
 pub mod metrics;
 pub mod ops;
+pub mod people;
 pub mod postgres;
 pub mod punch;
 pub mod push;

@@ -32,6 +32,9 @@ pub fn public_json(ctx: &Ctx, device: &Device) -> Value {
     if !super::auth::presents_key(ctx) {
         obj.shift_remove("sn");
     }
+    if !obj.contains_key("area") {
+        obj.insert("area".into(), Value::String(device.config.area.clone()));
+    }
     obj.insert("id".into(), Value::String(device.id.clone()));
     Value::Object(obj)
 }

@@ -21,6 +21,7 @@ mod pending;
 mod people;
 mod people_push;
 mod people_sync;
+mod people_terminals;
 mod pins;
 mod punches;
 mod schema;
@@ -49,6 +50,7 @@ pub use people::{
 };
 pub use people_push::{PeopleCommand, PeopleCommandKind, PeopleCommandTag};
 pub use people_sync::{SyncRow, SyncState, TemplateSent};
+pub use people_terminals::SyncCounters;
 pub use pins::Pin;
 pub use punches::{InsertOutcome, NewPunch, PunchFilter, PunchPage, StoredPunch};
 pub use schema::{APPLICATION_ID, CURRENT_VERSION};

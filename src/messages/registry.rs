@@ -6,7 +6,7 @@ use std::path::Path;
 
 use crate::registry::{
     DevicesFileError, InvalidId, JsonKind, JsonSyntax, LoadError, SettingError, MAX_ALLOW_FROM,
-    MAX_PUSH_KEY,
+    MAX_AREA, MAX_PUSH_KEY,
 };
 use crate::text::cut;
 
@@ -48,6 +48,10 @@ pub fn setting(e: &SettingError) -> String {
         SettingError::AllowFromEntry(entry) => format!(
             "Campo 'allow_from' inválido: '{}' no es una dirección IP ni una red (ej. 203.0.113.7, 10.2.0.0/16).",
             cut(entry, 80)
+        ),
+        SettingError::Area(area) => format!(
+            "Campo 'area' inválido: '{}'. Use un nombre de 1 a {MAX_AREA} caracteres (ej. \"almacen\"); '*' no es un área.",
+            cut(area, 80)
         ),
         SettingError::MissingIp => "falta el campo 'ip'.".into(),
         SettingError::MissingSn => {

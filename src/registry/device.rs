@@ -16,6 +16,10 @@ pub const DEFAULT_TIMEOUT: f64 = 5.0;
 pub const MIN_TIMEOUT: f64 = 0.1;
 /// Longest per-phase timeout accepted, seconds.
 pub const MAX_TIMEOUT: f64 = 300.0;
+/// The area of a device that names none (API Part 7).
+pub const DEFAULT_AREA: &str = "general";
+/// Longest area name, in characters.
+pub const MAX_AREA: usize = 64;
 
 /// How zkserver and a terminal talk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -69,6 +73,8 @@ pub struct DeviceConfig {
     pub updated_at: Option<String>,
     /// Where new punches are POSTed (`http://` or `https://`), if anywhere.
     pub webhook: Option<String>,
+    /// The area whose people the terminal holds (staff list, API Part 7).
+    pub area: String,
     /// Every field of the file entry, unknown ones included, kept for rewriting.
     pub raw: Map<String, Value>,
 }
@@ -94,6 +100,7 @@ impl DeviceConfig {
             created_at: None,
             updated_at: None,
             webhook: None,
+            area: DEFAULT_AREA.into(),
             raw: Map::new(),
         }
     }
@@ -220,7 +227,15 @@ impl DeviceConfig {
                 obj.insert(key.into(), v);
             }
         }
+        self.insert_area(&mut obj);
         obj
+    }
+
+    /// Writes `area` into `obj` unless it is the default and was not written.
+    fn insert_area(&self, obj: &mut Map<String, Value>) {
+        if self.area != DEFAULT_AREA || obj.contains_key("area") {
+            obj.insert("area".into(), Value::from(self.area.clone()));
+        }
     }
 
     /// How the ZK client reaches this terminal.
@@ -289,5 +304,24 @@ mod tests {
         let pull =
             DeviceConfig::from_json("p", &serde_json::json!({"ip": "10.0.0.2", "collect": true}));
         assert!(pull.unwrap().collect);
+    }
+
+    #[test]
+    fn a_device_is_in_area_general_unless_it_names_one() {
+        let plain = DeviceConfig::from_json("p", &serde_json::json!({"ip": "10.0.0.2"})).unwrap();
+        assert_eq!(plain.area, DEFAULT_AREA);
+        assert!(
+            !plain.to_json().contains_key("area"),
+            "the default is not written"
+        );
+        let json = serde_json::json!({"ip": "10.0.0.2", "area": " almacén "});
+        let placed = DeviceConfig::from_json("p", &json).unwrap();
+        assert_eq!(placed.area, "almacén");
+        assert_eq!(placed.to_json()["area"], "almacén");
+        for bad in ["", "*", "a\nb"] {
+            let json = serde_json::json!({"ip": "10.0.0.2", "area": bad});
+            let err = DeviceConfig::from_json("p", &json).unwrap_err().to_string();
+            assert!(err.contains("'area'"), "{bad:?}: {err}");
+        }
     }
 }

@@ -41,6 +41,8 @@ pub enum SettingError {
     AllowFromTooMany,
     /// An `allow_from` entry that is no address nor network.
     AllowFromEntry(String),
+    /// `area` empty, longer than `MAX_AREA` characters, with controls, or `*`.
+    Area(String),
     /// A pull terminal without `ip`.
     MissingIp,
     /// A push terminal without `sn`.

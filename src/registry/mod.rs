@@ -28,7 +28,8 @@ use parking_lot::{Mutex, RwLock};
 
 pub use crate::messages::registry::io_error_es;
 pub use device::{
-    DeviceConfig, DeviceMode, DEFAULT_PORT, DEFAULT_TIMEOUT, MAX_TIMEOUT, MIN_TIMEOUT,
+    DeviceConfig, DeviceMode, DEFAULT_AREA, DEFAULT_PORT, DEFAULT_TIMEOUT, MAX_AREA, MAX_TIMEOUT,
+    MIN_TIMEOUT,
 };
 pub use devices_file::parse_devices;
 pub use error::{DevicesFileError, InvalidId, LoadError, SettingError, WriteError};

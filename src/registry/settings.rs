@@ -3,7 +3,7 @@
 
 use serde_json::{Map, Value};
 
-use super::device::{DeviceConfig, DeviceMode, MAX_TIMEOUT, MIN_TIMEOUT};
+use super::device::{DeviceConfig, DeviceMode, MAX_AREA, MAX_TIMEOUT, MIN_TIMEOUT};
 use super::error::SettingError;
 use super::offset::parse_utc_offset;
 use crate::fields::Fields;
@@ -12,7 +12,7 @@ use crate::text::Encoding;
 impl DeviceConfig {
     /// Applies the settings present in `fields` (`name`, `ip`, `port`,
     /// `password`, `timeout`, `force_udp`, `encoding`, `webhook`, `mode`,
-    /// `sn`, `timezone`, `collect`, `push_forward`): the one parser of
+    /// `sn`, `timezone`, `collect`, `area`, `push_forward`): the one parser of
     /// device settings, shared by the devices file and the registry API.
     /// The error names the bad field.
     pub fn apply_settings(&mut self, fields: &Map<String, Value>) -> Result<(), SettingError> {
@@ -95,6 +95,9 @@ impl DeviceConfig {
         if let Some(collect) = f.boolean("collect")? {
             self.collect = collect;
         }
+        if let Some(area) = f.text("area", true)? {
+            self.area = parse_area(&area)?;
+        }
         if f.0.contains_key("push_forward") {
             self.push_forward = match f.text("push_forward", false)? {
                 Some(url) if !url.is_empty() => {
@@ -156,6 +159,17 @@ fn parse_allow_from(value: Option<&Value>) -> Result<Vec<String>, SettingError> 
             Ok(text.to_string())
         })
         .collect()
+}
+
+/// An area name: 1–[`MAX_AREA`] characters without controls, not `*`
+/// (which, in a person's areas, means every terminal).
+fn parse_area(text: &str) -> Result<String, SettingError> {
+    let area = text.trim();
+    let fits = (1..=MAX_AREA).contains(&area.chars().count());
+    if !fits || area == "*" || area.chars().any(char::is_control) {
+        return Err(SettingError::Area(text.to_string()));
+    }
+    Ok(area.to_string())
 }
 
 /// A terminal serial number as push firmware sends it (`SN=`): 1–64

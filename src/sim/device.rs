@@ -122,6 +122,7 @@ impl Device {
         if faults.ack_error_for == Some(p.command) {
             return Reply::one(ack(cmd::ACK_ERROR, Vec::new()));
         }
+        self.count_write(p);
         match p.command {
             cmd::EXIT => Reply {
                 packets: vec![ack(cmd::ACK_OK, Vec::new())],
@@ -143,6 +144,27 @@ impl Device {
                     Some(Err(())) => Reply::one(ack(cmd::ACK_ERROR, Vec::new())),
                     None => Reply::one(ack(cmd::ACK_UNKNOWN, Vec::new())),
                 }
+            }
+        }
+    }
+
+    /// Counts a command that changes users or templates, and upload bytes.
+    fn count_write(&self, p: &Packet) {
+        let changes = matches!(
+            p.command,
+            cmd::USER_WRQ
+                | cmd::DELETE_USER
+                | cmd::USERTEMP_EX_WRQ
+                | cmd::UPDATE_FIRMWARE
+                | cmd::DELETE_USERTEMP
+                | cmd::SSR_DELETE_USERTEMP
+        );
+        if changes || p.command == cmd::DATA {
+            let mut st = self.state.lock();
+            if changes {
+                st.stats.writes += 1;
+            } else {
+                st.stats.uploaded_bytes += p.data.len() as u64;
             }
         }
     }

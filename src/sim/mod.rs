@@ -224,6 +224,11 @@ pub struct Stats {
     pub restarts: u64,
     /// Batch template rows dropped because the terminal was full.
     pub batch_capacity_stops: u64,
+    /// Commands that change users or templates (user write or delete,
+    /// template write, batch save, template delete): what wears the flash.
+    pub writes: u64,
+    /// Bytes received into the upload buffer (DATA pieces).
+    pub uploaded_bytes: u64,
     /// (CONNECT, EXIT or close) instants of finished TCP conversations.
     pub intervals: Vec<(Instant, Instant)>,
 }
