@@ -1,8 +1,6 @@
-//! The staff list and push terminals: which terminals were imported (from
-//! then on what they upload joins the list; first contact adds nothing),
-//! and what each people command queued for a push terminal is for (a
-//! user, a template, a delete), so that its result moves the terminal's
-//! sync state: the hash recorded once the terminal confirmed, `error`
+//! The staff list and push terminals: what each people command queued
+//! for a push terminal is for (a user, a template, a delete), so that its
+//! result moves the terminal's sync state: the hash recorded once the terminal confirmed, `error`
 //! when it refused. A command and what it is for are stored in one
 //! transaction.
 
@@ -100,39 +98,6 @@ pub struct PeopleCommandTag {
 }
 
 impl Journal {
-    /// Marks `device` as imported at `at`: what it uploads from now on
-    /// joins the staff list.
-    pub fn mark_people_imported(&self, device: &str, at: WallTime) -> Result<(), JournalError> {
-        self.check_time(at)?;
-        self.write(
-            |conn| {
-                conn.execute(
-                    "INSERT INTO people_imported (device, imported_at) VALUES (?1, ?2)
-                     ON CONFLICT (device) DO UPDATE SET imported_at = excluded.imported_at",
-                    params![device, at.to_string()],
-                )
-                .map(|_| ())
-            },
-            "marking a terminal imported",
-        )
-    }
-
-    /// Whether `device` was imported into the staff list.
-    pub fn is_people_imported(&self, device: &str) -> Result<bool, JournalError> {
-        self.read(
-            |conn| {
-                conn.query_row(
-                    "SELECT 1 FROM people_imported WHERE device = ?1",
-                    [device],
-                    |_| Ok(()),
-                )
-                .optional()
-                .map(|r| r.is_some())
-            },
-            "reading whether a terminal was imported",
-        )
-    }
-
     /// Queues `commands` for push `device` (as `pendiente`, in order) with
     /// what each is for, in one durable transaction; the commands stored.
     pub fn enqueue_people_commands(

@@ -89,7 +89,12 @@ impl Journal {
         device: &str,
         counters: Option<SyncCounters>,
     ) -> Result<(), JournalError> {
-        let text = counters.map(|c| format!("{},{},{},{}", c.users, c.fingers, c.fp_version, c.record_size));
+        let text = counters.map(|c| {
+            format!(
+                "{},{},{},{}",
+                c.users, c.fingers, c.fp_version, c.record_size
+            )
+        });
         self.meta_put(&format!("{COUNTERS}{device}"), text.as_deref())
     }
 

@@ -181,15 +181,10 @@ pub(super) const MIGRATIONS: &[&str] = &[
          written_at TEXT NOT NULL,
          PRIMARY KEY (device, user_id, kind, idx)
      );",
-    // 6 (T): push terminals and the staff list: which terminals were
-    // imported (their uploads join the list from then on), and what each
-    // queued people command is for, so its result updates the sync state
-    // (`what`: user, user_delete, template, template_delete, query).
-    "CREATE TABLE people_imported (
-         device TEXT PRIMARY KEY,
-         imported_at TEXT NOT NULL
-     );
-     CREATE TABLE people_push_commands (
+    // 6 (T): what each people command queued for a push terminal is for,
+    // so its result updates the sync state (`what`: user, user_delete,
+    // template, template_delete, query).
+    "CREATE TABLE people_push_commands (
          command_id INTEGER PRIMARY KEY,
          device TEXT NOT NULL,
          user_id TEXT NOT NULL,

@@ -24,9 +24,10 @@ use std::collections::{BTreeMap, HashMap};
 
 use crate::journal::{
     Command, CommandStatus, Journal, JournalError, JournalUser, PeopleCommand, PeopleCommandKind,
-    PeopleCommandTag, PeopleFilter, Person, PersonChanges, SyncRow, SyncState, Template,
-    TemplateInfo, TemplateKind, TemplateSent, TemplateWrite,
+    PeopleCommandTag, Person, PersonChanges, SyncRow, SyncState, Template, TemplateInfo,
+    TemplateKind, TemplateSent, TemplateWrite,
 };
+use crate::people::{HeldTemplate, HeldUser, Holdings, ListEntry, Sent, TerminalProfile};
 use crate::push::commands::TemplateTable;
 use crate::push::protocol::{
     multi_bio_support, multi_bio_versions, versions_from_info, versions_from_options,
@@ -37,28 +38,17 @@ use crate::push::receiver::Contact;
 use crate::registry::Device;
 use crate::time::WallTime;
 
-/// The area of a device without one (API Part 7).
-pub const DEFAULT_AREA: &str = "general";
-
 /// Whether `device` was imported (a journal that cannot be read: no).
 pub fn is_imported(journal: &Journal, device: &str) -> bool {
-    journal.is_people_imported(device).unwrap_or_else(|e| {
+    journal.people_imported(device).unwrap_or_else(|e| {
         log::warn!("people: could not read whether '{device}' was imported: {e}");
         false
     })
 }
 
-/// The area of `device` (`"area"` in devices.json), else [`DEFAULT_AREA`].
+/// The area of `device` (`"area"` in devices.json, `"general"` when none).
 pub fn device_area(device: &Device) -> String {
-    device
-        .config
-        .raw
-        .get("area")
-        .and_then(|v| v.as_str())
-        .map(str::trim)
-        .filter(|a| !a.is_empty())
-        .unwrap_or(DEFAULT_AREA)
-        .to_string()
+    device.config.area.clone()
 }
 
 /// What a push terminal can hold, from what it reported (INFO, options).
@@ -280,7 +270,7 @@ pub fn import(
     profile: &PushProfile,
     at: WallTime,
 ) -> Result<usize, JournalError> {
-    journal.mark_people_imported(&device.id, at)?;
+    journal.mark_people_imported(&device.id)?;
     let users = journal.list_users(&device.id)?;
     let commands = import_commands(&users, profile);
     journal.enqueue_people_commands(&device.id, &commands, at)?;
@@ -367,243 +357,244 @@ pub struct PushPlan {
     pub states: Vec<SyncRow>,
 }
 
-/// What the journal records `device` holds of one person.
-struct Holding {
-    row: Option<SyncRow>,
-    sent: BTreeMap<(TemplateKind, u8), String>,
-}
-
-/// Plans what push terminal `device` needs to match the list.
+/// Plans what push terminal `device` needs to match the list, with the
+/// staff list's planner (`people::plan`): what the terminal holds is what
+/// the journal records it was given (push terminals cannot be read on
+/// demand); persons with commands in flight, and persons whose last write
+/// failed and who did not change since, are left out.
 pub fn plan(
     journal: &Journal,
     device: &Device,
     profile: &PushProfile,
     at: WallTime,
 ) -> Result<PushPlan, JournalError> {
-    let area = device_area(device);
     let in_flight = journal.people_in_flight(&device.id)?;
     let rows: HashMap<String, SyncRow> = journal
         .sync_states(&device.id)?
         .into_iter()
         .map(|r| (r.user_id.clone(), r))
         .collect();
-    let mut plan = PushPlan::default();
-    for deleted in [false, true] {
-        let filter = PeopleFilter {
-            deleted,
-            ..PeopleFilter::default()
-        };
-        for person in journal.list_people(&filter)?.people {
-            if in_flight.contains(&person.user_id) {
-                continue;
-            }
-            let holding = Holding {
-                row: rows.get(&person.user_id).cloned(),
-                sent: journal
-                    .templates_sent(&device.id, &person.user_id)?
-                    .into_iter()
-                    .map(|s| ((s.kind, s.index), s.hash))
-                    .collect(),
-            };
-            let ctx = PersonCtx {
-                journal,
-                device,
-                profile,
-                area: &area,
-                at,
-            };
-            ctx.plan_person(&person, &holding, &mut plan)?;
-        }
+    let export = journal.export_people()?;
+    let mut templates: HashMap<String, Vec<Template>> = HashMap::new();
+    for t in export.templates {
+        templates.entry(t.user_id.clone()).or_default().push(t);
     }
-    Ok(plan)
-}
-
-/// What planning one person needs.
-struct PersonCtx<'a> {
-    journal: &'a Journal,
-    device: &'a Device,
-    profile: &'a PushProfile,
-    area: &'a str,
-    at: WallTime,
-}
-
-impl PersonCtx<'_> {
-    fn plan_person(
-        &self,
-        person: &Person,
-        holding: &Holding,
-        plan: &mut PushPlan,
-    ) -> Result<(), JournalError> {
-        if person.is_deleted() {
-            return self.plan_removal(person, holding, plan);
-        }
-        if !person.in_area(self.area) {
-            self.set_state(person, holding, SyncState::OutOfArea, plan);
-            return Ok(());
-        }
-        let templates = self.journal.list_templates(&person.user_id)?;
-        if self.failed_since_last_change(person, &templates, holding) {
-            return Ok(());
-        }
-        let before = plan.commands.len();
-        let held_hash = holding.row.as_ref().and_then(|r| r.hash.as_deref());
-        let hash = person.content_hash();
-        if held_hash != Some(hash.as_str()) {
-            let Some(cmd) = user_command(person, hash) else {
-                log::warn!(
-                    "people: '{}' cannot be written to '{}' (a field the terminal cannot take)",
-                    person.user_id,
-                    self.device.id
-                );
-                return Ok(());
-            };
-            plan.commands.push(cmd);
-            if held_hash.is_some() {
-                plan.pending.users_update += 1;
-            } else {
-                plan.pending.users_add += 1;
-            }
-        }
-        let compatible = self.plan_templates(person, &templates, holding, plan)?;
-        let state = if plan.commands.len() > before {
-            SyncState::Pending
-        } else if compatible == 0 && templates.iter().any(|t| !t.deleted) {
-            SyncState::Incompatible
-        } else {
-            SyncState::UpToDate
-        };
-        self.set_state(person, holding, state, plan);
-        Ok(())
-    }
-
-    /// A person whose last write failed and who did not change since is
-    /// left in `error` (a full terminal is not rewritten at every change
-    /// of someone else).
-    fn failed_since_last_change(
-        &self,
-        person: &Person,
-        templates: &[TemplateInfo],
-        holding: &Holding,
-    ) -> bool {
-        let Some(row) = holding.row.as_ref().filter(|r| r.state == SyncState::Error) else {
-            return false;
-        };
-        let changed = templates
-            .iter()
-            .map(|t| t.updated_at)
-            .chain(std::iter::once(person.updated_at))
-            .max()
-            .unwrap_or(person.updated_at);
-        changed <= row.synced_at
-    }
-
-    /// Queues the template writes and deletes; returns how many live
-    /// templates fit the terminal.
-    fn plan_templates(
-        &self,
-        person: &Person,
-        templates: &[TemplateInfo],
-        holding: &Holding,
-        plan: &mut PushPlan,
-    ) -> Result<u64, JournalError> {
-        let mut compatible = 0;
-        let mut faces_changed = false;
-        let mut writes: Vec<&TemplateInfo> = Vec::new();
-        for t in templates {
-            let held = holding.sent.get(&(t.kind, t.index));
-            if t.deleted {
-                if held.is_some() {
-                    plan.commands
-                        .extend(delete_template_command(person, t, self.profile));
-                    plan.pending.templates_remove += 1;
-                }
-                continue;
-            }
-            if !self.profile.fits(t.kind, &t.version) {
-                plan.incompatible += 1;
-                continue;
-            }
-            compatible += 1;
-            let changed = held != Some(&t.hash);
-            if t.kind == TemplateKind::Face && !is_vl_face(&t.version) && !self.nir_as_biodata() {
-                faces_changed |= changed;
-                writes.push(t);
-            } else if changed {
-                writes.push(t);
-            }
-        }
-        for t in writes {
-            let nir_set = t.kind == TemplateKind::Face && !is_vl_face(&t.version);
-            if nir_set && !self.nir_as_biodata() && !faces_changed {
-                continue;
-            }
-            let Some(full) = self
-                .journal
-                .get_template(&person.user_id, t.kind, t.index)?
-            else {
-                continue;
-            };
-            if let Some(cmd) = write_template_command(&full, self.profile) {
-                plan.commands.push(cmd);
-                plan.pending.templates_add += 1;
-            }
-        }
-        Ok(compatible)
-    }
-
-    /// NIR faces travel as BIODATA Type=2 (else as a set of `FACE` lines).
-    fn nir_as_biodata(&self) -> bool {
-        self.profile.takes_biodata(BioType::FaceNir)
-    }
-
-    /// A tombstone: `DATA DELETE USERINFO` where the terminal holds it.
-    fn plan_removal(
-        &self,
-        person: &Person,
-        holding: &Holding,
-        plan: &mut PushPlan,
-    ) -> Result<(), JournalError> {
-        let given = holding.row.as_ref().is_some_and(|r| r.hash.is_some());
-        let copied = self
-            .journal
-            .get_user(&self.device.id, &person.user_id)?
-            .is_some();
-        if !given && !copied {
-            return Ok(());
-        }
-        let Ok(text) = (PushCommand::DeleteUser {
-            pin: person.user_id.clone(),
+    let list: Vec<ListEntry> = export
+        .people
+        .into_iter()
+        .map(|person| ListEntry {
+            templates: templates.remove(&person.user_id).unwrap_or_default(),
+            person,
         })
-        .render() else {
-            return Ok(());
-        };
-        plan.commands.push(PeopleCommand {
-            text,
-            user_id: person.user_id.clone(),
-            what: PeopleCommandKind::UserDelete,
-            template: None,
-            hash: None,
-        });
-        plan.pending.users_remove += 1;
-        self.set_state(person, holding, SyncState::Pending, plan);
-        Ok(())
-    }
+        .filter(|e| !in_flight.contains(&e.person.user_id))
+        .filter(|e| !failed_since_last_change(e, rows.get(&e.person.user_id)))
+        .collect();
+    let held = holdings(journal, &device.id, &rows)?;
+    let terminal = terminal_profile(device, profile);
+    let fit = |p: &Person| Person {
+        name: crate::fields::fit_user_name(&p.name),
+        ..p.clone()
+    };
+    let planned = crate::people::plan(&list, &terminal, &held, &Sent::default(), &fit);
+    Ok(push_plan(device, profile, &list, &planned, &rows, at))
+}
 
-    /// Records `state` for `person` when it is not the stored one.
-    fn set_state(&self, person: &Person, holding: &Holding, state: SyncState, plan: &mut PushPlan) {
-        let row = holding.row.as_ref();
-        if row.map(|r| r.state) == Some(state) {
-            return;
+/// The planner's view of a push terminal (joins come from its uploads,
+/// never from a plan: `imported` stays false here).
+fn terminal_profile(device: &Device, profile: &PushProfile) -> TerminalProfile {
+    let major = |v: Option<AlgorithmVersion>| v.map(|v| v.major.to_string());
+    TerminalProfile {
+        area: device_area(device),
+        finger_version: major(profile.versions.fingerprint),
+        takes_faces: profile.versions.face.is_some() || profile.vl_face.is_some(),
+        face_version: major(profile.versions.face).or_else(|| major(profile.vl_face)),
+        imported: false,
+    }
+}
+
+/// What the journal records `device` holds: persons given (their hash)
+/// or in its users copy, and templates given.
+fn holdings(
+    journal: &Journal,
+    device: &str,
+    rows: &HashMap<String, SyncRow>,
+) -> Result<Holdings, JournalError> {
+    let mut held = Holdings::default();
+    for u in journal.list_users(device)? {
+        held.users.insert(
+            u.user_id,
+            HeldUser {
+                hash: String::new(),
+                person: None,
+            },
+        );
+    }
+    for (id, row) in rows {
+        if let Some(hash) = &row.hash {
+            held.users.insert(
+                id.clone(),
+                HeldUser {
+                    hash: hash.clone(),
+                    person: None,
+                },
+            );
         }
-        plan.states.push(SyncRow {
-            device: self.device.id.clone(),
-            user_id: person.user_id.clone(),
-            hash: row.and_then(|r| r.hash.clone()),
+    }
+    for s in journal.all_templates_sent(device)? {
+        held.templates.insert(
+            (s.user_id, s.kind, s.index),
+            HeldTemplate {
+                hash: s.hash,
+                template: None,
+            },
+        );
+    }
+    Ok(held)
+}
+
+/// A person whose last write failed and who did not change since is left
+/// in `error` (a full terminal is not rewritten at every change of
+/// someone else).
+fn failed_since_last_change(entry: &ListEntry, row: Option<&SyncRow>) -> bool {
+    let Some(row) = row.filter(|r| r.state == SyncState::Error) else {
+        return false;
+    };
+    let changed = entry
+        .templates
+        .iter()
+        .map(|t| t.updated_at)
+        .chain(std::iter::once(entry.person.updated_at))
+        .max()
+        .unwrap_or(entry.person.updated_at);
+    changed <= row.synced_at
+}
+
+/// The planner's plan as commands, counts and states for push `device`.
+fn push_plan(
+    device: &Device,
+    profile: &PushProfile,
+    list: &[ListEntry],
+    planned: &crate::people::Plan,
+    rows: &HashMap<String, SyncRow>,
+    at: WallTime,
+) -> PushPlan {
+    let mut out = PushPlan {
+        incompatible: planned.incompatible as u64,
+        ..PushPlan::default()
+    };
+    let removed: std::collections::BTreeSet<&str> =
+        planned.users_remove.iter().map(String::as_str).collect();
+    for id in &planned.users_remove {
+        if let Ok(text) = (PushCommand::DeleteUser { pin: id.clone() }).render() {
+            out.commands.push(PeopleCommand {
+                text,
+                user_id: id.clone(),
+                what: PeopleCommandKind::UserDelete,
+                template: None,
+                hash: None,
+            });
+            out.pending.users_remove += 1;
+        }
+    }
+    for (persons, count) in [
+        (&planned.users_add, &mut out.pending.users_add),
+        (&planned.users_update, &mut out.pending.users_update),
+    ] {
+        for p in persons {
+            match user_command(p, p.content_hash()) {
+                Some(cmd) => {
+                    out.commands.push(cmd);
+                    *count += 1;
+                }
+                None => log::warn!(
+                    "people: '{}' cannot be written to '{}' (a field the terminal cannot take)",
+                    p.user_id,
+                    device.id
+                ),
+            }
+        }
+    }
+    for t in with_whole_face_sets(list, &planned.templates_add, profile) {
+        if let Some(cmd) = write_template_command(t, profile) {
+            out.commands.push(cmd);
+            out.pending.templates_add += 1;
+        }
+    }
+    for (user_id, kind, index) in &planned.templates_remove {
+        if removed.contains(user_id.as_str()) {
+            continue;
+        }
+        if let Some(cmd) = delete_template_command(user_id, *kind, *index, profile) {
+            out.commands.push(cmd);
+            out.pending.templates_remove += 1;
+        }
+    }
+    out.states = states(device, planned, &out.commands, rows, at);
+    out
+}
+
+/// The templates to write, each person's NIR faces as a whole set when
+/// they travel as `FACE` lines (the terminal commits a set of 15).
+fn with_whole_face_sets<'a>(
+    list: &'a [ListEntry],
+    add: &'a [Template],
+    profile: &PushProfile,
+) -> Vec<&'a Template> {
+    let faces_by_line = |t: &Template| {
+        t.kind == TemplateKind::Face
+            && !is_vl_face(&t.version)
+            && !profile.takes_biodata(BioType::FaceNir)
+    };
+    let mut out: Vec<&Template> = add.iter().filter(|t| !faces_by_line(t)).collect();
+    let mut sets: Vec<&str> = add
+        .iter()
+        .filter(|t| faces_by_line(t))
+        .map(|t| t.user_id.as_str())
+        .collect();
+    sets.dedup();
+    for entry in list
+        .iter()
+        .filter(|e| sets.contains(&e.person.user_id.as_str()))
+    {
+        out.extend(
+            entry
+                .templates
+                .iter()
+                .filter(|t| !t.deleted && faces_by_line(t) && profile.fits(t.kind, &t.version)),
+        );
+    }
+    out
+}
+
+/// The persons' states that change: `pendiente` for those with commands,
+/// the planner's state for the others.
+fn states(
+    device: &Device,
+    planned: &crate::people::Plan,
+    commands: &[PeopleCommand],
+    rows: &HashMap<String, SyncRow>,
+    at: WallTime,
+) -> Vec<SyncRow> {
+    let mut wanted: BTreeMap<&str, SyncState> = planned
+        .states
+        .iter()
+        .map(|(id, s)| (id.as_str(), *s))
+        .collect();
+    for c in commands {
+        wanted.insert(c.user_id.as_str(), SyncState::Pending);
+    }
+    wanted
+        .into_iter()
+        .filter(|(id, state)| rows.get(*id).map(|r| r.state) != Some(*state))
+        .map(|(id, state)| SyncRow {
+            device: device.id.clone(),
+            user_id: id.to_string(),
+            hash: rows.get(id).and_then(|r| r.hash.clone()),
             state,
             message: None,
-            synced_at: self.at,
-        });
-    }
+            synced_at: at,
+        })
+        .collect()
 }
 
 /// `DATA UPDATE USERINFO` for `person`, tagged with its hash.
@@ -682,25 +673,26 @@ fn write_template_command(t: &Template, profile: &PushProfile) -> Option<PeopleC
     })
 }
 
-/// The command removing template `t` (a tombstone) from the terminal: one
-/// finger, or every NIR face (faces are a set).
+/// The command removing template `(user_id, kind, index)` (a tombstone)
+/// from the terminal: one finger, or every NIR face (faces are a set).
 fn delete_template_command(
-    person: &Person,
-    t: &TemplateInfo,
+    user_id: &str,
+    kind: TemplateKind,
+    index: u8,
     profile: &PushProfile,
 ) -> Option<PeopleCommand> {
-    let pin = person.user_id.clone();
-    let cmd = match t.kind {
+    let pin = user_id.to_string();
+    let cmd = match kind {
         TemplateKind::Finger if profile.takes_biodata(BioType::Finger) => {
             TemplateCommand::DeleteBio {
                 pin,
                 kind: Some(BioType::Finger),
-                no: Some(t.index),
+                no: Some(index),
             }
         }
         TemplateKind::Finger => TemplateCommand::DeleteFingers {
             pin,
-            finger: Some(t.index),
+            finger: Some(index),
         },
         TemplateKind::Face if profile.takes_biodata(BioType::FaceNir) => {
             TemplateCommand::DeleteBio {
@@ -713,9 +705,9 @@ fn delete_template_command(
     };
     Some(PeopleCommand {
         text: cmd.render().ok()?,
-        user_id: person.user_id.clone(),
+        user_id: user_id.to_string(),
         what: PeopleCommandKind::TemplateDelete,
-        template: Some((t.kind, t.index)),
+        template: Some((kind, index)),
         hash: None,
     })
 }

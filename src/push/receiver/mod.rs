@@ -980,14 +980,16 @@ impl Receiver {
     /// last look (or at its first poll), queues what it needs to match it.
     fn follow_people(&self, q: &IclockQuery, device: &Device) {
         let current = self.journal.people_changes().current();
-        if self.people_seen.lock().get(&device.id) == Some(&current) {
+        // One look at a time per device: two polls at once queue once.
+        let mut seen = self.people_seen.lock();
+        if seen.get(&device.id) == Some(&current) {
             return;
         }
         let profile = people::PushProfile::of(self.contacts.get(&q.sn).as_ref());
         let at = crate::time::WallTime::new(now());
         match people::sync_device(&self.journal, device, &profile, at) {
             Ok(_) => {
-                self.people_seen.lock().insert(device.id.clone(), current);
+                seen.insert(device.id.clone(), current);
             }
             Err(e) => log::error!("people: sync of push terminal '{}' failed: {e}", device.id),
         }
