@@ -890,3 +890,124 @@ fn forget_templates(
         .collect();
     journal.record_templates_sent(&[], &removed)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::push::protocol::{parse_template_line, DeviceInfo};
+
+    fn contact(options: &[(&str, &str)], info: Option<DeviceInfo>) -> Contact {
+        let now = crate::time::now();
+        Contact {
+            sn: "SN".into(),
+            ip: String::new(),
+            user_agent: String::new(),
+            pushver: None,
+            push_comm_key: None,
+            seen: None,
+            last_seen: now,
+            first_seen: now,
+            options: options
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            info,
+        }
+    }
+
+    #[test]
+    fn a_profile_reads_info_then_options() {
+        let info = DeviceInfo::parse("Ver 6.60,1,1,0,127.0.0.1,10,7");
+        let p = PushProfile::of(Some(&contact(
+            &[
+                ("MultiBioDataSupport", "0:1:1:0:0:0:0:0:0:1:0"),
+                ("MultiBioVersion", "0:12.0:7.0:0:0:0:0:0:0:58.12:0"),
+            ],
+            Some(info),
+        )));
+        assert_eq!(
+            p.versions.fingerprint.map(|v| v.major),
+            Some(10),
+            "INFO first"
+        );
+        assert_eq!(p.vl_face.map(|v| v.major), Some(58));
+        assert!(p.takes_biodata(BioType::Finger) && p.takes_biodata(BioType::FaceVl));
+        assert!(p.fits(TemplateKind::Finger, "10") && !p.fits(TemplateKind::Finger, "9"));
+        assert!(p.fits(TemplateKind::Face, "58") && p.fits(TemplateKind::Face, "7"));
+        assert_eq!(PushProfile::of(None), PushProfile::default());
+    }
+
+    #[test]
+    fn uploaded_lines_take_the_terminals_version_when_they_carry_none() {
+        let tmp =
+            "TeVTUzIxAAAEpqkECAUHCc7QAAAcp2kBAAAAhEsrfqYdAIIOBgGQALCowQBZACcPwAFkprINlwB7AFEP";
+        let fp = parse_template_line(&format!("FP PIN=1\tFID=6\tValid=3\tTMP={tmp}")).unwrap();
+        let mut profile = PushProfile::default();
+        // None reported: the bytes' signature (SS21: ZKFinger 10).
+        assert_eq!(
+            list_key(&fp, &profile),
+            Some((TemplateKind::Finger, 6, "10".into()))
+        );
+        profile.versions.fingerprint = AlgorithmVersion::parse("12");
+        assert_eq!(list_key(&fp, &profile).map(|k| k.2), Some("12".into()));
+        assert_eq!(flag_of(&fp), 3, "duress");
+        let face =
+            parse_template_line(&format!("FACE PIN=1\tFID=4\tSIZE=0\tVALID=1\tTMP={tmp}")).unwrap();
+        assert_eq!(
+            list_key(&face, &PushProfile::default()),
+            None,
+            "face version unknown"
+        );
+        profile.versions.face = AlgorithmVersion::parse("7");
+        assert_eq!(
+            list_key(&face, &profile),
+            Some((TemplateKind::Face, 4, "7".into()))
+        );
+        let vein = parse_template_line(&format!(
+            "FVEIN Pin=1\tFID=1\tIndex=0\tValid=1\tSize=0\tTmp={tmp}"
+        ))
+        .unwrap();
+        assert_eq!(list_key(&vein, &profile), None, "not kept by the list");
+    }
+
+    #[test]
+    fn an_import_asks_by_the_terminals_capabilities() {
+        let user = |id: &str| JournalUser {
+            user_id: id.into(),
+            ..JournalUser::default()
+        };
+        let texts = |cmds: Vec<PeopleCommand>| -> Vec<String> {
+            cmds.into_iter().map(|c| c.text).collect()
+        };
+        let classic = texts(import_commands(
+            &[user("1"), user("2")],
+            &PushProfile::default(),
+        ));
+        assert_eq!(
+            classic,
+            [
+                "CHECK",
+                "DATA QUERY USERINFO",
+                "DATA QUERY FINGERTMP PIN=1",
+                "DATA QUERY FINGERTMP PIN=2"
+            ]
+        );
+        assert_eq!(
+            texts(import_commands(&[], &PushProfile::default()))[2],
+            "DATA QUERY FINGERTMP"
+        );
+        let bio = PushProfile {
+            biodata: vec![BioType::Finger, BioType::FaceNir],
+            ..PushProfile::default()
+        };
+        assert_eq!(
+            texts(import_commands(&[user("1")], &bio)),
+            [
+                "CHECK",
+                "DATA QUERY USERINFO",
+                "DATA QUERY BIODATA Type=1",
+                "DATA QUERY BIODATA Type=2"
+            ]
+        );
+    }
+}

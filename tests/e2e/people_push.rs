@@ -491,3 +491,90 @@ fn template_bytes_never_reach_the_log() {
     a.stop();
     b.stop();
 }
+
+#[test]
+fn a_biodata_terminal_is_imported_and_written_in_biodata_and_areas_are_kept() {
+    let dir = tempdir("biodata");
+    let mut north = push_device("Norte", "SNPPN1");
+    north.area = "norte".into();
+    let (env, journal) = push_env(
+        &dir,
+        vec![("bio", push_device("Bio", "SNPPD1")), ("norte", north)],
+    );
+    let bio = sim(&env.base, "SNPPD1", |c| {
+        c.users = 2;
+        c.fingers_per_user = 1;
+        c.biodata = true;
+    });
+    let n = sim(&env.base, "SNPPN1", |c| c.users = 1);
+    wait_for("both polled", || {
+        ["bio", "norte"]
+            .iter()
+            .all(|d| !journal.list_users(d).unwrap().is_empty())
+    });
+    let (status, body) = send(
+        "POST",
+        &format!("{}/people/import", env.base),
+        json!({"device_id": "bio"}),
+    );
+    assert_eq!(status, 202, "{body}");
+    let poll_texts = || -> Vec<String> {
+        journal
+            .list_commands("bio")
+            .unwrap()
+            .into_iter()
+            .map(|c| c.command)
+            .collect()
+    };
+    assert!(
+        poll_texts()
+            .iter()
+            .any(|c| c == "DATA QUERY BIODATA Type=1"),
+        "{:?}",
+        poll_texts()
+    );
+    assert!(!poll_texts()
+        .iter()
+        .any(|c| c.starts_with("DATA QUERY FINGERTMP")));
+    wait_for("BIODATA templates joined", || {
+        ["1", "2"]
+            .iter()
+            .all(|p| journal.person_templates(p).unwrap().len() == 1)
+    });
+    assert_eq!(
+        journal.person_templates("1").unwrap()[0].data,
+        bio.templates_of("1")[0].3
+    );
+
+    // A person of area "norte" reaches only the terminal of that area.
+    let data = v10_template(3);
+    add_person(&journal, "600", "Luis Díaz", 1, &data);
+    journal
+        .upsert_person(
+            "600",
+            &PersonChanges {
+                areas: Some(vec!["norte".into()]),
+                ..PersonChanges::default()
+            },
+            WallTime::new(zkserver::time::now()),
+        )
+        .unwrap();
+    wait_for("600 at the north terminal", || {
+        n.templates_of("600") == vec![(1, 1, 0, data.clone())]
+    });
+    wait_for("out of area at bio", || {
+        state(&journal, "bio", "600") == Some(SyncState::OutOfArea)
+    });
+    assert!(bio.user("600").is_none());
+    // A person of every area reaches the BIODATA terminal as BIODATA.
+    let data7 = v10_template(5);
+    add_person(&journal, "700", "Marta Gil", 2, &data7);
+    wait_for("700 at bio", || {
+        bio.templates_of("700") == vec![(1, 2, 0, data7.clone())]
+    });
+    assert!(poll_texts()
+        .iter()
+        .any(|c| c.starts_with("DATA UPDATE BIODATA Pin=700\tNo=2")));
+    bio.stop();
+    n.stop();
+}
