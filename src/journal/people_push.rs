@@ -186,15 +186,17 @@ impl Journal {
         })
     }
 
-    /// The persons of `device` with a people command still waiting for
-    /// the terminal (queued or sent, not done nor expired).
+    /// The persons of `device` with a people command that changes them
+    /// still waiting for the terminal (queued or sent, not done nor
+    /// expired; an import's queries do not count).
     pub fn people_in_flight(&self, device: &str) -> Result<HashSet<String>, JournalError> {
         self.read(
             |conn| {
                 let mut stmt = conn.prepare_cached(
                     "SELECT DISTINCT p.user_id FROM people_push_commands p
                      JOIN commands c ON c.id = p.command_id
-                     WHERE p.device = ?1 AND c.status IN ('pendiente', 'enviado')",
+                     WHERE p.device = ?1 AND p.what != 'query'
+                       AND c.status IN ('pendiente', 'enviado')",
                 )?;
                 let rows = stmt.query_map([device], |r| r.get::<_, String>(0))?;
                 rows.collect()

@@ -167,7 +167,8 @@ fn card_of(text: &str) -> Option<u64> {
 
 /// Joins `users` and `templates` uploaded by imported push terminal
 /// `device` to the staff list at `at`, and records that the terminal holds
-/// them. A deleted person's lines are ignored (only the list removes).
+/// them. A deleted person's lines are ignored (only the list removes), and
+/// so are those of a person with commands still waiting for the terminal.
 pub fn join_upload(
     journal: &Journal,
     device: &str,
@@ -178,8 +179,12 @@ pub fn join_upload(
 ) -> Result<Joined, JournalError> {
     let mut joined = Joined::default();
     let mut held: Vec<SyncRow> = Vec::new();
+    // A person with commands still waiting for this terminal is stale
+    // there: what it uploads of them would undo the list's change.
+    let in_flight = journal.people_in_flight(device)?;
     for u in users {
-        if journal.get_person(&u.pin)?.is_some_and(|p| p.is_deleted()) {
+        if in_flight.contains(&u.pin) || journal.get_person(&u.pin)?.is_some_and(|p| p.is_deleted())
+        {
             joined.ignored += 1;
             continue;
         }
@@ -203,6 +208,10 @@ pub fn join_upload(
             joined.ignored += 1;
             continue;
         };
+        if in_flight.contains(&t.pin) {
+            joined.ignored += 1;
+            continue;
+        }
         let person = match journal.get_person(&t.pin)? {
             Some(p) if p.is_deleted() => {
                 joined.ignored += 1;

@@ -578,3 +578,58 @@ fn a_biodata_terminal_is_imported_and_written_in_biodata_and_areas_are_kept() {
     bio.stop();
     n.stop();
 }
+
+#[test]
+fn an_upload_does_not_undo_a_change_still_on_its_way_to_the_terminal() {
+    let dir = tempdir("inflight");
+    let (env, journal) = push_env(&dir, vec![("rec", push_device("Rec", "SNPPF1"))]);
+    let (status, _) = send(
+        "POST",
+        &format!("{}/people/import", env.base),
+        json!({"device_id": "rec"}),
+    );
+    assert_eq!(status, 202);
+    let upload = |name: &str| {
+        let body = format!("USER PIN=41\tName={name}\tPri=0\tPasswd=\tCard=\n");
+        iclock_text(
+            &env.base,
+            "POST",
+            "/iclock/cdata?SN=SNPPF1&table=OPERLOG&Stamp=1",
+            &body,
+        )
+        .1
+    };
+    assert_eq!(upload("Ana Ruiz"), "OK:1");
+    assert_eq!(journal.get_person("41").unwrap().unwrap().name, "Ana Ruiz");
+    // The list renames her; the rename is queued for the terminal.
+    let at = WallTime::new(zkserver::time::now());
+    let rename = PersonChanges {
+        name: Some("Ana Ruiz Gil".into()),
+        ..PersonChanges::default()
+    };
+    journal.upsert_person("41", &rename, at).unwrap();
+    let poll = iclock_text(&env.base, "GET", "/iclock/getrequest?SN=SNPPF1", "").1;
+    let line = poll
+        .lines()
+        .find(|l| l.contains("DATA UPDATE USERINFO PIN=41"))
+        .unwrap_or_else(|| panic!("rename queued: {poll}"));
+    assert!(line.contains("Name=Ana Ruiz Gil"), "{line}");
+    // Before it confirms, the terminal uploads its stale copy: ignored.
+    assert_eq!(upload("Ana Ruiz"), "OK:1");
+    assert_eq!(
+        journal.get_person("41").unwrap().unwrap().name,
+        "Ana Ruiz Gil"
+    );
+    assert_eq!(state(&journal, "rec", "41"), Some(SyncState::Pending));
+    // Confirmed: al_dia.
+    let id = line.split(':').nth(1).unwrap();
+    iclock_text(
+        &env.base,
+        "POST",
+        "/iclock/devicecmd?SN=SNPPF1",
+        &format!("ID={id}&Return=0&CMD=DATA\n"),
+    );
+    assert_eq!(state(&journal, "rec", "41"), Some(SyncState::UpToDate));
+    let again = iclock_text(&env.base, "GET", "/iclock/getrequest?SN=SNPPF1", "").1;
+    assert_eq!(again, "OK", "nothing queued when up to date");
+}
