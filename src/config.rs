@@ -62,6 +62,9 @@ pub struct ServeConfig {
     pub reconcile_interval: Duration,
     /// Which pull terminals are collected, and how often.
     pub collect: CollectSettings,
+    /// `--people-interval`: between two full checks of a pull terminal
+    /// against the staff list.
+    pub people_interval: Duration,
     /// Connection limits and timeouts of the HTTP server.
     pub limits: Limits,
     /// Where webhook delivery positions are kept (none with `--demo`).
@@ -239,6 +242,7 @@ impl ServeConfig {
             by_default: postgres.is_some(),
             interval: seconds("collect-interval", args.collect_interval, MAX_SECONDS)?,
         };
+        let people_interval = seconds("people-interval", args.people_interval, MAX_SECONDS)?;
         let security = security(&args, api_key)?;
         let limits = limits(&args, security.trusted_proxies.clone())?;
         let demo = args.demo.then_some(DemoMode {
@@ -259,6 +263,7 @@ impl ServeConfig {
             push_forward,
             reconcile_interval,
             collect,
+            people_interval,
             limits,
             // Beside the devices file; the demo keeps positions in memory.
             state_file: (!args.demo).then(|| state_file_for(&args.config, ".state.json")),
@@ -632,6 +637,7 @@ mod tests {
         for flag in [
             "--reconcile-interval",
             "--collect-interval",
+            "--people-interval",
             "--idle-timeout",
             "--header-timeout",
             "--request-timeout",

@@ -159,6 +159,7 @@ fn app(
         demo: demo.map(|d| d.terminals.clone()),
         collect: config.collect,
         postgres: config.postgres.clone(),
+        people_interval: config.people_interval,
         ..Settings::default()
     };
     settings.budget.lock_timeout = config.lock_timeout;

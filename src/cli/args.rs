@@ -133,6 +133,10 @@ pub struct ServeArgs {
     /// Seconds between two reads of a collected terminal's log.
     #[arg(long, default_value_t = 300.0)]
     pub collect_interval: f64,
+    /// Seconds between two full checks of a pull terminal against the staff
+    /// list (changes made at the terminal); list changes go at once.
+    #[arg(long, default_value_t = 600.0)]
+    pub people_interval: f64,
     /// Deliver every punch into this PostgreSQL database
     /// (postgresql://user:pass@host:port/db?sslmode=verify-full&sslrootcert=ca.pem).
     /// Prefer POSTGRES_URL or --postgres-file: a password here shows in `ps`.

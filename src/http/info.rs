@@ -61,6 +61,7 @@ pub fn list_devices(ctx: &Ctx) -> Answer {
                 "ip": d.config.ip,
                 "port": d.config.port,
                 "created_at": d.config.created_at,
+                "area": d.config.area,
             })
         })
         .collect();

@@ -21,6 +21,7 @@ mod listing;
 
 mod panel;
 mod people_push;
+mod people_sync;
 pub mod proxy;
 mod push;
 pub mod query;
@@ -253,6 +254,8 @@ enum Action {
     RemovePending,
     RefreshUsers,
     PeopleImport,
+    PeopleSyncStates,
+    PeopleSyncRun,
 }
 
 /// The route table: method, path pattern (`{name}` matches one segment),
@@ -326,6 +329,8 @@ const ROUTES: &[(&str, &str, Action)] = &[
     ("GET", "/push/pending", Action::PushPending),
     ("DELETE", "/push/pending/{sn}", Action::RemovePending),
     ("POST", "/people/import", Action::PeopleImport),
+    ("GET", "/people/sync", Action::PeopleSyncStates),
+    ("POST", "/people/sync", Action::PeopleSyncRun),
 ];
 
 /// The parameters of `path` if it matches `pattern`.
@@ -453,6 +458,8 @@ fn dispatch(ctx: &Ctx, action: Action, params: &[&str]) -> Answer {
         Action::RemovePending => push::remove_pending(ctx, id),
         Action::RefreshUsers => commands::refresh_users(ctx, id),
         Action::PeopleImport => people_push::import(ctx),
+        Action::PeopleSyncStates => people_sync::states(ctx),
+        Action::PeopleSyncRun => people_sync::run(ctx),
     }
 }
 

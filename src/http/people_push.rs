@@ -1,12 +1,15 @@
-//! `POST /people/import` for a push terminal (API Part 7): marks it
-//! imported and queues the commands that make it upload its users and
-//! templates; answers 202 (they join the staff list as they arrive).
+//! `POST /people/import {"device_id"}` (API Part 7): a push terminal is
+//! marked imported and asked by commands to upload its users and
+//! templates (202: they join the staff list as they arrive); a pull
+//! terminal is read at once (`services::people_import`, 200).
 
 use serde_json::{json, Value};
 
 use super::{body, commands, Answer, Ctx};
 use crate::messages::people_push as msg;
 use crate::push::people::{self, PushProfile};
+use crate::registry::Device;
+use crate::services::people_import::{self, ImportError, Imported};
 use crate::time::{now, WallTime};
 
 /// `POST /people/import {"device_id"}`: a push terminal's import.
@@ -17,7 +20,7 @@ pub fn import(ctx: &Ctx) -> Answer {
     };
     let device = ctx.device(id)?;
     let Some(journal) = commands::push_queue(ctx, &device)? else {
-        return Err(ctx.error(501, &msg::import_pull_unavailable(&device.id)));
+        return import_pull(ctx, &device);
     };
     let contact = ctx.app.push.as_ref().and_then(|r| r.contact_of(&device));
     let profile = PushProfile::of(contact.as_ref());
@@ -27,5 +30,30 @@ pub fn import(ctx: &Ctx) -> Answer {
         202,
         &json!({"success": true, "message": msg::import_queued(&device.id, queued),
             "data": {"device_id": device.id, "commands": queued}}),
+    ))
+}
+
+/// A pull terminal's import: read now, joined in one transaction.
+fn import_pull(ctx: &Ctx, device: &Device) -> Answer {
+    let journal = commands::journal_of(ctx, device)?;
+    let done =
+        people_import::from_device(journal, &ctx.app.terminals, device).map_err(|e| match e {
+            ImportError::Terminal(op) => ctx.device_failure(device, &op),
+            ImportError::Journal(j) => commands::journal_failure(ctx, device, &j),
+        })?;
+    let Imported::Pull {
+        people,
+        templates,
+        users_read,
+        templates_read,
+    } = done
+    else {
+        return Err(ctx.error(500, &msg::import_pull_unavailable(&device.id)));
+    };
+    Ok(ctx.json(
+        200,
+        &json!({"success": true, "message": msg::import_done(&device.id, people, templates),
+            "data": {"device_id": device.id, "people": people, "templates": templates,
+                "users_read": users_read, "templates_read": templates_read}}),
     ))
 }

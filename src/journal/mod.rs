@@ -72,9 +72,9 @@ pub struct Journal {
     /// Notified by commits that store punches; readers wait on it (the
     /// server's one change signal: see [`Journal::changes`]).
     stored: Changes,
-    /// Notified by every change to the staff list (people, templates):
-    /// push terminals compare their holdings at their next poll.
-    people_changed: Changes,
+    /// Raised by every change to the staff list (people, templates): the
+    /// sync engine waits on it.
+    people: Changes,
     /// Serials recorded for device ids by this process (see `claim_serial`).
     claimed: Mutex<std::collections::HashMap<String, String>>,
 }
@@ -176,7 +176,7 @@ impl Journal {
             writer: Mutex::new(conn),
             readers: Mutex::new(Vec::new()),
             stored: Changes::new(),
-            people_changed: Changes::new(),
+            people: Changes::new(),
             claimed: Mutex::new(std::collections::HashMap::new()),
         })
     }
@@ -186,17 +186,6 @@ impl Journal {
     /// wake on stored punches without polling the file.
     pub fn changes(&self) -> Changes {
         self.stored.clone()
-    }
-
-    /// The signal every change to the staff list notifies (people and
-    /// templates stored, deleted or restored).
-    pub fn people_changes(&self) -> Changes {
-        self.people_changed.clone()
-    }
-
-    /// Tells the staff list's followers that it changed.
-    fn announce_people_change(&self) {
-        self.people_changed.notify();
     }
 
     /// The signal's count now (to wait from, see [`Journal::wait_stored`]).
@@ -209,6 +198,17 @@ impl Journal {
     /// updates `seen` and says whether one came.
     pub fn wait_stored(&self, seen: &mut u64, timeout: Duration) -> bool {
         self.stored.wait(seen, timeout)
+    }
+
+    /// The staff list's change signal: raised after every committed change
+    /// to people or templates (the sync engine waits on it).
+    pub fn people_changes(&self) -> Changes {
+        self.people.clone()
+    }
+
+    /// Wakes the staff list's waiters (a change was committed).
+    pub(crate) fn announce_people(&self) {
+        self.people.notify();
     }
 
     /// Wakes the waiters after a commit that stored `n` punches.

@@ -375,7 +375,7 @@ impl Journal {
             },
             "storing a person",
         )
-        .inspect(|_| self.announce_people_change())
+        .inspect(|_| self.announce_people())
     }
 
     /// Deletes the person `user_id` at `at`: a tombstone without keypad
@@ -400,7 +400,7 @@ impl Journal {
             },
             "deleting a person",
         )
-        .inspect(|_| self.announce_people_change())
+        .inspect(|_| self.announce_people())
     }
 
     /// The person `user_id`, a tombstone too (see [`Person::is_deleted`]).
@@ -474,6 +474,6 @@ impl Journal {
             },
             "importing people",
         )
-        .inspect(|_| self.announce_people_change())
+        .inspect(|_| self.announce_people())
     }
 }

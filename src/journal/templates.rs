@@ -295,7 +295,7 @@ impl Journal {
             },
             "storing a template",
         )
-        .inspect(|_| self.announce_people_change())
+        .inspect(|_| self.announce_people())
     }
 
     /// Deletes a template through the API: a tombstone at `at` (newest
@@ -333,7 +333,7 @@ impl Journal {
             },
             "deleting a template",
         )
-        .inspect(|_| self.announce_people_change())
+        .inspect(|_| self.announce_people())
     }
 
     /// One template with its bytes (a tombstone too: see `deleted`).

@@ -24,10 +24,15 @@ pub fn import_queued(device: &str, commands: usize) -> String {
 pub const IMPORT_DEVICE_REQUIRED: &str =
     "Indique el terminal a importar en 'device_id', o el contenido de una exportación.";
 
-/// A pull terminal's import is not this part's (joined with the pull import).
+/// A pull terminal's import answered as a push one's (never expected).
 pub fn import_pull_unavailable(device: &str) -> String {
+    format!("No se pudo importar el terminal '{device}': respuesta inesperada de la importación.")
+}
+
+/// `POST /people/import` for a pull terminal: what joined the list.
+pub fn import_done(device: &str, people: usize, templates: usize) -> String {
     format!(
-        "La importación desde el terminal '{device}' (protocolo ZK) no está disponible en esta versión."
+        "Importado el terminal '{device}': {people} personas y {templates} plantillas nuevas o cambiadas en la lista de personal."
     )
 }
 

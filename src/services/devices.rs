@@ -61,7 +61,22 @@ impl Services {
         self.registry.remove(id)?;
         log::info!("device '{id}' deleted");
         self.forget_pin(id);
+        self.forget_people_sync(id);
         Ok(())
+    }
+
+    /// Forgets what deleted device `id` was given of the staff list: a
+    /// terminal registered again under its id is read afresh.
+    fn forget_people_sync(&self, id: &str) {
+        let Some(journal) = &self.journal else {
+            return;
+        };
+        let forgotten = journal
+            .forget_sync(id)
+            .and_then(|_| journal.forget_terminal_marks(id));
+        if let Err(e) = forgotten {
+            log::error!("device '{id}': could not forget its people sync state: {e}");
+        }
     }
 
     /// Forgets where push device `id` was pinned (see `push::trust`).

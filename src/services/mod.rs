@@ -7,6 +7,7 @@
 
 mod attendance;
 mod devices;
+pub mod people_import;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -27,6 +28,7 @@ use crate::delivery::Delivery;
 use crate::journal::Journal;
 use crate::live::Live;
 use crate::ops::{Budget, Terminals};
+use crate::people::engine::PeopleSync;
 use crate::postgres::PgDelivery;
 use crate::push::commands::ExpirySweep;
 use crate::push::presence::Presence;
@@ -57,6 +59,9 @@ pub struct Settings {
     pub collect: CollectSettings,
     /// Delivery into PostgreSQL (`--postgres`; needs the journal).
     pub postgres: Option<PgSettings>,
+    /// Between two full checks of a pull terminal against the staff list
+    /// (`--people-interval`).
+    pub people_interval: Duration,
 }
 
 impl Default for Settings {
@@ -72,6 +77,7 @@ impl Default for Settings {
             push: PushSettings::default(),
             collect: CollectSettings::default(),
             postgres: None,
+            people_interval: crate::people::engine::DEFAULT_INTERVAL,
         }
     }
 }
@@ -92,6 +98,8 @@ pub struct Services {
     pub push_forward: Option<String>,
     /// The push receiver (`/iclock`), when a journal is open.
     pub push: Option<Arc<Receiver>>,
+    /// The staff list's sync engine for pull terminals, when a journal is open.
+    pub people: Option<Arc<PeopleSync>>,
     delivery: Arc<Delivery>,
     collect: CollectSettings,
     collector: Option<Arc<Collector>>,
@@ -148,6 +156,15 @@ impl Services {
                 settings.collect,
             )
         });
+        let people = settings.journal.as_ref().map(|journal| {
+            PeopleSync::start(
+                journal.clone(),
+                terminals.clone(),
+                registry.clone(),
+                settings.people_interval,
+                shutdown.clone(),
+            )
+        });
         let presence = push
             .as_ref()
             .map(|receiver| Presence::start(receiver.clone(), registry.clone(), live.clone()));
@@ -168,6 +185,7 @@ impl Services {
             journal: settings.journal,
             push_forward: settings.push_forward,
             push,
+            people,
             delivery,
             collect: settings.collect,
             collector,
@@ -187,6 +205,9 @@ impl Services {
             return;
         }
         self.shutdown.stop();
+        if let Some(people) = &self.people {
+            people.stop();
+        }
         if let Some(sweep) = &self.command_expiry {
             sweep.join();
         }

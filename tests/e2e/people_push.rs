@@ -633,3 +633,37 @@ fn an_upload_does_not_undo_a_change_still_on_its_way_to_the_terminal() {
     let again = iclock_text(&env.base, "GET", "/iclock/getrequest?SN=SNPPF1", "").1;
     assert_eq!(again, "OK", "nothing queued when up to date");
 }
+
+#[test]
+fn the_import_route_reads_a_pull_terminal_at_once() {
+    let dir = tempdir("pullimport");
+    let journal = Arc::new(Journal::open(dir.join("punches.db")).expect("journal opens"));
+    let j = journal.clone();
+    let config = zkserver::sim::SimConfig {
+        users: 4,
+        ..zkserver::sim::SimConfig::default()
+    };
+    let env = common::start_app(
+        vec![("principal", "Principal", config, common::Link::default())],
+        Vec::new(),
+        move |s| s.journal = Some(j),
+    );
+    let (status, body) = send(
+        "POST",
+        &format!("{}/people/import", env.base),
+        json!({"device_id": "principal"}),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["users_read"], 4, "{body}");
+    assert_eq!(people(&journal).len(), 4);
+    let (status, body) = send("POST", &format!("{}/people/import", env.base), json!({}));
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("device_id")
+            || body.to_string().contains("device_id"),
+        "{body}"
+    );
+}

@@ -1,0 +1,184 @@
+//! Import from a terminal (`POST /people/import {"device_id"}`): a pull
+//! terminal's users and templates join the staff list in one journal
+//! transaction, and the terminal is marked imported (from then on, what
+//! is enrolled or changed at it joins the list by itself). A person or
+//! template the list holds as a tombstone stays deleted (offboarding wins
+//! over a terminal that still holds them). A push terminal is imported by
+//! commands (`DATA QUERY …`): [`Imported::Push`] tells the caller to queue
+//! them (helper T's side).
+
+use std::collections::BTreeMap;
+
+use crate::journal::{
+    Journal, JournalError, PeopleExport, Person, SyncCounters, SyncRow, SyncState, Template,
+    TemplateSent,
+};
+use crate::ops::{Mode, OpError, Terminals};
+use crate::people::pull::{held_person, Snapshot};
+use crate::registry::Device;
+use crate::time::WallTime;
+
+/// What an import did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Imported {
+    /// A pull terminal's users and templates are in the list.
+    Pull {
+        /// People created or changed.
+        people: usize,
+        /// Templates stored.
+        templates: usize,
+        /// Users the terminal holds.
+        users_read: usize,
+        /// Templates the terminal holds.
+        templates_read: usize,
+    },
+    /// A push terminal: it must be asked to upload (commands); nothing read.
+    Push,
+}
+
+/// Why an import failed.
+#[derive(Debug)]
+pub enum ImportError {
+    /// The terminal could not be read (its Spanish message comes from
+    /// `messages::device_error`).
+    Terminal(OpError),
+    /// The journal failed.
+    Journal(JournalError),
+}
+
+impl From<JournalError> for ImportError {
+    fn from(e: JournalError) -> Self {
+        ImportError::Journal(e)
+    }
+}
+
+/// Imports `device`'s users and templates into the staff list.
+pub fn from_device(
+    journal: &Journal,
+    terminals: &Terminals,
+    device: &Device,
+) -> Result<Imported, ImportError> {
+    if device.config.is_push() {
+        return Ok(Imported::Push);
+    }
+    let snap = terminals
+        .run(device, Mode::Disabled, "people import", |s| {
+            Ok(Snapshot::read(s)?)
+        })
+        .map_err(ImportError::Terminal)?;
+    let at = WallTime::new(crate::time::now());
+    let list = journal.export_people()?;
+    let mut export = PeopleExport::default();
+    let rows = merge_people(&list, &snap, device, at, &mut export);
+    let sent = merge_templates(&list, &snap, &rows, device, at, &mut export);
+    if !export.people.is_empty() || !export.templates.is_empty() {
+        journal.import_people(&export)?;
+    }
+    journal.set_sync_states(&rows)?;
+    journal.record_templates_sent(&sent, &[])?;
+    journal.mark_people_imported(&device.id)?;
+    let format = snap.layout(device.config.force_udp);
+    journal.set_sync_counters(
+        &device.id,
+        Some(SyncCounters {
+            users: snap.sizes.users,
+            fingers: snap.sizes.fingers,
+            fp_version: snap.fp_version.unwrap_or(0),
+            record_size: u16::try_from(format.size()).unwrap_or(0),
+        }),
+    )?;
+    log::info!(
+        "device {}: imported {} people and {} templates into the staff list ({} users, {} templates read)",
+        device.id,
+        export.people.len(),
+        export.templates.len(),
+        snap.users.len(),
+        snap.templates.len()
+    );
+    Ok(Imported::Pull {
+        people: export.people.len(),
+        templates: export.templates.len(),
+        users_read: snap.users.len(),
+        templates_read: snap.templates.len(),
+    })
+}
+
+/// Puts the terminal's users that are new or changed into `export` (a
+/// tombstone stays); answers the sync rows of those the list now holds
+/// as the terminal does.
+fn merge_people(
+    list: &PeopleExport,
+    snap: &Snapshot,
+    device: &Device,
+    at: WallTime,
+    export: &mut PeopleExport,
+) -> Vec<SyncRow> {
+    let enc = crate::ops::users::encoding(device);
+    let existing: BTreeMap<&str, &Person> = list
+        .people
+        .iter()
+        .map(|p| (p.user_id.as_str(), p))
+        .collect();
+    let mut rows = Vec::new();
+    for user in &snap.users {
+        let held = held_person(user, enc, at);
+        match existing.get(held.user_id.as_str()) {
+            Some(p) if p.is_deleted() => continue,
+            Some(p) if p.content_hash() == held.content_hash() => {}
+            Some(p) => export.people.push(Person {
+                areas: p.areas.clone(),
+                ..held.clone()
+            }),
+            None => export.people.push(held.clone()),
+        }
+        rows.push(SyncRow {
+            device: device.id.clone(),
+            user_id: held.user_id.clone(),
+            hash: Some(held.content_hash()),
+            state: SyncState::UpToDate,
+            message: None,
+            synced_at: at,
+        });
+    }
+    rows
+}
+
+/// Puts the templates of imported people that are new or changed into
+/// `export` (a tombstone stays); answers what the terminal now counts as
+/// given.
+fn merge_templates(
+    list: &PeopleExport,
+    snap: &Snapshot,
+    rows: &[SyncRow],
+    device: &Device,
+    at: WallTime,
+    export: &mut PeopleExport,
+) -> Vec<TemplateSent> {
+    let listed: BTreeMap<(&str, &str, u8), &Template> = list
+        .templates
+        .iter()
+        .map(|t| ((t.user_id.as_str(), t.kind.as_str(), t.index), t))
+        .collect();
+    let live: std::collections::BTreeSet<&str> = rows.iter().map(|r| r.user_id.as_str()).collect();
+    let mut sent = Vec::new();
+    for t in snap.list_templates(at) {
+        if !live.contains(t.user_id.as_str()) {
+            continue;
+        }
+        let key = (t.user_id.as_str(), t.kind.as_str(), t.index);
+        match listed.get(&key) {
+            Some(old) if old.deleted => continue,
+            Some(old) if old.content_hash() == t.content_hash() => {}
+            _ => export.templates.push(t.clone()),
+        }
+        sent.push(TemplateSent {
+            device: device.id.clone(),
+            user_id: t.user_id.clone(),
+            kind: t.kind,
+            index: t.index,
+            hash: t.content_hash(),
+            written_at: at,
+        });
+    }
+    sent
+}
