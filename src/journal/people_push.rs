@@ -204,4 +204,33 @@ impl Journal {
             "reading people commands in flight",
         )
     }
+
+    /// The people commands of `device` still waiting for the terminal
+    /// (import queries excepted): what each does, and whether the terminal
+    /// was never given the person (a write is then an addition).
+    pub fn people_commands_in_flight(
+        &self,
+        device: &str,
+    ) -> Result<Vec<(PeopleCommandKind, bool)>, JournalError> {
+        self.read(
+            |conn| {
+                let mut stmt = conn.prepare_cached(
+                    "SELECT p.what, s.hash IS NULL FROM people_push_commands p
+                     JOIN commands c ON c.id = p.command_id
+                     LEFT JOIN people_sync s ON s.device = p.device AND s.user_id = p.user_id
+                     WHERE p.device = ?1 AND p.what != 'query'
+                       AND c.status IN ('pendiente', 'enviado')",
+                )?;
+                let rows = stmt.query_map([device], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, bool>(1)?))
+                })?;
+                let rows: Vec<(String, bool)> = rows.collect::<rusqlite::Result<_>>()?;
+                Ok(rows
+                    .into_iter()
+                    .filter_map(|(what, new)| Some((PeopleCommandKind::parse(&what)?, new)))
+                    .collect())
+            },
+            "reading people commands in flight",
+        )
+    }
 }

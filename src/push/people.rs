@@ -27,6 +27,7 @@ use crate::journal::{
     PeopleCommandTag, Person, PersonChanges, SyncRow, SyncState, Template, TemplateInfo,
     TemplateKind, TemplateSent, TemplateWrite,
 };
+use crate::people::sync::{Pending, TerminalReport};
 use crate::people::{HeldTemplate, HeldUser, Holdings, ListEntry, Sent, TerminalProfile};
 use crate::push::commands::TemplateTable;
 use crate::push::protocol::{
@@ -749,6 +750,56 @@ pub fn sync_device(
         journal.set_sync_states(&plan.states)?;
     }
     Ok(plan)
+}
+
+// ----------------------------------------------------------------- report
+
+/// A push terminal's line of `GET /people/sync`, from the journal: `error`
+/// (with the first refusal's Spanish reason) when a person is in error
+/// there, `pendiente` while people commands wait for the terminal (their
+/// counts are `pending`), else `al_dia`; `incompatible` counts the live
+/// templates of the persons shown `incompatible` there.
+pub fn report(journal: &Journal, device: &Device) -> Result<TerminalReport, JournalError> {
+    let mut pending = Pending::default();
+    for (what, new) in journal.people_commands_in_flight(&device.id)? {
+        match what {
+            PeopleCommandKind::User if new => pending.users_add += 1,
+            PeopleCommandKind::User => pending.users_update += 1,
+            PeopleCommandKind::UserDelete => pending.users_remove += 1,
+            PeopleCommandKind::Template => pending.templates_add += 1,
+            PeopleCommandKind::TemplateDelete => pending.templates_remove += 1,
+            PeopleCommandKind::Query => {}
+        }
+    }
+    let rows = journal.sync_states(&device.id)?;
+    let mut incompatible = 0;
+    for r in rows.iter().filter(|r| r.state == SyncState::Incompatible) {
+        incompatible += journal
+            .list_templates(&r.user_id)?
+            .iter()
+            .filter(|t| !t.deleted)
+            .count();
+    }
+    let error = rows
+        .iter()
+        .find(|r| r.state == SyncState::Error)
+        .and_then(|r| r.message.clone());
+    let last_sync = rows.iter().map(|r| r.synced_at).max();
+    let state = if error.is_some() {
+        "error"
+    } else if pending.is_empty() {
+        "al_dia"
+    } else {
+        "pendiente"
+    };
+    Ok(TerminalReport {
+        device_id: device.id.clone(),
+        state,
+        pending,
+        incompatible,
+        last_sync: last_sync.map(|t| t.to_string()),
+        error,
+    })
 }
 
 // ---------------------------------------------------------------- results

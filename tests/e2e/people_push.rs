@@ -337,6 +337,25 @@ fn the_list_reaches_push_terminals_by_their_version_and_capacity_and_only_once()
     );
     assert!(message.contains("Capacidad"), "{message}");
     assert!(c.templates_of("500").is_empty());
+    // GET /people/sync shows each push terminal's state.
+    let (status, sync) = common::get(&format!("{}/people/sync", env.base));
+    assert_eq!(status, 200, "{sync}");
+    let line = |id: &str| {
+        sync["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["device_id"] == id)
+            .cloned()
+            .unwrap_or_else(|| panic!("{id} in {sync}"))
+    };
+    assert_eq!(line("a")["state"], "al_dia", "{sync}");
+    assert_eq!(line("b")["incompatible"], 1, "{sync}");
+    assert_eq!(line("c")["state"], "error", "{sync}");
+    assert!(
+        line("c")["error"].as_str().unwrap().contains("-1001"),
+        "{sync}"
+    );
 
     // Command listings never show a template.
     let listing = common::get(&format!("{}/devices/a/commands", env.base))
