@@ -21,6 +21,7 @@ mod listing;
 
 mod panel;
 mod people;
+mod people_push;
 mod people_sync;
 pub mod proxy;
 mod push;

@@ -379,21 +379,12 @@ pub fn export(ctx: &Ctx) -> Answer {
 pub fn import(ctx: &Ctx) -> Answer {
     let body = body::json_object_up_to(ctx, true, MAX_IMPORT_BODY)?;
     if body.contains_key("device_id") {
-        return import_from_device(ctx, &body);
+        return super::people_push::import(ctx, &body);
     }
     if !body.contains_key("people") {
         return Err(ctx.error(400, msg::IMPORT_BODY));
     }
     restore(ctx, &body)
-}
-
-/// The `{"device_id": …}` form of the import.
-// MERGE (lead): helper S provides the import from a terminal; replace this
-// body with `crate::services::people_import::from_device(ctx, body)` (or
-// the shape S's function has). Until then it answers 501.
-fn import_from_device(ctx: &Ctx, body: &Map<String, Value>) -> Answer {
-    let _ = body;
-    Err(ctx.error(501, msg::IMPORT_FROM_DEVICE_UNAVAILABLE))
 }
 
 /// Restores an export document in one transaction.

@@ -19,6 +19,7 @@ mod lock;
 mod meta;
 mod pending;
 mod people;
+mod people_push;
 mod people_sync;
 mod people_terminals;
 mod pins;
@@ -48,6 +49,7 @@ pub use people::{
     fold_for_search, PeopleExport, PeopleFilter, PeoplePage, Person, PersonChanges, PersonNames,
     RestoreCounts, EVERY_AREA,
 };
+pub use people_push::{PeopleCommand, PeopleCommandKind, PeopleCommandTag};
 pub use people_sync::{SyncRow, SyncState, TemplateSent};
 pub use people_terminals::SyncCounters;
 pub use pins::Pin;

@@ -208,6 +208,19 @@ pub(super) const MIGRATIONS: &[&str] = &[
          updated_at TEXT NOT NULL,
          PRIMARY KEY (scope, name)
      );",
+    // 8 (T): what each people command queued for a push terminal is for,
+    // so its result updates the sync state (`what`: user, user_delete,
+    // template, template_delete, query).
+    "CREATE TABLE people_push_commands (
+         command_id INTEGER PRIMARY KEY,
+         device TEXT NOT NULL,
+         user_id TEXT NOT NULL,
+         what TEXT NOT NULL,
+         kind TEXT,
+         idx INTEGER,
+         hash TEXT
+     );
+     CREATE INDEX people_push_commands_by_device ON people_push_commands (device, user_id);",
 ];
 
 /// The schema version this build writes.

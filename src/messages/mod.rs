@@ -5,6 +5,7 @@ pub mod cli;
 pub mod config;
 pub mod fields;
 pub mod people;
+pub mod people_push;
 pub mod people_sync;
 pub mod postgres;
 pub mod push_templates;

@@ -183,10 +183,6 @@ pub fn restored(people: usize, templates: usize) -> String {
     format!("Personal restaurado: {people} persona(s) y {templates} plantilla(s).")
 }
 
-/// 501 while importing from a terminal is not in this build.
-pub const IMPORT_FROM_DEVICE_UNAVAILABLE: &str =
-    "Importar desde un terminal aún no está disponible en esta versión.";
-
 #[cfg(test)]
 mod tests {
     use super::*;

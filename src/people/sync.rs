@@ -267,6 +267,10 @@ pub fn plan_from_journal(journal: &Journal, device: &Device) -> Result<Plan, Jou
 
 /// The stored report of `device`, else one computed from the journal.
 pub fn report_of(journal: &Journal, device: &Device) -> Result<TerminalReport, JournalError> {
+    if device.config.is_push() {
+        // Push terminals follow by commands (helper T's `push::people`).
+        return crate::push::people::report(journal, device);
+    }
     if let Some(text) = journal.terminal_sync_state(&device.id)? {
         if let Some(r) = serde_json::from_str(&text)
             .ok()

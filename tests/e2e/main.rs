@@ -21,6 +21,7 @@ mod journal;
 mod layout;
 mod live;
 mod people;
+mod people_push;
 mod people_sync;
 #[cfg(unix)]
 mod postgres;

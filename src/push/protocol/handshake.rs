@@ -81,6 +81,9 @@ pub struct HandshakeOptions<'a> {
     pub delay: u32,
     /// The terminal's time zone.
     pub timezone: PushTimeZone,
+    /// Ask for template uploads ([`template_trans_flag`]): only terminals
+    /// imported into the staff list are asked (see `push::people`).
+    pub templates: bool,
 }
 
 /// A stamp safe to echo on its own line, else `None`.
@@ -95,10 +98,19 @@ pub const TRANS_FLAG: &str = "TransData AttLog\tOpLog\tEnrollUser\tChgUser";
 
 /// The `TransFlag` that also asks for templates
 /// (`../shared/protocol/templates-protocol.md` §3.3 **[M]**): [`TRANS_FLAG`]
-/// and `EnrollFP`, `ChgFP` (→ `FP` lines) and `FACE` (→ `FACE` lines). Not
-/// sent yet: a terminal would upload templates before there is a store.
+/// and `EnrollFP`, `ChgFP` (→ `FP` lines) and `FACE` (→ `FACE` lines),
+/// sent to the terminals imported into the staff list.
 pub fn template_trans_flag() -> String {
     format!("{TRANS_FLAG}\tEnrollFP\tChgFP\tFACE")
+}
+
+/// The `TransFlag` of a handshake: with templates or without.
+fn trans_flag(templates: bool) -> String {
+    if templates {
+        template_trans_flag()
+    } else {
+        TRANS_FLAG.to_string()
+    }
 }
 
 /// Renders the handshake answer, one `key=value` per line (LF).
@@ -112,7 +124,7 @@ pub fn render_handshake(o: &HandshakeOptions<'_>) -> String {
          Delay={}\n\
          TransTimes=00:00;14:05\n\
          TransInterval=1\n\
-         TransFlag={TRANS_FLAG}\n\
+         TransFlag={}\n\
          TimeZone={}\n\
          Realtime=1\n\
          Encrypt=None\n",
@@ -121,6 +133,7 @@ pub fn render_handshake(o: &HandshakeOptions<'_>) -> String {
         stamp(o.operlog_stamp),
         o.error_delay,
         o.delay,
+        trans_flag(o.templates),
         o.timezone
     )
 }
@@ -169,6 +182,7 @@ mod tests {
             error_delay: 30,
             delay: 10,
             timezone: tz(-240),
+            templates: false,
         });
         assert_eq!(
             text,
@@ -215,7 +229,7 @@ mod tests {
                 "{wanted}"
             );
         }
-        // Today's handshake still asks for no template.
+        // A terminal not imported is asked for no template.
         let text = render_handshake(&HandshakeOptions {
             serial: "A1",
             attlog_stamp: None,
@@ -223,12 +237,33 @@ mod tests {
             error_delay: 30,
             delay: 10,
             timezone: tz(0),
+            templates: false,
         });
         assert!(text.contains(&format!("\nTransFlag={TRANS_FLAG}\n")));
         assert!(
             !text.contains("EnrollFP") && !text.contains("FACE"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn an_imported_terminal_is_asked_for_templates_3_3() {
+        let text = render_handshake(&HandshakeOptions {
+            serial: "A1",
+            attlog_stamp: None,
+            operlog_stamp: None,
+            error_delay: 30,
+            delay: 10,
+            timezone: tz(0),
+            templates: true,
+        });
+        assert!(
+            text.contains(
+                "\nTransFlag=TransData AttLog\tOpLog\tEnrollUser\tChgUser\tEnrollFP\tChgFP\tFACE\n"
+            ),
+            "{text}"
+        );
+        assert_eq!(text.matches("TransFlag=").count(), 1);
     }
 
     #[test]
@@ -240,6 +275,7 @@ mod tests {
             error_delay: 30,
             delay: 10,
             timezone: tz(0),
+            templates: false,
         });
         assert!(text.contains("ATTLOGStamp=None\nOPERLOGStamp=None\n"));
         assert_eq!(
@@ -301,6 +337,7 @@ mod tests {
                 error_delay,
                 delay,
                 timezone: tz(q * 15),
+                templates: false,
             };
             let (sn, options) = parse_handshake(&render_handshake(&o));
             prop_assert_eq!(sn.as_deref(), Some(serial.as_str()));

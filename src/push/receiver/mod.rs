@@ -23,6 +23,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::journal::{Journal, JournalError, JournalUser, MarkOutcome, NewPunch, StampTable};
+use crate::push::people;
 use crate::push::protocol::{
     self, parse_attlog_chunk, parse_devicecmd, parse_operlog_chunk, parse_options_body,
     render_handshake, render_poll, HandshakeOptions, IclockQuery, LineChunks, PushTimeZone,
@@ -194,6 +195,8 @@ pub struct Receiver {
     last_save: parking_lot::Mutex<Instant>,
     summary: Summary,
     trust: Trust,
+    /// Per device, the staff list's change count it last followed.
+    people_seen: parking_lot::Mutex<std::collections::HashMap<String, u64>>,
 }
 
 /// Time between saves of the contacts.
@@ -212,6 +215,7 @@ impl Receiver {
             last_save: parking_lot::Mutex::new(Instant::now()),
             summary,
             trust: Trust::default(),
+            people_seen: parking_lot::Mutex::new(std::collections::HashMap::new()),
         }
     }
 
@@ -264,6 +268,12 @@ impl Receiver {
             ),
             Caller::Pending => (None, None, server_timezone()),
         };
+        // Templates are asked of imported terminals only: biometric data
+        // crosses the network only where the staff list keeps it.
+        let templates = match &caller {
+            Caller::Device(d) => people::is_imported(&self.journal, &d.id),
+            Caller::Pending => false,
+        };
         Reply::ok(render_handshake(&HandshakeOptions {
             serial: &q.sn,
             attlog_stamp: att.as_deref(),
@@ -271,6 +281,7 @@ impl Receiver {
             error_delay: self.settings.error_delay,
             delay: self.settings.delay,
             timezone,
+            templates,
         }))
     }
 
@@ -294,7 +305,8 @@ impl Receiver {
             Table::AttLog => self.attlog(q, caller, &who.ip, body),
             Table::OperLog => self.operlog(q, caller, body),
             Table::Options => self.options(q, body),
-            Table::AttPhoto | Table::BioData => match drain(body) {
+            Table::BioData => self.biodata(q, caller, body),
+            Table::AttPhoto => match drain(body) {
                 Ok(_) => {
                     self.routine_upload(&q.sn);
                     Reply::ok("OK")
@@ -327,6 +339,7 @@ impl Receiver {
             self.summary.note(&q.sn, Routine::Poll);
             return Reply::ok("OK");
         };
+        self.follow_people(&q, &device);
         let queued = match self
             .journal
             .next_commands(&device.id, MAX_POLL_COMMANDS as u32)
@@ -401,6 +414,11 @@ impl Receiver {
                     );
                     // A completed user command changes the journal's copy.
                     if let Err(e) = super::commands::apply_completed(&self.journal, &cmd, now()) {
+                        return Reply::journal_failed(&e);
+                    }
+                    let profile = people::PushProfile::of(self.contacts.get(&q.sn).as_ref());
+                    let at = crate::time::WallTime::new(now());
+                    if let Err(e) = people::on_result(&self.journal, &cmd, &profile, at) {
                         return Reply::journal_failed(&e);
                     }
                 }
@@ -837,6 +855,9 @@ impl Receiver {
             let batch = parse_operlog_chunk(&chunk, encoding);
             skipped.add(&batch.skipped);
             accepted += batch.accepted();
+            if let Err(refusal) = self.join_people(q, caller, &chunk, &batch.users) {
+                return refusal;
+            }
             let users: Vec<JournalUser> = batch.users.into_iter().map(JournalUser::from).collect();
             if users.is_empty() {
                 continue;
@@ -862,6 +883,116 @@ impl Receiver {
             self.routine_upload(&q.sn);
         }
         Reply::ok(format!("OK:{accepted}"))
+    }
+
+    /// The imported terminal whose uploads join the staff list, if
+    /// `caller` is one.
+    fn imported<'c>(&self, caller: &'c Caller) -> Option<&'c Arc<Device>> {
+        match caller {
+            Caller::Device(d) if people::is_imported(&self.journal, &d.id) => Some(d),
+            _ => None,
+        }
+    }
+
+    /// Joins the users and templates of an upload chunk from an imported
+    /// terminal to the staff list (templates counted, never logged).
+    fn join_people(
+        &self,
+        q: &IclockQuery,
+        caller: &Caller,
+        chunk: &protocol::Chunk<'_>,
+        users: &[protocol::PushUser],
+    ) -> Result<(), Reply> {
+        let Some(device) = self.imported(caller) else {
+            return Ok(());
+        };
+        let templates = protocol::parse_templates(chunk.bytes);
+        if users.is_empty() && templates.templates.is_empty() {
+            return Ok(());
+        }
+        for (line, e) in templates.errors.iter().take(5) {
+            log::warn!(
+                "push {}: template line {} skipped: {e}",
+                q.sn,
+                chunk.lines_before + line
+            );
+        }
+        let mismatched = templates
+            .templates
+            .iter()
+            .filter(|t| t.size_mismatch.is_some())
+            .count();
+        if mismatched > 0 {
+            log::info!(
+                "push {}: {mismatched} template(s) whose Size is not their text's length, kept",
+                q.sn
+            );
+        }
+        let profile = people::PushProfile::of(self.contacts.get(&q.sn).as_ref());
+        let at = crate::time::WallTime::new(now());
+        let joined = people::join_upload(
+            &self.journal,
+            &device.id,
+            &profile,
+            users,
+            &templates.templates,
+            at,
+        )
+        .map_err(|e| Reply::journal_failed(&e))?;
+        log::info!(
+            "push {}: '{}' uploaded {} user(s), {} template(s): {} person(s) and {} template(s) joined the staff list, {} not taken",
+            q.sn,
+            device.id,
+            users.len(),
+            templates.templates.len(),
+            joined.people,
+            joined.templates,
+            joined.ignored
+        );
+        Ok(())
+    }
+
+    /// A `table=BIODATA` upload: joins the staff list from an imported
+    /// terminal, else is read and answered without being kept.
+    fn biodata(&self, q: &IclockQuery, caller: &Caller, body: &mut dyn BufRead) -> Reply {
+        let mut chunks = LineChunks::new(body);
+        let mut lines = 0;
+        loop {
+            let chunk = match chunks.next_chunk() {
+                Ok(Some(chunk)) => chunk,
+                Ok(None) => break,
+                Err(e) => return Reply::body_failed(&q.sn, &e),
+            };
+            lines += chunk
+                .bytes
+                .split(|b| *b == b'\n')
+                .filter(|l| !l.trim_ascii().is_empty())
+                .count();
+            if let Err(refusal) = self.join_people(q, caller, &chunk, &[]) {
+                return refusal;
+            }
+        }
+        self.routine_upload(&q.sn);
+        Reply::ok(format!("OK:{lines}"))
+    }
+
+    /// At a poll of push `device`: when the staff list changed since its
+    /// last look (or at its first poll), queues what it needs to match it.
+    fn follow_people(&self, q: &IclockQuery, device: &Device) {
+        let current = self.journal.people_changes().current();
+        // One look at a time per device: two polls at once queue once.
+        let mut seen = self.people_seen.lock();
+        if seen.get(&device.id) == Some(&current) {
+            return;
+        }
+        let profile = people::PushProfile::of(self.contacts.get(&q.sn).as_ref());
+        let at = crate::time::WallTime::new(now());
+        match people::sync_device(&self.journal, device, &profile, at) {
+            Ok(_) => {
+                seen.insert(device.id.clone(), current);
+            }
+            Err(e) => log::error!("people: sync of push terminal '{}' failed: {e}", device.id),
+        }
     }
 
     /// Merges a `table=options` upload into the terminal's contact, chunk
