@@ -11,9 +11,11 @@ use serde_json::{json, Map, Value};
 
 use super::{auth, body, query::AttendanceQuery, Answer, Ctx, Response};
 use crate::journal::{
-    Journal, JournalError, PeopleFilter, Person, Template, TemplateKind, TemplateWrite,
+    Journal, JournalError, PeopleFilter, Person, ScheduleScope, Template, TemplateKind,
+    TemplateWrite,
 };
 use crate::messages::{self, people as msg};
+use crate::reports::rules::Schedule;
 use crate::services::people::{self as svc, TemplateRefusal};
 use crate::services::people_input::{self, Mode};
 use crate::time::WallTime;
@@ -85,7 +87,63 @@ fn view(ctx: &Ctx, journal: &Journal, person: &Person) -> Result<Value, Response
         .map_err(|e| failure(ctx, "reading sync states", &e))?;
     let rows = rows.into_iter().map(|r| (r.device.clone(), r)).collect();
     let terminals = svc::terminal_states(person, &ctx.app.registry, Some(&rows));
-    Ok(svc::person_view(person, &templates, terminals))
+    let mut view = svc::person_view(person, &templates, terminals);
+    add_schedule(ctx, journal, person, &mut view)?;
+    Ok(view)
+}
+
+/// Adds the person's own working schedule (Part 8; `null` without one).
+fn add_schedule(
+    ctx: &Ctx,
+    journal: &Journal,
+    person: &Person,
+    view: &mut Value,
+) -> Result<(), Response> {
+    let schedule = journal
+        .schedule(&ScheduleScope::Person(person.user_id.clone()))
+        .map_err(|e| failure(ctx, "reading a schedule", &e))?;
+    if let Some(map) = view.as_object_mut() {
+        // Before `updated_at`, which stays last as in the contract.
+        let updated_at = map.remove("updated_at");
+        map.insert("schedule".into(), schedule.unwrap_or(Value::Null));
+        if let Some(updated_at) = updated_at {
+            map.insert("updated_at".into(), updated_at);
+        }
+    }
+    Ok(())
+}
+
+/// A body's `schedule`, taken out of it: absent (`None`), `null` to
+/// remove the person's own, or a schedule checked as
+/// `PUT /reports/schedule` checks it.
+fn take_schedule(
+    ctx: &Ctx,
+    body: &mut Map<String, Value>,
+) -> Result<Option<Option<Value>>, Response> {
+    match body.remove("schedule") {
+        None => Ok(None),
+        Some(Value::Null) => Ok(Some(None)),
+        Some(value) => Schedule::from_json(&value)
+            .map(|s| Some(Some(s.to_json())))
+            .map_err(|e| ctx.error(400, &messages::reports::rule_error(&e))),
+    }
+}
+
+/// Stores (or removes) the person's own schedule, when the body gave one.
+fn store_schedule(
+    ctx: &Ctx,
+    journal: &Journal,
+    user_id: &str,
+    schedule: Option<Option<Value>>,
+) -> Result<(), Response> {
+    let Some(schedule) = schedule else {
+        return Ok(());
+    };
+    let scope = ScheduleScope::Person(user_id.to_string());
+    journal
+        .set_schedule(&scope, schedule.as_ref(), now())
+        .map_err(|e| failure(ctx, "storing a schedule", &e))?;
+    Ok(())
 }
 
 /// `GET /people`.
@@ -104,7 +162,9 @@ pub fn list(ctx: &Ctx) -> Answer {
             .map_err(|e| failure(ctx, "listing templates", &e))?;
         let terminals =
             svc::terminal_states(person, &ctx.app.registry, states.get(&person.user_id));
-        data.push(svc::person_view(person, &templates, terminals));
+        let mut view = svc::person_view(person, &templates, terminals);
+        add_schedule(ctx, journal, person, &mut view)?;
+        data.push(view);
     }
     let mut answer = json!({"success": true, "total": data.len(), "data": data});
     if filter.limit.is_some() || filter.offset > 0 {
@@ -151,7 +211,8 @@ pub fn show(ctx: &Ctx, user_id: &str) -> Answer {
 /// `POST /people` → 201, or 409 when the PIN is in the list.
 pub fn create(ctx: &Ctx) -> Answer {
     let journal = journal(ctx)?;
-    let body = body::json_object(ctx, true)?;
+    let mut body = body::json_object(ctx, true)?;
+    let schedule = take_schedule(ctx, &mut body)?;
     let user_id = match body.get("user_id") {
         None | Some(Value::Null) => return Err(ctx.error(400, msg::USER_ID_REQUIRED)),
         Some(Value::String(s)) => s.trim().to_string(),
@@ -171,6 +232,7 @@ pub fn create(ctx: &Ctx) -> Answer {
     let person = journal
         .upsert_person(&user_id, &changes, now())
         .map_err(|e| failure(ctx, "storing a person", &e))?;
+    store_schedule(ctx, journal, &user_id, schedule)?;
     log::info!("people: {user_id} added ({changes:?})");
     let data = view(ctx, journal, &person)?;
     Ok(ctx.json(
@@ -182,7 +244,8 @@ pub fn create(ctx: &Ctx) -> Answer {
 /// `PUT /people/{user_id}`: a merge (only the given fields change).
 pub fn update(ctx: &Ctx, user_id: &str) -> Answer {
     let journal = journal(ctx)?;
-    let body = body::json_object(ctx, true)?;
+    let mut body = body::json_object(ctx, true)?;
+    let schedule = take_schedule(ctx, &mut body)?;
     if let Some(id) = body.get("user_id").filter(|v| !v.is_null()) {
         let same = id.as_str().map(str::trim) == Some(user_id)
             || id.as_u64().map(|n| n.to_string()).as_deref() == Some(user_id);
@@ -195,6 +258,7 @@ pub fn update(ctx: &Ctx, user_id: &str) -> Answer {
     let person = journal
         .upsert_person(user_id, &changes, now())
         .map_err(|e| failure(ctx, "storing a person", &e))?;
+    store_schedule(ctx, journal, user_id, schedule)?;
     log::info!("people: {user_id} changed ({changes:?})");
     let data = view(ctx, journal, &person)?;
     Ok(ctx.json(
@@ -212,6 +276,8 @@ pub fn delete(ctx: &Ctx, user_id: &str) -> Answer {
     if !deleted {
         return Err(ctx.error(404, &msg::person_not_found(user_id)));
     }
+    // Someone who left has no working day to report against.
+    store_schedule(ctx, journal, user_id, Some(None))?;
     log::info!("people: {user_id} deleted (tombstone)");
     Ok(ctx.json(
         200,

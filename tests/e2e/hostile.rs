@@ -805,7 +805,12 @@ fn a_declared_body_length_is_not_reserved_before_the_data_arrives() {
         .unwrap();
         held.push(s);
     }
-    crate::common::wait_until("the server holds the uploads", || open_fds(pid) >= fds + 40);
+    // The demo's collectors read their terminals every few seconds, each
+    // read holding up to two descriptors per terminal for a moment: the
+    // count before may have held four that are closed by now.
+    crate::common::wait_until("the server holds the uploads", || {
+        open_fds(pid) + 4 >= fds + 40
+    });
     assert_serves(&addr);
     let grown_mb = proc_status_kb(pid, "VmSize").saturating_sub(before) / 1024;
     // Reserved up front, 40 × 16 MB = 640 MB; as data arrives, a few MB

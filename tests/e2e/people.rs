@@ -118,6 +118,7 @@ fn people_crud_validates_like_the_users_api_and_lists_tombstones_until_removed_e
             "areas",
             "templates",
             "terminals",
+            "schedule",
             "updated_at"
         ]
     );
@@ -874,4 +875,63 @@ fn a_queued_template_command_is_listed_with_tmp_masked() {
         assert!(body.contains("TMP=***"), "{body}");
         assert!(!body.contains(&b64[..40]), "{body}");
     }
+}
+
+#[test]
+fn a_person_carries_their_own_schedule_which_the_reports_use() {
+    let dir = tempdir("person-schedule");
+    let (env, _journal) = server(&dir);
+    let people = format!("{}/people", env.base);
+    let night = json!({"start": "22:00", "end": "06:00", "tolerance": 5, "days": [1, 2, 3]});
+    // A bad schedule is refused, naming its field, and nobody is added.
+    let (status, body) = keyed(
+        "POST",
+        &people,
+        Some(
+            &json!({"user_id": "77", "name": "Noche", "schedule": {"start": "25:00", "end": "06:00"}}),
+        ),
+    );
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("'start'"),
+        "{body}"
+    );
+    let (status, _) = keyed("GET", &format!("{people}/77"), None);
+    assert_eq!(status, 404);
+    // Given at creation: shown in the person and in the reports' schedules.
+    let (status, body) = keyed(
+        "POST",
+        &people,
+        Some(&json!({"user_id": "77", "name": "Noche", "schedule": night})),
+    );
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["data"]["schedule"], night, "{body}");
+    let (_, schedules) = keyed("GET", &format!("{}/reports/schedule", env.base), None);
+    assert_eq!(schedules["people"]["77"], night, "{schedules}");
+    // A person without one shows null; `null` in a PUT removes it.
+    let (_, body) = keyed(
+        "POST",
+        &people,
+        Some(&json!({"user_id": "78", "name": "Día"})),
+    );
+    assert_eq!(body["data"]["schedule"], Value::Null, "{body}");
+    let (status, body) = keyed(
+        "PUT",
+        &format!("{people}/77"),
+        Some(&json!({"schedule": null})),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["schedule"], Value::Null, "{body}");
+    let (_, schedules) = keyed("GET", &format!("{}/reports/schedule", env.base), None);
+    assert_eq!(schedules["people"], json!({}), "{schedules}");
+    // A tombstone takes the person's schedule with it.
+    keyed(
+        "PUT",
+        &format!("{people}/78"),
+        Some(&json!({"schedule": night})),
+    );
+    let (status, _) = keyed("DELETE", &format!("{people}/78"), None);
+    assert_eq!(status, 200);
+    let (_, schedules) = keyed("GET", &format!("{}/reports/schedule", env.base), None);
+    assert_eq!(schedules["people"], json!({}), "{schedules}");
 }
