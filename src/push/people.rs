@@ -756,8 +756,8 @@ pub fn sync_device(
 
 /// A push terminal's line of `GET /people/sync`, from the journal: `error`
 /// (with the first refusal's Spanish reason) when a person is in error
-/// there, `pendiente` while people commands wait for the terminal (their
-/// counts are `pending`), else `al_dia`; `incompatible` counts the live
+/// there, `pendiente` while people commands wait for the terminal or its
+/// next poll will queue some (their counts are `pending`), else `al_dia`; `incompatible` counts the live
 /// templates of the persons shown `incompatible` there.
 pub fn report(journal: &Journal, device: &Device) -> Result<TerminalReport, JournalError> {
     let mut pending = Pending::default();
@@ -771,6 +771,21 @@ pub fn report(journal: &Journal, device: &Device) -> Result<TerminalReport, Jour
             PeopleCommandKind::Query => {}
         }
     }
+    // What its next poll will queue (the list changed since its last look,
+    // or it never polled): still to reach the terminal, so pending too.
+    let upcoming = plan(
+        journal,
+        device,
+        &PushProfile::default(),
+        WallTime::new(crate::time::now()),
+    )?
+    .pending;
+    let count = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+    pending.users_add += count(upcoming.users_add);
+    pending.users_update += count(upcoming.users_update);
+    pending.users_remove += count(upcoming.users_remove);
+    pending.templates_add += count(upcoming.templates_add);
+    pending.templates_remove += count(upcoming.templates_remove);
     let rows = journal.sync_states(&device.id)?;
     let mut incompatible = 0;
     for r in rows.iter().filter(|r| r.state == SyncState::Incompatible) {

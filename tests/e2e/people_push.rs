@@ -686,3 +686,33 @@ fn the_import_route_reads_a_pull_terminal_at_once() {
         "{body}"
     );
 }
+
+#[test]
+fn a_push_terminal_that_has_not_polled_since_a_change_shows_it_pending() {
+    let dir = tempdir("report-before-poll");
+    let (env, journal) = push_env(&dir, vec![("caja", push_device("Caja", "SNREPORT1"))]);
+    let sync_state = || {
+        let (status, body) = common::get(&format!("{}/people/sync", env.base));
+        assert_eq!(status, 200, "{body}");
+        body["data"][0].clone()
+    };
+    assert_eq!(
+        sync_state()["state"],
+        "al_dia",
+        "an empty list asks nothing"
+    );
+    add_person(&journal, "1005", "Sofía Moreno", 6, &v10_template(3));
+    // The terminal never polled: nothing is queued yet, but the person and
+    // the finger still have to reach it.
+    let line = sync_state();
+    assert_eq!(line["state"], "pendiente", "{line}");
+    assert_eq!(line["pending"]["users_add"], 1, "{line}");
+    assert_eq!(line["pending"]["templates_add"], 1, "{line}");
+    // Its next poll queues them: counted once, not twice.
+    let (status, _) = iclock_text(&env.base, "GET", "/iclock/getrequest?SN=SNREPORT1", "");
+    assert_eq!(status, 200);
+    let line = sync_state();
+    assert_eq!(line["state"], "pendiente", "{line}");
+    assert_eq!(line["pending"]["users_add"], 1, "{line}");
+    assert_eq!(line["pending"]["templates_add"], 1, "{line}");
+}
