@@ -473,4 +473,24 @@ mod tests {
         };
         assert_eq!(fit(&huge, UserFormat::Long72, Encoding::Utf8).card, None);
     }
+
+    #[test]
+    fn a_face_joins_the_list_as_kind_face_with_its_version() {
+        let mut f = Face {
+            uid: 4,
+            face_id: 12,
+            valid: 1,
+            reserve: 0,
+            active_time: 0,
+            vf_count: 2,
+            data: vec![9; 1900],
+        };
+        let t = list_face(&f, "1005", at());
+        assert_eq!((t.kind, t.index, t.flag), (TemplateKind::Face, 12, 1));
+        assert_eq!(t.version, FACE_VERSION, "reserve 0: the default");
+        assert_eq!(t.data.len(), 16 + 1900);
+        assert_eq!(t.data, f.encode()[..16 + 1900].to_vec());
+        f.reserve = 8;
+        assert_eq!(list_face(&f, "1005", at()).version, "8");
+    }
 }
