@@ -94,6 +94,12 @@ fn protocol_detail(e: &ProtocolError) -> String {
         ProtocolError::TemplateEntry { size } => {
             format!("entrada de plantilla de tamaño inválido ({size} bytes)")
         }
+        ProtocolError::FaceRecords { bytes } => {
+            format!("respuesta de rostros de tamaño inválido ({bytes} bytes)")
+        }
+        ProtocolError::FaceSize { size } => {
+            format!("registro de rostro de tamaño inválido ({size} bytes)")
+        }
     }
 }
 

@@ -27,6 +27,9 @@ pub fn template_refusal(id: &str, e: &TemplateError) -> String {
         TemplateError::Version { terminal, template } => format!(
             "El dispositivo '{id}' usa huellas ZKFinger {terminal} y la huella es ZKFinger {template}: no son compatibles."
         ),
+        TemplateError::Pin { len } => {
+            format!("user_id de {len} bytes: el terminal admite como máximo 24.")
+        }
     }
 }
 

@@ -16,6 +16,7 @@ use crate::downloads::Downloads;
 use crate::registry::Device;
 use crate::zk::{self, Session, TailMethod, TailRead};
 
+pub mod faces;
 pub mod templates;
 pub mod terminal;
 pub mod users;

@@ -4,18 +4,25 @@
 //! free room), then users without new templates (one record each), then
 //! templates by batch write with their owners' records (the batch rewrites
 //! the owner's record, so it is always the current one, pitfall §6.4),
-//! [`BATCH_PEOPLE`] people per batch. Template bytes are never logged.
+//! [`BATCH_PEOPLE`] people per batch. NIR faces (templates-protocol.md
+//! §2.8) are read only by an import ([`Snapshot::read_faces`]) and, on a
+//! terminal that holds faces, deleted with a removed user (CMD 152 before
+//! the user, as firmware may keep them, §8 Q10); they are never written
+//! (CMD 151 is unverified). Template bytes are never logged.
 
 use std::collections::BTreeMap;
 
 use super::plan::{HeldTemplate, HeldUser, Holdings, Plan, TemplateKey};
 use crate::journal::{Person, Template, TemplateKind};
 use crate::ops::{OpError, Rejection};
+use crate::services::people::FACE_VERSION;
 use crate::text::Encoding;
 use crate::time::WallTime;
+use crate::zk::faces::Face;
 use crate::zk::records::{Template as ZkTemplate, User, UserFormat};
 use crate::zk::templates::template_family;
-use crate::zk::{Disabled, Result, Session, Sizes};
+use crate::zk::wire::cmd;
+use crate::zk::{Disabled, Error, Result, Session, Sizes};
 
 /// People per batch write. The firmware holds the whole buffer in RAM
 /// (templates-protocol.md §2.10 suggests a few hundred people), and each
@@ -37,6 +44,8 @@ pub struct Snapshot {
     pub format: Option<UserFormat>,
     /// Its fingerprint templates.
     pub templates: Vec<ZkTemplate>,
+    /// Its NIR faces (read by [`Snapshot::read_faces`] only; empty otherwise).
+    pub faces: Vec<Face>,
 }
 
 impl Snapshot {
@@ -52,7 +61,44 @@ impl Snapshot {
             users,
             format,
             templates,
+            faces: Vec::new(),
         })
+    }
+
+    /// Whether the terminal is a face unit (GET_FREE_SIZES reports faces
+    /// or a face capacity).
+    pub fn holds_faces(&self) -> bool {
+        self.sizes.faces.unwrap_or(0) > 0 || self.sizes.faces_cap.unwrap_or(0) > 0
+    }
+
+    /// Reads every user's faces (CMD 150, one request per user) when the
+    /// terminal reports any; a terminal that does not know the command
+    /// leaves the faces empty (logged), other failures stop the read.
+    pub fn read_faces(&mut self, s: &mut Session) -> Result<()> {
+        self.faces.clear();
+        if self.sizes.faces.unwrap_or(0) == 0 {
+            return Ok(());
+        }
+        for uid in self.users.iter().map(|u| u.uid) {
+            match s.read_faces(uid) {
+                Ok(faces) => self
+                    .faces
+                    .extend(faces.into_iter().filter(|f| f.uid == uid)),
+                Err(Error::Device {
+                    command: cmd::USERFACE_RRQ,
+                    code,
+                }) => {
+                    log::warn!(
+                        "{} reports faces but refuses USERFACE_RRQ (150) with code {code}: faces not read",
+                        s.address()
+                    );
+                    self.faces.clear();
+                    return Ok(());
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
     }
 
     /// The layout to write users in: the one read, else a guess from the
@@ -97,6 +143,10 @@ impl Snapshot {
                     deleted: false,
                 })
             })
+            .chain(self.faces.iter().filter_map(|f| {
+                let pin = pins.get(&f.uid)?;
+                Some(list_face(f, pin, at))
+            }))
             .collect()
     }
 
@@ -127,6 +177,27 @@ impl Snapshot {
             })
             .collect();
         Holdings { users, templates }
+    }
+}
+
+/// A face as a list template (kind face, index = face id): the record's
+/// 16-byte header and used bytes, as a push terminal's `FACE` line carries
+/// them; version from the reserve word when set, else [`FACE_VERSION`].
+pub fn list_face(f: &Face, pin: &str, at: WallTime) -> Template {
+    let version = if f.reserve != 0 {
+        f.reserve.to_string()
+    } else {
+        FACE_VERSION.to_string()
+    };
+    Template {
+        user_id: pin.to_string(),
+        kind: TemplateKind::Face,
+        index: f.face_id,
+        version,
+        flag: f.valid,
+        data: f.header_and_data(),
+        updated_at: at,
+        deleted: false,
     }
 }
 
@@ -217,7 +288,7 @@ pub fn apply(
         .iter()
         .map(|u| (u.user_id.clone(), (u.uid, u.group)))
         .collect();
-    remove(d, plan, &slots, progress)?;
+    remove(d, plan, &slots, snap.holds_faces(), progress)?;
     for id in &progress.users_removed {
         slots.remove(id);
     }
@@ -243,11 +314,13 @@ pub fn apply(
 }
 
 /// Removes tombstoned templates, then tombstoned users (their templates
-/// first: not every firmware drops them with the user, §8 Q10).
+/// first: not every firmware drops them with the user, §8 Q10; on a face
+/// unit their faces too, by PIN with CMD 152).
 fn remove(
     d: &mut Disabled<'_>,
     plan: &Plan,
     slots: &BTreeMap<String, (u16, u8)>,
+    faces: bool,
     progress: &mut Progress,
 ) -> Result<()> {
     for key in &plan.templates_remove {
@@ -261,6 +334,9 @@ fn remove(
     }
     for id in &plan.users_remove {
         if let Some((uid, _)) = slots.get(id) {
+            if faces {
+                d.delete_faces(id)?;
+            }
             d.delete_user(*uid)?;
         }
         progress.users_removed.push(id.clone());
@@ -396,5 +472,25 @@ mod tests {
             ..p
         };
         assert_eq!(fit(&huge, UserFormat::Long72, Encoding::Utf8).card, None);
+    }
+
+    #[test]
+    fn a_face_joins_the_list_as_kind_face_with_its_version() {
+        let mut f = Face {
+            uid: 4,
+            face_id: 12,
+            valid: 1,
+            reserve: 0,
+            active_time: 0,
+            vf_count: 2,
+            data: vec![9; 1900],
+        };
+        let t = list_face(&f, "1005", at());
+        assert_eq!((t.kind, t.index, t.flag), (TemplateKind::Face, 12, 1));
+        assert_eq!(t.version, FACE_VERSION, "reserve 0: the default");
+        assert_eq!(t.data.len(), 16 + 1900);
+        assert_eq!(t.data, f.encode()[..16 + 1900].to_vec());
+        f.reserve = 8;
+        assert_eq!(list_face(&f, "1005", at()).version, "8");
     }
 }

@@ -1,6 +1,7 @@
 //! Import from a terminal (`POST /people/import {"device_id"}`): a pull
 //! terminal's users and templates join the staff list in one journal
-//! transaction, and the terminal is marked imported (from then on, what
+//! transaction (NIR faces too, read with CMD 150 on a face unit: kind
+//! face, index = face id), and the terminal is marked imported (from then on, what
 //! is enrolled or changed at it joins the list by itself). A person or
 //! template the list holds as a tombstone stays deleted (offboarding wins
 //! over a terminal that still holds them). A push terminal is imported by
@@ -29,7 +30,7 @@ pub enum Imported {
         templates: usize,
         /// Users the terminal holds.
         users_read: usize,
-        /// Templates the terminal holds.
+        /// Templates the terminal holds (fingers and faces).
         templates_read: usize,
     },
     /// A push terminal: it must be asked to upload (commands); nothing read.
@@ -63,7 +64,9 @@ pub fn from_device(
     }
     let snap = terminals
         .run(device, Mode::Disabled, "people import", |s| {
-            Ok(Snapshot::read(s)?)
+            let mut snap = Snapshot::read(s)?;
+            snap.read_faces(s)?;
+            Ok(snap)
         })
         .map_err(ImportError::Terminal)?;
     let at = WallTime::new(crate::time::now());
@@ -88,18 +91,19 @@ pub fn from_device(
         }),
     )?;
     log::info!(
-        "device {}: imported {} people and {} templates into the staff list ({} users, {} templates read)",
+        "device {}: imported {} people and {} templates into the staff list ({} users, {} templates and {} faces read)",
         device.id,
         export.people.len(),
         export.templates.len(),
         snap.users.len(),
-        snap.templates.len()
+        snap.templates.len(),
+        snap.faces.len()
     );
     Ok(Imported::Pull {
         people: export.people.len(),
         templates: export.templates.len(),
         users_read: snap.users.len(),
-        templates_read: snap.templates.len(),
+        templates_read: snap.templates.len() + snap.faces.len(),
     })
 }
 

@@ -158,6 +158,7 @@ impl Device {
                 | cmd::UPDATE_FIRMWARE
                 | cmd::DELETE_USERTEMP
                 | cmd::SSR_DELETE_USERTEMP
+                | cmd::DELETE_USERFACE
         );
         if changes || p.command == cmd::DATA {
             let mut st = self.state.lock();
@@ -448,6 +449,10 @@ impl Device {
         w[17] = capacity.saturating_sub(fingers);
         w[18] = 10_000u32.saturating_sub(users);
         w[19] = 200_000u32.saturating_sub(records);
+        if self.config.face_capacity > 0 {
+            w[20] = st.faces.len() as u32;
+            w[22] = self.config.face_capacity;
+        }
         w.iter().flat_map(|v| v.to_le_bytes()).collect()
     }
 

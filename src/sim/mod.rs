@@ -4,6 +4,7 @@
 
 mod data;
 mod device;
+pub mod faces;
 mod net;
 pub mod push;
 mod templates;
@@ -112,6 +113,10 @@ pub struct SimConfig {
     pub finger_capacity: u32,
     /// How long a batch save (110/12) takes to answer.
     pub batch_delay: Duration,
+    /// NIR face records the terminal can hold; 0 (the default) = no face
+    /// unit: none generated, none reported by GET_FREE_SIZES. Otherwise
+    /// every third user starts with an enrolment of 15 faces.
+    pub face_capacity: u32,
 }
 
 /// How READ_BUFFER treats an offset that is not a multiple of the chunk
@@ -187,6 +192,7 @@ impl Default for SimConfig {
             fp_version: 10,
             finger_capacity: 3000,
             batch_delay: Duration::from_millis(100),
+            face_capacity: 0,
         }
     }
 }
@@ -242,6 +248,8 @@ pub struct State {
     pub punches: Vec<Attendance>,
     /// Fingerprint templates.
     pub templates: Vec<Template>,
+    /// NIR face records (`sim::faces`).
+    pub faces: Vec<crate::zk::faces::Face>,
     /// (user id, finger) of the last enrolment started, if any.
     pub enrolling: Option<(String, u8)>,
     /// True while some client has the terminal disabled.
@@ -293,10 +301,20 @@ impl Simulator {
             }
         }
         let templates = data::templates(&users, config.seed, config.fp_version);
+        let faces = if config.face_capacity > 0 {
+            users
+                .iter()
+                .filter(|u| u.uid % 3 == 1)
+                .flat_map(|u| faces::face_set(u.uid, config.seed))
+                .collect()
+        } else {
+            Vec::new()
+        };
         let state = Arc::new(Mutex::new(State {
             users,
             punches,
             templates,
+            faces,
             enrolling: None,
             disabled: false,
             clock_offset: 0,

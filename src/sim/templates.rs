@@ -50,6 +50,8 @@ pub fn is_template_command(command: u16, data: &[u8]) -> bool {
             | cmd::UPDATE_FIRMWARE
             | cmd::DELETE_USERTEMP
             | cmd::SSR_DELETE_USERTEMP
+            | cmd::USERFACE_RRQ
+            | cmd::DELETE_USERFACE
     ) || (command == cmd::USERTEMP_RRQ && data.len() == 3)
 }
 
@@ -80,6 +82,8 @@ pub fn answer(
             _ => Answer::Error(5),
         },
         cmd::DELETE_USERTEMP => delete_one(st, data),
+        cmd::USERFACE_RRQ => super::faces::read(st, data),
+        cmd::DELETE_USERFACE => super::faces::delete(st, data),
         _ => delete_by_pin(st, data),
     }
 }
@@ -276,6 +280,7 @@ mod tests {
             users: super::super::data::users(20),
             punches: Vec::new(),
             templates: Vec::new(),
+            faces: Vec::new(),
             enrolling: None,
             disabled: false,
             clock_offset: 0,

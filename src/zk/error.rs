@@ -90,6 +90,10 @@ pub enum ProtocolError {
     UserSize { bytes: usize, count: u32 },
     /// A template entry's size field is impossible or cut short.
     TemplateEntry { size: usize },
+    /// A face reply that is not a whole number of 2576-byte records.
+    FaceRecords { bytes: usize },
+    /// A face record whose size field exceeds its 2560-byte template area.
+    FaceSize { size: usize },
 }
 
 impl fmt::Display for ProtocolError {
@@ -132,6 +136,18 @@ impl fmt::Display for ProtocolError {
             ),
             ProtocolError::TemplateEntry { size } => {
                 write!(f, "template entry of impossible size {size}")
+            }
+            ProtocolError::FaceRecords { bytes } => {
+                write!(
+                    f,
+                    "face reply of {bytes} bytes is not whole 2576-byte records"
+                )
+            }
+            ProtocolError::FaceSize { size } => {
+                write!(
+                    f,
+                    "face record announcing {size} template bytes (at most 2560)"
+                )
             }
         }
     }
@@ -180,6 +196,11 @@ pub enum TemplateError {
         /// The version the template's bytes show.
         template: u16,
     },
+    /// A PIN longer than the 24 bytes a PIN command carries.
+    Pin {
+        /// Bytes of the PIN.
+        len: usize,
+    },
 }
 
 impl fmt::Display for TemplateError {
@@ -204,6 +225,7 @@ impl fmt::Display for TemplateError {
                 f,
                 "ZKFinger {template} template for a ZKFinger {terminal} terminal"
             ),
+            TemplateError::Pin { len } => write!(f, "PIN of {len} bytes (at most 24)"),
         }
     }
 }

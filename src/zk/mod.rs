@@ -5,7 +5,8 @@
 //! layouts, `transport` moves packets over TCP or UDP, `session` holds one
 //! conversation, `chunk` assembles one READ_BUFFER answer, `buffered` reads
 //! whole datasets and `tables` turns them into users and punches;
-//! `templates` reads, writes and deletes fingerprint templates; `tail` reads only what follows
+//! `templates` reads, writes and deletes fingerprint templates; `faces`
+//! reads and deletes NIR face templates; `tail` reads only what follows
 //! a position in the attendance log; `events` parses realtime events.
 // Device bytes never pass through a truncating `as`: conversions are checked.
 #![deny(clippy::cast_possible_truncation)]
@@ -15,6 +16,7 @@ pub mod chunk;
 pub mod codec;
 pub mod error;
 pub mod events;
+pub mod faces;
 pub mod records;
 mod session;
 mod tables;

@@ -341,7 +341,7 @@ impl Session {
     }
 
     /// Sends `command` and assembles its possibly large reply.
-    fn request_large(&mut self, command: u16, data: &[u8]) -> Result<Fed> {
+    pub(super) fn request_large(&mut self, command: u16, data: &[u8]) -> Result<Fed> {
         let id = self.next_reply_id();
         let first = self.exchange(command, data, Phase::Reply, id)?;
         let mut reply = LargeReply::default();
@@ -360,7 +360,7 @@ impl Session {
 
     /// Sends a command and returns the raw reply (its code and session
     /// field carry the firmware's result).
-    fn raw_command(&mut self, command: u16, data: &[u8]) -> Result<Packet> {
+    pub(super) fn raw_command(&mut self, command: u16, data: &[u8]) -> Result<Packet> {
         let id = self.next_reply_id();
         self.exchange(command, data, Phase::Reply, id)
     }

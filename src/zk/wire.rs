@@ -36,6 +36,9 @@ pub mod cmd {
     pub const UPDATE_FIRMWARE: u16 = 110;
     pub const HASH_DATA: u16 = 119;
     pub const SSR_DELETE_USERTEMP: u16 = 134;
+    pub const USERFACE_RRQ: u16 = 150;
+    pub const USERFACE_WRQ: u16 = 151;
+    pub const DELETE_USERFACE: u16 = 152;
     pub const GET_FREE_SIZES: u16 = 50;
     pub const START_VERIFY: u16 = 60;
     pub const START_ENROLL: u16 = 61;
@@ -78,6 +81,9 @@ pub mod cmd {
             UPDATE_FIRMWARE => "UPDATE_FIREWARE",
             HASH_DATA => "HASH_DATA",
             SSR_DELETE_USERTEMP => "SSR_DELETE_USERTEMP",
+            USERFACE_RRQ => "USERFACE_RRQ",
+            USERFACE_WRQ => "USERFACE_WRQ",
+            DELETE_USERFACE => "DELETE_USERFACE",
             GET_FREE_SIZES => "GET_FREE_SIZES",
             START_VERIFY => "STARTVERIFY",
             START_ENROLL => "STARTENROLL",

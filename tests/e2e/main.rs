@@ -14,6 +14,7 @@ mod commands;
 mod concurrency;
 mod docs;
 mod exe;
+mod faces;
 mod failures;
 mod hostile;
 mod http_api;
