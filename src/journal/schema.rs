@@ -181,7 +181,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
          written_at TEXT NOT NULL,
          PRIMARY KEY (device, user_id, kind, idx)
      );",
-    // 6 (helper P): every change to a person (insert, update, tombstone,
+    // 6: every change to a person (insert, update, tombstone,
     // restore — whoever writes it) leaves its PIN in an outbox, in order:
     // what delivery into PostgreSQL (`zk_people`) follows, as it follows
     // the punches. People already in the list are in it from the start.
@@ -198,7 +198,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
          INSERT INTO people_changes (user_id) VALUES (new.user_id);
      END;
      INSERT INTO people_changes (user_id) SELECT user_id FROM people ORDER BY user_id;",
-    // 7 (R): working schedules for reports: the server default (scope
+    // 7: working schedules for reports: the server default (scope
     // 'default', name ''), per area and per person; `schedule` is the
     // schedule's JSON shape.
     "CREATE TABLE report_schedules (
@@ -208,7 +208,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
          updated_at TEXT NOT NULL,
          PRIMARY KEY (scope, name)
      );",
-    // 8 (T): what each people command queued for a push terminal is for,
+    // 8: what each people command queued for a push terminal is for,
     // so its result updates the sync state (`what`: user, user_delete,
     // template, template_delete, query).
     "CREATE TABLE people_push_commands (

@@ -268,7 +268,7 @@ pub fn plan_from_journal(journal: &Journal, device: &Device) -> Result<Plan, Jou
 /// The stored report of `device`, else one computed from the journal.
 pub fn report_of(journal: &Journal, device: &Device) -> Result<TerminalReport, JournalError> {
     if device.config.is_push() {
-        // Push terminals follow by commands (helper T's `push::people`).
+        // Push terminals follow by commands (`push::people`).
         return crate::push::people::report(journal, device);
     }
     if let Some(text) = journal.terminal_sync_state(&device.id)? {

@@ -17,11 +17,9 @@ use crate::journal::{
     Journal, JournalError, PeopleExport, Person, SyncRow, SyncState, Template, TemplateInfo,
     TemplateKind,
 };
-use crate::registry::{DeviceConfig, Registry};
+use crate::registry::Registry;
 use crate::time::WallTime;
 
-/// The area of a device without one.
-pub const DEFAULT_AREA: &str = "general";
 /// Largest finger index.
 pub const MAX_FINGER_INDEX: u8 = 9;
 /// Largest face sub-template index (one NIR enrolment = 15 templates).
@@ -36,20 +34,6 @@ pub const MAX_FACE_BYTES: usize = 2576;
 pub const FACE_VERSION: &str = "7";
 /// What an export document says it is.
 pub const EXPORT_FORMAT: &str = "zkserver-people";
-
-/// A device's area: its `"area"` in devices.json, else [`DEFAULT_AREA`].
-// Merge note: read from the entry's raw fields until the registry has an
-// `area` field of its own (helper S); then use that.
-pub fn device_area(config: &DeviceConfig) -> String {
-    config
-        .raw
-        .get("area")
-        .and_then(Value::as_str)
-        .map(str::trim)
-        .filter(|a| !a.is_empty())
-        .unwrap_or(DEFAULT_AREA)
-        .to_string()
-}
 
 /// The staff list's names to show punches with (see
 /// [`crate::journal::PersonNames`]); none without a journal, or when it
@@ -185,7 +169,7 @@ pub fn terminal_states(
                     SyncState::Pending
                 }
                 Some(r) => r.state,
-                None if person.in_area(&device_area(&device.config)) => SyncState::Pending,
+                None if person.in_area(&device.config.area) => SyncState::Pending,
                 None => SyncState::OutOfArea,
             };
             (device.id.clone(), Value::from(state.as_str()))
@@ -430,13 +414,5 @@ mod tests {
         );
         assert!(template_version(TemplateKind::Face, &v10(MAX_FACE_BYTES), None).is_ok());
         assert!(template_version(TemplateKind::Face, &v10(MAX_FACE_BYTES + 1), None).is_err());
-    }
-
-    #[test]
-    fn a_device_is_in_its_area_or_the_general_one() {
-        let mut config = DeviceConfig::new("x");
-        assert_eq!(device_area(&config), "general");
-        config.raw.insert("area".into(), Value::from("bodega"));
-        assert_eq!(device_area(&config), "bodega");
     }
 }

@@ -6,7 +6,7 @@
 //! template the list holds as a tombstone stays deleted (offboarding wins
 //! over a terminal that still holds them). A push terminal is imported by
 //! commands (`DATA QUERY …`): [`Imported::Push`] tells the caller to queue
-//! them (helper T's side).
+//! them (`push::people`).
 
 use std::collections::BTreeMap;
 
