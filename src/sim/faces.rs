@@ -8,8 +8,8 @@
 //! the case the document cannot rule out (§8 Q10): a client must delete
 //! faces explicitly.
 
+use super::answer::Answer;
 use super::data::Rng;
-use super::templates::Answer;
 use super::State;
 use crate::zk::codec::{u16_at, until_nul};
 use crate::zk::faces::{Face, FACE_NUM, PIN_BYTES};

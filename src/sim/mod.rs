@@ -2,6 +2,7 @@
 //! formats and comm key, deterministic data, and fault injection. Used by the
 //! tests, the benchmark, `--demo` and `zkserver simulate`.
 
+mod answer;
 mod data;
 mod device;
 pub mod faces;

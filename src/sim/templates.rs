@@ -4,6 +4,7 @@
 //! (110/12, silent stop at capacity), the single write (87) and deletes
 //! (19, 134).
 
+pub use super::answer::Answer;
 use super::{SimConfig, State};
 use crate::zk::codec::{u16_at, u32_at, until_nul};
 use crate::zk::records::{self, Template};
@@ -24,18 +25,6 @@ pub struct Upload {
     pub last_id: u16,
     /// Whether a DATA piece was appended yet.
     pub appended: bool,
-}
-
-/// How the terminal answers a template command.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Answer {
-    /// ACK_OK with this data.
-    Ok(Vec<u8>),
-    /// ACK_ERROR with this firmware code in the session field.
-    Error(u16),
-    /// A payload sent as large data (PREPARE_DATA, DATA frames, ACK_OK), or
-    /// inline in an ACK_OK in v9 mode.
-    Large(Vec<u8>),
 }
 
 /// Whether `command` (with `data`) is a template command this module answers.
