@@ -6,11 +6,9 @@
 //! delete), faces counted `incompatible` on pull terminals (no write: CMD
 //! 151 is unverified, and the simulator answers it ACK_UNKNOWN).
 
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use zkserver::journal::{Journal, TemplateKind};
+use zkserver::journal::TemplateKind;
 use zkserver::ops::{Budget, Terminals};
 use zkserver::people::sync::{sync_pull, Depth};
 use zkserver::registry::{Device, DeviceConfig};
@@ -22,32 +20,7 @@ use zkserver::zk::faces::Face;
 use zkserver::zk::wire::cmd;
 use zkserver::zk::{ConnectOptions, Error, Session, DEFAULT_OPERATION_LIMIT};
 
-static DIRS: AtomicUsize = AtomicUsize::new(0);
-
-/// A journal in a fresh folder (removed on drop).
-struct Store {
-    dir: PathBuf,
-    journal: Journal,
-}
-
-impl Store {
-    fn new() -> Store {
-        let dir = std::env::temp_dir().join(format!(
-            "zkserver-faces-{}-{}",
-            std::process::id(),
-            DIRS.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        let journal = Journal::open(dir.join("journal.db")).unwrap();
-        Store { dir, journal }
-    }
-}
-
-impl Drop for Store {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
+use crate::common::store::Store;
 
 fn face_unit() -> Simulator {
     Simulator::start(SimConfig {
@@ -129,7 +102,7 @@ fn faces_read_over_tcp_and_udp_and_the_write_stays_unknown() {
 
 #[test]
 fn faces_join_the_list_on_import_and_a_tombstone_deletes_them() {
-    let store = Store::new();
+    let store = Store::new("faces");
     let t = Terminals::new(Budget::default());
     let sim = face_unit();
     let d = device("caras", &sim, false);

@@ -7,8 +7,6 @@
 //! the engine wakes on a list change and the `/people/sync` routes.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use zkserver::journal::{Journal, PersonChanges, SyncState, TemplateKind};
 use zkserver::ops::{Budget, Terminals};
@@ -20,32 +18,7 @@ use zkserver::time::WallTime;
 use zkserver::zk::records::{User, UserFormat};
 use zkserver::zk::wire::cmd;
 
-static DIRS: AtomicUsize = AtomicUsize::new(0);
-
-/// A journal in a fresh folder (removed on drop).
-struct Store {
-    dir: PathBuf,
-    journal: Journal,
-}
-
-impl Store {
-    fn new() -> Store {
-        let dir = std::env::temp_dir().join(format!(
-            "zkserver-people-sync-{}-{}",
-            std::process::id(),
-            DIRS.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        let journal = Journal::open(dir.join("journal.db")).unwrap();
-        Store { dir, journal }
-    }
-}
-
-impl Drop for Store {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
+use crate::common::store::Store;
 
 fn device(id: &str, sim: &Simulator, area: Option<&str>) -> Device {
     let mut config = DeviceConfig::new(id);
@@ -119,7 +92,7 @@ fn import(store: &Store, t: &Terminals, d: &Device) -> (usize, usize) {
 
 #[test]
 fn people_import_then_sync_copies_byte_for_byte_in_the_targets_layout_and_only_once() {
-    let store = Store::new();
+    let store = Store::new("people-sync");
     let t = terminals();
     let a = Simulator::start(SimConfig::default()).unwrap();
     let b = empty_sim(SimConfig {
@@ -191,7 +164,7 @@ fn people_import_then_sync_copies_byte_for_byte_in_the_targets_layout_and_only_o
 
 #[test]
 fn people_sync_moves_only_the_changed_persons_bytes() {
-    let store = Store::new();
+    let store = Store::new("people-sync");
     let t = terminals();
     let a = Simulator::start(SimConfig::default()).unwrap();
     let b = empty_sim(SimConfig {
@@ -221,7 +194,7 @@ fn people_sync_moves_only_the_changed_persons_bytes() {
 
 #[test]
 fn people_sync_versions_capacity_and_a_dropped_link() {
-    let store = Store::new();
+    let store = Store::new("people-sync");
     let t = terminals();
     let a = Simulator::start(SimConfig::default()).unwrap();
     let old = empty_sim(SimConfig {
@@ -282,7 +255,7 @@ fn people_sync_versions_capacity_and_a_dropped_link() {
 
 #[test]
 fn people_tombstones_remove_everywhere_and_an_offline_terminal_once_back() {
-    let store = Store::new();
+    let store = Store::new("people-sync");
     let t = terminals();
     let a = Simulator::start(SimConfig::default()).unwrap();
     let b = empty_sim(SimConfig {
@@ -316,7 +289,7 @@ fn people_tombstones_remove_everywhere_and_an_offline_terminal_once_back() {
 
 #[test]
 fn people_enrolled_at_an_imported_terminal_join_the_list_and_reach_the_others() {
-    let store = Store::new();
+    let store = Store::new("people-sync");
     let t = terminals();
     let a = Simulator::start(SimConfig::default()).unwrap();
     let b = empty_sim(SimConfig {
@@ -385,7 +358,7 @@ fn people_enrolled_at_an_imported_terminal_join_the_list_and_reach_the_others() 
 
 #[test]
 fn people_dry_run_changes_nothing_and_out_of_area_stays_off() {
-    let store = Store::new();
+    let store = Store::new("people-sync");
     let t = terminals();
     let a = Simulator::start(SimConfig::default()).unwrap();
     let b = empty_sim(SimConfig {
@@ -467,7 +440,7 @@ fn report<'a>(body: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
 
 #[test]
 fn people_engine_follows_the_list_within_seconds_and_the_routes_show_it() {
-    let store = Store::new();
+    let store = Store::new("people-sync");
     let journal = Arc::new(Journal::open(store.dir.join("server.db")).unwrap());
     let target = SimConfig {
         seed: 21,
@@ -577,7 +550,7 @@ fn people_engine_follows_the_list_within_seconds_and_the_routes_show_it() {
 
 #[test]
 fn people_engine_syncs_an_offline_terminal_once_it_is_back() {
-    let store = Store::new();
+    let store = Store::new("people-sync");
     let journal = Arc::new(Journal::open(store.dir.join("server.db")).unwrap());
     let (env, devices) = server(
         &store,
@@ -643,7 +616,7 @@ fn people_engine_syncs_an_offline_terminal_once_it_is_back() {
 
 #[test]
 fn people_ten_terminals_are_synced_at_once_not_one_after_another() {
-    let store = Store::new();
+    let store = Store::new("people-sync");
     let journal = Arc::new(Journal::open(store.dir.join("engine.db")).unwrap());
     let t = Arc::new(terminals());
     let source = Simulator::start(SimConfig::default()).unwrap();
@@ -702,7 +675,7 @@ fn people_ten_terminals_are_synced_at_once_not_one_after_another() {
 
 #[test]
 fn people_sync_leaves_terminals_alone_while_the_list_is_empty() {
-    let store = Store::new();
+    let store = Store::new("people-sync");
     let t = terminals();
     let a = Simulator::start(SimConfig::default()).unwrap();
     for depth in [Depth::Quick, Depth::Full] {

@@ -7,6 +7,7 @@ pub mod postgres;
 pub mod process;
 pub mod receiver;
 pub mod sse;
+pub mod store;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
