@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use zkserver::journal::Journal;
 use zkserver::ops::{Budget, Terminals};
 use zkserver::people::engine::PeopleSync;
+use zkserver::people::pull::BATCH_PEOPLE;
 use zkserver::people::sync::{sync_pull, Depth};
 use zkserver::registry::{Device, DeviceConfig, Registry};
 use zkserver::services::people_import::from_device;
@@ -98,8 +99,9 @@ fn session(sim: &Simulator) -> Res<Session> {
     })?)
 }
 
-/// The bare transfer: read users and templates, one batch write.
-fn bare(from: &Simulator, to: &Simulator) -> Res<(Duration, Duration)> {
+/// The bare transfer: read users and templates, then write them in
+/// batches of `batch` owners (`usize::MAX`: one batch, as pyzk does).
+fn bare(from: &Simulator, to: &Simulator, batch: usize) -> Res<(Duration, Duration)> {
     let start = Instant::now();
     let mut s = session(from)?;
     let (users, format, templates) = {
@@ -112,16 +114,79 @@ fn bare(from: &Simulator, to: &Simulator) -> Res<(Duration, Duration)> {
     s.exit()?;
     let read = start.elapsed();
     let format = format.ok_or("no users")?;
-    let owners: Vec<User> = users
+    let mut by_owner: std::collections::BTreeMap<u16, Vec<Template>> = Default::default();
+    for t in templates {
+        by_owner.entry(t.uid).or_default().push(t);
+    }
+    let owners: Vec<(User, Vec<Template>)> = users
         .into_iter()
-        .filter(|u| templates.iter().any(|t| t.uid == u.uid))
+        .filter_map(|u| Some((u.clone(), by_owner.remove(&u.uid)?)))
         .collect();
     let mut t = session(to)?;
     let mut d = t.disable()?;
-    d.write_templates(&owners, format, &templates)?;
+    for chunk in owners.chunks(batch.max(1)) {
+        let users: Vec<User> = chunk.iter().map(|(u, _)| u.clone()).collect();
+        let templates: Vec<Template> = chunk.iter().flat_map(|(_, t)| t.clone()).collect();
+        d.write_templates(&users, format, &templates)?;
+    }
     d.finish()?;
     t.exit()?;
     Ok((read, start.elapsed() - read))
+}
+
+/// zkserver's copy: `from_device` into a fresh journal, then a sync to a
+/// fresh terminal; the journal, its folder and the target for later steps.
+struct Ours {
+    import: Duration,
+    sync: Duration,
+    journal: Arc<Journal>,
+    terminals: Arc<Terminals>,
+    dir: std::path::PathBuf,
+    target: Simulator,
+}
+
+fn ours(src: &Simulator, run: usize) -> Res<Ours> {
+    let dir = std::env::temp_dir().join(format!(
+        "zkserver-people-bench-{}-{run}",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    let journal = Arc::new(Journal::open(dir.join("journal.db"))?);
+    let terminals = Arc::new(Terminals::new(Budget {
+        lock_timeout: Duration::from_secs(600),
+        operation_limit: Duration::from_secs(600),
+    }));
+    let target = target(100 + run as u64)?;
+    let start = Instant::now();
+    from_device(&journal, &terminals, &device("source", src)).map_err(|e| format!("{e:?}"))?;
+    let import = start.elapsed();
+    let start = Instant::now();
+    let report = sync_pull(
+        &journal,
+        &terminals,
+        &device("one", &target),
+        Depth::Quick,
+        false,
+    )?;
+    let sync = start.elapsed();
+    if report.state != "al_dia" {
+        return Err(format!("the sync ended {}", report.state).into());
+    }
+    Ok(Ours {
+        import,
+        sync,
+        journal,
+        terminals,
+        dir,
+        target,
+    })
+}
+
+/// The median of `runs`.
+fn median(mut runs: Vec<Duration>) -> Duration {
+    runs.sort();
+    runs[runs.len() / 2]
 }
 
 fn secs(d: Duration) -> f64 {
@@ -187,6 +252,33 @@ fn parallel(journal: &Arc<Journal>, terminals: &Arc<Terminals>, one: Duration) -
     Ok(())
 }
 
+/// A second sync of the copy's target (nothing to change), quick and full.
+fn nothing_to_do(o: &Ours) -> Res<()> {
+    let (journal, terminals, one) = (&o.journal, &o.terminals, &o.target);
+    let start = Instant::now();
+    let list = zkserver::people::sync::load_list(journal)?;
+    println!(
+        "(the list of {} people loaded in {:.3} s)",
+        list.len(),
+        secs(start.elapsed())
+    );
+    let d_one = device("one", one);
+    let writes = one.stats().writes;
+    let start = Instant::now();
+    sync_pull(journal, terminals, &d_one, Depth::Quick, false)?;
+    let quick = start.elapsed();
+    let start = Instant::now();
+    sync_pull(journal, terminals, &d_one, Depth::Full, false)?;
+    let full = start.elapsed();
+    println!(
+        "nothing to do:  quick {:.3} s, full check {:.2} s, writes {}",
+        secs(quick),
+        secs(full),
+        one.stats().writes - writes
+    );
+    Ok(())
+}
+
 fn main() -> Res<()> {
     let args: Vec<String> = std::env::args().collect();
     let users: usize = args.get(1).map_or(Ok(3000), |a| a.parse())?;
@@ -198,62 +290,54 @@ fn main() -> Res<()> {
     let count = src.with_state(|st| st.templates.len());
     println!("source: {users} users, {count} templates");
 
-    let (read, write) = bare(&src, &target(1)?)?;
-    let bare_total = read + write;
+    let runs: usize = std::env::var("ZKSERVER_BENCH_RUNS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(5)
+        .max(1);
+    let (mut one_batch, mut batched, mut imports, mut syncs, mut totals) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut last = None;
+    // Interleaved, so that the machine's load falls on all three alike.
+    for run in 0..runs {
+        let (read, write) = bare(&src, &target(1)?, usize::MAX)?;
+        one_batch.push(read + write);
+        let (read, write) = bare(&src, &target(2)?, BATCH_PEOPLE)?;
+        batched.push(read + write);
+        let o = ours(&src, run)?;
+        imports.push(o.import);
+        syncs.push(o.sync);
+        totals.push(o.import + o.sync);
+        if let Some(old) = last.replace(o) {
+            let _ = std::fs::remove_dir_all(&old.dir);
+        }
+    }
+    let o = last.ok_or("no run")?;
+    let (one_batch, batched) = (median(one_batch), median(batched));
+    let ours_total = median(totals);
+    let (import, write) = (median(imports), median(syncs));
+    println!("medians of {runs} runs:");
     println!(
-        "bare transfer:  read {:.2} s + write {:.2} s = {:.2} s",
-        secs(read),
-        secs(write),
-        secs(bare_total)
+        "bare transfer, one batch:          {:.2} s",
+        secs(one_batch)
     );
-
-    let dir = std::env::temp_dir().join(format!("zkserver-people-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    let journal = Arc::new(Journal::open(dir.join("journal.db"))?);
-    let terminals = Arc::new(Terminals::new(Budget {
-        lock_timeout: Duration::from_secs(600),
-        operation_limit: Duration::from_secs(600),
-    }));
-    let start = Instant::now();
-    from_device(&journal, &terminals, &device("source", &src)).map_err(|e| format!("{e:?}"))?;
-    let import = start.elapsed();
-    let start = Instant::now();
-    let list = zkserver::people::sync::load_list(&journal)?;
     println!(
-        "(the list of {} people loaded in {:.2} s)",
-        list.len(),
-        secs(start.elapsed())
+        "bare transfer, batches of {BATCH_PEOPLE}:   {:.2} s",
+        secs(batched)
     );
-    let one = target(2)?;
-    let d_one = device("one", &one);
-    let start = Instant::now();
-    let report = sync_pull(&journal, &terminals, &d_one, Depth::Quick, false)?;
-    let write = start.elapsed();
-    let ours = import + write;
     println!(
-        "zkserver:       import {:.2} s + sync {:.2} s = {:.2} s ({}) — {:.2}× the bare transfer",
+        "zkserver:       import {:.2} s + sync {:.2} s = {:.2} s — {:.2}× the bare transfer in the same batches, {:.2}× the one-batch transfer",
         secs(import),
         secs(write),
-        secs(ours),
-        report.state,
-        secs(ours) / secs(bare_total)
+        secs(ours_total),
+        secs(ours_total) / secs(batched),
+        secs(ours_total) / secs(one_batch)
     );
-    let writes = one.stats().writes;
-    let start = Instant::now();
-    sync_pull(&journal, &terminals, &d_one, Depth::Quick, false)?;
-    let quick = start.elapsed();
-    let start = Instant::now();
-    sync_pull(&journal, &terminals, &d_one, Depth::Full, false)?;
-    let full = start.elapsed();
-    println!(
-        "nothing to do:  quick {:.3} s, full check {:.2} s, writes {}",
-        secs(quick),
-        secs(full),
-        one.stats().writes - writes
-    );
-
+    nothing_to_do(&o)?;
+    let (journal, terminals) = (o.journal.clone(), o.terminals.clone());
+    let dir = o.dir.clone();
     if let Some(python) = python {
-        pyzk(python, &src, ours, bare_total)?;
+        pyzk(python, &src, ours_total, one_batch)?;
     }
     parallel(&journal, &terminals, write)?;
     let _ = std::fs::remove_dir_all(&dir);

@@ -12,6 +12,7 @@
 //! connections: in WAL mode readers see the last commit and never wait for
 //! an open write.
 
+mod checkpoint;
 mod commands;
 mod contacts;
 mod error;
@@ -19,6 +20,7 @@ mod lock;
 mod meta;
 mod pending;
 mod people;
+mod people_import;
 mod people_push;
 mod people_sync;
 mod people_terminals;
@@ -49,6 +51,7 @@ pub use people::{
     fold_for_search, PeopleExport, PeopleFilter, PeoplePage, Person, PersonChanges, PersonNames,
     RestoreCounts, EVERY_AREA,
 };
+pub use people_import::TerminalImport;
 pub use people_push::{PeopleCommand, PeopleCommandKind, PeopleCommandTag};
 pub use people_sync::{SyncRow, SyncState, TemplateSent};
 pub use people_terminals::SyncCounters;
@@ -81,6 +84,8 @@ pub struct Journal {
     claimed: Mutex<std::collections::HashMap<String, String>>,
     /// The staff list's names, read once per change (see `person_names`).
     names: people::NameCache,
+    /// Checkpoints the log after writes, off the writers' path.
+    checkpoints: checkpoint::Checkpointer,
 }
 
 impl std::fmt::Debug for Journal {
@@ -174,8 +179,10 @@ impl Journal {
                 r.get(0)
             })
             .map_err(schema::sqlite(&path, "reading the journal's identity"))?;
+        let checkpoints = checkpoint::Checkpointer::start(&path)?;
         Ok(Journal {
             id,
+            checkpoints,
             path,
             writer: Mutex::new(conn),
             readers: Mutex::new(Vec::new()),
@@ -241,7 +248,10 @@ impl Journal {
         action: &'static str,
     ) -> Result<T, JournalError> {
         let mut conn = self.writer.lock();
-        f(&mut conn).map_err(schema::sqlite(&self.path, action))
+        let done = f(&mut conn).map_err(schema::sqlite(&self.path, action));
+        drop(conn);
+        self.checkpoints.wrote();
+        done
     }
 
     /// Runs `f` with a read-only connection from the pool; never waits for

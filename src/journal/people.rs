@@ -224,7 +224,7 @@ pub(super) struct NameCache(Mutex<(u64, Option<PersonNames>)>);
 
 impl NameCache {
     /// Forgets the names read (the list changed).
-    fn forget(&self) {
+    pub(super) fn forget(&self) {
         let mut cache = self.0.lock();
         cache.0 = cache.0.wrapping_add(1);
         cache.1 = None;
@@ -293,7 +293,7 @@ fn person_from_row(r: &Row<'_>) -> rusqlite::Result<Person> {
 }
 
 /// Writes `p` as given (replacing its row) inside `tx`.
-fn write_person(tx: &Transaction<'_>, p: &Person) -> rusqlite::Result<()> {
+pub(super) fn write_person(tx: &Transaction<'_>, p: &Person) -> rusqlite::Result<()> {
     let card = match p.card {
         Some(c) => {
             Some(i64::try_from(c).map_err(|e| rusqlite::Error::ToSqlConversionFailure(e.into()))?)

@@ -6,7 +6,7 @@
 //! `Template::content_hash`) and moves only what changed, so running it
 //! twice writes nothing the second time.
 
-use rusqlite::{params, Row};
+use rusqlite::{params, Row, Transaction};
 
 use super::{Journal, JournalError, TemplateKind};
 use crate::time::WallTime;
@@ -128,6 +128,62 @@ fn sent_row(r: &Row<'_>) -> rusqlite::Result<TemplateSent> {
     })
 }
 
+/// Records persons' states on terminals inside `tx` (replacing earlier
+/// ones for the same device and person).
+pub(super) fn put_sync_states(tx: &Transaction<'_>, rows: &[SyncRow]) -> rusqlite::Result<()> {
+    let mut stmt = tx.prepare_cached(
+        "INSERT INTO people_sync (device, user_id, hash, state, message, synced_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (device, user_id) DO UPDATE SET
+             hash = excluded.hash, state = excluded.state,
+             message = excluded.message, synced_at = excluded.synced_at",
+    )?;
+    for r in rows {
+        stmt.execute(params![
+            r.device,
+            r.user_id,
+            r.hash,
+            r.state.as_str(),
+            r.message,
+            r.synced_at.to_string()
+        ])?;
+    }
+    Ok(())
+}
+
+/// Records templates written to terminals inside `tx` and forgets those
+/// in `removed` (device, person, kind, index).
+pub(super) fn put_templates_sent(
+    tx: &Transaction<'_>,
+    written: &[TemplateSent],
+    removed: &[(String, String, TemplateKind, u8)],
+) -> rusqlite::Result<()> {
+    let mut put = tx.prepare_cached(
+        "INSERT INTO templates_sync (device, user_id, kind, idx, hash, written_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (device, user_id, kind, idx) DO UPDATE SET
+             hash = excluded.hash, written_at = excluded.written_at",
+    )?;
+    for t in written {
+        put.execute(params![
+            t.device,
+            t.user_id,
+            t.kind.as_str(),
+            t.index,
+            t.hash,
+            t.written_at.to_string()
+        ])?;
+    }
+    let mut forget = tx.prepare_cached(
+        "DELETE FROM templates_sync
+         WHERE device = ?1 AND user_id = ?2 AND kind = ?3 AND idx = ?4",
+    )?;
+    for (device, user_id, kind, index) in removed {
+        forget.execute(params![device, user_id, kind.as_str(), index])?;
+    }
+    Ok(())
+}
+
 impl Journal {
     /// Records persons' states on terminals (replacing earlier ones for
     /// the same device and person) in one transaction.
@@ -138,26 +194,7 @@ impl Journal {
         self.write(
             |conn| {
                 let tx = conn.transaction()?;
-                {
-                    let mut stmt = tx.prepare_cached(
-                        "INSERT INTO people_sync
-                             (device, user_id, hash, state, message, synced_at)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                         ON CONFLICT (device, user_id) DO UPDATE SET
-                             hash = excluded.hash, state = excluded.state,
-                             message = excluded.message, synced_at = excluded.synced_at",
-                    )?;
-                    for r in rows {
-                        stmt.execute(params![
-                            r.device,
-                            r.user_id,
-                            r.hash,
-                            r.state.as_str(),
-                            r.message,
-                            r.synced_at.to_string()
-                        ])?;
-                    }
-                }
+                put_sync_states(&tx, rows)?;
                 tx.commit()
             },
             "storing sync states",
@@ -208,31 +245,7 @@ impl Journal {
         self.write(
             |conn| {
                 let tx = conn.transaction()?;
-                {
-                    let mut put = tx.prepare_cached(
-                        "INSERT INTO templates_sync (device, user_id, kind, idx, hash, written_at)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                         ON CONFLICT (device, user_id, kind, idx) DO UPDATE SET
-                             hash = excluded.hash, written_at = excluded.written_at",
-                    )?;
-                    for t in written {
-                        put.execute(params![
-                            t.device,
-                            t.user_id,
-                            t.kind.as_str(),
-                            t.index,
-                            t.hash,
-                            t.written_at.to_string()
-                        ])?;
-                    }
-                    let mut forget = tx.prepare_cached(
-                        "DELETE FROM templates_sync
-                         WHERE device = ?1 AND user_id = ?2 AND kind = ?3 AND idx = ?4",
-                    )?;
-                    for (device, user_id, kind, index) in removed {
-                        forget.execute(params![device, user_id, kind.as_str(), index])?;
-                    }
-                }
+                put_templates_sent(&tx, written, removed)?;
                 tx.commit()
             },
             "storing templates sent",

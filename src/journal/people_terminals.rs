@@ -6,7 +6,7 @@
 //! `GET /people/sync` shows it (JSON). Also every template hash last
 //! given to a terminal in one read.
 
-use rusqlite::OptionalExtension;
+use rusqlite::{Connection, OptionalExtension};
 
 use super::{Journal, JournalError, TemplateKind, TemplateSent};
 
@@ -30,6 +30,41 @@ pub struct SyncCounters {
     pub record_size: u16,
 }
 
+/// Sets (or, with `None`, removes) the mark `key` on `conn` (a
+/// transaction too).
+fn put_mark(conn: &Connection, key: &str, value: Option<&str>) -> rusqlite::Result<()> {
+    match value {
+        Some(v) => conn.execute(
+            "INSERT INTO meta (key, value) VALUES (?1, ?2)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            [key, v],
+        ),
+        None => conn.execute("DELETE FROM meta WHERE key = ?1", [key]),
+    }
+    .map(drop)
+}
+
+/// Marks `device`'s users as imported, on `conn` (a transaction too).
+pub(super) fn mark_imported(conn: &Connection, device: &str) -> rusqlite::Result<()> {
+    put_mark(conn, &format!("{IMPORTED}{device}"), Some("1"))
+}
+
+/// Records `device`'s counters (`None` forgets them), on `conn` (a
+/// transaction too).
+pub(super) fn put_counters(
+    conn: &Connection,
+    device: &str,
+    counters: Option<SyncCounters>,
+) -> rusqlite::Result<()> {
+    let text = counters.map(|c| {
+        format!(
+            "{},{},{},{}",
+            c.users, c.fingers, c.fp_version, c.record_size
+        )
+    });
+    put_mark(conn, &format!("{COUNTERS}{device}"), text.as_deref())
+}
+
 impl Journal {
     fn meta_get(&self, key: &str) -> Result<Option<String>, JournalError> {
         self.read(
@@ -42,20 +77,7 @@ impl Journal {
     }
 
     fn meta_put(&self, key: &str, value: Option<&str>) -> Result<(), JournalError> {
-        self.write(
-            |conn| {
-                match value {
-                    Some(v) => conn.execute(
-                        "INSERT INTO meta (key, value) VALUES (?1, ?2)
-                         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                        [key, v],
-                    ),
-                    None => conn.execute("DELETE FROM meta WHERE key = ?1", [key]),
-                }
-                .map(drop)
-            },
-            "storing a sync mark",
-        )
+        self.write(|conn| put_mark(conn, key, value), "storing a sync mark")
     }
 
     /// Whether `device`'s users were imported into the staff list.
@@ -65,7 +87,7 @@ impl Journal {
 
     /// Marks `device`'s users as imported.
     pub fn mark_people_imported(&self, device: &str) -> Result<(), JournalError> {
-        self.meta_put(&format!("{IMPORTED}{device}"), Some("1"))
+        self.write(|conn| mark_imported(conn, device), "storing a sync mark")
     }
 
     /// `device`'s counters at its last sync, if recorded.
@@ -89,13 +111,10 @@ impl Journal {
         device: &str,
         counters: Option<SyncCounters>,
     ) -> Result<(), JournalError> {
-        let text = counters.map(|c| {
-            format!(
-                "{},{},{},{}",
-                c.users, c.fingers, c.fp_version, c.record_size
-            )
-        });
-        self.meta_put(&format!("{COUNTERS}{device}"), text.as_deref())
+        self.write(
+            |conn| put_counters(conn, device, counters),
+            "storing a sync mark",
+        )
     }
 
     /// `device`'s last sync state as shown by the API (JSON text).

@@ -394,7 +394,10 @@ fn configure_writer(conn: &Connection, path: &Path) -> Result<(), JournalError> 
         });
     }
     conn.execute_batch("PRAGMA synchronous = FULL;")
-        .map_err(sqlite(path, "setting synchronous=FULL"))
+        .map_err(sqlite(path, "setting synchronous=FULL"))?;
+    // Checkpoints run on a thread of their own (journal::checkpoint).
+    conn.execute_batch("PRAGMA wal_autocheckpoint = 0;")
+        .map_err(sqlite(path, "turning off automatic checkpoints"))
 }
 
 /// Switches to WAL. The switch needs the file to itself, and SQLite

@@ -152,16 +152,19 @@ pub enum TemplateWrite {
 /// SHA-256 (lowercase hex) of `parts`, each preceded by its length so
 /// that no two different lists hash alike.
 pub(super) fn content_hash(parts: &[&[u8]]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut hasher = Sha256::new();
     for part in parts {
         hasher.update((part.len() as u64).to_le_bytes());
         hasher.update(part);
     }
-    hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    let digest = hasher.finalize();
+    let mut hex = String::with_capacity(digest.len() * 2);
+    for b in digest {
+        hex.push(char::from(HEX[usize::from(b >> 4)]));
+        hex.push(char::from(HEX[usize::from(b & 0x0f)]));
+    }
+    hex
 }
 
 /// Templates' order in every read: fingers before faces ('finger' >
@@ -220,6 +223,17 @@ pub(super) fn write_template(
     t: &Template,
     newest_wins: bool,
 ) -> rusqlite::Result<bool> {
+    write_template_hashed(tx, t, &t.content_hash(), newest_wins)
+}
+
+/// [`write_template`] with `t`'s content hash already computed (hashing
+/// a terminal's templates once, not once for each use).
+pub(super) fn write_template_hashed(
+    tx: &Transaction<'_>,
+    t: &Template,
+    hash: &str,
+    newest_wins: bool,
+) -> rusqlite::Result<bool> {
     let guard = if newest_wins {
         "WHERE excluded.updated_at >= templates.updated_at"
     } else {
@@ -244,7 +258,7 @@ pub(super) fn write_template(
         t.flag,
         data,
         i64::try_from(t.data.len()).unwrap_or(i64::MAX),
-        t.content_hash(),
+        hash,
         t.updated_at.to_string(),
         t.deleted,
     ])?;
@@ -268,12 +282,27 @@ pub(super) fn tombstone_all_of(
 
 /// Every template row (tombstones included), for an export.
 pub(super) fn all_templates(conn: &rusqlite::Connection) -> rusqlite::Result<Vec<Template>> {
-    let mut stmt = conn.prepare(&format!(
-        "SELECT {COLUMNS} FROM templates
-         ORDER BY length(user_id), user_id, {BY_KIND_AND_INDEX}"
-    ))?;
-    let rows = stmt.query_map([], template_from_row)?;
-    rows.collect()
+    // Sorted here, not by SQLite, whose sorter would copy every
+    // template's bytes (two thirds of the read's time for 6 000 of them).
+    let mut stmt = conn.prepare(&format!("SELECT {COLUMNS} FROM templates"))?;
+    let mut all = stmt
+        .query_map([], template_from_row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    all.sort_by(|a, b| {
+        (
+            a.user_id.len(),
+            &a.user_id,
+            std::cmp::Reverse(a.kind.as_str()),
+            a.index,
+        )
+            .cmp(&(
+                b.user_id.len(),
+                &b.user_id,
+                std::cmp::Reverse(b.kind.as_str()),
+                b.index,
+            ))
+    });
+    Ok(all)
 }
 
 impl Journal {

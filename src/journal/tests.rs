@@ -81,10 +81,43 @@ fn new_journal_is_wal_full_sync_and_current_version() {
     let app: i64 = conn
         .query_row("PRAGMA application_id", [], |r| r.get(0))
         .expect("application_id");
+    let auto: i64 = conn
+        .query_row("PRAGMA wal_autocheckpoint", [], |r| r.get(0))
+        .expect("wal_autocheckpoint");
     assert_eq!(mode, "wal");
     assert_eq!(sync, 2, "synchronous=FULL");
+    assert_eq!(auto, 0, "checkpoints run on their own thread");
     assert_eq!(version, CURRENT_VERSION);
     assert_eq!(app, APPLICATION_ID);
+}
+
+#[test]
+fn the_log_is_checkpointed_into_the_file_without_a_commit_waiting_for_it() {
+    let dir = TempDir::new();
+    let path = dir.file("punches.db");
+    let j = open(&dir);
+    let before = std::fs::metadata(&path).expect("file").len();
+    // 20 000 punches: several thousand log pages, far more than the file
+    // holds until a checkpoint copies them in (the writer never does).
+    let punches: Vec<NewPunch> = (0..20_000)
+        .map(|i| punch(&format!("{i:06}"), at(1, 8, 0, 0) + Duration::seconds(i)))
+        .collect();
+    j.insert_punches("a", &punches, now()).expect("insert");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let now_len = std::fs::metadata(&path).expect("file").len();
+        if now_len > before + 500_000 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the file stayed {now_len} bytes (was {before}): no checkpoint ran"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    drop(j);
+    let j = open(&dir);
+    assert_eq!(j.count_punches("a").expect("count"), 20_000);
 }
 
 #[test]

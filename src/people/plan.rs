@@ -123,6 +123,9 @@ pub struct Plan {
     pub users_remove: Vec<String>,
     /// Templates to write (new or changed).
     pub templates_add: Vec<Template>,
+    /// The content hash of each template to write, computed once while
+    /// planning (what the terminal is recorded as given once written).
+    pub add_hashes: BTreeMap<TemplateKey, String>,
     /// Templates to remove (template tombstones, and those of users removed).
     pub templates_remove: Vec<TemplateKey>,
     /// Templates of the list not sent for their version or kind.
@@ -297,15 +300,18 @@ fn plan_templates(
         let wanted = t.content_hash();
         let Some(h) = h else {
             out.templates_add.push(t.clone());
+            out.add_hashes.insert(key, wanted);
             continue;
         };
         if h.hash == wanted {
             continue;
         }
         let list_unchanged = sent.templates.get(&key) == Some(&wanted);
-        match (&h.template, profile.imported && list_unchanged) {
-            (Some(at_terminal), true) => out.join_templates.push(at_terminal.clone()),
-            _ => out.templates_add.push(t.clone()),
+        if let (Some(at_terminal), true) = (&h.template, profile.imported && list_unchanged) {
+            out.join_templates.push(at_terminal.clone());
+        } else {
+            out.templates_add.push(t.clone());
+            out.add_hashes.insert(key, wanted);
         }
     }
     if profile.imported {

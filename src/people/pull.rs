@@ -10,7 +10,7 @@
 //! the user, as firmware may keep them, §8 Q10); they are never written
 //! (CMD 151 is unverified). Template bytes are never logged.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::plan::{HeldTemplate, HeldUser, Holdings, Plan, TemplateKey};
 use crate::journal::{Person, Template, TemplateKind};
@@ -353,7 +353,7 @@ fn write_users(
     format: UserFormat,
     progress: &mut Progress,
 ) -> Result<()> {
-    let with_templates: std::collections::BTreeSet<&str> = plan
+    let with_templates: BTreeSet<&str> = plan
         .templates_add
         .iter()
         .map(|t| t.user_id.as_str())
@@ -414,11 +414,12 @@ fn write_templates(
             continue;
         }
         d.write_templates(&users, format, &templates)?;
+        let in_chunk: BTreeSet<&str> = chunk.iter().map(|(owner, _)| *owner).collect();
         let written_people = plan
             .users_add
             .iter()
             .chain(&plan.users_update)
-            .filter(|p| chunk.iter().any(|(o, _)| *o == p.user_id));
+            .filter(|p| in_chunk.contains(p.user_id.as_str()));
         progress.users_written.extend(written_people.cloned());
         progress.templates_written.extend(written);
     }

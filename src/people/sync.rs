@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{json, Value};
 
-use super::plan::{self, key_of, HeldTemplate, HeldUser, Holdings, ListEntry, Plan, Sent};
+use super::plan::{self, HeldTemplate, HeldUser, Holdings, ListEntry, Plan, Sent};
 use super::pull::{self, Progress, Snapshot};
 use crate::journal::{
     Journal, JournalError, Person, PersonChanges, SyncCounters, SyncRow, SyncState, Template,
@@ -665,11 +665,9 @@ fn final_holdings(
     for p in &progress.users_written {
         users.insert(p.user_id.clone(), p.content_hash());
     }
-    let wanted: BTreeMap<plan::TemplateKey, &Template> =
-        plan.templates_add.iter().map(|t| (key_of(t), t)).collect();
     for k in &progress.templates_written {
-        if let Some(t) = wanted.get(k) {
-            templates.insert(k.clone(), t.content_hash());
+        if let Some(hash) = plan.add_hashes.get(k) {
+            templates.insert(k.clone(), hash.clone());
         }
     }
     (users, templates)

@@ -8,11 +8,11 @@
 //! commands (`DATA QUERY …`): [`Imported::Push`] tells the caller to queue
 //! them (`push::people`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::journal::{
     Journal, JournalError, PeopleExport, Person, SyncCounters, SyncRow, SyncState, Template,
-    TemplateSent,
+    TemplateSent, TerminalImport,
 };
 use crate::ops::{Mode, OpError, Terminals};
 use crate::people::pull::{held_person, Snapshot};
@@ -71,118 +71,112 @@ pub fn from_device(
         .map_err(ImportError::Terminal)?;
     let at = WallTime::new(crate::time::now());
     let list = journal.export_people()?;
-    let mut export = PeopleExport::default();
-    let rows = merge_people(&list, &snap, device, at, &mut export);
-    let sent = merge_templates(&list, &snap, &rows, device, at, &mut export);
-    if !export.people.is_empty() || !export.templates.is_empty() {
-        journal.import_people(&export)?;
-    }
-    journal.set_sync_states(&rows)?;
-    journal.record_templates_sent(&sent, &[])?;
-    journal.mark_people_imported(&device.id)?;
+    let mut import = TerminalImport {
+        device: device.id.clone(),
+        ..TerminalImport::default()
+    };
+    merge_people(&list, &snap, device, at, &mut import);
+    merge_templates(&list, &snap, device, at, &mut import);
     let format = snap.layout(device.config.force_udp);
-    journal.set_sync_counters(
-        &device.id,
-        Some(SyncCounters {
-            users: snap.sizes.users,
-            fingers: snap.sizes.fingers,
-            fp_version: snap.fp_version.unwrap_or(0),
-            record_size: u16::try_from(format.size()).unwrap_or(0),
-        }),
-    )?;
+    import.counters = Some(SyncCounters {
+        users: snap.sizes.users,
+        fingers: snap.sizes.fingers,
+        fp_version: snap.fp_version.unwrap_or(0),
+        record_size: u16::try_from(format.size()).unwrap_or(0),
+    });
+    journal.store_terminal_import(&import)?;
     log::info!(
         "device {}: imported {} people and {} templates into the staff list ({} users, {} templates and {} faces read)",
         device.id,
-        export.people.len(),
-        export.templates.len(),
+        import.people.len(),
+        import.templates.len(),
         snap.users.len(),
         snap.templates.len(),
         snap.faces.len()
     );
     Ok(Imported::Pull {
-        people: export.people.len(),
-        templates: export.templates.len(),
+        people: import.people.len(),
+        templates: import.templates.len(),
         users_read: snap.users.len(),
         templates_read: snap.templates.len() + snap.faces.len(),
     })
 }
 
-/// Puts the terminal's users that are new or changed into `export` (a
-/// tombstone stays); answers the sync rows of those the list now holds
-/// as the terminal does.
+/// Puts the terminal's users that are new or changed into `import` (a
+/// tombstone stays), with the sync rows of those the list now holds as
+/// the terminal does.
 fn merge_people(
     list: &PeopleExport,
     snap: &Snapshot,
     device: &Device,
     at: WallTime,
-    export: &mut PeopleExport,
-) -> Vec<SyncRow> {
+    import: &mut TerminalImport,
+) {
     let enc = crate::ops::users::encoding(device);
     let existing: BTreeMap<&str, &Person> = list
         .people
         .iter()
         .map(|p| (p.user_id.as_str(), p))
         .collect();
-    let mut rows = Vec::new();
     for user in &snap.users {
         let held = held_person(user, enc, at);
+        let hash = held.content_hash();
         match existing.get(held.user_id.as_str()) {
             Some(p) if p.is_deleted() => continue,
-            Some(p) if p.content_hash() == held.content_hash() => {}
-            Some(p) => export.people.push(Person {
+            Some(p) if p.content_hash() == hash => {}
+            Some(p) => import.people.push(Person {
                 areas: p.areas.clone(),
                 ..held.clone()
             }),
-            None => export.people.push(held.clone()),
+            None => import.people.push(held.clone()),
         }
-        rows.push(SyncRow {
+        import.rows.push(SyncRow {
             device: device.id.clone(),
-            user_id: held.user_id.clone(),
-            hash: Some(held.content_hash()),
+            user_id: held.user_id,
+            hash: Some(hash),
             state: SyncState::UpToDate,
             message: None,
             synced_at: at,
         });
     }
-    rows
 }
 
 /// Puts the templates of imported people that are new or changed into
-/// `export` (a tombstone stays); answers what the terminal now counts as
-/// given.
+/// `import` (a tombstone stays), with what the terminal now counts as
+/// given. Each template is hashed once; the list's own rows are compared
+/// by their stored hash.
 fn merge_templates(
     list: &PeopleExport,
     snap: &Snapshot,
-    rows: &[SyncRow],
     device: &Device,
     at: WallTime,
-    export: &mut PeopleExport,
-) -> Vec<TemplateSent> {
+    import: &mut TerminalImport,
+) {
     let listed: BTreeMap<(&str, &str, u8), &Template> = list
         .templates
         .iter()
         .map(|t| ((t.user_id.as_str(), t.kind.as_str(), t.index), t))
         .collect();
-    let live: std::collections::BTreeSet<&str> = rows.iter().map(|r| r.user_id.as_str()).collect();
-    let mut sent = Vec::new();
+    let live: BTreeSet<String> = import.rows.iter().map(|r| r.user_id.clone()).collect();
     for t in snap.list_templates(at) {
         if !live.contains(t.user_id.as_str()) {
             continue;
         }
         let key = (t.user_id.as_str(), t.kind.as_str(), t.index);
-        match listed.get(&key) {
-            Some(old) if old.deleted => continue,
-            Some(old) if old.content_hash() == t.content_hash() => {}
-            _ => export.templates.push(t.clone()),
-        }
-        sent.push(TemplateSent {
+        let hash = t.content_hash();
+        let sent = TemplateSent {
             device: device.id.clone(),
             user_id: t.user_id.clone(),
             kind: t.kind,
             index: t.index,
-            hash: t.content_hash(),
+            hash: hash.clone(),
             written_at: at,
-        });
+        };
+        match listed.get(&key) {
+            Some(old) if old.deleted => continue,
+            Some(old) if old.content_hash() == hash => {}
+            _ => import.templates.push((t, hash)),
+        }
+        import.sent.push(sent);
     }
-    sent
 }

@@ -798,11 +798,24 @@ fn a_full_disk_answers_503_and_the_batch_arrives_later() {
     wait_for("a refused upload", Duration::from_secs(60), || {
         sim.stats().refused.load(Ordering::SeqCst) > 0
     });
+    // 2 000 lines: more than the log's pages already on disk hold (a
+    // checkpointed log is written again from its start, in place, so a
+    // small upload may still fit on a full disk — and is then stored).
+    let big: String = (0..2000)
+        .map(|i| {
+            format!(
+                "{}\t2026-01-02 {:02}:{:02}:00\t0\t1\n",
+                500 + i,
+                i / 60 % 24,
+                i % 60
+            )
+        })
+        .collect();
     let r = iclock(
         &env.base,
         "POST",
         "/iclock/cdata?SN=SNFULL&table=ATTLOG",
-        b"2\t2026-01-01 09:00:00\t0\t1\n",
+        big.as_bytes(),
         false,
     );
     assert_eq!(r.status, 503, "{}", r.body);

@@ -625,3 +625,128 @@ fn every_change_to_a_person_is_in_the_outbox_once_in_its_latest_state() {
         .expect("8");
     assert!(tomb.is_deleted());
 }
+
+#[test]
+fn an_export_lists_templates_by_pin_length_pin_fingers_then_faces_by_index() {
+    let dir = TempDir::new();
+    let j = open(&dir);
+    let face = |id: &str, index| Template {
+        kind: TemplateKind::Face,
+        version: "7".into(),
+        ..template(id, index, 1, wall(1, 8))
+    };
+    let stored = [
+        face("10", 1),
+        template("10", 3, 1, wall(1, 8)),
+        template("9", 5, 1, wall(1, 8)),
+        face("10", 0),
+        template("10", 0, 1, wall(1, 8)),
+        template("100", 0, 1, wall(1, 8)),
+    ];
+    for t in &stored {
+        j.put_template(t).expect("put");
+    }
+    let order: Vec<(String, &str, u8)> = j
+        .export_people()
+        .expect("export")
+        .templates
+        .iter()
+        .map(|t| (t.user_id.clone(), t.kind.as_str(), t.index))
+        .collect();
+    let want = [
+        ("9", "finger", 5),
+        ("10", "finger", 0),
+        ("10", "finger", 3),
+        ("10", "face", 0),
+        ("10", "face", 1),
+        ("100", "finger", 0),
+    ];
+    let want: Vec<(String, &str, u8)> = want
+        .iter()
+        .map(|(u, k, i)| (u.to_string(), *k, *i))
+        .collect();
+    assert_eq!(order, want);
+}
+
+/// A terminal `device`'s import of one person with one template.
+fn one_import(device: &str) -> crate::journal::TerminalImport {
+    use crate::journal::{SyncCounters, TerminalImport};
+    let mut ana = Person::new("1005", wall(1, 8));
+    ana.name = "Ana".into();
+    let t = template("1005", 1, 4, wall(1, 8));
+    let hash = t.content_hash();
+    TerminalImport {
+        device: device.into(),
+        rows: vec![SyncRow {
+            device: device.into(),
+            user_id: "1005".into(),
+            hash: Some(ana.content_hash()),
+            state: SyncState::UpToDate,
+            message: None,
+            synced_at: wall(1, 8),
+        }],
+        sent: vec![TemplateSent {
+            device: device.into(),
+            user_id: "1005".into(),
+            kind: TemplateKind::Finger,
+            index: 1,
+            hash: hash.clone(),
+            written_at: wall(1, 8),
+        }],
+        people: vec![ana],
+        templates: vec![(t, hash)],
+        counters: Some(SyncCounters {
+            users: 1,
+            fingers: 1,
+            fp_version: 10,
+            record_size: 72,
+        }),
+    }
+}
+
+#[test]
+fn a_terminal_import_is_stored_whole_in_one_call() {
+    let dir = TempDir::new();
+    let j = open(&dir);
+    let import = one_import("entrada");
+    let (t, hash) = import.templates[0].clone();
+    let seen = j.people_changes().current();
+    j.store_terminal_import(&import).expect("store");
+    assert!(
+        j.people_changes().current() > seen,
+        "the sync engine is woken"
+    );
+    let ana = j.get_person("1005").expect("get");
+    assert_eq!(ana.map(|p| p.name), Some("Ana".into()));
+    let stored = j.get_template("1005", TemplateKind::Finger, 1).expect("t");
+    assert_eq!(stored.map(|s| s.data), Some(t.data));
+    let info = j.list_templates("1005").expect("list");
+    assert_eq!(info[0].hash, hash, "the hash given is the one stored");
+    assert!(j.people_imported("entrada").expect("imported"));
+    assert_eq!(
+        j.sync_counters("entrada").expect("counters"),
+        import.counters
+    );
+    assert_eq!(j.sync_states("entrada").expect("states"), import.rows);
+    assert_eq!(j.all_templates_sent("entrada").expect("sent"), import.sent);
+    let names = j.person_names().expect("names");
+    assert_eq!(names.get("1005").map(String::as_str), Some("Ana"));
+}
+
+#[test]
+fn a_terminal_import_with_one_bad_time_stores_nothing() {
+    let dir = TempDir::new();
+    let j = open(&dir);
+    let mut bad = one_import("salida");
+    bad.sent[0].written_at = WallTime::new(
+        chrono::NaiveDate::from_ymd_opt(10_000, 1, 1)
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+            .expect("time"),
+    );
+    let seen = j.people_changes().current();
+    assert!(j.store_terminal_import(&bad).is_err());
+    assert_eq!(j.get_person("1005").expect("get"), None);
+    assert!(!j.people_imported("salida").expect("imported"));
+    assert_eq!(j.sync_counters("salida").expect("counters"), None);
+    assert_eq!(j.people_changes().current(), seen);
+}
