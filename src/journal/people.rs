@@ -292,6 +292,14 @@ fn person_from_row(r: &Row<'_>) -> rusqlite::Result<Person> {
     })
 }
 
+/// Every time the rows of `people` store (updates and deletions): what
+/// must be checked before they are written.
+pub(super) fn stored_times(people: &[Person]) -> impl Iterator<Item = WallTime> + '_ {
+    people
+        .iter()
+        .flat_map(|p| std::iter::once(p.updated_at).chain(p.deleted_at))
+}
+
 /// Writes `p` as given (replacing its row) inside `tx`.
 pub(super) fn write_person(tx: &Transaction<'_>, p: &Person) -> rusqlite::Result<()> {
     let card = match p.card {
@@ -477,14 +485,9 @@ impl Journal {
     /// tombstones, passwords, bytes); rows the export does not name stay.
     /// A failure writes nothing.
     pub fn import_people(&self, export: &PeopleExport) -> Result<RestoreCounts, JournalError> {
-        let people_times = export
-            .people
-            .iter()
-            .flat_map(|p| std::iter::once(p.updated_at).chain(p.deleted_at));
-        for t in people_times {
-            self.check_time(t)?;
-        }
-        for t in export.templates.iter().map(|t| t.updated_at) {
+        let times =
+            stored_times(&export.people).chain(export.templates.iter().map(|t| t.updated_at));
+        for t in times {
             self.check_time(t)?;
         }
         let restored = self.write(

@@ -6,7 +6,7 @@
 //! that is not marked imported). Each template's content hash is computed
 //! once by the caller and used for the row and for the terminal's record.
 
-use super::people::write_person;
+use super::people::{stored_times, write_person};
 use super::people_sync::{put_sync_states, put_templates_sent};
 use super::people_terminals::{mark_imported, put_counters};
 use super::templates::write_template_hashed;
@@ -33,10 +33,7 @@ pub struct TerminalImport {
 impl Journal {
     /// Stores `import` in one transaction (see the module's doc).
     pub fn store_terminal_import(&self, import: &TerminalImport) -> Result<(), JournalError> {
-        let times = import
-            .people
-            .iter()
-            .flat_map(|p| std::iter::once(p.updated_at).chain(p.deleted_at))
+        let times = stored_times(&import.people)
             .chain(import.templates.iter().map(|(t, _)| t.updated_at))
             .chain(import.rows.iter().map(|r| r.synced_at))
             .chain(import.sent.iter().map(|t| t.written_at));
