@@ -1,15 +1,17 @@
 //! Checkpoints of the write-ahead log, from a thread of their own.
 //!
-//! SQLite's automatic checkpoint runs inside the commit that crosses 1 000
-//! pages of log: that commit (a terminal's upload, an import of 6 000
-//! templates) waits while the log is copied into the database file and the
-//! file is synced — a quarter of a large import's commit. The writer turns
-//! it off (`wal_autocheckpoint = 0`) and every write wakes this thread,
-//! which runs a `PASSIVE` checkpoint on its own connection, at most every
-//! [`PAUSE`]. Durability does not change: a commit is on disk once its log
-//! frames are synced, before the checkpoint. A checkpoint never blocks the
-//! writer or the readers; one that fails (a full disk) is retried on the
-//! next wake, as SQLite's own would be on the next commit.
+//! SQLite copies the log into the database file (a checkpoint) inside the
+//! commit that takes the log past a number of pages: that commit — a
+//! terminal's upload, a staff list import — waits while the file is
+//! written and synced (a quarter of a 10 MB import's commit). Every write
+//! wakes this thread instead, which runs a `PASSIVE` checkpoint on its own
+//! connection, at most every [`PAUSE`]; the writer's own checkpoint stays,
+//! raised to `schema::SAFETY_NET_PAGES` (16 MB), as the safety net for a
+//! burst larger than that between two of this thread's checkpoints: it
+//! keeps the log from growing without end. Durability does not change: a
+//! commit is on disk once its log frames are synced, before any
+//! checkpoint. A checkpoint never blocks the writer or the readers; one
+//! that fails (a full disk) is logged once and retried on the next wake.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -49,6 +51,11 @@ impl Checkpointer {
         let conn = Connection::open_with_flags(path, flags)
             .map_err(schema::sqlite(path, "opening for checkpoints"))?;
         schema::configure_common(&conn, path)?;
+        // A first checkpoint now opens the log (a descriptor this
+        // connection then keeps): later ones take no new descriptor, so
+        // the thread never competes with the server for its last ones.
+        let mut failing = false;
+        checkpoint(&conn, path, &mut failing);
         let shared: Shared = Arc::default();
         let thread = std::thread::Builder::new()
             .name("journal-checkpoint".into())

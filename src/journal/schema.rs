@@ -395,10 +395,17 @@ fn configure_writer(conn: &Connection, path: &Path) -> Result<(), JournalError> 
     }
     conn.execute_batch("PRAGMA synchronous = FULL;")
         .map_err(sqlite(path, "setting synchronous=FULL"))?;
-    // Checkpoints run on a thread of their own (journal::checkpoint).
-    conn.execute_batch("PRAGMA wal_autocheckpoint = 0;")
-        .map_err(sqlite(path, "turning off automatic checkpoints"))
+    // Checkpoints run on a thread of their own (journal::checkpoint); a
+    // commit does one itself only past this many log pages (16 MB).
+    conn.execute_batch(&format!("PRAGMA wal_autocheckpoint = {SAFETY_NET_PAGES};"))
+        .map_err(sqlite(path, "setting wal_autocheckpoint"))
 }
+
+/// Log pages past which a commit checkpoints by itself: the safety net
+/// under the checkpoint thread (see `journal::checkpoint`), above the
+/// largest single transaction zkserver makes in practice (an import of
+/// 3 000 people with their templates is about 10 MB).
+pub const SAFETY_NET_PAGES: i64 = 4000;
 
 /// Switches to WAL. The switch needs the file to itself, and SQLite
 /// answers "database is locked" at once (without its busy handler) while

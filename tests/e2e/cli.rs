@@ -57,6 +57,7 @@ fn start_with(file: &std::path::Path) -> (Option<i32>, String) {
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()
+        .map(crate::common::process::Running)
         .unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     let code = loop {
@@ -727,19 +728,6 @@ fn assert_idle(pid: u32, what: &str) {
     }
 }
 
-/// A child killed when the test ends, failed or not (a spinning simulator
-/// left behind would burn a core).
-#[cfg(target_os = "linux")]
-struct Running(std::process::Child);
-
-#[cfg(target_os = "linux")]
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[cfg(target_os = "linux")]
 #[test]
 fn idle_simulators_with_stdin_closed_use_no_cpu() {
@@ -747,7 +735,7 @@ fn idle_simulators_with_stdin_closed_use_no_cpu() {
     let mut cmd = Command::new(BIN);
     cmd.args(["simulate", "--port", "0", "--records", "10"])
         .stdin(Stdio::null());
-    let mut sim = Running(spawn_until(cmd, "simulated terminal on", true).0);
+    let mut sim = spawn_until(cmd, "simulated terminal on", true).0;
     assert_idle(sim.0.id(), "simulate");
     assert_eq!(terminate(&mut sim.0), 0);
 
@@ -770,7 +758,7 @@ fn idle_simulators_with_stdin_closed_use_no_cpu() {
     .arg("--push")
     .arg(format!("http://127.0.0.1:{port}"))
     .stdin(Stdio::null());
-    let mut push = Running(spawn_until(cmd, "simulated push terminal", true).0);
+    let mut push = spawn_until(cmd, "simulated push terminal", true).0;
     assert_idle(push.0.id(), "simulate --push");
     assert_eq!(terminate(&mut push.0), 0);
 }

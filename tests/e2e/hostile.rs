@@ -8,15 +8,15 @@ use std::net::TcpStream;
 use std::process::Child;
 use std::time::{Duration, Instant};
 
-use crate::common::process::{start_server, terminate};
+use crate::common::process::{start_server, terminate, Running};
 use crate::common::{connect_from, raw_exchange, small_env, status_line};
 
-fn server(extra: &[&str]) -> (Child, String) {
+fn server(extra: &[&str]) -> (Running, String) {
     server_idle("2", extra)
 }
 
 /// A demo server whose idle connections are kept `idle` seconds.
-fn server_idle(idle: &str, extra: &[&str]) -> (Child, String) {
+fn server_idle(idle: &str, extra: &[&str]) -> (Running, String) {
     // Without the demo's push terminal: its polls would take connections
     // and descriptors these tests count.
     let mut args = vec![
@@ -205,7 +205,7 @@ fn idle_and_slow_connections_do_not_starve_other_clients() {
 
 /// A demo server whose clients may be slow for a minute (heads, bodies,
 /// idleness), so only the slot limits decide who is served.
-fn patient_server(extra: &[&str]) -> (Child, String) {
+fn patient_server(extra: &[&str]) -> (Running, String) {
     let mut args = vec![
         "--demo",
         "--no-demo-push",
@@ -766,14 +766,14 @@ fn proc_status_kb(pid: u32, field: &str) -> u64 {
 
 /// A demo server started with glibc's malloc limited to one arena, so its
 /// address space follows what it allocates (not per-thread arenas).
-fn server_one_arena(extra: &[&str]) -> (Child, String) {
+fn server_one_arena(extra: &[&str]) -> (Running, String) {
     let (child, addr) = server_one_arena_with(&["--demo", "--no-demo-push"], extra);
     wait_demo_collected(&addr);
     (child, addr)
 }
 
 /// A server started with `args` and glibc's malloc limited to one arena.
-fn server_one_arena_with(args: &[&str], extra: &[&str]) -> (Child, String) {
+fn server_one_arena_with(args: &[&str], extra: &[&str]) -> (Running, String) {
     let mut cmd = crate::common::process::command();
     cmd.env("MALLOC_ARENA_MAX", "1")
         .args(["--host", "127.0.0.1", "--port", "0", "--log-level", "warn"])

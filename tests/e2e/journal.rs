@@ -751,19 +751,11 @@ fn the_binary_collects_every_terminal_with_collect_each_interval() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-/// A server killed when the test ends, failed or not.
-struct Running(std::process::Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn a_second_server_on_the_same_journal_is_refused_until_the_first_is_gone() {
-    use crate::common::process::{command, host_path, signal, start_server, terminate, windows};
+    use crate::common::process::{
+        command, host_path, signal, start_server, terminate, windows, Running,
+    };
     let dir = tempdir("held");
     let devices = dir.join("devices.json");
     std::fs::write(&devices, "{}").unwrap();
@@ -775,7 +767,7 @@ fn a_second_server_on_the_same_journal_is_refused_until_the_first_is_gone() {
         "--journal",
         journal_arg.as_str(),
     ];
-    let mut first = Running(start_server(&args).0);
+    let mut first = start_server(&args).0;
 
     // The second start (systemd's and one by hand) fails at once, in
     // Spanish, naming the journal; it never touches the file.
@@ -817,7 +809,7 @@ fn a_second_server_on_the_same_journal_is_refused_until_the_first_is_gone() {
         first.0.wait().unwrap();
     }
     let (again, addr) = start_server(&args);
-    let mut again = Running(again);
+    let mut again = again;
     let (status, body) = get(&format!("http://{addr}/"));
     assert_eq!(status, 200, "{body}");
     assert_eq!(terminate(&mut again.0), 0);

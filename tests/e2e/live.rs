@@ -318,6 +318,7 @@ fn probe_watch_prints_punches_as_they_happen() {
         ])
         .stdout(std::process::Stdio::piped())
         .spawn()
+        .map(process::Running)
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     for line in lines.by_ref() {

@@ -646,7 +646,7 @@ fn a_person_added_through_the_api_is_named_at_once_in_streams_webhooks_and_atten
 
 /// The binary with a journal, a push terminal `rec` and the API key,
 /// logging at debug into `log`; returns it and its base URL.
-fn start_logged_binary(dir: &Path, log: &Path) -> (std::process::Child, String) {
+fn start_logged_binary(dir: &Path, log: &Path) -> (common::process::Running, String) {
     std::fs::write(
         dir.join("devices.json"),
         r#"{"rec": {"mode": "push", "sn": "SNPRIV1", "name": "Recepción"}}"#,
@@ -665,6 +665,7 @@ fn start_logged_binary(dir: &Path, log: &Path) -> (std::process::Child, String) 
         .stdout(std::process::Stdio::null())
         .stderr(file)
         .spawn()
+        .map(common::process::Running)
         .expect("zkserver starts");
     let mut addr = String::new();
     common::wait_until("the server listens", || {

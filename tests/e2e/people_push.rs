@@ -473,6 +473,7 @@ fn template_bytes_never_reach_the_log() {
         .stdout(std::process::Stdio::null())
         .stderr(log)
         .spawn()
+        .map(common::process::Running)
         .unwrap();
     let base = format!("http://127.0.0.1:{port}");
     wait_for("the server", || {

@@ -14,7 +14,7 @@ use zkserver::push::receiver::UnknownSerials;
 use zkserver::registry::{DeviceConfig, DeviceMode, Registry};
 use zkserver::sim::push::{PushSim, PushSimConfig};
 
-use crate::common::process::{signal, spawn_until, BIN};
+use crate::common::process::{signal, spawn_until, Running, BIN};
 use crate::common::{self, free_port, get, send, Env};
 
 /// A fresh folder for one test.
@@ -644,7 +644,7 @@ fn status_and_ping_from_the_last_contact_online_then_offline() {
 }
 
 /// Starts the binary on `port` (and `extra` args) with `dir`'s files.
-fn start_binary(dir: &std::path::Path, port: u16, extra: &[&str]) -> std::process::Child {
+fn start_binary(dir: &std::path::Path, port: u16, extra: &[&str]) -> Running {
     let mut cmd = std::process::Command::new(BIN);
     cmd.args(["--host", "127.0.0.1", "--port", &port.to_string()])
         .arg("--config")
@@ -755,7 +755,7 @@ fn a_full_disk_answers_503_and_the_batch_arrives_later() {
     let mnt = dir.join("mnt");
     std::fs::create_dir_all(&mnt).unwrap();
     let mounted = std::process::Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=4m", "tmpfs"])
+        .args(["-t", "tmpfs", "-o", "size=32m", "tmpfs"])
         .arg(&mnt)
         .status()
         .is_ok_and(|s| s.success());
@@ -1292,6 +1292,7 @@ fn routine_polls_and_uploads_are_summarised_not_logged_one_by_one() {
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()
+        .map(Running)
         .unwrap();
     let (tx, rx) = std::sync::mpsc::channel::<String>();
     let stderr = child.stderr.take().unwrap();
@@ -1463,7 +1464,7 @@ fn a_result_for_a_command_never_sent_changes_nothing() {
 }
 
 /// Starts the binary with `dir`'s files, its log (stderr) in `dir/log.txt`.
-fn start_binary_logging(dir: &std::path::Path, extra: &[&str]) -> (std::process::Child, String) {
+fn start_binary_logging(dir: &std::path::Path, extra: &[&str]) -> (Running, String) {
     let port = free_port();
     let log = std::fs::File::create(dir.join("log.txt")).unwrap();
     let mut child = std::process::Command::new(BIN)
@@ -1477,6 +1478,7 @@ fn start_binary_logging(dir: &std::path::Path, extra: &[&str]) -> (std::process:
         .stdout(std::process::Stdio::null())
         .stderr(log)
         .spawn()
+        .map(Running)
         .unwrap();
     let base = format!("http://127.0.0.1:{port}");
     wait_for("the server to listen", Duration::from_secs(20), || {

@@ -4,13 +4,13 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::sync::mpsc;
 use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::common::process::{addr_after, signal, BIN};
+use crate::common::process::{self, addr_after, signal, BIN};
 use crate::common::{get, iclock_text, request, send, wait_until};
 
 /// A fresh folder for one test.
@@ -21,17 +21,10 @@ fn tempdir(name: &str) -> PathBuf {
     dir
 }
 
-/// A running binary; killed when dropped.
+/// A running binary (killed when dropped) and its base URL.
 struct Running {
-    child: Child,
+    child: process::Running,
     base: String,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// Starts the binary on `dir`'s devices file and journal (plus `extra`
@@ -48,7 +41,7 @@ fn start(dir: &Path, extra: &[&str]) -> Result<Running, String> {
         .args(extra)
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
-    let mut child = cmd.spawn().unwrap();
+    let mut child = process::Running(cmd.spawn().unwrap());
     let stderr = child.stderr.take().unwrap();
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {

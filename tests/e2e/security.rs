@@ -122,7 +122,7 @@ fn protected_reads_need_the_key_but_health_does_not() {
 fn logged_server(
     extra: &[&str],
 ) -> (
-    std::process::Child,
+    process::Running,
     String,
     std::thread::JoinHandle<Vec<String>>,
 ) {
@@ -142,6 +142,7 @@ fn logged_server(
         .stderr(std::process::Stdio::piped())
         .stdout(std::process::Stdio::null())
         .spawn()
+        .map(process::Running)
         .unwrap();
     let stderr = child.stderr.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();

@@ -44,14 +44,44 @@ pub fn host_path(path: &std::path::Path) -> String {
     }
 }
 
+/// A child process that is killed (and reaped) when dropped while still
+/// running: a test that fails half-way never leaves a server behind
+/// holding ports, files and CPU for the tests that follow. Used as the
+/// `Child` it holds.
+#[derive(Debug)]
+pub struct Running(pub Child);
+
+impl std::ops::Deref for Running {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Running {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
 /// Spawns `cmd` and waits for an output line containing `marker` (stdout
 /// or stderr); returns the child and that line.
-pub fn spawn_until(mut cmd: Command, marker: &'static str, from_stdout: bool) -> (Child, String) {
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+pub fn spawn_until(mut cmd: Command, marker: &'static str, from_stdout: bool) -> (Running, String) {
+    let mut child = Running(
+        cmd.stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
     let (tx, rx) = mpsc::channel();
     let reader: Box<dyn std::io::Read + Send> = if from_stdout {
         Box::new(child.stdout.take().unwrap())
@@ -78,7 +108,7 @@ pub fn addr_after(line: &str, prefix: &str) -> String {
 }
 
 /// Starts `zkserver` with `args` and returns it with its `host:port`.
-pub fn start_server(args: &[&str]) -> (Child, String) {
+pub fn start_server(args: &[&str]) -> (Running, String) {
     let mut cmd = command();
     cmd.args(["--host", "127.0.0.1", "--port", "0"]).args(args);
     let (child, line) = spawn_until(cmd, "listening on http://", false);
