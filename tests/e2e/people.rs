@@ -653,32 +653,9 @@ fn start_logged_binary(dir: &Path, log: &Path) -> (common::process::Running, Str
     )
     .expect("devices file");
     std::fs::write(dir.join("key"), KEY).expect("key file");
-    let file = std::fs::File::create(log).expect("log file");
-    let child = common::process::command()
-        .args(["--host", "127.0.0.1", "--port", "0", "--log-level", "debug"])
-        .arg("--config")
-        .arg(dir.join("devices.json"))
-        .arg("--journal")
-        .arg(dir.join("punches.db"))
-        .arg("--api-key-file")
-        .arg(dir.join("key"))
-        .stdout(std::process::Stdio::null())
-        .stderr(file)
-        .spawn()
-        .map(common::process::Running)
-        .expect("zkserver starts");
-    let mut addr = String::new();
-    common::wait_until("the server listens", || {
-        let text = std::fs::read_to_string(log).unwrap_or_default();
-        match text.lines().find(|l| l.contains("listening on http://")) {
-            Some(line) => {
-                addr = common::process::addr_after(line, "listening on http://");
-                true
-            }
-            None => false,
-        }
-    });
-    (child, format!("http://{addr}"))
+    let key = dir.join("key");
+    let key = key.to_str().expect("UTF-8 path");
+    common::process::start_logging(dir, log, &["--log-level", "debug", "--api-key-file", key])
 }
 
 /// Every answer of a full cycle but the two that may hold secrets.

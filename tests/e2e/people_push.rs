@@ -15,8 +15,7 @@ use zkserver::registry::{DeviceConfig, DeviceMode, Registry};
 use zkserver::sim::push::{PushSim, PushSimConfig};
 use zkserver::time::WallTime;
 
-use crate::common::process::BIN;
-use crate::common::{self, free_port, iclock_text, send, Env};
+use crate::common::{self, iclock_text, send, Env};
 
 /// A fresh folder for one test.
 fn tempdir(name: &str) -> PathBuf {
@@ -461,24 +460,11 @@ fn template_bytes_never_reach_the_log() {
             "b": {"mode": "push", "sn": "SNPPL2", "name": "B"}}"#,
     )
     .unwrap();
-    let port = free_port();
-    let log = std::fs::File::create(dir.join("log.txt")).unwrap();
-    let mut child = std::process::Command::new(BIN)
-        .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-        .arg("--config")
-        .arg(dir.join("devices.json"))
-        .arg("--journal")
-        .arg(dir.join("punches.db"))
-        .args(["--allow-open-writes", "--log-level", "debug"])
-        .stdout(std::process::Stdio::null())
-        .stderr(log)
-        .spawn()
-        .map(common::process::Running)
-        .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
-    wait_for("the server", || {
-        minreq::get(format!("{base}/health")).send().is_ok()
-    });
+    let (mut child, base) = common::process::start_logging(
+        &dir,
+        &dir.join("log.txt"),
+        &["--allow-open-writes", "--log-level", "debug"],
+    );
     let a = sim(&base, "SNPPL1", |c| {
         c.users = 2;
         c.fingers_per_user = 1;

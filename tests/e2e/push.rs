@@ -14,7 +14,7 @@ use zkserver::push::receiver::UnknownSerials;
 use zkserver::registry::{DeviceConfig, DeviceMode, Registry};
 use zkserver::sim::push::{PushSim, PushSimConfig};
 
-use crate::common::process::{signal, spawn_until, Running, BIN};
+use crate::common::process::{signal, spawn_until, start_logging, Running, BIN};
 use crate::common::{self, free_port, get, send, Env};
 
 /// A fresh folder for one test.
@@ -1465,27 +1465,8 @@ fn a_result_for_a_command_never_sent_changes_nothing() {
 
 /// Starts the binary with `dir`'s files, its log (stderr) in `dir/log.txt`.
 fn start_binary_logging(dir: &std::path::Path, extra: &[&str]) -> (Running, String) {
-    let port = free_port();
-    let log = std::fs::File::create(dir.join("log.txt")).unwrap();
-    let mut child = std::process::Command::new(BIN)
-        .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-        .arg("--config")
-        .arg(dir.join("devices.json"))
-        .arg("--journal")
-        .arg(dir.join("punches.db"))
-        .args(["--allow-open-writes", "--log-level", "info"])
-        .args(extra)
-        .stdout(std::process::Stdio::null())
-        .stderr(log)
-        .spawn()
-        .map(Running)
-        .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
-    wait_for("the server to listen", Duration::from_secs(20), || {
-        assert!(child.try_wait().unwrap().is_none(), "server exited");
-        minreq::get(format!("{base}/health")).send().is_ok()
-    });
-    (child, base)
+    let args = [&["--allow-open-writes", "--log-level", "info"][..], extra].concat();
+    start_logging(dir, &dir.join("log.txt"), &args)
 }
 
 #[test]

@@ -6,6 +6,7 @@
 //! Wine (`scripts/windows-test.sh`).
 
 use std::io::{BufRead, BufReader};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -35,7 +36,7 @@ pub fn windows() -> bool {
 
 /// `path` as the program under test names it: as it is on Linux, on
 /// Wine's `Z:` drive (the Linux root) for a Windows build.
-pub fn host_path(path: &std::path::Path) -> String {
+pub fn host_path(path: &Path) -> String {
     let text = path.to_str().expect("UTF-8 path");
     if windows() && text.starts_with('/') {
         format!("Z:{}", text.replace('/', "\\"))
@@ -114,6 +115,40 @@ pub fn start_server(args: &[&str]) -> (Running, String) {
     let (child, line) = spawn_until(cmd, "listening on http://", false);
     let addr = addr_after(&line, "listening on http://");
     (child, addr)
+}
+
+/// Starts `zkserver` on `dir`'s `devices.json` and `punches.db` with
+/// `args`, its log (stderr) written to `log`; waits until the log says it
+/// listens and returns it with its base URL (`http://host:port`).
+pub fn start_logging(dir: &Path, log: &Path, args: &[&str]) -> (Running, String) {
+    let file = std::fs::File::create(log).expect("log file");
+    let mut child = Running(
+        command()
+            .args(["--host", "127.0.0.1", "--port", "0"])
+            .arg("--config")
+            .arg(host_path(&dir.join("devices.json")))
+            .arg("--journal")
+            .arg(host_path(&dir.join("punches.db")))
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(file)
+            .spawn()
+            .expect("zkserver starts"),
+    );
+    let mut addr = String::new();
+    super::wait_until("the server listens", || {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        if let Some(line) = text.lines().find(|l| l.contains("listening on http://")) {
+            addr = addr_after(line, "listening on http://");
+            return true;
+        }
+        assert!(
+            matches!(child.try_wait(), Ok(None)),
+            "the server exited before listening: {text}"
+        );
+        false
+    });
+    (child, format!("http://{addr}"))
 }
 
 /// Sends a signal (`TERM`, `INT`, `KILL`) to the child with kill(1).
