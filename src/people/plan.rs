@@ -423,6 +423,18 @@ mod tests {
         }
     }
 
+    /// The plan for a terminal of area "general" and version 10 that was
+    /// never given anything (`imported`: its enrolments join the list).
+    fn plan_fresh(list: &[ListEntry], held: &Holdings, imported: bool) -> Plan {
+        plan(
+            list,
+            &profile("general", "10", imported),
+            held,
+            &Sent::default(),
+            &short,
+        )
+    }
+
     /// What a sync does with `plan`: the terminal and the list changed,
     /// and what the terminal was given recorded.
     fn apply(plan: &Plan, list: &mut Vec<ListEntry>, held: &mut Holdings, sent: &mut Sent) {
@@ -471,13 +483,7 @@ mod tests {
             entry(person("2", "Luis"), vec![finger("2", 1, "9", 3)]),
             entry(away, vec![finger("3", 0, "10", 4)]),
         ];
-        let p = plan(
-            &list,
-            &profile("general", "10", false),
-            &Holdings::default(),
-            &Sent::default(),
-            &short,
-        );
+        let p = plan_fresh(&list, &Holdings::default(), false);
         let added: Vec<_> = p.users_add.iter().map(|u| u.user_id.as_str()).collect();
         assert_eq!(added, ["1", "2"]);
         assert_eq!(p.templates_add.len(), 2);
@@ -493,13 +499,7 @@ mod tests {
         let long = person("1", "Sofía Moreno Gutiérrez");
         let list = vec![entry(long.clone(), vec![])];
         let held = holding(&[short(&long)], &[]);
-        let p = plan(
-            &list,
-            &profile("general", "10", false),
-            &held,
-            &Sent::default(),
-            &short,
-        );
+        let p = plan_fresh(&list, &held, false);
         assert!(p.is_empty(), "{p:?}");
     }
 
@@ -525,13 +525,7 @@ mod tests {
                 finger("7", 0, "10", 5),
             ],
         );
-        let p = plan(
-            &list,
-            &profile("general", "10", false),
-            &held,
-            &Sent::default(),
-            &short,
-        );
+        let p = plan_fresh(&list, &held, false);
         assert_eq!(p.users_remove, ["1"]);
         let removed: Vec<_> = p
             .templates_remove
@@ -556,13 +550,7 @@ mod tests {
             entry(ana, vec![t1]),
             entry(person("2", "Luis Pérez"), vec![changed]),
         ];
-        let p = plan(
-            &list,
-            &profile("general", "10", false),
-            &held,
-            &Sent::default(),
-            &short,
-        );
+        let p = plan_fresh(&list, &held, false);
         assert_eq!(p.touched_people().into_iter().collect::<Vec<_>>(), ["2"]);
         assert_eq!(p.users_update.len(), 1);
         assert_eq!(p.templates_add.len(), 1);
@@ -577,21 +565,9 @@ mod tests {
         let stranger = person("9", "Nuevo");
         let his = finger("9", 2, "10", 6);
         let held = holding(&[ana, stranger], &[t1, new_finger.clone(), his.clone()]);
-        let first = plan(
-            &list,
-            &profile("general", "10", false),
-            &held,
-            &Sent::default(),
-            &short,
-        );
+        let first = plan_fresh(&list, &held, false);
         assert!(first.is_empty(), "{first:?}");
-        let p = plan(
-            &list,
-            &profile("general", "10", true),
-            &held,
-            &Sent::default(),
-            &short,
-        );
+        let p = plan_fresh(&list, &held, true);
         assert_eq!(p.join_people.len(), 1);
         assert_eq!(p.join_people[0].user_id, "9");
         assert_eq!(p.join_templates, [new_finger, his]);

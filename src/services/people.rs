@@ -282,15 +282,19 @@ fn time_field(entry: &Map<String, Value>, name: &str) -> Result<Option<WallTime>
     }
 }
 
-/// One person of an export, checked with the API's rules.
-fn exported_person(entry: &Value) -> Result<Person, String> {
-    let entry = entry.as_object().ok_or("no es un objeto")?;
-    let fields = crate::fields::Fields(entry);
-    let user_id = fields
+/// The `user_id` of an export's entry, checked with the API's rules.
+fn exported_user_id(entry: &Map<String, Value>) -> Result<String, String> {
+    crate::fields::Fields(entry)
         .text("user_id", true)
         .map_err(|e| e.to_string())?
         .filter(|id| crate::fields::valid_user_id(id))
-        .ok_or("'user_id' falta o no es de 1 a 24 letras o números")?;
+        .ok_or_else(|| "'user_id' falta o no es de 1 a 24 letras o números".to_string())
+}
+
+/// One person of an export, checked with the API's rules.
+fn exported_person(entry: &Value) -> Result<Person, String> {
+    let entry = entry.as_object().ok_or("no es un objeto")?;
+    let user_id = exported_user_id(entry)?;
     let updated_at = time_field(entry, "updated_at")?.ok_or("falta 'updated_at'")?;
     let mut person = Person::new(&user_id, updated_at);
     let changes = super::people_input::changes(entry, super::people_input::Mode::Restore)
@@ -304,11 +308,7 @@ fn exported_person(entry: &Value) -> Result<Person, String> {
 fn exported_template(entry: &Value) -> Result<Template, String> {
     let entry = entry.as_object().ok_or("no es un objeto")?;
     let fields = crate::fields::Fields(entry);
-    let user_id = fields
-        .text("user_id", true)
-        .map_err(|e| e.to_string())?
-        .filter(|id| crate::fields::valid_user_id(id))
-        .ok_or("'user_id' falta o no es de 1 a 24 letras o números")?;
+    let user_id = exported_user_id(entry)?;
     let kind = entry
         .get("kind")
         .and_then(Value::as_str)
