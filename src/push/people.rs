@@ -974,21 +974,13 @@ mod tests {
     use crate::push::protocol::{parse_template_line, DeviceInfo};
 
     fn contact(options: &[(&str, &str)], info: Option<DeviceInfo>) -> Contact {
-        let now = crate::time::now();
         Contact {
-            sn: "SN".into(),
-            ip: String::new(),
-            user_agent: String::new(),
-            pushver: None,
-            push_comm_key: None,
-            seen: None,
-            last_seen: now,
-            first_seen: now,
             options: options
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
             info,
+            ..Contact::first("SN", crate::time::now())
         }
     }
 

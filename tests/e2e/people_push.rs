@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use serde_json::json;
 use zkserver::journal::{Journal, PeopleFilter, PersonChanges, SyncState, Template, TemplateKind};
-use zkserver::registry::{DeviceConfig, DeviceMode, Registry};
+use zkserver::registry::{DeviceConfig, DeviceMode};
 use zkserver::sim::push::{PushSim, PushSimConfig};
 use zkserver::time::WallTime;
 
@@ -35,16 +35,7 @@ fn push_device(name: &str, sn: &str) -> DeviceConfig {
 
 /// An in-process server with a journal in `dir` and these push devices.
 fn push_env(dir: &Path, devices: Vec<(&str, DeviceConfig)>) -> (Env, Arc<Journal>) {
-    let journal = Arc::new(Journal::open(dir.join("punches.db")).expect("journal opens"));
-    let entries = devices
-        .into_iter()
-        .map(|(id, c)| (id.to_string(), c))
-        .collect();
-    let j = journal.clone();
-    let env = common::serve(vec![], Registry::in_memory(entries), move |s| {
-        s.journal = Some(j);
-    });
-    (env, journal)
+    common::push_env(dir, devices, |_| {})
 }
 
 /// A push simulator polling every 200 ms.

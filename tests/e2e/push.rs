@@ -15,7 +15,7 @@ use zkserver::registry::{DeviceConfig, DeviceMode, Registry};
 use zkserver::sim::push::{PushSim, PushSimConfig};
 
 use crate::common::process::{signal, spawn_until, start_logging, Running, BIN};
-use crate::common::{self, free_port, get, send, Env};
+use crate::common::{self, free_port, get, push_env, send};
 
 /// A fresh folder for one test.
 fn tempdir(name: &str) -> PathBuf {
@@ -32,25 +32,6 @@ fn push_device(name: &str, sn: &str, timezone: Option<&str>) -> DeviceConfig {
     cfg.sn = Some(sn.to_string());
     cfg.timezone = timezone.map(str::to_string);
     cfg
-}
-
-/// An in-process server with a journal in `dir` and these push devices.
-fn push_env(
-    dir: &std::path::Path,
-    devices: Vec<(&str, DeviceConfig)>,
-    configure: impl FnOnce(&mut zkserver::push::receiver::PushSettings),
-) -> (Env, Arc<Journal>) {
-    let journal = Arc::new(Journal::open(dir.join("punches.db")).expect("journal opens"));
-    let entries = devices
-        .into_iter()
-        .map(|(id, c)| (id.to_string(), c))
-        .collect();
-    let j = journal.clone();
-    let env = common::serve(vec![], Registry::in_memory(entries), move |s| {
-        s.journal = Some(j);
-        configure(&mut s.push);
-    });
-    (env, journal)
 }
 
 /// What a raw exchange got back.

@@ -50,6 +50,22 @@ pub struct Contact {
 }
 
 impl Contact {
+    /// A terminal first heard from at `now`: nothing known of it yet.
+    pub fn first(sn: &str, now: NaiveDateTime) -> Contact {
+        Contact {
+            sn: sn.to_string(),
+            ip: String::new(),
+            user_agent: String::new(),
+            pushver: None,
+            push_comm_key: None,
+            seen: None,
+            last_seen: now,
+            first_seen: now,
+            options: BTreeMap::new(),
+            info: None,
+        }
+    }
+
     /// Time since the last contact (`None`: not this run).
     pub fn age(&self) -> Option<Duration> {
         self.seen.map(|s| s.elapsed())
@@ -192,18 +208,7 @@ impl Contacts {
         let c = inner
             .by_serial
             .entry(sn.to_string())
-            .or_insert_with(|| Contact {
-                sn: sn.to_string(),
-                ip: String::new(),
-                user_agent: String::new(),
-                pushver: None,
-                push_comm_key: None,
-                seen: None,
-                last_seen: now,
-                first_seen: now,
-                options: BTreeMap::new(),
-                info: None,
-            });
+            .or_insert_with(|| Contact::first(sn, now));
         let first = c.seen.is_none();
         c.seen = Some(Instant::now());
         c.last_seen = now;

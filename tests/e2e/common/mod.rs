@@ -16,6 +16,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use zkserver::http::auth::Security;
 use zkserver::http::App;
+use zkserver::journal::Journal;
 use zkserver::registry::{DeviceConfig, Registry};
 use zkserver::server::Server;
 use zkserver::services::Services;
@@ -390,4 +391,23 @@ pub fn iclock_text(base: &str, method: &str, target: &str, body: &str) -> (i32, 
         resp.status_code,
         resp.as_str().unwrap_or_default().to_string(),
     )
+}
+
+/// An in-process server with a journal in `dir` and these push devices.
+pub fn push_env(
+    dir: &std::path::Path,
+    devices: Vec<(&str, DeviceConfig)>,
+    configure: impl FnOnce(&mut zkserver::push::receiver::PushSettings),
+) -> (Env, Arc<Journal>) {
+    let journal = Arc::new(Journal::open(dir.join("punches.db")).expect("journal opens"));
+    let entries = devices
+        .into_iter()
+        .map(|(id, c)| (id.to_string(), c))
+        .collect();
+    let j = journal.clone();
+    let env = serve(vec![], Registry::in_memory(entries), move |s| {
+        s.journal = Some(j);
+        configure(&mut s.push);
+    });
+    (env, journal)
 }
