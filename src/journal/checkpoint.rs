@@ -62,7 +62,7 @@ impl Checkpointer {
             .spawn({
                 let shared = shared.clone();
                 let path = path.to_path_buf();
-                move || run(&conn, &path, &shared)
+                move || run(&conn, &path, &shared, failing)
             })
             .map_err(|e| JournalError::Sqlite {
                 path: path.to_path_buf(),
@@ -101,10 +101,10 @@ impl Drop for Checkpointer {
 }
 
 /// The thread: waits for writes, checkpoints, pauses; a last checkpoint
-/// when stopped.
-fn run(conn: &Connection, path: &Path, shared: &Shared) {
+/// when stopped. `failing`: the first checkpoint (at start) failed and
+/// was logged.
+fn run(conn: &Connection, path: &Path, shared: &Shared, mut failing: bool) {
     let (lock, wake) = &**shared;
-    let mut failing = false;
     loop {
         let stop = {
             let mut w = lock.lock();

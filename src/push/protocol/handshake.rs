@@ -173,6 +173,20 @@ mod tests {
         PushTimeZone::from_minutes(minutes).expect("valid zone")
     }
 
+    /// The answer to terminal `A1` with no stamps, UTC, asking for
+    /// templates or not.
+    fn plain_handshake(templates: bool) -> String {
+        render_handshake(&HandshakeOptions {
+            serial: "A1",
+            attlog_stamp: None,
+            operlog_stamp: None,
+            error_delay: 30,
+            delay: 10,
+            timezone: tz(0),
+            templates,
+        })
+    }
+
     #[test]
     fn renders_the_reference_answer() {
         let text = render_handshake(&HandshakeOptions {
@@ -230,15 +244,7 @@ mod tests {
             );
         }
         // A terminal not imported is asked for no template.
-        let text = render_handshake(&HandshakeOptions {
-            serial: "A1",
-            attlog_stamp: None,
-            operlog_stamp: None,
-            error_delay: 30,
-            delay: 10,
-            timezone: tz(0),
-            templates: false,
-        });
+        let text = plain_handshake(false);
         assert!(text.contains(&format!("\nTransFlag={TRANS_FLAG}\n")));
         assert!(
             !text.contains("EnrollFP") && !text.contains("FACE"),
@@ -248,15 +254,7 @@ mod tests {
 
     #[test]
     fn an_imported_terminal_is_asked_for_templates_3_3() {
-        let text = render_handshake(&HandshakeOptions {
-            serial: "A1",
-            attlog_stamp: None,
-            operlog_stamp: None,
-            error_delay: 30,
-            delay: 10,
-            timezone: tz(0),
-            templates: true,
-        });
+        let text = plain_handshake(true);
         assert!(
             text.contains(
                 "\nTransFlag=TransData AttLog\tOpLog\tEnrollUser\tChgUser\tEnrollFP\tChgFP\tFACE\n"
