@@ -30,6 +30,7 @@ mod report_schedules;
 mod schema;
 mod serials;
 mod stamps;
+mod sync_record;
 mod templates;
 mod users;
 
@@ -61,6 +62,7 @@ pub use report_schedules::ScheduleScope;
 pub use schema::{APPLICATION_ID, CURRENT_VERSION};
 pub use serials::{Claim, DeviceRename};
 pub use stamps::StampTable;
+pub use sync_record::SyncRecord;
 pub use templates::{Template, TemplateInfo, TemplateKind, TemplateWrite};
 pub use users::JournalUser;
 

@@ -65,6 +65,12 @@ pub(super) fn put_counters(
     put_mark(conn, &format!("{COUNTERS}{device}"), text.as_deref())
 }
 
+/// Records `device`'s last sync state (JSON text) on `conn` (a
+/// transaction too).
+pub(super) fn put_state(conn: &Connection, device: &str, json: &str) -> rusqlite::Result<()> {
+    put_mark(conn, &format!("{STATE}{device}"), Some(json))
+}
+
 impl Journal {
     fn meta_get(&self, key: &str) -> Result<Option<String>, JournalError> {
         self.read(
@@ -124,7 +130,7 @@ impl Journal {
 
     /// Records `device`'s last sync state (JSON text).
     pub fn set_terminal_sync_state(&self, device: &str, json: &str) -> Result<(), JournalError> {
-        self.meta_put(&format!("{STATE}{device}"), Some(json))
+        self.write(|conn| put_state(conn, device, json), "storing a sync mark")
     }
 
     /// Forgets every mark of `device` (it was deleted).

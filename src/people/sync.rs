@@ -17,8 +17,8 @@ use serde_json::{json, Value};
 use super::plan::{self, HeldTemplate, HeldUser, Holdings, ListEntry, Plan, Sent};
 use super::pull::{self, Progress, Snapshot};
 use crate::journal::{
-    Journal, JournalError, Person, PersonChanges, SyncCounters, SyncRow, SyncState, Template,
-    TemplateSent,
+    Journal, JournalError, Person, PersonChanges, SyncCounters, SyncRecord, SyncRow, SyncState,
+    Template, TemplateSent,
 };
 use crate::ops::{Mode, OpError, Terminals};
 use crate::registry::Device;
@@ -369,7 +369,6 @@ pub fn sync_pull(
             unreachable: false,
         });
     }
-    record(journal, device, &list, &rows, &sent, &c)?;
     let error = c
         .failed
         .as_ref()
@@ -388,7 +387,7 @@ pub fn sync_pull(
         error,
         unreachable: false,
     };
-    store_report(journal, &report)?;
+    record(journal, device, &list, &rows, &sent, &c, &report)?;
     Ok(report)
 }
 
@@ -536,9 +535,10 @@ fn store_report(journal: &Journal, report: &TerminalReport) -> Result<(), Journa
 }
 
 /// Records what the conversation did: people and templates changed at
-/// the terminal join the list; each person's hash and state there and
-/// each template's hash are written where they changed; the counters
-/// are kept for the next quick check (forgotten after a failure).
+/// the terminal join the list; then, in one transaction, each person's
+/// hash and state there and each template's hash where they changed, the
+/// counters for the next quick check (forgotten after a failure) and the
+/// terminal's `report`.
 fn record(
     journal: &Journal,
     device: &Device,
@@ -546,6 +546,7 @@ fn record(
     rows: &[SyncRow],
     sent: &Sent,
     c: &Conversation,
+    report: &TerminalReport,
 ) -> Result<(), JournalError> {
     let at = now();
     join_list(journal, &c.plan, at)?;
@@ -557,7 +558,12 @@ fn record(
     let touched = c.plan.touched_people();
     let refused: BTreeSet<&str> = c.progress.refused.iter().map(String::as_str).collect();
     let old: BTreeMap<&str, &SyncRow> = rows.iter().map(|r| (r.user_id.as_str(), r)).collect();
-    let mut new_rows = Vec::new();
+    let mut record = SyncRecord {
+        device: device.id.clone(),
+        counters: c.after.filter(|_| c.failed.is_none()),
+        state: report.to_json().to_string(),
+        ..SyncRecord::default()
+    };
     let joined = c.plan.join_people.iter().map(|p| p.user_id.clone());
     let ids: BTreeSet<String> = list
         .iter()
@@ -584,7 +590,7 @@ fn record(
             .get(id.as_str())
             .is_some_and(|r| r.hash == hash && r.state == state && r.message == msg);
         if !same {
-            new_rows.push(SyncRow {
+            record.rows.push(SyncRow {
                 device: device.id.clone(),
                 user_id: id.clone(),
                 hash,
@@ -594,29 +600,25 @@ fn record(
             });
         }
     }
-    if !new_rows.is_empty() {
-        journal.set_sync_states(&new_rows)?;
-    }
-    record_templates(journal, device, &ids, sent, &templates, at)?;
-    let counters = c.after.filter(|_| c.failed.is_none());
-    journal.set_sync_counters(&device.id, counters)?;
-    Ok(())
+    add_template_changes(&mut record, &ids, sent, &templates, at);
+    journal.store_sync_record(&record)
 }
 
-/// Writes the template hashes that changed and forgets those removed.
-fn record_templates(
-    journal: &Journal,
-    device: &Device,
+/// Adds to `record` the template hashes that changed on its terminal and
+/// the templates it no longer holds.
+fn add_template_changes(
+    record: &mut SyncRecord,
     ids: &BTreeSet<String>,
     sent: &Sent,
     templates: &BTreeMap<plan::TemplateKey, String>,
     at: WallTime,
-) -> Result<(), JournalError> {
-    let written: Vec<TemplateSent> = templates
+) {
+    let device = &record.device;
+    record.written = templates
         .iter()
         .filter(|(k, h)| ids.contains(&k.0) && sent.templates.get(*k) != Some(*h))
         .map(|(k, h)| TemplateSent {
-            device: device.id.clone(),
+            device: device.clone(),
             user_id: k.0.clone(),
             kind: k.1,
             index: k.2,
@@ -624,16 +626,12 @@ fn record_templates(
             written_at: at,
         })
         .collect();
-    let removed: Vec<_> = sent
+    record.removed = sent
         .templates
         .keys()
         .filter(|k| !templates.contains_key(*k))
-        .map(|k| (device.id.clone(), k.0.clone(), k.1, k.2))
+        .map(|k| (device.clone(), k.0.clone(), k.1, k.2))
         .collect();
-    if !written.is_empty() || !removed.is_empty() {
-        journal.record_templates_sent(&written, &removed)?;
-    }
-    Ok(())
 }
 
 /// The hashes the terminal holds once `progress` of `plan` was applied.

@@ -750,3 +750,53 @@ fn a_terminal_import_with_one_bad_time_stores_nothing() {
     assert_eq!(j.sync_counters("salida").expect("counters"), None);
     assert_eq!(j.people_changes().current(), seen);
 }
+
+/// A sync of `device` that wrote `one_import`'s person and template.
+fn one_sync(device: &str, users: u32) -> crate::journal::SyncRecord {
+    let import = one_import(device);
+    crate::journal::SyncRecord {
+        device: device.into(),
+        rows: import.rows,
+        written: import.sent,
+        removed: Vec::new(),
+        counters: import
+            .counters
+            .map(|c| crate::journal::SyncCounters { users, ..c }),
+        state: format!("{{\"users\":{users}}}"),
+    }
+}
+
+#[test]
+fn a_sync_record_is_stored_whole_and_a_bad_one_leaves_the_last() {
+    let dir = TempDir::new();
+    let j = open(&dir);
+    let first = one_sync("caja", 1);
+    j.store_sync_record(&first).expect("store");
+    assert_eq!(j.sync_states("caja").expect("states"), first.rows);
+    assert_eq!(j.all_templates_sent("caja").expect("sent"), first.written);
+    assert_eq!(j.sync_counters("caja").expect("counters"), first.counters);
+    let state = j.terminal_sync_state("caja").expect("state");
+    assert_eq!(state.as_deref(), Some("{\"users\":1}"));
+
+    let mut bad = one_sync("caja", 2);
+    bad.rows[0].state = SyncState::Error;
+    bad.written[0].written_at = WallTime::new(
+        chrono::NaiveDate::from_ymd_opt(10_000, 1, 1)
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+            .expect("time"),
+    );
+    assert!(j.store_sync_record(&bad).is_err());
+    assert_eq!(j.sync_states("caja").expect("states"), first.rows);
+    assert_eq!(j.sync_counters("caja").expect("counters"), first.counters);
+    let state = j.terminal_sync_state("caja").expect("state");
+    assert_eq!(state.as_deref(), Some("{\"users\":1}"));
+
+    let mut gone = one_sync("caja", 0);
+    gone.rows.clear();
+    gone.written.clear();
+    gone.removed = vec![("caja".into(), "1005".into(), TemplateKind::Finger, 1)];
+    gone.counters = None;
+    j.store_sync_record(&gone).expect("store");
+    assert_eq!(j.all_templates_sent("caja").expect("sent"), Vec::new());
+    assert_eq!(j.sync_counters("caja").expect("counters"), None);
+}
