@@ -234,23 +234,27 @@ pub(super) fn write_template_hashed(
     hash: &str,
     newest_wins: bool,
 ) -> rusqlite::Result<bool> {
-    let guard = if newest_wins {
-        "WHERE excluded.updated_at >= templates.updated_at"
-    } else {
-        ""
-    };
-    let sql = format!(
-        "INSERT INTO templates
-             (user_id, kind, idx, version, flag, data, size, hash, updated_at, deleted)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
-         ON CONFLICT (user_id, kind, idx) DO UPDATE SET
-             version = excluded.version, flag = excluded.flag, data = excluded.data,
-             size = excluded.size, hash = excluded.hash,
-             updated_at = excluded.updated_at, deleted = excluded.deleted
-         {guard}"
+    // One statement text, with or without the guard (no text built per row).
+    macro_rules! upsert {
+        () => {
+            "INSERT INTO templates
+                 (user_id, kind, idx, version, flag, data, size, hash, updated_at, deleted)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+             ON CONFLICT (user_id, kind, idx) DO UPDATE SET
+                 version = excluded.version, flag = excluded.flag, data = excluded.data,
+                 size = excluded.size, hash = excluded.hash,
+                 updated_at = excluded.updated_at, deleted = excluded.deleted"
+        };
+    }
+    const UPSERT: &str = upsert!();
+    // ... unless the stored template is newer (equal times: the write wins).
+    const UPSERT_NEWEST: &str = concat!(
+        upsert!(),
+        " WHERE excluded.updated_at >= templates.updated_at"
     );
+    let sql = if newest_wins { UPSERT_NEWEST } else { UPSERT };
     let data = (!t.deleted).then_some(t.data.as_slice());
-    let n = tx.prepare_cached(&sql)?.execute(params![
+    let n = tx.prepare_cached(sql)?.execute(params![
         t.user_id,
         t.kind.as_str(),
         t.index,
