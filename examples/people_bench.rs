@@ -60,6 +60,12 @@ fn source(users: usize) -> Res<Simulator> {
     Ok(sim)
 }
 
+/// The seed of run `run`'s target terminals: the bare transfers and
+/// zkserver's copy write to terminals made alike.
+fn target_seed(run: usize) -> u64 {
+    100 + run as u64
+}
+
 /// A terminal holding one user of its own (its layout shows) and room.
 fn target(seed: u64) -> Res<Simulator> {
     let sim = Simulator::start(SimConfig {
@@ -157,7 +163,7 @@ fn ours(src: &Simulator, run: usize) -> Res<Ours> {
         lock_timeout: Duration::from_secs(600),
         operation_limit: Duration::from_secs(600),
     }));
-    let target = target(100 + run as u64)?;
+    let target = target(target_seed(run))?;
     let start = Instant::now();
     from_device(&journal, &terminals, &device("source", src)).map_err(|e| format!("{e:?}"))?;
     let import = start.elapsed();
@@ -300,9 +306,9 @@ fn main() -> Res<()> {
     let mut last = None;
     // Interleaved, so that the machine's load falls on all three alike.
     for run in 0..runs {
-        let (read, write) = bare(&src, &target(1)?, usize::MAX)?;
+        let (read, write) = bare(&src, &target(target_seed(run))?, usize::MAX)?;
         one_batch.push(read + write);
-        let (read, write) = bare(&src, &target(2)?, BATCH_PEOPLE)?;
+        let (read, write) = bare(&src, &target(target_seed(run))?, BATCH_PEOPLE)?;
         batched.push(read + write);
         let o = ours(&src, run)?;
         imports.push(o.import);
