@@ -17,6 +17,7 @@ mod commands;
 mod contacts;
 mod error;
 mod lock;
+mod many_rows;
 mod meta;
 mod pending;
 mod people;

@@ -8,6 +8,7 @@
 
 use rusqlite::{params, Row, Transaction};
 
+use super::many_rows::insert_many;
 use super::{Journal, JournalError, TemplateKind};
 use crate::time::WallTime;
 
@@ -131,24 +132,23 @@ fn sent_row(r: &Row<'_>) -> rusqlite::Result<TemplateSent> {
 /// Records persons' states on terminals inside `tx` (replacing earlier
 /// ones for the same device and person).
 pub(super) fn put_sync_states(tx: &Transaction<'_>, rows: &[SyncRow]) -> rusqlite::Result<()> {
-    let mut stmt = tx.prepare_cached(
-        "INSERT INTO people_sync (device, user_id, hash, state, message, synced_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-         ON CONFLICT (device, user_id) DO UPDATE SET
+    insert_many(
+        tx,
+        "INSERT INTO people_sync (device, user_id, hash, state, message, synced_at)",
+        6,
+        "ON CONFLICT (device, user_id) DO UPDATE SET
              hash = excluded.hash, state = excluded.state,
              message = excluded.message, synced_at = excluded.synced_at",
-    )?;
-    for r in rows {
-        stmt.execute(params![
-            r.device,
-            r.user_id,
-            r.hash,
-            r.state.as_str(),
-            r.message,
-            r.synced_at.to_string()
-        ])?;
-    }
-    Ok(())
+        rows,
+        |stmt, at, r| {
+            stmt.raw_bind_parameter(at, &r.device)?;
+            stmt.raw_bind_parameter(at + 1, &r.user_id)?;
+            stmt.raw_bind_parameter(at + 2, &r.hash)?;
+            stmt.raw_bind_parameter(at + 3, r.state.as_str())?;
+            stmt.raw_bind_parameter(at + 4, &r.message)?;
+            stmt.raw_bind_parameter(at + 5, r.synced_at.to_string())
+        },
+    )
 }
 
 /// Records templates written to terminals inside `tx` and forgets those
@@ -158,22 +158,22 @@ pub(super) fn put_templates_sent(
     written: &[TemplateSent],
     removed: &[(String, String, TemplateKind, u8)],
 ) -> rusqlite::Result<()> {
-    let mut put = tx.prepare_cached(
-        "INSERT INTO templates_sync (device, user_id, kind, idx, hash, written_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-         ON CONFLICT (device, user_id, kind, idx) DO UPDATE SET
+    insert_many(
+        tx,
+        "INSERT INTO templates_sync (device, user_id, kind, idx, hash, written_at)",
+        6,
+        "ON CONFLICT (device, user_id, kind, idx) DO UPDATE SET
              hash = excluded.hash, written_at = excluded.written_at",
+        written,
+        |stmt, at, t| {
+            stmt.raw_bind_parameter(at, &t.device)?;
+            stmt.raw_bind_parameter(at + 1, &t.user_id)?;
+            stmt.raw_bind_parameter(at + 2, t.kind.as_str())?;
+            stmt.raw_bind_parameter(at + 3, t.index)?;
+            stmt.raw_bind_parameter(at + 4, &t.hash)?;
+            stmt.raw_bind_parameter(at + 5, t.written_at.to_string())
+        },
     )?;
-    for t in written {
-        put.execute(params![
-            t.device,
-            t.user_id,
-            t.kind.as_str(),
-            t.index,
-            t.hash,
-            t.written_at.to_string()
-        ])?;
-    }
     let mut forget = tx.prepare_cached(
         "DELETE FROM templates_sync
          WHERE device = ?1 AND user_id = ?2 AND kind = ?3 AND idx = ?4",
