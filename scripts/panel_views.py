@@ -158,12 +158,12 @@ def check_today(h, driver, today_punches):
         status, presence = _json(h, "/reports/presence")
         listed = d.execute_script("return document.querySelectorAll('#dentro tbody tr').length")
         said = h.text_of(d, "dentro-resumen")
-        seen.append((listed, presence and presence.get("total"), said))
+        tries.append((listed, presence and presence.get("total"), said))
         return (status == 200 and presence and listed == presence["total"] == len(presence["data"])
                 and f"{presence['total']} personas dentro" in said)
-    seen = []
+    tries = []
     h.check("the inside list has everyone the API lists, and says how many",
-            h.wait(driver, same_inside, seconds=60), seen[-3:])
+            h.wait(driver, same_inside, seconds=60), tries[-3:])
 
     # Today's counts are the day sheet's (punches keep arriving: compare at the same moment).
     def same_counts(d):

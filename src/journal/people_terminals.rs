@@ -110,19 +110,6 @@ impl Journal {
         }))
     }
 
-    /// Records `device`'s counters (`None` forgets them: the next sync
-    /// reads everything).
-    pub fn set_sync_counters(
-        &self,
-        device: &str,
-        counters: Option<SyncCounters>,
-    ) -> Result<(), JournalError> {
-        self.write(
-            |conn| put_counters(conn, device, counters),
-            "storing a sync mark",
-        )
-    }
-
     /// `device`'s last sync state as shown by the API (JSON text).
     pub fn terminal_sync_state(&self, device: &str) -> Result<Option<String>, JournalError> {
         self.meta_get(&format!("{STATE}{device}"))
@@ -198,8 +185,13 @@ mod tests {
             fp_version: 10,
             record_size: 72,
         };
-        j.set_sync_counters("a", Some(c)).unwrap();
-        j.set_terminal_sync_state("a", "{}").unwrap();
+        j.store_sync_record(&crate::journal::SyncRecord {
+            device: "a".into(),
+            counters: Some(c),
+            state: "{}".into(),
+            ..Default::default()
+        })
+        .unwrap();
         assert!(j.people_imported("a").unwrap());
         assert!(!j.people_imported("b").unwrap());
         assert_eq!(j.sync_counters("a").unwrap(), Some(c));
